@@ -1,0 +1,109 @@
+//! Stage 1: read every values input once and merge them into one tree.
+//!
+//! `load` reads files and the embedded defaults into [`Node`] trees,
+//! `setarg` parses `--set` arguments, `merge` applies everything in order,
+//! `path` names values for humans. The result, [`Values`], keeps the origin
+//! of every value so later stages can say where a bad value was set. This
+//! stage knows nothing about the schema or templates.
+
+pub mod load;
+pub mod merge;
+pub mod path;
+pub mod setarg;
+
+use crate::diagnostic::Diagnostics;
+use crate::source::SourceMap;
+use crate::yaml::Node;
+use path::{Segment, ValuePath};
+use std::path::PathBuf;
+
+/// The embedded defaults.
+pub const DEFAULT_VALUES: &str = include_str!("../../default_values.yaml");
+pub const DEFAULT_VALUES_NAME: &str = "default_values.yaml";
+
+/// What the user asked to merge, in order.
+#[derive(Debug, Clone, Default)]
+pub struct ValueInputs {
+    pub files: Vec<PathBuf>,
+    /// `--set` and `--set-string` arguments in command-line order.
+    pub sets: Vec<SetArg>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SetArg {
+    pub text: String,
+    /// `--set-string`: every value is a string.
+    pub force_string: bool,
+}
+
+/// The merged values: a tree whose every node knows where it was set.
+#[derive(Debug, Clone)]
+pub struct Values {
+    pub tree: Node,
+}
+
+impl Values {
+    /// The node at `path`, if present.
+    pub fn get(&self, path: &ValuePath) -> Option<&Node> {
+        let mut node = &self.tree;
+        for seg in &path.0 {
+            node = child(node, seg)?;
+        }
+        Some(node)
+    }
+
+    /// Where the value at `path` (or its nearest present ancestor) was set.
+    /// For the last key of the path, the key's own position is preferred:
+    /// that is where a user looks for a typo.
+    pub fn origin_of(&self, path: &ValuePath) -> Option<crate::source::Origin> {
+        let mut node = &self.tree;
+        let mut origin = None;
+        for seg in &path.0 {
+            match (&node.kind, seg) {
+                (crate::yaml::NodeKind::Map(m), Segment::Key(k)) => match m.get(k) {
+                    Some(e) => {
+                        origin = Some(e.value.origin);
+                        node = &e.value;
+                    }
+                    None => return origin.or(Some(node.origin)),
+                },
+                (crate::yaml::NodeKind::Seq(items), Segment::Index(i)) => match items.get(*i) {
+                    Some(n) => {
+                        origin = Some(n.origin);
+                        node = n;
+                    }
+                    None => return origin.or(Some(node.origin)),
+                },
+                _ => return origin.or(Some(node.origin)),
+            }
+        }
+        origin.or(Some(node.origin))
+    }
+
+    /// Where the key at the end of `path` was written.
+    pub fn key_origin(&self, path: &ValuePath) -> Option<crate::source::Origin> {
+        let parent = self.get(&path.parent()?)?;
+        match (&parent.kind, path.0.last()?) {
+            (crate::yaml::NodeKind::Map(m), Segment::Key(k)) => m.get(k).map(|e| e.key_origin),
+            _ => None,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        self.tree.to_json()
+    }
+}
+
+fn child<'a>(node: &'a Node, seg: &Segment) -> Option<&'a Node> {
+    match (&node.kind, seg) {
+        (crate::yaml::NodeKind::Map(m), Segment::Key(k)) => m.get(k).map(|e| &e.value),
+        (crate::yaml::NodeKind::Seq(items), Segment::Index(i)) => items.get(*i),
+        _ => None,
+    }
+}
+
+/// Read, parse and merge every input. Registers each input in `sources`.
+pub fn build(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Values, Diagnostics> {
+    let layers = load::load_all(inputs, sources)?;
+    merge::merge_layers(layers)
+}

@@ -1,0 +1,170 @@
+//! Emit JSON values as YAML that every reader reads back the same.
+//!
+//! A string is written plain only when it is made of `[A-Za-z0-9_./-]`,
+//! starts with a letter, `_` or `/`, and is not one of the words YAML 1.1
+//! reads as a boolean or null (`yes`, `on`, `n`, ...). Anything else is
+//! written as a JSON string, which is also a valid YAML double-quoted
+//! scalar: quotes, newlines and `: ` inside it cannot create keys. This is
+//! the only place where meshgen turns a value into YAML text.
+
+use serde_json::Value;
+use std::fmt::Write;
+
+const YAML11_WORDS: &[&str] = &[
+    "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+];
+
+/// Whether `s` can be written without quotes.
+pub fn is_plain_safe(s: &str) -> bool {
+    let mut chars = s.chars();
+    let first_ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '/');
+    first_ok
+        && s.len() <= 256
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
+        && !YAML11_WORDS.contains(&s.to_ascii_lowercase().as_str())
+}
+
+fn quote(s: &str) -> String {
+    // serde_json cannot fail on a string.
+    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+}
+
+/// A string as a YAML scalar: plain when safe, else double-quoted.
+pub fn string(s: &str) -> String {
+    if is_plain_safe(s) {
+        s.to_string()
+    } else {
+        quote(s)
+    }
+}
+
+fn number(n: &serde_json::Number) -> String {
+    if n.is_f64() {
+        let f = n.as_f64().unwrap_or(0.0);
+        let text = format!("{f:?}");
+        if text.contains(['.', 'e', 'E']) {
+            text
+        } else {
+            format!("{text}.0")
+        }
+    } else {
+        n.to_string()
+    }
+}
+
+/// Any value as one inline YAML node: scalars as above, maps and lists in
+/// JSON flow style.
+pub fn inline(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => number(n),
+        Value::String(s) => string(s),
+        Value::Array(_) | Value::Object(_) => {
+            serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+        }
+    }
+}
+
+fn is_collection(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        _ => false,
+    }
+}
+
+/// A value in block style. The first line carries no indentation (the
+/// caller places it); following lines are indented by `indent` spaces.
+/// Empty maps and lists are `{}` and `[]`; no trailing newline.
+pub fn block(v: &Value, indent: usize) -> String {
+    let mut out = String::new();
+    write_block(&mut out, v, indent, true);
+    out
+}
+
+/// A whole YAML document ending with one newline.
+pub fn document(v: &Value) -> String {
+    let mut out = block(v, 0);
+    out.push('\n');
+    out
+}
+
+fn pad(out: &mut String, n: usize) {
+    out.extend(std::iter::repeat_n(' ', n));
+}
+
+fn write_block(out: &mut String, v: &Value, indent: usize, first: bool) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (i, (k, val)) in map.iter().enumerate() {
+                if i > 0 || !first {
+                    out.push('\n');
+                    pad(out, indent);
+                }
+                out.push_str(&string(k));
+                out.push(':');
+                write_value_after_key(out, val, indent);
+            }
+        }
+        Value::Array(items) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 || !first {
+                    out.push('\n');
+                    pad(out, indent);
+                }
+                out.push_str("- ");
+                if is_collection(item) {
+                    write_block(out, item, indent + 2, true);
+                } else {
+                    out.push_str(&inline(item));
+                }
+            }
+        }
+        other => out.push_str(&inline(other)),
+    }
+}
+
+fn write_value_after_key(out: &mut String, val: &Value, indent: usize) {
+    match val {
+        Value::Object(m) if !m.is_empty() => write_block(out, val, indent + 2, false),
+        Value::Array(a) if !a.is_empty() => write_block(out, val, indent + 2, false),
+        other => {
+            let _ = write!(out, " {}", inline(other));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quotes_everything_a_yaml_reader_could_misread() {
+        for s in [
+            "yes", "No", "on", "OFF", "y", "true", "null", "~", "", "1.30", "010", "1_000",
+            "0x1F", "-a", ".inf", "*/host", "a: b", "a\nb", "x\"", "#c", "@x", "a b", "&a",
+            "!tag", "%x", "`x", "{a}", "[a]", "a,b", "=", "<<",
+        ] {
+            assert!(!is_plain_safe(s), "{s:?} must be quoted");
+            let q = string(s);
+            assert!(q.starts_with('"') && q.ends_with('"'), "{q}");
+        }
+        for s in ["deploykf-gateway", "docker.io/istio/pilot", "a.b.c", "/dev/stdout", "_x"] {
+            assert_eq!(string(s), s);
+        }
+    }
+
+    #[test]
+    fn writes_nested_blocks() {
+        let v = json!({"a": {"b": 1, "c": [1, {"d": "x y", "e": []}], "f": {}}, "g": null, "h": 1.0});
+        assert_eq!(
+            document(&v),
+            "a:\n  b: 1\n  c:\n    - 1\n    - d: \"x y\"\n      e: []\n  f: {}\ng: null\nh: 1.0\n"
+        );
+        assert_eq!(block(&json!({"x": "1", "y": true}), 4), "x: \"1\"\n    \"y\": true");
+        assert_eq!(block(&json!({}), 4), "{}");
+    }
+}
