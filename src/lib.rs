@@ -1,4 +1,107 @@
+//! meshgen: values → schema/rules → derived model → render → checks →
+//! write. This file only wires the stages together; each lives in its own
+//! module and hands the next one a new type:
+//!
+//! `ValueInputs` → [`values::Values`] → [`config::Config`] →
+//! [`model::Model`] → [`render::RenderedTree`] → [`check::CheckedTree`] →
+//! [`write::Files`].
+
+pub mod check;
+pub mod config;
 pub mod diagnostic;
+pub mod model;
+pub mod render;
+pub mod rules;
+pub mod schema;
 pub mod source;
 pub mod values;
+pub mod write;
 pub mod yaml;
+
+use diagnostic::Diagnostics;
+use sha2::{Digest, Sha256};
+use source::SourceMap;
+use values::{ValueInputs, Values};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What a run needs to print its diagnostics: the sources they point
+/// into, and the warnings raised along the way.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub sources: SourceMap,
+    pub warnings: Diagnostics,
+}
+
+/// Values that passed the schema and the cross-field rules.
+#[derive(Debug, Clone)]
+pub struct ValidValues {
+    pub values: Values,
+    pub json: serde_json::Value,
+    pub config: config::Config,
+}
+
+/// Stages 1–2: merge the inputs and validate them.
+pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValues, Diagnostics> {
+    let values = values::build(inputs, &mut session.sources)?;
+    let schema = schema::Schema::embedded()?;
+    let (errors, warnings) = schema.validate(&values, &session.sources);
+    session.warnings.extend(warnings);
+    if errors.has_errors() {
+        return Err(errors);
+    }
+    let config = rules::check(&values)?;
+    let json = values.to_json();
+    Ok(ValidValues {
+        values,
+        json,
+        config,
+    })
+}
+
+/// The sha256 of the effective values (canonical JSON), for the marker.
+pub fn values_digest(json: &serde_json::Value) -> String {
+    let text = serde_json::to_string(json).unwrap_or_default();
+    let hash = Sha256::digest(text.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The finished output: every file (marker included), by relative path.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub files: write::Files,
+    pub checked: check::CheckedTree,
+}
+
+/// Stages 1–5: everything up to, not including, touching the disk.
+pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
+    let valid = validate(inputs, session)?;
+    let model = model::derive(&valid.config);
+    let tree = render::render(&valid.json, &model)?;
+    let checked = check::check(tree, &mut session.sources)?;
+    let mut files: write::Files = checked
+        .tree
+        .files
+        .iter()
+        .map(|(p, f)| (p.clone(), f.text.clone()))
+        .collect();
+    let marker = write::marker_text(VERSION, &values_digest(&valid.json), &files);
+    files.insert(write::MARKER.to_string(), marker);
+    Ok(Generated { files, checked })
+}
+
+/// The manifests as one multi-document stream, each preceded by
+/// `# Source: <path>` (as `helm template` prints them).
+pub fn manifest_stream(generated: &Generated) -> String {
+    let mut out = String::new();
+    for m in &generated.checked.manifests {
+        if let Some(file) = generated.files.get(&m.path) {
+            out.push_str("---\n# Source: ");
+            out.push_str(&m.path);
+            out.push('\n');
+            out.push_str(file);
+        }
+    }
+    out
+}

@@ -1,1 +1,22 @@
-fn main() {}
+//! The `meshgen` binary: run the CLI, print any unexpected failure with
+//! its cause chain, and exit with the code the CLI chose.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code,
+        Err(e) => {
+            // A broken stdout pipe (`meshgen generate | head`) is not an error.
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

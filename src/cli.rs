@@ -1,0 +1,183 @@
+//! The command line: clap definitions (`Cli`), resolved into library
+//! options, and the printing of results and diagnostics. Only this module
+//! and `main.rs` use anyhow or know about exit codes.
+
+use clap::{CommandFactory, Parser, Subcommand};
+use meshgen::diagnostic::Diagnostics;
+use meshgen::values::{SetArg, ValueInputs};
+use meshgen::Session;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  meshgen generate -o out                          render the defaults into ./out
+  meshgen generate -f my.yaml -o gitops/platform   render your values into a git repo
+  meshgen generate -f my.yaml                      print the manifests to stdout
+  meshgen diff -f my.yaml -o gitops/platform --exit-code
+                                                   fail CI when the committed tree drifted
+  meshgen values -f my.yaml --set deploykf_core.deploykf_istio_gateway.gateway.hostname=ml.example.com
+                                                   show the merged values
+";
+
+#[derive(Debug, Parser)]
+#[command(name = "meshgen", version, about = "Render the Kubernetes manifests of an Istio-based ML platform edge from a deployKF-compatible values file", after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct ValueArgs {
+    /// A values file (YAML); repeatable, later files win
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    values: Vec<PathBuf>,
+    /// Set a value: PATH=VALUE[,PATH=VALUE]; applied after all files
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    set: Vec<String>,
+    /// Like --set, but every value is a string
+    #[arg(long = "set-string", value_name = "PATH=VALUE")]
+    set_string: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render the manifest tree (to -o DIR, or to stdout as one stream)
+    Generate {
+        #[command(flatten)]
+        values: ValueArgs,
+        /// Output directory; replaced atomically (only if empty, new, or an earlier meshgen output)
+        #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+        output_dir: Option<PathBuf>,
+    },
+    /// Print the merged, validated values (defaults included) as YAML
+    Values {
+        #[command(flatten)]
+        values: ValueArgs,
+    },
+    /// Show a unified diff between what would be generated and DIR
+    Diff {
+        #[command(flatten)]
+        values: ValueArgs,
+        /// The directory to compare with
+        #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
+        output_dir: PathBuf,
+        /// Exit with 1 when there are differences
+        #[arg(long)]
+        exit_code: bool,
+    },
+    /// Print the JSON Schema of the values file
+    Schema,
+    /// Print a shell completion script
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+impl ValueArgs {
+    /// `--set` values apply after all files; `--set` and `--set-string`
+    /// keep their relative command-line order.
+    fn resolve(self, matches: &clap::ArgMatches) -> ValueInputs {
+        let sub = matches.subcommand().map(|(_, m)| m);
+        let index = |id: &str| -> Vec<usize> {
+            sub.and_then(|m| m.indices_of(id))
+                .map(|i| i.collect())
+                .unwrap_or_default()
+        };
+        let mut sets: Vec<(usize, SetArg)> = Vec::new();
+        for (i, text) in index("set").into_iter().zip(self.set) {
+            sets.push((i, SetArg { text, force_string: false }));
+        }
+        for (i, text) in index("set_string").into_iter().zip(self.set_string) {
+            sets.push((i, SetArg { text, force_string: true }));
+        }
+        sets.sort_by_key(|(i, _)| *i);
+        ValueInputs {
+            files: self.values,
+            sets: sets.into_iter().map(|(_, s)| s).collect(),
+        }
+    }
+}
+
+fn print_diagnostics(session: &Session, errors: Option<&Diagnostics>) {
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    for d in session.warnings.0.iter().chain(errors.map(|e| e.0.iter()).into_iter().flatten()) {
+        let _ = writeln!(err, "{}", d.display(&session.sources));
+    }
+}
+
+/// Run the CLI; returns the process exit code.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let matches = Cli::command().get_matches();
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
+    let mut session = Session::default();
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Generate { values, output_dir } => {
+            let inputs = values.resolve(&matches);
+            let generated = match meshgen::generate(&inputs, &mut session) {
+                Ok(g) => g,
+                Err(errors) => return Ok(fail(&session, &errors)),
+            };
+            match output_dir {
+                None => {
+                    print_diagnostics(&session, None);
+                    stdout.write_all(meshgen::manifest_stream(&generated).as_bytes())?;
+                }
+                Some(dir) => match meshgen::write::write(&dir, &generated.files) {
+                    Ok(report) => {
+                        print_diagnostics(&session, None);
+                        eprintln!(
+                            "wrote {} files to {}{}",
+                            report.files,
+                            report.dir.display(),
+                            if report.replaced { " (replacing the previous output)" } else { "" }
+                        );
+                    }
+                    Err(e) => return Ok(fail(&session, &e.into())),
+                },
+            }
+        }
+        Command::Values { values } => {
+            let inputs = values.resolve(&matches);
+            match meshgen::validate(&inputs, &mut session) {
+                Ok(valid) => {
+                    print_diagnostics(&session, None);
+                    stdout.write_all(meshgen::yaml::emit::document(&valid.json).as_bytes())?;
+                }
+                Err(errors) => return Ok(fail(&session, &errors)),
+            }
+        }
+        Command::Diff { values, output_dir, exit_code } => {
+            let inputs = values.resolve(&matches);
+            let generated = match meshgen::generate(&inputs, &mut session) {
+                Ok(g) => g,
+                Err(errors) => return Ok(fail(&session, &errors)),
+            };
+            let diff = match meshgen::write::diff(&output_dir, &generated.files) {
+                Ok(d) => d,
+                Err(e) => return Ok(fail(&session, &e.into())),
+            };
+            print_diagnostics(&session, None);
+            stdout.write_all(diff.as_bytes())?;
+            if exit_code && !diff.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Schema => stdout.write_all(meshgen::schema::SCHEMA_TEXT.as_bytes())?,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "meshgen", &mut stdout);
+        }
+    }
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fail(session: &Session, errors: &Diagnostics) -> ExitCode {
+    print_diagnostics(session, Some(errors));
+    let n = errors.0.len();
+    eprintln!("meshgen: {n} error{}; nothing was written", if n == 1 { "" } else { "s" });
+    ExitCode::from(1)
+}

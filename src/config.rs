@@ -1,0 +1,180 @@
+//! The typed view of the sections meshgen renders, deserialized from the
+//! merged values after the schema has accepted them. Field names follow
+//! deployKF's keys (`serde(rename_all = "camelCase")`, with the odd ones
+//! renamed explicitly). Free-form maps stay JSON.
+//!
+//! Only types live here: no defaults (they come from
+//! `default_values.yaml`), no rules (they are in `rules`).
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+pub type StringMap = IndexMap<String, String>;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    pub deploykf_dependencies: Dependencies,
+    pub deploykf_core: Core,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dependencies {
+    pub istio: Istio,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Core {
+    pub deploykf_istio_gateway: GatewayComponent,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Istio {
+    pub enabled: bool,
+    pub namespace: String,
+    pub values_overrides: Map<String, Value>,
+    pub extra_manifests: Vec<Value>,
+    pub charts: IstioCharts,
+    pub images: IstioImages,
+    pub default_image_variant: String,
+    pub sidecar_injector_webhook: SidecarInjectorWebhook,
+    pub mesh_config: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioCharts {
+    pub istio_base: Chart,
+    pub istio_daemon: Chart,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Chart {
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IstioImages {
+    pub istio_proxy: Image,
+    pub istio_pilot: Image,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Image {
+    pub repository: String,
+    #[serde(default)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarInjectorWebhook {
+    pub injected_annotations: StringMap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayComponent {
+    pub enabled: bool,
+    pub namespace: String,
+    pub values_overrides: Map<String, Value>,
+    pub extra_manifests: Vec<Value>,
+    pub charts: GatewayCharts,
+    pub gateway: Gateway,
+    pub gateway_deployment: GatewayDeployment,
+    pub gateway_service: GatewayService,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayCharts {
+    pub istio_gateway: GatewayChart,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GatewayChart {
+    pub enabled: bool,
+    pub name: String,
+    pub version: String,
+    pub repository: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gateway {
+    pub name: String,
+    pub hostname: String,
+    pub ports: Ports,
+    pub tls: Tls,
+    pub selector_labels: StringMap,
+    pub enable_proxy_protocol: bool,
+    pub xff_num_trusted_hops: u32,
+    pub email_to_lowercase: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct Ports {
+    pub http: u16,
+    pub https: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tls {
+    pub enabled: bool,
+    pub clients_use_https: bool,
+    #[serde(rename = "matchSNI")]
+    pub match_sni: bool,
+    pub redirect: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayDeployment {
+    pub replica_count: u32,
+    pub service_account: ServiceAccount,
+    pub autoscaling: Autoscaling,
+    pub pod_annotations: StringMap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceAccount {
+    pub name: String,
+    pub annotations: StringMap,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Autoscaling {
+    pub enabled: bool,
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    #[serde(rename = "targetCPUUtilizationPercentage")]
+    pub target_cpu_utilization_percentage: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayService {
+    pub name: String,
+    pub annotations: StringMap,
+    #[serde(rename = "type")]
+    pub service_type: String,
+    #[serde(rename = "loadBalancerIP")]
+    pub load_balancer_ip: String,
+    pub load_balancer_source_ranges: Vec<String>,
+    #[serde(default)]
+    pub ports: OptionalPorts,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct OptionalPorts {
+    #[serde(default)]
+    pub http: Option<u16>,
+    #[serde(default)]
+    pub https: Option<u16>,
+}

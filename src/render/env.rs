@@ -1,0 +1,75 @@
+//! The minijinja environment: strict undefined values, every embedded
+//! template, and the one way a value reaches YAML.
+//!
+//! In `.yaml.j2` templates `{{ x }}` is auto-escaped by [`yaml_formatter`]:
+//! the value is written as one YAML scalar (or JSON flow collection) by
+//! `yaml::emit`, quoted whenever a reader could misread it. The filter
+//! `toyaml(indent)` writes a map or list in block style through the same
+//! emitter. There is no other way to print a value into a YAML file.
+
+use crate::diagnostic::Diagnostic;
+use crate::yaml::emit;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior};
+
+const YAML_ESCAPE: &str = "yaml";
+
+fn is_yaml_escape(a: &AutoEscape) -> bool {
+    matches!(a, AutoEscape::Custom(name) if name == YAML_ESCAPE)
+}
+
+pub fn build() -> Result<Environment<'static>, Diagnostic> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_debug(true);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".yaml.j2") || name.ends_with(".yml.j2") {
+            AutoEscape::Custom(YAML_ESCAPE.into())
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_formatter(yaml_formatter);
+    env.add_filter("toyaml", toyaml);
+    for (name, source) in super::templates() {
+        env.add_template(name, source)
+            .map_err(|e| template_error(&e))?;
+    }
+    Ok(env)
+}
+
+fn to_json(value: &Value) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+}
+
+/// Write `{{ value }}`: safe strings (from `toyaml`) as they are; in YAML
+/// templates every other value as a YAML-safe scalar.
+fn yaml_formatter(out: &mut Output<'_>, state: &mut State<'_, '_>, value: &Value) -> Result<(), Error> {
+    if !is_yaml_escape(state.auto_escape()) || value.is_safe() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = emit::inline(&to_json(value)?);
+    out.write_str(&text).map_err(Error::from)
+}
+
+/// `{{ map | toyaml(4) }}`: a block map or list; lines after the first are
+/// indented by the given number of spaces.
+fn toyaml(value: &Value, indent: usize) -> Result<Value, Error> {
+    Ok(Value::from_safe_string(emit::block(&to_json(value)?, indent)))
+}
+
+/// A template error: the template name, line and minijinja's explanation.
+pub fn template_error(e: &Error) -> Diagnostic {
+    let at = match (e.name(), e.line()) {
+        (Some(name), Some(line)) => format!(" at templates/{name}:{line}"),
+        (Some(name), None) => format!(" in templates/{name}"),
+        _ => String::new(),
+    };
+    let mut message = format!("internal: template failed{at}: {}", e.kind());
+    if let Some(detail) = e.detail() {
+        message.push_str(": ");
+        message.push_str(detail);
+    }
+    Diagnostic::error(message)
+}

@@ -1,0 +1,158 @@
+//! Stage 4: render the templates under `templates/` with the derived model.
+//!
+//! A template's path is its output path plus `.j2`; files whose name starts
+//! with `_` are partials and are never written; a template that renders to
+//! nothing is not written (a resource that is off). Templates of a
+//! disabled component are skipped. Each component directory gets a
+//! `kustomization.yaml` listing the manifests rendered into it.
+//!
+//! This stage only produces text; parsing and checking it is the next
+//! stage's job.
+
+pub mod env;
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::model::Model;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/templates.rs"));
+}
+
+/// Every template, as (path under `templates/`, source), sorted by path.
+pub fn templates() -> &'static [(&'static str, &'static str)] {
+    embedded::TEMPLATES
+}
+
+/// One rendered file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub text: String,
+    /// The template it came from (`None` for files meshgen builds itself,
+    /// such as `kustomization.yaml`).
+    pub template: Option<&'static str>,
+}
+
+/// The whole output, by path relative to the output directory.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedTree {
+    pub files: BTreeMap<String, RenderedFile>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    values: &'a serde_json::Value,
+    model: &'a Model,
+    component: Option<&'a crate::model::Component>,
+}
+
+fn is_partial(path: &str) -> bool {
+    path.rsplit('/').next().is_some_and(|name| name.starts_with('_'))
+}
+
+/// End a file with exactly one newline, and strip trailing blanks on lines.
+fn normalize(text: &str) -> String {
+    let mut out: String = text
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let trimmed = out.trim_end_matches('\n').len();
+    out.truncate(trimmed);
+    out.push('\n');
+    out
+}
+
+pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree, Diagnostics> {
+    let env = env::build()?;
+    let mut tree = RenderedTree::default();
+    let mut diags = Diagnostics::default();
+    for (name, _) in templates() {
+        if is_partial(name) {
+            continue;
+        }
+        let out_path = name.strip_suffix(".j2").unwrap_or(name);
+        let component = model
+            .components
+            .iter()
+            .find(|c| out_path.starts_with(&format!("{}/", c.dir)));
+        if component.is_some_and(|c| !c.enabled) {
+            continue;
+        }
+        let ctx = Context {
+            values,
+            model,
+            component,
+        };
+        let rendered = env
+            .get_template(name)
+            .and_then(|t| t.render(minijinja::value::Serde(&ctx)));
+        match rendered {
+            Ok(text) if text.trim().is_empty() => {}
+            Ok(text) => {
+                tree.files.insert(
+                    out_path.to_string(),
+                    RenderedFile {
+                        text: normalize(&text),
+                        template: Some(name),
+                    },
+                );
+            }
+            Err(e) => diags.push(env::template_error(&e)),
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    add_kustomizations(&mut tree, model);
+    Ok(tree)
+}
+
+/// Give every component directory a `kustomization.yaml` listing its
+/// manifests (sorted), so `kubectl apply -k <dir>` works per component.
+fn add_kustomizations(tree: &mut RenderedTree, model: &Model) {
+    for c in model.components.iter().filter(|c| c.enabled) {
+        let prefix = format!("{}/", c.dir);
+        let resources: Vec<serde_json::Value> = tree
+            .files
+            .keys()
+            .filter_map(|p| p.strip_prefix(&prefix))
+            .filter(|rel| rel.ends_with(".yaml") && *rel != "kustomization.yaml")
+            .map(|rel| serde_json::Value::String(rel.to_string()))
+            .collect();
+        if resources.is_empty() {
+            continue;
+        }
+        let doc = serde_json::json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": resources,
+        });
+        tree.files.insert(
+            format!("{prefix}kustomization.yaml"),
+            RenderedFile {
+                text: crate::yaml::emit::document(&doc),
+                template: None,
+            },
+        );
+    }
+}
+
+/// Describe a render failure that is meshgen's fault, not the user's.
+pub fn internal(message: impl Into<String>) -> Diagnostic {
+    Diagnostic::error(format!("internal: {}", message.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_line_endings_and_trailing_space() {
+        assert_eq!(normalize("a: 1  \n\n\n"), "a: 1\n");
+        assert_eq!(normalize("a\r\nb"), "a\nb\n");
+        assert!(is_partial("x/_helpers.j2"));
+        assert!(!is_partial("x/Gateway.yaml.j2"));
+    }
+}

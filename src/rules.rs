@@ -1,0 +1,121 @@
+//! Stage 2b: cross-field rules the JSON Schema cannot express, run on the
+//! typed [`Config`] after the schema passed. deployKF's own checks for
+//! these sections (`check-values--incompatible-configs.tpl`) are here with
+//! their tips, plus meshgen's.
+//!
+//! Each rule names the key at fault and where it was set. Rules only judge;
+//! they never change a value.
+
+use crate::config::Config;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::values::path::ValuePath;
+use crate::values::Values;
+
+const GW: &str = "deploykf_core.deploykf_istio_gateway";
+const ISTIO: &str = "deploykf_dependencies.istio";
+
+/// Ports the Istio proxy itself listens on inside a gateway pod; a Gateway
+/// server on one of them would never receive traffic.
+const ISTIO_RESERVED_PORTS: &[(u16, &str)] = &[
+    (15000, "Envoy admin"),
+    (15001, "Envoy outbound"),
+    (15004, "debug"),
+    (15006, "Envoy inbound"),
+    (15008, "HBONE tunnel"),
+    (15020, "merged Prometheus telemetry"),
+    (15021, "health checks"),
+    (15053, "DNS proxy"),
+    (15090, "Envoy Prometheus telemetry"),
+];
+
+/// Deserialize the typed config and run every rule.
+pub fn check(values: &Values) -> Result<Config, Diagnostics> {
+    let config: Config = serde_json::from_value(values.to_json()).map_err(|e| {
+        Diagnostics::from(Diagnostic::error(format!(
+            "internal: values passed the schema but do not fit meshgen's model: {e}"
+        )))
+    })?;
+    let mut diags = Diagnostics::default();
+    let mut fail = |path: String, message: String| {
+        let path = ValuePath::keys(&path);
+        diags.push(
+            Diagnostic::error(message)
+                .at(values.origin_of(&path))
+                .at_path(path),
+        );
+    };
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let istio = &config.deploykf_dependencies.istio;
+
+    if !gw.gateway.tls.enabled {
+        fail(
+            format!("{GW}.gateway.tls.enabled"),
+            format!("must be true (TIP: to allow HTTP connections on the gateway, set `{GW}.gateway.tls.redirect` to false)"),
+        );
+    }
+    if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
+        fail(
+            format!("{GW}.gateway.tls.clientsUseHttps"),
+            format!("must be true when `{GW}.gateway.tls.redirect` is true (redirecting to HTTPS makes clients use HTTPS)"),
+        );
+    }
+    let ports = gw.gateway.ports;
+    if ports.http == ports.https {
+        fail(
+            format!("{GW}.gateway.ports.https"),
+            format!("must differ from `{GW}.gateway.ports.http` (both are {})", ports.http),
+        );
+    }
+    for (name, port) in [("http", ports.http), ("https", ports.https)] {
+        if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
+            fail(
+                format!("{GW}.gateway.ports.{name}"),
+                format!("port {port} is reserved by the Istio proxy ({what}); choose another port"),
+            );
+        }
+    }
+    let public_http = gw.gateway_service.ports.http.unwrap_or(ports.http);
+    let public_https = gw.gateway_service.ports.https.unwrap_or(ports.https);
+    if public_http == public_https && ports.http != ports.https {
+        fail(
+            format!("{GW}.gatewayService.ports.https"),
+            format!("the public HTTP and HTTPS ports are both {public_http}; set `{GW}.gatewayService.ports` to two different ports"),
+        );
+    }
+    let auto = &gw.gateway_deployment.autoscaling;
+    if auto.min_replicas > auto.max_replicas {
+        fail(
+            format!("{GW}.gatewayDeployment.autoscaling.minReplicas"),
+            format!(
+                "must not exceed `{GW}.gatewayDeployment.autoscaling.maxReplicas` ({} > {})",
+                auto.min_replicas, auto.max_replicas
+            ),
+        );
+    }
+    if istio.enabled {
+        let base = &istio.charts.istio_base.version;
+        let daemon = &istio.charts.istio_daemon.version;
+        if base != daemon {
+            fail(
+                format!("{ISTIO}.charts.istioBase.version"),
+                format!("must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio ({base} vs {daemon})"),
+            );
+        }
+        let gateway = &gw.charts.istio_gateway;
+        if gw.enabled && gateway.enabled && &gateway.version != daemon {
+            fail(
+                format!("{GW}.charts.istioGateway.version"),
+                format!(
+                    "must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio and the gateway ({} vs {daemon}); a gateway must run the same Istio version as istiod",
+                    gateway.version
+                ),
+            );
+        }
+    }
+    diags.sort();
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(config)
+    }
+}

@@ -1,0 +1,382 @@
+//! Stage 2a: check the merged values against the embedded JSON Schema
+//! (`schemas/values.schema.json`), and turn every violation into a
+//! one-line [`Diagnostic`] that names the key path and where the value was
+//! set, with hints for typos ("did you mean") and YAML 1.1 traps.
+//!
+//! The schema also marks deployKF sections meshgen accepts but does not
+//! render (`x-meshgen-ignored`); setting a key in one gives one warning per
+//! section. Nodes may carry `x-meshgen-expected`, a human description of a
+//! pattern, used instead of printing the regular expression.
+//!
+//! This module does not know any rule that is not in the schema; the
+//! cross-field rules live in `rules`.
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::source::{SourceKind, SourceMap};
+use crate::values::path::{Segment, ValuePath};
+use crate::values::Values;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::paths::LocationSegment;
+use serde_json::Value;
+
+/// The values schema, as shipped.
+pub const SCHEMA_TEXT: &str = include_str!("../schemas/values.schema.json");
+
+pub struct Schema {
+    json: Value,
+    validator: jsonschema::Validator,
+    ignored: Vec<ValuePath>,
+}
+
+impl Schema {
+    /// Compile the embedded schema. A failure here is a bug in meshgen.
+    pub fn embedded() -> Result<Schema, Diagnostic> {
+        let json: Value = serde_json::from_str(SCHEMA_TEXT)
+            .map_err(|e| Diagnostic::error(format!("internal: embedded schema is not JSON: {e}")))?;
+        let validator = jsonschema::draft202012::options()
+            .should_validate_formats(false)
+            .build(&json)
+            .map_err(|e| Diagnostic::error(format!("internal: embedded schema does not compile: {e}")))?;
+        let mut ignored = Vec::new();
+        collect_ignored(&json, &json, &mut ValuePath::root(), &mut ignored);
+        Ok(Schema {
+            json,
+            validator,
+            ignored,
+        })
+    }
+
+    /// Paths of the deployKF sections meshgen accepts and ignores.
+    pub fn ignored_sections(&self) -> &[ValuePath] {
+        &self.ignored
+    }
+
+    /// Validate; returns errors (sorted by origin) and warnings.
+    pub fn validate(&self, values: &Values, sources: &SourceMap) -> (Diagnostics, Diagnostics) {
+        let instance = values.to_json();
+        let mut errors = Diagnostics::default();
+        for err in self.validator.iter_errors(&instance) {
+            let path = to_value_path(err.instance_path().segments());
+            self.explain(err.kind(), err.instance(), &path, values, &mut errors);
+        }
+        errors.sort();
+        let warnings = self.ignored_warnings(values, sources);
+        (errors, warnings)
+    }
+
+    fn ignored_warnings(&self, values: &Values, sources: &SourceMap) -> Diagnostics {
+        let mut out = Diagnostics::default();
+        for section in &self.ignored {
+            if let Some(node) = values.get(section) {
+                let by_user = sources.get(node.origin.source).kind != SourceKind::Defaults;
+                if by_user {
+                    out.push(
+                        Diagnostic::warning(format!(
+                            "ignored: meshgen does not render {section} (a deployKF section; its keys are accepted and have no effect)"
+                        ))
+                        .at(values.key_origin(section).or(Some(node.origin))),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    fn explain(
+        &self,
+        kind: &ValidationErrorKind,
+        instance: &Value,
+        path: &ValuePath,
+        values: &Values,
+        out: &mut Diagnostics,
+    ) {
+        let origin = values.origin_of(path);
+        let node = values.get(path);
+        let plain = node.and_then(|n| n.plain.as_deref());
+        let message = match kind {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                let known = self.known_keys(path);
+                for key in unexpected {
+                    let key_path = path.key(key);
+                    let hint = suggest(key, known.iter().map(String::as_str))
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_else(|| expected_keys(&known));
+                    out.push(
+                        Diagnostic::error(format!("unknown key `{key}`{hint}"))
+                            .at_path(key_path.clone())
+                            .at(values.key_origin(&key_path).or(origin)),
+                    );
+                }
+                return;
+            }
+            ValidationErrorKind::Type { kind } => {
+                let expected: Vec<&str> = match kind {
+                    TypeKind::Single(t) => vec![t.as_str()],
+                    TypeKind::Multiple(set) => set.iter().map(|t| t.as_str()).collect(),
+                };
+                type_message(&expected, instance, plain)
+            }
+            ValidationErrorKind::Enum { options } => {
+                let opts: Vec<String> = options
+                    .as_array()
+                    .map(|a| a.iter().map(|o| crate::yaml::emit::inline(o)).collect())
+                    .unwrap_or_default();
+                let hint = instance
+                    .as_str()
+                    .and_then(|s| suggest(s, opts.iter().map(|o| o.trim_matches('"'))))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                format!("must be one of {}, got {}{hint}", opts.join(", "), describe(instance))
+            }
+            ValidationErrorKind::Pattern { pattern } => {
+                let what = self
+                    .node_at(path)
+                    .and_then(|n| n.get("x-meshgen-expected"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("a string matching /{pattern}/"));
+                format!("expected {what}, got {}", describe(instance))
+            }
+            ValidationErrorKind::PropertyNames { error } => {
+                let key = error.instance().as_str().unwrap_or_default().to_string();
+                let key_path = path.key(&key);
+                let what = self
+                    .node_at(path)
+                    .and_then(|n| n.get("propertyNames"))
+                    .and_then(|n| n.get("x-meshgen-expected"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| error.to_string());
+                out.push(
+                    Diagnostic::error(format!("invalid key {}: expected {what}", describe(&Value::String(key))))
+                        .at_path(key_path.clone())
+                        .at(values.key_origin(&key_path).or(origin)),
+                );
+                return;
+            }
+            ValidationErrorKind::Minimum { limit } => {
+                format!("must be at least {limit}, got {}", describe(instance))
+            }
+            ValidationErrorKind::Maximum { limit } => {
+                format!("must be at most {limit}, got {}", describe(instance))
+            }
+            ValidationErrorKind::ExclusiveMinimum { limit } => {
+                format!("must be greater than {limit}, got {}", describe(instance))
+            }
+            ValidationErrorKind::ExclusiveMaximum { limit } => {
+                format!("must be less than {limit}, got {}", describe(instance))
+            }
+            ValidationErrorKind::MinLength { limit } => {
+                format!("must be at least {limit} characters long, got {}", describe(instance))
+            }
+            ValidationErrorKind::MaxLength { limit } => format!(
+                "must be at most {limit} characters long, got {} characters",
+                instance.as_str().map_or(0, |s| s.chars().count())
+            ),
+            ValidationErrorKind::MinProperties { limit } => {
+                format!("must have at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" })
+            }
+            ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
+            ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
+            ValidationErrorKind::Required { property } => {
+                let p = property.as_str().unwrap_or_default();
+                format!("missing required key `{p}` (it was deleted with null, or its map was replaced)")
+            }
+            ValidationErrorKind::UniqueItems => "items must be unique".to_string(),
+            other => format!("invalid value ({})", other.keyword()),
+        };
+        out.push(Diagnostic::error(message).at_path(path.clone()).at(origin));
+    }
+
+    /// The schema node describing the value at `path`.
+    pub fn node_at(&self, path: &ValuePath) -> Option<&Value> {
+        let mut node = self.deref(&self.json);
+        for seg in &path.0 {
+            node = match seg {
+                Segment::Key(k) => node
+                    .get("properties")
+                    .and_then(|p| p.get(k))
+                    .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))?,
+                Segment::Index(_) => node.get("items")?,
+            };
+            node = self.deref(node);
+        }
+        Some(node)
+    }
+
+    fn deref<'a>(&'a self, node: &'a Value) -> &'a Value {
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(r) if r.starts_with('#') => self.json.pointer(&r[1..]).unwrap_or(node),
+            _ => node,
+        }
+    }
+
+    fn known_keys(&self, path: &ValuePath) -> Vec<String> {
+        self.node_at(path)
+            .and_then(|n| n.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().filter(|k| *k != "$schema").cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+fn collect_ignored(root: &Value, node: &Value, path: &mut ValuePath, out: &mut Vec<ValuePath>) {
+    let node = match node.get("$ref").and_then(Value::as_str) {
+        Some(r) if r.starts_with('#') => root.pointer(&r[1..]).unwrap_or(node),
+        _ => node,
+    };
+    if node.get("x-meshgen-ignored").and_then(Value::as_bool) == Some(true) {
+        out.push(path.clone());
+        return;
+    }
+    if let Some(props) = node.get("properties").and_then(Value::as_object) {
+        for (k, child) in props {
+            path.0.push(Segment::Key(k.clone()));
+            collect_ignored(root, child, path, out);
+            path.0.pop();
+        }
+    }
+}
+
+fn to_value_path<'a>(segments: impl Iterator<Item = LocationSegment<'a>>) -> ValuePath {
+    ValuePath(
+        segments
+            .map(|s| match s {
+                LocationSegment::Property(p) => Segment::Key(p.into_owned()),
+                LocationSegment::Index(i) => Segment::Index(i),
+            })
+            .collect(),
+    )
+}
+
+/// A value as it appears in a message: one line, at most ~60 characters.
+pub fn describe(v: &Value) -> String {
+    let text = match v {
+        Value::String(s) => format!("the string {}", serde_json::to_string(s).unwrap_or_default()),
+        Value::Number(n) => format!("the number {n}"),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Null => "null".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a map".into(),
+    };
+    if text.chars().count() > 80 {
+        let cut: String = text.chars().take(77).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+fn type_name(t: &str) -> &str {
+    match t {
+        "object" => "a map",
+        "array" => "a list",
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "a boolean (true or false)",
+        "null" => "null",
+        other => other,
+    }
+}
+
+fn type_message(expected: &[&str], got: &Value, plain: Option<&str>) -> String {
+    let names: Vec<&str> = expected.iter().map(|t| type_name(t)).collect();
+    let mut msg = format!("expected {}, got {}", names.join(" or "), describe(got));
+    let wants = |t: &str| expected.contains(&t);
+    let yaml11 = |s: &str| {
+        let l = s.to_ascii_lowercase();
+        match l.as_str() {
+            "yes" | "y" | "on" => Some("true"),
+            "no" | "n" | "off" => Some("false"),
+            _ => None,
+        }
+    };
+    match (got, plain) {
+        (Value::String(s), Some(p)) if wants("boolean") => {
+            if let Some(b) = yaml11(s) {
+                msg = format!(
+                    "expected a boolean, got `{p}`, which YAML 1.1 reads as {b} but YAML 1.2 (and meshgen) reads as a string; write `{b}`"
+                );
+            }
+        }
+        (Value::Number(_) | Value::Bool(_), Some(p)) if wants("string") => {
+            msg = format!(
+                "expected a string, got `{p}`, which YAML reads as {}; quote it: \"{p}\"",
+                describe(got).trim_start_matches("the ")
+            );
+        }
+        (Value::String(s), _) if wants("integer") || wants("number") => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                let n = s.trim_start_matches('0');
+                let n = if n.is_empty() { "0" } else { n };
+                msg = if plain.is_some() {
+                    format!("{msg}; leading zeros make it ambiguous (octal in YAML 1.1), write {n}")
+                } else {
+                    format!("{msg}; remove the quotes: {n}")
+                };
+            }
+        }
+        _ => {}
+    }
+    msg
+}
+
+fn expected_keys(known: &[String]) -> String {
+    if known.is_empty() {
+        "; this map takes no keys".into()
+    } else if known.len() <= 12 {
+        format!("; expected one of: {}", known.join(", "))
+    } else {
+        String::new()
+    }
+}
+
+/// The closest candidate to `word`, if it is close enough to be a typo.
+pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .filter_map(|c| {
+            let d = strsim::levenshtein(&lower, &c.to_ascii_lowercase());
+            let limit = (c.chars().count().max(word.chars().count()) / 3).max(1);
+            (d <= limit).then_some((d, c))
+        })
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn suggests_close_keys_only() {
+        let c = ["hostname", "ports", "tls", "selectorLabels"];
+        assert_eq!(suggest("hostnme", c.iter().copied()), Some("hostname"));
+        assert_eq!(suggest("HostName", c.iter().copied()), Some("hostname"));
+        assert_eq!(suggest("selectorlabel", c.iter().copied()), Some("selectorLabels"));
+        assert_eq!(suggest("banana", c.iter().copied()), None);
+    }
+
+    #[test]
+    fn explains_yaml11_traps() {
+        let m = type_message(&["boolean"], &json!("yes"), Some("yes"));
+        assert!(m.contains("write `true`"), "{m}");
+        let m = type_message(&["string"], &json!(1.3), Some("1.30"));
+        assert!(m.contains("quote it: \"1.30\""), "{m}");
+        let m = type_message(&["integer"], &json!("8443"), None);
+        assert!(m.contains("remove the quotes: 8443"), "{m}");
+        let m = type_message(&["integer"], &json!("010"), Some("010"));
+        assert!(m.contains("write 10"), "{m}");
+    }
+
+    #[test]
+    fn embedded_schema_compiles_and_marks_ignored_sections() {
+        let s = Schema::embedded().unwrap();
+        let ignored: Vec<String> = s.ignored_sections().iter().map(|p| p.to_string()).collect();
+        assert!(ignored.contains(&"deploykf_opt.deploykf_minio".to_string()), "{ignored:?}");
+        assert!(!ignored.iter().any(|p| p.starts_with("deploykf_core.deploykf_istio_gateway")));
+    }
+}
