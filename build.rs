@@ -31,7 +31,12 @@ fn main() {
             .expect("under templates/")
             .to_string_lossy()
             .replace('\\', "/");
-        writeln!(code, "    ({rel:?}, include_str!({:?})),", file.display().to_string()).unwrap();
+        writeln!(
+            code,
+            "    ({rel:?}, include_str!({:?})),",
+            file.display().to_string()
+        )
+        .unwrap();
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("templates.rs");

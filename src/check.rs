@@ -98,7 +98,12 @@ pub fn check(tree: RenderedTree, sources: &mut SourceMap) -> Result<CheckedTree,
             };
             let namespace = meta.and_then(|m| string(m, "namespace")).unwrap_or("");
             let group = api.rsplit_once('/').map_or("", |(g, _)| g);
-            let key = (group.to_string(), kind.to_string(), namespace.to_string(), name.to_string());
+            let key = (
+                group.to_string(),
+                kind.to_string(),
+                namespace.to_string(),
+                name.to_string(),
+            );
             if let Some(first) = seen.get(&key) {
                 diags.push(Diagnostic::error(format!(
                     "{kind} {namespace}/{name} is rendered twice: in {first} and in {path}"
@@ -142,7 +147,10 @@ mod tests {
 
     #[test]
     fn accepts_a_clean_tree() {
-        let t = tree(&[("a/Namespace.yaml", NS), ("a/kustomization.yaml", "resources: []\n")]);
+        let t = tree(&[
+            ("a/Namespace.yaml", NS),
+            ("a/kustomization.yaml", "resources: []\n"),
+        ]);
         let checked = check(t, &mut SourceMap::default()).unwrap();
         assert_eq!(checked.manifests.len(), 1);
     }
@@ -152,16 +160,27 @@ mod tests {
         let t = tree(&[
             ("a/x.yaml", NS),
             ("b/y.yaml", NS),
-            ("c/z.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n"),
+            (
+                "c/z.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            ),
             ("d/w.yaml", "a: [\n"),
             ("e/v.yaml", "# nothing\n"),
         ]);
         let e = check(t, &mut SourceMap::default()).unwrap_err();
         let text: Vec<String> = e.0.iter().map(|d| d.message.clone()).collect();
         assert_eq!(text.len(), 4, "{text:?}");
-        assert!(text.iter().any(|m| m.contains("Namespace /a is rendered twice: in a/x.yaml and in b/y.yaml")));
-        assert!(text.iter().any(|m| m.contains("document 0 of c/z.yaml lacks")));
-        assert!(text.iter().any(|m| m.contains("d/w.yaml is not valid YAML at line")));
-        assert!(text.iter().any(|m| m.contains("e/v.yaml holds no document")));
+        assert!(text
+            .iter()
+            .any(|m| m.contains("Namespace /a is rendered twice: in a/x.yaml and in b/y.yaml")));
+        assert!(text
+            .iter()
+            .any(|m| m.contains("document 0 of c/z.yaml lacks")));
+        assert!(text
+            .iter()
+            .any(|m| m.contains("d/w.yaml is not valid YAML at line")));
+        assert!(text
+            .iter()
+            .any(|m| m.contains("e/v.yaml holds no document")));
     }
 }

@@ -70,9 +70,7 @@ enum Command {
     /// Print the JSON Schema of the values file
     Schema,
     /// Print a shell completion script
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 impl ValueArgs {
@@ -87,10 +85,22 @@ impl ValueArgs {
         };
         let mut sets: Vec<(usize, SetArg)> = Vec::new();
         for (i, text) in index("set").into_iter().zip(self.set) {
-            sets.push((i, SetArg { text, force_string: false }));
+            sets.push((
+                i,
+                SetArg {
+                    text,
+                    force_string: false,
+                },
+            ));
         }
         for (i, text) in index("set_string").into_iter().zip(self.set_string) {
-            sets.push((i, SetArg { text, force_string: true }));
+            sets.push((
+                i,
+                SetArg {
+                    text,
+                    force_string: true,
+                },
+            ));
         }
         sets.sort_by_key(|(i, _)| *i);
         ValueInputs {
@@ -103,7 +113,12 @@ impl ValueArgs {
 fn print_diagnostics(session: &Session, errors: Option<&Diagnostics>) {
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
-    for d in session.warnings.0.iter().chain(errors.map(|e| e.0.iter()).into_iter().flatten()) {
+    for d in session
+        .warnings
+        .0
+        .iter()
+        .chain(errors.map(|e| e.0.iter()).into_iter().flatten())
+    {
         let _ = writeln!(err, "{}", d.display(&session.sources));
     }
 }
@@ -133,7 +148,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
                             "wrote {} files to {}{}",
                             report.files,
                             report.dir.display(),
-                            if report.replaced { " (replacing the previous output)" } else { "" }
+                            if report.replaced {
+                                " (replacing the previous output)"
+                            } else {
+                                ""
+                            }
                         );
                     }
                     Err(e) => return Ok(fail(&session, &e.into())),
@@ -150,7 +169,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Err(errors) => return Ok(fail(&session, &errors)),
             }
         }
-        Command::Diff { values, output_dir, exit_code } => {
+        Command::Diff {
+            values,
+            output_dir,
+            exit_code,
+        } => {
             let inputs = values.resolve(&matches);
             let generated = match meshgen::generate(&inputs, &mut session) {
                 Ok(g) => g,
@@ -178,6 +201,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
 fn fail(session: &Session, errors: &Diagnostics) -> ExitCode {
     print_diagnostics(session, Some(errors));
     let n = errors.0.len();
-    eprintln!("meshgen: {n} error{}; nothing was written", if n == 1 { "" } else { "s" });
+    eprintln!(
+        "meshgen: {n} error{}; nothing was written",
+        if n == 1 { "" } else { "s" }
+    );
     ExitCode::from(1)
 }

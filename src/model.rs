@@ -66,6 +66,9 @@ pub struct GatewayModel {
     pub clients_use_https: bool,
     /// Fully qualified name of the gateway Service.
     pub service_host: String,
+    /// The URL users open: scheme from `tls.clientsUseHttps`, the public
+    /// port only when it is not the scheme's default.
+    pub public_url: String,
     /// The deployment is ours (`charts.istioGateway.enabled`).
     pub deployment_managed: bool,
 }
@@ -82,6 +85,8 @@ pub fn derive(config: &Config) -> Model {
     } else {
         vec!["*".to_string()]
     };
+    let public_http = gw.gateway_service.ports.http.unwrap_or(g.ports.http);
+    let public_https = gw.gateway_service.ports.https.unwrap_or(g.ports.https);
     let mut common_labels = IndexMap::new();
     common_labels.insert("app.kubernetes.io/managed-by".into(), "meshgen".into());
     let mut injection_labels = IndexMap::new();
@@ -108,14 +113,45 @@ pub fn derive(config: &Config) -> Model {
             hosts,
             http_port: g.ports.http,
             https_port: g.ports.https,
-            public_http_port: gw.gateway_service.ports.http.unwrap_or(g.ports.http),
-            public_https_port: gw.gateway_service.ports.https.unwrap_or(g.ports.https),
+            public_http_port: public_http,
+            public_https_port: public_https,
             selector_labels: g.selector_labels.clone(),
             tls_credential_name: TLS_CREDENTIAL_NAME.to_string(),
             tls_redirect: g.tls.redirect,
             clients_use_https: g.tls.clients_use_https,
-            service_host: format!("{}.{}.svc.cluster.local", gw.gateway_service.name, gw.namespace),
+            service_host: format!(
+                "{}.{}.svc.cluster.local",
+                gw.gateway_service.name, gw.namespace
+            ),
+            public_url: public_url(
+                g.tls.clients_use_https,
+                &g.hostname,
+                public_http,
+                public_https,
+            ),
             deployment_managed: gw.charts.istio_gateway.enabled,
         },
+    }
+}
+
+fn public_url(https: bool, host: &str, http_port: u16, https_port: u16) -> String {
+    match (https, https_port, http_port) {
+        (true, 443, _) => format!("https://{host}/"),
+        (true, p, _) => format!("https://{host}:{p}/"),
+        (false, _, 80) => format!("http://{host}/"),
+        (false, _, p) => format!("http://{host}:{p}/"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_omits_default_ports() {
+        assert_eq!(public_url(true, "a.b", 80, 443), "https://a.b/");
+        assert_eq!(public_url(true, "a.b", 80, 8443), "https://a.b:8443/");
+        assert_eq!(public_url(false, "a.b", 80, 443), "http://a.b/");
+        assert_eq!(public_url(false, "a.b", 8080, 443), "http://a.b:8080/");
     }
 }

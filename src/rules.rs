@@ -63,7 +63,10 @@ pub fn check(values: &Values) -> Result<Config, Diagnostics> {
     if ports.http == ports.https {
         fail(
             format!("{GW}.gateway.ports.https"),
-            format!("must differ from `{GW}.gateway.ports.http` (both are {})", ports.http),
+            format!(
+                "must differ from `{GW}.gateway.ports.http` (both are {})",
+                ports.http
+            ),
         );
     }
     for (name, port) in [("http", ports.http), ("https", ports.https)] {

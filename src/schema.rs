@@ -31,12 +31,15 @@ pub struct Schema {
 impl Schema {
     /// Compile the embedded schema. A failure here is a bug in meshgen.
     pub fn embedded() -> Result<Schema, Diagnostic> {
-        let json: Value = serde_json::from_str(SCHEMA_TEXT)
-            .map_err(|e| Diagnostic::error(format!("internal: embedded schema is not JSON: {e}")))?;
+        let json: Value = serde_json::from_str(SCHEMA_TEXT).map_err(|e| {
+            Diagnostic::error(format!("internal: embedded schema is not JSON: {e}"))
+        })?;
         let validator = jsonschema::draft202012::options()
             .should_validate_formats(false)
             .build(&json)
-            .map_err(|e| Diagnostic::error(format!("internal: embedded schema does not compile: {e}")))?;
+            .map_err(|e| {
+                Diagnostic::error(format!("internal: embedded schema does not compile: {e}"))
+            })?;
         let mut ignored = Vec::new();
         collect_ignored(&json, &json, &mut ValuePath::root(), &mut ignored);
         Ok(Schema {
@@ -119,14 +122,18 @@ impl Schema {
             ValidationErrorKind::Enum { options } => {
                 let opts: Vec<String> = options
                     .as_array()
-                    .map(|a| a.iter().map(|o| crate::yaml::emit::inline(o)).collect())
+                    .map(|a| a.iter().map(crate::yaml::emit::inline).collect())
                     .unwrap_or_default();
                 let hint = instance
                     .as_str()
                     .and_then(|s| suggest(s, opts.iter().map(|o| o.trim_matches('"'))))
                     .map(|s| format!("; did you mean `{s}`?"))
                     .unwrap_or_default();
-                format!("must be one of {}, got {}{hint}", opts.join(", "), describe(instance))
+                format!(
+                    "must be one of {}, got {}{hint}",
+                    opts.join(", "),
+                    describe(instance)
+                )
             }
             ValidationErrorKind::Pattern { pattern } => {
                 let what = self
@@ -148,9 +155,12 @@ impl Schema {
                     .map(str::to_string)
                     .unwrap_or_else(|| error.to_string());
                 out.push(
-                    Diagnostic::error(format!("invalid key {}: expected {what}", describe(&Value::String(key))))
-                        .at_path(key_path.clone())
-                        .at(values.key_origin(&key_path).or(origin)),
+                    Diagnostic::error(format!(
+                        "invalid key {}: expected {what}",
+                        serde_json::to_string(&key).unwrap_or_default()
+                    ))
+                    .at_path(key_path.clone())
+                    .at(values.key_origin(&key_path).or(origin)),
                 );
                 return;
             }
@@ -167,14 +177,20 @@ impl Schema {
                 format!("must be less than {limit}, got {}", describe(instance))
             }
             ValidationErrorKind::MinLength { limit } => {
-                format!("must be at least {limit} characters long, got {}", describe(instance))
+                format!(
+                    "must be at least {limit} characters long, got {}",
+                    describe(instance)
+                )
             }
             ValidationErrorKind::MaxLength { limit } => format!(
                 "must be at most {limit} characters long, got {} characters",
                 instance.as_str().map_or(0, |s| s.chars().count())
             ),
             ValidationErrorKind::MinProperties { limit } => {
-                format!("must have at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" })
+                format!(
+                    "must have at least {limit} entr{}",
+                    if *limit == 1 { "y" } else { "ies" }
+                )
             }
             ValidationErrorKind::MinItems { limit } => format!("must have at least {limit} items"),
             ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
@@ -252,7 +268,10 @@ fn to_value_path<'a>(segments: impl Iterator<Item = LocationSegment<'a>>) -> Val
 /// A value as it appears in a message: one line, at most ~60 characters.
 pub fn describe(v: &Value) -> String {
     let text = match v {
-        Value::String(s) => format!("the string {}", serde_json::to_string(s).unwrap_or_default()),
+        Value::String(s) => format!(
+            "the string {}",
+            serde_json::to_string(s).unwrap_or_default()
+        ),
         Value::Number(n) => format!("the number {n}"),
         Value::Bool(b) => format!("the boolean {b}"),
         Value::Null => "null".into(),
@@ -356,7 +375,10 @@ mod tests {
         let c = ["hostname", "ports", "tls", "selectorLabels"];
         assert_eq!(suggest("hostnme", c.iter().copied()), Some("hostname"));
         assert_eq!(suggest("HostName", c.iter().copied()), Some("hostname"));
-        assert_eq!(suggest("selectorlabel", c.iter().copied()), Some("selectorLabels"));
+        assert_eq!(
+            suggest("selectorlabel", c.iter().copied()),
+            Some("selectorLabels")
+        );
         assert_eq!(suggest("banana", c.iter().copied()), None);
     }
 
@@ -376,7 +398,12 @@ mod tests {
     fn embedded_schema_compiles_and_marks_ignored_sections() {
         let s = Schema::embedded().unwrap();
         let ignored: Vec<String> = s.ignored_sections().iter().map(|p| p.to_string()).collect();
-        assert!(ignored.contains(&"deploykf_opt.deploykf_minio".to_string()), "{ignored:?}");
-        assert!(!ignored.iter().any(|p| p.starts_with("deploykf_core.deploykf_istio_gateway")));
+        assert!(
+            ignored.contains(&"deploykf_opt.deploykf_minio".to_string()),
+            "{ignored:?}"
+        );
+        assert!(!ignored
+            .iter()
+            .any(|p| p.starts_with("deploykf_core.deploykf_istio_gateway")));
     }
 }

@@ -60,9 +60,9 @@ pub fn list_files(dir: &Path) -> Result<Vec<String>, Diagnostic> {
             if ty.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .map_err(|_| Diagnostic::error("internal: path outside the output directory"))?;
+                let rel = path.strip_prefix(dir).map_err(|_| {
+                    Diagnostic::error("internal: path outside the output directory")
+                })?;
                 out.push(rel.to_string_lossy().replace('\\', "/"));
             }
         }
@@ -87,7 +87,11 @@ fn marked_files(dir: &Path) -> Result<Option<Vec<String>>, Diagnostic> {
         .as_ref()
         .and_then(|d| d.get("files"))
         .and_then(|f| f.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect());
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        });
     match files {
         Some(f) => Ok(Some(f)),
         None => Err(Diagnostic::error(format!(
@@ -103,7 +107,9 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
     if !dir.exists() && dir.symlink_metadata().is_err() {
         return Ok(false);
     }
-    let meta = dir.symlink_metadata().map_err(|e| io_err("inspect", dir, e))?;
+    let meta = dir
+        .symlink_metadata()
+        .map_err(|e| io_err("inspect", dir, e))?;
     if !meta.is_dir() {
         return Err(Diagnostic::error(format!(
             "output path `{}` exists and is not a directory; choose another -o",
@@ -111,7 +117,10 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
         )));
     }
     let present = list_files(dir)?;
-    let has_dirs = fs::read_dir(dir).map_err(|e| io_err("read directory", dir, e))?.next().is_some();
+    let has_dirs = fs::read_dir(dir)
+        .map_err(|e| io_err("read directory", dir, e))?
+        .next()
+        .is_some();
     if present.is_empty() && !has_dirs {
         return Ok(false);
     }
@@ -136,12 +145,23 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
 }
 
 fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, Diagnostic> {
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Diagnostic::error(format!("output path `{}` has no directory name", dir.display())))?;
+    let name = dir.file_name().ok_or_else(|| {
+        Diagnostic::error(format!(
+            "output path `{}` has no directory name",
+            dir.display()
+        ))
+    })?;
     let parent = dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    let parent = if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent };
-    Ok(parent.join(format!(".{}.meshgen-{tag}-{}", name.to_string_lossy(), std::process::id())))
+    let parent = if parent.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        parent
+    };
+    Ok(parent.join(format!(
+        ".{}.meshgen-{tag}-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    )))
 }
 
 fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
@@ -201,7 +221,11 @@ pub fn write(dir: &Path, files: &Files) -> Result<WriteReport, Diagnostic> {
 /// `files`; empty when identical. Added and removed files diff against
 /// `/dev/null`.
 pub fn diff(dir: &Path, files: &Files) -> Result<String, Diagnostic> {
-    let present = if dir.is_dir() { list_files(dir)? } else { Vec::new() };
+    let present = if dir.is_dir() {
+        list_files(dir)?
+    } else {
+        Vec::new()
+    };
     let mut paths: Vec<&str> = present
         .iter()
         .map(String::as_str)
@@ -223,13 +247,26 @@ pub fn diff(dir: &Path, files: &Files) -> Result<String, Diagnostic> {
         if old.as_deref() == new.map(String::as_str) {
             continue;
         }
-        let a = if old.is_some() { format!("a/{rel}") } else { "/dev/null".into() };
-        let b = if new.is_some() { format!("b/{rel}") } else { "/dev/null".into() };
+        let a = if old.is_some() {
+            format!("a/{rel}")
+        } else {
+            "/dev/null".into()
+        };
+        let b = if new.is_some() {
+            format!("b/{rel}")
+        } else {
+            "/dev/null".into()
+        };
         let old_text = old.unwrap_or_default();
         let new_text = new.cloned().unwrap_or_default();
         let d = similar::TextDiff::from_lines(&old_text, &new_text);
         out.push_str(&format!("diff --meshgen {a} {b}\n"));
-        out.push_str(&d.unified_diff().context_radius(3).header(&a, &b).to_string());
+        out.push_str(
+            &d.unified_diff()
+                .context_radius(3)
+                .header(&a, &b)
+                .to_string(),
+        );
         if !out.ends_with('\n') {
             out.push('\n');
         }
@@ -242,7 +279,10 @@ mod tests {
     use super::*;
 
     fn files(pairs: &[(&str, &str)]) -> Files {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn with_marker(mut f: Files) -> Files {
@@ -259,7 +299,10 @@ mod tests {
         assert!(!write(&out, &first).unwrap().replaced);
         let second = with_marker(files(&[("a/y.yaml", "y\n")]));
         assert!(write(&out, &second).unwrap().replaced);
-        assert_eq!(list_files(&out).unwrap(), vec![MARKER.to_string(), "a/y.yaml".into()]);
+        assert_eq!(
+            list_files(&out).unwrap(),
+            vec![MARKER.to_string(), "a/y.yaml".into()]
+        );
         // A file the user added is never deleted.
         fs::write(out.join("notes.txt"), "mine").unwrap();
         let e = write(&out, &first).unwrap_err();
@@ -276,8 +319,15 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("keep.txt"), "k").unwrap();
         let e = write(tmp.path(), &with_marker(files(&[("x", "1")]))).unwrap_err();
-        assert!(e.message.contains("not written by meshgen"), "{}", e.message);
-        assert_eq!(list_files(tmp.path()).unwrap(), vec!["keep.txt".to_string()]);
+        assert!(
+            e.message.contains("not written by meshgen"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            list_files(tmp.path()).unwrap(),
+            vec!["keep.txt".to_string()]
+        );
         let e = write(&tmp.path().join("keep.txt"), &files(&[])).unwrap_err();
         assert!(e.message.contains("not a directory"));
         let empty = tmp.path().join("empty");
@@ -289,12 +339,19 @@ mod tests {
     fn diff_shows_changed_added_and_removed_files() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        write(&out, &with_marker(files(&[("a", "1\n2\n"), ("gone", "x\n")]))).unwrap();
+        write(
+            &out,
+            &with_marker(files(&[("a", "1\n2\n"), ("gone", "x\n")])),
+        )
+        .unwrap();
         let d = diff(&out, &files(&[("a", "1\n3\n"), ("new", "n\n")])).unwrap();
         assert!(d.contains("--- a/a\n+++ b/a\n"), "{d}");
         assert!(d.contains("-2\n+3\n"), "{d}");
         assert!(d.contains("--- /dev/null\n+++ b/new\n"), "{d}");
         assert!(d.contains("--- a/gone\n+++ /dev/null\n"), "{d}");
-        assert_eq!(diff(&out, &files(&[("a", "1\n2\n"), ("gone", "x\n")])).unwrap(), "");
+        assert_eq!(
+            diff(&out, &files(&[("a", "1\n2\n"), ("gone", "x\n")])).unwrap(),
+            ""
+        );
     }
 }

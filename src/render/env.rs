@@ -39,13 +39,16 @@ pub fn build() -> Result<Environment<'static>, Diagnostic> {
 }
 
 fn to_json(value: &Value) -> Result<serde_json::Value, Error> {
-    serde_json::to_value(value)
-        .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
+    serde_json::to_value(value).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))
 }
 
 /// Write `{{ value }}`: safe strings (from `toyaml`) as they are; in YAML
 /// templates every other value as a YAML-safe scalar.
-fn yaml_formatter(out: &mut Output<'_>, state: &mut State<'_, '_>, value: &Value) -> Result<(), Error> {
+fn yaml_formatter(
+    out: &mut Output<'_>,
+    state: &mut State<'_, '_>,
+    value: &Value,
+) -> Result<(), Error> {
     if !is_yaml_escape(state.auto_escape()) || value.is_safe() {
         return minijinja::escape_formatter(out, state, value);
     }
@@ -56,7 +59,10 @@ fn yaml_formatter(out: &mut Output<'_>, state: &mut State<'_, '_>, value: &Value
 /// `{{ map | toyaml(4) }}`: a block map or list; lines after the first are
 /// indented by the given number of spaces.
 fn toyaml(value: &Value, indent: usize) -> Result<Value, Error> {
-    Ok(Value::from_safe_string(emit::block(&to_json(value)?, indent)))
+    Ok(Value::from_safe_string(emit::block(
+        &to_json(value)?,
+        indent,
+    )))
 }
 
 /// A template error: the template name, line and minijinja's explanation.

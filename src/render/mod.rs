@@ -48,7 +48,9 @@ struct Context<'a> {
 }
 
 fn is_partial(path: &str) -> bool {
-    path.rsplit('/').next().is_some_and(|name| name.starts_with('_'))
+    path.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with('_'))
 }
 
 /// End a file with exactly one newline, and strip trailing blanks on lines.

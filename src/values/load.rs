@@ -40,8 +40,15 @@ pub fn load_all(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Vec<Lay
         }
     }
     for set in &inputs.sets {
-        let flag = if set.force_string { "--set-string" } else { "--set" };
-        let id = sources.add(format!("{flag} {}", shell_quote(&set.text)), SourceKind::SetArg);
+        let flag = if set.force_string {
+            "--set-string"
+        } else {
+            "--set"
+        };
+        let id = sources.add(
+            format!("{flag} {}", shell_quote(&set.text)),
+            SourceKind::SetArg,
+        );
         match setarg::parse(&set.text, set.force_string, id) {
             Ok(assignments) => layers.push(Layer::Set(assignments)),
             Err(d) => diags.push(d),
@@ -79,7 +86,10 @@ fn read_text(path: &Path, name: &str, id: SourceId) -> Result<String, Diagnostic
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error(format!("cannot read values file `{name}`: {}", io_reason(&e)))
+        Diagnostic::error(format!(
+            "cannot read values file `{name}`: {}",
+            io_reason(&e)
+        ))
     })?;
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let (line, col) = line_col(&bytes[..at]);
@@ -110,15 +120,21 @@ fn io_reason(e: &std::io::Error) -> String {
 
 fn line_col(prefix: &[u8]) -> (u32, u32) {
     let line = prefix.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-    let line_start = prefix.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let col = String::from_utf8_lossy(&prefix[line_start..]).chars().count() as u32 + 1;
+    let line_start = prefix
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&prefix[line_start..])
+        .chars()
+        .count() as u32
+        + 1;
     (line, col)
 }
 
 /// Parse one values document: a map at the top, or nothing.
 pub fn parse_tree(text: &str, id: SourceId) -> Result<Option<Node>, Diagnostic> {
-    let docs = load_documents(text, id)
-        .map_err(|e| Diagnostic::error(e.message).at(Some(e.origin)))?;
+    let docs =
+        load_documents(text, id).map_err(|e| Diagnostic::error(e.message).at(Some(e.origin)))?;
     let mut docs: Vec<Node> = docs.into_iter().flatten().collect();
     if docs.len() > 1 {
         return Err(Diagnostic::error(format!(

@@ -86,7 +86,7 @@ pub fn merge(base: &mut Node, over: Node, path: &mut ValuePath, diags: &mut Diag
             let base_is_map = matches!(base_kind, NodeKind::Map(_));
             let over_is_map = matches!(over_kind, NodeKind::Map(_));
             if base_is_map != over_is_map {
-                diags.push(clash(path, base, over.origin, over_is_map));
+                diags.push(clash(path, base, over.origin, &over_kind));
                 return;
             }
             *base = Node {
@@ -98,17 +98,26 @@ pub fn merge(base: &mut Node, over: Node, path: &mut ValuePath, diags: &mut Diag
     }
 }
 
-fn clash(path: &ValuePath, base: &Node, at: Origin, over_is_map: bool) -> Diagnostic {
-    let (was, now) = if over_is_map {
-        (base.type_name(), "map")
+fn clash(path: &ValuePath, base: &Node, at: Origin, over: &NodeKind) -> Diagnostic {
+    let got = Node::new(over.clone(), at).type_name();
+    let hint = if matches!(base.kind, NodeKind::Map(_)) {
+        "maps merge key by key, so set the keys inside it"
     } else {
-        ("map", "non-map value")
+        "a lower layer holds a value, not a map, here"
     };
     Diagnostic::error(format!(
-        "cannot merge a {now} over a {was}; use the same shape as the lower layer, or set it to null first to replace it"
+        "expected {}, got a {got} ({hint})",
+        article(base.type_name())
     ))
     .at_path(path.clone())
     .at(Some(at))
+}
+
+fn article(type_name: &str) -> String {
+    match type_name {
+        "integer" => "an integer".into(),
+        t => format!("a {t}"),
+    }
 }
 
 /// Apply one `--set` assignment to the tree.
@@ -137,7 +146,9 @@ fn apply(root: &mut Node, a: Assignment) -> Result<(), Diagnostic> {
                             key_origin: origin,
                             value: Node::new(NodeKind::Null, origin),
                         });
-                        if matches!(entry.value.kind, NodeKind::Map(_)) && !matches!(a.value.kind, NodeKind::Map(_)) {
+                        if matches!(entry.value.kind, NodeKind::Map(_))
+                            && !matches!(a.value.kind, NodeKind::Map(_))
+                        {
                             return Err(Diagnostic::error(
                                 "cannot set a scalar over a map; set the keys inside it instead",
                             )
@@ -173,11 +184,11 @@ fn apply(root: &mut Node, a: Assignment) -> Result<(), Diagnostic> {
                 };
                 let ty = Node::new(kind.clone(), origin).type_name();
                 walked.0.pop();
-                return Err(Diagnostic::error(format!(
-                    "cannot set {what} inside a {ty}"
-                ))
-                .at_path(walked)
-                .at(Some(origin)));
+                return Err(
+                    Diagnostic::error(format!("cannot set {what} inside a {ty}"))
+                        .at_path(walked)
+                        .at(Some(origin)),
+                );
             }
         }
     }
@@ -213,13 +224,14 @@ mod tests {
     #[test]
     fn set_applies_after_files_and_can_delete() {
         let sets = setarg::parse("a.x=5,a.y[1]=q,b=null", false, SourceId(3)).unwrap();
-        let v = merged(vec![tree("a: {x: 1}\nb: 2\n", 0), Layer::Set(sets), ]);
+        let v = merged(vec![tree("a: {x: 1}\nb: 2\n", 0), Layer::Set(sets)]);
         assert_eq!(v, json!({"a": {"x": 5, "y": [null, "q"]}}));
     }
 
     #[test]
     fn map_scalar_clash_names_the_path() {
-        let e = merge_layers(vec![tree("a: {b: {c: 1}}\n", 0), tree("a: {b: 3}\n", 1)]).unwrap_err();
+        let e =
+            merge_layers(vec![tree("a: {b: {c: 1}}\n", 0), tree("a: {b: 3}\n", 1)]).unwrap_err();
         assert_eq!(e.0.len(), 1);
         assert_eq!(e.0[0].path.as_ref().unwrap().to_string(), "a.b");
         assert_eq!(e.0[0].origin.unwrap().source, SourceId(1));
@@ -230,7 +242,10 @@ mod tests {
 
     #[test]
     fn null_in_lower_layer_is_replaced_not_a_clash() {
-        let v = merged(vec![tree("a: {tag: ~}\n", 0), tree("a: {tag: {x: 1}}\n", 1)]);
+        let v = merged(vec![
+            tree("a: {tag: ~}\n", 0),
+            tree("a: {tag: {x: 1}}\n", 1),
+        ]);
         assert_eq!(v, json!({"a": {"tag": {"x": 1}}}));
     }
 
@@ -247,12 +262,16 @@ mod tests {
     /// Trees with keys from a small alphabet so that layers overlap; leaf
     /// shapes are fixed per key name so that no map/scalar clash occurs.
     fn arb_tree(depth: u32) -> BoxedStrategy<Value> {
-        let leaf = prop::collection::btree_map("[a-c]", arb_scalar(), 0..4)
-            .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (format!("s{k}"), v)).collect()));
+        let leaf = prop::collection::btree_map("[a-c]", arb_scalar(), 0..4).prop_map(|m| {
+            Value::Object(m.into_iter().map(|(k, v)| (format!("s{k}"), v)).collect())
+        });
         if depth == 0 {
             return leaf.boxed();
         }
-        (leaf, prop::collection::btree_map("[a-c]", arb_tree(depth - 1), 0..3))
+        (
+            leaf,
+            prop::collection::btree_map("[a-c]", arb_tree(depth - 1), 0..3),
+        )
             .prop_map(|(mut l, m)| {
                 if let Value::Object(o) = &mut l {
                     for (k, v) in m {

@@ -106,7 +106,10 @@ mod tests {
             .key("app.kubernetes.io/name")
             .index(2)
             .key("x");
-        assert_eq!(p.to_string(), r#"a.selectorLabels["app.kubernetes.io/name"][2].x"#);
+        assert_eq!(
+            p.to_string(),
+            r#"a.selectorLabels["app.kubernetes.io/name"][2].x"#
+        );
         assert_eq!(ValuePath::root().to_string(), "(root)");
         assert_eq!(ValuePath::keys("a").key("b\nc").to_string(), r#"a["b\nc"]"#);
     }

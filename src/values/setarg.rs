@@ -107,9 +107,9 @@ fn parse_path(key: &str) -> Result<ValuePath, String> {
             let end = rest
                 .find(']')
                 .ok_or_else(|| format!("unclosed `[` in path `{key}`"))?;
-            let idx: usize = rest[1..end]
-                .parse()
-                .map_err(|_| format!("list index `{}` in `{key}` is not a number", &rest[1..end]))?;
+            let idx: usize = rest[1..end].parse().map_err(|_| {
+                format!("list index `{}` in `{key}` is not a number", &rest[1..end])
+            })?;
             if idx > 10_000 {
                 return Err(format!("list index {idx} in `{key}` is too large"));
             }
@@ -147,7 +147,11 @@ fn typed(text: &str, force_string: bool, origin: Origin) -> Node {
 }
 
 /// Parse one argument into its assignments.
-pub fn parse(arg: &str, force_string: bool, source: SourceId) -> Result<Vec<Assignment>, Diagnostic> {
+pub fn parse(
+    arg: &str,
+    force_string: bool,
+    source: SourceId,
+) -> Result<Vec<Assignment>, Diagnostic> {
     let origin = |col: usize| Origin {
         source,
         pos: Pos {
@@ -163,8 +167,8 @@ pub fn parse(arg: &str, force_string: bool, source: SourceId) -> Result<Vec<Assi
             ))
             .at(Some(origin(start + 1))));
         };
-        let path = parse_path(&key)
-            .map_err(|m| Diagnostic::error(m).at(Some(origin(start + 1))))?;
+        let path =
+            parse_path(&key).map_err(|m| Diagnostic::error(m).at(Some(origin(start + 1))))?;
         let value_origin = origin(start + eq_col + 1);
         let value = match raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
             Some(inner) if !force_string => {

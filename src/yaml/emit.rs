@@ -17,7 +17,8 @@ const YAML11_WORDS: &[&str] = &[
 /// Whether `s` can be written without quotes.
 pub fn is_plain_safe(s: &str) -> bool {
     let mut chars = s.chars();
-    let first_ok = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '/');
+    let first_ok =
+        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '/');
     first_ok
         && s.len() <= 256
         && s.chars()
@@ -144,27 +145,37 @@ mod tests {
     #[test]
     fn quotes_everything_a_yaml_reader_could_misread() {
         for s in [
-            "yes", "No", "on", "OFF", "y", "true", "null", "~", "", "1.30", "010", "1_000",
-            "0x1F", "-a", ".inf", "*/host", "a: b", "a\nb", "x\"", "#c", "@x", "a b", "&a",
-            "!tag", "%x", "`x", "{a}", "[a]", "a,b", "=", "<<",
+            "yes", "No", "on", "OFF", "y", "true", "null", "~", "", "1.30", "010", "1_000", "0x1F",
+            "-a", ".inf", "*/host", "a: b", "a\nb", "x\"", "#c", "@x", "a b", "&a", "!tag", "%x",
+            "`x", "{a}", "[a]", "a,b", "=", "<<",
         ] {
             assert!(!is_plain_safe(s), "{s:?} must be quoted");
             let q = string(s);
             assert!(q.starts_with('"') && q.ends_with('"'), "{q}");
         }
-        for s in ["deploykf-gateway", "docker.io/istio/pilot", "a.b.c", "/dev/stdout", "_x"] {
+        for s in [
+            "deploykf-gateway",
+            "docker.io/istio/pilot",
+            "a.b.c",
+            "/dev/stdout",
+            "_x",
+        ] {
             assert_eq!(string(s), s);
         }
     }
 
     #[test]
     fn writes_nested_blocks() {
-        let v = json!({"a": {"b": 1, "c": [1, {"d": "x y", "e": []}], "f": {}}, "g": null, "h": 1.0});
+        let v =
+            json!({"a": {"b": 1, "c": [1, {"d": "x y", "e": []}], "f": {}}, "g": null, "h": 1.0});
         assert_eq!(
             document(&v),
             "a:\n  b: 1\n  c:\n    - 1\n    - d: \"x y\"\n      e: []\n  f: {}\ng: null\nh: 1.0\n"
         );
-        assert_eq!(block(&json!({"x": "1", "y": true}), 4), "x: \"1\"\n    \"y\": true");
+        assert_eq!(
+            block(&json!({"x": "1", "y": true}), 4),
+            "x: \"1\"\n    \"y\": true"
+        );
         assert_eq!(block(&json!({}), 4), "{}");
     }
 }

@@ -181,7 +181,9 @@ impl<'a> Loader<'a> {
                     docs.push(if empty { None } else { Some(node) });
                     match self.next()? {
                         (Event::DocumentEnd, _) => {}
-                        (_, pos) => return Err(self.err(pos, "invalid YAML: expected end of document")),
+                        (_, pos) => {
+                            return Err(self.err(pos, "invalid YAML: expected end of document"))
+                        }
                     }
                 }
                 _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
@@ -191,7 +193,10 @@ impl<'a> Loader<'a> {
 
     fn spend(&mut self, n: usize, pos: Pos) -> Result<(), LoadError> {
         if self.budget < n {
-            return Err(self.err(pos, "document too large (alias expansion exceeds the node budget)"));
+            return Err(self.err(
+                pos,
+                "document too large (alias expansion exceeds the node budget)",
+            ));
         }
         self.budget -= n;
         Ok(())
@@ -243,10 +248,8 @@ impl<'a> Loader<'a> {
                             return Err(self.err(key_pos, "an alias cannot be used as a map key"))
                         }
                         _ => {
-                            return Err(self.err(
-                                key_pos,
-                                "map keys must be plain strings, not lists or maps",
-                            ))
+                            return Err(self
+                                .err(key_pos, "map keys must be plain strings, not lists or maps"))
                         }
                     };
                     let (event, pos) = self.next()?;
@@ -278,11 +281,19 @@ impl<'a> Loader<'a> {
         Ok(node)
     }
 
-    fn check_collection_tag(&self, tag: Option<&Tag>, want: &str, pos: Pos) -> Result<(), LoadError> {
+    fn check_collection_tag(
+        &self,
+        tag: Option<&Tag>,
+        want: &str,
+        pos: Pos,
+    ) -> Result<(), LoadError> {
         match tag {
             None => Ok(()),
             Some(t) if is_core(t) && t.suffix == want => Ok(()),
-            Some(t) => Err(self.err(pos, format!("unsupported YAML tag `{}{}`", t.handle, t.suffix))),
+            Some(t) => Err(self.err(
+                pos,
+                format!("unsupported YAML tag `{}{}`", t.handle, t.suffix),
+            )),
         }
     }
 
@@ -309,7 +320,9 @@ impl<'a> Loader<'a> {
                             | ("null", NodeKind::Null)
                     );
                     if !ok {
-                        return Err(self.err(pos, format!("`{text}` is not a valid !!{}", t.suffix)));
+                        return Err(
+                            self.err(pos, format!("`{text}` is not a valid !!{}", t.suffix))
+                        );
                     }
                     match kind {
                         NodeKind::Int(i) if t.suffix == "float" => NodeKind::Float(i as f64),
@@ -317,7 +330,10 @@ impl<'a> Loader<'a> {
                     }
                 }
                 _ => {
-                    return Err(self.err(pos, format!("unsupported YAML tag `{}{}`", t.handle, t.suffix)))
+                    return Err(self.err(
+                        pos,
+                        format!("unsupported YAML tag `{}{}`", t.handle, t.suffix),
+                    ))
                 }
             };
             return Ok(Node::new(kind, origin));
@@ -422,7 +438,10 @@ mod tests {
     use super::*;
 
     fn one(text: &str) -> Node {
-        load_documents(text, SourceId(0)).unwrap().remove(0).unwrap()
+        load_documents(text, SourceId(0))
+            .unwrap()
+            .remove(0)
+            .unwrap()
     }
 
     fn map(n: &Node) -> &IndexMap<String, Entry> {
@@ -448,7 +467,10 @@ mod tests {
         assert_eq!(resolve_plain(".inf"), NodeKind::Str(".inf".into()));
         assert_eq!(resolve_plain("1e3"), NodeKind::Float(1000.0));
         assert_eq!(resolve_plain("."), NodeKind::Str(".".into()));
-        assert_eq!(resolve_plain("99999999999999999999"), NodeKind::Str("99999999999999999999".into()));
+        assert_eq!(
+            resolve_plain("99999999999999999999"),
+            NodeKind::Str("99999999999999999999".into())
+        );
     }
 
     #[test]
@@ -467,13 +489,21 @@ mod tests {
     fn rejects_duplicate_keys_with_both_lines() {
         let e = load_documents("a: 1\nb: 2\na: 3\n", SourceId(0)).unwrap_err();
         assert_eq!(e.origin.pos.line, 3);
-        assert!(e.message.contains("duplicate key `a` (first set on line 1)"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("duplicate key `a` (first set on line 1)"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn empty_documents_are_none() {
         assert_eq!(load_documents("", SourceId(0)).unwrap(), vec![]);
-        assert_eq!(load_documents("# only a comment\n", SourceId(0)).unwrap(), vec![]);
+        assert_eq!(
+            load_documents("# only a comment\n", SourceId(0)).unwrap(),
+            vec![]
+        );
         let docs = load_documents("---\n---\na: 1\n", SourceId(0)).unwrap();
         assert_eq!(docs.len(), 2);
         assert!(docs[0].is_none());
