@@ -79,3 +79,40 @@ pub fn template_error(e: &Error) -> Diagnostic {
     }
     Diagnostic::error(message)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hostile string printed by `{{ }}` in a YAML template stays one
+    /// scalar: it cannot add a key, end the document or start a comment.
+    #[test]
+    fn values_cannot_inject_yaml() {
+        let mut env = build().unwrap();
+        env.add_template("t.yaml.j2", "a: {{ v }}\nb:\n  {{ m | toyaml(2) }}\n")
+            .unwrap();
+        for hostile in [
+            "x\"\n  evil: true",
+            "x\nevil: true",
+            "# comment",
+            "---\nkind: Secret",
+            "yes",
+            "*alias",
+            "{a: 1}",
+            "'q'",
+            "a: b",
+        ] {
+            let ctx =
+                minijinja::context! { v => hostile, m => minijinja::context! { k => hostile } };
+            let out = env.get_template("t.yaml.j2").unwrap().render(ctx).unwrap();
+            let docs = crate::yaml::load_documents(&out, crate::source::SourceId(0)).unwrap();
+            assert_eq!(docs.len(), 1, "{out}");
+            let json = docs[0].as_ref().unwrap().to_json();
+            assert_eq!(
+                json,
+                serde_json::json!({"a": hostile, "b": {"k": hostile}}),
+                "{out}"
+            );
+        }
+    }
+}
