@@ -2,7 +2,7 @@
 """Regenerate the "ignored section" nodes of schemas/values.schema.json from deployKF's defaults.
 
 meshgen accepts a whole deployKF values file but acts only on a few sections. Every other
-deployKF section (``argocd``, ``kubernetes``, ``deploykf_dependencies.cert_manager``,
+deployKF section (``argocd``, ``kubernetes``,
 every child of ``deploykf_opt`` / ``kubeflow_dependencies`` / ``kubeflow_tools``,
 ``deploykf_tools``, ...) is described in the schema by a generated node that mirrors the
 structure of deployKF's ``default_values.yaml``:
@@ -20,6 +20,15 @@ The hand-written parts of the schema (the root node, the group nodes such as
 ``deploykf_core``, and the sections meshgen implements, listed in IMPLEMENTED below) are
 kept as they are; only the ignored nodes are replaced, in deployKF's key order. The
 output is deterministic: running the script twice gives identical bytes.
+
+A section meshgen implements only in part (e.g. ``deploykf_dependencies.cert_manager``,
+where meshgen reads ``namespace`` and ``clusterIssuer`` but does not install
+cert-manager) has a hand-written node whose direct children are either hand-written
+(kept as they are) or generated ignored nodes (marked ``"x-meshgen-ignored": true``).
+The generated children are rebuilt from deployKF's defaults like any ignored section,
+with the reason from IGNORED_REASONS in their description; a deployKF key the
+hand-written node lacks is added as such a generated child, and a generated child whose
+key deployKF no longer has is dropped.
 
 Re-run it when:
   * the deployKF reference values change (new deployKF version), or
@@ -56,8 +65,15 @@ GROUPS = (
 
 # sections meshgen implements: their schema nodes are hand-written and never touched here
 IMPLEMENTED = {
+    ("deploykf_dependencies", "cert_manager"),
     ("deploykf_dependencies", "istio"),
     ("deploykf_core", "deploykf_istio_gateway"),
+}
+
+# why meshgen ignores the generated children of a partly implemented section (appended to
+# their description; a section not listed here gets no reason)
+IGNORED_REASONS = {
+    ("deploykf_dependencies", "cert_manager"): "meshgen does not install cert-manager",
 }
 
 # keys that are not in deployKF's defaults but appear in deployKF's own sample values files,
@@ -116,6 +132,33 @@ def ignored_node(value, section_path=None):
     return node
 
 
+def refresh_implemented(node, value, section, section_path):
+    """Rebuild the generated (ignored) direct children of a hand-written section node.
+
+    Hand-written children are kept as they are; every deployKF key that has no
+    hand-written child gets a generated ignored node (see the module docstring).
+    """
+    if not isinstance(value, dict):
+        return node
+    reason = IGNORED_REASONS.get(section)
+
+    def build(key):
+        existing = node.get("properties", {}).get(key)
+        if isinstance(existing, dict) and not is_ignored(existing):
+            return existing
+        child_path = "%s.%s" % (section_path, key)
+        child = ignored_node(value[key], child_path)
+        if reason:
+            child["description"] = ("deployKF key `%s`, accepted and ignored by meshgen (%s)"
+                                    % (child_path, reason))
+        else:
+            child["description"] = "deployKF key `%s`, accepted and ignored by meshgen." % child_path
+        return child
+
+    node["properties"] = merge_properties(node.get("properties", {}), list(value), build)
+    return node
+
+
 def lookup(defaults, path):
     value = defaults
     for key in path:
@@ -167,7 +210,7 @@ def regenerate(schema, defaults):
                 node = group.get("properties", {}).get(child)
                 if not isinstance(node, dict) or is_ignored(node):
                     raise SystemExit("error: schema has no hand-written node for %s.%s" % (key, child))
-                return node
+                return refresh_implemented(node, children[child], (key, child), "%s.%s" % (key, child))
             if child in extras:
                 node = ignored_node(extras[child], "%s.%s" % (key, child))
                 node["description"] = ("Misplaced deployKF key from deployKF's sample-values-overrides.yaml "

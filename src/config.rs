@@ -20,7 +20,34 @@ pub struct Config {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Dependencies {
+    pub cert_manager: CertManager,
     pub istio: Istio,
+}
+
+/// Only the keys meshgen acts on; cert-manager itself is a prerequisite.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertManager {
+    pub namespace: String,
+    pub cluster_issuer: ClusterIssuer,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterIssuer {
+    pub enabled: bool,
+    pub issuer_name: String,
+    #[serde(rename = "type")]
+    pub issuer_type: String,
+    pub self_signed: SelfSigned,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfSigned {
+    pub ca_issuer_name: String,
+    pub ca_secret_name: String,
+    pub injected_config_map_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +157,9 @@ pub struct Tls {
     #[serde(rename = "matchSNI")]
     pub match_sni: bool,
     pub redirect: bool,
+    /// Ours: an existing TLS Secret; no Certificate is rendered.
+    #[serde(default)]
+    pub credential_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

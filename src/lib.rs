@@ -38,7 +38,7 @@ pub struct Session {
 pub struct ValidValues {
     pub values: Values,
     pub json: serde_json::Value,
-    pub config: config::Config,
+    pub checked: rules::Checked,
 }
 
 /// Stages 1–2: merge the inputs and validate them.
@@ -50,12 +50,13 @@ pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValu
     if errors.has_errors() {
         return Err(errors);
     }
-    let config = rules::check(&values)?;
+    let checked = rules::check(&values)?;
+    session.warnings.extend(checked.warnings.clone());
     let json = values.to_json();
     Ok(ValidValues {
         values,
         json,
-        config,
+        checked,
     })
 }
 
@@ -77,7 +78,7 @@ pub struct Generated {
 /// Stages 1–5: everything up to, not including, touching the disk.
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
     let valid = validate(inputs, session)?;
-    let model = model::derive(&valid.config);
+    let model = model::derive(&valid.checked);
     let tree = render::render(&valid.json, &model)?;
     let checked = check::check(tree, &mut session.sources)?;
     let mut files: write::Files = checked
@@ -91,11 +92,56 @@ pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated
     Ok(Generated { files, checked })
 }
 
-/// The manifests as one multi-document stream, each preceded by
-/// `# Source: <path>` (as `helm template` prints them).
+/// Kinds in the order `helm template` installs them: namespaces and
+/// cluster-wide definitions before what lives in them. Other kinds follow,
+/// in path order.
+const INSTALL_ORDER: &[&str] = &[
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+];
+
+fn install_rank(m: &check::Manifest) -> usize {
+    let kind = m
+        .docs
+        .first()
+        .map(|d| d.to_json()["kind"].as_str().unwrap_or("").to_string());
+    kind.and_then(|k| INSTALL_ORDER.iter().position(|o| *o == k))
+        .unwrap_or(INSTALL_ORDER.len())
+}
+
+/// The manifests as one multi-document stream, each file preceded by
+/// `# Source: <path>` (as `helm template` prints them), in install order.
 pub fn manifest_stream(generated: &Generated) -> String {
+    let mut manifests: Vec<&check::Manifest> = generated.checked.manifests.iter().collect();
+    manifests.sort_by_key(|m| (install_rank(m), m.path.as_str()));
     let mut out = String::new();
-    for m in &generated.checked.manifests {
+    for m in manifests {
         if let Some(file) = generated.files.get(&m.path) {
             out.push_str("---\n# Source: ");
             out.push_str(&m.path);

@@ -1,12 +1,13 @@
 //! Stage 3: the derived model, computed once from the validated config and
 //! handed to every template: which components are on and where they
-//! write, namespaces, resolved ports, hosts, names.
+//! write, namespaces, resolved ports, hosts, names, labels.
 //!
 //! Templates read the model instead of recomputing things such as "the
 //! public HTTPS port is `gatewayService.ports.https`, else
 //! `gateway.ports.https`". Nothing here renders text.
 
 use crate::config::{Config, StringMap};
+use crate::rules::Checked;
 use indexmap::IndexMap;
 use serde::Serialize;
 
@@ -29,6 +30,7 @@ pub struct Model {
     /// Labels on every object meshgen renders.
     pub common_labels: StringMap,
     pub istio: IstioModel,
+    pub cert_manager: CertManagerModel,
     pub gateway: GatewayModel,
 }
 
@@ -43,6 +45,18 @@ pub struct IstioModel {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct CertManagerModel {
+    /// Namespace cert-manager runs in (its cluster resource namespace).
+    pub namespace: String,
+    /// meshgen renders the self-signed issuer chain.
+    pub issuer_managed: bool,
+    /// The ClusterIssuer that signs the gateway certificate.
+    pub issuer_name: String,
+    pub ca_issuer_name: String,
+    pub ca_secret_name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct GatewayModel {
     pub namespace: String,
     /// Name of the main (HTTPS) Gateway resource.
@@ -50,8 +64,10 @@ pub struct GatewayModel {
     /// Name of the HTTP Gateway resource used for redirects.
     pub redirect_name: String,
     pub hostname: String,
-    /// `hosts` of the Gateway servers and VirtualServices.
+    /// `hosts` of the Gateway servers.
     pub hosts: Vec<String>,
+    /// Names covered by the gateway certificate.
+    pub dns_names: Vec<String>,
     /// Ports the gateway pods listen on.
     pub http_port: u16,
     pub https_port: u16,
@@ -59,25 +75,67 @@ pub struct GatewayModel {
     pub public_http_port: u16,
     pub public_https_port: u16,
     pub selector_labels: StringMap,
-    /// Secret holding the gateway's TLS certificate (in the gateway
-    /// namespace).
+    /// Secret holding the gateway's TLS certificate (gateway namespace).
     pub tls_credential_name: String,
+    /// meshgen renders a cert-manager Certificate for that Secret.
+    pub certificate_managed: bool,
     pub tls_redirect: bool,
     pub clients_use_https: bool,
-    /// Fully qualified name of the gateway Service.
-    pub service_host: String,
     /// The URL users open: scheme from `tls.clientsUseHttps`, the public
     /// port only when it is not the scheme's default.
     pub public_url: String,
+    pub xff_num_trusted_hops: u32,
+    pub proxy_protocol: bool,
     /// The deployment is ours (`charts.istioGateway.enabled`).
     pub deployment_managed: bool,
+    pub deployment: GatewayDeploymentModel,
+    /// `extraManifests`, parsed and checked, in order.
+    pub extra_manifests: Vec<serde_json::Value>,
+}
+
+/// The gateway Deployment, Service, autoscaling, as rendered when
+/// `charts.istioGateway.enabled`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayDeploymentModel {
+    /// Name of the Deployment, Service, HPA, PDB, Role and RoleBinding
+    /// (`gatewayService.name`, as deployKF names the chart release).
+    pub name: String,
+    pub service_account: String,
+    pub service_account_annotations: StringMap,
+    pub pod_labels: StringMap,
+    pub pod_annotations: StringMap,
+    /// `None` while the HPA owns the replica count.
+    pub replicas: Option<u32>,
+    pub autoscaling: Option<AutoscalingModel>,
+    /// More than one replica can run: render a PodDisruptionBudget.
+    pub disruption_budget: bool,
+    pub service_type: String,
+    pub service_annotations: StringMap,
+    pub load_balancer_ip: Option<String>,
+    pub load_balancer_source_ranges: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoscalingModel {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_cpu: u32,
 }
 
 /// Secret name deployKF uses for the gateway certificate.
 pub const TLS_CREDENTIAL_NAME: &str = "deploykf-istio-gateway-cert";
 
-pub fn derive(config: &Config) -> Model {
+fn map(pairs: &[(&str, &str)]) -> StringMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+pub fn derive(checked: &Checked) -> Model {
+    let config = &checked.config;
     let istio = &config.deploykf_dependencies.istio;
+    let cm = &config.deploykf_dependencies.cert_manager;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let g = &gw.gateway;
     let hosts = if g.tls.match_sni {
@@ -87,23 +145,35 @@ pub fn derive(config: &Config) -> Model {
     };
     let public_http = gw.gateway_service.ports.http.unwrap_or(g.ports.http);
     let public_https = gw.gateway_service.ports.https.unwrap_or(g.ports.https);
-    let mut common_labels = IndexMap::new();
-    common_labels.insert("app.kubernetes.io/managed-by".into(), "meshgen".into());
-    let mut injection_labels = IndexMap::new();
-    injection_labels.insert("istio-injection".into(), "enabled".into());
+    let user_credential = g.tls.credential_name.clone().filter(|c| !c.is_empty());
     Model {
-        components: vec![Component {
-            id: "deploykf-istio-gateway",
-            dir: "manifests/deploykf-core/deploykf-istio-gateway",
-            enabled: gw.enabled,
-            namespace: gw.namespace.clone(),
-        }],
-        common_labels,
+        components: vec![
+            Component {
+                id: "cert-manager",
+                dir: "manifests/deploykf-dependencies/cert-manager",
+                enabled: cm.cluster_issuer.enabled,
+                namespace: cm.namespace.clone(),
+            },
+            Component {
+                id: "deploykf-istio-gateway",
+                dir: "manifests/deploykf-core/deploykf-istio-gateway",
+                enabled: gw.enabled,
+                namespace: gw.namespace.clone(),
+            },
+        ],
+        common_labels: map(&[("app.kubernetes.io/managed-by", "meshgen")]),
         istio: IstioModel {
             managed: istio.enabled,
             namespace: istio.namespace.clone(),
             version: istio.charts.istio_daemon.version.clone(),
-            injection_labels,
+            injection_labels: map(&[("istio-injection", "enabled")]),
+        },
+        cert_manager: CertManagerModel {
+            namespace: cm.namespace.clone(),
+            issuer_managed: cm.cluster_issuer.enabled,
+            issuer_name: cm.cluster_issuer.issuer_name.clone(),
+            ca_issuer_name: cm.cluster_issuer.self_signed.ca_issuer_name.clone(),
+            ca_secret_name: cm.cluster_issuer.self_signed.ca_secret_name.clone(),
         },
         gateway: GatewayModel {
             namespace: gw.namespace.clone(),
@@ -111,26 +181,72 @@ pub fn derive(config: &Config) -> Model {
             redirect_name: format!("{}-https-redirect", g.name),
             hostname: g.hostname.clone(),
             hosts,
+            dns_names: vec![g.hostname.clone(), format!("*.{}", g.hostname)],
             http_port: g.ports.http,
             https_port: g.ports.https,
             public_http_port: public_http,
             public_https_port: public_https,
             selector_labels: g.selector_labels.clone(),
-            tls_credential_name: TLS_CREDENTIAL_NAME.to_string(),
+            certificate_managed: user_credential.is_none(),
+            tls_credential_name: user_credential.unwrap_or_else(|| TLS_CREDENTIAL_NAME.to_string()),
             tls_redirect: g.tls.redirect,
             clients_use_https: g.tls.clients_use_https,
-            service_host: format!(
-                "{}.{}.svc.cluster.local",
-                gw.gateway_service.name, gw.namespace
-            ),
             public_url: public_url(
                 g.tls.clients_use_https,
                 &g.hostname,
                 public_http,
                 public_https,
             ),
+            xff_num_trusted_hops: g.xff_num_trusted_hops,
+            proxy_protocol: g.enable_proxy_protocol,
             deployment_managed: gw.charts.istio_gateway.enabled,
+            deployment: derive_deployment(config),
+            extra_manifests: checked.gateway_extra_manifests.clone(),
         },
+    }
+}
+
+fn derive_deployment(config: &Config) -> GatewayDeploymentModel {
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let d = &gw.gateway_deployment;
+    let s = &gw.gateway_service;
+    // Injection first, then the selector labels (which the Service, the
+    // Gateways and every policy select on), then upstream's ambient opt-out.
+    let mut pod_labels: StringMap = map(&[("sidecar.istio.io/inject", "true")]);
+    pod_labels.extend(gw.gateway.selector_labels.clone());
+    pod_labels.insert("istio.io/dataplane-mode".into(), "none".into());
+    let mut pod_annotations = map(&[
+        ("inject.istio.io/templates", "gateway"),
+        ("prometheus.io/path", "/stats/prometheus"),
+        ("prometheus.io/port", "15020"),
+        ("prometheus.io/scrape", "true"),
+    ]);
+    pod_annotations.extend(d.pod_annotations.clone());
+    let autoscaling = d.autoscaling.enabled.then_some(AutoscalingModel {
+        min_replicas: d.autoscaling.min_replicas,
+        max_replicas: d.autoscaling.max_replicas,
+        target_cpu: d.autoscaling.target_cpu_utilization_percentage,
+    });
+    let max_running = match &autoscaling {
+        Some(a) => a.max_replicas,
+        None => d.replica_count,
+    };
+    let mut service_annotations = IndexMap::new();
+    service_annotations.extend(s.annotations.clone());
+    GatewayDeploymentModel {
+        name: s.name.clone(),
+        service_account: d.service_account.name.clone(),
+        service_account_annotations: d.service_account.annotations.clone(),
+        pod_labels,
+        pod_annotations,
+        replicas: (!d.autoscaling.enabled).then_some(d.replica_count),
+        disruption_budget: max_running > 1,
+        autoscaling,
+        service_type: s.service_type.clone(),
+        service_annotations,
+        load_balancer_ip: (!s.load_balancer_ip.is_empty() && s.service_type == "LoadBalancer")
+            .then(|| s.load_balancer_ip.clone()),
+        load_balancer_source_ranges: s.load_balancer_source_ranges.clone(),
     }
 }
 

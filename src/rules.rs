@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::values::path::ValuePath;
 use crate::values::Values;
+use serde_json::Value;
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
 const ISTIO: &str = "deploykf_dependencies.istio";
@@ -28,8 +29,18 @@ const ISTIO_RESERVED_PORTS: &[(u16, &str)] = &[
     (15090, "Envoy Prometheus telemetry"),
 ];
 
+/// What the rules hand on: the typed config, the parsed `extraManifests`
+/// of each component, and warnings.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub config: Config,
+    pub gateway_extra_manifests: Vec<Value>,
+    pub istio_extra_manifests: Vec<Value>,
+    pub warnings: Diagnostics,
+}
+
 /// Deserialize the typed config and run every rule.
-pub fn check(values: &Values) -> Result<Config, Diagnostics> {
+pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
     let config: Config = serde_json::from_value(values.to_json()).map_err(|e| {
         Diagnostics::from(Diagnostic::error(format!(
             "internal: values passed the schema but do not fit meshgen's model: {e}"
@@ -115,10 +126,104 @@ pub fn check(values: &Values) -> Result<Config, Diagnostics> {
             );
         }
     }
+    if gw.gateway.name.len() > MAX_GATEWAY_NAME {
+        fail(
+            format!("{GW}.gateway.name"),
+            format!(
+                "must be at most {MAX_GATEWAY_NAME} characters (meshgen derives longer names from it), got {}",
+                gw.gateway.name.len()
+            ),
+        );
+    }
+    let mut warnings = Diagnostics::default();
+    if !gw.values_overrides.is_empty() {
+        let path = ValuePath::keys(&format!("{GW}.valuesOverrides"));
+        warnings.push(
+            Diagnostic::warning(
+                "has no effect: meshgen renders the gateway deployment as plain manifests, not through the upstream `gateway` chart; use the documented keys of `gatewayDeployment`/`gatewayService`, or `extraManifests`",
+            )
+            .at(values.origin_of(&path))
+            .at_path(path),
+        );
+    }
+    let gateway_extra = extra_manifests(
+        values,
+        &format!("{GW}.extraManifests"),
+        &gw.extra_manifests,
+        &mut diags,
+    );
+    let istio_extra = extra_manifests(
+        values,
+        &format!("{ISTIO}.extraManifests"),
+        &istio.extra_manifests,
+        &mut diags,
+    );
     diags.sort();
     if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok(config)
+        return Err(diags);
     }
+    Ok(Checked {
+        gateway_extra_manifests: gateway_extra,
+        istio_extra_manifests: istio_extra,
+        config,
+        warnings,
+    })
+}
+
+/// Names meshgen derives from `gateway.name` add at most this many
+/// characters (`-xff-num-trusted-hops`); Kubernetes names stop at 253.
+const MAX_GATEWAY_NAME: usize = 253 - "-xff-num-trusted-hops".len();
+
+/// Parse `extraManifests`: each item is a YAML string (one or more
+/// documents) or a map; every document must be a Kubernetes object.
+fn extra_manifests(
+    values: &Values,
+    key: &str,
+    items: &[Value],
+    diags: &mut Diagnostics,
+) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = ValuePath::keys(key).index(i);
+        let origin = values.origin_of(&path);
+        let mut fail = |message: String| {
+            diags.push(Diagnostic::error(message).at_path(path.clone()).at(origin));
+        };
+        let docs: Vec<Value> = match item {
+            Value::Object(_) => vec![item.clone()],
+            Value::String(text) => {
+                match crate::yaml::load_documents(text, crate::source::SourceId(0)) {
+                    Ok(docs) => docs.into_iter().flatten().map(|n| n.to_json()).collect(),
+                    Err(e) => {
+                        fail(format!(
+                            "is not valid YAML (line {} of the manifest: {})",
+                            e.origin.pos.line, e.message
+                        ));
+                        continue;
+                    }
+                }
+            }
+            other => {
+                fail(format!(
+                    "expected a manifest (a map, or a YAML string), got {}",
+                    crate::schema::describe(other)
+                ));
+                continue;
+            }
+        };
+        if docs.is_empty() {
+            fail("holds no document".into());
+        }
+        for (n, doc) in docs.into_iter().enumerate() {
+            let has = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+            if !(has(&doc["apiVersion"]) && has(&doc["kind"]) && has(&doc["metadata"]["name"])) {
+                fail(format!(
+                    "document {n} is not a Kubernetes object: it needs apiVersion, kind and metadata.name"
+                ));
+                continue;
+            }
+            out.push(doc);
+        }
+    }
+    out
 }

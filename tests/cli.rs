@@ -211,6 +211,24 @@ fn bad_inputs() -> Vec<BadInput> {
             vec!["--set", "deploykf_core.deploykf_istio_gateway.gateway.ports.https=70000"],
             vec!["ports.https: must be at most 65535", "--> --set deploykf_core.deploykf_istio_gateway.gateway.ports.https=70000 (column 58)"],
         ),
+        (
+            "extra manifest that is not a Kubernetes object",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - \"kind: ConfigMap\"\n"),
+            vec![],
+            vec!["error: deploykf_core.deploykf_istio_gateway.extraManifests[0]: document 0 is not a Kubernetes object", "--> bad.yaml:4:9"],
+        ),
+        (
+            "target CPU above 100",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.gatewayDeployment.autoscaling.targetCPUUtilizationPercentage=150"],
+            vec!["targetCPUUtilizationPercentage: must be at most 100, got the number 150"],
+        ),
+        (
+            "bad CIDR",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.gatewayService.loadBalancerSourceRanges={10.0.0.0/33}"],
+            vec!["loadBalancerSourceRanges[0]: expected an IPv4 or IPv6 CIDR"],
+        ),
         ("malformed --set", None, vec!["--set", "justakey"], vec!["`justakey` is not an assignment; expected PATH=VALUE"]),
         (
             "minReplicas above maxReplicas",
@@ -383,18 +401,22 @@ fn stdout_is_one_stream_with_source_comments() {
         .lines()
         .filter_map(|l| l.strip_prefix("# Source: "))
         .collect();
+    // Every manifest once (no kustomization, README or marker), the
+    // Namespace before anything that lives in it.
+    assert_eq!(sources.len(), 18, "{sources:?}");
+    assert!(sources
+        .iter()
+        .all(|s| s.ends_with(".yaml") && !s.ends_with("kustomization.yaml")));
     assert_eq!(
-        sources,
-        vec![
-            "manifests/deploykf-core/deploykf-istio-gateway/Gateway-https-redirect.yaml",
-            "manifests/deploykf-core/deploykf-istio-gateway/Gateway.yaml",
-            "manifests/deploykf-core/deploykf-istio-gateway/Namespace.yaml",
-            "manifests/deploykf-core/deploykf-istio-gateway/VirtualService-https-redirect.yaml",
-        ]
+        sources[0],
+        "manifests/deploykf-core/deploykf-istio-gateway/Namespace.yaml"
     );
+    let pos = |name: &str| sources.iter().position(|s| s.ends_with(name)).unwrap();
+    assert!(pos("/ServiceAccount.yaml") < pos("/Deployment.yaml"));
+    assert!(pos("/Service.yaml") < pos("/Deployment.yaml"));
     assert_eq!(
-        out.matches("\n---\n").count() + usize::from(out.starts_with("---\n")),
-        4
+        out.matches("# Source: ").count(),
+        out.matches("---\n# Source: ").count()
     );
 }
 

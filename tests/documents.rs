@@ -121,24 +121,31 @@ fn redirect_goes_to_the_public_https_port() {
 #[test]
 fn without_redirect_http_is_proxied_to_the_https_listener() {
     let t = render(&[&format!(
-        "{GW}.gateway.tls.redirect=false,{GW}.gatewayService.name=edge,{GW}.gatewayService.ports.https=9443"
+        "{GW}.gateway.tls.redirect=false,{GW}.gateway.tls.clientsUseHttps=false,{GW}.gatewayService.ports.https=9443"
     )]);
     let vs = doc(&t, "VirtualService-https-redirect.yaml");
     let route = &vs["spec"]["http"][0];
     assert!(route.get("redirect").is_none());
     assert_eq!(
         route["route"][0]["destination"],
-        json!({"host": "edge.deploykf-istio-gateway.svc.cluster.local", "port": {"number": 9443}})
+        json!({"host": "deploykf.example.com", "port": {"number": 9443}})
     );
-    let dr = doc(&t, "DestinationRule-https-loopback.yaml");
-    assert_eq!(
-        dr["spec"]["host"],
-        "edge.deploykf-istio-gateway.svc.cluster.local"
-    );
+    let dr = doc(&t, "DestinationRule-https-redirect.yaml");
+    assert_eq!(dr["metadata"]["name"], "https-redirect");
+    assert_eq!(dr["spec"]["host"], "deploykf.example.com");
     let tls = &dr["spec"]["trafficPolicy"]["portLevelSettings"][0];
     assert_eq!(tls["port"]["number"], 9443);
     assert_eq!(tls["tls"]["mode"], "SIMPLE");
     assert_eq!(tls["tls"]["sni"], "deploykf.example.com");
+    // The hostname resolves, inside the mesh, to the gateway pods.
+    let se = doc(&t, "ServiceEntry.yaml");
+    assert_eq!(se["spec"]["hosts"], json!(["deploykf.example.com"]));
+    assert_eq!(se["spec"]["location"], "MESH_INTERNAL");
+    assert_eq!(se["spec"]["resolution"], "STATIC");
+    assert_eq!(
+        se["spec"]["ports"][1],
+        json!({"number": 9443, "name": "https", "protocol": "TLS", "targetPort": 443})
+    );
 }
 
 #[test]
@@ -147,7 +154,7 @@ fn namespace_and_every_object_live_in_the_gateway_namespace() {
     let ns = doc(&t, "Namespace.yaml");
     assert_eq!(ns["metadata"]["name"], "edge-system");
     assert_eq!(ns["metadata"]["labels"]["istio-injection"], "enabled");
-    for (path, docs) in &t {
+    for (path, docs) in t.iter().filter(|(p, _)| p.starts_with(DIR)) {
         for d in docs {
             if d["kind"] != "Namespace" && d["kind"] != "Kustomization" {
                 assert_eq!(d["metadata"]["namespace"], "edge-system", "{path}");
@@ -155,14 +162,20 @@ fn namespace_and_every_object_live_in_the_gateway_namespace() {
         }
     }
     let k = doc(&t, "kustomization.yaml");
+    let listed: Vec<String> = k["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{DIR}/{}", r.as_str().unwrap()))
+        .collect();
+    let rendered: Vec<String> = t
+        .keys()
+        .filter(|p| p.starts_with(DIR) && !p.ends_with("kustomization.yaml"))
+        .cloned()
+        .collect();
     assert_eq!(
-        k["resources"],
-        json!([
-            "Gateway-https-redirect.yaml",
-            "Gateway.yaml",
-            "Namespace.yaml",
-            "VirtualService-https-redirect.yaml"
-        ])
+        listed, rendered,
+        "the kustomization lists exactly the rendered manifests"
     );
 }
 
@@ -170,4 +183,264 @@ fn namespace_and_every_object_live_in_the_gateway_namespace() {
 fn a_disabled_component_renders_no_directory() {
     let t = render(&[&format!("{GW}.enabled=false")]);
     assert!(t.keys().all(|p| !p.starts_with(DIR)), "{:?}", t.keys());
+}
+
+/// Kinds that select the gateway pods, and where their selector is.
+fn gateway_selectors(t: &std::collections::BTreeMap<String, Vec<Value>>) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for docs in t.values() {
+        for d in docs {
+            let sel = match d["kind"].as_str().unwrap() {
+                "Gateway" => d["spec"]["selector"].clone(),
+                "PeerAuthentication" | "AuthorizationPolicy" | "PodDisruptionBudget" => {
+                    d["spec"]["selector"]["matchLabels"].clone()
+                }
+                "ServiceEntry" | "EnvoyFilter" => d["spec"]["workloadSelector"]["labels"].clone(),
+                "Service" => d["spec"]["selector"].clone(),
+                "Deployment" => d["spec"]["selector"]["matchLabels"].clone(),
+                _ => continue,
+            };
+            out.push((
+                format!(
+                    "{}/{}",
+                    d["kind"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                ),
+                sel,
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_custom_gateway_deployment_is_selected_by_every_gateway_resource() {
+    let t = render(&[
+        &format!("{GW}.charts.istioGateway.enabled=false"),
+        &format!("{GW}.gateway.selectorLabels=null"),
+        &format!("{GW}.gateway.selectorLabels.app=my-gateway-deployment,{GW}.gateway.selectorLabels.istio=my-gateway-deployment"),
+        &format!("{GW}.gateway.xffNumTrustedHops=1,{GW}.gateway.enableProxyProtocol=true"),
+    ]);
+    for kind in [
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "PodDisruptionBudget",
+    ] {
+        assert!(
+            !t.contains_key(&format!("{DIR}/{kind}.yaml")),
+            "{kind} must not be rendered for a custom deployment"
+        );
+    }
+    let selectors = gateway_selectors(&t);
+    let names: Vec<&str> = selectors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "AuthorizationPolicy/deploykf-gateway",
+            "EnvoyFilter/deploykf-gateway-proxy-protocol",
+            "EnvoyFilter/deploykf-gateway-xff-num-trusted-hops",
+            "Gateway/deploykf-gateway-https-redirect",
+            "Gateway/deploykf-gateway",
+            "PeerAuthentication/deploykf-gateway",
+            "ServiceEntry/deploykf-gateway",
+        ]
+    );
+    for (name, sel) in selectors {
+        assert_eq!(
+            sel,
+            json!({"app": "my-gateway-deployment", "istio": "my-gateway-deployment"}),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn the_managed_deployment_maps_public_ports_to_internal_ones() {
+    let t = render(&[&format!(
+        "{GW}.gateway.ports.http=8080,{GW}.gateway.ports.https=8443,{GW}.gatewayService.ports.http=80,{GW}.gatewayService.ports.https=443"
+    )]);
+    let svc = doc(&t, "Service.yaml");
+    assert_eq!(
+        svc["spec"]["ports"],
+        json!([
+            {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
+            {"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080},
+            {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 8443},
+        ])
+    );
+    assert_eq!(
+        doc(&t, "Gateway.yaml")["spec"]["servers"][0]["port"]["number"],
+        8443
+    );
+    assert_eq!(
+        doc(&t, "VirtualService-https-redirect.yaml")["spec"]["http"][0]["redirect"]["port"],
+        443
+    );
+    let ap = doc(&t, "AuthorizationPolicy.yaml");
+    assert_eq!(
+        ap["spec"]["rules"][0]["to"][0]["operation"]["ports"],
+        json!(["8080", "8443"])
+    );
+    for (name, sel) in gateway_selectors(&t) {
+        assert_eq!(
+            sel,
+            json!({"app": "deploykf-gateway", "istio": "deploykf-gateway"}),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn replicas_belong_to_the_hpa_or_to_replica_count() {
+    let auto = render(&[]);
+    let dep = doc(&auto, "Deployment.yaml");
+    assert!(
+        dep["spec"].get("replicas").is_none(),
+        "no replicas while the HPA owns them"
+    );
+    assert_eq!(
+        doc(&auto, "HorizontalPodAutoscaler.yaml")["spec"]["maxReplicas"],
+        5
+    );
+    assert_eq!(
+        doc(&auto, "PodDisruptionBudget.yaml")["spec"]["maxUnavailable"],
+        1
+    );
+    let fixed = render(&[&format!(
+        "{GW}.gatewayDeployment.autoscaling.enabled=false,{GW}.gatewayDeployment.replicaCount=1"
+    )]);
+    assert_eq!(doc(&fixed, "Deployment.yaml")["spec"]["replicas"], 1);
+    assert!(!fixed.contains_key(&format!("{DIR}/HorizontalPodAutoscaler.yaml")));
+    assert!(
+        !fixed.contains_key(&format!("{DIR}/PodDisruptionBudget.yaml")),
+        "one replica: no PDB"
+    );
+    let single = render(&[&format!("{GW}.gatewayDeployment.autoscaling.maxReplicas=1")]);
+    assert!(!single.contains_key(&format!("{DIR}/PodDisruptionBudget.yaml")));
+}
+
+#[test]
+fn the_pod_is_injected_as_a_gateway_with_the_user_annotations() {
+    let t = render(&[&format!(
+        r"{GW}.gatewayDeployment.podAnnotations.example\.com/team=ml,{GW}.gatewayDeployment.serviceAccount.name=edge-sa"
+    )]);
+    let pod = &doc(&t, "Deployment.yaml")["spec"]["template"];
+    assert_eq!(pod["metadata"]["labels"]["sidecar.istio.io/inject"], "true");
+    assert_eq!(pod["metadata"]["labels"]["app"], "deploykf-gateway");
+    assert_eq!(
+        pod["metadata"]["annotations"]["inject.istio.io/templates"],
+        "gateway"
+    );
+    assert_eq!(pod["metadata"]["annotations"]["example.com/team"], "ml");
+    assert_eq!(pod["spec"]["serviceAccountName"], "edge-sa");
+    assert_eq!(pod["spec"]["containers"][0]["image"], "auto");
+    assert_eq!(
+        doc(&t, "ServiceAccount.yaml")["metadata"]["name"],
+        "edge-sa"
+    );
+    assert_eq!(
+        doc(&t, "RoleBinding.yaml")["subjects"][0]["name"],
+        "edge-sa"
+    );
+}
+
+#[test]
+fn certificates_come_from_the_issuer_unless_the_user_brings_a_secret() {
+    let t = render(&[&format!("{GW}.gateway.hostname=ml.example.org")]);
+    let cert = doc(&t, "Certificate.yaml");
+    assert_eq!(cert["spec"]["secretName"], "deploykf-istio-gateway-cert");
+    assert_eq!(cert["metadata"]["namespace"], "deploykf-istio-gateway");
+    assert_eq!(
+        cert["spec"]["dnsNames"],
+        json!(["ml.example.org", "*.ml.example.org"])
+    );
+    assert_eq!(cert["spec"]["issuerRef"]["name"], "deploykf-gateway-issuer");
+    let gw = doc(&t, "Gateway.yaml");
+    assert_eq!(
+        gw["spec"]["servers"][0]["tls"]["credentialName"],
+        cert["spec"]["secretName"]
+    );
+    // The self-signed chain: CA issuer -> root CA certificate -> gateway issuer.
+    let cm = "manifests/deploykf-dependencies/cert-manager";
+    let root = &t[&format!("{cm}/Certificate-root-ca.yaml")][0];
+    let issuer = &t[&format!("{cm}/ClusterIssuer.yaml")][0];
+    let ca = &t[&format!("{cm}/ClusterIssuer-self-signed.yaml")][0];
+    assert_eq!(root["metadata"]["namespace"], "cert-manager");
+    assert_eq!(root["spec"]["isCA"], true);
+    assert_eq!(root["spec"]["issuerRef"]["name"], ca["metadata"]["name"]);
+    assert_eq!(
+        issuer["spec"]["ca"]["secretName"],
+        root["spec"]["secretName"]
+    );
+    assert_eq!(issuer["metadata"]["name"], "deploykf-gateway-issuer");
+
+    let own = render(&[&format!("{GW}.gateway.tls.credentialName=my-tls")]);
+    assert!(!own.contains_key(&format!("{DIR}/Certificate.yaml")));
+    assert_eq!(
+        doc(&own, "Gateway.yaml")["spec"]["servers"][0]["tls"]["credentialName"],
+        "my-tls"
+    );
+
+    let byo_issuer = render(&["deploykf_dependencies.cert_manager.clusterIssuer.enabled=false,deploykf_dependencies.cert_manager.clusterIssuer.issuerName=letsencrypt"]);
+    assert!(byo_issuer.keys().all(|p| !p.starts_with(cm)));
+    assert_eq!(
+        doc(&byo_issuer, "Certificate.yaml")["spec"]["issuerRef"]["name"],
+        "letsencrypt"
+    );
+}
+
+#[test]
+fn forwarded_for_hops_and_proxy_protocol_patch_the_gateway_listeners() {
+    let none = render(&[]);
+    assert!(none.keys().all(|p| !p.contains("EnvoyFilter")));
+    let t = render(&[&format!(
+        "{GW}.gateway.xffNumTrustedHops=2,{GW}.gateway.enableProxyProtocol=true"
+    )]);
+    let xff = doc(&t, "EnvoyFilter-xff-num-trusted-hops.yaml");
+    let patch = &xff["spec"]["configPatches"][0];
+    assert_eq!(patch["applyTo"], "NETWORK_FILTER");
+    assert_eq!(patch["match"]["context"], "GATEWAY");
+    assert_eq!(
+        patch["patch"]["value"]["typed_config"]["xff_num_trusted_hops"],
+        2
+    );
+    let pp = doc(&t, "EnvoyFilter-proxy-protocol.yaml");
+    let patch = &pp["spec"]["configPatches"][0];
+    assert_eq!(patch["applyTo"], "LISTENER");
+    assert_eq!(
+        patch["patch"]["value"]["listener_filters"][0]["name"],
+        "envoy.filters.listener.proxy_protocol"
+    );
+}
+
+#[test]
+fn extra_manifests_are_rendered_after_being_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.yaml");
+    std::fs::write(
+        &file,
+        "deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: a\n        ---\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: b\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n",
+    )
+    .unwrap();
+    let inputs = ValueInputs {
+        files: vec![file],
+        sets: vec![],
+    };
+    let g = meshgen::generate(&inputs, &mut Session::default()).expect("render");
+    let text = &g.files[&format!("{DIR}/extra-manifests.yaml")];
+    let docs: Vec<Value> = meshgen::yaml::load_documents(text, SourceId(0))
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|n| n.to_json())
+        .collect();
+    let names: Vec<&str> = docs
+        .iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["a", "b", "c"]);
 }

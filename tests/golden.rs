@@ -100,6 +100,11 @@ fn golden_own_istio_and_gateway() {
 }
 
 #[test]
+fn golden_nonstandard_ports() {
+    check_case("nonstandard-ports");
+}
+
+#[test]
 fn golden_http_behind_proxy() {
     check_case("http-behind-proxy");
 }

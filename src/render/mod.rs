@@ -56,6 +56,7 @@ fn is_partial(path: &str) -> bool {
 /// End a file with exactly one newline, and strip trailing blanks on lines.
 fn normalize(text: &str) -> String {
     let mut out: String = text
+        .trim_start_matches(['\n', '\r'])
         .lines()
         .map(str::trim_end)
         .collect::<Vec<_>>()
