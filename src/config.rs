@@ -67,6 +67,15 @@ pub struct Istio {
     pub default_image_variant: String,
     pub sidecar_injector_webhook: SidecarInjectorWebhook,
     pub mesh_config: Map<String, Value>,
+    /// Ours: "" for the default revision.
+    pub revision: String,
+    /// Ours: the istio-cni node agent.
+    pub cni: Cni,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cni {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -146,6 +146,18 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
             .at_path(path),
         );
     }
+    warn_required_overrides(values, &mut warnings);
+    if !istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled {
+        let path = ValuePath::keys(&format!("{ISTIO}.enabled"));
+        warnings.push(
+            Diagnostic::warning(format!(
+                "meshgen does not install Istio: your istiod must run Istio {}, the version of the gateway meshgen deploys (`{GW}.charts.istioGateway.version`); see REQUIRED-MESH-CONFIG.md in the output",
+                gw.charts.istio_gateway.version
+            ))
+            .at(values.origin_of(&path))
+            .at_path(path),
+        );
+    }
     let gateway_extra = extra_manifests(
         values,
         &format!("{GW}.extraManifests"),
@@ -168,6 +180,38 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
         config,
         warnings,
     })
+}
+
+/// A user value that conflicts with a setting deployKF requires is
+/// overridden; say so, naming the key and where it was set.
+fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
+    use crate::model::istio::{required_settings, DAEMON_ALIAS};
+    for (path, required) in required_settings() {
+        let mut places = Vec::new();
+        if path[0] == "meshConfig" {
+            places.push(ValuePath::keys(&format!("{ISTIO}.{}", path.join("."))));
+        }
+        let mut over = ValuePath::keys(&format!("{ISTIO}.valuesOverrides")).key(DAEMON_ALIAS);
+        for p in &path {
+            over = over.key(p);
+        }
+        places.push(over);
+        for place in places {
+            let Some(node) = values.get(&place) else {
+                continue;
+            };
+            if node.to_json() != required {
+                warnings.push(
+                    Diagnostic::warning(format!(
+                        "deployKF requires {}; meshgen keeps that value and ignores this one",
+                        crate::yaml::emit::inline(&required)
+                    ))
+                    .at(Some(node.origin))
+                    .at_path(place),
+                );
+            }
+        }
+    }
 }
 
 /// Names meshgen derives from `gateway.name` add at most this many

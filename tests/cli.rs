@@ -532,3 +532,65 @@ fn the_seeds_yaml_snippets_are_accepted_verbatim() {
         }
     }
 }
+
+#[test]
+fn overriding_a_required_mesh_setting_warns_with_its_place() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  istio:\n    meshConfig:\n      accessLogFile: /dev/stdout\n      defaultConfig:\n        holdApplicationUntilProxyStarts: false\n    valuesOverrides:\n      istio-daemon:\n        sidecarInjectorWebhook:\n          enableNamespacesByDefault: true\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: deploykf_dependencies.istio.meshConfig.defaultConfig.holdApplicationUntilProxyStarts: deployKF requires true; meshgen keeps that value and ignores this one --> v.yaml:6:42"), "{err}");
+    assert!(err.contains("warning: deploykf_dependencies.istio.valuesOverrides.istio-daemon.sidecarInjectorWebhook.enableNamespacesByDefault: deployKF requires false"), "{err}");
+    assert!(err.contains("--> v.yaml:10:38"), "{err}");
+    let values = std::fs::read_to_string(
+        ws.path()
+            .join("out/manifests/deploykf-dependencies/istio/values.yaml"),
+    )
+    .unwrap();
+    assert!(
+        values.contains("      holdApplicationUntilProxyStarts: true\n"),
+        "{values}"
+    );
+    assert!(
+        values.contains("    accessLogFile: /dev/stdout\n"),
+        "{values}"
+    );
+}
+
+#[test]
+fn bringing_your_own_istio_explains_what_it_must_provide() {
+    let ws = Workspace::new();
+    let o = ws.run(&[
+        "generate",
+        "--set",
+        "deploykf_dependencies.istio.enabled=false",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: deploykf_dependencies.istio.enabled: meshgen does not install Istio: your istiod must run Istio 1.30.3"),
+        "{err}"
+    );
+    let out = ws.path().join("out");
+    assert!(!out.join("manifests/deploykf-dependencies/istio").exists());
+    let guide = std::fs::read_to_string(out.join("REQUIRED-MESH-CONFIG.md")).unwrap();
+    assert!(
+        guide.contains("ISTIO_META_DNS_AUTO_ALLOCATE: \"true\""),
+        "{guide}"
+    );
+    assert!(guide.contains("kind: IstioOperator"), "{guide}");
+    assert!(guide.contains("`1.30.3`"), "{guide}");
+    // With meshgen's Istio and gateway, there is nothing to explain.
+    let o = ws.run(&["generate", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!out.join("REQUIRED-MESH-CONFIG.md").exists());
+    assert!(out
+        .join("manifests/deploykf-dependencies/istio/Chart.yaml")
+        .exists());
+}

@@ -190,7 +190,7 @@ fn gateway_selectors(t: &std::collections::BTreeMap<String, Vec<Value>>) -> Vec<
     let mut out = Vec::new();
     for docs in t.values() {
         for d in docs {
-            let sel = match d["kind"].as_str().unwrap() {
+            let sel = match d["kind"].as_str().unwrap_or_default() {
                 "Gateway" => d["spec"]["selector"].clone(),
                 "PeerAuthentication" | "AuthorizationPolicy" | "PodDisruptionBudget" => {
                     d["spec"]["selector"]["matchLabels"].clone()

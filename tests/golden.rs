@@ -105,6 +105,21 @@ fn golden_nonstandard_ports() {
 }
 
 #[test]
+fn golden_own_istio() {
+    check_case("own-istio");
+}
+
+#[test]
+fn golden_own_gateway_deployment() {
+    check_case("own-gateway-deployment");
+}
+
+#[test]
+fn golden_canary_revision_cni() {
+    check_case("canary-revision-cni");
+}
+
+#[test]
 fn golden_http_behind_proxy() {
     check_case("http-behind-proxy");
 }

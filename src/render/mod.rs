@@ -115,7 +115,11 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
 /// Give every component directory a `kustomization.yaml` listing its
 /// manifests (sorted), so `kubectl apply -k <dir>` works per component.
 fn add_kustomizations(tree: &mut RenderedTree, model: &Model) {
-    for c in model.components.iter().filter(|c| c.enabled) {
+    for c in model
+        .components
+        .iter()
+        .filter(|c| c.enabled && !c.helm_chart)
+    {
         let prefix = format!("{}/", c.dir);
         let resources: Vec<serde_json::Value> = tree
             .files

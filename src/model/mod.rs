@@ -6,6 +6,8 @@
 //! public HTTPS port is `gatewayService.ports.https`, else
 //! `gateway.ports.https`". Nothing here renders text.
 
+pub mod istio;
+
 use crate::config::{Config, StringMap};
 use crate::rules::Checked;
 use indexmap::IndexMap;
@@ -22,6 +24,9 @@ pub struct Component {
     pub dir: &'static str,
     pub enabled: bool,
     pub namespace: String,
+    /// A Helm chart (rendered by Helm, Argo CD or Flux) rather than a
+    /// kustomize directory: it gets no `kustomization.yaml`.
+    pub helm_chart: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -40,8 +45,20 @@ pub struct IstioModel {
     pub managed: bool,
     pub namespace: String,
     pub version: String,
+    /// "" for the default revision.
+    pub revision: String,
     /// Namespace labels that turn on sidecar injection.
     pub injection_labels: StringMap,
+    /// The wrapper chart (always computed; rendered when `managed`).
+    pub chart: istio::IstioChart,
+    /// What a user's own Istio must set, as istiod Helm values.
+    pub required_helm_values: serde_json::Value,
+    /// The same, as an IstioOperator.
+    pub required_istio_operator: serde_json::Value,
+    /// `extraManifests`, parsed and checked.
+    pub extra_manifests: Vec<serde_json::Value>,
+    /// The Istio version of the gateway meshgen deploys.
+    pub gateway_version: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,19 +163,33 @@ pub fn derive(checked: &Checked) -> Model {
     let public_http = gw.gateway_service.ports.http.unwrap_or(g.ports.http);
     let public_https = gw.gateway_service.ports.https.unwrap_or(g.ports.https);
     let user_credential = g.tls.credential_name.clone().filter(|c| !c.is_empty());
+    let injection_labels = if istio.revision.is_empty() {
+        map(&[("istio-injection", "enabled")])
+    } else {
+        map(&[("istio.io/rev", &istio.revision)])
+    };
     Model {
         components: vec![
+            Component {
+                id: "istio",
+                dir: "manifests/deploykf-dependencies/istio",
+                enabled: istio.enabled,
+                namespace: istio.namespace.clone(),
+                helm_chart: true,
+            },
             Component {
                 id: "cert-manager",
                 dir: "manifests/deploykf-dependencies/cert-manager",
                 enabled: cm.cluster_issuer.enabled,
                 namespace: cm.namespace.clone(),
+                helm_chart: false,
             },
             Component {
                 id: "deploykf-istio-gateway",
                 dir: "manifests/deploykf-core/deploykf-istio-gateway",
                 enabled: gw.enabled,
                 namespace: gw.namespace.clone(),
+                helm_chart: false,
             },
         ],
         common_labels: map(&[("app.kubernetes.io/managed-by", "meshgen")]),
@@ -166,7 +197,20 @@ pub fn derive(checked: &Checked) -> Model {
             managed: istio.enabled,
             namespace: istio.namespace.clone(),
             version: istio.charts.istio_daemon.version.clone(),
-            injection_labels: map(&[("istio-injection", "enabled")]),
+            revision: istio.revision.clone(),
+            injection_labels,
+            chart: istio::chart(istio, &serde_json::Map::new()),
+            required_helm_values: required_helm_values(),
+            required_istio_operator: serde_json::json!({
+                "apiVersion": "install.istio.io/v1alpha1",
+                "kind": "IstioOperator",
+                "spec": {
+                    "meshConfig": required_helm_values()["meshConfig"],
+                    "values": {"sidecarInjectorWebhook": required_helm_values()["sidecarInjectorWebhook"]},
+                },
+            }),
+            extra_manifests: checked.istio_extra_manifests.clone(),
+            gateway_version: gw.charts.istio_gateway.version.clone(),
         },
         cert_manager: CertManagerModel {
             namespace: cm.namespace.clone(),
@@ -248,6 +292,22 @@ fn derive_deployment(config: &Config) -> GatewayDeploymentModel {
             .then(|| s.load_balancer_ip.clone()),
         load_balancer_source_ranges: s.load_balancer_source_ranges.clone(),
     }
+}
+
+/// The required settings as istiod Helm values.
+fn required_helm_values() -> serde_json::Value {
+    let mut v = serde_json::json!({});
+    for (path, value) in istio::required_settings() {
+        let mut node = &mut v;
+        for key in &path[..path.len() - 1] {
+            if node.get(*key).is_none() {
+                node[*key] = serde_json::json!({});
+            }
+            node = &mut node[*key];
+        }
+        node[path[path.len() - 1]] = value;
+    }
+    v
 }
 
 fn public_url(https: bool, host: &str, http_port: u16, https_port: u16) -> String {

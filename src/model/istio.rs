@@ -1,0 +1,228 @@
+//! The Istio install: the values of the Helm wrapper chart meshgen renders
+//! for the upstream `base`, `istiod` (and `cni`) charts, built as a JSON
+//! value (never as text).
+//!
+//! Merge order, lowest first: meshgen's settings (image pins, revision,
+//! CNI, the user's `meshConfig` over meshgen's mesh defaults), then the
+//! user's `valuesOverrides`, then the settings deployKF requires, which
+//! always win; overriding one of those gives a warning naming it.
+//!
+//! Subchart values live under deployKF's aliases (`istio-base`,
+//! `istio-daemon`, `istio-cni`), so a deployKF user's `valuesOverrides`
+//! apply unchanged. Keys are the ones the pinned 1.30 charts read: the
+//! istiod image is the top-level `image` (a full reference), the proxy image
+//! `global.proxy.image` (`pilot.image`, which deployKF sets, has no effect
+//! in these charts).
+
+use crate::config::Istio;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+pub const BASE_ALIAS: &str = "istio-base";
+pub const DAEMON_ALIAS: &str = "istio-daemon";
+pub const CNI_ALIAS: &str = "istio-cni";
+
+/// Settings deployKF requires, as (path under the istiod subchart's
+/// values, value). They win over `meshConfig` and `valuesOverrides`.
+pub fn required_settings() -> Vec<(Vec<&'static str>, Value)> {
+    vec![
+        (
+            vec![
+                "meshConfig",
+                "defaultConfig",
+                "holdApplicationUntilProxyStarts",
+            ],
+            json!(true),
+        ),
+        (
+            vec![
+                "meshConfig",
+                "defaultConfig",
+                "proxyMetadata",
+                "ISTIO_META_DNS_CAPTURE",
+            ],
+            json!("true"),
+        ),
+        (
+            vec![
+                "meshConfig",
+                "defaultConfig",
+                "proxyMetadata",
+                "ISTIO_META_DNS_AUTO_ALLOCATE",
+            ],
+            json!("true"),
+        ),
+        (
+            vec!["sidecarInjectorWebhook", "enableNamespacesByDefault"],
+            json!(false),
+        ),
+    ]
+}
+
+/// One dependency of the wrapper chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartDependency {
+    pub name: String,
+    pub alias: &'static str,
+    pub version: String,
+    pub repository: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IstioChart {
+    pub dependencies: Vec<ChartDependency>,
+    /// The whole `values.yaml` of the wrapper chart.
+    pub values: Value,
+    pub pilot_image: String,
+    pub proxy_image: String,
+}
+
+/// `tag: ~` means `<istiod version>-<variant>`, or the bare version.
+pub fn resolve_tag(tag: Option<&str>, version: &str, variant: &str) -> String {
+    match tag.filter(|t| !t.is_empty()) {
+        Some(t) => t.to_string(),
+        None if variant.is_empty() => version.to_string(),
+        None => format!("{version}-{variant}"),
+    }
+}
+
+/// Deep-merge `over` into `base`: maps recursively, everything else
+/// replaces (a `null` deletes, as in values files).
+pub fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                if v.is_null() {
+                    b.remove(k);
+                } else if let Some(existing) = b.get_mut(k) {
+                    deep_merge(existing, v);
+                } else {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+fn set_path(root: &mut Value, path: &[&str], value: Value) {
+    let mut node = root;
+    for key in &path[..path.len() - 1] {
+        if !node.get(*key).is_some_and(Value::is_object) {
+            node[*key] = json!({});
+        }
+        node = &mut node[*key];
+    }
+    node[path[path.len() - 1]] = value;
+}
+
+/// Build the wrapper chart; `extra_mesh` is mesh config other components
+/// need (merged under the user's `meshConfig`).
+pub fn chart(istio: &Istio, extra_mesh: &Map<String, Value>) -> IstioChart {
+    let version = &istio.charts.istio_daemon.version;
+    let variant = &istio.default_image_variant;
+    let pilot = &istio.images.istio_pilot;
+    let proxy = &istio.images.istio_proxy;
+    let pilot_image = format!(
+        "{}:{}",
+        pilot.repository,
+        resolve_tag(pilot.tag.as_deref(), version, variant)
+    );
+    let proxy_image = format!(
+        "{}:{}",
+        proxy.repository,
+        resolve_tag(proxy.tag.as_deref(), version, variant)
+    );
+
+    let mut mesh = json!({ "trustDomain": "cluster.local" });
+    deep_merge(&mut mesh, &Value::Object(extra_mesh.clone()));
+    deep_merge(&mut mesh, &Value::Object(istio.mesh_config.clone()));
+
+    let mut daemon = json!({
+        "image": pilot_image,
+        "revision": istio.revision,
+        "meshConfig": mesh,
+        "sidecarInjectorWebhook": {
+            "enableNamespacesByDefault": false,
+            "injectedAnnotations": istio.sidecar_injector_webhook.injected_annotations,
+        },
+    });
+    if istio.cni.enabled {
+        daemon["cni"] = json!({ "enabled": true });
+    }
+    let mut values = json!({
+        "global": {
+            "istioNamespace": istio.namespace,
+            "proxy": { "image": proxy_image, "clusterDomain": "cluster.local" },
+            "proxy_init": { "image": proxy_image },
+        },
+        BASE_ALIAS: {},
+        DAEMON_ALIAS: daemon,
+    });
+    if istio.cni.enabled {
+        values[CNI_ALIAS] = json!({});
+    }
+    deep_merge(&mut values, &Value::Object(istio.values_overrides.clone()));
+
+    // What deployKF requires wins over meshConfig and valuesOverrides (the
+    // rules stage has already warned about each conflict).
+    for (path, value) in required_settings() {
+        let mut full = vec![DAEMON_ALIAS];
+        full.extend(path);
+        set_path(&mut values, &full, value);
+    }
+
+    let mut dependencies = vec![
+        ChartDependency {
+            name: istio.charts.istio_base.name.clone(),
+            alias: BASE_ALIAS,
+            version: istio.charts.istio_base.version.clone(),
+            repository: istio.charts.istio_base.repository.clone(),
+        },
+        ChartDependency {
+            name: istio.charts.istio_daemon.name.clone(),
+            alias: DAEMON_ALIAS,
+            version: version.clone(),
+            repository: istio.charts.istio_daemon.repository.clone(),
+        },
+    ];
+    if istio.cni.enabled {
+        dependencies.push(ChartDependency {
+            name: "cni".into(),
+            alias: CNI_ALIAS,
+            version: version.clone(),
+            repository: istio.charts.istio_daemon.repository.clone(),
+        });
+    }
+    IstioChart {
+        dependencies,
+        values,
+        pilot_image,
+        proxy_image,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_resolve_like_deploykf() {
+        assert_eq!(
+            resolve_tag(None, "1.30.3", "distroless"),
+            "1.30.3-distroless"
+        );
+        assert_eq!(resolve_tag(None, "1.30.3", ""), "1.30.3");
+        assert_eq!(
+            resolve_tag(Some("1.30.2-debug"), "1.30.3", "distroless"),
+            "1.30.2-debug"
+        );
+    }
+
+    #[test]
+    fn deep_merge_merges_maps_and_deletes_nulls() {
+        let mut a = json!({"a": {"b": 1, "c": 2}, "d": [1]});
+        deep_merge(&mut a, &json!({"a": {"c": null, "e": 3}, "d": [2]}));
+        assert_eq!(a, json!({"a": {"b": 1, "e": 3}, "d": [2]}));
+    }
+}

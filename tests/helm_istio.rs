@@ -1,0 +1,315 @@
+//! The Istio wrapper chart, rendered by the real `helm` with the real
+//! upstream Istio 1.30.3 charts (`../shared/reference/istio-1.30.3/charts`):
+//! what meshgen writes into `values.yaml` must take effect.
+//!
+//! Needs a helm binary: `$MESHGEN_HELM`, else `target/tools/bin/helm`
+//! (`.ci/run` installs it there with `../shared/tools/get-helm`), else
+//! `helm` on PATH. Without one, each test prints why it was skipped.
+
+use meshgen::source::SourceId;
+use meshgen::values::{SetArg, ValueInputs};
+use meshgen::Session;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const UPSTREAM: &str = "../shared/reference/istio-1.30.3";
+const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn helm() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var_os("MESHGEN_HELM").map(PathBuf::from),
+        Some(root().join("target/tools/bin/helm")),
+        Some(PathBuf::from("helm")),
+    ];
+    candidates.into_iter().flatten().find(|h| {
+        Command::new(h)
+            .args(["version", "--short"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// Generate with `values` (YAML) and `sets`, then `helm template` the
+/// wrapper chart with the upstream charts as its dependencies. `None` when
+/// helm is unavailable.
+fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
+    let Some(helm) = helm() else {
+        eprintln!("skipped: no helm binary (set MESHGEN_HELM, or run ../shared/tools/get-helm target/tools/bin)");
+        return None;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("values.yaml");
+    std::fs::write(&file, values).unwrap();
+    let inputs = ValueInputs {
+        files: vec![file],
+        sets: sets
+            .iter()
+            .map(|s| SetArg {
+                text: s.to_string(),
+                force_string: false,
+            })
+            .collect(),
+    };
+    let g = meshgen::generate(&inputs, &mut Session::default()).expect("generate");
+    let chart = tmp.path().join("chart");
+    for (path, text) in &g.files {
+        if let Some(rel) = path.strip_prefix(&format!("{CHART_DIR}/")) {
+            let target = chart.join(rel);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::write(target, text).unwrap();
+        }
+    }
+    // Place the upstream charts the wrapper depends on, as
+    // `helm dependency build` would.
+    let upstream = root().join(UPSTREAM).join("charts");
+    let chart_yaml = parse(&g.files[&format!("{CHART_DIR}/Chart.yaml")]).remove(0);
+    for dep in chart_yaml["dependencies"].as_array().unwrap() {
+        let name = dep["name"].as_str().unwrap();
+        let source = match name {
+            "base" => "base",
+            "istiod" => "istio-control/istio-discovery",
+            "cni" => "istio-cni",
+            other => panic!("unexpected dependency {other}"),
+        };
+        copy_dir(&upstream.join(source), &chart.join("charts").join(name));
+    }
+    let out = Command::new(helm)
+        .args(["template", "istio"])
+        .arg(&chart)
+        .args(["--namespace", "istio-system", "--include-crds"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm template failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(parse(&String::from_utf8(out.stdout).unwrap()))
+}
+
+fn parse(text: &str) -> Vec<Value> {
+    meshgen::yaml::load_documents(text, SourceId(0))
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|n| n.to_json())
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} not rendered"))
+}
+
+fn mesh(docs: &[Value], configmap: &str) -> Value {
+    let text = find(docs, "ConfigMap", configmap)["data"]["mesh"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    parse(&text).remove(0)
+}
+
+fn merged_values(docs: &[Value], configmap: &str) -> Value {
+    let text = find(docs, "ConfigMap", configmap)["data"]["merged-values"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn istiod_image(docs: &[Value], name: &str) -> Value {
+    find(docs, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+}
+
+fn kinds_and_names(docs: &[Value]) -> BTreeSet<(String, String)> {
+    docs.iter()
+        .map(|d| {
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn defaults_take_effect_in_the_upstream_charts() {
+    let Some(docs) = render("", &[]) else { return };
+    let m = mesh(&docs, "istio");
+    assert_eq!(m["defaultConfig"]["holdApplicationUntilProxyStarts"], true);
+    assert_eq!(
+        m["defaultConfig"]["proxyMetadata"]["ISTIO_META_DNS_CAPTURE"],
+        "true"
+    );
+    assert_eq!(
+        m["defaultConfig"]["proxyMetadata"]["ISTIO_META_DNS_AUTO_ALLOCATE"],
+        "true"
+    );
+    assert_eq!(m["trustDomain"], "cluster.local");
+    let values = merged_values(&docs, "values");
+    assert_eq!(
+        values["sidecarInjectorWebhook"]["enableNamespacesByDefault"],
+        false
+    );
+    assert_eq!(
+        values["global"]["proxy"]["image"],
+        "docker.io/istio/proxyv2:1.30.3-distroless"
+    );
+    assert_eq!(
+        istiod_image(&docs, "istiod"),
+        "docker.io/istio/pilot:1.30.3-distroless"
+    );
+    let crds: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .map(|d| d["metadata"]["name"].as_str().unwrap())
+        .collect();
+    for crd in [
+        "gateways.networking.istio.io",
+        "virtualservices.networking.istio.io",
+        "authorizationpolicies.security.istio.io",
+    ] {
+        assert!(crds.contains(&crd), "CRD {crd} missing: {crds:?}");
+    }
+    // Same objects as the upstream istiod render, plus the base chart's.
+    let upstream_text = std::fs::read_to_string(root().join(UPSTREAM).join("istiod.yaml")).unwrap();
+    let upstream = kinds_and_names(&parse(&upstream_text));
+    let ours: BTreeSet<_> = kinds_and_names(&docs)
+        .into_iter()
+        .filter(|(k, _)| k != "CustomResourceDefinition")
+        .collect();
+    let missing: Vec<_> = upstream.difference(&ours).collect();
+    assert!(missing.is_empty(), "missing upstream objects: {missing:?}");
+    let extra: Vec<_> = ours.difference(&upstream).collect();
+    assert_eq!(
+        extra,
+        vec![
+            &(
+                "ServiceAccount".to_string(),
+                "istio-reader-service-account".to_string()
+            ),
+            &(
+                "ValidatingWebhookConfiguration".to_string(),
+                "istiod-default-validator".to_string()
+            ),
+        ],
+        "only the base chart adds objects"
+    );
+}
+
+#[test]
+fn user_mesh_config_survives_and_required_keys_win() {
+    let values = r#"
+deploykf_dependencies:
+  istio:
+    meshConfig:
+      accessLogFile: /dev/stdout
+      defaultConfig:
+        holdApplicationUntilProxyStarts: false
+        proxyMetadata:
+          ISTIO_META_DNS_CAPTURE: "false"
+          EXTRA_FLAG: "on"
+    valuesOverrides:
+      istio-daemon:
+        sidecarInjectorWebhook:
+          enableNamespacesByDefault: true
+        resources:
+          requests:
+            cpu: 250m
+"#;
+    let Some(docs) = render(values, &[]) else {
+        return;
+    };
+    let m = mesh(&docs, "istio");
+    assert_eq!(m["accessLogFile"], "/dev/stdout");
+    assert_eq!(m["defaultConfig"]["proxyMetadata"]["EXTRA_FLAG"], "on");
+    assert_eq!(m["defaultConfig"]["holdApplicationUntilProxyStarts"], true);
+    assert_eq!(
+        m["defaultConfig"]["proxyMetadata"]["ISTIO_META_DNS_CAPTURE"],
+        "true"
+    );
+    let merged = merged_values(&docs, "values");
+    assert_eq!(
+        merged["sidecarInjectorWebhook"]["enableNamespacesByDefault"],
+        false
+    );
+    let istiod = find(&docs, "Deployment", "istiod");
+    assert_eq!(
+        istiod["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "250m"
+    );
+}
+
+#[test]
+fn image_pins_and_variants_reach_the_render() {
+    let Some(docs) = render(
+        "",
+        &[
+            "deploykf_dependencies.istio.images.istioPilot.tag=1.30.3-debug",
+            "deploykf_dependencies.istio.images.istioProxy.repository=registry.example.com/istio/proxyv2",
+            "deploykf_dependencies.istio.defaultImageVariant=",
+        ],
+    ) else {
+        return;
+    };
+    assert_eq!(
+        istiod_image(&docs, "istiod"),
+        "docker.io/istio/pilot:1.30.3-debug"
+    );
+    let injector = merged_values(&docs, "values");
+    assert_eq!(
+        injector["global"]["proxy"]["image"],
+        "registry.example.com/istio/proxyv2:1.30.3"
+    );
+    let sidecar_values = find(&docs, "ConfigMap", "istio-sidecar-injector")["data"]["values"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sidecar_values: Value = serde_json::from_str(&sidecar_values).unwrap();
+    assert_eq!(
+        sidecar_values["global"]["proxy"]["image"],
+        "registry.example.com/istio/proxyv2:1.30.3"
+    );
+}
+
+#[test]
+fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent() {
+    let Some(docs) = render(
+        "",
+        &["deploykf_dependencies.istio.revision=1-30-3,deploykf_dependencies.istio.cni.enabled=true"],
+    ) else {
+        return;
+    };
+    let istiod = find(&docs, "Deployment", "istiod-1-30-3");
+    assert_eq!(istiod["metadata"]["labels"]["istio.io/rev"], "1-30-3");
+    assert!(docs
+        .iter()
+        .any(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "istio-cni-node"));
+    let sidecar_values = find(&docs, "ConfigMap", "istio-sidecar-injector-1-30-3")["data"]
+        ["values"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sidecar_values: Value = serde_json::from_str(&sidecar_values).unwrap();
+    assert_eq!(sidecar_values["pilot"]["cni"]["enabled"], json!(true));
+}
