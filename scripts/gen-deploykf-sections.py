@@ -76,6 +76,9 @@ IGNORED_REASONS = {
     ("deploykf_dependencies", "cert_manager"): "meshgen does not install cert-manager",
 }
 
+# top-level deployKF keys meshgen implements (hand-written, like IMPLEMENTED)
+IMPLEMENTED_TOP = {"argocd"}
+
 # keys that are not in deployKF's defaults but appear in deployKF's own sample values files,
 # accepted as extra ignored sections: schema path -> deployKF path whose structure they copy.
 #  - deployKF v0.1.5's sample-values-overrides.yaml places `profileResourceGeneration` directly
@@ -194,6 +197,11 @@ def regenerate(schema, defaults):
 
     def build_top(key):
         value = defaults[key]
+        if key in IMPLEMENTED_TOP:
+            node = root_props.get(key)
+            if not isinstance(node, dict) or is_ignored(node):
+                raise SystemExit("error: schema has no hand-written node for %r" % key)
+            return refresh_implemented(node, value, key, key)
         if key not in GROUPS:
             return ignored_node(value, key)
         group = root_props.get(key)

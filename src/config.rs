@@ -14,8 +14,72 @@ pub type StringMap = IndexMap<String, String>;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
+    pub gitops: Gitops,
+    pub argocd: Argocd,
     pub deploykf_dependencies: Dependencies,
     pub deploykf_core: Core,
+}
+
+/// Ours: how the tree reaches the cluster.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gitops {
+    pub engine: String,
+    pub flux: Flux,
+    pub existing_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Flux {
+    pub namespace: String,
+    pub source_ref: SourceRef,
+    pub path: String,
+    pub interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// deployKF's `argocd` keys (plus our `syncPolicy`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Argocd {
+    pub app_name_prefix: String,
+    pub namespace: String,
+    pub project: String,
+    pub source: ArgoSource,
+    pub destination: ArgoDestination,
+    pub sync_policy: SyncPolicy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArgoSource {
+    pub repo: Repo,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Repo {
+    pub url: String,
+    pub revision: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArgoDestination {
+    pub server: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncPolicy {
+    pub automated: bool,
+    pub prune: bool,
+    pub self_heal: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

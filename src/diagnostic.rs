@@ -14,6 +14,7 @@ use std::fmt;
 pub enum Severity {
     Error,
     Warning,
+    Notice,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +35,13 @@ impl Diagnostic {
             path: None,
             message: message.into(),
             origin: None,
+        }
+    }
+
+    pub fn notice(message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Notice,
+            ..Diagnostic::error(message)
         }
     }
 
@@ -74,6 +82,7 @@ impl fmt::Display for DiagnosticDisplay<'_> {
         let label = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Notice => "notice",
         };
         write!(f, "{label}: ")?;
         if let Some(path) = &d.path {

@@ -60,6 +60,24 @@ pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValu
     })
 }
 
+/// What the whole-tree checks may assume, from the model.
+fn tree_context(model: &model::Model) -> check::refs::TreeContext {
+    let g = &model.gitops;
+    check::refs::TreeContext {
+        argo_prefix: g
+            .argocd
+            .as_ref()
+            .map(|a| model::gitops::clean_repo_path(&a.repo_path)),
+        flux_prefix: g
+            .flux
+            .as_ref()
+            .map(|f| model::gitops::clean_repo_path(&f.path)),
+        existing_namespaces: model.existing_namespaces.clone(),
+        user_credentials: model.user_credentials.clone(),
+        extension_providers: Vec::new(),
+    }
+}
+
 /// The sha256 of the effective values (canonical JSON), for the marker.
 pub fn values_digest(json: &serde_json::Value) -> String {
     let text = serde_json::to_string(json).unwrap_or_default();
@@ -80,7 +98,7 @@ pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated
     let valid = validate(inputs, session)?;
     let model = model::derive(&valid.checked);
     let tree = render::render(&valid.json, &model)?;
-    let checked = check::check(tree, &mut session.sources)?;
+    let checked = check::check(tree, &mut session.sources, &tree_context(&model))?;
     let mut files: write::Files = checked
         .tree
         .files

@@ -13,6 +13,7 @@ use crate::values::Values;
 use serde_json::Value;
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
+const IN_CLUSTER: &str = "https://kubernetes.default.svc";
 const ISTIO: &str = "deploykf_dependencies.istio";
 
 /// Ports the Istio proxy itself listens on inside a gateway pod; a Gateway
@@ -57,6 +58,31 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
     };
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let istio = &config.deploykf_dependencies.istio;
+    let argo = &config.argocd;
+
+    // deployKF: one cluster holds one platform, so a name prefix (for
+    // several clusters in one Argo CD) needs a remote destination.
+    if !argo.app_name_prefix.is_empty() {
+        if !argo.destination.name.is_empty() {
+            if argo.destination.name == "in-cluster" {
+                fail(
+                    "argocd.destination.name".into(),
+                    "can not be 'in-cluster' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF".into(),
+                );
+            }
+        } else if argo.destination.server == IN_CLUSTER {
+            fail(
+                "argocd.destination.server".into(),
+                format!("can not be '{IN_CLUSTER}' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF (TIP: set `argocd.destination.name` or a remote server)"),
+            );
+        }
+    }
+    if (argo.sync_policy.prune || argo.sync_policy.self_heal) && !argo.sync_policy.automated {
+        fail(
+            "argocd.syncPolicy.automated".into(),
+            "must be true when `argocd.syncPolicy.prune` or `selfHeal` is set (they apply to automated sync)".into(),
+        );
+    }
 
     if !gw.gateway.tls.enabled {
         fail(
@@ -147,6 +173,11 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
         );
     }
     warn_required_overrides(values, &mut warnings);
+    if config.gitops.engine == "argocd" && argo.source.repo.url.is_empty() {
+        warnings.push(Diagnostic::notice(
+            "no Argo CD objects rendered: set `argocd.source.repo.url`, `argocd.source.repo.revision` and `argocd.source.repo.path` to where you commit this tree (or set `gitops.engine` to flux or none)",
+        ));
+    }
     if !istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled {
         let path = ValuePath::keys(&format!("{ISTIO}.enabled"));
         warnings.push(

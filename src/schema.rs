@@ -70,16 +70,23 @@ impl Schema {
     fn ignored_warnings(&self, values: &Values, sources: &SourceMap) -> Diagnostics {
         let mut out = Diagnostics::default();
         for section in &self.ignored {
-            if let Some(node) = values.get(section) {
-                let by_user = sources.get(node.origin.source).kind != SourceKind::Defaults;
-                if by_user {
-                    out.push(
-                        Diagnostic::warning(format!(
-                            "ignored: meshgen does not render {section} (a deployKF section; its keys are accepted and have no effect)"
-                        ))
-                        .at(values.key_origin(section).or(Some(node.origin))),
-                    );
-                }
+            let Some(node) = values.get(section) else {
+                continue;
+            };
+            // A section the defaults hold counts once the user sets any key in it.
+            if let Some(at) = first_user_origin(node, sources) {
+                let from_user = sources.get(node.origin.source).kind != SourceKind::Defaults;
+                let at = if from_user {
+                    values.key_origin(section).unwrap_or(at)
+                } else {
+                    at
+                };
+                out.push(
+                    Diagnostic::warning(format!(
+                        "ignored: meshgen does not render {section} (a deployKF section; its keys are accepted and have no effect)"
+                    ))
+                    .at(Some(at)),
+                );
             }
         }
         out
@@ -233,6 +240,24 @@ impl Schema {
             .and_then(Value::as_object)
             .map(|p| p.keys().filter(|k| *k != "$schema").cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// Where the user set something in `node`'s subtree, if anywhere.
+fn first_user_origin(
+    node: &crate::yaml::Node,
+    sources: &SourceMap,
+) -> Option<crate::source::Origin> {
+    use crate::yaml::NodeKind;
+    if sources.get(node.origin.source).kind != SourceKind::Defaults {
+        return Some(node.origin);
+    }
+    match &node.kind {
+        NodeKind::Map(m) => m
+            .values()
+            .find_map(|e| first_user_origin(&e.value, sources)),
+        NodeKind::Seq(items) => items.iter().find_map(|n| first_user_origin(n, sources)),
+        _ => None,
     }
 }
 

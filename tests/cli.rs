@@ -594,3 +594,67 @@ fn bringing_your_own_istio_explains_what_it_must_provide() {
         .join("manifests/deploykf-dependencies/istio/Chart.yaml")
         .exists());
 }
+
+#[test]
+fn argo_cd_rules_and_the_missing_repository_notice() {
+    let ws = Workspace::new();
+    // The defaults succeed and say what to set for Argo CD.
+    let o = ws.run(&["generate", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines = stderr_lines(&o);
+    let notices: Vec<&String> = lines.iter().filter(|l| l.starts_with("notice:")).collect();
+    assert_eq!(notices.len(), 1, "{}", stderr(&o));
+    assert!(
+        notices[0].contains("`argocd.source.repo.url`"),
+        "{}",
+        notices[0]
+    );
+    assert!(!ws.path().join("out/app-of-apps.yaml").exists());
+    // deployKF's rule: a prefix needs a remote destination.
+    let o = ws.run(&[
+        "generate",
+        "--set",
+        "argocd.appNamePrefix=prod-",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("error: argocd.destination.server: can not be 'https://kubernetes.default.svc' if `argocd.appNamePrefix` is set"), "{}", stderr(&o));
+    let o = ws.run(&[
+        "generate",
+        "--set",
+        "argocd.appNamePrefix=prod-,argocd.destination.name=in-cluster",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error: argocd.destination.name: can not be 'in-cluster'"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ws.run(&[
+        "generate",
+        "--set",
+        "argocd.source.repo.url=ftp://example.com/repo",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("error: argocd.source.repo.url: expected a git URL"),
+        "{}",
+        stderr(&o)
+    );
+    ws.file(
+        "p.yaml",
+        b"argocd:\n  source:\n    plugin:\n      enabled: true\n",
+    );
+    let o = ws.run(&["generate", "-f", "p.yaml", "--set", "gitops.engine=flux"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: ignored: meshgen does not render argocd.source.plugin"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn stderr_lines(o: &Output) -> Vec<String> {
+    stderr(o).lines().map(str::to_string).collect()
+}

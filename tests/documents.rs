@@ -423,7 +423,7 @@ fn extra_manifests_are_rendered_after_being_checked() {
     let file = dir.path().join("v.yaml");
     std::fs::write(
         &file,
-        "deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: a\n        ---\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: b\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}\n",
+        "deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: a\n          namespace: deploykf-istio-gateway\n        ---\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: b\n          namespace: deploykf-istio-gateway\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: deploykf-istio-gateway}}\n",
     )
     .unwrap();
     let inputs = ValueInputs {

@@ -120,6 +120,26 @@ fn golden_canary_revision_cni() {
 }
 
 #[test]
+fn golden_argocd_remote() {
+    check_case("argocd-remote");
+}
+
+#[test]
+fn golden_argocd_local() {
+    check_case("argocd-local");
+}
+
+#[test]
+fn golden_flux() {
+    check_case("flux");
+}
+
+#[test]
+fn golden_none() {
+    check_case("none");
+}
+
+#[test]
 fn golden_http_behind_proxy() {
     check_case("http-behind-proxy");
 }

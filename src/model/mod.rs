@@ -6,6 +6,7 @@
 //! public HTTPS port is `gatewayService.ports.https`, else
 //! `gateway.ports.https`". Nothing here renders text.
 
+pub mod gitops;
 pub mod istio;
 
 use crate::config::{Config, StringMap};
@@ -37,6 +38,13 @@ pub struct Model {
     pub istio: IstioModel,
     pub cert_manager: CertManagerModel,
     pub gateway: GatewayModel,
+    pub gitops: gitops::GitopsModel,
+    /// Directories that get a generated `kustomization.yaml`.
+    pub kustomize_dirs: Vec<String>,
+    /// Namespaces objects may live in without the tree creating them.
+    pub existing_namespaces: Vec<String>,
+    /// Secrets the user provides for Gateway credentials.
+    pub user_credentials: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -163,35 +171,45 @@ pub fn derive(checked: &Checked) -> Model {
     let public_http = gw.gateway_service.ports.http.unwrap_or(g.ports.http);
     let public_https = gw.gateway_service.ports.https.unwrap_or(g.ports.https);
     let user_credential = g.tls.credential_name.clone().filter(|c| !c.is_empty());
+    let user_credential_list: Vec<String> = user_credential.iter().cloned().collect();
+    let components = components(config);
+    let chart = istio::chart(istio, &serde_json::Map::new());
+    let gitops = gitops::derive(config, &components, &chart);
+    let mut kustomize_dirs: Vec<String> = components
+        .iter()
+        .filter(|c| c.enabled && !c.helm_chart)
+        .map(|c| c.dir.to_string())
+        .collect();
+    match (&gitops.argocd, &gitops.flux) {
+        (Some(_), _) => kustomize_dirs.push("argocd-applications".into()),
+        (_, Some(f)) => {
+            kustomize_dirs.push("flux".into());
+            if let Some(i) = &f.istio {
+                kustomize_dirs.push(i.dir.clone());
+            }
+        }
+        _ => {}
+    }
+    let mut existing_namespaces = vec![
+        "kube-system".to_string(),
+        cm.namespace.clone(),
+        config.argocd.namespace.clone(),
+        config.gitops.flux.namespace.clone(),
+    ];
+    if istio.enabled {
+        // Created by Helm/Argo CD/Flux with the release.
+        existing_namespaces.push(istio.namespace.clone());
+    }
+    existing_namespaces.extend(config.gitops.existing_namespaces.iter().cloned());
+    existing_namespaces.sort();
+    existing_namespaces.dedup();
     let injection_labels = if istio.revision.is_empty() {
         map(&[("istio-injection", "enabled")])
     } else {
         map(&[("istio.io/rev", &istio.revision)])
     };
     Model {
-        components: vec![
-            Component {
-                id: "istio",
-                dir: "manifests/deploykf-dependencies/istio",
-                enabled: istio.enabled,
-                namespace: istio.namespace.clone(),
-                helm_chart: true,
-            },
-            Component {
-                id: "cert-manager",
-                dir: "manifests/deploykf-dependencies/cert-manager",
-                enabled: cm.cluster_issuer.enabled,
-                namespace: cm.namespace.clone(),
-                helm_chart: false,
-            },
-            Component {
-                id: "deploykf-istio-gateway",
-                dir: "manifests/deploykf-core/deploykf-istio-gateway",
-                enabled: gw.enabled,
-                namespace: gw.namespace.clone(),
-                helm_chart: false,
-            },
-        ],
+        components,
         common_labels: map(&[("app.kubernetes.io/managed-by", "meshgen")]),
         istio: IstioModel {
             managed: istio.enabled,
@@ -199,7 +217,7 @@ pub fn derive(checked: &Checked) -> Model {
             version: istio.charts.istio_daemon.version.clone(),
             revision: istio.revision.clone(),
             injection_labels,
-            chart: istio::chart(istio, &serde_json::Map::new()),
+            chart,
             required_helm_values: required_helm_values(),
             required_istio_operator: serde_json::json!({
                 "apiVersion": "install.istio.io/v1alpha1",
@@ -247,7 +265,41 @@ pub fn derive(checked: &Checked) -> Model {
             deployment: derive_deployment(config),
             extra_manifests: checked.gateway_extra_manifests.clone(),
         },
+        gitops,
+        kustomize_dirs,
+        existing_namespaces,
+        user_credentials: user_credential_list,
     }
+}
+
+/// The component table: every component meshgen knows, on or off.
+fn components(config: &Config) -> Vec<Component> {
+    let istio = &config.deploykf_dependencies.istio;
+    let cm = &config.deploykf_dependencies.cert_manager;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    vec![
+        Component {
+            id: "istio",
+            dir: "manifests/deploykf-dependencies/istio",
+            enabled: istio.enabled,
+            namespace: istio.namespace.clone(),
+            helm_chart: true,
+        },
+        Component {
+            id: "cert-manager",
+            dir: "manifests/deploykf-dependencies/cert-manager",
+            enabled: cm.cluster_issuer.enabled,
+            namespace: cm.namespace.clone(),
+            helm_chart: false,
+        },
+        Component {
+            id: "deploykf-istio-gateway",
+            dir: "manifests/deploykf-core/deploykf-istio-gateway",
+            enabled: gw.enabled,
+            namespace: gw.namespace.clone(),
+            helm_chart: false,
+        },
+    ]
 }
 
 fn derive_deployment(config: &Config) -> GatewayDeploymentModel {

@@ -45,6 +45,45 @@ struct Context<'a> {
     values: &'a serde_json::Value,
     model: &'a Model,
     component: Option<&'a crate::model::Component>,
+    /// The item of a fan-out template (see [`fan_out`]).
+    item: Option<serde_json::Value>,
+}
+
+/// A template whose path holds `{name}` is rendered once per item of the
+/// model collection of that name; the placeholder becomes the item's
+/// `name`. Returns `None` for an ordinary template.
+fn fan_out(path: &str, model: &Model) -> Option<(String, Vec<serde_json::Value>)> {
+    let start = path.find('{')?;
+    let end = start + path[start..].find('}')?;
+    let placeholder = path[start..=end].to_string();
+    let g = &model.gitops;
+    let items: Vec<serde_json::Value> = match &placeholder[1..placeholder.len() - 1] {
+        "application" => g
+            .argocd
+            .iter()
+            .flat_map(|a| &a.applications)
+            .map(to_value)
+            .collect(),
+        "kustomization" => g
+            .flux
+            .iter()
+            .flat_map(|f| &f.kustomizations)
+            .map(to_value)
+            .collect(),
+        "release" => g
+            .flux
+            .iter()
+            .flat_map(|f| &f.istio)
+            .flat_map(|i| &i.releases)
+            .map(to_value)
+            .collect(),
+        _ => return Some((placeholder, Vec::new())),
+    };
+    Some((placeholder, items))
+}
+
+fn to_value<T: Serialize>(t: &T) -> serde_json::Value {
+    serde_json::to_value(t).unwrap_or_default()
 }
 
 fn is_partial(path: &str) -> bool {
@@ -83,26 +122,39 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
         if component.is_some_and(|c| !c.enabled) {
             continue;
         }
-        let ctx = Context {
-            values,
-            model,
-            component,
+        let jobs: Vec<(String, Option<serde_json::Value>)> = match fan_out(out_path, model) {
+            None => vec![(out_path.to_string(), None)],
+            Some((placeholder, items)) => items
+                .into_iter()
+                .map(|item| {
+                    let name = item["name"].as_str().unwrap_or_default().to_string();
+                    (out_path.replace(&placeholder, &name), Some(item))
+                })
+                .collect(),
         };
-        let rendered = env
-            .get_template(name)
-            .and_then(|t| t.render(minijinja::value::Serde(&ctx)));
-        match rendered {
-            Ok(text) if text.trim().is_empty() => {}
-            Ok(text) => {
-                tree.files.insert(
-                    out_path.to_string(),
-                    RenderedFile {
-                        text: normalize(&text),
-                        template: Some(name),
-                    },
-                );
+        for (path, item) in jobs {
+            let ctx = Context {
+                values,
+                model,
+                component,
+                item,
+            };
+            let rendered = env
+                .get_template(name)
+                .and_then(|t| t.render(minijinja::value::Serde(&ctx)));
+            match rendered {
+                Ok(text) if text.trim().is_empty() => {}
+                Ok(text) => {
+                    tree.files.insert(
+                        path,
+                        RenderedFile {
+                            text: normalize(&text),
+                            template: Some(name),
+                        },
+                    );
+                }
+                Err(e) => diags.push(env::template_error(&e)),
             }
-            Err(e) => diags.push(env::template_error(&e)),
         }
     }
     if diags.has_errors() {
@@ -112,20 +164,19 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
     Ok(tree)
 }
 
-/// Give every component directory a `kustomization.yaml` listing its
-/// manifests (sorted), so `kubectl apply -k <dir>` works per component.
+/// Give every kustomize directory of the model a `kustomization.yaml`
+/// listing the manifests directly in it (sorted), so `kubectl apply -k
+/// <dir>` works per component.
 fn add_kustomizations(tree: &mut RenderedTree, model: &Model) {
-    for c in model
-        .components
-        .iter()
-        .filter(|c| c.enabled && !c.helm_chart)
-    {
-        let prefix = format!("{}/", c.dir);
+    for dir in &model.kustomize_dirs {
+        let prefix = format!("{dir}/");
         let resources: Vec<serde_json::Value> = tree
             .files
             .keys()
             .filter_map(|p| p.strip_prefix(&prefix))
-            .filter(|rel| rel.ends_with(".yaml") && *rel != "kustomization.yaml")
+            .filter(|rel| {
+                !rel.contains('/') && rel.ends_with(".yaml") && *rel != "kustomization.yaml"
+            })
             .map(|rel| serde_json::Value::String(rel.to_string()))
             .collect();
         if resources.is_empty() {

@@ -5,7 +5,12 @@
 //! documents may share apiVersion group, kind, namespace and name; no file
 //! may be empty.
 //!
+//! Then `refs` checks every reference across the tree (delivery paths,
+//! kustomization resources, gateways, providers, credentials, namespaces).
+//!
 //! This stage reads the rendered tree only; it never renders or writes.
+
+pub mod refs;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::render::RenderedTree;
@@ -51,9 +56,14 @@ fn where_(path: &str, template: Option<&str>) -> String {
     }
 }
 
-pub fn check(tree: RenderedTree, sources: &mut SourceMap) -> Result<CheckedTree, Diagnostics> {
+pub fn check(
+    tree: RenderedTree,
+    sources: &mut SourceMap,
+    ctx: &refs::TreeContext,
+) -> Result<CheckedTree, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut manifests = Vec::new();
+    let mut parsed: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
     let mut seen: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
     for (path, file) in &tree.files {
         if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
@@ -74,6 +84,7 @@ pub fn check(tree: RenderedTree, sources: &mut SourceMap) -> Result<CheckedTree,
             }
         };
         let docs: Vec<Node> = docs.into_iter().flatten().collect();
+        parsed.insert(path.clone(), docs.iter().map(Node::to_json).collect());
         if docs.is_empty() {
             diags.push(Diagnostic::error(format!(
                 "internal: {} holds no document",
@@ -117,6 +128,9 @@ pub fn check(tree: RenderedTree, sources: &mut SourceMap) -> Result<CheckedTree,
             docs,
         });
     }
+    if !diags.has_errors() {
+        diags.extend(refs::check(&manifests, &parsed, ctx));
+    }
     if diags.has_errors() {
         Err(diags)
     } else {
@@ -145,13 +159,17 @@ mod tests {
 
     const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n";
 
+    fn ctx() -> refs::TreeContext {
+        refs::TreeContext::default()
+    }
+
     #[test]
     fn accepts_a_clean_tree() {
         let t = tree(&[
             ("a/Namespace.yaml", NS),
             ("a/kustomization.yaml", "resources: []\n"),
         ]);
-        let checked = check(t, &mut SourceMap::default()).unwrap();
+        let checked = check(t, &mut SourceMap::default(), &ctx()).unwrap();
         assert_eq!(checked.manifests.len(), 1);
     }
 
@@ -167,7 +185,7 @@ mod tests {
             ("d/w.yaml", "a: [\n"),
             ("e/v.yaml", "# nothing\n"),
         ]);
-        let e = check(t, &mut SourceMap::default()).unwrap_err();
+        let e = check(t, &mut SourceMap::default(), &ctx()).unwrap_err();
         let text: Vec<String> = e.0.iter().map(|d| d.message.clone()).collect();
         assert_eq!(text.len(), 4, "{text:?}");
         assert!(text

@@ -1,0 +1,133 @@
+//! The whole-tree reference checks, each fired on a deliberately broken
+//! tree built here (not by bad values), with the file and document named.
+
+use meshgen::check::refs::TreeContext;
+use meshgen::check::{check, CheckedTree};
+use meshgen::diagnostic::Diagnostics;
+use meshgen::render::{RenderedFile, RenderedTree};
+use meshgen::source::SourceMap;
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edge\n";
+const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: edge\nspec:\n  selector: {app: gw}\n  servers:\n    - port: {number: 443, name: https, protocol: HTTPS}\n      hosts: [\"*\"]\n      tls: {mode: SIMPLE, credentialName: gw-cert}\n";
+const CERT: &str = "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: gw-cert\n  namespace: edge\nspec:\n  secretName: gw-cert\n  dnsNames: [a.example.com]\n  issuerRef: {name: x, kind: ClusterIssuer}\n";
+
+fn tree(files: &[(&str, &str)]) -> RenderedTree {
+    let mut t = RenderedTree::default();
+    for (p, text) in files {
+        t.files.insert(
+            p.to_string(),
+            RenderedFile {
+                text: text.to_string(),
+                template: None,
+            },
+        );
+    }
+    t
+}
+
+fn ctx() -> TreeContext {
+    TreeContext {
+        argo_prefix: Some("out".into()),
+        flux_prefix: Some(String::new()),
+        existing_namespaces: vec!["argocd".into(), "flux-system".into()],
+        user_credentials: vec![],
+        extension_providers: vec!["oauth2-proxy".into()],
+    }
+}
+
+/// A valid base tree plus `extra` files.
+fn run(extra: &[(&str, &str)]) -> Result<CheckedTree, Diagnostics> {
+    let mut files = vec![
+        ("c/Namespace.yaml", NS),
+        ("c/Gateway.yaml", GATEWAY),
+        ("c/Certificate.yaml", CERT),
+        (
+            "c/kustomization.yaml",
+            "resources: [Namespace.yaml, Gateway.yaml, Certificate.yaml]\n",
+        ),
+    ];
+    files.extend_from_slice(extra);
+    check(tree(&files), &mut SourceMap::default(), &ctx())
+}
+
+fn one_error(extra: &[(&str, &str)]) -> String {
+    let e = run(extra).expect_err("the broken tree must be refused");
+    assert_eq!(e.0.len(), 1, "{:?}", e.0);
+    e.0[0].message.clone()
+}
+
+#[test]
+fn the_valid_base_tree_passes() {
+    assert!(run(&[]).is_ok());
+}
+
+#[test]
+fn argo_application_paths_must_exist() {
+    let app = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: a\n  namespace: argocd\nspec:\n  source:\n    path: out/c-typo\n";
+    let m = one_error(&[("argocd-applications/a.yaml", app)]);
+    assert_eq!(m, "argocd-applications/a.yaml (document 0, Application a): spec.source.path `out/c-typo` is not a directory of this tree");
+    let ok = app.replace("out/c-typo", "out/c");
+    assert!(run(&[("argocd-applications/a.yaml", &ok)]).is_ok());
+}
+
+#[test]
+fn flux_kustomization_paths_must_exist() {
+    let k = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: k\n  namespace: flux-system\nspec:\n  path: ./missing\n";
+    let m = one_error(&[("flux/k.yaml", k)]);
+    assert_eq!(m, "flux/k.yaml (document 0, Kustomization k): spec.path `./missing` is not a directory of this tree");
+}
+
+#[test]
+fn kustomization_resources_must_exist() {
+    let e = run(&[("d/kustomization.yaml", "resources: [gone.yaml]\n")]).unwrap_err();
+    assert_eq!(e.0[0].message, "d/kustomization.yaml (document 0, Kustomization): resource `gone.yaml` does not exist in this tree");
+}
+
+#[test]
+fn virtual_service_gateways_must_resolve() {
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: v\n  namespace: edge\nspec:\n  hosts: [\"*\"]\n  gateways: [mesh, gw, edge/gw, other/gw]\n";
+    let m = one_error(&[("c/vs.yaml", vs)]);
+    assert_eq!(m, "c/vs.yaml (document 0, VirtualService v): spec.gateways entry `other/gw` names no rendered Gateway");
+}
+
+#[test]
+fn custom_authorization_needs_a_declared_provider() {
+    let ap = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: p\n  namespace: edge\nspec:\n  action: CUSTOM\n  provider: {name: dex-authz}\n  rules: [{}]\n";
+    let m = one_error(&[("c/ap.yaml", ap)]);
+    assert_eq!(m, "c/ap.yaml (document 0, AuthorizationPolicy p): action CUSTOM names extension provider `dex-authz`, which no mesh config declares");
+    assert!(run(&[("c/ap.yaml", &ap.replace("dex-authz", "oauth2-proxy"))]).is_ok());
+}
+
+#[test]
+fn gateway_credentials_must_be_produced_or_named() {
+    let gw2 = GATEWAY
+        .replace("name: gw\n", "name: gw2\n")
+        .replace("gw-cert", "other-cert");
+    let m = one_error(&[("c/gw2.yaml", &gw2)]);
+    assert_eq!(m, "c/gw2.yaml (document 0, Gateway gw2): tls.credentialName `other-cert` is produced by no Certificate in namespace `edge` and was not named by you (`gateway.tls.credentialName`)");
+}
+
+#[test]
+fn namespaced_objects_need_a_namespace_that_will_exist() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: nowhere\n";
+    let m = one_error(&[("c/cm.yaml", cm)]);
+    assert_eq!(m, "c/cm.yaml (document 0, ConfigMap c): namespace `nowhere` is neither created by this tree nor known to exist; add it to `gitops.existingNamespaces` if your cluster has it");
+    let bare = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+    let m = one_error(&[("c/cm.yaml", bare)]);
+    assert!(
+        m.contains("a namespaced object without metadata.namespace"),
+        "{m}"
+    );
+    // Cluster-scoped kinds need none.
+    let ci = "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: i\nspec: {selfSigned: {}}\n";
+    assert!(run(&[("c/ci.yaml", ci)]).is_ok());
+}
+
+#[test]
+fn duplicate_objects_are_refused_naming_both_files() {
+    let m = one_error(&[("d/Namespace.yaml", NS)]);
+    assert_eq!(
+        m,
+        "Namespace /edge is rendered twice: in c/Namespace.yaml and in d/Namespace.yaml"
+    );
+}
