@@ -68,6 +68,7 @@ IMPLEMENTED = {
     ("deploykf_dependencies", "cert_manager"),
     ("deploykf_dependencies", "istio"),
     ("deploykf_core", "deploykf_istio_gateway"),
+    ("deploykf_core", "deploykf_profiles_generator"),
 }
 
 # why meshgen ignores the generated children of a partly implemented section (appended to

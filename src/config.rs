@@ -117,6 +117,110 @@ pub struct SelfSigned {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Core {
     pub deploykf_istio_gateway: GatewayComponent,
+    pub deploykf_profiles_generator: ProfilesGenerator,
+}
+
+/// deployKF's profiles generator (plus our `output`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilesGenerator {
+    pub enabled: bool,
+    pub output: String,
+    #[serde(default)]
+    pub extra_manifests: Vec<Value>,
+    pub profile_defaults: ProfileDefaults,
+    pub users: Vec<User>,
+    pub groups: Vec<Group>,
+    pub profiles: Vec<Profile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileDefaults {
+    pub profile_name_prefix: String,
+    pub owner_email: String,
+    pub member_access: Access,
+    pub plugins: Vec<Plugin>,
+    pub resource_quota_spec: Map<String, Value>,
+    pub tools: Tools,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    pub role: Option<String>,
+    pub notebooks_access: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Plugin {
+    pub kind: String,
+    pub spec: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tools {
+    #[serde(default)]
+    pub kubeflow_pipelines: Option<KubeflowPipelines>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeflowPipelines {
+    #[serde(default)]
+    pub object_store_auth: Option<ObjectStoreAuth>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStoreAuth {
+    #[serde(default)]
+    pub existing_secret: Option<String>,
+    #[serde(default)]
+    pub existing_secret_namespace: Option<String>,
+    #[serde(default)]
+    pub existing_secret_access_key_key: Option<String>,
+    #[serde(default)]
+    pub existing_secret_secret_key_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub members: Vec<Member>,
+    #[serde(default)]
+    pub owner_email: Option<String>,
+    #[serde(default)]
+    pub plugins: Option<Vec<Plugin>>,
+    #[serde(default)]
+    pub resource_quota_spec: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub tools: Option<Tools>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Member {
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub group: Option<String>,
+    #[serde(default)]
+    pub access: Option<Access>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

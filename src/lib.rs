@@ -50,7 +50,7 @@ pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValu
     if errors.has_errors() {
         return Err(errors);
     }
-    let checked = rules::check(&values)?;
+    let checked = rules::check(&values, &session.sources)?;
     session.warnings.extend(checked.warnings.clone());
     let json = values.to_json();
     Ok(ValidValues {

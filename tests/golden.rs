@@ -140,6 +140,11 @@ fn golden_none() {
 }
 
 #[test]
+fn golden_multi_team() {
+    check_case("multi-team");
+}
+
+#[test]
 fn golden_http_behind_proxy() {
     check_case("http-behind-proxy");
 }

@@ -41,6 +41,7 @@ const CLUSTER_SCOPED: &[&str] = &[
     "APIService",
     "ClusterIssuer",
     "GatewayClass",
+    "Profile",
 ];
 
 struct Doc<'a> {

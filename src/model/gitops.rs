@@ -116,7 +116,9 @@ pub fn wave(id: &str) -> i32 {
         "istio" => -10,
         "cert-manager" => -5,
         "deploykf-istio-gateway" => 0,
-        _ => 10,
+        "deploykf-auth" => 10,
+        "deploykf-profiles-generator" => 20,
+        _ => 30,
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod gitops;
 pub mod istio;
+pub mod profiles;
 
 use crate::config::{Config, StringMap};
 use crate::rules::Checked;
@@ -39,6 +40,7 @@ pub struct Model {
     pub cert_manager: CertManagerModel,
     pub gateway: GatewayModel,
     pub gitops: gitops::GitopsModel,
+    pub profiles: profiles::ProfilesModel,
     /// Directories that get a generated `kustomization.yaml`.
     pub kustomize_dirs: Vec<String>,
     /// Namespaces objects may live in without the tree creating them.
@@ -200,6 +202,12 @@ pub fn derive(checked: &Checked) -> Model {
         // Created by Helm/Argo CD/Flux with the release.
         existing_namespaces.push(istio.namespace.clone());
     }
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    if pg.enabled && pg.output == "profiles" {
+        // The Kubeflow Profiles controller creates these.
+        let prefix = &pg.profile_defaults.profile_name_prefix;
+        existing_namespaces.extend(pg.profiles.iter().map(|p| format!("{prefix}{}", p.name)));
+    }
     existing_namespaces.extend(config.gitops.existing_namespaces.iter().cloned());
     existing_namespaces.sort();
     existing_namespaces.dedup();
@@ -208,6 +216,7 @@ pub fn derive(checked: &Checked) -> Model {
     } else {
         map(&[("istio.io/rev", &istio.revision)])
     };
+    let injection_labels_for_profiles = injection_labels.clone();
     Model {
         components,
         common_labels: map(&[("app.kubernetes.io/managed-by", "meshgen")]),
@@ -265,6 +274,11 @@ pub fn derive(checked: &Checked) -> Model {
             deployment: derive_deployment(config),
             extra_manifests: checked.gateway_extra_manifests.clone(),
         },
+        profiles: profiles::derive(
+            config,
+            &injection_labels_for_profiles,
+            &checked.profiles_extra_manifests,
+        ),
         gitops,
         kustomize_dirs,
         existing_namespaces,
@@ -297,6 +311,14 @@ fn components(config: &Config) -> Vec<Component> {
             dir: "manifests/deploykf-core/deploykf-istio-gateway",
             enabled: gw.enabled,
             namespace: gw.namespace.clone(),
+            helm_chart: false,
+        },
+        Component {
+            id: "deploykf-profiles-generator",
+            dir: "manifests/deploykf-core/deploykf-profiles-generator",
+            enabled: config.deploykf_core.deploykf_profiles_generator.enabled,
+            // Each profile has its own namespace.
+            namespace: String::new(),
             helm_chart: false,
         },
     ]

@@ -40,15 +40,6 @@ pub struct RenderedTree {
     pub files: BTreeMap<String, RenderedFile>,
 }
 
-#[derive(Serialize)]
-struct Context<'a> {
-    values: &'a serde_json::Value,
-    model: &'a Model,
-    component: Option<&'a crate::model::Component>,
-    /// The item of a fan-out template (see [`fan_out`]).
-    item: Option<serde_json::Value>,
-}
-
 /// A template whose path holds `{name}` is rendered once per item of the
 /// model collection of that name; the placeholder becomes the item's
 /// `name`. Returns `None` for an ordinary template.
@@ -70,6 +61,7 @@ fn fan_out(path: &str, model: &Model) -> Option<(String, Vec<serde_json::Value>)
             .flat_map(|f| &f.kustomizations)
             .map(to_value)
             .collect(),
+        "profile" => model.profiles.profiles.iter().map(to_value).collect(),
         "release" => g
             .flux
             .iter()
@@ -108,6 +100,10 @@ fn normalize(text: &str) -> String {
 
 pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree, Diagnostics> {
     let env = env::build()?;
+    // Convert the context once: templates share it (cheap clones), so a
+    // fan-out over 10,000 profiles does not convert the model 10,000 times.
+    let values_v = minijinja::Value::from(minijinja::value::Serde(values));
+    let model_v = minijinja::Value::from(minijinja::value::Serde(model));
     let mut tree = RenderedTree::default();
     let mut diags = Diagnostics::default();
     for (name, _) in templates() {
@@ -133,15 +129,13 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
                 .collect(),
         };
         for (path, item) in jobs {
-            let ctx = Context {
-                values,
-                model,
-                component,
-                item,
+            let ctx = minijinja::context! {
+                values => values_v.clone(),
+                model => model_v.clone(),
+                component => minijinja::Value::from(minijinja::value::Serde(component)),
+                item => minijinja::Value::from(minijinja::value::Serde(&item)),
             };
-            let rendered = env
-                .get_template(name)
-                .and_then(|t| t.render(minijinja::value::Serde(&ctx)));
+            let rendered = env.get_template(name).and_then(|t| t.render(ctx));
             match rendered {
                 Ok(text) if text.trim().is_empty() => {}
                 Ok(text) => {

@@ -6,8 +6,11 @@
 //! Each rule names the key at fault and where it was set. Rules only judge;
 //! they never change a value.
 
+pub mod profiles;
+
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
 use serde_json::Value;
@@ -37,11 +40,12 @@ pub struct Checked {
     pub config: Config,
     pub gateway_extra_manifests: Vec<Value>,
     pub istio_extra_manifests: Vec<Value>,
+    pub profiles_extra_manifests: Vec<Value>,
     pub warnings: Diagnostics,
 }
 
 /// Deserialize the typed config and run every rule.
-pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
+pub fn check(values: &Values, sources: &SourceMap) -> Result<Checked, Diagnostics> {
     let config: Config = serde_json::from_value(values.to_json()).map_err(|e| {
         Diagnostics::from(Diagnostic::error(format!(
             "internal: values passed the schema but do not fit meshgen's model: {e}"
@@ -172,6 +176,7 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
             .at_path(path),
         );
     }
+    profiles::check(&config, values, sources, &mut diags);
     warn_required_overrides(values, &mut warnings);
     if config.gitops.engine == "argocd" && argo.source.repo.url.is_empty() {
         warnings.push(Diagnostic::notice(
@@ -195,6 +200,15 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
         &gw.extra_manifests,
         &mut diags,
     );
+    let profiles_extra = extra_manifests(
+        values,
+        "deploykf_core.deploykf_profiles_generator.extraManifests",
+        &config
+            .deploykf_core
+            .deploykf_profiles_generator
+            .extra_manifests,
+        &mut diags,
+    );
     let istio_extra = extra_manifests(
         values,
         &format!("{ISTIO}.extraManifests"),
@@ -208,6 +222,7 @@ pub fn check(values: &Values) -> Result<Checked, Diagnostics> {
     Ok(Checked {
         gateway_extra_manifests: gateway_extra,
         istio_extra_manifests: istio_extra,
+        profiles_extra_manifests: profiles_extra,
         config,
         warnings,
     })
