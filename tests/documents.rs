@@ -188,7 +188,7 @@ fn a_disabled_component_renders_no_directory() {
 /// Kinds that select the gateway pods, and where their selector is.
 fn gateway_selectors(t: &std::collections::BTreeMap<String, Vec<Value>>) -> Vec<(String, Value)> {
     let mut out = Vec::new();
-    for docs in t.values() {
+    for docs in t.iter().filter(|(p, _)| p.starts_with(DIR)).map(|(_, d)| d) {
         for d in docs {
             let sel = match d["kind"].as_str().unwrap_or_default() {
                 "Gateway" => d["spec"]["selector"].clone(),
