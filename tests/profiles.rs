@@ -1,0 +1,217 @@
+//! Profiles, on parsed documents: most-permissive access, group expansion,
+//! notebook access, quotas, plugins, identities, and both outputs.
+
+use meshgen::source::SourceId;
+use meshgen::values::{SetArg, ValueInputs};
+use meshgen::Session;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
+
+fn render(sets: &[&str]) -> BTreeMap<String, Vec<Value>> {
+    let case = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases/multi-team/values.yaml");
+    let inputs = ValueInputs {
+        files: vec![case],
+        sets: sets
+            .iter()
+            .map(|s| SetArg {
+                text: s.to_string(),
+                force_string: false,
+            })
+            .collect(),
+    };
+    let g = meshgen::generate(&inputs, &mut Session::default()).expect("render");
+    g.files
+        .iter()
+        .filter(|(p, _)| p.starts_with(DIR) && !p.ends_with("kustomization.yaml"))
+        .map(|(p, text)| {
+            let docs = meshgen::yaml::load_documents(text, SourceId(0)).unwrap();
+            (
+                p.trim_start_matches(&format!("{DIR}/")).to_string(),
+                docs.into_iter().flatten().map(|n| n.to_json()).collect(),
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+}
+
+/// member email -> ClusterRole of its RoleBinding.
+fn roles(docs: &[Value]) -> BTreeMap<String, String> {
+    docs.iter()
+        .filter(|d| d["kind"] == "RoleBinding" && d["subjects"][0]["kind"] == "User")
+        .map(|d| {
+            (
+                d["subjects"][0]["name"].as_str().unwrap().to_string(),
+                d["roleRef"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn header_values(ap: &Value, rule: usize, key: &str) -> Value {
+    ap["spec"]["rules"][rule]["when"][0][key].clone()
+}
+
+#[test]
+fn one_file_per_profile_with_the_prefix() {
+    let t = render(&[]);
+    assert_eq!(
+        t.keys().collect::<Vec<_>>(),
+        vec!["kf-analytics.yaml", "kf-research.yaml", "kf-sandbox.yaml"]
+    );
+    let ns = find(&t["kf-research.yaml"], "Namespace", "kf-research").unwrap();
+    assert_eq!(ns["metadata"]["labels"]["istio-injection"], "enabled");
+    assert_eq!(ns["metadata"]["annotations"]["owner"], "alice@example.com");
+}
+
+#[test]
+fn groups_expand_and_the_most_permissive_access_wins() {
+    let t = render(&[]);
+    // research: owner alice; research group (alice, bob) edit; analysts (carol, dan, bob) default view.
+    assert_eq!(
+        roles(&t["kf-research.yaml"]),
+        BTreeMap::from([
+            (
+                "alice@example.com".to_string(),
+                "kubeflow-admin".to_string()
+            ),
+            ("bob@example.com".to_string(), "kubeflow-edit".to_string()),
+            ("carol@example.com".to_string(), "kubeflow-view".to_string()),
+            (
+                "dan+ml@example.com".to_string(),
+                "kubeflow-view".to_string()
+            ),
+        ])
+    );
+    // analytics: bob is view through analysts but edit on his own.
+    let r = roles(&t["kf-analytics.yaml"]);
+    assert_eq!(r["bob@example.com"], "kubeflow-edit");
+    assert_eq!(r["carol@example.com"], "kubeflow-view");
+    assert_eq!(
+        r["ml-platform-admin@example.com"], "kubeflow-admin",
+        "default owner, lowercased"
+    );
+}
+
+#[test]
+fn only_owner_and_members_pass_the_gateway_and_notebooks_need_access() {
+    let t = render(&[]);
+    let docs = &t["kf-research.yaml"];
+    let ap = find(docs, "AuthorizationPolicy", "profile-access").unwrap();
+    assert_eq!(ap["spec"]["action"], "ALLOW");
+    assert_eq!(
+        ap["spec"]["rules"][0]["from"][0]["source"]["principals"],
+        json!(["cluster.local/ns/deploykf-istio-gateway/sa/deploykf-gateway"])
+    );
+    assert_eq!(
+        ap["spec"]["rules"][0]["when"][0]["key"],
+        "request.headers[kubeflow-userid]"
+    );
+    assert_eq!(
+        header_values(ap, 0, "values"),
+        json!([
+            "alice@example.com",
+            "bob@example.com",
+            "carol@example.com",
+            "dan+ml@example.com"
+        ])
+    );
+    assert_eq!(
+        ap["spec"]["rules"][1]["from"][0]["source"]["namespaces"],
+        json!(["kf-research"])
+    );
+    let nb = find(docs, "AuthorizationPolicy", "notebook-access").unwrap();
+    assert_eq!(nb["spec"]["action"], "DENY");
+    assert_eq!(
+        nb["spec"]["rules"][0]["to"][0]["operation"]["paths"],
+        json!(["/notebook/kf-research/*"])
+    );
+    // alice owns; bob got notebooks through research; carol and dan did not.
+    assert_eq!(
+        header_values(nb, 0, "notValues"),
+        json!(["alice@example.com", "bob@example.com"])
+    );
+}
+
+#[test]
+fn quotas_and_plugins_follow_defaults_unless_the_profile_overrides() {
+    let t = render(&[]);
+    let q = find(&t["kf-research.yaml"], "ResourceQuota", "kf-resource-quota").unwrap();
+    assert_eq!(q["spec"]["hard"]["requests.nvidia.com/gpu"], "2");
+    assert!(
+        find(
+            &t["kf-analytics.yaml"],
+            "ResourceQuota",
+            "kf-resource-quota"
+        )
+        .is_none(),
+        "{{}} disables the quota"
+    );
+    let sa = |f: &str| {
+        find(&t[f], "ServiceAccount", "default-editor").unwrap()["metadata"]["annotations"].clone()
+    };
+    assert_eq!(
+        sa("kf-research.yaml"),
+        json!({"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/kubeflow-default"})
+    );
+    assert_eq!(
+        sa("kf-analytics.yaml"),
+        json!({"iam.gke.io/gcp-service-account": "analytics@ml-project.iam.gserviceaccount.com"})
+    );
+    assert_eq!(
+        sa("kf-sandbox.yaml"),
+        Value::Null,
+        "plugins: [] disables the default plugin"
+    );
+    let ns = find(&t["kf-analytics.yaml"], "Namespace", "kf-analytics").unwrap();
+    assert_eq!(
+        ns["metadata"]["annotations"]["meshgen.dev/kfp-object-store-secret"],
+        "analytics-s3"
+    );
+    assert_eq!(
+        ns["metadata"]["annotations"]["meshgen.dev/kfp-object-store-secret-namespace"],
+        "kubeflow"
+    );
+    let ns = find(&t["kf-research.yaml"], "Namespace", "kf-research").unwrap();
+    assert_eq!(
+        ns["metadata"]["annotations"]["meshgen.dev/kfp-object-store-secret"],
+        "kubeflow-pipelines--profile-object-store-auth--research"
+    );
+}
+
+#[test]
+fn profile_output_renders_kubeflow_profiles_and_member_access() {
+    let t = render(&["deploykf_core.deploykf_profiles_generator.output=profiles"]);
+    let docs = &t["kf-research.yaml"];
+    assert!(find(docs, "Namespace", "kf-research").is_none());
+    let p = find(docs, "Profile", "kf-research").unwrap();
+    assert_eq!(p["apiVersion"], "kubeflow.org/v1");
+    assert_eq!(
+        p["spec"]["owner"],
+        json!({"kind": "User", "name": "alice@example.com"})
+    );
+    assert_eq!(p["spec"]["resourceQuotaSpec"]["hard"]["requests.cpu"], "16");
+    assert_eq!(p["spec"]["plugins"][0]["kind"], "AwsIamForServiceAccount");
+    let ap = find(
+        docs,
+        "AuthorizationPolicy",
+        "user-bob-example-com-clusterrole-edit",
+    )
+    .unwrap();
+    assert_eq!(header_values(ap, 0, "values"), json!(["bob@example.com"]));
+    assert_eq!(roles(docs)["bob@example.com"], "kubeflow-edit");
+}
+
+#[test]
+fn a_revision_labels_profile_namespaces_for_it() {
+    let t = render(&["deploykf_dependencies.istio.revision=canary"]);
+    let ns = find(&t["kf-sandbox.yaml"], "Namespace", "kf-sandbox").unwrap();
+    assert_eq!(ns["metadata"]["labels"]["istio.io/rev"], "canary");
+    assert!(ns["metadata"]["labels"].get("istio-injection").is_none());
+}
