@@ -60,6 +60,32 @@ pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValu
     })
 }
 
+/// Stage timings on stderr when `MESHGEN_TIMINGS` is set (for profiling;
+/// never part of the output).
+struct StageClock {
+    on: bool,
+    last: std::time::Instant,
+}
+
+impl StageClock {
+    fn new() -> Self {
+        StageClock {
+            on: std::env::var_os("MESHGEN_TIMINGS").is_some(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, stage: &str) {
+        if self.on {
+            eprintln!(
+                "timing: {stage:<22} {:>8.1} ms",
+                self.last.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+        self.last = std::time::Instant::now();
+    }
+}
+
 /// What the whole-tree checks may assume, from the model.
 fn tree_context(model: &model::Model) -> check::refs::TreeContext {
     let g = &model.gitops;
@@ -90,24 +116,32 @@ pub fn values_digest(json: &serde_json::Value) -> String {
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub files: write::Files,
-    pub checked: check::CheckedTree,
+    /// The manifest files (not kustomizations, charts or documents).
+    pub manifests: Vec<check::Manifest>,
 }
 
 /// Stages 1–5: everything up to, not including, touching the disk.
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
+    let mut clock = StageClock::new();
     let valid = validate(inputs, session)?;
+    clock.lap("values+schema+rules");
     let model = model::derive(&valid.checked);
+    clock.lap("model");
     let tree = render::render(&valid.json, &model)?;
-    let checked = check::check(tree, &mut session.sources, &tree_context(&model))?;
+    clock.lap("render");
+    let checked = check::check(tree, &tree_context(&model))?;
+    clock.lap("check");
     let mut files: write::Files = checked
-        .tree
         .files
-        .iter()
-        .map(|(p, f)| (p.clone(), f.text.clone()))
+        .into_iter()
+        .map(|(p, f)| (p, f.text))
         .collect();
     let marker = write::marker_text(VERSION, &values_digest(&valid.json), &files);
     files.insert(write::MARKER.to_string(), marker);
-    Ok(Generated { files, checked })
+    Ok(Generated {
+        files,
+        manifests: checked.manifests,
+    })
 }
 
 /// Kinds in the order `helm template` installs them: namespaces and
@@ -145,18 +179,16 @@ const INSTALL_ORDER: &[&str] = &[
 ];
 
 fn install_rank(m: &check::Manifest) -> usize {
-    let kind = m
-        .docs
-        .first()
-        .map(|d| d.to_json()["kind"].as_str().unwrap_or("").to_string());
-    kind.and_then(|k| INSTALL_ORDER.iter().position(|o| *o == k))
+    INSTALL_ORDER
+        .iter()
+        .position(|o| *o == m.first_kind)
         .unwrap_or(INSTALL_ORDER.len())
 }
 
 /// The manifests as one multi-document stream, each file preceded by
 /// `# Source: <path>` (as `helm template` prints them), in install order.
 pub fn manifest_stream(generated: &Generated) -> String {
-    let mut manifests: Vec<&check::Manifest> = generated.checked.manifests.iter().collect();
+    let mut manifests: Vec<&check::Manifest> = generated.manifests.iter().collect();
     manifests.sort_by_key(|m| (install_rank(m), m.path.as_str()));
     let mut out = String::new();
     for m in manifests {

@@ -41,17 +41,22 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> Option<&'a Value> {
         .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
 }
 
-/// member email -> ClusterRole of its RoleBinding.
+/// user email -> ClusterRole bound to it (owner and members).
 fn roles(docs: &[Value]) -> BTreeMap<String, String> {
-    docs.iter()
-        .filter(|d| d["kind"] == "RoleBinding" && d["subjects"][0]["kind"] == "User")
-        .map(|d| {
-            (
-                d["subjects"][0]["name"].as_str().unwrap().to_string(),
-                d["roleRef"]["name"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    let mut out = BTreeMap::new();
+    for d in docs.iter().filter(|d| d["kind"] == "RoleBinding") {
+        for subject in d["subjects"].as_array().unwrap() {
+            if subject["kind"] == "User" {
+                let role = d["roleRef"]["name"].as_str().unwrap().to_string();
+                assert!(
+                    out.insert(subject["name"].as_str().unwrap().to_string(), role)
+                        .is_none(),
+                    "bound twice"
+                );
+            }
+        }
+    }
+    out
 }
 
 fn header_values(ap: &Value, rule: usize, key: &str) -> Value {

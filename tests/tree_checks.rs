@@ -5,7 +5,6 @@ use meshgen::check::refs::TreeContext;
 use meshgen::check::{check, CheckedTree};
 use meshgen::diagnostic::Diagnostics;
 use meshgen::render::{RenderedFile, RenderedTree};
-use meshgen::source::SourceMap;
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: edge\n";
 const GATEWAY: &str = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: edge\nspec:\n  selector: {app: gw}\n  servers:\n    - port: {number: 443, name: https, protocol: HTTPS}\n      hosts: [\"*\"]\n      tls: {mode: SIMPLE, credentialName: gw-cert}\n";
@@ -47,7 +46,7 @@ fn run(extra: &[(&str, &str)]) -> Result<CheckedTree, Diagnostics> {
         ),
     ];
     files.extend_from_slice(extra);
-    check(tree(&files), &mut SourceMap::default(), &ctx())
+    check(tree(&files), &ctx())
 }
 
 fn one_error(extra: &[(&str, &str)]) -> String {

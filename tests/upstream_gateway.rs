@@ -31,17 +31,25 @@ fn upstream() -> BTreeMap<String, Value> {
     by_kind(docs.into_iter().flatten().map(|n| n.to_json()).collect())
 }
 
+/// Every document of every manifest file, with its path.
+fn manifest_docs(g: &meshgen::Generated) -> Vec<(String, Value)> {
+    g.manifests
+        .iter()
+        .flat_map(|m| {
+            meshgen::yaml::load_json_documents(&g.files[&m.path])
+                .unwrap()
+                .into_iter()
+                .map(move |d| (m.path.clone(), d))
+        })
+        .collect()
+}
+
 fn ours() -> BTreeMap<String, Value> {
     let g = meshgen::generate(&ValueInputs::default(), &mut Session::default()).unwrap();
-    let docs = g
-        .checked
-        .manifests
-        .iter()
-        .filter(|m| {
-            m.path
-                .starts_with("manifests/deploykf-core/deploykf-istio-gateway/")
-        })
-        .flat_map(|m| m.docs.iter().map(|n| n.to_json()))
+    let docs = manifest_docs(&g)
+        .into_iter()
+        .filter(|(path, _)| path.starts_with("manifests/deploykf-core/deploykf-istio-gateway/"))
+        .map(|(_, d)| d)
         .filter(|d| {
             matches!(
                 d["kind"].as_str(),
@@ -183,8 +191,8 @@ fn autoscaler_matches_upstream() {
 fn every_pod_template_meets_pod_security_restricted() {
     let g = meshgen::generate(&ValueInputs::default(), &mut Session::default()).unwrap();
     let mut checked = 0;
-    for m in &g.checked.manifests {
-        for d in m.docs.iter().map(|n| n.to_json()) {
+    for (path, d) in manifest_docs(&g) {
+        {
             let spec = match d["kind"].as_str() {
                 Some("Deployment" | "StatefulSet" | "DaemonSet" | "Job") => {
                     &d["spec"]["template"]["spec"]
@@ -193,7 +201,7 @@ fn every_pod_template_meets_pod_security_restricted() {
                 _ => continue,
             };
             checked += 1;
-            assert_restricted(&m.path, spec);
+            assert_restricted(&path, spec);
         }
     }
     assert!(checked >= 1);

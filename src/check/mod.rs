@@ -3,50 +3,40 @@
 //! invalid YAML is reported with the template and line); every manifest
 //! document must have `apiVersion`, `kind` and `metadata.name`; no two
 //! documents may share apiVersion group, kind, namespace and name; no file
-//! may be empty.
+//! may be empty. Then `refs` checks every reference across the tree
+//! (delivery paths, kustomization resources, gateways, providers,
+//! credentials, namespaces).
 //!
-//! Then `refs` checks every reference across the tree (delivery paths,
-//! kustomization resources, gateways, providers, credentials, namespaces).
+//! Files are parsed in parallel (one chunk per core) and each document is
+//! reduced at once to the few facts the checks need, so memory stays
+//! proportional to the output, not to its parsed form.
 //!
 //! This stage reads the rendered tree only; it never renders or writes.
 
 pub mod refs;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::render::RenderedTree;
-use crate::source::{SourceKind, SourceMap};
-use crate::yaml::{load_documents, Node, NodeKind};
+use crate::render::{RenderedFile, RenderedTree};
+use refs::DocFacts;
 use std::collections::BTreeMap;
 
 /// Files that are configuration for a tool, not Kubernetes objects.
 const CONFIG_FILES: &[&str] = &["kustomization.yaml", "Chart.yaml", "values.yaml"];
 
-/// One parsed manifest file.
+/// One manifest file that passed.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     pub path: String,
-    pub docs: Vec<Node>,
+    /// Kind of its first document (for install ordering).
+    pub first_kind: String,
+    pub documents: usize,
 }
 
 /// A tree that passed every check.
 #[derive(Debug, Clone)]
 pub struct CheckedTree {
-    pub tree: RenderedTree,
+    pub files: BTreeMap<String, RenderedFile>,
     pub manifests: Vec<Manifest>,
-}
-
-fn get<'a>(node: &'a Node, key: &str) -> Option<&'a Node> {
-    match &node.kind {
-        NodeKind::Map(m) => m.get(key).map(|e| &e.value),
-        _ => None,
-    }
-}
-
-fn string<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
-    match get(node, key).map(|n| &n.kind) {
-        Some(NodeKind::Str(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    }
 }
 
 fn where_(path: &str, template: Option<&str>) -> String {
@@ -56,85 +46,140 @@ fn where_(path: &str, template: Option<&str>) -> String {
     }
 }
 
-pub fn check(
-    tree: RenderedTree,
-    sources: &mut SourceMap,
-    ctx: &refs::TreeContext,
-) -> Result<CheckedTree, Diagnostics> {
+/// What one file contributes to the checks.
+enum FileResult {
+    Skipped,
+    Error(Diagnostic),
+    Config {
+        kustomization: Vec<Vec<String>>,
+    },
+    Manifest {
+        manifest: Manifest,
+        docs: Vec<DocFacts>,
+        errors: Vec<Diagnostic>,
+    },
+}
+
+fn check_file(path: &str, file: &RenderedFile) -> FileResult {
+    if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
+        return FileResult::Skipped;
+    }
+    let file_name = path.rsplit('/').next().unwrap_or(path);
+    let docs = match crate::yaml::load_json_documents(&file.text) {
+        Ok(docs) => docs,
+        Err(e) => {
+            return FileResult::Error(Diagnostic::error(format!(
+                "internal: {} is not valid YAML at line {}: {}",
+                where_(path, file.template),
+                e.origin.pos.line,
+                e.message
+            )))
+        }
+    };
+    if docs.is_empty() {
+        return FileResult::Error(Diagnostic::error(format!(
+            "internal: {} holds no document",
+            where_(path, file.template)
+        )));
+    }
+    if CONFIG_FILES.contains(&file_name) {
+        let kustomization = if file_name == "kustomization.yaml" {
+            docs.iter()
+                .map(|d| {
+                    d["resources"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|r| r.as_str().map(String::from))
+                        .collect()
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return FileResult::Config { kustomization };
+    }
+    let mut errors = Vec::new();
+    let mut facts = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.iter().enumerate() {
+        match DocFacts::extract(path, i, doc) {
+            Some(f) => facts.push(f),
+            None => errors.push(Diagnostic::error(format!(
+                "internal: document {i} of {} lacks apiVersion, kind or metadata.name",
+                where_(path, file.template)
+            ))),
+        }
+    }
+    let first_kind = docs[0]["kind"].as_str().unwrap_or("").to_string();
+    FileResult::Manifest {
+        manifest: Manifest {
+            path: path.to_string(),
+            first_kind,
+            documents: docs.len(),
+        },
+        docs: facts,
+        errors,
+    }
+}
+
+pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree, Diagnostics> {
+    let files: Vec<(&String, &RenderedFile)> = tree.files.iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = files.len().div_ceil(threads).max(64);
+    let results: Vec<(String, FileResult)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(p, f)| ((*p).clone(), check_file(p, f)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+
     let mut diags = Diagnostics::default();
     let mut manifests = Vec::new();
-    let mut parsed: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-    let mut seen: BTreeMap<(String, String, String, String), String> = BTreeMap::new();
-    for (path, file) in &tree.files {
-        if !(path.ends_with(".yaml") || path.ends_with(".yml")) {
-            continue;
-        }
-        let file_name = path.rsplit('/').next().unwrap_or(path);
-        let id = sources.add(path.clone(), SourceKind::Rendered);
-        let docs = match load_documents(&file.text, id) {
-            Ok(docs) => docs,
-            Err(e) => {
-                diags.push(Diagnostic::error(format!(
-                    "internal: {} is not valid YAML at line {}: {}",
-                    where_(path, file.template),
-                    e.origin.pos.line,
-                    e.message
-                )));
-                continue;
+    let mut facts: Vec<DocFacts> = Vec::new();
+    let mut kustomizations: Vec<(String, Vec<Vec<String>>)> = Vec::new();
+    for (path, result) in results {
+        match result {
+            FileResult::Skipped => {}
+            FileResult::Error(d) => diags.push(d),
+            FileResult::Config { kustomization } => {
+                if !kustomization.is_empty() {
+                    kustomizations.push((path, kustomization));
+                }
             }
-        };
-        let docs: Vec<Node> = docs.into_iter().flatten().collect();
-        parsed.insert(path.clone(), docs.iter().map(Node::to_json).collect());
-        if docs.is_empty() {
-            diags.push(Diagnostic::error(format!(
-                "internal: {} holds no document",
-                where_(path, file.template)
-            )));
-            continue;
-        }
-        if CONFIG_FILES.contains(&file_name) {
-            continue;
-        }
-        for (i, doc) in docs.iter().enumerate() {
-            let api = string(doc, "apiVersion");
-            let kind = string(doc, "kind");
-            let meta = get(doc, "metadata");
-            let name = meta.and_then(|m| string(m, "name"));
-            let (Some(api), Some(kind), Some(name)) = (api, kind, name) else {
-                diags.push(Diagnostic::error(format!(
-                    "internal: document {i} of {} lacks apiVersion, kind or metadata.name",
-                    where_(path, file.template)
-                )));
-                continue;
-            };
-            let namespace = meta.and_then(|m| string(m, "namespace")).unwrap_or("");
-            let group = api.rsplit_once('/').map_or("", |(g, _)| g);
-            let key = (
-                group.to_string(),
-                kind.to_string(),
-                namespace.to_string(),
-                name.to_string(),
-            );
-            if let Some(first) = seen.get(&key) {
-                diags.push(Diagnostic::error(format!(
-                    "{kind} {namespace}/{name} is rendered twice: in {first} and in {path}"
-                )));
-            } else {
-                seen.insert(key, path.clone());
+            FileResult::Manifest {
+                manifest,
+                docs,
+                errors,
+            } => {
+                diags.0.extend(errors);
+                facts.extend(docs);
+                manifests.push(manifest);
             }
         }
-        manifests.push(Manifest {
-            path: path.clone(),
-            docs,
-        });
     }
     if !diags.has_errors() {
-        diags.extend(refs::check(&manifests, &parsed, ctx));
+        let paths: Vec<&str> = tree.files.keys().map(String::as_str).collect();
+        diags.extend(refs::check(&facts, &kustomizations, &paths, ctx));
     }
     if diags.has_errors() {
         Err(diags)
     } else {
-        Ok(CheckedTree { tree, manifests })
+        Ok(CheckedTree {
+            files: tree.files,
+            manifests,
+        })
     }
 }
 
@@ -169,12 +214,12 @@ mod tests {
             ("a/Namespace.yaml", NS),
             ("a/kustomization.yaml", "resources: []\n"),
         ]);
-        let checked = check(t, &mut SourceMap::default(), &ctx()).unwrap();
+        let checked = check(t, &ctx()).unwrap();
         assert_eq!(checked.manifests.len(), 1);
     }
 
     #[test]
-    fn rejects_duplicates_missing_names_and_bad_yaml() {
+    fn rejects_missing_names_bad_yaml_and_empty_files_before_references() {
         let t = tree(&[
             ("a/x.yaml", NS),
             ("b/y.yaml", NS),
@@ -185,12 +230,11 @@ mod tests {
             ("d/w.yaml", "a: [\n"),
             ("e/v.yaml", "# nothing\n"),
         ]);
-        let e = check(t, &mut SourceMap::default(), &ctx()).unwrap_err();
+        let e = check(t, &ctx()).unwrap_err();
         let text: Vec<String> = e.0.iter().map(|d| d.message.clone()).collect();
-        assert_eq!(text.len(), 4, "{text:?}");
-        assert!(text
-            .iter()
-            .any(|m| m.contains("Namespace /a is rendered twice: in a/x.yaml and in b/y.yaml")));
+        // Reference checks (here: the duplicate Namespace) wait until
+        // every file parsed, so they never report on a partial tree.
+        assert_eq!(text.len(), 3, "{text:?}");
         assert!(text
             .iter()
             .any(|m| m.contains("document 0 of c/z.yaml lacks")));

@@ -3,10 +3,9 @@
 //! to something the user declared. Run before anything is written; each
 //! error names the file and the document.
 
-use super::Manifest;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// What the tree may rely on without rendering it.
 #[derive(Debug, Clone, Default)]
@@ -44,40 +43,105 @@ const CLUSTER_SCOPED: &[&str] = &[
     "Profile",
 ];
 
-struct Doc<'a> {
-    path: &'a str,
-    index: usize,
-    json: Value,
+/// What the checks need to know about one document.
+#[derive(Debug, Clone)]
+pub struct DocFacts {
+    pub path: String,
+    pub index: usize,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub refs: Vec<Ref>,
 }
 
-impl Doc<'_> {
-    fn kind(&self) -> &str {
-        self.json["kind"].as_str().unwrap_or("")
+/// A reference (or a product) of a document.
+#[derive(Debug, Clone)]
+pub enum Ref {
+    /// An Argo CD Application's `spec.source.path`.
+    AppPath(String),
+    /// A Flux Kustomization's `spec.path`.
+    FluxPath(String),
+    /// A VirtualService's `spec.gateways` entry.
+    VsGateway(String),
+    /// An AuthorizationPolicy's CUSTOM provider.
+    Provider(String),
+    /// A Gateway server's `tls.credentialName`.
+    Credential(String),
+    /// A Certificate's `spec.secretName`.
+    ProducesSecret(String),
+}
+
+impl DocFacts {
+    /// `None` when the document lacks apiVersion, kind or metadata.name.
+    pub fn extract(path: &str, index: usize, d: &Value) -> Option<DocFacts> {
+        let s = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+        let api_version = s(&d["apiVersion"])?;
+        let kind = s(&d["kind"])?;
+        let name = s(&d["metadata"]["name"])?;
+        let namespace = s(&d["metadata"]["namespace"]).unwrap_or_default();
+        let mut refs = Vec::new();
+        match kind.as_str() {
+            "Application" => refs.push(Ref::AppPath(
+                s(&d["spec"]["source"]["path"]).unwrap_or_default(),
+            )),
+            "Kustomization" if api_version.starts_with("kustomize.toolkit.fluxcd.io/") => {
+                refs.push(Ref::FluxPath(s(&d["spec"]["path"]).unwrap_or_default()))
+            }
+            "VirtualService" => {
+                for g in d["spec"]["gateways"].as_array().into_iter().flatten() {
+                    refs.push(Ref::VsGateway(g.as_str().unwrap_or("").to_string()));
+                }
+            }
+            "AuthorizationPolicy" if d["spec"]["action"] == "CUSTOM" => refs.push(Ref::Provider(
+                s(&d["spec"]["provider"]["name"]).unwrap_or_default(),
+            )),
+            "Gateway" => {
+                for server in d["spec"]["servers"].as_array().into_iter().flatten() {
+                    if let Some(c) = s(&server["tls"]["credentialName"]) {
+                        refs.push(Ref::Credential(c));
+                    }
+                }
+            }
+            "Certificate" => {
+                if let Some(secret) = s(&d["spec"]["secretName"]) {
+                    refs.push(Ref::ProducesSecret(secret));
+                }
+            }
+            _ => {}
+        }
+        Some(DocFacts {
+            path: path.to_string(),
+            index,
+            api_version,
+            kind,
+            name,
+            namespace,
+            refs,
+        })
     }
-    fn name(&self) -> &str {
-        self.json["metadata"]["name"].as_str().unwrap_or("")
-    }
-    fn namespace(&self) -> &str {
-        self.json["metadata"]["namespace"].as_str().unwrap_or("")
-    }
+
     fn error(&self, message: String) -> Diagnostic {
         Diagnostic::error(format!(
             "{} (document {}, {} {}): {message}",
-            self.path,
-            self.index,
-            self.kind(),
-            self.name()
+            self.path, self.index, self.kind, self.name
         ))
+    }
+
+    fn is_istio_gateway(&self) -> bool {
+        self.kind == "Gateway" && self.api_version.starts_with("networking.istio.io/")
     }
 }
 
 /// Directories present in the tree (every ancestor of every file).
-fn directories(files: &BTreeSet<&str>) -> BTreeSet<String> {
+fn directories(files: &[&str]) -> BTreeSet<String> {
     let mut dirs = BTreeSet::new();
     for f in files {
         let mut p = *f;
         while let Some((parent, _)) = p.rsplit_once('/') {
-            dirs.insert(parent.to_string());
+            if !dirs.insert(parent.to_string()) {
+                break;
+            }
             p = parent;
         }
     }
@@ -94,59 +158,63 @@ fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     }
 }
 
-/// Run every reference check. `files` are all rendered paths (manifests,
-/// kustomizations, charts, documents).
+/// Run every reference check on the facts of all documents, the
+/// resources of every `kustomization.yaml` (by its path) and the list of
+/// rendered paths.
 pub fn check(
-    manifests: &[Manifest],
-    files: &BTreeMap<String, Vec<Value>>,
+    docs: &[DocFacts],
+    kustomizations: &[(String, Vec<Vec<String>>)],
+    paths: &[&str],
     ctx: &TreeContext,
 ) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    let paths: BTreeSet<&str> = files.keys().map(String::as_str).collect();
-    let dirs = directories(&paths);
-    let docs: Vec<Doc> = manifests
+    let files: BTreeSet<&str> = paths.iter().copied().collect();
+    let dirs = directories(paths);
+
+    // No object twice.
+    let mut seen: HashMap<(&str, &str, &str, &str), &str> = HashMap::with_capacity(docs.len());
+    for d in docs {
+        let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let key = (
+            group,
+            d.kind.as_str(),
+            d.namespace.as_str(),
+            d.name.as_str(),
+        );
+        if let Some(first) = seen.get(&key) {
+            diags.push(Diagnostic::error(format!(
+                "{} {}/{} is rendered twice: in {first} and in {}",
+                d.kind, d.namespace, d.name, d.path
+            )));
+        } else {
+            seen.insert(key, &d.path);
+        }
+    }
+
+    let created: HashSet<&str> = docs
         .iter()
-        .flat_map(|m| {
-            m.docs.iter().enumerate().map(move |(index, d)| Doc {
-                path: &m.path,
-                index,
-                json: d.to_json(),
+        .filter(|d| d.kind == "Namespace")
+        .map(|d| d.name.as_str())
+        .collect();
+    let gateways: HashSet<(&str, &str)> = docs
+        .iter()
+        .filter(|d| d.is_istio_gateway())
+        .map(|d| (d.namespace.as_str(), d.name.as_str()))
+        .collect();
+    let secrets: HashSet<(&str, &str)> = docs
+        .iter()
+        .flat_map(|d| {
+            d.refs.iter().filter_map(move |r| match r {
+                Ref::ProducesSecret(s) => Some((d.namespace.as_str(), s.as_str())),
+                _ => None,
             })
         })
         .collect();
 
-    // Namespaces the tree creates, gateways and certificates it renders.
-    let created: BTreeSet<&str> = docs
-        .iter()
-        .filter(|d| d.kind() == "Namespace")
-        .map(|d| d.name())
-        .collect();
-    let gateways: BTreeSet<(&str, &str)> = docs
-        .iter()
-        .filter(|d| {
-            d.kind() == "Gateway"
-                && d.json["apiVersion"]
-                    .as_str()
-                    .unwrap_or("")
-                    .starts_with("networking.istio.io/")
-        })
-        .map(|d| (d.namespace(), d.name()))
-        .collect();
-    let certificates: BTreeSet<(&str, &str)> = docs
-        .iter()
-        .filter(|d| d.kind() == "Certificate")
-        .filter_map(|d| {
-            d.json["spec"]["secretName"]
-                .as_str()
-                .map(|s| (d.namespace(), s))
-        })
-        .collect();
-
-    for d in &docs {
-        let kind = d.kind();
+    for d in docs {
         // Every namespaced object lives in a namespace that will exist.
-        if !CLUSTER_SCOPED.contains(&kind) {
-            let ns = d.namespace();
+        if !CLUSTER_SCOPED.contains(&d.kind.as_str()) {
+            let ns = d.namespace.as_str();
             if ns.is_empty() {
                 diags.push(d.error(
                     "a namespaced object without metadata.namespace; set it explicitly".into(),
@@ -157,92 +225,74 @@ pub fn check(
                 )));
             }
         }
-        match kind {
-            "Application" => {
-                let path = d.json["spec"]["source"]["path"].as_str().unwrap_or("");
-                let rel = ctx
-                    .argo_prefix
-                    .as_deref()
-                    .and_then(|p| strip_prefix(path, p));
-                if !rel.is_some_and(|r| dirs.contains(r)) {
-                    diags.push(d.error(format!(
-                        "spec.source.path `{path}` is not a directory of this tree"
-                    )));
+        for r in &d.refs {
+            match r {
+                Ref::AppPath(path) => {
+                    let rel = ctx
+                        .argo_prefix
+                        .as_deref()
+                        .and_then(|p| strip_prefix(path, p));
+                    if !rel.is_some_and(|r| dirs.contains(r)) {
+                        diags.push(d.error(format!(
+                            "spec.source.path `{path}` is not a directory of this tree"
+                        )));
+                    }
                 }
-            }
-            "Kustomization"
-                if d.json["apiVersion"]
-                    .as_str()
-                    .unwrap_or("")
-                    .starts_with("kustomize.toolkit.fluxcd.io/") =>
-            {
-                let path = d.json["spec"]["path"].as_str().unwrap_or("");
-                let rel = ctx
-                    .flux_prefix
-                    .as_deref()
-                    .and_then(|p| strip_prefix(path, p));
-                if !rel.is_some_and(|r| dirs.contains(r)) {
-                    diags.push(d.error(format!(
-                        "spec.path `{path}` is not a directory of this tree"
-                    )));
+                Ref::FluxPath(path) => {
+                    let rel = ctx
+                        .flux_prefix
+                        .as_deref()
+                        .and_then(|p| strip_prefix(path, p));
+                    if !rel.is_some_and(|r| dirs.contains(r)) {
+                        diags.push(d.error(format!(
+                            "spec.path `{path}` is not a directory of this tree"
+                        )));
+                    }
                 }
-            }
-            "VirtualService" => {
-                for gw in d.json["spec"]["gateways"].as_array().into_iter().flatten() {
-                    let gw = gw.as_str().unwrap_or("");
+                Ref::VsGateway(gw) => {
                     if gw == "mesh" {
                         continue;
                     }
-                    let (ns, name) = gw.split_once('/').unwrap_or((d.namespace(), gw));
+                    let (ns, name) = gw.split_once('/').unwrap_or((d.namespace.as_str(), gw));
                     if !gateways.contains(&(ns, name)) {
                         diags.push(d.error(format!(
                             "spec.gateways entry `{gw}` names no rendered Gateway"
                         )));
                     }
                 }
-            }
-            "AuthorizationPolicy" if d.json["spec"]["action"] == "CUSTOM" => {
-                let provider = d.json["spec"]["provider"]["name"].as_str().unwrap_or("");
-                if !ctx.extension_providers.iter().any(|p| p == provider) {
-                    diags.push(d.error(format!(
-                        "action CUSTOM names extension provider `{provider}`, which no mesh config declares"
-                    )));
-                }
-            }
-            "Gateway" => {
-                for server in d.json["spec"]["servers"].as_array().into_iter().flatten() {
-                    let Some(secret) = server["tls"]["credentialName"].as_str() else {
-                        continue;
-                    };
-                    let produced = certificates.contains(&(d.namespace(), secret));
-                    if !produced && !ctx.user_credentials.iter().any(|c| c == secret) {
+                Ref::Provider(provider) => {
+                    if !ctx.extension_providers.iter().any(|p| p == provider) {
                         diags.push(d.error(format!(
-                            "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
-                            d.namespace()
+                            "action CUSTOM names extension provider `{provider}`, which no mesh config declares"
                         )));
                     }
                 }
+                Ref::Credential(secret) => {
+                    let produced = secrets.contains(&(d.namespace.as_str(), secret.as_str()));
+                    if !produced && !ctx.user_credentials.iter().any(|c| c == secret) {
+                        diags.push(d.error(format!(
+                            "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
+                            d.namespace
+                        )));
+                    }
+                }
+                Ref::ProducesSecret(_) => {}
             }
-            _ => {}
         }
     }
 
     // Every kustomization resource exists.
-    for (path, docs) in files {
-        if !path.ends_with("kustomization.yaml") {
-            continue;
-        }
+    for (path, docs) in kustomizations {
         let base = path.rsplit_once('/').map_or("", |(b, _)| b);
-        for (i, doc) in docs.iter().enumerate() {
-            for r in doc["resources"].as_array().into_iter().flatten() {
-                let r = r.as_str().unwrap_or("");
+        for (i, resources) in docs.iter().enumerate() {
+            for r in resources {
                 let target = if base.is_empty() {
                     r.to_string()
                 } else {
                     format!("{base}/{r}")
                 };
                 let target = target.trim_end_matches('/');
-                if !paths.contains(target) && !dirs.contains(target) {
+                if !files.contains(target) && !dirs.contains(target) {
                     diags.push(Diagnostic::error(format!(
                         "{path} (document {i}, Kustomization): resource `{r}` does not exist in this tree"
                     )));

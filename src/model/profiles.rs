@@ -31,6 +31,10 @@ pub struct ProfileModel {
     pub owner: String,
     /// Members other than the owner, sorted by email.
     pub members: Vec<MemberModel>,
+    /// Members by ClusterRole, for the aggregated bindings of
+    /// `output: namespaces`.
+    pub editors: Vec<String>,
+    pub viewers: Vec<String>,
     /// Everyone who may reach the profile through the gateway.
     pub allowed_users: Vec<String>,
     /// Everyone who may connect to its notebooks.
@@ -197,7 +201,19 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
                     namespace_annotations.insert(format!("{k}-secret-key-key"), v);
                 }
             }
+            let editors = members
+                .iter()
+                .filter(|m| m.role == "edit")
+                .map(|m| m.email.clone())
+                .collect();
+            let viewers = members
+                .iter()
+                .filter(|m| m.role != "edit")
+                .map(|m| m.email.clone())
+                .collect();
             ProfileModel {
+                editors,
+                viewers,
                 name: namespace,
                 profile_name: p.name.clone(),
                 owner,

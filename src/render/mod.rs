@@ -13,7 +13,6 @@ pub mod env;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::Model;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 mod embedded {
@@ -42,41 +41,36 @@ pub struct RenderedTree {
 
 /// A template whose path holds `{name}` is rendered once per item of the
 /// model collection of that name; the placeholder becomes the item's
-/// `name`. Returns `None` for an ordinary template.
-fn fan_out(path: &str, model: &Model) -> Option<(String, Vec<serde_json::Value>)> {
+/// `name`. Items come from the already converted model, so nothing is
+/// serialized twice. Returns `None` for an ordinary template.
+fn fan_out(path: &str, model: &minijinja::Value) -> Option<(String, Vec<minijinja::Value>)> {
     let start = path.find('{')?;
     let end = start + path[start..].find('}')?;
     let placeholder = path[start..=end].to_string();
-    let g = &model.gitops;
-    let items: Vec<serde_json::Value> = match &placeholder[1..placeholder.len() - 1] {
-        "application" => g
-            .argocd
-            .iter()
-            .flat_map(|a| &a.applications)
-            .map(to_value)
-            .collect(),
-        "kustomization" => g
-            .flux
-            .iter()
-            .flat_map(|f| &f.kustomizations)
-            .map(to_value)
-            .collect(),
-        "profile" => model.profiles.profiles.iter().map(to_value).collect(),
-        "release" => g
-            .flux
-            .iter()
-            .flat_map(|f| &f.istio)
-            .flat_map(|i| &i.releases)
-            .map(to_value)
-            .collect(),
-        _ => return Some((placeholder, Vec::new())),
+    let route: &[&str] = match &placeholder[1..placeholder.len() - 1] {
+        "application" => &["gitops", "argocd", "applications"],
+        "kustomization" => &["gitops", "flux", "kustomizations"],
+        "release" => &["gitops", "flux", "istio", "releases"],
+        "profile" => &["profiles", "profiles"],
+        _ => &[],
+    };
+    let mut node = model.clone();
+    for key in route {
+        node = match node.get_attr(key) {
+            Ok(v) if !v.is_none() && !v.is_undefined() => v,
+            _ => return Some((placeholder, Vec::new())),
+        };
+    }
+    let items = if route.is_empty() {
+        Vec::new()
+    } else {
+        node.try_iter().map(|it| it.collect()).unwrap_or_default()
     };
     Some((placeholder, items))
 }
 
-fn to_value<T: Serialize>(t: &T) -> serde_json::Value {
-    serde_json::to_value(t).unwrap_or_default()
-}
+/// Fan-out jobs above this many are rendered on all cores.
+const PARALLEL_JOBS: usize = 256;
 
 fn is_partial(path: &str) -> bool {
     path.rsplit('/')
@@ -118,31 +112,63 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
         if component.is_some_and(|c| !c.enabled) {
             continue;
         }
-        let jobs: Vec<(String, Option<serde_json::Value>)> = match fan_out(out_path, model) {
-            None => vec![(out_path.to_string(), None)],
+        let component_v = minijinja::Value::from(minijinja::value::Serde(component));
+        let jobs: Vec<(String, minijinja::Value)> = match fan_out(out_path, &model_v) {
+            None => vec![(out_path.to_string(), minijinja::Value::from(()))],
             Some((placeholder, items)) => items
                 .into_iter()
                 .map(|item| {
-                    let name = item["name"].as_str().unwrap_or_default().to_string();
-                    (out_path.replace(&placeholder, &name), Some(item))
+                    let name = item
+                        .get_attr("name")
+                        .map(|n| n.to_string())
+                        .unwrap_or_default();
+                    (out_path.replace(&placeholder, &name), item)
                 })
                 .collect(),
         };
-        for (path, item) in jobs {
+        let render_one = |item: &minijinja::Value| {
             let ctx = minijinja::context! {
                 values => values_v.clone(),
                 model => model_v.clone(),
-                component => minijinja::Value::from(minijinja::value::Serde(component)),
-                item => minijinja::Value::from(minijinja::value::Serde(&item)),
+                component => component_v.clone(),
+                item => item.clone(),
             };
-            let rendered = env.get_template(name).and_then(|t| t.render(ctx));
+            env.get_template(name)
+                .and_then(|t| t.render(ctx))
+                .map(|text| normalize(&text))
+        };
+        let results: Vec<Result<String, minijinja::Error>> = if jobs.len() > PARALLEL_JOBS {
+            let threads = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(8);
+            let chunk = jobs.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = jobs
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(|| {
+                            part.iter()
+                                .map(|(_, item)| render_one(item))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            })
+        } else {
+            jobs.iter().map(|(_, item)| render_one(item)).collect()
+        };
+        for ((path, _), rendered) in jobs.into_iter().zip(results) {
             match rendered {
                 Ok(text) if text.trim().is_empty() => {}
                 Ok(text) => {
                     tree.files.insert(
                         path,
                         RenderedFile {
-                            text: normalize(&text),
+                            text,
                             template: Some(name),
                         },
                     );

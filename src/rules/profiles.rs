@@ -181,12 +181,8 @@ fn check_plugins(plugins: &[Plugin], path: &ValuePath, fail: &mut impl FnMut(Val
             "AwsIamForServiceAccount" => "awsIamRole",
             _ => "gcpServiceAccount",
         };
-        if !p
-            .spec
-            .get(key)
-            .and_then(|v| v.as_str())
-            .is_some_and(|s| !s.is_empty())
-        {
+        let value = p.spec.get(key).and_then(|v| v.as_str()).unwrap_or("");
+        if value.is_empty() {
             fail(
                 path.index(i).key("spec"),
                 format!(

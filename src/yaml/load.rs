@@ -113,23 +113,165 @@ fn pos_of(span: &Span) -> Pos {
 /// Parse every document of `text`. An empty document (a file holding only
 /// comments, or nothing) is `None`.
 pub fn load_documents(text: &str, source: SourceId) -> Result<Vec<Option<Node>>, LoadError> {
-    let mut loader = Loader {
-        parser: Parser::new_from_str(text),
-        source,
-        anchors: HashMap::new(),
-        budget: NODE_BUDGET,
-    };
-    loader.stream()
+    Loader::new(text, source, NodeBuilder).stream()
 }
 
-struct Loader<'a> {
+/// Parse every non-empty document of `text` straight into JSON, without
+/// positions: the fast path for checking meshgen's own output. Same
+/// grammar and the same refusals (duplicate keys, tags, alias bombs).
+pub fn load_json_documents(text: &str) -> Result<Vec<serde_json::Value>, LoadError> {
+    let docs = Loader::new(text, SourceId(0), JsonBuilder).stream()?;
+    Ok(docs.into_iter().flatten().flatten().collect())
+}
+
+/// What the loader builds from events: position-carrying [`Node`]s, or
+/// plain JSON.
+trait Build {
+    /// Keep the source text of plain scalars (for hints).
+    const KEEP_PLAIN: bool;
+    type Out: Clone;
+    type Map;
+    fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<String>) -> Self::Out;
+    fn seq(&self, items: Vec<Self::Out>, origin: Origin) -> Self::Out;
+    fn map(&self) -> Self::Map;
+    /// Insert; on a duplicate key, the line of the first one if known.
+    fn insert(
+        &self,
+        map: &mut Self::Map,
+        key: String,
+        key_origin: Origin,
+        value: Self::Out,
+    ) -> Result<(), Option<u32>>;
+    fn finish(&self, map: Self::Map, origin: Origin) -> Self::Out;
+    /// An empty document parses as one empty plain scalar.
+    fn is_empty_doc(&self, out: &Self::Out) -> bool;
+    fn count(&self, out: &Self::Out) -> usize;
+}
+
+struct NodeBuilder;
+
+impl Build for NodeBuilder {
+    const KEEP_PLAIN: bool = true;
+    type Out = Node;
+    type Map = IndexMap<String, Entry>;
+    fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<String>) -> Node {
+        Node {
+            kind,
+            origin,
+            plain,
+        }
+    }
+    fn seq(&self, items: Vec<Node>, origin: Origin) -> Node {
+        Node::new(NodeKind::Seq(items), origin)
+    }
+    fn map(&self) -> Self::Map {
+        IndexMap::new()
+    }
+    fn insert(
+        &self,
+        map: &mut Self::Map,
+        key: String,
+        key_origin: Origin,
+        value: Node,
+    ) -> Result<(), Option<u32>> {
+        if let Some(first) = map.get(&key) {
+            return Err(Some(first.key_origin.pos.line));
+        }
+        map.insert(key, Entry { key_origin, value });
+        Ok(())
+    }
+    fn finish(&self, map: Self::Map, origin: Origin) -> Node {
+        Node::new(NodeKind::Map(map), origin)
+    }
+    fn is_empty_doc(&self, out: &Node) -> bool {
+        out.is_null() && out.plain.as_deref() == Some("")
+    }
+    fn count(&self, out: &Node) -> usize {
+        count_nodes(out)
+    }
+}
+
+struct JsonBuilder;
+
+impl Build for JsonBuilder {
+    const KEEP_PLAIN: bool = false;
+    type Out = Option<serde_json::Value>;
+    type Map = serde_json::Map<String, serde_json::Value>;
+    fn scalar(&self, kind: NodeKind, _: Origin, _: Option<String>) -> Self::Out {
+        use serde_json::Value;
+        Some(match kind {
+            NodeKind::Null => Value::Null,
+            NodeKind::Bool(b) => Value::Bool(b),
+            NodeKind::Int(i) => Value::from(i),
+            NodeKind::Float(f) => {
+                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+            }
+            NodeKind::Str(s) => Value::String(s),
+            NodeKind::Seq(_) | NodeKind::Map(_) => Value::Null,
+        })
+    }
+    fn seq(&self, items: Vec<Self::Out>, _: Origin) -> Self::Out {
+        Some(serde_json::Value::Array(
+            items
+                .into_iter()
+                .map(|i| i.unwrap_or(serde_json::Value::Null))
+                .collect(),
+        ))
+    }
+    fn map(&self) -> Self::Map {
+        serde_json::Map::new()
+    }
+    fn insert(
+        &self,
+        map: &mut Self::Map,
+        key: String,
+        _: Origin,
+        value: Self::Out,
+    ) -> Result<(), Option<u32>> {
+        if map.contains_key(&key) {
+            return Err(None);
+        }
+        map.insert(key, value.unwrap_or(serde_json::Value::Null));
+        Ok(())
+    }
+    fn finish(&self, map: Self::Map, _: Origin) -> Self::Out {
+        Some(serde_json::Value::Object(map))
+    }
+    fn is_empty_doc(&self, out: &Self::Out) -> bool {
+        // A bare null document holds nothing a manifest check could use.
+        matches!(out, None | Some(serde_json::Value::Null))
+    }
+    fn count(&self, out: &Self::Out) -> usize {
+        fn count(v: &serde_json::Value) -> usize {
+            match v {
+                serde_json::Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
+                serde_json::Value::Object(o) => 1 + o.values().map(count).sum::<usize>(),
+                _ => 1,
+            }
+        }
+        out.as_ref().map_or(1, count)
+    }
+}
+
+struct Loader<'a, B: Build> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     source: SourceId,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, B::Out>,
     budget: usize,
+    build: B,
 }
 
-impl<'a> Loader<'a> {
+impl<'a, B: Build> Loader<'a, B> {
+    fn new(text: &'a str, source: SourceId, build: B) -> Self {
+        Loader {
+            parser: Parser::new_from_str(text),
+            source,
+            anchors: HashMap::new(),
+            budget: NODE_BUDGET,
+            build,
+        }
+    }
+
     fn origin(&self, pos: Pos) -> Origin {
         Origin {
             source: self.source,
@@ -161,7 +303,7 @@ impl<'a> Loader<'a> {
         }
     }
 
-    fn stream(&mut self) -> Result<Vec<Option<Node>>, LoadError> {
+    fn stream(&mut self) -> Result<Vec<Option<B::Out>>, LoadError> {
         let mut docs = Vec::new();
         loop {
             let (event, pos) = self.next()?;
@@ -176,8 +318,7 @@ impl<'a> Loader<'a> {
                         continue;
                     }
                     let node = self.node(event, pos, 0)?;
-                    // An empty document parses as one empty plain scalar.
-                    let empty = node.is_null() && node.plain.as_deref() == Some("");
+                    let empty = self.build.is_empty_doc(&node);
                     docs.push(if empty { None } else { Some(node) });
                     match self.next()? {
                         (Event::DocumentEnd, _) => {}
@@ -202,7 +343,7 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn node(&mut self, event: Event<'a>, pos: Pos, depth: usize) -> Result<Node, LoadError> {
+    fn node(&mut self, event: Event<'a>, pos: Pos, depth: usize) -> Result<B::Out, LoadError> {
         if depth > MAX_DEPTH {
             return Err(self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
@@ -210,7 +351,8 @@ impl<'a> Loader<'a> {
         let origin = self.origin(pos);
         let (node, anchor) = match event {
             Event::Scalar(value, style, anchor, tag) => {
-                (self.scalar(value, style, tag.as_deref(), pos)?, anchor)
+                let (kind, plain) = self.scalar(value, style, tag.as_deref(), pos)?;
+                (self.build.scalar(kind, origin, plain), anchor)
             }
             Event::Alias(id) => {
                 let node = self
@@ -218,7 +360,8 @@ impl<'a> Loader<'a> {
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| self.err(pos, "alias to an unknown anchor"))?;
-                self.spend(count_nodes(&node), pos)?;
+                let n = self.build.count(&node);
+                self.spend(n, pos)?;
                 // The alias is "set" where it is used.
                 return Ok(node);
             }
@@ -232,11 +375,11 @@ impl<'a> Loader<'a> {
                     }
                     items.push(self.node(event, pos, depth + 1)?);
                 }
-                (Node::new(NodeKind::Seq(items), origin), anchor)
+                (self.build.seq(items, origin), anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map", pos)?;
-                let mut map: IndexMap<String, Entry> = IndexMap::new();
+                let mut map = self.build.map();
                 loop {
                     let (event, key_pos) = self.next()?;
                     if let Event::MappingEnd = event {
@@ -254,24 +397,16 @@ impl<'a> Loader<'a> {
                     };
                     let (event, pos) = self.next()?;
                     let value = self.node(event, pos, depth + 1)?;
-                    if let Some(first) = map.get(&key) {
-                        return Err(self.err(
-                            key_pos,
-                            format!(
-                                "duplicate key `{}` (first set on line {})",
-                                key, first.key_origin.pos.line
-                            ),
-                        ));
+                    let key_origin = self.origin(key_pos);
+                    if let Err(first) = self.build.insert(&mut map, key.clone(), key_origin, value)
+                    {
+                        let first = first
+                            .map(|l| format!(" (first set on line {l})"))
+                            .unwrap_or_default();
+                        return Err(self.err(key_pos, format!("duplicate key `{key}`{first}")));
                     }
-                    map.insert(
-                        key,
-                        Entry {
-                            key_origin: self.origin(key_pos),
-                            value,
-                        },
-                    );
                 }
-                (Node::new(NodeKind::Map(map), origin), anchor)
+                (self.build.finish(map, origin), anchor)
             }
             _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
         };
@@ -297,14 +432,14 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// Resolve a scalar; plain scalars keep their source text.
     fn scalar(
         &self,
         value: Cow<'a, str>,
         style: ScalarStyle,
         tag: Option<&Tag>,
         pos: Pos,
-    ) -> Result<Node, LoadError> {
-        let origin = self.origin(pos);
+    ) -> Result<(NodeKind, Option<String>), LoadError> {
         let text = value.into_owned();
         if let Some(t) = tag {
             let core = is_core(t);
@@ -336,14 +471,16 @@ impl<'a> Loader<'a> {
                     ))
                 }
             };
-            return Ok(Node::new(kind, origin));
+            return Ok((kind, None));
         }
         if style != ScalarStyle::Plain {
-            return Ok(Node::new(NodeKind::Str(text), origin));
+            return Ok((NodeKind::Str(text), None));
         }
-        let mut node = Node::new(resolve_plain(&text), origin);
-        node.plain = Some(text);
-        Ok(node)
+        match resolve_non_string(&text) {
+            Some(kind) => Ok((kind, B::KEEP_PLAIN.then_some(text))),
+            None if B::KEEP_PLAIN => Ok((NodeKind::Str(text.clone()), Some(text))),
+            None => Ok((NodeKind::Str(text), None)),
+        }
     }
 }
 
@@ -362,37 +499,42 @@ fn count_nodes(node: &Node) -> usize {
 
 /// Resolve a plain scalar (see the module comment for the rules).
 pub fn resolve_plain(s: &str) -> NodeKind {
+    resolve_non_string(s).unwrap_or_else(|| NodeKind::Str(s.to_string()))
+}
+
+/// The non-string meaning of a plain scalar, if it has one.
+fn resolve_non_string(s: &str) -> Option<NodeKind> {
     match s {
-        "" | "~" | "null" | "Null" | "NULL" => return NodeKind::Null,
-        "true" | "True" | "TRUE" => return NodeKind::Bool(true),
-        "false" | "False" | "FALSE" => return NodeKind::Bool(false),
+        "" | "~" | "null" | "Null" | "NULL" => return Some(NodeKind::Null),
+        "true" | "True" | "TRUE" => return Some(NodeKind::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(NodeKind::Bool(false)),
         _ => {}
     }
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
     if let Some(oct) = s.strip_prefix("0o") {
         if !oct.is_empty() && oct.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
             if let Ok(i) = i64::from_str_radix(oct, 8) {
-                return NodeKind::Int(i);
+                return Some(NodeKind::Int(i));
             }
         }
-        return NodeKind::Str(s.to_string());
+        return None;
     }
     if let Some(hex) = s.strip_prefix("0x") {
         if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             if let Ok(i) = i64::from_str_radix(hex, 16) {
-                return NodeKind::Int(i);
+                return Some(NodeKind::Int(i));
             }
         }
-        return NodeKind::Str(s.to_string());
+        return None;
     }
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
         let leading_zero = digits.len() > 1 && digits.starts_with('0');
         if !leading_zero {
             if let Ok(i) = s.parse::<i64>() {
-                return NodeKind::Int(i);
+                return Some(NodeKind::Int(i));
             }
         }
-        return NodeKind::Str(s.to_string());
+        return None;
     }
     if is_core_float(digits) {
         let int_part = digits.split(['.', 'e', 'E']).next().unwrap_or("");
@@ -400,12 +542,12 @@ pub fn resolve_plain(s: &str) -> NodeKind {
         if !leading_zero {
             if let Ok(f) = s.parse::<f64>() {
                 if f.is_finite() {
-                    return NodeKind::Float(f);
+                    return Some(NodeKind::Float(f));
                 }
             }
         }
     }
-    NodeKind::Str(s.to_string())
+    None
 }
 
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`, sign already stripped.

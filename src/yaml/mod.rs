@@ -9,4 +9,4 @@
 pub mod emit;
 pub mod load;
 
-pub use load::{load_documents, LoadError, Node, NodeKind};
+pub use load::{load_documents, load_json_documents, LoadError, Node, NodeKind};
