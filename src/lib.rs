@@ -45,14 +45,14 @@ pub struct ValidValues {
 pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValues, Diagnostics> {
     let values = values::build(inputs, &mut session.sources)?;
     let schema = schema::Schema::embedded()?;
-    let (errors, warnings) = schema.validate(&values, &session.sources);
+    let json = values.to_json();
+    let (errors, warnings) = schema.validate(&values, &json, &session.sources);
     session.warnings.extend(warnings);
     if errors.has_errors() {
         return Err(errors);
     }
-    let checked = rules::check(&values, &session.sources)?;
+    let checked = rules::check(&values, &json, &session.sources)?;
     session.warnings.extend(checked.warnings.clone());
-    let json = values.to_json();
     Ok(ValidValues {
         values,
         json,

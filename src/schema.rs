@@ -55,10 +55,15 @@ impl Schema {
     }
 
     /// Validate; returns errors (sorted by origin) and warnings.
-    pub fn validate(&self, values: &Values, sources: &SourceMap) -> (Diagnostics, Diagnostics) {
-        let instance = values.to_json();
+    /// `instance` is `values` as JSON (converted once by the caller).
+    pub fn validate(
+        &self,
+        values: &Values,
+        instance: &Value,
+        sources: &SourceMap,
+    ) -> (Diagnostics, Diagnostics) {
         let mut errors = Diagnostics::default();
-        for err in self.validator.iter_errors(&instance) {
+        for err in self.validator.iter_errors(instance) {
             let path = to_value_path(err.instance_path().segments());
             self.explain(err.kind(), err.instance(), &path, values, &mut errors);
         }

@@ -166,14 +166,42 @@ fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, Diagnostic> {
 
 fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
     fs::create_dir(root).map_err(|e| io_err("create", root, e))?;
-    for (rel, text) in files {
-        let path = root.join(rel);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| io_err("create", parent, e))?;
-        }
-        fs::write(&path, text).map_err(|e| io_err("write", &path, e))?;
+    // Directories first (each once), then the files, on every core.
+    let dirs: std::collections::BTreeSet<&str> = files
+        .keys()
+        .filter_map(|rel| rel.rsplit_once('/').map(|(d, _)| d))
+        .collect();
+    for dir in dirs {
+        let path = root.join(dir);
+        fs::create_dir_all(&path).map_err(|e| io_err("create", &path, e))?;
     }
-    Ok(())
+    let all: Vec<(&String, &String)> = files.iter().collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = all.len().div_ceil(threads).max(256);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = all
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    for (rel, text) in part {
+                        let path = root.join(rel);
+                        fs::write(&path, text).map_err(|e| io_err("write", &path, e))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Diagnostic::error("internal: a writer thread panicked"))
+                })
+            })
+            .collect::<Result<(), Diagnostic>>()
+    })
 }
 
 /// Write `files` (the marker included) as the whole content of `dir`.

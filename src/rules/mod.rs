@@ -13,6 +13,7 @@ use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
+use serde::Deserialize;
 use serde_json::Value;
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
@@ -45,8 +46,8 @@ pub struct Checked {
 }
 
 /// Deserialize the typed config and run every rule.
-pub fn check(values: &Values, sources: &SourceMap) -> Result<Checked, Diagnostics> {
-    let config: Config = serde_json::from_value(values.to_json()).map_err(|e| {
+pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Checked, Diagnostics> {
+    let config = Config::deserialize(json).map_err(|e| {
         Diagnostics::from(Diagnostic::error(format!(
             "internal: values passed the schema but do not fit meshgen's model: {e}"
         )))
