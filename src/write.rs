@@ -193,14 +193,10 @@ fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Diagnostic::error("internal: a writer thread panicked"))
-                })
-            })
-            .collect::<Result<(), Diagnostic>>()
+        handles.into_iter().try_for_each(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Diagnostic::error("internal: a writer thread panicked")))
+        })
     })
 }
 
