@@ -139,7 +139,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             match output_dir {
                 None => {
                     print_diagnostics(&session, None);
-                    stdout.write_all(meshgen::manifest_stream(&generated).as_bytes())?;
+                    let mut out = std::io::BufWriter::new(&mut stdout);
+                    meshgen::write_manifest_stream(&generated, &mut out)?;
+                    out.flush()?;
                 }
                 Some(dir) => match meshgen::write::write(&dir, &generated.files) {
                     Ok(report) => {

@@ -124,19 +124,24 @@ pub struct Generated {
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
     let mut clock = StageClock::new();
     let valid = validate(inputs, session)?;
+    let digest = values_digest(&valid.json);
     clock.lap("values+schema+rules");
+    // Templates see only the model; the values (and their positions) are
+    // no longer needed past this point.
     let model = model::derive(&valid.checked);
+    drop(valid);
     clock.lap("model");
-    let tree = render::render(&valid.json, &model)?;
+    let context = tree_context(&model);
+    let tree = render::render(model)?;
     clock.lap("render");
-    let checked = check::check(tree, &tree_context(&model))?;
+    let checked = check::check(tree, &context)?;
     clock.lap("check");
     let mut files: write::Files = checked
         .files
         .into_iter()
         .map(|(p, f)| (p, f.text))
         .collect();
-    let marker = write::marker_text(VERSION, &values_digest(&valid.json), &files);
+    let marker = write::marker_text(VERSION, &digest, &files);
     files.insert(write::MARKER.to_string(), marker);
     Ok(Generated {
         files,
@@ -187,17 +192,17 @@ fn install_rank(m: &check::Manifest) -> usize {
 
 /// The manifests as one multi-document stream, each file preceded by
 /// `# Source: <path>` (as `helm template` prints them), in install order.
-pub fn manifest_stream(generated: &Generated) -> String {
+pub fn write_manifest_stream(
+    generated: &Generated,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let mut manifests: Vec<&check::Manifest> = generated.manifests.iter().collect();
     manifests.sort_by_key(|m| (install_rank(m), m.path.as_str()));
-    let mut out = String::new();
     for m in manifests {
         if let Some(file) = generated.files.get(&m.path) {
-            out.push_str("---\n# Source: ");
-            out.push_str(&m.path);
-            out.push('\n');
-            out.push_str(file);
+            write!(out, "---\n# Source: {}\n", m.path)?;
+            out.write_all(file.as_bytes())?;
         }
     }
-    out
+    Ok(())
 }

@@ -92,12 +92,16 @@ fn normalize(text: &str) -> String {
     out
 }
 
-pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree, Diagnostics> {
+/// Render every template. Takes the model by value: once converted for the
+/// templates, the typed copy is dropped (at 10,000 profiles it is large).
+pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
     let env = env::build()?;
-    // Convert the context once: templates share it (cheap clones), so a
+    // Templates see the derived model only. Convert it once: templates share it (cheap clones), so a
     // fan-out over 10,000 profiles does not convert the model 10,000 times.
-    let values_v = minijinja::Value::from(minijinja::value::Serde(values));
-    let model_v = minijinja::Value::from(minijinja::value::Serde(model));
+    let model_v = minijinja::Value::from(minijinja::value::Serde(&model));
+    let components = model.components.clone();
+    let kustomize_dirs = model.kustomize_dirs.clone();
+    drop(model);
     let mut tree = RenderedTree::default();
     let mut diags = Diagnostics::default();
     for (name, _) in templates() {
@@ -105,8 +109,7 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
             continue;
         }
         let out_path = name.strip_suffix(".j2").unwrap_or(name);
-        let component = model
-            .components
+        let component = components
             .iter()
             .find(|c| out_path.starts_with(&format!("{}/", c.dir)));
         if component.is_some_and(|c| !c.enabled) {
@@ -128,7 +131,6 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
         };
         let render_one = |item: &minijinja::Value| {
             let ctx = minijinja::context! {
-                values => values_v.clone(),
                 model => model_v.clone(),
                 component => component_v.clone(),
                 item => item.clone(),
@@ -180,15 +182,15 @@ pub fn render(values: &serde_json::Value, model: &Model) -> Result<RenderedTree,
     if diags.has_errors() {
         return Err(diags);
     }
-    add_kustomizations(&mut tree, model);
+    add_kustomizations(&mut tree, &kustomize_dirs);
     Ok(tree)
 }
 
 /// Give every kustomize directory of the model a `kustomization.yaml`
 /// listing the manifests directly in it (sorted), so `kubectl apply -k
 /// <dir>` works per component.
-fn add_kustomizations(tree: &mut RenderedTree, model: &Model) {
-    for dir in &model.kustomize_dirs {
+fn add_kustomizations(tree: &mut RenderedTree, kustomize_dirs: &[String]) {
+    for dir in kustomize_dirs {
         let prefix = format!("{dir}/");
         let resources: Vec<serde_json::Value> = tree
             .files
