@@ -21,8 +21,6 @@ pub enum SourceKind {
     File,
     /// One `--set`/`--set-string` argument, kept verbatim.
     SetArg,
-    /// Text meshgen rendered itself (a template's output).
-    Rendered,
 }
 
 /// One input, with the text it was parsed from.

@@ -219,11 +219,6 @@ fn add_kustomizations(tree: &mut RenderedTree, kustomize_dirs: &[String]) {
     }
 }
 
-/// Describe a render failure that is meshgen's fault, not the user's.
-pub fn internal(message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(format!("internal: {}", message.into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
