@@ -11,7 +11,7 @@
 
 pub mod env;
 
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::model::Model;
 use std::collections::BTreeMap;
 
