@@ -77,8 +77,15 @@ impl StageClock {
 
     fn lap(&mut self, stage: &str) {
         if self.on {
+            let peak = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
+                })
+                .unwrap_or_default();
             eprintln!(
-                "timing: {stage:<22} {:>8.1} ms",
+                "timing: {stage:<22} {:>8.1} ms   peak RSS {peak}",
                 self.last.elapsed().as_secs_f64() * 1000.0
             );
         }
