@@ -176,28 +176,12 @@ fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
         fs::create_dir_all(&path).map_err(|e| io_err("create", &path, e))?;
     }
     let all: Vec<(&String, &String)> = files.iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = all.len().div_ceil(threads).max(256);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = all
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    for (rel, text) in part {
-                        let path = root.join(rel);
-                        fs::write(&path, text).map_err(|e| io_err("write", &path, e))?;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(Diagnostic::error("internal: a writer thread panicked")))
-        })
+    crate::parallel::map(&all, 256, |(rel, text)| {
+        let path = root.join(rel);
+        fs::write(&path, text).map_err(|e| io_err("write", &path, e))
     })
+    .into_iter()
+    .collect()
 }
 
 /// Write `files` (the marker included) as the whole content of `dir`.

@@ -1,9 +1,8 @@
 //! Assertions on parsed documents for the rules that matter, across value
 //! sets (not only the defaults).
 
-use meshgen::source::SourceId;
-use meshgen::values::{SetArg, ValueInputs};
-use meshgen::Session;
+mod common;
+
 use serde_json::{json, Value};
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
@@ -11,27 +10,11 @@ const DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
 
 /// Render with `--set` arguments; return each file's documents as JSON.
 fn render(sets: &[&str]) -> std::collections::BTreeMap<String, Vec<Value>> {
-    let inputs = ValueInputs {
-        files: vec![],
-        sets: sets
-            .iter()
-            .map(|s| SetArg {
-                text: s.to_string(),
-                force_string: false,
-            })
-            .collect(),
-    };
-    let g = meshgen::generate(&inputs, &mut Session::default()).expect("render");
+    let g = common::generate(&common::inputs(vec![], sets));
     g.files
         .iter()
         .filter(|(p, _)| p.ends_with(".yaml"))
-        .map(|(p, text)| {
-            let docs = meshgen::yaml::load_documents(text, SourceId(0)).unwrap();
-            (
-                p.clone(),
-                docs.into_iter().flatten().map(|n| n.to_json()).collect(),
-            )
-        })
+        .map(|(p, text)| (p.clone(), common::docs(text)))
         .collect()
 }
 
@@ -426,18 +409,8 @@ fn extra_manifests_are_rendered_after_being_checked() {
         "deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: a\n          namespace: deploykf-istio-gateway\n        ---\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: b\n          namespace: deploykf-istio-gateway\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: deploykf-istio-gateway}}\n",
     )
     .unwrap();
-    let inputs = ValueInputs {
-        files: vec![file],
-        sets: vec![],
-    };
-    let g = meshgen::generate(&inputs, &mut Session::default()).expect("render");
-    let text = &g.files[&format!("{DIR}/extra-manifests.yaml")];
-    let docs: Vec<Value> = meshgen::yaml::load_documents(text, SourceId(0))
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .map(|n| n.to_json())
-        .collect();
+    let g = common::generate(&common::inputs(vec![file], &[]));
+    let docs = common::docs(&g.files[&format!("{DIR}/extra-manifests.yaml")]);
     let names: Vec<&str> = docs
         .iter()
         .map(|d| d["metadata"]["name"].as_str().unwrap())

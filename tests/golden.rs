@@ -6,9 +6,10 @@
 //! run `MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden` and review the
 //! resulting `git diff tests/golden` before committing it.
 
+mod common;
+
 use meshgen::values::{SetArg, ValueInputs};
 use meshgen::write::{diff, Files, MARKER};
-use meshgen::Session;
 use std::path::{Path, PathBuf};
 
 const DEPLOYKF_SAMPLE: &str = "../shared/reference/deploykf-0.1.5/sample-values.yaml";
@@ -18,21 +19,9 @@ fn root() -> PathBuf {
 }
 
 fn render(inputs: ValueInputs) -> Files {
-    let mut session = Session::default();
-    match meshgen::generate(&inputs, &mut session) {
-        Ok(g) => {
-            let mut files = g.files;
-            files.remove(MARKER);
-            files
-        }
-        Err(e) => {
-            let text: Vec<String> =
-                e.0.iter()
-                    .map(|d| d.display(&session.sources).to_string())
-                    .collect();
-            panic!("generate failed:\n{}", text.join("\n"));
-        }
-    }
+    let mut files = common::generate(&inputs).files;
+    files.remove(MARKER);
+    files
 }
 
 fn case_inputs(case: &str) -> ValueInputs {

@@ -6,9 +6,8 @@
 //! (`.ci/run` installs it there with `../shared/tools/get-helm`), else
 //! `helm` on PATH. Without one, each test prints why it was skipped.
 
-use meshgen::source::SourceId;
-use meshgen::values::{SetArg, ValueInputs};
-use meshgen::Session;
+mod common;
+
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -59,17 +58,7 @@ fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("values.yaml");
     std::fs::write(&file, values).unwrap();
-    let inputs = ValueInputs {
-        files: vec![file],
-        sets: sets
-            .iter()
-            .map(|s| SetArg {
-                text: s.to_string(),
-                force_string: false,
-            })
-            .collect(),
-    };
-    let g = meshgen::generate(&inputs, &mut Session::default()).expect("generate");
+    let g = common::generate(&common::inputs(vec![file], sets));
     let chart = tmp.path().join("chart");
     for (path, text) in &g.files {
         if let Some(rel) = path.strip_prefix(&format!("{CHART_DIR}/")) {
@@ -107,12 +96,7 @@ fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
 }
 
 fn parse(text: &str) -> Vec<Value> {
-    meshgen::yaml::load_documents(text, SourceId(0))
-        .unwrap()
-        .into_iter()
-        .flatten()
-        .map(|n| n.to_json())
-        .collect()
+    common::docs(text)
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {

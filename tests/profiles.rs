@@ -1,9 +1,8 @@
 //! Profiles, on parsed documents: most-permissive access, group expansion,
 //! notebook access, quotas, plugins, identities, and both outputs.
 
-use meshgen::source::SourceId;
-use meshgen::values::{SetArg, ValueInputs};
-use meshgen::Session;
+mod common;
+
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,25 +11,15 @@ const DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
 
 fn render(sets: &[&str]) -> BTreeMap<String, Vec<Value>> {
     let case = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases/multi-team/values.yaml");
-    let inputs = ValueInputs {
-        files: vec![case],
-        sets: sets
-            .iter()
-            .map(|s| SetArg {
-                text: s.to_string(),
-                force_string: false,
-            })
-            .collect(),
-    };
-    let g = meshgen::generate(&inputs, &mut Session::default()).expect("render");
+    let g = common::generate(&common::inputs(vec![case], sets));
+    let prefix = format!("{DIR}/");
     g.files
         .iter()
         .filter(|(p, _)| p.starts_with(DIR) && !p.ends_with("kustomization.yaml"))
         .map(|(p, text)| {
-            let docs = meshgen::yaml::load_documents(text, SourceId(0)).unwrap();
             (
-                p.trim_start_matches(&format!("{DIR}/")).to_string(),
-                docs.into_iter().flatten().map(|n| n.to_json()).collect(),
+                p.trim_start_matches(&prefix).to_string(),
+                common::docs(text),
             )
         })
         .collect()

@@ -124,26 +124,8 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
 
 pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree, Diagnostics> {
     let files: Vec<(&String, &RenderedFile)> = tree.files.iter().collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = files.len().div_ceil(threads).max(64);
-    let results: Vec<(String, FileResult)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(p, f)| ((*p).clone(), check_file(p, f)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    });
+    let results: Vec<(String, FileResult)> =
+        crate::parallel::map(&files, 64, |(p, f)| ((*p).clone(), check_file(p, f)));
 
     let mut diags = Diagnostics::default();
     let mut manifests = Vec::new();

@@ -105,7 +105,8 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
     }
 }
 
-fn set_path(root: &mut Value, path: &[&str], value: Value) {
+/// Set `value` at `path`, creating maps on the way.
+pub(crate) fn set_path(root: &mut Value, path: &[&str], value: Value) {
     let mut node = root;
     for key in &path[..path.len() - 1] {
         if !node.get(*key).is_some_and(Value::is_object) {

@@ -217,6 +217,7 @@ pub fn derive(checked: &Checked) -> Model {
         map(&[("istio.io/rev", &istio.revision)])
     };
     let injection_labels_for_profiles = injection_labels.clone();
+    let required = required_helm_values();
     Model {
         components,
         common_labels: map(&[("app.kubernetes.io/managed-by", "meshgen")]),
@@ -227,15 +228,15 @@ pub fn derive(checked: &Checked) -> Model {
             revision: istio.revision.clone(),
             injection_labels,
             chart,
-            required_helm_values: required_helm_values(),
             required_istio_operator: serde_json::json!({
                 "apiVersion": "install.istio.io/v1alpha1",
                 "kind": "IstioOperator",
                 "spec": {
-                    "meshConfig": required_helm_values()["meshConfig"],
-                    "values": {"sidecarInjectorWebhook": required_helm_values()["sidecarInjectorWebhook"]},
+                    "meshConfig": required["meshConfig"],
+                    "values": {"sidecarInjectorWebhook": required["sidecarInjectorWebhook"]},
                 },
             }),
+            required_helm_values: required,
             extra_manifests: checked.istio_extra_manifests.clone(),
             gateway_version: gw.charts.istio_gateway.version.clone(),
         },
@@ -372,14 +373,7 @@ fn derive_deployment(config: &Config) -> GatewayDeploymentModel {
 fn required_helm_values() -> serde_json::Value {
     let mut v = serde_json::json!({});
     for (path, value) in istio::required_settings() {
-        let mut node = &mut v;
-        for key in &path[..path.len() - 1] {
-            if node.get(*key).is_none() {
-                node[*key] = serde_json::json!({});
-            }
-            node = &mut node[*key];
-        }
-        node[path[path.len() - 1]] = value;
+        istio::set_path(&mut v, &path, value);
     }
     v
 }

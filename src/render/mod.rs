@@ -69,7 +69,8 @@ fn fan_out(path: &str, model: &minijinja::Value) -> Option<(String, Vec<minijinj
     Some((placeholder, items))
 }
 
-/// Fan-out jobs above this many are rendered on all cores.
+/// Fan-out jobs above this many are rendered on all cores (at least this
+/// many per thread).
 const PARALLEL_JOBS: usize = 256;
 
 fn is_partial(path: &str) -> bool {
@@ -139,30 +140,7 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
                 .and_then(|t| t.render(ctx))
                 .map(|text| normalize(&text))
         };
-        let results: Vec<Result<String, minijinja::Error>> = if jobs.len() > PARALLEL_JOBS {
-            let threads = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(8);
-            let chunk = jobs.len().div_ceil(threads);
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = jobs
-                    .chunks(chunk)
-                    .map(|part| {
-                        scope.spawn(|| {
-                            part.iter()
-                                .map(|(_, item)| render_one(item))
-                                .collect::<Vec<_>>()
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
-            })
-        } else {
-            jobs.iter().map(|(_, item)| render_one(item)).collect()
-        };
+        let results = crate::parallel::map(&jobs, PARALLEL_JOBS, |(_, item)| render_one(item));
         for ((path, _), rendered) in jobs.into_iter().zip(results) {
             match rendered {
                 Ok(text) if text.trim().is_empty() => {}
