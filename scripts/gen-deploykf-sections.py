@@ -67,6 +67,7 @@ GROUPS = (
 IMPLEMENTED = {
     ("deploykf_dependencies", "cert_manager"),
     ("deploykf_dependencies", "istio"),
+    ("deploykf_core", "deploykf_auth"),
     ("deploykf_core", "deploykf_istio_gateway"),
     ("deploykf_core", "deploykf_profiles_generator"),
 }

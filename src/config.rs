@@ -116,6 +116,7 @@ pub struct SelfSigned {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Core {
+    pub deploykf_auth: Auth,
     pub deploykf_istio_gateway: GatewayComponent,
     pub deploykf_profiles_generator: ProfilesGenerator,
 }
@@ -291,6 +292,230 @@ pub struct GatewayComponent {
     pub gateway: Gateway,
     pub gateway_deployment: GatewayDeployment,
     pub gateway_service: GatewayService,
+    /// Ours: the apps served behind the gateway.
+    pub apps: Vec<App>,
+}
+
+/// Ours: one app behind the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct App {
+    pub name: String,
+    pub namespace: String,
+    pub service: String,
+    pub port: u16,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub subdomain: Option<String>,
+    #[serde(default = "auth_required")]
+    pub auth: String,
+    /// The port the app's pods listen on, when it differs from `port`.
+    #[serde(default)]
+    pub target_port: Option<u16>,
+    /// Labels of the app's pods; without it the app's policy applies to
+    /// its whole namespace.
+    #[serde(default)]
+    pub selector: Option<StringMap>,
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub retries: Option<Retries>,
+}
+
+fn auth_required() -> String {
+    "required".into()
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retries {
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<String>,
+}
+
+/// deployKF's `deploykf_auth` (dex and oauth2-proxy), plus ours: `dex.enabled`,
+/// `oauth2Proxy.oidc`, `identity`, `extensionProvider`, `m2m`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Auth {
+    pub enabled: bool,
+    pub namespace: String,
+    pub values_overrides: Map<String, Value>,
+    pub extra_manifests: Vec<Value>,
+    pub images: AuthImages,
+    pub dex: Dex,
+    pub oauth2_proxy: Oauth2Proxy,
+    pub identity: Identity,
+    pub extension_provider: ExtensionProvider,
+    pub m2m: M2m,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthImages {
+    pub dex: PulledImage,
+    pub oauth2_proxy: PulledImage,
+    pub kubectl: PulledImage,
+    pub password_hasher: PulledImage,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PulledImage {
+    pub repository: String,
+    pub tag: String,
+    pub pull_policy: String,
+}
+
+/// deployKF's shape for a secret: `value` (refused by meshgen), or an
+/// existing Secret, optionally generated in the cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub existing_secret: String,
+    #[serde(default)]
+    pub existing_secret_key: String,
+    #[serde(default)]
+    pub generate_secret: bool,
+    /// Static passwords only: `plain` or `hash`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dex {
+    pub enabled: bool,
+    pub static_passwords: Vec<StaticPassword>,
+    pub connectors: Vec<Connector>,
+    pub expiry: DexExpiry,
+    pub clients: DexClients,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StaticPassword {
+    pub email: String,
+    pub password: SecretRef,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connector {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub config: Map<String, Value>,
+    #[serde(default)]
+    pub config_existing_secret: Option<String>,
+    #[serde(default)]
+    pub config_existing_secret_key: Option<String>,
+    /// Ours: environment variables (from existing Secrets) that `$VAR`
+    /// references in `config` expand to.
+    #[serde(default)]
+    pub env: IndexMap<String, SecretRef>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DexExpiry {
+    pub id_token: String,
+    pub refresh_token: RefreshExpiry,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct RefreshExpiry {
+    pub idle: String,
+    pub total: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DexClients {
+    pub oauth2_proxy: DexClient,
+    pub minio_console: DexClient,
+    pub argo_server: DexClient,
+    #[serde(rename = "kubeflowPipelinesSDK")]
+    pub kubeflow_pipelines_sdk: PublicClient,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DexClient {
+    pub client_id: String,
+    pub client_secret: SecretRef,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicClient {
+    pub enabled: bool,
+    pub client_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Oauth2Proxy {
+    pub enable_sign_in_page: bool,
+    pub cookie: Cookie,
+    pub oidc: Oidc,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Cookie {
+    pub name: String,
+    pub expire: String,
+    pub refresh: String,
+    pub secret: SecretRef,
+}
+
+/// Ours: the external issuer used when `dex.enabled` is false.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Oidc {
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    /// JWKS of the issuer for the gateway; "" = discovered from the issuer.
+    pub jwks_uri: String,
+    pub scopes: Vec<String>,
+}
+
+/// Ours: how the verified identity reaches apps.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub user_header: String,
+    pub groups_header: String,
+    pub user_claim: String,
+    pub groups_claim: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExtensionProvider {
+    pub name: String,
+}
+
+/// Ours: Kubernetes ServiceAccount tokens accepted at the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct M2m {
+    pub enabled: bool,
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub user_claim: String,
+    pub audiences: Vec<String>,
+    pub allow_anonymous_discovery: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

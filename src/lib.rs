@@ -108,7 +108,13 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
             .map(|f| model::gitops::clean_repo_path(&f.path)),
         existing_namespaces: model.existing_namespaces.clone(),
         user_credentials: model.user_credentials.clone(),
-        extension_providers: Vec::new(),
+        // meshgen's Istio declares it; with your own Istio,
+        // REQUIRED-MESH-CONFIG.md says to.
+        extension_providers: if model.auth.enabled {
+            vec![model.auth.provider_name.clone()]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -457,13 +457,16 @@ fn stdout_is_one_stream_with_source_comments() {
         .collect();
     // Every manifest once (no kustomization, README or marker), the
     // Namespace before anything that lives in it.
-    assert_eq!(sources.len(), 20, "{sources:?}");
+    assert_eq!(sources.len(), 47, "{sources:?}");
     assert!(sources
         .iter()
         .all(|s| s.ends_with(".yaml") && !s.ends_with("kustomization.yaml")));
     assert_eq!(
-        sources[0],
-        "manifests/deploykf-core/deploykf-istio-gateway/Namespace.yaml"
+        &sources[..2],
+        [
+            "manifests/deploykf-core/deploykf-auth/Namespace.yaml",
+            "manifests/deploykf-core/deploykf-istio-gateway/Namespace.yaml"
+        ]
     );
     let pos = |name: &str| sources.iter().position(|s| s.ends_with(name)).unwrap();
     assert!(pos("/ServiceAccount.yaml") < pos("/Deployment.yaml"));

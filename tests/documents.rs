@@ -65,7 +65,16 @@ fn sni_matching_decides_the_hosts() {
     let on = render(&[&format!("{GW}.gateway.hostname=ml.example.org")]);
     assert_eq!(
         doc(&on, "Gateway.yaml")["spec"]["servers"][0]["hosts"],
-        json!(["*/ml.example.org", "*/*.ml.example.org"])
+        json!(["*/ml.example.org"])
+    );
+    // Subdomain apps add their hosts, and nothing else does.
+    let apps = render(&[
+        &format!("{GW}.gateway.hostname=ml.example.org"),
+        &format!("{GW}.apps[0].name=minio,{GW}.apps[0].namespace=minio,{GW}.apps[0].service=console,{GW}.apps[0].port=9090,{GW}.apps[0].subdomain=minio"),
+    ]);
+    assert_eq!(
+        doc(&apps, "Gateway.yaml")["spec"]["servers"][0]["hosts"],
+        json!(["*/ml.example.org", "*/minio.ml.example.org"])
     );
     let off = render(&[&format!("{GW}.gateway.tls.matchSNI=false")]);
     assert_eq!(
@@ -139,7 +148,10 @@ fn namespace_and_every_object_live_in_the_gateway_namespace() {
     assert_eq!(ns["metadata"]["labels"]["istio-injection"], "enabled");
     for (path, docs) in t.iter().filter(|(p, _)| p.starts_with(DIR)) {
         for d in docs {
-            if d["kind"] != "Namespace" && d["kind"] != "Kustomization" {
+            if path.ends_with("/PeerAuthentication-mesh.yaml") {
+                // mesh-wide mTLS lives in the Istio root namespace
+                assert_eq!(d["metadata"]["namespace"], "istio-system", "{path}");
+            } else if d["kind"] != "Namespace" && d["kind"] != "Kustomization" {
                 assert_eq!(d["metadata"]["namespace"], "edge-system", "{path}");
             }
         }
@@ -175,9 +187,16 @@ fn gateway_selectors(t: &std::collections::BTreeMap<String, Vec<Value>>) -> Vec<
         for d in docs {
             let sel = match d["kind"].as_str().unwrap_or_default() {
                 "Gateway" => d["spec"]["selector"].clone(),
-                "PeerAuthentication" | "AuthorizationPolicy" | "PodDisruptionBudget" => {
-                    d["spec"]["selector"]["matchLabels"].clone()
+                // Namespace-wide policies (the zero-trust baseline) select no pods.
+                "PeerAuthentication" | "AuthorizationPolicy"
+                    if d["spec"].get("selector").is_none() =>
+                {
+                    continue
                 }
+                "PeerAuthentication"
+                | "AuthorizationPolicy"
+                | "RequestAuthentication"
+                | "PodDisruptionBudget" => d["spec"]["selector"]["matchLabels"].clone(),
                 "ServiceEntry" | "EnvoyFilter" => d["spec"]["workloadSelector"]["labels"].clone(),
                 "Service" => d["spec"]["selector"].clone(),
                 "Deployment" => d["spec"]["selector"]["matchLabels"].clone(),
@@ -223,12 +242,15 @@ fn a_custom_gateway_deployment_is_selected_by_every_gateway_resource() {
     assert_eq!(
         names,
         vec![
+            "AuthorizationPolicy/deploykf-gateway-login",
+            "AuthorizationPolicy/deploykf-gateway-require-jwt",
             "AuthorizationPolicy/deploykf-gateway",
             "EnvoyFilter/deploykf-gateway-proxy-protocol",
             "EnvoyFilter/deploykf-gateway-xff-num-trusted-hops",
             "Gateway/deploykf-gateway-https-redirect",
             "Gateway/deploykf-gateway",
             "PeerAuthentication/deploykf-gateway",
+            "RequestAuthentication/deploykf-gateway-jwt",
             "ServiceEntry/deploykf-gateway",
         ]
     );

@@ -139,6 +139,21 @@ fn golden_http_behind_proxy() {
 }
 
 #[test]
+fn golden_auth_external_issuer() {
+    check_case("auth-external-issuer");
+}
+
+#[test]
+fn golden_auth_m2m() {
+    check_case("auth-m2m");
+}
+
+#[test]
+fn golden_apps() {
+    check_case("apps");
+}
+
+#[test]
 fn every_case_has_a_test_and_a_golden_tree() {
     let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/cases"))
         .unwrap()

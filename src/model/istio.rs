@@ -59,6 +59,12 @@ pub fn required_settings() -> Vec<(Vec<&'static str>, Value)> {
     ]
 }
 
+/// istiod's setting for who fetches a RequestAuthentication's JWKS, and
+/// the mode meshgen needs: Envoy for in-mesh issuers (dex), istiod for the
+/// others.
+pub const REMOTE_JWKS_ENV: &str = "PILOT_JWT_ENABLE_REMOTE_JWKS";
+pub const REMOTE_JWKS_MODE: &str = "hybrid";
+
 /// One dependency of the wrapper chart.
 #[derive(Debug, Clone, Serialize)]
 pub struct ChartDependency {
@@ -118,8 +124,14 @@ pub(crate) fn set_path(root: &mut Value, path: &[&str], value: Value) {
 }
 
 /// Build the wrapper chart; `extra_mesh` is mesh config other components
-/// need (merged under the user's `meshConfig`).
-pub fn chart(istio: &Istio, extra_mesh: &Map<String, Value>) -> IstioChart {
+/// need (merged under the user's `meshConfig`, except `extensionProviders`:
+/// those are added to the user's list, replacing an entry of the same
+/// name), `extra_env` environment istiod needs.
+pub fn chart(
+    istio: &Istio,
+    extra_mesh: &Map<String, Value>,
+    extra_env: &Map<String, Value>,
+) -> IstioChart {
     let version = &istio.charts.istio_daemon.version;
     let variant = &istio.default_image_variant;
     let pilot = &istio.images.istio_pilot;
@@ -136,8 +148,22 @@ pub fn chart(istio: &Istio, extra_mesh: &Map<String, Value>) -> IstioChart {
     );
 
     let mut mesh = json!({ "trustDomain": "cluster.local" });
-    deep_merge(&mut mesh, &Value::Object(extra_mesh.clone()));
+    let mut extra_mesh = extra_mesh.clone();
+    let ours = extra_mesh.remove("extensionProviders");
+    deep_merge(&mut mesh, &Value::Object(extra_mesh));
     deep_merge(&mut mesh, &Value::Object(istio.mesh_config.clone()));
+    if let Some(Value::Array(ours)) = ours {
+        let mut providers: Vec<Value> = match mesh.get("extensionProviders") {
+            Some(Value::Array(theirs)) => theirs
+                .iter()
+                .filter(|p| !ours.iter().any(|o| o["name"] == p["name"]))
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        };
+        providers.extend(ours);
+        mesh["extensionProviders"] = Value::Array(providers);
+    }
 
     let mut daemon = json!({
         "image": pilot_image,
@@ -150,6 +176,9 @@ pub fn chart(istio: &Istio, extra_mesh: &Map<String, Value>) -> IstioChart {
     });
     if istio.cni.enabled {
         daemon["cni"] = json!({ "enabled": true });
+    }
+    if !extra_env.is_empty() {
+        daemon["env"] = Value::Object(extra_env.clone());
     }
     let mut values = json!({
         "global": {

@@ -6,6 +6,7 @@
 //! public HTTPS port is `gatewayService.ports.https`, else
 //! `gateway.ports.https`". Nothing here renders text.
 
+pub mod auth;
 pub mod gitops;
 pub mod istio;
 pub mod profiles;
@@ -39,6 +40,8 @@ pub struct Model {
     pub istio: IstioModel,
     pub cert_manager: CertManagerModel,
     pub gateway: GatewayModel,
+    pub auth: auth::AuthModel,
+    pub edge: auth::EdgeModel,
     pub gitops: gitops::GitopsModel,
     pub profiles: profiles::ProfilesModel,
     /// Directories that get a generated `kustomization.yaml`.
@@ -175,7 +178,30 @@ pub fn derive(checked: &Checked) -> Model {
     let user_credential = g.tls.credential_name.clone().filter(|c| !c.is_empty());
     let user_credential_list: Vec<String> = user_credential.iter().cloned().collect();
     let components = components(config);
-    let chart = istio::chart(istio, &serde_json::Map::new());
+    let mut gateway_model =
+        gateway_model(checked, hosts, public_http, public_https, user_credential);
+    let edge = auth::derive_edge(config, &gateway_model);
+    gateway_model.hosts = edge.gateway_hosts.clone();
+    let auth_model = auth::derive(config, &gateway_model, &edge, &checked.auth_extra_manifests);
+    let mut extra_mesh = serde_json::Map::new();
+    let mut extra_env = serde_json::Map::new();
+    if auth_model.enabled {
+        extra_mesh.insert(
+            "extensionProviders".into(),
+            serde_json::json!([auth_model.provider]),
+        );
+        if auth_model.dex.is_some() {
+            // dex's keys are fetched by the gateway's proxy through the
+            // mesh (mTLS), not by istiod: istiod is outside the mesh and
+            // dex's STRICT mTLS would refuse it. External issuers are
+            // still fetched by istiod.
+            extra_env.insert(
+                istio::REMOTE_JWKS_ENV.into(),
+                serde_json::json!(istio::REMOTE_JWKS_MODE),
+            );
+        }
+    }
+    let chart = istio::chart(istio, &extra_mesh, &extra_env);
     let gitops = gitops::derive(config, &components, &chart);
     let mut kustomize_dirs: Vec<String> = components
         .iter()
@@ -209,6 +235,8 @@ pub fn derive(checked: &Checked) -> Model {
         existing_namespaces.extend(pg.profiles.iter().map(|p| format!("{prefix}{}", p.name)));
     }
     existing_namespaces.extend(config.gitops.existing_namespaces.iter().cloned());
+    // The apps' namespaces are the user's.
+    existing_namespaces.extend(edge.apps.iter().map(|a| a.namespace.clone()));
     existing_namespaces.sort();
     existing_namespaces.dedup();
     let injection_labels = if istio.revision.is_empty() {
@@ -247,34 +275,9 @@ pub fn derive(checked: &Checked) -> Model {
             ca_issuer_name: cm.cluster_issuer.self_signed.ca_issuer_name.clone(),
             ca_secret_name: cm.cluster_issuer.self_signed.ca_secret_name.clone(),
         },
-        gateway: GatewayModel {
-            namespace: gw.namespace.clone(),
-            name: g.name.clone(),
-            redirect_name: format!("{}-https-redirect", g.name),
-            hostname: g.hostname.clone(),
-            hosts,
-            dns_names: vec![g.hostname.clone(), format!("*.{}", g.hostname)],
-            http_port: g.ports.http,
-            https_port: g.ports.https,
-            public_http_port: public_http,
-            public_https_port: public_https,
-            selector_labels: g.selector_labels.clone(),
-            certificate_managed: user_credential.is_none(),
-            tls_credential_name: user_credential.unwrap_or_else(|| TLS_CREDENTIAL_NAME.to_string()),
-            tls_redirect: g.tls.redirect,
-            clients_use_https: g.tls.clients_use_https,
-            public_url: public_url(
-                g.tls.clients_use_https,
-                &g.hostname,
-                public_http,
-                public_https,
-            ),
-            xff_num_trusted_hops: g.xff_num_trusted_hops,
-            proxy_protocol: g.enable_proxy_protocol,
-            deployment_managed: gw.charts.istio_gateway.enabled,
-            deployment: derive_deployment(config),
-            extra_manifests: checked.gateway_extra_manifests.clone(),
-        },
+        gateway: gateway_model,
+        auth: auth_model,
+        edge,
         profiles: profiles::derive(
             config,
             &injection_labels_for_profiles,
@@ -284,6 +287,46 @@ pub fn derive(checked: &Checked) -> Model {
         kustomize_dirs,
         existing_namespaces,
         user_credentials: user_credential_list,
+    }
+}
+
+fn gateway_model(
+    checked: &Checked,
+    hosts: Vec<String>,
+    public_http: u16,
+    public_https: u16,
+    user_credential: Option<String>,
+) -> GatewayModel {
+    let config = &checked.config;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let g = &gw.gateway;
+    GatewayModel {
+        namespace: gw.namespace.clone(),
+        name: g.name.clone(),
+        redirect_name: format!("{}-https-redirect", g.name),
+        hostname: g.hostname.clone(),
+        hosts,
+        dns_names: vec![g.hostname.clone(), format!("*.{}", g.hostname)],
+        http_port: g.ports.http,
+        https_port: g.ports.https,
+        public_http_port: public_http,
+        public_https_port: public_https,
+        selector_labels: g.selector_labels.clone(),
+        certificate_managed: user_credential.is_none(),
+        tls_credential_name: user_credential.unwrap_or_else(|| TLS_CREDENTIAL_NAME.to_string()),
+        tls_redirect: g.tls.redirect,
+        clients_use_https: g.tls.clients_use_https,
+        public_url: public_url(
+            g.tls.clients_use_https,
+            &g.hostname,
+            public_http,
+            public_https,
+        ),
+        xff_num_trusted_hops: g.xff_num_trusted_hops,
+        proxy_protocol: g.enable_proxy_protocol,
+        deployment_managed: gw.charts.istio_gateway.enabled,
+        deployment: derive_deployment(config),
+        extra_manifests: checked.gateway_extra_manifests.clone(),
     }
 }
 
@@ -305,6 +348,13 @@ fn components(config: &Config) -> Vec<Component> {
             dir: "manifests/deploykf-dependencies/cert-manager",
             enabled: cm.cluster_issuer.enabled,
             namespace: cm.namespace.clone(),
+            helm_chart: false,
+        },
+        Component {
+            id: "deploykf-auth",
+            dir: "manifests/deploykf-core/deploykf-auth",
+            enabled: config.deploykf_core.deploykf_auth.enabled,
+            namespace: config.deploykf_core.deploykf_auth.namespace.clone(),
             helm_chart: false,
         },
         Component {

@@ -229,7 +229,12 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
         .collect();
     ProfilesModel {
         output: pg.output.clone(),
-        user_id_header: USER_ID_HEADER.into(),
+        user_id_header: config
+            .deploykf_core
+            .deploykf_auth
+            .identity
+            .user_header
+            .clone(),
         gateway_principal: format!(
             "cluster.local/ns/{}/sa/{}",
             gw.namespace, gw.gateway_deployment.service_account.name

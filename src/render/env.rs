@@ -5,7 +5,7 @@
 //! the value is written as one YAML scalar (or JSON flow collection) by
 //! `yaml::emit`, quoted whenever a reader could misread it. The filter
 //! `toyaml(indent)` writes a map or list in block style through the same
-//! emitter. There is no other way to print a value into a YAML file.
+//! emitter, and `toblock(indent)` a multi-line string as a literal block. There is no other way to print a value into a YAML file.
 
 use crate::diagnostic::Diagnostic;
 use crate::yaml::emit;
@@ -31,6 +31,7 @@ pub fn build() -> Result<Environment<'static>, Diagnostic> {
     });
     env.set_formatter(yaml_formatter);
     env.add_filter("toyaml", toyaml);
+    env.add_filter("toblock", toblock);
     for (name, source) in super::templates() {
         env.add_template(name, source)
             .map_err(|e| template_error(&e))?;
@@ -63,6 +64,15 @@ fn toyaml(value: &Value, indent: usize) -> Result<Value, Error> {
         &to_json(value)?,
         indent,
     )))
+}
+
+/// `{{ text | toblock(4) }}`: a multi-line string as a literal block
+/// scalar whose lines are indented by the given number of spaces.
+fn toblock(value: &Value, indent: usize) -> Result<Value, Error> {
+    let text = value
+        .as_str()
+        .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "toblock expects a string"))?;
+    Ok(Value::from_safe_string(emit::literal(text, indent)))
 }
 
 /// A template error: the template name, line and minijinja's explanation.

@@ -52,6 +52,8 @@ fn fan_out(path: &str, model: &minijinja::Value) -> Option<(String, Vec<minijinj
         "kustomization" => &["gitops", "flux", "kustomizations"],
         "release" => &["gitops", "flux", "istio", "releases"],
         "profile" => &["profiles", "profiles"],
+        "secret" => &["auth", "generated_secrets"],
+        "app" => &["edge", "apps"],
         _ => &[],
     };
     let mut node = model.clone();

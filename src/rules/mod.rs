@@ -6,6 +6,7 @@
 //! Each rule names the key at fault and where it was set. Rules only judge;
 //! they never change a value.
 
+pub mod auth;
 pub mod profiles;
 
 use crate::config::Config;
@@ -42,6 +43,7 @@ pub struct Checked {
     pub gateway_extra_manifests: Vec<Value>,
     pub istio_extra_manifests: Vec<Value>,
     pub profiles_extra_manifests: Vec<Value>,
+    pub auth_extra_manifests: Vec<Value>,
     pub warnings: Diagnostics,
 }
 
@@ -178,6 +180,23 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         );
     }
     profiles::check(&config, values, sources, &mut diags);
+    auth::check(&config, values, sources, &mut diags);
+    auth::check_apps(&config, values, sources, &mut diags);
+    if !config
+        .deploykf_core
+        .deploykf_auth
+        .values_overrides
+        .is_empty()
+    {
+        let path = ValuePath::keys(&format!("{}.valuesOverrides", auth::AUTH));
+        warnings.push(
+            Diagnostic::warning(
+                "has no effect: meshgen renders dex and oauth2-proxy as plain manifests; use the documented keys, or `extraManifests`",
+            )
+            .at(values.origin_of(&path))
+            .at_path(path),
+        );
+    }
     warn_required_overrides(values, &mut warnings);
     if config.gitops.engine == "argocd" && argo.source.repo.url.is_empty() {
         warnings.push(Diagnostic::notice(
@@ -210,6 +229,12 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             .extra_manifests,
         &mut diags,
     );
+    let auth_extra = extra_manifests(
+        values,
+        &format!("{}.extraManifests", auth::AUTH),
+        &config.deploykf_core.deploykf_auth.extra_manifests,
+        &mut diags,
+    );
     let istio_extra = extra_manifests(
         values,
         &format!("{ISTIO}.extraManifests"),
@@ -224,6 +249,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         gateway_extra_manifests: gateway_extra,
         istio_extra_manifests: istio_extra,
         profiles_extra_manifests: profiles_extra,
+        auth_extra_manifests: auth_extra,
         config,
         warnings,
     })

@@ -36,7 +36,10 @@ pub fn reserved_namespaces(config: &Config) -> Vec<(String, String)> {
             .clone(),
         "`deploykf_core.deploykf_istio_gateway.namespace`".into(),
     ));
-    out.push(("deploykf-auth".into(), "deployKF's auth component".into()));
+    out.push((
+        config.deploykf_core.deploykf_auth.namespace.clone(),
+        "`deploykf_core.deploykf_auth.namespace`".into(),
+    ));
     out.push((config.argocd.namespace.clone(), "`argocd.namespace`".into()));
     out.push((
         config.gitops.flux.namespace.clone(),

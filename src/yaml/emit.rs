@@ -54,6 +54,35 @@ fn number(n: &serde_json::Number) -> String {
     }
 }
 
+/// A multi-line string as a YAML literal block scalar (`|-` or `|`), its
+/// lines indented by `indent` spaces; the content cannot break out of the
+/// block, since every line is indented. Falls back to a double-quoted
+/// scalar when a block could not hold the string exactly (tabs, control
+/// characters, trailing blanks, a leading blank, or a single line).
+pub fn literal(s: &str, indent: usize) -> String {
+    let fits = s.contains('\n')
+        && !s.starts_with([' ', '\n'])
+        && s.chars().all(|c| c == '\n' || !c.is_control())
+        && s.lines().all(|l| l == l.trim_end());
+    if !fits {
+        return quote(s);
+    }
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    if body.ends_with('\n') {
+        return quote(s);
+    }
+    let pad = " ".repeat(indent);
+    let mut out = String::from(if s.ends_with('\n') { "|" } else { "|-" });
+    for line in body.split('\n') {
+        out.push('\n');
+        if !line.is_empty() {
+            out.push_str(&pad);
+            out.push_str(line);
+        }
+    }
+    out
+}
+
 /// Any value as one inline YAML node: scalars as above, maps and lists in
 /// JSON flow style.
 pub fn inline(v: &Value) -> String {

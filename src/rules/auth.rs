@@ -1,0 +1,464 @@
+//! Rules for `deploykf_core.deploykf_auth` and the gateway's `apps`: no
+//! secret value may enter the output, every secret a component needs is
+//! named, generated Secrets are generated once, dex can use what it is
+//! given, and apps are unambiguous (unique names, one of `path` or
+//! `subdomain`, no two apps on the same host and path).
+
+use crate::config::{Config, SecretRef};
+use crate::diagnostic::Diagnostics;
+use crate::source::SourceMap;
+use crate::values::path::ValuePath;
+use crate::values::Values;
+use std::collections::HashMap;
+
+pub const AUTH: &str = "deploykf_core.deploykf_auth";
+const GW: &str = "deploykf_core.deploykf_istio_gateway";
+
+/// Paths the login flow owns on the main host.
+pub const LOGIN_PATHS: &[&str] = &["/dex", "/oauth2"];
+
+/// Every secret reference of the auth section, with its key path.
+pub fn secret_refs(config: &Config) -> Vec<(ValuePath, &SecretRef)> {
+    let a = &config.deploykf_core.deploykf_auth;
+    let base = ValuePath::keys(AUTH);
+    let mut out = Vec::new();
+    for (i, p) in a.dex.static_passwords.iter().enumerate() {
+        out.push((
+            base.key("dex")
+                .key("staticPasswords")
+                .index(i)
+                .key("password"),
+            &p.password,
+        ));
+    }
+    for (i, c) in a.dex.connectors.iter().enumerate() {
+        for (name, r) in &c.env {
+            out.push((
+                base.key("dex")
+                    .key("connectors")
+                    .index(i)
+                    .key("env")
+                    .key(name),
+                r,
+            ));
+        }
+    }
+    let clients = base.key("dex").key("clients");
+    for (key, client) in [
+        ("oauth2Proxy", &a.dex.clients.oauth2_proxy),
+        ("minioConsole", &a.dex.clients.minio_console),
+        ("argoServer", &a.dex.clients.argo_server),
+    ] {
+        out.push((clients.key(key).key("clientSecret"), &client.client_secret));
+    }
+    out.push((
+        base.key("oauth2Proxy").key("cookie").key("secret"),
+        &a.oauth2_proxy.cookie.secret,
+    ));
+    out.push((
+        base.key("oauth2Proxy").key("oidc").key("clientSecret"),
+        &a.oauth2_proxy.oidc.client_secret,
+    ));
+    out
+}
+
+/// Names of the `$VAR` references in a connector config value.
+fn env_refs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => {
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find('$') {
+                rest = &rest[i + 1..];
+                let braced = rest.starts_with('{');
+                let body = if braced { &rest[1..] } else { rest };
+                let name: String = body
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.push(name);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| env_refs(x, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|x| env_refs(x, out)),
+        _ => {}
+    }
+}
+
+/// Connector config keys that hold credentials in dex's connectors.
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["secret", "password", "bindpw", "token", "privatekey"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+/// A literal credential in a connector config: its key path and key.
+fn literal_secrets(v: &serde_json::Value, path: &ValuePath, out: &mut Vec<ValuePath>) {
+    if let serde_json::Value::Object(m) = v {
+        for (k, child) in m {
+            let p = path.key(k);
+            match child {
+                serde_json::Value::String(s)
+                    if is_secret_key(k) && !s.is_empty() && !s.starts_with('$') =>
+                {
+                    out.push(p)
+                }
+                _ => literal_secrets(child, &p, out),
+            }
+        }
+    }
+}
+
+/// Whether `s` is a DNS-1123 label.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut Diagnostics) {
+    let mut fail = |path: ValuePath, message: String| {
+        diags.push(
+            crate::diagnostic::Diagnostic::error(message)
+                .at(values.origin_of(&path))
+                .at_path(path),
+        );
+    };
+    let place = |path: &ValuePath| match values.origin_of(path) {
+        Some(o) => format!("`{path}` at {}", sources.display(o)),
+        None => format!("`{path}`"),
+    };
+    let a = &config.deploykf_core.deploykf_auth;
+    let base = ValuePath::keys(AUTH);
+
+    // No secret value, anywhere, even in a part that is off.
+    for (path, r) in secret_refs(config) {
+        if r.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            fail(
+                path.key("value"),
+                format!(
+                    "a secret value would be written into the output: create a Secret in namespace `{}` and set `{}` (and `existingSecretKey`){}",
+                    a.namespace,
+                    path.key("existingSecret"),
+                    if path.to_string().ends_with("oidc.clientSecret") {
+                        ""
+                    } else {
+                        ", or set `generateSecret: true` to have it generated in the cluster"
+                    }
+                ),
+            );
+        }
+        if r.generate_secret && r.existing_secret.is_empty() {
+            fail(
+                path.key("existingSecret"),
+                "must name the Secret to generate when `generateSecret` is true".into(),
+            );
+        }
+    }
+    if !a.enabled {
+        return;
+    }
+    let need = |r: &SecretRef| r.existing_secret.is_empty();
+    if need(&a.oauth2_proxy.cookie.secret) {
+        fail(
+            base.key("oauth2Proxy").key("cookie").key("secret").key("existingSecret"),
+            "oauth2-proxy needs a cookie secret: name an existing Secret, or a Secret to generate with `generateSecret: true`".into(),
+        );
+    }
+    let oidc = &a.oauth2_proxy.oidc;
+    let oidc_path = base.key("oauth2Proxy").key("oidc");
+    if a.dex.enabled {
+        if need(&a.dex.clients.oauth2_proxy.client_secret) {
+            fail(
+                base.key("dex").key("clients").key("oauth2Proxy").key("clientSecret").key("existingSecret"),
+                "oauth2-proxy needs its dex client secret: name an existing Secret, or a Secret to generate with `generateSecret: true`".into(),
+            );
+        }
+        let mut emails: HashMap<String, usize> = HashMap::new();
+        for (i, p) in a.dex.static_passwords.iter().enumerate() {
+            let path = base.key("dex").key("staticPasswords").index(i);
+            if let Some(&first) = emails.get(&p.email.to_ascii_lowercase()) {
+                let first_path = base
+                    .key("dex")
+                    .key("staticPasswords")
+                    .index(first)
+                    .key("email");
+                fail(
+                    path.key("email"),
+                    format!(
+                        "duplicate email `{}`, first defined as {}",
+                        p.email,
+                        place(&first_path)
+                    ),
+                );
+            } else {
+                emails.insert(p.email.to_ascii_lowercase(), i);
+            }
+            let pw = &p.password;
+            if pw.existing_secret.is_empty() {
+                fail(
+                    path.key("password").key("existingSecret"),
+                    "must name the Secret holding the password's bcrypt hash (or a Secret to generate with `generateSecret: true`)".into(),
+                );
+            } else if pw.kind.as_deref() != Some("hash") {
+                fail(
+                    path.key("password").key("type"),
+                    "must be \"hash\": dex reads a bcrypt hash from the Secret and can not hash a plain password itself (make one with: htpasswd -nbBC 10 \"\" 'PASSWORD' | cut -d: -f2)".into(),
+                );
+            }
+            if pw.generate_secret && pw.existing_secret_key == "password" {
+                fail(
+                    path.key("password").key("existingSecretKey"),
+                    "must not be `password` when `generateSecret` is true: the generated Secret keeps the plain password under `password` and the hash under this key".into(),
+                );
+            }
+        }
+        for (i, c) in a.dex.connectors.iter().enumerate() {
+            let path = base.key("dex").key("connectors").index(i);
+            if c.config_existing_secret
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+            {
+                fail(
+                    path.key("configExistingSecret"),
+                    "is not supported: dex can not read a connector config from a Secret; write the config in `config` with `$VAR` in place of each secret, and set `env.VAR: {existingSecret, existingSecretKey}`".into(),
+                );
+            }
+            let mut literal = Vec::new();
+            literal_secrets(
+                &serde_json::Value::Object(c.config.clone()),
+                &path.key("config"),
+                &mut literal,
+            );
+            for p in literal {
+                fail(
+                    p,
+                    "a secret value would be written into the output: write `$VAR` instead, and set the connector's `env.VAR: {existingSecret, existingSecretKey}`".into(),
+                );
+            }
+            let mut refs = Vec::new();
+            env_refs(&serde_json::Value::Object(c.config.clone()), &mut refs);
+            refs.sort();
+            refs.dedup();
+            for name in refs {
+                if !c.env.contains_key(&name) {
+                    fail(
+                        path.key("config"),
+                        format!("references `${name}`, which the connector's `env` does not define (add `env.{name}: {{existingSecret, existingSecretKey}}`)"),
+                    );
+                }
+            }
+            for (name, r) in &c.env {
+                if r.existing_secret.is_empty() {
+                    fail(
+                        path.key("env").key(name).key("existingSecret"),
+                        "must name the Secret the variable is read from".into(),
+                    );
+                }
+            }
+        }
+    } else {
+        for (key, v) in [
+            ("issuerUrl", &oidc.issuer_url),
+            ("clientId", &oidc.client_id),
+        ] {
+            if v.is_empty() {
+                fail(
+                    oidc_path.key(key),
+                    format!("must be set when `{AUTH}.dex.enabled` is false (oauth2-proxy and the gateway use this issuer)"),
+                );
+            }
+        }
+        if need(&oidc.client_secret) {
+            fail(
+                oidc_path.key("clientSecret").key("existingSecret"),
+                format!("must name the Secret holding oauth2-proxy's client secret at the issuer when `{AUTH}.dex.enabled` is false"),
+            );
+        }
+    }
+    if oidc.client_secret.generate_secret {
+        fail(
+            oidc_path.key("clientSecret").key("generateSecret"),
+            "must be false: an external issuer issues the client secret; store it in a Secret and set `existingSecret`".into(),
+        );
+    }
+    let id = &a.identity;
+    if id.user_header == id.groups_header {
+        fail(
+            base.key("identity").key("groupsHeader"),
+            format!(
+                "must differ from `{AUTH}.identity.userHeader` (both are `{}`)",
+                id.user_header
+            ),
+        );
+    }
+
+    // A Secret is generated by one Job only.
+    let mut generated: HashMap<&str, ValuePath> = HashMap::new();
+    for (path, r) in secret_refs(config) {
+        if !r.generate_secret {
+            continue;
+        }
+        if let Some(first) = generated.get(r.existing_secret.as_str()) {
+            fail(
+                path.key("existingSecret"),
+                format!(
+                    "Secret `{}` is already generated for {}; give each generated secret its own Secret",
+                    r.existing_secret,
+                    place(&first.key("existingSecret"))
+                ),
+            );
+        } else {
+            generated.insert(&r.existing_secret, path);
+        }
+    }
+}
+
+/// The gateway's `apps`.
+pub fn check_apps(config: &Config, values: &Values, sources: &SourceMap, diags: &mut Diagnostics) {
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let auth_on = config.deploykf_core.deploykf_auth.enabled;
+    let mut fail = |path: ValuePath, message: String| {
+        diags.push(
+            crate::diagnostic::Diagnostic::error(message)
+                .at(values.origin_of(&path))
+                .at_path(path),
+        );
+    };
+    let place = |path: &ValuePath| match values.origin_of(path) {
+        Some(o) => format!("`{path}` at {}", sources.display(o)),
+        None => format!("`{path}`"),
+    };
+    let base = ValuePath::keys(GW).key("apps");
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    // (host, path) -> the app that claimed it
+    let mut routes: HashMap<(String, String), usize> = HashMap::new();
+    for (i, app) in gw.apps.iter().enumerate() {
+        let path = base.index(i);
+        if let Some(&first) = names.get(app.name.as_str()) {
+            fail(
+                path.key("name"),
+                format!(
+                    "duplicate app name `{}`, first defined as {}",
+                    app.name,
+                    place(&base.index(first).key("name"))
+                ),
+            );
+        } else {
+            names.insert(&app.name, i);
+        }
+        let (host, prefix, key) = match (&app.path, &app.subdomain) {
+            (Some(_), Some(_)) => {
+                fail(
+                    path.clone(),
+                    "an app has either `path` or `subdomain`, not both".into(),
+                );
+                continue;
+            }
+            (None, None) => {
+                fail(path.clone(), "an app needs `path` (a prefix such as /my-app/) or `subdomain` (served at <subdomain>.<hostname>)".into());
+                continue;
+            }
+            (Some(p), None) => {
+                if !p.starts_with('/') {
+                    fail(
+                        path.key("path"),
+                        format!("must start with \"/\" (did you mean \"/{p}\"?)"),
+                    );
+                    continue;
+                }
+                if auth_on {
+                    let clash = LOGIN_PATHS.iter().find(|l| {
+                        p == *l
+                            || p.starts_with(&format!("{l}/"))
+                            || (l.starts_with(p.as_str()) && p.ends_with('/') && p != "/")
+                    });
+                    if let Some(l) = clash {
+                        fail(
+                            path.key("path"),
+                            format!("`{p}` overlaps `{l}`, which the login flow (dex, oauth2-proxy) serves on the main host; choose another path"),
+                        );
+                    }
+                }
+                (gw.gateway.hostname.clone(), p.clone(), "path")
+            }
+            (None, Some(s)) => {
+                if !is_dns_label(s) {
+                    fail(
+                        path.key("subdomain"),
+                        format!("`{s}` is not a DNS label: lowercase letters, digits and \"-\", at most 63, starting and ending with a letter or digit"),
+                    );
+                    continue;
+                }
+                (
+                    format!("{s}.{}", gw.gateway.hostname),
+                    "/".to_string(),
+                    "subdomain",
+                )
+            }
+        };
+        if let Some(&first) = routes.get(&(host.clone(), prefix.clone())) {
+            let first_app = &gw.apps[first];
+            let first_key = if first_app.path.is_some() {
+                "path"
+            } else {
+                "subdomain"
+            };
+            fail(
+                path.key(key),
+                format!(
+                    "app `{}` claims {host}{prefix}, already claimed by app `{}` ({})",
+                    app.name,
+                    first_app.name,
+                    place(&base.index(first).key(first_key))
+                ),
+            );
+        } else {
+            routes.insert((host, prefix), i);
+        }
+        if app.auth == "required" && !auth_on {
+            fail(
+                path.key("auth"),
+                format!("is \"required\" but `{AUTH}.enabled` is false, so nothing would authenticate users; enable auth or set `auth: none`"),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_env_references_and_literal_secrets() {
+        let mut refs = Vec::new();
+        env_refs(
+            &json!({"a": "$X", "b": ["${Y_2}-z"], "c": {"d": "no"}}),
+            &mut refs,
+        );
+        assert_eq!(refs, vec!["X", "Y_2"]);
+        let mut lit = Vec::new();
+        literal_secrets(
+            &json!({"clientSecret": "abc", "bindPW": "$PW", "issuer": "x", "nested": {"password": "p"}}),
+            &ValuePath::keys("c"),
+            &mut lit,
+        );
+        let lit: Vec<String> = lit.iter().map(|p| p.to_string()).collect();
+        assert_eq!(lit, vec!["c.clientSecret", "c.nested.password"]);
+    }
+
+    #[test]
+    fn dns_labels() {
+        assert!(is_dns_label("minio-console"));
+        assert!(!is_dns_label("Minio"));
+        assert!(!is_dns_label("a.b"));
+        assert!(!is_dns_label("-a"));
+        assert!(!is_dns_label(""));
+    }
+}
