@@ -118,6 +118,10 @@ pub struct EdgeModel {
     pub gateway_hosts: Vec<String>,
 }
 
+/// An issuer the gateway trusts: (issuer, the claim naming the user,
+/// [(identity header, the claim it is copied from, if any)]).
+type Issuer = (String, String, Vec<(String, Option<String>)>);
+
 fn image(i: &crate::config::PulledImage) -> String {
     format!("{}:{}", i.repository, i.tag)
 }
@@ -522,7 +526,7 @@ pub fn derive(
 
     let id = &a.identity;
     let mut jwt_rules = Vec::new();
-    let mut issuers: Vec<(String, String)> = Vec::new();
+    let mut issuers: Vec<Issuer> = Vec::new();
     let mut user_rule = json!({
         "issuer": issuer,
         "forwardOriginalToken": true,
@@ -546,7 +550,14 @@ pub fn derive(
         user_rule["audiences"] = json!([o.oidc.client_id]);
     }
     jwt_rules.push(user_rule);
-    issuers.push((issuer.clone(), id.user_claim.clone()));
+    issuers.push((
+        issuer.clone(),
+        id.user_claim.clone(),
+        vec![
+            (id.user_header.clone(), Some(id.user_claim.clone())),
+            (id.groups_header.clone(), Some(id.groups_claim.clone())),
+        ],
+    ));
     if a.m2m.enabled {
         let mut rule = json!({
             "issuer": a.m2m.issuer,
@@ -559,7 +570,14 @@ pub fn derive(
             rule["audiences"] = json!(a.m2m.audiences);
         }
         jwt_rules.push(rule);
-        issuers.push((a.m2m.issuer.clone(), a.m2m.user_claim.clone()));
+        issuers.push((
+            a.m2m.issuer.clone(),
+            a.m2m.user_claim.clone(),
+            vec![
+                (id.user_header.clone(), Some(a.m2m.user_claim.clone())),
+                (id.groups_header.clone(), None),
+            ],
+        ));
     }
 
     let ops = protected_operations(config, gw, edge);
@@ -573,12 +591,23 @@ pub fn derive(
         "from": [{"source": {"notRequestPrincipals": ["*"]}}],
         "to": ops,
     })];
-    for (iss, claim) in &issuers {
+    for (iss, user_claim, headers) in &issuers {
+        let from = json!([{"source": {"requestPrincipals": [format!("{iss}/*")]}}]);
+        // A token that does not name the user.
         deny_rules.push(json!({
-            "from": [{"source": {"requestPrincipals": [format!("{iss}/*")]}}],
+            "from": from,
             "to": ops,
-            "when": [{"key": format!("request.auth.claims[{claim}]"), "notValues": ["*"]}],
+            "when": [{"key": format!("request.auth.claims[{user_claim}]"), "notValues": ["*"]}],
         }));
+        // An identity header the token did not fill: the client sent it.
+        for (header, claim) in headers {
+            let mut when =
+                vec![json!({"key": format!("request.headers[{header}]"), "values": ["*"]})];
+            if let Some(c) = claim {
+                when.push(json!({"key": format!("request.auth.claims[{c}]"), "notValues": ["*"]}));
+            }
+            deny_rules.push(json!({"from": from, "to": ops, "when": when}));
+        }
     }
     let gateway_principal = format!(
         "cluster.local/ns/{}/sa/{}",

@@ -163,7 +163,13 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
     if !a.enabled {
         return;
     }
-    let need = |r: &SecretRef| r.existing_secret.is_empty();
+    // Missing, and not already reported (a `value`, or `generateSecret`
+    // without a name).
+    let need = |r: &SecretRef| {
+        r.existing_secret.is_empty()
+            && !r.generate_secret
+            && r.value.as_deref().is_none_or(str::is_empty)
+    };
     if need(&a.oauth2_proxy.cookie.secret) {
         fail(
             base.key("oauth2Proxy").key("cookie").key("secret").key("existingSecret"),
@@ -200,7 +206,10 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                 emails.insert(p.email.to_ascii_lowercase(), i);
             }
             let pw = &p.password;
-            if pw.existing_secret.is_empty() {
+            let has_value = pw.value.as_deref().is_some_and(|v| !v.is_empty());
+            if has_value {
+                // reported above
+            } else if pw.existing_secret.is_empty() {
                 fail(
                     path.key("password").key("existingSecret"),
                     "must name the Secret holding the password's bcrypt hash (or a Secret to generate with `generateSecret: true`)".into(),
