@@ -150,6 +150,27 @@ fn defaults_take_effect_in_the_upstream_charts() {
         "true"
     );
     assert_eq!(m["trustDomain"], "cluster.local");
+    // The login's ext-authz provider is in the mesh config istiod reads,
+    // and istiod lets the gateway fetch dex's keys through the mesh.
+    let providers = m["extensionProviders"]
+        .as_array()
+        .expect("extensionProviders");
+    assert_eq!(providers.len(), 1);
+    assert_eq!(providers[0]["name"], "deploykf-oauth2-proxy");
+    assert_eq!(
+        providers[0]["envoyExtAuthzHttp"]["service"],
+        "oauth2-proxy.deploykf-auth.svc.cluster.local"
+    );
+    assert_eq!(providers[0]["envoyExtAuthzHttp"]["port"], 4180);
+    let istiod = find(&docs, "Deployment", "istiod");
+    let env = istiod["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e["name"] == "PILOT_JWT_ENABLE_REMOTE_JWKS" && e["value"] == "hybrid"),
+        "{env:?}"
+    );
     let values = merged_values(&docs, "values");
     assert_eq!(
         values["sidecarInjectorWebhook"]["enableNamespacesByDefault"],
