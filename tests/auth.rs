@@ -382,6 +382,28 @@ fn namespaces_are_strict_and_deny_by_default() {
     );
 }
 
+#[test]
+fn with_your_own_istio_every_rendered_namespace_is_strict() {
+    let t = case("own-istio");
+    assert!(!t
+        .keys()
+        .any(|p| p.ends_with("PeerAuthentication-mesh.yaml")));
+    let namespaces: Vec<&Value> = all_docs(&t)
+        .filter(|(_, d)| d["kind"] == "Namespace")
+        .map(|(_, d)| &d["metadata"]["name"])
+        .collect();
+    assert!(namespaces.len() >= 4, "{namespaces:?}");
+    for ns in namespaces {
+        let strict = all_docs(&t).any(|(_, d)| {
+            d["kind"] == "PeerAuthentication"
+                && &d["metadata"]["namespace"] == ns
+                && d["spec"].get("selector").is_none()
+                && d["spec"]["mtls"]["mode"] == "STRICT"
+        });
+        assert!(strict, "{ns}: no namespace-wide STRICT mTLS");
+    }
+}
+
 // ---------------------------------------------------------------------
 // A request through the rendered gateway policies: who can make an app
 // see which identity.
