@@ -56,6 +56,8 @@ pub struct Oauth2ProxyModel {
     pub pull_policy: String,
     /// `oauth2_proxy.cfg` (TOML; every value JSON-quoted).
     pub config: String,
+    /// Changes with the configuration, so that oauth2-proxy restarts.
+    pub config_digest: String,
     pub env: Vec<SecretEnv>,
     pub service_host: String,
 }
@@ -132,6 +134,15 @@ pub fn base_url(gw: &GatewayModel, host: &str) -> String {
         .replacen(&gw.hostname, host, 1)
         .trim_end_matches('/')
         .to_string()
+}
+
+/// A short digest of a configuration, for a pod annotation.
+fn digest(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn svc(name: &str, ns: &str) -> String {
@@ -431,11 +442,10 @@ pub fn derive(
             cfg["connectors"] = Value::Array(connectors);
         }
         let config = crate::yaml::emit::document(&cfg);
-        let digest = Sha256::digest(config.as_bytes());
         DexModel {
             image: image(&a.images.dex),
             pull_policy: a.images.dex.pull_policy.clone(),
-            config_digest: digest.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+            config_digest: digest(&config),
             config,
             env,
             service_host: dex_svc.clone(),
@@ -499,6 +509,7 @@ pub fn derive(
     let oauth2_proxy = Oauth2ProxyModel {
         image: image(&a.images.oauth2_proxy),
         pull_policy: a.images.oauth2_proxy.pull_policy.clone(),
+        config_digest: digest(&config_text),
         config: config_text,
         env: vec![
             secret_env("OAUTH2_PROXY_CLIENT_SECRET".into(), client_secret),
