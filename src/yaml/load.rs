@@ -124,6 +124,60 @@ pub fn load_json_documents(text: &str) -> Result<Vec<serde_json::Value>, LoadErr
     Ok(docs.into_iter().flatten().flatten().collect())
 }
 
+/// Key paths of a document to build; `*` matches any list item. A path
+/// that matches in full keeps the whole value below it.
+pub type Selection = &'static [&'static [&'static str]];
+
+/// Like [`load_json_documents`], but builds only the parts of each document
+/// that `select` names (each document is still a map or value at its root):
+/// the rest is parsed and checked exactly as strictly (tags, duplicate keys,
+/// depth) but never built, which makes checking large output much cheaper.
+/// A stream holding anchors or aliases is loaded in full and then reduced,
+/// so an alias never points into a part that was not built.
+pub fn load_selected_documents(
+    text: &str,
+    select: Selection,
+) -> Result<Vec<serde_json::Value>, LoadError> {
+    let mut loader = Loader::new(text, SourceId(0), JsonBuilder);
+    loader.select = Some(select);
+    match loader.stream() {
+        Err(_) if loader.saw_anchor => load_json_documents(text),
+        docs => Ok(docs?.into_iter().flatten().flatten().collect()),
+    }
+}
+
+/// What part of a node the loader builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sel {
+    /// The whole node.
+    All,
+    /// Only the children on the selection paths with these bits set.
+    Paths(u64),
+}
+
+/// Keys seen in one map, to refuse duplicates without building the map.
+#[derive(Default)]
+struct KeySet<'a> {
+    few: Vec<Cow<'a, str>>,
+    many: std::collections::HashSet<Cow<'a, str>>,
+}
+
+impl<'a> KeySet<'a> {
+    /// Gives `key` back when it was seen before.
+    fn insert(&mut self, key: Cow<'a, str>) -> Result<(), Cow<'a, str>> {
+        if self.few.contains(&key) || self.many.contains(&key) {
+            return Err(key);
+        }
+        if self.many.is_empty() && self.few.len() < 16 {
+            self.few.push(key);
+        } else {
+            self.many.extend(self.few.drain(..));
+            self.many.insert(key);
+        }
+        Ok(())
+    }
+}
+
 /// What the loader builds from events: position-carrying [`Node`]s, or
 /// plain JSON.
 trait Build {
@@ -134,14 +188,15 @@ trait Build {
     fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<String>) -> Self::Out;
     fn seq(&self, items: Vec<Self::Out>, origin: Origin) -> Self::Out;
     fn map(&self) -> Self::Map;
-    /// Insert; on a duplicate key, the line of the first one if known.
+    /// Insert; on a duplicate key, the key and the line of the first one
+    /// if known.
     fn insert(
         &self,
         map: &mut Self::Map,
         key: String,
         key_origin: Origin,
         value: Self::Out,
-    ) -> Result<(), Option<u32>>;
+    ) -> Result<(), (String, Option<u32>)>;
     fn finish(&self, map: Self::Map, origin: Origin) -> Self::Out;
     /// An empty document parses as one empty plain scalar.
     fn is_empty_doc(&self, out: &Self::Out) -> bool;
@@ -173,9 +228,10 @@ impl Build for NodeBuilder {
         key: String,
         key_origin: Origin,
         value: Node,
-    ) -> Result<(), Option<u32>> {
+    ) -> Result<(), (String, Option<u32>)> {
         if let Some(first) = map.get(&key) {
-            return Err(Some(first.key_origin.pos.line));
+            let line = first.key_origin.pos.line;
+            return Err((key, Some(line)));
         }
         map.insert(key, Entry { key_origin, value });
         Ok(())
@@ -227,9 +283,9 @@ impl Build for JsonBuilder {
         key: String,
         _: Origin,
         value: Self::Out,
-    ) -> Result<(), Option<u32>> {
+    ) -> Result<(), (String, Option<u32>)> {
         if map.contains_key(&key) {
-            return Err(None);
+            return Err((key, None));
         }
         map.insert(key, value.unwrap_or(serde_json::Value::Null));
         Ok(())
@@ -259,6 +315,11 @@ struct Loader<'a, B: Build> {
     anchors: HashMap<usize, B::Out>,
     budget: usize,
     build: B,
+    /// Build only these paths (see [`load_selected_documents`]).
+    select: Option<Selection>,
+    /// An anchor or alias was met while selecting: the caller loads the
+    /// stream in full instead.
+    saw_anchor: bool,
 }
 
 impl<'a, B: Build> Loader<'a, B> {
@@ -269,6 +330,8 @@ impl<'a, B: Build> Loader<'a, B> {
             anchors: HashMap::new(),
             budget: NODE_BUDGET,
             build,
+            select: None,
+            saw_anchor: false,
         }
     }
 
@@ -317,7 +380,11 @@ impl<'a, B: Build> Loader<'a, B> {
                         docs.push(None);
                         continue;
                     }
-                    let node = self.node(event, pos, 0)?;
+                    let sel = match self.select {
+                        None => Sel::All,
+                        Some(paths) => Sel::Paths((1u64 << paths.len().min(63)) - 1),
+                    };
+                    let node = self.node(event, pos, 0, sel)?;
                     let empty = self.build.is_empty_doc(&node);
                     docs.push(if empty { None } else { Some(node) });
                     match self.next()? {
@@ -343,17 +410,117 @@ impl<'a, B: Build> Loader<'a, B> {
         Ok(())
     }
 
-    fn node(&mut self, event: Event<'a>, pos: Pos, depth: usize) -> Result<B::Out, LoadError> {
+    /// The selection of a child at `depth` (its parent's depth) under `key`
+    /// (`*` for a list item); `None` when it is not built.
+    fn child_sel(&self, sel: Sel, depth: usize, key: &str) -> Option<Sel> {
+        let (Sel::Paths(mask), Some(paths)) = (sel, self.select) else {
+            return Some(Sel::All);
+        };
+        let mut out = 0u64;
+        for (i, path) in paths.iter().enumerate().take(63) {
+            if mask & (1 << i) != 0 && path.get(depth) == Some(&key) {
+                if path.len() == depth + 1 {
+                    return Some(Sel::All);
+                }
+                out |= 1 << i;
+            }
+        }
+        (out != 0).then_some(Sel::Paths(out))
+    }
+
+    /// A refusal that only means "load this stream in full".
+    fn anchor_met(&mut self, pos: Pos) -> LoadError {
+        self.saw_anchor = true;
+        self.err(pos, "anchor or alias while selecting")
+    }
+
+    /// Parse and check a node exactly as [`Self::node`] does, building
+    /// nothing. Only used while selecting.
+    fn skip(&mut self, event: Event<'a>, pos: Pos, depth: usize) -> Result<(), LoadError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        self.spend(1, pos)?;
+        match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                if anchor != 0 {
+                    return Err(self.anchor_met(pos));
+                }
+                if tag.is_some() {
+                    self.scalar(value, style, tag.as_deref(), pos)?;
+                }
+            }
+            Event::Alias(_) => return Err(self.anchor_met(pos)),
+            Event::SequenceStart(anchor, tag) => {
+                if anchor != 0 {
+                    return Err(self.anchor_met(pos));
+                }
+                self.check_collection_tag(tag.as_deref(), "seq", pos)?;
+                loop {
+                    let (event, pos) = self.next()?;
+                    if let Event::SequenceEnd = event {
+                        break;
+                    }
+                    self.skip(event, pos, depth + 1)?;
+                }
+            }
+            Event::MappingStart(anchor, tag) => {
+                if anchor != 0 {
+                    return Err(self.anchor_met(pos));
+                }
+                self.check_collection_tag(tag.as_deref(), "map", pos)?;
+                let mut keys = KeySet::default();
+                loop {
+                    let (event, key_pos) = self.next()?;
+                    if let Event::MappingEnd = event {
+                        break;
+                    }
+                    let key = self.key(event, key_pos)?;
+                    if let Err(key) = keys.insert(key) {
+                        return Err(self.err(key_pos, format!("duplicate key `{key}`")));
+                    }
+                    let (event, pos) = self.next()?;
+                    self.skip(event, pos, depth + 1)?;
+                }
+            }
+            _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
+        }
+        Ok(())
+    }
+
+    /// A map key: a scalar, never an alias or a collection.
+    fn key(&mut self, event: Event<'a>, key_pos: Pos) -> Result<Cow<'a, str>, LoadError> {
+        match event {
+            Event::Scalar(value, _, anchor, _) => {
+                if anchor != 0 && self.select.is_some() {
+                    return Err(self.anchor_met(key_pos));
+                }
+                Ok(value)
+            }
+            Event::Alias(_) => Err(self.err(key_pos, "an alias cannot be used as a map key")),
+            _ => Err(self.err(key_pos, "map keys must be plain strings, not lists or maps")),
+        }
+    }
+
+    fn node(
+        &mut self,
+        event: Event<'a>,
+        pos: Pos,
+        depth: usize,
+        sel: Sel,
+    ) -> Result<B::Out, LoadError> {
         if depth > MAX_DEPTH {
             return Err(self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         self.spend(1, pos)?;
         let origin = self.origin(pos);
+        let selecting = self.select.is_some();
         let (node, anchor) = match event {
             Event::Scalar(value, style, anchor, tag) => {
                 let (kind, plain) = self.scalar(value, style, tag.as_deref(), pos)?;
                 (self.build.scalar(kind, origin, plain), anchor)
             }
+            Event::Alias(_) if selecting => return Err(self.anchor_met(pos)),
             Event::Alias(id) => {
                 let node = self
                     .anchors
@@ -367,38 +534,47 @@ impl<'a, B: Build> Loader<'a, B> {
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq", pos)?;
+                let item_sel = self.child_sel(sel, depth, "*");
                 let mut items = Vec::new();
                 loop {
                     let (event, pos) = self.next()?;
                     if let Event::SequenceEnd = event {
                         break;
                     }
-                    items.push(self.node(event, pos, depth + 1)?);
+                    match item_sel {
+                        Some(s) => items.push(self.node(event, pos, depth + 1, s)?),
+                        None => self.skip(event, pos, depth + 1)?,
+                    }
                 }
                 (self.build.seq(items, origin), anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map", pos)?;
                 let mut map = self.build.map();
+                // While selecting, keys not built are still checked here.
+                let mut keys = (sel != Sel::All).then(KeySet::default);
                 loop {
                     let (event, key_pos) = self.next()?;
                     if let Event::MappingEnd = event {
                         break;
                     }
-                    let key = match event {
-                        Event::Scalar(value, _, _, _) => value.into_owned(),
-                        Event::Alias(_) => {
-                            return Err(self.err(key_pos, "an alias cannot be used as a map key"))
+                    let key = self.key(event, key_pos)?;
+                    let child = self.child_sel(sel, depth, &key);
+                    if let Some(keys) = keys.as_mut() {
+                        if let Err(key) = keys.insert(key.clone()) {
+                            return Err(self.err(key_pos, format!("duplicate key `{key}`")));
                         }
-                        _ => {
-                            return Err(self
-                                .err(key_pos, "map keys must be plain strings, not lists or maps"))
-                        }
-                    };
+                    }
                     let (event, pos) = self.next()?;
-                    let value = self.node(event, pos, depth + 1)?;
+                    let Some(child) = child else {
+                        self.skip(event, pos, depth + 1)?;
+                        continue;
+                    };
+                    let value = self.node(event, pos, depth + 1, child)?;
                     let key_origin = self.origin(key_pos);
-                    if let Err(first) = self.build.insert(&mut map, key.clone(), key_origin, value)
+                    if let Err((key, first)) =
+                        self.build
+                            .insert(&mut map, key.into_owned(), key_origin, value)
                     {
                         let first = first
                             .map(|l| format!(" (first set on line {l})"))
@@ -411,6 +587,9 @@ impl<'a, B: Build> Loader<'a, B> {
             _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
         };
         if anchor != 0 {
+            if selecting {
+                return Err(self.anchor_met(pos));
+            }
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
@@ -680,5 +859,51 @@ mod tests {
         assert!(e.origin.pos.line >= 1);
         assert!(load_documents("a: !custom x\n", SourceId(0)).is_err());
         assert!(load_documents("? [a]\n: 1\n", SourceId(0)).is_err());
+    }
+
+    const SEL: Selection = &[
+        &["kind"],
+        &["spec", "list"],
+        &["spec", "items", "*", "name"],
+    ];
+
+    #[test]
+    fn selecting_builds_only_the_named_paths() {
+        let text = "kind: A\nother: {x: 1}\nspec:\n  list: [1, {b: 2}]\n  items:\n    - {name: n, skip: s}\n    - {skip: t}\n  rest: r\n---\nkind: B\n";
+        let docs = load_selected_documents(text, SEL).unwrap();
+        assert_eq!(
+            docs,
+            vec![
+                serde_json::json!({"kind": "A", "spec": {"list": [1, {"b": 2}], "items": [{"name": "n"}, {}]}}),
+                serde_json::json!({"kind": "B"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn selecting_still_refuses_what_a_full_load_refuses() {
+        for bad in [
+            "kind: A\nother: {x: 1, x: 2}\n",
+            "kind: A\nother: !custom x\n",
+            "kind: A\nother: !!int x\n",
+            "kind: A\nother: [1, 2\n",
+            "kind: A\nother:\n  ? [a]\n  : 1\n",
+            "kind: A\nkind: B\n",
+            "kind: A\nother: {a: *nothing}\n",
+        ] {
+            assert!(load_json_documents(bad).is_err(), "{bad}");
+            assert!(load_selected_documents(bad, SEL).is_err(), "{bad}");
+        }
+        let many: String = (0..40).map(|i| format!("k{i}: 1\n")).collect();
+        assert!(load_selected_documents(&format!("{many}k7: 2\n"), SEL).is_err());
+        assert!(load_selected_documents(&many, SEL).is_ok());
+    }
+
+    #[test]
+    fn selecting_a_stream_with_aliases_loads_it_in_full() {
+        let text = "other: &a {x: 1}\nspec: {list: *a}\n";
+        let docs = load_selected_documents(text, SEL).unwrap();
+        assert_eq!(docs, load_json_documents(text).unwrap());
+        assert_eq!(docs[0]["spec"]["list"], serde_json::json!({"x": 1}));
     }
 }
