@@ -44,16 +44,27 @@ pub struct ValidValues {
 
 /// Stages 1–2: merge the inputs and validate them.
 pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValues, Diagnostics> {
+    validate_timed(inputs, session, &mut StageClock::new())
+}
+
+fn validate_timed(
+    inputs: &ValueInputs,
+    session: &mut Session,
+    clock: &mut StageClock,
+) -> Result<ValidValues, Diagnostics> {
     let values = values::build(inputs, &mut session.sources)?;
+    clock.lap("values (load, merge)");
     let schema = schema::Schema::embedded()?;
     let json = values.to_json();
     let (errors, warnings) = schema.validate(&values, &json, &session.sources);
+    clock.lap("schema");
     session.warnings.extend(warnings);
     if errors.has_errors() {
         return Err(errors);
     }
     let checked = rules::check(&values, &json, &session.sources)?;
     session.warnings.extend(checked.warnings.clone());
+    clock.lap("rules");
     Ok(ValidValues {
         values,
         json,
@@ -131,13 +142,16 @@ pub struct Generated {
 /// Stages 1–5: everything up to, not including, touching the disk.
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
     let mut clock = StageClock::new();
-    let valid = validate(inputs, session)?;
+    let valid = validate_timed(inputs, session, &mut clock)?;
     let digest = values_digest(&valid.json);
-    clock.lap("values+schema+rules");
     // Templates see only the model; the values (and their positions) are
-    // no longer needed past this point.
-    let model = model::derive(&valid.checked);
-    drop(valid);
+    // no longer needed past this point: free them before the model is
+    // built, so the two never coexist.
+    let checked = valid.checked;
+    drop((valid.values, valid.json));
+    clock.lap("digest, free values");
+    let model = model::derive(&checked);
+    drop(checked);
     clock.lap("model");
     let context = tree_context(&model);
     let tree = render::render(model)?;

@@ -81,12 +81,11 @@ fn is_partial(path: &str) -> bool {
 
 /// End a file with exactly one newline, and strip trailing blanks on lines.
 fn normalize(text: &str) -> String {
-    let mut out: String = text
-        .trim_start_matches(['\n', '\r'])
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let mut out = String::with_capacity(text.len() + 1);
+    for line in text.trim_start_matches(['\n', '\r']).lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
     let trimmed = out.trim_end_matches('\n').len();
     out.truncate(trimmed);
     out.push('\n');
