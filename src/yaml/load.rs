@@ -216,7 +216,10 @@ impl Build for NodeBuilder {
             plain,
         }
     }
-    fn seq(&self, items: Vec<Node>, origin: Origin) -> Node {
+    // Values trees live through validation: trim the spare capacity of
+    // their (mostly tiny) lists and maps, which otherwise doubles their size.
+    fn seq(&self, mut items: Vec<Node>, origin: Origin) -> Node {
+        items.shrink_to_fit();
         Node::new(NodeKind::Seq(items), origin)
     }
     fn map(&self) -> Self::Map {
@@ -236,7 +239,8 @@ impl Build for NodeBuilder {
         map.insert(key, Entry { key_origin, value });
         Ok(())
     }
-    fn finish(&self, map: Self::Map, origin: Origin) -> Node {
+    fn finish(&self, mut map: Self::Map, origin: Origin) -> Node {
+        map.shrink_to_fit();
         Node::new(NodeKind::Map(map), origin)
     }
     fn is_empty_doc(&self, out: &Node) -> bool {
