@@ -155,28 +155,16 @@ enum Sel {
     Paths(u64),
 }
 
-/// Keys seen in one map, to refuse duplicates without building the map.
-#[derive(Default)]
-struct KeySet<'a> {
-    few: Vec<Cow<'a, str>>,
-    many: std::collections::HashSet<Cow<'a, str>>,
+/// The keys of one map not being built, to refuse duplicates: they sit on
+/// the loader's shared key stack from `base` on, or in `many` once the map
+/// grows past a few keys. No allocation per map.
+struct KeyScope<'a> {
+    base: usize,
+    many: Option<std::collections::HashSet<Cow<'a, str>>>,
 }
 
-impl<'a> KeySet<'a> {
-    /// Gives `key` back when it was seen before.
-    fn insert(&mut self, key: Cow<'a, str>) -> Result<(), Cow<'a, str>> {
-        if self.few.contains(&key) || self.many.contains(&key) {
-            return Err(key);
-        }
-        if self.many.is_empty() && self.few.len() < 16 {
-            self.few.push(key);
-        } else {
-            self.many.extend(self.few.drain(..));
-            self.many.insert(key);
-        }
-        Ok(())
-    }
-}
+/// Keys a map may hold before its duplicate check switches to hashing.
+const FEW_KEYS: usize = 16;
 
 /// What the loader builds from events: position-carrying [`Node`]s, or
 /// plain JSON.
@@ -324,6 +312,8 @@ struct Loader<'a, B: Build> {
     /// An anchor or alias was met while selecting: the caller loads the
     /// stream in full instead.
     saw_anchor: bool,
+    /// Keys of the maps being skipped, innermost last (see [`KeyScope`]).
+    key_stack: Vec<Cow<'a, str>>,
 }
 
 impl<'a, B: Build> Loader<'a, B> {
@@ -336,6 +326,7 @@ impl<'a, B: Build> Loader<'a, B> {
             build,
             select: None,
             saw_anchor: false,
+            key_stack: Vec::new(),
         }
     }
 
@@ -432,6 +423,40 @@ impl<'a, B: Build> Loader<'a, B> {
         (out != 0).then_some(Sel::Paths(out))
     }
 
+    fn key_scope(&self) -> KeyScope<'a> {
+        KeyScope {
+            base: self.key_stack.len(),
+            many: None,
+        }
+    }
+
+    /// Remember `key` in `scope`; gives it back when the map already has it.
+    fn remember_key(
+        &mut self,
+        scope: &mut KeyScope<'a>,
+        key: Cow<'a, str>,
+    ) -> Result<(), Cow<'a, str>> {
+        if let Some(many) = scope.many.as_mut() {
+            if many.contains(&key) {
+                return Err(key);
+            }
+            many.insert(key);
+            return Ok(());
+        }
+        if self.key_stack[scope.base..].contains(&key) {
+            return Err(key);
+        }
+        self.key_stack.push(key);
+        if self.key_stack.len() - scope.base > FEW_KEYS {
+            scope.many = Some(self.key_stack.drain(scope.base..).collect());
+        }
+        Ok(())
+    }
+
+    fn end_scope(&mut self, scope: KeyScope<'a>) {
+        self.key_stack.truncate(scope.base);
+    }
+
     /// A refusal that only means "load this stream in full".
     fn anchor_met(&mut self, pos: Pos) -> LoadError {
         self.saw_anchor = true;
@@ -473,19 +498,20 @@ impl<'a, B: Build> Loader<'a, B> {
                     return Err(self.anchor_met(pos));
                 }
                 self.check_collection_tag(tag.as_deref(), "map", pos)?;
-                let mut keys = KeySet::default();
+                let mut scope = self.key_scope();
                 loop {
                     let (event, key_pos) = self.next()?;
                     if let Event::MappingEnd = event {
                         break;
                     }
                     let key = self.key(event, key_pos)?;
-                    if let Err(key) = keys.insert(key) {
+                    if let Err(key) = self.remember_key(&mut scope, key) {
                         return Err(self.err(key_pos, format!("duplicate key `{key}`")));
                     }
                     let (event, pos) = self.next()?;
                     self.skip(event, pos, depth + 1)?;
                 }
+                self.end_scope(scope);
             }
             _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
         }
@@ -556,7 +582,7 @@ impl<'a, B: Build> Loader<'a, B> {
                 self.check_collection_tag(tag.as_deref(), "map", pos)?;
                 let mut map = self.build.map();
                 // While selecting, keys not built are still checked here.
-                let mut keys = (sel != Sel::All).then(KeySet::default);
+                let mut scope = (sel != Sel::All).then(|| self.key_scope());
                 loop {
                     let (event, key_pos) = self.next()?;
                     if let Event::MappingEnd = event {
@@ -564,8 +590,8 @@ impl<'a, B: Build> Loader<'a, B> {
                     }
                     let key = self.key(event, key_pos)?;
                     let child = self.child_sel(sel, depth, &key);
-                    if let Some(keys) = keys.as_mut() {
-                        if let Err(key) = keys.insert(key.clone()) {
+                    if let Some(scope) = scope.as_mut() {
+                        if let Err(key) = self.remember_key(scope, key.clone()) {
                             return Err(self.err(key_pos, format!("duplicate key `{key}`")));
                         }
                     }
@@ -585,6 +611,9 @@ impl<'a, B: Build> Loader<'a, B> {
                             .unwrap_or_default();
                         return Err(self.err(key_pos, format!("duplicate key `{key}`{first}")));
                     }
+                }
+                if let Some(scope) = scope {
+                    self.end_scope(scope);
                 }
                 (self.build.finish(map, origin), anchor)
             }
@@ -901,6 +930,15 @@ mod tests {
         let many: String = (0..40).map(|i| format!("k{i}: 1\n")).collect();
         assert!(load_selected_documents(&format!("{many}k7: 2\n"), SEL).is_err());
         assert!(load_selected_documents(&many, SEL).is_ok());
+        // The same in a nested map that is not built, after a sibling map
+        // holding the same keys.
+        let nested: String = (0..40).map(|i| format!("  k{i}: {{k{i}: 1}}\n")).collect();
+        let ok = format!("kind: A\nfirst:\n{nested}other:\n{nested}");
+        assert!(load_selected_documents(&ok, SEL).is_ok());
+        for dup in ["  k3: 2\n", "  k39: 2\n"] {
+            let bad = format!("kind: A\nother:\n{nested}{dup}");
+            assert!(load_selected_documents(&bad, SEL).is_err(), "{dup}");
+        }
     }
 
     #[test]
