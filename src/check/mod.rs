@@ -131,7 +131,14 @@ pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree,
 
     let mut diags = Diagnostics::default();
     let mut manifests = Vec::new();
-    let mut facts: Vec<DocFacts> = Vec::new();
+    let total_docs = results
+        .iter()
+        .map(|(_, r)| match r {
+            FileResult::Manifest { docs, .. } => docs.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut facts: Vec<DocFacts> = Vec::with_capacity(total_docs);
     let mut kustomizations: Vec<(String, Vec<Vec<String>>)> = Vec::new();
     for (path, result) in results {
         match result {

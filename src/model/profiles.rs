@@ -151,7 +151,11 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
             let members: Vec<MemberModel> = access
                 .into_iter()
                 .map(|(email, (role, nb))| MemberModel {
-                    binding_name: binding_name(&email, &role),
+                    binding_name: if per_member {
+                        binding_name(&email, &role)
+                    } else {
+                        String::new()
+                    },
                     email,
                     role,
                     notebooks_access: nb,
