@@ -7,6 +7,10 @@ use meshgen::Session;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// The allocator of the `meshgen` binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status

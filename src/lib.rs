@@ -44,16 +44,27 @@ pub struct ValidValues {
 
 /// Stages 1–2: merge the inputs and validate them.
 pub fn validate(inputs: &ValueInputs, session: &mut Session) -> Result<ValidValues, Diagnostics> {
+    validate_timed(inputs, session, &mut StageClock::new())
+}
+
+fn validate_timed(
+    inputs: &ValueInputs,
+    session: &mut Session,
+    clock: &mut StageClock,
+) -> Result<ValidValues, Diagnostics> {
     let values = values::build(inputs, &mut session.sources)?;
+    clock.lap("values (load, merge)");
     let schema = schema::Schema::embedded()?;
     let json = values.to_json();
     let (errors, warnings) = schema.validate(&values, &json, &session.sources);
+    clock.lap("schema");
     session.warnings.extend(warnings);
     if errors.has_errors() {
         return Err(errors);
     }
     let checked = rules::check(&values, &json, &session.sources)?;
     session.warnings.extend(checked.warnings.clone());
+    clock.lap("rules");
     Ok(ValidValues {
         values,
         json,
@@ -120,8 +131,22 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
 
 /// The sha256 of the effective values (canonical JSON), for the marker.
 pub fn values_digest(json: &serde_json::Value) -> String {
-    let text = serde_json::to_string(json).unwrap_or_default();
-    let hash = Sha256::digest(text.as_bytes());
+    /// Hashes what is written, so the JSON text is never held whole.
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, HashWriter(Sha256::new()));
+    // Neither can fail: the writer only hashes.
+    let _ = serde_json::to_writer(&mut out, json);
+    let _ = std::io::Write::flush(&mut out);
+    let hash = out.into_parts().0 .0.finalize();
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
@@ -137,13 +162,16 @@ pub struct Generated {
 /// Stages 1–5: everything up to, not including, touching the disk.
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
     let mut clock = StageClock::new();
-    let valid = validate(inputs, session)?;
+    let valid = validate_timed(inputs, session, &mut clock)?;
     let digest = values_digest(&valid.json);
-    clock.lap("values+schema+rules");
     // Templates see only the model; the values (and their positions) are
-    // no longer needed past this point.
-    let model = model::derive(&valid.checked);
-    drop(valid);
+    // no longer needed past this point: free them before the model is
+    // built, so the two never coexist.
+    let checked = valid.checked;
+    drop((valid.values, valid.json));
+    clock.lap("digest, free values");
+    let model = model::derive(&checked);
+    drop(checked);
     clock.lap("model");
     let context = tree_context(&model);
     let tree = render::render(model)?;

@@ -130,9 +130,10 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
             dir.display()
         )));
     };
+    let ours: std::collections::HashSet<&str> = ours.iter().map(String::as_str).collect();
     let foreign: Vec<&String> = present
         .iter()
-        .filter(|p| p.as_str() != MARKER && !ours.contains(p))
+        .filter(|p| p.as_str() != MARKER && !ours.contains(p.as_str()))
         .collect();
     if let Some(first) = foreign.first() {
         return Err(Diagnostic::error(format!(

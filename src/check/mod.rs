@@ -7,9 +7,11 @@
 //! (delivery paths, kustomization resources, gateways, providers,
 //! credentials, namespaces).
 //!
-//! Files are parsed in parallel (one chunk per core) and each document is
-//! reduced at once to the few facts the checks need, so memory stays
-//! proportional to the output, not to its parsed form.
+//! Files are parsed in parallel (one chunk per core). The parser checks
+//! every byte of every document, but builds only the key paths the checks
+//! read ([`refs::FACT_PATHS`]), and each document is reduced at once to
+//! those facts, so memory stays proportional to the output, not to its
+//! parsed form.
 //!
 //! This stage reads the rendered tree only; it never renders or writes.
 
@@ -65,7 +67,7 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
         return FileResult::Skipped;
     }
     let file_name = path.rsplit('/').next().unwrap_or(path);
-    let docs = match crate::yaml::load_json_documents(&file.text) {
+    let docs = match crate::yaml::load::load_selected_documents(&file.text, refs::FACT_PATHS) {
         Ok(docs) => docs,
         Err(e) => {
             return FileResult::Error(Diagnostic::error(format!(
@@ -129,7 +131,14 @@ pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree,
 
     let mut diags = Diagnostics::default();
     let mut manifests = Vec::new();
-    let mut facts: Vec<DocFacts> = Vec::new();
+    let total_docs = results
+        .iter()
+        .map(|(_, r)| match r {
+            FileResult::Manifest { docs, .. } => docs.len(),
+            _ => 0,
+        })
+        .sum();
+    let mut facts: Vec<DocFacts> = Vec::with_capacity(total_docs);
     let mut kustomizations: Vec<(String, Vec<Vec<String>>)> = Vec::new();
     for (path, result) in results {
         match result {

@@ -72,6 +72,23 @@ pub enum Ref {
     ProducesSecret(String),
 }
 
+/// Every key path [`DocFacts::extract`] (and the kustomization check)
+/// reads: the check stage builds only these parts of each document.
+pub const FACT_PATHS: crate::yaml::load::Selection = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["spec", "source", "path"],
+    &["spec", "path"],
+    &["spec", "gateways"],
+    &["spec", "action"],
+    &["spec", "provider", "name"],
+    &["spec", "servers", "*", "tls", "credentialName"],
+    &["spec", "secretName"],
+    &["resources"],
+];
+
 impl DocFacts {
     /// `None` when the document lacks apiVersion, kind or metadata.name.
     pub fn extract(path: &str, index: usize, d: &Value) -> Option<DocFacts> {

@@ -29,7 +29,10 @@ pub struct ProfileModel {
     pub name: String,
     pub profile_name: String,
     pub owner: String,
-    /// Members other than the owner, sorted by email.
+    /// Members other than the owner, sorted by email; only with
+    /// `output: profiles` (per-member objects). `output: namespaces` binds
+    /// by role through `editors` and `viewers`, and at 10,000 profiles the
+    /// templates' copy of unused member maps is tens of megabytes.
     pub members: Vec<MemberModel>,
     /// Members by ClusterRole, for the aggregated bindings of
     /// `output: namespaces`.
@@ -111,6 +114,7 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
                 .unwrap_or(false),
         )
     };
+    let per_member = pg.output == "profiles";
     let profiles = pg
         .profiles
         .iter()
@@ -147,7 +151,11 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
             let members: Vec<MemberModel> = access
                 .into_iter()
                 .map(|(email, (role, nb))| MemberModel {
-                    binding_name: binding_name(&email, &role),
+                    binding_name: if per_member {
+                        binding_name(&email, &role)
+                    } else {
+                        String::new()
+                    },
                     email,
                     role,
                     notebooks_access: nb,
@@ -211,6 +219,7 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
                 .filter(|m| m.role != "edit")
                 .map(|m| m.email.clone())
                 .collect();
+            let members = if per_member { members } else { Vec::new() };
             ProfileModel {
                 editors,
                 viewers,

@@ -53,7 +53,11 @@ fn yaml_formatter(
     if !is_yaml_escape(state.auto_escape()) || value.is_safe() {
         return minijinja::escape_formatter(out, state, value);
     }
-    let text = emit::inline(&to_json(value)?);
+    // Strings (almost every value) skip the JSON round trip.
+    let text = match value.as_str() {
+        Some(s) => emit::string(s),
+        None => emit::inline(&to_json(value)?),
+    };
     out.write_str(&text).map_err(Error::from)
 }
 

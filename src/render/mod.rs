@@ -82,13 +82,30 @@ fn is_partial(path: &str) -> bool {
 }
 
 /// End a file with exactly one newline, and strip trailing blanks on lines.
-fn normalize(text: &str) -> String {
-    let mut out: String = text
-        .trim_start_matches(['\n', '\r'])
-        .lines()
-        .map(str::trim_end)
-        .collect::<Vec<_>>()
-        .join("\n");
+/// Text that already is so (almost every file) is returned as it is.
+fn normalize(text: String) -> String {
+    let blank_before_newline = ["\r", " \n", "\t\n", "\x0b\n", "\x0c\n"]
+        .iter()
+        .any(|p| text.contains(p));
+    // Outside ASCII, `trim_end` knows more blanks than the patterns above.
+    let clean = text.is_ascii()
+        && !blank_before_newline
+        && !text.starts_with('\n')
+        && text.ends_with('\n')
+        && !text.ends_with("\n\n");
+    if clean {
+        text
+    } else {
+        normalize_lines(&text)
+    }
+}
+
+fn normalize_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    for line in text.trim_start_matches(['\n', '\r']).lines() {
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
     let trimmed = out.trim_end_matches('\n').len();
     out.truncate(trimmed);
     out.push('\n');
@@ -140,7 +157,7 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
             };
             env.get_template(name)
                 .and_then(|t| t.render(ctx))
-                .map(|text| normalize(&text))
+                .map(normalize)
         };
         let results = crate::parallel::map(&jobs, PARALLEL_JOBS, |(_, item)| render_one(item));
         for ((path, _), rendered) in jobs.into_iter().zip(results) {
@@ -205,8 +222,19 @@ mod tests {
 
     #[test]
     fn normalizes_line_endings_and_trailing_space() {
-        assert_eq!(normalize("a: 1  \n\n\n"), "a: 1\n");
-        assert_eq!(normalize("a\r\nb"), "a\nb\n");
+        let n = |s: &str| normalize(s.to_string());
+        for (text, want) in [
+            ("a: 1  \n\n\n", "a: 1\n"),
+            ("a\r\nb", "a\nb\n"),
+            ("\n\na\n\nb\n", "a\n\nb\n"),
+            ("a\t\nb \u{a0}\n", "a\nb\n"),
+            ("a\nb\n", "a\nb\n"),
+            ("", "\n"),
+            ("a", "a\n"),
+        ] {
+            assert_eq!(n(text), want, "{text:?}");
+            assert_eq!(normalize_lines(text), want, "{text:?}");
+        }
         assert!(is_partial("x/_helpers.j2"));
         assert!(!is_partial("x/Gateway.yaml.j2"));
     }

@@ -16,14 +16,13 @@ const YAML11_WORDS: &[&str] = &[
 
 /// Whether `s` can be written without quotes.
 pub fn is_plain_safe(s: &str) -> bool {
-    let mut chars = s.chars();
     let first_ok =
-        matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '/');
+        matches!(s.bytes().next(), Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b'/');
     first_ok
         && s.len() <= 256
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-'))
-        && !YAML11_WORDS.contains(&s.to_ascii_lowercase().as_str())
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'/' | b'-'))
+        && !YAML11_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
 }
 
 fn quote(s: &str) -> String {

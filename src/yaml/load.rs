@@ -124,6 +124,48 @@ pub fn load_json_documents(text: &str) -> Result<Vec<serde_json::Value>, LoadErr
     Ok(docs.into_iter().flatten().flatten().collect())
 }
 
+/// Key paths of a document to build; `*` matches any list item. A path
+/// that matches in full keeps the whole value below it.
+pub type Selection = &'static [&'static [&'static str]];
+
+/// Like [`load_json_documents`], but builds only the parts of each document
+/// that `select` names (each document is still a map or value at its root):
+/// the rest is parsed and checked exactly as strictly (tags, duplicate keys,
+/// depth) but never built, which makes checking large output much cheaper.
+/// A stream holding anchors or aliases is loaded in full and then reduced,
+/// so an alias never points into a part that was not built.
+pub fn load_selected_documents(
+    text: &str,
+    select: Selection,
+) -> Result<Vec<serde_json::Value>, LoadError> {
+    let mut loader = Loader::new(text, SourceId(0), JsonBuilder);
+    loader.select = Some(select);
+    match loader.stream() {
+        Err(_) if loader.saw_anchor => load_json_documents(text),
+        docs => Ok(docs?.into_iter().flatten().flatten().collect()),
+    }
+}
+
+/// What part of a node the loader builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sel {
+    /// The whole node.
+    All,
+    /// Only the children on the selection paths with these bits set.
+    Paths(u64),
+}
+
+/// The keys of one map not being built, to refuse duplicates: they sit on
+/// the loader's shared key stack from `base` on, or in `many` once the map
+/// grows past a few keys. No allocation per map.
+struct KeyScope<'a> {
+    base: usize,
+    many: Option<std::collections::HashSet<Cow<'a, str>>>,
+}
+
+/// Keys a map may hold before its duplicate check switches to hashing.
+const FEW_KEYS: usize = 16;
+
 /// What the loader builds from events: position-carrying [`Node`]s, or
 /// plain JSON.
 trait Build {
@@ -134,14 +176,15 @@ trait Build {
     fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<String>) -> Self::Out;
     fn seq(&self, items: Vec<Self::Out>, origin: Origin) -> Self::Out;
     fn map(&self) -> Self::Map;
-    /// Insert; on a duplicate key, the line of the first one if known.
+    /// Insert; on a duplicate key, the key and the line of the first one
+    /// if known.
     fn insert(
         &self,
         map: &mut Self::Map,
         key: String,
         key_origin: Origin,
         value: Self::Out,
-    ) -> Result<(), Option<u32>>;
+    ) -> Result<(), (String, Option<u32>)>;
     fn finish(&self, map: Self::Map, origin: Origin) -> Self::Out;
     /// An empty document parses as one empty plain scalar.
     fn is_empty_doc(&self, out: &Self::Out) -> bool;
@@ -161,7 +204,10 @@ impl Build for NodeBuilder {
             plain,
         }
     }
-    fn seq(&self, items: Vec<Node>, origin: Origin) -> Node {
+    // Values trees live through validation: trim the spare capacity of
+    // their (mostly tiny) lists and maps, which otherwise doubles their size.
+    fn seq(&self, mut items: Vec<Node>, origin: Origin) -> Node {
+        items.shrink_to_fit();
         Node::new(NodeKind::Seq(items), origin)
     }
     fn map(&self) -> Self::Map {
@@ -173,14 +219,16 @@ impl Build for NodeBuilder {
         key: String,
         key_origin: Origin,
         value: Node,
-    ) -> Result<(), Option<u32>> {
+    ) -> Result<(), (String, Option<u32>)> {
         if let Some(first) = map.get(&key) {
-            return Err(Some(first.key_origin.pos.line));
+            let line = first.key_origin.pos.line;
+            return Err((key, Some(line)));
         }
         map.insert(key, Entry { key_origin, value });
         Ok(())
     }
-    fn finish(&self, map: Self::Map, origin: Origin) -> Node {
+    fn finish(&self, mut map: Self::Map, origin: Origin) -> Node {
+        map.shrink_to_fit();
         Node::new(NodeKind::Map(map), origin)
     }
     fn is_empty_doc(&self, out: &Node) -> bool {
@@ -227,9 +275,9 @@ impl Build for JsonBuilder {
         key: String,
         _: Origin,
         value: Self::Out,
-    ) -> Result<(), Option<u32>> {
+    ) -> Result<(), (String, Option<u32>)> {
         if map.contains_key(&key) {
-            return Err(None);
+            return Err((key, None));
         }
         map.insert(key, value.unwrap_or(serde_json::Value::Null));
         Ok(())
@@ -259,6 +307,13 @@ struct Loader<'a, B: Build> {
     anchors: HashMap<usize, B::Out>,
     budget: usize,
     build: B,
+    /// Build only these paths (see [`load_selected_documents`]).
+    select: Option<Selection>,
+    /// An anchor or alias was met while selecting: the caller loads the
+    /// stream in full instead.
+    saw_anchor: bool,
+    /// Keys of the maps being skipped, innermost last (see [`KeyScope`]).
+    key_stack: Vec<Cow<'a, str>>,
 }
 
 impl<'a, B: Build> Loader<'a, B> {
@@ -269,6 +324,9 @@ impl<'a, B: Build> Loader<'a, B> {
             anchors: HashMap::new(),
             budget: NODE_BUDGET,
             build,
+            select: None,
+            saw_anchor: false,
+            key_stack: Vec::new(),
         }
     }
 
@@ -317,7 +375,11 @@ impl<'a, B: Build> Loader<'a, B> {
                         docs.push(None);
                         continue;
                     }
-                    let node = self.node(event, pos, 0)?;
+                    let sel = match self.select {
+                        None => Sel::All,
+                        Some(paths) => Sel::Paths((1u64 << paths.len().min(63)) - 1),
+                    };
+                    let node = self.node(event, pos, 0, sel)?;
                     let empty = self.build.is_empty_doc(&node);
                     docs.push(if empty { None } else { Some(node) });
                     match self.next()? {
@@ -343,17 +405,152 @@ impl<'a, B: Build> Loader<'a, B> {
         Ok(())
     }
 
-    fn node(&mut self, event: Event<'a>, pos: Pos, depth: usize) -> Result<B::Out, LoadError> {
+    /// The selection of a child at `depth` (its parent's depth) under `key`
+    /// (`*` for a list item); `None` when it is not built.
+    fn child_sel(&self, sel: Sel, depth: usize, key: &str) -> Option<Sel> {
+        let (Sel::Paths(mask), Some(paths)) = (sel, self.select) else {
+            return Some(Sel::All);
+        };
+        let mut out = 0u64;
+        for (i, path) in paths.iter().enumerate().take(63) {
+            if mask & (1 << i) != 0 && path.get(depth) == Some(&key) {
+                if path.len() == depth + 1 {
+                    return Some(Sel::All);
+                }
+                out |= 1 << i;
+            }
+        }
+        (out != 0).then_some(Sel::Paths(out))
+    }
+
+    fn key_scope(&self) -> KeyScope<'a> {
+        KeyScope {
+            base: self.key_stack.len(),
+            many: None,
+        }
+    }
+
+    /// Remember `key` in `scope`; gives it back when the map already has it.
+    fn remember_key(
+        &mut self,
+        scope: &mut KeyScope<'a>,
+        key: Cow<'a, str>,
+    ) -> Result<(), Cow<'a, str>> {
+        if let Some(many) = scope.many.as_mut() {
+            if many.contains(&key) {
+                return Err(key);
+            }
+            many.insert(key);
+            return Ok(());
+        }
+        if self.key_stack[scope.base..].contains(&key) {
+            return Err(key);
+        }
+        self.key_stack.push(key);
+        if self.key_stack.len() - scope.base > FEW_KEYS {
+            scope.many = Some(self.key_stack.drain(scope.base..).collect());
+        }
+        Ok(())
+    }
+
+    fn end_scope(&mut self, scope: KeyScope<'a>) {
+        self.key_stack.truncate(scope.base);
+    }
+
+    /// A refusal that only means "load this stream in full".
+    fn anchor_met(&mut self, pos: Pos) -> LoadError {
+        self.saw_anchor = true;
+        self.err(pos, "anchor or alias while selecting")
+    }
+
+    /// Parse and check a node exactly as [`Self::node`] does, building
+    /// nothing. Only used while selecting.
+    fn skip(&mut self, event: Event<'a>, pos: Pos, depth: usize) -> Result<(), LoadError> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        self.spend(1, pos)?;
+        match event {
+            Event::Scalar(value, style, anchor, tag) => {
+                if anchor != 0 {
+                    return Err(self.anchor_met(pos));
+                }
+                if tag.is_some() {
+                    self.scalar(value, style, tag.as_deref(), pos)?;
+                }
+            }
+            Event::Alias(_) => return Err(self.anchor_met(pos)),
+            Event::SequenceStart(anchor, tag) => {
+                if anchor != 0 {
+                    return Err(self.anchor_met(pos));
+                }
+                self.check_collection_tag(tag.as_deref(), "seq", pos)?;
+                loop {
+                    let (event, pos) = self.next()?;
+                    if let Event::SequenceEnd = event {
+                        break;
+                    }
+                    self.skip(event, pos, depth + 1)?;
+                }
+            }
+            Event::MappingStart(anchor, tag) => {
+                if anchor != 0 {
+                    return Err(self.anchor_met(pos));
+                }
+                self.check_collection_tag(tag.as_deref(), "map", pos)?;
+                let mut scope = self.key_scope();
+                loop {
+                    let (event, key_pos) = self.next()?;
+                    if let Event::MappingEnd = event {
+                        break;
+                    }
+                    let key = self.key(event, key_pos)?;
+                    if let Err(key) = self.remember_key(&mut scope, key) {
+                        return Err(self.err(key_pos, format!("duplicate key `{key}`")));
+                    }
+                    let (event, pos) = self.next()?;
+                    self.skip(event, pos, depth + 1)?;
+                }
+                self.end_scope(scope);
+            }
+            _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
+        }
+        Ok(())
+    }
+
+    /// A map key: a scalar, never an alias or a collection.
+    fn key(&mut self, event: Event<'a>, key_pos: Pos) -> Result<Cow<'a, str>, LoadError> {
+        match event {
+            Event::Scalar(value, _, anchor, _) => {
+                if anchor != 0 && self.select.is_some() {
+                    return Err(self.anchor_met(key_pos));
+                }
+                Ok(value)
+            }
+            Event::Alias(_) => Err(self.err(key_pos, "an alias cannot be used as a map key")),
+            _ => Err(self.err(key_pos, "map keys must be plain strings, not lists or maps")),
+        }
+    }
+
+    fn node(
+        &mut self,
+        event: Event<'a>,
+        pos: Pos,
+        depth: usize,
+        sel: Sel,
+    ) -> Result<B::Out, LoadError> {
         if depth > MAX_DEPTH {
             return Err(self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         self.spend(1, pos)?;
         let origin = self.origin(pos);
+        let selecting = self.select.is_some();
         let (node, anchor) = match event {
             Event::Scalar(value, style, anchor, tag) => {
                 let (kind, plain) = self.scalar(value, style, tag.as_deref(), pos)?;
                 (self.build.scalar(kind, origin, plain), anchor)
             }
+            Event::Alias(_) if selecting => return Err(self.anchor_met(pos)),
             Event::Alias(id) => {
                 let node = self
                     .anchors
@@ -367,38 +564,47 @@ impl<'a, B: Build> Loader<'a, B> {
             }
             Event::SequenceStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "seq", pos)?;
+                let item_sel = self.child_sel(sel, depth, "*");
                 let mut items = Vec::new();
                 loop {
                     let (event, pos) = self.next()?;
                     if let Event::SequenceEnd = event {
                         break;
                     }
-                    items.push(self.node(event, pos, depth + 1)?);
+                    match item_sel {
+                        Some(s) => items.push(self.node(event, pos, depth + 1, s)?),
+                        None => self.skip(event, pos, depth + 1)?,
+                    }
                 }
                 (self.build.seq(items, origin), anchor)
             }
             Event::MappingStart(anchor, tag) => {
                 self.check_collection_tag(tag.as_deref(), "map", pos)?;
                 let mut map = self.build.map();
+                // While selecting, keys not built are still checked here.
+                let mut scope = (sel != Sel::All).then(|| self.key_scope());
                 loop {
                     let (event, key_pos) = self.next()?;
                     if let Event::MappingEnd = event {
                         break;
                     }
-                    let key = match event {
-                        Event::Scalar(value, _, _, _) => value.into_owned(),
-                        Event::Alias(_) => {
-                            return Err(self.err(key_pos, "an alias cannot be used as a map key"))
+                    let key = self.key(event, key_pos)?;
+                    let child = self.child_sel(sel, depth, &key);
+                    if let Some(scope) = scope.as_mut() {
+                        if let Err(key) = self.remember_key(scope, key.clone()) {
+                            return Err(self.err(key_pos, format!("duplicate key `{key}`")));
                         }
-                        _ => {
-                            return Err(self
-                                .err(key_pos, "map keys must be plain strings, not lists or maps"))
-                        }
-                    };
+                    }
                     let (event, pos) = self.next()?;
-                    let value = self.node(event, pos, depth + 1)?;
+                    let Some(child) = child else {
+                        self.skip(event, pos, depth + 1)?;
+                        continue;
+                    };
+                    let value = self.node(event, pos, depth + 1, child)?;
                     let key_origin = self.origin(key_pos);
-                    if let Err(first) = self.build.insert(&mut map, key.clone(), key_origin, value)
+                    if let Err((key, first)) =
+                        self.build
+                            .insert(&mut map, key.into_owned(), key_origin, value)
                     {
                         let first = first
                             .map(|l| format!(" (first set on line {l})"))
@@ -406,11 +612,17 @@ impl<'a, B: Build> Loader<'a, B> {
                         return Err(self.err(key_pos, format!("duplicate key `{key}`{first}")));
                     }
                 }
+                if let Some(scope) = scope {
+                    self.end_scope(scope);
+                }
                 (self.build.finish(map, origin), anchor)
             }
             _ => return Err(self.err(pos, "invalid YAML: unexpected event")),
         };
         if anchor != 0 {
+            if selecting {
+                return Err(self.anchor_met(pos));
+            }
             self.anchors.insert(anchor, node.clone());
         }
         Ok(node)
@@ -680,5 +892,60 @@ mod tests {
         assert!(e.origin.pos.line >= 1);
         assert!(load_documents("a: !custom x\n", SourceId(0)).is_err());
         assert!(load_documents("? [a]\n: 1\n", SourceId(0)).is_err());
+    }
+
+    const SEL: Selection = &[
+        &["kind"],
+        &["spec", "list"],
+        &["spec", "items", "*", "name"],
+    ];
+
+    #[test]
+    fn selecting_builds_only_the_named_paths() {
+        let text = "kind: A\nother: {x: 1}\nspec:\n  list: [1, {b: 2}]\n  items:\n    - {name: n, skip: s}\n    - {skip: t}\n  rest: r\n---\nkind: B\n";
+        let docs = load_selected_documents(text, SEL).unwrap();
+        assert_eq!(
+            docs,
+            vec![
+                serde_json::json!({"kind": "A", "spec": {"list": [1, {"b": 2}], "items": [{"name": "n"}, {}]}}),
+                serde_json::json!({"kind": "B"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn selecting_still_refuses_what_a_full_load_refuses() {
+        for bad in [
+            "kind: A\nother: {x: 1, x: 2}\n",
+            "kind: A\nother: !custom x\n",
+            "kind: A\nother: !!int x\n",
+            "kind: A\nother: [1, 2\n",
+            "kind: A\nother:\n  ? [a]\n  : 1\n",
+            "kind: A\nkind: B\n",
+            "kind: A\nother: {a: *nothing}\n",
+        ] {
+            assert!(load_json_documents(bad).is_err(), "{bad}");
+            assert!(load_selected_documents(bad, SEL).is_err(), "{bad}");
+        }
+        let many: String = (0..40).map(|i| format!("k{i}: 1\n")).collect();
+        assert!(load_selected_documents(&format!("{many}k7: 2\n"), SEL).is_err());
+        assert!(load_selected_documents(&many, SEL).is_ok());
+        // The same in a nested map that is not built, after a sibling map
+        // holding the same keys.
+        let nested: String = (0..40).map(|i| format!("  k{i}: {{k{i}: 1}}\n")).collect();
+        let ok = format!("kind: A\nfirst:\n{nested}other:\n{nested}");
+        assert!(load_selected_documents(&ok, SEL).is_ok());
+        for dup in ["  k3: 2\n", "  k39: 2\n"] {
+            let bad = format!("kind: A\nother:\n{nested}{dup}");
+            assert!(load_selected_documents(&bad, SEL).is_err(), "{dup}");
+        }
+    }
+
+    #[test]
+    fn selecting_a_stream_with_aliases_loads_it_in_full() {
+        let text = "other: &a {x: 1}\nspec: {list: *a}\n";
+        let docs = load_selected_documents(text, SEL).unwrap();
+        assert_eq!(docs, load_json_documents(text).unwrap());
+        assert_eq!(docs[0]["spec"]["list"], serde_json::json!({"x": 1}));
     }
 }
