@@ -21,7 +21,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     println!("cargo:rerun-if-changed=templates");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    // Read at run time: a build script binary reused from another checkout
+    // of the crate must still embed this checkout's templates.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("templates");
     let mut files = Vec::new();
     walk(&root, &mut files);
     let mut code = String::from("pub static TEMPLATES: &[(&str, &str)] = &[\n");
