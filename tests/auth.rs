@@ -605,15 +605,8 @@ fn claims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[test]
-fn a_client_can_not_impersonate_a_user() {
-    let t = render_files(
-        vec![
-            root().join("tests/cases/apps/values.yaml"),
-            root().join("tests/cases/auth-m2m/values.yaml"),
-        ],
-        &[],
-    );
+/// Replays every scenario through the tree; returns what went wrong.
+fn impersonation_violations(t: &Tree) -> Vec<String> {
     let dex = "https://deploykf.example.com/dex".to_string();
     let k8s = "https://kubernetes.default.svc.cluster.local".to_string();
     let spoof = claims(&[
@@ -646,6 +639,7 @@ fn a_client_can_not_impersonate_a_user() {
             false,
         ),
     ];
+    let mut bad = Vec::new();
     let mut checked = 0;
     for (host, path, app, public) in targets {
         for (token, headers) in [
@@ -664,56 +658,72 @@ fn a_client_can_not_impersonate_a_user() {
                 headers: headers.clone(),
                 token: token.clone(),
             };
-            let out = through_gateway(&t, &req);
+            let out = through_gateway(t, &req);
             let verified = matches!(&token, Some((i, _)) if *i == dex || *i == k8s);
+            checked += 1;
             match (&out, public) {
                 // Public routes: reachable by anyone, with no identity at all.
                 (Outcome::Upstream(name, ids), true) => {
-                    assert_eq!(name, app, "{req:?}");
-                    assert!(ids.is_empty(), "{req:?} leaked {ids:?}");
+                    if name != app || !ids.is_empty() {
+                        bad.push(format!("{req:?} reached {name} with {ids:?}"));
+                    }
                 }
-                // Protected routes: only with a verified token that names the
-                // user, and then only the token's identity.
+                // Protected routes: only with a verified token, and then
+                // only the token's identity.
                 (Outcome::Upstream(name, ids), false) => {
-                    assert_eq!(name, app, "{req:?}");
-                    let (iss, c) = token
-                        .as_ref()
-                        .filter(|_| verified)
-                        .unwrap_or_else(|| panic!("{req:?} reached {name} unverified"));
+                    let Some((iss, c)) = token.as_ref().filter(|_| verified) else {
+                        bad.push(format!("{req:?} reached {name} unverified"));
+                        continue;
+                    };
                     let expected = if *iss == dex {
                         c.get("email")
                     } else {
                         c.get("sub")
                     };
-                    assert_eq!(ids.get("kubeflow-userid"), expected, "{req:?}");
-                    assert_ne!(
-                        ids.get("kubeflow-groups").map(String::as_str),
-                        Some("admins"),
-                        "{req:?}"
-                    );
+                    // ... and the token names the user.
+                    if name != app
+                        || expected.is_none()
+                        || ids.get("kubeflow-userid") != expected
+                        || ids.get("kubeflow-groups").map(String::as_str) == Some("admins")
+                    {
+                        bad.push(format!("{req:?} reached {name} as {ids:?}"));
+                    }
                 }
-                (Outcome::Denied, true) => {
-                    // Only an unknown route (404) stops a public request.
-                    panic!("{req:?} denied on a public route")
-                }
+                (Outcome::Denied, true) => bad.push(format!("{req:?} denied on a public route")),
                 (Outcome::Denied, false) => {
+                    // A forged identity header is refused outright; a
+                    // verified user who sends none gets through.
                     let named = match &token {
                         Some((i, c)) if *i == dex => c.contains_key("email"),
                         Some((i, _)) if *i == k8s => true,
                         _ => false,
                     };
-                    // A forged identity header is refused outright; a
-                    // verified user who sends none gets through.
-                    assert!(
-                        !named || !headers.is_empty(),
-                        "{req:?}: a verified user was denied"
-                    );
+                    if named && headers.is_empty() {
+                        bad.push(format!("{req:?}: a verified user was denied"));
+                    }
                 }
             }
-            checked += 1;
         }
     }
     assert_eq!(checked, 60);
+    bad
+}
+
+fn apps_and_m2m() -> Tree {
+    render_files(
+        vec![
+            root().join("tests/cases/apps/values.yaml"),
+            root().join("tests/cases/auth-m2m/values.yaml"),
+        ],
+        &[],
+    )
+}
+
+#[test]
+fn a_client_can_not_impersonate_a_user() {
+    let t = apps_and_m2m();
+    let bad = impersonation_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
     // Routes on the main host: most specific prefix first.
     let routes = one(&t, &format!("{GW_DIR}/VirtualService-routes.yaml"));
     let names: Vec<&str> = routes["spec"]["http"]
@@ -723,4 +733,44 @@ fn a_client_can_not_impersonate_a_user() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["dex", "oauth2-proxy", "status", "dashboard"]);
+}
+
+/// The replay notices when any one safeguard is missing.
+#[test]
+fn the_impersonation_replay_notices_a_missing_safeguard() {
+    let base = apps_and_m2m();
+    let deny = format!("{GW_DIR}/AuthorizationPolicy-require-jwt.yaml");
+    let routes = format!("{GW_DIR}/VirtualService-routes.yaml");
+    // (what is removed, the tree without it)
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    t.get_mut(&routes).unwrap()[0]["spec"]["http"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .for_each(|r| {
+            r.as_object_mut().unwrap().remove("headers");
+        });
+    mutants.push(("header removal on public routes", t));
+    for (i, what) in [
+        (0, "the rule requiring a verified token"),
+        (1, "the rule requiring the user claim"),
+        (
+            3,
+            "the rule refusing a groups header the token did not fill",
+        ),
+    ] {
+        let mut t = base.clone();
+        t.get_mut(&deny).unwrap()[0]["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .remove(i);
+        mutants.push((what, t));
+    }
+    for (what, t) in mutants {
+        assert!(
+            !impersonation_violations(&t).is_empty(),
+            "without {what} the replay still passes"
+        );
+    }
 }
