@@ -47,7 +47,6 @@ pub struct DexModel {
     /// Changes with the configuration, so that dex restarts to read it.
     pub config_digest: String,
     pub env: Vec<SecretEnv>,
-    pub service_host: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -59,7 +58,6 @@ pub struct Oauth2ProxyModel {
     /// Changes with the configuration, so that oauth2-proxy restarts.
     pub config_digest: String,
     pub env: Vec<SecretEnv>,
-    pub service_host: String,
 }
 
 /// One app behind the gateway, resolved.
@@ -448,7 +446,6 @@ pub fn derive(
             config_digest: digest(&config),
             config,
             env,
-            service_host: dex_svc.clone(),
         }
     });
 
@@ -515,7 +512,6 @@ pub fn derive(
             secret_env("OAUTH2_PROXY_CLIENT_SECRET".into(), client_secret),
             secret_env("OAUTH2_PROXY_COOKIE_SECRET".into(), &o.cookie.secret),
         ],
-        service_host: svc("oauth2-proxy", ns),
     };
     generate(&o.cookie.secret, "random");
 
