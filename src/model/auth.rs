@@ -38,24 +38,16 @@ pub struct GeneratedSecret {
     pub key: String,
 }
 
+/// oauth2-proxy or dex: its image, its configuration file and the
+/// environment it reads from Secrets.
 #[derive(Debug, Clone, Serialize)]
-pub struct DexModel {
+pub struct ServerModel {
     pub image: String,
     pub pull_policy: String,
-    /// `config.yaml`, as YAML text made by the emitter.
+    /// The configuration file: dex's `config.yaml` (made by the emitter) or
+    /// oauth2-proxy's `oauth2_proxy.cfg` (TOML; every value JSON-quoted).
     pub config: String,
-    /// Changes with the configuration, so that dex restarts to read it.
-    pub config_digest: String,
-    pub env: Vec<SecretEnv>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Oauth2ProxyModel {
-    pub image: String,
-    pub pull_policy: String,
-    /// `oauth2_proxy.cfg` (TOML; every value JSON-quoted).
-    pub config: String,
-    /// Changes with the configuration, so that oauth2-proxy restarts.
+    /// Changes with the configuration, so that the pods restart to read it.
     pub config_digest: String,
     pub env: Vec<SecretEnv>,
 }
@@ -67,8 +59,9 @@ pub struct AppModel {
     pub namespace: String,
     /// The host it is served on.
     pub host: String,
-    /// Its own VirtualService (subdomain apps), else a route in the main one.
-    pub subdomain: bool,
+    /// Its prefix on the main host (a route in the main VirtualService);
+    /// `None` for a subdomain app, which has its own VirtualService.
+    pub path: Option<String>,
     /// HTTP routes of its VirtualService (subdomain apps only).
     pub routes: Vec<Value>,
     pub selector: Option<StringMap>,
@@ -81,8 +74,8 @@ pub struct AuthModel {
     pub enabled: bool,
     pub namespace: String,
     pub issuer: String,
-    pub dex: Option<DexModel>,
-    pub oauth2_proxy: Oauth2ProxyModel,
+    pub dex: Option<ServerModel>,
+    pub oauth2_proxy: ServerModel,
     pub provider_name: String,
     /// The mesh config `extensionProviders` entry.
     pub provider: Value,
@@ -134,13 +127,18 @@ pub fn base_url(gw: &GatewayModel, host: &str) -> String {
         .to_string()
 }
 
-/// A short digest of a configuration, for a pod annotation.
-fn digest(text: &str) -> String {
+/// The first `n` bytes of the sha256 of `text`, in hex.
+fn sha256_hex(text: &str, n: usize) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
-        .take(8)
+        .take(n)
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A short digest of a configuration, for a pod annotation.
+fn digest(text: &str) -> String {
+    sha256_hex(text, 8)
 }
 
 fn svc(name: &str, ns: &str) -> String {
@@ -154,16 +152,14 @@ fn short_name(prefix: &str, name: &str) -> String {
     if full.len() <= 63 {
         return full;
     }
-    let hash = Sha256::digest(full.as_bytes());
-    let hex: String = hash.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hex = sha256_hex(&full, 4);
     let keep = full[..54].trim_end_matches(['-', '.']).to_string();
     format!("{keep}-{hex}")
 }
 
 /// A stable, opaque dex user id for an email.
 fn user_id(email: &str) -> String {
-    let h = Sha256::digest(email.to_ascii_lowercase().as_bytes());
-    let hex: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = sha256_hex(&email.to_ascii_lowercase(), 16);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
@@ -248,22 +244,22 @@ pub fn derive_edge(config: &Config, gw: &GatewayModel) -> EdgeModel {
             // No identity reaches a public app, whatever the client sent.
             r.insert("headers".into(), remove.clone());
         }
-        let (app_host, subdomain, routes) = match &app.subdomain {
+        let (app_host, routes) = match &app.subdomain {
             Some(s) => {
                 let h = format!("{s}.{host}");
                 sub_hosts.push(format!("*/{h}"));
-                (h, true, vec![Value::Object(r)])
+                (h, vec![Value::Object(r)])
             }
             None => {
                 main_routes.push((prefix.len(), prefix.clone(), Value::Object(r)));
-                (host.clone(), false, Vec::new())
+                (host.clone(), Vec::new())
             }
         };
         apps.push(AppModel {
             name: app.name.clone(),
             namespace: app.namespace.clone(),
             host: app_host,
-            subdomain,
+            path: app.path.clone(),
             routes,
             selector: app.selector.clone(),
             target_port: app.target_port.unwrap_or(app.port),
@@ -300,17 +296,9 @@ fn protected_operations(config: &Config, gw: &GatewayModel, edge: &EdgeModel) ->
         if !app.public {
             continue;
         }
-        if app.subdomain {
-            public_hosts.extend(with_ports(&app.host));
-        } else if let Some(p) = config
-            .deploykf_core
-            .deploykf_istio_gateway
-            .apps
-            .iter()
-            .find(|x| x.name == app.name)
-            .and_then(|x| x.path.as_deref())
-        {
-            not_paths.push(path_glob(p));
+        match &app.path {
+            Some(p) => not_paths.push(path_glob(p)),
+            None => public_hosts.extend(with_ports(&app.host)),
         }
     }
     vec![
@@ -440,7 +428,7 @@ pub fn derive(
             cfg["connectors"] = Value::Array(connectors);
         }
         let config = crate::yaml::emit::document(&cfg);
-        DexModel {
+        ServerModel {
             image: image(&a.images.dex),
             pull_policy: a.images.dex.pull_policy.clone(),
             config_digest: digest(&config),
@@ -503,7 +491,7 @@ pub fn derive(
     } else {
         &o.oidc.client_secret
     };
-    let oauth2_proxy = Oauth2ProxyModel {
+    let oauth2_proxy = ServerModel {
         image: image(&a.images.oauth2_proxy),
         pull_policy: a.images.oauth2_proxy.pull_policy.clone(),
         config_digest: digest(&config_text),

@@ -255,6 +255,21 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     })
 }
 
+/// An error about the value at `path`, located where that value was set.
+pub(crate) fn error_at(values: &Values, path: ValuePath, message: String) -> Diagnostic {
+    Diagnostic::error(message)
+        .at(values.origin_of(&path))
+        .at_path(path)
+}
+
+/// `path` and where it was set, to name a second place in a message.
+pub(crate) fn located(values: &Values, sources: &SourceMap, path: &ValuePath) -> String {
+    match values.origin_of(path) {
+        Some(o) => format!("`{path}` at {}", sources.display(o)),
+        None => format!("`{path}`"),
+    }
+}
+
 /// A user value that conflicts with a setting deployKF requires is
 /// overridden; say so, naming the key and where it was set.
 fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {

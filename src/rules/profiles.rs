@@ -3,8 +3,9 @@
 //! Linear in the number of profiles, users, groups and members (hash
 //! lookups only), so 10,000 profiles check in milliseconds.
 
+use super::{error_at, located};
 use crate::config::{Config, Plugin};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::Diagnostics;
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
@@ -54,17 +55,8 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
         return;
     }
     let base = ValuePath::keys(PG);
-    let mut fail = |path: ValuePath, message: String| {
-        diags.push(
-            Diagnostic::error(message)
-                .at(values.origin_of(&path))
-                .at_path(path),
-        );
-    };
-    let place = |path: &ValuePath| match values.origin_of(path) {
-        Some(o) => format!("`{path}` at {}", sources.display(o)),
-        None => format!("`{path}`"),
-    };
+    let mut fail = |path: ValuePath, message: String| diags.push(error_at(values, path, message));
+    let place = |path: &ValuePath| located(values, sources, path);
 
     let mut users: HashMap<&str, usize> = HashMap::with_capacity(pg.users.len());
     for (i, u) in pg.users.iter().enumerate() {
