@@ -1,6 +1,8 @@
 //! `cargo bench --bench render`: wall time and peak memory of rendering
-//! the embedded defaults (and deployKF's sample values) through every
-//! stage except the disk write. Prints figures; asserts nothing.
+//! the embedded defaults, deployKF's sample values and synthetic
+//! organisations of 1,000 and 10,000 profiles through every stage before
+//! the disk write, then of the write on its own. Prints figures; asserts
+//! nothing.
 
 use meshgen::values::ValueInputs;
 use meshgen::Session;
@@ -74,7 +76,10 @@ fn synthetic_values(profiles: usize) -> String {
     s
 }
 
-/// One end-to-end run (parse, validate, render, check, write) at scale.
+/// At scale: the pipeline in memory (best of 5), then meshgen's write and,
+/// for comparison, a bare `fs::write` loop over the same bytes, each into
+/// a fresh directory. The bare loop is what the filesystem alone costs:
+/// on a busy or recently emptied ext4 both swing together, by seconds.
 fn measure_profiles(n: usize) {
     let dir = std::env::temp_dir().join(format!("meshgen-bench-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -85,28 +90,40 @@ fn measure_profiles(n: usize) {
         files: vec![file],
         sets: Vec::new(),
     };
-    let mut best = Duration::MAX;
-    let mut files = 0;
-    for run in 0..3 {
-        let out = dir.join(format!("out{run}"));
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut generate = Vec::new();
+    let mut last = None;
+    for _ in 0..5 {
+        drop(last.take());
         let start = Instant::now();
         let g = meshgen::generate(&inputs, &mut Session::default()).expect("render");
-        let generated = start.elapsed();
-        meshgen::write::write(&out, &g.files).expect("write");
-        let total = start.elapsed();
-        files = g.files.len();
-        best = best.min(total);
-        if run == 0 {
-            println!(
-                "profiles {n:>6}: generate {:>7.1} ms, + write {:>7.1} ms",
-                generated.as_secs_f64() * 1000.0,
-                (total - generated).as_secs_f64() * 1000.0
-            );
+        generate.push(start.elapsed());
+        last = Some(g);
+    }
+    let g = last.expect("five runs");
+    generate.sort();
+    let (mut write, mut bare) = (Duration::MAX, Duration::MAX);
+    for run in 0..3 {
+        let start = Instant::now();
+        meshgen::write::write(&dir.join(format!("out{run}")), &g.files).expect("write");
+        write = write.min(start.elapsed());
+        let root = dir.join(format!("bare{run}"));
+        let start = Instant::now();
+        for (rel, text) in &g.files {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
         }
+        bare = bare.min(start.elapsed());
     }
     println!(
-        "profiles {n:>6}: best of 3 end to end {:>7.1} ms ({files} files), peak RSS so far {:.1} MiB",
-        best.as_secs_f64() * 1000.0,
+        "profiles {n:>6}: generate in memory best {:>7.1} ms, median {:>7.1} ms; \
+         write best {:>7.1} ms (bare fs::write loop {:>7.1} ms); {} files, peak RSS {:.1} MiB",
+        ms(generate[0]),
+        ms(generate[2]),
+        ms(write),
+        ms(bare),
+        g.files.len(),
         peak_rss_kib().unwrap_or(0) as f64 / 1024.0
     );
     let _ = std::fs::remove_dir_all(&dir);

@@ -163,16 +163,28 @@ pub struct Generated {
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
     let mut clock = StageClock::new();
     let valid = validate_timed(inputs, session, &mut clock)?;
-    let digest = values_digest(&valid.json);
     // Templates see only the model; the values (and their positions) are
-    // no longer needed past this point: free them before the model is
-    // built, so the two never coexist.
-    let checked = valid.checked;
-    drop((valid.values, valid.json));
-    clock.lap("digest, free values");
-    let model = model::derive(&checked);
-    drop(checked);
-    clock.lap("model");
+    // no longer needed past this point. The digest is hashed and the
+    // values tree freed on a second thread while the model is derived.
+    let ValidValues {
+        values,
+        json,
+        checked,
+    } = valid;
+    let (digest, model) = std::thread::scope(|scope| {
+        let digest = scope.spawn(move || {
+            let digest = values_digest(&json);
+            drop((values, json));
+            digest
+        });
+        let model = model::derive(&checked);
+        drop(checked);
+        let digest = digest
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (digest, model)
+    });
+    clock.lap("digest and model");
     let context = tree_context(&model);
     let tree = render::render(model)?;
     clock.lap("render");

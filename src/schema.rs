@@ -107,7 +107,7 @@ impl Schema {
     ) {
         let origin = values.origin_of(path);
         let node = values.get(path);
-        let plain = node.and_then(|n| n.plain.as_deref());
+        let plain = node.and_then(|n| n.plain_text());
         let message = match kind {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = self.known_keys(path);

@@ -45,9 +45,18 @@ pub struct Entry {
 pub struct Node {
     pub kind: NodeKind,
     pub origin: Origin,
-    /// Source text of a plain (unquoted) scalar, for hints such as
-    /// "`1.30` was read as the number 1.3".
-    pub plain: Option<String>,
+    /// Whether the scalar was plain (unquoted), for hints such as
+    /// "`1.30` was read as the number 1.3": see [`Node::plain_text`].
+    pub plain: Option<Plain>,
+}
+
+/// The source text of a plain scalar.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plain {
+    /// The text is the string value itself (not copied).
+    AsString,
+    /// The text of a plain scalar read as null, a boolean or a number.
+    Text(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +71,15 @@ impl Node {
             kind,
             origin,
             plain: None,
+        }
+    }
+
+    /// The source text of a plain (unquoted) scalar.
+    pub fn plain_text(&self) -> Option<&str> {
+        match (&self.plain, &self.kind) {
+            (Some(Plain::Text(t)), _) => Some(t),
+            (Some(Plain::AsString), NodeKind::Str(s)) => Some(s),
+            _ => None,
         }
     }
 
@@ -173,7 +191,7 @@ trait Build {
     const KEEP_PLAIN: bool;
     type Out: Clone;
     type Map;
-    fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<String>) -> Self::Out;
+    fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<Plain>) -> Self::Out;
     fn seq(&self, items: Vec<Self::Out>, origin: Origin) -> Self::Out;
     fn map(&self) -> Self::Map;
     /// Insert; on a duplicate key, the key and the line of the first one
@@ -197,7 +215,7 @@ impl Build for NodeBuilder {
     const KEEP_PLAIN: bool = true;
     type Out = Node;
     type Map = IndexMap<String, Entry>;
-    fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<String>) -> Node {
+    fn scalar(&self, kind: NodeKind, origin: Origin, plain: Option<Plain>) -> Node {
         Node {
             kind,
             origin,
@@ -232,7 +250,7 @@ impl Build for NodeBuilder {
         Node::new(NodeKind::Map(map), origin)
     }
     fn is_empty_doc(&self, out: &Node) -> bool {
-        out.is_null() && out.plain.as_deref() == Some("")
+        out.is_null() && out.plain_text() == Some("")
     }
     fn count(&self, out: &Node) -> usize {
         count_nodes(out)
@@ -245,7 +263,7 @@ impl Build for JsonBuilder {
     const KEEP_PLAIN: bool = false;
     type Out = Option<serde_json::Value>;
     type Map = serde_json::Map<String, serde_json::Value>;
-    fn scalar(&self, kind: NodeKind, _: Origin, _: Option<String>) -> Self::Out {
+    fn scalar(&self, kind: NodeKind, _: Origin, _: Option<Plain>) -> Self::Out {
         use serde_json::Value;
         Some(match kind {
             NodeKind::Null => Value::Null,
@@ -651,7 +669,7 @@ impl<'a, B: Build> Loader<'a, B> {
         style: ScalarStyle,
         tag: Option<&Tag>,
         pos: Pos,
-    ) -> Result<(NodeKind, Option<String>), LoadError> {
+    ) -> Result<(NodeKind, Option<Plain>), LoadError> {
         let text = value.into_owned();
         if let Some(t) = tag {
             let core = is_core(t);
@@ -689,9 +707,11 @@ impl<'a, B: Build> Loader<'a, B> {
             return Ok((NodeKind::Str(text), None));
         }
         match resolve_non_string(&text) {
-            Some(kind) => Ok((kind, B::KEEP_PLAIN.then_some(text))),
-            None if B::KEEP_PLAIN => Ok((NodeKind::Str(text.clone()), Some(text))),
-            None => Ok((NodeKind::Str(text), None)),
+            Some(kind) => Ok((kind, B::KEEP_PLAIN.then_some(Plain::Text(text)))),
+            None => Ok((
+                NodeKind::Str(text),
+                B::KEEP_PLAIN.then_some(Plain::AsString),
+            )),
         }
     }
 }
@@ -835,7 +855,7 @@ mod tests {
         let bb = &map(&a.value)["bb"];
         assert_eq!(bb.key_origin.pos, Pos { line: 2, col: 3 });
         assert_eq!(bb.value.origin.pos, Pos { line: 2, col: 7 });
-        assert_eq!(bb.value.plain.as_deref(), Some("1"));
+        assert_eq!(bb.value.plain_text(), Some("1"));
         assert_eq!(map(&a.value)["c"].value.plain, None);
     }
 
