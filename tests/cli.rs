@@ -266,6 +266,12 @@ fn bad_inputs() -> Vec<BadInput> {
             vec!["users[1].id: duplicate user id `a`, first defined as `deploykf_core.deploykf_profiles_generator.users[0].id` at bad.yaml:4:14"],
         ),
         (
+            "duplicate group id",
+            Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    users:\n      - {id: a, email: a@example.com}\n    groups:\n      - {id: g, users: [a]}\n      - {id: g, users: []}\n    profiles: []\n"),
+            vec![],
+            vec!["groups[1].id: duplicate group id `g`, first defined as `deploykf_core.deploykf_profiles_generator.groups[0].id` at bad.yaml:6:14", "--> bad.yaml:7:14"],
+        ),
+        (
             "invalid email",
             Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    users:\n      - {id: a, email: not-an-email}\n    groups: []\n    profiles: []\n"),
             vec![],
