@@ -1,5 +1,7 @@
-//! The one place meshgen spreads work over threads: an ordered map over a
-//! slice on every core (parse-back, fan-out rendering, writes). Threads
+//! How meshgen spreads work over the cores: an ordered map over a slice
+//! (parse-back, fan-out rendering). The only other thread is the one
+//! `generate` hashes the values digest on while the model is derived; the
+//! write stays on one thread (see `write`). Threads
 //! take small blocks of items from a shared counter until none are left,
 //! so a thread slowed down by other work on the machine does not hold the
 //! others up. Results come back in input order, so output stays

@@ -7,7 +7,7 @@
 //! (delivery paths, kustomization resources, gateways, providers,
 //! credentials, namespaces).
 //!
-//! Files are parsed in parallel (one chunk per core). The parser checks
+//! Files are parsed in parallel (`crate::parallel::map`). The parser checks
 //! every byte of every document, but builds only the key paths the checks
 //! read ([`refs::FACT_PATHS`]), and each document is reduced at once to
 //! those facts, so memory stays proportional to the output, not to its
