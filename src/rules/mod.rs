@@ -170,14 +170,11 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     }
     let mut warnings = Diagnostics::default();
     if !gw.values_overrides.is_empty() {
-        let path = ValuePath::keys(&format!("{GW}.valuesOverrides"));
-        warnings.push(
-            Diagnostic::warning(
-                "has no effect: meshgen renders the gateway deployment as plain manifests, not through the upstream `gateway` chart; use the documented keys of `gatewayDeployment`/`gatewayService`, or `extraManifests`",
-            )
-            .at(values.origin_of(&path))
-            .at_path(path),
-        );
+        warnings.push(unused_overrides(
+            values,
+            GW,
+            "meshgen renders the gateway deployment as plain manifests, not through the upstream `gateway` chart; use the documented keys of `gatewayDeployment`/`gatewayService`, or `extraManifests`",
+        ));
     }
     profiles::check(&config, values, sources, &mut diags);
     auth::check(&config, values, sources, &mut diags);
@@ -188,14 +185,11 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         .values_overrides
         .is_empty()
     {
-        let path = ValuePath::keys(&format!("{}.valuesOverrides", auth::AUTH));
-        warnings.push(
-            Diagnostic::warning(
-                "has no effect: meshgen renders dex and oauth2-proxy as plain manifests; use the documented keys, or `extraManifests`",
-            )
-            .at(values.origin_of(&path))
-            .at_path(path),
-        );
+        warnings.push(unused_overrides(
+            values,
+            auth::AUTH,
+            "meshgen renders dex and oauth2-proxy as plain manifests; use the documented keys, or `extraManifests`",
+        ));
     }
     warn_required_overrides(values, &mut warnings);
     if config.gitops.engine == "argocd" && argo.source.repo.url.is_empty() {
@@ -258,6 +252,15 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
 /// An error about the value at `path`, located where that value was set.
 pub(crate) fn error_at(values: &Values, path: ValuePath, message: String) -> Diagnostic {
     Diagnostic::error(message)
+        .at(values.origin_of(&path))
+        .at_path(path)
+}
+
+/// `<section>.valuesOverrides` of a chart meshgen does not render through:
+/// a warning at the key saying `why` it has no effect.
+fn unused_overrides(values: &Values, section: &str, why: &str) -> Diagnostic {
+    let path = ValuePath::keys(&format!("{section}.valuesOverrides"));
+    Diagnostic::warning(format!("has no effect: {why}"))
         .at(values.origin_of(&path))
         .at_path(path)
 }
