@@ -147,6 +147,9 @@ pub struct Generated {
     pub files: write::Files,
     /// The manifest files (not kustomizations, charts or documents).
     pub manifests: Vec<check::Manifest>,
+    /// The template each rendered file came from (files meshgen builds
+    /// itself, such as `kustomization.yaml` and the marker, are absent).
+    pub templates: std::collections::BTreeMap<String, &'static str>,
 }
 
 /// Stages 1–5: everything up to, not including, touching the disk.
@@ -180,6 +183,11 @@ pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated
     clock.lap("render");
     let checked = check::check(tree, &context)?;
     clock.lap("check");
+    let templates = checked
+        .files
+        .iter()
+        .filter_map(|(p, f)| f.template.map(|t| (p.clone(), t)))
+        .collect();
     let mut files: write::Files = checked
         .files
         .into_iter()
@@ -190,6 +198,7 @@ pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated
     Ok(Generated {
         files,
         manifests: checked.manifests,
+        templates,
     })
 }
 
