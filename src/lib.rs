@@ -7,8 +7,10 @@
 //! [`write::Files`].
 
 pub mod check;
+pub mod component;
 pub mod config;
 pub mod diagnostic;
+pub mod facts;
 pub mod model;
 pub mod parallel;
 pub mod render;
@@ -119,13 +121,9 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
             .map(|f| model::gitops::clean_repo_path(&f.path)),
         existing_namespaces: model.existing_namespaces.clone(),
         user_credentials: model.user_credentials.clone(),
-        // meshgen's Istio declares it; with your own Istio,
+        // meshgen's Istio declares them; with your own Istio,
         // REQUIRED-MESH-CONFIG.md says to.
-        extension_providers: if model.auth.enabled {
-            vec![model.auth.provider_name.clone()]
-        } else {
-            Vec::new()
-        },
+        extension_providers: model.extension_providers.clone(),
     }
 }
 

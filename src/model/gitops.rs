@@ -5,11 +5,28 @@
 //! Order, lowest first: Istio (CRDs and istiod), the certificate issuers,
 //! the gateway; later components (auth, profiles) follow.
 
-use super::istio::{IstioChart, BASE_ALIAS, CNI_ALIAS, DAEMON_ALIAS};
-use super::Component;
+use crate::component::{FanOut, HelmChart, Instance};
 use crate::config::Config;
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Fan-out collections of the templates outside every component (the
+/// delivery objects), as paths in the whole model.
+pub const FAN_OUT: &[FanOut] = &[
+    FanOut {
+        placeholder: "application",
+        collection: &["gitops", "argocd", "applications"],
+    },
+    FanOut {
+        placeholder: "kustomization",
+        collection: &["gitops", "flux", "kustomizations"],
+    },
+    FanOut {
+        placeholder: "release",
+        collection: &["gitops", "flux", "helm", "releases"],
+    },
+];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitopsModel {
@@ -67,8 +84,9 @@ pub struct FluxModel {
     pub source_name: String,
     pub interval: String,
     pub kustomizations: Vec<FluxKustomization>,
-    /// The Istio install as HelmReleases (when meshgen manages Istio).
-    pub istio: Option<FluxIstio>,
+    /// The Helm-chart component (Istio, when meshgen manages it) as
+    /// HelmReleases, one per upstream chart.
+    pub helm: Option<FluxHelm>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +97,7 @@ pub struct FluxKustomization {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct FluxIstio {
+pub struct FluxHelm {
     /// Directory (relative to the output root) holding the objects below.
     pub dir: String,
     pub repository_name: String,
@@ -110,30 +128,49 @@ fn join(prefix: &str, rel: &str) -> String {
     }
 }
 
-/// Sync wave / dependency rank of a component.
-pub fn wave(id: &str) -> i32 {
-    match id {
-        "istio" => -10,
-        "cert-manager" => -5,
-        "deploykf-istio-gateway" => 0,
-        "deploykf-auth" => 10,
-        "deploykf-profiles-generator" => 20,
-        _ => 30,
+/// Namespaces the delivery objects and the cluster have without this
+/// tree creating them.
+pub fn assumed_namespaces(config: &Config) -> Vec<String> {
+    let mut out = vec![
+        "kube-system".to_string(),
+        config.argocd.namespace.clone(),
+        config.gitops.flux.namespace.clone(),
+    ];
+    out.extend(config.gitops.existing_namespaces.iter().cloned());
+    out
+}
+
+impl GitopsModel {
+    /// Directories of delivery objects that get a `kustomization.yaml`.
+    pub fn kustomize_dirs(&self) -> Vec<String> {
+        match (&self.argocd, &self.flux) {
+            (Some(_), _) => vec!["argocd-applications".into()],
+            (_, Some(f)) => {
+                let mut dirs = vec!["flux".to_string()];
+                dirs.extend(f.helm.as_ref().map(|h| h.dir.clone()));
+                dirs
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
-pub fn derive(config: &Config, components: &[Component], istio: &IstioChart) -> GitopsModel {
+pub fn derive(
+    config: &Config,
+    components: &[Instance],
+    charts: &BTreeMap<&'static str, HelmChart>,
+) -> GitopsModel {
     let g = &config.gitops;
-    let mut ordered: Vec<&Component> = components.iter().filter(|c| c.enabled).collect();
-    ordered.sort_by_key(|c| wave(c.id));
+    let mut ordered: Vec<&Instance> = components.iter().filter(|c| c.enabled).collect();
+    ordered.sort_by_key(|c| c.wave);
     let kustomize_order = ordered
         .iter()
         .filter(|c| !c.helm_chart)
-        .map(|c| c.dir.to_string())
+        .map(|c| c.dir.clone())
         .collect();
     let argocd = (g.engine == "argocd" && !config.argocd.source.repo.url.is_empty())
         .then(|| argo(config, &ordered));
-    let flux = (g.engine == "flux").then(|| flux(config, &ordered, istio));
+    let flux = (g.engine == "flux").then(|| flux(config, &ordered, charts));
     GitopsModel {
         engine: g.engine.clone(),
         argocd,
@@ -142,7 +179,7 @@ pub fn derive(config: &Config, components: &[Component], istio: &IstioChart) -> 
     }
 }
 
-fn argo(config: &Config, ordered: &[&Component]) -> ArgoModel {
+fn argo(config: &Config, ordered: &[&Instance]) -> ArgoModel {
     let a = &config.argocd;
     let prefix = clean_repo_path(&a.source.repo.path);
     let sync = &a.sync_policy;
@@ -171,16 +208,16 @@ fn argo(config: &Config, ordered: &[&Component]) -> ArgoModel {
         .map(|c| {
             let mut x = app(
                 format!("{}{}", a.app_name_prefix, c.id),
-                wave(c.id),
-                join(&prefix, c.dir),
+                c.wave,
+                join(&prefix, &c.dir),
                 c.namespace.clone(),
             );
+            let delivery = c.descriptor.delivery;
             x.helm = c.helm_chart;
             x.release_name = c.id.to_string();
-            // Only the gateway component renders its own Namespace.
-            x.create_namespace = c.id == "istio";
-            x.server_side_apply = c.id == "istio";
-            x.ignore_webhook_fields = c.id == "istio";
+            x.create_namespace = delivery.create_namespace;
+            x.server_side_apply = delivery.server_side_apply;
+            x.ignore_webhook_fields = delivery.ignore_webhook_fields;
             x
         })
         .collect();
@@ -208,18 +245,25 @@ fn argo(config: &Config, ordered: &[&Component]) -> ArgoModel {
     }
 }
 
-fn flux(config: &Config, ordered: &[&Component], istio: &IstioChart) -> FluxModel {
+fn flux(
+    config: &Config,
+    ordered: &[&Instance],
+    charts: &BTreeMap<&'static str, HelmChart>,
+) -> FluxModel {
     let f = &config.gitops.flux;
     let prefix = clean_repo_path(&f.path);
     let mut kustomizations: Vec<FluxKustomization> = Vec::new();
-    let mut istio_model = None;
+    let mut helm = None;
     for c in ordered {
-        let (path, name) = if c.helm_chart {
-            let dir = "flux/istio".to_string();
-            istio_model = Some(flux_istio(config, istio, &dir));
-            (join(&prefix, &dir), c.id.to_string())
-        } else {
-            (join(&prefix, c.dir), c.id.to_string())
+        let chart = charts.get(c.id).filter(|_| c.helm_chart);
+        let (path, name) = match chart {
+            Some(chart) => {
+                let dir = format!("flux/{}", c.id);
+                let path = join(&prefix, &dir);
+                helm = Some(flux_helm(c, chart, dir));
+                (path, c.id.to_string())
+            }
+            None => (join(&prefix, &c.dir), c.id.to_string()),
         };
         let depends_on = kustomizations
             .last()
@@ -239,14 +283,13 @@ fn flux(config: &Config, ordered: &[&Component], istio: &IstioChart) -> FluxMode
         source_name: f.source_ref.name.clone(),
         interval: f.interval.clone(),
         kustomizations,
-        istio: istio_model,
+        helm,
     }
 }
 
 /// The wrapper chart's values, split per upstream chart, each with the
 /// shared `global` block.
-fn flux_istio(config: &Config, chart: &IstioChart, dir: &str) -> FluxIstio {
-    let istio = &config.deploykf_dependencies.istio;
+fn flux_helm(c: &Instance, chart: &HelmChart, dir: String) -> FluxHelm {
     let global = chart.values.get("global").cloned().unwrap_or(json!({}));
     let values_of = |alias: &str| {
         let mut v = chart.values.get(alias).cloned().unwrap_or(json!({}));
@@ -258,26 +301,20 @@ fn flux_istio(config: &Config, chart: &IstioChart, dir: &str) -> FluxIstio {
     let mut releases = Vec::new();
     let mut previous: Option<String> = None;
     for dep in &chart.dependencies {
-        let name = match dep.alias {
-            a if a == BASE_ALIAS => "istio-base",
-            a if a == DAEMON_ALIAS => "istiod",
-            a if a == CNI_ALIAS => "istio-cni",
-            other => other,
-        };
         releases.push(FluxRelease {
-            name: name.to_string(),
+            name: dep.release.to_string(),
             chart: dep.name.clone(),
             version: dep.version.clone(),
             depends_on: previous.iter().cloned().collect(),
             values: values_of(dep.alias),
         });
-        previous = Some(name.to_string());
+        previous = Some(dep.release.to_string());
     }
-    FluxIstio {
-        dir: dir.to_string(),
-        repository_name: "istio".into(),
-        repository_url: istio.charts.istio_daemon.repository.clone(),
-        target_namespace: istio.namespace.clone(),
+    FluxHelm {
+        dir,
+        repository_name: c.id.to_string(),
+        repository_url: chart.repository_url.clone(),
+        target_namespace: c.namespace.clone(),
         releases,
     }
 }

@@ -14,64 +14,64 @@
 //! `global.proxy.image` (`pilot.image`, which deployKF sets, has no effect
 //! in these charts).
 
-use crate::config::Istio;
+use crate::component::{
+    ChartDependency, Delivery, Descriptor, HelmChart, Input, Overrides, Packaging, Part,
+};
+use crate::config::{Istio, StringMap};
+use crate::facts::{required_istio_settings, BASE_ALIAS, CNI_ALIAS, DAEMON_ALIAS};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-pub const BASE_ALIAS: &str = "istio-base";
-pub const DAEMON_ALIAS: &str = "istio-daemon";
-pub const CNI_ALIAS: &str = "istio-cni";
+pub static COMPONENT: Descriptor = Descriptor {
+    id: "istio",
+    key: "istio",
+    section: "deploykf_dependencies.istio",
+    templates: "manifests/deploykf-dependencies/istio",
+    wave: -10,
+    packaging: Packaging::HelmChart,
+    delivery: Delivery {
+        create_namespace: true,
+        server_side_apply: true,
+        ignore_webhook_fields: true,
+    },
+    overrides: Overrides::Chart,
+    fan_out: &[],
+    enabled: |c| c.deploykf_dependencies.istio.enabled,
+    namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
+    // Created by Helm/Argo CD/Flux with the release.
+    assumed_namespaces: |c| {
+        let i = &c.deploykf_dependencies.istio;
+        if i.enabled {
+            vec![i.namespace.clone()]
+        } else {
+            Vec::new()
+        }
+    },
+    extra_manifests: |c| &c.deploykf_dependencies.istio.extra_manifests,
+    values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
+    derive,
+};
 
-/// Settings deployKF requires, as (path under the istiod subchart's
-/// values, value). They win over `meshConfig` and `valuesOverrides`.
-pub fn required_settings() -> Vec<(Vec<&'static str>, Value)> {
-    vec![
-        (
-            vec![
-                "meshConfig",
-                "defaultConfig",
-                "holdApplicationUntilProxyStarts",
-            ],
-            json!(true),
-        ),
-        (
-            vec![
-                "meshConfig",
-                "defaultConfig",
-                "proxyMetadata",
-                "ISTIO_META_DNS_CAPTURE",
-            ],
-            json!("true"),
-        ),
-        (
-            vec![
-                "meshConfig",
-                "defaultConfig",
-                "proxyMetadata",
-                "ISTIO_META_DNS_AUTO_ALLOCATE",
-            ],
-            json!("true"),
-        ),
-        (
-            vec!["sidecarInjectorWebhook", "enableNamespacesByDefault"],
-            json!(false),
-        ),
-    ]
-}
-
-/// istiod's setting for who fetches a RequestAuthentication's JWKS, and
-/// the mode meshgen needs: Envoy for in-mesh issuers (dex), istiod for the
-/// others.
-pub const REMOTE_JWKS_ENV: &str = "PILOT_JWT_ENABLE_REMOTE_JWKS";
-pub const REMOTE_JWKS_MODE: &str = "hybrid";
-
-/// One dependency of the wrapper chart.
 #[derive(Debug, Clone, Serialize)]
-pub struct ChartDependency {
-    pub name: String,
-    pub alias: &'static str,
+pub struct IstioModel {
+    /// meshgen installs Istio (`deploykf_dependencies.istio.enabled`).
+    pub managed: bool,
+    pub namespace: String,
     pub version: String,
-    pub repository: String,
+    /// "" for the default revision.
+    pub revision: String,
+    /// Namespace labels that turn on sidecar injection.
+    pub injection_labels: StringMap,
+    /// The wrapper chart (always computed; rendered when `managed`).
+    pub chart: IstioChart,
+    /// What a user's own Istio must set, as istiod Helm values.
+    pub required_helm_values: Value,
+    /// The same, as an IstioOperator.
+    pub required_istio_operator: Value,
+    /// `extraManifests`, parsed and checked.
+    pub extra_manifests: Vec<Value>,
+    /// The Istio version of the gateway meshgen deploys.
+    pub gateway_version: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,6 +81,62 @@ pub struct IstioChart {
     pub values: Value,
     pub pilot_image: String,
     pub proxy_image: String,
+}
+
+fn derive(input: &Input) -> Part {
+    let config = input.config;
+    let facts = input.facts;
+    let istio = &config.deploykf_dependencies.istio;
+    let mut extra_mesh = Map::new();
+    if !facts.mesh.extension_providers.is_empty() {
+        extra_mesh.insert(
+            "extensionProviders".into(),
+            Value::Array(facts.mesh.extension_providers.clone()),
+        );
+    }
+    let chart = chart(istio, &extra_mesh, &facts.mesh.istiod_env);
+    let required = required_helm_values();
+    let model = IstioModel {
+        managed: istio.enabled,
+        namespace: istio.namespace.clone(),
+        version: istio.charts.istio_daemon.version.clone(),
+        revision: istio.revision.clone(),
+        injection_labels: facts.istio.injection_labels.clone(),
+        required_istio_operator: json!({
+            "apiVersion": "install.istio.io/v1alpha1",
+            "kind": "IstioOperator",
+            "spec": {
+                "meshConfig": required["meshConfig"],
+                "values": {"sidecarInjectorWebhook": required["sidecarInjectorWebhook"]},
+            },
+        }),
+        required_helm_values: required,
+        extra_manifests: input.extra_manifests.to_vec(),
+        gateway_version: config
+            .deploykf_core
+            .deploykf_istio_gateway
+            .charts
+            .istio_gateway
+            .version
+            .clone(),
+        chart,
+    };
+    let mut part = Part::of(&model);
+    part.chart = Some(HelmChart {
+        repository_url: istio.charts.istio_daemon.repository.clone(),
+        dependencies: model.chart.dependencies,
+        values: model.chart.values,
+    });
+    part
+}
+
+/// The required settings as istiod Helm values.
+fn required_helm_values() -> Value {
+    let mut v = json!({});
+    for (path, value) in required_istio_settings() {
+        set_path(&mut v, &path, value);
+    }
+    v
 }
 
 /// `tag: ~` means `<istiod version>-<variant>`, or the bare version.
@@ -112,7 +168,7 @@ pub fn deep_merge(base: &mut Value, over: &Value) {
 }
 
 /// Set `value` at `path`, creating maps on the way.
-pub(crate) fn set_path(root: &mut Value, path: &[&str], value: Value) {
+fn set_path(root: &mut Value, path: &[&str], value: Value) {
     let mut node = root;
     for key in &path[..path.len() - 1] {
         if !node.get(*key).is_some_and(Value::is_object) {
@@ -196,7 +252,7 @@ pub fn chart(
 
     // What deployKF requires wins over meshConfig and valuesOverrides (the
     // rules stage has already warned about each conflict).
-    for (path, value) in required_settings() {
+    for (path, value) in required_istio_settings() {
         let mut full = vec![DAEMON_ALIAS];
         full.extend(path);
         set_path(&mut values, &full, value);
@@ -206,12 +262,14 @@ pub fn chart(
         ChartDependency {
             name: istio.charts.istio_base.name.clone(),
             alias: BASE_ALIAS,
+            release: "istio-base",
             version: istio.charts.istio_base.version.clone(),
             repository: istio.charts.istio_base.repository.clone(),
         },
         ChartDependency {
             name: istio.charts.istio_daemon.name.clone(),
             alias: DAEMON_ALIAS,
+            release: "istiod",
             version: version.clone(),
             repository: istio.charts.istio_daemon.repository.clone(),
         },
@@ -220,6 +278,7 @@ pub fn chart(
         dependencies.push(ChartDependency {
             name: "cni".into(),
             alias: CNI_ALIAS,
+            release: "istio-cni",
             version: version.clone(),
             repository: istio.charts.istio_daemon.repository.clone(),
         });

@@ -2,6 +2,9 @@
 //! most permissive access (groups expanded), plugins, quota and the names
 //! of its object-store credentials. Linear in profiles × members.
 
+use crate::component::{
+    no_overrides, Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part,
+};
 use crate::config::{Access, Config, ObjectStoreAuth, Plugin, StringMap};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -10,6 +13,46 @@ use std::collections::{BTreeMap, HashMap};
 /// The header carrying the verified user identity (set by the gateway's
 /// authentication from the token; never trusted from clients).
 pub const USER_ID_HEADER: &str = "kubeflow-userid";
+
+pub static COMPONENT: Descriptor = Descriptor {
+    id: "deploykf-profiles-generator",
+    key: "profiles",
+    section: "deploykf_core.deploykf_profiles_generator",
+    templates: "manifests/deploykf-core/deploykf-profiles-generator",
+    wave: 20,
+    packaging: Packaging::Kustomize,
+    delivery: Delivery {
+        create_namespace: false,
+        server_side_apply: false,
+        ignore_webhook_fields: false,
+    },
+    overrides: Overrides::Absent,
+    fan_out: &[FanOut {
+        placeholder: "profile",
+        collection: &["profiles"],
+    }],
+    enabled: |c| c.deploykf_core.deploykf_profiles_generator.enabled,
+    // Each profile has its own namespace.
+    namespace: |_| None,
+    assumed_namespaces: profile_controller_namespaces,
+    extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
+    values_overrides: no_overrides,
+    derive: |input| Part::of(&derive(input)),
+};
+
+/// With `output: profiles`, the Kubeflow Profiles controller creates the
+/// profile namespaces.
+fn profile_controller_namespaces(config: &Config) -> Vec<String> {
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    if !(pg.enabled && pg.output == "profiles") {
+        return Vec::new();
+    }
+    let prefix = &pg.profile_defaults.profile_name_prefix;
+    pg.profiles
+        .iter()
+        .map(|p| format!("{prefix}{}", p.name))
+        .collect()
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfilesModel {
@@ -81,7 +124,8 @@ fn rank(role: &str) -> u8 {
     }
 }
 
-pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) -> ProfilesModel {
+fn derive(input: &Input) -> ProfilesModel {
+    let config = input.config;
     let pg = &config.deploykf_core.deploykf_profiles_generator;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let lower = gw.gateway.email_to_lowercase;
@@ -244,13 +288,10 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
             .identity
             .user_header
             .clone(),
-        gateway_principal: format!(
-            "cluster.local/ns/{}/sa/{}",
-            gw.namespace, gw.gateway_deployment.service_account.name
-        ),
-        injection_labels: injection_labels.clone(),
+        gateway_principal: input.facts.gateway.principal.clone(),
+        injection_labels: input.facts.istio.injection_labels.clone(),
         profiles,
-        extra_manifests: extra.to_vec(),
+        extra_manifests: input.extra_manifests.to_vec(),
     }
 }
 

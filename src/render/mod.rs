@@ -3,15 +3,18 @@
 //! A template's path is its output path plus `.j2`; files whose name starts
 //! with `_` are partials and are never written; a template that renders to
 //! nothing is not written (a resource that is off). Templates of a
-//! disabled component are skipped. Each component directory gets a
-//! `kustomization.yaml` listing the manifests rendered into it.
+//! disabled component are skipped; a path placeholder `{x}` fans out
+//! over the collection its component's descriptor declares for `x`. Each
+//! component directory gets a `kustomization.yaml` listing the manifests
+//! rendered into it.
 //!
 //! This stage only produces text; parsing and checking it is the next
 //! stage's job.
 
 pub mod env;
 
-use crate::diagnostic::Diagnostics;
+use crate::component::FanOut;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::Model;
 use std::collections::BTreeMap;
 
@@ -39,36 +42,93 @@ pub struct RenderedTree {
     pub files: BTreeMap<String, RenderedFile>,
 }
 
-/// A template whose path holds `{name}` is rendered once per item of the
-/// model collection of that name; the placeholder becomes the item's
-/// `name`. Items come from the already converted model, so nothing is
-/// serialized twice. Returns `None` for an ordinary template.
-fn fan_out(path: &str, model: &minijinja::Value) -> Option<(String, Vec<minijinja::Value>)> {
+impl RenderedTree {
+    /// Add a file; a second file at the same path is an error naming both
+    /// templates (the first one stays).
+    fn insert(&mut self, path: String, file: RenderedFile) -> Result<(), Diagnostic> {
+        match self.files.get(&path) {
+            Some(first) => Err(Diagnostic::error(format!(
+                "internal: templates/{} and templates/{} both write {path}",
+                file.template.unwrap_or("?"),
+                first.template.unwrap_or("?")
+            ))),
+            None => {
+                self.files.insert(path, file);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The `{placeholder}` of a template path, braces included, if any.
+fn placeholder(path: &str) -> Option<&str> {
     let start = path.find('{')?;
     let end = start + path[start..].find('}')?;
-    let placeholder = path[start..=end].to_string();
-    let route: &[&str] = match &placeholder[1..placeholder.len() - 1] {
-        "application" => &["gitops", "argocd", "applications"],
-        "kustomization" => &["gitops", "flux", "kustomizations"],
-        "release" => &["gitops", "flux", "istio", "releases"],
-        "profile" => &["profiles", "profiles"],
-        "secret" => &["auth", "generated_secrets"],
-        "app" => &["edge", "apps"],
-        _ => &[],
-    };
-    let mut node = model.clone();
+    Some(&path[start..=end])
+}
+
+/// The list at `route` under `root`; `None` for a missing or null node
+/// (a collection that is off renders nothing).
+fn collection(root: &minijinja::Value, route: &[&str]) -> Result<Vec<minijinja::Value>, String> {
+    let mut node = root.clone();
     for key in route {
         node = match node.get_attr(key) {
             Ok(v) if !v.is_none() && !v.is_undefined() => v,
-            _ => return Some((placeholder, Vec::new())),
+            _ => return Ok(Vec::new()),
         };
     }
-    let items = if route.is_empty() {
-        Vec::new()
-    } else {
-        node.try_iter().map(|it| it.collect()).unwrap_or_default()
+    node.try_iter()
+        .map(|it| it.collect())
+        .map_err(|_| format!("`{}` is not a list", route.join(".")))
+}
+
+/// The output files of one template: (output path, item) for each item
+/// of its fan-out collection, or one job for an ordinary template.
+/// Errors name the template: a placeholder that names no collection of
+/// its component, an item without a string `name`.
+fn jobs(
+    name: &str,
+    out_path: String,
+    fan_out: &[FanOut],
+    root: &minijinja::Value,
+) -> Result<Vec<(String, minijinja::Value)>, Diagnostic> {
+    let Some(ph) = placeholder(&out_path).map(str::to_string) else {
+        return Ok(vec![(out_path, minijinja::Value::from(()))]);
     };
-    Some((placeholder, items))
+    let fail = |what: String| Diagnostic::error(format!("internal: templates/{name}: {what}"));
+    let key = &ph[1..ph.len() - 1];
+    let spec = fan_out
+        .iter()
+        .find(|f| f.placeholder == key)
+        .ok_or_else(|| {
+            let known: Vec<String> = fan_out
+                .iter()
+                .map(|f| format!("{{{}}}", f.placeholder))
+                .collect();
+            fail(format!(
+                "placeholder {ph} names no fan-out collection (declared here: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+    let items = collection(root, spec.collection).map_err(fail)?;
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let item_name = item.get_attr("name").ok().and_then(|n| n.as_str().map(str::to_string));
+            match item_name {
+                Some(n) if !n.is_empty() && !n.contains('/') => Ok((out_path.replace(&ph, &n), item)),
+                _ => Err(fail(format!(
+                    "item {i} of `{}` has no usable `name` (a non-empty string without \"/\") for {ph}",
+                    spec.collection.join(".")
+                ))),
+            }
+        })
+        .collect()
 }
 
 /// Fan-out jobs above this many are rendered on all cores (at least this
@@ -114,11 +174,17 @@ fn normalize_lines(text: &str) -> String {
 
 /// Render every template. Takes the model by value: once converted for the
 /// templates, the typed copy is dropped (at 10,000 profiles it is large).
+///
+/// A template under a component's folder is rendered once per instance
+/// of that component into the instance's directory (skipped when the
+/// component is off); every other template is rendered once, at its own
+/// path. The render fails closed: an unknown placeholder, an item without
+/// a name or two templates writing one path are errors naming the template.
 pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
     let env = env::build()?;
     // Templates see the derived model only. Convert it once: templates share it (cheap clones), so a
     // fan-out over 10,000 profiles does not convert the model 10,000 times.
-    let model_v = minijinja::Value::from(minijinja::value::Serde(&model));
+    let model_v = model.to_value();
     let components = model.components.clone();
     let kustomize_dirs = model.kustomize_dirs.clone();
     drop(model);
@@ -128,51 +194,67 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
         if is_partial(name) {
             continue;
         }
-        let out_path = name.strip_suffix(".j2").unwrap_or(name);
-        let component = components
-            .iter()
-            .find(|c| out_path.starts_with(&format!("{}/", c.dir)));
-        if component.is_some_and(|c| !c.enabled) {
-            continue;
-        }
-        let component_v = minijinja::Value::from(minijinja::value::Serde(component));
-        let jobs: Vec<(String, minijinja::Value)> = match fan_out(out_path, &model_v) {
-            None => vec![(out_path.to_string(), minijinja::Value::from(()))],
-            Some((placeholder, items)) => items
-                .into_iter()
-                .map(|item| {
-                    let name = item
-                        .get_attr("name")
-                        .map(|n| n.to_string())
-                        .unwrap_or_default();
-                    (out_path.replace(&placeholder, &name), item)
+        let path = name.strip_suffix(".j2").unwrap_or(name);
+        let owner = crate::component::ALL.iter().find_map(|d| {
+            path.strip_prefix(d.templates)
+                .and_then(|r| r.strip_prefix('/'))
+                .map(|rel| (d, rel))
+        });
+        // (output path, fan-out declarations, the model the fan-out reads, the component)
+        let targets: Vec<(String, &[FanOut], minijinja::Value, minijinja::Value)> = match owner {
+            None => vec![(
+                path.to_string(),
+                crate::model::gitops::FAN_OUT,
+                model_v.clone(),
+                minijinja::Value::from(()),
+            )],
+            Some((d, rel)) => components
+                .iter()
+                .filter(|c| c.enabled && std::ptr::eq(c.descriptor, *d))
+                .map(|c| {
+                    let part = model_v.get_attr(d.key).unwrap_or_default();
+                    (
+                        format!("{}/{rel}", c.dir),
+                        d.fan_out,
+                        part,
+                        minijinja::Value::from(minijinja::value::Serde(c)),
+                    )
                 })
                 .collect(),
         };
-        let render_one = |item: &minijinja::Value| {
-            let ctx = minijinja::context! {
-                model => model_v.clone(),
-                component => component_v.clone(),
-                item => item.clone(),
+        for (out_path, fan_out, root, component_v) in targets {
+            let jobs = match jobs(name, out_path, fan_out, &root) {
+                Ok(jobs) => jobs,
+                Err(d) => {
+                    diags.push(d);
+                    continue;
+                }
             };
-            env.get_template(name)
-                .and_then(|t| t.render(ctx))
-                .map(normalize)
-        };
-        let results = crate::parallel::map(&jobs, PARALLEL_JOBS, |(_, item)| render_one(item));
-        for ((path, _), rendered) in jobs.into_iter().zip(results) {
-            match rendered {
-                Ok(text) if text.trim().is_empty() => {}
-                Ok(text) => {
-                    tree.files.insert(
-                        path,
-                        RenderedFile {
+            let render_one = |item: &minijinja::Value| {
+                let ctx = minijinja::context! {
+                    model => model_v.clone(),
+                    component => component_v.clone(),
+                    item => item.clone(),
+                };
+                env.get_template(name)
+                    .and_then(|t| t.render(ctx))
+                    .map(normalize)
+            };
+            let results = crate::parallel::map(&jobs, PARALLEL_JOBS, |(_, item)| render_one(item));
+            for ((path, _), rendered) in jobs.into_iter().zip(results) {
+                match rendered {
+                    Ok(text) if text.trim().is_empty() => {}
+                    Ok(text) => {
+                        let file = RenderedFile {
                             text,
                             template: Some(name),
-                        },
-                    );
+                        };
+                        if let Err(d) = tree.insert(path, file) {
+                            diags.push(d);
+                        }
+                    }
+                    Err(e) => diags.push(env::template_error(&e)),
                 }
-                Err(e) => diags.push(env::template_error(&e)),
             }
         }
     }
@@ -219,6 +301,77 @@ fn add_kustomizations(tree: &mut RenderedTree, kustomize_dirs: &[String]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const FAN: &[FanOut] = &[FanOut {
+        placeholder: "app",
+        collection: &["apps"],
+    }];
+
+    fn root(apps: serde_json::Value) -> minijinja::Value {
+        minijinja::Value::from(minijinja::value::Serde(serde_json::json!({ "apps": apps })))
+    }
+
+    #[test]
+    fn fan_out_renders_once_per_named_item() {
+        let r = root(serde_json::json!([{"name": "a"}, {"name": "b"}]));
+        let two = jobs("c/app-{app}.yaml.j2", "out/app-{app}.yaml".into(), FAN, &r).unwrap();
+        let paths: Vec<&str> = two.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, ["out/app-a.yaml", "out/app-b.yaml"]);
+        let none = jobs("c/x.yaml.j2", "out/x.yaml".into(), FAN, &r).unwrap();
+        assert_eq!(none.len(), 1);
+    }
+
+    /// Issue 13: `ConfigMap-{apps}.yaml.j2` rendered nothing and exited 0.
+    #[test]
+    fn regression_unknown_placeholder_is_an_error_naming_the_template() {
+        let r = root(serde_json::json!([{"name": "a"}]));
+        let err = jobs(
+            "c/ConfigMap-{apps}.yaml.j2",
+            "out/ConfigMap-{apps}.yaml".into(),
+            FAN,
+            &r,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "internal: templates/c/ConfigMap-{apps}.yaml.j2: placeholder {apps} names no fan-out collection (declared here: {app})"
+        );
+    }
+
+    #[test]
+    fn regression_item_without_a_name_is_an_error() {
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"name": ""}),
+            serde_json::json!({"name": 3}),
+            serde_json::json!({"name": "a/b"}),
+        ] {
+            let r = root(serde_json::json!([{"name": "ok"}, bad]));
+            let err =
+                jobs("c/app-{app}.yaml.j2", "out/app-{app}.yaml".into(), FAN, &r).unwrap_err();
+            assert!(
+                err.message.starts_with("internal: templates/c/app-{app}.yaml.j2: item 1 of `apps` has no usable `name`"),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[test]
+    fn regression_two_templates_writing_one_path_is_an_error() {
+        let mut tree = RenderedTree::default();
+        let file = |t| RenderedFile {
+            text: "a: 1\n".into(),
+            template: Some(t),
+        };
+        tree.insert("x.yaml".into(), file("a.yaml.j2")).unwrap();
+        let err = tree.insert("x.yaml".into(), file("b.yaml.j2")).unwrap_err();
+        assert_eq!(
+            err.message,
+            "internal: templates/b.yaml.j2 and templates/a.yaml.j2 both write x.yaml"
+        );
+        assert_eq!(tree.files["x.yaml"].template, Some("a.yaml.j2"));
+    }
 
     #[test]
     fn normalizes_line_endings_and_trailing_space() {

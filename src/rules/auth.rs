@@ -7,6 +7,7 @@
 use super::{error_at, located};
 use crate::config::{Config, SecretRef};
 use crate::diagnostic::Diagnostics;
+use crate::facts::{app_host, app_prefix, Facts};
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
@@ -14,9 +15,6 @@ use std::collections::HashMap;
 
 pub const AUTH: &str = "deploykf_core.deploykf_auth";
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
-
-/// Paths the login flow owns on the main host.
-pub const LOGIN_PATHS: &[&str] = &["/dex", "/oauth2"];
 
 /// Every secret reference of the auth section, with its key path.
 pub fn secret_refs(config: &Config) -> Vec<(ValuePath, &SecretRef)> {
@@ -322,9 +320,15 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
 }
 
 /// The gateway's `apps`.
-pub fn check_apps(config: &Config, values: &Values, sources: &SourceMap, diags: &mut Diagnostics) {
+pub fn check_apps(
+    config: &Config,
+    facts: &Facts,
+    values: &Values,
+    sources: &SourceMap,
+    diags: &mut Diagnostics,
+) {
     let gw = &config.deploykf_core.deploykf_istio_gateway;
-    let auth_on = config.deploykf_core.deploykf_auth.enabled;
+    let auth_on = facts.login.enabled;
     let mut fail = |path: ValuePath, message: String| diags.push(error_at(values, path, message));
     let place = |path: &ValuePath| located(values, sources, path);
     let base = ValuePath::keys(GW).key("apps");
@@ -365,8 +369,8 @@ pub fn check_apps(config: &Config, values: &Values, sources: &SourceMap, diags: 
                     );
                     continue;
                 }
-                if auth_on {
-                    let clash = LOGIN_PATHS.iter().find(|l| {
+                {
+                    let clash = facts.login.paths.iter().find(|l| {
                         p == *l
                             || p.starts_with(&format!("{l}/"))
                             || (l.starts_with(p.as_str()) && p.ends_with('/') && p != "/")
@@ -378,7 +382,7 @@ pub fn check_apps(config: &Config, values: &Values, sources: &SourceMap, diags: 
                         );
                     }
                 }
-                (gw.gateway.hostname.clone(), p.clone(), "path")
+                (app_host(config, app), app_prefix(app).to_string(), "path")
             }
             (None, Some(s)) => {
                 if !is_dns_label(s) {
@@ -389,8 +393,8 @@ pub fn check_apps(config: &Config, values: &Values, sources: &SourceMap, diags: 
                     continue;
                 }
                 (
-                    format!("{s}.{}", gw.gateway.hostname),
-                    "/".to_string(),
+                    app_host(config, app),
+                    app_prefix(app).to_string(),
                     "subdomain",
                 )
             }

@@ -3,19 +3,25 @@
 //! these sections (`check-values--incompatible-configs.tpl`) are here with
 //! their tips, plus meshgen's.
 //!
-//! Each rule names the key at fault and where it was set. Rules only judge;
-//! they never change a value.
+//! Each rule names the key at fault and where it was set. Rules judge the
+//! config; they never change a value. Besides the verdicts they hand on
+//! what they had to compute anyway: the [`Facts`] (derived once, here,
+//! for the rules and every later stage) and each component's parsed
+//! `extraManifests`.
 
 pub mod auth;
 pub mod profiles;
 
+use crate::component::{Overrides, ALL};
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::facts::Facts;
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
 const IN_CLUSTER: &str = "https://kubernetes.default.svc";
@@ -35,15 +41,13 @@ const ISTIO_RESERVED_PORTS: &[(u16, &str)] = &[
     (15090, "Envoy Prometheus telemetry"),
 ];
 
-/// What the rules hand on: the typed config, the parsed `extraManifests`
-/// of each component, and warnings.
+/// What the rules hand on: the typed config, its facts, the parsed
+/// `extraManifests` of each component (by component id), and warnings.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub config: Config,
-    pub gateway_extra_manifests: Vec<Value>,
-    pub istio_extra_manifests: Vec<Value>,
-    pub profiles_extra_manifests: Vec<Value>,
-    pub auth_extra_manifests: Vec<Value>,
+    pub facts: Facts,
+    pub extra_manifests: BTreeMap<&'static str, Vec<Value>>,
     pub warnings: Diagnostics,
 }
 
@@ -54,6 +58,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             "internal: values passed the schema but do not fit meshgen's model: {e}"
         )))
     })?;
+    let facts = Facts::derive(&config);
     let mut diags = Diagnostics::default();
     let mut fail = |path: String, message: String| {
         let path = ValuePath::keys(&path);
@@ -121,8 +126,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             );
         }
     }
-    let public_http = gw.gateway_service.ports.http.unwrap_or(ports.http);
-    let public_https = gw.gateway_service.ports.https.unwrap_or(ports.https);
+    let (public_http, public_https) = crate::facts::public_ports(&config);
     if public_http == public_https && ports.http != ports.https {
         fail(
             format!("{GW}.gatewayService.ports.https"),
@@ -159,38 +163,28 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             );
         }
     }
-    if gw.gateway.name.len() > MAX_GATEWAY_NAME {
+    let longest = facts.gateway.names.longest();
+    if longest.len() > MAX_NAME {
+        let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
         fail(
             format!("{GW}.gateway.name"),
             format!(
-                "must be at most {MAX_GATEWAY_NAME} characters (meshgen derives longer names from it), got {}",
+                "must be at most {max} characters (meshgen derives longer names from it), got {}",
                 gw.gateway.name.len()
             ),
         );
     }
     let mut warnings = Diagnostics::default();
-    if !gw.values_overrides.is_empty() {
-        warnings.push(unused_overrides(
-            values,
-            GW,
-            "meshgen renders the gateway deployment as plain manifests, not through the upstream `gateway` chart; use the documented keys of `gatewayDeployment`/`gatewayService`, or `extraManifests`",
-        ));
+    for d in ALL {
+        if let Overrides::Unused(why) = d.overrides {
+            if (d.values_overrides)(&config).is_some_and(|o| !o.is_empty()) {
+                warnings.push(unused_overrides(values, d.section, why));
+            }
+        }
     }
     profiles::check(&config, values, sources, &mut diags);
     auth::check(&config, values, sources, &mut diags);
-    auth::check_apps(&config, values, sources, &mut diags);
-    if !config
-        .deploykf_core
-        .deploykf_auth
-        .values_overrides
-        .is_empty()
-    {
-        warnings.push(unused_overrides(
-            values,
-            auth::AUTH,
-            "meshgen renders dex and oauth2-proxy as plain manifests; use the documented keys, or `extraManifests`",
-        ));
-    }
+    auth::check_apps(&config, &facts, values, sources, &mut diags);
     warn_required_overrides(values, &mut warnings);
     if config.gitops.engine == "argocd" && argo.source.repo.url.is_empty() {
         warnings.push(Diagnostic::notice(
@@ -208,43 +202,20 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             .at_path(path),
         );
     }
-    let gateway_extra = extra_manifests(
-        values,
-        &format!("{GW}.extraManifests"),
-        &gw.extra_manifests,
-        &mut diags,
-    );
-    let profiles_extra = extra_manifests(
-        values,
-        "deploykf_core.deploykf_profiles_generator.extraManifests",
-        &config
-            .deploykf_core
-            .deploykf_profiles_generator
-            .extra_manifests,
-        &mut diags,
-    );
-    let auth_extra = extra_manifests(
-        values,
-        &format!("{}.extraManifests", auth::AUTH),
-        &config.deploykf_core.deploykf_auth.extra_manifests,
-        &mut diags,
-    );
-    let istio_extra = extra_manifests(
-        values,
-        &format!("{ISTIO}.extraManifests"),
-        &istio.extra_manifests,
-        &mut diags,
-    );
+    let mut extra = BTreeMap::new();
+    for d in ALL {
+        let items = (d.extra_manifests)(&config);
+        let docs = extra_manifests(values, &d.key_path("extraManifests"), items, &mut diags);
+        extra.insert(d.id, docs);
+    }
     diags.sort();
     if diags.has_errors() {
         return Err(diags);
     }
     Ok(Checked {
-        gateway_extra_manifests: gateway_extra,
-        istio_extra_manifests: istio_extra,
-        profiles_extra_manifests: profiles_extra,
-        auth_extra_manifests: auth_extra,
         config,
+        facts,
+        extra_manifests: extra,
         warnings,
     })
 }
@@ -276,8 +247,8 @@ pub(crate) fn located(values: &Values, sources: &SourceMap, path: &ValuePath) ->
 /// A user value that conflicts with a setting deployKF requires is
 /// overridden; say so, naming the key and where it was set.
 fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
-    use crate::model::istio::{required_settings, DAEMON_ALIAS};
-    for (path, required) in required_settings() {
+    use crate::facts::{required_istio_settings, DAEMON_ALIAS};
+    for (path, required) in required_istio_settings() {
         let mut places = Vec::new();
         if path[0] == "meshConfig" {
             places.push(ValuePath::keys(&format!("{ISTIO}.{}", path.join("."))));
@@ -305,9 +276,8 @@ fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
     }
 }
 
-/// Names meshgen derives from `gateway.name` add at most this many
-/// characters (`-xff-num-trusted-hops`); Kubernetes names stop at 253.
-const MAX_GATEWAY_NAME: usize = 253 - "-xff-num-trusted-hops".len();
+/// Kubernetes object names stop at 253 characters.
+const MAX_NAME: usize = 253;
 
 /// Parse `extraManifests`: each item is a YAML string (one or more
 /// documents) or a map; every document must be a Kubernetes object.

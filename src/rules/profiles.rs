@@ -13,34 +13,19 @@ use std::collections::HashMap;
 
 const PG: &str = "deploykf_core.deploykf_profiles_generator";
 
-/// Namespaces no profile may take, with who uses them.
+/// Namespaces no profile may take, with who uses them: Kubernetes' own,
+/// every component's, and the delivery engines'.
 pub fn reserved_namespaces(config: &Config) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> =
         ["kube-system", "kube-public", "kube-node-lease", "default"]
             .iter()
             .map(|n| (n.to_string(), "Kubernetes".to_string()))
             .collect();
-    let d = &config.deploykf_dependencies;
-    out.push((
-        d.istio.namespace.clone(),
-        "`deploykf_dependencies.istio.namespace`".into(),
-    ));
-    out.push((
-        d.cert_manager.namespace.clone(),
-        "`deploykf_dependencies.cert_manager.namespace`".into(),
-    ));
-    out.push((
-        config
-            .deploykf_core
-            .deploykf_istio_gateway
-            .namespace
-            .clone(),
-        "`deploykf_core.deploykf_istio_gateway.namespace`".into(),
-    ));
-    out.push((
-        config.deploykf_core.deploykf_auth.namespace.clone(),
-        "`deploykf_core.deploykf_auth.namespace`".into(),
-    ));
+    for d in crate::component::ALL {
+        if let Some(ns) = (d.namespace)(config) {
+            out.push((ns, format!("`{}`", d.key_path("namespace"))));
+        }
+    }
     out.push((config.argocd.namespace.clone(), "`argocd.namespace`".into()));
     out.push((
         config.gitops.flux.namespace.clone(),

@@ -1,0 +1,231 @@
+//! The component table: every output component meshgen knows, each
+//! described once by a [`Descriptor`] that its own model module defines
+//! (`model::istio::COMPONENT`, ...) and [`ALL`] registers.
+//!
+//! A descriptor owns what the generic stages need to know about a
+//! component: its id, values section, template folder, sync wave,
+//! packaging, what its `valuesOverrides` and `extraManifests` mean, the
+//! namespaces it uses, the collections its templates fan out over, and the
+//! function deriving its model. The rules (extraManifests, overrides,
+//! reserved namespaces), the model, GitOps ordering, the render and the
+//! tree checks read descriptors; none of them names a component.
+//!
+//! This module describes; it derives nothing itself and renders nothing.
+
+use crate::config::Config;
+use crate::facts::Facts;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Every component, in the order their templates are listed; GitOps
+/// order comes from [`Descriptor::wave`]. Adding a component is one line
+/// here plus its own model module, templates and tests.
+pub static ALL: &[&Descriptor] = &[
+    &crate::model::istio::COMPONENT,
+    &crate::model::cert_manager::COMPONENT,
+    &crate::model::auth::COMPONENT,
+    &crate::model::gateway::COMPONENT,
+    &crate::model::profiles::COMPONENT,
+];
+
+/// How a component's directory reaches the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Packaging {
+    /// Plain manifests with a generated `kustomization.yaml`.
+    Kustomize,
+    /// A Helm chart (rendered by Helm, Argo CD or Flux).
+    HelmChart,
+}
+
+/// What a component does with its section's `valuesOverrides`.
+#[derive(Debug, Clone, Copy)]
+pub enum Overrides {
+    /// The section has none.
+    Absent,
+    /// Merged into the values of the chart the component renders.
+    Chart,
+    /// The component renders plain manifests: setting any is a warning
+    /// with this reason.
+    Unused(&'static str),
+}
+
+/// A template path placeholder `{placeholder}`: the template renders once
+/// per item of the list at `collection` in the component's model (or, for
+/// templates outside every component, in the whole model). Each item needs
+/// a non-empty string `name`, which replaces the placeholder.
+#[derive(Debug, Clone, Copy)]
+pub struct FanOut {
+    pub placeholder: &'static str,
+    pub collection: &'static [&'static str],
+}
+
+/// Settings of the component's Argo CD Application.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Delivery {
+    /// Argo CD creates the namespace (the component renders no Namespace).
+    pub create_namespace: bool,
+    /// Objects too large for client-side apply (CRDs).
+    pub server_side_apply: bool,
+    /// Webhooks whose caBundle and failurePolicy a controller rewrites.
+    pub ignore_webhook_fields: bool,
+}
+
+/// What a component's model derivation reads.
+pub struct Input<'a> {
+    pub config: &'a Config,
+    pub facts: &'a Facts,
+    /// Its `extraManifests`, parsed and checked by the rules.
+    pub extra_manifests: &'a [Value],
+}
+
+/// A component's derived model.
+pub struct Part {
+    /// What its templates read as `model.<key>`.
+    pub data: minijinja::Value,
+    /// The chart it renders, for a [`Packaging::HelmChart`] component.
+    pub chart: Option<HelmChart>,
+}
+
+impl Part {
+    pub fn of(model: &impl Serialize) -> Part {
+        Part {
+            data: minijinja::Value::from(minijinja::value::Serde(model)),
+            chart: None,
+        }
+    }
+}
+
+/// The upstream charts a Helm-chart component wraps, and their values,
+/// for delivery objects that install them one by one (Flux HelmReleases).
+#[derive(Debug, Clone, Serialize)]
+pub struct HelmChart {
+    pub repository_url: String,
+    pub dependencies: Vec<ChartDependency>,
+    /// The whole `values.yaml` of the wrapper chart.
+    pub values: Value,
+}
+
+/// One dependency of a wrapper chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChartDependency {
+    pub name: String,
+    pub alias: &'static str,
+    /// Its release name when installed on its own (not a Chart.yaml key).
+    #[serde(skip)]
+    pub release: &'static str,
+    pub version: String,
+    pub repository: String,
+}
+
+pub struct Descriptor {
+    /// Stable identifier, e.g. `deploykf-istio-gateway`; also the name of
+    /// its Argo CD Application and Flux Kustomization.
+    pub id: &'static str,
+    /// Its model in templates: `model.<key>`.
+    pub key: &'static str,
+    /// Its values section, dotted.
+    pub section: &'static str,
+    /// Its folder under `templates/`; by default also its output folder.
+    pub templates: &'static str,
+    /// Sync wave / dependency rank: lower is applied first.
+    pub wave: i32,
+    pub packaging: Packaging,
+    pub delivery: Delivery,
+    pub overrides: Overrides,
+    pub fan_out: &'static [FanOut],
+    pub enabled: fn(&Config) -> bool,
+    /// The namespace it runs in; `None` when its objects live in
+    /// namespaces of their own (profiles).
+    pub namespace: fn(&Config) -> Option<String>,
+    /// Namespaces its objects may live in that exist without this tree
+    /// rendering a Namespace (created by Helm, a controller, the user).
+    pub assumed_namespaces: fn(&Config) -> Vec<String>,
+    pub extra_manifests: fn(&Config) -> &[Value],
+    pub values_overrides: fn(&Config) -> Option<&Map<String, Value>>,
+    pub derive: fn(&Input) -> Part,
+}
+
+impl Descriptor {
+    /// The dotted path of a key in its section.
+    pub fn key_path(&self, key: &str) -> String {
+        format!("{}.{key}", self.section)
+    }
+
+    /// The fan-out of `placeholder` (with braces stripped), if declared.
+    pub fn fan_out(&self, placeholder: &str) -> Option<&FanOut> {
+        self.fan_out.iter().find(|f| f.placeholder == placeholder)
+    }
+}
+
+/// No assumed namespaces, no extra manifests, no overrides: the common
+/// case, for descriptors to point at.
+pub fn no_namespaces(_: &Config) -> Vec<String> {
+    Vec::new()
+}
+
+pub fn no_extra_manifests(_: &Config) -> &[Value] {
+    &[]
+}
+
+pub fn no_overrides(_: &Config) -> Option<&Map<String, Value>> {
+    None
+}
+
+/// One component of this run: its descriptor, resolved against the config.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub id: &'static str,
+    /// Output directory relative to the output root.
+    pub dir: String,
+    pub enabled: bool,
+    /// "" when its objects live in namespaces of their own.
+    pub namespace: String,
+    pub wave: i32,
+    pub helm_chart: bool,
+    #[serde(skip)]
+    pub descriptor: &'static Descriptor,
+}
+
+impl std::fmt::Debug for Descriptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Descriptor").field("id", &self.id).finish()
+    }
+}
+
+/// Every registered component, resolved against `config`.
+pub fn instances(config: &Config) -> Vec<Instance> {
+    ALL.iter()
+        .map(|d| Instance {
+            id: d.id,
+            dir: d.templates.to_string(),
+            enabled: (d.enabled)(config),
+            namespace: (d.namespace)(config).unwrap_or_default(),
+            wave: d.wave,
+            helm_chart: d.packaging == Packaging::HelmChart,
+            descriptor: d,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_keys_and_folders_are_unique_and_folders_do_not_nest() {
+        for (i, a) in ALL.iter().enumerate() {
+            for b in &ALL[i + 1..] {
+                assert_ne!(a.id, b.id);
+                assert_ne!(a.key, b.key);
+                assert!(
+                    !a.templates.starts_with(&format!("{}/", b.templates))
+                        && !b.templates.starts_with(&format!("{}/", a.templates)),
+                    "{} and {} nest",
+                    a.templates,
+                    b.templates
+                );
+            }
+        }
+    }
+}

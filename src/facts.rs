@@ -1,0 +1,423 @@
+//! Facts derived once from the typed [`Config`], before the rules run:
+//! the gateway's public ports, URL, hosts and the names of the objects
+//! derived from it, the apps as they are served (host, prefix, public or
+//! not), the paths the login flow owns, the Istio injection labels, and
+//! what other components need from the mesh config.
+//!
+//! Rules, component models, templates and the whole-tree checks read these
+//! instead of recomputing them; each fact has one function here. This
+//! module computes; it never judges a value (that is `rules`) and never
+//! builds a manifest body (that is the component models).
+
+use crate::config::{App, Config, StringMap};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// Secret name deployKF uses for the gateway certificate.
+pub const TLS_CREDENTIAL_NAME: &str = "deploykf-istio-gateway-cert";
+
+/// The ports oauth2-proxy and dex listen on (the login flow's services).
+pub const OAUTH2_PROXY_PORT: u16 = 4180;
+pub const DEX_PORT: u16 = 5556;
+
+/// Aliases of the upstream charts in Istio's wrapper chart (deployKF's
+/// names, so that its users' `valuesOverrides` apply unchanged).
+pub const BASE_ALIAS: &str = "istio-base";
+pub const DAEMON_ALIAS: &str = "istio-daemon";
+pub const CNI_ALIAS: &str = "istio-cni";
+
+/// istiod's setting for who fetches a RequestAuthentication's JWKS, and
+/// the mode meshgen needs: Envoy for in-mesh issuers (dex), istiod for the
+/// others.
+pub const REMOTE_JWKS_ENV: &str = "PILOT_JWT_ENABLE_REMOTE_JWKS";
+pub const REMOTE_JWKS_MODE: &str = "hybrid";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Facts {
+    pub gateway: GatewayFacts,
+    pub apps: Vec<AppFacts>,
+    pub login: LoginFacts,
+    pub istio: IstioFacts,
+    pub mesh: MeshFacts,
+}
+
+/// The gateway as clients and the other components see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayFacts {
+    pub namespace: String,
+    /// Name of the main (HTTPS) Gateway resource.
+    pub name: String,
+    /// Name of the HTTP Gateway resource used for redirects.
+    pub redirect_name: String,
+    /// Names of the objects derived from the gateway name.
+    pub names: GatewayNames,
+    pub hostname: String,
+    /// `hosts` of the Gateway servers (with the `*/` namespace).
+    pub hosts: Vec<String>,
+    /// Names covered by the gateway certificate.
+    pub dns_names: Vec<String>,
+    /// Ports the gateway pods listen on.
+    pub http_port: u16,
+    pub https_port: u16,
+    /// Ports clients connect to (the Service ports).
+    pub public_http_port: u16,
+    pub public_https_port: u16,
+    pub selector_labels: StringMap,
+    /// Secret holding the gateway's TLS certificate (gateway namespace).
+    pub tls_credential_name: String,
+    /// meshgen renders a cert-manager Certificate for that Secret.
+    pub certificate_managed: bool,
+    pub tls_redirect: bool,
+    pub clients_use_https: bool,
+    /// The URL users open: scheme from `tls.clientsUseHttps`, the public
+    /// port only when it is not the scheme's default.
+    pub public_url: String,
+    pub xff_num_trusted_hops: u32,
+    pub proxy_protocol: bool,
+    /// SPIFFE principal of the gateway pods' ServiceAccount.
+    pub principal: String,
+}
+
+/// Every object name meshgen derives from `gateway.name`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayNames {
+    pub routes: String,
+    pub login: String,
+    pub require_jwt: String,
+    pub jwt: String,
+    pub xff_num_trusted_hops: String,
+    pub proxy_protocol: String,
+}
+
+impl GatewayNames {
+    fn new(gateway: &str) -> Self {
+        let n = |suffix: &str| format!("{gateway}-{suffix}");
+        GatewayNames {
+            routes: n("routes"),
+            login: n("login"),
+            require_jwt: n("require-jwt"),
+            jwt: n("jwt"),
+            xff_num_trusted_hops: n("xff-num-trusted-hops"),
+            proxy_protocol: n("proxy-protocol"),
+        }
+    }
+
+    /// The longest derived name (Kubernetes names stop at 253).
+    pub fn longest(&self) -> &str {
+        [
+            &self.routes,
+            &self.login,
+            &self.require_jwt,
+            &self.jwt,
+            &self.xff_num_trusted_hops,
+            &self.proxy_protocol,
+        ]
+        .into_iter()
+        .max_by_key(|n| n.len())
+        .map_or("", String::as_str)
+    }
+}
+
+/// One app behind the gateway, as it is served.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppFacts {
+    pub name: String,
+    pub namespace: String,
+    /// The host it is served on.
+    pub host: String,
+    /// Its prefix on the main host; `None` for a subdomain app.
+    pub path: Option<String>,
+    pub selector: Option<StringMap>,
+    /// The port its pods listen on.
+    pub target_port: u16,
+    pub public: bool,
+}
+
+/// The login flow (dex, oauth2-proxy) on the main host.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginFacts {
+    pub enabled: bool,
+    pub dex: bool,
+    /// Path prefixes the login flow serves on the main host.
+    pub paths: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IstioFacts {
+    /// meshgen installs Istio (`deploykf_dependencies.istio.enabled`).
+    pub managed: bool,
+    pub namespace: String,
+    /// "" for the default revision.
+    pub revision: String,
+    /// Namespace labels that turn on sidecar injection.
+    pub injection_labels: StringMap,
+}
+
+/// What components need from the mesh config and istiod.
+#[derive(Debug, Clone, Serialize)]
+pub struct MeshFacts {
+    /// `extensionProviders` entries meshgen's components declare.
+    pub extension_providers: Vec<Value>,
+    /// Environment istiod needs.
+    pub istiod_env: Map<String, Value>,
+}
+
+impl MeshFacts {
+    /// Names of the declared extension providers.
+    pub fn provider_names(&self) -> Vec<String> {
+        self.extension_providers
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect()
+    }
+}
+
+/// The ports clients connect to: the Service's, else the pods'.
+pub fn public_ports(config: &Config) -> (u16, u16) {
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let p = gw.gateway.ports;
+    (
+        gw.gateway_service.ports.http.unwrap_or(p.http),
+        gw.gateway_service.ports.https.unwrap_or(p.https),
+    )
+}
+
+/// The host an app is served on: its subdomain of the gateway hostname,
+/// else the hostname.
+pub fn app_host(config: &Config, app: &App) -> String {
+    let host = &config.deploykf_core.deploykf_istio_gateway.gateway.hostname;
+    match &app.subdomain {
+        Some(s) => format!("{s}.{host}"),
+        None => host.clone(),
+    }
+}
+
+/// The path prefix an app claims on its host.
+pub fn app_prefix(app: &App) -> &str {
+    app.path.as_deref().unwrap_or("/")
+}
+
+/// Path prefixes the login flow serves on the main host.
+pub fn login_paths(config: &Config) -> Vec<&'static str> {
+    let a = &config.deploykf_core.deploykf_auth;
+    let mut out = Vec::new();
+    if a.enabled {
+        if a.dex.enabled {
+            out.push("/dex");
+        }
+        out.push("/oauth2");
+    }
+    out
+}
+
+/// `<name>.<namespace>.svc.cluster.local`.
+pub fn service_host(name: &str, namespace: &str) -> String {
+    format!("{name}.{namespace}.svc.cluster.local")
+}
+
+/// Settings deployKF requires, as (path under the istiod subchart's
+/// values, value). They win over `meshConfig` and `valuesOverrides`.
+pub fn required_istio_settings() -> Vec<(Vec<&'static str>, Value)> {
+    let proxy = |k: &'static str| {
+        (
+            vec!["meshConfig", "defaultConfig", "proxyMetadata", k],
+            json!("true"),
+        )
+    };
+    vec![
+        (
+            vec![
+                "meshConfig",
+                "defaultConfig",
+                "holdApplicationUntilProxyStarts",
+            ],
+            json!(true),
+        ),
+        proxy("ISTIO_META_DNS_CAPTURE"),
+        proxy("ISTIO_META_DNS_AUTO_ALLOCATE"),
+        (
+            vec!["sidecarInjectorWebhook", "enableNamespacesByDefault"],
+            json!(false),
+        ),
+    ]
+}
+
+fn map(pairs: &[(&str, &str)]) -> StringMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn public_url(https: bool, host: &str, http_port: u16, https_port: u16) -> String {
+    match (https, https_port, http_port) {
+        (true, 443, _) => format!("https://{host}/"),
+        (true, p, _) => format!("https://{host}:{p}/"),
+        (false, _, 80) => format!("http://{host}/"),
+        (false, _, p) => format!("http://{host}:{p}/"),
+    }
+}
+
+/// `<scheme>://<host>[:port]` as users reach `host`.
+pub fn base_url(gw: &GatewayFacts, host: &str) -> String {
+    gw.public_url
+        .replacen(&gw.hostname, host, 1)
+        .trim_end_matches('/')
+        .to_string()
+}
+
+impl Facts {
+    pub fn derive(config: &Config) -> Facts {
+        let gateway = gateway(config);
+        let apps = config
+            .deploykf_core
+            .deploykf_istio_gateway
+            .apps
+            .iter()
+            .map(|app| AppFacts {
+                name: app.name.clone(),
+                namespace: app.namespace.clone(),
+                host: app_host(config, app),
+                path: app.path.clone(),
+                selector: app.selector.clone(),
+                target_port: app.target_port.unwrap_or(app.port),
+                public: app.auth == "none",
+            })
+            .collect();
+        let login = LoginFacts {
+            enabled: config.deploykf_core.deploykf_auth.enabled,
+            dex: config.deploykf_core.deploykf_auth.dex.enabled,
+            paths: login_paths(config),
+        };
+        let istio = &config.deploykf_dependencies.istio;
+        let istio = IstioFacts {
+            managed: istio.enabled,
+            namespace: istio.namespace.clone(),
+            revision: istio.revision.clone(),
+            injection_labels: if istio.revision.is_empty() {
+                map(&[("istio-injection", "enabled")])
+            } else {
+                map(&[("istio.io/rev", &istio.revision)])
+            },
+        };
+        let mesh = mesh(config, &gateway);
+        Facts {
+            gateway,
+            apps,
+            login,
+            istio,
+            mesh,
+        }
+    }
+}
+
+fn gateway(config: &Config) -> GatewayFacts {
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let g = &gw.gateway;
+    let (public_http, public_https) = public_ports(config);
+    let user_credential = g.tls.credential_name.clone().filter(|c| !c.is_empty());
+    let hosts = if g.tls.match_sni {
+        // The main host, then every subdomain app's host, sorted.
+        let mut sub: Vec<String> = gw
+            .apps
+            .iter()
+            .filter(|a| a.subdomain.is_some())
+            .map(|a| format!("*/{}", app_host(config, a)))
+            .collect();
+        sub.sort();
+        let mut hosts = vec![format!("*/{}", g.hostname)];
+        hosts.extend(sub);
+        hosts
+    } else {
+        vec!["*".to_string()]
+    };
+    GatewayFacts {
+        namespace: gw.namespace.clone(),
+        name: g.name.clone(),
+        redirect_name: format!("{}-https-redirect", g.name),
+        names: GatewayNames::new(&g.name),
+        hostname: g.hostname.clone(),
+        hosts,
+        dns_names: vec![g.hostname.clone(), format!("*.{}", g.hostname)],
+        http_port: g.ports.http,
+        https_port: g.ports.https,
+        public_http_port: public_http,
+        public_https_port: public_https,
+        selector_labels: g.selector_labels.clone(),
+        certificate_managed: user_credential.is_none(),
+        tls_credential_name: user_credential.unwrap_or_else(|| TLS_CREDENTIAL_NAME.to_string()),
+        tls_redirect: g.tls.redirect,
+        clients_use_https: g.tls.clients_use_https,
+        public_url: public_url(
+            g.tls.clients_use_https,
+            &g.hostname,
+            public_http,
+            public_https,
+        ),
+        xff_num_trusted_hops: g.xff_num_trusted_hops,
+        proxy_protocol: g.enable_proxy_protocol,
+        principal: format!(
+            "cluster.local/ns/{}/sa/{}",
+            gw.namespace, gw.gateway_deployment.service_account.name
+        ),
+    }
+}
+
+/// The mesh config entry of the login flow's ext-authz provider, and the
+/// istiod environment its JWT verification needs.
+fn mesh(config: &Config, gw: &GatewayFacts) -> MeshFacts {
+    let a = &config.deploykf_core.deploykf_auth;
+    let mut out = MeshFacts {
+        extension_providers: Vec::new(),
+        istiod_env: Map::new(),
+    };
+    if !a.enabled {
+        return out;
+    }
+    let scheme = if gw.clients_use_https {
+        "https"
+    } else {
+        "http"
+    };
+    out.extension_providers.push(json!({
+        "name": a.extension_provider.name,
+        "envoyExtAuthzHttp": {
+            "service": service_host("oauth2-proxy", &a.namespace),
+            "port": OAUTH2_PROXY_PORT,
+            "includeRequestHeadersInCheck": ["cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
+            "includeAdditionalHeadersInCheck": {
+                "X-Auth-Request-Redirect": format!("{scheme}://%REQ(:authority)%%REQ(:path)%"),
+            },
+            "headersToUpstreamOnAllow": ["authorization"],
+            "headersToDownstreamOnAllow": ["set-cookie"],
+            "headersToDownstreamOnDeny": ["content-type", "set-cookie"],
+        },
+    }));
+    if a.dex.enabled {
+        // dex's keys are fetched by the gateway's proxy through the mesh
+        // (mTLS), not by istiod: istiod is outside the mesh and dex's
+        // STRICT mTLS would refuse it. External issuers are still fetched
+        // by istiod.
+        out.istiod_env
+            .insert(REMOTE_JWKS_ENV.into(), json!(REMOTE_JWKS_MODE));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_omits_default_ports() {
+        assert_eq!(public_url(true, "a.b", 80, 443), "https://a.b/");
+        assert_eq!(public_url(true, "a.b", 80, 8443), "https://a.b:8443/");
+        assert_eq!(public_url(false, "a.b", 80, 443), "http://a.b/");
+        assert_eq!(public_url(false, "a.b", 8080, 443), "http://a.b:8080/");
+    }
+
+    #[test]
+    fn longest_derived_gateway_name() {
+        assert_eq!(GatewayNames::new("gw").longest(), "gw-xff-num-trusted-hops");
+    }
+}

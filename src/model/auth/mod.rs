@@ -1,0 +1,251 @@
+//! The auth component (`deploykf_core.deploykf_auth`): dex or an external
+//! issuer, oauth2-proxy behind Istio ext-authz, the gateway's JWT
+//! verification and login policies, and the Secrets generated in the
+//! cluster. Split by concern: [`dex`] and [`oauth2_proxy`] build each
+//! server's configuration (as values, never as text), [`policies`] the
+//! bodies of the gateway's RequestAuthentication and CUSTOM/DENY
+//! policies. This module ties them into the [`AuthModel`] templates read.
+
+pub mod dex;
+pub mod oauth2_proxy;
+pub mod policies;
+
+use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
+use crate::config::{PulledImage, SecretRef};
+use crate::facts::{DEX_PORT, OAUTH2_PROXY_PORT};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const DEX_TELEMETRY_PORT: u16 = 5558;
+
+const WHY_NO_OVERRIDES: &str =
+    "meshgen renders dex and oauth2-proxy as plain manifests; use the documented keys, or `extraManifests`";
+
+pub static COMPONENT: Descriptor = Descriptor {
+    id: "deploykf-auth",
+    key: "auth",
+    section: "deploykf_core.deploykf_auth",
+    templates: "manifests/deploykf-core/deploykf-auth",
+    wave: 10,
+    packaging: Packaging::Kustomize,
+    delivery: Delivery {
+        create_namespace: false,
+        server_side_apply: false,
+        ignore_webhook_fields: false,
+    },
+    overrides: Overrides::Unused(WHY_NO_OVERRIDES),
+    fan_out: &[FanOut {
+        placeholder: "secret",
+        collection: &["generated_secrets"],
+    }],
+    enabled: |c| c.deploykf_core.deploykf_auth.enabled,
+    namespace: |c| Some(c.deploykf_core.deploykf_auth.namespace.clone()),
+    assumed_namespaces: crate::component::no_namespaces,
+    extra_manifests: |c| &c.deploykf_core.deploykf_auth.extra_manifests,
+    values_overrides: |c| Some(&c.deploykf_core.deploykf_auth.values_overrides),
+    derive,
+};
+
+/// An environment variable read from a Secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretEnv {
+    pub name: String,
+    pub secret: String,
+    pub key: String,
+}
+
+/// What a generated Secret holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecretKind {
+    /// One random value under `key`.
+    Random,
+    /// A random password under `password` and its bcrypt hash under `key`.
+    Password,
+}
+
+/// A Secret a Job creates in the cluster when it does not exist.
+#[derive(Debug, Clone, Serialize)]
+pub struct GeneratedSecret {
+    /// Name of the Job, its ServiceAccount, Role and RoleBinding (and the
+    /// output file): at most 63 characters.
+    pub name: String,
+    pub secret: String,
+    pub kind: SecretKind,
+    pub key: String,
+}
+
+/// oauth2-proxy or dex: its image, its configuration file and the
+/// environment it reads from Secrets.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerModel {
+    pub image: String,
+    pub pull_policy: String,
+    /// The configuration file: dex's `config.yaml` (made by the emitter) or
+    /// oauth2-proxy's `oauth2_proxy.cfg` (TOML; every value JSON-quoted).
+    pub config: String,
+    /// Changes with the configuration, so that the pods restart to read it.
+    pub config_digest: String,
+    pub env: Vec<SecretEnv>,
+}
+
+impl ServerModel {
+    fn new(image: &PulledImage, config: String, env: Vec<SecretEnv>) -> Self {
+        ServerModel {
+            image: image_ref(image),
+            pull_policy: image.pull_policy.clone(),
+            config_digest: sha256_hex(&config, 8),
+            config,
+            env,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthModel {
+    pub enabled: bool,
+    pub namespace: String,
+    pub issuer: String,
+    pub dex: Option<ServerModel>,
+    pub oauth2_proxy: ServerModel,
+    pub provider_name: String,
+    /// The mesh config `extensionProviders` entry.
+    pub provider: Value,
+    /// `jwtRules` of the gateway's RequestAuthentication.
+    pub jwt_rules: Vec<Value>,
+    /// `rules` of the gateway's CUSTOM (login) policy.
+    pub login_rules: Vec<Value>,
+    /// `rules` of the gateway's DENY policy (no valid token, or a token
+    /// without the identity claim).
+    pub deny_rules: Vec<Value>,
+    pub identity_headers: Vec<String>,
+    pub generated_secrets: Vec<GeneratedSecret>,
+    pub gateway_principal: String,
+    pub oauth2_proxy_principal: String,
+    pub m2m_discovery_binding: bool,
+    pub extra_manifests: Vec<Value>,
+    pub dex_port: u16,
+    pub dex_telemetry_port: u16,
+    pub oauth2_proxy_port: u16,
+    pub kubectl_image: String,
+    pub kubectl_pull_policy: String,
+    pub password_hasher_image: String,
+    pub password_hasher_pull_policy: String,
+}
+
+fn image_ref(i: &PulledImage) -> String {
+    format!("{}:{}", i.repository, i.tag)
+}
+
+/// The first `n` bytes of the sha256 of `text`, in hex.
+fn sha256_hex(text: &str, n: usize) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .take(n)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A Kubernetes name of at most 63 characters: `prefix + name`, shortened
+/// with a hash of the whole when too long.
+fn short_name(prefix: &str, name: &str) -> String {
+    let full = format!("{prefix}{name}");
+    if full.len() <= 63 {
+        return full;
+    }
+    let hex = sha256_hex(&full, 4);
+    let keep = full[..54].trim_end_matches(['-', '.']).to_string();
+    format!("{keep}-{hex}")
+}
+
+fn secret_env(name: String, r: &SecretRef) -> SecretEnv {
+    SecretEnv {
+        name,
+        secret: r.existing_secret.clone(),
+        key: r.existing_secret_key.clone(),
+    }
+}
+
+/// Secrets to generate in the cluster, in the order they are named.
+#[derive(Default)]
+struct Generated(Vec<GeneratedSecret>);
+
+impl Generated {
+    fn add(&mut self, r: &SecretRef, kind: SecretKind) {
+        if r.generate_secret && !r.existing_secret.is_empty() {
+            self.0.push(GeneratedSecret {
+                name: short_name("generate-", &r.existing_secret),
+                secret: r.existing_secret.clone(),
+                kind,
+                key: r.existing_secret_key.clone(),
+            });
+        }
+    }
+}
+
+fn derive(input: &Input) -> Part {
+    let config = input.config;
+    let facts = input.facts;
+    let a = &config.deploykf_core.deploykf_auth;
+    let ns = &a.namespace;
+    let issuer = if a.dex.enabled {
+        format!(
+            "{}/dex",
+            crate::facts::base_url(&facts.gateway, &facts.gateway.hostname)
+        )
+    } else {
+        a.oauth2_proxy.oidc.issuer_url.clone()
+    };
+    let mut generated = Generated::default();
+    let dex = a
+        .dex
+        .enabled
+        .then(|| dex::derive(config, &facts.gateway, &issuer, &mut generated));
+    let oauth2_proxy = oauth2_proxy::derive(config, &facts.gateway, &issuer, &mut generated);
+    let id = &a.identity;
+    let policies = policies::derive(config, facts, &issuer);
+    Part::of(&AuthModel {
+        enabled: a.enabled,
+        namespace: ns.clone(),
+        issuer,
+        dex,
+        oauth2_proxy,
+        provider_name: a.extension_provider.name.clone(),
+        provider: facts
+            .mesh
+            .extension_providers
+            .first()
+            .cloned()
+            .unwrap_or(Value::Null),
+        jwt_rules: policies.jwt_rules,
+        login_rules: policies.login_rules,
+        deny_rules: policies.deny_rules,
+        identity_headers: vec![id.user_header.clone(), id.groups_header.clone()],
+        generated_secrets: generated.0,
+        gateway_principal: facts.gateway.principal.clone(),
+        oauth2_proxy_principal: format!("cluster.local/ns/{ns}/sa/oauth2-proxy"),
+        m2m_discovery_binding: a.m2m.enabled && a.m2m.allow_anonymous_discovery,
+        extra_manifests: input.extra_manifests.to_vec(),
+        dex_port: DEX_PORT,
+        dex_telemetry_port: DEX_TELEMETRY_PORT,
+        oauth2_proxy_port: OAUTH2_PROXY_PORT,
+        kubectl_image: image_ref(&a.images.kubectl),
+        kubectl_pull_policy: a.images.kubectl.pull_policy.clone(),
+        password_hasher_image: image_ref(&a.images.password_hasher),
+        password_hasher_pull_policy: a.images.password_hasher.pull_policy.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_fit_a_label() {
+        assert_eq!(short_name("generate-", "abc"), "generate-abc");
+        let long = short_name("generate-", &"x".repeat(80));
+        assert!(long.len() <= 63, "{long}");
+        assert_ne!(long, short_name("generate-", &"x".repeat(81)));
+    }
+}

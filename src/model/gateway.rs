@@ -1,0 +1,247 @@
+//! The gateway component: the facts of the gateway (names, ports, hosts;
+//! see `facts`), the Deployment/Service/autoscaling meshgen renders when
+//! `charts.istioGateway.enabled`, and the route and policy bodies of the
+//! main host and of every app, built as values (never as text). Templates
+//! only write the objects around them.
+
+use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
+use crate::config::{Config, StringMap};
+use crate::facts::{service_host, GatewayFacts, DEX_PORT, OAUTH2_PROXY_PORT};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+const WHY_NO_OVERRIDES: &str = "meshgen renders the gateway deployment as plain manifests, not through the upstream `gateway` chart; use the documented keys of `gatewayDeployment`/`gatewayService`, or `extraManifests`";
+
+pub static COMPONENT: Descriptor = Descriptor {
+    id: "deploykf-istio-gateway",
+    key: "gateway",
+    section: "deploykf_core.deploykf_istio_gateway",
+    templates: "manifests/deploykf-core/deploykf-istio-gateway",
+    wave: 0,
+    packaging: Packaging::Kustomize,
+    delivery: Delivery {
+        create_namespace: false,
+        server_side_apply: false,
+        ignore_webhook_fields: false,
+    },
+    overrides: Overrides::Unused(WHY_NO_OVERRIDES),
+    fan_out: &[FanOut {
+        placeholder: "app",
+        collection: &["apps"],
+    }],
+    enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
+    namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),
+    // The apps' namespaces are the user's.
+    assumed_namespaces: |c| {
+        (c.deploykf_core.deploykf_istio_gateway.apps.iter())
+            .map(|a| a.namespace.clone())
+            .collect()
+    },
+    extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
+    values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
+    derive,
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayModel {
+    #[serde(flatten)]
+    pub facts: GatewayFacts,
+    /// `rules` of the policy that lets anyone reach the listening ports.
+    pub allow_rules: Vec<Value>,
+    /// HTTP routes of the main host's VirtualService, most specific first.
+    pub main_routes: Vec<Value>,
+    pub apps: Vec<AppModel>,
+    /// The deployment is ours (`charts.istioGateway.enabled`).
+    pub deployment_managed: bool,
+    pub deployment: GatewayDeploymentModel,
+    /// `extraManifests`, parsed and checked, in order.
+    pub extra_manifests: Vec<Value>,
+}
+
+/// One app behind the gateway: its routes and its policy.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppModel {
+    pub name: String,
+    pub namespace: String,
+    /// The host it is served on.
+    pub host: String,
+    /// Its prefix on the main host (a route in the main VirtualService);
+    /// `None` for a subdomain app, which has its own VirtualService.
+    pub path: Option<String>,
+    /// HTTP routes of its VirtualService (subdomain apps only).
+    pub routes: Vec<Value>,
+    pub selector: Option<StringMap>,
+    /// `rules` of the policy that lets the gateway reach its pods.
+    pub policy_rules: Vec<Value>,
+}
+
+/// The gateway Deployment, Service, autoscaling, as rendered when
+/// `charts.istioGateway.enabled`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayDeploymentModel {
+    /// Name of the Deployment, Service, HPA, PDB, Role and RoleBinding
+    /// (`gatewayService.name`, as deployKF names the chart release).
+    pub name: String,
+    pub service_account: String,
+    pub service_account_annotations: StringMap,
+    pub pod_labels: StringMap,
+    pub pod_annotations: StringMap,
+    /// `None` while the HPA owns the replica count.
+    pub replicas: Option<u32>,
+    pub autoscaling: Option<AutoscalingModel>,
+    /// More than one replica can run: render a PodDisruptionBudget.
+    pub disruption_budget: bool,
+    pub service_type: String,
+    pub service_annotations: StringMap,
+    pub load_balancer_ip: Option<String>,
+    pub load_balancer_source_ranges: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AutoscalingModel {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_cpu: u32,
+}
+
+fn map(pairs: &[(&str, &str)]) -> StringMap {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn derive(input: &Input) -> Part {
+    let config = input.config;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let facts = &input.facts.gateway;
+    let (main_routes, apps) = routes(input);
+    Part::of(&GatewayModel {
+        facts: facts.clone(),
+        allow_rules: vec![json!({"to": [{"operation": {"ports": [
+            facts.http_port.to_string(),
+            facts.https_port.to_string(),
+        ]}}]})],
+        main_routes,
+        apps,
+        deployment_managed: gw.charts.istio_gateway.enabled,
+        deployment: deployment(config),
+        extra_manifests: input.extra_manifests.to_vec(),
+    })
+}
+
+fn route(name: &str, prefix: &str, dest: &str, port: u16) -> serde_json::Map<String, Value> {
+    let mut r = serde_json::Map::new();
+    r.insert("name".into(), json!(name));
+    r.insert("match".into(), json!([{"uri": {"prefix": prefix}}]));
+    r.insert(
+        "route".into(),
+        json!([{"destination": {"host": dest, "port": {"number": port}}}]),
+    );
+    r
+}
+
+/// The main host's routes (login flow and path apps, longest prefix
+/// first) and every app with its own routes and policy.
+fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
+    let config = input.config;
+    let a = &config.deploykf_core.deploykf_auth;
+    let remove = json!({"request": {"remove": [a.identity.user_header, a.identity.groups_header]}});
+    let mut main_routes: Vec<(usize, String, Value)> = Vec::new();
+    for path in &input.facts.login.paths {
+        let (name, port) = match *path {
+            "/dex" => ("dex", DEX_PORT),
+            _ => ("oauth2-proxy", OAUTH2_PROXY_PORT),
+        };
+        let mut r = route(name, path, &service_host(name, &a.namespace), port);
+        r.insert("headers".into(), remove.clone());
+        main_routes.push((usize::MAX, path.to_string(), Value::Object(r)));
+    }
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let mut apps = Vec::new();
+    for (app, f) in gw.apps.iter().zip(&input.facts.apps) {
+        let prefix = crate::facts::app_prefix(app);
+        let mut r = route(
+            &app.name,
+            prefix,
+            &service_host(&app.service, &app.namespace),
+            app.port,
+        );
+        if let Some(rw) = &app.rewrite {
+            r.insert("rewrite".into(), json!({"uri": rw}));
+        }
+        if let Some(t) = &app.timeout {
+            r.insert("timeout".into(), json!(t));
+        }
+        if let Some(rt) = &app.retries {
+            r.insert("retries".into(), json!(rt));
+        }
+        if f.public {
+            // No identity reaches a public app, whatever the client sent.
+            r.insert("headers".into(), remove.clone());
+        }
+        let routes = if app.subdomain.is_some() {
+            vec![Value::Object(r)]
+        } else {
+            main_routes.push((prefix.len(), prefix.to_string(), Value::Object(r)));
+            Vec::new()
+        };
+        apps.push(AppModel {
+            name: f.name.clone(),
+            namespace: f.namespace.clone(),
+            host: f.host.clone(),
+            path: f.path.clone(),
+            routes,
+            selector: f.selector.clone(),
+            policy_rules: vec![json!({
+                "from": [{"source": {"principals": [input.facts.gateway.principal]}}],
+                "to": [{"operation": {"ports": [f.target_port.to_string()]}}],
+            })],
+        });
+    }
+    // Longest prefix first: Envoy takes the first route that matches.
+    main_routes.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
+    (main_routes.into_iter().map(|(_, _, r)| r).collect(), apps)
+}
+
+fn deployment(config: &Config) -> GatewayDeploymentModel {
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let d = &gw.gateway_deployment;
+    let s = &gw.gateway_service;
+    // Injection first, then the selector labels (which the Service, the
+    // Gateways and every policy select on), then upstream's ambient opt-out.
+    let mut pod_labels: StringMap = map(&[("sidecar.istio.io/inject", "true")]);
+    pod_labels.extend(gw.gateway.selector_labels.clone());
+    pod_labels.insert("istio.io/dataplane-mode".into(), "none".into());
+    let mut pod_annotations = map(&[
+        ("inject.istio.io/templates", "gateway"),
+        ("prometheus.io/path", "/stats/prometheus"),
+        ("prometheus.io/port", "15020"),
+        ("prometheus.io/scrape", "true"),
+    ]);
+    pod_annotations.extend(d.pod_annotations.clone());
+    let autoscaling = d.autoscaling.enabled.then_some(AutoscalingModel {
+        min_replicas: d.autoscaling.min_replicas,
+        max_replicas: d.autoscaling.max_replicas,
+        target_cpu: d.autoscaling.target_cpu_utilization_percentage,
+    });
+    let max_running = match &autoscaling {
+        Some(a) => a.max_replicas,
+        None => d.replica_count,
+    };
+    GatewayDeploymentModel {
+        name: s.name.clone(),
+        service_account: d.service_account.name.clone(),
+        service_account_annotations: d.service_account.annotations.clone(),
+        pod_labels,
+        pod_annotations,
+        replicas: (!d.autoscaling.enabled).then_some(d.replica_count),
+        disruption_budget: max_running > 1,
+        autoscaling,
+        service_type: s.service_type.clone(),
+        service_annotations: s.annotations.clone(),
+        load_balancer_ip: (!s.load_balancer_ip.is_empty() && s.service_type == "LoadBalancer")
+            .then(|| s.load_balancer_ip.clone()),
+        load_balancer_source_ranges: s.load_balancer_source_ranges.clone(),
+    }
+}
