@@ -239,7 +239,7 @@ pub fn derive_edge(config: &Config, gw: &GatewayModel) -> EdgeModel {
         if let Some(rt) = &app.retries {
             r.insert("retries".into(), json!(rt));
         }
-        let public = app.auth == "none";
+        let public = app.auth == crate::config::AppAuth::None;
         if public {
             // No identity reaches a public app, whatever the client sent.
             r.insert("headers".into(), remove.clone());

@@ -131,11 +131,13 @@ pub fn derive(config: &Config, components: &[Component], istio: &IstioChart) -> 
         .filter(|c| !c.helm_chart)
         .map(|c| c.dir.to_string())
         .collect();
-    let argocd = (g.engine == "argocd" && !config.argocd.source.repo.url.is_empty())
-        .then(|| argo(config, &ordered));
-    let flux = (g.engine == "flux").then(|| flux(config, &ordered, istio));
+    let argocd = (g.engine == crate::config::GitopsEngine::Argocd
+        && !config.argocd.source.repo.url.is_empty())
+    .then(|| argo(config, &ordered));
+    let flux =
+        (g.engine == crate::config::GitopsEngine::Flux).then(|| flux(config, &ordered, istio));
     GitopsModel {
-        engine: g.engine.clone(),
+        engine: g.engine.as_str().to_owned(),
         argocd,
         flux,
         kustomize_order,

@@ -229,7 +229,7 @@ pub fn derive(checked: &Checked) -> Model {
         existing_namespaces.push(istio.namespace.clone());
     }
     let pg = &config.deploykf_core.deploykf_profiles_generator;
-    if pg.enabled && pg.output == "profiles" {
+    if pg.enabled && pg.output == crate::config::ProfilesOutput::Profiles {
         // The Kubeflow Profiles controller creates these.
         let prefix = &pg.profile_defaults.profile_name_prefix;
         existing_namespaces.extend(pg.profiles.iter().map(|p| format!("{prefix}{}", p.name)));
@@ -411,9 +411,10 @@ fn derive_deployment(config: &Config) -> GatewayDeploymentModel {
         replicas: (!d.autoscaling.enabled).then_some(d.replica_count),
         disruption_budget: max_running > 1,
         autoscaling,
-        service_type: s.service_type.clone(),
+        service_type: s.service_type.as_str().to_owned(),
         service_annotations,
-        load_balancer_ip: (!s.load_balancer_ip.is_empty() && s.service_type == "LoadBalancer")
+        load_balancer_ip: (!s.load_balancer_ip.is_empty()
+            && s.service_type == crate::config::ServiceType::LoadBalancer)
             .then(|| s.load_balancer_ip.clone()),
         load_balancer_source_ranges: s.load_balancer_source_ranges.clone(),
     }

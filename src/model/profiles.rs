@@ -114,7 +114,7 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
                 .unwrap_or(false),
         )
     };
-    let per_member = pg.output == "profiles";
+    let per_member = pg.output == crate::config::ProfilesOutput::Profiles;
     let profiles = pg
         .profiles
         .iter()
@@ -237,7 +237,7 @@ pub fn derive(config: &Config, injection_labels: &StringMap, extra: &[Value]) ->
         })
         .collect();
     ProfilesModel {
-        output: pg.output.clone(),
+        output: pg.output.as_str().to_owned(),
         user_id_header: config
             .deploykf_core
             .deploykf_auth
