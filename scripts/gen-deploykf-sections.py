@@ -1,46 +1,45 @@
 #!/usr/bin/env python3
-"""Regenerate the "ignored section" nodes of schemas/values.schema.json from deployKF's defaults.
+"""Generate schemas/deploykf-sections.json, the deployKF sections meshgen accepts and ignores.
 
-meshgen accepts a whole deployKF values file but acts only on a few sections. Every other
-deployKF section (``argocd``, ``kubernetes``,
-every child of ``deploykf_opt`` / ``kubeflow_dependencies`` / ``kubeflow_tools``,
-``deploykf_tools``, ...) is described in the schema by a generated node that mirrors the
-structure of deployKF's ``default_values.yaml``:
+meshgen accepts a whole deployKF values file but acts only on a few sections. The schema of
+the sections it renders is derived from its Rust types (src/config.rs, through schemars);
+every other deployKF key (``kubernetes``, every child of ``deploykf_opt`` /
+``kubeflow_dependencies`` / ``kubeflow_tools``, ``deploykf_tools``, ``argocd.source.plugin``,
+the parts of ``deploykf_dependencies.cert_manager`` meshgen does not read, ...) is described by
+a generated node that mirrors the structure of deployKF's ``default_values.yaml``:
 
 * a map with keys      -> {"type": ["object", "null"], "properties": {...}, "additionalProperties": false}
 * an empty map ``{}``  -> no constraint (deployKF treats it as free-form)
 * a scalar or a list   -> no constraint
 
-so that a misspelt key is rejected at any depth, while any value is accepted. A few keys
-that deployKF's own sample files carry in the wrong place are accepted too (EXTRA_SECTIONS). The root
-node of each such section carries ``"x-meshgen-ignored": true``; meshgen uses that marker
-to warn (once per section) when a user sets a key it will not act on.
+so that a misspelt key is rejected at any depth, while any value is accepted. The root node of
+each such section carries ``"x-meshgen-ignored": true``; meshgen uses that marker to warn (once
+per section) when a user sets a key it will not act on. A few keys that deployKF's own sample
+files carry in the wrong place are accepted too (EXTRA_SECTIONS).
 
-The hand-written parts of the schema (the root node, the group nodes such as
-``deploykf_core``, and the sections meshgen implements, listed in IMPLEMENTED below) are
-kept as they are; only the ignored nodes are replaced, in deployKF's key order. The
-output is deterministic: running the script twice gives identical bytes.
+This script writes only those generated nodes, in a tree shaped like the schema. A node that
+meshgen's Rust types describe (the root, the groups holding an implemented section, the
+sections in IMPLEMENTED) appears as ``{"x-meshgen-implemented": true, "properties": {...}}``
+listing every deployKF key below it, in deployKF's order, each as a generated ignored node.
+Rust (``meshgen::schema::derive``) merges the two into the shipped schema,
+schemas/values.schema.json: where its types have a key, theirs wins; a key they lack gets
+the generated node. Regenerate the shipped schema after running this script:
+``MESHGEN_BLESS=1 cargo test --test schema``.
 
-A section meshgen implements only in part (e.g. ``deploykf_dependencies.cert_manager``,
-where meshgen reads ``namespace`` and ``clusterIssuer`` but does not install
-cert-manager) has a hand-written node whose direct children are either hand-written
-(kept as they are) or generated ignored nodes (marked ``"x-meshgen-ignored": true``).
-The generated children are rebuilt from deployKF's defaults like any ignored section,
-with the reason from IGNORED_REASONS in their description; a deployKF key the
-hand-written node lacks is added as such a generated child, and a generated child whose
-key deployKF no longer has is dropped.
+This script knows which sections meshgen implements, but never their keys. The output is
+deterministic: running the script twice gives identical bytes.
 
 Re-run it when:
   * the deployKF reference values change (new deployKF version), or
-  * a section moves between "implemented" and "ignored" (edit IMPLEMENTED first, and
-    hand-write the schema node of a newly implemented section).
+  * a section moves between "implemented" and "ignored" (edit IMPLEMENTED, and describe a
+    newly implemented section in src/config.rs).
 
 Usage (from the repository root):
-    python3 scripts/gen-deploykf-sections.py [DEPLOYKF_DEFAULT_VALUES] [--schema PATH] [--check]
+    python3 scripts/gen-deploykf-sections.py [DEPLOYKF_DEFAULT_VALUES] [--output PATH] [--check]
 
 DEPLOYKF_DEFAULT_VALUES defaults to ../shared/reference/deploykf-0.1.5/default_values.yaml,
 relative to the repository root. --check exits with status 1, without writing, when the
-schema file is not up to date. Requires PyYAML.
+output file is not up to date. Requires PyYAML.
 """
 
 import argparse
@@ -52,19 +51,23 @@ import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DEPLOYKF_VALUES = "../shared/reference/deploykf-0.1.5/default_values.yaml"
-DEFAULT_SCHEMA = "schemas/values.schema.json"
+DEFAULT_OUTPUT = "schemas/deploykf-sections.json"
 
-# top-level deployKF keys whose children are sections (the group node itself is hand-written)
-GROUPS = (
-    "deploykf_dependencies",
-    "deploykf_core",
-    "deploykf_opt",
-    "kubeflow_dependencies",
-    "kubeflow_tools",
-)
+# top-level deployKF keys whose children are sections; the description is used when meshgen
+# implements none of the group's sections (otherwise the Rust type describes the group)
+GROUPS = {
+    "deploykf_dependencies": "deployKF dependencies installed before the platform's own components.",
+    "deploykf_core": "deployKF core components.",
+    "deploykf_opt": "Optional deployKF components.",
+    "kubeflow_dependencies": "Dependencies of the Kubeflow tools.",
+    "kubeflow_tools": "Kubeflow tools.",
+}
 
-# sections meshgen implements: their schema nodes are hand-written and never touched here
+# nodes meshgen's Rust types describe (src/config.rs); their deployKF children are generated
+# as ignored nodes, and Rust keeps its own node for every key its types have
 IMPLEMENTED = {
+    ("argocd",),
+    ("argocd", "source"),
     ("deploykf_dependencies", "cert_manager"),
     ("deploykf_dependencies", "istio"),
     ("deploykf_core", "deploykf_auth"),
@@ -72,14 +75,17 @@ IMPLEMENTED = {
     ("deploykf_core", "deploykf_profiles_generator"),
 }
 
-# why meshgen ignores the generated children of a partly implemented section (appended to
-# their description; a section not listed here gets no reason)
+# why meshgen ignores the generated children of an implemented node (appended to their
+# description; a node not listed here gets no reason)
 IGNORED_REASONS = {
     ("deploykf_dependencies", "cert_manager"): "meshgen does not install cert-manager",
 }
 
-# top-level deployKF keys meshgen implements (hand-written, like IMPLEMENTED)
-IMPLEMENTED_TOP = {"argocd"}
+# descriptions of single generated nodes, where the general wording says too little
+DESCRIPTIONS = {
+    ("argocd", "source", "plugin"): "deployKF key `argocd.source.plugin` (deployKF's Argo CD plugin), "
+                                    "accepted and ignored by meshgen: meshgen's output is plain manifests and charts.",
+}
 
 # keys that are not in deployKF's defaults but appear in deployKF's own sample values files,
 # accepted as extra ignored sections: schema path -> deployKF path whose structure they copy.
@@ -91,6 +97,7 @@ EXTRA_SECTIONS = {
 }
 
 MARKER = "x-meshgen-ignored"
+IMPLEMENTED_MARKER = "x-meshgen-implemented"
 NODE_DESCRIPTION = "deployKF key, accepted and ignored by meshgen."
 
 
@@ -121,13 +128,12 @@ def _construct_mapping(loader, node, deep=False):
 KeyStringLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def ignored_node(value, section_path=None):
-    """Schema node for a deployKF value inside an ignored section."""
-    if section_path is not None:
-        node = {
-            "description": "deployKF section `%s`, accepted and ignored by meshgen." % section_path,
-            MARKER: True,
-        }
+
+def ignored_node(value, description=None):
+    """Schema node for a deployKF value inside an ignored section (the section's root when
+    ``description`` is given)."""
+    if description is not None:
+        node = {"description": description, MARKER: True}
     else:
         node = {"description": NODE_DESCRIPTION}
     if isinstance(value, dict) and value:
@@ -137,31 +143,16 @@ def ignored_node(value, section_path=None):
     return node
 
 
-def refresh_implemented(node, value, section, section_path):
-    """Rebuild the generated (ignored) direct children of a hand-written section node.
-
-    Hand-written children are kept as they are; every deployKF key that has no
-    hand-written child gets a generated ignored node (see the module docstring).
-    """
-    if not isinstance(value, dict):
-        return node
-    reason = IGNORED_REASONS.get(section)
-
-    def build(key):
-        existing = node.get("properties", {}).get(key)
-        if isinstance(existing, dict) and not is_ignored(existing):
-            return existing
-        child_path = "%s.%s" % (section_path, key)
-        child = ignored_node(value[key], child_path)
-        if reason:
-            child["description"] = ("deployKF key `%s`, accepted and ignored by meshgen (%s)"
-                                    % (child_path, reason))
-        else:
-            child["description"] = "deployKF key `%s`, accepted and ignored by meshgen." % child_path
-        return child
-
-    node["properties"] = merge_properties(node.get("properties", {}), list(value), build)
-    return node
+def child_description(parent, key):
+    """Description of a generated child of an implemented node."""
+    path = parent + (key,)
+    if path in DESCRIPTIONS:
+        return DESCRIPTIONS[path]
+    dotted = ".".join(path)
+    reason = IGNORED_REASONS.get(parent)
+    if reason:
+        return "deployKF key `%s`, accepted and ignored by meshgen (%s)" % (dotted, reason)
+    return "deployKF key `%s`, accepted and ignored by meshgen." % dotted
 
 
 def lookup(defaults, path):
@@ -173,103 +164,96 @@ def lookup(defaults, path):
     return value
 
 
-def is_ignored(node):
-    return isinstance(node, dict) and node.get(MARKER) is True
+def implemented_node(path, value):
+    """The overlay of a node meshgen's types describe: every deployKF child, generated."""
+    if not isinstance(value, dict):
+        raise SystemExit("error: deployKF's %s is not a map" % ".".join(path))
+    props = {}
+    for key, child in value.items():
+        if path + (key,) in IMPLEMENTED:
+            props[key] = implemented_node(path + (key,), child)
+        else:
+            props[key] = ignored_node(child, child_description(path, key))
+    return {IMPLEMENTED_MARKER: True, "properties": props}
 
 
-def merge_properties(existing, deploykf_keys, build):
-    """Rebuild a ``properties`` map: hand-written extras first, then deployKF keys in order.
+def group_node(defaults, key):
+    value = defaults[key]
+    children = dict(value) if isinstance(value, dict) else {}
+    extras = {}
+    for (group_key, child), source in EXTRA_SECTIONS.items():
+        if group_key == key and child not in children:
+            extras[child] = source
+    props = {}
+    for child in list(children) + sorted(extras):
+        path = (key, child)
+        if path in IMPLEMENTED:
+            props[child] = implemented_node(path, children[child])
+        elif child in extras:
+            props[child] = ignored_node(
+                lookup(defaults, extras[child]),
+                "Misplaced deployKF key from deployKF's sample-values-overrides.yaml "
+                "(deployKF reads it under `%s`), accepted and ignored by meshgen." % ".".join(extras[child]))
+        else:
+            props[child] = ignored_node(children[child], "deployKF section `%s.%s`, accepted and ignored by meshgen." % path)
+    if any(path[0] == key and len(path) == 2 for path in IMPLEMENTED):
+        return {IMPLEMENTED_MARKER: True, "properties": props}
+    return {"description": GROUPS[key], "type": "object", "properties": props, "additionalProperties": False}
 
-    ``build(key)`` returns the node for a deployKF key. Stale generated nodes (marked
-    ignored, no longer in deployKF) are dropped; other hand-written nodes are kept.
-    """
-    out = {}
-    for key, node in existing.items():
-        if key not in deploykf_keys and not is_ignored(node):
-            out[key] = node
-    for key in deploykf_keys:
-        out[key] = build(key)
-    return out
 
-
-def regenerate(schema, defaults):
+def generate(defaults):
     if not isinstance(defaults, dict):
         raise SystemExit("error: deployKF default values are not a map")
-    root_props = schema.setdefault("properties", {})
-
-    def build_top(key):
-        value = defaults[key]
-        if key in IMPLEMENTED_TOP:
-            node = root_props.get(key)
-            if not isinstance(node, dict) or is_ignored(node):
-                raise SystemExit("error: schema has no hand-written node for %r" % key)
-            return refresh_implemented(node, value, key, key)
-        if key not in GROUPS:
-            return ignored_node(value, key)
-        group = root_props.get(key)
-        if not isinstance(group, dict) or is_ignored(group):
-            raise SystemExit("error: schema has no hand-written node for group %r" % key)
-        children = dict(value) if isinstance(value, dict) else {}
-        extras = {}
-        for (group_key, child), source in EXTRA_SECTIONS.items():
-            if group_key == key and child not in children:
-                extras[child] = lookup(defaults, source)
-
-        def build_child(child):
-            if (key, child) in IMPLEMENTED:
-                node = group.get("properties", {}).get(child)
-                if not isinstance(node, dict) or is_ignored(node):
-                    raise SystemExit("error: schema has no hand-written node for %s.%s" % (key, child))
-                return refresh_implemented(node, children[child], (key, child), "%s.%s" % (key, child))
-            if child in extras:
-                node = ignored_node(extras[child], "%s.%s" % (key, child))
-                node["description"] = ("Misplaced deployKF key from deployKF's sample-values-overrides.yaml "
-                                       "(deployKF reads it under `%s`), accepted and ignored by meshgen."
-                                       % ".".join(EXTRA_SECTIONS[(key, child)]))
-                return node
-            return ignored_node(children[child], "%s.%s" % (key, child))
-
-        group["properties"] = merge_properties(
-            group.get("properties", {}), list(children) + sorted(extras), build_child)
-        group["additionalProperties"] = False
-        return group
-
-    schema["properties"] = merge_properties(root_props, list(defaults), build_top)
-    schema["additionalProperties"] = False
-    return schema
+    props = {}
+    for key, value in defaults.items():
+        if (key,) in IMPLEMENTED:
+            props[key] = implemented_node((key,), value)
+        elif key in GROUPS:
+            props[key] = group_node(defaults, key)
+        else:
+            props[key] = ignored_node(value, "deployKF section `%s`, accepted and ignored by meshgen." % key)
+    return {
+        "description": "Generated by scripts/gen-deploykf-sections.py from deployKF's default values; "
+                       "merged with the schema derived from src/config.rs into values.schema.json.",
+        IMPLEMENTED_MARKER: True,
+        "properties": props,
+    }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Regenerate ignored deployKF sections in the values schema.")
+    parser = argparse.ArgumentParser(description="Generate the ignored deployKF sections of the values schema.")
     parser.add_argument("deploykf_values", nargs="?", default=DEFAULT_DEPLOYKF_VALUES,
                         help="deployKF default_values.yaml (relative paths are from the repo root)")
-    parser.add_argument("--schema", default=DEFAULT_SCHEMA,
-                        help="schema file to rewrite (relative paths are from the repo root)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT,
+                        help="file to write (relative paths are from the repo root)")
     parser.add_argument("--check", action="store_true",
-                        help="do not write; exit 1 if the schema file is out of date")
+                        help="do not write; exit 1 if the output file is out of date")
     args = parser.parse_args(argv)
 
     values_path = os.path.join(REPO_ROOT, args.deploykf_values)
-    schema_path = os.path.join(REPO_ROOT, args.schema)
+    output_path = os.path.join(REPO_ROOT, args.output)
 
     with open(values_path, encoding="utf-8") as f:
         defaults = yaml.load(f, Loader=KeyStringLoader)
-    with open(schema_path, encoding="utf-8") as f:
-        current = f.read()
+    try:
+        with open(output_path, encoding="utf-8") as f:
+            current = f.read()
+    except FileNotFoundError:
+        current = None
 
-    schema = regenerate(json.loads(current), defaults)
-    rendered = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+    rendered = json.dumps(generate(defaults), indent=2, ensure_ascii=False) + "\n"
 
     if args.check:
         if rendered != current:
-            print("%s is out of date; run scripts/gen-deploykf-sections.py" % args.schema, file=sys.stderr)
+            print("%s is out of date; run scripts/gen-deploykf-sections.py, then "
+                  "MESHGEN_BLESS=1 cargo test --test schema" % args.output, file=sys.stderr)
             return 1
         return 0
     if rendered != current:
-        tmp = schema_path + ".tmp"
+        tmp = output_path + ".tmp"
         with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(rendered)
-        os.replace(tmp, schema_path)
+        os.replace(tmp, output_path)
     return 0
 
 

@@ -9,7 +9,7 @@
 //! module computes; it never judges a value (that is `rules`) and never
 //! builds a manifest body (that is the component models).
 
-use crate::config::{App, Config, StringMap};
+use crate::config::{App, AppAuth, Config, StringMap};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -281,7 +281,7 @@ impl Facts {
                 path: app.path.clone(),
                 selector: app.selector.clone(),
                 target_port: app.target_port.unwrap_or(app.port),
-                public: app.auth == "none",
+                public: app.auth == AppAuth::None,
             })
             .collect();
         let login = LoginFacts {

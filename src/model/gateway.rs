@@ -5,7 +5,7 @@
 //! only write the objects around them.
 
 use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
-use crate::config::{Config, StringMap};
+use crate::config::{Config, ServiceType, StringMap};
 use crate::facts::{service_host, GatewayFacts, DEX_PORT, OAUTH2_PROXY_PORT};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -91,7 +91,7 @@ pub struct GatewayDeploymentModel {
     pub autoscaling: Option<AutoscalingModel>,
     /// More than one replica can run: render a PodDisruptionBudget.
     pub disruption_budget: bool,
-    pub service_type: String,
+    pub service_type: ServiceType,
     pub service_annotations: StringMap,
     pub load_balancer_ip: Option<String>,
     pub load_balancer_source_ranges: Vec<String>,
@@ -238,9 +238,10 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
         replicas: (!d.autoscaling.enabled).then_some(d.replica_count),
         disruption_budget: max_running > 1,
         autoscaling,
-        service_type: s.service_type.clone(),
+        service_type: s.service_type,
         service_annotations: s.annotations.clone(),
-        load_balancer_ip: (!s.load_balancer_ip.is_empty() && s.service_type == "LoadBalancer")
+        load_balancer_ip: (!s.load_balancer_ip.is_empty()
+            && s.service_type == ServiceType::LoadBalancer)
             .then(|| s.load_balancer_ip.clone()),
         load_balancer_source_ranges: s.load_balancer_source_ranges.clone(),
     }

@@ -6,7 +6,7 @@
 //! the gateway; later components (auth, profiles) follow.
 
 use crate::component::{FanOut, HelmChart, Instance};
-use crate::config::Config;
+use crate::config::{Config, GitopsEngine};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -30,7 +30,7 @@ pub const FAN_OUT: &[FanOut] = &[
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GitopsModel {
-    pub engine: String,
+    pub engine: GitopsEngine,
     /// Rendered Argo CD objects (`None` without a repository URL).
     pub argocd: Option<ArgoModel>,
     pub flux: Option<FluxModel>,
@@ -168,11 +168,11 @@ pub fn derive(
         .filter(|c| !c.helm_chart)
         .map(|c| c.dir.clone())
         .collect();
-    let argocd = (g.engine == "argocd" && !config.argocd.source.repo.url.is_empty())
+    let argocd = (g.engine == GitopsEngine::Argocd && !config.argocd.source.repo.url.is_empty())
         .then(|| argo(config, &ordered));
-    let flux = (g.engine == "flux").then(|| flux(config, &ordered, charts));
+    let flux = (g.engine == GitopsEngine::Flux).then(|| flux(config, &ordered, charts));
     GitopsModel {
-        engine: g.engine.clone(),
+        engine: g.engine,
         argocd,
         flux,
         kustomize_order,

@@ -5,7 +5,7 @@
 use crate::component::{
     no_overrides, Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part,
 };
-use crate::config::{Access, Config, ObjectStoreAuth, Plugin, StringMap};
+use crate::config::{Access, Config, ObjectStoreAuth, Plugin, ProfilesOutput, StringMap};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -44,7 +44,7 @@ pub static COMPONENT: Descriptor = Descriptor {
 /// profile namespaces.
 fn profile_controller_namespaces(config: &Config) -> Vec<String> {
     let pg = &config.deploykf_core.deploykf_profiles_generator;
-    if !(pg.enabled && pg.output == "profiles") {
+    if !(pg.enabled && pg.output == ProfilesOutput::Profiles) {
         return Vec::new();
     }
     let prefix = &pg.profile_defaults.profile_name_prefix;
@@ -57,7 +57,7 @@ fn profile_controller_namespaces(config: &Config) -> Vec<String> {
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfilesModel {
     /// `namespaces` or `profiles`.
-    pub output: String,
+    pub output: ProfilesOutput,
     pub user_id_header: String,
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub gateway_principal: String,
@@ -158,7 +158,7 @@ fn derive(input: &Input) -> ProfilesModel {
                 .unwrap_or(false),
         )
     };
-    let per_member = pg.output == "profiles";
+    let per_member = pg.output == ProfilesOutput::Profiles;
     let profiles = pg
         .profiles
         .iter()
@@ -281,7 +281,7 @@ fn derive(input: &Input) -> ProfilesModel {
         })
         .collect();
     ProfilesModel {
-        output: pg.output.clone(),
+        output: pg.output,
         user_id_header: config
             .deploykf_core
             .deploykf_auth

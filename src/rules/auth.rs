@@ -205,7 +205,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                     path.key("password").key("existingSecret"),
                     "must name the Secret holding the password's bcrypt hash (or a Secret to generate with `generateSecret: true`)".into(),
                 );
-            } else if pw.kind.as_deref() != Some("hash") {
+            } else if pw.kind != Some(crate::config::SecretKind::Hash) {
                 fail(
                     path.key("password").key("type"),
                     "must be \"hash\": dex reads a bcrypt hash from the Secret and can not hash a plain password itself (make one with: htpasswd -nbBC 10 \"\" 'PASSWORD' | cut -d: -f2)".into(),
@@ -418,7 +418,7 @@ pub fn check_apps(
         } else {
             routes.insert((host, prefix), i);
         }
-        if app.auth == "required" && !auth_on {
+        if app.auth == crate::config::AppAuth::Required && !auth_on {
             fail(
                 path.key("auth"),
                 format!("is \"required\" but `{AUTH}.enabled` is false, so nothing would authenticate users; enable auth or set `auth: none`"),

@@ -186,7 +186,9 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     auth::check(&config, values, sources, &mut diags);
     auth::check_apps(&config, &facts, values, sources, &mut diags);
     warn_required_overrides(values, &mut warnings);
-    if config.gitops.engine == "argocd" && argo.source.repo.url.is_empty() {
+    if config.gitops.engine == crate::config::GitopsEngine::Argocd
+        && argo.source.repo.url.is_empty()
+    {
         warnings.push(Diagnostic::notice(
             "no Argo CD objects rendered: set `argocd.source.repo.url`, `argocd.source.repo.revision` and `argocd.source.repo.path` to where you commit this tree (or set `gitops.engine` to flux or none)",
         ));

@@ -11,6 +11,8 @@
 //! This module does not know any rule that is not in the schema; the
 //! cross-field rules live in `rules`.
 
+pub mod derive;
+
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{SourceKind, SourceMap};
 use crate::values::path::{Segment, ValuePath};
@@ -20,7 +22,7 @@ use jsonschema::paths::LocationSegment;
 use serde_json::Value;
 
 /// The values schema, as shipped.
-pub const SCHEMA_TEXT: &str = include_str!("../schemas/values.schema.json");
+pub const SCHEMA_TEXT: &str = include_str!("../../schemas/values.schema.json");
 
 pub struct Schema {
     json: Value,

@@ -1,0 +1,336 @@
+//! `deploykf_core.deploykf_istio_gateway`: the ingress gateway, its
+//! Deployment and Service, and the apps served behind it.
+
+use super::text::*;
+use super::StringMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayComponent {
+    /// Whether meshgen renders the gateway resources.
+    pub enabled: bool,
+    /// Namespace that holds the gateway Deployment and its Gateway
+    /// resource.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub namespace: String,
+    /// Free-form map merged over the chart values meshgen generates for the
+    /// gateway.
+    pub values_overrides: Map<String, Value>,
+    /// Additional Kubernetes manifests emitted with the gateway, each a
+    /// YAML string or a map.
+    #[schemars(extend("items" = {"type": ["string", "object"]}))]
+    pub extra_manifests: Vec<Value>,
+    /// Helm charts used for the gateway.
+    pub charts: GatewayCharts,
+    /// Settings of the Istio Gateway resource.
+    pub gateway: Gateway,
+    /// Settings of the gateway Deployment.
+    pub gateway_deployment: GatewayDeployment,
+    /// Settings of the gateway Service.
+    pub gateway_service: GatewayService,
+    /// meshgen: the apps served behind the gateway.
+    pub apps: Vec<App>,
+}
+
+/// An app behind the gateway.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct App {
+    /// Unique name; names the rendered objects.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub name: String,
+    /// Namespace of the app's Service.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub namespace: String,
+    /// Name of the app's Service.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub service: String,
+    /// Port of the app's Service.
+    #[schemars(range(min = 1))]
+    pub port: u16,
+    /// The port the app's pods listen on, when it differs from port (Istio
+    /// authorization matches pod ports).
+    #[serde(default)]
+    #[schemars(with = "u16", range(min = 1))]
+    pub target_port: Option<u16>,
+    /// Path prefix on the main host (starts with /); exclusive with
+    /// subdomain.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub path: Option<String>,
+    /// Served at <subdomain>.<hostname>; exclusive with path.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub subdomain: Option<String>,
+    /// required: users log in; none: public, identity headers removed.
+    #[serde(default)]
+    #[schemars(transform = untyped)]
+    pub auth: AppAuth,
+    /// Replaces the matched path prefix.
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        pattern("^/"),
+        extend("x-meshgen-expected" = "a path starting with /")
+    )]
+    pub rewrite: Option<String>,
+    /// Request timeout.
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        pattern(GO_DURATION),
+        extend("x-meshgen-expected" = GO_DURATION_IS)
+    )]
+    pub timeout: Option<String>,
+    /// Retry policy.
+    #[serde(default)]
+    #[schemars(with = "Retries")]
+    pub retries: Option<Retries>,
+    /// Labels of the app's pods; without it, the app's AuthorizationPolicy
+    /// applies to its whole namespace.
+    #[serde(default)]
+    #[schemars(with = "StringMap")]
+    pub selector: Option<StringMap>,
+}
+
+/// Who may reach an app (`auth`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AppAuth {
+    #[default]
+    Required,
+    None,
+}
+
+impl AppAuth {
+    /// The value as written in the values file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppAuth::Required => "required",
+            AppAuth::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Retries {
+    /// Number of retries.
+    #[schemars(range(max = 100))]
+    pub attempts: u32,
+    /// Timeout per try.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        with = "String",
+        pattern(GO_DURATION),
+        extend("x-meshgen-expected" = GO_DURATION_IS)
+    )]
+    pub per_try_timeout: Option<String>,
+    /// Envoy retry conditions, e.g. 5xx,connect-failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub retry_on: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayCharts {
+    /// Helm chart used for the gateway Deployment and Service.
+    pub istio_gateway: GatewayChart,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayChart {
+    /// Whether the gateway Deployment and Service are installed; when false
+    /// the user provides them.
+    pub enabled: bool,
+    /// Name of the Helm chart in its repository.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub name: String,
+    /// Version of the Helm chart (semantic version).
+    #[schemars(pattern(CHART_VERSION), extend("x-meshgen-expected" = CHART_VERSION_IS))]
+    pub version: String,
+    /// URL of the Helm chart repository (http, https or oci).
+    #[schemars(pattern(CHART_REPO), extend("x-meshgen-expected" = CHART_REPO_IS))]
+    pub repository: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gateway {
+    /// Name of the Gateway resource (DNS-1123 subdomain).
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub name: String,
+    /// Host name the gateway serves, without scheme, port or path.
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub hostname: String,
+    /// Container ports the gateway pods listen on.
+    pub ports: Ports,
+    /// TLS behaviour of the gateway.
+    pub tls: Tls,
+    /// Pod labels that identify the gateway Deployment's pods.
+    #[schemars(extend(
+        "minProperties" = 1,
+        "propertyNames" = {
+            "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
+        },
+        "additionalProperties" = {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63}
+    ))]
+    pub selector_labels: StringMap,
+    /// Whether the gateway expects the PROXY protocol on all its ports.
+    pub enable_proxy_protocol: bool,
+    /// Number of X-Forwarded-For hops, counted from the right, that are
+    /// trusted.
+    #[schemars(range(max = 64))]
+    pub xff_num_trusted_hops: u32,
+    /// Whether the user email forwarded to Kubeflow apps is lower-cased.
+    pub email_to_lowercase: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    /// Container port for plain HTTP.
+    #[schemars(range(min = 1))]
+    pub http: u16,
+    /// Container port for HTTPS.
+    #[schemars(range(min = 1))]
+    pub https: u16,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tls {
+    /// Whether the gateway serves HTTPS; must stay true.
+    pub enabled: bool,
+    /// Whether browsers reach the platform over HTTPS, which sets link
+    /// schemes and cookie flags.
+    pub clients_use_https: bool,
+    /// Whether TLS connections are matched on their SNI host name.
+    #[serde(rename = "matchSNI")]
+    pub match_sni: bool,
+    /// Whether plain HTTP requests are redirected to HTTPS.
+    pub redirect: bool,
+    /// Name of an existing kubernetes.io/tls Secret, in the gateway
+    /// namespace, that holds the gateway certificate; when set, meshgen
+    /// renders no cert-manager Certificate and the Gateway uses this
+    /// Secret; when null, meshgen renders a Certificate whose Secret is
+    /// `deploykf-istio-gateway-cert`.
+    #[serde(default)]
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub credential_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayDeployment {
+    /// Number of gateway pods when autoscaling is disabled.
+    #[schemars(range(min = 1, max = 1000))]
+    pub replica_count: u32,
+    /// ServiceAccount of the gateway pods.
+    pub service_account: ServiceAccount,
+    /// HorizontalPodAutoscaler of the gateway pods.
+    pub autoscaling: Autoscaling,
+    /// Annotations on the gateway pods.
+    #[schemars(extend("propertyNames" = {
+        "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
+    }))]
+    pub pod_annotations: StringMap,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceAccount {
+    /// Name of the ServiceAccount (DNS-1123 subdomain).
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub name: String,
+    /// Annotations on the ServiceAccount.
+    #[schemars(extend("propertyNames" = {
+        "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
+    }))]
+    pub annotations: StringMap,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Autoscaling {
+    /// Whether the autoscaler is created.
+    pub enabled: bool,
+    /// Lowest number of pods the autoscaler keeps.
+    #[schemars(range(min = 1, max = 1000))]
+    pub min_replicas: u32,
+    /// Highest number of pods the autoscaler allows.
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_replicas: u32,
+    /// Average CPU use, in percent of requests, the autoscaler aims for.
+    #[serde(rename = "targetCPUUtilizationPercentage")]
+    #[schemars(range(min = 1, max = 100))]
+    pub target_cpu_utilization_percentage: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewayService {
+    /// Name of the Service (DNS-1035 label).
+    #[schemars(pattern(DNS_1035), length(max = 63), extend("x-meshgen-expected" = DNS_1035_IS))]
+    pub name: String,
+    /// Annotations on the Service.
+    #[schemars(extend("propertyNames" = {
+        "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
+    }))]
+    pub annotations: StringMap,
+    /// Kubernetes Service type.
+    #[serde(rename = "type")]
+    pub service_type: ServiceType,
+    /// Fixed IP requested for a LoadBalancer Service, or empty to let the
+    /// provider choose.
+    #[serde(rename = "loadBalancerIP")]
+    #[schemars(pattern(IP), extend("x-meshgen-expected" = r#"an IPv4 or IPv6 address, or """#))]
+    pub load_balancer_ip: String,
+    /// Client CIDR ranges allowed through a LoadBalancer Service; empty
+    /// allows all.
+    #[schemars(
+        inner(pattern(CIDR)),
+        extend("x-meshgen-expected" = "an IPv4 or IPv6 CIDR such as 10.0.0.0/8"),
+        transform = expected_onto_items
+    )]
+    pub load_balancer_source_ranges: Vec<String>,
+    /// Ports the Service exposes to clients.
+    pub ports: OptionalPorts,
+}
+
+/// The gateway Service's type (`gatewayService.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum ServiceType {
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+impl ServiceType {
+    /// The value as written in the values file (and in the Service).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalPorts {
+    /// Client-facing HTTP port; null uses gateway.ports.http.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub http: Option<u16>,
+    /// Client-facing HTTPS port; null uses gateway.ports.https.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub https: Option<u16>,
+}

@@ -1,0 +1,161 @@
+//! `deploykf_dependencies`: the cert-manager keys meshgen reads and the
+//! Istio section it installs.
+
+use super::text::*;
+use super::StringMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Only the keys meshgen acts on; cert-manager itself is a prerequisite
+/// (its other deployKF keys are ignored).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertManager {
+    /// Namespace where cert-manager runs; the CA Secret of the self-signed
+    /// issuer chain is created there.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub namespace: String,
+    /// The cert-manager ClusterIssuer that signs the gateway certificate.
+    pub cluster_issuer: ClusterIssuer,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterIssuer {
+    /// Whether meshgen renders the ClusterIssuer; false to use an existing
+    /// issuer named by issuerName.
+    pub enabled: bool,
+    /// Name of the ClusterIssuer that signs the gateway certificate
+    /// (DNS-1123 subdomain).
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub issuer_name: String,
+    /// Kind of ClusterIssuer meshgen renders; only a self-signed CA chain
+    /// is supported.
+    #[serde(rename = "type")]
+    #[schemars(extend("enum" = ["SELF_SIGNED"]))]
+    pub issuer_type: String,
+    /// Settings of the self-signed CA chain (type SELF_SIGNED).
+    pub self_signed: SelfSigned,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SelfSigned {
+    /// Name of the self-signed ClusterIssuer that issues the root CA
+    /// certificate (DNS-1123 subdomain).
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub ca_issuer_name: String,
+    /// Name of the Secret, in the cert-manager namespace, that holds the
+    /// root CA certificate and key (DNS-1123 subdomain).
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub ca_secret_name: String,
+    /// Name of the ConfigMap carrying the root CA certificate for workloads
+    /// that must trust the gateway (DNS-1123 subdomain).
+    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
+    pub injected_config_map_name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Istio {
+    /// Whether meshgen installs Istio; false when the cluster already runs
+    /// Istio.
+    pub enabled: bool,
+    /// Namespace that holds the Istio control plane.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub namespace: String,
+    /// Free-form map merged over the chart values meshgen generates for
+    /// Istio.
+    pub values_overrides: Map<String, Value>,
+    /// Additional Kubernetes manifests emitted with Istio, each a YAML
+    /// string or a map.
+    #[schemars(extend("items" = {"type": ["string", "object"]}))]
+    pub extra_manifests: Vec<Value>,
+    /// Helm charts used to install Istio.
+    pub charts: IstioCharts,
+    /// Container images used by Istio.
+    pub images: IstioImages,
+    /// Image variant appended to derived image tags.
+    #[schemars(extend("enum" = ["", "debug", "distroless"]))]
+    pub default_image_variant: String,
+    /// Settings of the sidecar injection webhook.
+    pub sidecar_injector_webhook: SidecarInjectorWebhook,
+    /// Free-form Istio meshConfig settings; fields meshgen requires are
+    /// forced to their needed values.
+    pub mesh_config: Map<String, Value>,
+    /// meshgen: the istiod revision to install; "" installs the default
+    /// revision. When set, istiod is installed as istiod-<revision> and
+    /// namespaces are labelled istio.io/rev.
+    #[schemars(
+        pattern(OPT_DNS_LABEL),
+        length(max = 56),
+        extend("x-meshgen-expected" = r#""" or a DNS-1123 label such as 1-30-3 (lowercase letters, digits and "-")"#)
+    )]
+    pub revision: String,
+    /// meshgen: the Istio CNI node agent.
+    pub cni: Cni,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cni {
+    /// Install the istio-cni chart and make istiod inject pods without the
+    /// privileged istio-init container.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioCharts {
+    /// Helm chart used for Istio's CRDs and cluster-wide base resources.
+    pub istio_base: Chart,
+    /// Helm chart used for the istiod control plane.
+    pub istio_daemon: Chart,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Chart {
+    /// Name of the Helm chart in its repository.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub name: String,
+    /// Version of the Helm chart (semantic version).
+    #[schemars(pattern(CHART_VERSION), extend("x-meshgen-expected" = CHART_VERSION_IS))]
+    pub version: String,
+    /// URL of the Helm chart repository (http, https or oci).
+    #[schemars(pattern(CHART_REPO), extend("x-meshgen-expected" = CHART_REPO_IS))]
+    pub repository: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioImages {
+    /// Container image used for the Envoy sidecar and gateway proxy.
+    pub istio_proxy: Image,
+    /// Container image used for istiod (pilot).
+    pub istio_pilot: Image,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// Image repository (registry and path) without a tag.
+    #[schemars(pattern(IMAGE_REPO), extend("x-meshgen-expected" = IMAGE_REPO_IS))]
+    pub repository: String,
+    /// Image tag; null derives it from the istiod chart version and the
+    /// default image variant.
+    #[serde(default)]
+    #[schemars(pattern(IMAGE_TAG), extend("x-meshgen-expected" = IMAGE_TAG_IS))]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SidecarInjectorWebhook {
+    /// Extra annotations added to every pod that receives a sidecar.
+    #[schemars(extend("propertyNames" = {
+        "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
+    }))]
+    pub injected_annotations: StringMap,
+}

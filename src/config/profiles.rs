@@ -1,0 +1,228 @@
+//! `deploykf_core.deploykf_profiles_generator`: users, groups and the
+//! profiles (team namespaces) meshgen renders for them.
+
+use super::text::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// deployKF's profiles generator (plus our `output`); its
+/// `valuesOverrides` is ignored.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfilesGenerator {
+    /// Render the profiles.
+    pub enabled: bool,
+    /// meshgen: namespaces renders each profile's namespace, RBAC and
+    /// policies directly; profiles renders Kubeflow Profile objects (for
+    /// clusters running the Kubeflow Profiles controller) plus member
+    /// access.
+    #[schemars(transform = untyped)]
+    pub output: ProfilesOutput,
+    /// Extra Kubernetes manifests rendered with the profiles (YAML strings
+    /// or maps).
+    #[serde(default)]
+    #[schemars(extend("items" = {"type": ["string", "object"]}))]
+    pub extra_manifests: Vec<Value>,
+    /// Defaults for every profile.
+    pub profile_defaults: ProfileDefaults,
+    /// Users that profiles reference by id.
+    pub users: Vec<User>,
+    /// Groups of users that profiles reference by id.
+    pub groups: Vec<Group>,
+    /// The profiles to render.
+    pub profiles: Vec<Profile>,
+}
+
+/// What the profiles generator renders (`output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfilesOutput {
+    Namespaces,
+    Profiles,
+}
+
+impl ProfilesOutput {
+    /// The value as written in the values file (and passed to templates).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfilesOutput::Namespaces => "namespaces",
+            ProfilesOutput::Profiles => "profiles",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProfileDefaults {
+    /// Prefix of every profile's namespace name.
+    #[schemars(
+        pattern(NAME_PREFIX),
+        length(max = 62),
+        extend("x-meshgen-expected" = r#""" or a prefix of lowercase letters, digits and "-""#)
+    )]
+    pub profile_name_prefix: String,
+    /// Default owner of profiles (treat it as a break-glass admin account).
+    #[schemars(pattern(EMAIL), length(max = 254), extend("x-meshgen-expected" = EMAIL_IS))]
+    pub owner_email: String,
+    /// A member's access to the profile.
+    #[schemars(transform = require_all)]
+    pub member_access: Access,
+    /// Default plugins of profiles.
+    pub plugins: Vec<Plugin>,
+    /// A Kubernetes ResourceQuotaSpec; an empty map renders no
+    /// ResourceQuota.
+    pub resource_quota_spec: Map<String, Value>,
+    /// Per-tool settings of the profile.
+    pub tools: Tools,
+}
+
+/// A member's access to the profile.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Access {
+    /// edit binds ClusterRole/kubeflow-edit, view binds
+    /// ClusterRole/kubeflow-view.
+    #[serde(default)]
+    #[schemars(with = "String", extend("enum" = ["edit", "view"]), transform = untyped)]
+    pub role: Option<String>,
+    /// Whether the member may connect to notebooks in the profile (creating
+    /// them is governed by role).
+    #[serde(default)]
+    #[schemars(with = "bool")]
+    pub notebooks_access: Option<bool>,
+}
+
+/// A profile plugin.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Plugin {
+    /// AwsIamForServiceAccount (EKS IRSA) or WorkloadIdentity (GKE).
+    #[schemars(
+        extend("enum" = ["AwsIamForServiceAccount", "WorkloadIdentity"]),
+        transform = untyped
+    )]
+    pub kind: String,
+    /// awsIamRole (and AnnotateOnly) for AwsIamForServiceAccount;
+    /// gcpServiceAccount for WorkloadIdentity.
+    pub spec: Map<String, Value>,
+}
+
+/// Per-tool settings of the profile.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tools {
+    /// Kubeflow Pipelines settings.
+    #[serde(default)]
+    #[schemars(with = "KubeflowPipelines")]
+    pub kubeflow_pipelines: Option<KubeflowPipelines>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeflowPipelines {
+    /// Kubeflow Pipelines object-store credentials of the profile: names of
+    /// an existing Secret and its keys (never values).
+    #[serde(default)]
+    #[schemars(with = "ObjectStoreAuth")]
+    pub object_store_auth: Option<ObjectStoreAuth>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectStoreAuth {
+    /// Name of the Secret; {profile_name} is replaced by the profile name.
+    #[serde(default)]
+    #[schemars(with = "String", length(max = 253))]
+    pub existing_secret: Option<String>,
+    /// Namespace of the Secret (empty: the profile's namespace).
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        pattern(OPT_DNS_LABEL),
+        length(max = 63),
+        extend("x-meshgen-expected" = OPT_DNS_LABEL_IS)
+    )]
+    pub existing_secret_namespace: Option<String>,
+    /// Key of the access key in the Secret.
+    #[serde(default)]
+    #[schemars(with = "String", length(max = 253))]
+    pub existing_secret_access_key_key: Option<String>,
+    /// Key of the secret key in the Secret.
+    #[serde(default)]
+    #[schemars(with = "String", length(max = 253))]
+    pub existing_secret_secret_key_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Unique id of the user.
+    #[schemars(length(min = 1, max = 253))]
+    pub id: String,
+    /// The user's email, exactly as the identity provider sends it.
+    #[schemars(pattern(EMAIL), length(max = 254), extend("x-meshgen-expected" = EMAIL_IS))]
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Unique id of the group.
+    #[schemars(length(min = 1, max = 253))]
+    pub id: String,
+    /// Ids of the users in the group.
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Profile {
+    /// Name of the profile; the namespace is the prefix plus this name.
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub name: String,
+    /// Members and their access; a user reached several ways gets the most
+    /// permissive access.
+    #[serde(default)]
+    pub members: Vec<Member>,
+    /// Owner of this profile (default: profileDefaults.ownerEmail).
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        pattern(EMAIL),
+        length(max = 254),
+        extend("x-meshgen-expected" = EMAIL_IS)
+    )]
+    pub owner_email: Option<String>,
+    /// Plugins of this profile (default: profileDefaults.plugins; [] for
+    /// none).
+    #[serde(default)]
+    #[schemars(with = "Vec<Plugin>")]
+    pub plugins: Option<Vec<Plugin>>,
+    /// A Kubernetes ResourceQuotaSpec; an empty map renders no
+    /// ResourceQuota.
+    #[serde(default)]
+    #[schemars(with = "Map<String, Value>")]
+    pub resource_quota_spec: Option<Map<String, Value>>,
+    /// Per-tool settings of the profile.
+    #[serde(default)]
+    #[schemars(with = "Tools")]
+    pub tools: Option<Tools>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Id of a user (exclusive with group).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub user: Option<String>,
+    /// Id of a group (exclusive with user).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub group: Option<String>,
+    /// A member's access to the profile.
+    #[serde(default)]
+    #[schemars(with = "Access")]
+    pub access: Option<Access>,
+}
