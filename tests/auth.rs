@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::root;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,10 +14,6 @@ const GW_DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
 const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";
 
 type Tree = BTreeMap<String, Vec<Value>>;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
     let g = common::generate(&common::inputs(files, sets));
@@ -50,7 +47,9 @@ fn all_docs(t: &Tree) -> impl Iterator<Item = (&String, &Value)> {
 #[test]
 fn no_secret_object_and_no_literal_secret_in_any_golden_tree() {
     let mut files = 0;
-    for entry in walk(&root().join("tests/golden")) {
+    let golden = root().join("tests/golden");
+    for rel in common::walk(&golden) {
+        let entry = golden.join(rel);
         let text = std::fs::read_to_string(&entry).unwrap();
         files += 1;
         for line in text.lines() {
@@ -71,19 +70,6 @@ fn no_secret_object_and_no_literal_secret_in_any_golden_tree() {
         );
     }
     assert!(files > 500, "only {files} files under tests/golden");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

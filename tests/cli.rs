@@ -2,19 +2,13 @@
 //! key path and file:line:col, and the previous output left untouched by
 //! every failure.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use common::read_tree;
+use std::path::Path;
+use std::process::Output;
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
-
-fn meshgen(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshgen"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run meshgen")
-}
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -22,26 +16,6 @@ fn stderr(o: &Output) -> String {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Every file under `dir` with its bytes.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 struct Workspace {
@@ -61,7 +35,7 @@ impl Workspace {
         std::fs::write(self.path().join(name), bytes).unwrap();
     }
     fn run(&self, args: &[&str]) -> Output {
-        meshgen(self.path(), args)
+        common::run_meshgen(self.path(), args)
     }
 }
 
@@ -70,7 +44,7 @@ fn defaults_render_and_rerender_byte_identically() {
     let ws = Workspace::new();
     let first = ws.run(&["generate", "-o", "out"]);
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
-    let a = snapshot(&ws.path().join("out"));
+    let a = read_tree(&ws.path().join("out"));
     assert!(a.contains_key(Path::new(".meshgen-output")));
     assert!(a.contains_key(Path::new(
         "manifests/deploykf-core/deploykf-istio-gateway/Gateway.yaml"
@@ -78,7 +52,7 @@ fn defaults_render_and_rerender_byte_identically() {
     let second = ws.run(&["generate", "-o", "out"]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert!(stderr(&second).contains("replacing the previous output"));
-    assert_eq!(a, snapshot(&ws.path().join("out")));
+    assert_eq!(a, read_tree(&ws.path().join("out")));
     for (path, bytes) in &a {
         assert!(
             bytes.ends_with(b"\n") && !bytes.ends_with(b"\n\n"),
@@ -363,7 +337,7 @@ fn bad_inputs() -> Vec<BadInput> {
 fn every_bad_input_exits_1_with_a_located_message_and_leaves_the_tree_untouched() {
     let ws = Workspace::new();
     assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
-    let before = snapshot(&ws.path().join("out"));
+    let before = read_tree(&ws.path().join("out"));
     for (name, content, extra, expected) in bad_inputs() {
         let mut args = vec!["generate", "-o", "out"];
         if let Some(bytes) = content {
@@ -394,7 +368,7 @@ fn every_bad_input_exits_1_with_a_located_message_and_leaves_the_tree_untouched(
             "{name}: {err}"
         );
         assert_eq!(
-            snapshot(&ws.path().join("out")),
+            read_tree(&ws.path().join("out")),
             before,
             "{name}: previous output changed"
         );
@@ -459,7 +433,7 @@ fn refuses_a_non_empty_directory_it_did_not_write() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(snapshot(&ws.path().join("mine")).len(), 1);
+    assert_eq!(read_tree(&ws.path().join("mine")).len(), 1);
     // A file added by hand into a meshgen output is not deleted either.
     assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
     ws.file("out/extra.yaml", b"kind: Mine\n");

@@ -8,44 +8,15 @@
 
 mod common;
 
-use meshgen::values::{SetArg, ValueInputs};
+use common::{case_inputs, root};
+use meshgen::values::ValueInputs;
 use meshgen::write::{diff, Files, MARKER};
-use std::path::{Path, PathBuf};
-
-const DEPLOYKF_SAMPLE: &str = "../shared/reference/deploykf-0.1.5/sample-values.yaml";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::path::Path;
 
 fn render(inputs: ValueInputs) -> Files {
     let mut files = common::generate(&inputs).files;
     files.remove(MARKER);
     files
-}
-
-fn case_inputs(case: &str) -> ValueInputs {
-    let dir = root().join("tests/cases").join(case);
-    let mut files = Vec::new();
-    if case == "deploykf-sample" {
-        files.push(root().join(DEPLOYKF_SAMPLE));
-    }
-    let values = dir.join("values.yaml");
-    if values.exists() {
-        files.push(values);
-    }
-    let sets = std::fs::read_to_string(dir.join("set-args"))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| SetArg {
-                    text: l.to_string(),
-                    force_string: false,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ValueInputs { files, sets }
 }
 
 fn write_plain(dir: &Path, files: &Files) {

@@ -8,17 +8,14 @@
 
 mod common;
 
+use common::root;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const UPSTREAM: &str = "../shared/reference/istio-1.30.3";
 const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn helm() -> Option<PathBuf> {
     let candidates = [
@@ -32,19 +29,6 @@ fn helm() -> Option<PathBuf> {
             .output()
             .is_ok_and(|o| o.status.success())
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 /// Generate with `values` (YAML) and `sets`, then `helm template` the
@@ -79,7 +63,7 @@ fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
             "cni" => "istio-cni",
             other => panic!("unexpected dependency {other}"),
         };
-        copy_dir(&upstream.join(source), &chart.join("charts").join(name));
+        common::copy_tree(&upstream.join(source), &chart.join("charts").join(name));
     }
     let out = Command::new(helm)
         .args(["template", "istio"])
