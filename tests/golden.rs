@@ -157,6 +157,11 @@ fn golden_apps() {
     check_case("apps");
 }
 
+#[test]
+fn golden_extra_manifests() {
+    check_case("extra-manifests");
+}
+
 /// What is wrong with the pairing of `cases/` and `golden/` under `tests`
 /// (`golden_rs` is this file's text, to find each case's test), with what
 /// to do about it.
@@ -237,4 +242,59 @@ fn rendering_twice_is_byte_identical() {
     for case in ["defaults", "own-istio-and-gateway"] {
         assert_eq!(render(case_inputs(case)), render(case_inputs(case)));
     }
+}
+
+/// A partial (`_name`) is included by other templates, never rendered on
+/// its own.
+fn is_partial(template: &str) -> bool {
+    template
+        .rsplit('/')
+        .next()
+        .is_some_and(|n| n.starts_with('_'))
+}
+
+/// Templates (partials aside) that no case's render came from.
+fn unexercised<'a>(templates: &[&'a str], used: &BTreeSet<&str>) -> Vec<&'a str> {
+    templates
+        .iter()
+        .copied()
+        .filter(|t| !is_partial(t) && !used.contains(t))
+        .collect()
+}
+
+#[test]
+fn every_template_is_rendered_by_some_golden_case() {
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    let mut per_case: BTreeMap<String, usize> = BTreeMap::new();
+    for case in common::cases() {
+        let g = common::generate(&case_inputs(&case));
+        per_case.insert(case, g.templates.len());
+        used.extend(g.templates.into_values());
+    }
+    let all: Vec<&str> = meshgen::render::templates()
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(
+        all.len() > 50 && per_case.values().all(|n| *n > 0),
+        "{all:?} {per_case:?}"
+    );
+    let missing = unexercised(&all, &used);
+    assert!(
+        missing.is_empty(),
+        "no case under tests/cases renders these templates; add or extend a case so one does, and write its golden tree:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn unexercised_templates_are_found_and_partials_skipped() {
+    let all = [
+        "a/X.yaml.j2",
+        "a/_pod.yaml.j2",
+        "_top.yaml.j2",
+        "b/Y.yaml.j2",
+    ];
+    let used = BTreeSet::from(["a/X.yaml.j2"]);
+    assert_eq!(unexercised(&all, &used), ["b/Y.yaml.j2"]);
 }
