@@ -66,9 +66,12 @@ fn tools_required() -> bool {
     std::env::var_os("MESHGEN_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
+/// A test given the helm binary to run.
+type HelmTest = fn(&Path);
+
 fn main() {
     let args = Arguments::from_args();
-    let tests: [(&str, fn(&Path)); 4] = [
+    let tests: [(&str, HelmTest); 4] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
