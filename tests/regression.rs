@@ -92,5 +92,15 @@ fn regression_embedded_templates_are_this_checkouts() {
         .map(|(p, t)| (p.to_string(), t.to_string()))
         .collect();
     assert!(on_disk.len() > 50, "{} templates", on_disk.len());
-    assert_eq!(embedded, on_disk);
+    let differing: Vec<&str> = on_disk
+        .iter()
+        .filter(|t| !embedded.contains(t))
+        .chain(embedded.iter().filter(|t| !on_disk.contains(t)))
+        .map(|(p, _)| p.as_str())
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "the binary's templates are not those of {}: {differing:?} (a target/ built in another checkout? `cargo clean -p meshgen`)",
+        dir.display()
+    );
 }
