@@ -562,13 +562,13 @@ fn values_prints_the_merged_tree_and_warns_once_per_ignored_section() {
 #[test]
 fn deploykf_sample_values_generate_unchanged() {
     let ws = Workspace::new();
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/reference/deploykf-0.1.5/sample-values.yaml");
+    let sample = common::root().join(common::DEPLOYKF_SAMPLE);
+    ws.file("sample-values.yaml", &std::fs::read(sample).unwrap());
     // Succeeds, with one warning per deployKF section meshgen ignores.
     assert_run_snapshot(
         "deploykf_sample_values",
         &ws,
-        &["generate", "-f", sample.to_str().unwrap(), "-o", "out"],
+        &["generate", "-f", "sample-values.yaml", "-o", "out"],
         "deployKF 0.1.5's sample-values.yaml",
         Shown::All,
     );
