@@ -6,6 +6,7 @@
 mod common;
 
 use common::root;
+use meshgen::values::ValueInputs;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,7 +17,11 @@ const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";
 type Tree = BTreeMap<String, Vec<Value>>;
 
 fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
-    let g = common::generate(&common::inputs(files, sets));
+    render_inputs(&common::inputs(files, sets))
+}
+
+fn render_inputs(inputs: &ValueInputs) -> Tree {
+    let g = common::generate(inputs);
     g.files
         .iter()
         .filter(|(p, _)| p.ends_with(".yaml"))
@@ -25,10 +30,7 @@ fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
 }
 
 fn case(name: &str) -> Tree {
-    render_files(
-        vec![root().join("tests/cases").join(name).join("values.yaml")],
-        &[],
-    )
+    render_inputs(&common::case_inputs(name))
 }
 
 fn one(t: &Tree, path: &str) -> Value {
@@ -696,13 +698,7 @@ fn impersonation_violations(t: &Tree) -> Vec<String> {
 }
 
 fn apps_and_m2m() -> Tree {
-    render_files(
-        vec![
-            root().join("tests/cases/apps/values.yaml"),
-            root().join("tests/cases/auth-m2m/values.yaml"),
-        ],
-        &[],
-    )
+    render_inputs(&common::cases_inputs(&["apps", "auth-m2m"], &[]))
 }
 
 #[test]

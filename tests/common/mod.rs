@@ -97,28 +97,36 @@ pub fn cases() -> Vec<String> {
 /// deployKF sample for `deploykf-sample`), and one `--set` per line of its
 /// `set-args`; both optional.
 pub fn case_inputs(case: &str) -> ValueInputs {
-    let dir = root().join("tests/cases").join(case);
-    assert!(dir.is_dir(), "no case tests/cases/{case}");
-    let mut files = Vec::new();
-    if case == "deploykf-sample" {
-        files.push(root().join(DEPLOYKF_SAMPLE));
+    cases_inputs(&[case], &[])
+}
+
+/// The inputs of several cases, applied in order (a later one wins), then
+/// `sets`.
+pub fn cases_inputs(cases: &[&str], sets: &[&str]) -> ValueInputs {
+    let mut all = ValueInputs::default();
+    for case in cases {
+        let dir = root().join("tests/cases").join(case);
+        assert!(dir.is_dir(), "no case tests/cases/{case}");
+        if *case == "deploykf-sample" {
+            all.files.push(root().join(DEPLOYKF_SAMPLE));
+        }
+        let values = dir.join("values.yaml");
+        if values.exists() {
+            all.files.push(values);
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("set-args")) {
+            all.sets.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| SetArg {
+                        text: l.to_string(),
+                        force_string: false,
+                    }),
+            );
+        }
     }
-    let values = dir.join("values.yaml");
-    if values.exists() {
-        files.push(values);
-    }
-    let sets = std::fs::read_to_string(dir.join("set-args"))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| SetArg {
-                    text: l.to_string(),
-                    force_string: false,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ValueInputs { files, sets }
+    all.sets.extend(inputs(vec![], sets).sets);
+    all
 }
 
 // ---------------------------------------------------------------------
