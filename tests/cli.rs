@@ -377,14 +377,36 @@ fn every_bad_input_exits_1_with_a_located_message_and_leaves_the_tree_untouched(
             args.extend(["-f", "bad.yaml"]);
         }
         args.extend(extra.iter().copied());
-        // Exit code and the whole stderr, reviewed once, in the snapshot.
-        assert_run_snapshot(
+        // Exit code and the whole stderr, reviewed once, in the snapshot;
+        // what holds for every bad input is asserted here as well.
+        let o = assert_run_snapshot(
             &snapshot,
             &ws,
             &args,
             &values_description(content),
             Shown::All,
         );
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: exit code\n{err}");
+        assert_eq!(stdout(&o), "", "{name}: stdout");
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("error: ")),
+            "{name}: no error line\n{err}"
+        );
+        let (summary, diagnostics) = lines.split_last().unwrap();
+        assert!(
+            summary.starts_with("meshgen: ") && summary.ends_with("; nothing was written"),
+            "{name}: last line\n{err}"
+        );
+        for line in diagnostics {
+            assert!(
+                ["error: ", "warning: ", "notice: "]
+                    .iter()
+                    .any(|s| line.starts_with(s)),
+                "{name}: a diagnostic spans lines, or is not one\n{err}"
+            );
+        }
         assert_eq!(
             read_tree(&ws.path().join("out")),
             before,
