@@ -5,6 +5,18 @@
 //!
 //! This module formats diagnostics; it never decides whether something is
 //! wrong.
+//!
+//! The format, one line per diagnostic (README.md, "Errors"):
+//!
+//! ```text
+//! error: `deploykf_core.deploykf_istio_gateway.gateway.ports.https`: must be at most 65535, got the number 70000 --> my.yaml:5:16
+//! ```
+//!
+//! severity, the value's path in backticks (dotted keys quoted by
+//! [`ValuePath`]'s Display: `` `a.labels["app.kubernetes.io/name"]` ``),
+//! the message, and ` --> ` with where the value was set. Path and origin
+//! are left out when there is none. One line, not STYLE.md's two, so that
+//! every diagnostic survives `grep`, `sort` and a CI log line by line.
 
 use crate::source::{Origin, SourceMap};
 use crate::values::path::ValuePath;
@@ -62,7 +74,7 @@ impl Diagnostic {
         self
     }
 
-    /// One line: `error: a.b.c: message --> file:line:col`.
+    /// One line: ``error: `a.b.c`: message --> file:line:col``.
     pub fn display<'a>(&'a self, sources: &'a SourceMap) -> DiagnosticDisplay<'a> {
         DiagnosticDisplay {
             diag: self,
@@ -85,8 +97,10 @@ impl fmt::Display for DiagnosticDisplay<'_> {
             Severity::Notice => "notice",
         };
         write!(f, "{label}: ")?;
-        if let Some(path) = &d.path {
-            write!(f, "{path}: ")?;
+        // The root is no value a user can look for; the message says what
+        // is wrong with the whole input.
+        if let Some(path) = d.path.as_ref().filter(|p| !p.is_root()) {
+            write!(f, "`{path}`: ")?;
         }
         // A message is one line by contract; make sure a value quoted in it
         // cannot break that.
@@ -130,5 +144,30 @@ impl Diagnostics {
 impl From<Diagnostic> for Diagnostics {
     fn from(d: Diagnostic) -> Self {
         Diagnostics(vec![d])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_with_the_path_in_backticks() {
+        let mut sources = SourceMap::default();
+        let file = sources.add("my.yaml", crate::source::SourceKind::File);
+        let d = Diagnostic::error("expected a string,\ngot a map")
+            .at_path(ValuePath::keys("a.labels").key("app.kubernetes.io/name"))
+            .at(Some(Origin {
+                source: file,
+                pos: crate::source::Pos { line: 4, col: 9 },
+            }));
+        assert_eq!(
+            d.display(&sources).to_string(),
+            r#"error: `a.labels["app.kubernetes.io/name"]`: expected a string, got a map --> my.yaml:4:9"#
+        );
+        let root = Diagnostic::warning("ignored").at_path(ValuePath::root());
+        assert_eq!(root.display(&sources).to_string(), "warning: ignored");
+        let bare = Diagnostic::notice("set `x`");
+        assert_eq!(bare.display(&sources).to_string(), "notice: set `x`");
     }
 }

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::root;
+use meshgen::values::ValueInputs;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,12 +16,12 @@ const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";
 
 type Tree = BTreeMap<String, Vec<Value>>;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
+    render_inputs(&common::inputs(files, sets))
 }
 
-fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
-    let g = common::generate(&common::inputs(files, sets));
+fn render_inputs(inputs: &ValueInputs) -> Tree {
+    let g = common::generate(inputs);
     g.files
         .iter()
         .filter(|(p, _)| p.ends_with(".yaml"))
@@ -28,10 +30,7 @@ fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
 }
 
 fn case(name: &str) -> Tree {
-    render_files(
-        vec![root().join("tests/cases").join(name).join("values.yaml")],
-        &[],
-    )
+    render_inputs(&common::case_inputs(name))
 }
 
 fn one(t: &Tree, path: &str) -> Value {
@@ -50,7 +49,9 @@ fn all_docs(t: &Tree) -> impl Iterator<Item = (&String, &Value)> {
 #[test]
 fn no_secret_object_and_no_literal_secret_in_any_golden_tree() {
     let mut files = 0;
-    for entry in walk(&root().join("tests/golden")) {
+    let golden = root().join("tests/golden");
+    for rel in common::walk(&golden) {
+        let entry = golden.join(rel);
         let text = std::fs::read_to_string(&entry).unwrap();
         files += 1;
         for line in text.lines() {
@@ -71,19 +72,6 @@ fn no_secret_object_and_no_literal_secret_in_any_golden_tree() {
         );
     }
     assert!(files > 500, "only {files} files under tests/golden");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -710,13 +698,7 @@ fn impersonation_violations(t: &Tree) -> Vec<String> {
 }
 
 fn apps_and_m2m() -> Tree {
-    render_files(
-        vec![
-            root().join("tests/cases/apps/values.yaml"),
-            root().join("tests/cases/auth-m2m/values.yaml"),
-        ],
-        &[],
-    )
+    render_inputs(&common::cases_inputs(&["apps", "auth-m2m"], &[]))
 }
 
 #[test]

@@ -4,48 +4,27 @@
 //!
 //! On a difference the test prints a unified diff. To accept a change,
 //! run `MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden` and review the
-//! resulting `git diff tests/golden` before committing it.
+//! resulting `git diff tests/golden` before committing it (CI refuses the
+//! variable).
+//!
+//! Cases and golden trees pair one to one: a case without a golden tree
+//! (or a test), a golden tree without a case, and a file in a golden tree
+//! that its case does not render all fail, saying what to do. Every
+//! template under `templates/` (partials aside) must be rendered by at
+//! least one case.
 
 mod common;
 
-use meshgen::values::{SetArg, ValueInputs};
+use common::{case_inputs, root};
+use meshgen::values::ValueInputs;
 use meshgen::write::{diff, Files, MARKER};
-use std::path::{Path, PathBuf};
-
-const DEPLOYKF_SAMPLE: &str = "../shared/reference/deploykf-0.1.5/sample-values.yaml";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 fn render(inputs: ValueInputs) -> Files {
     let mut files = common::generate(&inputs).files;
     files.remove(MARKER);
     files
-}
-
-fn case_inputs(case: &str) -> ValueInputs {
-    let dir = root().join("tests/cases").join(case);
-    let mut files = Vec::new();
-    if case == "deploykf-sample" {
-        files.push(root().join(DEPLOYKF_SAMPLE));
-    }
-    let values = dir.join("values.yaml");
-    if values.exists() {
-        files.push(values);
-    }
-    let sets = std::fs::read_to_string(dir.join("set-args"))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| SetArg {
-                    text: l.to_string(),
-                    force_string: false,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ValueInputs { files, sets }
 }
 
 fn write_plain(dir: &Path, files: &Files) {
@@ -59,13 +38,38 @@ fn write_plain(dir: &Path, files: &Files) {
     }
 }
 
+/// Files of a golden tree that the case does not render (the marker
+/// included: golden trees never hold it), with what to do about them.
+fn stray_files(case: &str, golden: &Path, files: &Files) -> Vec<String> {
+    common::walk(golden)
+        .into_iter()
+        .map(|rel| rel.to_string_lossy().replace('\\', "/"))
+        .filter(|rel| !files.contains_key(rel))
+        .map(|rel| {
+            format!(
+                "tests/golden/{case}/{rel} is not rendered by tests/cases/{case}: delete it, or rewrite the whole tree with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, and review git diff"
+            )
+        })
+        .collect()
+}
+
 fn check_case(case: &str) {
     let files = render(case_inputs(case));
     let golden = root().join("tests/golden").join(case);
     if std::env::var_os("MESHGEN_UPDATE_GOLDEN").is_some() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "MESHGEN_UPDATE_GOLDEN is for accepting a change on a developer machine, not in CI"
+        );
         write_plain(&golden, &files);
         return;
     }
+    assert!(
+        golden.is_dir(),
+        "case {case} has no golden tree tests/golden/{case}: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it"
+    );
+    let stray = stray_files(case, &golden, &files);
+    assert!(stray.is_empty(), "{}", stray.join("\n"));
     let d = diff(&golden, &files).unwrap();
     assert!(
         d.is_empty(),
@@ -154,23 +158,83 @@ fn golden_apps() {
 }
 
 #[test]
-fn every_case_has_a_test_and_a_golden_tree() {
-    let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    cases.sort();
-    let this = std::fs::read_to_string(root().join("tests/golden.rs")).unwrap();
-    for case in cases {
-        assert!(
-            this.contains(&format!("check_case(\"{case}\")")),
-            "case {case} has no test"
-        );
-        assert!(
-            root().join("tests/golden").join(&case).is_dir(),
-            "case {case} has no golden tree"
-        );
+fn golden_extra_manifests() {
+    check_case("extra-manifests");
+}
+
+/// What is wrong with the pairing of `cases/` and `golden/` under `tests`
+/// (`golden_rs` is this file's text, to find each case's test), with what
+/// to do about it.
+fn orphans(tests: &Path, golden_rs: &str) -> Vec<String> {
+    let names = |dir: &str| -> BTreeSet<String> {
+        std::fs::read_dir(tests.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (cases, goldens) = (names("cases"), names("golden"));
+    let mut out = Vec::new();
+    for case in &cases {
+        if !goldens.contains(case) {
+            out.push(format!("case {case} has no golden tree tests/golden/{case}: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it"));
+        }
+        if !golden_rs.contains(&format!("check_case(\"{case}\")")) {
+            out.push(format!("case {case} has no test: add `#[test] fn golden_{}() {{ check_case(\"{case}\"); }}` to tests/golden.rs", case.replace('-', "_")));
+        }
     }
+    for golden in goldens.difference(&cases) {
+        out.push(format!("tests/golden/{golden} has no case tests/cases/{golden}: restore the case, or delete the golden tree (git rm -r tests/golden/{golden})"));
+    }
+    out
+}
+
+#[test]
+fn every_case_has_a_test_and_a_golden_tree_and_every_golden_tree_a_case() {
+    let this = std::fs::read_to_string(root().join("tests/golden.rs")).unwrap();
+    let problems = orphans(&root().join("tests"), &this);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The pairing checks fire: on a made-up layout with one of each defect.
+#[test]
+fn orphans_and_stray_files_are_reported_with_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in [
+        "cases/paired",
+        "cases/no-golden",
+        "golden/paired",
+        "golden/no-case",
+    ] {
+        std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
+    }
+    let problems = orphans(
+        tmp.path(),
+        r#"check_case("paired") check_case("no-golden")"#,
+    );
+    assert_eq!(
+        problems,
+        [
+            "case no-golden has no golden tree tests/golden/no-golden: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it",
+            "tests/golden/no-case has no case tests/cases/no-case: restore the case, or delete the golden tree (git rm -r tests/golden/no-case)",
+        ]
+    );
+    let untested = orphans(tmp.path(), r#"check_case("no-golden")"#);
+    assert!(
+        untested.contains(&"case paired has no test: add `#[test] fn golden_paired() { check_case(\"paired\"); }` to tests/golden.rs".to_string()),
+        "{untested:?}"
+    );
+    let golden = tmp.path().join("golden/paired");
+    std::fs::create_dir_all(golden.join("a")).unwrap();
+    for f in ["a/kept.yaml", "a/stray.yaml", MARKER] {
+        std::fs::write(golden.join(f), "x\n").unwrap();
+    }
+    let files: Files = [("a/kept.yaml".to_string(), "x\n".to_string())].into();
+    let stray = stray_files("paired", &golden, &files);
+    assert_eq!(stray.len(), 2, "{stray:?}");
+    assert!(stray[0].starts_with(&format!(
+        "tests/golden/paired/{MARKER} is not rendered by tests/cases/paired: delete it"
+    )));
+    assert!(stray[1].starts_with("tests/golden/paired/a/stray.yaml is not rendered"));
 }
 
 #[test]
@@ -178,4 +242,59 @@ fn rendering_twice_is_byte_identical() {
     for case in ["defaults", "own-istio-and-gateway"] {
         assert_eq!(render(case_inputs(case)), render(case_inputs(case)));
     }
+}
+
+/// A partial (`_name`) is included by other templates, never rendered on
+/// its own.
+fn is_partial(template: &str) -> bool {
+    template
+        .rsplit('/')
+        .next()
+        .is_some_and(|n| n.starts_with('_'))
+}
+
+/// Templates (partials aside) that no case's render came from.
+fn unexercised<'a>(templates: &[&'a str], used: &BTreeSet<&str>) -> Vec<&'a str> {
+    templates
+        .iter()
+        .copied()
+        .filter(|t| !is_partial(t) && !used.contains(t))
+        .collect()
+}
+
+#[test]
+fn every_template_is_rendered_by_some_golden_case() {
+    let mut used: BTreeSet<&str> = BTreeSet::new();
+    let mut per_case: BTreeMap<String, usize> = BTreeMap::new();
+    for case in common::cases() {
+        let g = common::generate(&case_inputs(&case));
+        per_case.insert(case, g.templates.len());
+        used.extend(g.templates.into_values());
+    }
+    let all: Vec<&str> = meshgen::render::templates()
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(
+        all.len() > 50 && per_case.values().all(|n| *n > 0),
+        "{all:?} {per_case:?}"
+    );
+    let missing = unexercised(&all, &used);
+    assert!(
+        missing.is_empty(),
+        "no case under tests/cases renders these templates; add or extend a case so one does, and write its golden tree:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn unexercised_templates_are_found_and_partials_skipped() {
+    let all = [
+        "a/X.yaml.j2",
+        "a/_pod.yaml.j2",
+        "_top.yaml.j2",
+        "b/Y.yaml.j2",
+    ];
+    let used = BTreeSet::from(["a/X.yaml.j2"]);
+    assert_eq!(unexercised(&all, &used), ["b/Y.yaml.j2"]);
 }

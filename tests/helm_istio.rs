@@ -2,12 +2,17 @@
 //! upstream Istio 1.30.3 charts (`../shared/reference/istio-1.30.3/charts`):
 //! what meshgen writes into `values.yaml` must take effect.
 //!
-//! Needs a helm binary: `$MESHGEN_HELM`, else `target/tools/bin/helm`
-//! (`.ci/run` installs it there with `../shared/tools/get-helm`), else
-//! `helm` on PATH. Without one, each test prints why it was skipped.
+//! Needs a helm binary: `$MESHGEN_HELM` if set (and then only that one),
+//! else `target/tools/bin/helm` (`../shared/tools/get-helm target/tools/bin`
+//! installs it there), else `helm` on PATH. A libtest-mimic harness
+//! (`harness = false`) decides at run time: without helm every test is
+//! reported as *ignored*, with the reason, never as passed; with
+//! `MESHGEN_REQUIRE_TOOLS=1` (as `.ci/run` sets) every test *fails* instead.
 
 mod common;
 
+use common::root;
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,45 +21,99 @@ use std::process::Command;
 const UPSTREAM: &str = "../shared/reference/istio-1.30.3";
 const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// The helm these tests use.
+#[derive(Clone)]
+enum Helm {
+    Found(PathBuf),
+    /// None was found: the tests are ignored (or fail, when required).
+    Missing(String),
+    /// `MESHGEN_HELM` names one that does not run: always a failure.
+    Broken(String),
 }
 
-fn helm() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("MESHGEN_HELM").map(PathBuf::from),
-        Some(root().join("target/tools/bin/helm")),
-        Some(PathBuf::from("helm")),
-    ];
-    candidates.into_iter().flatten().find(|h| {
+fn find_helm() -> Helm {
+    let works = |h: &Path| {
         Command::new(h)
             .args(["version", "--short"])
             .output()
             .is_ok_and(|o| o.status.success())
-    })
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
+    };
+    if let Some(h) = std::env::var_os("MESHGEN_HELM") {
+        let h = PathBuf::from(h);
+        return if works(&h) {
+            Helm::Found(h)
         } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
+            Helm::Broken(format!(
+                "MESHGEN_HELM={} does not run `helm version`",
+                h.display()
+            ))
+        };
+    }
+    match [root().join("target/tools/bin/helm"), PathBuf::from("helm")]
+        .into_iter()
+        .find(|h| works(h))
+    {
+        Some(h) => Helm::Found(h),
+        None => Helm::Missing(
+            "no helm found: set MESHGEN_HELM, or run ../shared/tools/get-helm target/tools/bin"
+                .into(),
+        ),
     }
 }
 
+/// Whether a missing tool fails the tests instead of ignoring them.
+fn tools_required() -> bool {
+    std::env::var_os("MESHGEN_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A test given the helm binary to run.
+type HelmTest = fn(&Path);
+
+fn main() {
+    let args = Arguments::from_args();
+    let tests: [(&str, HelmTest); 4] = [
+        (
+            "defaults_take_effect_in_the_upstream_charts",
+            defaults_take_effect_in_the_upstream_charts,
+        ),
+        (
+            "user_mesh_config_survives_and_required_keys_win",
+            user_mesh_config_survives_and_required_keys_win,
+        ),
+        (
+            "image_pins_and_variants_reach_the_render",
+            image_pins_and_variants_reach_the_render,
+        ),
+        (
+            "revision_and_cni_install_a_canary_istiod_with_the_cni_agent",
+            revision_and_cni_install_a_canary_istiod_with_the_cni_agent,
+        ),
+    ];
+    let helm = find_helm();
+    let required = tools_required();
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| {
+            let helm = helm.clone();
+            Trial::ignorable_test(name, move || match helm {
+                Helm::Found(h) => {
+                    test(&h);
+                    Ok(Completion::Completed)
+                }
+                Helm::Missing(why) if required => Err(Failed::from(format!(
+                    "{why}; MESHGEN_REQUIRE_TOOLS is set, so a missing helm is a failure"
+                ))),
+                Helm::Missing(why) => Ok(Completion::ignored_with(why)),
+                Helm::Broken(why) => Err(Failed::from(why)),
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
+
 /// Generate with `values` (YAML) and `sets`, then `helm template` the
-/// wrapper chart with the upstream charts as its dependencies. `None` when
-/// helm is unavailable.
-fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
-    let Some(helm) = helm() else {
-        eprintln!("skipped: no helm binary (set MESHGEN_HELM, or run ../shared/tools/get-helm target/tools/bin)");
-        return None;
-    };
+/// wrapper chart with the upstream charts as its dependencies.
+fn render(helm: &Path, values: &str, sets: &[&str]) -> Vec<Value> {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("values.yaml");
     std::fs::write(&file, values).unwrap();
@@ -79,7 +138,7 @@ fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
             "cni" => "istio-cni",
             other => panic!("unexpected dependency {other}"),
         };
-        copy_dir(&upstream.join(source), &chart.join("charts").join(name));
+        common::copy_tree(&upstream.join(source), &chart.join("charts").join(name));
     }
     let out = Command::new(helm)
         .args(["template", "istio"])
@@ -92,7 +151,7 @@ fn render(values: &str, sets: &[&str]) -> Option<Vec<Value>> {
         "helm template failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(parse(&String::from_utf8(out.stdout).unwrap()))
+    parse(&String::from_utf8(out.stdout).unwrap())
 }
 
 fn parse(text: &str) -> Vec<Value> {
@@ -136,9 +195,8 @@ fn kinds_and_names(docs: &[Value]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-#[test]
-fn defaults_take_effect_in_the_upstream_charts() {
-    let Some(docs) = render("", &[]) else { return };
+fn defaults_take_effect_in_the_upstream_charts(helm: &Path) {
+    let docs = render(helm, "", &[]);
     let m = mesh(&docs, "istio");
     assert_eq!(m["defaultConfig"]["holdApplicationUntilProxyStarts"], true);
     assert_eq!(
@@ -222,8 +280,7 @@ fn defaults_take_effect_in_the_upstream_charts() {
     );
 }
 
-#[test]
-fn user_mesh_config_survives_and_required_keys_win() {
+fn user_mesh_config_survives_and_required_keys_win(helm: &Path) {
     let values = r#"
 deploykf_dependencies:
   istio:
@@ -242,9 +299,7 @@ deploykf_dependencies:
           requests:
             cpu: 250m
 "#;
-    let Some(docs) = render(values, &[]) else {
-        return;
-    };
+    let docs = render(helm, values, &[]);
     let m = mesh(&docs, "istio");
     assert_eq!(m["accessLogFile"], "/dev/stdout");
     assert_eq!(m["defaultConfig"]["proxyMetadata"]["EXTRA_FLAG"], "on");
@@ -265,18 +320,16 @@ deploykf_dependencies:
     );
 }
 
-#[test]
-fn image_pins_and_variants_reach_the_render() {
-    let Some(docs) = render(
+fn image_pins_and_variants_reach_the_render(helm: &Path) {
+    let docs = render(
+        helm,
         "",
         &[
             "deploykf_dependencies.istio.images.istioPilot.tag=1.30.3-debug",
             "deploykf_dependencies.istio.images.istioProxy.repository=registry.example.com/istio/proxyv2",
             "deploykf_dependencies.istio.defaultImageVariant=",
         ],
-    ) else {
-        return;
-    };
+    );
     assert_eq!(
         istiod_image(&docs, "istiod"),
         "docker.io/istio/pilot:1.30.3-debug"
@@ -297,14 +350,12 @@ fn image_pins_and_variants_reach_the_render() {
     );
 }
 
-#[test]
-fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent() {
-    let Some(docs) = render(
+fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent(helm: &Path) {
+    let docs = render(
+        helm,
         "",
         &["deploykf_dependencies.istio.revision=1-30-3,deploykf_dependencies.istio.cni.enabled=true"],
-    ) else {
-        return;
-    };
+    );
     let istiod = find(&docs, "Deployment", "istiod-1-30-3");
     assert_eq!(istiod["metadata"]["labels"]["istio.io/rev"], "1-30-3");
     assert!(docs

@@ -5,13 +5,11 @@ mod common;
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 const DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
 
 fn render(sets: &[&str]) -> BTreeMap<String, Vec<Value>> {
-    let case = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/cases/multi-team/values.yaml");
-    let g = common::generate(&common::inputs(vec![case], sets));
+    let g = common::generate(&common::cases_inputs(&["multi-team"], sets));
     let prefix = format!("{DIR}/");
     g.files
         .iter()

@@ -1,11 +1,136 @@
-//! Helpers shared by the integration tests: run the pipeline on value
-//! files and `--set` arguments, and parse rendered YAML.
+//! Helpers shared by the integration tests: one file walker, one way to
+//! run the real binary, one way to load a case of `tests/cases/`, and the
+//! pipeline run on value files and `--set` arguments.
 #![allow(dead_code)] // each test crate uses its own subset
 
 use meshgen::values::{SetArg, ValueInputs};
 use meshgen::Session;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The deployKF sample values the `deploykf-sample` case renders.
+pub const DEPLOYKF_SAMPLE: &str = "../shared/reference/deploykf-0.1.5/sample-values.yaml";
+
+/// The crate's directory.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------------
+// Files
+
+/// Every file under `dir` (directories descended, not listed), as paths
+/// relative to `dir`, in sorted order.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    fn go(dir: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+        let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for e in entries {
+            let e = e.unwrap();
+            let rel = rel.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                go(&e.path(), &rel, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(dir, Path::new(""), &mut out);
+    out.sort();
+    out
+}
+
+/// Every file under `dir` with its bytes, by path relative to `dir`.
+pub fn read_tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    walk(dir)
+        .into_iter()
+        .map(|rel| {
+            let bytes = std::fs::read(dir.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect()
+}
+
+/// Copy every file under `from` to the same place under `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    for rel in walk(from) {
+        let target = to.join(&rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&rel), target).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------
+// The binary
+
+/// The real `meshgen` binary, to be run in `dir`.
+pub fn meshgen_command(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshgen"));
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Run the real binary in `dir` with `args`.
+pub fn run_meshgen(dir: &Path, args: &[&str]) -> Output {
+    meshgen_command(dir)
+        .args(args)
+        .output()
+        .expect("run meshgen")
+}
+
+// ---------------------------------------------------------------------
+// Cases
+
+/// The names of the cases under `tests/cases/`, sorted.
+pub fn cases() -> Vec<String> {
+    let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    cases.sort();
+    cases
+}
+
+/// The inputs of `tests/cases/<case>/`: its `values.yaml` (after the
+/// deployKF sample for `deploykf-sample`), and one `--set` per line of its
+/// `set-args`; both optional.
+pub fn case_inputs(case: &str) -> ValueInputs {
+    cases_inputs(&[case], &[])
+}
+
+/// The inputs of several cases, applied in order (a later one wins), then
+/// `sets`.
+pub fn cases_inputs(cases: &[&str], sets: &[&str]) -> ValueInputs {
+    let mut all = ValueInputs::default();
+    for case in cases {
+        let dir = root().join("tests/cases").join(case);
+        assert!(dir.is_dir(), "no case tests/cases/{case}");
+        if *case == "deploykf-sample" {
+            all.files.push(root().join(DEPLOYKF_SAMPLE));
+        }
+        let values = dir.join("values.yaml");
+        if values.exists() {
+            all.files.push(values);
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join("set-args")) {
+            all.sets.extend(
+                text.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| SetArg {
+                        text: l.to_string(),
+                        force_string: false,
+                    }),
+            );
+        }
+    }
+    all.sets.extend(inputs(vec![], sets).sets);
+    all
+}
+
+// ---------------------------------------------------------------------
+// The pipeline
 
 pub fn inputs(files: Vec<PathBuf>, sets: &[&str]) -> ValueInputs {
     ValueInputs {
