@@ -5,8 +5,8 @@
 //! A descriptor owns what the generic stages need to know about a
 //! component: its id, values section, template folder, sync wave,
 //! packaging, what its `valuesOverrides` and `extraManifests` mean, the
-//! namespaces it uses, the collections its templates fan out over, and the
-//! function deriving its model. The rules (extraManifests, overrides,
+//! namespaces it uses, the collections its templates fan out over, its
+//! rules and the function deriving its model. The rules (extraManifests, overrides,
 //! reserved namespaces), the model, GitOps ordering, the render and the
 //! tree checks read descriptors; none of them names a component.
 //!
@@ -143,6 +143,8 @@ pub struct Descriptor {
     pub assumed_namespaces: fn(&Config) -> Vec<String>,
     pub extra_manifests: fn(&Config) -> &[Value],
     pub values_overrides: fn(&Config) -> Option<&Map<String, Value>>,
+    /// Its cross-field rules (`crate::rules::<component>`).
+    pub rules: fn(&crate::rules::Ctx, &mut crate::rules::Findings),
     pub derive: fn(&Input) -> Part,
 }
 

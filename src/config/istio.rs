@@ -51,7 +51,9 @@ pub struct SelfSigned {
     #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
     pub ca_secret_name: String,
     /// Name of the ConfigMap carrying the root CA certificate for workloads
-    /// that must trust the gateway (DNS-1123 subdomain).
+    /// that must trust the gateway (DNS-1123 subdomain); deployKF fills it
+    /// with trust-manager, which meshgen does not render yet: setting it
+    /// gives a warning.
     #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
     pub injected_config_map_name: String,
 }

@@ -25,6 +25,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     assumed_namespaces: |c| vec![c.deploykf_dependencies.cert_manager.namespace.clone()],
     extra_manifests: crate::component::no_extra_manifests,
     values_overrides: no_overrides,
+    rules: crate::rules::cert_manager::check,
     derive,
 };
 

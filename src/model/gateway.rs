@@ -39,6 +39,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     },
     extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
+    rules: crate::rules::gateway::check,
     derive,
 };
 

@@ -49,6 +49,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     },
     extra_manifests: |c| &c.deploykf_dependencies.istio.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
+    rules: crate::rules::istio::check,
     derive,
 };
 

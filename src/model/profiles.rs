@@ -37,6 +37,9 @@ pub static COMPONENT: Descriptor = Descriptor {
     assumed_namespaces: profile_controller_namespaces,
     extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
     values_overrides: no_overrides,
+    rules: |ctx, f| {
+        crate::rules::profiles::check(ctx.config, ctx.values, ctx.sources, &mut f.errors)
+    },
     derive: |input| Part::of(&derive(input)),
 };
 

@@ -10,6 +10,10 @@
 //! `extraManifests`.
 
 pub mod auth;
+pub mod cert_manager;
+pub mod gateway;
+pub mod gitops;
+pub mod istio;
 pub mod profiles;
 
 use crate::component::{Overrides, ALL};
@@ -22,24 +26,6 @@ use crate::values::Values;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-const GW: &str = "deploykf_core.deploykf_istio_gateway";
-const IN_CLUSTER: &str = "https://kubernetes.default.svc";
-const ISTIO: &str = "deploykf_dependencies.istio";
-
-/// Ports the Istio proxy itself listens on inside a gateway pod; a Gateway
-/// server on one of them would never receive traffic.
-const ISTIO_RESERVED_PORTS: &[(u16, &str)] = &[
-    (15000, "Envoy admin"),
-    (15001, "Envoy outbound"),
-    (15004, "debug"),
-    (15006, "Envoy inbound"),
-    (15008, "HBONE tunnel"),
-    (15020, "merged Prometheus telemetry"),
-    (15021, "health checks"),
-    (15053, "DNS proxy"),
-    (15090, "Envoy Prometheus telemetry"),
-];
 
 /// What the rules hand on: the typed config, its facts, the parsed
 /// `extraManifests` of each component (by component id), and warnings.
@@ -59,151 +45,30 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         )))
     })?;
     let facts = Facts::derive(&config);
-    let mut diags = Diagnostics::default();
-    let mut fail = |path: String, message: String| {
-        let path = ValuePath::keys(&path);
-        diags.push(
-            Diagnostic::error(message)
-                .at(values.origin_of(&path))
-                .at_path(path),
-        );
+    let ctx = Ctx {
+        config: &config,
+        facts: &facts,
+        values,
+        sources,
     };
-    let gw = &config.deploykf_core.deploykf_istio_gateway;
-    let istio = &config.deploykf_dependencies.istio;
-    let argo = &config.argocd;
-
-    // deployKF: one cluster holds one platform, so a name prefix (for
-    // several clusters in one Argo CD) needs a remote destination.
-    if !argo.app_name_prefix.is_empty() {
-        if !argo.destination.name.is_empty() {
-            if argo.destination.name == "in-cluster" {
-                fail(
-                    "argocd.destination.name".into(),
-                    "can not be 'in-cluster' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF".into(),
-                );
-            }
-        } else if argo.destination.server == IN_CLUSTER {
-            fail(
-                "argocd.destination.server".into(),
-                format!("can not be '{IN_CLUSTER}' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF (TIP: set `argocd.destination.name` or a remote server)"),
-            );
-        }
-    }
-    if (argo.sync_policy.prune || argo.sync_policy.self_heal) && !argo.sync_policy.automated {
-        fail(
-            "argocd.syncPolicy.automated".into(),
-            "must be true when `argocd.syncPolicy.prune` or `selfHeal` is set (they apply to automated sync)".into(),
-        );
-    }
-
-    if !gw.gateway.tls.enabled {
-        fail(
-            format!("{GW}.gateway.tls.enabled"),
-            format!("must be true (TIP: to allow HTTP connections on the gateway, set `{GW}.gateway.tls.redirect` to false)"),
-        );
-    }
-    if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
-        fail(
-            format!("{GW}.gateway.tls.clientsUseHttps"),
-            format!("must be true when `{GW}.gateway.tls.redirect` is true (redirecting to HTTPS makes clients use HTTPS)"),
-        );
-    }
-    let ports = gw.gateway.ports;
-    if ports.http == ports.https {
-        fail(
-            format!("{GW}.gateway.ports.https"),
-            format!(
-                "must differ from `{GW}.gateway.ports.http` (both are {})",
-                ports.http
-            ),
-        );
-    }
-    for (name, port) in [("http", ports.http), ("https", ports.https)] {
-        if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
-            fail(
-                format!("{GW}.gateway.ports.{name}"),
-                format!("port {port} is reserved by the Istio proxy ({what}); choose another port"),
-            );
-        }
-    }
-    let (public_http, public_https) = crate::facts::public_ports(&config);
-    if public_http == public_https && ports.http != ports.https {
-        fail(
-            format!("{GW}.gatewayService.ports.https"),
-            format!("the public HTTP and HTTPS ports are both {public_http}; set `{GW}.gatewayService.ports` to two different ports"),
-        );
-    }
-    let auto = &gw.gateway_deployment.autoscaling;
-    if auto.min_replicas > auto.max_replicas {
-        fail(
-            format!("{GW}.gatewayDeployment.autoscaling.minReplicas"),
-            format!(
-                "must not exceed `{GW}.gatewayDeployment.autoscaling.maxReplicas` ({} > {})",
-                auto.min_replicas, auto.max_replicas
-            ),
-        );
-    }
-    if istio.enabled {
-        let base = &istio.charts.istio_base.version;
-        let daemon = &istio.charts.istio_daemon.version;
-        if base != daemon {
-            fail(
-                format!("{ISTIO}.charts.istioBase.version"),
-                format!("must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio ({base} vs {daemon})"),
-            );
-        }
-        let gateway = &gw.charts.istio_gateway;
-        if gw.enabled && gateway.enabled && &gateway.version != daemon {
-            fail(
-                format!("{GW}.charts.istioGateway.version"),
-                format!(
-                    "must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio and the gateway ({} vs {daemon}); a gateway must run the same Istio version as istiod",
-                    gateway.version
-                ),
-            );
-        }
-    }
-    let longest = facts.gateway.names.longest();
-    if longest.len() > MAX_NAME {
-        let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
-        fail(
-            format!("{GW}.gateway.name"),
-            format!(
-                "must be at most {max} characters (meshgen derives longer names from it), got {}",
-                gw.gateway.name.len()
-            ),
-        );
-    }
-    let mut warnings = Diagnostics::default();
+    let mut found = Findings::default();
+    gitops::check(&ctx, &mut found);
     for d in ALL {
+        (d.rules)(&ctx, &mut found);
         if let Overrides::Unused(why) = d.overrides {
             if (d.values_overrides)(&config).is_some_and(|o| !o.is_empty()) {
-                warnings.push(unused_overrides(values, d.section, why));
+                found
+                    .warnings
+                    .push(unused_overrides(values, d.section, why));
             }
         }
     }
-    profiles::check(&config, values, sources, &mut diags);
-    auth::check(&config, values, sources, &mut diags);
-    auth::check_apps(&config, &facts, values, sources, &mut diags);
-    warn_required_overrides(values, &mut warnings);
-    if config.gitops.engine == crate::config::GitopsEngine::Argocd
-        && argo.source.repo.url.is_empty()
-    {
-        warnings.push(Diagnostic::notice(
-            "no Argo CD objects rendered: set `argocd.source.repo.url`, `argocd.source.repo.revision` and `argocd.source.repo.path` to where you commit this tree (or set `gitops.engine` to flux or none)",
-        ));
-    }
-    if !istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled {
-        let path = ValuePath::keys(&format!("{ISTIO}.enabled"));
-        warnings.push(
-            Diagnostic::warning(format!(
-                "meshgen does not install Istio: your istiod must run Istio {}, the version of the gateway meshgen deploys (`{GW}.charts.istioGateway.version`); see REQUIRED-MESH-CONFIG.md in the output",
-                gw.charts.istio_gateway.version
-            ))
-            .at(values.origin_of(&path))
-            .at_path(path),
-        );
-    }
+    let Findings {
+        errors: mut diags,
+        mut warnings,
+    } = found;
+    // Sorted like errors, so that the order of rules does not matter.
+    warnings.sort();
     let mut extra = BTreeMap::new();
     for d in ALL {
         let items = (d.extra_manifests)(&config);
@@ -221,6 +86,39 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         warnings,
     })
 }
+
+/// What a component's rules read.
+pub struct Ctx<'a> {
+    pub config: &'a Config,
+    pub facts: &'a Facts,
+    pub values: &'a Values,
+    pub sources: &'a SourceMap,
+}
+
+impl Ctx<'_> {
+    /// An error at the dotted `path`, located where its value was set.
+    pub fn error(&self, path: &str, message: String) -> Diagnostic {
+        error_at(self.values, ValuePath::keys(path), message)
+    }
+
+    /// A warning at the dotted `path`, located where its value was set.
+    pub fn warning(&self, path: &str, message: String) -> Diagnostic {
+        let path = ValuePath::keys(path);
+        Diagnostic::warning(message)
+            .at(self.values.origin_of(&path))
+            .at_path(path)
+    }
+}
+
+/// What rules find: errors stop the run, warnings are printed.
+#[derive(Default)]
+pub struct Findings {
+    pub errors: Diagnostics,
+    pub warnings: Diagnostics,
+}
+
+/// A component without rules of its own.
+pub fn none(_: &Ctx, _: &mut Findings) {}
 
 /// An error about the value at `path`, located where that value was set.
 pub(crate) fn error_at(values: &Values, path: ValuePath, message: String) -> Diagnostic {
@@ -245,41 +143,6 @@ pub(crate) fn located(values: &Values, sources: &SourceMap, path: &ValuePath) ->
         None => format!("`{path}`"),
     }
 }
-
-/// A user value that conflicts with a setting deployKF requires is
-/// overridden; say so, naming the key and where it was set.
-fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
-    use crate::facts::{required_istio_settings, DAEMON_ALIAS};
-    for (path, required) in required_istio_settings() {
-        let mut places = Vec::new();
-        if path[0] == "meshConfig" {
-            places.push(ValuePath::keys(&format!("{ISTIO}.{}", path.join("."))));
-        }
-        let mut over = ValuePath::keys(&format!("{ISTIO}.valuesOverrides")).key(DAEMON_ALIAS);
-        for p in &path {
-            over = over.key(p);
-        }
-        places.push(over);
-        for place in places {
-            let Some(node) = values.get(&place) else {
-                continue;
-            };
-            if node.to_json() != required {
-                warnings.push(
-                    Diagnostic::warning(format!(
-                        "deployKF requires {}; meshgen keeps that value and ignores this one",
-                        crate::yaml::emit::inline(&required)
-                    ))
-                    .at(Some(node.origin))
-                    .at_path(place),
-                );
-            }
-        }
-    }
-}
-
-/// Kubernetes object names stop at 253 characters.
-const MAX_NAME: usize = 253;
 
 /// Parse `extraManifests`: each item is a YAML string (one or more
 /// documents) or a map; every document must be a Kubernetes object.

@@ -1,0 +1,95 @@
+//! Rules for `deploykf_core.deploykf_istio_gateway`: TLS settings
+//! deployKF requires, ports that differ and are free in the gateway pod,
+//! autoscaling bounds, names that fit, and apps that are unambiguous
+//! (`super::auth::check_apps`).
+
+use super::{Ctx, Findings};
+
+const GW: &str = "deploykf_core.deploykf_istio_gateway";
+
+/// Ports the Istio proxy itself listens on inside a gateway pod; a Gateway
+/// server on one of them would never receive traffic.
+const ISTIO_RESERVED_PORTS: &[(u16, &str)] = &[
+    (15000, "Envoy admin"),
+    (15001, "Envoy outbound"),
+    (15004, "debug"),
+    (15006, "Envoy inbound"),
+    (15008, "HBONE tunnel"),
+    (15020, "merged Prometheus telemetry"),
+    (15021, "health checks"),
+    (15053, "DNS proxy"),
+    (15090, "Envoy Prometheus telemetry"),
+];
+
+/// Kubernetes object names stop at 253 characters.
+const MAX_NAME: usize = 253;
+
+pub fn check(ctx: &Ctx, f: &mut Findings) {
+    let config = ctx.config;
+    let facts = ctx.facts;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    {
+        let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
+        if !gw.gateway.tls.enabled {
+            fail(
+            format!("{GW}.gateway.tls.enabled"),
+            format!("must be true (TIP: to allow HTTP connections on the gateway, set `{GW}.gateway.tls.redirect` to false)"),
+        );
+        }
+        if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
+            fail(
+            format!("{GW}.gateway.tls.clientsUseHttps"),
+            format!("must be true when `{GW}.gateway.tls.redirect` is true (redirecting to HTTPS makes clients use HTTPS)"),
+        );
+        }
+        let ports = gw.gateway.ports;
+        if ports.http == ports.https {
+            fail(
+                format!("{GW}.gateway.ports.https"),
+                format!(
+                    "must differ from `{GW}.gateway.ports.http` (both are {})",
+                    ports.http
+                ),
+            );
+        }
+        for (name, port) in [("http", ports.http), ("https", ports.https)] {
+            if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
+                fail(
+                    format!("{GW}.gateway.ports.{name}"),
+                    format!(
+                        "port {port} is reserved by the Istio proxy ({what}); choose another port"
+                    ),
+                );
+            }
+        }
+        let (public_http, public_https) = crate::facts::public_ports(config);
+        if public_http == public_https && ports.http != ports.https {
+            fail(
+            format!("{GW}.gatewayService.ports.https"),
+            format!("the public HTTP and HTTPS ports are both {public_http}; set `{GW}.gatewayService.ports` to two different ports"),
+        );
+        }
+        let auto = &gw.gateway_deployment.autoscaling;
+        if auto.min_replicas > auto.max_replicas {
+            fail(
+                format!("{GW}.gatewayDeployment.autoscaling.minReplicas"),
+                format!(
+                    "must not exceed `{GW}.gatewayDeployment.autoscaling.maxReplicas` ({} > {})",
+                    auto.min_replicas, auto.max_replicas
+                ),
+            );
+        }
+        let longest = facts.gateway.names.longest();
+        if longest.len() > MAX_NAME {
+            let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
+            fail(
+                format!("{GW}.gateway.name"),
+                format!(
+                "must be at most {max} characters (meshgen derives longer names from it), got {}",
+                gw.gateway.name.len()
+            ),
+            );
+        }
+    }
+    super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
+}

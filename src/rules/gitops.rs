@@ -1,0 +1,43 @@
+//! Rules for the delivery objects (`argocd`, `gitops`): deployKF's Argo CD
+//! checks, and a notice when the chosen engine has nothing to render.
+
+use super::{Ctx, Findings};
+use crate::config::GitopsEngine;
+use crate::diagnostic::Diagnostic;
+
+const IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+pub fn check(ctx: &Ctx, f: &mut Findings) {
+    let config = ctx.config;
+    let argo = &config.argocd;
+    let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
+    // deployKF: one cluster holds one platform, so a name prefix (for
+    // several clusters in one Argo CD) needs a remote destination.
+    if !argo.app_name_prefix.is_empty() {
+        if !argo.destination.name.is_empty() {
+            if argo.destination.name == "in-cluster" {
+                fail(
+                    "argocd.destination.name".into(),
+                    "can not be 'in-cluster' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF".into(),
+                );
+            }
+        } else if argo.destination.server == IN_CLUSTER {
+            fail(
+                "argocd.destination.server".into(),
+                format!("can not be '{IN_CLUSTER}' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF (TIP: set `argocd.destination.name` or a remote server)"),
+            );
+        }
+    }
+    if (argo.sync_policy.prune || argo.sync_policy.self_heal) && !argo.sync_policy.automated {
+        fail(
+            "argocd.syncPolicy.automated".into(),
+            "must be true when `argocd.syncPolicy.prune` or `selfHeal` is set (they apply to automated sync)".into(),
+        );
+    }
+
+    if config.gitops.engine == GitopsEngine::Argocd && argo.source.repo.url.is_empty() {
+        f.warnings.push(Diagnostic::notice(
+            "no Argo CD objects rendered: set `argocd.source.repo.url`, `argocd.source.repo.revision` and `argocd.source.repo.path` to where you commit this tree (or set `gitops.engine` to flux or none)",
+        ));
+    }
+}
