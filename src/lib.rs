@@ -10,7 +10,6 @@ pub mod check;
 pub mod config;
 pub mod diagnostic;
 pub mod model;
-pub mod parallel;
 pub mod render;
 pub mod rules;
 pub mod schema;
