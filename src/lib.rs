@@ -135,9 +135,7 @@ pub fn values_digest(json: &serde_json::Value) -> String {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, Sha256::new());
     let _ = serde_json::to_writer(&mut out, json);
     let _ = std::io::Write::flush(&mut out);
-    let hash = out.into_parts().0.finalize();
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{:x}", out.into_parts().0.finalize())
 }
 
 /// The finished output: every file (marker included), by relative path.

@@ -129,11 +129,9 @@ pub fn base_url(gw: &GatewayModel, host: &str) -> String {
 
 /// The first `n` bytes of the sha256 of `text`, in hex.
 fn sha256_hex(text: &str, n: usize) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(n)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = format!("{:x}", Sha256::digest(text.as_bytes()));
+    hex.truncate(2 * n);
+    hex
 }
 
 /// A short digest of a configuration, for a pod annotation.
