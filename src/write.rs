@@ -11,7 +11,7 @@
 //! This stage never renders; it receives finished bytes.
 
 use crate::diagnostic::Diagnostic;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -130,7 +130,7 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
             dir.display()
         )));
     };
-    let ours: std::collections::HashSet<&str> = ours.iter().map(String::as_str).collect();
+    let ours: HashSet<&str> = ours.iter().map(String::as_str).collect();
     let foreign: Vec<&String> = present
         .iter()
         .filter(|p| p.as_str() != MARKER && !ours.contains(p.as_str()))
@@ -168,7 +168,7 @@ fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, Diagnostic> {
 fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
     fs::create_dir(root).map_err(|e| io_err("create", root, e))?;
     // Directories first (each once), then the files, on every core.
-    let dirs: std::collections::BTreeSet<&str> = files
+    let dirs: BTreeSet<&str> = files
         .keys()
         .filter_map(|rel| rel.rsplit_once('/').map(|(d, _)| d))
         .collect();
@@ -244,9 +244,10 @@ pub fn diff(dir: &Path, files: &Files) -> Result<String, Diagnostic> {
         .collect();
     paths.sort();
     paths.dedup();
+    let present_set: HashSet<&str> = present.iter().map(String::as_str).collect();
     let mut out = String::new();
     for rel in paths {
-        let old = if present.iter().any(|p| p == rel) {
+        let old = if present_set.contains(rel) {
             let path = dir.join(rel);
             let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
             Some(String::from_utf8_lossy(&bytes).into_owned())
