@@ -1,5 +1,18 @@
 //! Embed every file under `templates/` into the binary, in sorted path
-//! order, so meshgen runs offline from any directory.
+//! order, so meshgen runs offline from any directory. This script only
+//! lists the files; it never reads or checks a template.
+//!
+//! Why not `minijinja-embed`: its `embed_templates!` writes a closure that
+//! adds each template to an `Environment` and panics on an invalid one,
+//! walking directories in `read_dir` order. meshgen needs the templates as
+//! data: `render::templates()` is every (path, source), sorted, which the
+//! render stage walks in that order (deterministic output) and
+//! `render::env` adds to its environment with template errors turned
+//! into diagnostics. minijinja-embed also copies each
+//! source into the generated file as a literal, so a build reused from
+//! another checkout keeps that checkout's sources; here the sources are
+//! `include_str!`ed relative to the crate being compiled, and rustc
+//! tracks every one of them.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,7 +35,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     println!("cargo:rerun-if-changed=templates");
     // Read at run time: a build script binary reused from another checkout
-    // of the crate must still embed this checkout's templates.
+    // of the crate must still list this checkout's templates.
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let root = Path::new(&manifest_dir).join("templates");
     let mut files = Vec::new();
@@ -34,12 +47,13 @@ fn main() {
             .expect("under templates/")
             .to_string_lossy()
             .replace('\\', "/");
+        // The path is resolved when the crate is compiled, in whichever
+        // checkout that is, never the one this script last ran in.
         writeln!(
             code,
-            "    ({rel:?}, include_str!({:?})),",
-            file.display().to_string()
+            "    ({rel:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/templates/\", {rel:?}))),"
         )
-        .unwrap();
+        .expect("writing to a String cannot fail");
     }
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("templates.rs");

@@ -13,14 +13,6 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
 fn measure(name: &str, inputs: &ValueInputs) {
     // Warm up (page in the binary, compile nothing lazily).
     for _ in 0..3 {
@@ -124,7 +116,7 @@ fn measure_profiles(n: usize) {
         ms(write),
         ms(bare),
         g.files.len(),
-        peak_rss_kib().unwrap_or(0) as f64 / 1024.0
+        meshgen::timing::peak_rss_kib().unwrap_or(0) as f64 / 1024.0
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -140,7 +132,7 @@ fn main() {
         };
         measure("deploykf-sample", &inputs);
     }
-    let rss_small = peak_rss_kib();
+    let rss_small = meshgen::timing::peak_rss_kib();
     for n in [1_000, 10_000] {
         measure_profiles(n);
     }
@@ -150,7 +142,7 @@ fn main() {
             kib as f64 / 1024.0
         );
     }
-    match peak_rss_kib() {
+    match meshgen::timing::peak_rss_kib() {
         Some(kib) => println!(
             "peak RSS of the bench process: {:.1} MiB",
             kib as f64 / 1024.0

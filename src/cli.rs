@@ -134,7 +134,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let inputs = values.resolve(&matches);
             let generated = match meshgen::generate(&inputs, &mut session) {
                 Ok(g) => g,
-                Err(errors) => return Ok(fail(&session, &errors)),
+                Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
             };
             match output_dir {
                 None => {
@@ -145,6 +145,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 }
                 Some(dir) => match meshgen::write::write(&dir, &generated.files) {
                     Ok(report) => {
+                        session.warnings.0.extend(report.warnings);
                         print_diagnostics(&session, None);
                         eprintln!(
                             "wrote {} files to {}{}",
@@ -157,7 +158,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
                             }
                         );
                     }
-                    Err(e) => return Ok(fail(&session, &e.into())),
+                    Err(e) => {
+                        let outcome = e.outcome(&dir);
+                        return Ok(fail(&session, &e.diagnostic().clone().into(), &outcome));
+                    }
                 },
             }
         }
@@ -168,7 +172,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     print_diagnostics(&session, None);
                     stdout.write_all(meshgen::yaml::emit::document(&valid.json).as_bytes())?;
                 }
-                Err(errors) => return Ok(fail(&session, &errors)),
+                Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
             }
         }
         Command::Diff {
@@ -179,11 +183,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let inputs = values.resolve(&matches);
             let generated = match meshgen::generate(&inputs, &mut session) {
                 Ok(g) => g,
-                Err(errors) => return Ok(fail(&session, &errors)),
+                Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
             };
             let diff = match meshgen::write::diff(&output_dir, &generated.files) {
                 Ok(d) => d,
-                Err(e) => return Ok(fail(&session, &e.into())),
+                Err(e) => return Ok(fail(&session, &e.into(), NOTHING_WRITTEN)),
             };
             print_diagnostics(&session, None);
             stdout.write_all(diff.as_bytes())?;
@@ -200,11 +204,16 @@ pub fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn fail(session: &Session, errors: &Diagnostics) -> ExitCode {
+/// The last line of a run that failed before touching the disk.
+const NOTHING_WRITTEN: &str = "nothing was written";
+
+/// Print the diagnostics and a last line saying how many errors there
+/// were and `outcome`, what is true of the output now.
+fn fail(session: &Session, errors: &Diagnostics, outcome: &str) -> ExitCode {
     print_diagnostics(session, Some(errors));
     let n = errors.0.len();
     eprintln!(
-        "meshgen: {n} error{}; nothing was written",
+        "meshgen: {n} error{}; {outcome}",
         if n == 1 { "" } else { "s" }
     );
     ExitCode::from(1)

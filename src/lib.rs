@@ -12,11 +12,12 @@ pub mod config;
 pub mod diagnostic;
 pub mod facts;
 pub mod model;
-pub mod parallel;
 pub mod render;
 pub mod rules;
 pub mod schema;
 pub mod source;
+pub mod stream;
+pub mod timing;
 pub mod values;
 pub mod write;
 pub mod yaml;
@@ -24,6 +25,8 @@ pub mod yaml;
 use diagnostic::Diagnostics;
 use sha2::{Digest, Sha256};
 use source::SourceMap;
+pub use stream::write_manifest_stream;
+use timing::StageClock;
 use values::{ValueInputs, Values};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -74,39 +77,6 @@ fn validate_timed(
     })
 }
 
-/// Stage timings on stderr when `MESHGEN_TIMINGS` is set (for profiling;
-/// never part of the output).
-struct StageClock {
-    on: bool,
-    last: std::time::Instant,
-}
-
-impl StageClock {
-    fn new() -> Self {
-        StageClock {
-            on: std::env::var_os("MESHGEN_TIMINGS").is_some(),
-            last: std::time::Instant::now(),
-        }
-    }
-
-    fn lap(&mut self, stage: &str) {
-        if self.on {
-            let peak = std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().to_string()))
-                })
-                .unwrap_or_default();
-            eprintln!(
-                "timing: {stage:<22} {:>8.1} ms   peak RSS {peak}",
-                self.last.elapsed().as_secs_f64() * 1000.0
-            );
-        }
-        self.last = std::time::Instant::now();
-    }
-}
-
 /// What the whole-tree checks may assume, from the model.
 fn tree_context(model: &model::Model) -> check::refs::TreeContext {
     let g = &model.gitops;
@@ -134,9 +104,7 @@ pub fn values_digest(json: &serde_json::Value) -> String {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, Sha256::new());
     let _ = serde_json::to_writer(&mut out, json);
     let _ = std::io::Write::flush(&mut out);
-    let hash = out.into_parts().0.finalize();
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{:x}", out.into_parts().0.finalize())
 }
 
 /// The finished output: every file (marker included), by relative path.
@@ -198,62 +166,4 @@ pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated
         manifests: checked.manifests,
         templates,
     })
-}
-
-/// Kinds in the order `helm template` installs them: namespaces and
-/// cluster-wide definitions before what lives in them. Other kinds follow,
-/// in path order.
-const INSTALL_ORDER: &[&str] = &[
-    "Namespace",
-    "NetworkPolicy",
-    "ResourceQuota",
-    "LimitRange",
-    "PodDisruptionBudget",
-    "ServiceAccount",
-    "Secret",
-    "ConfigMap",
-    "StorageClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "CustomResourceDefinition",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "Role",
-    "RoleBinding",
-    "Service",
-    "DaemonSet",
-    "Pod",
-    "ReplicaSet",
-    "Deployment",
-    "HorizontalPodAutoscaler",
-    "StatefulSet",
-    "Job",
-    "CronJob",
-    "IngressClass",
-    "Ingress",
-    "APIService",
-];
-
-fn install_rank(m: &check::Manifest) -> usize {
-    INSTALL_ORDER
-        .iter()
-        .position(|o| *o == m.first_kind)
-        .unwrap_or(INSTALL_ORDER.len())
-}
-
-/// The manifests as one multi-document stream, each file preceded by
-/// `# Source: <path>` (as `helm template` prints them), in install order.
-pub fn write_manifest_stream(
-    generated: &Generated,
-    out: &mut impl std::io::Write,
-) -> std::io::Result<()> {
-    let mut manifests: Vec<&check::Manifest> = generated.manifests.iter().collect();
-    manifests.sort_by_key(|m| (install_rank(m), m.path.as_str()));
-    for m in manifests {
-        if let Some(file) = generated.files.get(&m.path) {
-            write!(out, "---\n# Source: {}\n", m.path)?;
-            out.write_all(file.as_bytes())?;
-        }
-    }
-    Ok(())
 }

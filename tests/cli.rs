@@ -464,6 +464,16 @@ fn refuses_a_non_empty_directory_it_did_not_write() {
         "mine/ holds notes.md",
         Shown::All,
     );
+    // The last line says what is true of the directory, not that nothing
+    // at all was written (a temporary tree may have been, and removed).
+    let o = ws.run(&["generate", "-o", "mine"]);
+    assert!(
+        stderr(&o)
+            .trim_end()
+            .ends_with("meshgen: 1 error; `mine` was not changed"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(read_tree(&ws.path().join("mine")).len(), 1);
     // A file added by hand into a meshgen output is not deleted either.
     assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));

@@ -298,3 +298,35 @@ fn unexercised_templates_are_found_and_partials_skipped() {
     let used = BTreeSet::from(["a/X.yaml.j2"]);
     assert_eq!(unexercised(&all, &used), ["b/Y.yaml.j2"]);
 }
+
+/// Every file under this checkout's `templates/`, relative, sorted.
+fn template_files(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            template_files(&path, root, out);
+        } else {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((rel, std::fs::read_to_string(&path).unwrap()));
+        }
+    }
+}
+
+/// The binary embeds exactly this checkout's templates, sorted by path
+/// (a build reused from another checkout must not bring that one's).
+#[test]
+fn embeds_this_checkouts_templates_in_path_order() {
+    let dir = root().join("templates");
+    let mut on_disk = Vec::new();
+    template_files(&dir, &dir, &mut on_disk);
+    on_disk.sort();
+    let embedded: Vec<(String, String)> = meshgen::render::templates()
+        .iter()
+        .map(|(p, s)| (p.to_string(), s.to_string()))
+        .collect();
+    assert_eq!(embedded, on_disk);
+}

@@ -7,7 +7,8 @@
 //! (delivery paths, kustomization resources, gateways, providers,
 //! credentials, namespaces).
 //!
-//! Files are parsed in parallel (`crate::parallel::map`). The parser checks
+//! Files are parsed in parallel (rayon; results keep the sorted path
+//! order, so diagnostics do too). The parser checks
 //! every byte of every document, but builds only the key paths the checks
 //! read ([`refs::FACT_PATHS`]), and each document is reduced at once to
 //! those facts, so memory stays proportional to the output, not to its
@@ -19,11 +20,16 @@ pub mod refs;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::render::{RenderedFile, RenderedTree};
+use rayon::prelude::*;
 use refs::DocFacts;
 use std::collections::BTreeMap;
 
 /// Files that are configuration for a tool, not Kubernetes objects.
 const CONFIG_FILES: &[&str] = &["kustomization.yaml", "Chart.yaml", "values.yaml"];
+
+/// Fewest files one parallel task parses (a small tree stays on one
+/// thread; a large one is split into tasks of at least this many).
+const PARSE_BATCH: usize = 64;
 
 /// One manifest file that passed.
 #[derive(Debug, Clone)]
@@ -126,8 +132,11 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
 
 pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree, Diagnostics> {
     let files: Vec<(&String, &RenderedFile)> = tree.files.iter().collect();
-    let results: Vec<(String, FileResult)> =
-        crate::parallel::map(&files, 64, |(p, f)| ((*p).clone(), check_file(p, f)));
+    let results: Vec<(String, FileResult)> = files
+        .par_iter()
+        .with_min_len(PARSE_BATCH)
+        .map(|(p, f)| ((*p).clone(), check_file(p, f)))
+        .collect();
 
     let mut diags = Diagnostics::default();
     let mut manifests = Vec::new();

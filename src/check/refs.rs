@@ -5,7 +5,7 @@
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// What the tree may rely on without rendering it.
 #[derive(Debug, Clone, Default)]
@@ -150,13 +150,14 @@ impl DocFacts {
     }
 }
 
-/// Directories present in the tree (every ancestor of every file).
-fn directories(files: &[&str]) -> BTreeSet<String> {
-    let mut dirs = BTreeSet::new();
+/// Directories present in the tree (every ancestor of every file),
+/// borrowed from the paths: one pass, no copies.
+fn directories<'a>(files: &[&'a str]) -> HashSet<&'a str> {
+    let mut dirs = HashSet::with_capacity(files.len());
     for f in files {
         let mut p = *f;
         while let Some((parent, _)) = p.rsplit_once('/') {
-            if !dirs.insert(parent.to_string()) {
+            if !dirs.insert(parent) {
                 break;
             }
             p = parent;
@@ -178,15 +179,21 @@ fn strip_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 /// Run every reference check on the facts of all documents, the
 /// resources of every `kustomization.yaml` (by its path) and the list of
 /// rendered paths.
-pub fn check(
-    docs: &[DocFacts],
+pub fn check<'a>(
+    docs: &'a [DocFacts],
     kustomizations: &[(String, Vec<Vec<String>>)],
-    paths: &[&str],
-    ctx: &TreeContext,
+    paths: &[&'a str],
+    ctx: &'a TreeContext,
 ) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    let files: BTreeSet<&str> = paths.iter().copied().collect();
+    let files: HashSet<&str> = paths.iter().copied().collect();
     let dirs = directories(paths);
+    // The user's lists, looked up once per document: as sets, so a long
+    // `existingNamespaces` does not make the pass quadratic.
+    let set = |v: &'a [String]| -> HashSet<&'a str> { v.iter().map(String::as_str).collect() };
+    let existing = set(&ctx.existing_namespaces);
+    let providers = set(&ctx.extension_providers);
+    let user_credentials = set(&ctx.user_credentials);
 
     // No object twice.
     let mut seen: HashMap<(&str, &str, &str, &str), &str> = HashMap::with_capacity(docs.len());
@@ -208,6 +215,7 @@ pub fn check(
         }
     }
 
+    let cluster_scoped: HashSet<&str> = CLUSTER_SCOPED.iter().copied().collect();
     let created: HashSet<&str> = docs
         .iter()
         .filter(|d| d.kind == "Namespace")
@@ -230,13 +238,13 @@ pub fn check(
 
     for d in docs {
         // Every namespaced object lives in a namespace that will exist.
-        if !CLUSTER_SCOPED.contains(&d.kind.as_str()) {
+        if !cluster_scoped.contains(d.kind.as_str()) {
             let ns = d.namespace.as_str();
             if ns.is_empty() {
                 diags.push(d.error(
                     "a namespaced object without metadata.namespace; set it explicitly".into(),
                 ));
-            } else if !created.contains(ns) && !ctx.existing_namespaces.iter().any(|e| e == ns) {
+            } else if !created.contains(ns) && !existing.contains(ns) {
                 diags.push(d.error(format!(
                     "namespace `{ns}` is neither created by this tree nor known to exist; add it to `gitops.existingNamespaces` if your cluster has it"
                 )));
@@ -278,7 +286,7 @@ pub fn check(
                     }
                 }
                 Ref::Provider(provider) => {
-                    if !ctx.extension_providers.iter().any(|p| p == provider) {
+                    if !providers.contains(provider.as_str()) {
                         diags.push(d.error(format!(
                             "action CUSTOM names extension provider `{provider}`, which no mesh config declares"
                         )));
@@ -286,7 +294,7 @@ pub fn check(
                 }
                 Ref::Credential(secret) => {
                     let produced = secrets.contains(&(d.namespace.as_str(), secret.as_str()));
-                    if !produced && !ctx.user_credentials.iter().any(|c| c == secret) {
+                    if !produced && !user_credentials.contains(secret.as_str()) {
                         diags.push(d.error(format!(
                             "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
                             d.namespace

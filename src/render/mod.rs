@@ -16,6 +16,7 @@ pub mod env;
 use crate::component::FanOut;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::Model;
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 
 mod embedded {
@@ -240,7 +241,11 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
                     .and_then(|t| t.render(ctx))
                     .map(normalize)
             };
-            let results = crate::parallel::map(&jobs, PARALLEL_JOBS, |(_, item)| render_one(item));
+            let results: Vec<_> = jobs
+                .par_iter()
+                .with_min_len(PARALLEL_JOBS)
+                .map(|(_, item)| render_one(item))
+                .collect();
             for ((path, _), rendered) in jobs.into_iter().zip(results) {
                 match rendered {
                     Ok(text) if text.trim().is_empty() => {}

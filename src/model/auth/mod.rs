@@ -141,11 +141,9 @@ fn image_ref(i: &PulledImage) -> String {
 
 /// The first `n` bytes of the sha256 of `text`, in hex.
 fn sha256_hex(text: &str, n: usize) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .take(n)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    let mut hex = format!("{:x}", Sha256::digest(text.as_bytes()));
+    hex.truncate(2 * n);
+    hex
 }
 
 /// A Kubernetes name of at most 63 characters: `prefix + name`, shortened
