@@ -8,11 +8,9 @@
 
 mod common;
 
-use meshgen::values::{SetArg, ValueInputs};
+use meshgen::values::ValueInputs;
 use meshgen::write::{diff, Files, MARKER};
 use std::path::{Path, PathBuf};
-
-const DEPLOYKF_SAMPLE: &str = "../shared/reference/deploykf-0.1.5/sample-values.yaml";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,30 +20,6 @@ fn render(inputs: ValueInputs) -> Files {
     let mut files = common::generate(&inputs).files;
     files.remove(MARKER);
     files
-}
-
-fn case_inputs(case: &str) -> ValueInputs {
-    let dir = root().join("tests/cases").join(case);
-    let mut files = Vec::new();
-    if case == "deploykf-sample" {
-        files.push(root().join(DEPLOYKF_SAMPLE));
-    }
-    let values = dir.join("values.yaml");
-    if values.exists() {
-        files.push(values);
-    }
-    let sets = std::fs::read_to_string(dir.join("set-args"))
-        .map(|t| {
-            t.lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| SetArg {
-                    text: l.to_string(),
-                    force_string: false,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    ValueInputs { files, sets }
 }
 
 fn write_plain(dir: &Path, files: &Files) {
@@ -60,7 +34,7 @@ fn write_plain(dir: &Path, files: &Files) {
 }
 
 fn check_case(case: &str) {
-    let files = render(case_inputs(case));
+    let files = render(common::case_inputs(case));
     let golden = root().join("tests/golden").join(case);
     if std::env::var_os("MESHGEN_UPDATE_GOLDEN").is_some() {
         write_plain(&golden, &files);
@@ -155,13 +129,8 @@ fn golden_apps() {
 
 #[test]
 fn every_case_has_a_test_and_a_golden_tree() {
-    let mut cases: Vec<String> = std::fs::read_dir(root().join("tests/cases"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    cases.sort();
     let this = std::fs::read_to_string(root().join("tests/golden.rs")).unwrap();
-    for case in cases {
+    for case in common::cases() {
         assert!(
             this.contains(&format!("check_case(\"{case}\")")),
             "case {case} has no test"
@@ -176,6 +145,9 @@ fn every_case_has_a_test_and_a_golden_tree() {
 #[test]
 fn rendering_twice_is_byte_identical() {
     for case in ["defaults", "own-istio-and-gateway"] {
-        assert_eq!(render(case_inputs(case)), render(case_inputs(case)));
+        assert_eq!(
+            render(common::case_inputs(case)),
+            render(common::case_inputs(case))
+        );
     }
 }
