@@ -814,3 +814,28 @@ fn a_usage_error_exits_2_before_reading_anything() {
     );
     assert!(!ws.path().join("out").exists());
 }
+
+/// Issue 13: `injectedConfigMapName` was read nowhere and setting it gave
+/// no warning; the default itself stays silent.
+#[test]
+fn regression_injected_config_map_name_set_by_the_user_warns() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  cert_manager:\n    clusterIssuer:\n      selfSigned:\n        injectedConfigMapName: my-root-ca\n",
+    );
+    let o = assert_run_snapshot(
+        "injected_config_map_name_set_by_the_user",
+        &ws,
+        &["generate", "-f", "v.yaml", "-o", "out"],
+        "v.yaml sets clusterIssuer.selfSigned.injectedConfigMapName (line 5)",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let defaults = ws.run(&["generate", "-o", "out2"]);
+    assert!(
+        !stderr(&defaults).contains("injectedConfigMapName"),
+        "{}",
+        stderr(&defaults)
+    );
+}
