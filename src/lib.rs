@@ -23,11 +23,11 @@ pub mod write;
 pub mod yaml;
 
 use diagnostic::Diagnostics;
-use sha2::{Digest, Sha256};
 use source::SourceMap;
 pub use stream::write_manifest_stream;
 use timing::StageClock;
 use values::{ValueInputs, Values};
+pub use write::values_digest;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -95,16 +95,6 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),
     }
-}
-
-/// The sha256 of the effective values (canonical JSON), for the marker.
-pub fn values_digest(json: &serde_json::Value) -> String {
-    // Hashed as it is serialized, so the JSON text is never held whole.
-    // Neither call can fail: the writer only hashes.
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, Sha256::new());
-    let _ = serde_json::to_writer(&mut out, json);
-    let _ = std::io::Write::flush(&mut out);
-    format!("sha256:{:x}", out.into_parts().0.finalize())
 }
 
 /// The finished output: every file (marker included), by relative path.

@@ -36,6 +36,16 @@ pub struct WriteReport {
 }
 
 /// The marker's text: tool version, values digest and the files written.
+/// The sha256 of the effective values (canonical JSON), for the marker.
+pub fn values_digest(json: &serde_json::Value) -> String {
+    // Hashed as it is serialized, so the JSON text is never held whole.
+    // Neither call can fail: the writer only hashes.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, <sha2::Sha256 as sha2::Digest>::new());
+    let _ = serde_json::to_writer(&mut out, json);
+    let _ = std::io::Write::flush(&mut out);
+    format!("sha256:{:x}", sha2::Digest::finalize(out.into_parts().0))
+}
+
 pub fn marker_text(version: &str, digest: &str, files: &Files) -> String {
     let list: Vec<serde_json::Value> = files.keys().map(|k| k.as_str().into()).collect();
     let doc = serde_json::json!({
