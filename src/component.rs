@@ -6,9 +6,10 @@
 //! component: its id, values section, template folder, sync wave,
 //! packaging, what its `valuesOverrides` and `extraManifests` mean, the
 //! namespaces it uses, the collections its templates fan out over, its
-//! rules and the function deriving its model. The rules (extraManifests, overrides,
-//! reserved namespaces), the model, GitOps ordering, the render and the
-//! tree checks read descriptors; none of them names a component.
+//! rules and the function deriving its model. The rules (each component's
+//! own, extraManifests, overrides, reserved namespaces), the model, GitOps
+//! ordering and the render read descriptors instead of naming components;
+//! the tree checks see only what the model derived from them.
 //!
 //! This module describes; it derives nothing itself and renders nothing.
 
@@ -126,7 +127,9 @@ pub struct Descriptor {
     pub key: &'static str,
     /// Its values section, dotted.
     pub section: &'static str,
-    /// Its folder under `templates/`; by default also its output folder.
+    /// Its folder under `templates/`; also its output folder (an
+    /// [`Instance`] carries the output folder, so that a second instance
+    /// can render the same templates elsewhere).
     pub templates: &'static str,
     /// Sync wave / dependency rank: lower is applied first.
     pub wave: i32,
@@ -152,11 +155,6 @@ impl Descriptor {
     /// The dotted path of a key in its section.
     pub fn key_path(&self, key: &str) -> String {
         format!("{}.{key}", self.section)
-    }
-
-    /// The fan-out of `placeholder` (with braces stripped), if declared.
-    pub fn fan_out(&self, placeholder: &str) -> Option<&FanOut> {
-        self.fan_out.iter().find(|f| f.placeholder == placeholder)
     }
 }
 

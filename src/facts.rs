@@ -6,8 +6,10 @@
 //!
 //! Rules, component models, templates and the whole-tree checks read these
 //! instead of recomputing them; each fact has one function here. This
-//! module computes; it never judges a value (that is `rules`) and never
-//! builds a manifest body (that is the component models).
+//! module computes; it never judges a value (that is `rules`). The only
+//! object body built here is the mesh config's ext-authz provider entry,
+//! because the Istio install, the auth component and the tree checks all
+//! need it; every manifest body belongs to a component model.
 
 use crate::config::{App, AppAuth, Config, StringMap};
 use serde::Serialize;
@@ -137,7 +139,6 @@ pub struct AppFacts {
 #[derive(Debug, Clone, Serialize)]
 pub struct LoginFacts {
     pub enabled: bool,
-    pub dex: bool,
     /// Path prefixes the login flow serves on the main host.
     pub paths: Vec<&'static str>,
 }
@@ -242,7 +243,8 @@ pub fn required_istio_settings() -> Vec<(Vec<&'static str>, Value)> {
     ]
 }
 
-fn map(pairs: &[(&str, &str)]) -> StringMap {
+/// A label or annotation map from pairs.
+pub fn string_map(pairs: &[(&str, &str)]) -> StringMap {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -286,7 +288,6 @@ impl Facts {
             .collect();
         let login = LoginFacts {
             enabled: config.deploykf_core.deploykf_auth.enabled,
-            dex: config.deploykf_core.deploykf_auth.dex.enabled,
             paths: login_paths(config),
         };
         let istio = &config.deploykf_dependencies.istio;
@@ -295,9 +296,9 @@ impl Facts {
             namespace: istio.namespace.clone(),
             revision: istio.revision.clone(),
             injection_labels: if istio.revision.is_empty() {
-                map(&[("istio-injection", "enabled")])
+                string_map(&[("istio-injection", "enabled")])
             } else {
-                map(&[("istio.io/rev", &istio.revision)])
+                string_map(&[("istio.io/rev", &istio.revision)])
             },
         };
         let mesh = mesh(config, &gateway);

@@ -70,6 +70,12 @@ type BadInput = (&'static str, Option<&'static [u8]>, Vec<&'static str>);
 fn bad_inputs() -> Vec<BadInput> {
     vec![
         ("missing file", None, vec!["-f", "nope.yaml"]),
+        (
+            // Issue 13: it would have replaced the component's kustomization.yaml.
+            "profile named like a component file",
+            Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    profileDefaults:\n      profileNamePrefix: \"\"\n    profiles:\n      - name: kustomization\n"),
+            vec![],
+        ),
         ("directory", None, vec!["-f", "."]),
         ("binary", Some(b"a: 1\n\x00\x01\x02"), vec![]),
         ("not utf-8", Some(b"a: \"caf\xe9\"\n"), vec![]),

@@ -6,7 +6,7 @@
 
 use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
 use crate::config::{Config, ServiceType, StringMap};
-use crate::facts::{service_host, GatewayFacts, DEX_PORT, OAUTH2_PROXY_PORT};
+use crate::facts::{service_host, string_map, GatewayFacts, DEX_PORT, OAUTH2_PROXY_PORT};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -103,13 +103,6 @@ pub struct AutoscalingModel {
     pub min_replicas: u32,
     pub max_replicas: u32,
     pub target_cpu: u32,
-}
-
-fn map(pairs: &[(&str, &str)]) -> StringMap {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn derive(input: &Input) -> Part {
@@ -211,10 +204,10 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
     let s = &gw.gateway_service;
     // Injection first, then the selector labels (which the Service, the
     // Gateways and every policy select on), then upstream's ambient opt-out.
-    let mut pod_labels: StringMap = map(&[("sidecar.istio.io/inject", "true")]);
+    let mut pod_labels: StringMap = string_map(&[("sidecar.istio.io/inject", "true")]);
     pod_labels.extend(gw.gateway.selector_labels.clone());
     pod_labels.insert("istio.io/dataplane-mode".into(), "none".into());
-    let mut pod_annotations = map(&[
+    let mut pod_annotations = string_map(&[
         ("inject.istio.io/templates", "gateway"),
         ("prometheus.io/path", "/stats/prometheus"),
         ("prometheus.io/port", "15020"),

@@ -98,10 +98,10 @@ fn derive(input: &Input) -> Part {
     let chart = chart(istio, &extra_mesh, &facts.mesh.istiod_env);
     let required = required_helm_values();
     let model = IstioModel {
-        managed: istio.enabled,
-        namespace: istio.namespace.clone(),
+        managed: facts.istio.managed,
+        namespace: facts.istio.namespace.clone(),
         version: istio.charts.istio_daemon.version.clone(),
-        revision: istio.revision.clone(),
+        revision: facts.istio.revision.clone(),
         injection_labels: facts.istio.injection_labels.clone(),
         required_istio_operator: json!({
             "apiVersion": "install.istio.io/v1alpha1",

@@ -89,10 +89,7 @@ pub fn derive(checked: &Checked) -> Model {
     existing_namespaces.dedup();
     Model {
         components,
-        common_labels: [("app.kubernetes.io/managed-by", "meshgen")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        common_labels: crate::facts::string_map(&[("app.kubernetes.io/managed-by", "meshgen")]),
         gitops,
         kustomize_dirs,
         existing_namespaces,

@@ -10,10 +10,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
-/// The header carrying the verified user identity (set by the gateway's
-/// authentication from the token; never trusted from clients).
-pub const USER_ID_HEADER: &str = "kubeflow-userid";
-
 pub static COMPONENT: Descriptor = Descriptor {
     id: "deploykf-profiles-generator",
     key: "profiles",

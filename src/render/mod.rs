@@ -5,8 +5,8 @@
 //! nothing is not written (a resource that is off). Templates of a
 //! disabled component are skipped; a path placeholder `{x}` fans out
 //! over the collection its component's descriptor declares for `x`. Each
-//! component directory gets a `kustomization.yaml` listing the manifests
-//! rendered into it.
+//! kustomize directory of the model (not Helm charts) gets a
+//! `kustomization.yaml` listing the manifests rendered into it.
 //!
 //! This stage only produces text; parsing and checking it is the next
 //! stage's job.
@@ -97,6 +97,11 @@ fn jobs(
         return Ok(vec![(out_path, minijinja::Value::from(()))]);
     };
     let fail = |what: String| Diagnostic::error(format!("internal: templates/{name}: {what}"));
+    if out_path.matches('{').count() > 1 {
+        return Err(fail(
+            "more than one placeholder in its path; a template fans out over one collection".into(),
+        ));
+    }
     let key = &ph[1..ph.len() - 1];
     let spec = fan_out
         .iter()
@@ -266,14 +271,17 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
     if diags.has_errors() {
         return Err(diags);
     }
-    add_kustomizations(&mut tree, &kustomize_dirs);
+    add_kustomizations(&mut tree, &kustomize_dirs).map_err(Diagnostics::from)?;
     Ok(tree)
 }
 
 /// Give every kustomize directory of the model a `kustomization.yaml`
 /// listing the manifests directly in it (sorted), so `kubectl apply -k
 /// <dir>` works per component.
-fn add_kustomizations(tree: &mut RenderedTree, kustomize_dirs: &[String]) {
+fn add_kustomizations(
+    tree: &mut RenderedTree,
+    kustomize_dirs: &[String],
+) -> Result<(), Diagnostic> {
     for dir in kustomize_dirs {
         let prefix = format!("{dir}/");
         let resources: Vec<serde_json::Value> = tree
@@ -293,14 +301,13 @@ fn add_kustomizations(tree: &mut RenderedTree, kustomize_dirs: &[String]) {
             "kind": "Kustomization",
             "resources": resources,
         });
-        tree.files.insert(
-            format!("{prefix}kustomization.yaml"),
-            RenderedFile {
-                text: crate::yaml::emit::document(&doc),
-                template: None,
-            },
-        );
+        let file = RenderedFile {
+            text: crate::yaml::emit::document(&doc),
+            template: None,
+        };
+        tree.insert(format!("{prefix}kustomization.yaml"), file)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -340,6 +347,22 @@ mod tests {
         assert_eq!(
             err.message,
             "internal: templates/c/ConfigMap-{apps}.yaml.j2: placeholder {apps} names no fan-out collection (declared here: {app})"
+        );
+    }
+
+    #[test]
+    fn regression_a_second_placeholder_is_an_error() {
+        let r = root(serde_json::json!([{"name": "a"}]));
+        let err = jobs(
+            "c/{app}-{app}.yaml.j2",
+            "out/{app}-{app}.yaml".into(),
+            FAN,
+            &r,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "internal: templates/c/{app}-{app}.yaml.j2: more than one placeholder in its path; a template fans out over one collection"
         );
     }
 

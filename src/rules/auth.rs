@@ -7,7 +7,7 @@
 use super::{error_at, located};
 use crate::config::{Config, SecretRef};
 use crate::diagnostic::Diagnostics;
-use crate::facts::{app_host, app_prefix, Facts};
+use crate::facts::{app_prefix, Facts};
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
@@ -382,7 +382,11 @@ pub fn check_apps(
                         );
                     }
                 }
-                (app_host(config, app), app_prefix(app).to_string(), "path")
+                (
+                    facts.apps[i].host.clone(),
+                    app_prefix(app).to_string(),
+                    "path",
+                )
             }
             (None, Some(s)) => {
                 if !is_dns_label(s) {
@@ -393,7 +397,7 @@ pub fn check_apps(
                     continue;
                 }
                 (
-                    app_host(config, app),
+                    facts.apps[i].host.clone(),
                     app_prefix(app).to_string(),
                     "subdomain",
                 )

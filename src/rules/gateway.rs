@@ -62,7 +62,10 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
                 );
             }
         }
-        let (public_http, public_https) = crate::facts::public_ports(config);
+        let (public_http, public_https) = (
+            facts.gateway.public_http_port,
+            facts.gateway.public_https_port,
+        );
         if public_http == public_https && ports.http != ports.https {
             fail(
             format!("{GW}.gatewayService.ports.https"),

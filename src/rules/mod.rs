@@ -57,9 +57,10 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         (d.rules)(&ctx, &mut found);
         if let Overrides::Unused(why) = d.overrides {
             if (d.values_overrides)(&config).is_some_and(|o| !o.is_empty()) {
-                found
-                    .warnings
-                    .push(unused_overrides(values, d.section, why));
+                found.warnings.push(ctx.warning(
+                    &d.key_path("valuesOverrides"),
+                    format!("has no effect: {why}"),
+                ));
             }
         }
     }
@@ -117,21 +118,9 @@ pub struct Findings {
     pub warnings: Diagnostics,
 }
 
-/// A component without rules of its own.
-pub fn none(_: &Ctx, _: &mut Findings) {}
-
 /// An error about the value at `path`, located where that value was set.
 pub(crate) fn error_at(values: &Values, path: ValuePath, message: String) -> Diagnostic {
     Diagnostic::error(message)
-        .at(values.origin_of(&path))
-        .at_path(path)
-}
-
-/// `<section>.valuesOverrides` of a chart meshgen does not render through:
-/// a warning at the key saying `why` it has no effect.
-fn unused_overrides(values: &Values, section: &str, why: &str) -> Diagnostic {
-    let path = ValuePath::keys(&format!("{section}.valuesOverrides"));
-    Diagnostic::warning(format!("has no effect: {why}"))
         .at(values.origin_of(&path))
         .at_path(path)
 }

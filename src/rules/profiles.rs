@@ -104,6 +104,13 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                 ),
             );
         }
+        // Each profile is the file `<namespace>.yaml` beside these.
+        if ["kustomization", "extra-manifests"].contains(&ns.as_str()) {
+            fail(
+                ppath.key("name"),
+                format!("namespace `{ns}` would be written to `{ns}.yaml`, a file meshgen writes for the component itself; choose another profile name"),
+            );
+        }
         if let Some((_, who)) = reserved.iter().find(|(r, _)| *r == ns) {
             fail(
                 ppath.key("name"),

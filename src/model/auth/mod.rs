@@ -214,7 +214,8 @@ fn derive(input: &Input) -> Part {
         provider: facts
             .mesh
             .extension_providers
-            .first()
+            .iter()
+            .find(|p| p["name"] == a.extension_provider.name.as_str())
             .cloned()
             .unwrap_or(Value::Null),
         jwt_rules: policies.jwt_rules,
