@@ -135,6 +135,15 @@ pub struct AuthModel {
     pub password_hasher_pull_policy: String,
 }
 
+/// dex's issuer path inside the mesh, where oauth2-proxy redeems codes
+/// and the gateway fetches keys (`/token`, `/keys` below it).
+fn dex_internal_url(namespace: &str) -> String {
+    format!(
+        "http://{}:{DEX_PORT}/dex",
+        crate::facts::service_host("dex", namespace)
+    )
+}
+
 fn image_ref(i: &PulledImage) -> String {
     format!("{}:{}", i.repository, i.tag)
 }

@@ -5,7 +5,7 @@
 
 use super::{secret_env, Generated, SecretKind, ServerModel};
 use crate::config::Config;
-use crate::facts::{base_url, service_host, GatewayFacts, DEX_PORT, OAUTH2_PROXY_PORT};
+use crate::facts::{base_url, GatewayFacts, OAUTH2_PROXY_PORT};
 use serde_json::{json, Value};
 
 pub(super) fn derive(
@@ -17,10 +17,7 @@ pub(super) fn derive(
     let a = &config.deploykf_core.deploykf_auth;
     let o = &a.oauth2_proxy;
     let main_url = base_url(gw, &gw.hostname);
-    let dex_internal = format!(
-        "http://{}:{DEX_PORT}/dex",
-        service_host("dex", &a.namespace)
-    );
+    let dex_internal = super::dex_internal_url(&a.namespace);
     let mut cfg: Vec<(&str, Value)> = vec![
         ("provider", json!("oidc")),
         ("oidc_issuer_url", json!(issuer)),

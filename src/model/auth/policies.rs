@@ -9,7 +9,7 @@
 //! apps declared `auth: none`. New hosts are protected by default.
 
 use crate::config::Config;
-use crate::facts::{service_host, Facts, DEX_PORT};
+use crate::facts::Facts;
 use serde_json::{json, Value};
 
 pub struct Policies {
@@ -74,10 +74,7 @@ pub fn derive(config: &Config, facts: &Facts, issuer: &str) -> Policies {
         ],
     });
     if a.dex.enabled {
-        user_rule["jwksUri"] = json!(format!(
-            "http://{}:{DEX_PORT}/dex/keys",
-            service_host("dex", &a.namespace)
-        ));
+        user_rule["jwksUri"] = json!(format!("{}/keys", super::dex_internal_url(&a.namespace)));
         let mut aud = vec![a.dex.clients.oauth2_proxy.client_id.clone()];
         if a.dex.clients.kubeflow_pipelines_sdk.enabled {
             aud.push(a.dex.clients.kubeflow_pipelines_sdk.client_id.clone());
