@@ -72,6 +72,15 @@ pub struct Delivery {
     pub ignore_webhook_fields: bool,
 }
 
+impl Delivery {
+    /// No special sync options.
+    pub const PLAIN: Delivery = Delivery {
+        create_namespace: false,
+        server_side_apply: false,
+        ignore_webhook_fields: false,
+    };
+}
+
 /// What a component's model derivation reads.
 pub struct Input<'a> {
     pub config: &'a Config,

@@ -16,8 +16,8 @@ pub struct GatewayComponent {
     /// resource.
     #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
     pub namespace: String,
-    /// Free-form map merged over the chart values meshgen generates for the
-    /// gateway.
+    /// deployKF key, accepted; has no effect (meshgen renders the gateway
+    /// as plain manifests, not through the upstream chart; setting it warns).
     pub values_overrides: Map<String, Value>,
     /// Additional Kubernetes manifests emitted with the gateway, each a
     /// YAML string or a map.

@@ -12,11 +12,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     templates: "manifests/deploykf-dependencies/cert-manager",
     wave: -5,
     packaging: Packaging::Kustomize,
-    delivery: Delivery {
-        create_namespace: false,
-        server_side_apply: false,
-        ignore_webhook_fields: false,
-    },
+    delivery: Delivery::PLAIN,
     overrides: Overrides::Absent,
     fan_out: &[],
     enabled: |c| c.deploykf_dependencies.cert_manager.cluster_issuer.enabled,

@@ -19,11 +19,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     templates: "manifests/deploykf-core/deploykf-istio-gateway",
     wave: 0,
     packaging: Packaging::Kustomize,
-    delivery: Delivery {
-        create_namespace: false,
-        server_side_apply: false,
-        ignore_webhook_fields: false,
-    },
+    delivery: Delivery::PLAIN,
     overrides: Overrides::Unused(WHY_NO_OVERRIDES),
     fan_out: &[FanOut {
         placeholder: "app",

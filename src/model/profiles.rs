@@ -17,11 +17,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     templates: "manifests/deploykf-core/deploykf-profiles-generator",
     wave: 20,
     packaging: Packaging::Kustomize,
-    delivery: Delivery {
-        create_namespace: false,
-        server_side_apply: false,
-        ignore_webhook_fields: false,
-    },
+    delivery: Delivery::PLAIN,
     overrides: Overrides::Absent,
     fan_out: &[FanOut {
         placeholder: "profile",

@@ -29,11 +29,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     templates: "manifests/deploykf-core/deploykf-auth",
     wave: 10,
     packaging: Packaging::Kustomize,
-    delivery: Delivery {
-        create_namespace: false,
-        server_side_apply: false,
-        ignore_webhook_fields: false,
-    },
+    delivery: Delivery::PLAIN,
     overrides: Overrides::Unused(WHY_NO_OVERRIDES),
     fan_out: &[FanOut {
         placeholder: "secret",
