@@ -43,13 +43,21 @@ pub struct Model {
 impl Model {
     /// The model as templates see it: the fields above and every part.
     pub fn to_value(&self) -> minijinja::Value {
+        // One plain map (not a merged view): templates look `model.x` up
+        // once per access, tens of thousands of times at scale.
         let base = minijinja::Value::from(minijinja::value::Serde(self));
-        let parts: BTreeMap<String, minijinja::Value> = self
-            .parts
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
-        minijinja::value::merge_maps([base, minijinja::Value::from(parts)])
+        let mut map: BTreeMap<String, minijinja::Value> = BTreeMap::new();
+        if let Ok(keys) = base.try_iter() {
+            for key in keys {
+                if let (Some(k), Ok(v)) = (key.as_str(), base.get_item(&key)) {
+                    map.insert(k.to_string(), v);
+                }
+            }
+        }
+        for (k, v) in &self.parts {
+            map.insert(k.to_string(), v.clone());
+        }
+        minijinja::Value::from(map)
     }
 }
 
