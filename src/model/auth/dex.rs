@@ -29,7 +29,6 @@ pub(super) fn derive(
 ) -> ServerModel {
     let a = &config.deploykf_core.deploykf_auth;
     let d = &a.dex;
-    let main_url = base_url(gw, &gw.hostname);
     let mut env = Vec::new();
     let mut passwords = Vec::new();
     for (i, p) in d.static_passwords.iter().enumerate() {
@@ -50,7 +49,7 @@ pub(super) fn derive(
         (
             "MESHGEN_DEX_CLIENT_SECRET_OAUTH2_PROXY",
             &c.oauth2_proxy,
-            format!("{main_url}/oauth2/callback"),
+            super::oauth2_proxy_callback(gw),
         ),
         (
             "MESHGEN_DEX_CLIENT_SECRET_MINIO_CONSOLE",

@@ -131,6 +131,15 @@ pub struct AuthModel {
     pub password_hasher_pull_policy: String,
 }
 
+/// Where the issuer sends browsers back to oauth2-proxy: dex's client
+/// registration and oauth2-proxy's `redirect_url` must agree on it.
+fn oauth2_proxy_callback(gw: &crate::facts::GatewayFacts) -> String {
+    format!(
+        "{}/oauth2/callback",
+        crate::facts::base_url(gw, &gw.hostname)
+    )
+}
+
 /// dex's issuer path inside the mesh, where oauth2-proxy redeems codes
 /// and the gateway fetches keys (`/token`, `/keys` below it).
 fn dex_internal_url(namespace: &str) -> String {

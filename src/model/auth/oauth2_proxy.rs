@@ -5,7 +5,7 @@
 
 use super::{secret_env, Generated, SecretKind, ServerModel};
 use crate::config::Config;
-use crate::facts::{base_url, GatewayFacts, OAUTH2_PROXY_PORT};
+use crate::facts::{GatewayFacts, OAUTH2_PROXY_PORT};
 use serde_json::{json, Value};
 
 pub(super) fn derive(
@@ -16,7 +16,6 @@ pub(super) fn derive(
 ) -> ServerModel {
     let a = &config.deploykf_core.deploykf_auth;
     let o = &a.oauth2_proxy;
-    let main_url = base_url(gw, &gw.hostname);
     let dex_internal = super::dex_internal_url(&a.namespace);
     let mut cfg: Vec<(&str, Value)> = vec![
         ("provider", json!("oidc")),
@@ -36,7 +35,7 @@ pub(super) fn derive(
         ("reverse_proxy", json!(true)),
         ("upstreams", json!(["static://200"])),
         ("email_domains", json!(["*"])),
-        ("redirect_url", json!(format!("{main_url}/oauth2/callback"))),
+        ("redirect_url", json!(super::oauth2_proxy_callback(gw))),
         ("cookie_name", json!(o.cookie.name)),
         ("cookie_expire", json!(o.cookie.expire)),
         ("cookie_refresh", json!(o.cookie.refresh)),
