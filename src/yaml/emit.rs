@@ -6,6 +6,14 @@
 //! written as a JSON string, which is also a valid YAML double-quoted
 //! scalar: quotes, newlines and `: ` inside it cannot create keys. This is
 //! the only place where meshgen turns a value into YAML text.
+//!
+//! JSON leaves some characters raw that YAML 1.2 forbids unescaped or
+//! reads as a line break: DEL, the C1 controls (U+0080–U+009F, with
+//! U+0085 NEL), U+2028/U+2029, the byte-order mark and the non-characters
+//! U+FFFE/U+FFFF (YAML 1.2.2 §5.1 `c-printable`, §5.4 `b-char`). Every
+//! quoted string, key and flow collection goes through [`escape_json`],
+//! which writes them as `\uXXXX`; a literal block is used only when the
+//! string holds none of them.
 
 use serde_json::Value;
 use std::fmt::Write;
@@ -25,9 +33,35 @@ pub fn is_plain_safe(s: &str) -> bool {
         && !YAML11_WORDS.iter().any(|w| w.eq_ignore_ascii_case(s))
 }
 
+/// Whether `c` may not appear raw in YAML text: outside `c-printable`,
+/// a line break other than `\n`, or the byte-order mark.
+pub fn needs_escape(c: char) -> bool {
+    let printable = matches!(c, '\t' | '\n' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..);
+    !printable || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// JSON text with every character [`needs_escape`] names written as a
+/// `\uXXXX` escape (valid in a JSON, YAML or TOML string). serde_json
+/// leaves such characters raw only inside strings, and all of them are in
+/// the Basic Multilingual Plane, so one four-digit escape each is exact.
+pub fn escape_json(json: String) -> String {
+    if !json.chars().any(needs_escape) {
+        return json;
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if needs_escape(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn quote(s: &str) -> String {
     // serde_json cannot fail on a string.
-    serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
+    escape_json(serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\"")))
 }
 
 /// A string as a YAML scalar: plain when safe, else double-quoted.
@@ -61,7 +95,7 @@ fn number(n: &serde_json::Number) -> String {
 pub fn literal(s: &str, indent: usize) -> String {
     let fits = s.contains('\n')
         && !s.starts_with([' ', '\n'])
-        && s.chars().all(|c| c == '\n' || !c.is_control())
+        && s.chars().all(|c| c == '\n' || !(c.is_control() || needs_escape(c)))
         && s.lines().all(|l| l == l.trim_end());
     if !fits {
         return quote(s);
@@ -91,7 +125,7 @@ pub fn inline(v: &Value) -> String {
         Value::Number(n) => number(n),
         Value::String(s) => string(s),
         Value::Array(_) | Value::Object(_) => {
-            serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+            escape_json(serde_json::to_string(v).unwrap_or_else(|_| "null".into()))
         }
     }
 }
