@@ -70,6 +70,12 @@ type BadInput = (&'static str, Option<&'static [u8]>, Vec<&'static str>);
 fn bad_inputs() -> Vec<BadInput> {
     vec![
         ("missing file", None, vec!["-f", "nope.yaml"]),
+        // Issue 16: a name quoted in a message cannot talk to the terminal.
+        (
+            "file name with control characters",
+            None,
+            vec!["-f", "no\x1b[2Jpe\x07.yaml"],
+        ),
         (
             // Issue 13: it would have replaced the component's kustomization.yaml.
             "profile named like a component file",
@@ -327,6 +333,19 @@ fn assert_run_snapshot(
     shown: Shown,
 ) -> Output {
     let o = ws.run(args);
+    assert_output_snapshot(name, ws, args, description, shown, o)
+}
+
+/// [`assert_run_snapshot`] for a run made otherwise (with a timeout, or
+/// something on stdin).
+fn assert_output_snapshot(
+    name: &str,
+    ws: &Workspace,
+    args: &[&str],
+    description: &str,
+    shown: Shown,
+    o: Output,
+) -> Output {
     let code = o
         .status
         .code()
@@ -843,5 +862,88 @@ fn regression_injected_config_map_name_set_by_the_user_warns() {
         !stderr(&defaults).contains("injectedConfigMapName"),
         "{}",
         stderr(&defaults)
+    );
+}
+
+/// Issue 16, point 2: `-f FIFO` without a writer blocked forever and
+/// `-f /dev/zero` grew without limit. Whatever is not a regular file is
+/// refused before it is opened, and no values input may hold more than
+/// 64 MiB (standard input included). Each run is killed after a while:
+/// a run that blocks fails here instead of hanging the suite.
+#[test]
+fn regression_issue_16_values_inputs_are_bounded() {
+    let ws = Workspace::new();
+    let limit = meshgen::values::load::MAX_VALUES_BYTES;
+    assert_eq!(limit, 64 << 20, "README.md, Input limits, names 64 MiB");
+    let timeout = std::time::Duration::from_secs(60);
+    let run = |args: &[&str], stdin: Option<Vec<u8>>| {
+        common::run_meshgen_bounded(ws.path(), args, stdin, timeout)
+    };
+    let refused = |name: &str, args: &[&str], description: &str, stdin: Option<Vec<u8>>| {
+        let o = assert_output_snapshot(name, &ws, args, description, Shown::All, run(args, stdin));
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 2, "{name}: {}", stderr(&o));
+    };
+    #[cfg(unix)]
+    {
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.path().join("values.fifo"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        refused(
+            "values_input_a_fifo",
+            &["generate", "-f", "values.fifo", "-o", "out"],
+            "values.fifo is a named pipe nobody writes to",
+            None,
+        );
+        refused(
+            "values_input_dev_zero",
+            &["generate", "-f", "/dev/zero", "-o", "out"],
+            "/dev/zero never ends",
+            None,
+        );
+    }
+    // One byte over the limit: refused by its size, before it is read
+    // (the file is sparse, so this test writes almost nothing).
+    let big = std::fs::File::create(ws.path().join("big.yaml")).unwrap();
+    big.set_len(limit + 1).unwrap();
+    drop(big);
+    refused(
+        "values_input_over_the_size_limit",
+        &["generate", "-f", "big.yaml", "-o", "out"],
+        "big.yaml is 64 MiB and one byte",
+        None,
+    );
+    // Standard input has no size to look at: reading stops one byte
+    // past the limit.
+    let mut flood = b"a: ".to_vec();
+    flood.resize(limit as usize + 1, b'x');
+    refused(
+        "values_input_stdin_over_the_size_limit",
+        &["generate", "-f", "-", "-o", "out"],
+        "64 MiB and one byte on stdin",
+        Some(flood),
+    );
+    assert!(!ws.path().join("out").exists());
+    // `-f -` reads the values from standard input, like a file.
+    let values = "deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      hostname: stdin.example.com\n";
+    ws.file("v.yaml", values.as_bytes());
+    let from_file = run(&["generate", "-f", "v.yaml"], None);
+    let from_stdin = run(&["generate", "-f", "-"], Some(values.as_bytes().to_vec()));
+    assert_eq!(from_stdin.status.code(), Some(0), "{}", stderr(&from_stdin));
+    assert!(stdout(&from_stdin).contains("stdin.example.com"));
+    assert_eq!(stdout(&from_stdin), stdout(&from_file));
+    refused(
+        "values_input_stdin_located",
+        &["generate", "-f", "-"],
+        "a typo on line 4 of stdin",
+        Some(values.replace("hostname", "hostnme").into_bytes()),
+    );
+    refused(
+        "values_input_stdin_twice",
+        &["generate", "-f", "-", "-f", "-"],
+        "stdin named twice",
+        Some(values.as_bytes().to_vec()),
     );
 }
