@@ -947,3 +947,45 @@ fn regression_issue_16_values_inputs_are_bounded() {
         Some(values.as_bytes().to_vec()),
     );
 }
+
+/// Issue 16, point 5: Istio's `extraManifests` went into the wrapper
+/// chart's `templates/`, where Helm evaluated them. They are written, as
+/// given, into a kustomize directory beside the chart, which holds no
+/// template at all (`tests/helm_istio.rs` renders that chart with helm).
+#[test]
+fn regression_issue_16_istio_extra_manifests_are_not_helm_templates() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  istio:\n    extraManifests:\n      - apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: notes, namespace: istio-system}\n        data: {note: \"{{ 7*7 }} {{ .Release.Name }}\"}\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = ws.path().join("out/manifests/deploykf-dependencies");
+    let chart: Vec<_> = common::walk(&out.join("istio"));
+    assert_eq!(
+        chart,
+        [Path::new("Chart.yaml"), Path::new("values.yaml")],
+        "the chart has no templates/"
+    );
+    let extra = std::fs::read_to_string(out.join("istio-extra/extra-manifests.yaml")).unwrap();
+    let docs = common::docs(&extra);
+    assert_eq!(docs.len(), 1, "{extra}");
+    assert_eq!(docs[0]["data"]["note"], "{{ 7*7 }} {{ .Release.Name }}");
+    let kustomization =
+        std::fs::read_to_string(out.join("istio-extra/kustomization.yaml")).unwrap();
+    assert_eq!(
+        common::docs(&kustomization)[0]["resources"],
+        serde_json::json!(["extra-manifests.yaml"])
+    );
+    // The output README applies them right after the chart.
+    let readme = std::fs::read_to_string(ws.path().join("out/README.md")).unwrap();
+    let helm = readme.find("helm upgrade --install istio").unwrap();
+    let extra_at = readme
+        .find("kubectl apply -k manifests/deploykf-dependencies/istio-extra")
+        .unwrap();
+    let issuers = readme
+        .find("kubectl apply -k manifests/deploykf-dependencies/cert-manager")
+        .unwrap();
+    assert!(helm < extra_at && extra_at < issuers, "{readme}");
+}
