@@ -989,3 +989,227 @@ fn regression_issue_16_istio_extra_manifests_are_not_helm_templates() {
         .unwrap();
     assert!(helm < extra_at && extra_at < issuers, "{readme}");
 }
+
+/// Files made impossible to delete, for as long as this lives: their
+/// directory read-only, which stops anyone but a privileged user (root,
+/// as in many CI containers), or else each file immutable (`chattr +i`,
+/// which stops root too). Dropping it undoes both under `undo_under`,
+/// wherever meshgen moved the files meanwhile.
+struct Undeletable {
+    undo_under: std::path::PathBuf,
+}
+
+impl Undeletable {
+    /// `None` (with the reason) when neither works here.
+    #[cfg(unix)]
+    fn new(dir: &Path, undo_under: &Path) -> Result<Undeletable, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let guard = Undeletable {
+            undo_under: undo_under.to_path_buf(),
+        };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let probe = dir.join(".probe");
+        if std::fs::write(&probe, "").is_err() {
+            return Ok(guard); // the read-only directory holds
+        }
+        // Privileged: permissions do not stop us. Make the files immutable.
+        std::fs::remove_file(&probe).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let made = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(&path)
+                .output();
+            match made {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => return Err(format!("chattr +i: {}", String::from_utf8_lossy(&o.stderr))),
+                Err(e) => return Err(format!("chattr: {e}")),
+            }
+        }
+        Ok(guard)
+    }
+
+    #[cfg(not(unix))]
+    fn new(_: &Path, _: &Path) -> Result<Undeletable, String> {
+        Err("needs a unix filesystem".into())
+    }
+}
+
+impl Drop for Undeletable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .args(["-R", "-i"])
+            .arg(&self.undo_under)
+            .output();
+        let _ = std::process::Command::new("chmod")
+            .args(["-R", "u+rwX"])
+            .arg(&self.undo_under)
+            .output();
+    }
+}
+
+/// `text` with every `.out.meshgen-old-<random>` holder named `[HOLDER]`.
+fn holders_named(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(".out.meshgen-old-") {
+        let start = at + ".out.meshgen-old-".len();
+        out.push_str(&rest[..at]);
+        out.push_str("[HOLDER]");
+        let end = rest[start..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(rest.len(), |i| start + i);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Issue 16, point 6: when the previous output could not be deleted
+/// after the swap, the warning promised that the next run would delete
+/// it, but deletion had taken the marker first, and the next run called
+/// the leftover a stranger's forever. Now the run succeeds (the new tree
+/// is in) naming exactly what is left, the marker is deleted last, and
+/// the next run deletes the rest. The fault is real: files that cannot
+/// be deleted.
+#[test]
+fn regression_issue_16_a_previous_output_that_resists_deletion() {
+    let ws = Workspace::new();
+    assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
+    let chart = ws.path().join("out/manifests/deploykf-dependencies/istio");
+    let fault = match Undeletable::new(&chart, ws.path()) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("skipped: cannot make a file undeletable here ({why})");
+            return;
+        }
+    };
+    let host = format!("{GW}.gateway.hostname=new.example.com");
+    let args = ["generate", "--set", &host, "-o", "out"];
+    let mut o = ws.run(&args);
+    // Root and others see the same, both files of the chart left, but
+    // for the reason: EPERM (immutable) or EACCES (read-only directory).
+    o.stderr = holders_named(&stderr(&o))
+        .replace("Operation not permitted (os error 1)", "[CANNOT DELETE]")
+        .replace("Permission denied (os error 13)", "[CANNOT DELETE]")
+        .into_bytes();
+    let o = assert_output_snapshot(
+        "previous_output_resists_deletion",
+        &ws,
+        &args,
+        "out/manifests/deploykf-dependencies/istio/{Chart,values}.yaml cannot be deleted",
+        Shown::Stderr,
+        o,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let gateway = std::fs::read_to_string(
+        ws.path()
+            .join("out/manifests/deploykf-core/deploykf-istio-gateway/Gateway.yaml"),
+    )
+    .unwrap();
+    assert!(gateway.contains("new.example.com"), "{gateway}");
+    let holders: Vec<String> = std::fs::read_dir(ws.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out.meshgen-old-"))
+        .collect();
+    let [holder] = holders.as_slice() else {
+        panic!("one holder expected: {holders:?}")
+    };
+    let left = common::walk(&ws.path().join(holder));
+    assert_eq!(
+        left,
+        [
+            "out/.meshgen-output",
+            "out/manifests/deploykf-dependencies/istio/Chart.yaml",
+            "out/manifests/deploykf-dependencies/istio/values.yaml",
+        ]
+        .map(std::path::PathBuf::from),
+        "all but what resists is deleted, the marker is kept"
+    );
+    // Once the files can go, the next run deletes them, silently.
+    drop(fault);
+    let o = ws.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(!ws.path().join(holder).exists());
+}
+
+/// Issue 16, point 6: `-o /` walked the whole filesystem before refusing;
+/// the root and the home directory are refused at once, and a directory
+/// without a marker is refused before it is walked.
+#[test]
+fn regression_issue_16_refuses_the_root_and_home_at_once() {
+    let ws = Workspace::new();
+    let timeout = std::time::Duration::from_secs(30);
+    let o = common::run_meshgen_bounded(ws.path(), &["generate", "-o", "/"], None, timeout);
+    let o = assert_output_snapshot(
+        "refuses_the_filesystem_root",
+        &ws,
+        &["generate", "-o", "/"],
+        "the filesystem root",
+        Shown::All,
+        o,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::create_dir(ws.path().join("home")).unwrap();
+    ws.file("home/.profile", b"# mine\n");
+    let mut cmd = common::meshgen_command(ws.path());
+    cmd.env("HOME", ws.path().join("home"));
+    let o = cmd.args(["generate", "-o", "home"]).output().unwrap();
+    let o = assert_output_snapshot(
+        "refuses_the_home_directory",
+        &ws,
+        &["generate", "-o", "home"],
+        "HOME=[TMP]/home, holding .profile",
+        Shown::All,
+        o,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(common::walk(&ws.path().join("home")).len(), 1);
+    // `diff` neither walks the root nor opens a FIFO it finds.
+    let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "/"], None, timeout);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("error: refusing to compare with `/`: it is the root of the filesystem"),
+        "{}",
+        stderr(&o)
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.path().join("out/pipe"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "out"], None, timeout);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("error: cannot compare `out/pipe`: it is not a regular file"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+/// Issue 16, point 6: an empty directory a user made inside the output
+/// was deleted with the previous tree, silently; it is refused like a
+/// file meshgen did not write.
+#[test]
+fn regression_issue_16_an_empty_directory_of_the_user_is_refused_not_deleted() {
+    let ws = Workspace::new();
+    assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
+    std::fs::create_dir(ws.path().join("out/my-notes")).unwrap();
+    let o = assert_run_snapshot(
+        "refuses_an_empty_directory_it_did_not_make",
+        &ws,
+        &["generate", "-o", "out"],
+        "out/ is a meshgen output plus an empty my-notes/",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(ws.path().join("out/my-notes").is_dir());
+}
