@@ -40,13 +40,21 @@ fn main() {
     let root = Path::new(&manifest_dir).join("templates");
     let mut files = Vec::new();
     walk(&root, &mut files);
+    // Sorted as strings, the order `render::templates()` promises: path
+    // components compare otherwise (`istio/` before `istio-extra/`, while
+    // "istio-extra/" < "istio/" as text).
+    let mut rels: Vec<String> = files
+        .iter()
+        .map(|file| {
+            file.strip_prefix(&root)
+                .expect("under templates/")
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    rels.sort();
     let mut code = String::from("pub static TEMPLATES: &[(&str, &str)] = &[\n");
-    for file in files {
-        let rel = file
-            .strip_prefix(&root)
-            .expect("under templates/")
-            .to_string_lossy()
-            .replace('\\', "/");
+    for rel in rels {
         // The path is resolved when the crate is compiled, in whichever
         // checkout that is, never the one this script last ran in.
         writeln!(

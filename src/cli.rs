@@ -3,7 +3,7 @@
 //! and `main.rs` use anyhow or know about exit codes.
 
 use clap::{CommandFactory, Parser, Subcommand};
-use meshgen::diagnostic::Diagnostics;
+use meshgen::diagnostic::{escape_controls, Diagnostics};
 use meshgen::values::{SetArg, ValueInputs};
 use meshgen::Session;
 use std::io::Write;
@@ -30,7 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct ValueArgs {
-    /// A values file (YAML); repeatable, later files win
+    /// A values file (YAML; `-` reads standard input); repeatable, later files win
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     values: Vec<PathBuf>,
     /// Set a value: PATH=VALUE[,PATH=VALUE]; applied after all files
@@ -150,7 +150,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                         eprintln!(
                             "wrote {} files to {}{}",
                             report.files,
-                            report.dir.display(),
+                            escape_controls(&report.dir.display().to_string()),
                             if report.replaced {
                                 " (replacing the previous output)"
                             } else {
@@ -213,8 +213,9 @@ fn fail(session: &Session, errors: &Diagnostics, outcome: &str) -> ExitCode {
     print_diagnostics(session, Some(errors));
     let n = errors.0.len();
     eprintln!(
-        "meshgen: {n} error{}; {outcome}",
-        if n == 1 { "" } else { "s" }
+        "meshgen: {n} error{}; {}",
+        if n == 1 { "" } else { "s" },
+        escape_controls(outcome)
     );
     ExitCode::from(1)
 }

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 /// here plus its own model module, templates and tests.
 pub static ALL: &[&Descriptor] = &[
     &crate::model::istio::COMPONENT,
+    &crate::model::istio_extra::COMPONENT,
     &crate::model::cert_manager::COMPONENT,
     &crate::model::auth::COMPONENT,
     &crate::model::gateway::COMPONENT,

@@ -96,21 +96,40 @@ impl fmt::Display for DiagnosticDisplay<'_> {
             Severity::Warning => "warning",
             Severity::Notice => "notice",
         };
-        write!(f, "{label}: ")?;
+        let mut line = format!("{label}: ");
         // The root is no value a user can look for; the message says what
         // is wrong with the whole input.
         if let Some(path) = d.path.as_ref().filter(|p| !p.is_root()) {
-            write!(f, "`{path}`: ")?;
+            line.push_str(&format!("`{path}`: "));
         }
-        // A message is one line by contract; make sure a value quoted in it
-        // cannot break that.
-        let message = d.message.replace(['\n', '\r'], " ");
-        f.write_str(&message)?;
+        line.push_str(&d.message);
         if let Some(origin) = d.origin {
-            write!(f, " --> {}", self.sources.display(origin))?;
+            line.push_str(&format!(" --> {}", self.sources.display(origin)));
         }
-        Ok(())
+        // A message is one line by contract, and quotes what users typed
+        // (values, file names): neither may break the line or talk to the
+        // terminal.
+        f.write_str(&escape_controls(&line))
     }
+}
+
+/// `text` fit for one line of a terminal: line breaks become spaces and
+/// every other control character (ESC, BEL, backspace, tab, ...) its
+/// escape (`\u{1b}`), so a file name or value quoted in a message can
+/// neither span lines nor send the terminal escape sequences.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_debug()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Every diagnostic of a failed stage.
@@ -169,5 +188,20 @@ mod tests {
         assert_eq!(root.display(&sources).to_string(), "warning: ignored");
         let bare = Diagnostic::notice("set `x`");
         assert_eq!(bare.display(&sources).to_string(), "notice: set `x`");
+    }
+
+    #[test]
+    fn control_characters_of_names_and_values_are_escaped() {
+        let mut sources = SourceMap::default();
+        let file = sources.add("a\x1b[31mred\x07.yaml", crate::source::SourceKind::File);
+        let d = Diagnostic::error("cannot read `x\ty\u{9b}z`").at(Some(Origin {
+            source: file,
+            pos: crate::source::Pos { line: 1, col: 2 },
+        }));
+        assert_eq!(
+            d.display(&sources).to_string(),
+            r"error: cannot read `x\ty\u{9b}z` --> a\u{1b}[31mred\u{7}.yaml:1:2"
+        );
+        assert_eq!(escape_controls("plain é"), "plain é");
     }
 }

@@ -5,12 +5,20 @@
 //! replaces the output directory by rename; the previous tree is moved
 //! aside into a second holder and deleted once the new one is in. The
 //! output directory is replaced only if it does not exist, is empty, or
-//! holds meshgen's marker *and* nothing but files that marker lists:
-//! anything else there belongs to the user, so meshgen refuses and touches
-//! nothing. Nothing outside the output directory (and its temporary
-//! siblings) is ever written or deleted: siblings a killed run left are
-//! deleted only when provably meshgen's (the marker, written first, lists
-//! every file in them), and reported otherwise.
+//! holds meshgen's marker *and* nothing but files that marker lists and
+//! the directories holding them: anything else there (a file, or an empty
+//! directory a user made) belongs to the user, so meshgen refuses and
+//! touches nothing. A directory without a marker at its top is refused
+//! before it is walked, and the filesystem root and the home directory
+//! are refused outright. Nothing outside the output directory (and its
+//! temporary siblings) is ever written or deleted: siblings a killed run
+//! left are deleted only when provably meshgen's (the marker, written
+//! first, lists every file in them), and reported otherwise.
+//!
+//! Deleting a previous tree removes its marker last, so a tree that could
+//! be deleted only in part stays provably meshgen's: the run succeeds
+//! (the new tree is in) with a warning naming what is left, and the next
+//! run deletes the rest.
 //!
 //! This stage never renders; it receives finished bytes.
 
@@ -66,32 +74,60 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> Diagnostic {
 /// Every regular file under `dir`, relative, sorted; symlinks are
 /// reported as files (never followed).
 pub fn list_files(dir: &Path) -> Result<Vec<String>, Diagnostic> {
-    let mut out = Vec::new();
+    Ok(list_entries(dir)?.0)
+}
+
+/// Every file (as [`list_files`]) and every directory under `dir`,
+/// relative, each list sorted.
+fn list_entries(dir: &Path) -> Result<(Vec<String>, Vec<String>), Diagnostic> {
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in fs::read_dir(&d).map_err(|e| io_err("read directory", &d, e))? {
             let entry = entry.map_err(|e| io_err("read directory", &d, e))?;
             let path = entry.path();
             let ty = entry.file_type().map_err(|e| io_err("inspect", &path, e))?;
+            let rel = path
+                .strip_prefix(dir)
+                .map_err(|_| Diagnostic::error("internal: path outside the output directory"))?
+                .to_string_lossy()
+                .replace('\\', "/");
             if ty.is_dir() {
                 stack.push(path);
+                dirs.push(rel);
             } else {
-                let rel = path.strip_prefix(dir).map_err(|_| {
-                    Diagnostic::error("internal: path outside the output directory")
-                })?;
-                out.push(rel.to_string_lossy().replace('\\', "/"));
+                files.push(rel);
             }
         }
     }
-    out.sort();
-    Ok(out)
+    files.sort();
+    dirs.sort();
+    Ok((files, dirs))
 }
+
+/// The most a marker may hold; one listing 10,000 profiles is under 1 MB.
+const MAX_MARKER_BYTES: u64 = 64 << 20;
 
 /// Files the marker in `dir` says meshgen wrote, if there is a marker.
 fn marked_files(dir: &Path) -> Result<Option<Vec<String>>, Diagnostic> {
     let marker = dir.join(MARKER);
-    if !marker.is_file() {
+    // Only a regular file, never what a symlink points to (a FIFO would
+    // block the read, a device never end it).
+    let Ok(meta) = marker.symlink_metadata() else {
         return Ok(None);
+    };
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let damaged = || {
+        Diagnostic::error(format!(
+            "`{}` is damaged (no file list); remove the output directory yourself if it is meshgen's",
+            marker.display()
+        ))
+    };
+    if meta.len() > MAX_MARKER_BYTES {
+        return Err(damaged());
     }
     let text = fs::read_to_string(&marker).map_err(|e| io_err("read", &marker, e))?;
     let id = crate::source::SourceId(0);
@@ -108,32 +144,72 @@ fn marked_files(dir: &Path) -> Result<Option<Vec<String>>, Diagnostic> {
                 .filter_map(|v| v.as_str().map(String::from))
                 .collect()
         });
-    match files {
-        Some(f) => Ok(Some(f)),
-        None => Err(Diagnostic::error(format!(
-            "`{}` is damaged (no file list); remove the output directory yourself if it is meshgen's",
-            marker.display()
-        ))),
+    files.map(Some).ok_or_else(damaged)
+}
+
+/// What under a directory its marker does not account for.
+#[derive(Debug, Default)]
+struct Foreign {
+    /// Files the marker does not list (the marker itself excepted).
+    files: Vec<String>,
+    /// Directories that hold no file the marker lists, nor did: no
+    /// listed file is under them (an empty directory a user made).
+    dirs: Vec<String>,
+}
+
+impl Foreign {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.dirs.is_empty()
     }
 }
 
-/// The files of `present` (all files under `dir`) that the marker in
-/// `dir` does not list, the marker itself excepted; `None` without a
-/// marker.
-fn unlisted_files<'a>(
-    dir: &Path,
-    present: &'a [String],
-) -> Result<Option<Vec<&'a String>>, Diagnostic> {
+/// What under `dir` meshgen did not write, by the marker in `dir`;
+/// `None` without a marker (then nothing is walked).
+fn foreign_entries(dir: &Path) -> Result<Option<Foreign>, Diagnostic> {
     let Some(ours) = marked_files(dir)? else {
         return Ok(None);
     };
-    let ours: HashSet<&str> = ours.iter().map(String::as_str).collect();
-    Ok(Some(
-        present
-            .iter()
-            .filter(|p| p.as_str() != MARKER && !ours.contains(p.as_str()))
+    let (files, dirs) = list_entries(dir)?;
+    let our_files: HashSet<&str> = ours.iter().map(String::as_str).collect();
+    // Every directory meshgen made holds a file it wrote.
+    let our_dirs: HashSet<&str> = ours
+        .iter()
+        .flat_map(|f| f.match_indices('/').map(move |(i, _)| &f[..i]))
+        .collect();
+    Ok(Some(Foreign {
+        files: files
+            .into_iter()
+            .filter(|p| p != MARKER && !our_files.contains(p.as_str()))
             .collect(),
-    ))
+        dirs: dirs
+            .into_iter()
+            .filter(|d| !our_dirs.contains(d.as_str()))
+            .collect(),
+    }))
+}
+
+/// Directories no output may replace, with why: the filesystem root and
+/// the user's home directory (checked before anything is walked: a tree
+/// that large is never meshgen's).
+/// `doing` is what was asked ("write into", "compare with").
+fn refuse_special_directory(dir: &Path, doing: &str) -> Result<(), Diagnostic> {
+    let Ok(canonical) = fs::canonicalize(dir) else {
+        return Ok(());
+    };
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .and_then(|h| fs::canonicalize(h).ok());
+    let what = if canonical.parent().is_none() {
+        "the root of the filesystem"
+    } else if home.as_deref() == Some(canonical.as_path()) {
+        "your home directory"
+    } else {
+        return Ok(());
+    };
+    Err(Diagnostic::error(format!(
+        "refusing to {doing} `{}`: it is {what}; give -o a directory of its own, e.g. `-o out`",
+        dir.display()
+    )))
 }
 
 /// Decide whether `dir` may be replaced. Ok(true) when it holds an earlier
@@ -151,25 +227,34 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
             dir.display()
         )));
     }
-    let present = list_files(dir)?;
-    let has_dirs = fs::read_dir(dir)
+    refuse_special_directory(dir, "write into")?;
+    let is_empty = fs::read_dir(dir)
         .map_err(|e| io_err("read directory", dir, e))?
         .next()
-        .is_some();
-    if present.is_empty() && !has_dirs {
+        .is_none();
+    if is_empty {
         return Ok(false);
     }
-    let Some(foreign) = unlisted_files(dir, &present)? else {
+    // Without a marker at its top, the directory is refused before it is
+    // walked (`-o /` must not read the whole filesystem first).
+    let Some(foreign) = foreign_entries(dir)? else {
         return Err(Diagnostic::error(format!(
             "refusing to write into `{}`: it is not empty and was not written by meshgen (no {MARKER}); choose an empty or new directory",
             dir.display()
         )));
     };
-    if let Some(first) = foreign.first() {
+    if let Some(first) = foreign.files.first() {
         return Err(Diagnostic::error(format!(
             "refusing to replace `{}`: it holds {} file(s) meshgen did not write, e.g. `{first}`; move them out first",
             dir.display(),
-            foreign.len()
+            foreign.files.len()
+        )));
+    }
+    if let Some(first) = foreign.dirs.first() {
+        return Err(Diagnostic::error(format!(
+            "refusing to replace `{}`: it holds {} directory(ies) meshgen did not make, e.g. `{first}/` (empty, or holding only other such directories); move them out or remove them first",
+            dir.display(),
+            foreign.dirs.len()
         )));
     }
     Ok(true)
@@ -203,12 +288,12 @@ fn sibling_prefixes(name: &str) -> [String; 2] {
 }
 
 /// A directory meshgen can prove it wrote: it holds no file at all, or
-/// its marker lists every file in it.
+/// its marker accounts for everything in it.
 fn is_our_tree(dir: &Path) -> bool {
     let Ok(present) = list_files(dir) else {
         return false;
     };
-    present.is_empty() || matches!(unlisted_files(dir, &present), Ok(Some(u)) if u.is_empty())
+    present.is_empty() || matches!(foreign_entries(dir), Ok(Some(f)) if f.is_empty())
 }
 
 /// Is `path`, a leftover sibling of output `name`, provably meshgen's: an
@@ -258,14 +343,95 @@ fn clean_leftovers(parent: &Path, name: &str) -> Vec<Diagnostic> {
                 "`{}` is named like what an interrupted meshgen run leaves, but holds files meshgen did not write; left as it is: check it and remove it yourself",
                 path.display()
             )));
-        } else if let Err(e) = fs::remove_dir_all(&path) {
+        } else if let Err(remains) = remove_marker_last(&path) {
             warnings.push(Diagnostic::warning(format!(
-                "cannot remove `{}`, left by an interrupted meshgen run: {e}; remove it yourself",
-                path.display()
+                "cannot remove `{}`, left by an interrupted meshgen run ({}): {}; the next run tries again, or remove it yourself",
+                path.display(),
+                remains.error,
+                remains.describe()
             )));
         }
     }
     warnings
+}
+
+/// What a deletion left.
+#[derive(Debug)]
+pub struct Remains {
+    /// Files still there, relative to the directory being deleted, sorted;
+    /// empty when only directories are left.
+    pub files: Vec<String>,
+    /// Why (the first failure).
+    pub error: std::io::Error,
+}
+
+impl Remains {
+    /// What is left, for a message: every file, up to a few.
+    fn describe(&self) -> String {
+        const SHOWN: usize = 5;
+        let quoted: Vec<String> = self
+            .files
+            .iter()
+            .take(SHOWN)
+            .map(|f| format!("`{f}`"))
+            .collect();
+        match self.files.len() {
+            0 => "only empty directories are left".into(),
+            1 => format!("left there is {}", quoted[0]),
+            n if n <= SHOWN => format!("left there are {n} files: {}", quoted.join(", ")),
+            n => format!(
+                "left there are {n} files: {} and {} more",
+                quoted.join(", "),
+                n - SHOWN
+            ),
+        }
+    }
+}
+
+/// Delete `dir` and everything in it, meshgen's markers last. When a file
+/// resists, nothing more is deleted: every marker is still there, listing
+/// a superset of what is left, so the next run can still prove the
+/// leftover is meshgen's and delete it (`remove_dir_all` took the marker
+/// among the first, and the leftover became a stranger's).
+fn remove_marker_last(dir: &Path) -> Result<(), Remains> {
+    remove_marker_last_with(dir, |path| fs::remove_file(path))
+}
+
+/// [`remove_marker_last`], deleting each file with `remove_file` (tests
+/// make it fail).
+fn remove_marker_last_with(
+    dir: &Path,
+    remove_file: impl Fn(&Path) -> std::io::Result<()>,
+) -> Result<(), Remains> {
+    let files = list_files(dir).map_err(|d| Remains {
+        files: Vec::new(),
+        error: std::io::Error::other(d.message),
+    })?;
+    let is_marker = |rel: &&String| rel.rsplit('/').next() == Some(MARKER);
+    let mut left = Vec::new();
+    let mut first_error = None;
+    for rel in files.iter().filter(|r| !is_marker(r)) {
+        if let Err(e) = remove_file(&dir.join(rel)) {
+            left.push(rel.clone());
+            first_error.get_or_insert(e);
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(Remains { files: left, error });
+    }
+    for rel in files.iter().filter(is_marker) {
+        if let Err(error) = remove_file(&dir.join(rel)) {
+            return Err(Remains {
+                files: vec![rel.clone()],
+                error,
+            });
+        }
+    }
+    // Only directories are left.
+    fs::remove_dir_all(dir).map_err(|error| Remains {
+        files: Vec::new(),
+        error,
+    })
 }
 
 fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
@@ -344,15 +510,15 @@ impl From<Diagnostic> for WriteError {
 /// interrupted runs that are not provably meshgen's are in the report's
 /// warnings.
 pub fn write(dir: &Path, files: &Files) -> Result<WriteReport, WriteError> {
-    write_with(dir, files, tempfile::TempDir::close)
+    write_with(dir, files, remove_marker_last)
 }
 
-/// [`write`], deleting the moved-aside previous output with
+/// [`write`], deleting the moved-aside previous output (its holder) with
 /// `remove_previous` (tests make it fail).
 fn write_with(
     dir: &Path,
     files: &Files,
-    remove_previous: impl FnOnce(tempfile::TempDir) -> std::io::Result<()>,
+    remove_previous: impl FnOnce(&Path) -> Result<(), Remains>,
 ) -> Result<WriteReport, WriteError> {
     let replaced = may_replace(dir)?;
     let (parent, name) = parent_and_name(dir)?;
@@ -393,13 +559,24 @@ fn write_with(
             }
             return Err(WriteError::Unchanged(diagnostic));
         }
-        let aside = old_holder.path().to_path_buf();
-        if let Err(e) = remove_previous(old_holder) {
+        // The new tree is in place: from here on the run succeeds. The
+        // previous tree is deleted marker last (not by tempfile, whose
+        // order is the directory's), so that whatever resists stays
+        // provably meshgen's; the warning names exactly what is left.
+        let aside = match old_holder.path().file_name() {
+            Some(holder_name) => parent.join(holder_name),
+            None => old_holder.path().to_path_buf(),
+        };
+        let held = old_holder.keep();
+        if let Err(remains) = remove_previous(&held) {
             warnings.push(Diagnostic::warning(format!(
-                "the new tree is in `{}`, but the previous output, moved aside to `{}`, could not be deleted: {e}; the next run into `{}` deletes it, or remove it yourself",
+                "the new tree is in `{}`, but the previous output, moved aside to `{}`, could not be deleted completely ({}): {}; the next run into `{}` deletes what is left once it can be removed, or remove `{}` yourself",
                 dir.display(),
                 aside.display(),
-                dir.display()
+                remains.error,
+                remains.describe(),
+                dir.display(),
+                aside.display()
             )));
         }
     } else {
@@ -420,6 +597,7 @@ fn write_with(
 /// `/dev/null`.
 pub fn diff(dir: &Path, files: &Files) -> Result<String, Diagnostic> {
     let present = if dir.is_dir() {
+        refuse_special_directory(dir, "compare with")?;
         list_files(dir)?
     } else {
         Vec::new()
@@ -437,6 +615,14 @@ pub fn diff(dir: &Path, files: &Files) -> Result<String, Diagnostic> {
     for rel in paths {
         let old = if present_set.contains(rel) {
             let path = dir.join(rel);
+            // Never open what is not a regular file: a FIFO would block.
+            let regular = path.symlink_metadata().is_ok_and(|m| m.is_file());
+            if !regular {
+                return Err(Diagnostic::error(format!(
+                    "cannot compare `{}`: it is not a regular file (a symlink, FIFO, device or socket); meshgen writes only regular files",
+                    path.display()
+                )));
+            }
             let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
             Some(String::from_utf8_lossy(&bytes).into_owned())
         } else {
@@ -535,12 +721,19 @@ mod tests {
     fn a_previous_output_that_cannot_be_deleted_is_a_warning_once_the_new_tree_is_in() {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
-        write(&out, &with_marker(files(&[("a/old.yaml", "old\n")]))).unwrap();
+        write(
+            &out,
+            &with_marker(files(&[("a/old.yaml", "old\n"), ("b/old.yaml", "b\n")])),
+        )
+        .unwrap();
         let new = with_marker(files(&[("a/new.yaml", "new\n")]));
         let report = write_with(&out, &new, |held| {
-            // Keep it, as a failed delete would.
-            let _ = held.keep();
-            Err(std::io::Error::other("device busy"))
+            // As if `out/a/old.yaml` resisted: the rest goes, the marker stays.
+            fs::remove_file(held.join("out/b/old.yaml")).unwrap();
+            Err(Remains {
+                files: vec!["out/a/old.yaml".into()],
+                error: std::io::Error::other("device busy"),
+            })
         })
         .unwrap();
         assert!(report.replaced);
@@ -558,10 +751,11 @@ mod tests {
         assert_eq!(
             warning.message,
             format!(
-                "the new tree is in `{}`, but the previous output, moved aside to `{}`, could not be deleted: device busy; the next run into `{}` deletes it, or remove it yourself",
+                "the new tree is in `{}`, but the previous output, moved aside to `{}`, could not be deleted completely (device busy): left there is `out/a/old.yaml`; the next run into `{}` deletes what is left once it can be removed, or remove `{}` yourself",
                 out.display(),
                 aside.display(),
-                out.display()
+                out.display(),
+                aside.display()
             )
         );
         assert_eq!(
@@ -572,6 +766,68 @@ mod tests {
         let report = write(&out, &new).unwrap();
         assert_eq!(report.warnings, vec![]);
         assert_eq!(names(tmp.path()), vec!["out".to_string()]);
+    }
+
+    #[test]
+    fn deleting_keeps_the_marker_until_everything_else_is_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let tree = tmp.path().join("t");
+        let all = with_marker(files(&[
+            ("a/x.yaml", "x\n"),
+            ("b/y.md", "y\n"),
+            ("z", "z\n"),
+        ]));
+        write(&tree, &all).unwrap();
+        let resisting = tree.join("b/y.md");
+        let remains = remove_marker_last_with(&tree, |path| {
+            if path == resisting {
+                Err(std::io::Error::other("busy"))
+            } else {
+                fs::remove_file(path)
+            }
+        })
+        .unwrap_err();
+        assert_eq!(remains.files, vec!["b/y.md".to_string()]);
+        assert_eq!(remains.describe(), "left there is `b/y.md`");
+        // Everything else went, except the marker: what is left is still
+        // provably meshgen's.
+        assert_eq!(
+            list_files(&tree).unwrap(),
+            vec![MARKER.to_string(), "b/y.md".into()]
+        );
+        assert!(is_our_tree(&tree));
+        remove_marker_last(&tree).unwrap();
+        assert!(!tree.exists());
+        let many = Remains {
+            files: (0..7).map(|i| format!("f{i}")).collect(),
+            error: std::io::Error::other("x"),
+        };
+        assert_eq!(
+            many.describe(),
+            "left there are 7 files: `f0`, `f1`, `f2`, `f3`, `f4` and 2 more"
+        );
+    }
+
+    #[test]
+    fn empty_directories_the_user_made_are_refused_like_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let tree = with_marker(files(&[("a/x.yaml", "x\n")]));
+        write(&out, &tree).unwrap();
+        fs::create_dir_all(out.join("mine/deeper")).unwrap();
+        let e = unchanged(write(&out, &tree));
+        assert_eq!(
+            e.message,
+            format!(
+                "refusing to replace `{}`: it holds 2 directory(ies) meshgen did not make, e.g. `mine/` (empty, or holding only other such directories); move them out or remove them first",
+                out.display()
+            )
+        );
+        assert!(out.join("mine/deeper").is_dir());
+        // A directory of meshgen's whose files the user deleted is still its.
+        fs::remove_dir_all(out.join("mine")).unwrap();
+        fs::remove_file(out.join("a/x.yaml")).unwrap();
+        assert!(write(&out, &tree).unwrap().replaced);
     }
 
     #[test]

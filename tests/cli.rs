@@ -70,6 +70,12 @@ type BadInput = (&'static str, Option<&'static [u8]>, Vec<&'static str>);
 fn bad_inputs() -> Vec<BadInput> {
     vec![
         ("missing file", None, vec!["-f", "nope.yaml"]),
+        // Issue 16: a name quoted in a message cannot talk to the terminal.
+        (
+            "file name with control characters",
+            None,
+            vec!["-f", "no\x1b[2Jpe\x07.yaml"],
+        ),
         (
             // Issue 13: it would have replaced the component's kustomization.yaml.
             "profile named like a component file",
@@ -327,6 +333,19 @@ fn assert_run_snapshot(
     shown: Shown,
 ) -> Output {
     let o = ws.run(args);
+    assert_output_snapshot(name, ws, args, description, shown, o)
+}
+
+/// [`assert_run_snapshot`] for a run made otherwise (with a timeout, or
+/// something on stdin).
+fn assert_output_snapshot(
+    name: &str,
+    ws: &Workspace,
+    args: &[&str],
+    description: &str,
+    shown: Shown,
+    o: Output,
+) -> Output {
     let code = o
         .status
         .code()
@@ -844,4 +863,353 @@ fn regression_injected_config_map_name_set_by_the_user_warns() {
         "{}",
         stderr(&defaults)
     );
+}
+
+/// Issue 16, point 2: `-f FIFO` without a writer blocked forever and
+/// `-f /dev/zero` grew without limit. Whatever is not a regular file is
+/// refused before it is opened, and no values input may hold more than
+/// 64 MiB (standard input included). Each run is killed after a while:
+/// a run that blocks fails here instead of hanging the suite.
+#[test]
+fn regression_issue_16_values_inputs_are_bounded() {
+    let ws = Workspace::new();
+    let limit = meshgen::values::load::MAX_VALUES_BYTES;
+    assert_eq!(limit, 64 << 20, "README.md, Input limits, names 64 MiB");
+    let timeout = std::time::Duration::from_secs(60);
+    let run = |args: &[&str], stdin: Option<Vec<u8>>| {
+        common::run_meshgen_bounded(ws.path(), args, stdin, timeout)
+    };
+    let refused = |name: &str, args: &[&str], description: &str, stdin: Option<Vec<u8>>| {
+        let o = assert_output_snapshot(name, &ws, args, description, Shown::All, run(args, stdin));
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
+        assert_eq!(stderr(&o).lines().count(), 2, "{name}: {}", stderr(&o));
+    };
+    #[cfg(unix)]
+    {
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.path().join("values.fifo"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        refused(
+            "values_input_a_fifo",
+            &["generate", "-f", "values.fifo", "-o", "out"],
+            "values.fifo is a named pipe nobody writes to",
+            None,
+        );
+        refused(
+            "values_input_dev_zero",
+            &["generate", "-f", "/dev/zero", "-o", "out"],
+            "/dev/zero never ends",
+            None,
+        );
+    }
+    // One byte over the limit: refused by its size, before it is read
+    // (the file is sparse, so this test writes almost nothing).
+    let big = std::fs::File::create(ws.path().join("big.yaml")).unwrap();
+    big.set_len(limit + 1).unwrap();
+    drop(big);
+    refused(
+        "values_input_over_the_size_limit",
+        &["generate", "-f", "big.yaml", "-o", "out"],
+        "big.yaml is 64 MiB and one byte",
+        None,
+    );
+    // Standard input has no size to look at: reading stops one byte
+    // past the limit.
+    let mut flood = b"a: ".to_vec();
+    flood.resize(limit as usize + 1, b'x');
+    refused(
+        "values_input_stdin_over_the_size_limit",
+        &["generate", "-f", "-", "-o", "out"],
+        "64 MiB and one byte on stdin",
+        Some(flood),
+    );
+    assert!(!ws.path().join("out").exists());
+    // `-f -` reads the values from standard input, like a file.
+    let values = "deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      hostname: stdin.example.com\n";
+    ws.file("v.yaml", values.as_bytes());
+    let from_file = run(&["generate", "-f", "v.yaml"], None);
+    let from_stdin = run(&["generate", "-f", "-"], Some(values.as_bytes().to_vec()));
+    assert_eq!(from_stdin.status.code(), Some(0), "{}", stderr(&from_stdin));
+    assert!(stdout(&from_stdin).contains("stdin.example.com"));
+    assert_eq!(stdout(&from_stdin), stdout(&from_file));
+    refused(
+        "values_input_stdin_located",
+        &["generate", "-f", "-"],
+        "a typo on line 4 of stdin",
+        Some(values.replace("hostname", "hostnme").into_bytes()),
+    );
+    refused(
+        "values_input_stdin_twice",
+        &["generate", "-f", "-", "-f", "-"],
+        "stdin named twice",
+        Some(values.as_bytes().to_vec()),
+    );
+}
+
+/// Issue 16, point 5: Istio's `extraManifests` went into the wrapper
+/// chart's `templates/`, where Helm evaluated them. They are written, as
+/// given, into a kustomize directory beside the chart, which holds no
+/// template at all (`tests/helm_istio.rs` renders that chart with helm).
+#[test]
+fn regression_issue_16_istio_extra_manifests_are_not_helm_templates() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  istio:\n    extraManifests:\n      - apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: notes, namespace: istio-system}\n        data: {note: \"{{ 7*7 }} {{ .Release.Name }}\"}\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = ws.path().join("out/manifests/deploykf-dependencies");
+    let chart: Vec<_> = common::walk(&out.join("istio"));
+    assert_eq!(
+        chart,
+        [Path::new("Chart.yaml"), Path::new("values.yaml")],
+        "the chart has no templates/"
+    );
+    let extra = std::fs::read_to_string(out.join("istio-extra/extra-manifests.yaml")).unwrap();
+    let docs = common::docs(&extra);
+    assert_eq!(docs.len(), 1, "{extra}");
+    assert_eq!(docs[0]["data"]["note"], "{{ 7*7 }} {{ .Release.Name }}");
+    let kustomization =
+        std::fs::read_to_string(out.join("istio-extra/kustomization.yaml")).unwrap();
+    assert_eq!(
+        common::docs(&kustomization)[0]["resources"],
+        serde_json::json!(["extra-manifests.yaml"])
+    );
+    // The output README applies them right after the chart.
+    let readme = std::fs::read_to_string(ws.path().join("out/README.md")).unwrap();
+    let helm = readme.find("helm upgrade --install istio").unwrap();
+    let extra_at = readme
+        .find("kubectl apply -k manifests/deploykf-dependencies/istio-extra")
+        .unwrap();
+    let issuers = readme
+        .find("kubectl apply -k manifests/deploykf-dependencies/cert-manager")
+        .unwrap();
+    assert!(helm < extra_at && extra_at < issuers, "{readme}");
+}
+
+/// Files made impossible to delete, for as long as this lives: their
+/// directory read-only, which stops anyone but a privileged user (root,
+/// as in many CI containers), or else each file immutable (`chattr +i`,
+/// which stops root too). Dropping it undoes both under `undo_under`,
+/// wherever meshgen moved the files meanwhile.
+struct Undeletable {
+    undo_under: std::path::PathBuf,
+}
+
+impl Undeletable {
+    /// `None` (with the reason) when neither works here.
+    #[cfg(unix)]
+    fn new(dir: &Path, undo_under: &Path) -> Result<Undeletable, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let guard = Undeletable {
+            undo_under: undo_under.to_path_buf(),
+        };
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let probe = dir.join(".probe");
+        if std::fs::write(&probe, "").is_err() {
+            return Ok(guard); // the read-only directory holds
+        }
+        // Privileged: permissions do not stop us. Make the files immutable.
+        std::fs::remove_file(&probe).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let made = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(&path)
+                .output();
+            match made {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => return Err(format!("chattr +i: {}", String::from_utf8_lossy(&o.stderr))),
+                Err(e) => return Err(format!("chattr: {e}")),
+            }
+        }
+        Ok(guard)
+    }
+
+    #[cfg(not(unix))]
+    fn new(_: &Path, _: &Path) -> Result<Undeletable, String> {
+        Err("needs a unix filesystem".into())
+    }
+}
+
+impl Drop for Undeletable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .args(["-R", "-i"])
+            .arg(&self.undo_under)
+            .output();
+        let _ = std::process::Command::new("chmod")
+            .args(["-R", "u+rwX"])
+            .arg(&self.undo_under)
+            .output();
+    }
+}
+
+/// `text` with every `.out.meshgen-old-<random>` holder named `[HOLDER]`.
+fn holders_named(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(".out.meshgen-old-") {
+        let start = at + ".out.meshgen-old-".len();
+        out.push_str(&rest[..at]);
+        out.push_str("[HOLDER]");
+        let end = rest[start..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(rest.len(), |i| start + i);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Issue 16, point 6: when the previous output could not be deleted
+/// after the swap, the warning promised that the next run would delete
+/// it, but deletion had taken the marker first, and the next run called
+/// the leftover a stranger's forever. Now the run succeeds (the new tree
+/// is in) naming exactly what is left, the marker is deleted last, and
+/// the next run deletes the rest. The fault is real: files that cannot
+/// be deleted.
+#[test]
+fn regression_issue_16_a_previous_output_that_resists_deletion() {
+    let ws = Workspace::new();
+    assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
+    let chart = ws.path().join("out/manifests/deploykf-dependencies/istio");
+    let fault = match Undeletable::new(&chart, ws.path()) {
+        Ok(f) => f,
+        Err(why) => {
+            eprintln!("skipped: cannot make a file undeletable here ({why})");
+            return;
+        }
+    };
+    let host = format!("{GW}.gateway.hostname=new.example.com");
+    let args = ["generate", "--set", &host, "-o", "out"];
+    let mut o = ws.run(&args);
+    // Root and others see the same, both files of the chart left, but
+    // for the reason: EPERM (immutable) or EACCES (read-only directory).
+    o.stderr = holders_named(&stderr(&o))
+        .replace("Operation not permitted (os error 1)", "[CANNOT DELETE]")
+        .replace("Permission denied (os error 13)", "[CANNOT DELETE]")
+        .into_bytes();
+    let o = assert_output_snapshot(
+        "previous_output_resists_deletion",
+        &ws,
+        &args,
+        "out/manifests/deploykf-dependencies/istio/{Chart,values}.yaml cannot be deleted",
+        Shown::Stderr,
+        o,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let gateway = std::fs::read_to_string(
+        ws.path()
+            .join("out/manifests/deploykf-core/deploykf-istio-gateway/Gateway.yaml"),
+    )
+    .unwrap();
+    assert!(gateway.contains("new.example.com"), "{gateway}");
+    let holders: Vec<String> = std::fs::read_dir(ws.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".out.meshgen-old-"))
+        .collect();
+    let [holder] = holders.as_slice() else {
+        panic!("one holder expected: {holders:?}")
+    };
+    let left = common::walk(&ws.path().join(holder));
+    assert_eq!(
+        left,
+        [
+            "out/.meshgen-output",
+            "out/manifests/deploykf-dependencies/istio/Chart.yaml",
+            "out/manifests/deploykf-dependencies/istio/values.yaml",
+        ]
+        .map(std::path::PathBuf::from),
+        "all but what resists is deleted, the marker is kept"
+    );
+    // Once the files can go, the next run deletes them, silently.
+    drop(fault);
+    let o = ws.run(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(!ws.path().join(holder).exists());
+}
+
+/// Issue 16, point 6: `-o /` walked the whole filesystem before refusing;
+/// the root and the home directory are refused at once, and a directory
+/// without a marker is refused before it is walked.
+#[test]
+fn regression_issue_16_refuses_the_root_and_home_at_once() {
+    let ws = Workspace::new();
+    let timeout = std::time::Duration::from_secs(30);
+    let o = common::run_meshgen_bounded(ws.path(), &["generate", "-o", "/"], None, timeout);
+    let o = assert_output_snapshot(
+        "refuses_the_filesystem_root",
+        &ws,
+        &["generate", "-o", "/"],
+        "the filesystem root",
+        Shown::All,
+        o,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::create_dir(ws.path().join("home")).unwrap();
+    ws.file("home/.profile", b"# mine\n");
+    let mut cmd = common::meshgen_command(ws.path());
+    cmd.env("HOME", ws.path().join("home"));
+    let o = cmd.args(["generate", "-o", "home"]).output().unwrap();
+    let o = assert_output_snapshot(
+        "refuses_the_home_directory",
+        &ws,
+        &["generate", "-o", "home"],
+        "HOME=[TMP]/home, holding .profile",
+        Shown::All,
+        o,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(common::walk(&ws.path().join("home")).len(), 1);
+    // `diff` neither walks the root nor opens a FIFO it finds.
+    let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "/"], None, timeout);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("error: refusing to compare with `/`: it is the root of the filesystem"),
+        "{}",
+        stderr(&o)
+    );
+    #[cfg(unix)]
+    {
+        assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
+        let made = std::process::Command::new("mkfifo")
+            .arg(ws.path().join("out/pipe"))
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+        let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "out"], None, timeout);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("error: cannot compare `out/pipe`: it is not a regular file"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+/// Issue 16, point 6: an empty directory a user made inside the output
+/// was deleted with the previous tree, silently; it is refused like a
+/// file meshgen did not write.
+#[test]
+fn regression_issue_16_an_empty_directory_of_the_user_is_refused_not_deleted() {
+    let ws = Workspace::new();
+    assert_eq!(ws.run(&["generate", "-o", "out"]).status.code(), Some(0));
+    std::fs::create_dir(ws.path().join("out/my-notes")).unwrap();
+    let o = assert_run_snapshot(
+        "refuses_an_empty_directory_it_did_not_make",
+        &ws,
+        &["generate", "-o", "out"],
+        "out/ is a meshgen output plus an empty my-notes/",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(ws.path().join("out/my-notes").is_dir());
 }

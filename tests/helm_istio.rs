@@ -71,7 +71,7 @@ type HelmTest = fn(&Path);
 
 fn main() {
     let args = Arguments::from_args();
-    let tests: [(&str, HelmTest); 4] = [
+    let tests: [(&str, HelmTest); 5] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -87,6 +87,10 @@ fn main() {
         (
             "revision_and_cni_install_a_canary_istiod_with_the_cni_agent",
             revision_and_cni_install_a_canary_istiod_with_the_cni_agent,
+        ),
+        (
+            "regression_issue_16_extra_manifests_are_never_evaluated_by_helm",
+            regression_issue_16_extra_manifests_are_never_evaluated_by_helm,
         ),
     ];
     let helm = find_helm();
@@ -114,6 +118,11 @@ fn main() {
 /// Generate with `values` (YAML) and `sets`, then `helm template` the
 /// wrapper chart with the upstream charts as its dependencies.
 fn render(helm: &Path, values: &str, sets: &[&str]) -> Vec<Value> {
+    render_generated(helm, values, sets).1
+}
+
+/// [`render`], with the whole generated tree.
+fn render_generated(helm: &Path, values: &str, sets: &[&str]) -> (meshgen::Generated, Vec<Value>) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("values.yaml");
     std::fs::write(&file, values).unwrap();
@@ -151,7 +160,8 @@ fn render(helm: &Path, values: &str, sets: &[&str]) -> Vec<Value> {
         "helm template failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    parse(&String::from_utf8(out.stdout).unwrap())
+    let docs = parse(&String::from_utf8(out.stdout).unwrap());
+    (g, docs)
 }
 
 fn parse(text: &str) -> Vec<Value> {
@@ -368,4 +378,71 @@ fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent(helm: &Path) {
         .to_string();
     let sidecar_values: Value = serde_json::from_str(&sidecar_values).unwrap();
     assert_eq!(sidecar_values["pilot"]["cni"]["enabled"], json!(true));
+}
+
+/// Issue 16, point 5: `extraManifests` were written into the wrapper
+/// chart's `templates/`, so Helm evaluated what users wrote: `{{ 7*7 }}`
+/// broke the render, `{{ .Release.Name }}` was substituted. They are now a
+/// kustomize directory beside the chart: the chart renders, holds none of
+/// the user's text, and the manifest is applied exactly as written.
+fn regression_issue_16_extra_manifests_are_never_evaluated_by_helm(helm: &Path) {
+    const NOTE: &str = "{{ 7*7 }} and {{ .Release.Name }}";
+    const SCRIPT: &str = "{{- fail \"evaluated\" -}}{{ lookup \"v1\" \"Secret\" \"\" \"\" }}";
+    let values = format!(
+        r#"
+deploykf_dependencies:
+  istio:
+    extraManifests:
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: notes
+          namespace: istio-system
+        data:
+          note: "{NOTE}"
+      - |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata:
+          name: script
+          namespace: istio-system
+        data:
+          script: '{SCRIPT}'
+"#
+    );
+    // `render` fails the test if helm cannot render the chart.
+    let (g, docs) = render_generated(helm, &values, &[]);
+    let chart: Vec<&String> = g
+        .files
+        .keys()
+        .filter(|p| p.starts_with(&format!("{CHART_DIR}/")))
+        .collect();
+    assert_eq!(
+        chart,
+        [
+            &format!("{CHART_DIR}/Chart.yaml"),
+            &format!("{CHART_DIR}/values.yaml")
+        ],
+        "the chart holds no template"
+    );
+    for path in &chart {
+        assert!(!g.files[*path].contains("7*7"), "{path}");
+    }
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "ConfigMap"
+            && ["notes", "script"].contains(&d["metadata"]["name"].as_str().unwrap_or(""))),
+        "extra manifests are not part of the chart's render"
+    );
+    let extra =
+        common::docs(&g.files["manifests/deploykf-dependencies/istio-extra/extra-manifests.yaml"]);
+    assert_eq!(extra.len(), 2);
+    assert_eq!(extra[0]["metadata"]["name"], "notes");
+    assert_eq!(extra[0]["data"]["note"], NOTE);
+    assert_eq!(extra[1]["data"]["script"], SCRIPT);
+    let kustomization =
+        common::docs(&g.files["manifests/deploykf-dependencies/istio-extra/kustomization.yaml"]);
+    assert_eq!(
+        kustomization[0]["resources"],
+        json!(["extra-manifests.yaml"])
+    );
 }

@@ -47,7 +47,8 @@ pub static COMPONENT: Descriptor = Descriptor {
             Vec::new()
         }
     },
-    extra_manifests: |c| &c.deploykf_dependencies.istio.extra_manifests,
+    // Not in the chart, where Helm would evaluate them: see `istio_extra`.
+    extra_manifests: crate::component::no_extra_manifests,
     values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
     rules: crate::rules::istio::check,
     derive,
@@ -69,8 +70,6 @@ pub struct IstioModel {
     pub required_helm_values: Value,
     /// The same, as an IstioOperator.
     pub required_istio_operator: Value,
-    /// `extraManifests`, parsed and checked.
-    pub extra_manifests: Vec<Value>,
     /// The Istio version of the gateway meshgen deploys.
     pub gateway_version: String,
 }
@@ -112,7 +111,6 @@ fn derive(input: &Input) -> Part {
             },
         }),
         required_helm_values: required,
-        extra_manifests: input.extra_manifests.to_vec(),
         gateway_version: config
             .deploykf_core
             .deploykf_istio_gateway

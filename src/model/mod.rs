@@ -13,6 +13,7 @@ pub mod cert_manager;
 pub mod gateway;
 pub mod gitops;
 pub mod istio;
+pub mod istio_extra;
 pub mod profiles;
 
 use crate::component::{Input, Instance};

@@ -88,6 +88,9 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     })
 }
 
+/// The rules of a component that has none of its own.
+pub fn none(_: &Ctx, _: &mut Findings) {}
+
 /// What a component's rules read.
 pub struct Ctx<'a> {
     pub config: &'a Config,

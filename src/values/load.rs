@@ -2,16 +2,18 @@
 //! `--values` file in order, then the `--set` arguments. Each becomes a
 //! [`Layer`] with its origin registered in the [`SourceMap`].
 //!
-//! Every way a file can be unusable (missing, a directory, binary, not
-//! UTF-8, malformed YAML, several documents, a top-level list or scalar)
-//! becomes one diagnostic naming the file. An empty file means "no
-//! overrides".
+//! Every way a file can be unusable (missing, a directory, a FIFO or
+//! device, larger than [`MAX_VALUES_BYTES`], binary, not UTF-8, malformed
+//! YAML, several documents, a top-level list or scalar) becomes one
+//! diagnostic naming the file. An empty file means "no overrides". `-f -`
+//! reads standard input (once), with the same bound, named `<stdin>`.
 
 use super::setarg::{self, Assignment};
 use super::{ValueInputs, DEFAULT_VALUES, DEFAULT_VALUES_NAME};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{Origin, Pos, SourceId, SourceKind, SourceMap};
 use crate::yaml::{load_documents, Node, NodeKind};
+use std::io::Read;
 use std::path::Path;
 
 /// One input, parsed.
@@ -31,10 +33,15 @@ pub fn load_all(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Vec<Lay
         Ok(tree) => layers.push(Layer::Tree(tree)),
         Err(d) => diags.push(d),
     }
+    let mut stdin_read = false;
     for file in &inputs.files {
-        let name = file.display().to_string();
+        let name = if file.as_os_str() == STDIN_ARG {
+            STDIN_NAME.to_string()
+        } else {
+            file.display().to_string()
+        };
         let id = sources.add(name.clone(), SourceKind::File);
-        match read_text(file, &name, id).and_then(|text| parse_tree(&text, id)) {
+        match read_input(file, &name, id, &mut stdin_read).and_then(|text| parse_tree(&text, id)) {
             Ok(tree) => layers.push(Layer::Tree(tree)),
             Err(d) => diags.push(d),
         }
@@ -78,19 +85,141 @@ fn file_origin(id: SourceId, line: u32, col: u32) -> Option<Origin> {
     })
 }
 
-/// Read a values file as UTF-8 text, refusing what is not a text file.
-fn read_text(path: &Path, name: &str, id: SourceId) -> Result<String, Diagnostic> {
-    if path.is_dir() {
+/// The most bytes one values input may hold: 64 MiB. Real values files
+/// are kilobytes and a 10,000-profile file a few MB; anything larger is
+/// the wrong file (or `/dev/zero`), and is refused before it is parsed.
+pub const MAX_VALUES_BYTES: u64 = 64 << 20;
+
+/// The `-f` argument that reads the values from standard input.
+pub const STDIN_ARG: &str = "-";
+
+/// How standard input is named in messages (`<stdin>:3:5`).
+pub const STDIN_NAME: &str = "<stdin>";
+
+fn cannot_read(name: &str, e: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(format!(
+        "cannot read values file `{name}`: {}",
+        io_reason(e)
+    ))
+}
+
+fn too_large(name: &str) -> Diagnostic {
+    Diagnostic::error(format!(
+        "values file `{name}` is larger than {} MiB, the limit for one values input (values files are kilobytes); is it the right file?",
+        MAX_VALUES_BYTES >> 20
+    ))
+}
+
+/// Read one values input: a file, or standard input for [`STDIN_ARG`]
+/// (once per run), as UTF-8 text.
+fn read_input(
+    path: &Path,
+    name: &str,
+    id: SourceId,
+    stdin_read: &mut bool,
+) -> Result<String, Diagnostic> {
+    let bytes = if path.as_os_str() == STDIN_ARG {
+        if std::mem::replace(stdin_read, true) {
+            return Err(Diagnostic::error(
+                "`-f -` is given more than once; standard input can be read only once",
+            ));
+        }
+        read_bounded(std::io::stdin().lock(), name, 0)?
+    } else {
+        read_file(path, name)?
+    };
+    decode_text(bytes, name, id)
+}
+
+/// Read a values file, refusing what is not a regular file (a directory,
+/// a FIFO, a device, a socket) or holds more than [`MAX_VALUES_BYTES`].
+fn read_file(path: &Path, name: &str) -> Result<Vec<u8>, Diagnostic> {
+    // Look before opening: opening a FIFO blocks until a writer comes,
+    // and a device such as /dev/zero never ends.
+    let meta = std::fs::metadata(path).map_err(|e| cannot_read(name, &e))?;
+    check_regular(&meta, name)?;
+    let file = open_without_blocking(path).map_err(|e| cannot_read(name, &e))?;
+    // The path may have been replaced since: judge what was opened.
+    let meta = file.metadata().map_err(|e| cannot_read(name, &e))?;
+    check_regular(&meta, name)?;
+    if meta.len() > MAX_VALUES_BYTES {
+        return Err(too_large(name));
+    }
+    read_bounded(file, name, meta.len())
+}
+
+/// Read at most [`MAX_VALUES_BYTES`] from `input` (one byte more tells
+/// that there was more); `expected` is the size to reserve.
+fn read_bounded(input: impl Read, name: &str, expected: u64) -> Result<Vec<u8>, Diagnostic> {
+    let mut bytes = Vec::with_capacity(expected.min(MAX_VALUES_BYTES) as usize);
+    input
+        .take(MAX_VALUES_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| cannot_read(name, &e))?;
+    if bytes.len() as u64 > MAX_VALUES_BYTES {
+        return Err(too_large(name));
+    }
+    Ok(bytes)
+}
+
+/// Open for reading without waiting: should the path have become a FIFO
+/// since it was inspected, `open` returns at once instead of blocking
+/// until a writer comes (and the kind check that follows refuses it).
+/// For a regular file the flag changes nothing.
+#[cfg(unix)]
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_without_blocking(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+/// Refuse anything but a regular file (symlinks are followed).
+fn check_regular(meta: &std::fs::Metadata, name: &str) -> Result<(), Diagnostic> {
+    let ty = meta.file_type();
+    if ty.is_file() {
+        return Ok(());
+    }
+    if ty.is_dir() {
         return Err(Diagnostic::error(format!(
             "values file `{name}` is a directory; expected a YAML file"
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error(format!(
-            "cannot read values file `{name}`: {}",
-            io_reason(&e)
-        ))
-    })?;
+    Err(Diagnostic::error(format!(
+        "values file `{name}` is {}, not a regular file; pass a YAML file, or `-f -` to read the values from standard input",
+        special_kind(&ty)
+    )))
+}
+
+#[cfg(unix)]
+fn special_kind(ty: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ty.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if ty.is_char_device() {
+        "a character device"
+    } else if ty.is_block_device() {
+        "a block device"
+    } else if ty.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// A values input's bytes as UTF-8 text, refusing what is not text.
+fn decode_text(bytes: Vec<u8>, name: &str, id: SourceId) -> Result<String, Diagnostic> {
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let (line, col) = line_col(&bytes[..at]);
         return Err(Diagnostic::error(format!(
@@ -98,9 +227,13 @@ fn read_text(path: &Path, name: &str, id: SourceId) -> Result<String, Diagnostic
         ))
         .at(file_origin(id, line, col)));
     }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
+    let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
+    String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
         let (line, col) = line_col(&bytes[..at]);
         Diagnostic::error(format!(
             "values file `{name}` is not UTF-8 text (invalid byte 0x{:02x}); save it as UTF-8",

@@ -80,6 +80,65 @@ pub fn run_meshgen(dir: &Path, args: &[&str]) -> Output {
         .expect("run meshgen")
 }
 
+/// Run the real binary in `dir` with `args`, `stdin` on its standard
+/// input, killing it after `timeout`: a run that blocks fails the test
+/// instead of hanging it (the output then has no exit code).
+pub fn run_meshgen_bounded(
+    dir: &Path,
+    args: &[&str],
+    stdin: Option<Vec<u8>>,
+    timeout: std::time::Duration,
+) -> Output {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    let mut child = meshgen_command(dir)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run meshgen");
+    let feeder = child.stdin.take().map(|mut pipe| {
+        let bytes = stdin.unwrap_or_default();
+        // meshgen may stop reading early (that is what a bound does).
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        })
+    });
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = pipe.read_to_end(&mut out);
+            out
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for meshgen") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait for meshgen");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
 // ---------------------------------------------------------------------
 // Cases
 
