@@ -40,13 +40,20 @@ fn main() {
     let root = Path::new(&manifest_dir).join("templates");
     let mut files = Vec::new();
     walk(&root, &mut files);
+    // Sorted by the relative path as a string (what `render::templates`
+    // promises): `a-b/x` before `a/x`, unlike a walk sorted per directory.
+    let mut rels: Vec<String> = files
+        .iter()
+        .map(|file| {
+            file.strip_prefix(&root)
+                .expect("under templates/")
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    rels.sort();
     let mut code = String::from("pub static TEMPLATES: &[(&str, &str)] = &[\n");
-    for file in files {
-        let rel = file
-            .strip_prefix(&root)
-            .expect("under templates/")
-            .to_string_lossy()
-            .replace('\\', "/");
+    for rel in rels {
         // The path is resolved when the crate is compiled, in whichever
         // checkout that is, never the one this script last ran in.
         writeln!(
