@@ -186,3 +186,6 @@ fn extra_manifests(
     }
     out
 }
+
+/// The rules of a component that has none of its own.
+pub fn none(_: &Ctx, _: &mut Findings) {}
