@@ -40,9 +40,8 @@ fn main() {
     let root = Path::new(&manifest_dir).join("templates");
     let mut files = Vec::new();
     walk(&root, &mut files);
-    // Sorted as strings, the order `render::templates()` promises: path
-    // components compare otherwise (`istio/` before `istio-extra/`, while
-    // "istio-extra/" < "istio/" as text).
+    // Sorted by the relative path as a string (what `render::templates`
+    // promises): `a-b/x` before `a/x`, unlike a walk sorted per directory.
     let mut rels: Vec<String> = files
         .iter()
         .map(|file| {

@@ -69,6 +69,8 @@ IMPLEMENTED = {
     ("argocd",),
     ("argocd", "source"),
     ("deploykf_dependencies", "cert_manager"),
+    ("deploykf_dependencies", "cert_manager", "charts"),
+    ("deploykf_dependencies", "cert_manager", "images"),
     ("deploykf_dependencies", "istio"),
     ("deploykf_core", "deploykf_auth"),
     ("deploykf_core", "deploykf_istio_gateway"),
@@ -78,7 +80,8 @@ IMPLEMENTED = {
 # why meshgen ignores the generated children of an implemented node (appended to their
 # description; a node not listed here gets no reason)
 IGNORED_REASONS = {
-    ("deploykf_dependencies", "cert_manager"): "meshgen does not install cert-manager",
+    ("deploykf_dependencies", "cert_manager", "charts"): "meshgen does not render trust-manager",
+    ("deploykf_dependencies", "cert_manager", "images"): "meshgen does not render trust-manager",
 }
 
 # descriptions of single generated nodes, where the general wording says too little

@@ -25,6 +25,7 @@ pub static ALL: &[&Descriptor] = &[
     &crate::model::istio::COMPONENT,
     &crate::model::istio_extra::COMPONENT,
     &crate::model::cert_manager::COMPONENT,
+    &crate::model::cert_manager::ISSUER,
     &crate::model::auth::COMPONENT,
     &crate::model::gateway::COMPONENT,
     &crate::model::profiles::COMPONENT,
@@ -56,10 +57,17 @@ pub enum Overrides {
 /// per item of the list at `collection` in the component's model (or, for
 /// templates outside every component, in the whole model). Each item needs
 /// a non-empty string `name`, which replaces the placeholder.
+///
+/// A second placeholder may follow in the same path when its fan-out is
+/// declared `within` the first: its collection is then read in each item
+/// of the first (`flux/{helm}/HelmRelease-{release}.yaml`).
 #[derive(Debug, Clone, Copy)]
 pub struct FanOut {
     pub placeholder: &'static str,
     pub collection: &'static [&'static str],
+    /// The placeholder whose items hold this collection; `None`: the
+    /// component's model (or the whole model).
+    pub within: Option<&'static str>,
 }
 
 /// Settings of the component's Argo CD Application.

@@ -840,6 +840,36 @@ fn a_usage_error_exits_2_before_reading_anything() {
     assert!(!ws.path().join("out").exists());
 }
 
+/// Issue 15: with your own cert-manager, meshgen renders no ClusterIssuer
+/// (it used to render a self-signed one under `issuerName`);
+/// `clusterIssuer.enabled: true` set by the user is named as having no
+/// effect, and the not-for-production warning of the self-signed default
+/// is not given.
+#[test]
+fn regression_own_cert_manager_warns_that_cluster_issuer_enabled_has_no_effect() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  cert_manager:\n    enabled: false\n    clusterIssuer:\n      enabled: true\n      issuerName: my-cluster-issuer\n",
+    );
+    let o = assert_run_snapshot(
+        "own_cert_manager_with_cluster_issuer_enabled",
+        &ws,
+        &["generate", "-f", "v.yaml", "-o", "out"],
+        "v.yaml: cert_manager.enabled false, clusterIssuer.enabled true (line 5), issuerName my-cluster-issuer",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(!err.contains("self-signed CA"), "{err}");
+    let defaults = ws.run(&["generate", "-o", "out2"]);
+    assert!(
+        stderr(&defaults).contains("warning: `deploykf_dependencies.cert_manager.clusterIssuer.enabled`: the gateway certificate is signed by meshgen's self-signed CA"),
+        "{}",
+        stderr(&defaults)
+    );
+}
+
 /// Issue 13: `injectedConfigMapName` was read nowhere and setting it gave
 /// no warning; the default itself stays silent.
 #[test]
@@ -1132,7 +1162,7 @@ fn regression_issue_16_a_previous_output_that_resists_deletion() {
     drop(fault);
     let o = ws.run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("meshgen-old"), "{}", stderr(&o));
     assert!(!ws.path().join(holder).exists());
 }
 

@@ -369,18 +369,23 @@ fn certificates_come_from_the_issuer_unless_the_user_brings_a_secret() {
         gw["spec"]["servers"][0]["tls"]["credentialName"],
         cert["spec"]["secretName"]
     );
-    // The self-signed chain: CA issuer -> root CA certificate -> gateway issuer.
-    let cm = "manifests/deploykf-dependencies/cert-manager";
-    let root = &t[&format!("{cm}/Certificate-root-ca.yaml")][0];
-    let issuer = &t[&format!("{cm}/ClusterIssuer.yaml")][0];
-    let ca = &t[&format!("{cm}/ClusterIssuer-self-signed.yaml")][0];
+    // The self-signed chain (deployKF's): self-signed Issuer -> root CA
+    // certificate -> gateway ClusterIssuer, applied after the chart.
+    let cm = "manifests/deploykf-dependencies/cert-manager-issuer/";
+    let root = &t[&format!("{cm}Certificate-root-ca.yaml")][0];
+    let issuer = &t[&format!("{cm}ClusterIssuer.yaml")][0];
+    let ca = &t[&format!("{cm}Issuer-self-signed.yaml")][0];
+    assert_eq!(ca["kind"], "Issuer");
+    assert_eq!(ca["metadata"]["namespace"], "cert-manager");
     assert_eq!(root["metadata"]["namespace"], "cert-manager");
     assert_eq!(root["spec"]["isCA"], true);
+    assert_eq!(root["spec"]["issuerRef"]["kind"], "Issuer");
     assert_eq!(root["spec"]["issuerRef"]["name"], ca["metadata"]["name"]);
     assert_eq!(
         issuer["spec"]["ca"]["secretName"],
         root["spec"]["secretName"]
     );
+    assert_eq!(issuer["kind"], "ClusterIssuer");
     assert_eq!(issuer["metadata"]["name"], "deploykf-gateway-issuer");
 
     let own = render(&[&format!("{GW}.gateway.tls.credentialName=my-tls")]);
@@ -390,11 +395,37 @@ fn certificates_come_from_the_issuer_unless_the_user_brings_a_secret() {
         "my-tls"
     );
 
+    // Your own issuer with meshgen's cert-manager: the chart, no issuer.
     let byo_issuer = render(&["deploykf_dependencies.cert_manager.clusterIssuer.enabled=false,deploykf_dependencies.cert_manager.clusterIssuer.issuerName=letsencrypt"]);
     assert!(byo_issuer.keys().all(|p| !p.starts_with(cm)));
+    assert!(byo_issuer.contains_key("manifests/deploykf-dependencies/cert-manager/Chart.yaml"));
     assert_eq!(
         doc(&byo_issuer, "Certificate.yaml")["spec"]["issuerRef"]["name"],
         "letsencrypt"
+    );
+}
+
+/// Issue 15: with `cert_manager.enabled: false` and `issuerName` set
+/// (deployKF's documented way to use your own issuer), meshgen rendered a
+/// self-signed ClusterIssuer under the user's name, which would replace
+/// the user's ACME issuer on apply. Like deployKF, nothing of cert-manager
+/// is rendered then, even with `clusterIssuer.enabled` left true.
+#[test]
+fn regression_issue_15_own_cert_manager_renders_no_issuer_under_the_users_name() {
+    let t = render(&["deploykf_dependencies.cert_manager.enabled=false,deploykf_dependencies.cert_manager.clusterIssuer.issuerName=my-cluster-issuer"]);
+    let issuers: Vec<&str> = t
+        .iter()
+        .flat_map(|(path, docs)| docs.iter().map(move |d| (path, d)))
+        .filter(|(_, d)| d["kind"] == "ClusterIssuer" || d["kind"] == "Issuer")
+        .map(|(path, _)| path.as_str())
+        .collect();
+    assert_eq!(issuers, Vec::<&str>::new());
+    assert!(t
+        .keys()
+        .all(|p| !p.starts_with("manifests/deploykf-dependencies/cert-manager")));
+    assert_eq!(
+        doc(&t, "Certificate.yaml")["spec"]["issuerRef"]["name"],
+        "my-cluster-issuer"
     );
 }
 

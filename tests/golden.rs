@@ -103,6 +103,11 @@ fn golden_own_istio() {
 }
 
 #[test]
+fn golden_own_cert_manager() {
+    check_case("own-cert-manager");
+}
+
+#[test]
 fn golden_own_gateway_deployment() {
     check_case("own-gateway-deployment");
 }

@@ -2,75 +2,21 @@
 //! upstream Istio 1.30.3 charts (`../shared/reference/istio-1.30.3/charts`):
 //! what meshgen writes into `values.yaml` must take effect.
 //!
-//! Needs a helm binary: `$MESHGEN_HELM` if set (and then only that one),
-//! else `target/tools/bin/helm` (`../shared/tools/get-helm target/tools/bin`
-//! installs it there), else `helm` on PATH. A libtest-mimic harness
-//! (`harness = false`) decides at run time: without helm every test is
-//! reported as *ignored*, with the reason, never as passed; with
-//! `MESHGEN_REQUIRE_TOOLS=1` (as `.ci/run` sets) every test *fails* instead.
+//! Needs a helm binary, found (or the tests ignored, or failed under
+//! `MESHGEN_REQUIRE_TOOLS=1`) by `common::helm`.
 
 mod common;
 
+use common::helm::HelmTest;
 use common::root;
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 const UPSTREAM: &str = "../shared/reference/istio-1.30.3";
 const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 
-/// The helm these tests use.
-#[derive(Clone)]
-enum Helm {
-    Found(PathBuf),
-    /// None was found: the tests are ignored (or fail, when required).
-    Missing(String),
-    /// `MESHGEN_HELM` names one that does not run: always a failure.
-    Broken(String),
-}
-
-fn find_helm() -> Helm {
-    let works = |h: &Path| {
-        Command::new(h)
-            .args(["version", "--short"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if let Some(h) = std::env::var_os("MESHGEN_HELM") {
-        let h = PathBuf::from(h);
-        return if works(&h) {
-            Helm::Found(h)
-        } else {
-            Helm::Broken(format!(
-                "MESHGEN_HELM={} does not run `helm version`",
-                h.display()
-            ))
-        };
-    }
-    match [root().join("target/tools/bin/helm"), PathBuf::from("helm")]
-        .into_iter()
-        .find(|h| works(h))
-    {
-        Some(h) => Helm::Found(h),
-        None => Helm::Missing(
-            "no helm found: set MESHGEN_HELM, or run ../shared/tools/get-helm target/tools/bin"
-                .into(),
-        ),
-    }
-}
-
-/// Whether a missing tool fails the tests instead of ignoring them.
-fn tools_required() -> bool {
-    std::env::var_os("MESHGEN_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// A test given the helm binary to run.
-type HelmTest = fn(&Path);
-
 fn main() {
-    let args = Arguments::from_args();
     let tests: [(&str, HelmTest); 5] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
@@ -93,26 +39,7 @@ fn main() {
             regression_issue_16_extra_manifests_are_never_evaluated_by_helm,
         ),
     ];
-    let helm = find_helm();
-    let required = tools_required();
-    let trials = tests
-        .into_iter()
-        .map(|(name, test)| {
-            let helm = helm.clone();
-            Trial::ignorable_test(name, move || match helm {
-                Helm::Found(h) => {
-                    test(&h);
-                    Ok(Completion::Completed)
-                }
-                Helm::Missing(why) if required => Err(Failed::from(format!(
-                    "{why}; MESHGEN_REQUIRE_TOOLS is set, so a missing helm is a failure"
-                ))),
-                Helm::Missing(why) => Ok(Completion::ignored_with(why)),
-                Helm::Broken(why) => Err(Failed::from(why)),
-            })
-        })
-        .collect();
-    libtest_mimic::run(&args, trials).exit();
+    common::helm::run(&tests)
 }
 
 /// Generate with `values` (YAML) and `sets`, then `helm template` the
@@ -128,13 +55,7 @@ fn render_generated(helm: &Path, values: &str, sets: &[&str]) -> (meshgen::Gener
     std::fs::write(&file, values).unwrap();
     let g = common::generate(&common::inputs(vec![file], sets));
     let chart = tmp.path().join("chart");
-    for (path, text) in &g.files {
-        if let Some(rel) = path.strip_prefix(&format!("{CHART_DIR}/")) {
-            let target = chart.join(rel);
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::write(target, text).unwrap();
-        }
-    }
+    common::helm::write_chart(&g.files, CHART_DIR, &chart);
     // Place the upstream charts the wrapper depends on, as
     // `helm dependency build` would.
     let upstream = root().join(UPSTREAM).join("charts");
@@ -149,18 +70,7 @@ fn render_generated(helm: &Path, values: &str, sets: &[&str]) -> (meshgen::Gener
         };
         common::copy_tree(&upstream.join(source), &chart.join("charts").join(name));
     }
-    let out = Command::new(helm)
-        .args(["template", "istio"])
-        .arg(&chart)
-        .args(["--namespace", "istio-system", "--include-crds"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "helm template failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs = parse(&String::from_utf8(out.stdout).unwrap());
+    let docs = common::helm::template(helm, "istio", &chart, "istio-system");
     (g, docs)
 }
 

@@ -1,62 +1,10 @@
-//! `deploykf_dependencies`: the cert-manager keys meshgen reads and the
-//! Istio section it installs.
+//! `deploykf_dependencies.istio`: the Istio section meshgen installs.
 
 use super::text::*;
 use super::StringMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-
-/// Only the keys meshgen acts on; cert-manager itself is a prerequisite
-/// (its other deployKF keys are ignored).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CertManager {
-    /// Namespace where cert-manager runs; the CA Secret of the self-signed
-    /// issuer chain is created there.
-    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
-    pub namespace: String,
-    /// The cert-manager ClusterIssuer that signs the gateway certificate.
-    pub cluster_issuer: ClusterIssuer,
-}
-
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ClusterIssuer {
-    /// Whether meshgen renders the ClusterIssuer; false to use an existing
-    /// issuer named by issuerName.
-    pub enabled: bool,
-    /// Name of the ClusterIssuer that signs the gateway certificate
-    /// (DNS-1123 subdomain).
-    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
-    pub issuer_name: String,
-    /// Kind of ClusterIssuer meshgen renders; only a self-signed CA chain
-    /// is supported.
-    #[serde(rename = "type")]
-    #[schemars(extend("enum" = ["SELF_SIGNED"]))]
-    pub issuer_type: String,
-    /// Settings of the self-signed CA chain (type SELF_SIGNED).
-    pub self_signed: SelfSigned,
-}
-
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SelfSigned {
-    /// Name of the self-signed ClusterIssuer that issues the root CA
-    /// certificate (DNS-1123 subdomain).
-    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
-    pub ca_issuer_name: String,
-    /// Name of the Secret, in the cert-manager namespace, that holds the
-    /// root CA certificate and key (DNS-1123 subdomain).
-    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
-    pub ca_secret_name: String,
-    /// Name of the ConfigMap carrying the root CA certificate for workloads
-    /// that must trust the gateway (DNS-1123 subdomain); deployKF fills it
-    /// with trust-manager, which meshgen does not render yet: setting it
-    /// gives a warning.
-    #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
-    pub injected_config_map_name: String,
-}
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -20,12 +20,14 @@
 //! or the value its attribute names (an app's `auth` is `required`).
 
 mod auth;
+mod cert_manager;
 mod gateway;
 mod istio;
 mod profiles;
 pub mod text;
 
 pub use auth::*;
+pub use cert_manager::*;
 pub use gateway::*;
 pub use istio::*;
 pub use profiles::*;
@@ -227,9 +229,8 @@ pub struct SyncPolicy {
 /// deployKF dependencies installed before the platform's own components.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct Dependencies {
-    /// cert-manager, a prerequisite meshgen does not install; meshgen reads
-    /// where it runs and renders the ClusterIssuer that signs the gateway
-    /// certificate.
+    /// cert-manager, which meshgen installs as a pinned wrapper chart, and
+    /// the ClusterIssuer that signs the gateway certificate.
     pub cert_manager: CertManager,
     /// The Istio service mesh (CRDs and control plane) that meshgen
     /// installs.

@@ -1,49 +1,213 @@
-//! The cert-manager component: the self-signed issuer chain that signs
-//! the gateway certificate (cert-manager itself is a prerequisite; its
-//! namespace is assumed to exist). Only the issuer names are derived here.
+//! cert-manager, as two components (deployKF renders them as one chart,
+//! ordered by sync waves inside one Argo CD Application; meshgen's
+//! delivery orders whole directories):
+//!
+//! - [`COMPONENT`], `cert-manager`: the install, a wrapper Helm chart
+//!   around Jetstack's chart with the CRDs, its values built as a JSON
+//!   value from the section's images, controller settings and
+//!   `valuesOverrides` (merged last); on when `cert_manager.enabled`.
+//! - [`ISSUER`], `cert-manager-issuer`: the objects that need
+//!   cert-manager's CRDs and webhook, so they sync after the chart: the
+//!   self-signed issuer chain (deployKF's: a self-signed Issuer, the root
+//!   CA Certificate, the ClusterIssuer `issuerName` signing with it) and
+//!   the section's `extraManifests`. Like deployKF, nothing of it is
+//!   rendered when meshgen does not install cert-manager.
+//!
+//! The gateway's Certificate names `issuerName` either way.
 
-use crate::component::{no_overrides, Delivery, Descriptor, Input, Overrides, Packaging, Part};
+use crate::component::{
+    no_extra_manifests, ChartDependency, Delivery, Descriptor, HelmChart, Input, Overrides,
+    Packaging, Part,
+};
+use crate::config::{CertManager, ChartImage, Config};
+use crate::model::istio::deep_merge;
 use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+/// Alias of the upstream chart in the wrapper chart (deployKF's), so a
+/// deployKF user's `valuesOverrides` apply unchanged.
+pub const CHART_ALIAS: &str = "cert-manager";
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "cert-manager",
     key: "cert_manager",
     section: "deploykf_dependencies.cert_manager",
     templates: "manifests/deploykf-dependencies/cert-manager",
+    wave: -8,
+    packaging: Packaging::HelmChart,
+    delivery: Delivery {
+        create_namespace: true,
+        // The CRDs are large; cainjector writes the webhooks' caBundle.
+        server_side_apply: true,
+        ignore_webhook_fields: true,
+    },
+    overrides: Overrides::Chart,
+    fan_out: &[],
+    enabled: |c| c.deploykf_dependencies.cert_manager.enabled,
+    namespace: |c| Some(c.deploykf_dependencies.cert_manager.namespace.clone()),
+    // Created with the release; when cert-manager is yours, it runs there.
+    assumed_namespaces: |c| vec![c.deploykf_dependencies.cert_manager.namespace.clone()],
+    extra_manifests: no_extra_manifests,
+    values_overrides: |c| Some(&c.deploykf_dependencies.cert_manager.values_overrides),
+    rules: crate::rules::cert_manager::check,
+    derive,
+};
+
+pub static ISSUER: Descriptor = Descriptor {
+    id: "cert-manager-issuer",
+    key: "cert_manager_issuer",
+    section: "deploykf_dependencies.cert_manager",
+    templates: "manifests/deploykf-dependencies/cert-manager-issuer",
+    // After the chart (its CRDs and webhook), before the gateway's
+    // Certificate.
     wave: -5,
     packaging: Packaging::Kustomize,
     delivery: Delivery::PLAIN,
     overrides: Overrides::Absent,
     fan_out: &[],
-    enabled: |c| c.deploykf_dependencies.cert_manager.cluster_issuer.enabled,
+    enabled: |c| {
+        let cm = &c.deploykf_dependencies.cert_manager;
+        issuer_rendered(c) || (cm.enabled && !cm.extra_manifests.is_empty())
+    },
     namespace: |c| Some(c.deploykf_dependencies.cert_manager.namespace.clone()),
-    // cert-manager runs there: a prerequisite, not rendered here.
-    assumed_namespaces: |c| vec![c.deploykf_dependencies.cert_manager.namespace.clone()],
-    extra_manifests: crate::component::no_extra_manifests,
-    values_overrides: no_overrides,
-    rules: crate::rules::cert_manager::check,
-    derive,
+    assumed_namespaces: crate::component::no_namespaces,
+    extra_manifests: |c| &c.deploykf_dependencies.cert_manager.extra_manifests,
+    values_overrides: crate::component::no_overrides,
+    rules: crate::rules::none,
+    derive: derive_issuer,
 };
+
+/// meshgen renders the self-signed issuer chain: it installs cert-manager
+/// and `clusterIssuer.enabled` (deployKF ignores `clusterIssuer` when
+/// cert-manager is the user's).
+pub fn issuer_rendered(c: &Config) -> bool {
+    let cm = &c.deploykf_dependencies.cert_manager;
+    cm.enabled && cm.cluster_issuer.enabled && cm.cluster_issuer.issuer_type == "SELF_SIGNED"
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CertManagerModel {
+    /// meshgen installs cert-manager (`cert_manager.enabled`).
+    pub managed: bool,
     /// Namespace cert-manager runs in (its cluster resource namespace).
     pub namespace: String,
     /// meshgen renders the self-signed issuer chain.
     pub issuer_managed: bool,
     /// The ClusterIssuer that signs the gateway certificate.
     pub issuer_name: String,
+    pub ca_secret_name: String,
+    /// The wrapper chart (always computed; rendered when `managed`).
+    pub chart: CertManagerChart,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CertManagerChart {
+    pub version: String,
+    pub dependencies: Vec<ChartDependency>,
+    /// The whole `values.yaml` of the wrapper chart.
+    pub values: Value,
+}
+
+/// What the issuer component's templates read.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuerModel {
+    pub namespace: String,
+    /// The self-signed chain is rendered (else only `extraManifests`).
+    pub self_signed: bool,
+    pub issuer_name: String,
     pub ca_issuer_name: String,
     pub ca_secret_name: String,
+    /// `extraManifests`, parsed and checked.
+    pub extra_manifests: Vec<Value>,
 }
 
 fn derive(input: &Input) -> Part {
     let cm = &input.config.deploykf_dependencies.cert_manager;
-    Part::of(&CertManagerModel {
+    let chart = chart(cm);
+    let model = CertManagerModel {
+        managed: cm.enabled,
         namespace: cm.namespace.clone(),
-        issuer_managed: cm.cluster_issuer.enabled,
+        issuer_managed: issuer_rendered(input.config),
         issuer_name: cm.cluster_issuer.issuer_name.clone(),
-        ca_issuer_name: cm.cluster_issuer.self_signed.ca_issuer_name.clone(),
         ca_secret_name: cm.cluster_issuer.self_signed.ca_secret_name.clone(),
+        chart,
+    };
+    let mut part = Part::of(&model);
+    part.chart = Some(HelmChart {
+        repository_url: cm.charts.cert_manager.repository.clone(),
+        dependencies: model.chart.dependencies,
+        values: model.chart.values,
+    });
+    part
+}
+
+fn derive_issuer(input: &Input) -> Part {
+    let cm = &input.config.deploykf_dependencies.cert_manager;
+    let s = &cm.cluster_issuer.self_signed;
+    Part::of(&IssuerModel {
+        namespace: cm.namespace.clone(),
+        self_signed: issuer_rendered(input.config),
+        issuer_name: cm.cluster_issuer.issuer_name.clone(),
+        ca_issuer_name: s.ca_issuer_name.clone(),
+        ca_secret_name: s.ca_secret_name.clone(),
+        extra_manifests: input.extra_manifests.to_vec(),
     })
+}
+
+/// An image as the chart reads it: `tag` only when pinned (else the
+/// chart's appVersion), `pullPolicy` only when set.
+fn image(i: &ChartImage) -> Value {
+    let mut v = Map::new();
+    v.insert("repository".into(), json!(i.repository));
+    if let Some(tag) = i.tag.as_deref().filter(|t| !t.is_empty()) {
+        v.insert("tag".into(), json!(tag));
+    }
+    if let Some(p) = &i.pull_policy {
+        v.insert("pullPolicy".into(), json!(p));
+    }
+    Value::Object(v)
+}
+
+/// The wrapper chart: deployKF's values for the upstream chart (its
+/// `installCRDs` is `crds.enabled` since cert-manager v1.15), then the
+/// user's `valuesOverrides` over them.
+pub fn chart(cm: &CertManager) -> CertManagerChart {
+    let img = &cm.images;
+    let ctl = &cm.controller;
+    let upstream = json!({
+        // Object names do not depend on the release name.
+        "fullnameOverride": "cert-manager",
+        // The CRDs are templates of the chart, kept on uninstall.
+        "crds": { "enabled": true, "keep": true },
+        "image": image(&img.cert_manager_controller),
+        "podLabels": ctl.pod_labels,
+        "securityContext": ctl.security_context,
+        "serviceAccount": {
+            "create": ctl.service_account.create,
+            "name": ctl.service_account.name,
+            "annotations": ctl.service_account.annotations,
+        },
+        "extraArgs": ctl.extra_args,
+        "prometheus": { "enabled": false },
+        "webhook": { "image": image(&img.cert_manager_webhook) },
+        "cainjector": { "enabled": true, "image": image(&img.cert_manager_cainjector) },
+        "acmesolver": { "image": image(&img.cert_manager_acmesolver) },
+        // A Helm post-install hook: the release (and so the issuer
+        // component after it) waits until the webhook accepts requests.
+        "startupapicheck": { "enabled": true, "image": image(&img.cert_manager_ctl) },
+    });
+    let mut values = json!({ CHART_ALIAS: upstream });
+    deep_merge(&mut values, &Value::Object(cm.values_overrides.clone()));
+    let c = &cm.charts.cert_manager;
+    CertManagerChart {
+        version: c.version.clone(),
+        dependencies: vec![ChartDependency {
+            name: c.name.clone(),
+            alias: CHART_ALIAS,
+            release: "cert-manager",
+            version: c.version.clone(),
+            repository: c.repository.clone(),
+        }],
+        values,
+    }
 }

@@ -24,6 +24,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     fan_out: &[FanOut {
         placeholder: "app",
         collection: &["apps"],
+        within: None,
     }],
     enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),

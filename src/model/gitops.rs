@@ -2,8 +2,11 @@
 //! (and HelmReleases) that apply the component directories in order, or,
 //! with no engine, the order for plain kustomize.
 //!
-//! Order, lowest first: Istio (CRDs and istiod), the certificate issuers,
-//! the gateway; later components (auth, profiles) follow.
+//! Order, lowest first: Istio (CRDs and istiod), cert-manager (chart and
+//! CRDs), the certificate issuers, the gateway; later components (auth,
+//! profiles) follow. Every Helm-chart component is delivered the same way:
+//! an Argo CD Helm source, or (Flux) a HelmRepository and one HelmRelease
+//! per upstream chart of its wrapper.
 
 use crate::component::{FanOut, HelmChart, Instance};
 use crate::config::{Config, GitopsEngine};
@@ -17,14 +20,22 @@ pub const FAN_OUT: &[FanOut] = &[
     FanOut {
         placeholder: "application",
         collection: &["gitops", "argocd", "applications"],
+        within: None,
     },
     FanOut {
         placeholder: "kustomization",
         collection: &["gitops", "flux", "kustomizations"],
+        within: None,
+    },
+    FanOut {
+        placeholder: "helm",
+        collection: &["gitops", "flux", "helm"],
+        within: None,
     },
     FanOut {
         placeholder: "release",
-        collection: &["gitops", "flux", "helm", "releases"],
+        collection: &["releases"],
+        within: Some("helm"),
     },
 ];
 
@@ -84,9 +95,9 @@ pub struct FluxModel {
     pub source_name: String,
     pub interval: String,
     pub kustomizations: Vec<FluxKustomization>,
-    /// The Helm-chart component (Istio, when meshgen manages it) as
-    /// HelmReleases, one per upstream chart.
-    pub helm: Option<FluxHelm>,
+    /// Each enabled Helm-chart component as a HelmRepository and
+    /// HelmReleases (one per upstream chart), in `flux/<id>/`.
+    pub helm: Vec<FluxHelm>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -98,17 +109,22 @@ pub struct FluxKustomization {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FluxHelm {
+    /// The component id (its directory under `flux/`).
+    pub name: String,
     /// Directory (relative to the output root) holding the objects below.
     pub dir: String,
     pub repository_name: String,
     pub repository_url: String,
-    pub target_namespace: String,
     pub releases: Vec<FluxRelease>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FluxRelease {
     pub name: String,
+    /// The wrapper chart whose pinned chart and values this installs.
+    pub chart_dir: String,
+    pub repository_name: String,
+    pub target_namespace: String,
     pub chart: String,
     pub version: String,
     pub depends_on: Vec<String>,
@@ -147,7 +163,7 @@ impl GitopsModel {
             (Some(_), _) => vec!["argocd-applications".into()],
             (_, Some(f)) => {
                 let mut dirs = vec!["flux".to_string()];
-                dirs.extend(f.helm.as_ref().map(|h| h.dir.clone()));
+                dirs.extend(f.helm.iter().map(|h| h.dir.clone()));
                 dirs
             }
             _ => Vec::new(),
@@ -253,14 +269,14 @@ fn flux(
     let f = &config.gitops.flux;
     let prefix = clean_repo_path(&f.path);
     let mut kustomizations: Vec<FluxKustomization> = Vec::new();
-    let mut helm = None;
+    let mut helm = Vec::new();
     for c in ordered {
         let chart = charts.get(c.id).filter(|_| c.helm_chart);
         let (path, name) = match chart {
             Some(chart) => {
                 let dir = format!("flux/{}", c.id);
                 let path = join(&prefix, &dir);
-                helm = Some(flux_helm(c, chart, dir));
+                helm.push(flux_helm(c, chart, dir));
                 (path, c.id.to_string())
             }
             None => (join(&prefix, &c.dir), c.id.to_string()),
@@ -288,13 +304,13 @@ fn flux(
 }
 
 /// The wrapper chart's values, split per upstream chart, each with the
-/// shared `global` block.
+/// shared `global` block (if the wrapper has one).
 fn flux_helm(c: &Instance, chart: &HelmChart, dir: String) -> FluxHelm {
-    let global = chart.values.get("global").cloned().unwrap_or(json!({}));
+    let global = chart.values.get("global");
     let values_of = |alias: &str| {
         let mut v = chart.values.get(alias).cloned().unwrap_or(json!({}));
-        if let Value::Object(m) = &mut v {
-            m.insert("global".into(), global.clone());
+        if let (Value::Object(m), Some(g)) = (&mut v, global) {
+            m.insert("global".into(), g.clone());
         }
         v
     };
@@ -303,6 +319,9 @@ fn flux_helm(c: &Instance, chart: &HelmChart, dir: String) -> FluxHelm {
     for dep in &chart.dependencies {
         releases.push(FluxRelease {
             name: dep.release.to_string(),
+            chart_dir: c.dir.clone(),
+            repository_name: c.id.to_string(),
+            target_namespace: c.namespace.clone(),
             chart: dep.name.clone(),
             version: dep.version.clone(),
             depends_on: previous.iter().cloned().collect(),
@@ -311,10 +330,10 @@ fn flux_helm(c: &Instance, chart: &HelmChart, dir: String) -> FluxHelm {
         previous = Some(dep.release.to_string());
     }
     FluxHelm {
+        name: c.id.to_string(),
         dir,
         repository_name: c.id.to_string(),
         repository_url: chart.repository_url.clone(),
-        target_namespace: c.namespace.clone(),
         releases,
     }
 }

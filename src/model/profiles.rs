@@ -22,6 +22,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     fan_out: &[FanOut {
         placeholder: "profile",
         collection: &["profiles"],
+        within: None,
     }],
     enabled: |c| c.deploykf_core.deploykf_profiles_generator.enabled,
     // Each profile has its own namespace.

@@ -61,11 +61,18 @@ impl RenderedTree {
     }
 }
 
-/// The `{placeholder}` of a template path, braces included, if any.
-fn placeholder(path: &str) -> Option<&str> {
-    let start = path.find('{')?;
-    let end = start + path[start..].find('}')?;
-    Some(&path[start..=end])
+/// The `{placeholder}`s of a template path, braces included, in order.
+fn placeholders(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(start) = path[rest..].find('{').map(|i| rest + i) {
+        let Some(end) = path[start..].find('}').map(|i| start + i) else {
+            break;
+        };
+        out.push(&path[start..=end]);
+        rest = end + 1;
+    }
+    out
 }
 
 /// The list at `route` under `root`; `None` for a missing or null node
@@ -84,54 +91,101 @@ fn collection(root: &minijinja::Value, route: &[&str]) -> Result<Vec<minijinja::
 }
 
 /// The output files of one template: (output path, item) for each item
-/// of its fan-out collection, or one job for an ordinary template.
-/// Errors name the template: a placeholder that names no collection of
-/// its component, an item without a string `name`.
+/// of its fan-out collection (for two placeholders, each item of the
+/// second's collection in each item of the first), or one job for an
+/// ordinary template. Errors name the template: a placeholder that names
+/// no collection of its component, a second placeholder not declared
+/// within the first, an item without a string `name`.
 fn jobs(
     name: &str,
     out_path: String,
     fan_out: &[FanOut],
     root: &minijinja::Value,
 ) -> Result<Vec<(String, minijinja::Value)>, Diagnostic> {
-    let Some(ph) = placeholder(&out_path).map(str::to_string) else {
+    let phs: Vec<String> = placeholders(&out_path)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if phs.is_empty() {
         return Ok(vec![(out_path, minijinja::Value::from(()))]);
-    };
-    let fail = |what: String| Diagnostic::error(format!("internal: templates/{name}: {what}"));
-    if out_path.matches('{').count() > 1 {
-        return Err(fail(
-            "more than one placeholder in its path; a template fans out over one collection".into(),
-        ));
     }
-    let key = &ph[1..ph.len() - 1];
-    let spec = fan_out
-        .iter()
-        .find(|f| f.placeholder == key)
-        .ok_or_else(|| {
-            let known: Vec<String> = fan_out
-                .iter()
-                .map(|f| format!("{{{}}}", f.placeholder))
-                .collect();
-            fail(format!(
-                "placeholder {ph} names no fan-out collection (declared here: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
+    let fail = |what: String| Diagnostic::error(format!("internal: templates/{name}: {what}"));
+    let spec_of = |ph: &str| {
+        let key = &ph[1..ph.len() - 1];
+        fan_out
+            .iter()
+            .find(|f| f.placeholder == key)
+            .ok_or_else(|| {
+                let known: Vec<String> = fan_out
+                    .iter()
+                    .map(|f| format!("{{{}}}", f.placeholder))
+                    .collect();
+                fail(format!(
+                    "placeholder {ph} names no fan-out collection (declared here: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })
+    };
+    let outer = spec_of(&phs[0])?;
+    let inner = match &phs[1..] {
+        [] => None,
+        [second] => {
+            let inner = spec_of(second)?;
+            if inner.within != Some(outer.placeholder) {
+                return Err(fail(format!(
+                    "placeholder {second} does not fan out within {}; a second placeholder needs a collection declared `within` the first",
+                    phs[0]
+                )));
+            }
+            Some((second.as_str(), inner))
+        }
+        _ => {
+            return Err(fail(
+                "more than two placeholders in its path; a template fans out over at most two nested collections".into(),
             ))
-        })?;
-    let items = collection(root, spec.collection).map_err(fail)?;
+        }
+    };
+    if let Some(w) = outer.within {
+        return Err(fail(format!(
+            "placeholder {} fans out within {{{w}}}, which its path lacks before it",
+            phs[0]
+        )));
+    }
+    let outer_jobs = expand(&out_path, &phs[0], outer, root).map_err(fail)?;
+    let Some((ph, inner)) = inner else {
+        return Ok(outer_jobs);
+    };
+    let mut out = Vec::new();
+    for (path, item) in outer_jobs {
+        out.extend(expand(&path, ph, inner, &item).map_err(fail)?);
+    }
+    Ok(out)
+}
+
+/// `path` with `ph` replaced by the name of each item of `spec`'s
+/// collection under `root`.
+fn expand(
+    path: &str,
+    ph: &str,
+    spec: &FanOut,
+    root: &minijinja::Value,
+) -> Result<Vec<(String, minijinja::Value)>, String> {
+    let items = collection(root, spec.collection)?;
     items
         .into_iter()
         .enumerate()
         .map(|(i, item)| {
             let item_name = item.get_attr("name").ok().and_then(|n| n.as_str().map(str::to_string));
             match item_name {
-                Some(n) if !n.is_empty() && !n.contains('/') => Ok((out_path.replace(&ph, &n), item)),
-                _ => Err(fail(format!(
+                Some(n) if !n.is_empty() && !n.contains('/') => Ok((path.replace(ph, &n), item)),
+                _ => Err(format!(
                     "item {i} of `{}` has no usable `name` (a non-empty string without \"/\") for {ph}",
                     spec.collection.join(".")
-                ))),
+                )),
             }
         })
         .collect()
@@ -317,6 +371,7 @@ mod tests {
     const FAN: &[FanOut] = &[FanOut {
         placeholder: "app",
         collection: &["apps"],
+        within: None,
     }];
 
     fn root(apps: serde_json::Value) -> minijinja::Value {
@@ -362,7 +417,46 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             err.message,
-            "internal: templates/c/{app}-{app}.yaml.j2: more than one placeholder in its path; a template fans out over one collection"
+            "internal: templates/c/{app}-{app}.yaml.j2: placeholder {app} does not fan out within {app}; a second placeholder needs a collection declared `within` the first"
+        );
+    }
+
+    #[test]
+    fn a_second_placeholder_fans_out_within_the_first() {
+        const NESTED: &[FanOut] = &[
+            FanOut {
+                placeholder: "app",
+                collection: &["apps"],
+                within: None,
+            },
+            FanOut {
+                placeholder: "part",
+                collection: &["parts"],
+                within: Some("app"),
+            },
+        ];
+        let r = root(serde_json::json!([
+            {"name": "a", "parts": [{"name": "x"}, {"name": "y"}]},
+            {"name": "b", "parts": [{"name": "z"}]},
+            {"name": "c"},
+        ]));
+        let jobs = jobs(
+            "c/{app}/p-{part}.yaml.j2",
+            "out/{app}/p-{part}.yaml".into(),
+            NESTED,
+            &r,
+        )
+        .unwrap();
+        let paths: Vec<&str> = jobs.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["out/a/p-x.yaml", "out/a/p-y.yaml", "out/b/p-z.yaml"]
+        );
+        let err =
+            super::jobs("c/{part}.yaml.j2", "out/{part}.yaml".into(), NESTED, &r).unwrap_err();
+        assert_eq!(
+            err.message,
+            "internal: templates/c/{part}.yaml.j2: placeholder {part} fans out within {app}, which its path lacks before it"
         );
     }
 

@@ -1,6 +1,7 @@
-//! Rules for `deploykf_dependencies.cert_manager`: keys deployKF acts on
-//! that meshgen does not render yet are named when the user sets them, so
-//! nobody relies on an effect that never happens.
+//! Rules for `deploykf_dependencies.cert_manager`: the self-signed
+//! default issuer is named as not for production whenever it signs the
+//! gateway certificate, and keys that have no effect are named when the
+//! user sets them, so nobody relies on an effect that never happens.
 
 use super::{Ctx, Findings};
 use crate::source::SourceKind;
@@ -9,14 +10,43 @@ use crate::values::path::ValuePath;
 const CM: &str = "deploykf_dependencies.cert_manager";
 
 pub fn check(ctx: &Ctx, f: &mut Findings) {
+    let config = ctx.config;
+    let cm = &config.deploykf_dependencies.cert_manager;
+    let set_by_user = |key: &str| {
+        ctx.values
+            .origin_of(&ValuePath::keys(key))
+            .is_some_and(|o| ctx.sources.get(o.source).kind != SourceKind::Defaults)
+    };
+
+    let signs_gateway = config.deploykf_core.deploykf_istio_gateway.enabled
+        && ctx.facts.gateway.certificate_managed;
+    if signs_gateway && crate::model::cert_manager::issuer_rendered(config) {
+        f.warnings.push(ctx.warning(
+            &format!("{CM}.clusterIssuer.enabled"),
+            format!(
+                "the gateway certificate is signed by meshgen's self-signed CA (ClusterIssuer `{}`): not for production, clients trust it only once they trust its root CA (see README.md in the output); set `{CM}.clusterIssuer.enabled` to false and `{CM}.clusterIssuer.issuerName` to a ClusterIssuer of your own (e.g. ACME)",
+                cm.cluster_issuer.issuer_name
+            ),
+        ));
+    }
+
+    // deployKF renders nothing of the cert-manager directory, issuer
+    // included, when cert-manager is the user's.
+    let key = format!("{CM}.clusterIssuer.enabled");
+    if !cm.enabled && cm.cluster_issuer.enabled && set_by_user(&key) {
+        f.warnings.push(ctx.warning(
+            &key,
+            format!(
+                "has no effect while `{CM}.enabled` is false: like deployKF, meshgen then renders no ClusterIssuer; your cert-manager must have the ClusterIssuer `{}` (`{CM}.clusterIssuer.issuerName`)",
+                cm.cluster_issuer.issuer_name
+            ),
+        ));
+    }
+
     // deployKF copies the self-signed root CA into this ConfigMap in every
     // namespace with trust-manager; meshgen renders no trust-manager Bundle.
     let key = format!("{CM}.clusterIssuer.selfSigned.injectedConfigMapName");
-    let set_by_user = ctx
-        .values
-        .origin_of(&ValuePath::keys(&key))
-        .is_some_and(|o| ctx.sources.get(o.source).kind != SourceKind::Defaults);
-    if set_by_user {
+    if set_by_user(&key) {
         f.warnings.push(ctx.warning(
             &key,
             "has no effect: meshgen renders no trust-manager Bundle, so no ConfigMap with the root CA is injected; distribute the CA from the Secret `clusterIssuer.selfSigned.caSecretName` yourself".into(),

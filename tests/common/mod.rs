@@ -3,6 +3,8 @@
 //! pipeline run on value files and `--set` arguments.
 #![allow(dead_code)] // each test crate uses its own subset
 
+pub mod helm;
+
 use meshgen::values::{SetArg, ValueInputs};
 use meshgen::Session;
 use serde_json::Value;

@@ -34,6 +34,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     fan_out: &[FanOut {
         placeholder: "secret",
         collection: &["generated_secrets"],
+        within: None,
     }],
     enabled: |c| c.deploykf_core.deploykf_auth.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_auth.namespace.clone()),
