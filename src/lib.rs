@@ -11,6 +11,7 @@ pub mod component;
 pub mod config;
 pub mod diagnostic;
 pub mod facts;
+pub mod kube;
 pub mod model;
 pub mod render;
 pub mod rules;

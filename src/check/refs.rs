@@ -22,27 +22,6 @@ pub struct TreeContext {
     pub extension_providers: Vec<String>,
 }
 
-/// Kinds that are not namespaced.
-const CLUSTER_SCOPED: &[&str] = &[
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "IngressClass",
-    "RuntimeClass",
-    "APIService",
-    "ClusterIssuer",
-    "GatewayClass",
-    "Profile",
-];
-
 /// What the checks need to know about one document.
 #[derive(Debug, Clone)]
 pub struct DocFacts {
@@ -198,7 +177,7 @@ pub fn check<'a>(
     // No object twice.
     let mut seen: HashMap<(&str, &str, &str, &str), &str> = HashMap::with_capacity(docs.len());
     for d in docs {
-        let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let group = crate::kube::group(&d.api_version);
         let key = (
             group,
             d.kind.as_str(),
@@ -215,7 +194,6 @@ pub fn check<'a>(
         }
     }
 
-    let cluster_scoped: HashSet<&str> = CLUSTER_SCOPED.iter().copied().collect();
     let created: HashSet<&str> = docs
         .iter()
         .filter(|d| d.kind == "Namespace")
@@ -238,7 +216,7 @@ pub fn check<'a>(
 
     for d in docs {
         // Every namespaced object lives in a namespace that will exist.
-        if !cluster_scoped.contains(d.kind.as_str()) {
+        if !crate::kube::is_cluster_scoped(&d.api_version, &d.kind) {
             let ns = d.namespace.as_str();
             if ns.is_empty() {
                 diags.push(d.error(
