@@ -95,6 +95,7 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         // meshgen's Istio declares them; with your own Istio,
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),
+        user_objects: model.user_objects.clone(),
     }
 }
 

@@ -170,6 +170,30 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         (
+            // Issue 15: a whole-tree check's error points at the values,
+            // not at the generated extra-manifests.yaml.
+            "extra manifest in a namespace that will not exist",
+            Some(b"deploykf_core:\n  deploykf_auth:\n    extraManifests:\n      - |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: a}\n        ---\n        apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: b, namespace: nowhere}\n"),
+            vec![],
+        ),
+        (
+            // Without a namespace it goes into deploykf-auth, where meshgen
+            // renders dex's ServiceAccount.
+            "extra manifest that meshgen renders too",
+            Some(b"deploykf_core:\n  deploykf_auth:\n    extraManifests:\n      - {apiVersion: v1, kind: ServiceAccount, metadata: {name: dex}}\n"),
+            vec![],
+        ),
+        (
+            "extra manifest written twice",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n  deploykf_auth:\n    extraManifests:\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: a, namespace: deploykf-istio-gateway}}\n"),
+            vec![],
+        ),
+        (
+            "profiles extra manifest without a namespace",
+            Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    extraManifests:\n      - {apiVersion: v1, kind: LimitRange, metadata: {name: defaults}}\n"),
+            vec![],
+        ),
+        (
             "target CPU above 100",
             None,
             vec!["--set", "deploykf_core.deploykf_istio_gateway.gatewayDeployment.autoscaling.targetCPUUtilizationPercentage=150"],
