@@ -6,16 +6,24 @@ the sections it renders is derived from its Rust types (src/config.rs, through s
 every other deployKF key (``kubernetes``, every child of ``deploykf_opt`` /
 ``kubeflow_dependencies`` / ``kubeflow_tools``, ``deploykf_tools``, ``argocd.source.plugin``,
 the parts of ``deploykf_dependencies.cert_manager`` meshgen does not read, ...) is described by
-a generated node that mirrors the structure of deployKF's ``default_values.yaml``:
+a generated node that mirrors the structure of deployKF's ``default_values.yaml`` of every
+release in RELEASES (the union of their keys: a user who upgraded deployKF may still carry a key
+an older release knew):
 
 * a map with keys      -> {"type": ["object", "null"], "properties": {...}, "additionalProperties": false}
 * an empty map ``{}``  -> no constraint (deployKF treats it as free-form)
 * a scalar or a list   -> no constraint
+* a map in one release and a scalar or a list in another -> no type, the map's properties
 
-so that a misspelt key is rejected at any depth, while any value is accepted. The root node of
-each such section carries ``"x-meshgen-ignored": true``; meshgen uses that marker to warn (once
-per section) when a user sets a key it will not act on. A few keys that deployKF's own sample
-files carry in the wrong place are accepted too (EXTRA_SECTIONS).
+so that meshgen can name a misspelt key at any depth (with a "did you mean"), while any value is
+accepted. The root node of each such section carries ``"x-meshgen-ignored": true``; meshgen uses
+that marker to warn (once per section) when a user sets a key it will not act on, and to make an
+unknown key below it a warning rather than an error (deployKF forks add keys there). A group of
+sections meshgen renders none of (``kubeflow_tools``, ...) carries ``"x-meshgen-ignored-group":
+true``, for the same reason. A key the newest release no longer has carries
+``"x-meshgen-removed": {"in": "0.1.5", "known": "0.1.0–0.1.4"}`` (on the topmost such key only):
+the release that dropped it and the releases that had it; meshgen warns when it is set. A few keys
+that deployKF's own sample files carry in the wrong place are accepted too (EXTRA_SECTIONS).
 
 This script writes only those generated nodes, in a tree shaped like the schema. A node that
 meshgen's Rust types describe (the root, the groups holding an implemented section, the
@@ -30,16 +38,17 @@ This script knows which sections meshgen implements, but never their keys. The o
 deterministic: running the script twice gives identical bytes.
 
 Re-run it when:
-  * the deployKF reference values change (new deployKF version), or
+  * the deployKF reference values change (a new deployKF release: add it to RELEASES), or
   * a section moves between "implemented" and "ignored" (edit IMPLEMENTED, and describe a
     newly implemented section in src/config.rs).
 
 Usage (from the repository root):
-    python3 scripts/gen-deploykf-sections.py [DEPLOYKF_DEFAULT_VALUES] [--output PATH] [--check]
+    python3 scripts/gen-deploykf-sections.py [--release VERSION=PATH ...] [--output PATH] [--check]
 
-DEPLOYKF_DEFAULT_VALUES defaults to ../shared/reference/deploykf-0.1.5/default_values.yaml,
-relative to the repository root. --check exits with status 1, without writing, when the
-output file is not up to date. Requires PyYAML.
+Each --release names one deployKF release and its ``default_values.yaml``, oldest first, the
+newest (current) last; without any, RELEASES is used (paths relative to the repository root).
+--check exits with status 1, without writing, when the output file is not up to date.
+Requires PyYAML.
 """
 
 import argparse
@@ -50,7 +59,16 @@ import sys
 import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_DEPLOYKF_VALUES = "../shared/reference/deploykf-0.1.5/default_values.yaml"
+# every deployKF release whose keys meshgen accepts, oldest first; the last is the current one
+# (its keys are the ones deployKF still reads); paths are relative to the repository root
+RELEASES = [
+    ("0.1.0", "../shared/reference/deploykf-older/default_values-v0.1.0.yaml"),
+    ("0.1.1", "../shared/reference/deploykf-older/default_values-v0.1.1.yaml"),
+    ("0.1.2", "../shared/reference/deploykf-older/default_values-v0.1.2.yaml"),
+    ("0.1.3", "../shared/reference/deploykf-older/default_values-v0.1.3.yaml"),
+    ("0.1.4", "../shared/reference/deploykf-older/default_values-v0.1.4.yaml"),
+    ("0.1.5", "../shared/reference/deploykf-0.1.5/default_values.yaml"),
+]
 DEFAULT_OUTPUT = "schemas/deploykf-sections.json"
 
 # top-level deployKF keys whose children are sections; the description is used when meshgen
@@ -100,7 +118,9 @@ EXTRA_SECTIONS = {
 }
 
 MARKER = "x-meshgen-ignored"
+GROUP_MARKER = "x-meshgen-ignored-group"
 IMPLEMENTED_MARKER = "x-meshgen-implemented"
+REMOVED_MARKER = "x-meshgen-removed"
 NODE_DESCRIPTION = "deployKF key, accepted and ignored by meshgen."
 
 
@@ -132,18 +152,151 @@ KeyStringLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, 
 
 
 
-def ignored_node(value, description=None):
-    """Schema node for a deployKF value inside an ignored section (the section's root when
-    ``description`` is given)."""
-    if description is not None:
-        node = {"description": description, MARKER: True}
-    else:
-        node = {"description": NODE_DESCRIPTION}
-    if isinstance(value, dict) and value:
-        node["type"] = ["object", "null"]
-        node["properties"] = {key: ignored_node(child) for key, child in value.items()}
-        node["additionalProperties"] = False
-    return node
+class Key:
+    """One key of the union of the releases' defaults: the releases that have it, what its value
+    is in them (``map`` with keys, ``free`` for an empty map, ``leaf`` for a scalar or a list) and
+    its children, newest release's order first, then the keys only older releases have."""
+
+    def __init__(self):
+        self.versions = set()
+        self.kinds = set()
+        self.children = {}
+
+    def add(self, version, value):
+        self.versions.add(version)
+        if isinstance(value, dict) and value:
+            self.kinds.add("map")
+            for key, child in value.items():
+                self.children.setdefault(key, Key()).add(version, child)
+        elif isinstance(value, dict):
+            self.kinds.add("free")
+        else:
+            self.kinds.add("leaf")
+
+    def has_keys(self):
+        """Whether its children are a closed set: a map with keys in every release that has
+        it as a map (an empty map in any release makes it free-form)."""
+        return "map" in self.kinds and "free" not in self.kinds
+
+
+def union(releases):
+    """The union of every release's defaults; ``releases`` is [(version, defaults)], oldest first."""
+    root = Key()
+    for version, defaults in reversed(releases):
+        if not isinstance(defaults, dict):
+            raise SystemExit("error: deployKF %s default values are not a map" % version)
+        root.add(version, defaults)
+    return root
+
+
+def version_ranges(versions, order):
+    """``versions`` as runs of consecutive releases of ``order``: "0.1.0–0.1.4", "0.1.1, 0.1.3"."""
+    runs = []
+    for i, version in enumerate(order):
+        if version not in versions:
+            continue
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(order[a] if a == b else "%s\u2013%s" % (order[a], order[b]) for a, b in runs)
+
+
+class Generator:
+    def __init__(self, releases):
+        self.order = [version for version, _ in releases]
+        self.newest = self.order[-1]
+        self.root = union(releases)
+
+    def removal(self, key):
+        """The marker of a key the newest release lacks: the release that dropped it and the
+        releases that had it."""
+        if self.newest in key.versions:
+            return None
+        last = max(self.order.index(v) for v in key.versions)
+        return {"in": self.order[last + 1], "known": version_ranges(key.versions, self.order)}
+
+    def ignored_node(self, key, description=None, below_removed=False):
+        """Schema node for a deployKF key inside an ignored section (the section's root when
+        ``description`` is given). Only the topmost key of a removed subtree is marked."""
+        removal = None if below_removed else self.removal(key)
+        if description is not None:
+            node = {"description": description, MARKER: True}
+        else:
+            node = {"description": NODE_DESCRIPTION}
+        if removal is not None:
+            node["description"] += (" Removed in deployKF %(in)s (known in %(known)s)." % removal)
+            node[REMOVED_MARKER] = removal
+        if key.has_keys():
+            if key.kinds == {"map"}:
+                node["type"] = ["object", "null"]
+            node["properties"] = {
+                name: self.ignored_node(child, below_removed=below_removed or removal is not None)
+                for name, child in key.children.items()
+            }
+            node["additionalProperties"] = False
+        return node
+
+    def lookup(self, path):
+        key = self.root
+        for name in path:
+            if name not in key.children:
+                raise SystemExit("error: deployKF defaults have no key %s" % ".".join(path))
+            key = key.children[name]
+        return key
+
+    def implemented_node(self, path, key):
+        """The overlay of a node meshgen's types describe: every deployKF child, generated."""
+        if key.kinds != {"map"}:
+            raise SystemExit("error: deployKF's %s is not a map with keys in every release" % ".".join(path))
+        props = {}
+        for name, child in key.children.items():
+            if path + (name,) in IMPLEMENTED:
+                props[name] = self.implemented_node(path + (name,), child)
+            else:
+                props[name] = self.ignored_node(child, child_description(path, name))
+        return {IMPLEMENTED_MARKER: True, "properties": props}
+
+    def group_node(self, name):
+        key = self.root.children[name]
+        extras = {}
+        for (group_key, child), source in EXTRA_SECTIONS.items():
+            if group_key == name and child not in key.children:
+                extras[child] = source
+        props = {}
+        for child in list(key.children) + sorted(extras):
+            path = (name, child)
+            if path in IMPLEMENTED:
+                props[child] = self.implemented_node(path, key.children[child])
+            elif child in extras:
+                props[child] = self.ignored_node(
+                    self.lookup(extras[child]),
+                    "Misplaced deployKF key from deployKF's sample-values-overrides.yaml "
+                    "(deployKF reads it under `%s`), accepted and ignored by meshgen." % ".".join(extras[child]))
+            else:
+                props[child] = self.ignored_node(
+                    key.children[child], "deployKF section `%s.%s`, accepted and ignored by meshgen." % path)
+        if any(path[0] == name and len(path) == 2 for path in IMPLEMENTED):
+            return {IMPLEMENTED_MARKER: True, "properties": props}
+        return {"description": GROUPS[name], GROUP_MARKER: True, "type": "object", "properties": props,
+                "additionalProperties": False}
+
+    def generate(self):
+        props = {}
+        for name, key in self.root.children.items():
+            if (name,) in IMPLEMENTED:
+                props[name] = self.implemented_node((name,), key)
+            elif name in GROUPS:
+                props[name] = self.group_node(name)
+            else:
+                props[name] = self.ignored_node(key, "deployKF section `%s`, accepted and ignored by meshgen." % name)
+        return {
+            "description": "Generated by scripts/gen-deploykf-sections.py from the default values of deployKF %s; "
+                           "merged with the schema derived from src/config.rs into values.schema.json."
+                           % version_ranges(set(self.order), self.order),
+            IMPLEMENTED_MARKER: True,
+            "properties": props,
+        }
 
 
 def child_description(parent, key):
@@ -158,93 +311,36 @@ def child_description(parent, key):
     return "deployKF key `%s`, accepted and ignored by meshgen." % dotted
 
 
-def lookup(defaults, path):
-    value = defaults
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            raise SystemExit("error: deployKF defaults have no key %s" % ".".join(path))
-        value = value[key]
-    return value
-
-
-def implemented_node(path, value):
-    """The overlay of a node meshgen's types describe: every deployKF child, generated."""
-    if not isinstance(value, dict):
-        raise SystemExit("error: deployKF's %s is not a map" % ".".join(path))
-    props = {}
-    for key, child in value.items():
-        if path + (key,) in IMPLEMENTED:
-            props[key] = implemented_node(path + (key,), child)
-        else:
-            props[key] = ignored_node(child, child_description(path, key))
-    return {IMPLEMENTED_MARKER: True, "properties": props}
-
-
-def group_node(defaults, key):
-    value = defaults[key]
-    children = dict(value) if isinstance(value, dict) else {}
-    extras = {}
-    for (group_key, child), source in EXTRA_SECTIONS.items():
-        if group_key == key and child not in children:
-            extras[child] = source
-    props = {}
-    for child in list(children) + sorted(extras):
-        path = (key, child)
-        if path in IMPLEMENTED:
-            props[child] = implemented_node(path, children[child])
-        elif child in extras:
-            props[child] = ignored_node(
-                lookup(defaults, extras[child]),
-                "Misplaced deployKF key from deployKF's sample-values-overrides.yaml "
-                "(deployKF reads it under `%s`), accepted and ignored by meshgen." % ".".join(extras[child]))
-        else:
-            props[child] = ignored_node(children[child], "deployKF section `%s.%s`, accepted and ignored by meshgen." % path)
-    if any(path[0] == key and len(path) == 2 for path in IMPLEMENTED):
-        return {IMPLEMENTED_MARKER: True, "properties": props}
-    return {"description": GROUPS[key], "type": "object", "properties": props, "additionalProperties": False}
-
-
-def generate(defaults):
-    if not isinstance(defaults, dict):
-        raise SystemExit("error: deployKF default values are not a map")
-    props = {}
-    for key, value in defaults.items():
-        if (key,) in IMPLEMENTED:
-            props[key] = implemented_node((key,), value)
-        elif key in GROUPS:
-            props[key] = group_node(defaults, key)
-        else:
-            props[key] = ignored_node(value, "deployKF section `%s`, accepted and ignored by meshgen." % key)
-    return {
-        "description": "Generated by scripts/gen-deploykf-sections.py from deployKF's default values; "
-                       "merged with the schema derived from src/config.rs into values.schema.json.",
-        IMPLEMENTED_MARKER: True,
-        "properties": props,
-    }
+def parse_release(text):
+    version, sep, path = text.partition("=")
+    if not sep or not version or not path:
+        raise argparse.ArgumentTypeError("expected VERSION=PATH, got %r" % text)
+    return version, path
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Generate the ignored deployKF sections of the values schema.")
-    parser.add_argument("deploykf_values", nargs="?", default=DEFAULT_DEPLOYKF_VALUES,
-                        help="deployKF default_values.yaml (relative paths are from the repo root)")
+    parser.add_argument("--release", action="append", type=parse_release, metavar="VERSION=PATH",
+                        help="a deployKF release and its default_values.yaml, oldest first, the current "
+                             "one last (relative paths are from the repo root); default: RELEASES")
     parser.add_argument("--output", default=DEFAULT_OUTPUT,
                         help="file to write (relative paths are from the repo root)")
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the output file is out of date")
     args = parser.parse_args(argv)
 
-    values_path = os.path.join(REPO_ROOT, args.deploykf_values)
+    releases = []
+    for version, path in args.release or RELEASES:
+        with open(os.path.join(REPO_ROOT, path), encoding="utf-8") as f:
+            releases.append((version, yaml.load(f, Loader=KeyStringLoader)))
     output_path = os.path.join(REPO_ROOT, args.output)
-
-    with open(values_path, encoding="utf-8") as f:
-        defaults = yaml.load(f, Loader=KeyStringLoader)
     try:
         with open(output_path, encoding="utf-8") as f:
             current = f.read()
     except FileNotFoundError:
         current = None
 
-    rendered = json.dumps(generate(defaults), indent=2, ensure_ascii=False) + "\n"
+    rendered = json.dumps(Generator(releases).generate(), indent=2, ensure_ascii=False) + "\n"
 
     if args.check:
         if rendered != current:

@@ -11,6 +11,7 @@ pub mod component;
 pub mod config;
 pub mod diagnostic;
 pub mod facts;
+pub mod kube;
 pub mod model;
 pub mod render;
 pub mod rules;
@@ -94,6 +95,7 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         // meshgen's Istio declares them; with your own Istio,
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),
+        user_objects: model.user_objects.clone(),
     }
 }
 

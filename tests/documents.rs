@@ -470,3 +470,43 @@ fn extra_manifests_are_rendered_after_being_checked() {
         .collect();
     assert_eq!(names, vec!["a", "b", "c"]);
 }
+
+/// Issue 15: as deployKF renders them, a namespaced extra object without
+/// `metadata.namespace` goes into its component's namespace (here a
+/// non-default one), a cluster-scoped one keeps none, and one that names a
+/// namespace keeps it.
+#[test]
+fn extra_manifests_without_a_namespace_go_into_their_components() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.yaml");
+    std::fs::write(
+        &file,
+        "deploykf_core:\n  deploykf_istio_gateway:\n    namespace: edge\n    extraManifests:\n      - |\n        apiVersion: networking.k8s.io/v1\n        kind: Ingress\n        metadata:\n          name: deploykf-gateway\n        spec: {ingressClassName: alb}\n        ---\n        apiVersion: rbac.authorization.k8s.io/v1\n        kind: ClusterRole\n        metadata:\n          name: reader\n        rules: []\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: c, namespace: deploykf-auth}}\n      - {apiVersion: v1, kind: ConfigMap, metadata: {name: d, namespace: null}}\n",
+    )
+    .unwrap();
+    let g = common::generate(&common::inputs(vec![file], &[]));
+    let docs = common::docs(&g.files[&format!("{DIR}/extra-manifests.yaml")]);
+    let placed: Vec<(&str, &Value)> = docs
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap(), &d["metadata"]["namespace"]))
+        .collect();
+    assert_eq!(
+        placed,
+        vec![
+            ("Ingress", &json!("edge")),
+            ("ClusterRole", &Value::Null),
+            ("ConfigMap", &json!("deploykf-auth")),
+            ("ConfigMap", &json!("edge")),
+        ]
+    );
+    // Nothing else of the document changes.
+    assert_eq!(docs[0]["spec"], json!({"ingressClassName": "alb"}));
+    assert_eq!(
+        docs[0]["metadata"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["name", "namespace"]
+    );
+}

@@ -167,6 +167,11 @@ fn golden_extra_manifests() {
     check_case("extra-manifests");
 }
 
+#[test]
+fn golden_deploykf_older_release() {
+    check_case("deploykf-older-release");
+}
+
 /// What is wrong with the pairing of `cases/` and `golden/` under `tests`
 /// (`golden_rs` is this file's text, to find each case's test), with what
 /// to do about it.

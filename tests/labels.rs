@@ -1,7 +1,8 @@
 //! Every Kubernetes object meshgen renders carries `model.common_labels`
 //! (`app.kubernetes.io/managed-by: meshgen`), in every case under
 //! `tests/cases/`. Objects a user passed through `extraManifests` are
-//! theirs and come out verbatim: files rendered by an `extra-manifests`
+//! theirs and come out verbatim (but for the namespace a namespaced one
+//! lacks: its component's): files rendered by an `extra-manifests`
 //! template are not checked.
 
 mod common;

@@ -31,6 +31,7 @@ fn ctx() -> TreeContext {
         existing_namespaces: vec!["argocd".into(), "flux-system".into()],
         user_credentials: vec![],
         extension_providers: vec!["oauth2-proxy".into()],
+        user_objects: vec![],
     }
 }
 

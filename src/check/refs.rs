@@ -1,9 +1,12 @@
 //! Whole-tree reference checks: every reference between rendered objects
 //! (and from delivery objects to paths) must resolve inside the tree, or
 //! to something the user declared. Run before anything is written; each
-//! error names the file and the document.
+//! error names the file and the document, or, for an object of the user's
+//! `extraManifests` (known by its group, kind, namespace and name), the
+//! item and the values file and line where it was written.
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::rules::extra::UserObject;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 
@@ -20,28 +23,22 @@ pub struct TreeContext {
     pub user_credentials: Vec<String>,
     /// Extension providers declared in the mesh config (meshgen's or the user's).
     pub extension_providers: Vec<String>,
+    /// The objects of the user's `extraManifests`, with where they were
+    /// written.
+    pub user_objects: Vec<UserObject>,
 }
 
-/// Kinds that are not namespaced.
-const CLUSTER_SCOPED: &[&str] = &[
-    "Namespace",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CustomResourceDefinition",
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "PersistentVolume",
-    "StorageClass",
-    "PriorityClass",
-    "IngressClass",
-    "RuntimeClass",
-    "APIService",
-    "ClusterIssuer",
-    "GatewayClass",
-    "Profile",
-];
+/// An object's identity: API group, kind, namespace, name.
+type Identity<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+fn identity<'a>(
+    api_version: &'a str,
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+) -> Identity<'a> {
+    (crate::kube::group(api_version), kind, namespace, name)
+}
 
 /// What the checks need to know about one document.
 #[derive(Debug, Clone)]
@@ -145,6 +142,10 @@ impl DocFacts {
         ))
     }
 
+    fn identity(&self) -> Identity<'_> {
+        identity(&self.api_version, &self.kind, &self.namespace, &self.name)
+    }
+
     fn is_istio_gateway(&self) -> bool {
         self.kind == "Gateway" && self.api_version.starts_with("networking.istio.io/")
     }
@@ -195,27 +196,45 @@ pub fn check<'a>(
     let providers = set(&ctx.extension_providers);
     let user_credentials = set(&ctx.user_credentials);
 
+    // The user's objects, by identity, in the order written.
+    let mut users: HashMap<Identity, Vec<&UserObject>> = HashMap::new();
+    for u in &ctx.user_objects {
+        let id = identity(&u.api_version, &u.kind, &u.namespace, &u.name);
+        users.entry(id).or_default().push(u);
+    }
+    // An error about a document: at the values item that holds it, if it
+    // is one of the user's objects.
+    let error = |d: &DocFacts, message: String| match users.get(&d.identity()) {
+        Some(written) => written[0].error(message),
+        None => d.error(message),
+    };
+
     // No object twice.
-    let mut seen: HashMap<(&str, &str, &str, &str), &str> = HashMap::with_capacity(docs.len());
+    let mut seen: HashMap<Identity, (&str, usize)> = HashMap::with_capacity(docs.len());
     for d in docs {
-        let group = d.api_version.rsplit_once('/').map_or("", |(g, _)| g);
-        let key = (
-            group,
-            d.kind.as_str(),
-            d.namespace.as_str(),
-            d.name.as_str(),
-        );
-        if let Some(first) = seen.get(&key) {
-            diags.push(Diagnostic::error(format!(
-                "{} {}/{} is rendered twice: in {first} and in {}",
-                d.kind, d.namespace, d.name, d.path
-            )));
-        } else {
-            seen.insert(key, &d.path);
-        }
+        let key = d.identity();
+        let Some((first, again)) = seen.get_mut(&key) else {
+            seen.insert(key, (&d.path, 0));
+            continue;
+        };
+        *again += 1;
+        let what = format!("{} {}/{}", d.kind, d.namespace, d.name);
+        diags.push(match users.get(&key).map(Vec::as_slice) {
+            None | Some([]) => Diagnostic::error(format!(
+                "{what} is rendered twice: in {first} and in {}",
+                d.path
+            )),
+            Some([mine]) => mine.error(format!(
+                "meshgen renders this object too: {first} and {} both hold {what}; rename yours",
+                d.path
+            )),
+            Some(written) => written[(*again).min(written.len() - 1)].error(format!(
+                "written twice: `{}` holds {what} too",
+                written[0].path
+            )),
+        });
     }
 
-    let cluster_scoped: HashSet<&str> = CLUSTER_SCOPED.iter().copied().collect();
     let created: HashSet<&str> = docs
         .iter()
         .filter(|d| d.kind == "Namespace")
@@ -238,14 +257,15 @@ pub fn check<'a>(
 
     for d in docs {
         // Every namespaced object lives in a namespace that will exist.
-        if !cluster_scoped.contains(d.kind.as_str()) {
+        if !crate::kube::is_cluster_scoped(&d.api_version, &d.kind) {
             let ns = d.namespace.as_str();
             if ns.is_empty() {
-                diags.push(d.error(
+                diags.push(error(
+                    d,
                     "a namespaced object without metadata.namespace; set it explicitly".into(),
                 ));
             } else if !created.contains(ns) && !existing.contains(ns) {
-                diags.push(d.error(format!(
+                diags.push(error(d, format!(
                     "namespace `{ns}` is neither created by this tree nor known to exist; add it to `gitops.existingNamespaces` if your cluster has it"
                 )));
             }
@@ -258,9 +278,10 @@ pub fn check<'a>(
                         .as_deref()
                         .and_then(|p| strip_prefix(path, p));
                     if !rel.is_some_and(|r| dirs.contains(r)) {
-                        diags.push(d.error(format!(
-                            "spec.source.path `{path}` is not a directory of this tree"
-                        )));
+                        diags.push(error(
+                            d,
+                            format!("spec.source.path `{path}` is not a directory of this tree"),
+                        ));
                     }
                 }
                 Ref::FluxPath(path) => {
@@ -269,9 +290,10 @@ pub fn check<'a>(
                         .as_deref()
                         .and_then(|p| strip_prefix(path, p));
                     if !rel.is_some_and(|r| dirs.contains(r)) {
-                        diags.push(d.error(format!(
-                            "spec.path `{path}` is not a directory of this tree"
-                        )));
+                        diags.push(error(
+                            d,
+                            format!("spec.path `{path}` is not a directory of this tree"),
+                        ));
                     }
                 }
                 Ref::VsGateway(gw) => {
@@ -280,14 +302,15 @@ pub fn check<'a>(
                     }
                     let (ns, name) = gw.split_once('/').unwrap_or((d.namespace.as_str(), gw));
                     if !gateways.contains(&(ns, name)) {
-                        diags.push(d.error(format!(
-                            "spec.gateways entry `{gw}` names no rendered Gateway"
-                        )));
+                        diags.push(error(
+                            d,
+                            format!("spec.gateways entry `{gw}` names no rendered Gateway"),
+                        ));
                     }
                 }
                 Ref::Provider(provider) => {
                     if !providers.contains(provider.as_str()) {
-                        diags.push(d.error(format!(
+                        diags.push(error(d, format!(
                             "action CUSTOM names extension provider `{provider}`, which no mesh config declares"
                         )));
                     }
@@ -295,7 +318,7 @@ pub fn check<'a>(
                 Ref::Credential(secret) => {
                     let produced = secrets.contains(&(d.namespace.as_str(), secret.as_str()));
                     if !produced && !user_credentials.contains(secret.as_str()) {
-                        diags.push(d.error(format!(
+                        diags.push(error(d, format!(
                             "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
                             d.namespace
                         )));

@@ -5,7 +5,8 @@
 //! part (`model.<key>` in templates) in its module here; this module only
 //! runs them and adds what spans components: the component list, labels
 //! on every object, the delivery objects (`gitops`), the directories that
-//! get a `kustomization.yaml`, and what the whole-tree checks may assume.
+//! get a `kustomization.yaml`, and what the whole-tree checks may assume
+//! (and where your own objects were written).
 //! Nothing here renders text.
 
 pub mod auth;
@@ -36,6 +37,10 @@ pub struct Model {
     pub user_credentials: Vec<String>,
     /// Extension providers the mesh config declares.
     pub extension_providers: Vec<String>,
+    /// The objects of your `extraManifests` and where you wrote them, for
+    /// the tree checks to point there.
+    #[serde(skip)]
+    pub user_objects: Vec<crate::rules::extra::UserObject>,
     /// Each component's part, by its key (`model.<key>` in templates).
     #[serde(skip)]
     pub parts: BTreeMap<&'static str, minijinja::Value>,
@@ -107,6 +112,7 @@ pub fn derive(checked: &Checked) -> Model {
             .into_iter()
             .collect(),
         extension_providers: facts.mesh.provider_names(),
+        user_objects: checked.user_objects.clone(),
         parts,
     }
 }

@@ -7,10 +7,12 @@
 //! config; they never change a value. Besides the verdicts they hand on
 //! what they had to compute anyway: the [`Facts`] (derived once, here,
 //! for the rules and every later stage) and each component's parsed
-//! `extraManifests`.
+//! `extraManifests` (`extra`: in their component's namespace unless they
+//! name one), with where each of their objects was written.
 
 pub mod auth;
 pub mod cert_manager;
+pub mod extra;
 pub mod gateway;
 pub mod gitops;
 pub mod istio;
@@ -28,12 +30,14 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What the rules hand on: the typed config, its facts, the parsed
-/// `extraManifests` of each component (by component id), and warnings.
+/// `extraManifests` of each component (by component id), where the objects
+/// of the enabled components' ones were written, and warnings.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub config: Config,
     pub facts: Facts,
     pub extra_manifests: BTreeMap<&'static str, Vec<Value>>,
+    pub user_objects: Vec<extra::UserObject>,
     pub warnings: Diagnostics,
 }
 
@@ -71,10 +75,16 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     // Sorted like errors, so that the order of rules does not matter.
     warnings.sort();
     let mut extra = BTreeMap::new();
+    let mut user_objects = Vec::new();
     for d in ALL {
         let items = (d.extra_manifests)(&config);
-        let docs = extra_manifests(values, &d.key_path("extraManifests"), items, &mut diags);
-        extra.insert(d.id, docs);
+        let namespace = (d.namespace)(&config);
+        let key = d.key_path("extraManifests");
+        let parsed = extra::parse(values, &key, namespace.as_deref(), items, &mut diags);
+        if (d.enabled)(&config) {
+            user_objects.extend(parsed.objects);
+        }
+        extra.insert(d.id, parsed.docs);
     }
     diags.sort();
     if diags.has_errors() {
@@ -84,6 +94,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         config,
         facts,
         extra_manifests: extra,
+        user_objects,
         warnings,
     })
 }
@@ -134,58 +145,4 @@ pub(crate) fn located(values: &Values, sources: &SourceMap, path: &ValuePath) ->
         Some(o) => format!("`{path}` at {}", sources.display(o)),
         None => format!("`{path}`"),
     }
-}
-
-/// Parse `extraManifests`: each item is a YAML string (one or more
-/// documents) or a map; every document must be a Kubernetes object.
-fn extra_manifests(
-    values: &Values,
-    key: &str,
-    items: &[Value],
-    diags: &mut Diagnostics,
-) -> Vec<Value> {
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let path = ValuePath::keys(key).index(i);
-        let origin = values.origin_of(&path);
-        let mut fail = |message: String| {
-            diags.push(Diagnostic::error(message).at_path(path.clone()).at(origin));
-        };
-        let docs: Vec<Value> = match item {
-            Value::Object(_) => vec![item.clone()],
-            Value::String(text) => {
-                match crate::yaml::load_documents(text, crate::source::SourceId(0)) {
-                    Ok(docs) => docs.into_iter().flatten().map(|n| n.to_json()).collect(),
-                    Err(e) => {
-                        fail(format!(
-                            "is not valid YAML (line {} of the manifest: {})",
-                            e.origin.pos.line, e.message
-                        ));
-                        continue;
-                    }
-                }
-            }
-            other => {
-                fail(format!(
-                    "expected a manifest (a map, or a YAML string), got {}",
-                    crate::schema::describe(other)
-                ));
-                continue;
-            }
-        };
-        if docs.is_empty() {
-            fail("holds no document".into());
-        }
-        for (n, doc) in docs.into_iter().enumerate() {
-            let has = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
-            if !(has(&doc["apiVersion"]) && has(&doc["kind"]) && has(&doc["metadata"]["name"])) {
-                fail(format!(
-                    "document {n} is not a Kubernetes object: it needs apiVersion, kind and metadata.name"
-                ));
-                continue;
-            }
-            out.push(doc);
-        }
-    }
-    out
 }

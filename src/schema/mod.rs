@@ -5,8 +5,14 @@
 //!
 //! The schema also marks deployKF sections meshgen accepts but does not
 //! render (`x-meshgen-ignored`); setting a key in one gives one warning per
-//! section. Nodes may carry `x-meshgen-expected`, a human description of a
-//! pattern, used instead of printing the regular expression.
+//! section. There, and in a group of such sections
+//! (`x-meshgen-ignored-group`), an unknown key is a warning with the same
+//! "did you mean" as an error elsewhere: meshgen's output does not depend
+//! on it, and deployKF forks add keys there. A key that an older deployKF
+//! release had and the current one dropped (`x-meshgen-removed`) gives a
+//! warning naming both. Nodes may carry `x-meshgen-expected`, a human
+//! description of a pattern, used instead of printing the regular
+//! expression.
 //!
 //! This module does not know any rule that is not in the schema; the
 //! cross-field rules live in `rules`.
@@ -28,7 +34,22 @@ pub struct Schema {
     json: Value,
     validator: jsonschema::Validator,
     ignored: Vec<ValuePath>,
+    removed: Vec<Removed>,
 }
+
+/// A key an older deployKF release had and the current one does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    pub path: ValuePath,
+    /// The release that dropped it, e.g. `0.1.5`.
+    pub removed_in: String,
+    /// The releases that had it, e.g. `0.1.0–0.1.4`.
+    pub known_in: String,
+}
+
+const IGNORED: &str = "x-meshgen-ignored";
+const IGNORED_GROUP: &str = "x-meshgen-ignored-group";
+const REMOVED: &str = "x-meshgen-removed";
 
 impl Schema {
     /// Compile the embedded schema. A failure here is a bug in meshgen.
@@ -42,18 +63,24 @@ impl Schema {
             .map_err(|e| {
                 Diagnostic::error(format!("internal: embedded schema does not compile: {e}"))
             })?;
-        let mut ignored = Vec::new();
-        collect_ignored(&json, &json, &mut ValuePath::root(), &mut ignored);
+        let mut marked = Marked::default();
+        marked.collect(&json, &json, &mut ValuePath::root(), false);
         Ok(Schema {
             json,
             validator,
-            ignored,
+            ignored: marked.ignored,
+            removed: marked.removed,
         })
     }
 
     /// Paths of the deployKF sections meshgen accepts and ignores.
     pub fn ignored_sections(&self) -> &[ValuePath] {
         &self.ignored
+    }
+
+    /// The keys older deployKF releases had and the current one dropped.
+    pub fn removed_keys(&self) -> &[Removed] {
+        &self.removed
     }
 
     /// Validate; returns errors (sorted by origin) and warnings.
@@ -65,13 +92,67 @@ impl Schema {
         sources: &SourceMap,
     ) -> (Diagnostics, Diagnostics) {
         let mut errors = Diagnostics::default();
+        let mut warnings = self.ignored_warnings(values, sources);
         for err in self.validator.iter_errors(instance) {
             let path = to_value_path(err.instance_path().segments());
-            self.explain(err.kind(), err.instance(), &path, values, &mut errors);
+            self.explain(
+                err.kind(),
+                err.instance(),
+                &path,
+                values,
+                &mut errors,
+                &mut warnings,
+            );
         }
+        warnings.extend(self.removed_warnings(values, sources));
         errors.sort();
-        let warnings = self.ignored_warnings(values, sources);
+        warnings.sort();
         (errors, warnings)
+    }
+
+    /// One warning per removed key the user set, where they set it.
+    fn removed_warnings(&self, values: &Values, sources: &SourceMap) -> Diagnostics {
+        let mut out = Diagnostics::default();
+        for removed in &self.removed {
+            let Some(node) = values.get(&removed.path) else {
+                continue;
+            };
+            if let Some(at) = first_user_origin(node, sources) {
+                out.push(
+                    Diagnostic::warning(format!(
+                        "removed in deployKF {} (known in {}); it has no effect",
+                        removed.removed_in, removed.known_in
+                    ))
+                    .at_path(removed.path.clone())
+                    .at(values.key_origin(&removed.path).or(Some(at))),
+                );
+            }
+        }
+        out
+    }
+
+    /// Whether `path` lies in a part of the values meshgen renders nothing
+    /// from: an ignored deployKF section, or a group of them.
+    fn unrendered(&self, path: &ValuePath) -> bool {
+        let marked = |node: &Value| {
+            [IGNORED, IGNORED_GROUP]
+                .iter()
+                .any(|m| node.get(*m).and_then(Value::as_bool) == Some(true))
+        };
+        let mut node = self.deref(&self.json);
+        for seg in &path.0 {
+            let Segment::Key(k) = seg else {
+                return false;
+            };
+            let Some(child) = node.get("properties").and_then(|p| p.get(k)) else {
+                return false;
+            };
+            node = self.deref(child);
+            if marked(node) {
+                return true;
+            }
+        }
+        false
     }
 
     fn ignored_warnings(&self, values: &Values, sources: &SourceMap) -> Diagnostics {
@@ -106,6 +187,7 @@ impl Schema {
         path: &ValuePath,
         values: &Values,
         out: &mut Diagnostics,
+        warnings: &mut Diagnostics,
     ) {
         let origin = values.origin_of(path);
         let node = values.get(path);
@@ -113,16 +195,30 @@ impl Schema {
         let message = match kind {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 let known = self.known_keys(path);
+                let unrendered = self.unrendered(path);
                 for key in unexpected {
                     let key_path = path.key(key);
                     let hint = suggest(key, known.iter().map(String::as_str))
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_else(|| expected_keys(&known));
-                    out.push(
-                        Diagnostic::error(format!("unknown key `{key}`{hint}"))
-                            .at_path(key_path.clone())
-                            .at(values.key_origin(&key_path).or(origin)),
-                    );
+                    let at = values.key_origin(&key_path).or(origin);
+                    // meshgen's output does not depend on it, and deployKF
+                    // forks add keys there: worth a look, not a failure.
+                    if unrendered {
+                        warnings.push(
+                            Diagnostic::warning(format!(
+                                "unknown key `{key}`{hint} (no deployKF release has it; meshgen does not render this section, so it is accepted and has no effect)"
+                            ))
+                            .at_path(key_path)
+                            .at(at),
+                        );
+                    } else {
+                        out.push(
+                            Diagnostic::error(format!("unknown key `{key}`{hint}"))
+                                .at_path(key_path)
+                                .at(at),
+                        );
+                    }
                 }
                 return;
             }
@@ -268,20 +364,39 @@ fn first_user_origin(
     }
 }
 
-fn collect_ignored(root: &Value, node: &Value, path: &mut ValuePath, out: &mut Vec<ValuePath>) {
-    let node = match node.get("$ref").and_then(Value::as_str) {
-        Some(r) if r.starts_with('#') => root.pointer(&r[1..]).unwrap_or(node),
-        _ => node,
-    };
-    if node.get("x-meshgen-ignored").and_then(Value::as_bool) == Some(true) {
-        out.push(path.clone());
-        return;
-    }
-    if let Some(props) = node.get("properties").and_then(Value::as_object) {
-        for (k, child) in props {
-            path.0.push(Segment::Key(k.clone()));
-            collect_ignored(root, child, path, out);
-            path.0.pop();
+/// The marked nodes of the schema, found once when it is compiled.
+#[derive(Default)]
+struct Marked {
+    ignored: Vec<ValuePath>,
+    removed: Vec<Removed>,
+}
+
+impl Marked {
+    fn collect(&mut self, root: &Value, node: &Value, path: &mut ValuePath, in_ignored: bool) {
+        let node = match node.get("$ref").and_then(Value::as_str) {
+            Some(r) if r.starts_with('#') => root.pointer(&r[1..]).unwrap_or(node),
+            _ => node,
+        };
+        let ignored = node.get(IGNORED).and_then(Value::as_bool) == Some(true);
+        if ignored && !in_ignored {
+            self.ignored.push(path.clone());
+        }
+        if let Some(removed) = node.get(REMOVED) {
+            let text = |k: &str| removed.get(k).and_then(Value::as_str).unwrap_or("?");
+            self.removed.push(Removed {
+                path: path.clone(),
+                removed_in: text("in").to_string(),
+                known_in: text("known").to_string(),
+            });
+            // Its keys went with it: one warning says so.
+            return;
+        }
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (k, child) in props {
+                path.0.push(Segment::Key(k.clone()));
+                self.collect(root, child, path, in_ignored || ignored);
+                path.0.pop();
+            }
         }
     }
 }
@@ -437,5 +552,33 @@ mod tests {
         assert!(!ignored
             .iter()
             .any(|p| p.starts_with("deploykf_core.deploykf_istio_gateway")));
+    }
+
+    #[test]
+    fn knows_the_keys_older_releases_dropped() {
+        let s = Schema::embedded().unwrap();
+        assert_eq!(
+            s.removed_keys(),
+            [Removed {
+                path: ValuePath::keys("kubeflow_tools.pipelines.kfpV2.minioFix"),
+                removed_in: "0.1.5".into(),
+                known_in: "0.1.0\u{2013}0.1.4".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn unrendered_are_ignored_sections_and_groups_of_them_only() {
+        let s = Schema::embedded().unwrap();
+        let at = |p: &str| s.unrendered(&ValuePath::keys(p));
+        assert!(at("kubeflow_tools"));
+        assert!(at("kubeflow_tools.pipelines.kfpV2"));
+        assert!(at("deploykf_dependencies.kyverno.images"));
+        assert!(!at("deploykf_dependencies.cert_manager.images"));
+        assert!(at("deploykf_core.deploykf_dashboard"));
+        assert!(!at(""));
+        assert!(!at("deploykf_core"));
+        assert!(!at("deploykf_dependencies.cert_manager"));
+        assert!(!at("deploykf_core.deploykf_istio_gateway.gateway"));
     }
 }

@@ -1,0 +1,177 @@
+//! Each component's `extraManifests`, read as deployKF reads them: every
+//! item is a YAML string (one or more documents; deployKF's documented
+//! form) or a map, and every document must be a Kubernetes object. A
+//! namespaced object without `metadata.namespace` goes into its
+//! component's namespace, as deployKF's Argo CD Application (its
+//! destination namespace) would put it; a cluster-scoped one
+//! (`kube::is_cluster_scoped`) keeps none.
+//!
+//! Besides the documents, it hands on where each object was written
+//! ([`UserObject`]): the tree checks run after the render, on rendered
+//! files, and name the values file and line for an object of yours
+//! rather than the file meshgen generated from it.
+//!
+//! It judges and fills in a namespace; it changes nothing else in a
+//! document.
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::source::Origin;
+use crate::values::path::ValuePath;
+use crate::values::Values;
+use serde_json::{Map, Value};
+
+/// An object of an `extraManifests` item, and where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserObject {
+    pub api_version: String,
+    pub kind: String,
+    /// After defaulting; empty for a cluster-scoped object.
+    pub namespace: String,
+    pub name: String,
+    /// The item: `<section>.extraManifests[i]`.
+    pub path: ValuePath,
+    /// Its place in a YAML string holding more than one document.
+    pub document: Option<usize>,
+    /// Where the item was written.
+    pub origin: Option<Origin>,
+}
+
+impl UserObject {
+    /// An error about this object, at the item that holds it.
+    pub fn error(&self, message: String) -> Diagnostic {
+        let doc = self
+            .document
+            .map(|n| format!("document {n}, "))
+            .unwrap_or_default();
+        Diagnostic::error(format!("{doc}{} {}: {message}", self.kind, self.name))
+            .at_path(self.path.clone())
+            .at(self.origin)
+    }
+}
+
+/// A component's parsed `extraManifests`.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    pub docs: Vec<Value>,
+    pub objects: Vec<UserObject>,
+}
+
+/// Parse the `extraManifests` at `key` (dotted) of a component whose
+/// namespace is `namespace` (`None`: its objects live in namespaces of
+/// their own, so each must name one).
+pub fn parse(
+    values: &Values,
+    key: &str,
+    namespace: Option<&str>,
+    items: &[Value],
+    diags: &mut Diagnostics,
+) -> Parsed {
+    let mut out = Parsed::default();
+    for (i, item) in items.iter().enumerate() {
+        let path = ValuePath::keys(key).index(i);
+        let origin = values.origin_of(&path);
+        let at_item = |message: String| Diagnostic::error(message).at_path(path.clone()).at(origin);
+        let docs: Vec<Value> = match item {
+            Value::Object(_) => vec![item.clone()],
+            Value::String(text) => {
+                match crate::yaml::load_documents(text, crate::source::SourceId(0)) {
+                    Ok(docs) => docs.into_iter().flatten().map(|n| n.to_json()).collect(),
+                    Err(e) => {
+                        diags.push(at_item(format!(
+                            "is not valid YAML (line {} of the manifest: {})",
+                            e.origin.pos.line, e.message
+                        )));
+                        continue;
+                    }
+                }
+            }
+            other => {
+                diags.push(at_item(format!(
+                    "expected a manifest (a map, or a YAML string), got {}",
+                    crate::schema::describe(other)
+                )));
+                continue;
+            }
+        };
+        if docs.is_empty() {
+            diags.push(at_item("holds no document".into()));
+        }
+        let several = docs.len() > 1;
+        for (n, mut doc) in docs.into_iter().enumerate() {
+            let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(String::from);
+            let (Some(api_version), Some(kind), Some(name)) = (
+                text(&doc["apiVersion"]),
+                text(&doc["kind"]),
+                text(&doc["metadata"]["name"]),
+            ) else {
+                diags.push(at_item(format!(
+                    "document {n} is not a Kubernetes object: it needs apiVersion, kind and metadata.name"
+                )));
+                continue;
+            };
+            let object = |namespace: String| UserObject {
+                api_version: api_version.clone(),
+                kind: kind.clone(),
+                namespace,
+                name: name.clone(),
+                path: path.clone(),
+                document: several.then_some(n),
+                origin,
+            };
+            let namespace = match text(&doc["metadata"]["namespace"]) {
+                Some(ns) => ns,
+                None if crate::kube::is_cluster_scoped(&api_version, &kind) => String::new(),
+                None => match namespace {
+                    Some(ns) => {
+                        set_namespace(&mut doc, ns);
+                        ns.to_string()
+                    }
+                    None => {
+                        diags.push(object(String::new()).error(format!(
+                            "a namespaced object without metadata.namespace, and `{}` has no namespace of its own to put it in; set metadata.namespace",
+                            key.trim_end_matches(".extraManifests")
+                        )));
+                        continue;
+                    }
+                },
+            };
+            out.objects.push(object(namespace));
+            out.docs.push(doc);
+        }
+    }
+    out
+}
+
+/// Put `doc` in `namespace`: `metadata.namespace` right after
+/// `metadata.name`, where a person would write it.
+fn set_namespace(doc: &mut Value, namespace: &str) {
+    let Some(Value::Object(meta)) = doc.get_mut("metadata") else {
+        return;
+    };
+    let mut out = Map::new();
+    for (k, v) in std::mem::take(meta) {
+        let is_name = k == "name";
+        if k != "namespace" {
+            out.insert(k, v);
+        }
+        if is_name {
+            out.insert("namespace".into(), Value::String(namespace.into()));
+        }
+    }
+    *meta = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn namespace_goes_after_the_name() {
+        let mut doc = json!({"metadata": {"labels": {"a": "b"}, "name": "x", "namespace": null, "annotations": {}}});
+        set_namespace(&mut doc, "edge");
+        let keys: Vec<&String> = doc["metadata"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["labels", "name", "namespace", "annotations"]);
+        assert_eq!(doc["metadata"]["namespace"], "edge");
+    }
+}
