@@ -116,9 +116,12 @@ impl fmt::Display for DiagnosticDisplay<'_> {
 /// `text` fit for one line of a terminal: line breaks become spaces and
 /// every other control character (ESC, BEL, backspace, tab, ...) its
 /// escape (`\u{1b}`), so a file name or value quoted in a message can
-/// neither span lines nor send the terminal escape sequences.
+/// neither span lines nor send the terminal escape sequences. Line and
+/// paragraph separators, the BOM, non-characters and the bidirectional
+/// and zero-width format characters (which reorder or hide what a reader
+/// sees) are escaped too.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    if !text.chars().any(needs_escape) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -126,10 +129,24 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
         match c {
             '\n' | '\r' => out.push(' '),
             c if c.is_control() => out.extend(c.escape_debug()),
+            c if needs_escape(c) => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+                | '\u{fffe}'
+                | '\u{ffff}'
+        )
 }
 
 /// Every diagnostic of a failed stage.

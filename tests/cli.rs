@@ -83,6 +83,32 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         ("directory", None, vec!["-f", "."]),
+        // Issue 16, point 3: each of these reached an `internal:` error or
+        // named no key, or pointed at default_values.yaml.
+        ("section deleted with null", Some(b"gitops: null\n"), vec![]),
+        ("section deleted with --set null", None, vec!["--set", "deploykf_core=null"]),
+        ("required key deleted with null", Some(b"argocd: {source: null}\n"), vec![]),
+        (
+            "duplicate nested key",
+            Some(b"gitops:\n  engine: none\n  engine: flux\n"),
+            vec![],
+        ),
+        ("unsupported tag on a value", Some(b"gitops: {engine: !foo none}\n"), vec![]),
+        ("invalid int tag in a list", Some(b"kubernetes: [1, !!int x]\n"), vec![]),
+        (
+            "integer beyond 64 bits",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService:\n      ports: {http: 123456789012345678901234567890}\n"),
+            vec![],
+        ),
+        (
+            "nesting beyond the recursion limit",
+            Some(b"gitops: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]\n"),
+            vec![],
+        ),
+        // Issue 16, point 4.
+        ("unknown key with terminal escapes", Some(b"\"\\e]0;pwned\\a\": 1\n"), vec![]),
+        ("unknown key with a line separator", Some(b"\"a\\Lb\": 1\n"), vec![]),
+
         ("binary", Some(b"a: 1\n\x00\x01\x02"), vec![]),
         ("not utf-8", Some(b"a: \"caf\xe9\"\n"), vec![]),
         ("malformed", Some(b"deploykf_core:\n  x: [1, 2\n"), vec![]),

@@ -54,6 +54,20 @@ fn where_(path: &str, template: Option<&str>) -> String {
     }
 }
 
+/// The first character YAML text may not hold raw, with its line (see
+/// `yaml::emit::needs_escape`); ASCII text is checked byte by byte.
+fn raw_unprintable(text: &str) -> Option<(usize, char)> {
+    let suspicious = |b: u8| b >= 0x7f || (b < 0x20 && b != b'\n' && b != b'\t');
+    if !text.bytes().any(suspicious) {
+        return None;
+    }
+    text.split('\n').enumerate().find_map(|(i, l)| {
+        l.chars()
+            .find(|&c| c == '\r' || crate::yaml::emit::needs_escape(c))
+            .map(|c| (i + 1, c))
+    })
+}
+
 /// What one file contributes to the checks.
 enum FileResult {
     Skipped,
@@ -73,6 +87,15 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
         return FileResult::Skipped;
     }
     let file_name = path.rsplit('/').next().unwrap_or(path);
+    // YAML 1.2 readers refuse (or silently change) these; the emitter
+    // escapes every one, so one here is a template's own text.
+    if let Some((line, c)) = raw_unprintable(&file.text) {
+        return FileResult::Error(Diagnostic::error(format!(
+            "internal: {} holds the character {} raw at line {line}; YAML 1.2 needs it escaped",
+            where_(path, file.template),
+            c.escape_unicode()
+        )));
+    }
     let docs = match crate::yaml::load::load_selected_documents(&file.text, refs::FACT_PATHS) {
         Ok(docs) => docs,
         Err(e) => {

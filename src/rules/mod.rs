@@ -25,7 +25,6 @@ use crate::facts::Facts;
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -43,11 +42,7 @@ pub struct Checked {
 
 /// Deserialize the typed config and run every rule.
 pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Checked, Diagnostics> {
-    let config = Config::deserialize(json).map_err(|e| {
-        Diagnostics::from(Diagnostic::error(format!(
-            "internal: values passed the schema but do not fit meshgen's model: {e}"
-        )))
-    })?;
+    let config = typed(values, json)?;
     let facts = Facts::derive(&config);
     let ctx = Ctx {
         config: &config,
@@ -101,6 +96,75 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
 
 /// The rules of a component that has none of its own.
 pub fn none(_: &Ctx, _: &mut Findings) {}
+
+/// Most integral floats [`typed`] turns into integers before it gives up.
+const MAX_INTEGRAL_FLOATS: usize = 256;
+
+/// The typed config. JSON Schema's `integer` admits `80.0` and `8e1`
+/// (draft 2020-12 §6.1.1: a number with a zero fractional part), as Helm
+/// reads them too, so an integral float in a typed integer field is taken
+/// as that integer: only the fields serde refuses are converted, never a
+/// value in a free-form map (`valuesOverrides`, `meshConfig`) that is
+/// passed on as written. Anything else the model cannot take is an error
+/// at the key, located in the user's file: no input ends in an internal
+/// error.
+fn typed(values: &Values, json: &Value) -> Result<Config, Diagnostics> {
+    let mut fixed: Option<Value> = None;
+    for _ in 0..=MAX_INTEGRAL_FLOATS {
+        let err = match serde_path_to_error::deserialize(fixed.as_ref().unwrap_or(json)) {
+            Ok(config) => return Ok(config),
+            Err(e) => e,
+        };
+        let path = value_path(err.path());
+        let doc = fixed.get_or_insert_with(|| json.clone());
+        match node_mut(doc, &path) {
+            Some(n @ Value::Number(_)) if integral(n).is_some() => {
+                *n = integral(n).unwrap_or(Value::Null);
+            }
+            _ => {
+                let message = err.into_inner().to_string();
+                return Err(Diagnostics::from(
+                    Diagnostic::error(format!("cannot be used here: {message}"))
+                        .at(values.origin_of(&path))
+                        .at_path(path),
+                ));
+            }
+        }
+    }
+    Err(Diagnostics::from(Diagnostic::error(format!(
+        "more than {MAX_INTEGRAL_FLOATS} integers are written as floats (`80.0`); write them as integers (`80`)"
+    ))))
+}
+
+/// `80.0` as the integer 80; `None` for a fraction or out of range.
+fn integral(n: &Value) -> Option<Value> {
+    let f = n
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)?;
+    Some(Value::from(f as i64))
+}
+
+fn value_path(p: &serde_path_to_error::Path) -> ValuePath {
+    use crate::values::path::Segment;
+    use serde_path_to_error::Segment as S;
+    ValuePath(
+        p.iter()
+            .filter_map(|s| match s {
+                S::Seq { index } => Some(Segment::Index(*index)),
+                S::Map { key } => Some(Segment::Key(key.clone())),
+                S::Enum { .. } | S::Unknown => None,
+            })
+            .collect(),
+    )
+}
+
+fn node_mut<'a>(v: &'a mut Value, path: &ValuePath) -> Option<&'a mut Value> {
+    use crate::values::path::Segment;
+    path.0.iter().try_fold(v, |v, seg| match seg {
+        Segment::Key(k) => v.get_mut(k.as_str()),
+        Segment::Index(i) => v.get_mut(*i),
+    })
+}
 
 /// What a component's rules read.
 pub struct Ctx<'a> {

@@ -306,7 +306,17 @@ impl Schema {
             ValidationErrorKind::MaxItems { limit } => format!("must have at most {limit} items"),
             ValidationErrorKind::Required { property } => {
                 let p = property.as_str().unwrap_or_default();
-                format!("missing required key `{p}` (it was deleted with null, or its map was replaced)")
+                if let Some(at) = values.deleted_at(&path.key(p)) {
+                    out.push(
+                        Diagnostic::error(format!(
+                            "is required and cannot be deleted: this `null` removed it and its defaults; set the keys you want to change inside it instead"
+                        ))
+                        .at_path(path.key(p))
+                        .at(Some(at)),
+                    );
+                    return;
+                }
+                format!("missing required key `{p}`")
             }
             ValidationErrorKind::UniqueItems => "items must be unique".to_string(),
             other => format!("invalid value ({})", other.keyword()),
@@ -477,7 +487,13 @@ fn type_message(expected: &[&str], got: &Value, plain: Option<&str>) -> String {
             if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
                 let n = s.trim_start_matches('0');
                 let n = if n.is_empty() { "0" } else { n };
-                msg = if plain.is_some() {
+                let unsigned = digits.trim_start_matches('0');
+                msg = if s.parse::<i64>().is_err()
+                    && !unsigned.is_empty()
+                    && unsigned.parse::<i64>().is_err()
+                {
+                    format!("expected an integer, got {s}, which is beyond the 64-bit range (at most {})", i64::MAX)
+                } else if plain.is_some() && digits.starts_with('0') && digits.len() > 1 {
                     format!("{msg}; leading zeros make it ambiguous (octal in YAML 1.1), write {n}")
                 } else {
                     format!("{msg}; remove the quotes: {n}")

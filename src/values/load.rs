@@ -12,6 +12,8 @@ use super::setarg::{self, Assignment};
 use super::{ValueInputs, DEFAULT_VALUES, DEFAULT_VALUES_NAME};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{Origin, Pos, SourceId, SourceKind, SourceMap};
+use crate::values::path::{Segment, ValuePath};
+use crate::yaml::load::PathSeg;
 use crate::yaml::{load_documents, Node, NodeKind};
 use std::io::Read;
 use std::path::Path;
@@ -264,10 +266,29 @@ fn line_col(prefix: &[u8]) -> (u32, u32) {
     (line, col)
 }
 
+/// The most path segments a loader error names.
+const MAX_SHOWN_DEPTH: usize = 12;
+
 /// Parse one values document: a map at the top, or nothing.
 pub fn parse_tree(text: &str, id: SourceId) -> Result<Option<Node>, Diagnostic> {
-    let docs =
-        load_documents(text, id).map_err(|e| Diagnostic::error(e.message).at(Some(e.origin)))?;
+    let docs = load_documents(text, id).map_err(|e| {
+        let d = Diagnostic::error(e.message).at(Some(e.origin));
+        if e.path.is_empty() {
+            return d;
+        }
+        // A path deeper than any real value (a nesting attack) is named by
+        // its start: the message says what went wrong below it.
+        d.at_path(ValuePath(
+            e.path
+                .into_iter()
+                .take(MAX_SHOWN_DEPTH)
+                .map(|s| match s {
+                    PathSeg::Key(k) => Segment::Key(k),
+                    PathSeg::Index(i) => Segment::Index(i),
+                })
+                .collect(),
+        ))
+    })?;
     let mut docs: Vec<Node> = docs.into_iter().flatten().collect();
     if docs.len() > 1 {
         return Err(Diagnostic::error(format!(

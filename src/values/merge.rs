@@ -26,6 +26,7 @@ use indexmap::IndexMap;
 
 pub fn merge_layers(layers: Vec<Layer>) -> Result<Values, Diagnostics> {
     let mut diags = Diagnostics::default();
+    let mut deleted = Vec::new();
     let mut tree: Option<Node> = None;
     for layer in layers {
         match layer {
@@ -34,12 +35,20 @@ pub fn merge_layers(layers: Vec<Layer>) -> Result<Values, Diagnostics> {
                 // The first layer is taken as it is: its nulls are values
                 // (`tag: ~` means "derive it"), not deletions.
                 None => tree = Some(over),
-                Some(base) => merge(base, over, &mut ValuePath::root(), &mut diags),
+                Some(base) => merge(
+                    base,
+                    over,
+                    &mut ValuePath::root(),
+                    &mut Sink {
+                        diags: &mut diags,
+                        deleted: &mut deleted,
+                    },
+                ),
             },
             Layer::Set(assignments) => {
                 let base = tree.get_or_insert_with(|| empty_map(assignments.first()));
                 for a in assignments {
-                    if let Err(d) = apply(base, a) {
+                    if let Err(d) = apply(base, a, &mut deleted) {
                         diags.push(d);
                     }
                 }
@@ -51,7 +60,13 @@ pub fn merge_layers(layers: Vec<Layer>) -> Result<Values, Diagnostics> {
         return Err(diags);
     }
     let tree = tree.unwrap_or_else(|| empty_map(None));
-    Ok(Values { tree })
+    Ok(Values { tree, deleted })
+}
+
+/// Where a merge reports clashes and records deletions.
+struct Sink<'a> {
+    diags: &'a mut Diagnostics,
+    deleted: &'a mut Vec<(ValuePath, Origin)>,
 }
 
 fn empty_map(first: Option<&Assignment>) -> Node {
@@ -63,18 +78,20 @@ fn empty_map(first: Option<&Assignment>) -> Node {
 }
 
 /// Merge `over` into `base` (rules above).
-pub fn merge(base: &mut Node, over: Node, path: &mut ValuePath, diags: &mut Diagnostics) {
+fn merge(base: &mut Node, over: Node, path: &mut ValuePath, sink: &mut Sink) {
     match (&mut base.kind, over.kind) {
         (NodeKind::Map(base_map), NodeKind::Map(over_map)) => {
             for (key, entry) in over_map {
                 path.0.push(Segment::Key(key.clone()));
                 if entry.value.is_null() {
-                    base_map.shift_remove(&key);
+                    if base_map.shift_remove(&key).is_some() {
+                        sink.deleted.push((path.clone(), entry.value.origin));
+                    }
                 } else if let Some(existing) = base_map.get_mut(&key) {
                     if existing.value.is_null() {
                         existing.value = entry.value;
                     } else {
-                        merge(&mut existing.value, entry.value, path, diags);
+                        merge(&mut existing.value, entry.value, path, sink);
                     }
                 } else {
                     base_map.insert(key, entry);
@@ -86,7 +103,7 @@ pub fn merge(base: &mut Node, over: Node, path: &mut ValuePath, diags: &mut Diag
             let base_is_map = matches!(base_kind, NodeKind::Map(_));
             let over_is_map = matches!(over_kind, NodeKind::Map(_));
             if base_is_map != over_is_map {
-                diags.push(clash(path, base, over.origin, &over_kind));
+                sink.diags.push(clash(path, base, over.origin, &over_kind));
                 return;
             }
             *base = Node {
@@ -121,7 +138,11 @@ fn article(type_name: &str) -> String {
 }
 
 /// Apply one `--set` assignment to the tree.
-fn apply(root: &mut Node, a: Assignment) -> Result<(), Diagnostic> {
+fn apply(
+    root: &mut Node,
+    a: Assignment,
+    deleted: &mut Vec<(ValuePath, Origin)>,
+) -> Result<(), Diagnostic> {
     let origin = a.value.origin;
     let mut node = root;
     let mut walked = ValuePath::root();
@@ -140,7 +161,9 @@ fn apply(root: &mut Node, a: Assignment) -> Result<(), Diagnostic> {
             (NodeKind::Map(map), Segment::Key(k)) => {
                 if last {
                     if a.value.is_null() {
-                        map.shift_remove(k);
+                        if map.shift_remove(k).is_some() {
+                            deleted.push((walked, origin));
+                        }
                     } else {
                         let entry = map.entry(k.clone()).or_insert_with(|| Entry {
                             key_origin: origin,

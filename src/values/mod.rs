@@ -40,6 +40,9 @@ pub struct SetArg {
 #[derive(Debug, Clone)]
 pub struct Values {
     pub tree: Node,
+    /// Keys an explicit `null` deleted, with where that `null` was written
+    /// (a required key that is missing is reported there).
+    pub deleted: Vec<(ValuePath, crate::source::Origin)>,
 }
 
 impl Values {
@@ -78,6 +81,15 @@ impl Values {
             }
         }
         origin.or(Some(node.origin))
+    }
+
+    /// Where a `null` deleted the key at `path`, if one did.
+    pub fn deleted_at(&self, path: &ValuePath) -> Option<crate::source::Origin> {
+        self.deleted
+            .iter()
+            .rev()
+            .find(|(p, _)| p == path)
+            .map(|(_, at)| *at)
     }
 
     /// Where the key at the end of `path` was written.

@@ -63,6 +63,16 @@ pub enum Plain {
 pub struct LoadError {
     pub message: String,
     pub origin: Origin,
+    /// The keys and list indexes leading to where the error is, from the
+    /// document's root (empty at the root or between documents).
+    pub path: Vec<PathSeg>,
+}
+
+/// One step of [`LoadError::path`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(String),
+    Index(usize),
 }
 
 impl Node {
@@ -332,6 +342,17 @@ struct Loader<'a, B: Build> {
     saw_anchor: bool,
     /// Keys of the maps being skipped, innermost last (see [`KeyScope`]).
     key_stack: Vec<Cow<'a, str>>,
+    /// Where the loader is, for error messages: the key or list index of
+    /// each node being read, outermost first.
+    at: Vec<At<'a>>,
+    /// An alias was expanded (names the cause when the budget runs out).
+    expanded_alias: bool,
+}
+
+#[derive(Clone)]
+enum At<'a> {
+    Key(Cow<'a, str>),
+    Index(usize),
 }
 
 impl<'a, B: Build> Loader<'a, B> {
@@ -345,6 +366,8 @@ impl<'a, B: Build> Loader<'a, B> {
             select: None,
             saw_anchor: false,
             key_stack: Vec::new(),
+            at: Vec::new(),
+            expanded_alias: false,
         }
     }
 
@@ -359,6 +382,14 @@ impl<'a, B: Build> Loader<'a, B> {
         LoadError {
             message: message.into(),
             origin: self.origin(pos),
+            path: self
+                .at
+                .iter()
+                .map(|a| match a {
+                    At::Key(k) => PathSeg::Key(k.to_string()),
+                    At::Index(i) => PathSeg::Index(*i),
+                })
+                .collect(),
         }
     }
 
@@ -414,9 +445,14 @@ impl<'a, B: Build> Loader<'a, B> {
 
     fn spend(&mut self, n: usize, pos: Pos) -> Result<(), LoadError> {
         if self.budget < n {
+            let why = if self.expanded_alias {
+                "aliases expand it to"
+            } else {
+                "it has"
+            };
             return Err(self.err(
                 pos,
-                "document too large (alias expansion exceeds the node budget)",
+                format!("document too large: {why} more than {NODE_BUDGET} nodes (keys, values and list items), the limit for one input"),
             ));
         }
         self.budget -= n;
@@ -503,12 +539,14 @@ impl<'a, B: Build> Loader<'a, B> {
                     return Err(self.anchor_met(pos));
                 }
                 self.check_collection_tag(tag.as_deref(), "seq", pos)?;
-                loop {
+                for i in 0.. {
                     let (event, pos) = self.next()?;
                     if let Event::SequenceEnd = event {
                         break;
                     }
+                    self.at.push(At::Index(i));
                     self.skip(event, pos, depth + 1)?;
+                    self.at.pop();
                 }
             }
             Event::MappingStart(anchor, tag) => {
@@ -523,11 +561,13 @@ impl<'a, B: Build> Loader<'a, B> {
                         break;
                     }
                     let key = self.key(event, key_pos)?;
+                    self.at.push(At::Key(key.clone()));
                     if let Err(key) = self.remember_key(&mut scope, key) {
                         return Err(self.err(key_pos, format!("duplicate key `{key}`")));
                     }
                     let (event, pos) = self.next()?;
                     self.skip(event, pos, depth + 1)?;
+                    self.at.pop();
                 }
                 self.end_scope(scope);
             }
@@ -576,6 +616,7 @@ impl<'a, B: Build> Loader<'a, B> {
                     .cloned()
                     .ok_or_else(|| self.err(pos, "alias to an unknown anchor"))?;
                 let n = self.build.count(&node);
+                self.expanded_alias = true;
                 self.spend(n, pos)?;
                 // The alias is "set" where it is used.
                 return Ok(node);
@@ -584,15 +625,17 @@ impl<'a, B: Build> Loader<'a, B> {
                 self.check_collection_tag(tag.as_deref(), "seq", pos)?;
                 let item_sel = self.child_sel(sel, depth, "*");
                 let mut items = Vec::new();
-                loop {
+                for i in 0.. {
                     let (event, pos) = self.next()?;
                     if let Event::SequenceEnd = event {
                         break;
                     }
+                    self.at.push(At::Index(i));
                     match item_sel {
                         Some(s) => items.push(self.node(event, pos, depth + 1, s)?),
                         None => self.skip(event, pos, depth + 1)?,
                     }
+                    self.at.pop();
                 }
                 (self.build.seq(items, origin), anchor)
             }
@@ -607,6 +650,7 @@ impl<'a, B: Build> Loader<'a, B> {
                         break;
                     }
                     let key = self.key(event, key_pos)?;
+                    self.at.push(At::Key(key.clone()));
                     let child = self.child_sel(sel, depth, &key);
                     if let Some(scope) = scope.as_mut() {
                         if let Err(key) = self.remember_key(scope, key.clone()) {
@@ -616,9 +660,11 @@ impl<'a, B: Build> Loader<'a, B> {
                     let (event, pos) = self.next()?;
                     let Some(child) = child else {
                         self.skip(event, pos, depth + 1)?;
+                        self.at.pop();
                         continue;
                     };
                     let value = self.node(event, pos, depth + 1, child)?;
+                    self.at.pop();
                     let key_origin = self.origin(key_pos);
                     if let Err((key, first)) =
                         self.build
@@ -627,6 +673,7 @@ impl<'a, B: Build> Loader<'a, B> {
                         let first = first
                             .map(|l| format!(" (first set on line {l})"))
                             .unwrap_or_default();
+                        self.at.push(At::Key(Cow::Owned(key.clone())));
                         return Err(self.err(key_pos, format!("duplicate key `{key}`{first}")));
                     }
                 }
@@ -902,7 +949,11 @@ mod tests {
             ));
         }
         let e = load_documents(&text, SourceId(0)).unwrap_err();
-        assert!(e.message.contains("node budget"), "{}", e.message);
+        assert!(
+            e.message.contains("aliases expand it to more than"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -1,0 +1,246 @@
+//! Issue 16: hostile strings through the real binary. Every character
+//! YAML 1.2 forbids raw (DEL, C1 controls, U+FFFE, the BOM) or reads as a
+//! line break (U+0085, U+2028, U+2029) reaches the output escaped, in keys
+//! and values, including the dex `config.yaml` and oauth2-proxy's
+//! `oauth2_proxy.cfg` embedded in ConfigMaps; and no user string reaches
+//! the terminal raw.
+
+mod common;
+
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// The characters the fuzzing of issue 16 found written raw.
+const PAYLOADS: &[&str] = &[
+    "del\u{7f}x",
+    "nel\u{85}x",
+    "csi\u{9b}x",
+    "ls\u{2028}x",
+    "ps\u{2029}x",
+    "bom\u{feff}x",
+    "nonchar\u{fffe}x",
+    "osc\u{1b}]0;pwned\u{7}x",
+    "x\ninjected: true",
+];
+
+/// Whether `c` may appear raw in YAML 1.2 text (`c-printable`, YAML 1.2.2
+/// §5.1), and is no line break other than LF (§5.4) nor the BOM.
+fn allowed_raw(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\u{20}'..='\u{7e}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        && !matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
+}
+
+/// JSON text (also YAML) with every non-ASCII or control character as a
+/// `\uXXXX` escape, so the values file itself is plain ASCII.
+fn ascii_json(v: &Value) -> String {
+    let mut out = String::new();
+    for c in serde_json::to_string_pretty(v).unwrap().chars() {
+        if c.is_ascii() && !c.is_ascii_control() || c == '\n' {
+            out.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for u in c.encode_utf16(&mut buf) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out
+}
+
+fn values_with(p: &str, i: usize) -> Value {
+    let key = format!("k{i}-{p}");
+    json!({
+        "deploykf_dependencies": {"istio": {"meshConfig": {
+            "defaultConfig": {"proxyMetadata": {key.clone(): p}}
+        }}},
+        "deploykf_core": {
+            "deploykf_istio_gateway": {
+                "gatewayService": {"annotations": {"example.com/note": p}},
+                "apps": [{
+                    "name": "app", "namespace": "team", "service": "svc", "port": 80,
+                    "path": "/app/", "selector": {"app": p}
+                }]
+            },
+            "deploykf_auth": {
+                "dex": {"connectors": [{
+                    "type": "oidc", "id": "corp", "name": p,
+                    "config": {"issuer": "https://login.example.org", key.clone(): p}
+                }]},
+                "oauth2Proxy": {"oidc": {"scopes": ["openid", "email", p]}}
+            }
+        }
+    })
+}
+
+/// Every string anywhere in a parsed document, keys included.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            strings(x, out)
+        }),
+        _ => {}
+    }
+}
+
+fn has_key(v: &Value, key: &str) -> bool {
+    match v {
+        Value::Array(a) => a.iter().any(|x| has_key(x, key)),
+        Value::Object(m) => m.iter().any(|(k, x)| k == key || has_key(x, key)),
+        _ => false,
+    }
+}
+
+#[test]
+fn regression_issue_16_hostile_characters_are_escaped_in_every_file() {
+    for (i, p) in PAYLOADS.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("v.yaml"), ascii_json(&values_with(p, i))).unwrap();
+        let set = format!(
+            "deploykf_core.deploykf_istio_gateway.gatewayDeployment.podAnnotations.example\\.com/set={p}"
+        );
+        let o = common::run_meshgen(
+            tmp.path(),
+            &[
+                "generate",
+                "-f",
+                "v.yaml",
+                "--set-string",
+                &set,
+                "-o",
+                "out",
+            ],
+        );
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{p:?}: {err}");
+        let mut seen = 0;
+        for (path, bytes) in common::read_tree(&tmp.path().join("out")) {
+            let text = String::from_utf8(bytes).unwrap();
+            if let Some(c) = text.chars().find(|&c| !allowed_raw(c)) {
+                panic!("{p:?}: {} holds {c:?} raw", path.display());
+            }
+            if !path.extension().is_some_and(|e| e == "yaml") {
+                continue;
+            }
+            for doc in common::docs(&text) {
+                assert!(!has_key(&doc, "injected"), "{p:?}: {}", path.display());
+                let mut all = Vec::new();
+                strings(&doc, &mut all);
+                // The embedded configs: dex's is YAML, parsed again; the
+                // payload must come back exactly.
+                for s in &all {
+                    if s.contains(p) {
+                        seen += 1;
+                    }
+                    if path.ends_with("ConfigMap-dex.yaml") && s.contains("connectors") {
+                        let inner = common::docs(s);
+                        assert!(!has_key(&inner[0], "injected"), "{p:?}: {s}");
+                        let mut inner_strings = Vec::new();
+                        strings(&inner[0], &mut inner_strings);
+                        assert!(
+                            inner_strings.iter().any(|x| x == p),
+                            "{p:?} not in dex config: {s}"
+                        );
+                    }
+                }
+            }
+        }
+        // meshConfig, annotation, selector, connector, scope, --set.
+        assert!(seen >= 5, "{p:?} found only {seen} times in the output");
+        assert!(
+            !err.contains('\u{1b}') && !err.contains('\u{2028}') && !err.contains('\u{85}'),
+            "{err:?}"
+        );
+        assert_oauth2_proxy_cfg_is_toml_safe(&tmp.path().join("out"), p);
+    }
+}
+
+/// oauth2-proxy's TOML: a basic string may not hold a raw control
+/// character or DEL (TOML 1.0, "String").
+fn assert_oauth2_proxy_cfg_is_toml_safe(out: &Path, p: &str) {
+    let cm = out.join("manifests/deploykf-core/deploykf-auth/ConfigMap-oauth2-proxy.yaml");
+    let doc = &common::docs(&std::fs::read_to_string(cm).unwrap())[0];
+    let cfg = doc["data"]["oauth2_proxy.cfg"].as_str().unwrap();
+    for line in cfg.lines() {
+        assert!(
+            !line.chars().any(|c| c.is_control() && c != '\t'),
+            "{p:?}: raw control character in oauth2_proxy.cfg line {line:?}"
+        );
+    }
+    assert!(cfg.contains("scope = "), "{cfg}");
+}
+
+/// Issue 16, point 4: an unknown key that holds terminal escapes or line
+/// separators is shown escaped.
+#[test]
+fn regression_issue_16_messages_never_print_user_control_characters() {
+    for key in ["\u{1b}]0;pwned\u{7}", "a\u{2028}b", "a\u{85}b", "a\u{9b}2J"] {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("v.yaml"), ascii_json(&json!({key: 1}))).unwrap();
+        let o = common::run_meshgen(tmp.path(), &["generate", "-f", "v.yaml", "-o", "out"]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(
+            err.chars()
+                .all(|c| c == '\n' || !c.is_control() && allowed_raw(c)),
+            "{err:?}"
+        );
+        assert!(err.contains("\\u{"), "escaped form expected: {err}");
+        assert!(!tmp.path().join("out").exists());
+    }
+}
+
+/// Issue 16, point 3: `80.0`, `8e1` and `2.0` where an integer is
+/// expected are that integer (JSON Schema and Helm read them so).
+#[test]
+fn regression_issue_16_integral_floats_are_integers() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("v.yaml"),
+        "deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService:\n      ports: {http: 80.0, https: 4.43e2}\n    gatewayDeployment:\n      replicaCount: 2.0\n",
+    )
+    .unwrap();
+    let o = common::run_meshgen(tmp.path(), &["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let svc = std::fs::read_to_string(
+        tmp.path()
+            .join("out/manifests/deploykf-core/deploykf-istio-gateway/Service.yaml"),
+    )
+    .unwrap();
+    let svc = &common::docs(&svc)[0];
+    let ports: Vec<i64> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["port"].as_i64().unwrap())
+        .collect();
+    assert!(ports.contains(&80) && ports.contains(&443), "{ports:?}");
+}
+
+/// Issue 16, point 3: a long list without a single alias was reported
+/// as "alias expansion"; it names the limit, the cause and the key.
+#[test]
+fn regression_issue_16_a_huge_list_without_aliases_names_the_node_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut text = String::from("kubernetes:\n  big:\n");
+    for _ in 0..2_000_001 {
+        text.push_str("    - 1\n");
+    }
+    std::fs::write(tmp.path().join("v.yaml"), text).unwrap();
+    let o = common::run_meshgen(tmp.path(), &["values", "-f", "v.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("`kubernetes.big[")
+            && err.contains("]`: document too large: it has more than 2000000 nodes")
+            && !err.contains("alias"),
+        "{err}"
+    );
+}
