@@ -308,9 +308,9 @@ impl Schema {
                 let p = property.as_str().unwrap_or_default();
                 if let Some(at) = values.deleted_at(&path.key(p)) {
                     out.push(
-                        Diagnostic::error(format!(
-                            "is required and cannot be deleted: this `null` removed it and its defaults; set the keys you want to change inside it instead"
-                        ))
+                        Diagnostic::error(
+                            "is required and cannot be deleted: this `null` removed it and its defaults; set the keys you want to change inside it instead",
+                        )
                         .at_path(path.key(p))
                         .at(Some(at)),
                     );
