@@ -182,6 +182,13 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         (
+            // Issue 15: a deployKF file pinning Istio 1.21 got values in the
+            // 1.30 layout, which the old charts may ignore, silently.
+            "istio version outside the supported window",
+            Some(b"deploykf_dependencies:\n  istio:\n    charts:\n      istioBase:\n        version: \"1.21.0\"\n      istioDaemon:\n        version: \"1.21.0\"\n    images:\n      istioPilot:\n        tag: \"1.21.0-distroless\"\ndeploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway:\n        version: \"1.21.0\"\n"),
+            vec![],
+        ),
+        (
             "istio versions differ",
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway:\n        version: \"1.29.1\"\n"),
             vec![],
@@ -817,6 +824,42 @@ fn overriding_a_required_mesh_setting_warns_with_its_place() {
     assert!(
         values.contains("    accessLogFile: /dev/stdout\n"),
         "{values}"
+    );
+}
+
+/// Issue 15: your own Istio, older than what meshgen's objects rely on,
+/// is a warning naming each missing feature and since when Istio has it;
+/// no window applies to it (meshgen does not install it).
+#[test]
+fn own_istio_older_than_meshgen_needs_warns_with_what_it_lacks() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  istio:\n    enabled: false\n    charts:\n      istioBase:\n        version: \"1.16.0\"\ndeploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway:\n        version: \"1.16.0\"\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("warning: `deploykf_core.deploykf_istio_gateway.charts.istioGateway.version`: Istio 1.16.0 is older"))
+        .unwrap_or_else(|| panic!("no warning\n{err}"));
+    assert!(line.contains("Istio 1.18 or later"), "{line}");
+    assert!(
+        line.contains("`outputClaimToHeaders` (since Istio 1.17)"),
+        "{line}"
+    );
+    assert!(line.contains("(since Istio 1.18)"), "{line}");
+    assert!(!line.contains("since Istio 1.9"), "{line}");
+    assert!(line.ends_with("--> v.yaml:11:18"), "{line}");
+    assert!(
+        !err.contains("outside the versions meshgen installs"),
+        "{err}"
+    );
+    let required = std::fs::read_to_string(ws.path().join("out/REQUIRED-MESH-CONFIG.md")).unwrap();
+    assert!(
+        required.contains("Your Istio MUST be **1.18 or later**"),
+        "{required}"
     );
 }
 

@@ -1,23 +1,30 @@
 //! The Istio wrapper chart, rendered by the real `helm` with the real
-//! upstream Istio 1.30.3 charts (`../shared/reference/istio-1.30.3/charts`):
-//! what meshgen writes into `values.yaml` must take effect.
+//! upstream Istio charts of every version meshgen installs
+//! (`../shared/reference/istio-<version>/charts`, one per minor of
+//! `meshgen::config::SUPPORTED_ISTIO_MINORS`): what meshgen writes into
+//! `values.yaml` must take effect in each. Every test runs once per
+//! version, as `<version>::<test>`, with meshgen's charts, images and
+//! gateway pinned to that version.
 //!
 //! Needs a helm binary, found (or the tests ignored, or failed under
 //! `MESHGEN_REQUIRE_TOOLS=1`) by `common::helm`.
 
 mod common;
 
-use common::helm::HelmTest;
+use common::helm::NamedTest;
 use common::root;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const UPSTREAM: &str = "../shared/reference/istio-1.30.3";
+/// The reference charts, one per supported minor.
+const VERSIONS: [&str; 3] = ["1.28.10", "1.29.6", "1.30.3"];
 const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 
+type Test = fn(&Path, &str);
+
 fn main() {
-    let tests: [(&str, HelmTest); 5] = [
+    let tests: [(&str, Test); 5] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -39,29 +46,67 @@ fn main() {
             regression_issue_16_extra_manifests_are_never_evaluated_by_helm,
         ),
     ];
-    common::helm::run(&tests)
+    let mut trials: Vec<(String, NamedTest)> = vec![(
+        "reference_versions_are_the_supported_window".into(),
+        Box::new(|_: &Path| {
+            let minors: Vec<_> = VERSIONS
+                .iter()
+                .map(|v| meshgen::config::istio_minor(v).unwrap())
+                .collect();
+            assert_eq!(minors, meshgen::config::SUPPORTED_ISTIO_MINORS);
+        }),
+    )];
+    for version in VERSIONS {
+        for (name, test) in tests {
+            trials.push((
+                format!("{version}::{name}"),
+                Box::new(move |helm: &Path| test(helm, version)),
+            ));
+        }
+    }
+    common::helm::run_named(trials)
 }
 
-/// Generate with `values` (YAML) and `sets`, then `helm template` the
-/// wrapper chart with the upstream charts as its dependencies.
-fn render(helm: &Path, values: &str, sets: &[&str]) -> Vec<Value> {
-    render_generated(helm, values, sets).1
+/// The upstream charts of `version`.
+fn upstream(version: &str) -> std::path::PathBuf {
+    root().join(format!("../shared/reference/istio-{version}/charts"))
+}
+
+/// Generate with `values` (YAML) and `sets`, Istio pinned to `version`,
+/// then `helm template` the wrapper chart with that version's upstream
+/// charts as its dependencies.
+fn render(helm: &Path, version: &str, values: &str, sets: &[&str]) -> Vec<Value> {
+    render_generated(helm, version, values, sets).1
 }
 
 /// [`render`], with the whole generated tree.
-fn render_generated(helm: &Path, values: &str, sets: &[&str]) -> (meshgen::Generated, Vec<Value>) {
+fn render_generated(
+    helm: &Path,
+    version: &str,
+    values: &str,
+    sets: &[&str],
+) -> (meshgen::Generated, Vec<Value>) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("values.yaml");
     std::fs::write(&file, values).unwrap();
-    let g = common::generate(&common::inputs(vec![file], sets));
+    let pins = [
+        format!("deploykf_dependencies.istio.charts.istioBase.version={version}"),
+        format!("deploykf_dependencies.istio.charts.istioDaemon.version={version}"),
+        format!("deploykf_core.deploykf_istio_gateway.charts.istioGateway.version={version}"),
+    ];
+    let mut all: Vec<&str> = pins.iter().map(String::as_str).collect();
+    all.extend(sets);
+    let g = common::generate(&common::inputs(vec![file], &all));
     let chart = tmp.path().join("chart");
     common::helm::write_chart(&g.files, CHART_DIR, &chart);
+    let chart_yaml = parse(&g.files[&format!("{CHART_DIR}/Chart.yaml")]).remove(0);
+    assert_eq!(chart_yaml["version"], version);
     // Place the upstream charts the wrapper depends on, as
     // `helm dependency build` would.
-    let upstream = root().join(UPSTREAM).join("charts");
-    let chart_yaml = parse(&g.files[&format!("{CHART_DIR}/Chart.yaml")]).remove(0);
+    let upstream = upstream(version);
     for dep in chart_yaml["dependencies"].as_array().unwrap() {
         let name = dep["name"].as_str().unwrap();
+        assert_eq!(dep["version"], version, "{name}");
         let source = match name {
             "base" => "base",
             "istiod" => "istio-control/istio-discovery",
@@ -115,8 +160,8 @@ fn kinds_and_names(docs: &[Value]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-fn defaults_take_effect_in_the_upstream_charts(helm: &Path) {
-    let docs = render(helm, "", &[]);
+fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
+    let docs = render(helm, version, "", &[]);
     let m = mesh(&docs, "istio");
     assert_eq!(m["defaultConfig"]["holdApplicationUntilProxyStarts"], true);
     assert_eq!(
@@ -156,11 +201,11 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path) {
     );
     assert_eq!(
         values["global"]["proxy"]["image"],
-        "docker.io/istio/proxyv2:1.30.3-distroless"
+        format!("docker.io/istio/proxyv2:{version}-distroless")
     );
     assert_eq!(
         istiod_image(&docs, "istiod"),
-        "docker.io/istio/pilot:1.30.3-distroless"
+        format!("docker.io/istio/pilot:{version}-distroless")
     );
     let crds: Vec<&str> = docs
         .iter()
@@ -174,9 +219,14 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path) {
     ] {
         assert!(crds.contains(&crd), "CRD {crd} missing: {crds:?}");
     }
-    // Same objects as the upstream istiod render, plus the base chart's.
-    let upstream_text = std::fs::read_to_string(root().join(UPSTREAM).join("istiod.yaml")).unwrap();
-    let upstream = kinds_and_names(&parse(&upstream_text));
+    // Same objects as the upstream istiod chart rendered with its
+    // defaults, plus the base chart's.
+    let upstream = kinds_and_names(&common::helm::template(
+        helm,
+        "istiod",
+        &upstream(version).join("istio-control/istio-discovery"),
+        "istio-system",
+    ));
     let ours: BTreeSet<_> = kinds_and_names(&docs)
         .into_iter()
         .filter(|(k, _)| k != "CustomResourceDefinition")
@@ -200,7 +250,7 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path) {
     );
 }
 
-fn user_mesh_config_survives_and_required_keys_win(helm: &Path) {
+fn user_mesh_config_survives_and_required_keys_win(helm: &Path, version: &str) {
     let values = r#"
 deploykf_dependencies:
   istio:
@@ -219,7 +269,7 @@ deploykf_dependencies:
           requests:
             cpu: 250m
 "#;
-    let docs = render(helm, values, &[]);
+    let docs = render(helm, version, values, &[]);
     let m = mesh(&docs, "istio");
     assert_eq!(m["accessLogFile"], "/dev/stdout");
     assert_eq!(m["defaultConfig"]["proxyMetadata"]["EXTRA_FLAG"], "on");
@@ -240,24 +290,26 @@ deploykf_dependencies:
     );
 }
 
-fn image_pins_and_variants_reach_the_render(helm: &Path) {
+fn image_pins_and_variants_reach_the_render(helm: &Path, version: &str) {
+    let pilot_tag = format!("deploykf_dependencies.istio.images.istioPilot.tag={version}-debug");
     let docs = render(
         helm,
+        version,
         "",
         &[
-            "deploykf_dependencies.istio.images.istioPilot.tag=1.30.3-debug",
+            &pilot_tag,
             "deploykf_dependencies.istio.images.istioProxy.repository=registry.example.com/istio/proxyv2",
             "deploykf_dependencies.istio.defaultImageVariant=",
         ],
     );
     assert_eq!(
         istiod_image(&docs, "istiod"),
-        "docker.io/istio/pilot:1.30.3-debug"
+        format!("docker.io/istio/pilot:{version}-debug")
     );
     let injector = merged_values(&docs, "values");
     assert_eq!(
         injector["global"]["proxy"]["image"],
-        "registry.example.com/istio/proxyv2:1.30.3"
+        format!("registry.example.com/istio/proxyv2:{version}")
     );
     let sidecar_values = find(&docs, "ConfigMap", "istio-sidecar-injector")["data"]["values"]
         .as_str()
@@ -266,23 +318,29 @@ fn image_pins_and_variants_reach_the_render(helm: &Path) {
     let sidecar_values: Value = serde_json::from_str(&sidecar_values).unwrap();
     assert_eq!(
         sidecar_values["global"]["proxy"]["image"],
-        "registry.example.com/istio/proxyv2:1.30.3"
+        format!("registry.example.com/istio/proxyv2:{version}")
     );
 }
 
-fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent(helm: &Path) {
-    let docs = render(
-        helm,
-        "",
-        &["deploykf_dependencies.istio.revision=1-30-3,deploykf_dependencies.istio.cni.enabled=true"],
+fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent(helm: &Path, version: &str) {
+    let revision = version.replace('.', "-");
+    let set = format!(
+        "deploykf_dependencies.istio.revision={revision},deploykf_dependencies.istio.cni.enabled=true"
     );
-    let istiod = find(&docs, "Deployment", "istiod-1-30-3");
-    assert_eq!(istiod["metadata"]["labels"]["istio.io/rev"], "1-30-3");
+    let docs = render(helm, version, "", &[&set]);
+    let istiod = find(&docs, "Deployment", &format!("istiod-{revision}"));
+    assert_eq!(
+        istiod["metadata"]["labels"]["istio.io/rev"],
+        revision.as_str()
+    );
     assert!(docs
         .iter()
         .any(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "istio-cni-node"));
-    let sidecar_values = find(&docs, "ConfigMap", "istio-sidecar-injector-1-30-3")["data"]
-        ["values"]
+    let sidecar_values = find(
+        &docs,
+        "ConfigMap",
+        &format!("istio-sidecar-injector-{revision}"),
+    )["data"]["values"]
         .as_str()
         .unwrap()
         .to_string();
@@ -295,7 +353,7 @@ fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent(helm: &Path) {
 /// broke the render, `{{ .Release.Name }}` was substituted. They are now a
 /// kustomize directory beside the chart: the chart renders, holds none of
 /// the user's text, and the manifest is applied exactly as written.
-fn regression_issue_16_extra_manifests_are_never_evaluated_by_helm(helm: &Path) {
+fn regression_issue_16_extra_manifests_are_never_evaluated_by_helm(helm: &Path, version: &str) {
     const NOTE: &str = "{{ 7*7 }} and {{ .Release.Name }}";
     const SCRIPT: &str = "{{- fail \"evaluated\" -}}{{ lookup \"v1\" \"Secret\" \"\" \"\" }}";
     let values = format!(
@@ -321,7 +379,7 @@ deploykf_dependencies:
 "#
     );
     // `render` fails the test if helm cannot render the chart.
-    let (g, docs) = render_generated(helm, &values, &[]);
+    let (g, docs) = render_generated(helm, version, &values, &[]);
     let chart: Vec<&String> = g
         .files
         .keys()

@@ -109,3 +109,70 @@ pub struct SidecarInjectorWebhook {
     }))]
     pub injected_annotations: StringMap,
 }
+
+/// The Istio minor releases meshgen installs, oldest first: the ones
+/// upstream supports (Istio supports its latest three minors). Each one is
+/// proven by `tests/helm_istio.rs`, which renders the wrapper chart with
+/// real helm over that minor's upstream charts (the reference charts in
+/// `../shared/reference/istio-<version>`); the values meshgen writes have
+/// the same layout in all three. Widen it only with a reference chart and
+/// its trials.
+pub const SUPPORTED_ISTIO_MINORS: [(u64, u64); 3] = [(1, 28), (1, 29), (1, 30)];
+
+/// What meshgen's objects rely on in an Istio it does not install, and the
+/// first Istio minor that has it (see README.md, "Supported Istio versions").
+pub const ISTIO_FEATURES: [(&str, (u64, u64)); 3] = [
+    (
+        "the native ext-authz `extensionProviders` entry `envoyExtAuthzHttp` (AuthorizationPolicy action CUSTOM)",
+        (1, 9),
+    ),
+    ("RequestAuthentication `outputClaimToHeaders`", (1, 17)),
+    (
+        "istiod's `PILOT_JWT_ENABLE_REMOTE_JWKS: hybrid` (the gateway fetches dex's keys through the mesh)",
+        (1, 18),
+    ),
+];
+
+/// The supported window as text, e.g. "1.28–1.30".
+pub fn supported_istio_window() -> String {
+    let (first, last) = (
+        SUPPORTED_ISTIO_MINORS[0],
+        SUPPORTED_ISTIO_MINORS[SUPPORTED_ISTIO_MINORS.len() - 1],
+    );
+    format!("{}.{}–{}.{}", first.0, first.1, last.0, last.1)
+}
+
+/// The oldest Istio minor that has everything in [`ISTIO_FEATURES`].
+pub fn minimum_own_istio() -> (u64, u64) {
+    ISTIO_FEATURES
+        .iter()
+        .map(|(_, v)| *v)
+        .max()
+        .unwrap_or((1, 0))
+}
+
+/// The `major.minor` of a version or image tag such as `1.21.0`,
+/// `v1.30.3` or `1.30.3-distroless`; `None` for anything else (a digest,
+/// `latest`).
+pub fn istio_minor(version: &str) -> Option<(u64, u64)> {
+    let v = version.strip_prefix('v').unwrap_or(version);
+    let mut parts = v.split(['.', '-', '+']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minors_parse_from_versions_and_tags() {
+        assert_eq!(istio_minor("1.21.0"), Some((1, 21)));
+        assert_eq!(istio_minor("v1.30.3"), Some((1, 30)));
+        assert_eq!(istio_minor("1.30.3-distroless"), Some((1, 30)));
+        assert_eq!(istio_minor("latest"), None);
+        assert_eq!(supported_istio_window(), "1.28–1.30");
+        assert_eq!(minimum_own_istio(), (1, 18));
+    }
+}

@@ -72,6 +72,18 @@ pub struct IstioModel {
     pub required_istio_operator: Value,
     /// The Istio version of the gateway meshgen deploys.
     pub gateway_version: String,
+    /// The Istio minors meshgen installs, e.g. "1.28–1.30".
+    pub supported_window: String,
+    /// The oldest Istio an Istio meshgen does not install may run, e.g.
+    /// "1.18", and what meshgen relies on since when.
+    pub minimum_own: String,
+    pub own_features: Vec<IstioFeature>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IstioFeature {
+    pub what: &'static str,
+    pub since: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +130,18 @@ fn derive(input: &Input) -> Part {
             .istio_gateway
             .version
             .clone(),
+        supported_window: crate::config::supported_istio_window(),
+        minimum_own: {
+            let (major, minor) = crate::config::minimum_own_istio();
+            format!("{major}.{minor}")
+        },
+        own_features: crate::config::ISTIO_FEATURES
+            .iter()
+            .map(|(what, (major, minor))| IstioFeature {
+                what,
+                since: format!("{major}.{minor}"),
+            })
+            .collect(),
         chart,
     };
     let mut part = Part::of(&model);

@@ -1,9 +1,14 @@
-//! Rules for `deploykf_dependencies.istio`: chart versions that match when
-//! meshgen installs Istio, the gateway's Istio version when it does not,
+//! Rules for `deploykf_dependencies.istio`: chart versions that match, and
+//! lie in the window meshgen installs (`SUPPORTED_ISTIO_MINORS`), when
+//! meshgen installs Istio; the gateway's Istio version, and what an older
+//! one lacks, when it does not;
 //! and a warning for every user value that a setting deployKF requires
 //! overrides.
 
 use super::{Ctx, Findings};
+use crate::config::{
+    istio_minor, minimum_own_istio, supported_istio_window, ISTIO_FEATURES, SUPPORTED_ISTIO_MINORS,
+};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::values::path::ValuePath;
 use crate::values::Values;
@@ -18,6 +23,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     {
         let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
         if istio.enabled {
+            check_window(istio, &mut fail);
             let base = &istio.charts.istio_base.version;
             let daemon = &istio.charts.istio_daemon.version;
             if base != daemon {
@@ -47,7 +53,80 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
                 gw.charts.istio_gateway.version
             ),
         ));
+        warn_old_own_istio(ctx, &gw.charts.istio_gateway.version, &mut f.warnings);
     }
+}
+
+/// A managed install pins Istio inside the window meshgen installs: the
+/// chart versions, and image tags that name a version.
+fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, String)) {
+    let pins = [
+        (
+            "charts.istioBase.version",
+            Some(&istio.charts.istio_base.version),
+        ),
+        (
+            "charts.istioDaemon.version",
+            Some(&istio.charts.istio_daemon.version),
+        ),
+        (
+            "images.istioPilot.tag",
+            istio.images.istio_pilot.tag.as_ref(),
+        ),
+        (
+            "images.istioProxy.tag",
+            istio.images.istio_proxy.tag.as_ref(),
+        ),
+    ];
+    for (key, value) in pins {
+        let Some(value) = value else { continue };
+        let Some(minor) = istio_minor(value) else {
+            continue;
+        };
+        if !SUPPORTED_ISTIO_MINORS.contains(&minor) {
+            let what = if key.ends_with(".tag") {
+                format!(
+                    "the image tag {value} is Istio {}.{}, which",
+                    minor.0, minor.1
+                )
+            } else {
+                format!("Istio {value}")
+            };
+            fail(
+                format!("{ISTIO}.{key}"),
+                format!(
+                    "{what} is outside the versions meshgen installs ({}); pin one of them, or set `{ISTIO}.enabled: false` to bring your own Istio",
+                    supported_istio_window()
+                ),
+            );
+        }
+    }
+}
+
+/// Your own Istio runs the gateway's version: warn when that version lacks
+/// what meshgen's objects rely on.
+fn warn_old_own_istio(ctx: &Ctx, version: &str, warnings: &mut Diagnostics) {
+    let Some(minor) = istio_minor(version) else {
+        return;
+    };
+    let missing: Vec<String> = ISTIO_FEATURES
+        .iter()
+        .filter(|(_, since)| minor < *since)
+        .map(|(what, since)| format!("{what} (since Istio {}.{})", since.0, since.1))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let min = minimum_own_istio();
+    warnings.push(ctx.warning(
+        &format!("{GW}.charts.istioGateway.version"),
+        format!(
+            "Istio {version} is older than meshgen needs in an Istio it does not install (Istio {}.{} or later): it lacks {}",
+            min.0,
+            min.1,
+            missing.join("; ")
+        ),
+    ));
 }
 
 /// A user value that conflicts with a setting deployKF requires is

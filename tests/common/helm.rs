@@ -63,12 +63,26 @@ pub type HelmTest = fn(&Path);
 
 /// Run `tests` as libtest-mimic trials and exit.
 pub fn run(tests: &[(&'static str, HelmTest)]) -> ! {
+    run_named(
+        tests
+            .iter()
+            .map(|&(name, test)| (name.to_string(), Box::new(test) as NamedTest))
+            .collect(),
+    )
+}
+
+/// A test of [`run_named`]: any closure given the helm binary.
+pub type NamedTest = Box<dyn Fn(&Path) + Send + Sync>;
+
+/// Run `tests`, named at run time (e.g. `1.28.10::defaults...`), as
+/// libtest-mimic trials and exit.
+pub fn run_named(tests: Vec<(String, NamedTest)>) -> ! {
     let args = Arguments::from_args();
     let helm = find_helm();
     let required = tools_required();
     let trials = tests
-        .iter()
-        .map(|&(name, test)| {
+        .into_iter()
+        .map(|(name, test)| {
             let helm = helm.clone();
             Trial::ignorable_test(name, move || match helm {
                 Helm::Found(h) => {
