@@ -95,7 +95,8 @@ fn number(n: &serde_json::Number) -> String {
 pub fn literal(s: &str, indent: usize) -> String {
     let fits = s.contains('\n')
         && !s.starts_with([' ', '\n'])
-        && s.chars().all(|c| c == '\n' || !(c.is_control() || needs_escape(c)))
+        && s.chars()
+            .all(|c| c == '\n' || !(c.is_control() || needs_escape(c)))
         && s.lines().all(|l| l == l.trim_end());
     if !fits {
         return quote(s);
