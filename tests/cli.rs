@@ -308,6 +308,17 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         (
+            // Issue 15: the generated Secret keeps a hash, dex can not log in with it as a password.
+            "generated plain dex password",
+            Some(b"deploykf_core:\n  deploykf_auth:\n    dex:\n      staticPasswords:\n        - email: admin@example.com\n          password:\n            existingSecret: dex-admin\n            existingSecretKey: password_hash\n            type: plain\n            generateSecret: true\n"),
+            vec![],
+        ),
+        (
+            "dex connector config from a Secret without its key and with a config",
+            Some(b"deploykf_core:\n  deploykf_auth:\n    dex:\n      connectors:\n        - type: oidc\n          id: sso\n          name: SSO\n          configExistingSecret: dex-sso\n          config:\n            issuer: https://sso.example.com\n"),
+            vec![],
+        ),
+        (
             "dex off without an issuer",
             None,
             vec!["--set", "deploykf_core.deploykf_auth.dex.enabled=false"],

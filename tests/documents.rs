@@ -510,3 +510,173 @@ fn extra_manifests_without_a_namespace_go_into_their_components() {
         ["name", "namespace"]
     );
 }
+
+// ---------------------------------------------------------------------
+// dex: secrets kept in Kubernetes Secrets, assembled in the pod (issue 15)
+
+const AUTH: &str = "manifests/deploykf-core/deploykf-auth";
+
+fn case_tree(
+    name: &str,
+) -> (
+    meshgen::Generated,
+    std::collections::BTreeMap<String, Vec<Value>>,
+) {
+    let g = common::generate(&common::case_inputs(name));
+    let tree = g
+        .files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".yaml"))
+        .map(|(p, text)| (p.clone(), common::docs(text)))
+        .collect();
+    (g, tree)
+}
+
+fn one_doc(t: &std::collections::BTreeMap<String, Vec<Value>>, path: &str) -> Value {
+    let docs = t.get(path).unwrap_or_else(|| panic!("{path} not rendered"));
+    assert_eq!(docs.len(), 1, "{path}");
+    docs[0].clone()
+}
+
+#[test]
+fn dex_assembles_its_config_from_exactly_the_secrets_it_is_given() {
+    let (g, t) = case_tree("dex-secrets");
+    let dep = one_doc(&t, &format!("{AUTH}/Deployment-dex.yaml"));
+    let pod = &dep["spec"]["template"]["spec"];
+    let volumes = pod["volumes"].as_array().unwrap();
+    let volume = |name: &str| {
+        volumes
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name}"))
+            .clone()
+    };
+
+    // The init container: Pod Security "restricted", reads only files.
+    let inits = pod["initContainers"].as_array().unwrap();
+    assert_eq!(inits.len(), 1);
+    let init = &inits[0];
+    assert_eq!(init["name"], "config");
+    assert!(init["image"].as_str().unwrap().contains("httpd:"));
+    assert!(init.get("env").is_none() && init.get("envFrom").is_none());
+    let sc = &init["securityContext"];
+    assert_eq!(sc["runAsNonRoot"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
+    assert_eq!(sc["seccompProfile"]["type"], "RuntimeDefault");
+    let script = init["command"][2].as_str().unwrap();
+    assert_eq!(script, meshgen::model::auth::dex::ASSEMBLE_SCRIPT);
+
+    // It mounts exactly the Secrets of the plain password and of the
+    // connector config, each key as one file.
+    let mut read = Vec::new();
+    for m in init["volumeMounts"].as_array().unwrap() {
+        let v = volume(m["name"].as_str().unwrap());
+        if let Some(secret) = v.get("secret") {
+            assert_eq!(m["readOnly"], true);
+            let items = secret["items"].as_array().unwrap();
+            assert_eq!(items.len(), 1);
+            read.push((
+                secret["secretName"].as_str().unwrap().to_string(),
+                items[0]["key"].as_str().unwrap().to_string(),
+                format!(
+                    "{}/{}",
+                    m["mountPath"].as_str().unwrap(),
+                    items[0]["path"].as_str().unwrap()
+                ),
+            ));
+        }
+    }
+    assert_eq!(
+        read,
+        [
+            (
+                "dex-user-alice".to_string(),
+                "password".to_string(),
+                "/secrets/password-0001/password".to_string()
+            ),
+            (
+                "dex-connector-corp-sso".to_string(),
+                "config.yaml".to_string(),
+                "/secrets/connector-0000/config".to_string()
+            ),
+        ]
+    );
+    let secret_volumes: Vec<&Value> = volumes
+        .iter()
+        .filter(|v| v.get("secret").is_some())
+        .collect();
+    assert_eq!(secret_volumes.len(), 2, "no other Secret volume");
+
+    // dex reads the assembled file from memory, not the ConfigMap.
+    assert_eq!(volume("config")["emptyDir"]["medium"], "Memory");
+    assert!(volume("config").get("configMap").is_none());
+    assert_eq!(volume("template")["configMap"]["name"], "dex");
+    let dex = &pod["containers"][0];
+    let mount = dex["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/etc/dex")
+        .unwrap();
+    assert_eq!(mount["name"], "config");
+    assert_eq!(mount["readOnly"], true);
+    // The hashed password keeps its environment variable; the others none.
+    let env: Vec<&str> = dex["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["valueFrom"]["secretKeyRef"]["name"].as_str().unwrap())
+        .collect();
+    assert!(env.contains(&"generated--dex-password-admin"));
+    assert!(!env.contains(&"dex-user-alice") && !env.contains(&"dex-connector-corp-sso"));
+
+    // The ConfigMap: the base without the lists, one item per fragment,
+    // neither a hash nor the Secret's config.
+    let cm = one_doc(&t, &format!("{AUTH}/ConfigMap-dex.yaml"));
+    let data = cm["data"].as_object().unwrap();
+    let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "config.yaml",
+            "password-0000.yaml",
+            "password-0001.yaml",
+            "connector-0000.yaml",
+            "connector-0001.yaml"
+        ]
+    );
+    let base = &common::docs(data["config.yaml"].as_str().unwrap())[0];
+    assert!(base.get("staticPasswords").is_none() && base.get("connectors").is_none());
+    let item = |k: &str| common::docs(data[k].as_str().unwrap())[0][0].clone();
+    assert_eq!(
+        item("password-0000.yaml")["hashFromEnv"],
+        "MESHGEN_DEX_PASSWORD_HASH_0"
+    );
+    let alice = item("password-0001.yaml");
+    assert_eq!(alice["email"], "alice@example.com");
+    assert!(alice.get("hash").is_none() && alice.get("hashFromEnv").is_none());
+    let sso = item("connector-0000.yaml");
+    assert_eq!(sso["id"], "corp-sso");
+    assert!(sso.get("config").is_none());
+    assert_eq!(
+        item("connector-0001.yaml")["config"]["clientSecret"],
+        "$GITHUB_CLIENT_SECRET"
+    );
+
+    // No Secret object and no hash anywhere in the output.
+    for (path, text) in &g.files {
+        assert!(!text.contains("$2y$") && !text.contains("$2a$"), "{path}");
+        assert!(!text.lines().any(|l| l.trim() == "kind: Secret"), "{path}");
+    }
+}
+
+#[test]
+fn without_a_plain_password_or_a_config_secret_dex_reads_its_configmap() {
+    let (_, t) = case_tree("auth-m2m");
+    let dep = one_doc(&t, &format!("{AUTH}/Deployment-dex.yaml"));
+    let pod = &dep["spec"]["template"]["spec"];
+    assert!(pod.get("initContainers").is_none());
+    assert_eq!(pod["volumes"][0]["configMap"]["name"], "dex");
+}

@@ -158,6 +158,11 @@ fn golden_auth_m2m() {
 }
 
 #[test]
+fn golden_dex_secrets() {
+    check_case("dex-secrets");
+}
+
+#[test]
 fn golden_apps() {
     check_case("apps");
 }

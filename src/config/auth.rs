@@ -91,8 +91,8 @@ pub struct SecretRef {
     /// it does not exist (never changes an existing one).
     #[serde(default)]
     pub generate_secret: bool,
-    /// hash: the Secret holds a bcrypt hash (dex needs one); plain is
-    /// refused, dex can not hash a password read from a Secret.
+    /// hash: the Secret holds a bcrypt hash; plain (the default): it holds
+    /// the password, which dex's pod hashes when it starts.
     #[serde(default, rename = "type")]
     #[schemars(with = "SecretKind", transform = untyped)]
     pub kind: Option<SecretKind>,
@@ -150,14 +150,15 @@ pub struct Connector {
     /// Connector config; secrets as $VAR, filled from env.
     #[serde(default)]
     pub config: Map<String, Value>,
-    /// deployKF key: refused by meshgen (dex can not read its config from a
-    /// Secret); use $VAR and env.
+    /// Secret in the auth namespace holding the connector's whole config
+    /// (YAML, the `config` mapping), read by dex's pod when it starts;
+    /// `config` is then empty.
     #[serde(default)]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", pattern(SECRET_NAME), length(max = 253), extend("x-meshgen-expected" = SECRET_NAME_IS))]
     pub config_existing_secret: Option<String>,
-    /// deployKF key, see configExistingSecret.
+    /// Key of the config in configExistingSecret.
     #[serde(default)]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", pattern(SECRET_KEY), length(max = 253), extend("x-meshgen-expected" = SECRET_KEY_IS))]
     pub config_existing_secret_key: Option<String>,
     /// meshgen: environment variables from existing Secrets, referenced as
     /// $NAME in config.

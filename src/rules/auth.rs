@@ -205,10 +205,15 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                     path.key("password").key("existingSecret"),
                     "must name the Secret holding the password's bcrypt hash (or a Secret to generate with `generateSecret: true`)".into(),
                 );
-            } else if pw.kind != Some(crate::config::SecretKind::Hash) {
+            } else if pw.generate_secret && pw.kind != Some(crate::config::SecretKind::Hash) {
                 fail(
                     path.key("password").key("type"),
-                    "must be \"hash\": dex reads a bcrypt hash from the Secret and can not hash a plain password itself (make one with: htpasswd -nbBC 10 \"\" 'PASSWORD' | cut -d: -f2)".into(),
+                    "must be \"hash\" when `generateSecret` is true: the generated Secret keeps the bcrypt hash under `existingSecretKey`".into(),
+                );
+            } else if pw.existing_secret_key.is_empty() {
+                fail(
+                    path.key("password").key("existingSecretKey"),
+                    "must name the key of the password in the Secret".into(),
                 );
             }
             if pw.generate_secret && pw.existing_secret_key == "password" {
@@ -224,9 +229,29 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                 .as_deref()
                 .is_some_and(|s| !s.is_empty())
             {
+                if c.config_existing_secret_key
+                    .as_deref()
+                    .is_none_or(str::is_empty)
+                {
+                    fail(
+                        path.key("configExistingSecretKey"),
+                        "must name the key of the connector's YAML config in `configExistingSecret`".into(),
+                    );
+                }
+                if !c.config.is_empty() {
+                    fail(
+                        path.key("config"),
+                        "must be empty when `configExistingSecret` is set: the connector's whole config is read from that Secret".into(),
+                    );
+                }
+            } else if c
+                .config_existing_secret_key
+                .as_deref()
+                .is_some_and(|s| !s.is_empty())
+            {
                 fail(
                     path.key("configExistingSecret"),
-                    "is not supported: dex can not read a connector config from a Secret; write the config in `config` with `$VAR` in place of each secret, and set `env.VAR: {existingSecret, existingSecretKey}`".into(),
+                    "must name the Secret when `configExistingSecretKey` is set".into(),
                 );
             }
             let mut literal = Vec::new();

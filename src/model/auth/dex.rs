@@ -2,10 +2,22 @@
 //! value): static passwords and client secrets are read from the
 //! environment, which the pod fills from existing Secrets; nothing secret
 //! is in the file.
+//!
+//! A plain-text password in a Secret (deployKF's `type: plain`) or a
+//! connector config in a Secret (`configExistingSecret`) can not be read
+//! by dex through its environment: then the pod assembles the file when it
+//! starts ([`Assembly`]). meshgen renders the configuration without its
+//! `staticPasswords` and `connectors` and one fragment per list item; an
+//! init container runs the fixed [`ASSEMBLE_SCRIPT`], which concatenates
+//! them, appends the bcrypt hash of each plain password and each Secret's
+//! connector config (indented under `config:`), and writes the result to a
+//! memory-backed emptyDir that dex reads. No user string is part of the
+//! script: it reads them from files.
 
 use super::{secret_env, Generated, SecretKind, ServerModel, DEX_TELEMETRY_PORT};
-use crate::config::Config;
+use crate::config::{Config, SecretKind as PasswordKind};
 use crate::facts::{base_url, GatewayFacts, DEX_PORT};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A stable, opaque dex user id for an email.
@@ -21,6 +33,95 @@ fn user_id(email: &str) -> String {
     )
 }
 
+/// The init container's script (`/bin/sh`, busybox in the password
+/// hasher's image): fixed text. It reads `/template` (the ConfigMap: the
+/// base `config.yaml` and the `password-NNNN.yaml` / `connector-NNNN.yaml`
+/// fragments, each one list item), `/secrets/<fragment>/password` (a plain
+/// password) and `/secrets/<fragment>/config` (a connector's YAML config),
+/// and writes `/config/config.yaml`. A hash is checked to be bcrypt before
+/// it is written; a connector config is indented by four spaces under the
+/// item's `config:` key, so that nothing in it can leave that mapping.
+pub const ASSEMBLE_SCRIPT: &str = r#"set -eu
+umask 077
+out=/config/config.yaml.tmp
+cat /template/config.yaml >"$out"
+header=staticPasswords
+for f in /template/password-*.yaml; do
+  [ -e "$f" ] || continue
+  [ -z "$header" ] || { printf '%s:\n' "$header" >>"$out"; header=; }
+  n=${f##*/}; n=${n%.yaml}
+  cat "$f" >>"$out"
+  if [ -e "/secrets/$n/password" ]; then
+    [ -s "/secrets/$n/password" ] || { echo "$n: the password in the Secret is empty" >&2; exit 1; }
+    hash=$(htpasswd -niBC 10 dex <"/secrets/$n/password" | cut -d: -f2- | tr -d '\r\n')
+    case "$hash" in
+      '$2'[aby]'$'[0-9][0-9]'$'*) ;;
+      *) echo "$n: htpasswd did not print a bcrypt hash" >&2; exit 1 ;;
+    esac
+    case "$hash" in
+      *[!A-Za-z0-9./\$]*) echo "$n: unexpected character in the bcrypt hash" >&2; exit 1 ;;
+    esac
+    printf '  hash: "%s"\n' "$hash" >>"$out"
+  fi
+done
+header=connectors
+for f in /template/connector-*.yaml; do
+  [ -e "$f" ] || continue
+  [ -z "$header" ] || { printf '%s:\n' "$header" >>"$out"; header=; }
+  n=${f##*/}; n=${n%.yaml}
+  cat "$f" >>"$out"
+  if [ -e "/secrets/$n/config" ]; then
+    [ -s "/secrets/$n/config" ] || { echo "$n: the connector config in the Secret is empty" >&2; exit 1; }
+    printf '  config:\n' >>"$out"
+    sed 's/^/    /' "/secrets/$n/config" >>"$out"
+    [ -z "$(tail -c 1 "/secrets/$n/config")" ] || printf '\n' >>"$out"
+  fi
+done
+mv "$out" /config/config.yaml
+echo "assembled /config/config.yaml"
+"#;
+
+/// How the pod assembles dex's configuration when it starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assembly {
+    pub script: &'static str,
+    /// ConfigMap keys beside `config.yaml`: one list item each.
+    pub fragments: Vec<Fragment>,
+    /// Secrets the init container mounts: the only ones it reads.
+    pub secrets: Vec<MountedSecret>,
+    pub image: String,
+    pub pull_policy: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fragment {
+    /// `password-NNNN.yaml` or `connector-NNNN.yaml`.
+    pub key: String,
+    pub text: String,
+}
+
+/// One key of a Secret, mounted as `/secrets/<dir>/<file>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MountedSecret {
+    pub volume: String,
+    pub dir: String,
+    pub file: &'static str,
+    pub secret: String,
+    pub key: String,
+}
+
+/// Whether a static password is a plain-text value in a Secret, which the
+/// pod hashes when it starts (deployKF's default `type`).
+pub fn is_plain(p: &crate::config::SecretRef) -> bool {
+    p.kind != Some(PasswordKind::Hash)
+}
+
+fn fragment(key: String, item: &Value) -> Fragment {
+    let mut text = crate::yaml::emit::block(&Value::Array(vec![item.clone()]), 0);
+    text.push('\n');
+    Fragment { key, text }
+}
+
 pub(super) fn derive(
     config: &Config,
     gw: &GatewayFacts,
@@ -31,17 +132,27 @@ pub(super) fn derive(
     let d = &a.dex;
     let mut env = Vec::new();
     let mut passwords = Vec::new();
+    let mut mounts = Vec::new();
     for (i, p) in d.static_passwords.iter().enumerate() {
-        let var = format!("MESHGEN_DEX_PASSWORD_HASH_{i}");
-        env.push(secret_env(var.clone(), &p.password));
-        generated.add(&p.password, SecretKind::Password);
         let username = p.email.split('@').next().unwrap_or(&p.email);
-        passwords.push(json!({
-            "email": p.email,
-            "hashFromEnv": var,
-            "username": username,
-            "userID": user_id(&p.email),
-        }));
+        let mut item = json!({"email": p.email});
+        if is_plain(&p.password) {
+            mounts.push(MountedSecret {
+                volume: format!("secret-password-{i:04}"),
+                dir: format!("password-{i:04}"),
+                file: "password",
+                secret: p.password.existing_secret.clone(),
+                key: p.password.existing_secret_key.clone(),
+            });
+        } else {
+            let var = format!("MESHGEN_DEX_PASSWORD_HASH_{i}");
+            env.push(secret_env(var.clone(), &p.password));
+            generated.add(&p.password, SecretKind::Password);
+            item["hashFromEnv"] = json!(var);
+        }
+        item["username"] = json!(username);
+        item["userID"] = json!(user_id(&p.email));
+        passwords.push(item);
     }
     let mut clients = Vec::new();
     let c = &d.clients;
@@ -88,13 +199,22 @@ pub(super) fn derive(
         }));
     }
     let mut connectors = Vec::new();
-    for conn in &d.connectors {
+    for (i, conn) in d.connectors.iter().enumerate() {
         for (name, r) in &conn.env {
             env.push(secret_env(name.clone(), r));
         }
-        connectors.push(json!({
-            "type": conn.kind, "id": conn.id, "name": conn.name, "config": conn.config,
-        }));
+        let mut item = json!({"type": conn.kind, "id": conn.id, "name": conn.name});
+        match conn.config_existing_secret.as_deref() {
+            Some(secret) if !secret.is_empty() => mounts.push(MountedSecret {
+                volume: format!("secret-connector-{i:04}"),
+                dir: format!("connector-{i:04}"),
+                file: "config",
+                secret: secret.to_string(),
+                key: conn.config_existing_secret_key.clone().unwrap_or_default(),
+            }),
+            _ => item["config"] = Value::Object(conn.config.clone()),
+        }
+        connectors.push(item);
     }
     let mut cfg = json!({
         "issuer": issuer,
@@ -112,18 +232,186 @@ pub(super) fn derive(
         "enablePasswordDB": !passwords.is_empty(),
         "staticClients": clients,
     });
-    if !passwords.is_empty() {
-        cfg["staticPasswords"] = Value::Array(passwords);
+    if mounts.is_empty() {
+        if !passwords.is_empty() {
+            cfg["staticPasswords"] = Value::Array(passwords);
+        }
+        if !connectors.is_empty() {
+            cfg["connectors"] = Value::Array(connectors);
+        }
+        return ServerModel::new(&a.images.dex, crate::yaml::emit::document(&cfg), env);
     }
-    if !connectors.is_empty() {
-        cfg["connectors"] = Value::Array(connectors);
+    let mut fragments: Vec<Fragment> = passwords
+        .iter()
+        .enumerate()
+        .map(|(i, p)| fragment(format!("password-{i:04}.yaml"), p))
+        .collect();
+    fragments.extend(
+        connectors
+            .iter()
+            .enumerate()
+            .map(|(i, c)| fragment(format!("connector-{i:04}.yaml"), c)),
+    );
+    let mut server = ServerModel::new(&a.images.dex, crate::yaml::emit::document(&cfg), env);
+    let mut all = server.config.clone();
+    for f in &fragments {
+        all.push_str(&f.key);
+        all.push('\n');
+        all.push_str(&f.text);
     }
-    ServerModel::new(&a.images.dex, crate::yaml::emit::document(&cfg), env)
+    for m in &mounts {
+        all.push_str(&format!("{}/{}/{}\n", m.dir, m.secret, m.key));
+    }
+    server.config_digest = super::sha256_hex(&all, 8);
+    server.assembly = Some(Assembly {
+        script: ASSEMBLE_SCRIPT,
+        fragments,
+        secrets: mounts,
+        image: super::image_ref(&a.images.password_hasher),
+        pull_policy: a.images.password_hasher.pull_policy.clone(),
+    });
+    server
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs [`ASSEMBLE_SCRIPT`] with `/bin/sh` on fake inputs (its
+    /// absolute paths moved into a temporary directory). Without
+    /// `htpasswd` on the PATH a stand-in prints a fixed bcrypt-shaped hash
+    /// after checking that it read the password from stdin.
+    #[test]
+    fn the_assemble_script_puts_hashes_and_connector_configs_in_place() {
+        use std::fs;
+        use std::process::Command;
+        if !std::path::Path::new("/bin/sh").exists() {
+            eprintln!("skipped: no /bin/sh");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let dir = |d: &str| {
+            let p = root.join(d);
+            fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let template = dir("template");
+        let out = dir("config");
+        let bin = dir("bin");
+        fs::write(
+            template.join("config.yaml"),
+            "issuer: \"https://x/dex\"\nenablePasswordDB: true\n",
+        )
+        .unwrap();
+        let frag = |v: Value| {
+            let mut t = crate::yaml::emit::block(&Value::Array(vec![v]), 0);
+            t.push('\n');
+            t
+        };
+        fs::write(
+            template.join("password-0000.yaml"),
+            frag(json!({"email": "a@x", "hashFromEnv": "H0", "username": "a", "userID": "1"})),
+        )
+        .unwrap();
+        fs::write(
+            template.join("password-0001.yaml"),
+            frag(json!({"email": "b@x", "username": "b", "userID": "2"})),
+        )
+        .unwrap();
+        fs::write(
+            template.join("connector-0000.yaml"),
+            frag(json!({"type": "oidc", "id": "sso", "name": "SSO"})),
+        )
+        .unwrap();
+        fs::write(
+            template.join("connector-0001.yaml"),
+            frag(json!({"type": "github", "id": "gh", "name": "GH", "config": {"clientID": "c"}})),
+        )
+        .unwrap();
+        // Values a shell would evaluate if they were ever interpolated.
+        let password = "p'$(touch PWNED)\"`id`";
+        fs::create_dir_all(root.join("secrets/password-0001")).unwrap();
+        fs::write(root.join("secrets/password-0001/password"), password).unwrap();
+        fs::create_dir_all(root.join("secrets/connector-0000")).unwrap();
+        // Column-0 keys stay inside the connector's `config`.
+        let connector = "issuer: https://sso.example.com\nclientSecret: \"$(touch PWNED)\"\nscopes:\n  - openid\nstorage:\n  type: memory\nnote: |\n  kept\nlast: x";
+        fs::write(root.join("secrets/connector-0000/config"), connector).unwrap();
+        let real = Command::new("/bin/sh")
+            .args(["-c", "command -v htpasswd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let mut path = std::env::var("PATH").unwrap_or_default();
+        if !real {
+            let stub = bin.join("htpasswd");
+            fs::write(
+                &stub,
+                format!(
+                    "#!/bin/sh\n[ \"$*\" = \"-niBC 10 dex\" ] || exit 2\n[ \"$(cat)\" = {} ] || exit 3\necho 'dex:$2y$10$abcdefghijklmnopqrstuvABCDEFGHIJKLMNOPQRSTUVWXYZ0123.'\n",
+                    shell_quote(password)
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
+            path = format!("{}:{path}", bin.display());
+        }
+        let r = root.display().to_string();
+        let script = ASSEMBLE_SCRIPT
+            .replace("/template/", &format!("{r}/template/"))
+            .replace("/secrets/", &format!("{r}/secrets/"))
+            .replace("/config/", &format!("{r}/config/"));
+        let o = Command::new("/bin/sh")
+            .args(["-ec", &script])
+            .current_dir(root)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!root.join("PWNED").exists(), "a value was evaluated");
+        let text = fs::read_to_string(out.join("config.yaml")).unwrap();
+        let docs = crate::yaml::load_json_documents(&text).expect("valid YAML");
+        assert_eq!(docs.len(), 1, "{text}");
+        let cfg = &docs[0];
+        let keys: Vec<&String> = cfg.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "issuer",
+                "enablePasswordDB",
+                "staticPasswords",
+                "connectors"
+            ]
+        );
+        assert_eq!(cfg["issuer"], "https://x/dex");
+        let pw = cfg["staticPasswords"].as_array().unwrap();
+        assert_eq!(pw.len(), 2);
+        assert_eq!(pw[0]["hashFromEnv"], "H0");
+        assert!(pw[0].get("hash").is_none());
+        let hash = pw[1]["hash"].as_str().unwrap();
+        assert!(hash.starts_with("$2") && hash.len() == 60, "{hash}");
+        assert_eq!(pw[1]["email"], "b@x");
+        let c = cfg["connectors"].as_array().unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0]["id"], "sso");
+        assert_eq!(
+            c[0]["config"],
+            json!({
+                "issuer": "https://sso.example.com",
+                "clientSecret": "$(touch PWNED)",
+                "scopes": ["openid"],
+                "storage": {"type": "memory"},
+                "note": "kept\n",
+                "last": "x",
+            })
+        );
+        assert_eq!(c[1]["config"], json!({"clientID": "c"}));
+        assert!(!root.join("config/config.yaml.tmp").exists());
+    }
+
+    fn shell_quote(s: &str) -> String {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 
     #[test]
     fn user_ids_are_stable_uuids() {

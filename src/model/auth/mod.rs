@@ -86,6 +86,9 @@ pub struct ServerModel {
     /// Changes with the configuration, so that the pods restart to read it.
     pub config_digest: String,
     pub env: Vec<SecretEnv>,
+    /// dex only: the configuration is assembled in the pod (a plain
+    /// password or a connector config read from a Secret).
+    pub assembly: Option<dex::Assembly>,
 }
 
 impl ServerModel {
@@ -96,6 +99,7 @@ impl ServerModel {
             config_digest: sha256_hex(&config, 8),
             config,
             env,
+            assembly: None,
         }
     }
 }
