@@ -138,6 +138,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             };
             match output_dir {
                 None => {
+                    session.warnings.0.extend(stream_notices(&generated));
                     print_diagnostics(&session, None);
                     let mut out = std::io::BufWriter::new(&mut stdout);
                     meshgen::write_manifest_stream(&generated, &mut out)?;
@@ -172,7 +173,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     print_diagnostics(&session, None);
                     stdout.write_all(meshgen::yaml::emit::document(&valid.json).as_bytes())?;
                 }
-                Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
+                Err(errors) => return Ok(fail(&session, &errors, NO_VALUES_PRINTED)),
             }
         }
         Command::Diff {
@@ -206,6 +207,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
 
 /// The last line of a run that failed before touching the disk.
 const NOTHING_WRITTEN: &str = "nothing was written";
+/// The last line of `meshgen values` that failed (it never writes).
+const NO_VALUES_PRINTED: &str = "no values were printed";
+
+/// What the stream on stdout leaves out: a wrapper chart is Helm's to
+/// render (its upstream charts are fetched by `helm dependency build`),
+/// so each one is named with the commands that render it.
+fn stream_notices(generated: &meshgen::Generated) -> Vec<meshgen::diagnostic::Diagnostic> {
+    generated
+        .files
+        .keys()
+        .filter_map(|path| path.strip_suffix("/Chart.yaml"))
+        .map(|dir| {
+            meshgen::diagnostic::Diagnostic::notice(format!(
+                "the Helm chart `{dir}` is not in this stream (Helm renders its upstream charts): write the tree with `-o DIR`, then `helm dependency build DIR/{dir} && helm template DIR/{dir}`"
+            ))
+        })
+        .collect()
+}
 
 /// Print the diagnostics and a last line saying how many errors there
 /// were and `outcome`, what is true of the output now.

@@ -1388,3 +1388,30 @@ fn regression_issue_16_an_empty_directory_of_the_user_is_refused_not_deleted() {
     assert_eq!(o.status.code(), Some(1));
     assert!(ws.path().join("out/my-notes").is_dir());
 }
+
+/// Issue 15, point 6: the stream names the wrapper charts it leaves out
+/// (and how to render them); `meshgen values` never says it wrote nothing.
+#[test]
+fn regression_issue_15_stream_names_the_charts_it_leaves_out() {
+    let ws = Workspace::new();
+    let o = ws.run(&["generate"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    for chart in ["istio", "cert-manager"] {
+        let dir = format!("manifests/deploykf-dependencies/{chart}");
+        assert!(
+            err.contains(&format!("the Helm chart `{dir}` is not in this stream"))
+                && err.contains(&format!("helm dependency build DIR/{dir}")),
+            "{err}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&o.stdout)
+        .contains("# Source: manifests/deploykf-dependencies/istio/"));
+    let o = ws.run(&["values", "--set", "gitops.engine=argo"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.ends_with("meshgen: 1 error; no values were printed\n"),
+        "{err}"
+    );
+}
