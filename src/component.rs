@@ -141,6 +141,8 @@ pub struct Descriptor {
     /// Stable identifier, e.g. `deploykf-istio-gateway`; also the name of
     /// its Argo CD Application and Flux Kustomization.
     pub id: &'static str,
+    /// What it is, in one phrase (the output README's layout table).
+    pub summary: &'static str,
     /// Its model in templates: `model.<key>`.
     pub key: &'static str,
     /// Its values section, dotted.
@@ -194,6 +196,7 @@ pub fn no_overrides(_: &Config) -> Option<&Map<String, Value>> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
     pub id: &'static str,
+    pub summary: &'static str,
     /// Output directory relative to the output root.
     pub dir: String,
     pub enabled: bool,
@@ -216,6 +219,7 @@ pub fn instances(config: &Config) -> Vec<Instance> {
     ALL.iter()
         .map(|d| Instance {
             id: d.id,
+            summary: d.summary,
             dir: d.templates.to_string(),
             enabled: (d.enabled)(config),
             namespace: (d.namespace)(config).unwrap_or_default(),

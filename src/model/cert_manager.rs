@@ -30,6 +30,7 @@ pub const CHART_ALIAS: &str = "cert-manager";
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "cert-manager",
+    summary: "cert-manager, installed from Jetstack's pinned chart with its CRDs",
     key: "cert_manager",
     section: "deploykf_dependencies.cert_manager",
     templates: "manifests/deploykf-dependencies/cert-manager",
@@ -55,6 +56,7 @@ pub static COMPONENT: Descriptor = Descriptor {
 
 pub static ISSUER: Descriptor = Descriptor {
     id: "cert-manager-issuer",
+    summary: "the certificate issuers (the self-signed chain) and cert-manager's extraManifests, applied once cert-manager's CRDs exist",
     key: "cert_manager_issuer",
     section: "deploykf_dependencies.cert_manager",
     templates: "manifests/deploykf-dependencies/cert-manager-issuer",

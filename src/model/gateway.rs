@@ -14,6 +14,7 @@ const WHY_NO_OVERRIDES: &str = "meshgen renders the gateway deployment as plain 
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "deploykf-istio-gateway",
+    summary: "the ingress gateway: its deployment, Gateway/VirtualService routes, TLS certificate and the authentication and authorization policies at the edge",
     key: "gateway",
     section: "deploykf_core.deploykf_istio_gateway",
     templates: "manifests/deploykf-core/deploykf-istio-gateway",

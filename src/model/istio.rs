@@ -24,6 +24,7 @@ use serde_json::{json, Map, Value};
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "istio",
+    summary: "Istio: the pinned base, istiod (and CNI) charts with meshgen's mesh config",
     key: "istio",
     section: "deploykf_dependencies.istio",
     templates: "manifests/deploykf-dependencies/istio",

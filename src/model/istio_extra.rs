@@ -25,6 +25,7 @@ use serde_json::Value;
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "istio-extra",
+    summary: "Istio's extraManifests, as plain manifests applied after the chart (never evaluated by Helm)",
     key: "istio_extra",
     section: "deploykf_dependencies.istio",
     templates: "manifests/deploykf-dependencies/istio-extra",

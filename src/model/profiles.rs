@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "deploykf-profiles-generator",
+    summary: "the tenants: one namespace (or Kubeflow Profile) per profile with its ServiceAccounts, RoleBindings, quota and AuthorizationPolicies",
     key: "profiles",
     section: "deploykf_core.deploykf_profiles_generator",
     templates: "manifests/deploykf-core/deploykf-profiles-generator",

@@ -24,6 +24,7 @@ const WHY_NO_OVERRIDES: &str =
 
 pub static COMPONENT: Descriptor = Descriptor {
     id: "deploykf-auth",
+    summary: "the login: oauth2-proxy (Istio's ext-authz provider) and dex (the OpenID issuer), in a deny-by-default namespace",
     key: "auth",
     section: "deploykf_core.deploykf_auth",
     templates: "manifests/deploykf-core/deploykf-auth",
@@ -71,6 +72,13 @@ pub struct GeneratedSecret {
     pub name: String,
     pub secret: String,
     pub kind: SecretKind,
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StaticUser {
+    pub email: String,
+    pub secret: String,
     pub key: String,
 }
 
@@ -123,6 +131,8 @@ pub struct AuthModel {
     pub deny_rules: Vec<Value>,
     pub identity_headers: Vec<String>,
     pub generated_secrets: Vec<GeneratedSecret>,
+    /// dex's static users: login email and the Secret holding the password.
+    pub static_users: Vec<StaticUser>,
     pub gateway_principal: String,
     pub oauth2_proxy_principal: String,
     pub m2m_discovery_binding: bool,
@@ -242,6 +252,19 @@ fn derive(input: &Input) -> Part {
         deny_rules: policies.deny_rules,
         identity_headers: vec![id.user_header.clone(), id.groups_header.clone()],
         generated_secrets: generated.0,
+        static_users: if a.dex.enabled {
+            a.dex
+                .static_passwords
+                .iter()
+                .map(|p| StaticUser {
+                    email: p.email.clone(),
+                    secret: p.password.existing_secret.clone(),
+                    key: p.password.existing_secret_key.clone(),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         gateway_principal: facts.gateway.principal.clone(),
         oauth2_proxy_principal: format!("cluster.local/ns/{ns}/sa/oauth2-proxy"),
         m2m_discovery_binding: a.m2m.enabled && a.m2m.allow_anonymous_discovery,
