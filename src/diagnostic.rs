@@ -118,14 +118,17 @@ impl fmt::Display for DiagnosticDisplay<'_> {
 /// escape (`\u{1b}`), so a file name or value quoted in a message can
 /// neither span lines nor send the terminal escape sequences.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    // U+2028 and U+2029 are no control characters (`char::is_control`)
+    // but break the line in editors, terminals and JavaScript log viewers.
+    let unsafe_char = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
             '\n' | '\r' => out.push(' '),
-            c if c.is_control() => out.extend(c.escape_debug()),
+            c if unsafe_char(c) => out.extend(c.escape_debug()),
             c => out.push(c),
         }
     }
@@ -203,5 +206,11 @@ mod tests {
             r"error: cannot read `x\ty\u{9b}z` --> a\u{1b}[31mred\u{7}.yaml:1:2"
         );
         assert_eq!(escape_controls("plain é"), "plain é");
+        // Line and paragraph separators break a line too (found by
+        // tests/fuzz.rs in a `--set` value).
+        assert_eq!(
+            escape_controls("a\u{2028}b\u{2029}c"),
+            r"a\u{2028}b\u{2029}c"
+        );
     }
 }
