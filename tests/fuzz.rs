@@ -322,8 +322,19 @@ fn mutate(tree: &mut Value, rng: &mut Rng) {
     if rng.chance(1, 4) {
         all.retain(|p| p.len() <= 2);
     }
-    let path = rng.pick_ref(&all).clone();
     let kind = rng.below(13);
+    // Integral floats and huge integers matter most where a number goes.
+    if matches!(kind, 6 | 7) && rng.chance(2, 3) {
+        let numbers: Vec<Vec<Seg>> = all
+            .iter()
+            .filter(|p| matches!(get(tree, p), Some(Value::Number(_))))
+            .cloned()
+            .collect();
+        if !numbers.is_empty() {
+            all = numbers;
+        }
+    }
+    let path = rng.pick_ref(&all).clone();
     // Mutations of the entry itself need its parent.
     if matches!(kind, 0..=2) {
         let Some((last, parent_path)) = path.split_last() else {
@@ -414,6 +425,18 @@ fn mild_mutate(tree: &mut Value, rng: &mut Rng) {
             k.contains("labels") || k.contains("annotations") || k.contains("extramanifests")
         })
     };
+    // A number written as an integral float (`80.0`, `2.0`): YAML's
+    // number, JSON Schema's integer.
+    let numbers: Vec<&Vec<Seg>> = all
+        .iter()
+        .filter(|p| matches!(get(tree, p), Some(Value::Number(n)) if n.is_u64()))
+        .collect();
+    if !numbers.is_empty() && rng.chance(1, 6) {
+        let path = (*rng.pick_ref(&numbers)).clone();
+        let node = get_mut(tree, &path).unwrap();
+        *node = Value::from(node.as_u64().unwrap() as f64);
+        return;
+    }
     let maps: Vec<&Vec<Seg>> = all.iter().filter(|p| free_form(p)).collect();
     let strings: Vec<&Vec<Seg>> = all
         .iter()
