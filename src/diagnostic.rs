@@ -220,5 +220,11 @@ mod tests {
             r"error: cannot read `x\ty\u{9b}z` --> a\u{1b}[31mred\u{7}.yaml:1:2"
         );
         assert_eq!(escape_controls("plain é"), "plain é");
+        // Line and paragraph separators break a line too (found by
+        // tests/fuzz.rs in a `--set` value).
+        assert_eq!(
+            escape_controls("a\u{2028}b\u{2029}c"),
+            r"a\u{2028}b\u{2029}c"
+        );
     }
 }
