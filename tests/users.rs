@@ -43,6 +43,14 @@ const TABLE: &[(&str, Expect)] = &[
             "error: `deploykf_dependencies.cert_manager.images.kubectl`: unknown key `kubectl`",
         ),
     ),
+    // deployKF's own overrides template: every override commented out
+    (
+        "deploykf-sample-values-overrides.yaml",
+        Renders {
+            file: "deploykf-core/deploykf-istio-gateway/Gateway.yaml",
+            fact: "\"*/deploykf.example.com\"",
+        },
+    ),
     (
         "docs-cert-manager-own-issuer.yaml",
         Renders {
