@@ -88,6 +88,15 @@ impl Delivery {
         server_side_apply: false,
         ignore_webhook_fields: false,
     };
+    /// A wrapper chart that installs CRDs and admission webhooks (Istio,
+    /// cert-manager): its namespace is created with the release, the large
+    /// CRDs are applied server-side, and the webhook fields its controller
+    /// rewrites (istiod, cainjector) are ignored.
+    pub const WEBHOOK_CHART: Delivery = Delivery {
+        create_namespace: true,
+        server_side_apply: true,
+        ignore_webhook_fields: true,
+    };
 }
 
 /// What a component's model derivation reads.

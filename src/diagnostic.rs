@@ -121,7 +121,7 @@ impl fmt::Display for DiagnosticDisplay<'_> {
 /// and zero-width format characters (which reorder or hide what a reader
 /// sees) are escaped too.
 pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    if !text.chars().any(unsafe_on_terminal) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -129,14 +129,14 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
         match c {
             '\n' | '\r' => out.push(' '),
             c if c.is_control() => out.extend(c.escape_debug()),
-            c if needs_escape(c) => out.extend(c.escape_unicode()),
+            c if unsafe_on_terminal(c) => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }
     std::borrow::Cow::Owned(out)
 }
 
-fn needs_escape(c: char) -> bool {
+fn unsafe_on_terminal(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -36,12 +36,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     templates: "manifests/deploykf-dependencies/cert-manager",
     wave: -8,
     packaging: Packaging::HelmChart,
-    delivery: Delivery {
-        create_namespace: true,
-        // The CRDs are large; cainjector writes the webhooks' caBundle.
-        server_side_apply: true,
-        ignore_webhook_fields: true,
-    },
+    delivery: Delivery::WEBHOOK_CHART,
     overrides: Overrides::Chart,
     fan_out: &[],
     enabled: |c| c.deploykf_dependencies.cert_manager.enabled,

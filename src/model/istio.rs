@@ -30,11 +30,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     templates: "manifests/deploykf-dependencies/istio",
     wave: -10,
     packaging: Packaging::HelmChart,
-    delivery: Delivery {
-        create_namespace: true,
-        server_side_apply: true,
-        ignore_webhook_fields: true,
-    },
+    delivery: Delivery::WEBHOOK_CHART,
     overrides: Overrides::Chart,
     fan_out: &[],
     enabled: |c| c.deploykf_dependencies.istio.enabled,

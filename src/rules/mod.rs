@@ -117,18 +117,17 @@ fn typed(values: &Values, json: &Value) -> Result<Config, Diagnostics> {
         };
         let path = value_path(err.path());
         let doc = fixed.get_or_insert_with(|| json.clone());
-        match node_mut(doc, &path) {
-            Some(n @ Value::Number(_)) if integral(n).is_some() => {
-                *n = integral(n).unwrap_or(Value::Null);
-            }
-            _ => {
-                let message = err.into_inner().to_string();
-                return Err(Diagnostics::from(
-                    Diagnostic::error(format!("cannot be used here: {message}"))
-                        .at(values.origin_of(&path))
-                        .at_path(path),
-                ));
-            }
+        let converted = node_mut(doc, &path).and_then(|n| {
+            *n = integral(n)?;
+            Some(())
+        });
+        if converted.is_none() {
+            let message = err.into_inner().to_string();
+            return Err(Diagnostics::from(
+                Diagnostic::error(format!("cannot be used here: {message}"))
+                    .at(values.origin_of(&path))
+                    .at_path(path),
+            ));
         }
     }
     Err(Diagnostics::from(Diagnostic::error(format!(
