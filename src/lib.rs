@@ -23,7 +23,7 @@ pub mod values;
 pub mod write;
 pub mod yaml;
 
-use diagnostic::Diagnostics;
+use diagnostic::{Diagnostic, Diagnostics};
 use source::SourceMap;
 pub use stream::write_manifest_stream;
 use timing::StageClock;
@@ -66,6 +66,11 @@ fn validate_timed(
     clock.lap("schema");
     session.warnings.extend(warnings);
     if errors.has_errors() {
+        let mut errors = errors;
+        errors.extend(rule_errors_beside(
+            &schema, &values, &json, &errors, session,
+        ));
+        errors.sort();
         return Err(errors);
     }
     let checked = rules::check(&values, &json, &session.sources)?;
@@ -76,6 +81,79 @@ fn validate_timed(
         json,
         checked,
     })
+}
+
+/// The rules' errors in the parts of the values the schema accepted, so
+/// that one run reports every error (a rule error in one section is not
+/// hidden behind a schema error in another). Each value the schema refused
+/// is put back to its default (or dropped when it has none) in a copy of
+/// the values; if that copy passes the schema, the rules run on it and
+/// every error they find away from a refused value is reported, located
+/// in the user's values as always. Nothing changes what is reported about
+/// the refused values themselves, and no warning of this second pass is
+/// kept.
+fn rule_errors_beside(
+    schema: &schema::Schema,
+    values: &Values,
+    json: &serde_json::Value,
+    schema_errors: &Diagnostics,
+    session: &Session,
+) -> Diagnostics {
+    let refused: Vec<&values::path::ValuePath> = schema_errors
+        .0
+        .iter()
+        .filter_map(|d| d.path.as_ref())
+        .collect();
+    // An error without a key path (e.g. a malformed document) leaves
+    // nothing to repair around.
+    if refused.len() != schema_errors.0.len() || refused.iter().any(|p| p.is_root()) {
+        return Diagnostics::default();
+    }
+    let defaults = match values::build(&ValueInputs::default(), &mut SourceMap::default()) {
+        Ok(d) => d.to_json(),
+        Err(_) => return Diagnostics::default(),
+    };
+    let mut repaired = json.clone();
+    // Last first, so that dropping a list item does not move the others.
+    let mut refused = refused;
+    refused.sort();
+    refused.dedup();
+    for path in refused.iter().rev() {
+        values::path::put(
+            &mut repaired,
+            path,
+            values::path::lookup(&defaults, path).cloned(),
+        );
+    }
+    // Unknown keys in sections meshgen does not render are warnings, so
+    // the question is whether any error is left.
+    if schema
+        .validate(values, &repaired, &session.sources)
+        .0
+        .has_errors()
+    {
+        return Diagnostics::default();
+    }
+    // A rule error about a refused value, or one that names it as the
+    // other side of a comparison, would judge the stand-in default.
+    let named: Vec<String> = refused.iter().map(|r| format!("`{r}")).collect();
+    let overlaps = |d: &Diagnostic| {
+        d.path
+            .as_ref()
+            .is_none_or(|p| refused.iter().any(|r| p.starts_with(r) || r.starts_with(p)))
+            || named.iter().any(|n| d.message.contains(n.as_str()))
+    };
+    match rules::check(values, &repaired, &session.sources) {
+        Ok(_) => Diagnostics::default(),
+        Err(found) => Diagnostics(
+            found
+                .0
+                .into_iter()
+                .filter(|d| d.severity == diagnostic::Severity::Error)
+                .filter(|d| !overlaps(d))
+                .collect(),
+        ),
+    }
 }
 
 /// What the whole-tree checks may assume, from the model.

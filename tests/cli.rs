@@ -243,6 +243,18 @@ fn bad_inputs() -> Vec<BadInput> {
             vec!["--set", "deploykf_core.deploykf_istio_gateway.gatewayService.loadBalancerSourceRanges={10.0.0.0/33}"],
         ),
         (
+            // Issue 15: an image name no section knows is still a typo.
+            "typo in an image name",
+            Some(b"deploykf_dependencies:\n  cert_manager:\n    images:\n      certManagerControler: {repository: x}\n"),
+            vec![],
+        ),
+        (
+            // Issue 15, point 6: the rule error was hidden behind the schema error.
+            "schema and rule errors in different sections",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      xffNumTrustedHops: two\n  deploykf_profiles_generator:\n    profiles:\n      - name: team-1\n      - name: team-1\n"),
+            vec![],
+        ),
+        (
             "duplicate profile",
             Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    profiles:\n      - name: team-a\n      - name: team-b\n      - name: team-a\n"),
             vec![],

@@ -9,9 +9,6 @@
 //! - `Refused`: exit 1 with the named reason, only for a reason deployKF
 //!   itself gives or for a secret value written in the values file (the
 //!   message then points at `existingSecret`);
-//! - `KnownGap`: exit 1 for a reason deployKF does not give (a meshgen gap,
-//!   not the user's fault); the test keeps asserting that it still fails
-//!   with that message, so the table shows the truth until it is fixed.
 
 mod common;
 
@@ -26,8 +23,6 @@ enum Expect {
     },
     /// Exit 1 with every one of these substrings in the standard error.
     Refused(&'static [&'static str]),
-    /// Exit 1 for a reason deployKF would not give: this substring.
-    KnownGap(&'static str),
 }
 use Expect::*;
 
@@ -36,12 +31,14 @@ const TABLE: &[(&str, Expect)] = &[
     // aws-samples/sample-financial-fraud-detection-with-nvidia: an EKS
     // deployment's ArgoCD plugin values. deployKF (0.1.x) has no
     // `cert_manager.images.kubectl` key and silently ignores it; meshgen
-    // refuses an unknown key in a section it renders.
+    // warns (an image name other sections use, so not a typo) and renders
+    // the startupapicheck image the file pins under its old key.
     (
         "aws-fraud-detection-eks.yaml",
-        KnownGap(
-            "error: `deploykf_dependencies.cert_manager.images.kubectl`: unknown key `kubectl`",
-        ),
+        Renders {
+            file: "deploykf-dependencies/cert-manager/values.yaml",
+            fact: "repository: quay.io/jetstack/cert-manager-startupapicheck",
+        },
     ),
     // deployKF's own overrides template: every override commented out
     (
@@ -224,15 +221,6 @@ fn each_file_has_its_recorded_outcome() {
                 if code != Some(1) || !missing.is_empty() {
                     Some(format!(
                         "expected exit 1 with {missing:?}, got {code:?}:\n{err}"
-                    ))
-                } else {
-                    None
-                }
-            }
-            KnownGap(msg) => {
-                if code != Some(1) || !err.contains(msg) {
-                    Some(format!(
-                        "known gap {msg:?} changed (fixed? then record the new outcome), got {code:?}:\n{err}"
                     ))
                 } else {
                     None

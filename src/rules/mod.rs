@@ -117,7 +117,7 @@ fn typed(values: &Values, json: &Value) -> Result<Config, Diagnostics> {
         };
         let path = value_path(err.path());
         let doc = fixed.get_or_insert_with(|| json.clone());
-        let converted = node_mut(doc, &path).and_then(|n| {
+        let converted = crate::values::path::lookup_mut(doc, &path).and_then(|n| {
             *n = integral(n)?;
             Some(())
         });
@@ -155,14 +155,6 @@ fn value_path(p: &serde_path_to_error::Path) -> ValuePath {
             })
             .collect(),
     )
-}
-
-fn node_mut<'a>(v: &'a mut Value, path: &ValuePath) -> Option<&'a mut Value> {
-    use crate::values::path::Segment;
-    path.0.iter().try_fold(v, |v, seg| match seg {
-        Segment::Key(k) => v.get_mut(k.as_str()),
-        Segment::Index(i) => v.get_mut(*i),
-    })
 }
 
 /// What a component's rules read.

@@ -35,6 +35,7 @@ pub struct Schema {
     validator: jsonschema::Validator,
     ignored: Vec<ValuePath>,
     removed: Vec<Removed>,
+    image_names: std::collections::BTreeSet<String>,
 }
 
 /// A key an older deployKF release had and the current one does not.
@@ -70,6 +71,7 @@ impl Schema {
             validator,
             ignored: marked.ignored,
             removed: marked.removed,
+            image_names: marked.image_names,
         })
     }
 
@@ -208,6 +210,20 @@ impl Schema {
                         warnings.push(
                             Diagnostic::warning(format!(
                                 "unknown key `{key}`{hint} (no deployKF release has it; meshgen does not render this section, so it is accepted and has no effect)"
+                            ))
+                            .at_path(key_path)
+                            .at(at),
+                        );
+                    } else if path.last_key() == Some("images")
+                        && self.image_names.contains(key.as_str())
+                    {
+                        // deployKF's charts read only the images they run,
+                        // and forks pin one more (aws-samples' EKS values
+                        // pin `kubectl` for cert-manager): a name other
+                        // sections use is not a typo here.
+                        warnings.push(
+                            Diagnostic::warning(format!(
+                                "unknown key `{key}`: this section runs no `{key}` image (other deployKF sections do), so it has no effect{hint}"
                             ))
                             .at_path(key_path)
                             .at(at),
@@ -379,6 +395,8 @@ fn first_user_origin(
 struct Marked {
     ignored: Vec<ValuePath>,
     removed: Vec<Removed>,
+    /// The name of every image any section's `images` map knows.
+    image_names: std::collections::BTreeSet<String>,
 }
 
 impl Marked {
@@ -402,6 +420,9 @@ impl Marked {
             return;
         }
         if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            if path.last_key() == Some("images") {
+                self.image_names.extend(props.keys().cloned());
+            }
             for (k, child) in props {
                 path.0.push(Segment::Key(k.clone()));
                 self.collect(root, child, path, in_ignored || ignored);

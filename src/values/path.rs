@@ -96,6 +96,48 @@ impl fmt::Display for ValuePath {
     }
 }
 
+/// The node at `path` in a JSON form of the values, if there is one.
+pub fn lookup<'a>(v: &'a serde_json::Value, path: &ValuePath) -> Option<&'a serde_json::Value> {
+    path.0.iter().try_fold(v, |v, seg| match seg {
+        Segment::Key(k) => v.get(k.as_str()),
+        Segment::Index(i) => v.get(*i),
+    })
+}
+
+/// [`lookup`], for changing the node.
+pub fn lookup_mut<'a>(
+    v: &'a mut serde_json::Value,
+    path: &ValuePath,
+) -> Option<&'a mut serde_json::Value> {
+    path.0.iter().try_fold(v, |v, seg| match seg {
+        Segment::Key(k) => v.get_mut(k.as_str()),
+        Segment::Index(i) => v.get_mut(*i),
+    })
+}
+
+/// Set the node at `path` to `to`, or remove it when `to` is `None`.
+/// Nothing happens when its parent is missing or of another kind.
+pub fn put(v: &mut serde_json::Value, path: &ValuePath, to: Option<serde_json::Value>) {
+    let (Some(last), Some(parent)) = (path.0.last(), path.parent()) else {
+        return;
+    };
+    match (lookup_mut(v, &parent), last, to) {
+        (Some(serde_json::Value::Object(m)), Segment::Key(k), Some(to)) => {
+            m.insert(k.clone(), to);
+        }
+        (Some(serde_json::Value::Object(m)), Segment::Key(k), None) => {
+            m.remove(k);
+        }
+        (Some(serde_json::Value::Array(a)), Segment::Index(i), to) if *i < a.len() => match to {
+            Some(to) => a[*i] = to,
+            None => {
+                a.remove(*i);
+            }
+        },
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +154,20 @@ mod tests {
         );
         assert_eq!(ValuePath::root().to_string(), "(root)");
         assert_eq!(ValuePath::keys("a").key("b\nc").to_string(), r#"a["b\nc"]"#);
+    }
+
+    #[test]
+    fn put_sets_inserts_and_removes() {
+        let mut v = serde_json::json!({"a": {"b": 1, "l": [1, 2, 3]}});
+        put(&mut v, &ValuePath::keys("a.b"), Some(2.into()));
+        put(&mut v, &ValuePath::keys("a.c"), Some(3.into()));
+        put(&mut v, &ValuePath::keys("a.l").index(1), None);
+        put(&mut v, &ValuePath::keys("a.l").index(9), None);
+        put(&mut v, &ValuePath::keys("x.y"), Some(1.into()));
+        assert_eq!(v, serde_json::json!({"a": {"b": 2, "c": 3, "l": [1, 3]}}));
+        assert_eq!(
+            lookup(&v, &ValuePath::keys("a.l").index(1)),
+            Some(&3.into())
+        );
     }
 }
