@@ -510,80 +510,21 @@ enum Outcome {
     Upstream(String, BTreeMap<String, String>),
 }
 
-/// The gateway's filter chain on `req`, as Istio orders it: CUSTOM
-/// (ext-authz), then JWT authentication, then DENY policies, then the
-/// route (with its header removals). The ext-authz server is assumed to
-/// allow without adding a token (the worst case: a session oauth2-proxy
-/// accepts but whose token is missing); JWT authentication is modelled
+/// The gateway's filter chain on `req` at its HTTPS listener, as Istio
+/// orders it (see `at_listener`): CUSTOM (ext-authz), then JWT
+/// authentication, then DENY and ALLOW policies, then the route (with its
+/// header removals). The ext-authz server is assumed to allow without
+/// adding a token (the worst case: a session oauth2-proxy accepts but
+/// whose token is missing); JWT authentication is modelled
 /// conservatively: a claim the token lacks leaves the client's header as
 /// it was.
 fn through_gateway(t: &Tree, req: &Request) -> Outcome {
-    let ra = one(t, &format!("{GW_DIR}/RequestAuthentication-jwt.yaml"));
-    let deny = one(t, &format!("{GW_DIR}/AuthorizationPolicy-require-jwt.yaml"));
-    let mut headers = req.headers.clone();
-    let mut principal = None;
-    if let Some((iss, claims)) = &req.token {
-        let rule = ra["spec"]["jwtRules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["issuer"] == iss.as_str());
-        if let Some(rule) = rule {
-            principal = Some(format!(
-                "{iss}/{}",
-                claims.get("sub").cloned().unwrap_or_default()
-            ));
-            for o in rule["outputClaimToHeaders"].as_array().unwrap() {
-                if let Some(v) = claims.get(o["claim"].as_str().unwrap()) {
-                    headers.insert(o["header"].as_str().unwrap().into(), v.clone());
-                }
-            }
-        }
+    match at_listener(t, req, gw_port(t, "https"), Session::Valid) {
+        Edge::Upstream {
+            route, identity, ..
+        } => Outcome::Upstream(route, identity),
+        _ => Outcome::Denied,
     }
-    let mut seen = req.clone();
-    seen.headers = headers.clone();
-    if req.token.is_some() {
-        seen.headers
-            .insert("authorization".into(), "Bearer x".into());
-    }
-    for rule in deny["spec"]["rules"].as_array().unwrap() {
-        if rule_matches(rule, &seen, principal.as_deref()) {
-            return Outcome::Denied;
-        }
-    }
-    // Route: the main host's VirtualService, or an app's own.
-    // Routing ignores the port in `:authority`.
-    let host = req.host.split(':').next().unwrap();
-    let mut routes = Vec::new();
-    for (_, d) in all_docs(t) {
-        if d["kind"] == "VirtualService"
-            && d["spec"]["hosts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|h| h == host)
-        {
-            routes.extend(d["spec"]["http"].as_array().unwrap().iter().cloned());
-        }
-    }
-    let Some(route) = routes.iter().find(|r| {
-        let prefix = r["match"][0]["uri"]["prefix"].as_str().unwrap();
-        req.path.starts_with(prefix)
-    }) else {
-        return Outcome::Denied; // 404
-    };
-    for h in route["headers"]["request"]["remove"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        headers.remove(h.as_str().unwrap());
-    }
-    let identity: BTreeMap<String, String> = headers
-        .into_iter()
-        .filter(|(k, _)| k == "kubeflow-userid" || k == "kubeflow-groups")
-        .collect();
-    Outcome::Upstream(route["name"].as_str().unwrap().into(), identity)
 }
 
 fn claims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -753,6 +694,573 @@ fn the_impersonation_replay_notices_a_missing_safeguard() {
         assert!(
             !impersonation_violations(&t).is_empty(),
             "without {what} the replay still passes"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------
+// The gateway's listeners (issue 14, point 1): which policies apply on
+// which pod port, what the HTTP port answers, which VirtualServices each
+// listener serves, and the gateway's hop to itself.
+//
+// Filter order on a gateway listener, as Istio builds it (istio/istio
+// `pilot/pkg/networking/core/listener_builder.go`, the HTTP filters of a
+// gateway's HCM: authz CUSTOM (ext_authz), then authn (jwt_authn, from
+// RequestAuthentication), then authz DENY and ALLOW (RBAC)); the route
+// (with its header changes) comes after every filter.
+//
+// Ports: an AuthorizationPolicy's `ports` become `destination.port`
+// (istio/istio `pilot/pkg/security/authz/model/model.go`: `ports` and
+// `notPorts` go through `destPortGenerator`, `generator.go`, into an
+// Envoy RBAC `destination_port` permission, `permission.go`
+// `permissionDestinationPort`), the local port of the downstream
+// connection: on a gateway pod, the port its listener is bound to, i.e.
+// the Gateway server's port (the pod port), never the Service port.
+
+/// What a request at one of the gateway's listeners ends in.
+#[derive(Debug, Clone, PartialEq)]
+enum Edge {
+    /// The route answered with a redirect to this URL.
+    Redirect(String),
+    /// oauth2-proxy (ext-authz) answered: a login redirect with its
+    /// `Secure` CSRF cookie, or 401; on this pod port.
+    Login(u16),
+    /// Refused at the gateway (401, 403, 404, a reset connection).
+    Denied(String),
+    /// Reached an upstream route.
+    Upstream {
+        route: String,
+        /// The pod port of the listener that served the route.
+        port: u16,
+        identity: BTreeMap<String, String>,
+        /// The response carries Strict-Transport-Security.
+        hsts: bool,
+    },
+}
+
+/// What oauth2-proxy knows of the client when ext-authz asks it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Session {
+    /// No session cookie: it answers with a login redirect (or 401).
+    None,
+    /// A valid session: it allows, and (worst case) adds no token.
+    Valid,
+}
+
+fn gw_port(t: &Tree, which: &str) -> u16 {
+    let name = if which == "http" {
+        "Gateway-https-redirect.yaml"
+    } else {
+        "Gateway.yaml"
+    };
+    let g = one(t, &format!("{GW_DIR}/{name}"));
+    g["spec"]["servers"][0]["port"]["number"].as_u64().unwrap() as u16
+}
+
+/// `rule` as it applies on pod port `port`: `to` entries whose
+/// `ports`/`notPorts` exclude the port are dropped (and the port keys
+/// removed from the rest), `destination.port` conditions decided; `None`
+/// when the rule can not match on this port.
+fn rule_at_port(rule: &Value, port: u16) -> Option<Value> {
+    let p = port.to_string();
+    let mut rule = rule.clone();
+    if let Some(to) = rule.get("to").cloned() {
+        let kept: Vec<Value> = to
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| {
+                let o = &t["operation"];
+                let listed = |k: &str| {
+                    o.get(k)
+                        .map(|l| l.as_array().unwrap().iter().any(|x| x == p.as_str()))
+                };
+                listed("ports").unwrap_or(true) && !listed("notPorts").unwrap_or(false)
+            })
+            .map(|t| {
+                let mut t = t.clone();
+                if let Some(o) = t["operation"].as_object_mut() {
+                    o.remove("ports");
+                    o.remove("notPorts");
+                }
+                t
+            })
+            .collect();
+        if kept.is_empty() {
+            return None;
+        }
+        rule["to"] = json!(kept);
+    }
+    if let Some(when) = rule.get("when").cloned() {
+        let mut rest = Vec::new();
+        for w in when.as_array().unwrap() {
+            if w["key"] != "destination.port" {
+                rest.push(w.clone());
+                continue;
+            }
+            if let Some(l) = w.get("values") {
+                if !any_match(l, Some(&p)) {
+                    return None;
+                }
+            }
+            if let Some(l) = w.get("notValues") {
+                if any_match(l, Some(&p)) {
+                    return None;
+                }
+            }
+        }
+        rule["when"] = json!(rest);
+    }
+    Some(rule)
+}
+
+/// The gateway's AuthorizationPolicies of one action.
+fn gateway_policies<'a>(t: &'a Tree, action: &str) -> Vec<&'a Value> {
+    all_docs(t)
+        .map(|(_, d)| d)
+        .filter(|d| {
+            d["kind"] == "AuthorizationPolicy"
+                && d["metadata"]["namespace"] == "deploykf-istio-gateway"
+                && d["spec"].get("selector").is_some()
+                && d["spec"]["action"].as_str().unwrap_or("ALLOW") == action
+        })
+        .collect()
+}
+
+fn policies_match(policies: &[&Value], req: &Request, principal: Option<&str>, port: u16) -> bool {
+    policies.iter().any(|p| {
+        p["spec"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| rule_at_port(r, port))
+            .any(|r| rule_matches(&r, req, principal))
+    })
+}
+
+/// A Gateway server's host (`namespace/dnsName`) admits a VirtualService
+/// of `vs_ns` (the Gateway in `gw_ns`) for `host`: `*` any namespace, `.`
+/// the Gateway's own (Istio's Gateway `hosts`).
+fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, host: &str) -> bool {
+    let (ns, dns) = server_host.split_once('/').unwrap_or(("*", server_host));
+    let ns_ok = match ns {
+        "*" => true,
+        "." => vs_ns == gw_ns,
+        n => vs_ns == n,
+    };
+    let dns_ok = dns == "*"
+        || dns == host
+        || dns
+            .strip_prefix("*.")
+            .is_some_and(|s| host.ends_with(&format!(".{s}")));
+    ns_ok && dns_ok
+}
+
+/// The HTTP routes a listener serves for `host`, in document order.
+fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Value> {
+    let gw_ns = gateway["metadata"]["namespace"].as_str().unwrap();
+    let gw_name = gateway["metadata"]["name"].as_str().unwrap();
+    let server_hosts: Vec<&str> = gateway["spec"]["servers"][0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    let (mut routes, mut wildcard) = (Vec::new(), Vec::new());
+    for (_, d) in all_docs(t) {
+        if d["kind"] != "VirtualService" {
+            continue;
+        }
+        let vs_ns = d["metadata"]["namespace"].as_str().unwrap();
+        let bound = d["spec"]["gateways"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|g| {
+                let g = g.as_str().unwrap();
+                g == format!("{gw_ns}/{gw_name}") || (g == gw_name && vs_ns == gw_ns)
+            });
+        let hosts = d["spec"]["hosts"].as_array().unwrap();
+        let exact = hosts.iter().any(|h| h == host);
+        if (exact || hosts.iter().any(|h| h == "*"))
+            && bound
+            && server_hosts
+                .iter()
+                .any(|s| server_admits(s, gw_ns, vs_ns, host))
+        {
+            let r = d["spec"]["http"].as_array().unwrap().iter().cloned();
+            if exact {
+                routes.extend(r);
+            } else {
+                wildcard.extend(r);
+            }
+        }
+    }
+    // Envoy picks the most specific virtual host (domain) first: a
+    // VirtualService naming the host shadows one for `*`.
+    if routes.is_empty() {
+        wildcard
+    } else {
+        routes
+    }
+}
+
+/// A request at the gateway listener bound to pod port `port`.
+fn at_listener(t: &Tree, req: &Request, port: u16, session: Session) -> Edge {
+    at_listener_hop(t, req, port, session, 0)
+}
+
+fn at_listener_hop(t: &Tree, req: &Request, port: u16, session: Session, hops: u8) -> Edge {
+    assert!(hops < 3, "the gateway relays to itself in a loop");
+    let gateway = all_docs(t)
+        .map(|(_, d)| d)
+        .find(|d| {
+            d["kind"] == "Gateway"
+                && d["spec"]["servers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["port"]["number"] == port)
+        })
+        .unwrap_or_else(|| panic!("no Gateway listens on {port}"))
+        .clone();
+    let https = gateway["spec"]["servers"][0]["port"]["protocol"] == "HTTPS";
+    // 1. CUSTOM: ext-authz (before any token is verified).
+    let mut raw = req.clone();
+    if req.token.is_some() {
+        raw.headers.insert("authorization".into(), "Bearer x".into());
+    }
+    if policies_match(&gateway_policies(t, "CUSTOM"), &raw, None, port) && session == Session::None {
+        return Edge::Login(port);
+    }
+    // 2. jwt_authn, 3. DENY and ALLOW.
+    let (headers, principal) = match verify_token(t, req) {
+        Ok(x) => x,
+        Err(why) => return Edge::Denied(why),
+    };
+    let mut seen = req.clone();
+    seen.headers = headers.clone();
+    if req.token.is_some() {
+        seen.headers
+            .insert("authorization".into(), "Bearer x".into());
+    }
+    if policies_match(&gateway_policies(t, "DENY"), &seen, principal.as_deref(), port) {
+        return Edge::Denied(format!("DENY on {port}"));
+    }
+    let allow = gateway_policies(t, "ALLOW");
+    if !allow.is_empty() && !policies_match(&allow, &seen, principal.as_deref(), port) {
+        return Edge::Denied(format!("no ALLOW on {port}"));
+    }
+    // 4. The route. Routing ignores the port in `:authority`.
+    let host = req.host.split(':').next().unwrap();
+    let routes = listener_routes(t, &gateway, host);
+    let Some(route) = routes.iter().find(|r| match r["match"][0]["uri"]["prefix"].as_str() {
+        Some(prefix) => req.path.starts_with(prefix),
+        None => true,
+    }) else {
+        return Edge::Denied("404".into());
+    };
+    if let Some(r) = route.get("redirect") {
+        let port = r["port"].as_u64().unwrap();
+        let scheme = r["scheme"].as_str().unwrap();
+        let default = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+        let port = if default {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        return Edge::Redirect(format!("{scheme}://{host}{port}{}", req.path));
+    }
+    let dest = &route["route"][0]["destination"];
+    let gw_host = one(t, &format!("{GW_DIR}/ServiceEntry.yaml"))["spec"]["hosts"][0].clone();
+    if dest["host"] == gw_host {
+        // The gateway's hop to itself (the HTTP listener relaying to HTTPS).
+        return self_hop(t, req, dest["port"]["number"].as_u64().unwrap() as u16, session, hops);
+    }
+    for h in route["headers"]["request"]["remove"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        headers_remove(&mut seen.headers, h.as_str().unwrap());
+    }
+    let hsts = https
+        && route["headers"]["response"]["set"]["strict-transport-security"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("max-age=") && v != "max-age=0");
+    Edge::Upstream {
+        route: route["name"].as_str().unwrap().into(),
+        port,
+        identity: seen
+            .headers
+            .into_iter()
+            .filter(|(k, _)| k == "kubeflow-userid" || k == "kubeflow-groups")
+            .collect(),
+        hsts,
+    }
+}
+
+fn headers_remove(h: &mut BTreeMap<String, String>, name: &str) {
+    h.remove(name);
+}
+
+/// jwt_authn: the token (if any) verified against the RequestAuthentication;
+/// (headers after `outputClaimToHeaders`, the request principal). A token
+/// of an issuer no rule names is not verified and yields no principal.
+fn verify_token(
+    t: &Tree,
+    req: &Request,
+) -> Result<(BTreeMap<String, String>, Option<String>), String> {
+    let mut headers = req.headers.clone();
+    let Some((iss, claims)) = &req.token else {
+        return Ok((headers, None));
+    };
+    let ra = one(t, &format!("{GW_DIR}/RequestAuthentication-jwt.yaml"));
+    let Some(rule) = ra["spec"]["jwtRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["issuer"] == iss.as_str())
+    else {
+        return Ok((headers, None));
+    };
+    for o in rule["outputClaimToHeaders"].as_array().unwrap() {
+        if let Some(v) = claims.get(o["claim"].as_str().unwrap()) {
+            headers.insert(o["header"].as_str().unwrap().into(), v.clone());
+        }
+    }
+    let principal = format!(
+        "{iss}/{}",
+        claims.get("sub").cloned().unwrap_or_default()
+    );
+    Ok((headers, Some(principal)))
+}
+
+/// The gateway's hop to itself: a connection from the gateway pod to the
+/// ServiceEntry's target port, as the HTTP listener's relay makes it.
+fn self_hop(t: &Tree, req: &Request, public_port: u16, session: Session, hops: u8) -> Edge {
+    let se = one(t, &format!("{GW_DIR}/ServiceEntry.yaml"));
+    let p = se["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == public_port)
+        .unwrap();
+    let target = p["targetPort"].as_u64().unwrap() as u16;
+    at_listener_hop(t, req, target, session, hops + 1)
+}
+
+fn get(host: &'static str, path: &'static str) -> Request {
+    Request {
+        host,
+        path,
+        headers: BTreeMap::new(),
+        token: None,
+    }
+}
+
+/// A tenant's VirtualService bound to the gateway's HTTP listener: it
+/// would serve its route without any login check (those apply only on
+/// the HTTPS port), so the HTTP Gateway must not admit it.
+fn with_tenant_http_route(t: &Tree) -> Tree {
+    let mut t = t.clone();
+    let http = one(&t, &format!("{GW_DIR}/Gateway-https-redirect.yaml"));
+    let gw = format!(
+        "{}/{}",
+        http["metadata"]["namespace"].as_str().unwrap(),
+        http["metadata"]["name"].as_str().unwrap()
+    );
+    t.insert(
+        "tenant/VirtualService.yaml".into(),
+        vec![json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "sneak", "namespace": "team-1"},
+            "spec": {
+                "gateways": [gw],
+                "hosts": ["deploykf.example.com", "kubeflow.internal.example.net"],
+                "http": [{
+                    "name": "sneak",
+                    "match": [{"uri": {"prefix": "/sneak"}}],
+                    "route": [{"destination": {"host": "notebook.team-1.svc.cluster.local"}}],
+                    "headers": {"request": {"set": {"kubeflow-userid": "admin@example.com"}}},
+                }],
+            },
+        })],
+    );
+    t
+}
+
+/// Replays browser and SDK visits on the HTTP and HTTPS listeners;
+/// returns what went wrong.
+fn listener_violations(t: &Tree, redirect: bool) -> Vec<String> {
+    let http = gw_port(t, "http");
+    let https = gw_port(t, "https");
+    let t = with_tenant_http_route(t);
+    let mut bad = Vec::new();
+    let hosts: [&'static str; 2] = if redirect {
+        ["deploykf.example.com", "minio-console.deploykf.example.com"]
+    } else {
+        ["kubeflow.internal.example.net", "kubeflow.internal.example.net"]
+    };
+    let paths = ["/", "/status/x", "/oauth2/callback", "/dex/auth", "/sneak"];
+    for host in hosts {
+        for path in paths {
+            let req = get(host, path);
+            let on_http = at_listener(&t, &req, http, Session::None);
+            if path == "/sneak" {
+                if matches!(on_http, Edge::Upstream { .. }) {
+                    bad.push(format!("{req:?}: a tenant route on the HTTP port: {on_http:?}"));
+                }
+                continue;
+            }
+            if redirect {
+                // The HTTP port only redirects: no login (its cookie is
+                // `Secure`), no 403.
+                let want = Edge::Redirect(format!("https://{host}{path}"));
+                if on_http != want {
+                    bad.push(format!("{req:?} on HTTP: {on_http:?}, want {want:?}"));
+                }
+            } else {
+                // Relayed to HTTPS, where the login applies.
+                let on_https = at_listener(&t, &req, https, Session::None);
+                if on_http != on_https {
+                    bad.push(format!("{req:?} on HTTP: {on_http:?}, on HTTPS {on_https:?}"));
+                }
+            }
+            // An SDK client with a token on http:// is redirected too.
+            let mut sdk = req.clone();
+            sdk.token = Some((
+                "https://deploykf.example.com/dex".into(),
+                claims(&[("sub", "a"), ("email", "a@example.com"), ("aud", "oauth2-proxy")]),
+            ));
+            let out = at_listener(&t, &sdk, http, Session::None);
+            if redirect && !matches!(out, Edge::Redirect(_)) {
+                bad.push(format!("{sdk:?} on HTTP: {out:?}"));
+            }
+        }
+    }
+    // On HTTPS, a browser without a session logs in on the HTTPS port;
+    // with one, it reaches the app, told to stay on HTTPS.
+    let main = hosts[0];
+    let login = at_listener(&t, &get(main, "/"), https, Session::None);
+    if login != Edge::Login(https) {
+        bad.push(format!("GET {main}/ on HTTPS without a session: {login:?}"));
+    }
+    let mut user = get(main, "/dex/auth");
+    user.token = Some((
+        format!(
+            "{}/dex",
+            if redirect {
+                "https://deploykf.example.com"
+            } else {
+                "http://kubeflow.internal.example.net"
+            }
+        ),
+        claims(&[("sub", "a"), ("email", "a@example.com"), ("aud", "oauth2-proxy")]),
+    ));
+    match at_listener(&t, &user, https, Session::Valid) {
+        Edge::Upstream { port, hsts, .. } if port == https && hsts == redirect => {}
+        other => bad.push(format!("{user:?} on HTTPS: {other:?} (HSTS expected: {redirect})")),
+    }
+    bad
+}
+
+fn http_behind_proxy() -> Tree {
+    render_inputs(&common::cases_inputs(
+        &["http-behind-proxy"],
+        &["deploykf_core.deploykf_istio_gateway.gateway.enableProxyProtocol=false"],
+    ))
+}
+
+#[test]
+fn http_visits_are_redirected_and_logins_happen_on_https() {
+    let t = apps_and_m2m();
+    let bad = listener_violations(&t, true);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // With `tls.redirect: false` the HTTP port relays to HTTPS.
+    let t = http_behind_proxy();
+    let bad = listener_violations(&t, false);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn login_and_token_checks_name_the_https_pod_port_and_responses_carry_hsts() {
+    let t = case("nonstandard-ports");
+    let https = gw_port(&t, "https");
+    for name in ["login", "require-jwt"] {
+        let p = one(&t, &format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml"));
+        for r in p["spec"]["rules"].as_array().unwrap() {
+            for to in r["to"].as_array().unwrap() {
+                assert_eq!(to["operation"]["ports"], json!([https.to_string()]), "{name}");
+            }
+        }
+    }
+    let http = one(&t, &format!("{GW_DIR}/Gateway-https-redirect.yaml"));
+    for h in http["spec"]["servers"][0]["hosts"].as_array().unwrap() {
+        assert!(h.as_str().unwrap().starts_with("./"), "{h}");
+    }
+    let routes = one(&t, &format!("{GW_DIR}/VirtualService-routes.yaml"));
+    for r in routes["spec"]["http"].as_array().unwrap() {
+        assert_eq!(
+            r["headers"]["response"]["set"]["strict-transport-security"],
+            "max-age=31536000",
+            "{r}"
+        );
+    }
+    // Clients on plain HTTP get no HSTS.
+    let t = http_behind_proxy();
+    let routes = one(&t, &format!("{GW_DIR}/VirtualService-routes.yaml"));
+    for r in routes["spec"]["http"].as_array().unwrap() {
+        assert!(r["headers"].get("response").is_none(), "{r}");
+    }
+}
+
+/// Removing any one safeguard of the listeners makes their replay fail.
+#[test]
+fn the_listener_replay_notices_a_missing_safeguard() {
+    let base = apps_and_m2m();
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    for (name, what) in [
+        ("login", "the HTTPS port on the login policy"),
+        ("require-jwt", "the HTTPS port on the token policy"),
+    ] {
+        let mut t = base.clone();
+        let p = format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml");
+        for r in t.get_mut(&p).unwrap()[0]["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+        {
+            for to in r["to"].as_array_mut().unwrap() {
+                to["operation"].as_object_mut().unwrap().remove("ports");
+            }
+        }
+        mutants.push((what, t));
+    }
+    let mut t = base.clone();
+    let p = format!("{GW_DIR}/Gateway-https-redirect.yaml");
+    for h in t.get_mut(&p).unwrap()[0]["spec"]["servers"][0]["hosts"]
+        .as_array_mut()
+        .unwrap()
+    {
+        *h = json!(h.as_str().unwrap().replacen("./", "*/", 1));
+    }
+    mutants.push(("the HTTP listener's namespace restriction", t));
+    let mut t = base.clone();
+    let p = format!("{GW_DIR}/VirtualService-routes.yaml");
+    for r in t.get_mut(&p).unwrap()[0]["spec"]["http"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if let Some(h) = r["headers"].as_object_mut() {
+            h.remove("response");
+        }
+    }
+    mutants.push(("HSTS", t));
+    for (what, t) in mutants {
+        assert!(
+            !listener_violations(&t, true).is_empty(),
+            "without {what} the listener replay still passes"
         );
     }
 }

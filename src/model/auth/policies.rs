@@ -33,9 +33,18 @@ fn with_ports(host: &str) -> [String; 2] {
     [host.to_string(), format!("{host}:*")]
 }
 
-/// The operations (hosts and paths) that need a logged-in user.
+/// The operations (hosts and paths) that need a logged-in user, on the
+/// HTTPS listener only: Istio matches `ports` against the port the
+/// gateway pod listens on (`destination.port`, the Gateway server's
+/// port; istio/istio `pilot/pkg/security/authz/model/model.go`
+/// `destPortGenerator`, Envoy RBAC `destination_port`). On the HTTP port,
+/// oauth2-proxy's `Secure` CSRF cookie would be dropped by the browser
+/// and the callback would fail, so the HTTP listener only redirects (or
+/// relays to HTTPS, where these apply); its Gateway admits only the
+/// gateway namespace's VirtualServices (`GatewayFacts::http_hosts`).
 fn protected_operations(facts: &Facts) -> Vec<Value> {
     let host = &facts.gateway.hostname;
+    let https = [facts.gateway.https_port.to_string()];
     let mut not_paths: Vec<String> = Vec::new();
     for path in &facts.login.paths {
         // dex's issuer URL is `/dex` itself; oauth2-proxy only serves
@@ -53,8 +62,8 @@ fn protected_operations(facts: &Facts) -> Vec<Value> {
         }
     }
     vec![
-        json!({"operation": {"hosts": with_ports(host), "notPaths": not_paths}}),
-        json!({"operation": {"notHosts": public_hosts}}),
+        json!({"operation": {"ports": https, "hosts": with_ports(host), "notPaths": not_paths}}),
+        json!({"operation": {"ports": https, "notHosts": public_hosts}}),
     ]
 }
 
