@@ -61,6 +61,18 @@ pub fn secret_refs(config: &Config) -> Vec<(ValuePath, &SecretRef)> {
     out
 }
 
+/// An `https://` URL of a host inside the cluster (a Service name).
+fn in_cluster_https(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    host == "kubernetes"
+        || host.ends_with(".svc")
+        || host.contains(".svc.")
+        || host.ends_with(".cluster.local")
+}
+
 /// Names of the `$VAR` references in a connector config value.
 fn env_refs(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
@@ -166,6 +178,21 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
             base.key("oauth2Proxy").key("cookie").key("secret").key("existingSecret"),
             "oauth2-proxy needs a cookie secret: name an existing Secret, or a Secret to generate with `generateSecret: true`".into(),
         );
+    }
+    if a.m2m.enabled {
+        let m2m = base.key("m2m");
+        if a.m2m.audiences.is_empty() {
+            fail(
+                m2m.key("audiences"),
+                "must name at least one audience when `m2m.enabled` is true: without one, a ServiceAccount token minted for any audience (the API server's, another service's) is accepted at the gateway (TIP: `audiences: [\"deploykf\"]`, and `kubectl create token SA --audience deploykf`)".into(),
+            );
+        }
+        if in_cluster_https(&a.m2m.jwks_uri) {
+            fail(
+                m2m.key("jwksUri"),
+                format!("`{}` is in the mesh and HTTPS: the gateway fetches in-mesh keys itself (PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid) without TLS origination, so every ServiceAccount token would be refused (TIP: leave `jwksUri` empty to use meshgen's JWKS relay)", a.m2m.jwks_uri),
+            );
+        }
     }
     let oidc = &a.oauth2_proxy.oidc;
     let oidc_path = base.key("oauth2Proxy").key("oidc");
