@@ -305,9 +305,21 @@ fn machine_identities_are_verified_like_users() {
         m2m["outputClaimToHeaders"],
         json!([{"header": "kubeflow-userid", "claim": "sub"}])
     );
-    // The relay reads the keys with its own ServiceAccount: no binding
-    // opens discovery to unauthenticated clients unless asked.
-    assert!(!t.contains_key(&format!(
+    // The relay reads the keys with its own ServiceAccount: discovery is
+    // opened to unauthenticated clients only when asked (as this case does).
+    let crb = one(
+        &t,
+        &format!("{AUTH_DIR}/ClusterRoleBinding-m2m-discovery.yaml"),
+    );
+    assert_eq!(
+        crb["roleRef"]["name"],
+        "system:service-account-issuer-discovery"
+    );
+    let plain = render_inputs(&common::cases_inputs(
+        &["auth-m2m"],
+        &["deploykf_core.deploykf_auth.m2m.allowAnonymousDiscovery=false"],
+    ));
+    assert!(!plain.contains_key(&format!(
         "{AUTH_DIR}/ClusterRoleBinding-m2m-discovery.yaml"
     )));
     // The connector's secret comes from the environment.
