@@ -101,7 +101,9 @@ fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
         "MESHGEN_DEX_PASSWORD_HASH_0"
     );
     assert!(cfg["staticPasswords"][0].get("hash").is_none());
-    // One Job per generated Secret; its Role reads only that Secret.
+    // One Job per generated Secret; its Role may create Secrets and read
+    // none (a token Secret it created for another ServiceAccount could
+    // otherwise be read back).
     let jobs: Vec<&String> = t
         .keys()
         .filter(|p| p.starts_with(&format!("{AUTH_DIR}/Job-")))
@@ -111,8 +113,25 @@ fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
     let kinds: Vec<&str> = admin.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "Job"]);
     assert_eq!(
-        admin[1]["rules"][0],
-        json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["generated--dex-password-admin"], "verbs": ["get"]})
+        admin[1]["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}])
+    );
+    // Every Role of the auth component that names Secrets: no read verb.
+    for (path, d) in all_docs(&t) {
+        if d["kind"] == "Role" && path.contains("/Job-") {
+            for r in d["rules"].as_array().unwrap() {
+                assert_eq!(r["verbs"], json!(["create"]), "{path}");
+            }
+        }
+    }
+    // The image is pinned by digest.
+    let image = admin[3]["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    let digest = image.split_once("@sha256:").map(|x| x.1).unwrap_or_default();
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{image}"
     );
     let job = &admin[3]["spec"]["template"]["spec"];
     let env: BTreeMap<&str, &str> = job["containers"][0]["env"]
@@ -125,9 +144,12 @@ fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
     assert_eq!(env["KEY"], "password_hash");
     assert_eq!(env["KIND"], "password");
     assert_eq!(job["initContainers"][0]["name"], "hash");
-    // The script never changes a Secret that exists.
+    // The script never changes a Secret that exists, and never reads one:
+    // it creates, and takes AlreadyExists as success.
     let script = job["containers"][0]["command"][2].as_str().unwrap();
     assert!(script.contains("left unchanged"), "{script}");
+    assert!(script.contains("*AlreadyExists*"), "{script}");
+    assert!(!script.contains(" get "), "{script}");
 }
 
 #[test]
