@@ -385,8 +385,16 @@ fn namespaces_are_strict_and_deny_by_default() {
         .map(|(_, d)| d["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(permissive, ["deploykf-gateway"]);
-    let mesh = one(&t, &format!("{GW_DIR}/PeerAuthentication-mesh.yaml"));
+    // Mesh-wide STRICT (every workload of the mesh, not only ours) is
+    // opt-in.
+    assert!(!t.contains_key(&format!("{GW_DIR}/PeerAuthentication-mesh.yaml")));
+    let opted = render_inputs(&common::cases_inputs(
+        &["apps"],
+        &["deploykf_dependencies.istio.meshWideStrictMtls=true"],
+    ));
+    let mesh = one(&opted, &format!("{GW_DIR}/PeerAuthentication-mesh.yaml"));
     assert_eq!(mesh["metadata"]["namespace"], "istio-system");
+    assert_eq!(mesh["spec"], json!({"mtls": {"mode": "STRICT"}}));
     // Each app lets the gateway (only) reach its pods' port.
     let dash = &t[&format!("{GW_DIR}/app-dashboard.yaml")];
     assert_eq!(dash.len(), 1);
@@ -1648,4 +1656,55 @@ fn the_m2m_replay_notices_a_missing_safeguard() {
             "without {what} the m2m replay still passes"
         );
     }
+}
+
+// ---------------------------------------------------------------------
+// Zero trust without breaking neighbours (issue 14, point 8)
+
+#[test]
+fn your_own_gateways_namespace_gets_no_namespace_wide_policy_unless_asked() {
+    for case_name in ["own-gateway-deployment", "own-istio-and-gateway"] {
+        let t = case(case_name);
+        for f in [
+            "AuthorizationPolicy-allow-nothing.yaml",
+            "PeerAuthentication-namespace.yaml",
+        ] {
+            assert!(!t.contains_key(&format!("{GW_DIR}/{f}")), "{case_name}: {f}");
+        }
+        // Every policy meshgen puts there selects the gateway pods only.
+        for (path, d) in all_docs(&t) {
+            let kind = d["kind"].as_str().unwrap_or_default();
+            if path.starts_with(GW_DIR)
+                && (kind.ends_with("Policy") || kind == "PeerAuthentication" || kind == "RequestAuthentication")
+                && d["metadata"]["namespace"] == "deploykf-istio-gateway"
+            {
+                assert!(d["spec"].get("selector").is_some(), "{case_name}: {path}");
+            }
+        }
+    }
+    // Asked for: rendered.
+    let t = render_inputs(&common::cases_inputs(
+        &["own-gateway-deployment"],
+        &["deploykf_core.deploykf_istio_gateway.namespaceZeroTrust=true"],
+    ));
+    assert_eq!(
+        one(&t, &format!("{GW_DIR}/AuthorizationPolicy-allow-nothing.yaml"))["spec"],
+        json!({})
+    );
+    // And the user is told which policies they get and need.
+    let inputs = common::case_inputs("own-gateway-deployment");
+    let mut session = meshgen::Session::default();
+    meshgen::generate(&inputs, &mut session).unwrap();
+    let warnings: Vec<String> = session
+        .warnings
+        .0
+        .iter()
+        .map(|d| d.display(&session.sources).to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("namespaceZeroTrust")
+            && w.contains("deploykf-gateway-require-jwt")
+            && w.contains("STRICT PeerAuthentication")),
+        "{warnings:?}"
+    );
 }

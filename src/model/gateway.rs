@@ -52,6 +52,8 @@ pub struct GatewayModel {
     pub apps: Vec<AppModel>,
     /// The deployment is ours (`charts.istioGateway.enabled`).
     pub deployment_managed: bool,
+    /// Render allow-nothing and STRICT mTLS for the whole gateway namespace.
+    pub namespace_zero_trust: bool,
     pub deployment: GatewayDeploymentModel,
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
@@ -117,6 +119,9 @@ fn derive(input: &Input) -> Part {
         main_routes,
         apps,
         deployment_managed: gw.charts.istio_gateway.enabled,
+        namespace_zero_trust: gw
+            .namespace_zero_trust
+            .unwrap_or(gw.charts.istio_gateway.enabled),
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
     })

@@ -94,5 +94,18 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             );
         }
     }
+    if gw.namespace_zero_trust.is_none() && !gw.charts.istio_gateway.enabled {
+        let n = &facts.gateway.names;
+        f.warnings.push(ctx.warning(
+            &format!("{GW}.namespaceZeroTrust"),
+            format!(
+                "your own gateway's namespace `{ns}` gets no namespace-wide deny-by-default or STRICT mTLS from meshgen (other workloads there keep the policies you give them); meshgen renders only policies that select the gateway pods: AuthorizationPolicy `{gw}`, `{login}` and `{deny}`, PeerAuthentication `{gw}` (PERMISSIVE); for zero trust there, add a deny-by-default AuthorizationPolicy and a STRICT PeerAuthentication yourself, or set `{GW}.namespaceZeroTrust` to true",
+                ns = gw.namespace,
+                gw = facts.gateway.name,
+                login = n.login,
+                deny = n.require_jwt,
+            ),
+        ));
+    }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
 }
