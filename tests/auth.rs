@@ -1115,6 +1115,53 @@ fn self_hop(t: &Tree, req: &Request, public_port: u16, session: Session, hops: u
         .find(|p| p["number"] == public_port)
         .unwrap();
     let target = p["targetPort"].as_u64().unwrap() as u16;
+    // The HTTPS listener speaks TLS: the hop must originate it, and verify
+    // the certificate the listener serves (its Secret's CA, its name).
+    let gateway = one(t, &format!("{GW_DIR}/Gateway.yaml"));
+    let server = &gateway["spec"]["servers"][0];
+    let host = se["spec"]["hosts"][0].as_str().unwrap();
+    let tls = all_docs(t)
+        .map(|(_, d)| d)
+        .filter(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host)
+        .flat_map(|d| {
+            d["spec"]["trafficPolicy"]["portLevelSettings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|s| s["port"]["number"] == public_port)
+        .map(|s| s["tls"].clone());
+    let Some(tls) = tls.filter(|t| t["mode"] == "SIMPLE") else {
+        return Edge::Denied("the relay speaks plain text to the HTTPS listener".into());
+    };
+    if tls["insecureSkipVerify"] == true
+        || tls["credentialName"] != server["tls"]["credentialName"]
+        || !tls["subjectAltNames"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|n| n == host))
+        || tls["sni"] != host
+    {
+        return Edge::Denied(format!("the relay does not verify the gateway's certificate: {tls}"));
+    }
+    // A PROXY protocol listener filter on every gateway listener expects a
+    // PROXY header on each connection; the relay's connection has none.
+    let proxy_protocol = all_docs(t).any(|(_, d)| {
+        d["kind"] == "EnvoyFilter"
+            && d["spec"]["configPatches"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    p["patch"]["value"]["listener_filters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|f| f["name"] == "envoy.filters.listener.proxy_protocol")
+                })
+    });
+    if proxy_protocol {
+        return Edge::Denied("the relay's connection carries no PROXY header".into());
+    }
     at_listener_hop(t, req, target, session, hops + 1)
 }
 
@@ -1235,10 +1282,7 @@ fn listener_violations(t: &Tree, redirect: bool) -> Vec<String> {
 }
 
 fn http_behind_proxy() -> Tree {
-    render_inputs(&common::cases_inputs(
-        &["http-behind-proxy"],
-        &["deploykf_core.deploykf_istio_gateway.gateway.enableProxyProtocol=false"],
-    ))
+    case("http-behind-proxy")
 }
 
 #[test]
@@ -1707,4 +1751,77 @@ fn your_own_gateways_namespace_gets_no_namespace_wide_policy_unless_asked() {
             && w.contains("STRICT PeerAuthentication")),
         "{warnings:?}"
     );
+}
+
+// ---------------------------------------------------------------------
+// The gateway's hop to itself (issue 14, point 9)
+
+#[test]
+fn the_http_relay_verifies_the_gateways_certificate_and_refuses_proxy_protocol() {
+    let t = http_behind_proxy();
+    let dr = one(&t, &format!("{GW_DIR}/DestinationRule-https-redirect.yaml"));
+    let tls = &dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+    assert_eq!(
+        tls,
+        &json!({
+            "mode": "SIMPLE",
+            "sni": "kubeflow.internal.example.net",
+            "credentialName": "deploykf-istio-gateway-cert",
+            "subjectAltNames": ["kubeflow.internal.example.net"],
+        })
+    );
+    // The Certificate behind that Secret names the host, and cert-manager
+    // writes its CA under `ca.crt`, where the gateway looks for it.
+    let cert = one(&t, &format!("{GW_DIR}/Certificate.yaml"));
+    assert_eq!(cert["spec"]["secretName"], "deploykf-istio-gateway-cert");
+    assert!(cert["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "kubeflow.internal.example.net"));
+    // PROXY protocol with the relay: refused, naming the key.
+    let inputs = common::cases_inputs(
+        &["http-behind-proxy"],
+        &["deploykf_core.deploykf_istio_gateway.gateway.enableProxyProtocol=true"],
+    );
+    let mut session = meshgen::Session::default();
+    let e = meshgen::generate(&inputs, &mut session).err().expect("refused");
+    let text: Vec<String> = e.0.iter().map(|d| d.display(&session.sources).to_string()).collect();
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("gateway.enableProxyProtocol") && text[0].contains("PROXY header"),
+        "{text:?}"
+    );
+}
+
+/// Each safeguard of the relay, removed, makes the HTTP replay fail.
+#[test]
+fn the_relay_replay_notices_a_missing_safeguard() {
+    let base = http_behind_proxy();
+    assert!(listener_violations(&base, false).is_empty());
+    let dr = format!("{GW_DIR}/DestinationRule-https-redirect.yaml");
+    fn tls<'a>(t: &'a mut Tree, dr: &str) -> &'a mut Value {
+        &mut t.get_mut(dr).unwrap()[0]["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    }
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    tls(&mut t, &dr).as_object_mut().unwrap().remove("credentialName");
+    tls(&mut t, &dr)["insecureSkipVerify"] = json!(true);
+    mutants.push(("certificate verification", t));
+    let mut t = base.clone();
+    tls(&mut t, &dr).as_object_mut().unwrap().remove("subjectAltNames");
+    mutants.push(("the certificate's name", t));
+    let mut t = base.clone();
+    t.remove(&dr);
+    mutants.push(("TLS origination", t));
+    let mut t = base.clone();
+    let pp = one(&case("nonstandard-ports"), &format!("{GW_DIR}/EnvoyFilter-proxy-protocol.yaml"));
+    t.insert(format!("{GW_DIR}/EnvoyFilter-proxy-protocol.yaml"), vec![pp]);
+    mutants.push(("the refusal of PROXY protocol", t));
+    for (what, t) in mutants {
+        assert!(
+            !listener_violations(&t, false).is_empty(),
+            "without {what} the relay replay still passes"
+        );
+    }
 }
