@@ -395,7 +395,9 @@ fn mesh(config: &Config, gw: &GatewayFacts) -> MeshFacts {
         "envoyExtAuthzHttp": {
             "service": service_host("oauth2-proxy", &a.namespace),
             "port": OAUTH2_PROXY_PORT,
-            "includeRequestHeadersInCheck": ["cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
+            // `accept`: oauth2-proxy answers 401 to `application/json`
+            // (API) requests instead of a login redirect.
+            "includeRequestHeadersInCheck": ["accept", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
             "includeAdditionalHeadersInCheck": {
                 "X-Auth-Request-Redirect": format!("{scheme}://%REQ(:authority)%%REQ(:path)%"),
             },

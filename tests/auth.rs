@@ -1825,3 +1825,76 @@ fn the_relay_replay_notices_a_missing_safeguard() {
         );
     }
 }
+
+// ---------------------------------------------------------------------
+// oauth2-proxy and dex hardening (issue 14, point 7)
+
+fn oauth2_proxy_cfg(t: &Tree) -> BTreeMap<String, Value> {
+    let cm = one(t, &format!("{AUTH_DIR}/ConfigMap-oauth2-proxy.yaml"));
+    cm["data"]["oauth2_proxy.cfg"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(" = ").unwrap();
+            (k.to_string(), serde_json::from_str(v).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn oauth2_proxy_and_dex_are_hardened() {
+    // Option names as oauth2-proxy reads them (oauth2-proxy
+    // `pkg/apis/options/cookie.go` `cookie_samesite`, `cookie_domains`;
+    // `legacy_options.go` `code_challenge_method`; `options.go`
+    // `api_routes`).
+    let t = render_files(vec![], &[]);
+    let cfg = oauth2_proxy_cfg(&t);
+    assert_eq!(cfg["cookie_samesite"], "lax");
+    assert_eq!(cfg["code_challenge_method"], "S256");
+    assert!(cfg["api_routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "^/pipeline/apis/"));
+    // No subdomain app: a host-only cookie.
+    assert!(!cfg.contains_key("cookie_domains"), "{cfg:?}");
+    assert_eq!(cfg["whitelist_domains"], json!(["deploykf.example.com:*"]));
+    // Subdomain apps: the cookie covers them.
+    let cfg = oauth2_proxy_cfg(&case("apps"));
+    assert_eq!(cfg["cookie_domains"], json!([".deploykf.example.com"]));
+    // The refresh comes before the ID token expires.
+    assert_eq!(cfg["cookie_refresh"], "45m");
+    // oauth2-proxy sees `Accept`, so an API call (application/json) gets
+    // 401 instead of a login page (oauth2-proxy `oauthproxy.go` `isAjax`).
+    let values = one(&t, "manifests/deploykf-dependencies/istio/values.yaml");
+    let p = &values["istio-daemon"]["meshConfig"]["extensionProviders"][0]["envoyExtAuthzHttp"];
+    assert!(p["includeRequestHeadersInCheck"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h == "accept"));
+    // Current releases (oauth2-proxy v7.15.3, dex v2.45.1: their tags).
+    let o = one(&t, &format!("{AUTH_DIR}/Deployment-oauth2-proxy.yaml"));
+    assert_eq!(
+        o["spec"]["template"]["spec"]["containers"][0]["image"],
+        "quay.io/oauth2-proxy/oauth2-proxy:v7.15.3"
+    );
+    let d = one(&t, &format!("{AUTH_DIR}/Deployment-dex.yaml"));
+    assert!(d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with("dex:v2.45.1"));
+    // A refresh as long as the ID token's lifetime is refused.
+    let inputs = common::inputs(
+        vec![],
+        &["deploykf_core.deploykf_auth.oauth2Proxy.cookie.refresh=1h"],
+    );
+    let mut session = meshgen::Session::default();
+    let e = meshgen::generate(&inputs, &mut session).err().expect("refused");
+    let text: Vec<String> = e.0.iter().map(|d| d.display(&session.sources).to_string()).collect();
+    assert!(
+        text.len() == 1 && text[0].contains("cookie.refresh") && text[0].contains("shorter than dex's ID token lifetime"),
+        "{text:?}"
+    );
+}
