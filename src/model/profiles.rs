@@ -32,7 +32,8 @@ pub static COMPONENT: Descriptor = Descriptor {
     extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
     values_overrides: no_overrides,
     rules: |ctx, f| {
-        crate::rules::profiles::check(ctx.config, ctx.values, ctx.sources, &mut f.errors)
+        crate::rules::profiles::check(ctx.config, ctx.values, ctx.sources, &mut f.errors);
+        crate::rules::profiles::check_idp_groups(ctx, f);
     },
     derive: |input| Part::of(&derive(input)),
 };
@@ -59,6 +60,14 @@ pub struct ProfilesModel {
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub gateway_principal: String,
     pub injection_labels: StringMap,
+    /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
+    /// match `idpGroup` members by.
+    pub idp_claim_key: String,
+    /// Whether any profile has `idpGroup` members, with the claim and
+    /// prefix (for the output README).
+    pub idp_in_use: bool,
+    pub idp_claim: String,
+    pub idp_prefix: String,
     pub profiles: Vec<ProfileModel>,
     pub extra_manifests: Vec<Value>,
 }
@@ -87,6 +96,53 @@ pub struct ProfileModel {
     pub plugins: Vec<Plugin>,
     pub quota: Option<Map<String, Value>>,
     pub namespace_annotations: StringMap,
+    /// Its `idpGroup` members, resolved (empty: none).
+    pub idp: IdpGroupsModel,
+}
+
+/// A profile's `idpGroup` members: who the gateway lets through by the
+/// verified token's groups claim, and the Kubernetes groups bound by role.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IdpGroupsModel {
+    /// Claim values admitted through the gateway, sorted.
+    pub allowed: Vec<String>,
+    /// Claim values that may connect to notebooks, sorted.
+    pub notebooks: Vec<String>,
+    /// Kubernetes groups (`prefix` + group) bound to ClusterRole/kubeflow-edit.
+    pub editors: Vec<String>,
+    /// ... and to ClusterRole/kubeflow-view.
+    pub viewers: Vec<String>,
+}
+
+impl IdpGroupsModel {
+    /// Each group's most permissive access over every `idpGroup` member
+    /// naming it. (Across kinds, user and static-group memberships, the
+    /// cluster resolves it: RBAC and ALLOW policies are unions, and the
+    /// notebook DENY rule spares a request that either list admits.)
+    fn resolve<'a>(members: impl Iterator<Item = (&'a str, (String, bool))>, prefix: &str) -> Self {
+        let mut by_group: BTreeMap<&str, (String, bool)> = BTreeMap::new();
+        for (g, (role, nb)) in members {
+            let e = by_group.entry(g).or_insert_with(|| (role.clone(), nb));
+            if rank(&role) > rank(&e.0) {
+                e.0 = role;
+            }
+            e.1 |= nb;
+        }
+        let mut out = IdpGroupsModel::default();
+        for (g, (role, nb)) in by_group {
+            out.allowed.push(g.to_string());
+            if nb {
+                out.notebooks.push(g.to_string());
+            }
+            let subject = format!("{prefix}{g}");
+            if role == "edit" {
+                out.editors.push(subject);
+            } else {
+                out.viewers.push(subject);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +245,12 @@ fn derive(input: &Input) -> ProfilesModel {
                 }
             }
             access.remove(&owner);
+            let idp = IdpGroupsModel::resolve(
+                p.members
+                    .iter()
+                    .filter_map(|m| Some((m.idp_group.as_deref()?, resolve(&m.access)))),
+                &pg.idp_groups.prefix,
+            );
             let members: Vec<MemberModel> = access
                 .into_iter()
                 .map(|(email, (role, nb))| MemberModel {
@@ -274,10 +336,14 @@ fn derive(input: &Input) -> ProfilesModel {
                 plugins,
                 quota: (!quota.is_empty()).then_some(quota),
                 namespace_annotations,
+                idp,
             }
         })
-        .collect();
+        .collect::<Vec<ProfileModel>>();
     ProfilesModel {
+        idp_in_use: profiles.iter().any(|p| !p.idp.allowed.is_empty()),
+        idp_claim: pg.idp_groups.claim.clone(),
+        idp_prefix: pg.idp_groups.prefix.clone(),
         output: pg.output,
         user_id_header: config
             .deploykf_core
@@ -287,6 +353,7 @@ fn derive(input: &Input) -> ProfilesModel {
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
         injection_labels: input.facts.istio.injection_labels.clone(),
+        idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),
     }
