@@ -221,10 +221,17 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
             }
         }
         if !p.members.is_empty() && !admits {
-            let mut why = String::from("its static groups have no users");
-            if let Some(w) = &why_never {
-                why = format!("{why} and {w}");
+            let mut reasons = Vec::new();
+            if p.members.iter().any(|m| m.group.is_some()) {
+                reasons.push("its static groups have no users".to_string());
             }
+            if let Some(w) = why_never
+                .as_ref()
+                .filter(|_| p.members.iter().any(|m| m.idp_group.is_some()))
+            {
+                reasons.push(w.clone());
+            }
+            let why = reasons.join("; ");
             found.warnings.push(
                 Diagnostic::warning(format!(
                     "no member of profile `{}` can ever be admitted ({why}); only its owner can reach it",
