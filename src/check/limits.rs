@@ -74,3 +74,50 @@ pub fn check(
     }
     diags
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: String) -> RenderedFile {
+        RenderedFile {
+            text,
+            template: None,
+        }
+    }
+
+    #[test]
+    fn an_object_over_a_mebibyte_and_a_unit_over_the_bound_are_refused() {
+        let big = format!("a: b\n---\nc: {}\n", "x".repeat(MAX_OBJECT_BYTES + 1));
+        let mut files = BTreeMap::new();
+        files.insert("d/big.yaml".to_string(), file(big));
+        files.insert("d/small.yaml".to_string(), file("a: b\n".into()));
+        let manifests = vec![
+            Manifest {
+                path: "d/big.yaml".into(),
+                first_kind: "ConfigMap".into(),
+                documents: 2,
+            },
+            Manifest {
+                path: "d/small.yaml".into(),
+                first_kind: "ConfigMap".into(),
+                documents: 1,
+            },
+        ];
+        let units = vec![("app".to_string(), "d".to_string())];
+        let d = check(&files, &manifests, &units, 3);
+        assert_eq!(d.0.len(), 1, "{:?}", d.0);
+        assert!(
+            d.0[0].message.contains("d/big.yaml: document 2 is"),
+            "{:?}",
+            d.0
+        );
+        let d = check(&files, &manifests, &units, 2);
+        assert_eq!(d.0.len(), 2, "{:?}", d.0);
+        assert!(
+            d.0[1].message.contains("`app` would manage 3 objects"),
+            "{:?}",
+            d.0
+        );
+    }
+}
