@@ -976,6 +976,17 @@ fn idp_tree() -> Tree {
     render_inputs(&common::cases_inputs(&["apps", "idp-groups"], &[]))
 }
 
+/// (who, the token's groups, headers the client sends, namespace, path,
+/// admitted?)
+type IdpCase<'a> = (
+    &'a str,
+    Option<&'a [&'a str]>,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    String,
+    bool,
+);
+
 /// Replays IdP-group scenarios against the `idp-groups` case; returns what
 /// went wrong.
 fn idp_group_violations(t: &Tree) -> Vec<String> {
@@ -986,12 +997,11 @@ fn idp_group_violations(t: &Tree) -> Vec<String> {
         ("kubeflow-groups", "ml-platform-admins"),
     ];
     let only_groups: &[(&str, &str)] = &[("groups", "ml-platform-admins")];
-    // (who, token groups, headers, namespace, path, admitted?)
     let admins: &[&str] = &["ml-platform-admins"];
     let eu: &[&str] = &["staff", "ML Research (EU)"];
     let reviewers: &[&str] = &["model-reviewers"];
     let near: &[&str] = &["ml-platform-admins-x", "ML Research", "ml-platform-admin"];
-    let cases: Vec<(&str, Option<&[&str]>, &[(&str, &str)], &str, String, bool)> = vec![
+    let cases: Vec<IdpCase> = vec![
         // A token with the group claim admits a member.
         (
             "carol@example.com",

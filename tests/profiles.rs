@@ -324,7 +324,7 @@ fn a_profile_no_member_can_reach_is_a_warning() {
     let file = std::env::temp_dir().join(format!("meshgen-idp-{}.yaml", std::process::id()));
     std::fs::write(
         &file,
-        format!("deploykf_core:\n  deploykf_profiles_generator:\n    groups: [{{id: empty, users: []}}]\n    profiles: [{{name: lonely, members: [{{group: empty}}]}}]\n"),
+        "deploykf_core:\n  deploykf_profiles_generator:\n    groups: [{id: empty, users: []}]\n    profiles: [{name: lonely, members: [{group: empty}]}]\n",
     )
     .unwrap();
     let mut inputs = common::cases_inputs(&[], &[]);
