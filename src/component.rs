@@ -178,6 +178,11 @@ pub struct Descriptor {
     /// Its cross-field rules (`crate::rules::<component>`).
     pub rules: fn(&crate::rules::Ctx, &mut crate::rules::Findings),
     pub derive: fn(&Input) -> Part,
+    /// Subdirectories its objects are split into, each delivered by its
+    /// own Argo CD Application / Flux Kustomization so that none manages
+    /// more than `gitops.maxObjectsPerApplication` objects (empty: the
+    /// component directory is one unit).
+    pub shards: fn(&Config) -> Vec<String>,
 }
 
 impl Descriptor {
@@ -199,6 +204,11 @@ pub fn no_extra_manifests(_: &Config) -> &[Value] {
 
 pub fn no_overrides(_: &Config) -> Option<&Map<String, Value>> {
     None
+}
+
+/// The shards of a component delivered as one unit.
+pub fn no_shards(_: &Config) -> Vec<String> {
+    Vec::new()
 }
 
 /// One component of this run: its descriptor, resolved against the config.

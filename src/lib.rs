@@ -215,9 +215,14 @@ pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated
     });
     clock.lap("digest and model");
     let context = tree_context(&model);
+    let (units, max_objects) = (model.gitops.units.clone(), model.gitops.max_objects);
     let tree = render::render(model)?;
     clock.lap("render");
     let checked = check::check(tree, &context)?;
+    let limits = check::limits::check(&checked.files, &checked.manifests, &units, max_objects);
+    if limits.has_errors() {
+        return Err(limits);
+    }
     clock.lap("check");
     let templates = checked
         .files

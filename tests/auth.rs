@@ -1664,6 +1664,404 @@ fn m2m_violations(t: &Tree) -> Vec<String> {
     bad
 }
 
+// Members by identity-provider group (issue 17): a request reaches a
+// profile's workload through the gateway, and the profile namespace's
+// sidecar decides by the verified token's groups claim.
+
+const PG_DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
+
+/// A request as a profile workload's sidecar receives it.
+#[derive(Clone, Debug)]
+struct Inbound {
+    /// The peer's mTLS identity (STRICT mTLS in profile namespaces).
+    principal: String,
+    path: String,
+    headers: BTreeMap<String, String>,
+    /// The forwarded token: (issuer, claims with list values kept as lists).
+    token: Option<(String, Value)>,
+}
+
+/// An attribute as the destination sidecar sees it: a header, or a claim
+/// of a token one of the namespace's RequestAuthentications verified
+/// (Istio adds the JWT filter only when a RequestAuthentication selects
+/// the workload: pilot/pkg/security/authn/policy_applier.go, JwtFilter
+/// returns nil without JWT rules, so no claim exists without one).
+fn idp_attribute(req: &Inbound, claims: Option<&Value>, key: &str) -> Vec<String> {
+    if let Some(h) = key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        return req.headers.get(h).into_iter().cloned().collect();
+    }
+    if let Some(c) = key
+        .strip_prefix("request.auth.claims[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        // A list claim matches if one of its elements does: Istio's
+        // requestClaimGenerator.extendedPrincipal
+        // (pilot/pkg/security/authz/model/generator.go) builds a
+        // MetadataListValueMatcher, a ListMatcher `OneOf`
+        // (pilot/pkg/security/authz/matcher/metadata.go).
+        return match claims.and_then(|c2| c2.get(c)) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+    }
+    panic!("attribute {key} not modelled at the destination");
+}
+
+fn idp_any(list: &Value, values: &[String]) -> bool {
+    values.iter().any(|v| any_match(list, Some(v)))
+}
+
+fn idp_rule_matches(rule: &Value, req: &Inbound, claims: Option<&Value>, ns_of_peer: &str) -> bool {
+    if let Some(from) = rule.get("from") {
+        let ok = from.as_array().unwrap().iter().any(|f| {
+            let s = &f["source"];
+            let mut ok = true;
+            if let Some(l) = s.get("principals") {
+                ok &= any_match(l, Some(&req.principal));
+            }
+            if let Some(l) = s.get("namespaces") {
+                ok &= any_match(l, Some(ns_of_peer));
+            }
+            if let Some(l) = s.get("requestPrincipals") {
+                let rp = claims.zip(req.token.as_ref()).map(|(c, (iss, _))| {
+                    format!("{iss}/{}", c["sub"].as_str().unwrap_or_default())
+                });
+                ok &= any_match(l, rp.as_deref());
+            }
+            ok
+        });
+        if !ok {
+            return false;
+        }
+    }
+    if let Some(to) = rule.get("to") {
+        let ok = to.as_array().unwrap().iter().any(|t| {
+            let o = &t["operation"];
+            let mut ok = true;
+            if let Some(l) = o.get("paths") {
+                ok &= any_match(l, Some(&req.path));
+            }
+            if let Some(l) = o.get("notPaths") {
+                ok &= !any_match(l, Some(&req.path));
+            }
+            ok
+        });
+        if !ok {
+            return false;
+        }
+    }
+    for w in rule["when"].as_array().into_iter().flatten() {
+        let v = idp_attribute(req, claims, w["key"].as_str().unwrap());
+        if let Some(l) = w.get("values") {
+            if !idp_any(l, &v) {
+                return false;
+            }
+        }
+        if let Some(l) = w.get("notValues") {
+            if idp_any(l, &v) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// The sidecar of a workload in namespace `ns`: JWT verification by the
+/// namespace's RequestAuthentications (a token of no listed issuer is
+/// refused, one that verifies yields its claims), then DENY policies,
+/// then ALLOW policies (when any exists, one must match). Policies here
+/// have no selector, so each applies to every workload of the namespace.
+fn into_profile(t: &Tree, ns: &str, req: &Inbound) -> bool {
+    let docs: Vec<&Value> = t
+        .iter()
+        .filter(|(p, _)| p.starts_with(PG_DIR))
+        .flat_map(|(_, d)| d.iter())
+        .filter(|d| d["metadata"]["namespace"] == ns)
+        .collect();
+    let issuers: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "RequestAuthentication")
+        .flat_map(|d| d["spec"]["jwtRules"].as_array().unwrap().iter())
+        .collect();
+    let mut claims = None;
+    if let Some((iss, c)) = &req.token {
+        if !issuers.is_empty() {
+            if !issuers.iter().any(|r| r["issuer"] == iss.as_str()) {
+                return false;
+            }
+            claims = Some(c);
+        }
+    }
+    let peer_ns = req
+        .principal
+        .split("/ns/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    let policies: Vec<&Value> = docs
+        .iter()
+        .copied()
+        .filter(|d| d["kind"] == "AuthorizationPolicy")
+        .collect();
+    let rules = |action: &str| -> Vec<&Value> {
+        policies
+            .iter()
+            .filter(|p| p["spec"]["action"].as_str().unwrap_or("ALLOW") == action)
+            .flat_map(|p| p["spec"]["rules"].as_array().into_iter().flatten())
+            .collect()
+    };
+    if rules("DENY")
+        .iter()
+        .any(|r| idp_rule_matches(r, req, claims, &peer_ns))
+    {
+        return false;
+    }
+    let allow = rules("ALLOW");
+    allow.is_empty()
+        || allow
+            .iter()
+            .any(|r| idp_rule_matches(r, req, claims, &peer_ns))
+}
+
+/// A browser login: the gateway verifies dex's token (`through_gateway`)
+/// and forwards it when its rule says `forwardOriginalToken`; the
+/// identity headers are the gateway's, the others the client's.
+fn via_gateway(
+    t: &Tree,
+    email: &str,
+    groups: Option<&[&str]>,
+    forged: &[(&str, &str)],
+    path: &str,
+) -> Option<Inbound> {
+    let dex = "https://deploykf.example.com/dex";
+    // dex's ID tokens name the client they were issued to (oauth2-proxy).
+    let mut flat = claims(&[("sub", email), ("email", email), ("aud", "oauth2-proxy")]);
+    let mut full = json!({"sub": email, "email": email, "aud": "oauth2-proxy"});
+    if let Some(g) = groups {
+        flat.insert("groups".into(), g.join(","));
+        full["groups"] = json!(g);
+    }
+    let headers: BTreeMap<String, String> = forged
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let req = Request {
+        host: "deploykf.example.com",
+        path: "/",
+        headers: headers.clone(),
+        token: Some((dex.to_string(), flat)),
+    };
+    let Outcome::Upstream(_, identity) = through_gateway(t, &req) else {
+        return None;
+    };
+    let ra = one(t, &format!("{GW_DIR}/RequestAuthentication-jwt.yaml"));
+    let forwarded = ra["spec"]["jwtRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["issuer"] == dex && r["forwardOriginalToken"] == true);
+    let mut headers = headers;
+    headers.extend(identity);
+    Some(Inbound {
+        principal: GATEWAY_PRINCIPAL.into(),
+        path: path.into(),
+        headers,
+        token: forwarded.then(|| (dex.to_string(), full)),
+    })
+}
+
+fn idp_tree() -> Tree {
+    render_inputs(&common::cases_inputs(&["apps", "idp-groups"], &[]))
+}
+
+/// (who, the token's groups, headers the client sends, namespace, path,
+/// admitted?)
+type IdpCase<'a> = (
+    &'a str,
+    Option<&'a [&'a str]>,
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    String,
+    bool,
+);
+
+/// Replays IdP-group scenarios against the `idp-groups` case; returns what
+/// went wrong.
+fn idp_group_violations(t: &Tree) -> Vec<String> {
+    let api = "/api/v1/x";
+    let nb = |ns: &str| format!("/notebook/{ns}/nb-1/");
+    let forged: &[(&str, &str)] = &[
+        ("groups", "ml-platform-admins"),
+        ("kubeflow-groups", "ml-platform-admins"),
+    ];
+    let only_groups: &[(&str, &str)] = &[("groups", "ml-platform-admins")];
+    let admins: &[&str] = &["ml-platform-admins"];
+    let eu: &[&str] = &["staff", "ML Research (EU)"];
+    let reviewers: &[&str] = &["model-reviewers"];
+    let near: &[&str] = &["ml-platform-admins-x", "ML Research", "ml-platform-admin"];
+    let cases: Vec<IdpCase> = vec![
+        // A token with the group claim admits a member.
+        (
+            "carol@example.com",
+            Some(admins),
+            &[],
+            "research",
+            api.into(),
+            true,
+        ),
+        (
+            "carol@example.com",
+            Some(admins),
+            &[],
+            "research",
+            nb("research"),
+            true,
+        ),
+        (
+            "carol@example.com",
+            Some(eu),
+            &[],
+            "research",
+            api.into(),
+            true,
+        ),
+        // notebooksAccess merged over the members naming the group.
+        (
+            "carol@example.com",
+            Some(eu),
+            &[],
+            "research",
+            nb("research"),
+            true,
+        ),
+        (
+            "carol@example.com",
+            Some(reviewers),
+            &[],
+            "reviewers",
+            api.into(),
+            true,
+        ),
+        (
+            "carol@example.com",
+            Some(reviewers),
+            &[],
+            "reviewers",
+            nb("reviewers"),
+            false,
+        ),
+        (
+            "carol@example.com",
+            Some(reviewers),
+            &[],
+            "research",
+            api.into(),
+            false,
+        ),
+        // Forged group headers admit nobody.
+        (
+            "carol@example.com",
+            None,
+            forged,
+            "research",
+            api.into(),
+            false,
+        ),
+        (
+            "carol@example.com",
+            None,
+            only_groups,
+            "research",
+            api.into(),
+            false,
+        ),
+        (
+            "carol@example.com",
+            Some(reviewers),
+            only_groups,
+            "research",
+            api.into(),
+            false,
+        ),
+        (
+            "carol@example.com",
+            Some(&[]),
+            only_groups,
+            "research",
+            nb("research"),
+            false,
+        ),
+        // Exact names only.
+        (
+            "carol@example.com",
+            Some(near),
+            &[],
+            "research",
+            api.into(),
+            false,
+        ),
+        // Static members keep working, the most permissive access wins.
+        ("bob@example.com", None, &[], "research", api.into(), true),
+        (
+            "bob@example.com",
+            Some(admins),
+            &[],
+            "research",
+            nb("research"),
+            true,
+        ),
+        (
+            "bob@example.com",
+            None,
+            &[],
+            "research",
+            nb("research"),
+            false,
+        ),
+        (
+            "admin@example.com",
+            None,
+            &[],
+            "reviewers",
+            nb("reviewers"),
+            true,
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (email, groups, headers, ns, path, want) in &cases {
+        let got =
+            via_gateway(t, email, *groups, headers, path).is_some_and(|r| into_profile(t, ns, &r));
+        if got != *want {
+            bad.push(format!(
+                "{email} groups {groups:?} headers {headers:?} -> {ns}{path}: admitted {got}, expected {want}"
+            ));
+        }
+    }
+    // Only through the gateway: a pod of another profile with a member's
+    // token is not admitted.
+    let from_pod = Inbound {
+        principal: "cluster.local/ns/reviewers/sa/default-editor".into(),
+        path: api.into(),
+        headers: BTreeMap::new(),
+        token: Some((
+            "https://deploykf.example.com/dex".into(),
+            json!({"sub": "carol", "email": "carol@example.com", "groups": ["ml-platform-admins"]}),
+        )),
+    };
+    if into_profile(t, "research", &from_pod) {
+        bad.push("a pod of another profile was admitted by a token's groups".into());
+    }
+    bad
+}
+
 #[test]
 fn machine_tokens_need_the_clusters_keys_and_an_accepted_audience() {
     let t = apps_and_m2m();
@@ -2004,4 +2402,98 @@ fn oauth2_proxy_and_dex_are_hardened() {
             && text[0].contains("shorter than dex's ID token lifetime"),
         "{text:?}"
     );
+}
+
+#[test]
+fn idp_group_members_are_admitted_by_the_verified_claim_only() {
+    let t = idp_tree();
+    let bad = idp_group_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // RBAC: Group subjects named as the API server names them.
+    let research = &t[&format!("{PG_DIR}/research.yaml")];
+    let subjects = |name: &str| -> Value {
+        research
+            .iter()
+            .find(|d| d["kind"] == "RoleBinding" && d["metadata"]["name"] == name)
+            .map(|d| d["subjects"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(
+        subjects("idp-groups-kubeflow-edit"),
+        json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oidc:ml-platform-admins"}])
+    );
+    assert_eq!(
+        subjects("idp-groups-kubeflow-view"),
+        json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "oidc:ML Research (EU)"}])
+    );
+    // bob: a user (view) and in a static group (view), edit only by IdP group.
+    assert_eq!(
+        subjects("members-kubeflow-view"),
+        json!([{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@example.com"}, {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bob@example.com"}])
+    );
+    // dex is asked for the groups scope, without which its ID token has no
+    // `groups` claim (dex v2.39.1 server/oauth2.go newIDToken: `case scope
+    // == scopeGroups: tok.Groups = claims.Groups`); oauth2-proxy sends the
+    // ID token as `Authorization: Bearer` (v7.6.0
+    // pkg/apis/options/legacy_options.go getAuthorizationHeader, claim
+    // `id_token`), which the ext-authz provider passes upstream.
+    let cm = one(&t, &format!("{AUTH_DIR}/ConfigMap-oauth2-proxy.yaml"));
+    let cfg = cm["data"]["oauth2_proxy.cfg"].as_str().unwrap();
+    assert!(
+        cfg.contains("scope = \"openid email profile groups offline_access\"\n")
+            && cfg.contains("set_authorization_header = true\n"),
+        "{cfg}"
+    );
+    let values = one(&t, "manifests/deploykf-dependencies/istio/values.yaml");
+    assert_eq!(
+        values["istio-daemon"]["meshConfig"]["extensionProviders"][0]["envoyExtAuthzHttp"]
+            ["headersToUpstreamOnAllow"],
+        json!(["authorization"])
+    );
+}
+
+/// The IdP-group replay notices when any one safeguard is missing.
+#[test]
+fn the_idp_group_replay_notices_a_missing_safeguard() {
+    let base = idp_tree();
+    let research = format!("{PG_DIR}/research.yaml");
+    let find = |t: &mut Tree, kind: &str, name: &str| -> usize {
+        t[&research]
+            .iter()
+            .position(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{kind}/{name}"))
+    };
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    let i = find(&mut t, "RequestAuthentication", "idp-groups-jwt");
+    t.get_mut(&research).unwrap().remove(i);
+    mutants.push(("the profile's RequestAuthentication", t));
+    let mut t = base.clone();
+    let i = find(&mut t, "AuthorizationPolicy", "idp-groups");
+    t.get_mut(&research).unwrap()[i]["spec"]["rules"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("from");
+    mutants.push(("the gateway principal of the group rule", t));
+    let mut t = base.clone();
+    t.get_mut(&research).unwrap()[i]["spec"]["rules"][0]["when"][0]["key"] =
+        json!("request.headers[groups]");
+    mutants.push(("the claim (a header instead)", t));
+    let mut t = base.clone();
+    let n = find(&mut t, "AuthorizationPolicy", "notebook-access");
+    t.get_mut(&research).unwrap()[n]["spec"]["rules"][0]["when"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    mutants.push(("the groups clause of the notebook rule", t));
+    let mut t = base.clone();
+    t.get_mut(&format!("{GW_DIR}/RequestAuthentication-jwt.yaml"))
+        .unwrap()[0]["spec"]["jwtRules"][0]["forwardOriginalToken"] = json!(false);
+    mutants.push(("the gateway forwarding the token", t));
+    for (what, t) in mutants {
+        assert!(
+            !idp_group_violations(&t).is_empty(),
+            "without {what} the replay still passes"
+        );
+    }
 }

@@ -148,6 +148,16 @@ fn golden_http_behind_proxy() {
 }
 
 #[test]
+fn golden_profiles_sharded() {
+    check_case("profiles-sharded");
+}
+
+#[test]
+fn golden_idp_groups() {
+    check_case("idp-groups");
+}
+
+#[test]
 fn golden_auth_external_issuer() {
     check_case("auth-external-issuer");
 }

@@ -207,3 +207,143 @@ fn a_revision_labels_profile_namespaces_for_it() {
     assert_eq!(ns["metadata"]["labels"]["istio.io/rev"], "canary");
     assert!(ns["metadata"]["labels"].get("istio-injection").is_none());
 }
+
+/// Errors and warnings of a run of the `idp-groups` case with `sets`:
+/// (errors, warnings), each as printed.
+fn idp_diagnostics(sets: &[&str]) -> (Vec<String>, Vec<String>) {
+    diagnostics(&["idp-groups"], sets)
+}
+
+fn diagnostics(cases: &[&str], sets: &[&str]) -> (Vec<String>, Vec<String>) {
+    let inputs = common::cases_inputs(cases, sets);
+    let mut session = meshgen::Session::default();
+    let result = meshgen::generate(&inputs, &mut session);
+    let show = |d: &meshgen::diagnostic::Diagnostic| d.display(&session.sources).to_string();
+    let errors = match &result {
+        Err(e) => e.0.iter().map(show).collect(),
+        Ok(_) => Vec::new(),
+    };
+    let warnings = session
+        .warnings
+        .0
+        .iter()
+        .map(show)
+        .filter(|w| w.starts_with("warning:") && !w.contains("clusterIssuer"))
+        .collect();
+    (errors, warnings)
+}
+
+const PGK: &str = "deploykf_core.deploykf_profiles_generator";
+
+#[test]
+fn idp_groups_are_exact_names_outside_kubernetes_own_groups() {
+    assert_eq!(idp_diagnostics(&[]), (vec![], vec![]));
+    let (errors, _) = idp_diagnostics(&[&format!("{PGK}.profiles[1].members[0].idpGroup=ml-*")]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("members[0].idpGroup`") && errors[0].contains("without \"*\""),
+        "{errors:?}"
+    );
+    let (errors, _) = idp_diagnostics(&[&format!("{PGK}.profiles[1].members[0].idpGroup=")]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // With no prefix, a group the IdP calls `system:masters` would be
+    // Kubernetes' own.
+    let (errors, _) = idp_diagnostics(&[
+        &format!("{PGK}.idpGroups.prefix="),
+        &format!("{PGK}.profiles[1].members[0].idpGroup=system:authenticated"),
+    ]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("`system:authenticated`") && errors[0].contains("reserves"),
+        "{errors:?}"
+    );
+    let (errors, _) = idp_diagnostics(&[&format!("{PGK}.idpGroups.prefix=system:oidc:")]);
+    assert!(
+        errors.len() == 1 && errors[0].contains("idpGroups.prefix`"),
+        "{errors:?}"
+    );
+    let (errors, _) = idp_diagnostics(&[&format!("{PGK}.idpGroups.claim=groups[0]")]);
+    assert!(
+        errors.len() == 1 && errors[0].contains("idpGroups.claim`"),
+        "{errors:?}"
+    );
+    // Exactly one kind per member.
+    let (errors, _) = idp_diagnostics(&[&format!("{PGK}.profiles[1].members[0].user=alice")]);
+    assert!(
+        errors.len() == 1 && errors[0].contains("exactly one of"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn a_profile_no_member_can_reach_is_a_warning() {
+    // dex without connectors (the defaults): its static passwords carry
+    // no groups.
+    let (errors, warnings) = diagnostics(
+        &[],
+        &[
+            &format!("{PGK}.profiles[1].members[0].group=null"),
+            &format!("{PGK}.profiles[1].members[0].idpGroup=ml-platform-admins"),
+        ],
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w
+            .contains("no member of profile `team-1-prod` can ever be admitted")
+            && w.contains("profiles[1].members`")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("idpGroups.claim`") && w.contains("dex has no connectors")),
+        "{warnings:?}"
+    );
+    // dex names the claim `groups`, and nothing else.
+    let (_, warnings) = idp_diagnostics(&[&format!("{PGK}.idpGroups.claim=roles")]);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("only in the `groups` claim, not `roles`")),
+        "{warnings:?}"
+    );
+    // An external issuer may name it anything.
+    let (errors, warnings) = idp_diagnostics(&[
+        "deploykf_core.deploykf_auth.dex.enabled=false",
+        "deploykf_core.deploykf_auth.oauth2Proxy.oidc.issuerUrl=https://login.example.org/realms/ml",
+        "deploykf_core.deploykf_auth.oauth2Proxy.oidc.clientId=kubeflow",
+        "deploykf_core.deploykf_auth.oauth2Proxy.oidc.clientSecret.existingSecret=oidc-client",
+        &format!("{PGK}.idpGroups.claim=roles"),
+    ]);
+    assert!(
+        errors.is_empty() && warnings.is_empty(),
+        "{errors:?} {warnings:?}"
+    );
+    // A static group without users reaches nobody either.
+    let file = std::env::temp_dir().join(format!("meshgen-idp-{}.yaml", std::process::id()));
+    std::fs::write(
+        &file,
+        "deploykf_core:\n  deploykf_profiles_generator:\n    groups: [{id: empty, users: []}]\n    profiles: [{name: lonely, members: [{group: empty}]}]\n",
+    )
+    .unwrap();
+    let mut inputs = common::cases_inputs(&[], &[]);
+    inputs.files.push(file.clone());
+    let mut session = meshgen::Session::default();
+    let result = meshgen::generate(&inputs, &mut session);
+    std::fs::remove_file(&file).unwrap();
+    assert!(result.is_ok());
+    let warnings: Vec<String> = session
+        .warnings
+        .0
+        .iter()
+        .map(|d| d.display(&session.sources).to_string())
+        .filter(|w| w.contains("can ever be admitted"))
+        .collect();
+    assert!(
+        warnings.len() == 1
+            && warnings[0].contains("`lonely`")
+            && warnings[0].contains("static groups have no users"),
+        "{warnings:?}"
+    );
+}

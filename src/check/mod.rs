@@ -16,6 +16,7 @@
 //!
 //! This stage reads the rendered tree only; it never renders or writes.
 
+pub mod limits;
 pub mod refs;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};

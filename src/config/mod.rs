@@ -77,6 +77,12 @@ pub struct Gitops {
         transform = items_described("A namespace name.")
     )]
     pub existing_namespaces: Vec<String>,
+    /// Most objects one Argo CD Application or Flux Kustomization manages;
+    /// the profiles are split into shards that fit. At most 1000: Argo CD
+    /// keeps every managed object in the Application's status, which etcd
+    /// refuses past 1.5 MiB (README: "Sharding the profiles").
+    #[schemars(range(min = 100, max = 1000))]
+    pub max_objects_per_application: usize,
 }
 
 /// How the tree reaches the cluster (`gitops.engine`).

@@ -32,6 +32,33 @@ pub struct ProfilesGenerator {
     pub groups: Vec<Group>,
     /// The profiles to render.
     pub profiles: Vec<Profile>,
+    /// meshgen: how `idpGroup` members are recognised: the verified
+    /// token's claim that lists the user's groups, and the prefix the
+    /// Kubernetes API server puts before them.
+    pub idp_groups: IdpGroups,
+}
+
+/// How `idpGroup` members are recognised (`idpGroups`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdpGroups {
+    /// The claim of the verified token that lists the user's groups
+    /// (dex and oauth2-proxy: groups); the profile policies match
+    /// request.auth.claims[<claim>].
+    #[schemars(
+        pattern(CLAIM_NAME),
+        length(min = 1, max = 253),
+        extend("x-meshgen-expected" = CLAIM_NAME_IS)
+    )]
+    pub claim: String,
+    /// Put before each group in the RoleBindings' Group subjects: exactly
+    /// the API server's --oidc-groups-prefix (claimMappings.groups.prefix).
+    #[schemars(
+        pattern(GROUP_PREFIX),
+        length(max = 63),
+        extend("x-meshgen-expected" = GROUP_PREFIX_IS)
+    )]
+    pub prefix: String,
 }
 
 /// What the profiles generator renders (`output`).
@@ -213,14 +240,25 @@ pub struct Profile {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
-    /// Id of a user (exclusive with group).
+    /// Id of a user (exclusive with group and idpGroup).
     #[serde(default)]
     #[schemars(with = "String")]
     pub user: Option<String>,
-    /// Id of a group (exclusive with user).
+    /// Id of a group (exclusive with user and idpGroup).
     #[serde(default)]
     #[schemars(with = "String")]
     pub group: Option<String>,
+    /// meshgen: a group of the identity provider, exactly as the token's
+    /// groups claim (idpGroups.claim) lists it (exclusive with user and
+    /// group).
+    #[serde(default, rename = "idpGroup")]
+    #[schemars(
+        with = "String",
+        pattern(IDP_GROUP),
+        length(max = 256),
+        extend("x-meshgen-expected" = IDP_GROUP_IS)
+    )]
+    pub idp_group: Option<String>,
     /// A member's access to the profile.
     #[serde(default)]
     #[schemars(with = "Access")]

@@ -48,6 +48,17 @@ pub const LABEL_KEY_IS: &str = r#"a label or annotation key: an optional DNS pre
 pub const LABEL_VALUE: &str = r#"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"#;
 pub const HEADER: &str = r#"^[a-z0-9][-a-z0-9]*$"#;
 pub const HEADER_IS: &str = "a lowercase HTTP header name such as kubeflow-userid";
+/// A group as an identity provider names it: anything printable but `*`
+/// (an Istio match pattern) and control characters.
+pub const IDP_GROUP: &str = r#"^[^*\x00-\x1f\x7f]+$"#;
+pub const IDP_GROUP_IS: &str =
+    r#"a group name as the identity provider sends it, without "*" or control characters"#;
+/// A token claim name for `request.auth.claims[...]`.
+pub const CLAIM_NAME: &str = r#"^[^\[\]*\s"'\\]+$"#;
+pub const CLAIM_NAME_IS: &str =
+    r#"a token claim name such as groups (no "*", "[", "]", spaces or quotes)"#;
+pub const GROUP_PREFIX: &str = r#"^[^*\s"'\\]*$"#;
+pub const GROUP_PREFIX_IS: &str = r#""" or a prefix such as oidc: (no "*", spaces or quotes)"#;
 pub const EMAIL: &str = r#"^[^@\s"'\\<>(),;:]+@[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)+$"#;
 pub const EMAIL_IS: &str = "an email address such as user@example.com";
 pub const SECRET_NAME: &str = r#"^([a-z0-9]([-.a-z0-9]*[a-z0-9])?)?$"#;

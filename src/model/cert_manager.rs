@@ -47,6 +47,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     values_overrides: |c| Some(&c.deploykf_dependencies.cert_manager.values_overrides),
     rules: crate::rules::cert_manager::check,
     derive,
+    shards: crate::component::no_shards,
 };
 
 pub static ISSUER: Descriptor = Descriptor {
@@ -72,6 +73,7 @@ pub static ISSUER: Descriptor = Descriptor {
     values_overrides: crate::component::no_overrides,
     rules: crate::rules::none,
     derive: derive_issuer,
+    shards: crate::component::no_shards,
 };
 
 /// meshgen renders the self-signed issuer chain: it installs cert-manager

@@ -39,6 +39,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
     rules: crate::rules::gateway::check,
     derive,
+    shards: crate::component::no_shards,
 };
 
 #[derive(Debug, Clone, Serialize)]

@@ -47,6 +47,12 @@ pub struct GitopsModel {
     pub flux: Option<FluxModel>,
     /// Kustomize components in apply order (for `engine: none`).
     pub kustomize_order: Vec<String>,
+    /// Every kustomize directory applied as one unit, with the name of the
+    /// GitOps object applying it (its directory with `engine: none`), for
+    /// the size limits of `check::limits`.
+    pub units: Vec<(String, String)>,
+    /// `gitops.maxObjectsPerApplication`.
+    pub max_objects: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -136,6 +142,17 @@ pub fn clean_repo_path(p: &str) -> String {
     p.trim_start_matches("./").trim_matches('/').to_string()
 }
 
+/// `rel` without the repository prefix `join` put before it.
+fn unprefixed(prefix: &str, path: &str) -> String {
+    if prefix.is_empty() {
+        path.to_string()
+    } else {
+        path.strip_prefix(&format!("{prefix}/"))
+            .unwrap_or(path)
+            .to_string()
+    }
+}
+
 fn join(prefix: &str, rel: &str) -> String {
     if prefix.is_empty() {
         rel.to_string()
@@ -171,6 +188,26 @@ impl GitopsModel {
     }
 }
 
+/// The kustomize directories a component is applied as, with the suffix of
+/// their GitOps objects' names: its own directory, or one per shard (plus
+/// its own directory for its `extraManifests`, if any).
+pub fn units_of(config: &Config, c: &Instance) -> Vec<(String, String)> {
+    let shards = (c.descriptor.shards)(config);
+    if shards.is_empty() {
+        return vec![(c.id.to_string(), c.dir.clone())];
+    }
+    let mut out = Vec::new();
+    if !(c.descriptor.extra_manifests)(config).is_empty() {
+        out.push((c.id.to_string(), c.dir.clone()));
+    }
+    out.extend(
+        shards
+            .iter()
+            .map(|s| (format!("{}-{s}", c.id), format!("{}/{s}", c.dir))),
+    );
+    out
+}
+
 pub fn derive(
     config: &Config,
     components: &[Instance],
@@ -179,19 +216,48 @@ pub fn derive(
     let g = &config.gitops;
     let mut ordered: Vec<&Instance> = components.iter().filter(|c| c.enabled).collect();
     ordered.sort_by_key(|c| c.wave);
-    let kustomize_order = ordered
+    let kustomize_order: Vec<String> = ordered
         .iter()
         .filter(|c| !c.helm_chart)
-        .map(|c| c.dir.clone())
+        .flat_map(|c| units_of(config, c))
+        .map(|(_, dir)| dir)
         .collect();
     let argocd = (g.engine == GitopsEngine::Argocd && !config.argocd.source.repo.url.is_empty())
         .then(|| argo(config, &ordered));
     let flux = (g.engine == GitopsEngine::Flux).then(|| flux(config, &ordered, charts));
+    let units = match (&argocd, &flux) {
+        (Some(a), _) => {
+            let prefix = clean_repo_path(&a.repo_path);
+            a.applications
+                .iter()
+                .filter(|x| !x.helm)
+                .map(|x| (x.name.clone(), unprefixed(&prefix, &x.path)))
+                .collect()
+        }
+        (_, Some(f)) => {
+            let prefix = clean_repo_path(&f.path);
+            f.kustomizations
+                .iter()
+                .map(|k| {
+                    (
+                        k.name.clone(),
+                        unprefixed(&prefix, k.path.trim_start_matches("./")),
+                    )
+                })
+                .collect()
+        }
+        _ => kustomize_order
+            .iter()
+            .map(|d| (d.clone(), d.clone()))
+            .collect(),
+    };
     GitopsModel {
         engine: g.engine,
         argocd,
         flux,
         kustomize_order,
+        units,
+        max_objects: g.max_objects_per_application,
     }
 }
 
@@ -219,22 +285,31 @@ fn argo(config: &Config, ordered: &[&Instance]) -> ArgoModel {
         prune: sync.prune,
         self_heal: sync.self_heal,
     };
+    let prefix_ref = &prefix;
+    let app = &app;
     let applications = ordered
         .iter()
-        .map(|c| {
-            let mut x = app(
-                format!("{}{}", a.app_name_prefix, c.id),
-                c.wave,
-                join(&prefix, &c.dir),
-                c.namespace.clone(),
-            );
-            let delivery = c.descriptor.delivery;
-            x.helm = c.helm_chart;
-            x.release_name = c.id.to_string();
-            x.create_namespace = delivery.create_namespace;
-            x.server_side_apply = delivery.server_side_apply;
-            x.ignore_webhook_fields = delivery.ignore_webhook_fields;
-            x
+        .flat_map(|c| {
+            let units = if c.helm_chart {
+                vec![(c.id.to_string(), c.dir.clone())]
+            } else {
+                units_of(config, c)
+            };
+            units.into_iter().map(move |(id, dir)| {
+                let mut x = app(
+                    format!("{}{}", a.app_name_prefix, id),
+                    c.wave,
+                    join(prefix_ref, &dir),
+                    c.namespace.clone(),
+                );
+                let delivery = c.descriptor.delivery;
+                x.helm = c.helm_chart;
+                x.release_name = c.id.to_string();
+                x.create_namespace = delivery.create_namespace;
+                x.server_side_apply = delivery.server_side_apply;
+                x.ignore_webhook_fields = delivery.ignore_webhook_fields;
+                x
+            })
         })
         .collect();
     // The root app always lives in Argo CD's own cluster and namespace.
@@ -272,24 +347,31 @@ fn flux(
     let mut helm = Vec::new();
     for c in ordered {
         let chart = charts.get(c.id).filter(|_| c.helm_chart);
-        let (path, name) = match chart {
+        let units: Vec<(String, String)> = match chart {
             Some(chart) => {
                 let dir = format!("flux/{}", c.id);
                 let path = join(&prefix, &dir);
                 helm.push(flux_helm(c, chart, dir));
-                (path, c.id.to_string())
+                vec![(c.id.to_string(), path)]
             }
-            None => (join(&prefix, &c.dir), c.id.to_string()),
+            None => units_of(config, c)
+                .into_iter()
+                .map(|(id, dir)| (id, join(&prefix, &dir)))
+                .collect(),
         };
-        let depends_on = kustomizations
+        // A component's units (its shards) each wait for the component
+        // before it, not for each other.
+        let depends_on: Vec<String> = kustomizations
             .last()
             .map(|k| vec![k.name.clone()])
             .unwrap_or_default();
-        kustomizations.push(FluxKustomization {
-            name,
-            path: format!("./{path}"),
-            depends_on,
-        });
+        for (name, path) in units {
+            kustomizations.push(FluxKustomization {
+                name,
+                path: format!("./{path}"),
+                depends_on: depends_on.clone(),
+            });
+        }
     }
     FluxModel {
         path: f.path.clone(),

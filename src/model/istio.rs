@@ -49,6 +49,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
     rules: crate::rules::istio::check,
     derive,
+    shards: crate::component::no_shards,
 };
 
 #[derive(Debug, Clone, Serialize)]

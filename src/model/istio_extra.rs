@@ -48,6 +48,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     values_overrides: no_overrides,
     rules: crate::rules::none,
     derive,
+    shards: crate::component::no_shards,
 };
 
 #[derive(Debug, Clone, Serialize)]

@@ -92,7 +92,12 @@ pub fn derive(checked: &Checked) -> Model {
     let mut kustomize_dirs: Vec<String> = components
         .iter()
         .filter(|c| c.enabled && !c.helm_chart)
-        .map(|c| c.dir.clone())
+        .flat_map(|c| {
+            let mut dirs = vec![c.dir.clone()];
+            dirs.extend(gitops::units_of(config, c).into_iter().map(|(_, d)| d));
+            dirs.dedup();
+            dirs
+        })
         .collect();
     kustomize_dirs.extend(gitops.kustomize_dirs());
     let mut existing_namespaces = gitops::assumed_namespaces(config);

@@ -20,11 +20,23 @@ pub static COMPONENT: Descriptor = Descriptor {
     packaging: Packaging::Kustomize,
     delivery: Delivery::PLAIN,
     overrides: Overrides::Absent,
-    fan_out: &[FanOut {
-        placeholder: "profile",
-        collection: &["profiles"],
-        within: None,
-    }],
+    fan_out: &[
+        FanOut {
+            placeholder: "profile",
+            collection: &["profiles"],
+            within: None,
+        },
+        FanOut {
+            placeholder: "shard",
+            collection: &["shards"],
+            within: None,
+        },
+        FanOut {
+            placeholder: "shard_profile",
+            collection: &["profiles"],
+            within: Some("shard"),
+        },
+    ],
     enabled: |c| c.deploykf_core.deploykf_profiles_generator.enabled,
     // Each profile has its own namespace.
     namespace: |_| None,
@@ -32,10 +44,156 @@ pub static COMPONENT: Descriptor = Descriptor {
     extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
     values_overrides: no_overrides,
     rules: |ctx, f| {
-        crate::rules::profiles::check(ctx.config, ctx.values, ctx.sources, &mut f.errors)
+        crate::rules::profiles::check(ctx.config, ctx.values, ctx.sources, &mut f.errors);
+        crate::rules::profiles::check_idp_groups(ctx, f);
     },
     derive: |input| Part::of(&derive(input)),
+    shards: |c| {
+        let pg = &c.deploykf_core.deploykf_profiles_generator;
+        if !pg.enabled {
+            return Vec::new();
+        }
+        let plan = shard_plan(c);
+        // Only shards that hold a profile are rendered.
+        let mut used = vec![false; plan.names.len()];
+        for s in &plan.of {
+            if let Some(u) = used.get_mut(*s) {
+                *u = true;
+            }
+        }
+        plan.names
+            .into_iter()
+            .zip(used)
+            .filter_map(|(n, u)| u.then_some(n))
+            .collect()
+    },
 };
+
+/// How the profiles are split into shards (one GitOps object each): shard
+/// the top log2(count) bits of `shard_hash(namespace)`, `count` the smallest power of two for
+/// which no shard exceeds the bound. A profile added or removed changes
+/// only its own shard; when a shard would overflow, `count` doubles and
+/// each shard splits in two (its profiles stay or move to the new one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardPlan {
+    pub count: usize,
+    /// Directory (and GitOps object suffix) of each shard; empty when one
+    /// shard holds everything (the profiles stay in the component
+    /// directory, as without sharding).
+    pub names: Vec<String>,
+    /// The shard of each profile, in `profiles` order.
+    pub of: Vec<usize>,
+    /// Most objects each shard's profiles render (an upper bound).
+    pub load: Vec<usize>,
+}
+
+/// FNV-1a (64 bit) and MurmurHash3's 64-bit finalizer (FNV alone leaves
+/// names that differ in their last letter in the same top bits): a stable
+/// hash, the same on every platform and release.
+fn shard_hash(s: &str) -> u64 {
+    let mut h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// Most objects one profile renders (an upper bound: the tree check counts
+/// the real ones).
+fn objects_bound(
+    config: &Config,
+    p: &crate::config::Profile,
+    group_sizes: &HashMap<&str, usize>,
+) -> usize {
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    let idp = if p.members.iter().any(|m| m.idp_group.is_some()) {
+        4
+    } else {
+        0
+    };
+    match pg.output {
+        // Namespace, PeerAuthentication, 2 ServiceAccounts, 2 of their
+        // RoleBindings, the owner's, a ResourceQuota, 2 policies and
+        // one RoleBinding per role.
+        ProfilesOutput::Namespaces => 12 + idp,
+        // Profile, notebook policy, per member a RoleBinding and a policy.
+        ProfilesOutput::Profiles => {
+            let members: usize = p
+                .members
+                .iter()
+                .map(|m| match (&m.user, &m.group) {
+                    (Some(_), _) => 1,
+                    (_, Some(g)) => group_sizes.get(g.as_str()).copied().unwrap_or(0),
+                    _ => 0,
+                })
+                .sum();
+            2 + 2 * members + idp
+        }
+    }
+}
+
+/// The shards of the profiles for `config` (see [`ShardPlan`]).
+pub fn shard_plan(config: &Config) -> ShardPlan {
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    let bound = config.gitops.max_objects_per_application;
+    let prefix = &pg.profile_defaults.profile_name_prefix;
+    let group_sizes: HashMap<&str, usize> = pg
+        .groups
+        .iter()
+        .map(|g| (g.id.as_str(), g.users.len()))
+        .collect();
+    let items: Vec<(u64, usize)> = pg
+        .profiles
+        .iter()
+        .map(|p| {
+            (
+                shard_hash(&format!("{prefix}{}", p.name)),
+                objects_bound(config, p, &group_sizes),
+            )
+        })
+        .collect();
+    let total: usize = items.iter().map(|i| i.1).sum();
+    let mut count = 1usize;
+    // Start where an even split would fit, then double until every shard does.
+    while count * bound < total {
+        count *= 2;
+    }
+    // The top bits of the hash: doubling `count` splits
+    // shard i into 2i and 2i + 1.
+    let shard = |h: u64, count: usize| -> usize {
+        if count == 1 {
+            0
+        } else {
+            (h >> (64 - count.trailing_zeros())) as usize
+        }
+    };
+    let load = loop {
+        let mut load = vec![0usize; count];
+        for (h, n) in &items {
+            load[shard(*h, count)] += n;
+        }
+        if load.iter().all(|l| *l <= bound) || count >= 1 << 16 {
+            break load;
+        }
+        count *= 2;
+    };
+    let of = items.iter().map(|(h, _)| shard(*h, count)).collect();
+    let names = if count == 1 {
+        Vec::new()
+    } else {
+        let width = format!("{:x}", count - 1).len();
+        (0..count).map(|i| format!("shard-{i:0width$x}")).collect()
+    };
+    ShardPlan {
+        count,
+        names,
+        of,
+        load,
+    }
+}
 
 /// With `output: profiles`, the Kubeflow Profiles controller creates the
 /// profile namespaces.
@@ -59,8 +217,26 @@ pub struct ProfilesModel {
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub gateway_principal: String,
     pub injection_labels: StringMap,
+    /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
+    /// match `idpGroup` members by.
+    pub idp_claim_key: String,
+    /// Whether any profile has `idpGroup` members, with the claim and
+    /// prefix (for the output README).
+    pub idp_in_use: bool,
+    pub idp_claim: String,
+    pub idp_prefix: String,
+    /// The profiles, when one shard holds them all (else empty).
     pub profiles: Vec<ProfileModel>,
+    /// The shards, each with its profiles (empty with one shard).
+    pub shards: Vec<ShardModel>,
     pub extra_manifests: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardModel {
+    /// Its directory under the component's.
+    pub name: String,
+    pub profiles: Vec<ProfileModel>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -87,6 +263,53 @@ pub struct ProfileModel {
     pub plugins: Vec<Plugin>,
     pub quota: Option<Map<String, Value>>,
     pub namespace_annotations: StringMap,
+    /// Its `idpGroup` members, resolved (empty: none).
+    pub idp: IdpGroupsModel,
+}
+
+/// A profile's `idpGroup` members: who the gateway lets through by the
+/// verified token's groups claim, and the Kubernetes groups bound by role.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IdpGroupsModel {
+    /// Claim values admitted through the gateway, sorted.
+    pub allowed: Vec<String>,
+    /// Claim values that may connect to notebooks, sorted.
+    pub notebooks: Vec<String>,
+    /// Kubernetes groups (`prefix` + group) bound to ClusterRole/kubeflow-edit.
+    pub editors: Vec<String>,
+    /// ... and to ClusterRole/kubeflow-view.
+    pub viewers: Vec<String>,
+}
+
+impl IdpGroupsModel {
+    /// Each group's most permissive access over every `idpGroup` member
+    /// naming it. (Across kinds, user and static-group memberships, the
+    /// cluster resolves it: RBAC and ALLOW policies are unions, and the
+    /// notebook DENY rule spares a request that either list admits.)
+    fn resolve<'a>(members: impl Iterator<Item = (&'a str, (String, bool))>, prefix: &str) -> Self {
+        let mut by_group: BTreeMap<&str, (String, bool)> = BTreeMap::new();
+        for (g, (role, nb)) in members {
+            let e = by_group.entry(g).or_insert_with(|| (role.clone(), nb));
+            if rank(&role) > rank(&e.0) {
+                e.0 = role;
+            }
+            e.1 |= nb;
+        }
+        let mut out = IdpGroupsModel::default();
+        for (g, (role, nb)) in by_group {
+            out.allowed.push(g.to_string());
+            if nb {
+                out.notebooks.push(g.to_string());
+            }
+            let subject = format!("{prefix}{g}");
+            if role == "edit" {
+                out.editors.push(subject);
+            } else {
+                out.viewers.push(subject);
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -189,6 +412,12 @@ fn derive(input: &Input) -> ProfilesModel {
                 }
             }
             access.remove(&owner);
+            let idp = IdpGroupsModel::resolve(
+                p.members
+                    .iter()
+                    .filter_map(|m| Some((m.idp_group.as_deref()?, resolve(&m.access)))),
+                &pg.idp_groups.prefix,
+            );
             let members: Vec<MemberModel> = access
                 .into_iter()
                 .map(|(email, (role, nb))| MemberModel {
@@ -274,10 +503,34 @@ fn derive(input: &Input) -> ProfilesModel {
                 plugins,
                 quota: (!quota.is_empty()).then_some(quota),
                 namespace_annotations,
+                idp,
             }
         })
-        .collect();
+        .collect::<Vec<ProfileModel>>();
+    let plan = shard_plan(config);
+    let idp_in_use = profiles.iter().any(|p| !p.idp.allowed.is_empty());
+    let (profiles, shards) = if plan.names.is_empty() {
+        (profiles, Vec::new())
+    } else {
+        let mut shards: Vec<ShardModel> = plan
+            .names
+            .iter()
+            .map(|name| ShardModel {
+                name: name.clone(),
+                profiles: Vec::new(),
+            })
+            .collect();
+        for (p, s) in profiles.into_iter().zip(&plan.of) {
+            shards[*s].profiles.push(p);
+        }
+        shards.retain(|s| !s.profiles.is_empty());
+        (Vec::new(), shards)
+    };
     ProfilesModel {
+        shards,
+        idp_in_use,
+        idp_claim: pg.idp_groups.claim.clone(),
+        idp_prefix: pg.idp_groups.prefix.clone(),
         output: pg.output,
         user_id_header: config
             .deploykf_core
@@ -287,6 +540,7 @@ fn derive(input: &Input) -> ProfilesModel {
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
         injection_labels: input.facts.istio.injection_labels.clone(),
+        idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),
     }

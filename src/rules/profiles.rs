@@ -3,9 +3,9 @@
 //! Linear in the number of profiles, users, groups and members (hash
 //! lookups only), so 10,000 profiles check in milliseconds.
 
-use super::{error_at, located};
+use super::{error_at, located, Ctx, Findings};
 use crate::config::{Config, Plugin};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;
@@ -132,8 +132,8 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
         }
         for (j, m) in p.members.iter().enumerate() {
             let mpath = ppath.key("members").index(j);
-            match (&m.user, &m.group) {
-                (Some(u), None) => {
+            match (&m.user, &m.group, &m.idp_group) {
+                (Some(u), None, None) => {
                     if !users.contains_key(u.as_str()) {
                         fail(
                             mpath.key("user"),
@@ -141,7 +141,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                         );
                     }
                 }
-                (None, Some(g)) => {
+                (None, Some(g), None) => {
                     if !groups.contains_key(g.as_str()) {
                         fail(
                             mpath.key("group"),
@@ -149,17 +149,136 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                         );
                     }
                 }
-                (Some(_), Some(_)) => fail(
+                // Checked in `check_idp_groups`.
+                (None, None, Some(_)) => {}
+                (None, None, None) => {
+                    fail(mpath, "a member needs `user`, `group` or `idpGroup`".into())
+                }
+                _ => fail(
                     mpath,
-                    "a member has either `user` or `group`, not both".into(),
+                    "a member has exactly one of `user`, `group` or `idpGroup`".into(),
                 ),
-                (None, None) => fail(mpath, "a member needs `user` or `group`".into()),
             }
         }
         if let Some(plugins) = &p.plugins {
             check_plugins(plugins, &ppath.key("plugins"), &mut fail);
         }
     }
+}
+
+/// Kubernetes reserves the `system:` prefix for its own users and groups
+/// (`system:authenticated`, `system:masters`, ...).
+const RESERVED_GROUP_PREFIX: &str = "system:";
+
+/// The rules of `idpGroup` members: a Kubernetes group name that is not
+/// one of Kubernetes' own, a login that can deliver the groups claim at
+/// all, and profiles whose members can never be admitted (warnings).
+pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
+    let config = ctx.config;
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    if !pg.enabled {
+        return;
+    }
+    let base = ValuePath::keys(PG);
+    let prefix = &pg.idp_groups.prefix;
+    if prefix.starts_with(RESERVED_GROUP_PREFIX) {
+        found.errors.push(error_at(
+            ctx.values,
+            base.key("idpGroups").key("prefix"),
+            format!("`{prefix}` starts with `{RESERVED_GROUP_PREFIX}`, which Kubernetes reserves for its own groups; use the API server's --oidc-groups-prefix, e.g. `oidc:`"),
+        ));
+    }
+    let why_never = idp_groups_never_delivered(config);
+    let mut any_idp = false;
+    let empty_groups: std::collections::HashSet<&str> = pg
+        .groups
+        .iter()
+        .filter(|g| g.users.is_empty())
+        .map(|g| g.id.as_str())
+        .collect();
+    for (i, p) in pg.profiles.iter().enumerate() {
+        let ppath = base.key("profiles").index(i);
+        let mut admits = false;
+        for (j, m) in p.members.iter().enumerate() {
+            match (&m.user, &m.group, &m.idp_group) {
+                (Some(_), None, None) => admits = true,
+                (None, Some(g), None) => admits |= !empty_groups.contains(g.as_str()),
+                (None, None, Some(g)) => {
+                    any_idp = true;
+                    admits |= why_never.is_none();
+                    let subject = format!("{prefix}{g}");
+                    if subject.starts_with(RESERVED_GROUP_PREFIX)
+                        && !prefix.starts_with(RESERVED_GROUP_PREFIX)
+                    {
+                        found.errors.push(error_at(
+                            ctx.values,
+                            ppath.key("members").index(j).key("idpGroup"),
+                            format!("the Kubernetes group `{subject}` (idpGroups.prefix + idpGroup) starts with `{RESERVED_GROUP_PREFIX}`, which Kubernetes reserves for its own groups; set `{PG}.idpGroups.prefix` as the API server's --oidc-groups-prefix"),
+                        ));
+                    }
+                }
+                _ => admits = true, // an error of `check`
+            }
+        }
+        if !p.members.is_empty() && !admits {
+            let mut reasons = Vec::new();
+            if p.members.iter().any(|m| m.group.is_some()) {
+                reasons.push("its static groups have no users".to_string());
+            }
+            if let Some(w) = why_never
+                .as_ref()
+                .filter(|_| p.members.iter().any(|m| m.idp_group.is_some()))
+            {
+                reasons.push(w.clone());
+            }
+            let why = reasons.join("; ");
+            found.warnings.push(
+                Diagnostic::warning(format!(
+                    "no member of profile `{}` can ever be admitted ({why}); only its owner can reach it",
+                    p.name
+                ))
+                .at(ctx.values.origin_of(&ppath.key("members")))
+                .at_path(ppath.key("members")),
+            );
+        }
+    }
+    if let (true, Some(why)) = (any_idp, &why_never) {
+        found.warnings.push(ctx.warning(
+            &format!("{PG}.idpGroups.claim"),
+            format!("`idpGroup` members can never be admitted: {why}"),
+        ));
+    }
+}
+
+/// Why no verified token can carry the groups claim, if so.
+fn idp_groups_never_delivered(config: &Config) -> Option<String> {
+    let a = &config.deploykf_core.deploykf_auth;
+    let claim = &config
+        .deploykf_core
+        .deploykf_profiles_generator
+        .idp_groups
+        .claim;
+    if !a.enabled {
+        return Some("`deploykf_core.deploykf_auth.enabled` is false, so no request carries a verified token".into());
+    }
+    if !a.dex.enabled {
+        return None;
+    }
+    // dex writes the connector's groups into the ID token's `groups`
+    // claim, and only there (dex v2.39.1 server/oauth2.go, newIDToken:
+    // `case scope == scopeGroups: tok.Groups = claims.Groups`, JSON name
+    // `groups` in idTokenClaims).
+    if claim != "groups" {
+        return Some(format!(
+            "dex puts groups only in the `groups` claim, not `{claim}`"
+        ));
+    }
+    // dex's static passwords have no groups (v2.39.1 storage/storage.go:
+    // `Password` has no Groups field): only connectors deliver them.
+    if a.dex.connectors.is_empty() {
+        return Some("dex has no connectors, and its static passwords carry no groups".into());
+    }
+    None
 }
 
 fn check_plugins(plugins: &[Plugin], path: &ValuePath, fail: &mut impl FnMut(ValuePath, String)) {

@@ -44,6 +44,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     values_overrides: |c| Some(&c.deploykf_core.deploykf_auth.values_overrides),
     rules: |ctx, f| crate::rules::auth::check(ctx.config, ctx.values, ctx.sources, &mut f.errors),
     derive,
+    shards: crate::component::no_shards,
 };
 
 /// An environment variable read from a Secret.
