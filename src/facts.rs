@@ -54,8 +54,13 @@ pub struct GatewayFacts {
     /// Names of the objects derived from the gateway name.
     pub names: GatewayNames,
     pub hostname: String,
-    /// `hosts` of the Gateway servers (with the `*/` namespace).
+    /// `hosts` of the HTTPS Gateway server (with the `*/` namespace).
     pub hosts: Vec<String>,
+    /// `hosts` of the HTTP Gateway server: the same names, but only for
+    /// VirtualServices in the gateway namespace (`./`). No policy checks
+    /// a login on the HTTP port, so nothing but meshgen's redirect (or
+    /// relay to HTTPS) may be served there.
+    pub http_hosts: Vec<String>,
     /// Names covered by the gateway certificate.
     pub dns_names: Vec<String>,
     /// Ports the gateway pods listen on.
@@ -339,6 +344,10 @@ fn gateway(config: &Config) -> GatewayFacts {
     } else {
         vec!["*".to_string()]
     };
+    let http_hosts = hosts
+        .iter()
+        .map(|h| format!("./{}", h.strip_prefix("*/").unwrap_or(h)))
+        .collect();
     GatewayFacts {
         namespace: gw.namespace.clone(),
         name: g.name.clone(),
@@ -346,6 +355,7 @@ fn gateway(config: &Config) -> GatewayFacts {
         names: GatewayNames::new(&g.name),
         hostname: g.hostname.clone(),
         hosts,
+        http_hosts,
         dns_names: vec![g.hostname.clone(), format!("*.{}", g.hostname)],
         http_port: g.ports.http,
         https_port: g.ports.https,
@@ -392,7 +402,9 @@ fn mesh(config: &Config, gw: &GatewayFacts) -> MeshFacts {
         "envoyExtAuthzHttp": {
             "service": service_host("oauth2-proxy", &a.namespace),
             "port": OAUTH2_PROXY_PORT,
-            "includeRequestHeadersInCheck": ["cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
+            // `accept`: oauth2-proxy answers 401 to `application/json`
+            // (API) requests instead of a login redirect.
+            "includeRequestHeadersInCheck": ["accept", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
             "includeAdditionalHeadersInCheck": {
                 "X-Auth-Request-Redirect": format!("{scheme}://%REQ(:authority)%%REQ(:path)%"),
             },

@@ -101,7 +101,9 @@ fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
         "MESHGEN_DEX_PASSWORD_HASH_0"
     );
     assert!(cfg["staticPasswords"][0].get("hash").is_none());
-    // One Job per generated Secret; its Role reads only that Secret.
+    // One Job per generated Secret; its Role may create Secrets and read
+    // none (a token Secret it created for another ServiceAccount could
+    // otherwise be read back).
     let jobs: Vec<&String> = t
         .keys()
         .filter(|p| p.starts_with(&format!("{AUTH_DIR}/Job-")))
@@ -111,8 +113,28 @@ fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
     let kinds: Vec<&str> = admin.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "Job"]);
     assert_eq!(
-        admin[1]["rules"][0],
-        json!({"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["generated--dex-password-admin"], "verbs": ["get"]})
+        admin[1]["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}])
+    );
+    // Every Role of the auth component that names Secrets: no read verb.
+    for (path, d) in all_docs(&t) {
+        if d["kind"] == "Role" && path.contains("/Job-") {
+            for r in d["rules"].as_array().unwrap() {
+                assert_eq!(r["verbs"], json!(["create"]), "{path}");
+            }
+        }
+    }
+    // The image is pinned by digest.
+    let image = admin[3]["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap();
+    let digest = image
+        .split_once("@sha256:")
+        .map(|x| x.1)
+        .unwrap_or_default();
+    assert!(
+        digest.len() == 64 && digest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{image}"
     );
     let job = &admin[3]["spec"]["template"]["spec"];
     let env: BTreeMap<&str, &str> = job["containers"][0]["env"]
@@ -125,9 +147,12 @@ fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
     assert_eq!(env["KEY"], "password_hash");
     assert_eq!(env["KIND"], "password");
     assert_eq!(job["initContainers"][0]["name"], "hash");
-    // The script never changes a Secret that exists.
+    // The script never changes a Secret that exists, and never reads one:
+    // it creates, and takes AlreadyExists as success.
     let script = job["containers"][0]["command"][2].as_str().unwrap();
     assert!(script.contains("left unchanged"), "{script}");
+    assert!(script.contains("*AlreadyExists*"), "{script}");
+    assert!(!script.contains(" get "), "{script}");
 }
 
 #[test]
@@ -295,10 +320,18 @@ fn machine_identities_are_verified_like_users() {
         "https://kubernetes.default.svc.cluster.local"
     );
     assert_eq!(m2m["audiences"], json!(["istio-ingressgateway"]));
+    // The cluster's keys come from meshgen's relay, over in-mesh HTTP.
+    assert_eq!(
+        m2m["jwksUri"],
+        "http://jwks-relay.deploykf-auth.svc.cluster.local/openid/v1/jwks"
+    );
+    assert!(jwks_fetch(&t, m2m).is_ok(), "{:?}", jwks_fetch(&t, m2m));
     assert_eq!(
         m2m["outputClaimToHeaders"],
         json!([{"header": "kubeflow-userid", "claim": "sub"}])
     );
+    // The relay reads the keys with its own ServiceAccount: discovery is
+    // opened to unauthenticated clients only when asked (as this case does).
     let crb = one(
         &t,
         &format!("{AUTH_DIR}/ClusterRoleBinding-m2m-discovery.yaml"),
@@ -307,6 +340,11 @@ fn machine_identities_are_verified_like_users() {
         crb["roleRef"]["name"],
         "system:service-account-issuer-discovery"
     );
+    let plain = render_inputs(&common::cases_inputs(
+        &["auth-m2m"],
+        &["deploykf_core.deploykf_auth.m2m.allowAnonymousDiscovery=false"],
+    ));
+    assert!(!plain.contains_key(&format!("{AUTH_DIR}/ClusterRoleBinding-m2m-discovery.yaml")));
     // The connector's secret comes from the environment.
     let dex = one(&t, &format!("{AUTH_DIR}/Deployment-dex.yaml"));
     let env = dex["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -348,8 +386,16 @@ fn namespaces_are_strict_and_deny_by_default() {
         .map(|(_, d)| d["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(permissive, ["deploykf-gateway"]);
-    let mesh = one(&t, &format!("{GW_DIR}/PeerAuthentication-mesh.yaml"));
+    // Mesh-wide STRICT (every workload of the mesh, not only ours) is
+    // opt-in.
+    assert!(!t.contains_key(&format!("{GW_DIR}/PeerAuthentication-mesh.yaml")));
+    let opted = render_inputs(&common::cases_inputs(
+        &["apps"],
+        &["deploykf_dependencies.istio.meshWideStrictMtls=true"],
+    ));
+    let mesh = one(&opted, &format!("{GW_DIR}/PeerAuthentication-mesh.yaml"));
     assert_eq!(mesh["metadata"]["namespace"], "istio-system");
+    assert_eq!(mesh["spec"], json!({"mtls": {"mode": "STRICT"}}));
     // Each app lets the gateway (only) reach its pods' port.
     let dash = &t[&format!("{GW_DIR}/app-dashboard.yaml")];
     assert_eq!(dash.len(), 1);
@@ -444,6 +490,12 @@ fn attribute(req: &Request, principal: Option<&str>, key: &str) -> Option<String
             .and(req.token.as_ref())
             .and_then(|(_, claims)| claims.get(c).cloned());
     }
+    if key == "request.auth.audiences" {
+        // The token's `aud` (one value in this model).
+        return principal
+            .and(req.token.as_ref())
+            .and_then(|(_, claims)| claims.get("aud").cloned());
+    }
     panic!("attribute {key} not modelled");
 }
 
@@ -510,80 +562,21 @@ enum Outcome {
     Upstream(String, BTreeMap<String, String>),
 }
 
-/// The gateway's filter chain on `req`, as Istio orders it: CUSTOM
-/// (ext-authz), then JWT authentication, then DENY policies, then the
-/// route (with its header removals). The ext-authz server is assumed to
-/// allow without adding a token (the worst case: a session oauth2-proxy
-/// accepts but whose token is missing); JWT authentication is modelled
+/// The gateway's filter chain on `req` at its HTTPS listener, as Istio
+/// orders it (see `at_listener`): CUSTOM (ext-authz), then JWT
+/// authentication, then DENY and ALLOW policies, then the route (with its
+/// header removals). The ext-authz server is assumed to allow without
+/// adding a token (the worst case: a session oauth2-proxy accepts but
+/// whose token is missing); JWT authentication is modelled
 /// conservatively: a claim the token lacks leaves the client's header as
 /// it was.
 fn through_gateway(t: &Tree, req: &Request) -> Outcome {
-    let ra = one(t, &format!("{GW_DIR}/RequestAuthentication-jwt.yaml"));
-    let deny = one(t, &format!("{GW_DIR}/AuthorizationPolicy-require-jwt.yaml"));
-    let mut headers = req.headers.clone();
-    let mut principal = None;
-    if let Some((iss, claims)) = &req.token {
-        let rule = ra["spec"]["jwtRules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["issuer"] == iss.as_str());
-        if let Some(rule) = rule {
-            principal = Some(format!(
-                "{iss}/{}",
-                claims.get("sub").cloned().unwrap_or_default()
-            ));
-            for o in rule["outputClaimToHeaders"].as_array().unwrap() {
-                if let Some(v) = claims.get(o["claim"].as_str().unwrap()) {
-                    headers.insert(o["header"].as_str().unwrap().into(), v.clone());
-                }
-            }
-        }
+    match at_listener(t, req, gw_port(t, "https"), Session::Valid) {
+        Edge::Upstream {
+            route, identity, ..
+        } => Outcome::Upstream(route, identity),
+        _ => Outcome::Denied,
     }
-    let mut seen = req.clone();
-    seen.headers = headers.clone();
-    if req.token.is_some() {
-        seen.headers
-            .insert("authorization".into(), "Bearer x".into());
-    }
-    for rule in deny["spec"]["rules"].as_array().unwrap() {
-        if rule_matches(rule, &seen, principal.as_deref()) {
-            return Outcome::Denied;
-        }
-    }
-    // Route: the main host's VirtualService, or an app's own.
-    // Routing ignores the port in `:authority`.
-    let host = req.host.split(':').next().unwrap();
-    let mut routes = Vec::new();
-    for (_, d) in all_docs(t) {
-        if d["kind"] == "VirtualService"
-            && d["spec"]["hosts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|h| h == host)
-        {
-            routes.extend(d["spec"]["http"].as_array().unwrap().iter().cloned());
-        }
-    }
-    let Some(route) = routes.iter().find(|r| {
-        let prefix = r["match"][0]["uri"]["prefix"].as_str().unwrap();
-        req.path.starts_with(prefix)
-    }) else {
-        return Outcome::Denied; // 404
-    };
-    for h in route["headers"]["request"]["remove"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        headers.remove(h.as_str().unwrap());
-    }
-    let identity: BTreeMap<String, String> = headers
-        .into_iter()
-        .filter(|(k, _)| k == "kubeflow-userid" || k == "kubeflow-groups")
-        .collect();
-    Outcome::Upstream(route["name"].as_str().unwrap().into(), identity)
 }
 
 fn claims(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -601,9 +594,16 @@ fn impersonation_violations(t: &Tree) -> Vec<String> {
         ("kubeflow-userid", "admin@example.com"),
         ("kubeflow-groups", "admins"),
     ]);
-    let alice = claims(&[("sub", "alice"), ("email", "alice@example.com")]);
-    let no_email = claims(&[("sub", "bob")]);
-    let sa = claims(&[("sub", "system:serviceaccount:team-1:default-editor")]);
+    let alice = claims(&[
+        ("sub", "alice"),
+        ("email", "alice@example.com"),
+        ("aud", "oauth2-proxy"),
+    ]);
+    let no_email = claims(&[("sub", "bob"), ("aud", "oauth2-proxy")]);
+    let sa = claims(&[
+        ("sub", "system:serviceaccount:team-1:default-editor"),
+        ("aud", "istio-ingressgateway"),
+    ]);
     let targets = [
         ("deploykf.example.com", "/", "dashboard", false),
         ("deploykf.example.com", "/status/x", "status", true),
@@ -757,6 +757,1254 @@ fn the_impersonation_replay_notices_a_missing_safeguard() {
     }
 }
 
+// ---------------------------------------------------------------------
+// The gateway's listeners (issue 14, point 1): which policies apply on
+// which pod port, what the HTTP port answers, which VirtualServices each
+// listener serves, and the gateway's hop to itself.
+//
+// Filter order on a gateway listener, as Istio builds it (istio/istio
+// `pilot/pkg/networking/core/listener_builder.go`, the HTTP filters of a
+// gateway's HCM: authz CUSTOM (ext_authz), then authn (jwt_authn, from
+// RequestAuthentication), then authz DENY and ALLOW (RBAC)); the route
+// (with its header changes) comes after every filter.
+//
+// Ports: an AuthorizationPolicy's `ports` become `destination.port`
+// (istio/istio `pilot/pkg/security/authz/model/model.go`: `ports` and
+// `notPorts` go through `destPortGenerator`, `generator.go`, into an
+// Envoy RBAC `destination_port` permission, `permission.go`
+// `permissionDestinationPort`), the local port of the downstream
+// connection: on a gateway pod, the port its listener is bound to, i.e.
+// the Gateway server's port (the pod port), never the Service port.
+
+/// What a request at one of the gateway's listeners ends in.
+#[derive(Debug, Clone, PartialEq)]
+enum Edge {
+    /// The route answered with a redirect to this URL.
+    Redirect(String),
+    /// oauth2-proxy (ext-authz) answered: a login redirect with its
+    /// `Secure` CSRF cookie, or 401; on this pod port.
+    Login(u16),
+    /// Refused at the gateway (401, 403, 404, a reset connection).
+    Denied(String),
+    /// Reached an upstream route.
+    Upstream {
+        route: String,
+        /// The pod port of the listener that served the route.
+        port: u16,
+        identity: BTreeMap<String, String>,
+        /// The response carries Strict-Transport-Security.
+        hsts: bool,
+    },
+}
+
+/// What oauth2-proxy knows of the client when ext-authz asks it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Session {
+    /// No session cookie: it answers with a login redirect (or 401).
+    None,
+    /// A valid session: it allows, and (worst case) adds no token.
+    Valid,
+}
+
+fn gw_port(t: &Tree, which: &str) -> u16 {
+    let name = if which == "http" {
+        "Gateway-https-redirect.yaml"
+    } else {
+        "Gateway.yaml"
+    };
+    let g = one(t, &format!("{GW_DIR}/{name}"));
+    g["spec"]["servers"][0]["port"]["number"].as_u64().unwrap() as u16
+}
+
+/// `rule` as it applies on pod port `port`: `to` entries whose
+/// `ports`/`notPorts` exclude the port are dropped (and the port keys
+/// removed from the rest), `destination.port` conditions decided; `None`
+/// when the rule can not match on this port.
+fn rule_at_port(rule: &Value, port: u16) -> Option<Value> {
+    let p = port.to_string();
+    let mut rule = rule.clone();
+    if let Some(to) = rule.get("to").cloned() {
+        let kept: Vec<Value> = to
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| {
+                let o = &t["operation"];
+                let listed = |k: &str| {
+                    o.get(k)
+                        .map(|l| l.as_array().unwrap().iter().any(|x| x == p.as_str()))
+                };
+                listed("ports").unwrap_or(true) && !listed("notPorts").unwrap_or(false)
+            })
+            .map(|t| {
+                let mut t = t.clone();
+                if let Some(o) = t["operation"].as_object_mut() {
+                    o.remove("ports");
+                    o.remove("notPorts");
+                }
+                t
+            })
+            .collect();
+        if kept.is_empty() {
+            return None;
+        }
+        rule["to"] = json!(kept);
+    }
+    if let Some(when) = rule.get("when").cloned() {
+        let mut rest = Vec::new();
+        for w in when.as_array().unwrap() {
+            if w["key"] != "destination.port" {
+                rest.push(w.clone());
+                continue;
+            }
+            if let Some(l) = w.get("values") {
+                if !any_match(l, Some(&p)) {
+                    return None;
+                }
+            }
+            if let Some(l) = w.get("notValues") {
+                if any_match(l, Some(&p)) {
+                    return None;
+                }
+            }
+        }
+        rule["when"] = json!(rest);
+    }
+    Some(rule)
+}
+
+/// The gateway's AuthorizationPolicies of one action.
+fn gateway_policies<'a>(t: &'a Tree, action: &str) -> Vec<&'a Value> {
+    all_docs(t)
+        .map(|(_, d)| d)
+        .filter(|d| {
+            d["kind"] == "AuthorizationPolicy"
+                && d["metadata"]["namespace"] == "deploykf-istio-gateway"
+                && d["spec"].get("selector").is_some()
+                && d["spec"]["action"].as_str().unwrap_or("ALLOW") == action
+        })
+        .collect()
+}
+
+fn policies_match(policies: &[&Value], req: &Request, principal: Option<&str>, port: u16) -> bool {
+    policies.iter().any(|p| {
+        p["spec"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| rule_at_port(r, port))
+            .any(|r| rule_matches(&r, req, principal))
+    })
+}
+
+/// A Gateway server's host (`namespace/dnsName`) admits a VirtualService
+/// of `vs_ns` (the Gateway in `gw_ns`) for `host`: `*` any namespace, `.`
+/// the Gateway's own (Istio's Gateway `hosts`).
+fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, host: &str) -> bool {
+    let (ns, dns) = server_host.split_once('/').unwrap_or(("*", server_host));
+    let ns_ok = match ns {
+        "*" => true,
+        "." => vs_ns == gw_ns,
+        n => vs_ns == n,
+    };
+    let dns_ok = dns == "*"
+        || dns == host
+        || dns
+            .strip_prefix("*.")
+            .is_some_and(|s| host.ends_with(&format!(".{s}")));
+    ns_ok && dns_ok
+}
+
+/// The HTTP routes a listener serves for `host`, in document order.
+fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Value> {
+    let gw_ns = gateway["metadata"]["namespace"].as_str().unwrap();
+    let gw_name = gateway["metadata"]["name"].as_str().unwrap();
+    let server_hosts: Vec<&str> = gateway["spec"]["servers"][0]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    let (mut routes, mut wildcard) = (Vec::new(), Vec::new());
+    for (_, d) in all_docs(t) {
+        if d["kind"] != "VirtualService" {
+            continue;
+        }
+        let vs_ns = d["metadata"]["namespace"].as_str().unwrap();
+        let bound = d["spec"]["gateways"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|g| {
+                let g = g.as_str().unwrap();
+                g == format!("{gw_ns}/{gw_name}") || (g == gw_name && vs_ns == gw_ns)
+            });
+        let hosts = d["spec"]["hosts"].as_array().unwrap();
+        let exact = hosts.iter().any(|h| h == host);
+        if (exact || hosts.iter().any(|h| h == "*"))
+            && bound
+            && server_hosts
+                .iter()
+                .any(|s| server_admits(s, gw_ns, vs_ns, host))
+        {
+            let r = d["spec"]["http"].as_array().unwrap().iter().cloned();
+            if exact {
+                routes.extend(r);
+            } else {
+                wildcard.extend(r);
+            }
+        }
+    }
+    // Envoy picks the most specific virtual host (domain) first: a
+    // VirtualService naming the host shadows one for `*`.
+    if routes.is_empty() {
+        wildcard
+    } else {
+        routes
+    }
+}
+
+/// A request at the gateway listener bound to pod port `port`.
+fn at_listener(t: &Tree, req: &Request, port: u16, session: Session) -> Edge {
+    at_listener_hop(t, req, port, session, 0)
+}
+
+fn at_listener_hop(t: &Tree, req: &Request, port: u16, session: Session, hops: u8) -> Edge {
+    assert!(hops < 3, "the gateway relays to itself in a loop");
+    let gateway = all_docs(t)
+        .map(|(_, d)| d)
+        .find(|d| {
+            d["kind"] == "Gateway"
+                && d["spec"]["servers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["port"]["number"] == port)
+        })
+        .unwrap_or_else(|| panic!("no Gateway listens on {port}"))
+        .clone();
+    let https = gateway["spec"]["servers"][0]["port"]["protocol"] == "HTTPS";
+    // 1. CUSTOM: ext-authz (before any token is verified).
+    let mut raw = req.clone();
+    if req.token.is_some() {
+        raw.headers
+            .insert("authorization".into(), "Bearer x".into());
+    }
+    if policies_match(&gateway_policies(t, "CUSTOM"), &raw, None, port) && session == Session::None
+    {
+        return Edge::Login(port);
+    }
+    // 2. jwt_authn, 3. DENY and ALLOW.
+    let (headers, principal) = match verify_token(t, req) {
+        Ok(x) => x,
+        Err(why) => return Edge::Denied(why),
+    };
+    let mut seen = req.clone();
+    seen.headers = headers.clone();
+    if req.token.is_some() {
+        seen.headers
+            .insert("authorization".into(), "Bearer x".into());
+    }
+    if policies_match(
+        &gateway_policies(t, "DENY"),
+        &seen,
+        principal.as_deref(),
+        port,
+    ) {
+        return Edge::Denied(format!("DENY on {port}"));
+    }
+    let allow = gateway_policies(t, "ALLOW");
+    if !allow.is_empty() && !policies_match(&allow, &seen, principal.as_deref(), port) {
+        return Edge::Denied(format!("no ALLOW on {port}"));
+    }
+    // 4. The route. Routing ignores the port in `:authority`.
+    let host = req.host.split(':').next().unwrap();
+    let routes = listener_routes(t, &gateway, host);
+    let Some(route) = routes
+        .iter()
+        .find(|r| match r["match"][0]["uri"]["prefix"].as_str() {
+            Some(prefix) => req.path.starts_with(prefix),
+            None => true,
+        })
+    else {
+        return Edge::Denied("404".into());
+    };
+    if let Some(r) = route.get("redirect") {
+        let port = r["port"].as_u64().unwrap();
+        let scheme = r["scheme"].as_str().unwrap();
+        let default = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
+        let port = if default {
+            String::new()
+        } else {
+            format!(":{port}")
+        };
+        return Edge::Redirect(format!("{scheme}://{host}{port}{}", req.path));
+    }
+    let dest = &route["route"][0]["destination"];
+    let gw_host = one(t, &format!("{GW_DIR}/ServiceEntry.yaml"))["spec"]["hosts"][0].clone();
+    if dest["host"] == gw_host {
+        // The gateway's hop to itself (the HTTP listener relaying to HTTPS).
+        return self_hop(
+            t,
+            req,
+            dest["port"]["number"].as_u64().unwrap() as u16,
+            session,
+            hops,
+        );
+    }
+    for h in route["headers"]["request"]["remove"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        headers_remove(&mut seen.headers, h.as_str().unwrap());
+    }
+    let hsts = https
+        && route["headers"]["response"]["set"]["strict-transport-security"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("max-age=") && v != "max-age=0");
+    Edge::Upstream {
+        route: route["name"].as_str().unwrap().into(),
+        port,
+        identity: seen
+            .headers
+            .into_iter()
+            .filter(|(k, _)| k == "kubeflow-userid" || k == "kubeflow-groups")
+            .collect(),
+        hsts,
+    }
+}
+
+fn headers_remove(h: &mut BTreeMap<String, String>, name: &str) {
+    h.remove(name);
+}
+
+/// jwt_authn: the token (if any) verified against the RequestAuthentication;
+/// (headers after `outputClaimToHeaders`, the request principal). A token
+/// of an issuer no rule names is not verified and yields no principal.
+fn verify_token(
+    t: &Tree,
+    req: &Request,
+) -> Result<(BTreeMap<String, String>, Option<String>), String> {
+    let mut headers = req.headers.clone();
+    let Some((iss, claims)) = &req.token else {
+        return Ok((headers, None));
+    };
+    let ra = one(t, &format!("{GW_DIR}/RequestAuthentication-jwt.yaml"));
+    let Some(rule) = ra["spec"]["jwtRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["issuer"] == iss.as_str())
+    else {
+        return Ok((headers, None));
+    };
+    // A token whose audience the rule does not list is invalid (401); no
+    // `audiences` checks none (istio/istio
+    // `pilot/pkg/security/authn/policy_applier.go`: `Audiences` copied to
+    // the Envoy provider as they are).
+    if let Some(auds) = rule.get("audiences").and_then(Value::as_array) {
+        if !auds.is_empty()
+            && !auds
+                .iter()
+                .any(|a| Some(a.as_str().unwrap()) == claims.get("aud").map(String::as_str))
+        {
+            return Err(format!(
+                "401: audience {:?} not accepted",
+                claims.get("aud")
+            ));
+        }
+    }
+    jwks_fetch(t, rule)?;
+    for o in rule["outputClaimToHeaders"].as_array().unwrap() {
+        if let Some(v) = claims.get(o["claim"].as_str().unwrap()) {
+            headers.insert(o["header"].as_str().unwrap().into(), v.clone());
+        }
+    }
+    let principal = format!("{iss}/{}", claims.get("sub").cloned().unwrap_or_default());
+    Ok((headers, Some(principal)))
+}
+
+/// The gateway's hop to itself: a connection from the gateway pod to the
+/// ServiceEntry's target port, as the HTTP listener's relay makes it.
+fn self_hop(t: &Tree, req: &Request, public_port: u16, session: Session, hops: u8) -> Edge {
+    let se = one(t, &format!("{GW_DIR}/ServiceEntry.yaml"));
+    let p = se["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == public_port)
+        .unwrap();
+    let target = p["targetPort"].as_u64().unwrap() as u16;
+    // The HTTPS listener speaks TLS: the hop must originate it, and verify
+    // the certificate the listener serves (its Secret's CA, its name).
+    let gateway = one(t, &format!("{GW_DIR}/Gateway.yaml"));
+    let server = &gateway["spec"]["servers"][0];
+    let host = se["spec"]["hosts"][0].as_str().unwrap();
+    let tls = all_docs(t)
+        .map(|(_, d)| d)
+        .filter(|d| d["kind"] == "DestinationRule" && d["spec"]["host"] == host)
+        .flat_map(|d| {
+            d["spec"]["trafficPolicy"]["portLevelSettings"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|s| s["port"]["number"] == public_port)
+        .map(|s| s["tls"].clone());
+    let Some(tls) = tls.filter(|t| t["mode"] == "SIMPLE") else {
+        return Edge::Denied("the relay speaks plain text to the HTTPS listener".into());
+    };
+    if tls["insecureSkipVerify"] == true
+        || tls["credentialName"] != server["tls"]["credentialName"]
+        || !tls["subjectAltNames"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|n| n == host))
+        || tls["sni"] != host
+    {
+        return Edge::Denied(format!(
+            "the relay does not verify the gateway's certificate: {tls}"
+        ));
+    }
+    // A PROXY protocol listener filter on every gateway listener expects a
+    // PROXY header on each connection; the relay's connection has none.
+    let proxy_protocol = all_docs(t).any(|(_, d)| {
+        d["kind"] == "EnvoyFilter"
+            && d["spec"]["configPatches"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| {
+                    p["patch"]["value"]["listener_filters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|f| f["name"] == "envoy.filters.listener.proxy_protocol")
+                })
+    });
+    if proxy_protocol {
+        return Edge::Denied("the relay's connection carries no PROXY header".into());
+    }
+    at_listener_hop(t, req, target, session, hops + 1)
+}
+
+fn get(host: &'static str, path: &'static str) -> Request {
+    Request {
+        host,
+        path,
+        headers: BTreeMap::new(),
+        token: None,
+    }
+}
+
+/// A tenant's VirtualService bound to the gateway's HTTP listener: it
+/// would serve its route without any login check (those apply only on
+/// the HTTPS port), so the HTTP Gateway must not admit it.
+fn with_tenant_http_route(t: &Tree) -> Tree {
+    let mut t = t.clone();
+    let http = one(&t, &format!("{GW_DIR}/Gateway-https-redirect.yaml"));
+    let gw = format!(
+        "{}/{}",
+        http["metadata"]["namespace"].as_str().unwrap(),
+        http["metadata"]["name"].as_str().unwrap()
+    );
+    t.insert(
+        "tenant/VirtualService.yaml".into(),
+        vec![json!({
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "sneak", "namespace": "team-1"},
+            "spec": {
+                "gateways": [gw],
+                "hosts": ["deploykf.example.com", "kubeflow.internal.example.net"],
+                "http": [{
+                    "name": "sneak",
+                    "match": [{"uri": {"prefix": "/sneak"}}],
+                    "route": [{"destination": {"host": "notebook.team-1.svc.cluster.local"}}],
+                    "headers": {"request": {"set": {"kubeflow-userid": "admin@example.com"}}},
+                }],
+            },
+        })],
+    );
+    t
+}
+
+/// Replays browser and SDK visits on the HTTP and HTTPS listeners;
+/// returns what went wrong.
+fn listener_violations(t: &Tree, redirect: bool) -> Vec<String> {
+    let http = gw_port(t, "http");
+    let https = gw_port(t, "https");
+    let t = with_tenant_http_route(t);
+    let mut bad = Vec::new();
+    let hosts: [&'static str; 2] = if redirect {
+        ["deploykf.example.com", "minio-console.deploykf.example.com"]
+    } else {
+        [
+            "kubeflow.internal.example.net",
+            "kubeflow.internal.example.net",
+        ]
+    };
+    let paths = ["/", "/status/x", "/oauth2/callback", "/dex/auth", "/sneak"];
+    for host in hosts {
+        for path in paths {
+            let req = get(host, path);
+            let on_http = at_listener(&t, &req, http, Session::None);
+            if path == "/sneak" {
+                if matches!(on_http, Edge::Upstream { .. }) {
+                    bad.push(format!(
+                        "{req:?}: a tenant route on the HTTP port: {on_http:?}"
+                    ));
+                }
+                continue;
+            }
+            if redirect {
+                // The HTTP port only redirects: no login (its cookie is
+                // `Secure`), no 403.
+                let want = Edge::Redirect(format!("https://{host}{path}"));
+                if on_http != want {
+                    bad.push(format!("{req:?} on HTTP: {on_http:?}, want {want:?}"));
+                }
+            } else {
+                // Relayed to HTTPS, where the login applies.
+                let on_https = at_listener(&t, &req, https, Session::None);
+                if on_http != on_https {
+                    bad.push(format!(
+                        "{req:?} on HTTP: {on_http:?}, on HTTPS {on_https:?}"
+                    ));
+                }
+            }
+            // An SDK client with a token on http:// is redirected too.
+            let mut sdk = req.clone();
+            sdk.token = Some((
+                "https://deploykf.example.com/dex".into(),
+                claims(&[
+                    ("sub", "a"),
+                    ("email", "a@example.com"),
+                    ("aud", "oauth2-proxy"),
+                ]),
+            ));
+            let out = at_listener(&t, &sdk, http, Session::None);
+            if redirect && !matches!(out, Edge::Redirect(_)) {
+                bad.push(format!("{sdk:?} on HTTP: {out:?}"));
+            }
+        }
+    }
+    // On HTTPS, a browser without a session logs in on the HTTPS port;
+    // with one, it reaches the app, told to stay on HTTPS.
+    let main = hosts[0];
+    let login = at_listener(&t, &get(main, "/"), https, Session::None);
+    if login != Edge::Login(https) {
+        bad.push(format!("GET {main}/ on HTTPS without a session: {login:?}"));
+    }
+    let mut user = get(main, "/dex/auth");
+    user.token = Some((
+        format!(
+            "{}/dex",
+            if redirect {
+                "https://deploykf.example.com"
+            } else {
+                "http://kubeflow.internal.example.net"
+            }
+        ),
+        claims(&[
+            ("sub", "a"),
+            ("email", "a@example.com"),
+            ("aud", "oauth2-proxy"),
+        ]),
+    ));
+    match at_listener(&t, &user, https, Session::Valid) {
+        Edge::Upstream { port, hsts, .. } if port == https && hsts == redirect => {}
+        other => bad.push(format!(
+            "{user:?} on HTTPS: {other:?} (HSTS expected: {redirect})"
+        )),
+    }
+    bad
+}
+
+fn http_behind_proxy() -> Tree {
+    case("http-behind-proxy")
+}
+
+#[test]
+fn http_visits_are_redirected_and_logins_happen_on_https() {
+    let t = apps_and_m2m();
+    let bad = listener_violations(&t, true);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // With `tls.redirect: false` the HTTP port relays to HTTPS.
+    let t = http_behind_proxy();
+    let bad = listener_violations(&t, false);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn login_and_token_checks_name_the_https_pod_port_and_responses_carry_hsts() {
+    let t = case("nonstandard-ports");
+    let https = gw_port(&t, "https");
+    for name in ["login", "require-jwt"] {
+        let p = one(&t, &format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml"));
+        for r in p["spec"]["rules"].as_array().unwrap() {
+            for to in r["to"].as_array().unwrap() {
+                assert_eq!(
+                    to["operation"]["ports"],
+                    json!([https.to_string()]),
+                    "{name}"
+                );
+            }
+        }
+    }
+    let http = one(&t, &format!("{GW_DIR}/Gateway-https-redirect.yaml"));
+    for h in http["spec"]["servers"][0]["hosts"].as_array().unwrap() {
+        assert!(h.as_str().unwrap().starts_with("./"), "{h}");
+    }
+    let routes = one(&t, &format!("{GW_DIR}/VirtualService-routes.yaml"));
+    for r in routes["spec"]["http"].as_array().unwrap() {
+        assert_eq!(
+            r["headers"]["response"]["set"]["strict-transport-security"], "max-age=31536000",
+            "{r}"
+        );
+    }
+    // Clients on plain HTTP get no HSTS.
+    let t = http_behind_proxy();
+    let routes = one(&t, &format!("{GW_DIR}/VirtualService-routes.yaml"));
+    for r in routes["spec"]["http"].as_array().unwrap() {
+        assert!(r["headers"].get("response").is_none(), "{r}");
+    }
+}
+
+/// Removing any one safeguard of the listeners makes their replay fail.
+#[test]
+fn the_listener_replay_notices_a_missing_safeguard() {
+    let base = apps_and_m2m();
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    for (name, what) in [
+        ("login", "the HTTPS port on the login policy"),
+        ("require-jwt", "the HTTPS port on the token policy"),
+    ] {
+        let mut t = base.clone();
+        let p = format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml");
+        for r in t.get_mut(&p).unwrap()[0]["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+        {
+            for to in r["to"].as_array_mut().unwrap() {
+                to["operation"].as_object_mut().unwrap().remove("ports");
+            }
+        }
+        mutants.push((what, t));
+    }
+    let mut t = base.clone();
+    let p = format!("{GW_DIR}/Gateway-https-redirect.yaml");
+    for h in t.get_mut(&p).unwrap()[0]["spec"]["servers"][0]["hosts"]
+        .as_array_mut()
+        .unwrap()
+    {
+        *h = json!(h.as_str().unwrap().replacen("./", "*/", 1));
+    }
+    mutants.push(("the HTTP listener's namespace restriction", t));
+    let mut t = base.clone();
+    let p = format!("{GW_DIR}/VirtualService-routes.yaml");
+    for r in t.get_mut(&p).unwrap()[0]["spec"]["http"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if let Some(h) = r["headers"].as_object_mut() {
+            h.remove("response");
+        }
+    }
+    mutants.push(("HSTS", t));
+    for (what, t) in mutants {
+        assert!(
+            !listener_violations(&t, true).is_empty(),
+            "without {what} the listener replay still passes"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------
+// Machine-to-machine keys (issue 14, point 3)
+
+/// The gateway's SPIFFE principal in the rendered trees.
+const GATEWAY_PRINCIPAL: &str = "cluster.local/ns/deploykf-istio-gateway/sa/deploykf-gateway";
+
+/// Whether the gateway can fetch a jwtRule's keys (`Err`: why not).
+///
+/// With `PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid` (meshgen's Istio), a
+/// `jwksUri` whose host is a cluster of the mesh is fetched by Envoy
+/// through that cluster, and only other URIs by istiod (istio/istio
+/// `pilot/pkg/security/authn/policy_applier.go`, the branch on
+/// `features.JwksFetchMode != jwt.Istiod`: `model.LookupCluster` found →
+/// `RemoteJwks` with `HttpUpstreamType: Cluster`; else in hybrid mode
+/// `BuildLocalJwks`). The gateway's outbound cluster for an in-mesh
+/// Service carries no TLS of its own (mTLS at most, to a sidecar), so an
+/// `https://` in-mesh URI (the API server's) can not be fetched; an
+/// `http://` one must be a Service of the tree whose pods let the
+/// gateway GET the path.
+fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
+    if rule.get("jwks").is_some() {
+        return Ok(());
+    }
+    let Some(uri) = rule["jwksUri"].as_str() else {
+        return Ok(()); // istiod discovers the keys of an external issuer
+    };
+    let (scheme, rest) = uri.split_once("://").unwrap();
+    let (hostport, path) = match rest.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match hostport.split_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().unwrap()),
+        None => (hostport, if scheme == "https" { 443 } else { 80 }),
+    };
+    let in_mesh = host.ends_with(".svc.cluster.local") || host.ends_with(".svc");
+    if !in_mesh {
+        return Ok(());
+    }
+    if scheme == "https" {
+        return Err(format!(
+            "401: keys at {uri}: in-mesh HTTPS, fetched by the gateway without TLS origination"
+        ));
+    }
+    let mut labels = host.split('.');
+    let (svc, ns) = (labels.next().unwrap(), labels.next().unwrap());
+    let in_ns = |kind: &str, name: Option<&str>| {
+        all_docs(t)
+            .map(|(_, d)| d)
+            .filter(|d| {
+                d["kind"] == kind
+                    && d["metadata"]["namespace"] == ns
+                    && name.is_none_or(|n| d["metadata"]["name"] == n)
+            })
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let unreachable = |why: &str| Err(format!("401: keys at {uri}: {why}"));
+    let Some(service) = in_ns("Service", Some(svc)).pop() else {
+        return unreachable("no such Service");
+    };
+    let Some(sp) = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == port)
+        .cloned()
+    else {
+        return unreachable("no such Service port");
+    };
+    let selector = service["spec"]["selector"].as_object().unwrap().clone();
+    let Some(deployment) = in_ns("Deployment", None).into_iter().find(|d| {
+        let l = &d["spec"]["template"]["metadata"]["labels"];
+        selector.iter().all(|(k, v)| &l[k] == v)
+    }) else {
+        return unreachable("no pods behind the Service");
+    };
+    let pod_labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
+    let target = match &sp["targetPort"] {
+        Value::Number(n) => n.as_u64().unwrap() as u16,
+        Value::String(name) => deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .find(|p| p["name"] == name.as_str())
+            .map(|p| p["containerPort"].as_u64().unwrap() as u16)
+            .expect("a named targetPort the pods declare"),
+        _ => port,
+    };
+    // The sidecar's ALLOW policies for those pods (the namespace's
+    // allow-nothing among them: it allows nothing).
+    let allows: Vec<Value> = in_ns("AuthorizationPolicy", None)
+        .into_iter()
+        .filter(|p| p["spec"]["action"].as_str().unwrap_or("ALLOW") == "ALLOW")
+        .filter(|p| {
+            p["spec"]["selector"]["matchLabels"]
+                .as_object()
+                .is_none_or(|m| m.iter().all(|(k, v)| &pod_labels[k] == v))
+        })
+        .collect();
+    let allowed = allows.is_empty()
+        || allows.iter().any(|p| {
+            p["spec"]["rules"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| rule_at_port(r, target))
+                .any(|r| sidecar_allows(&r, GATEWAY_PRINCIPAL, "GET", &path))
+        });
+    if !allowed {
+        return unreachable("the pods' policies refuse the gateway's GET");
+    }
+    Ok(())
+}
+
+/// An ALLOW rule (ports already resolved) at a sidecar, for a request by
+/// `principal` (mTLS) of `method path`.
+fn sidecar_allows(rule: &Value, principal: &str, method: &str, path: &str) -> bool {
+    let from_ok = rule.get("from").is_none_or(|f| {
+        f.as_array().unwrap().iter().any(|f| {
+            f["source"]
+                .get("principals")
+                .is_none_or(|l| any_match(l, Some(principal)))
+        })
+    });
+    let to_ok = rule.get("to").is_none_or(|t| {
+        t.as_array().unwrap().iter().any(|t| {
+            let o = &t["operation"];
+            o.get("paths").is_none_or(|l| any_match(l, Some(path)))
+                && o.get("methods").is_none_or(|l| any_match(l, Some(method)))
+        })
+    });
+    from_ok && to_ok && rule.get("when").is_none()
+}
+
+/// The diagnostics meshgen refuses `sets` (over the auth-m2m case) with.
+fn refused(sets: &[&str]) -> Vec<String> {
+    let inputs = common::cases_inputs(&["auth-m2m"], sets);
+    let mut session = meshgen::Session::default();
+    match meshgen::generate(&inputs, &mut session) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            e.0.iter()
+                .map(|d| d.display(&session.sources).to_string())
+                .collect()
+        }
+    }
+}
+
+fn m2m_violations(t: &Tree) -> Vec<String> {
+    let https = gw_port(t, "https");
+    let k8s = "https://kubernetes.default.svc.cluster.local";
+    let dex = "https://deploykf.example.com/dex";
+    let token = |iss: &str, pairs: &[(&str, &str)]| Some((iss.to_string(), claims(pairs)));
+    let sub = "system:serviceaccount:team-1:pipeline-runner";
+    // (request, the identity it must reach the app with, or None: refused)
+    let cases: Vec<(Request, Option<&str>)> = vec![
+        (
+            Request {
+                token: token(k8s, &[("sub", sub), ("aud", "istio-ingressgateway")]),
+                ..get("deploykf.example.com", "/pipeline/apis/v2beta1/runs")
+            },
+            Some(sub),
+        ),
+        // A token minted for the API server (the default audience).
+        (
+            Request {
+                token: token(k8s, &[("sub", sub), ("aud", k8s)]),
+                ..get("deploykf.example.com", "/")
+            },
+            None,
+        ),
+        // The Pipelines SDK's tokens: on the Pipelines API only.
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "kubeflow-pipelines-sdk"),
+                    ],
+                ),
+                ..get("deploykf.example.com", "/pipeline/apis/v2beta1/runs")
+            },
+            Some("a@example.com"),
+        ),
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "kubeflow-pipelines-sdk"),
+                    ],
+                ),
+                ..get("deploykf.example.com", "/")
+            },
+            None,
+        ),
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "kubeflow-pipelines-sdk"),
+                    ],
+                ),
+                ..get("minio-console.deploykf.example.com", "/")
+            },
+            None,
+        ),
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "oauth2-proxy"),
+                    ],
+                ),
+                ..get("minio-console.deploykf.example.com", "/")
+            },
+            Some("a@example.com"),
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (req, want) in cases {
+        let out = at_listener(t, &req, https, Session::None);
+        match (&out, want) {
+            (Edge::Upstream { identity, .. }, Some(w))
+                if identity.get("kubeflow-userid").map(String::as_str) == Some(w) => {}
+            (Edge::Denied(_), None) => {}
+            _ => bad.push(format!("{req:?}: {out:?}, want {want:?}")),
+        }
+    }
+    bad
+}
+
+#[test]
+fn machine_tokens_need_the_clusters_keys_and_an_accepted_audience() {
+    let t = apps_and_m2m();
+    let bad = m2m_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // The relay: kubectl proxy of the two discovery paths, GET only, for
+    // anyone (public keys), in plain text for istiod.
+    let relay = &t[&format!("{AUTH_DIR}/jwks-relay.yaml")];
+    let kinds: Vec<&str> = relay.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount",
+            "Service",
+            "Deployment",
+            "AuthorizationPolicy",
+            "PeerAuthentication"
+        ]
+    );
+    let args = &relay[2]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(args
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--accept-paths=^(/openid/v1/jwks|/\\.well-known/openid-configuration)$"));
+    assert_eq!(
+        relay[3]["spec"]["rules"][0]["to"][0]["operation"]["methods"],
+        json!(["GET"])
+    );
+    assert_restricted("jwks-relay", &relay[2]["spec"]["template"]["spec"]);
+}
+
+#[test]
+fn machine_tokens_without_an_audience_or_with_in_mesh_https_keys_are_refused() {
+    let dir = std::env::temp_dir().join(format!("meshgen-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_aud = dir.join("no-audience.yaml");
+    std::fs::write(
+        &no_aud,
+        "deploykf_core: {deploykf_auth: {m2m: {audiences: []}}}\n",
+    )
+    .unwrap();
+    let mut inputs = common::cases_inputs(&["auth-m2m"], &[]);
+    inputs.files.push(no_aud);
+    let mut session = meshgen::Session::default();
+    let e: Vec<String> = match meshgen::generate(&inputs, &mut session) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            e.0.iter()
+                .map(|d| d.display(&session.sources).to_string())
+                .collect()
+        }
+    };
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("m2m.audiences") && e[0].contains("at least one audience"),
+        "{e:?}"
+    );
+    let e = refused(&[
+        "deploykf_core.deploykf_auth.m2m.jwksUri=https://kubernetes.default.svc.cluster.local/openid/v1/jwks",
+    ]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("m2m.jwksUri") && e[0].contains("without TLS origination"),
+        "{e:?}"
+    );
+    // A public issuer's keys are used as they are, without a relay.
+    let t = render_inputs(&common::cases_inputs(
+        &["auth-m2m"],
+        &["deploykf_core.deploykf_auth.m2m.jwksUri=https://oidc.eks.eu-west-1.amazonaws.com/id/X/keys"],
+    ));
+    assert!(!t.contains_key(&format!("{AUTH_DIR}/jwks-relay.yaml")));
+}
+
+/// Removing a safeguard of the m2m path makes its replay fail.
+#[test]
+fn the_m2m_replay_notices_a_missing_safeguard() {
+    let base = apps_and_m2m();
+    let ra = format!("{GW_DIR}/RequestAuthentication-jwt.yaml");
+    let deny = format!("{GW_DIR}/AuthorizationPolicy-require-jwt.yaml");
+    let relay = format!("{AUTH_DIR}/jwks-relay.yaml");
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    t.get_mut(&ra).unwrap()[0]["spec"]["jwtRules"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("audiences");
+    mutants.push(("the m2m audiences", t));
+    let mut t = base.clone();
+    t.get_mut(&ra).unwrap()[0]["spec"]["jwtRules"][1]["jwksUri"] =
+        json!("https://kubernetes.default.svc.cluster.local/openid/v1/jwks");
+    mutants.push(("the relay's URI", t));
+    let mut t = base.clone();
+    t.remove(&relay);
+    mutants.push(("the relay", t));
+    let mut t = base.clone();
+    t.get_mut(&relay).unwrap().remove(3);
+    mutants.push(("the relay's ALLOW policy", t));
+    let mut t = base.clone();
+    t.get_mut(&deny).unwrap()[0]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["when"][0]["key"] != "request.auth.audiences");
+    mutants.push(("the SDK audience's path restriction", t));
+    for (what, t) in mutants {
+        assert!(
+            !m2m_violations(&t).is_empty(),
+            "without {what} the m2m replay still passes"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------
+// Zero trust without breaking neighbours (issue 14, point 8)
+
+#[test]
+fn your_own_gateways_namespace_gets_no_namespace_wide_policy_unless_asked() {
+    for case_name in ["own-gateway-deployment", "own-istio-and-gateway"] {
+        let t = case(case_name);
+        for f in [
+            "AuthorizationPolicy-allow-nothing.yaml",
+            "PeerAuthentication-namespace.yaml",
+        ] {
+            assert!(
+                !t.contains_key(&format!("{GW_DIR}/{f}")),
+                "{case_name}: {f}"
+            );
+        }
+        // Every policy meshgen puts there selects the gateway pods only.
+        for (path, d) in all_docs(&t) {
+            let kind = d["kind"].as_str().unwrap_or_default();
+            if path.starts_with(GW_DIR)
+                && (kind.ends_with("Policy")
+                    || kind == "PeerAuthentication"
+                    || kind == "RequestAuthentication")
+                && d["metadata"]["namespace"] == "deploykf-istio-gateway"
+            {
+                assert!(d["spec"].get("selector").is_some(), "{case_name}: {path}");
+            }
+        }
+    }
+    // Asked for: rendered.
+    let t = render_inputs(&common::cases_inputs(
+        &["own-gateway-deployment"],
+        &["deploykf_core.deploykf_istio_gateway.namespaceZeroTrust=true"],
+    ));
+    assert_eq!(
+        one(
+            &t,
+            &format!("{GW_DIR}/AuthorizationPolicy-allow-nothing.yaml")
+        )["spec"],
+        json!({})
+    );
+    // And the user is told which policies they get and need.
+    let inputs = common::case_inputs("own-gateway-deployment");
+    let mut session = meshgen::Session::default();
+    meshgen::generate(&inputs, &mut session).unwrap();
+    let warnings: Vec<String> = session
+        .warnings
+        .0
+        .iter()
+        .map(|d| d.display(&session.sources).to_string())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("namespaceZeroTrust")
+            && w.contains("deploykf-gateway-require-jwt")
+            && w.contains("STRICT PeerAuthentication")),
+        "{warnings:?}"
+    );
+}
+
+// ---------------------------------------------------------------------
+// The gateway's hop to itself (issue 14, point 9)
+
+#[test]
+fn the_http_relay_verifies_the_gateways_certificate_and_refuses_proxy_protocol() {
+    let t = http_behind_proxy();
+    let dr = one(&t, &format!("{GW_DIR}/DestinationRule-https-redirect.yaml"));
+    let tls = &dr["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"];
+    assert_eq!(
+        tls,
+        &json!({
+            "mode": "SIMPLE",
+            "sni": "kubeflow.internal.example.net",
+            "credentialName": "deploykf-istio-gateway-cert",
+            "subjectAltNames": ["kubeflow.internal.example.net"],
+        })
+    );
+    // The Certificate behind that Secret names the host, and cert-manager
+    // writes its CA under `ca.crt`, where the gateway looks for it.
+    let cert = one(&t, &format!("{GW_DIR}/Certificate.yaml"));
+    assert_eq!(cert["spec"]["secretName"], "deploykf-istio-gateway-cert");
+    assert!(cert["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|n| n == "kubeflow.internal.example.net"));
+    // PROXY protocol with the relay: refused, naming the key.
+    let inputs = common::cases_inputs(
+        &["http-behind-proxy"],
+        &["deploykf_core.deploykf_istio_gateway.gateway.enableProxyProtocol=true"],
+    );
+    let mut session = meshgen::Session::default();
+    let Err(e) = meshgen::generate(&inputs, &mut session) else {
+        panic!("not refused");
+    };
+    let text: Vec<String> =
+        e.0.iter()
+            .map(|d| d.display(&session.sources).to_string())
+            .collect();
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("gateway.enableProxyProtocol") && text[0].contains("PROXY header"),
+        "{text:?}"
+    );
+}
+
+/// Each safeguard of the relay, removed, makes the HTTP replay fail.
+#[test]
+fn the_relay_replay_notices_a_missing_safeguard() {
+    let base = http_behind_proxy();
+    assert!(listener_violations(&base, false).is_empty());
+    let dr = format!("{GW_DIR}/DestinationRule-https-redirect.yaml");
+    fn tls<'a>(t: &'a mut Tree, dr: &str) -> &'a mut Value {
+        &mut t.get_mut(dr).unwrap()[0]["spec"]["trafficPolicy"]["portLevelSettings"][0]["tls"]
+    }
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    tls(&mut t, &dr)
+        .as_object_mut()
+        .unwrap()
+        .remove("credentialName");
+    tls(&mut t, &dr)["insecureSkipVerify"] = json!(true);
+    mutants.push(("certificate verification", t));
+    let mut t = base.clone();
+    tls(&mut t, &dr)
+        .as_object_mut()
+        .unwrap()
+        .remove("subjectAltNames");
+    mutants.push(("the certificate's name", t));
+    let mut t = base.clone();
+    t.remove(&dr);
+    mutants.push(("TLS origination", t));
+    let mut t = base.clone();
+    let pp = one(
+        &case("nonstandard-ports"),
+        &format!("{GW_DIR}/EnvoyFilter-proxy-protocol.yaml"),
+    );
+    t.insert(
+        format!("{GW_DIR}/EnvoyFilter-proxy-protocol.yaml"),
+        vec![pp],
+    );
+    mutants.push(("the refusal of PROXY protocol", t));
+    for (what, t) in mutants {
+        assert!(
+            !listener_violations(&t, false).is_empty(),
+            "without {what} the relay replay still passes"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------
+// oauth2-proxy and dex hardening (issue 14, point 7)
+
+fn oauth2_proxy_cfg(t: &Tree) -> BTreeMap<String, Value> {
+    let cm = one(t, &format!("{AUTH_DIR}/ConfigMap-oauth2-proxy.yaml"));
+    cm["data"]["oauth2_proxy.cfg"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(" = ").unwrap();
+            (k.to_string(), serde_json::from_str(v).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn oauth2_proxy_and_dex_are_hardened() {
+    // Option names as oauth2-proxy reads them (oauth2-proxy
+    // `pkg/apis/options/cookie.go` `cookie_samesite`, `cookie_domains`;
+    // `legacy_options.go` `code_challenge_method`; `options.go`
+    // `api_routes`).
+    let t = render_files(vec![], &[]);
+    let cfg = oauth2_proxy_cfg(&t);
+    assert_eq!(cfg["cookie_samesite"], "lax");
+    assert_eq!(cfg["code_challenge_method"], "S256");
+    assert!(cfg["api_routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r == "^/pipeline/apis/"));
+    // No subdomain app: a host-only cookie.
+    assert!(!cfg.contains_key("cookie_domains"), "{cfg:?}");
+    assert_eq!(cfg["whitelist_domains"], json!(["deploykf.example.com:*"]));
+    // Subdomain apps: the cookie covers them.
+    let cfg = oauth2_proxy_cfg(&case("apps"));
+    assert_eq!(cfg["cookie_domains"], json!([".deploykf.example.com"]));
+    // The refresh comes before the ID token expires.
+    assert_eq!(cfg["cookie_refresh"], "45m");
+    // oauth2-proxy sees `Accept`, so an API call (application/json) gets
+    // 401 instead of a login page (oauth2-proxy `oauthproxy.go` `isAjax`).
+    let values = one(&t, "manifests/deploykf-dependencies/istio/values.yaml");
+    let p = &values["istio-daemon"]["meshConfig"]["extensionProviders"][0]["envoyExtAuthzHttp"];
+    assert!(p["includeRequestHeadersInCheck"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h == "accept"));
+    // Current releases (oauth2-proxy v7.15.3, dex v2.45.1: their tags).
+    let o = one(&t, &format!("{AUTH_DIR}/Deployment-oauth2-proxy.yaml"));
+    assert_eq!(
+        o["spec"]["template"]["spec"]["containers"][0]["image"],
+        "quay.io/oauth2-proxy/oauth2-proxy:v7.15.3"
+    );
+    let d = one(&t, &format!("{AUTH_DIR}/Deployment-dex.yaml"));
+    assert!(d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .ends_with("dex:v2.45.1"));
+    // A refresh as long as the ID token's lifetime is refused.
+    let inputs = common::inputs(
+        vec![],
+        &["deploykf_core.deploykf_auth.oauth2Proxy.cookie.refresh=1h"],
+    );
+    let mut session = meshgen::Session::default();
+    let Err(e) = meshgen::generate(&inputs, &mut session) else {
+        panic!("not refused");
+    };
+    let text: Vec<String> =
+        e.0.iter()
+            .map(|d| d.display(&session.sources).to_string())
+            .collect();
+    assert!(
+        text.len() == 1
+            && text[0].contains("cookie.refresh")
+            && text[0].contains("shorter than dex's ID token lifetime"),
+        "{text:?}"
+    );
+}
 // ---------------------------------------------------------------------
 // Destination side: a request at a workload's sidecar (inbound), after the
 // gateway or another pod sent it. Semantics modelled, with their source

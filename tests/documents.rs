@@ -81,9 +81,11 @@ fn sni_matching_decides_the_hosts() {
         doc(&off, "Gateway.yaml")["spec"]["servers"][0]["hosts"],
         json!(["*"])
     );
+    // The HTTP listener serves only the gateway namespace's VirtualServices
+    // (it checks no login: issue 14, point 1).
     assert_eq!(
         doc(&off, "Gateway-https-redirect.yaml")["spec"]["servers"][0]["hosts"],
-        json!(["*"])
+        json!(["./*"])
     );
 }
 

@@ -312,13 +312,14 @@ pub struct M2m {
     /// The cluster's service account issuer.
     #[schemars(pattern(HTTP_URL), extend("x-meshgen-expected" = HTTP_URL_IS))]
     pub issuer: String,
-    /// Its JWKS URI.
-    #[schemars(pattern(HTTP_URL), extend("x-meshgen-expected" = HTTP_URL_IS))]
+    /// Its JWKS URI; "" serves the cluster's keys through meshgen's
+    /// in-cluster JWKS relay over HTTP (as Kubeflow's cluster-jwks-proxy).
+    #[schemars(pattern(OPT_HTTP_URL), extend("x-meshgen-expected" = OPT_HTTP_URL_IS))]
     pub jwks_uri: String,
     /// Claim copied into the user header.
     #[schemars(length(min = 1))]
     pub user_claim: String,
-    /// Accepted audiences; empty accepts any.
+    /// Accepted audiences (`aud`); at least one when enabled.
     #[schemars(inner(length(min = 1)))]
     pub audiences: Vec<String>,
     /// Render a ClusterRoleBinding letting unauthenticated clients read the

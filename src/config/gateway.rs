@@ -23,6 +23,12 @@ pub struct GatewayComponent {
     /// YAML string or a map.
     #[schemars(extend("items" = {"type": ["string", "object"]}))]
     pub extra_manifests: Vec<Value>,
+    /// meshgen: render a namespace-wide deny-by-default AuthorizationPolicy
+    /// and STRICT mTLS in the gateway namespace; null: only when meshgen
+    /// deploys the gateway (`charts.istioGateway.enabled`), not into the
+    /// namespace of your own gateway.
+    #[serde(default)]
+    pub namespace_zero_trust: Option<bool>,
     /// Helm charts used for the gateway.
     pub charts: GatewayCharts,
     /// Settings of the Istio Gateway resource.

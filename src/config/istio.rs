@@ -29,6 +29,11 @@ pub struct Istio {
     /// Image variant appended to derived image tags.
     #[schemars(extend("enum" = ["", "debug", "distroless"]))]
     pub default_image_variant: String,
+    /// meshgen: a mesh-wide STRICT PeerAuthentication in the Istio
+    /// namespace (every workload of the mesh, not only meshgen's, then
+    /// accepts mTLS only); false keeps STRICT to the namespaces meshgen
+    /// renders.
+    pub mesh_wide_strict_mtls: bool,
     /// Settings of the sidecar injection webhook.
     pub sidecar_injector_webhook: SidecarInjectorWebhook,
     /// Free-form Istio meshConfig settings; fields meshgen requires are

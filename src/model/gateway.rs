@@ -52,6 +52,8 @@ pub struct GatewayModel {
     pub apps: Vec<AppModel>,
     /// The deployment is ours (`charts.istioGateway.enabled`).
     pub deployment_managed: bool,
+    /// Render allow-nothing and STRICT mTLS for the whole gateway namespace.
+    pub namespace_zero_trust: bool,
     pub deployment: GatewayDeploymentModel,
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
@@ -173,6 +175,9 @@ fn derive(input: &Input) -> Part {
         main_routes,
         apps,
         deployment_managed: gw.charts.istio_gateway.enabled,
+        namespace_zero_trust: gw
+            .namespace_zero_trust
+            .unwrap_or(gw.charts.istio_gateway.enabled),
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
@@ -190,12 +195,33 @@ fn route(name: &str, prefix: &str, dest: &str, port: u16) -> serde_json::Map<Str
     r
 }
 
+/// What tells browsers to use only HTTPS for the host (RFC 6797), on every
+/// response of the HTTPS listener when clients use HTTPS. Not
+/// `includeSubDomains`: other names under the hostname need not be ours.
+pub const HSTS: (&str, &str) = ("strict-transport-security", "max-age=31536000");
+
+/// A route's `headers`: identity headers removed (public routes) and HSTS
+/// set on the response (clients use HTTPS).
+fn route_headers(r: &mut serde_json::Map<String, Value>, remove: Option<&Value>, hsts: bool) {
+    let mut h = serde_json::Map::new();
+    if let Some(remove) = remove {
+        h.insert("request".into(), json!({"remove": remove}));
+    }
+    if hsts {
+        h.insert("response".into(), json!({"set": {HSTS.0: HSTS.1}}));
+    }
+    if !h.is_empty() {
+        r.insert("headers".into(), Value::Object(h));
+    }
+}
+
 /// The main host's routes (login flow and path apps, longest prefix
 /// first) and every app with its own routes and policy.
 fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
     let config = input.config;
     let a = &config.deploykf_core.deploykf_auth;
-    let remove = json!({"request": {"remove": [a.identity.user_header, a.identity.groups_header]}});
+    let hsts = input.facts.gateway.clients_use_https;
+    let remove = json!([a.identity.user_header, a.identity.groups_header]);
     let mut main_routes: Vec<(usize, String, Value)> = Vec::new();
     for path in &input.facts.login.paths {
         let (name, port) = match *path {
@@ -203,7 +229,7 @@ fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
             _ => ("oauth2-proxy", OAUTH2_PROXY_PORT),
         };
         let mut r = route(name, path, &service_host(name, &a.namespace), port);
-        r.insert("headers".into(), remove.clone());
+        route_headers(&mut r, Some(&remove), hsts);
         main_routes.push((usize::MAX, path.to_string(), Value::Object(r)));
     }
     let gw = &config.deploykf_core.deploykf_istio_gateway;
@@ -225,10 +251,8 @@ fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
         if let Some(rt) = &app.retries {
             r.insert("retries".into(), json!(rt));
         }
-        if f.public {
-            // No identity reaches a public app, whatever the client sent.
-            r.insert("headers".into(), remove.clone());
-        }
+        // No identity reaches a public app, whatever the client sent.
+        route_headers(&mut r, f.public.then_some(&remove), hsts);
         let routes = if app.subdomain.is_some() {
             vec![Value::Object(r)]
         } else {

@@ -55,6 +55,8 @@ pub static COMPONENT: Descriptor = Descriptor {
 pub struct IstioModel {
     /// meshgen installs Istio (`deploykf_dependencies.istio.enabled`).
     pub managed: bool,
+    /// Render the mesh-wide STRICT PeerAuthentication (opt-in).
+    pub mesh_wide_strict_mtls: bool,
     pub namespace: String,
     pub version: String,
     /// "" for the default revision.
@@ -107,6 +109,7 @@ fn derive(input: &Input) -> Part {
     let required = required_helm_values();
     let model = IstioModel {
         managed: facts.istio.managed,
+        mesh_wide_strict_mtls: facts.istio.managed && istio.mesh_wide_strict_mtls,
         namespace: facts.istio.namespace.clone(),
         version: istio.charts.istio_daemon.version.clone(),
         revision: facts.istio.revision.clone(),

@@ -61,6 +61,49 @@ pub fn secret_refs(config: &Config) -> Vec<(ValuePath, &SecretRef)> {
     out
 }
 
+/// A Go duration (`1h30m`, `45m`, `10s`) in seconds; `None` if malformed.
+fn go_duration(text: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let (unit, scale) = [
+            ("ns", 1e-9),
+            ("us", 1e-6),
+            ("µs", 1e-6),
+            ("ms", 1e-3),
+            ("s", 1.0),
+            ("m", 60.0),
+            ("h", 3600.0),
+        ]
+        .into_iter()
+        .find(|(u, _)| rest.starts_with(u))?;
+        // "ms" before "m": the list is ordered so that the longer unit wins.
+        rest = &rest[unit.len()..];
+        total += value * scale;
+    }
+    Some(total)
+}
+
+/// An `https://` URL of a host inside the cluster (a Service name).
+fn in_cluster_https(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let host = rest.split(['/', ':']).next().unwrap_or_default();
+    host == "kubernetes"
+        || host.ends_with(".svc")
+        || host.contains(".svc.")
+        || host.ends_with(".cluster.local")
+}
+
 /// Names of the `$VAR` references in a connector config value.
 fn env_refs(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {
@@ -166,6 +209,38 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
             base.key("oauth2Proxy").key("cookie").key("secret").key("existingSecret"),
             "oauth2-proxy needs a cookie secret: name an existing Secret, or a Secret to generate with `generateSecret: true`".into(),
         );
+    }
+    if a.dex.enabled {
+        if let (Some(refresh), Some(id)) = (
+            go_duration(&a.oauth2_proxy.cookie.refresh),
+            go_duration(&a.dex.expiry.id_token),
+        ) {
+            if refresh == 0.0 || refresh >= id {
+                fail(
+                    base.key("oauth2Proxy").key("cookie").key("refresh"),
+                    format!(
+                        "must be shorter than dex's ID token lifetime `{}` (`{}`), and not 0: oauth2-proxy renews the token only when it refreshes the cookie, so a longer interval lets the gateway see an expired token (401)",
+                        a.dex.expiry.id_token,
+                        base.key("dex").key("expiry").key("idToken")
+                    ),
+                );
+            }
+        }
+    }
+    if a.m2m.enabled {
+        let m2m = base.key("m2m");
+        if a.m2m.audiences.is_empty() {
+            fail(
+                m2m.key("audiences"),
+                "must name at least one audience when `m2m.enabled` is true: without one, a ServiceAccount token minted for any audience (the API server's, another service's) is accepted at the gateway (TIP: `audiences: [\"deploykf\"]`, and `kubectl create token SA --audience deploykf`)".into(),
+            );
+        }
+        if in_cluster_https(&a.m2m.jwks_uri) {
+            fail(
+                m2m.key("jwksUri"),
+                format!("`{}` is in the mesh and HTTPS: the gateway fetches in-mesh keys itself (PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid) without TLS origination, so every ServiceAccount token would be refused (TIP: leave `jwksUri` empty to use meshgen's JWKS relay)", a.m2m.jwks_uri),
+            );
+        }
     }
     let oidc = &a.oauth2_proxy.oidc;
     let oidc_path = base.key("oauth2Proxy").key("oidc");

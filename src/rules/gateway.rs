@@ -42,6 +42,12 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             format!("must be true when `{GW}.gateway.tls.redirect` is true (redirecting to HTTPS makes clients use HTTPS)"),
         );
         }
+        if !gw.gateway.tls.redirect && gw.gateway.enable_proxy_protocol {
+            fail(
+                format!("{GW}.gateway.enableProxyProtocol"),
+                format!("can not be true while `{GW}.gateway.tls.redirect` is false: the HTTP listener relays each request to the gateway's own HTTPS listener over a new connection without a PROXY header, and the HTTPS listener (which expects one on every connection) drops it (TIP: set `{GW}.gateway.tls.redirect` to true, or turn the PROXY protocol off and keep the client address with `{GW}.gateway.xffNumTrustedHops`)"),
+            );
+        }
         let ports = gw.gateway.ports;
         if ports.http == ports.https {
             fail(
@@ -93,6 +99,28 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             ),
             );
         }
+    }
+    if !gw.gateway.tls.redirect && !facts.gateway.certificate_managed {
+        f.warnings.push(ctx.warning(
+            &format!("{GW}.gateway.tls.credentialName"),
+            format!(
+                "with `{GW}.gateway.tls.redirect` false the gateway relays HTTP to its own HTTPS listener and verifies its certificate there: Secret `{c}` must hold the issuing CA under `ca.crt` (or a Secret `{c}-cacert` must, under `ca.crt` or `cacert`), or every http:// request fails",
+                c = facts.gateway.tls_credential_name
+            ),
+        ));
+    }
+    if gw.namespace_zero_trust.is_none() && !gw.charts.istio_gateway.enabled {
+        let n = &facts.gateway.names;
+        f.warnings.push(ctx.warning(
+            &format!("{GW}.namespaceZeroTrust"),
+            format!(
+                "your own gateway's namespace `{ns}` gets no namespace-wide deny-by-default or STRICT mTLS from meshgen (other workloads there keep the policies you give them); meshgen renders only policies that select the gateway pods: AuthorizationPolicy `{gw}`, `{login}` and `{deny}`, PeerAuthentication `{gw}` (PERMISSIVE); for zero trust there, add a deny-by-default AuthorizationPolicy and a STRICT PeerAuthentication yourself, or set `{GW}.namespaceZeroTrust` to true",
+                ns = gw.namespace,
+                gw = facts.gateway.name,
+                login = n.login,
+                deny = n.require_jwt,
+            ),
+        ));
     }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
     warn_namespace_wide_app_policies(ctx, f);

@@ -136,6 +136,11 @@ pub struct AuthModel {
     pub gateway_principal: String,
     pub oauth2_proxy_principal: String,
     pub m2m_discovery_binding: bool,
+    /// Render the JWKS relay (m2m on, `m2m.jwksUri` empty).
+    pub jwks_relay: bool,
+    pub jwks_relay_name: &'static str,
+    pub jwks_relay_port: u16,
+    pub jwks_relay_paths: [&'static str; 2],
     pub extra_manifests: Vec<Value>,
     pub dex_port: u16,
     pub dex_telemetry_port: u16,
@@ -161,6 +166,23 @@ fn dex_internal_url(namespace: &str) -> String {
     format!(
         "http://{}:{DEX_PORT}/dex",
         crate::facts::service_host("dex", namespace)
+    )
+}
+
+/// meshgen's JWKS relay: `kubectl proxy` serving the API server's
+/// `/openid/v1/jwks` (and the discovery document) over in-mesh HTTP, as
+/// Kubeflow's `common/oauth2-proxy/components/cluster-jwks-proxy` does.
+pub const JWKS_RELAY: &str = "jwks-relay";
+pub const JWKS_RELAY_PORT: u16 = 8080;
+/// The paths the relay passes on (`kubectl proxy --accept-paths`).
+pub const JWKS_RELAY_PATHS: [&str; 2] = ["/openid/v1/jwks", "/.well-known/openid-configuration"];
+
+/// Where the gateway fetches the cluster's keys from the relay (its
+/// Service listens on 80).
+fn jwks_relay_url(namespace: &str) -> String {
+    format!(
+        "http://{}/openid/v1/jwks",
+        crate::facts::service_host(JWKS_RELAY, namespace)
     )
 }
 
@@ -268,6 +290,10 @@ fn derive(input: &Input) -> Part {
         gateway_principal: facts.gateway.principal.clone(),
         oauth2_proxy_principal: format!("cluster.local/ns/{ns}/sa/oauth2-proxy"),
         m2m_discovery_binding: a.m2m.enabled && a.m2m.allow_anonymous_discovery,
+        jwks_relay: a.m2m.enabled && a.m2m.jwks_uri.is_empty(),
+        jwks_relay_name: JWKS_RELAY,
+        jwks_relay_port: JWKS_RELAY_PORT,
+        jwks_relay_paths: JWKS_RELAY_PATHS,
         extra_manifests: input.extra_manifests.to_vec(),
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,

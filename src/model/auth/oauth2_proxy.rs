@@ -8,6 +8,10 @@ use crate::config::Config;
 use crate::facts::{GatewayFacts, OAUTH2_PROXY_PORT};
 use serde_json::{json, Value};
 
+/// Path regexes of Kubeflow's APIs on the main host: the dashboard's
+/// `/api/`, the web apps' `/<app>/api/`, the Pipelines API and KFAM.
+pub const API_ROUTES: [&str; 4] = ["^/api/", "^/[^/]+/api/", "^/pipeline/apis/", "^/kfam/"];
+
 pub(super) fn derive(
     config: &Config,
     gw: &GatewayFacts,
@@ -40,15 +44,38 @@ pub(super) fn derive(
         ("cookie_expire", json!(o.cookie.expire)),
         ("cookie_refresh", json!(o.cookie.refresh)),
         ("cookie_secure", json!(gw.clients_use_https)),
-        ("cookie_domains", json!([format!(".{}", gw.hostname)])),
-        (
+        // Sent on top-level navigations from other sites (the issuer's
+        // redirect back), not on their subrequests.
+        ("cookie_samesite", json!("lax")),
+    ];
+    // A cookie for the subdomains too only when apps live there; else
+    // host-only.
+    let subdomains = config
+        .deploykf_core
+        .deploykf_istio_gateway
+        .apps
+        .iter()
+        .any(|app| app.subdomain.is_some());
+    if subdomains {
+        cfg.push(("cookie_domains", json!([format!(".{}", gw.hostname)])));
+        cfg.push((
             "whitelist_domains",
             json!([format!("{}:*", gw.hostname), format!(".{}:*", gw.hostname)]),
-        ),
+        ));
+    } else {
+        cfg.push(("whitelist_domains", json!([format!("{}:*", gw.hostname)])));
+    }
+    cfg.extend([
+        // PKCE on the authorization code flow (dex supports S256).
+        ("code_challenge_method", json!("S256")),
+        // API calls get 401, not a login redirect (oauth2-proxy
+        // `oauthproxy.go`: `isAjax` (an `Accept: application/json`, which
+        // the gateway forwards) or `isAPIPath`).
+        ("api_routes", json!(API_ROUTES)),
         ("set_authorization_header", json!(true)),
         ("skip_provider_button", json!(!o.enable_sign_in_page)),
         ("silence_ping_logging", json!(true)),
-    ];
+    ]);
     if a.dex.enabled {
         cfg.extend([
             ("scope", json!("openid email profile groups offline_access")),

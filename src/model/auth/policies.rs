@@ -22,6 +22,11 @@ pub struct Policies {
 /// [(identity header, the claim it is copied from, if any)]).
 type Issuer = (String, String, Vec<(String, Option<String>)>);
 
+/// The Kubeflow Pipelines API on the main host (deployKF's
+/// `ml-pipeline-ui-route`, prefix `/pipeline`), where the SDK's tokens
+/// are accepted.
+pub const PIPELINES_API_PATHS: [&str; 2] = ["/pipeline", "/pipeline/*"];
+
 /// `prefix*` as an AuthorizationPolicy path (same reach as a route prefix).
 fn path_glob(prefix: &str) -> String {
     format!("{prefix}*")
@@ -33,9 +38,18 @@ fn with_ports(host: &str) -> [String; 2] {
     [host.to_string(), format!("{host}:*")]
 }
 
-/// The operations (hosts and paths) that need a logged-in user.
+/// The operations (hosts and paths) that need a logged-in user, on the
+/// HTTPS listener only: Istio matches `ports` against the port the
+/// gateway pod listens on (`destination.port`, the Gateway server's
+/// port; istio/istio `pilot/pkg/security/authz/model/model.go`
+/// `destPortGenerator`, Envoy RBAC `destination_port`). On the HTTP port,
+/// oauth2-proxy's `Secure` CSRF cookie would be dropped by the browser
+/// and the callback would fail, so the HTTP listener only redirects (or
+/// relays to HTTPS, where these apply); its Gateway admits only the
+/// gateway namespace's VirtualServices (`GatewayFacts::http_hosts`).
 fn protected_operations(facts: &Facts) -> Vec<Value> {
     let host = &facts.gateway.hostname;
+    let https = [facts.gateway.https_port.to_string()];
     let mut not_paths: Vec<String> = Vec::new();
     for path in &facts.login.paths {
         // dex's issuer URL is `/dex` itself; oauth2-proxy only serves
@@ -53,8 +67,8 @@ fn protected_operations(facts: &Facts) -> Vec<Value> {
         }
     }
     vec![
-        json!({"operation": {"hosts": with_ports(host), "notPaths": not_paths}}),
-        json!({"operation": {"notHosts": public_hosts}}),
+        json!({"operation": {"ports": https, "hosts": with_ports(host), "notPaths": not_paths}}),
+        json!({"operation": {"ports": https, "notHosts": public_hosts}}),
     ]
 }
 
@@ -96,9 +110,14 @@ pub fn derive(config: &Config, facts: &Facts, issuer: &str) -> Policies {
         ],
     ));
     if a.m2m.enabled {
+        let jwks_uri = if a.m2m.jwks_uri.is_empty() {
+            super::jwks_relay_url(&a.namespace)
+        } else {
+            a.m2m.jwks_uri.clone()
+        };
         let mut rule = json!({
             "issuer": a.m2m.issuer,
-            "jwksUri": a.m2m.jwks_uri,
+            "jwksUri": jwks_uri,
             "forwardOriginalToken": true,
             "fromHeaders": [{"name": "Authorization", "prefix": "Bearer "}],
             "outputClaimToHeaders": [{"header": id.user_header, "claim": a.m2m.user_claim}],
@@ -145,6 +164,28 @@ pub fn derive(config: &Config, facts: &Facts, issuer: &str) -> Policies {
             }
             deny_rules.push(json!({"from": from, "to": ops, "when": when}));
         }
+    }
+    // The Kubeflow Pipelines SDK's tokens (its own audience) only on the
+    // Pipelines API paths, as deployKF's `kubeflow_pipelines_api` JWT
+    // requirement on `ml-pipeline-ui-route` (prefix `/pipeline`) does
+    // (deployKF `generator/templates/manifests/deploykf-core/
+    // deploykf-istio-gateway/templates/gateway/EnvoyFilter-ext-authz.yaml`,
+    // FILTER 3 and "ROUTE - Use special JwtAuthn requirement"): elsewhere a
+    // dex token must be oauth2-proxy's. `request.auth.audiences` matches
+    // when any `aud` of the token is listed (istio/istio
+    // `pilot/pkg/security/authz/model/generator.go`
+    // `requestAudiencesGenerator`, a list matcher on the `aud` claim).
+    if a.dex.enabled && a.dex.clients.kubeflow_pipelines_sdk.enabled {
+        let mut ops = ops.clone();
+        ops[0]["operation"]["notPaths"]
+            .as_array_mut()
+            .expect("the main host's operation lists notPaths")
+            .extend(PIPELINES_API_PATHS.iter().map(|p| json!(p)));
+        deny_rules.push(json!({
+            "from": [{"source": {"requestPrincipals": [format!("{issuer}/*")]}}],
+            "to": ops,
+            "when": [{"key": "request.auth.audiences", "notValues": [a.dex.clients.oauth2_proxy.client_id]}],
+        }));
     }
     Policies {
         jwt_rules,
