@@ -2074,7 +2074,10 @@ fn peer_mode(t: &Tree, pod: &Pod) -> String {
             (false, false) if ns == ROOT_NS => 1,
             _ => continue,
         };
-        let mode = d["spec"]["mtls"]["mode"].as_str().unwrap_or("PERMISSIVE").to_string();
+        let mode = d["spec"]["mtls"]["mode"]
+            .as_str()
+            .unwrap_or("PERMISSIVE")
+            .to_string();
         if best.as_ref().is_none_or(|(r, _)| rank > *r) {
             best = Some((rank, mode));
         }
@@ -2096,7 +2099,8 @@ fn inbound_rule_matches(rule: &Value, req: &Inbound) -> bool {
         from.as_array().unwrap().iter().any(|f| {
             let s = &f["source"];
             s.get("principals").is_none_or(|l| any_match(l, principal))
-                && s.get("namespaces").is_none_or(|l| any_match(l, src_ns.as_deref()))
+                && s.get("namespaces")
+                    .is_none_or(|l| any_match(l, src_ns.as_deref()))
                 && s.get("requestPrincipals").is_none()
         })
     });
@@ -2106,7 +2110,8 @@ fn inbound_rule_matches(rule: &Value, req: &Inbound) -> bool {
             let o = &t["operation"];
             o.get("ports").is_none_or(|l| any_match(l, Some(&port)))
                 && o.get("paths").is_none_or(|l| any_match(l, Some(&req.path)))
-                && o.get("methods").is_none_or(|l| any_match(l, Some(req.method)))
+                && o.get("methods")
+                    .is_none_or(|l| any_match(l, Some(req.method)))
                 && o.get("hosts").is_none()
         })
     });
@@ -2123,7 +2128,8 @@ fn inbound_rule_matches(rule: &Value, req: &Inbound) -> bool {
             panic!("attribute {key} not modelled at the sidecar")
         };
         w.get("values").is_none_or(|l| any_match(l, v.as_deref()))
-            && w.get("notValues").is_none_or(|l| !any_match(l, v.as_deref()))
+            && w.get("notValues")
+                .is_none_or(|l| !any_match(l, v.as_deref()))
     });
     from_ok && to_ok && when_ok
 }
@@ -2178,25 +2184,41 @@ fn admitted(t: &Tree, vs: &Value) -> bool {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["operator"] == "NotIn" && e["values"].as_array().unwrap().iter().any(|v| v == ns));
+            .any(|e| {
+                e["operator"] == "NotIn" && e["values"].as_array().unwrap().iter().any(|v| v == ns)
+            });
         if exempt {
             continue;
         }
-        let list: Vec<String> = serde_json::from_str(
-            d["spec"]["variables"][0]["expression"].as_str().unwrap(),
-        )
-        .unwrap();
+        let list: Vec<String> =
+            serde_json::from_str(d["spec"]["variables"][0]["expression"].as_str().unwrap())
+                .unwrap();
         let touches = |h: &Value| {
             let r = &h["request"];
             ["set", "add"]
                 .iter()
-                .flat_map(|o| r[o].as_object().into_iter().flatten().map(|(k, _)| k.clone()))
-                .chain(r["remove"].as_array().into_iter().flatten().map(|v| v.as_str().unwrap().to_string()))
+                .flat_map(|o| {
+                    r[o].as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, _)| k.clone())
+                })
+                .chain(
+                    r["remove"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| v.as_str().unwrap().to_string()),
+                )
                 .any(|k| list.contains(&k.to_ascii_lowercase()))
         };
         for r in vs["spec"]["http"].as_array().into_iter().flatten() {
             if touches(&r["headers"])
-                || r["route"].as_array().into_iter().flatten().any(|d| touches(&d["headers"]))
+                || r["route"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| touches(&d["headers"]))
             {
                 return false;
             }
@@ -2221,10 +2243,17 @@ fn gateway_identity(t: &Tree, email: &str) -> BTreeMap<String, String> {
 
 /// A verified user's request through a tenant's VirtualService route: the
 /// route's header operations run after the gateway's authorization.
-fn through_tenant_route(headers: &BTreeMap<String, String>, route: &Value) -> BTreeMap<String, String> {
+fn through_tenant_route(
+    headers: &BTreeMap<String, String>,
+    route: &Value,
+) -> BTreeMap<String, String> {
     let mut h = headers.clone();
     for level in std::iter::once(&route["headers"]).chain(
-        route["route"].as_array().into_iter().flatten().map(|d| &d["headers"]),
+        route["route"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| &d["headers"]),
     ) {
         for (k, v) in level["request"]["set"].as_object().into_iter().flatten() {
             h.insert(k.to_ascii_lowercase(), v.as_str().unwrap().to_string());
@@ -2251,7 +2280,13 @@ fn pod(ns: &str, l: &[(&str, &str)], port: u16) -> Pod {
     }
 }
 
-fn inbound(p: &Pod, principal: Option<&str>, method: &'static str, path: &str, user: Option<&str>) -> Inbound {
+fn inbound(
+    p: &Pod,
+    principal: Option<&str>,
+    method: &'static str,
+    path: &str,
+    user: Option<&str>,
+) -> Inbound {
     Inbound {
         pod: p.clone(),
         principal: principal.map(String::from),
@@ -2272,7 +2307,10 @@ fn destination_violations(t: &Tree) -> Vec<String> {
     let mut bad = Vec::new();
     let mut expect = |what: &str, req: &Inbound, want: bool| {
         if at_sidecar(t, req) != want {
-            bad.push(format!("{what}: {} expected, {req:?}", if want { "allowed" } else { "denied" }));
+            bad.push(format!(
+                "{what}: {} expected, {req:?}",
+                if want { "allowed" } else { "denied" }
+            ));
         }
     };
     // Gateway -> app pods. The dashboard's Service maps 80 -> 8082
@@ -2283,11 +2321,25 @@ fn destination_violations(t: &Tree) -> Vec<String> {
     let minio_api = pod("minio", &[("app", "minio-api")], 9000);
     let status = pod("status", &[("app", "statuspage")], 8080);
     let gw = Some(GATEWAY_SA);
-    for (name, p) in [("dashboard", &dashboard), ("minio-console", &minio), ("status", &status)] {
-        expect(&format!("gateway -> {name} pod"), &inbound(p, gw, "GET", "/", Some("alice@example.com")), true);
+    for (name, p) in [
+        ("dashboard", &dashboard),
+        ("minio-console", &minio),
+        ("status", &status),
+    ] {
+        expect(
+            &format!("gateway -> {name} pod"),
+            &inbound(p, gw, "GET", "/", Some("alice@example.com")),
+            true,
+        );
         expect(
             &format!("a tenant pod -> {name} pod"),
-            &inbound(p, Some("cluster.local/ns/kf-research/sa/default-editor"), "GET", "/", None),
+            &inbound(
+                p,
+                Some("cluster.local/ns/kf-research/sa/default-editor"),
+                "GET",
+                "/",
+                None,
+            ),
             false,
         );
     }
@@ -2295,12 +2347,22 @@ fn destination_violations(t: &Tree) -> Vec<String> {
     // stays closed to the gateway.
     let mut other_port = dashboard.clone();
     other_port.port = 9090;
-    expect("gateway -> dashboard pod, another port", &inbound(&other_port, gw, "GET", "/", None), false);
+    expect(
+        "gateway -> dashboard pod, another port",
+        &inbound(&other_port, gw, "GET", "/", None),
+        false,
+    );
     // A selector keeps the policy on its pods: a neighbour in minio's
     // namespace keeps its callers.
     expect(
         "a neighbour's caller -> minio API pod",
-        &inbound(&minio_api, Some("cluster.local/ns/ml/sa/trainer"), "GET", "/", None),
+        &inbound(
+            &minio_api,
+            Some("cluster.local/ns/ml/sa/trainer"),
+            "GET",
+            "/",
+            None,
+        ),
         true,
     );
     // Profiles: the gateway with a member's verified identity reaches the
@@ -2309,40 +2371,110 @@ fn destination_violations(t: &Tree) -> Vec<String> {
     let analytics = pod("kf-analytics", &[("app", "nb")], 8888);
     let alice = "alice@example.com";
     let admin = "ml-platform-admin@example.com";
-    expect("gateway as a member -> its profile", &inbound(&research, gw, "GET", "/", Some(alice)), true);
-    expect("gateway as a non-member -> a profile", &inbound(&analytics, gw, "GET", "/", Some(alice)), false);
+    expect(
+        "gateway as a member -> its profile",
+        &inbound(&research, gw, "GET", "/", Some(alice)),
+        true,
+    );
+    expect(
+        "gateway as a non-member -> a profile",
+        &inbound(&analytics, gw, "GET", "/", Some(alice)),
+        false,
+    );
     expect(
         "a pod of kf-research -> kf-analytics, claiming its owner",
-        &inbound(&analytics, Some("cluster.local/ns/kf-research/sa/default-editor"), "GET", "/", Some(admin)),
+        &inbound(
+            &analytics,
+            Some("cluster.local/ns/kf-research/sa/default-editor"),
+            "GET",
+            "/",
+            Some(admin),
+        ),
         false,
     );
     expect(
         "a pod of kf-research -> kf-research",
-        &inbound(&research, Some("cluster.local/ns/kf-research/sa/default-editor"), "GET", "/", None),
+        &inbound(
+            &research,
+            Some("cluster.local/ns/kf-research/sa/default-editor"),
+            "GET",
+            "/",
+            None,
+        ),
         true,
     );
-    expect("plaintext -> a profile", &inbound(&research, None, "GET", "/", Some(alice)), false);
+    expect(
+        "plaintext -> a profile",
+        &inbound(&research, None, "GET", "/", Some(alice)),
+        false,
+    );
     // Only STRICT mTLS keeps a caller without a sidecar off the paths
     // every mesh workload may probe.
-    expect("plaintext -> a profile's probe path", &inbound(&research, None, "GET", "/healthz", None), false);
-    expect("plaintext -> minio console", &inbound(&minio, None, "GET", "/", Some(alice)), false);
+    expect(
+        "plaintext -> a profile's probe path",
+        &inbound(&research, None, "GET", "/healthz", None),
+        false,
+    );
+    expect(
+        "plaintext -> minio console",
+        &inbound(&minio, None, "GET", "/", Some(alice)),
+        false,
+    );
     // Kubeflow parity (profile_controller.go, getAuthorizationPolicy).
     let kfp_ui = Some("cluster.local/ns/kubeflow/sa/ml-pipeline-ui");
     let nb_ctl = Some("cluster.local/ns/kubeflow/sa/notebook-controller-service-account");
     let activator = Some("cluster.local/ns/knative-serving/sa/controller");
-    expect("Pipelines UI for a member", &inbound(&research, kfp_ui, "GET", "/artifacts", Some(alice)), true);
-    expect("Pipelines UI for a non-member", &inbound(&analytics, kfp_ui, "GET", "/artifacts", Some(alice)), false);
+    expect(
+        "Pipelines UI for a member",
+        &inbound(&research, kfp_ui, "GET", "/artifacts", Some(alice)),
+        true,
+    );
+    expect(
+        "Pipelines UI for a non-member",
+        &inbound(&analytics, kfp_ui, "GET", "/artifacts", Some(alice)),
+        false,
+    );
     for path in ["/healthz", "/metrics", "/wait-for-drain"] {
-        expect(&format!("Knative probe {path}"), &inbound(&research, activator, "GET", path, None), true);
+        expect(
+            &format!("Knative probe {path}"),
+            &inbound(&research, activator, "GET", path, None),
+            true,
+        );
     }
-    expect("Knative's controller elsewhere", &inbound(&research, activator, "GET", "/api", None), false);
+    expect(
+        "Knative's controller elsewhere",
+        &inbound(&research, activator, "GET", "/api", None),
+        false,
+    );
     let kernels = "/notebook/kf-research/nb/api/kernels";
-    expect("notebook controller polls kernels", &inbound(&research, nb_ctl, "GET", kernels, None), true);
-    expect("notebook controller POSTs kernels", &inbound(&research, nb_ctl, "POST", kernels, None), false);
-    expect("notebook controller elsewhere", &inbound(&research, nb_ctl, "GET", "/notebook/kf-research/nb/lab", None), false);
+    expect(
+        "notebook controller polls kernels",
+        &inbound(&research, nb_ctl, "GET", kernels, None),
+        true,
+    );
+    expect(
+        "notebook controller POSTs kernels",
+        &inbound(&research, nb_ctl, "POST", kernels, None),
+        false,
+    );
+    expect(
+        "notebook controller elsewhere",
+        &inbound(
+            &research,
+            nb_ctl,
+            "GET",
+            "/notebook/kf-research/nb/lab",
+            None,
+        ),
+        false,
+    );
     // A tenant's VirtualService bound to the gateway, which sets the
     // identity header on its route after the gateway verified alice.
-    for (key, level) in [("set", "route"), ("add", "destination"), ("set", "destination")] {
+    for (key, level) in [
+        ("set", "route"),
+        ("add", "destination"),
+        ("set", "destination"),
+    ] {
         let header = json!({"request": {key: {"Kubeflow-Userid": admin}}});
         let mut route = json!({
             "match": [{"uri": {"prefix": "/notebook/kf-research/x/"}}],
@@ -2371,7 +2503,9 @@ fn destination_violations(t: &Tree) -> Vec<String> {
             headers: seen,
         };
         if at_sidecar(t, &req) {
-            bad.push(format!("a tenant VirtualService ({key} on the {level}) made kf-analytics see {admin}"));
+            bad.push(format!(
+                "a tenant VirtualService ({key} on the {level}) made kf-analytics see {admin}"
+            ));
         }
     }
     bad
@@ -2391,8 +2525,14 @@ fn the_destination_replay_notices_a_missing_safeguard() {
     let mut mutants: Vec<(String, Tree)> = Vec::new();
     // Drop one document.
     for (path, what) in [
-        (format!("{GW_DIR}/ValidatingAdmissionPolicy-identity-headers.yaml"), "the identity-header admission policy"),
-        (format!("{GW_DIR}/app-minio-console.yaml"), "minio's app policy"),
+        (
+            format!("{GW_DIR}/ValidatingAdmissionPolicy-identity-headers.yaml"),
+            "the identity-header admission policy",
+        ),
+        (
+            format!("{GW_DIR}/app-minio-console.yaml"),
+            "minio's app policy",
+        ),
     ] {
         let mut t = base.clone();
         assert!(t.remove(&path).is_some(), "{path}");
@@ -2405,7 +2545,8 @@ fn the_destination_replay_notices_a_missing_safeguard() {
     mutants.push(("every PeerAuthentication".into(), t));
     // The selector of minio's policy.
     let mut t = base.clone();
-    t.get_mut(&format!("{GW_DIR}/app-minio-console.yaml")).unwrap()[1]["spec"]
+    t.get_mut(&format!("{GW_DIR}/app-minio-console.yaml"))
+        .unwrap()[1]["spec"]
         .as_object_mut()
         .unwrap()
         .remove("selector");
@@ -2419,32 +2560,50 @@ fn the_destination_replay_notices_a_missing_safeguard() {
     mutants.push(("the dashboard policy's port".into(), t));
     // Each rule of a profile's profile-access policy.
     let file = "manifests/deploykf-core/deploykf-profiles-generator/kf-research.yaml";
-    let at = base[file].iter().position(|d| d["metadata"]["name"] == "profile-access").unwrap();
+    let at = base[file]
+        .iter()
+        .position(|d| d["metadata"]["name"] == "profile-access")
+        .unwrap();
     for i in 0..base[file][at]["spec"]["rules"].as_array().unwrap().len() {
         let mut t = base.clone();
-        t.get_mut(file).unwrap()[at]["spec"]["rules"].as_array_mut().unwrap().remove(i);
+        t.get_mut(file).unwrap()[at]["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+            .remove(i);
         mutants.push((format!("rule {i} of kf-research's profile-access"), t));
     }
     // A header missing from the admission policy's list.
     let mut t = base.clone();
-    let vap = &mut t.get_mut(&format!("{GW_DIR}/ValidatingAdmissionPolicy-identity-headers.yaml")).unwrap()[0];
+    let vap = &mut t
+        .get_mut(&format!(
+            "{GW_DIR}/ValidatingAdmissionPolicy-identity-headers.yaml"
+        ))
+        .unwrap()[0];
     vap["spec"]["variables"][0]["expression"] = json!("[\"kubeflow-groups\"]");
     mutants.push(("kubeflow-userid in the admission policy".into(), t));
     for (what, t) in mutants {
-        assert!(!destination_violations(&t).is_empty(), "without {what} the replay still passes");
+        assert!(
+            !destination_violations(&t).is_empty(),
+            "without {what} the replay still passes"
+        );
     }
 }
 
 #[test]
 fn app_policies_match_the_pod_port_and_warn_without_selector() {
     let t = case("apps");
-    let rules = |name: &str| t[&format!("{GW_DIR}/app-{name}.yaml")].last().unwrap()["spec"]["rules"].clone();
+    let rules = |name: &str| {
+        t[&format!("{GW_DIR}/app-{name}.yaml")].last().unwrap()["spec"]["rules"].clone()
+    };
     // targetPort given: the pod port; none: no port list.
     assert_eq!(
         rules("dashboard"),
         json!([{"from": [{"source": {"principals": [GATEWAY_SA]}}], "to": [{"operation": {"ports": ["8082"]}}]}])
     );
-    assert_eq!(rules("minio-console"), json!([{"from": [{"source": {"principals": [GATEWAY_SA]}}]}]));
+    assert_eq!(
+        rules("minio-console"),
+        json!([{"from": [{"source": {"principals": [GATEWAY_SA]}}]}])
+    );
     let mut session = meshgen::Session::default();
     meshgen::generate(&common::case_inputs("apps"), &mut session).unwrap();
     let warnings: Vec<String> = session
@@ -2453,7 +2612,11 @@ fn app_policies_match_the_pod_port_and_warn_without_selector() {
         .iter()
         .map(|w| w.display(&session.sources).to_string())
         .collect();
-    let about = |key: &str| warnings.iter().any(|w| w.contains(key) && w.contains("no `selector`"));
+    let about = |key: &str| {
+        warnings
+            .iter()
+            .any(|w| w.contains(key) && w.contains("no `selector`"))
+    };
     assert!(about("apps[0]"), "{warnings:?}");
     assert!(!about("apps[1]"), "{warnings:?}");
 }
@@ -2464,8 +2627,14 @@ fn the_identity_header_guard_reads_every_header_operation() {
     let docs = &t[&format!("{GW_DIR}/ValidatingAdmissionPolicy-identity-headers.yaml")];
     let vap = &docs[0]["spec"];
     assert_eq!(vap["failurePolicy"], "Fail");
-    assert_eq!(vap["matchConstraints"]["resourceRules"][0]["resources"], json!(["virtualservices"]));
-    assert_eq!(vap["variables"][0]["expression"], "[\"kubeflow-userid\", \"kubeflow-groups\"]");
+    assert_eq!(
+        vap["matchConstraints"]["resourceRules"][0]["resources"],
+        json!(["virtualservices"])
+    );
+    assert_eq!(
+        vap["variables"][0]["expression"],
+        "[\"kubeflow-userid\", \"kubeflow-groups\"]"
+    );
     let cel = vap["validations"][0]["expression"].as_str().unwrap();
     for level in ["r", "d"] {
         for op in ["set", "add", "remove"] {

@@ -266,7 +266,10 @@ fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
             path: f.path.clone(),
             routes,
             selector: f.selector.clone(),
-            policy_rules: vec![app_policy_rule(&input.facts.gateway.principal, f.target_port)],
+            policy_rules: vec![app_policy_rule(
+                &input.facts.gateway.principal,
+                f.target_port,
+            )],
         });
     }
     // Longest prefix first: Envoy takes the first route that matches.

@@ -292,7 +292,8 @@ fn derive(input: &Input) -> ProfilesModel {
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
         pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
-        notebook_controller_principal: "cluster.local/ns/kubeflow/sa/notebook-controller-service-account",
+        notebook_controller_principal:
+            "cluster.local/ns/kubeflow/sa/notebook-controller-service-account",
         injection_labels: input.facts.istio.injection_labels.clone(),
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),

@@ -136,9 +136,17 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
 fn warn_namespace_wide_app_policies(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let owned = owned_namespaces(config);
-    for (i, app) in config.deploykf_core.deploykf_istio_gateway.apps.iter().enumerate() {
+    for (i, app) in config
+        .deploykf_core
+        .deploykf_istio_gateway
+        .apps
+        .iter()
+        .enumerate()
+    {
         if app.selector.is_none() && !owned.contains(&app.namespace) {
-            let path = crate::values::path::ValuePath::keys(GW).key("apps").index(i);
+            let path = crate::values::path::ValuePath::keys(GW)
+                .key("apps")
+                .index(i);
             f.warnings.push(
                 crate::diagnostic::Diagnostic::warning(format!(
                     "app `{}` has no `selector`: its AuthorizationPolicy applies to every workload in namespace `{}`, which then refuses all traffic no ALLOW policy there names (other workloads in it lose their callers); set `selector` to the labels of the app's pods",
