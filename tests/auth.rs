@@ -2651,3 +2651,39 @@ fn the_identity_header_guard_reads_every_header_operation() {
         json!(["deploykf-istio-gateway"])
     );
 }
+
+/// Issue 14, point 4: with `output: profiles`, Kubeflow's profile controller
+/// and KFAM name the principal in `ISTIO_INGRESS_GATEWAY_PRINCIPAL`
+/// (kubeflow/dashboard `components/profile-controller/controllers/
+/// profile_controller.go` and `components/access-management/kfam/
+/// bindings.go`, `getAuthorizationPolicy`; default
+/// `cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account`),
+/// read by both containers from the ConfigMap `config` (kubeflow/manifests
+/// `applications/profiles/upstream/manager/kustomization.yaml`): the output
+/// README gives the merge that points it at meshgen's gateway.
+#[test]
+fn with_kubeflow_profiles_the_readme_sets_the_gateway_principal() {
+    let inputs = common::inputs(
+        vec![],
+        &["deploykf_core.deploykf_profiles_generator.output=profiles"],
+    );
+    let g = common::generate(&inputs);
+    let readme = &g.files["README.md"];
+    assert!(
+        readme.contains(&format!(
+            "        - ISTIO_INGRESS_GATEWAY_PRINCIPAL={GATEWAY_SA}\n"
+        )),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("        - USERID_HEADER=kubeflow-userid\n"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("    - name: config\n      behavior: merge\n"),
+        "{readme}"
+    );
+    // With `output: namespaces` meshgen renders the policies itself.
+    let g = common::generate(&common::inputs(vec![], &[]));
+    assert!(!g.files["README.md"].contains("ISTIO_INGRESS_GATEWAY_PRINCIPAL"));
+}
