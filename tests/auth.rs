@@ -2564,7 +2564,13 @@ fn the_destination_replay_notices_a_missing_safeguard() {
         .iter()
         .position(|d| d["metadata"]["name"] == "profile-access")
         .unwrap();
-    for i in 0..base[file][at]["spec"]["rules"].as_array().unwrap().len() {
+    // (Rules on the groups header or claim are another replay's: this one
+    // sends no groups.)
+    let profile_rules = base[file][at]["spec"]["rules"].as_array().unwrap();
+    for (i, rule) in profile_rules.iter().enumerate() {
+        if rule.to_string().contains("groups") {
+            continue;
+        }
         let mut t = base.clone();
         t.get_mut(file).unwrap()[at]["spec"]["rules"]
             .as_array_mut()
