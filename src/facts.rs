@@ -94,6 +94,9 @@ pub struct GatewayNames {
     pub jwt: String,
     pub xff_num_trusted_hops: String,
     pub proxy_protocol: String,
+    /// The ValidatingAdmissionPolicy (and binding) guarding identity
+    /// headers in VirtualServices.
+    pub identity_headers: String,
 }
 
 impl GatewayNames {
@@ -106,6 +109,7 @@ impl GatewayNames {
             jwt: n("jwt"),
             xff_num_trusted_hops: n("xff-num-trusted-hops"),
             proxy_protocol: n("proxy-protocol"),
+            identity_headers: n("identity-headers"),
         }
     }
 
@@ -118,6 +122,7 @@ impl GatewayNames {
             &self.jwt,
             &self.xff_num_trusted_hops,
             &self.proxy_protocol,
+            &self.identity_headers,
         ]
         .into_iter()
         .max_by_key(|n| n.len())
@@ -135,8 +140,10 @@ pub struct AppFacts {
     /// Its prefix on the main host; `None` for a subdomain app.
     pub path: Option<String>,
     pub selector: Option<StringMap>,
-    /// The port its pods listen on.
-    pub target_port: u16,
+    /// The port its pods listen on (`targetPort`), when given. Istio
+    /// matches an AuthorizationPolicy's `ports` against the workload's port
+    /// (`destination.port`), never the Service port.
+    pub target_port: Option<u16>,
     pub public: bool,
 }
 
@@ -287,7 +294,7 @@ impl Facts {
                 host: app_host(config, app),
                 path: app.path.clone(),
                 selector: app.selector.clone(),
-                target_port: app.target_port.unwrap_or(app.port),
+                target_port: app.target_port,
                 public: app.auth == AppAuth::None,
             })
             .collect();

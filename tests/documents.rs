@@ -153,6 +153,17 @@ fn namespace_and_every_object_live_in_the_gateway_namespace() {
             if path.ends_with("/PeerAuthentication-mesh.yaml") {
                 // mesh-wide mTLS lives in the Istio root namespace
                 assert_eq!(d["metadata"]["namespace"], "istio-system", "{path}");
+            } else if path.ends_with("/ValidatingAdmissionPolicy-identity-headers.yaml") {
+                // cluster-scoped; its binding exempts the gateway namespace
+                assert!(d["metadata"].get("namespace").is_none(), "{path}");
+                if d["kind"] == "ValidatingAdmissionPolicyBinding" {
+                    assert_eq!(
+                        d["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0]
+                            ["values"],
+                        json!(["edge-system"]),
+                        "{path}"
+                    );
+                }
             } else if d["kind"] != "Namespace" && d["kind"] != "Kustomization" {
                 assert_eq!(d["metadata"]["namespace"], "edge-system", "{path}");
             }

@@ -58,6 +58,62 @@ pub struct GatewayModel {
     pub deployment: GatewayDeploymentModel,
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
+    pub identity_header_guard: IdentityHeaderGuard,
+}
+
+/// The ValidatingAdmissionPolicy that keeps identity headers out of
+/// VirtualServices outside the gateway's namespace (issue 14, point 5).
+/// Istio applies a route's `headers.request` in the router, after the
+/// gateway's authorization filters (istio/istio
+/// `pilot/pkg/networking/core/route/route.go`, `TranslateRoute` puts them in
+/// Envoy's `request_headers_to_add` / `request_headers_to_remove` of the
+/// route), so such a route could hand an app any identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityHeaderGuard {
+    /// CEL list of the lower-cased identity headers.
+    pub headers: String,
+    /// CEL: no route of the VirtualService touches them.
+    pub expression: String,
+    pub message: String,
+}
+
+fn identity_header_guard(config: &Config, gateway: &str, namespace: &str) -> IdentityHeaderGuard {
+    let id = &config.deploykf_core.deploykf_auth.identity;
+    let mut names: Vec<String> = [&id.user_header, &id.groups_header]
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    names.dedup();
+    let list = names
+        .iter()
+        .map(|h| serde_json::to_string(h).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(", ");
+    // Header names are case-insensitive (Envoy lower-cases them), so each
+    // key is compared lower-cased.
+    let clean = |r: &str| {
+        let op = |o: &str| {
+            format!("(!has({r}.headers.request.{o}) || {r}.headers.request.{o}.all(h, !(h.lowerAscii() in variables.identityHeaders)))")
+        };
+        format!(
+            "(!has({r}.headers) || !has({r}.headers.request) || ({} && {} && {}))",
+            op("set"),
+            op("add"),
+            op("remove")
+        )
+    };
+    IdentityHeaderGuard {
+        headers: format!("[{list}]"),
+        expression: format!(
+            "!has(object.spec.http) || object.spec.http.all(r, {} && (!has(r.route) || r.route.all(d, {})))",
+            clean("r"),
+            clean("d")
+        ),
+        message: format!(
+            "identity headers ({}) are set by the gateway {gateway} only; a VirtualService outside namespace {namespace} may not set, add or remove them",
+            names.join(", ")
+        ),
+    }
 }
 
 /// One app behind the gateway: its routes and its policy.
@@ -125,6 +181,7 @@ fn derive(input: &Input) -> Part {
             .unwrap_or(gw.charts.istio_gateway.enabled),
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
+        identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
     })
 }
 
@@ -210,15 +267,31 @@ fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
             path: f.path.clone(),
             routes,
             selector: f.selector.clone(),
-            policy_rules: vec![json!({
-                "from": [{"source": {"principals": [input.facts.gateway.principal]}}],
-                "to": [{"operation": {"ports": [f.target_port.to_string()]}}],
-            })],
+            policy_rules: vec![app_policy_rule(
+                &input.facts.gateway.principal,
+                f.target_port,
+            )],
         });
     }
     // Longest prefix first: Envoy takes the first route that matches.
     main_routes.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
     (main_routes.into_iter().map(|(_, _, r)| r).collect(), apps)
+}
+
+/// The rule that lets the gateway reach an app's pods. Istio matches
+/// `ports` against the port the request arrives on at the workload
+/// (istio/istio `pilot/pkg/security/authz/model/model.go`: `ports` ->
+/// `destPortGenerator` in generator.go -> `permissionDestinationPort` in
+/// permission.go, Envoy RBAC's `destination_port`, the port the sidecar's
+/// inbound connection was made to), not the Service port: a Service 80 -> 8082 app is reached on
+/// 8082. Without `targetPort` the pod port is unknown, so the rule names no
+/// port; the selector (or the namespace) bounds it.
+fn app_policy_rule(gateway_principal: &str, target_port: Option<u16>) -> Value {
+    let from = json!([{"source": {"principals": [gateway_principal]}}]);
+    match target_port {
+        Some(p) => json!({"from": from, "to": [{"operation": {"ports": [p.to_string()]}}]}),
+        None => json!({"from": from}),
+    }
 }
 
 fn deployment(config: &Config) -> GatewayDeploymentModel {

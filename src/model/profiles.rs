@@ -216,6 +216,11 @@ pub struct ProfilesModel {
     pub user_id_header: String,
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub gateway_principal: String,
+    /// Kubeflow's defaults for `KFP_UI_PRINCIPAL` and
+    /// `NOTEBOOK_CONTROLLER_PRINCIPAL` (kubeflow/dashboard
+    /// components/profile-controller/controllers/profile_controller.go).
+    pub pipelines_ui_principal: &'static str,
+    pub notebook_controller_principal: &'static str,
     pub injection_labels: StringMap,
     /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
     /// match `idpGroup` members by.
@@ -539,6 +544,9 @@ fn derive(input: &Input) -> ProfilesModel {
             .user_header
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
+        pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
+        notebook_controller_principal:
+            "cluster.local/ns/kubeflow/sa/notebook-controller-service-account",
         injection_labels: input.facts.istio.injection_labels.clone(),
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
         profiles,

@@ -123,4 +123,55 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         ));
     }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
+    warn_namespace_wide_app_policies(ctx, f);
+}
+
+/// An app without `selector` gets a namespace-wide ALLOW policy. In a
+/// namespace meshgen does not own, that policy is the first ALLOW there
+/// and turns the whole namespace deny-by-default (istio/istio
+/// `pilot/pkg/security/authz/builder/builder.go` turns ALLOW policies into
+/// one Envoy RBAC filter with action ALLOW, and Envoy's RBAC engine denies
+/// a request no policy of an ALLOW filter matches), cutting off every
+/// other workload's callers.
+fn warn_namespace_wide_app_policies(ctx: &Ctx, f: &mut Findings) {
+    let config = ctx.config;
+    let owned = owned_namespaces(config);
+    for (i, app) in config
+        .deploykf_core
+        .deploykf_istio_gateway
+        .apps
+        .iter()
+        .enumerate()
+    {
+        if app.selector.is_none() && !owned.contains(&app.namespace) {
+            let path = crate::values::path::ValuePath::keys(GW)
+                .key("apps")
+                .index(i);
+            f.warnings.push(
+                crate::diagnostic::Diagnostic::warning(format!(
+                    "app `{}` has no `selector`: its AuthorizationPolicy applies to every workload in namespace `{}`, which then refuses all traffic no ALLOW policy there names (other workloads in it lose their callers); set `selector` to the labels of the app's pods",
+                    app.name, app.namespace
+                ))
+                .at(ctx.values.origin_of(&path))
+                .at_path(path),
+            );
+        }
+    }
+}
+
+/// Namespaces whose policies meshgen renders in full (each has its
+/// deny-by-default policy already): the gateway's, the login's and the
+/// profiles'.
+fn owned_namespaces(config: &crate::config::Config) -> Vec<String> {
+    let core = &config.deploykf_core;
+    let mut owned = vec![core.deploykf_istio_gateway.namespace.clone()];
+    if core.deploykf_auth.enabled {
+        owned.push(core.deploykf_auth.namespace.clone());
+    }
+    let pg = &core.deploykf_profiles_generator;
+    if pg.enabled {
+        let prefix = &pg.profile_defaults.profile_name_prefix;
+        owned.extend(pg.profiles.iter().map(|p| format!("{prefix}{}", p.name)));
+    }
+    owned
 }
