@@ -1510,50 +1510,30 @@ fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
             .expect("a named targetPort the pods declare"),
         _ => port,
     };
-    // The sidecar's ALLOW policies for those pods (the namespace's
-    // allow-nothing among them: it allows nothing).
-    let allows: Vec<Value> = in_ns("AuthorizationPolicy", None)
-        .into_iter()
-        .filter(|p| p["spec"]["action"].as_str().unwrap_or("ALLOW") == "ALLOW")
-        .filter(|p| {
-            p["spec"]["selector"]["matchLabels"]
+    // The pods' sidecar (the namespace's allow-nothing among its
+    // policies), as `at_sidecar` models it.
+    let req = Inbound {
+        pod: Pod {
+            namespace: ns.into(),
+            labels: pod_labels
                 .as_object()
-                .is_none_or(|m| m.iter().all(|(k, v)| &pod_labels[k] == v))
-        })
-        .collect();
-    let allowed = allows.is_empty()
-        || allows.iter().any(|p| {
-            p["spec"]["rules"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|r| rule_at_port(r, target))
-                .any(|r| sidecar_allows(&r, GATEWAY_PRINCIPAL, "GET", &path))
-        });
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect(),
+            port: target,
+        },
+        principal: Some(GATEWAY_PRINCIPAL.into()),
+        method: "GET",
+        path: path.clone(),
+        headers: BTreeMap::new(),
+        token: None,
+    };
+    let allowed = at_sidecar(t, &req);
     if !allowed {
         return unreachable("the pods' policies refuse the gateway's GET");
     }
     Ok(())
-}
-
-/// An ALLOW rule (ports already resolved) at a sidecar, for a request by
-/// `principal` (mTLS) of `method path`.
-fn sidecar_allows(rule: &Value, principal: &str, method: &str, path: &str) -> bool {
-    let from_ok = rule.get("from").is_none_or(|f| {
-        f.as_array().unwrap().iter().any(|f| {
-            f["source"]
-                .get("principals")
-                .is_none_or(|l| any_match(l, Some(principal)))
-        })
-    });
-    let to_ok = rule.get("to").is_none_or(|t| {
-        t.as_array().unwrap().iter().any(|t| {
-            let o = &t["operation"];
-            o.get("paths").is_none_or(|l| any_match(l, Some(path)))
-                && o.get("methods").is_none_or(|l| any_match(l, Some(method)))
-        })
-    });
-    from_ok && to_ok && rule.get("when").is_none()
 }
 
 /// The diagnostics meshgen refuses `sets` (over the auth-m2m case) with.
@@ -1670,170 +1650,13 @@ fn m2m_violations(t: &Tree) -> Vec<String> {
 
 const PG_DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
 
-/// A request as a profile workload's sidecar receives it.
-#[derive(Clone, Debug)]
-struct GroupInbound {
-    /// The peer's mTLS identity (STRICT mTLS in profile namespaces).
-    principal: String,
-    path: String,
-    headers: BTreeMap<String, String>,
-    /// The forwarded token: (issuer, claims with list values kept as lists).
-    token: Option<(String, Value)>,
-}
-
-/// An attribute as the destination sidecar sees it: a header, or a claim
-/// of a token one of the namespace's RequestAuthentications verified
-/// (Istio adds the JWT filter only when a RequestAuthentication selects
-/// the workload: pilot/pkg/security/authn/policy_applier.go, JwtFilter
-/// returns nil without JWT rules, so no claim exists without one).
-fn idp_attribute(req: &GroupInbound, claims: Option<&Value>, key: &str) -> Vec<String> {
-    if let Some(h) = key
-        .strip_prefix("request.headers[")
-        .and_then(|k| k.strip_suffix(']'))
-    {
-        return req.headers.get(h).into_iter().cloned().collect();
-    }
-    if let Some(c) = key
-        .strip_prefix("request.auth.claims[")
-        .and_then(|k| k.strip_suffix(']'))
-    {
-        // A list claim matches if one of its elements does: Istio's
-        // requestClaimGenerator.extendedPrincipal
-        // (pilot/pkg/security/authz/model/generator.go) builds a
-        // MetadataListValueMatcher, a ListMatcher `OneOf`
-        // (pilot/pkg/security/authz/matcher/metadata.go).
-        return match claims.and_then(|c2| c2.get(c)) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        };
-    }
-    panic!("attribute {key} not modelled at the destination");
-}
-
-fn idp_any(list: &Value, values: &[String]) -> bool {
-    values.iter().any(|v| any_match(list, Some(v)))
-}
-
-fn idp_rule_matches(
-    rule: &Value,
-    req: &GroupInbound,
-    claims: Option<&Value>,
-    ns_of_peer: &str,
-) -> bool {
-    if let Some(from) = rule.get("from") {
-        let ok = from.as_array().unwrap().iter().any(|f| {
-            let s = &f["source"];
-            let mut ok = true;
-            if let Some(l) = s.get("principals") {
-                ok &= any_match(l, Some(&req.principal));
-            }
-            if let Some(l) = s.get("namespaces") {
-                ok &= any_match(l, Some(ns_of_peer));
-            }
-            if let Some(l) = s.get("requestPrincipals") {
-                let rp = claims.zip(req.token.as_ref()).map(|(c, (iss, _))| {
-                    format!("{iss}/{}", c["sub"].as_str().unwrap_or_default())
-                });
-                ok &= any_match(l, rp.as_deref());
-            }
-            ok
-        });
-        if !ok {
-            return false;
-        }
-    }
-    if let Some(to) = rule.get("to") {
-        let ok = to.as_array().unwrap().iter().any(|t| {
-            let o = &t["operation"];
-            let mut ok = true;
-            if let Some(l) = o.get("paths") {
-                ok &= any_match(l, Some(&req.path));
-            }
-            if let Some(l) = o.get("notPaths") {
-                ok &= !any_match(l, Some(&req.path));
-            }
-            ok
-        });
-        if !ok {
-            return false;
-        }
-    }
-    for w in rule["when"].as_array().into_iter().flatten() {
-        let v = idp_attribute(req, claims, w["key"].as_str().unwrap());
-        if let Some(l) = w.get("values") {
-            if !idp_any(l, &v) {
-                return false;
-            }
-        }
-        if let Some(l) = w.get("notValues") {
-            if idp_any(l, &v) {
-                return false;
-            }
-        }
-    }
-    true
-}
-
-/// The sidecar of a workload in namespace `ns`: JWT verification by the
-/// namespace's RequestAuthentications (a token of no listed issuer is
-/// refused, one that verifies yields its claims), then DENY policies,
-/// then ALLOW policies (when any exists, one must match). Policies here
-/// have no selector, so each applies to every workload of the namespace.
-fn into_profile(t: &Tree, ns: &str, req: &GroupInbound) -> bool {
-    let docs: Vec<&Value> = t
-        .iter()
-        .filter(|(p, _)| p.starts_with(PG_DIR))
-        .flat_map(|(_, d)| d.iter())
-        .filter(|d| d["metadata"]["namespace"] == ns)
-        .collect();
-    let issuers: Vec<&Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == "RequestAuthentication")
-        .flat_map(|d| d["spec"]["jwtRules"].as_array().unwrap().iter())
-        .collect();
-    let mut claims = None;
-    if let Some((iss, c)) = &req.token {
-        if !issuers.is_empty() {
-            if !issuers.iter().any(|r| r["issuer"] == iss.as_str()) {
-                return false;
-            }
-            claims = Some(c);
-        }
-    }
-    let peer_ns = req
-        .principal
-        .split("/ns/")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .unwrap_or_default()
-        .to_string();
-    let policies: Vec<&Value> = docs
-        .iter()
-        .copied()
-        .filter(|d| d["kind"] == "AuthorizationPolicy")
-        .collect();
-    let rules = |action: &str| -> Vec<&Value> {
-        policies
-            .iter()
-            .filter(|p| p["spec"]["action"].as_str().unwrap_or("ALLOW") == action)
-            .flat_map(|p| p["spec"]["rules"].as_array().into_iter().flatten())
-            .collect()
-    };
-    if rules("DENY")
-        .iter()
-        .any(|r| idp_rule_matches(r, req, claims, &peer_ns))
-    {
-        return false;
-    }
-    let allow = rules("ALLOW");
-    allow.is_empty()
-        || allow
-            .iter()
-            .any(|r| idp_rule_matches(r, req, claims, &peer_ns))
+/// The sidecar of a workload in the profile namespace `ns`
+/// ([`at_sidecar`]: JWT verification by the namespace's
+/// RequestAuthentications, then DENY, then ALLOW policies).
+fn into_profile(t: &Tree, ns: &str, req: &Inbound) -> bool {
+    let mut req = req.clone();
+    req.pod = pod(ns, &[("app", "notebook")], 8888);
+    at_sidecar(t, &req)
 }
 
 /// A browser login: the gateway verifies dex's token (`through_gateway`)
@@ -1845,7 +1668,7 @@ fn via_gateway(
     groups: Option<&[&str]>,
     forged: &[(&str, &str)],
     path: &str,
-) -> Option<GroupInbound> {
+) -> Option<Inbound> {
     let dex = "https://deploykf.example.com/dex";
     // dex's ID tokens name the client they were issued to (oauth2-proxy).
     let mut flat = claims(&[("sub", email), ("email", email), ("aud", "oauth2-proxy")]);
@@ -1875,8 +1698,11 @@ fn via_gateway(
         .any(|r| r["issuer"] == dex && r["forwardOriginalToken"] == true);
     let mut headers = headers;
     headers.extend(identity);
-    Some(GroupInbound {
-        principal: GATEWAY_PRINCIPAL.into(),
+    Some(Inbound {
+        // The profile namespace's pod is chosen by `into_profile`.
+        pod: pod("", &[], 0),
+        principal: Some(GATEWAY_PRINCIPAL.into()),
+        method: "GET",
         path: path.into(),
         headers,
         token: forwarded.then(|| (dex.to_string(), full)),
@@ -2052,8 +1878,10 @@ fn idp_group_violations(t: &Tree) -> Vec<String> {
     }
     // Only through the gateway: a pod of another profile with a member's
     // token is not admitted.
-    let from_pod = GroupInbound {
-        principal: "cluster.local/ns/reviewers/sa/default-editor".into(),
+    let from_pod = Inbound {
+        pod: pod("", &[], 0),
+        principal: Some("cluster.local/ns/reviewers/sa/default-editor".into()),
+        method: "GET",
         path: api.into(),
         headers: BTreeMap::new(),
         token: Some((
@@ -2528,7 +2356,6 @@ fn the_idp_group_replay_notices_a_missing_safeguard() {
 //   VirtualService sets reaches the destination unchecked.
 
 const ROOT_NS: &str = "istio-system";
-const GATEWAY_SA: &str = "cluster.local/ns/deploykf-istio-gateway/sa/deploykf-gateway";
 
 #[derive(Clone, Debug)]
 struct Pod {
@@ -2546,6 +2373,8 @@ struct Inbound {
     method: &'static str,
     path: String,
     headers: BTreeMap<String, String>,
+    /// A token in `Authorization`: (issuer, claims; list claims as lists).
+    token: Option<(String, Value)>,
 }
 
 fn selects(spec: &Value, labels: &BTreeMap<String, String>) -> bool {
@@ -2590,16 +2419,58 @@ fn source_namespace(principal: Option<&str>) -> Option<String> {
         .map(String::from)
 }
 
-fn inbound_rule_matches(rule: &Value, req: &Inbound) -> bool {
+/// What a token verified at this sidecar says: its issuer and claims.
+type Verified<'a> = Option<(&'a str, &'a Value)>;
+
+/// The values of a `when` key at the sidecar. A list claim matches if one
+/// of its elements does: Istio's requestClaimGenerator.extendedPrincipal
+/// (`pilot/pkg/security/authz/model/generator.go`) builds a
+/// MetadataListValueMatcher, a ListMatcher `OneOf`
+/// (`pilot/pkg/security/authz/matcher/metadata.go`). Without a verified
+/// token there are no claims: Istio adds the JWT filter only when a
+/// RequestAuthentication selects the workload (`policy_applier.go`,
+/// JwtFilter returns nil without JWT rules).
+fn inbound_attribute(req: &Inbound, verified: Verified, key: &str) -> Vec<String> {
+    if key == "source.namespace" {
+        return source_namespace(req.principal.as_deref())
+            .into_iter()
+            .collect();
+    }
+    if let Some(h) = key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        return req.headers.get(h).into_iter().cloned().collect();
+    }
+    if let Some(c) = key
+        .strip_prefix("request.auth.claims[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        return match verified.and_then(|(_, claims)| claims.get(c)) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+    }
+    panic!("attribute {key} not modelled at the sidecar")
+}
+
+fn inbound_rule_matches(rule: &Value, req: &Inbound, verified: Verified) -> bool {
     let principal = req.principal.as_deref();
     let src_ns = source_namespace(principal);
+    let request_principal =
+        verified.map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()));
     let from_ok = rule.get("from").is_none_or(|from| {
         from.as_array().unwrap().iter().any(|f| {
             let s = &f["source"];
             s.get("principals").is_none_or(|l| any_match(l, principal))
                 && s.get("namespaces")
                     .is_none_or(|l| any_match(l, src_ns.as_deref()))
-                && s.get("requestPrincipals").is_none()
+                && s.get("requestPrincipals")
+                    .is_none_or(|l| any_match(l, request_principal.as_deref()))
         })
     });
     let port = req.pod.port.to_string();
@@ -2608,26 +2479,17 @@ fn inbound_rule_matches(rule: &Value, req: &Inbound) -> bool {
             let o = &t["operation"];
             o.get("ports").is_none_or(|l| any_match(l, Some(&port)))
                 && o.get("paths").is_none_or(|l| any_match(l, Some(&req.path)))
+                && o.get("notPaths")
+                    .is_none_or(|l| !any_match(l, Some(&req.path)))
                 && o.get("methods")
                     .is_none_or(|l| any_match(l, Some(req.method)))
                 && o.get("hosts").is_none()
         })
     });
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
-        let key = w["key"].as_str().unwrap();
-        let v = if key == "source.namespace" {
-            src_ns.clone()
-        } else if let Some(h) = key
-            .strip_prefix("request.headers[")
-            .and_then(|k| k.strip_suffix(']'))
-        {
-            req.headers.get(h).cloned()
-        } else {
-            panic!("attribute {key} not modelled at the sidecar")
-        };
-        w.get("values").is_none_or(|l| any_match(l, v.as_deref()))
-            && w.get("notValues")
-                .is_none_or(|l| !any_match(l, v.as_deref()))
+        let v = inbound_attribute(req, verified, w["key"].as_str().unwrap());
+        let any = |l: &Value| v.iter().any(|x| any_match(l, Some(x)));
+        w.get("values").is_none_or(any) && w.get("notValues").is_none_or(|l| !any(l))
     });
     from_ok && to_ok && when_ok
 }
@@ -2636,6 +2498,29 @@ fn inbound_rule_matches(rule: &Value, req: &Inbound) -> bool {
 fn at_sidecar(t: &Tree, req: &Inbound) -> bool {
     if req.principal.is_none() && peer_mode(t, &req.pod) == "STRICT" {
         return false;
+    }
+    // JWT authentication before authorization: a token of an issuer the
+    // workload's RequestAuthentications list is verified (its claims are
+    // then known); one of no listed issuer is refused (401); without any
+    // RequestAuthentication the token is not looked at.
+    let jwt_rules: Vec<&Value> = all_docs(t)
+        .map(|(_, d)| d)
+        .filter(|d| {
+            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
+            d["kind"] == "RequestAuthentication"
+                && (ns == req.pod.namespace || ns == ROOT_NS)
+                && selects(&d["spec"], &req.pod.labels)
+        })
+        .flat_map(|d| d["spec"]["jwtRules"].as_array().unwrap().iter())
+        .collect();
+    let mut verified = None;
+    if let Some((iss, claims)) = &req.token {
+        if !jwt_rules.is_empty() {
+            if !jwt_rules.iter().any(|r| r["issuer"] == iss.as_str()) {
+                return false;
+            }
+            verified = Some((iss.as_str(), claims));
+        }
     }
     let mut allow_policies = 0;
     let mut allowed = false;
@@ -2648,7 +2533,7 @@ fn at_sidecar(t: &Tree, req: &Inbound) -> bool {
             continue;
         }
         let rules = d["spec"]["rules"].as_array().cloned().unwrap_or_default();
-        let hit = rules.iter().any(|r| inbound_rule_matches(r, req));
+        let hit = rules.iter().any(|r| inbound_rule_matches(r, req, verified));
         match d["spec"]["action"].as_str().unwrap_or("ALLOW") {
             "DENY" if hit => return false,
             "ALLOW" => {
@@ -2793,6 +2678,7 @@ fn inbound(
         headers: user
             .map(|u| claims(&[("kubeflow-userid", u)]))
             .unwrap_or_default(),
+        token: None,
     }
 }
 
@@ -2818,7 +2704,7 @@ fn destination_violations(t: &Tree) -> Vec<String> {
     let minio = pod("minio", &[("app", "minio")], 9001);
     let minio_api = pod("minio", &[("app", "minio-api")], 9000);
     let status = pod("status", &[("app", "statuspage")], 8080);
-    let gw = Some(GATEWAY_SA);
+    let gw = Some(GATEWAY_PRINCIPAL);
     for (name, p) in [
         ("dashboard", &dashboard),
         ("minio-console", &minio),
@@ -2999,6 +2885,7 @@ fn destination_violations(t: &Tree) -> Vec<String> {
             method: "GET",
             path: "/notebook/kf-research/x/".into(),
             headers: seen,
+            token: None,
         };
         if at_sidecar(t, &req) {
             bad.push(format!(
@@ -3102,11 +2989,11 @@ fn app_policies_match_the_pod_port_and_warn_without_selector() {
     // targetPort given: the pod port; none: no port list.
     assert_eq!(
         rules("dashboard"),
-        json!([{"from": [{"source": {"principals": [GATEWAY_SA]}}], "to": [{"operation": {"ports": ["8082"]}}]}])
+        json!([{"from": [{"source": {"principals": [GATEWAY_PRINCIPAL]}}], "to": [{"operation": {"ports": ["8082"]}}]}])
     );
     assert_eq!(
         rules("minio-console"),
-        json!([{"from": [{"source": {"principals": [GATEWAY_SA]}}]}])
+        json!([{"from": [{"source": {"principals": [GATEWAY_PRINCIPAL]}}]}])
     );
     let mut session = meshgen::Session::default();
     meshgen::generate(&common::case_inputs("apps"), &mut session).unwrap();
@@ -3175,7 +3062,7 @@ fn with_kubeflow_profiles_the_readme_sets_the_gateway_principal() {
     let readme = &g.files["README.md"];
     assert!(
         readme.contains(&format!(
-            "        - ISTIO_INGRESS_GATEWAY_PRINCIPAL={GATEWAY_SA}\n"
+            "        - ISTIO_INGRESS_GATEWAY_PRINCIPAL={GATEWAY_PRINCIPAL}\n"
         )),
         "{readme}"
     );
