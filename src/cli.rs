@@ -149,7 +149,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
                         session.warnings.0.extend(report.warnings);
                         print_diagnostics(&session, None);
                         let unchanged = report.files - report.written;
-                        eprintln!(
+                        if report.written == 0 {
+                            eprintln!(
+                                "{} is up to date: its {} files are what these values render; nothing written",
+                                escape_controls(&report.dir.display().to_string()),
+                                report.files
+                            );
+                        } else {
+                            eprintln!(
                             "wrote {} files to {}{}",
                             report.files,
                             escape_controls(&report.dir.display().to_string()),
@@ -161,6 +168,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                                 ),
                             }
                         );
+                        }
                     }
                     Err(e) => {
                         let outcome = e.outcome(&dir);

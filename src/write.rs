@@ -20,7 +20,8 @@
 //! the earlier one (a regular file linked nowhere else, compared byte for
 //! byte): the earlier tree itself is never modified before the swap, so
 //! the guarantees above hold, and re-rendering 10,000 profiles after a
-//! one-profile change writes that profile's file and the marker.
+//! one-profile change writes that profile's file and the marker. When
+//! every file, the marker included, is unchanged, nothing is written.
 //!
 //! Deleting a previous tree removes its marker last, so a tree that could
 //! be deleted only in part stays provably meshgen's: the run succeeds
@@ -45,7 +46,8 @@ pub struct WriteReport {
     pub dir: PathBuf,
     pub files: usize,
     /// Of those, the files written; the others were unchanged and are
-    /// hard links to the previous tree's files (see [`write`]).
+    /// hard links to the previous tree's files (see [`write`]). 0 when the
+    /// directory already held exactly this tree (then nothing changed).
     pub written: usize,
     /// The directory held an earlier meshgen output.
     pub replaced: bool,
@@ -483,14 +485,33 @@ fn linked_elsewhere(_: &fs::Metadata) -> bool {
     true
 }
 
-/// Write `files` as a new tree at `root`. With `previous` (the output
-/// directory, proven meshgen's by [`may_replace`]), a file whose bytes
-/// are unchanged is hard-linked from it instead of written: the previous
-/// tree is not modified (a link adds a name, and the swap then removes
-/// the old one), so every guarantee of the swap holds, and a re-render
-/// that changes one profile writes one file. The marker is always
-/// written; a link that fails falls back to writing.
-fn write_tree(root: &Path, files: &Files, previous: Option<&Path>) -> Result<Vec<Put>, Diagnostic> {
+/// The files of `files` that the earlier tree at `previous` already holds
+/// byte for byte ([`reusable`]), the marker included. Compared on all
+/// cores: reading, unlike creating entries, is not serialized per
+/// directory.
+fn unchanged_files<'a>(previous: &Path, files: &'a Files) -> HashSet<&'a str> {
+    use rayon::prelude::*;
+    let all: Vec<(&String, &String)> = files.iter().collect();
+    all.par_iter()
+        .with_min_len(64)
+        .filter(|(rel, text)| reusable(&previous.join(rel), text))
+        .map(|(rel, _)| rel.as_str())
+        .collect()
+}
+
+/// Write `files` as a new tree at `root`. A file in `unchanged` (the
+/// earlier tree at `previous` holds the same bytes) is hard-linked from
+/// it instead of written: the previous tree is not modified (a link adds
+/// a name, and the swap then removes the old one), so every guarantee of
+/// the swap holds, and a re-render that changes one profile writes one
+/// file. The marker is always written; a link that fails falls back to
+/// writing.
+fn write_tree(
+    root: &Path,
+    files: &Files,
+    previous: &Path,
+    unchanged: &HashSet<&str>,
+) -> Result<Vec<Put>, Diagnostic> {
     fs::create_dir(root).map_err(|e| io_err("create", root, e))?;
     // Directories first (each once), then the files.
     let dirs: BTreeSet<&str> = files
@@ -513,15 +534,12 @@ fn write_tree(root: &Path, files: &Files, previous: Option<&Path>) -> Result<Vec
     let mut puts = Vec::with_capacity(files.len());
     for (rel, text) in marker_first {
         let path = root.join(rel);
-        let old = previous
-            .filter(|_| rel.as_str() != MARKER)
-            .map(|p| p.join(rel))
-            .filter(|old| reusable(old, text));
-        if let Some(old) = old {
-            if fs::hard_link(&old, &path).is_ok() {
-                puts.push(Put::Linked);
-                continue;
-            }
+        if rel != MARKER
+            && unchanged.contains(rel.as_str())
+            && fs::hard_link(previous.join(rel), &path).is_ok()
+        {
+            puts.push(Put::Linked);
+            continue;
         }
         fs::write(&path, text).map_err(|e| io_err("write", &path, e))?;
         puts.push(Put::Written);
@@ -592,6 +610,22 @@ fn write_with(
     let (parent, name) = parent_and_name(dir)?;
     fs::create_dir_all(&parent).map_err(|e| io_err("create", &parent, e))?;
     let mut warnings = clean_leftovers(&parent, &name);
+    let unchanged = if replaced {
+        unchanged_files(dir, files)
+    } else {
+        HashSet::new()
+    };
+    if replaced && unchanged.len() == files.len() {
+        // Every file, the marker included, is there byte for byte, and the
+        // marker proved there is nothing else: the tree is already this one.
+        return Ok(WriteReport {
+            dir: dir.to_path_buf(),
+            files: files.len(),
+            written: 0,
+            replaced,
+            warnings,
+        });
+    }
     let [tmp_prefix, old_prefix] = sibling_prefixes(&name);
     let holder = |prefix: &str| {
         tempfile::Builder::new()
@@ -604,7 +638,7 @@ fn write_with(
     // tree gets the usual permissions.
     let new_holder = holder(&tmp_prefix)?;
     let new_tree = new_holder.path().join(&name);
-    let puts = write_tree(&new_tree, files, replaced.then_some(dir))?;
+    let puts = write_tree(&new_tree, files, dir, &unchanged)?;
     let written = puts.iter().filter(|p| **p == Put::Written).count();
     if dir.symlink_metadata().is_ok() {
         // Swap: move the old tree aside, move the new one in, then delete
@@ -836,6 +870,17 @@ mod tests {
             names(tmp.path()),
             vec!["elsewhere.yaml".to_string(), "out".into()]
         );
+        // The same tree again: nothing to write, nothing touched.
+        let marker = inode(MARKER);
+        let report = write(&out, &second).unwrap();
+        assert_eq!((report.files, report.written), (5, 0));
+        assert!(report.replaced);
+        assert_eq!((inode(MARKER), inode("a/same.yaml")), (marker, same));
+        // A file the user removed from it is written again.
+        fs::remove_file(out.join("c/new.yaml")).unwrap();
+        let report = write(&out, &second).unwrap();
+        assert_eq!((report.files, report.written), (5, 2));
+        assert_eq!(fs::read_to_string(out.join("c/new.yaml")).unwrap(), "new\n");
         // A refused write still changes nothing, links or not.
         fs::write(out.join("mine.txt"), "mine").unwrap();
         unchanged(write(&out, &first));
