@@ -64,8 +64,7 @@ fn where_(path: &str, template: Option<&str>) -> String {
 /// The first character YAML text may not hold raw, with its line (see
 /// `yaml::emit::needs_escape`); ASCII text is checked byte by byte.
 fn raw_unprintable(text: &str) -> Option<(usize, char)> {
-    let suspicious = |b: u8| b >= 0x7f || (b < 0x20 && b != b'\n' && b != b'\t');
-    if !text.bytes().any(suspicious) {
+    if crate::yaml::emit::only_printable_ascii(text) {
         return None;
     }
     text.split('\n').enumerate().find_map(|(i, l)| {

@@ -208,12 +208,11 @@ fn is_partial(path: &str) -> bool {
 /// End a file with exactly one newline, and strip trailing blanks on lines.
 /// Text that already is so (almost every file) is returned as it is.
 fn normalize(text: String) -> String {
-    let blank_before_newline = ["\r", " \n", "\t\n", "\x0b\n", "\x0c\n"]
-        .iter()
-        .any(|p| text.contains(p));
-    // Outside ASCII, `trim_end` knows more blanks than the patterns above.
-    let clean = text.is_ascii()
-        && !blank_before_newline
+    // Printable ASCII holds no `\r`, `\x0b` or `\x0c`; outside ASCII,
+    // `trim_end` knows more blanks than the two patterns below.
+    let clean = crate::yaml::emit::only_printable_ascii(&text)
+        && !text.contains(" \n")
+        && !text.contains("\t\n")
         && !text.starts_with('\n')
         && text.ends_with('\n')
         && !text.ends_with("\n\n");
