@@ -131,11 +131,22 @@ fn measure_profiles(n: usize) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Wall time and peak RSS (KiB, `ru_maxrss`) of one child process, its
-/// output discarded; panics when it fails.
+/// What one child process took.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    wall: Duration,
+    /// User plus system CPU time: on a machine shared with other work,
+    /// steadier than the wall time.
+    cpu: Duration,
+    /// Peak RSS in KiB (`ru_maxrss`, what `/usr/bin/time` reports).
+    rss_kib: u64,
+}
+
+/// Wall time, CPU time and peak RSS of one child process, its output
+/// discarded; panics when it fails.
 // The child is reaped by `wait4` (for its rusage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-fn run_child(cmd: &mut Command) -> (Duration, u64) {
+fn run_child(cmd: &mut Command) -> Run {
     let start = Instant::now();
     let child = cmd
         .stdout(Stdio::null())
@@ -158,15 +169,30 @@ fn run_child(cmd: &mut Command) -> (Duration, u64) {
         waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "{cmd:?} failed: {stderr}"
     );
-    (elapsed, usage.ru_maxrss as u64)
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall: elapsed,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        rss_kib: usage.ru_maxrss as u64,
+    }
 }
 
-/// Best wall time and the peak RSS of that run, over `runs` runs of `cmd`.
-fn best_of(runs: usize, mut cmd: impl FnMut(usize) -> Command) -> (Duration, u64) {
+/// The run with the best wall time of `runs` runs of `cmd`.
+fn best_of(runs: usize, mut cmd: impl FnMut(usize) -> Command) -> Run {
     (0..runs)
         .map(|i| run_child(&mut cmd(i)))
-        .min_by_key(|(d, _)| *d)
+        .min_by_key(|r| r.wall)
         .expect("at least one run")
+}
+
+/// A run for the report: wall time, CPU time, peak RSS.
+fn show(r: Run) -> String {
+    format!(
+        "{:>7.1} ms (cpu {:>7.1} ms), {:>5.1} MiB",
+        r.wall.as_secs_f64() * 1000.0,
+        r.cpu.as_secs_f64() * 1000.0,
+        r.rss_kib as f64 / 1024.0
+    )
 }
 
 fn helm_binary() -> Option<PathBuf> {
@@ -235,28 +261,18 @@ fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) 
         c.arg("generate").arg("-f").arg(values).arg("-o").arg(out);
         c
     };
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mib = |kib: u64| kib as f64 / 1024.0;
     let runs = 5;
-    let (fresh, fresh_rss) = best_of(runs, |i| meshgen(&values, &dir.join(format!("new{i}"))));
+    let fresh = best_of(runs, |i| meshgen(&values, &dir.join(format!("new{i}"))));
     let existing = dir.join("new0");
-    let (same, same_rss) = best_of(runs, |_| meshgen(&values, &existing));
+    let same = best_of(runs, |_| meshgen(&values, &existing));
     // Alternating values: every run changes one profile's file.
-    let (one, one_rss) = best_of(runs, |i| {
+    let one = best_of(runs, |i| {
         meshgen(if i % 2 == 0 { &changed } else { &values }, &existing)
     });
-    println!(
-        "end to end {n:>6} profiles (`meshgen generate -o`, best of {runs}): \
-         new directory {:>7.1} ms, {:.1} MiB; \
-         re-render unchanged {:>7.1} ms, {:.1} MiB; \
-         one profile changed {:>7.1} ms, {:.1} MiB",
-        ms(fresh),
-        mib(fresh_rss),
-        ms(same),
-        mib(same_rss),
-        ms(one),
-        mib(one_rss)
-    );
+    println!("end to end {n:>6} profiles, `meshgen generate -f org.yaml -o DIR`, best of {runs}:");
+    println!("  into a new directory         {}", show(fresh));
+    println!("  re-render, nothing changed   {}", show(same));
+    println!("  re-render, one profile changed {}", show(one));
     let Some(helm) = helm else {
         println!(
             "helm template {n:>6} profiles: skipped (no helm; see the top of benches/render.rs)"
@@ -271,7 +287,7 @@ fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) 
     std::fs::write(&helm_values_file, helm_values(&inputs).to_string()).unwrap();
     let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/helm-profiles");
     let helm_runs = if n > 5_000 { 2 } else { 3 };
-    let (h, h_rss) = best_of(helm_runs, |i| {
+    let h = best_of(helm_runs, |i| {
         let mut c = Command::new(helm);
         c.arg("template")
             .arg("profiles")
@@ -283,15 +299,23 @@ fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) 
         c
     });
     println!(
-        "helm template {n:>6} profiles (same objects, --output-dir, best of {helm_runs}): {:>8.1} ms, {:.1} MiB; \
-         meshgen into a new directory is {:.1}x faster",
-        ms(h),
-        mib(h_rss),
-        h.as_secs_f64() / fresh.as_secs_f64()
+        "  helm template, same objects (benches/helm-profiles, --output-dir, best of {helm_runs}): {}; \
+         meshgen into a new directory is {:.1}x faster (cpu: {:.1}x)",
+        show(h),
+        h.wall.as_secs_f64() / fresh.wall.as_secs_f64(),
+        h.cpu.as_secs_f64() / fresh.cpu.as_secs_f64()
     );
 }
 
 fn main() {
+    // The whole process first: the in-memory runs below write and delete
+    // trees of their own, and on ext4 creating files right after many
+    // were deleted is slower in any program (see end_to_end).
+    let root = std::env::temp_dir().join(format!("meshgen-bench-e2e-{}", std::process::id()));
+    let helm = helm_binary();
+    for n in [1_000, 10_000] {
+        end_to_end(n, &root, helm.as_deref());
+    }
     measure("defaults", &ValueInputs::default());
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/deploykf-0.1.5/sample-values.yaml");
@@ -318,11 +342,6 @@ fn main() {
             kib as f64 / 1024.0
         ),
         None => println!("peak RSS: unavailable (no /proc/self/status)"),
-    }
-    let root = std::env::temp_dir().join(format!("meshgen-bench-e2e-{}", std::process::id()));
-    let helm = helm_binary();
-    for n in [1_000, 10_000] {
-        end_to_end(n, &root, helm.as_deref());
     }
     let _ = std::fs::remove_dir_all(&root);
 }
