@@ -1,12 +1,22 @@
 //! `cargo bench --bench render`: wall time and peak memory of rendering
 //! the embedded defaults, deployKF's sample values and synthetic
 //! organisations of 1,000 and 10,000 profiles through every stage before
-//! the disk write, then of the write on its own. Prints figures; asserts
-//! nothing.
+//! the disk write, then of the write on its own; then the whole process,
+//! `meshgen generate -f <org>.yaml -o DIR` (the binary this bench was
+//! built with), into a new directory, into its own earlier tree unchanged
+//! and with one profile changed, each with its peak RSS as `/usr/bin/time`
+//! reports it (the child's `ru_maxrss`); and `helm template` of the chart
+//! in `benches/helm-profiles/` rendering the same objects, side by side.
+//! Helm is `$MESHGEN_BENCH_HELM`, else `target/tools/bin/helm` (fetch it
+//! with `/work/shared/tools/get-helm target/tools/bin` or install Helm),
+//! else `helm` on PATH; without one, that comparison is skipped and says
+//! so. `cargo bench --profile fastbuild --bench render` measures a quicker
+//! build. Prints figures; asserts nothing.
 
 use meshgen::values::ValueInputs;
 use meshgen::Session;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The allocator of the `meshgen` binary, so the figures are the binary's.
@@ -121,7 +131,191 @@ fn measure_profiles(n: usize) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// What one child process took.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    wall: Duration,
+    /// User plus system CPU time: on a machine shared with other work,
+    /// steadier than the wall time.
+    cpu: Duration,
+    /// Peak RSS in KiB (`ru_maxrss`, what `/usr/bin/time` reports).
+    rss_kib: u64,
+}
+
+/// Wall time, CPU time and peak RSS of one child process, its output
+/// discarded; panics when it fails.
+// The child is reaped by `wait4` (for its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn run_child(cmd: &mut Command) -> Run {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is valid; wait4 fills it for `pid`,
+    // our own child, which nothing else waits for.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let elapsed = start.elapsed();
+    assert!(
+        waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed: {stderr}"
+    );
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Run {
+        wall: elapsed,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// The run with the best wall time of `runs` runs of `cmd`.
+fn best_of(runs: usize, mut cmd: impl FnMut(usize) -> Command) -> Run {
+    (0..runs)
+        .map(|i| run_child(&mut cmd(i)))
+        .min_by_key(|r| r.wall)
+        .expect("at least one run")
+}
+
+/// A run for the report: wall time, CPU time, peak RSS.
+fn show(r: Run) -> String {
+    format!(
+        "{:>7.1} ms (cpu {:>7.1} ms), {:>5.1} MiB",
+        r.wall.as_secs_f64() * 1000.0,
+        r.cpu.as_secs_f64() * 1000.0,
+        r.rss_kib as f64 / 1024.0
+    )
+}
+
+fn helm_binary() -> Option<PathBuf> {
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tools/bin/helm");
+    let candidates = std::env::var_os("MESHGEN_BENCH_HELM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([local, PathBuf::from("helm")]);
+    candidates.into_iter().find(|h| {
+        Command::new(h)
+            .arg("version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// The values of `benches/helm-profiles` for the same organisation: the
+/// profiles as meshgen resolved them (Helm resolves no groups; handing it
+/// the resolved lists only favours Helm).
+fn helm_values(inputs: &ValueInputs) -> serde_json::Value {
+    let valid = meshgen::validate(inputs, &mut Session::default()).expect("valid");
+    let model = meshgen::model::derive(&valid.checked);
+    let pm = serde_json::to_value(&model.parts["profiles"]).expect("profiles model");
+    let profiles: Vec<serde_json::Value> = pm["profiles"]
+        .as_array()
+        .expect("profiles")
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p["name"], "owner": p["owner"],
+                "editors": p["editors"], "viewers": p["viewers"],
+                "allowedUsers": p["allowed_users"], "notebookUsers": p["notebook_users"],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "gatewayPrincipal": pm["gateway_principal"],
+        "userIdHeader": pm["user_id_header"],
+        "profiles": profiles,
+    })
+}
+
+/// The whole process at `n` profiles, as a user runs it, and Helm
+/// rendering the same profile objects. Directories are never reused
+/// within a run, and nothing is deleted until every run is done: right
+/// after many files were deleted, ext4 makes every create slower, in any
+/// program (see the README).
+fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) {
+    let dir = root.join(format!("e2e-{n}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let values = dir.join("org.yaml");
+    let text = synthetic_values(n);
+    std::fs::write(&values, &text).unwrap();
+    // One profile changed: team-0 gets another member.
+    let changed = dir.join("org-changed.yaml");
+    let one_more = "          - {user: u1999}\n      - name: team-1\n";
+    std::fs::write(
+        &changed,
+        text.replacen("      - name: team-1\n", one_more, 1),
+    )
+    .unwrap();
+    let meshgen = |values: &std::path::Path, out: &std::path::Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_meshgen"));
+        c.arg("generate").arg("-f").arg(values).arg("-o").arg(out);
+        c
+    };
+    let runs = 5;
+    let fresh = best_of(runs, |i| meshgen(&values, &dir.join(format!("new{i}"))));
+    let existing = dir.join("new0");
+    let same = best_of(runs, |_| meshgen(&values, &existing));
+    // Alternating values: every run changes one profile's file.
+    let one = best_of(runs, |i| {
+        meshgen(if i % 2 == 0 { &changed } else { &values }, &existing)
+    });
+    println!("end to end {n:>6} profiles, `meshgen generate -f org.yaml -o DIR`, best of {runs}:");
+    println!("  into a new directory         {}", show(fresh));
+    println!("  re-render, nothing changed   {}", show(same));
+    println!("  re-render, one profile changed {}", show(one));
+    let Some(helm) = helm else {
+        println!(
+            "helm template {n:>6} profiles: skipped (no helm; see the top of benches/render.rs)"
+        );
+        return;
+    };
+    let helm_values_file = dir.join("helm-values.json");
+    let inputs = ValueInputs {
+        files: vec![values.clone()],
+        sets: Vec::new(),
+    };
+    std::fs::write(&helm_values_file, helm_values(&inputs).to_string()).unwrap();
+    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/helm-profiles");
+    let helm_runs = if n > 5_000 { 2 } else { 3 };
+    let h = best_of(helm_runs, |i| {
+        let mut c = Command::new(helm);
+        c.arg("template")
+            .arg("profiles")
+            .arg(&chart)
+            .arg("-f")
+            .arg(&helm_values_file)
+            .arg("--output-dir")
+            .arg(dir.join(format!("helm{i}")));
+        c
+    });
+    println!(
+        "  helm template, same objects (benches/helm-profiles, --output-dir, best of {helm_runs}): {}; \
+         meshgen into a new directory is {:.1}x faster (cpu: {:.1}x)",
+        show(h),
+        h.wall.as_secs_f64() / fresh.wall.as_secs_f64(),
+        h.cpu.as_secs_f64() / fresh.cpu.as_secs_f64()
+    );
+}
+
 fn main() {
+    // The whole process first: the in-memory runs below write and delete
+    // trees of their own, and on ext4 creating files right after many
+    // were deleted is slower in any program (see end_to_end).
+    let root = std::env::temp_dir().join(format!("meshgen-bench-e2e-{}", std::process::id()));
+    let helm = helm_binary();
+    for n in [1_000, 10_000] {
+        end_to_end(n, &root, helm.as_deref());
+    }
     measure("defaults", &ValueInputs::default());
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/reference/deploykf-0.1.5/sample-values.yaml");
@@ -149,4 +343,5 @@ fn main() {
         ),
         None => println!("peak RSS: unavailable (no /proc/self/status)"),
     }
+    let _ = std::fs::remove_dir_all(&root);
 }

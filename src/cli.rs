@@ -144,20 +144,31 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     meshgen::write_manifest_stream(&generated, &mut out)?;
                     out.flush()?;
                 }
-                Some(dir) => match meshgen::write::write(&dir, &generated.files) {
+                Some(dir) => match timed_write(&dir, &generated) {
                     Ok(report) => {
                         session.warnings.0.extend(report.warnings);
                         print_diagnostics(&session, None);
-                        eprintln!(
+                        let unchanged = report.files - report.written;
+                        if report.written == 0 {
+                            eprintln!(
+                                "{} is up to date: its {} files are what these values render; nothing written",
+                                escape_controls(&report.dir.display().to_string()),
+                                report.files
+                            );
+                        } else {
+                            eprintln!(
                             "wrote {} files to {}{}",
                             report.files,
                             escape_controls(&report.dir.display().to_string()),
-                            if report.replaced {
-                                " (replacing the previous output)"
-                            } else {
-                                ""
+                            match (report.replaced, unchanged) {
+                                (false, _) => String::new(),
+                                (true, 0) => " (replacing the previous output)".into(),
+                                (true, n) => format!(
+                                    " (replacing the previous output; {n} unchanged, kept as they were)"
+                                ),
                             }
                         );
+                        }
                     }
                     Err(e) => {
                         let outcome = e.outcome(&dir);
@@ -203,6 +214,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     stdout.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The write, as a stage of `MESHGEN_TIMINGS`.
+fn timed_write(
+    dir: &std::path::Path,
+    generated: &meshgen::Generated,
+) -> Result<meshgen::write::WriteReport, meshgen::write::WriteError> {
+    let mut clock = meshgen::timing::StageClock::new();
+    let written = meshgen::write::write(dir, &generated.files);
+    clock.lap("write");
+    written
 }
 
 /// The last line of a run that failed before touching the disk.

@@ -70,6 +70,53 @@ pub struct FanOut {
     pub within: Option<&'static str>,
 }
 
+/// Templates whose documents are fixed by their own text, each with the
+/// function naming the documents it renders for one fan-out item: the
+/// check stage takes those files' facts (apiVersion, kind, name,
+/// namespace; they reference nothing) from here instead of parsing them
+/// back. See [`Declared`].
+pub static DECLARED: &[&Declared] = &[
+    &crate::model::profiles::DECLARED,
+    &crate::model::profiles::DECLARED_IN_SHARD,
+];
+
+/// A fan-out template whose output the check stage need not parse back.
+///
+/// Why that is safe: in a `.yaml.j2` template a value reaches the text
+/// only through `yaml::emit` (`{{ }}`, `toyaml`, `toblock`; see
+/// `render/env.rs`), which writes it as one YAML node that no string can
+/// break out of (`tests/hostile.rs`, `tests/fuzz.rs`), so every key,
+/// document boundary and indentation is the template's own: the
+/// template's control flow (its `if`s and `for`s) alone decides which
+/// documents a file holds. `documents` mirrors that control flow, reading
+/// the same model the template reads; it returns `None` when the item is
+/// not as it expects (the file is then parsed back as any other).
+///
+/// Only templates whose documents hold no free-form user YAML that could
+/// add objects (`extraManifests`, `valuesOverrides`, mesh config) may be
+/// declared. In debug builds (every `cargo test`, the goldens and the CLI
+/// and hostile-string tests through the binary) the check stage parses
+/// declared files anyway and fails with an internal error when what was
+/// parsed is not what was declared.
+pub struct Declared {
+    /// Its path under `templates/`.
+    pub template: &'static str,
+    /// The documents it renders for `item` (the fan-out item) with `model`
+    /// (the whole model, as the template sees it), in order.
+    pub documents:
+        fn(item: &minijinja::Value, model: &minijinja::Value) -> Option<Vec<DeclaredDoc>>,
+}
+
+/// One document a [`Declared`] template renders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredDoc {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+    /// Empty for a cluster-scoped object.
+    pub namespace: String,
+}
+
 /// Settings of the component's Argo CD Application.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Delivery {
@@ -252,6 +299,19 @@ pub fn instances(config: &Config) -> Vec<Instance> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_declared_template_exists() {
+        for d in DECLARED {
+            assert!(
+                crate::render::templates()
+                    .iter()
+                    .any(|(name, _)| *name == d.template),
+                "templates/{} is declared but does not exist",
+                d.template
+            );
+        }
+    }
 
     #[test]
     fn ids_keys_and_folders_are_unique_and_folders_do_not_nest() {

@@ -20,13 +20,19 @@ fn parse_vm_hwm(status: &str) -> Option<u64> {
 }
 
 /// Lap times of the stages of one run, printed as they are taken.
-pub(crate) struct StageClock {
+pub struct StageClock {
     on: bool,
     last: Instant,
 }
 
+impl Default for StageClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl StageClock {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         StageClock {
             on: std::env::var_os("MESHGEN_TIMINGS").is_some(),
             last: Instant::now(),
@@ -34,7 +40,7 @@ impl StageClock {
     }
 
     /// Print the time since the previous lap (or since `new`).
-    pub(crate) fn lap(&mut self, stage: &str) {
+    pub fn lap(&mut self, stage: &str) {
         if self.on {
             let peak = peak_rss_kib()
                 .map(|kib| format!("{kib} kB"))

@@ -15,6 +15,14 @@
 //! left are deleted only when provably meshgen's (the marker, written
 //! first, lists every file in them), and reported otherwise.
 //!
+//! When the output directory holds an earlier tree, a file whose bytes are
+//! unchanged is not written again but hard-linked into the new tree from
+//! the earlier one (a regular file linked nowhere else, compared byte for
+//! byte): the earlier tree itself is never modified before the swap, so
+//! the guarantees above hold, and re-rendering 10,000 profiles after a
+//! one-profile change writes that profile's file and the marker. When
+//! every file, the marker included, is unchanged, nothing is written.
+//!
 //! Deleting a previous tree removes its marker last, so a tree that could
 //! be deleted only in part stays provably meshgen's: the run succeeds
 //! (the new tree is in) with a warning naming what is left, and the next
@@ -37,6 +45,10 @@ pub type Files = BTreeMap<String, String>;
 pub struct WriteReport {
     pub dir: PathBuf,
     pub files: usize,
+    /// Of those, the files written; the others were unchanged and are
+    /// hard links to the previous tree's files (see [`write`]). 0 when the
+    /// directory already held exactly this tree (then nothing changed).
+    pub written: usize,
     /// The directory held an earlier meshgen output.
     pub replaced: bool,
     /// What the user should know although the tree is in place.
@@ -434,7 +446,72 @@ fn remove_marker_last_with(
     })
 }
 
-fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
+/// How [`write_tree`] puts a file in the new tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Put {
+    /// Written from its bytes.
+    Written,
+    /// Hard-linked from the previous tree, whose file holds the same bytes.
+    Linked,
+}
+
+/// Whether `old`, the previous tree's file at the same path, may stand in
+/// for `text` in the new tree: a regular file (never a symlink), linked
+/// nowhere else (on Unix: one link, so the new tree shares its inode with
+/// nothing but the previous tree, which is deleted once the new one is
+/// in), holding exactly `text`. Anything unreadable is simply written.
+fn reusable(old: &Path, text: &str) -> bool {
+    let Ok(meta) = old.symlink_metadata() else {
+        return false;
+    };
+    if !meta.is_file() || meta.len() != text.len() as u64 {
+        return false;
+    }
+    if linked_elsewhere(&meta) {
+        return false;
+    }
+    fs::read(old).is_ok_and(|bytes| bytes == text.as_bytes())
+}
+
+#[cfg(unix)]
+fn linked_elsewhere(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink() != 1
+}
+
+/// Without a link count to read, no file is reused.
+#[cfg(not(unix))]
+fn linked_elsewhere(_: &fs::Metadata) -> bool {
+    true
+}
+
+/// The files of `files` that the earlier tree at `previous` already holds
+/// byte for byte ([`reusable`]), the marker included. Compared on all
+/// cores: reading, unlike creating entries, is not serialized per
+/// directory.
+fn unchanged_files<'a>(previous: &Path, files: &'a Files) -> HashSet<&'a str> {
+    use rayon::prelude::*;
+    let all: Vec<(&String, &String)> = files.iter().collect();
+    all.par_iter()
+        .with_min_len(64)
+        .filter(|(rel, text)| reusable(&previous.join(rel), text))
+        .map(|(rel, _)| rel.as_str())
+        .collect()
+}
+
+/// Write `files` as a new tree at `root`. A file in `unchanged` (the
+/// earlier tree at `previous` holds the same bytes) is hard-linked from
+/// it instead of written: the previous tree is not modified (a link adds
+/// a name, and the swap then removes the old one), so every guarantee of
+/// the swap holds, and a re-render that changes one profile writes one
+/// file. The marker is always written; a link that fails falls back to
+/// writing.
+fn write_tree(
+    root: &Path,
+    files: &Files,
+    previous: &Path,
+    unchanged: &HashSet<&str>,
+) -> Result<Vec<Put>, Diagnostic> {
     fs::create_dir(root).map_err(|e| io_err("create", root, e))?;
     // Directories first (each once), then the files.
     let dirs: BTreeSet<&str> = files
@@ -454,11 +531,20 @@ fn write_tree(root: &Path, files: &Files) -> Result<(), Diagnostic> {
     // One thread: most files sit in one directory (a profile each), and
     // creating entries in a directory is serialized by the kernel anyway;
     // measured, parallel writers only added system time spinning on it.
+    let mut puts = Vec::with_capacity(files.len());
     for (rel, text) in marker_first {
         let path = root.join(rel);
+        if rel != MARKER
+            && unchanged.contains(rel.as_str())
+            && fs::hard_link(previous.join(rel), &path).is_ok()
+        {
+            puts.push(Put::Linked);
+            continue;
+        }
         fs::write(&path, text).map_err(|e| io_err("write", &path, e))?;
+        puts.push(Put::Written);
     }
-    Ok(())
+    Ok(puts)
 }
 
 /// Why a write failed, and what that left in place of the output.
@@ -524,6 +610,22 @@ fn write_with(
     let (parent, name) = parent_and_name(dir)?;
     fs::create_dir_all(&parent).map_err(|e| io_err("create", &parent, e))?;
     let mut warnings = clean_leftovers(&parent, &name);
+    let unchanged = if replaced {
+        unchanged_files(dir, files)
+    } else {
+        HashSet::new()
+    };
+    if replaced && unchanged.len() == files.len() {
+        // Every file, the marker included, is there byte for byte, and the
+        // marker proved there is nothing else: the tree is already this one.
+        return Ok(WriteReport {
+            dir: dir.to_path_buf(),
+            files: files.len(),
+            written: 0,
+            replaced,
+            warnings,
+        });
+    }
     let [tmp_prefix, old_prefix] = sibling_prefixes(&name);
     let holder = |prefix: &str| {
         tempfile::Builder::new()
@@ -536,7 +638,8 @@ fn write_with(
     // tree gets the usual permissions.
     let new_holder = holder(&tmp_prefix)?;
     let new_tree = new_holder.path().join(&name);
-    write_tree(&new_tree, files)?;
+    let puts = write_tree(&new_tree, files, dir, &unchanged)?;
+    let written = puts.iter().filter(|p| **p == Put::Written).count();
     if dir.symlink_metadata().is_ok() {
         // Swap: move the old tree aside, move the new one in, then delete
         // the old one. If the second rename fails, put the old tree back.
@@ -587,6 +690,7 @@ fn write_with(
     Ok(WriteReport {
         dir: dir.to_path_buf(),
         files: files.len(),
+        written,
         replaced,
         warnings,
     })
@@ -705,6 +809,86 @@ mod tests {
         // No temporary siblings are left behind.
         let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(left.len(), 1);
+    }
+
+    /// Issue 17: re-rendering into an earlier tree writes only what
+    /// changed; unchanged files are the earlier tree's, hard-linked, and
+    /// the earlier tree is still swapped out whole.
+    #[cfg(unix)]
+    #[test]
+    fn unchanged_files_are_linked_from_the_previous_tree_not_written() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        let first = with_marker(files(&[
+            ("a/same.yaml", "same\n"),
+            ("a/changed.yaml", "old1\n"),
+            ("b/shared.yaml", "shared\n"),
+            ("gone.yaml", "gone\n"),
+        ]));
+        let report = write(&out, &first).unwrap();
+        assert_eq!((report.files, report.written), (5, 5));
+        let inode = |rel: &str| fs::metadata(out.join(rel)).unwrap().ino();
+        let (same, changed, shared) = (
+            inode("a/same.yaml"),
+            inode("a/changed.yaml"),
+            inode("b/shared.yaml"),
+        );
+        // A file the user linked elsewhere is never shared with the new tree.
+        let elsewhere = tmp.path().join("elsewhere.yaml");
+        fs::hard_link(out.join("b/shared.yaml"), &elsewhere).unwrap();
+        let second = with_marker(files(&[
+            ("a/same.yaml", "same\n"),
+            // Same length, other bytes: compared, not trusted by size.
+            ("a/changed.yaml", "new1\n"),
+            ("b/shared.yaml", "shared\n"),
+            ("c/new.yaml", "new\n"),
+        ]));
+        let report = write(&out, &second).unwrap();
+        assert!(report.replaced);
+        // The marker, the changed, the new and the shared file.
+        assert_eq!((report.files, report.written), (5, 4));
+        assert_eq!(inode("a/same.yaml"), same);
+        assert_ne!(inode("a/changed.yaml"), changed);
+        assert_ne!(inode("b/shared.yaml"), shared);
+        assert_eq!(fs::metadata(out.join("a/same.yaml")).unwrap().nlink(), 1);
+        assert_eq!(fs::read_to_string(&elsewhere).unwrap(), "shared\n");
+        assert_eq!(
+            list_files(&out).unwrap(),
+            vec![
+                MARKER.to_string(),
+                "a/changed.yaml".into(),
+                "a/same.yaml".into(),
+                "b/shared.yaml".into(),
+                "c/new.yaml".into()
+            ]
+        );
+        for (rel, text) in &second {
+            assert_eq!(&fs::read_to_string(out.join(rel)).unwrap(), text, "{rel}");
+        }
+        assert_eq!(
+            names(tmp.path()),
+            vec!["elsewhere.yaml".to_string(), "out".into()]
+        );
+        // The same tree again: nothing to write, nothing touched.
+        let marker = inode(MARKER);
+        let report = write(&out, &second).unwrap();
+        assert_eq!((report.files, report.written), (5, 0));
+        assert!(report.replaced);
+        assert_eq!((inode(MARKER), inode("a/same.yaml")), (marker, same));
+        // A file the user removed from it is written again.
+        fs::remove_file(out.join("c/new.yaml")).unwrap();
+        let report = write(&out, &second).unwrap();
+        assert_eq!((report.files, report.written), (5, 2));
+        assert_eq!(fs::read_to_string(out.join("c/new.yaml")).unwrap(), "new\n");
+        // A refused write still changes nothing, links or not.
+        fs::write(out.join("mine.txt"), "mine").unwrap();
+        unchanged(write(&out, &first));
+        assert_eq!(inode("a/same.yaml"), same);
+        assert_eq!(
+            fs::read_to_string(out.join("a/changed.yaml")).unwrap(),
+            "new1\n"
+        );
     }
 
     /// Names in `dir`, sorted.

@@ -51,8 +51,29 @@ fn defaults_render_and_rerender_byte_identically() {
     )));
     let second = ws.run(&["generate", "-o", "out"]);
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
-    assert!(stderr(&second).contains("replacing the previous output"));
+    // Issue 17: the same values again leave the tree as it is.
+    assert!(
+        stderr(&second).ends_with(&format!(
+            "out is up to date: its {} files are what these values render; nothing written\n",
+            a.len()
+        )),
+        "{}",
+        stderr(&second)
+    );
     assert_eq!(a, read_tree(&ws.path().join("out")));
+    let third = ws.run(&[
+        "generate",
+        "-o",
+        "out",
+        "--set",
+        "deploykf_core.deploykf_istio_gateway.gateway.hostname=other.example.com",
+    ]);
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert!(
+        stderr(&third).contains("(replacing the previous output; "),
+        "{}",
+        stderr(&third)
+    );
     for (path, bytes) in &a {
         assert!(
             bytes.ends_with(b"\n") && !bytes.ends_with(b"\n\n"),

@@ -244,3 +244,50 @@ fn regression_issue_16_a_huge_list_without_aliases_names_the_node_limit() {
         "{err}"
     );
 }
+
+/// Issue 17: profile files are not parsed back in release builds; their
+/// documents come from the model (`component::Declared`). That rests on
+/// values reaching them only through the YAML-safe emitter. Here the free
+/// text a profile can carry (its quota spec, keys included, a plugin's
+/// IAM role, an annotation built from it) holds every payload, in both
+/// outputs; this test binary's meshgen is a debug build, whose check
+/// stage parses the declared files anyway and fails the run when the
+/// documents parsed are not the declared ones, so exit 0 here means the
+/// declaration held; and each payload comes back as one string.
+#[test]
+fn regression_issue_17_hostile_profile_text_cannot_change_the_declared_documents() {
+    for (i, p) in PAYLOADS.iter().enumerate() {
+        for output in ["namespaces", "profiles"] {
+            let key = format!("k{i}-{p}");
+            let values = json!({"deploykf_core": {"deploykf_profiles_generator": {
+                "output": output,
+                "users": [{"id": "u1", "email": "u1@example.com"}],
+                "groups": [],
+                "profiles": [{
+                    "name": "team",
+                    "members": [{"user": "u1", "access": {"role": "edit", "notebooksAccess": true}}],
+                    "resourceQuotaSpec": {"hard": {key.clone(): p}, "scopes": [p]},
+                    "plugins": [{"kind": "AwsIamForServiceAccount", "spec": {"awsIamRole": format!("arn:aws:iam::1:role/{p}")}}]
+                }]
+            }}});
+            let tmp = tempfile::tempdir().unwrap();
+            std::fs::write(tmp.path().join("v.yaml"), ascii_json(&values)).unwrap();
+            let o = common::run_meshgen(tmp.path(), &["generate", "-f", "v.yaml", "-o", "out"]);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(0), "{p:?} {output}: {err}");
+            let file = tmp
+                .path()
+                .join("out/manifests/deploykf-core/deploykf-profiles-generator/team.yaml");
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(text.chars().all(allowed_raw), "{p:?} {output}: {text}");
+            let docs = common::docs(&text);
+            let mut all = Vec::new();
+            for doc in &docs {
+                assert!(!has_key(doc, "injected"), "{p:?} {output}: {text}");
+                strings(doc, &mut all);
+            }
+            assert!(all.iter().any(|s| s == p), "{p:?} {output}: {text}");
+            assert!(all.contains(&key), "{p:?} {output}: {text}");
+        }
+    }
+}

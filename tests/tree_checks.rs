@@ -18,6 +18,7 @@ fn tree(files: &[(&str, &str)]) -> RenderedTree {
             RenderedFile {
                 text: text.to_string(),
                 template: None,
+                declared: None,
             },
         );
     }

@@ -83,6 +83,7 @@ mod tests {
         RenderedFile {
             text,
             template: None,
+            declared: None,
         }
     }
 

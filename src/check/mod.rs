@@ -14,11 +14,18 @@
 //! those facts, so memory stays proportional to the output, not to its
 //! parsed form.
 //!
+//! Files whose template fixes their documents (`component::DECLARED`: the
+//! profiles, 10,000 files at scale, most of the bytes) are the exception:
+//! their facts come from the model, not from parsing them back (in release
+//! builds; debug builds parse them too and compare). Every other file,
+//! and every file holding free-form YAML of yours, is parsed.
+//!
 //! This stage reads the rendered tree only; it never renders or writes.
 
 pub mod limits;
 pub mod refs;
 
+use crate::component::DeclaredDoc;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::render::{RenderedFile, RenderedTree};
 use rayon::prelude::*;
@@ -58,8 +65,7 @@ fn where_(path: &str, template: Option<&str>) -> String {
 /// The first character YAML text may not hold raw, with its line (see
 /// `yaml::emit::needs_escape`); ASCII text is checked byte by byte.
 fn raw_unprintable(text: &str) -> Option<(usize, char)> {
-    let suspicious = |b: u8| b >= 0x7f || (b < 0x20 && b != b'\n' && b != b'\t');
-    if !text.bytes().any(suspicious) {
+    if crate::yaml::emit::only_printable_ascii(text) {
         return None;
     }
     text.split('\n').enumerate().find_map(|(i, l)| {
@@ -96,6 +102,14 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
             where_(path, file.template),
             c.escape_unicode()
         )));
+    }
+    // A file whose template fixes its documents is not parsed back
+    // (see `component::Declared`); debug builds parse it anyway and
+    // compare, below.
+    if let Some(declared) = &file.declared {
+        if !cfg!(debug_assertions) && !CONFIG_FILES.contains(&file_name) && !declared.is_empty() {
+            return declared_manifest(path, declared);
+        }
     }
     let docs = match crate::yaml::load::load_selected_documents(&file.text, refs::FACT_PATHS) {
         Ok(docs) => docs,
@@ -143,6 +157,11 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
         }
     }
     let first_kind = docs[0]["kind"].as_str().unwrap_or("").to_string();
+    if let Some(declared) = &file.declared {
+        if let Some(e) = declared_mismatch(path, file.template, declared, &facts, docs.len()) {
+            errors.push(e);
+        }
+    }
     FileResult::Manifest {
         manifest: Manifest {
             path: path.to_string(),
@@ -152,6 +171,67 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
         docs: facts,
         errors,
     }
+}
+
+fn declared_facts(path: &str, declared: &[DeclaredDoc]) -> Vec<DocFacts> {
+    declared
+        .iter()
+        .enumerate()
+        .map(|(index, d)| DocFacts {
+            path: path.to_string(),
+            index,
+            api_version: d.api_version.to_string(),
+            kind: d.kind.to_string(),
+            name: d.name.clone(),
+            namespace: d.namespace.clone(),
+            refs: Vec::new(),
+        })
+        .collect()
+}
+
+/// A declared file's facts, without parsing it.
+fn declared_manifest(path: &str, declared: &[DeclaredDoc]) -> FileResult {
+    FileResult::Manifest {
+        manifest: Manifest {
+            path: path.to_string(),
+            first_kind: declared[0].kind.to_string(),
+            documents: declared.len(),
+        },
+        docs: declared_facts(path, declared),
+        errors: Vec::new(),
+    }
+}
+
+/// When a declared file's parsed documents are not the declared ones: an
+/// internal error naming both lists.
+fn declared_mismatch(
+    path: &str,
+    template: Option<&str>,
+    declared: &[DeclaredDoc],
+    parsed: &[DocFacts],
+    parsed_count: usize,
+) -> Option<Diagnostic> {
+    let show = |d: &DocFacts| {
+        let refs = if d.refs.is_empty() {
+            ""
+        } else {
+            " (with references)"
+        };
+        format!(
+            "{} {} {}/{}{refs}",
+            d.api_version, d.kind, d.namespace, d.name
+        )
+    };
+    let want: Vec<String> = declared_facts(path, declared).iter().map(show).collect();
+    let got: Vec<String> = parsed.iter().map(show).collect();
+    (want != got || parsed_count != declared.len()).then(|| {
+        Diagnostic::error(format!(
+            "internal: {} holds the documents [{}] but its template declares [{}] (component::Declared)",
+            where_(path, template),
+            got.join(", "),
+            want.join(", ")
+        ))
+    })
 }
 
 pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree, Diagnostics> {
@@ -220,6 +300,7 @@ mod tests {
                 RenderedFile {
                     text: text.to_string(),
                     template: None,
+                    declared: None,
                 },
             );
         }
@@ -240,6 +321,52 @@ mod tests {
         ]);
         let checked = check(t, &ctx()).unwrap();
         assert_eq!(checked.manifests.len(), 1);
+    }
+
+    /// Issue 17: a declared file's facts are the declared ones; in debug
+    /// builds (here) it is parsed too, and a template that renders other
+    /// documents than it declares is an internal error.
+    #[test]
+    fn declared_documents_must_be_the_rendered_ones() {
+        let doc = |kind: &'static str, name: &str, ns: &str| DeclaredDoc {
+            api_version: "v1",
+            kind,
+            name: name.into(),
+            namespace: ns.into(),
+        };
+        let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: x\n  namespace: a\n";
+        let file = |declared| RenderedFile {
+            text: format!("{NS}---\n{sa}"),
+            template: Some("t.yaml.j2"),
+            declared: Some(declared),
+        };
+        let mut t = tree(&[]);
+        t.files.insert(
+            "p/a.yaml".into(),
+            file(vec![
+                doc("Namespace", "a", ""),
+                doc("ServiceAccount", "x", "a"),
+            ]),
+        );
+        let checked = check(t, &ctx()).unwrap();
+        assert_eq!(checked.manifests[0].documents, 2);
+        assert_eq!(checked.manifests[0].first_kind, "Namespace");
+        for wrong in [
+            vec![doc("Namespace", "a", "")],
+            vec![doc("Namespace", "a", ""), doc("ServiceAccount", "y", "a")],
+            vec![doc("Namespace", "a", ""), doc("ServiceAccount", "x", "b")],
+        ] {
+            let mut t = tree(&[]);
+            t.files.insert("p/a.yaml".into(), file(wrong));
+            let e = check(t, &ctx()).unwrap_err();
+            assert!(
+                e.0[0].message.starts_with(
+                    "internal: p/a.yaml (from templates/t.yaml.j2) holds the documents [v1 Namespace /a, v1 ServiceAccount a/x] but its template declares ["
+                ),
+                "{}",
+                e.0[0].message
+            );
+        }
     }
 
     #[test]

@@ -209,6 +209,101 @@ fn profile_controller_namespaces(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// The documents of a profile's file (`_profile.yaml.j2` and the
+/// `_idp-groups.yaml.j2` it includes, rendered by `{profile}.yaml.j2` with
+/// one shard and by `{shard}/{shard_profile}.yaml.j2` with several), for
+/// the check stage (see [`crate::component::Declared`]): the templates'
+/// `if`s and `for`s, over the same model. Keep them together: in debug
+/// builds a difference fails every test that renders a profile.
+pub static DECLARED: crate::component::Declared = crate::component::Declared {
+    template: "manifests/deploykf-core/deploykf-profiles-generator/{profile}.yaml.j2",
+    documents: profile_documents,
+};
+
+/// [`DECLARED`], for the profiles of a shard.
+pub static DECLARED_IN_SHARD: crate::component::Declared = crate::component::Declared {
+    template: "manifests/deploykf-core/deploykf-profiles-generator/{shard}/{shard_profile}.yaml.j2",
+    documents: profile_documents,
+};
+
+fn profile_documents(
+    p: &minijinja::Value,
+    model: &minijinja::Value,
+) -> Option<Vec<crate::component::DeclaredDoc>> {
+    use crate::component::DeclaredDoc;
+    let attr = |v: &minijinja::Value, key: &str| v.get_attr(key).ok().filter(|v| !v.is_undefined());
+    let pm = attr(model, "profiles")?;
+    let output = attr(&pm, "output")?;
+    let profiles_output = match output.as_str()? {
+        "profiles" => true,
+        "namespaces" => false,
+        _ => return None,
+    };
+    let ns = attr(p, "name")?.as_str()?.to_string();
+    let mut docs = Vec::with_capacity(12);
+    let mut doc = |api_version, kind, name: &str| {
+        docs.push(DeclaredDoc {
+            api_version,
+            kind,
+            name: name.to_string(),
+            namespace: ns.clone(),
+        })
+    };
+    const RBAC: &str = "rbac.authorization.k8s.io/v1";
+    const SECURITY: &str = "security.istio.io/v1";
+    if profiles_output {
+        doc("kubeflow.org/v1", "Profile", &ns);
+    } else {
+        doc("v1", "Namespace", &ns);
+        if !attr(&attr(model, "istio")?, "mesh_wide_strict_mtls")?.is_true() {
+            doc(SECURITY, "PeerAuthentication", "default");
+        }
+        doc("v1", "ServiceAccount", "default-editor");
+        doc("v1", "ServiceAccount", "default-viewer");
+        doc(RBAC, "RoleBinding", "default-editor");
+        doc(RBAC, "RoleBinding", "default-viewer");
+        doc(RBAC, "RoleBinding", "namespaceAdmin");
+        if attr(p, "quota")?.is_true() {
+            doc("v1", "ResourceQuota", "kf-resource-quota");
+        }
+        doc(SECURITY, "AuthorizationPolicy", "profile-access");
+        for (role, users) in [("edit", "editors"), ("view", "viewers")] {
+            if attr(p, users)?.is_true() {
+                doc(RBAC, "RoleBinding", &format!("members-kubeflow-{role}"));
+            }
+        }
+    }
+    if profiles_output {
+        for m in attr(p, "members")?.try_iter().ok()? {
+            let binding = attr(&m, "binding_name")?;
+            let binding = binding.as_str()?;
+            doc(RBAC, "RoleBinding", binding);
+            doc(SECURITY, "AuthorizationPolicy", binding);
+        }
+    }
+    // _idp-groups.yaml.j2
+    let idp = attr(p, "idp")?;
+    if attr(&idp, "allowed")?.is_true() {
+        if attr(&attr(model, "auth")?, "enabled")?.is_true() {
+            doc(SECURITY, "RequestAuthentication", "idp-groups-jwt");
+        }
+        doc(SECURITY, "AuthorizationPolicy", "idp-groups");
+        for (role, groups) in [("edit", "editors"), ("view", "viewers")] {
+            if attr(&idp, groups)?.is_true() {
+                doc(RBAC, "RoleBinding", &format!("idp-groups-kubeflow-{role}"));
+            }
+        }
+    }
+    doc(SECURITY, "AuthorizationPolicy", "notebook-access");
+    // Cluster-scoped: the Namespace, the Profile.
+    for d in &mut docs {
+        if matches!(d.kind, "Namespace" | "Profile") {
+            d.namespace.clear();
+        }
+    }
+    Some(docs)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfilesModel {
     /// `namespaces` or `profiles`.

@@ -35,6 +35,10 @@ pub struct RenderedFile {
     /// The template it came from (`None` for files meshgen builds itself,
     /// such as `kustomization.yaml`).
     pub template: Option<&'static str>,
+    /// The documents it holds, when its template declares them
+    /// ([`crate::component::Declared`]); the check stage then need not
+    /// parse it back.
+    pub declared: Option<Vec<crate::component::DeclaredDoc>>,
 }
 
 /// The whole output, by path relative to the output directory.
@@ -204,12 +208,11 @@ fn is_partial(path: &str) -> bool {
 /// End a file with exactly one newline, and strip trailing blanks on lines.
 /// Text that already is so (almost every file) is returned as it is.
 fn normalize(text: String) -> String {
-    let blank_before_newline = ["\r", " \n", "\t\n", "\x0b\n", "\x0c\n"]
-        .iter()
-        .any(|p| text.contains(p));
-    // Outside ASCII, `trim_end` knows more blanks than the patterns above.
-    let clean = text.is_ascii()
-        && !blank_before_newline
+    // Printable ASCII holds no `\r`, `\x0b` or `\x0c`; outside ASCII,
+    // `trim_end` knows more blanks than the two patterns below.
+    let clean = crate::yaml::emit::only_printable_ascii(&text)
+        && !text.contains(" \n")
+        && !text.contains("\t\n")
         && !text.starts_with('\n')
         && text.ends_with('\n')
         && !text.ends_with("\n\n");
@@ -290,28 +293,34 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
                     continue;
                 }
             };
+            let declared = crate::component::DECLARED
+                .iter()
+                .find(|d| d.template == *name);
             let render_one = |item: &minijinja::Value| {
                 let ctx = minijinja::context! {
                     model => model_v.clone(),
                     component => component_v.clone(),
                     item => item.clone(),
                 };
-                env.get_template(name)
+                let text = env
+                    .get_template(name)
                     .and_then(|t| t.render(ctx))
-                    .map(normalize)
+                    .map(normalize);
+                (text, declared.and_then(|d| (d.documents)(item, &model_v)))
             };
             let results: Vec<_> = jobs
                 .par_iter()
                 .with_min_len(PARALLEL_JOBS)
                 .map(|(_, item)| render_one(item))
                 .collect();
-            for ((path, _), rendered) in jobs.into_iter().zip(results) {
+            for ((path, _), (rendered, declared)) in jobs.into_iter().zip(results) {
                 match rendered {
                     Ok(text) if text.trim().is_empty() => {}
                     Ok(text) => {
                         let file = RenderedFile {
                             text,
                             template: Some(name),
+                            declared,
                         };
                         if let Err(d) = tree.insert(path, file) {
                             diags.push(d);
@@ -358,6 +367,7 @@ fn add_kustomizations(
         let file = RenderedFile {
             text: crate::yaml::emit::document(&doc),
             template: None,
+            declared: None,
         };
         tree.insert(format!("{prefix}kustomization.yaml"), file)?;
     }
@@ -485,6 +495,7 @@ mod tests {
         let file = |t| RenderedFile {
             text: "a: 1\n".into(),
             template: Some(t),
+            declared: None,
         };
         tree.insert("x.yaml".into(), file("a.yaml.j2")).unwrap();
         let err = tree.insert("x.yaml".into(), file("b.yaml.j2")).unwrap_err();

@@ -40,12 +40,24 @@ pub fn needs_escape(c: char) -> bool {
     !printable || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}')
 }
 
+/// Whether `text` is made only of printable ASCII, tabs and newlines (so
+/// [`needs_escape`] names none of its characters). Checked 64 bytes at a
+/// time without an early exit, which the compiler vectorizes: at 10,000
+/// profiles this runs over every byte meshgen writes.
+pub fn only_printable_ascii(text: &str) -> bool {
+    text.as_bytes().chunks(64).all(|chunk| {
+        !chunk.iter().fold(false, |bad, &b| {
+            bad | ((b < 0x20 && b != b'\n' && b != b'\t') | (b >= 0x7f))
+        })
+    })
+}
+
 /// JSON text with every character [`needs_escape`] names written as a
 /// `\uXXXX` escape (valid in a JSON, YAML or TOML string). serde_json
 /// leaves such characters raw only inside strings, and all of them are in
 /// the Basic Multilingual Plane, so one four-digit escape each is exact.
 pub fn escape_json(json: String) -> String {
-    if !json.chars().any(needs_escape) {
+    if only_printable_ascii(&json) || !json.chars().any(needs_escape) {
         return json;
     }
     let mut out = String::with_capacity(json.len() + 16);
@@ -224,6 +236,24 @@ mod tests {
             "_x",
         ] {
             assert_eq!(string(s), s);
+        }
+    }
+
+    #[test]
+    fn printable_ascii_is_told_apart_from_what_needs_escaping() {
+        let long = "a: b\n\tc".repeat(40);
+        assert!(only_printable_ascii(&long));
+        assert!(only_printable_ascii(""));
+        for bad in ["\u{7f}", "\r", "\u{0}", "\u{85}", "é", "\u{2028}", "\u{1b}"] {
+            let text = format!("{long}{bad}{long}");
+            assert!(!only_printable_ascii(&text), "{bad:?}");
+        }
+        for c in (0u8..=0x7f).map(char::from) {
+            assert_eq!(
+                only_printable_ascii(&c.to_string()),
+                !needs_escape(c),
+                "{c:?}"
+            );
         }
     }
 
