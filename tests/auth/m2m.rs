@@ -1,0 +1,341 @@
+//! Machine-to-machine tokens: where the gateway gets the cluster's keys,
+//! and which audiences it accepts where (issue 14, point 3).
+
+use super::*;
+
+// Machine-to-machine keys (issue 14, point 3)
+
+/// The gateway's SPIFFE principal in the rendered trees.
+pub(crate) const GATEWAY_PRINCIPAL: &str =
+    "cluster.local/ns/deploykf-istio-gateway/sa/deploykf-gateway";
+
+/// Whether the gateway can fetch a jwtRule's keys (`Err`: why not).
+///
+/// With `PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid` (meshgen's Istio), a
+/// `jwksUri` whose host is a cluster of the mesh is fetched by Envoy
+/// through that cluster, and only other URIs by istiod (istio/istio
+/// `pilot/pkg/security/authn/policy_applier.go`, the branch on
+/// `features.JwksFetchMode != jwt.Istiod`: `model.LookupCluster` found →
+/// `RemoteJwks` with `HttpUpstreamType: Cluster`; else in hybrid mode
+/// `BuildLocalJwks`). The gateway's outbound cluster for an in-mesh
+/// Service carries no TLS of its own (mTLS at most, to a sidecar), so an
+/// `https://` in-mesh URI (the API server's) can not be fetched; an
+/// `http://` one must be a Service of the tree whose pods let the
+/// gateway GET the path.
+pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
+    if rule.get("jwks").is_some() {
+        return Ok(());
+    }
+    let Some(uri) = rule["jwksUri"].as_str() else {
+        return Ok(()); // istiod discovers the keys of an external issuer
+    };
+    let (scheme, rest) = uri.split_once("://").unwrap();
+    let (hostport, path) = match rest.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (rest, "/".to_string()),
+    };
+    let (host, port) = match hostport.split_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().unwrap()),
+        None => (hostport, if scheme == "https" { 443 } else { 80 }),
+    };
+    let in_mesh = host.ends_with(".svc.cluster.local") || host.ends_with(".svc");
+    if !in_mesh {
+        return Ok(());
+    }
+    if scheme == "https" {
+        return Err(format!(
+            "401: keys at {uri}: in-mesh HTTPS, fetched by the gateway without TLS origination"
+        ));
+    }
+    let mut labels = host.split('.');
+    let (svc, ns) = (labels.next().unwrap(), labels.next().unwrap());
+    let in_ns = |kind: &str, name: Option<&str>| {
+        all_docs(t)
+            .map(|(_, d)| d)
+            .filter(|d| {
+                d["kind"] == kind
+                    && d["metadata"]["namespace"] == ns
+                    && name.is_none_or(|n| d["metadata"]["name"] == n)
+            })
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
+    let unreachable = |why: &str| Err(format!("401: keys at {uri}: {why}"));
+    let Some(service) = in_ns("Service", Some(svc)).pop() else {
+        return unreachable("no such Service");
+    };
+    let Some(sp) = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == port)
+        .cloned()
+    else {
+        return unreachable("no such Service port");
+    };
+    let selector = service["spec"]["selector"].as_object().unwrap().clone();
+    let Some(deployment) = in_ns("Deployment", None).into_iter().find(|d| {
+        let l = &d["spec"]["template"]["metadata"]["labels"];
+        selector.iter().all(|(k, v)| &l[k] == v)
+    }) else {
+        return unreachable("no pods behind the Service");
+    };
+    let pod_labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
+    let target = match &sp["targetPort"] {
+        Value::Number(n) => n.as_u64().unwrap() as u16,
+        Value::String(name) => deployment["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .find(|p| p["name"] == name.as_str())
+            .map(|p| p["containerPort"].as_u64().unwrap() as u16)
+            .expect("a named targetPort the pods declare"),
+        _ => port,
+    };
+    // The pods' sidecar (the namespace's allow-nothing among its
+    // policies), as `at_sidecar` models it.
+    let req = Inbound {
+        pod: Pod {
+            namespace: ns.into(),
+            labels: pod_labels
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect(),
+            port: target,
+        },
+        principal: Some(GATEWAY_PRINCIPAL.into()),
+        method: "GET",
+        path: path.clone(),
+        headers: BTreeMap::new(),
+        token: None,
+    };
+    let allowed = at_sidecar(t, &req);
+    if !allowed {
+        return unreachable("the pods' policies refuse the gateway's GET");
+    }
+    Ok(())
+}
+
+/// The diagnostics meshgen refuses `sets` (over the auth-m2m case) with.
+pub(crate) fn refused(sets: &[&str]) -> Vec<String> {
+    let inputs = common::cases_inputs(&["auth-m2m"], sets);
+    let mut session = meshgen::Session::default();
+    match meshgen::generate(&inputs, &mut session) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            e.0.iter()
+                .map(|d| d.display(&session.sources).to_string())
+                .collect()
+        }
+    }
+}
+
+pub(crate) fn m2m_violations(t: &Tree) -> Vec<String> {
+    let https = gw_port(t, "https");
+    let k8s = "https://kubernetes.default.svc.cluster.local";
+    let dex = "https://deploykf.example.com/dex";
+    let token = |iss: &str, pairs: &[(&str, &str)]| Some((iss.to_string(), claims(pairs)));
+    let sub = "system:serviceaccount:team-1:pipeline-runner";
+    // (request, the identity it must reach the app with, or None: refused)
+    let cases: Vec<(Request, Option<&str>)> = vec![
+        (
+            Request {
+                token: token(k8s, &[("sub", sub), ("aud", "istio-ingressgateway")]),
+                ..get("deploykf.example.com", "/pipeline/apis/v2beta1/runs")
+            },
+            Some(sub),
+        ),
+        // A token minted for the API server (the default audience).
+        (
+            Request {
+                token: token(k8s, &[("sub", sub), ("aud", k8s)]),
+                ..get("deploykf.example.com", "/")
+            },
+            None,
+        ),
+        // The Pipelines SDK's tokens: on the Pipelines API only.
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "kubeflow-pipelines-sdk"),
+                    ],
+                ),
+                ..get("deploykf.example.com", "/pipeline/apis/v2beta1/runs")
+            },
+            Some("a@example.com"),
+        ),
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "kubeflow-pipelines-sdk"),
+                    ],
+                ),
+                ..get("deploykf.example.com", "/")
+            },
+            None,
+        ),
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "kubeflow-pipelines-sdk"),
+                    ],
+                ),
+                ..get("minio-console.deploykf.example.com", "/")
+            },
+            None,
+        ),
+        (
+            Request {
+                token: token(
+                    dex,
+                    &[
+                        ("sub", "a"),
+                        ("email", "a@example.com"),
+                        ("aud", "oauth2-proxy"),
+                    ],
+                ),
+                ..get("minio-console.deploykf.example.com", "/")
+            },
+            Some("a@example.com"),
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (req, want) in cases {
+        let out = at_listener(t, &req, https, Session::None);
+        match (&out, want) {
+            (Edge::Upstream { identity, .. }, Some(w))
+                if identity.get("kubeflow-userid").map(String::as_str) == Some(w) => {}
+            (Edge::Denied(_), None) => {}
+            _ => bad.push(format!("{req:?}: {out:?}, want {want:?}")),
+        }
+    }
+    bad
+}
+
+#[test]
+pub(crate) fn machine_tokens_need_the_clusters_keys_and_an_accepted_audience() {
+    let t = apps_and_m2m();
+    let bad = m2m_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // The relay: kubectl proxy of the two discovery paths, GET only, for
+    // anyone (public keys), in plain text for istiod.
+    let relay = &t[&format!("{AUTH_DIR}/jwks-relay.yaml")];
+    let kinds: Vec<&str> = relay.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "ServiceAccount",
+            "Service",
+            "Deployment",
+            "AuthorizationPolicy",
+            "PeerAuthentication"
+        ]
+    );
+    let args = &relay[2]["spec"]["template"]["spec"]["containers"][0]["args"];
+    assert!(args
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--accept-paths=^(/openid/v1/jwks|/\\.well-known/openid-configuration)$"));
+    assert_eq!(
+        relay[3]["spec"]["rules"][0]["to"][0]["operation"]["methods"],
+        json!(["GET"])
+    );
+    assert_restricted("jwks-relay", &relay[2]["spec"]["template"]["spec"]);
+}
+
+#[test]
+pub(crate) fn machine_tokens_without_an_audience_or_with_in_mesh_https_keys_are_refused() {
+    let dir = std::env::temp_dir().join(format!("meshgen-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_aud = dir.join("no-audience.yaml");
+    std::fs::write(
+        &no_aud,
+        "deploykf_core: {deploykf_auth: {m2m: {audiences: []}}}\n",
+    )
+    .unwrap();
+    let mut inputs = common::cases_inputs(&["auth-m2m"], &[]);
+    inputs.files.push(no_aud);
+    let mut session = meshgen::Session::default();
+    let e: Vec<String> = match meshgen::generate(&inputs, &mut session) {
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            e.0.iter()
+                .map(|d| d.display(&session.sources).to_string())
+                .collect()
+        }
+    };
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("m2m.audiences") && e[0].contains("at least one audience"),
+        "{e:?}"
+    );
+    let e = refused(&[
+        "deploykf_core.deploykf_auth.m2m.jwksUri=https://kubernetes.default.svc.cluster.local/openid/v1/jwks",
+    ]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("m2m.jwksUri") && e[0].contains("without TLS origination"),
+        "{e:?}"
+    );
+    // A public issuer's keys are used as they are, without a relay.
+    let t = render_inputs(&common::cases_inputs(
+        &["auth-m2m"],
+        &["deploykf_core.deploykf_auth.m2m.jwksUri=https://oidc.eks.eu-west-1.amazonaws.com/id/X/keys"],
+    ));
+    assert!(!t.contains_key(&format!("{AUTH_DIR}/jwks-relay.yaml")));
+}
+
+/// Removing a safeguard of the m2m path makes its replay fail.
+#[test]
+pub(crate) fn the_m2m_replay_notices_a_missing_safeguard() {
+    let base = apps_and_m2m();
+    let ra = format!("{GW_DIR}/RequestAuthentication-jwt.yaml");
+    let deny = format!("{GW_DIR}/AuthorizationPolicy-require-jwt.yaml");
+    let relay = format!("{AUTH_DIR}/jwks-relay.yaml");
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    t.get_mut(&ra).unwrap()[0]["spec"]["jwtRules"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("audiences");
+    mutants.push(("the m2m audiences", t));
+    let mut t = base.clone();
+    t.get_mut(&ra).unwrap()[0]["spec"]["jwtRules"][1]["jwksUri"] =
+        json!("https://kubernetes.default.svc.cluster.local/openid/v1/jwks");
+    mutants.push(("the relay's URI", t));
+    let mut t = base.clone();
+    t.remove(&relay);
+    mutants.push(("the relay", t));
+    let mut t = base.clone();
+    t.get_mut(&relay).unwrap().remove(3);
+    mutants.push(("the relay's ALLOW policy", t));
+    let mut t = base.clone();
+    t.get_mut(&deny).unwrap()[0]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r["when"][0]["key"] != "request.auth.audiences");
+    mutants.push(("the SDK audience's path restriction", t));
+    for (what, t) in mutants {
+        assert!(
+            !m2m_violations(&t).is_empty(),
+            "without {what} the m2m replay still passes"
+        );
+    }
+}

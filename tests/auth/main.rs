@@ -1,0 +1,57 @@
+//! The login edge on parsed documents: no secret in any output, pods meet
+//! Pod Security "restricted", the Istio install declares the provider, and
+//! (on the rendered policies and routes) no client can make an app see an
+//! identity that was not verified.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod edge;
+mod gateway;
+mod idp_groups;
+mod m2m;
+mod outputs;
+mod readme;
+mod sidecar;
+
+use common::root;
+use gateway::*;
+use m2m::*;
+use meshgen::values::ValueInputs;
+use outputs::*;
+use serde_json::{json, Value};
+use sidecar::*;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const GW_DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
+const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";
+
+type Tree = BTreeMap<String, Vec<Value>>;
+
+fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
+    render_inputs(&common::inputs(files, sets))
+}
+
+fn render_inputs(inputs: &ValueInputs) -> Tree {
+    let g = common::generate(inputs);
+    g.files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".yaml"))
+        .map(|(p, text)| (p.clone(), common::docs(text)))
+        .collect()
+}
+
+fn case(name: &str) -> Tree {
+    render_inputs(&common::case_inputs(name))
+}
+
+fn one(t: &Tree, path: &str) -> Value {
+    let docs = t.get(path).unwrap_or_else(|| panic!("{path} not rendered"));
+    assert_eq!(docs.len(), 1, "{path}");
+    docs[0].clone()
+}
+
+fn all_docs(t: &Tree) -> impl Iterator<Item = (&String, &Value)> {
+    t.iter().flat_map(|(p, d)| d.iter().map(move |x| (p, x)))
+}
