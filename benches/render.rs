@@ -218,10 +218,17 @@ fn helm_values(inputs: &ValueInputs) -> serde_json::Value {
     let valid = meshgen::validate(inputs, &mut Session::default()).expect("valid");
     let model = meshgen::model::derive(&valid.checked);
     let pm = serde_json::to_value(&model.parts["profiles"]).expect("profiles model");
+    // One shard: `profiles`; several: each shard's `profiles`.
+    let shards = pm["shards"].as_array().expect("shards");
     let profiles: Vec<serde_json::Value> = pm["profiles"]
         .as_array()
         .expect("profiles")
         .iter()
+        .chain(
+            shards
+                .iter()
+                .flat_map(|s| s["profiles"].as_array().expect("shard profiles")),
+        )
         .map(|p| {
             serde_json::json!({
                 "name": p["name"], "owner": p["owner"],
@@ -230,6 +237,14 @@ fn helm_values(inputs: &ValueInputs) -> serde_json::Value {
             })
         })
         .collect();
+    let expected = valid
+        .checked
+        .config
+        .deploykf_core
+        .deploykf_profiles_generator
+        .profiles
+        .len();
+    assert_eq!(profiles.len(), expected, "Helm would render other profiles");
     serde_json::json!({
         "gatewayPrincipal": pm["gateway_principal"],
         "userIdHeader": pm["user_id_header"],
