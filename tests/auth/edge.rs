@@ -45,14 +45,7 @@ pub(crate) fn your_own_gateways_namespace_gets_no_namespace_wide_policy_unless_a
     );
     // And the user is told which policies they get and need.
     let inputs = common::case_inputs("own-gateway-deployment");
-    let mut session = meshgen::Session::default();
-    meshgen::generate(&inputs, &mut session).unwrap();
-    let warnings: Vec<String> = session
-        .warnings
-        .0
-        .iter()
-        .map(|d| d.display(&session.sources).to_string())
-        .collect();
+    let warnings = warnings_of(&inputs);
     assert!(
         warnings.iter().any(|w| w.contains("namespaceZeroTrust")
             && w.contains("deploykf-gateway-require-jwt")
@@ -92,14 +85,7 @@ pub(crate) fn the_http_relay_verifies_the_gateways_certificate_and_refuses_proxy
         &["http-behind-proxy"],
         &["deploykf_core.deploykf_istio_gateway.gateway.enableProxyProtocol=true"],
     );
-    let mut session = meshgen::Session::default();
-    let Err(e) = meshgen::generate(&inputs, &mut session) else {
-        panic!("not refused");
-    };
-    let text: Vec<String> =
-        e.0.iter()
-            .map(|d| d.display(&session.sources).to_string())
-            .collect();
+    let text = errors_of(&inputs);
     assert_eq!(text.len(), 1, "{text:?}");
     assert!(
         text[0].contains("gateway.enableProxyProtocol") && text[0].contains("PROXY header"),
@@ -215,14 +201,7 @@ pub(crate) fn oauth2_proxy_and_dex_are_hardened() {
         vec![],
         &["deploykf_core.deploykf_auth.oauth2Proxy.cookie.refresh=1h"],
     );
-    let mut session = meshgen::Session::default();
-    let Err(e) = meshgen::generate(&inputs, &mut session) else {
-        panic!("not refused");
-    };
-    let text: Vec<String> =
-        e.0.iter()
-            .map(|d| d.display(&session.sources).to_string())
-            .collect();
+    let text = errors_of(&inputs);
     assert!(
         text.len() == 1
             && text[0].contains("cookie.refresh")

@@ -121,16 +121,7 @@ pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
 
 /// The diagnostics meshgen refuses `sets` (over the auth-m2m case) with.
 pub(crate) fn refused(sets: &[&str]) -> Vec<String> {
-    let inputs = common::cases_inputs(&["auth-m2m"], sets);
-    let mut session = meshgen::Session::default();
-    match meshgen::generate(&inputs, &mut session) {
-        Ok(_) => Vec::new(),
-        Err(e) => {
-            e.0.iter()
-                .map(|d| d.display(&session.sources).to_string())
-                .collect()
-        }
-    }
+    errors_of(&common::cases_inputs(&["auth-m2m"], sets))
 }
 
 pub(crate) fn m2m_violations(t: &Tree) -> Vec<String> {
@@ -140,6 +131,15 @@ pub(crate) fn m2m_violations(t: &Tree) -> Vec<String> {
     let token = |iss: &str, pairs: &[(&str, &str)]| Some((iss.to_string(), claims(pairs)));
     let sub = "system:serviceaccount:team-1:pipeline-runner";
     // (request, the identity it must reach the app with, or None: refused)
+    // The Pipelines SDK's tokens (dex, audience `kubeflow-pipelines-sdk`).
+    let sdk = token(
+        dex,
+        &[
+            ("sub", "a"),
+            ("email", "a@example.com"),
+            ("aud", "kubeflow-pipelines-sdk"),
+        ],
+    );
     let cases: Vec<(Request, Option<&str>)> = vec![
         (
             Request {
@@ -159,42 +159,21 @@ pub(crate) fn m2m_violations(t: &Tree) -> Vec<String> {
         // The Pipelines SDK's tokens: on the Pipelines API only.
         (
             Request {
-                token: token(
-                    dex,
-                    &[
-                        ("sub", "a"),
-                        ("email", "a@example.com"),
-                        ("aud", "kubeflow-pipelines-sdk"),
-                    ],
-                ),
+                token: sdk.clone(),
                 ..get("deploykf.example.com", "/pipeline/apis/v2beta1/runs")
             },
             Some("a@example.com"),
         ),
         (
             Request {
-                token: token(
-                    dex,
-                    &[
-                        ("sub", "a"),
-                        ("email", "a@example.com"),
-                        ("aud", "kubeflow-pipelines-sdk"),
-                    ],
-                ),
+                token: sdk.clone(),
                 ..get("deploykf.example.com", "/")
             },
             None,
         ),
         (
             Request {
-                token: token(
-                    dex,
-                    &[
-                        ("sub", "a"),
-                        ("email", "a@example.com"),
-                        ("aud", "kubeflow-pipelines-sdk"),
-                    ],
-                ),
+                token: sdk.clone(),
                 ..get("minio-console.deploykf.example.com", "/")
             },
             None,
@@ -271,15 +250,7 @@ pub(crate) fn machine_tokens_without_an_audience_or_with_in_mesh_https_keys_are_
     .unwrap();
     let mut inputs = common::cases_inputs(&["auth-m2m"], &[]);
     inputs.files.push(no_aud);
-    let mut session = meshgen::Session::default();
-    let e: Vec<String> = match meshgen::generate(&inputs, &mut session) {
-        Ok(_) => Vec::new(),
-        Err(e) => {
-            e.0.iter()
-                .map(|d| d.display(&session.sources).to_string())
-                .collect()
-        }
-    };
+    let e = errors_of(&inputs);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(

@@ -55,3 +55,25 @@ fn one(t: &Tree, path: &str) -> Value {
 fn all_docs(t: &Tree) -> impl Iterator<Item = (&String, &Value)> {
     t.iter().flat_map(|(p, d)| d.iter().map(move |x| (p, x)))
 }
+
+/// The errors a run on `inputs` ends with, as printed (none: it renders).
+fn errors_of(inputs: &ValueInputs) -> Vec<String> {
+    let mut session = meshgen::Session::default();
+    match meshgen::generate(inputs, &mut session) {
+        Ok(_) => Vec::new(),
+        Err(e) => printed(&e, &session),
+    }
+}
+
+/// The warnings of a run on `inputs` that renders, as printed.
+fn warnings_of(inputs: &ValueInputs) -> Vec<String> {
+    let mut session = meshgen::Session::default();
+    meshgen::generate(inputs, &mut session).unwrap();
+    printed(&session.warnings, &session)
+}
+
+fn printed(d: &meshgen::diagnostic::Diagnostics, session: &meshgen::Session) -> Vec<String> {
+    d.0.iter()
+        .map(|d| d.display(&session.sources).to_string())
+        .collect()
+}

@@ -666,14 +666,7 @@ pub(crate) fn app_policies_match_the_pod_port_and_warn_without_selector() {
         rules("minio-console"),
         json!([{"from": [{"source": {"principals": [GATEWAY_PRINCIPAL]}}]}])
     );
-    let mut session = meshgen::Session::default();
-    meshgen::generate(&common::case_inputs("apps"), &mut session).unwrap();
-    let warnings: Vec<String> = session
-        .warnings
-        .0
-        .iter()
-        .map(|w| w.display(&session.sources).to_string())
-        .collect();
+    let warnings = warnings_of(&common::case_inputs("apps"));
     let about = |key: &str| {
         warnings
             .iter()
