@@ -11,7 +11,7 @@
 //! because the Istio install, the auth component and the tree checks all
 //! need it; every manifest body belongs to a component model.
 
-use crate::config::{App, AppAuth, Config, StringMap};
+use crate::config::{App, AppAuth, Config, DataplaneMode, GatewayApi, StringMap};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -46,6 +46,9 @@ pub struct Facts {
 /// The gateway as clients and the other components see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayFacts {
+    /// `api` is `gateway-api`: the ingress is a Gateway API Gateway with
+    /// HTTPRoutes, and its policies attach by `targetRefs`.
+    pub gateway_api: bool,
     pub namespace: String,
     /// Name of the main (HTTPS) Gateway resource.
     pub name: String,
@@ -164,6 +167,8 @@ pub struct IstioFacts {
     pub revision: String,
     /// Namespace labels that turn on sidecar injection.
     pub injection_labels: StringMap,
+    /// `deploykf_dependencies.istio.dataplaneMode` is `ambient`.
+    pub ambient: bool,
 }
 
 /// What components need from the mesh config and istiod.
@@ -312,6 +317,7 @@ impl Facts {
             } else {
                 string_map(&[("istio.io/rev", &istio.revision)])
             },
+            ambient: istio.dataplane_mode == DataplaneMode::Ambient,
         };
         let mesh = mesh(config, &gateway);
         Facts {
@@ -349,6 +355,7 @@ fn gateway(config: &Config) -> GatewayFacts {
         .map(|h| format!("./{}", h.strip_prefix("*/").unwrap_or(h)))
         .collect();
     GatewayFacts {
+        gateway_api: gw.api == GatewayApi::GatewayApi,
         namespace: gw.namespace.clone(),
         name: g.name.clone(),
         redirect_name: format!("{}-https-redirect", g.name),

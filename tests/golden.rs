@@ -173,6 +173,11 @@ fn golden_dex_secrets() {
 }
 
 #[test]
+fn golden_istio_sidecar() {
+    check_case("istio-sidecar");
+}
+
+#[test]
 fn golden_apps() {
     check_case("apps");
 }

@@ -29,6 +29,10 @@ pub struct GatewayComponent {
     /// namespace of your own gateway.
     #[serde(default)]
     pub namespace_zero_trust: Option<bool>,
+    /// meshgen: the routing API of the ingress: `istio` (Istio's Gateway
+    /// and VirtualService) or `gateway-api` (the Kubernetes Gateway API's
+    /// Gateway and HTTPRoute, with policies attached by `targetRefs`).
+    pub api: GatewayApi,
     /// Helm charts used for the gateway.
     pub charts: GatewayCharts,
     /// Settings of the Istio Gateway resource.
@@ -100,6 +104,25 @@ pub struct App {
     #[serde(default)]
     #[schemars(with = "StringMap")]
     pub selector: Option<StringMap>,
+}
+
+/// The routing API of the ingress (`api`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatewayApi {
+    #[default]
+    Istio,
+    GatewayApi,
+}
+
+impl GatewayApi {
+    /// The value as written in the values file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayApi::Istio => "istio",
+            GatewayApi::GatewayApi => "gateway-api",
+        }
+    }
 }
 
 /// Who may reach an app (`auth`).

@@ -3,7 +3,7 @@
 use super::text::*;
 use super::StringMap;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -50,6 +50,28 @@ pub struct Istio {
     pub revision: String,
     /// meshgen: the Istio CNI node agent.
     pub cni: Cni,
+    /// meshgen: how workloads join the mesh: `sidecar` (an Envoy in each
+    /// pod) or `ambient` (ztunnel on each node, waypoints for L7 policy).
+    pub dataplane_mode: DataplaneMode,
+}
+
+/// How workloads join the mesh (`dataplaneMode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneMode {
+    #[default]
+    Sidecar,
+    Ambient,
+}
+
+impl DataplaneMode {
+    /// The value as written in the values file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataplaneMode::Sidecar => "sidecar",
+            DataplaneMode::Ambient => "ambient",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -168,6 +168,14 @@ pub fn cases_inputs(cases: &[&str], sets: &[&str]) -> ValueInputs {
     for case in cases {
         let dir = root().join("tests/cases").join(case);
         assert!(dir.is_dir(), "no case tests/cases/{case}");
+        // A case may build on another: `base` names it, and its inputs
+        // come first (the four routing × data-plane combinations share
+        // one values file this way).
+        if let Ok(base) = std::fs::read_to_string(dir.join("base")) {
+            let base = cases_inputs(&[base.trim()], &[]);
+            all.files.extend(base.files);
+            all.sets.extend(base.sets);
+        }
         if *case == "deploykf-sample" {
             all.files.push(root().join(DEPLOYKF_SAMPLE));
         }
