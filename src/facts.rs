@@ -277,6 +277,100 @@ fn public_url(https: bool, host: &str, http_port: u16, https_port: u16) -> Strin
     }
 }
 
+/// The gateway-name label: Istio treats a pod as an instance of the
+/// Kubernetes Gateway named by its value, and attaches `targetRefs`
+/// policies to it only then (istio/istio 1.30.3
+/// `pilot/pkg/model/policyattachment.go:104-107` `workloadGatewayName`,
+/// `:128-136`: without it a policy with targetRefs is ignored).
+pub const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
+
+/// A Go duration (`config::text::GO_DURATION`, what `apps[].timeout`
+/// accepts) as a Gateway API Duration (GEP-2257: `^([0-9]{1,5}(h|m|s|ms)){1,4}$`,
+/// kubernetes-sigs/gateway-api v1.5.1 `apis/v1/shared_types.go:867-871`),
+/// the same length of time exactly: `1.5s` is `1s500ms`, `90m` is
+/// `1h30m`. `Err` says why it has no such form (a part below a
+/// millisecond, or more than 99999 hours).
+pub fn gateway_api_duration(go: &str) -> Result<String, String> {
+    const UNITS: &[(&str, u128)] = &[
+        ("ns", 1),
+        ("us", 1_000),
+        ("\u{b5}s", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    let mut total: u128 = 0;
+    let mut rest = go;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let scale = UNITS
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| format!("`{go}` is not a Go duration"))?;
+        let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+        if int.is_empty() && frac.is_empty() {
+            return Err(format!("`{go}` is not a Go duration"));
+        }
+        let parse = |s: &str| -> Result<u128, String> {
+            if s.is_empty() {
+                Ok(0)
+            } else {
+                s.parse::<u128>()
+                    .map_err(|_| format!("`{go}` is too long a duration"))
+            }
+        };
+        // The fraction, exactly: digits / 10^len of the unit, which must
+        // come out in whole nanoseconds.
+        let digits = frac.len() as u32;
+        let pow = 10u128
+            .checked_pow(digits)
+            .ok_or_else(|| format!("`{go}` has too many decimals"))?;
+        let frac_ns = parse(frac)? * scale;
+        if !frac_ns.is_multiple_of(pow) {
+            return Err(format!("`{go}` is not a whole number of nanoseconds"));
+        }
+        total = parse(int)?
+            .checked_mul(scale)
+            .and_then(|v| v.checked_add(frac_ns / pow))
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| format!("`{go}` is too long a duration"))?;
+        rest = tail;
+    }
+    const MS: u128 = 1_000_000;
+    if !total.is_multiple_of(MS) {
+        return Err(format!(
+            "the Gateway API counts durations in whole milliseconds (GEP-2257), and `{go}` is not a whole number of them"
+        ));
+    }
+    let mut ms = total / MS;
+    let mut out = String::new();
+    for (unit, size) in [("h", 3_600_000u128), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
+        let n = ms / size;
+        ms %= size;
+        if n > 0 {
+            if n > 99_999 {
+                return Err(format!(
+                    "`{go}` is longer than the Gateway API's longest duration (99999h, GEP-2257)"
+                ));
+            }
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    Ok(out)
+}
+
 /// `<scheme>://<host>[:port]` as users reach `host`.
 pub fn base_url(gw: &GatewayFacts, host: &str) -> String {
     gw.public_url
@@ -441,6 +535,27 @@ mod tests {
         assert_eq!(public_url(true, "a.b", 80, 8443), "https://a.b:8443/");
         assert_eq!(public_url(false, "a.b", 80, 443), "http://a.b/");
         assert_eq!(public_url(false, "a.b", 8080, 443), "http://a.b:8080/");
+    }
+
+    #[test]
+    fn go_durations_as_gateway_api_durations() {
+        for (go, want) in [
+            ("10s", "10s"),
+            ("1.5s", "1s500ms"),
+            ("90m", "1h30m"),
+            ("1h0m0s", "1h"),
+            ("0s", "0s"),
+            ("2500ms", "2s500ms"),
+            ("1500000us", "1s500ms"),
+            ("0.001s", "1ms"),
+            ("36h", "36h"),
+            ("1.25h", "1h15m"),
+        ] {
+            assert_eq!(gateway_api_duration(go).as_deref(), Ok(want), "{go}");
+        }
+        for bad in ["100us", "1.0005s", "1ns", "100000h", "5x"] {
+            assert!(gateway_api_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

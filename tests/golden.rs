@@ -177,6 +177,13 @@ fn golden_istio_sidecar() {
     check_case("istio-sidecar");
 }
 
+/// `api: gateway-api` with sidecars: `istio-sidecar` plus that one key; the
+/// golden trees differ by exactly what the routing API changes.
+#[test]
+fn golden_gateway_api_sidecar() {
+    check_case("gateway-api-sidecar");
+}
+
 #[test]
 fn golden_apps() {
     check_case("apps");

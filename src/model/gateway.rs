@@ -6,7 +6,10 @@
 
 use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
 use crate::config::{Config, ServiceType, StringMap};
-use crate::facts::{service_host, string_map, GatewayFacts, DEX_PORT, OAUTH2_PROXY_PORT};
+use crate::facts::{
+    gateway_api_duration, service_host, string_map, GatewayFacts, DEX_PORT, GATEWAY_NAME_LABEL,
+    OAUTH2_PROXY_PORT,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -59,6 +62,48 @@ pub struct GatewayModel {
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
     pub identity_header_guard: IdentityHeaderGuard,
+    /// `api: gateway-api`: the Kubernetes Gateway API objects that replace
+    /// Istio's Gateways and VirtualServices; `None` under `api: istio`.
+    pub gateway_api: Option<GatewayApiModel>,
+}
+
+/// The ingress as Gateway API objects (`api: gateway-api`), always in the
+/// manual deployment mode: the Gateway's one `Hostname` address names the
+/// gateway Service, so istiod deploys nothing and programs the pods behind
+/// that Service (istio/istio 1.30.3
+/// `pilot/pkg/config/kube/gatewaycommon/gateway_utils.go:64-77` `IsManaged`,
+/// `pilot/pkg/config/kube/gateway/conversion.go:2003-2024`
+/// `extractGatewayServices`). Listener ports are therefore the Service's
+/// ports, which istiod resolves to their targetPorts, the pod ports
+/// (`pilot/pkg/model/gateway.go:476-505` `resolvePorts`: "we just find the
+/// matching port and return the targetPort"); the AuthorizationPolicies'
+/// `ports` stay the pod ports.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatewayApiModel {
+    /// `spec.addresses` of the Gateway.
+    pub addresses: Vec<Value>,
+    /// `spec.listeners` of the Gateway.
+    pub listeners: Vec<Value>,
+    /// `spec` of `HTTPRoute/https-redirect` (on the `http` listener).
+    pub redirect_route: Value,
+    /// `spec` of the main host's HTTPRoute; `None` without routes.
+    pub main_route: Option<Value>,
+    /// `targetRefs` of the gateway's policies (and of the EnvoyFilters of
+    /// a gateway Deployment meshgen does not own).
+    pub target_refs: Vec<Value>,
+    /// The ReferenceGrant of the login flow's Services, rendered by the
+    /// auth component with its namespace; an app's comes with the app.
+    pub reference_grants: Vec<ReferenceGrantModel>,
+}
+
+/// A `gateway.networking.k8s.io/v1beta1` ReferenceGrant (the only version
+/// both bundles meshgen installs serve: standard v1.4.1 has no v1) that lets
+/// the HTTPRoutes of the gateway namespace name these Services.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReferenceGrantModel {
+    pub name: String,
+    pub namespace: String,
+    pub spec: Value,
 }
 
 /// The ValidatingAdmissionPolicy that keeps identity headers out of
@@ -131,6 +176,11 @@ pub struct AppModel {
     pub selector: Option<StringMap>,
     /// `rules` of the policy that lets the gateway reach its pods.
     pub policy_rules: Vec<Value>,
+    /// `api: gateway-api`: its HTTPRoute's `spec` (subdomain apps only).
+    pub http_route: Option<Value>,
+    /// `api: gateway-api`: the ReferenceGrant its route needs (a backend
+    /// outside the gateway namespace).
+    pub reference_grant: Option<ReferenceGrantModel>,
 }
 
 /// The gateway Deployment, Service, autoscaling, as rendered when
@@ -166,7 +216,8 @@ fn derive(input: &Input) -> Part {
     let config = input.config;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let facts = &input.facts.gateway;
-    let (main_routes, apps) = routes(input);
+    let (main_routes, mut apps) = routes(input);
+    let gateway_api = facts.gateway_api.then(|| gateway_api(input, &mut apps));
     Part::of(&GatewayModel {
         facts: facts.clone(),
         allow_rules: vec![json!({"to": [{"operation": {"ports": [
@@ -182,6 +233,7 @@ fn derive(input: &Input) -> Part {
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
+        gateway_api,
     })
 }
 
@@ -271,6 +323,8 @@ fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
                 &input.facts.gateway.principal,
                 f.target_port,
             )],
+            http_route: None,
+            reference_grant: None,
         });
     }
     // Longest prefix first: Envoy takes the first route that matches.
@@ -303,6 +357,12 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
     let mut pod_labels: StringMap = string_map(&[("sidecar.istio.io/inject", "true")]);
     pod_labels.extend(gw.gateway.selector_labels.clone());
     pod_labels.insert("istio.io/dataplane-mode".into(), "none".into());
+    let gateway_api = gw.api == crate::config::GatewayApi::GatewayApi;
+    if gateway_api {
+        // What makes Istio attach the `targetRefs` policies to these pods
+        // (`facts::GATEWAY_NAME_LABEL`).
+        pod_labels.insert(GATEWAY_NAME_LABEL.into(), gw.gateway.name.clone());
+    }
     let mut pod_annotations = string_map(&[
         ("inject.istio.io/templates", "gateway"),
         ("prometheus.io/path", "/stats/prometheus"),
@@ -310,6 +370,11 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
         ("prometheus.io/scrape", "true"),
     ]);
     pod_annotations.extend(d.pod_annotations.clone());
+    if gateway_api {
+        if let Some(topology) = gateway_topology(config) {
+            pod_annotations.insert("proxy.istio.io/config".into(), topology);
+        }
+    }
     let autoscaling = d.autoscaling.enabled.then_some(AutoscalingModel {
         min_replicas: d.autoscaling.min_replicas,
         max_replicas: d.autoscaling.max_replicas,
@@ -334,5 +399,275 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
             && s.service_type == ServiceType::LoadBalancer)
             .then(|| s.load_balancer_ip.clone()),
         load_balancer_source_ranges: s.load_balancer_source_ranges.clone(),
+    }
+}
+
+/// `api: gateway-api` on meshgen's own gateway pods: the client-address
+/// settings as the proxy's `gatewayTopology` instead of EnvoyFilters.
+/// pilot-agent reads the pod annotation `proxy.istio.io/config` from the
+/// downward-API podinfo file and applies it over the mesh defaults and
+/// `PROXY_CONFIG` (istio/istio 1.30.3
+/// `pilot/cmd/pilot-agent/config/config.go:37-54,136-142`; the gateway
+/// injection template mounts podinfo with the pod's annotations,
+/// `manifests/charts/istio-control/istio-discovery/files/gateway-injection-template.yaml:232-240`);
+/// istiod then sets the HTTP connection manager's `xff_num_trusted_hops`
+/// from `gatewayTopology.numTrustedProxies` (`pilot/pkg/networking/core/gateway.go:724-725`)
+/// and adds the PROXY listener filter when `gatewayTopology.proxyProtocol`
+/// is set (`:168-169`). `None` when neither is on.
+fn gateway_topology(config: &Config) -> Option<String> {
+    let g = &config.deploykf_core.deploykf_istio_gateway.gateway;
+    let mut topology = serde_json::Map::new();
+    if g.xff_num_trusted_hops > 0 {
+        topology.insert("numTrustedProxies".into(), json!(g.xff_num_trusted_hops));
+    }
+    if g.enable_proxy_protocol {
+        topology.insert("proxyProtocol".into(), json!({}));
+    }
+    (!topology.is_empty()).then(|| json!({"gatewayTopology": topology}).to_string())
+}
+
+/// The Gateway API objects of `api: gateway-api` (see [`GatewayApiModel`]),
+/// and each app's HTTPRoute and ReferenceGrant.
+fn gateway_api(input: &Input, apps: &mut [AppModel]) -> GatewayApiModel {
+    let config = input.config;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let facts = &input.facts.gateway;
+    let a = &config.deploykf_core.deploykf_auth;
+    let match_sni = gw.gateway.tls.match_sni;
+    let https_listener = |name: String, host: &str| {
+        let mut l = serde_json::Map::new();
+        l.insert("name".into(), json!(name));
+        // Without `matchSNI`, one listener takes any SNI; the routes'
+        // `hostnames` still decide what is served.
+        if match_sni {
+            l.insert("hostname".into(), json!(host));
+        }
+        l.insert("port".into(), json!(facts.public_https_port));
+        l.insert("protocol".into(), json!("HTTPS"));
+        l.insert(
+            "tls".into(),
+            json!({"mode": "Terminate", "certificateRefs": [
+                {"group": "", "kind": "Secret", "name": facts.tls_credential_name}
+            ]}),
+        );
+        // Only routes of the gateway's namespace: login and token checks
+        // are the gateway's, so nobody else may bind routes here (as
+        // `Gateway/https-redirect` admits only `./` VirtualServices).
+        l.insert(
+            "allowedRoutes".into(),
+            json!({"namespaces": {"from": "Same"}}),
+        );
+        Value::Object(l)
+    };
+    let mut listeners = vec![https_listener("https".into(), &facts.hostname)];
+    let mut sub: Vec<&AppModel> = apps.iter().filter(|a| a.path.is_none()).collect();
+    sub.sort_by(|x, y| x.host.cmp(&y.host));
+    if match_sni {
+        for app in &sub {
+            listeners.push(https_listener(format!("https-{}", app.name), &app.host));
+        }
+    }
+    listeners.push(json!({
+        "name": "http",
+        "port": facts.public_http_port,
+        "protocol": "HTTP",
+        "allowedRoutes": {"namespaces": {"from": "Same"}},
+    }));
+    let parent = |section: &str| json!([{"name": facts.name, "sectionName": section}]);
+
+    // The HTTP listener: redirect, or relay to the HTTPS listener.
+    let redirect_rule = if facts.tls_redirect {
+        // 302: the standard channel of v1.4.1 (Istio 1.28 and 1.29) allows
+        // only 301 and 302 (kubernetes-sigs/gateway-api v1.4.1
+        // `apis/v1/httproute_types.go:1273` `Enum=301;302`); 307 is
+        // standard only from v1.5 (v1.5.1 `:1283`).
+        json!({"name": "https-redirect", "filters": [{"type": "RequestRedirect", "requestRedirect": {
+            "scheme": "https", "port": facts.public_https_port, "statusCode": 302,
+        }}]})
+    } else {
+        // An Istio `Hostname` backend: the gateway's own HTTPS listener
+        // through `ServiceEntry/<gateway>`, TLS by
+        // `DestinationRule/https-redirect` (istio/istio 1.30.3
+        // `pilot/pkg/config/kube/gateway/conversion.go:1116-1123`).
+        json!({"name": "http-to-https", "backendRefs": [{
+            "group": "networking.istio.io", "kind": "Hostname",
+            "name": facts.hostname, "port": facts.public_https_port,
+        }]})
+    };
+    let mut redirect_route = serde_json::Map::new();
+    redirect_route.insert("parentRefs".into(), parent("http"));
+    if match_sni {
+        let mut hosts = vec![facts.hostname.clone()];
+        hosts.extend(sub.iter().map(|a| a.host.clone()));
+        redirect_route.insert("hostnames".into(), json!(hosts));
+    }
+    redirect_route.insert("rules".into(), json!([redirect_rule]));
+
+    // The rules, in the VirtualServices' order.
+    let hsts = facts.clients_use_https;
+    let remove = [
+        a.identity.user_header.clone(),
+        a.identity.groups_header.clone(),
+    ];
+    let mut main_rules: Vec<(usize, String, Value)> = Vec::new();
+    let mut grants = Vec::new();
+    let mut login_services = Vec::new();
+    for path in &input.facts.login.paths {
+        let (name, port) = match *path {
+            "/dex" => ("dex", DEX_PORT),
+            _ => ("oauth2-proxy", OAUTH2_PROXY_PORT),
+        };
+        let rule = http_rule(name, path, name, &a.namespace, port, Some(&remove), hsts);
+        main_rules.push((usize::MAX, path.to_string(), rule));
+        login_services.push(name);
+    }
+    if gw.enabled && !login_services.is_empty() && a.namespace != gw.namespace {
+        grants.push(reference_grant(
+            "meshgen-gateway-login".into(),
+            &a.namespace,
+            &gw.namespace,
+            &login_services,
+        ));
+    }
+    for ((app, f), model) in gw.apps.iter().zip(&input.facts.apps).zip(apps.iter_mut()) {
+        let prefix = crate::facts::app_prefix(app);
+        let mut rule = http_rule(
+            &app.name,
+            prefix,
+            &app.service,
+            &app.namespace,
+            app.port,
+            f.public.then_some(&remove),
+            hsts,
+        );
+        if let Some(rw) = &app.rewrite {
+            push_filter(
+                &mut rule,
+                json!({"type": "URLRewrite", "urlRewrite": {"path": {
+                    "type": "ReplacePrefixMatch", "replacePrefixMatch": rw,
+                }}}),
+            );
+        }
+        if let Some(t) = &app.timeout {
+            // `rules::gateway` refuses a timeout with no exact form.
+            if let Ok(t) = gateway_api_duration(t) {
+                rule["timeouts"] = json!({"request": t});
+            }
+        }
+        if app.namespace != gw.namespace {
+            model.reference_grant = Some(reference_grant(
+                format!("meshgen-gateway-{}", app.name),
+                &app.namespace,
+                &gw.namespace,
+                &[app.service.as_str()],
+            ));
+        }
+        if app.subdomain.is_some() {
+            let section = if match_sni {
+                format!("https-{}", app.name)
+            } else {
+                "https".into()
+            };
+            model.http_route = Some(json!({
+                "parentRefs": parent(&section),
+                "hostnames": [model.host],
+                "rules": [rule],
+            }));
+        } else {
+            main_rules.push((prefix.len(), prefix.to_string(), rule));
+        }
+    }
+    // Longest prefix first, as in the VirtualService; the Gateway API
+    // orders by the longest prefix anyway (kubernetes-sigs/gateway-api
+    // v1.5.1 `apis/v1/httproute_types.go:176-200`).
+    main_rules.sort_by(|x, y| y.0.cmp(&x.0).then_with(|| x.1.cmp(&y.1)));
+    let main_route = (!main_rules.is_empty()).then(|| {
+        json!({
+            "parentRefs": parent("https"),
+            "hostnames": [facts.hostname],
+            "rules": main_rules.into_iter().map(|(_, _, r)| r).collect::<Vec<_>>(),
+        })
+    });
+    GatewayApiModel {
+        addresses: vec![json!({
+            "type": "Hostname",
+            "value": service_host(&gw.gateway_service.name, &gw.namespace),
+        })],
+        listeners,
+        redirect_route: Value::Object(redirect_route),
+        main_route,
+        target_refs: vec![json!({
+            "group": "gateway.networking.k8s.io", "kind": "Gateway", "name": facts.name,
+        })],
+        reference_grants: grants,
+    }
+}
+
+/// One HTTPRoute rule: a `PathPrefix` match, the identity headers removed
+/// (public routes), HSTS on the response, one backend.
+///
+/// `PathPrefix` matches whole path elements and ignores a trailing `/`
+/// (kubernetes-sigs/gateway-api v1.5.1 `apis/v1/httproute_types.go:498-503`):
+/// Istio trims the `/` (istio/istio 1.30.3
+/// `pilot/pkg/config/kube/gateway/conversion.go:1548-1555`) and Envoy
+/// matches a `path_separated_prefix` (`pilot/pkg/networking/core/route/route.go:1099-1104`),
+/// so `/status/` serves `/status` too, where the VirtualService's string
+/// prefix did not (there `/status` went to `/`'s app). Nothing is opened by
+/// it: the login policies' `notPaths` are string patterns (`/status/*`), so
+/// `/status` still needs a login.
+fn http_rule(
+    name: &str,
+    prefix: &str,
+    service: &str,
+    namespace: &str,
+    port: u16,
+    remove: Option<&[String; 2]>,
+    hsts: bool,
+) -> Value {
+    let mut rule = json!({
+        "name": name,
+        "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
+    });
+    if let Some(remove) = remove {
+        push_filter(
+            &mut rule,
+            json!({"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": remove}}),
+        );
+    }
+    if hsts {
+        push_filter(
+            &mut rule,
+            json!({"type": "ResponseHeaderModifier", "responseHeaderModifier": {"set": [
+                {"name": HSTS.0, "value": HSTS.1}
+            ]}}),
+        );
+    }
+    rule["backendRefs"] = json!([{"name": service, "namespace": namespace, "port": port}]);
+    rule
+}
+
+fn push_filter(rule: &mut Value, filter: Value) {
+    match rule.get_mut("filters").and_then(Value::as_array_mut) {
+        Some(f) => f.push(filter),
+        None => rule["filters"] = json!([filter]),
+    }
+}
+
+/// Lets the HTTPRoutes of `from` name these Services of `namespace`
+/// (Istio refuses a cross-namespace backendRef without one: istio/istio
+/// 1.30.3 `pilot/pkg/config/kube/gateway/conversion.go:1093-1097`).
+fn reference_grant(
+    name: String,
+    namespace: &str,
+    from: &str,
+    services: &[&str],
+) -> ReferenceGrantModel {
+    ReferenceGrantModel {
+        name,
+        namespace: namespace.to_string(),
+        spec: json!({
+            "from": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": from}],
+            "to": services.iter().map(|s| json!({"group": "", "kind": "Service", "name": s})).collect::<Vec<_>>(),
+        }),
     }
 }
