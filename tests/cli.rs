@@ -386,6 +386,22 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    apps:\n      - {name: a, namespace: x, service: s, port: 80, path: /dex/x}\n"),
             vec![],
         ),
+        // Issue 18: what `api: gateway-api` can not express.
+        (
+            "gateway api app retries",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    apps:\n      - {name: a, namespace: x, service: s, port: 80, path: /a, retries: {attempts: 3}}\n"),
+            vec![],
+        ),
+        (
+            "gateway api app timeout below a millisecond",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    apps:\n      - {name: a, namespace: x, service: s, port: 80, path: /a, timeout: 1500us}\n"),
+            vec![],
+        ),
+        (
+            "gateway api own deployment without the gateway name label",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    charts:\n      istioGateway:\n        enabled: false\n    gateway:\n      selectorLabels:\n        app: my-gateway\n"),
+            vec![],
+        ),
         ("malformed --set", None, vec!["--set", "justakey"]),
         (
             "minReplicas above maxReplicas",

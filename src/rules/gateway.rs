@@ -124,6 +124,89 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
     warn_namespace_wide_app_policies(ctx, f);
+    if facts.gateway.gateway_api {
+        check_gateway_api(ctx, f);
+    }
+}
+
+/// Most listeners a Gateway may have (kubernetes-sigs/gateway-api v1.5.1
+/// `apis/v1/gateway_types.go:237`, `Listeners` `MaxItems=64`).
+const MAX_LISTENERS: usize = 64;
+
+/// `api: gateway-api`: what the Gateway API's standard channel can not
+/// express, and what Istio needs to attach policies to the gateway pods.
+fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
+    use crate::facts::GATEWAY_NAME_LABEL;
+    use crate::values::path::ValuePath;
+    let gw = &ctx.config.deploykf_core.deploykf_istio_gateway;
+    let api = format!("`{GW}.api` is gateway-api");
+    for (i, app) in gw.apps.iter().enumerate() {
+        let at = |key: &str| ValuePath::keys(GW).key("apps").index(i).key(key);
+        if app.retries.is_some() {
+            // HTTPRoute `retry` (GEP-1731) is experimental: it is not in
+            // the standard channel meshgen installs (kubernetes-sigs/
+            // gateway-api v1.5.1 `apis/v1/httproute_types.go:313-314`,
+            // `<gateway:experimental>`), so a cluster with the standard
+            // CRDs refuses it.
+            f.errors.push(super::error_at(
+                ctx.values,
+                at("retries"),
+                format!("{api}, and the Gateway API has retries only in its experimental channel (HTTPRoute `retry`), which meshgen does not install; remove `retries` (Istio's default retry policy applies), or set `{GW}.api` to istio"),
+            ));
+        }
+        if let Some(t) = &app.timeout {
+            if let Err(why) = crate::facts::gateway_api_duration(t) {
+                f.errors.push(super::error_at(
+                    ctx.values,
+                    at("timeout"),
+                    format!("{api}, and this timeout has no Gateway API form: {why}; write it in whole milliseconds, e.g. 1s500ms or 1500ms"),
+                ));
+            }
+        }
+    }
+    let labels = &gw.gateway.selector_labels;
+    let name = &gw.gateway.name;
+    match labels.get(GATEWAY_NAME_LABEL) {
+        Some(v) if v != name => f.errors.push(ctx.error(
+            &format!("{GW}.gateway.selectorLabels"),
+            format!("{api}: label `{GATEWAY_NAME_LABEL}` must be the Gateway's name `{name}` (Istio attaches the gateway's policies to pods whose label names their Gateway), got `{v}`"),
+        )),
+        None if !gw.charts.istio_gateway.enabled => f.errors.push(
+            // Located at the labels as written (the map's own origin is
+            // the defaults file, which sets it first).
+            crate::diagnostic::Diagnostic::error(format!("{api} and the gateway Deployment is yours (`{GW}.charts.istioGateway.enabled` is false): your gateway pods must carry the label `{GATEWAY_NAME_LABEL}: {name}`, and these labels must include it, or Istio attaches none of the gateway's policies (login, token checks) to them (istio/istio pilot/pkg/model/policyattachment.go: a policy with targetRefs is ignored on a pod without that label)"))
+            .at(labels.keys().next().and_then(|k| {
+                let at = ValuePath::keys(GW).key("gateway").key("selectorLabels").key(k);
+                ctx.values.origin_of(&at)
+            }))
+            .at_path(ValuePath::keys(GW).key("gateway").key("selectorLabels")),
+        ),
+        _ => {}
+    }
+    let subdomain_apps = gw.apps.iter().filter(|a| a.subdomain.is_some()).count();
+    if gw.gateway.tls.match_sni && subdomain_apps + 2 > MAX_LISTENERS {
+        f.errors.push(ctx.error(
+            &format!("{GW}.apps"),
+            format!("{api}: the Gateway gets one HTTPS listener per subdomain app, and {subdomain_apps} subdomain apps need {} listeners (with the main host and HTTP), more than the Gateway API's {MAX_LISTENERS}; serve some apps on a path, or set `{GW}.gateway.tls.matchSNI` to false", subdomain_apps + 2),
+        ));
+    }
+    let g = &gw.gateway;
+    if gw.charts.istio_gateway.enabled
+        && (g.xff_num_trusted_hops > 0 || g.enable_proxy_protocol)
+        && gw
+            .gateway_deployment
+            .pod_annotations
+            .contains_key("proxy.istio.io/config")
+    {
+        f.errors.push(super::error_at(
+            ctx.values,
+            ValuePath::keys(GW)
+                .key("gatewayDeployment")
+                .key("podAnnotations")
+                .key("proxy.istio.io/config"),
+            format!("{api}: meshgen sets this annotation to the gateway's `gatewayTopology` (`{GW}.gateway.xffNumTrustedHops`, `{GW}.gateway.enableProxyProtocol`); remove yours, or put those settings in it and set both keys to their defaults"),
+        ));
+    }
 }
 
 /// An app without `selector` gets a namespace-wide ALLOW policy. In a
