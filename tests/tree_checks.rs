@@ -138,3 +138,50 @@ fn duplicate_objects_are_refused_naming_both_files() {
         "Namespace /edge is rendered twice: in c/Namespace.yaml and in d/Namespace.yaml"
     );
 }
+
+/// Issue 18: `../shared/schemas` holds the Gateway API's experimental
+/// channel, so only this check refuses what the standard CRDs lack.
+#[test]
+fn gateway_api_fields_outside_the_standard_channel_are_refused() {
+    let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n  namespace: edge\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n    - backendRefs: [{name: s, port: 80}]\n";
+    assert!(run(&[("c/r.yaml", route)]).is_ok());
+    for (rule, want) in [
+        ("      retry: {attempts: 2}\n", "`spec.rules[0].retry` exists only in the Gateway API's experimental channel; clusters with the standard channel CRDs (the ones meshgen installs) refuse it"),
+        ("      sessionPersistence: {type: Cookie}\n", "`spec.rules[0].sessionPersistence` exists only in the Gateway API's experimental channel"),
+        ("      filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: a}}}]\n", "`spec.rules[0].filters[0].type: ExternalAuth` exists only in the Gateway API's experimental channel"),
+        ("      filters: [{type: CORS, cors: {allowOrigins: [\"*\"]}}]\n", "`spec.rules[0].filters[0].type: CORS` is in the Gateway API's standard channel only from v1.5"),
+        ("      filters: [{type: RequestRedirect, requestRedirect: {statusCode: 307}}]\n", "`spec.rules[0].filters[0].requestRedirect.statusCode: 307` is in the Gateway API's standard channel only from v1.5"),
+    ] {
+        let bad = format!("{route}{rule}");
+        let m = one_error(&[("c/r.yaml", &bad)]);
+        assert!(
+            m.starts_with("c/r.yaml (document 0, HTTPRoute r): ") && m.contains(want),
+            "{m}"
+        );
+    }
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: g\n  namespace: edge\nspec:\n  gatewayClassName: istio\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n";
+    assert!(run(&[("c/g.yaml", gw)]).is_ok());
+    let m = one_error(&[(
+        "c/g.yaml",
+        &format!("{gw}  allowedListeners: {{namespaces: {{from: Same}}}}\n"),
+    )]);
+    assert!(
+        m.contains(
+            "`spec.allowedListeners` is in the Gateway API's standard channel only from v1.5"
+        ),
+        "{m}"
+    );
+    // Istio's own kinds are not read as Gateway API ones.
+    let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: v\n  namespace: edge\nspec:\n  hosts: [\"*\"]\n  gateways: [gw]\n  tls: [{match: [{sniHosts: [a]}], route: [{destination: {host: a}}]}]\n";
+    assert!(run(&[("c/vs.yaml", vs)]).is_ok());
+}
+
+/// A Gateway API listener's certificate is a Secret the tree produces or
+/// the user named, as for Istio's Gateway servers.
+#[test]
+fn gateway_api_certificate_refs_must_be_produced_or_named() {
+    let gw = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: g\n  namespace: edge\nspec:\n  gatewayClassName: istio\n  listeners:\n    - name: https\n      port: 443\n      protocol: HTTPS\n      tls: {mode: Terminate, certificateRefs: [{group: \"\", kind: Secret, name: gw-cert}]}\n";
+    assert!(run(&[("c/g.yaml", gw)]).is_ok());
+    let m = one_error(&[("c/g.yaml", &gw.replace("name: gw-cert", "name: other-cert"))]);
+    assert_eq!(m, "c/g.yaml (document 0, Gateway g): tls.credentialName `other-cert` is produced by no Certificate in namespace `edge` and was not named by you (`gateway.tls.credentialName`)");
+}

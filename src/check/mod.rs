@@ -22,6 +22,7 @@
 //!
 //! This stage reads the rendered tree only; it never renders or writes.
 
+pub mod experimental;
 pub mod limits;
 pub mod refs;
 

@@ -67,6 +67,8 @@ pub enum Ref {
     Credential(String),
     /// A Certificate's `spec.secretName`.
     ProducesSecret(String),
+    /// A Gateway API field the standard channel lacks (`experimental`).
+    NotStandard(super::experimental::Field),
 }
 
 /// Every key path [`DocFacts::extract`] (and the kustomization check)
@@ -82,8 +84,47 @@ pub const FACT_PATHS: crate::yaml::load::Selection = &[
     &["spec", "action"],
     &["spec", "provider", "name"],
     &["spec", "servers", "*", "tls", "credentialName"],
+    &["spec", "listeners", "*", "tls", "certificateRefs"],
     &["spec", "secretName"],
     &["resources"],
+    // `experimental::PATHS`, which this list must hold.
+    &["spec", "rules", "*", "retry"],
+    &["spec", "rules", "*", "sessionPersistence"],
+    &["spec", "rules", "*", "filters", "*", "type"],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "filters",
+        "*",
+        "requestRedirect",
+        "statusCode",
+    ],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "backendRefs",
+        "*",
+        "filters",
+        "*",
+        "type",
+    ],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "backendRefs",
+        "*",
+        "filters",
+        "*",
+        "requestRedirect",
+        "statusCode",
+    ],
+    &["spec", "useDefaultGateways"],
+    &["spec", "allowedListeners"],
+    &["spec", "defaultScope"],
+    &["spec", "tls"],
 ];
 
 impl DocFacts {
@@ -116,6 +157,19 @@ impl DocFacts {
                         refs.push(Ref::Credential(c));
                     }
                 }
+                // A Gateway API listener's Secrets of its own namespace.
+                let listeners = d["spec"]["listeners"].as_array().into_iter().flatten();
+                for r in listeners
+                    .flat_map(|l| l["tls"]["certificateRefs"].as_array().into_iter().flatten())
+                {
+                    let core = r["group"].as_str().unwrap_or("").is_empty();
+                    let secret = r["kind"].as_str().unwrap_or("Secret") == "Secret";
+                    if core && secret && r["namespace"].is_null() {
+                        if let Some(c) = s(&r["name"]) {
+                            refs.push(Ref::Credential(c));
+                        }
+                    }
+                }
             }
             "Certificate" => {
                 if let Some(secret) = s(&d["spec"]["secretName"]) {
@@ -123,6 +177,13 @@ impl DocFacts {
                 }
             }
             _ => {}
+        }
+        if crate::kube::group(&api_version) == "gateway.networking.k8s.io" {
+            refs.extend(
+                super::experimental::fields(&kind, d)
+                    .into_iter()
+                    .map(Ref::NotStandard),
+            );
         }
         Some(DocFacts {
             path: path.to_string(),
@@ -325,6 +386,7 @@ pub fn check<'a>(
                     }
                 }
                 Ref::ProducesSecret(_) => {}
+                Ref::NotStandard(field) => diags.push(error(d, field.message())),
             }
         }
     }
