@@ -146,7 +146,7 @@ fn gateway_api_fields_outside_the_standard_channel_are_refused() {
     let route = "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n  namespace: edge\nspec:\n  parentRefs: [{name: gw}]\n  rules:\n    - backendRefs: [{name: s, port: 80}]\n";
     assert!(run(&[("c/r.yaml", route)]).is_ok());
     for (rule, want) in [
-        ("      retry: {attempts: 2}\n", "`spec.rules[0].retry` exists only in the Gateway API's experimental channel; clusters with the standard channel CRDs (the ones meshgen installs) refuse it"),
+        ("      retry: {attempts: 2}\n", "`spec.rules[0].retry` exists only in the Gateway API's experimental channel; clusters with the standard channel CRDs refuse it"),
         ("      sessionPersistence: {type: Cookie}\n", "`spec.rules[0].sessionPersistence` exists only in the Gateway API's experimental channel"),
         ("      filters: [{type: ExternalAuth, externalAuth: {protocol: HTTP, backendRef: {name: a}}}]\n", "`spec.rules[0].filters[0].type: ExternalAuth` exists only in the Gateway API's experimental channel"),
         ("      filters: [{type: CORS, cors: {allowOrigins: [\"*\"]}}]\n", "`spec.rules[0].filters[0].type: CORS` is in the Gateway API's standard channel only from v1.5"),

@@ -1,7 +1,7 @@
 //! Gateway API fields the standard channel lacks. The schemas the tests
 //! validate against (`../shared/schemas`) are the v1.5.1 *experimental*
 //! channel, so they accept these; a cluster with the standard CRDs (what
-//! meshgen installs, and what Istio 1.28 and 1.29 pin at v1.4.1) refuses
+//! Istio 1.28 and 1.29 pin at v1.4.1, 1.30 at v1.5.1) refuses
 //! them, or drops them. The table is the difference of the `v1` schemas in
 //! kubernetes-sigs/gateway-api `config/crd/{standard,experimental}/`
 //! `gateway.networking.k8s.io_{httproutes,gateways}.yaml`: v1.5.1
@@ -35,7 +35,7 @@ impl Field {
     pub fn message(&self) -> String {
         match self.channel {
             Channel::Experimental => format!(
-                "`{}` exists only in the Gateway API's experimental channel; clusters with the standard channel CRDs (the ones meshgen installs) refuse it",
+                "`{}` exists only in the Gateway API's experimental channel; clusters with the standard channel CRDs refuse it",
                 self.path
             ),
             Channel::StandardFromV1_5 => format!(
