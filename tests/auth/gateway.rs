@@ -1000,3 +1000,70 @@ pub(crate) fn the_listener_replay_notices_a_missing_safeguard() {
         );
     }
 }
+
+/// The gateway's AuthorizationPolicies of one action that Istio attaches
+/// to the gateway pods meshgen renders, in either routing API. istio
+/// `pilot/pkg/model/policyattachment.go` (1.30.3) `ShouldAttachPolicy`: a
+/// policy with `targetRefs` attaches only to pods whose
+/// `gateway.networking.k8s.io/gateway-name` label names the Gateway it
+/// targets (`workloadGatewayName`, lines 101-106, 123-136), and only in
+/// the pod's own namespace (lines 185-197); a policy with a selector
+/// attaches by the pod labels.
+pub(crate) fn attached_gateway_policies<'a>(t: &'a Tree, action: &str) -> Vec<&'a Value> {
+    let deployment = one(t, &format!("{GW_DIR}/Deployment.yaml"));
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let namespace = deployment["metadata"]["namespace"].clone();
+    all_docs(t)
+        .map(|(_, d)| d)
+        .filter(|d| {
+            d["kind"] == "AuthorizationPolicy"
+                && d["metadata"]["namespace"] == namespace
+                && d["spec"]["action"].as_str().unwrap_or("ALLOW") == action
+        })
+        .filter(|d| match d["spec"].get("targetRefs") {
+            Some(refs) => refs.as_array().into_iter().flatten().any(|r| {
+                r["group"] == "gateway.networking.k8s.io"
+                    && r["kind"] == "Gateway"
+                    && labels["gateway.networking.k8s.io/gateway-name"] == r["name"]
+            }),
+            None => match d["spec"]["selector"]["matchLabels"].as_object() {
+                Some(m) => m.iter().all(|(k, v)| &labels[k] == v),
+                None => false,
+            },
+        })
+        .collect()
+}
+
+/// The same values in both routing APIs give the gateway pods the same
+/// policies: the login (CUSTOM), the token checks (DENY) and the port
+/// ALLOW attach in `gateway-api` mode with the rules they have in `istio`
+/// mode.
+#[test]
+pub(crate) fn both_routing_apis_attach_the_same_gateway_policies() {
+    let istio = case("istio-sidecar");
+    let gateway_api = case("gateway-api-sidecar");
+    let rules = |t: &Tree, action: &str| -> Vec<(Value, Value)> {
+        attached_gateway_policies(t, action)
+            .into_iter()
+            .map(|p| (p["metadata"]["name"].clone(), p["spec"]["rules"].clone()))
+            .collect()
+    };
+    for action in ["CUSTOM", "DENY", "ALLOW"] {
+        let expected = rules(&istio, action);
+        assert!(
+            !expected.is_empty(),
+            "no {action} policy on the istio gateway"
+        );
+        assert_eq!(rules(&gateway_api, action), expected, "{action}");
+    }
+    // Without the gateway-name label on the pods, no targetRefs policy
+    // attaches: the login would not run at all.
+    let mut unlabelled = gateway_api.clone();
+    let path = format!("{GW_DIR}/Deployment.yaml");
+    let deployment = &mut unlabelled.get_mut(&path).unwrap()[0];
+    deployment["spec"]["template"]["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("gateway.networking.k8s.io/gateway-name");
+    assert!(attached_gateway_policies(&unlabelled, "CUSTOM").is_empty());
+}
