@@ -370,16 +370,6 @@ pub(crate) enum Session {
     Valid,
 }
 
-pub(crate) fn gw_port(t: &Tree, which: &str) -> u16 {
-    let name = if which == "http" {
-        "Gateway-https-redirect.yaml"
-    } else {
-        "Gateway.yaml"
-    };
-    let g = one(t, &format!("{GW_DIR}/{name}"));
-    g["spec"]["servers"][0]["port"]["number"].as_u64().unwrap() as u16
-}
-
 /// `rule` as it applies on pod port `port`: `to` entries whose
 /// `ports`/`notPorts` exclude the port are dropped (and the port keys
 /// removed from the rest), `destination.port` conditions decided; `None`
@@ -435,19 +425,6 @@ pub(crate) fn rule_at_port(rule: &Value, port: u16) -> Option<Value> {
         rule["when"] = json!(rest);
     }
     Some(rule)
-}
-
-/// The gateway's AuthorizationPolicies of one action.
-pub(crate) fn gateway_policies<'a>(t: &'a Tree, action: &str) -> Vec<&'a Value> {
-    all_docs(t)
-        .map(|(_, d)| d)
-        .filter(|d| {
-            d["kind"] == "AuthorizationPolicy"
-                && d["metadata"]["namespace"] == "deploykf-istio-gateway"
-                && d["spec"].get("selector").is_some()
-                && d["spec"]["action"].as_str().unwrap_or("ALLOW") == action
-        })
-        .collect()
 }
 
 pub(crate) fn policies_match(
@@ -546,26 +523,19 @@ pub(crate) fn at_listener_hop(
     hops: u8,
 ) -> Edge {
     assert!(hops < 3, "the gateway relays to itself in a loop");
-    let gateway = all_docs(t)
-        .map(|(_, d)| d)
-        .find(|d| {
-            d["kind"] == "Gateway"
-                && d["spec"]["servers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|s| s["port"]["number"] == port)
-        })
-        .unwrap_or_else(|| panic!("no Gateway listens on {port}"))
-        .clone();
-    let https = gateway["spec"]["servers"][0]["port"]["protocol"] == "HTTPS";
+    // Routing (and the HTTPS listener's SNI) ignores the port in `:authority`.
+    let host = req.host.split(':').next().unwrap();
+    let Some(listener) = listener_at(t, port, host) else {
+        return Edge::Denied(format!("no listener on {port} takes {host}"));
+    };
     // 1. CUSTOM: ext-authz (before any token is verified).
     let mut raw = req.clone();
     if req.token.is_some() {
         raw.headers
             .insert("authorization".into(), "Bearer x".into());
     }
-    if policies_match(&gateway_policies(t, "CUSTOM"), &raw, None, port) && session == Session::None
+    if policies_match(&attached_gateway_policies(t, "CUSTOM"), &raw, None, port)
+        && session == Session::None
     {
         return Edge::Login(port);
     }
@@ -581,72 +551,49 @@ pub(crate) fn at_listener_hop(
             .insert("authorization".into(), "Bearer x".into());
     }
     if policies_match(
-        &gateway_policies(t, "DENY"),
+        &attached_gateway_policies(t, "DENY"),
         &seen,
         principal.as_deref(),
         port,
     ) {
         return Edge::Denied(format!("DENY on {port}"));
     }
-    let allow = gateway_policies(t, "ALLOW");
+    let allow = attached_gateway_policies(t, "ALLOW");
     if !allow.is_empty() && !policies_match(&allow, &seen, principal.as_deref(), port) {
         return Edge::Denied(format!("no ALLOW on {port}"));
     }
-    // 4. The route. Routing ignores the port in `:authority`.
-    let host = req.host.split(':').next().unwrap();
-    let routes = listener_routes(t, &gateway, host);
-    let Some(route) = routes
-        .iter()
-        .find(|r| match r["match"][0]["uri"]["prefix"].as_str() {
-            Some(prefix) => req.path.starts_with(prefix),
-            None => true,
-        })
-    else {
+    // 4. The route.
+    let routes = routes_at(t, &listener, host);
+    let Some(route) = routes.iter().find(|r| r.matches(req.path)) else {
         return Edge::Denied("404".into());
     };
-    if let Some(r) = route.get("redirect") {
-        let port = r["port"].as_u64().unwrap();
-        let scheme = r["scheme"].as_str().unwrap();
-        let default = (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
-        let port = if default {
-            String::new()
-        } else {
-            format!(":{port}")
-        };
-        return Edge::Redirect(format!("{scheme}://{host}{port}{}", req.path));
-    }
-    let dest = &route["route"][0]["destination"];
-    let gw_host = one(t, &format!("{GW_DIR}/ServiceEntry.yaml"))["spec"]["hosts"][0].clone();
-    if dest["host"] == gw_host {
+    match &route.action {
+        Action::Redirect { scheme, port } => {
+            let default = (scheme == "https" && *port == 443) || (scheme == "http" && *port == 80);
+            let port = if default {
+                String::new()
+            } else {
+                format!(":{port}")
+            };
+            return Edge::Redirect(format!("{scheme}://{host}{port}{}", req.path));
+        }
         // The gateway's hop to itself (the HTTP listener relaying to HTTPS).
-        return self_hop(
-            t,
-            req,
-            dest["port"]["number"].as_u64().unwrap() as u16,
-            session,
-            hops,
-        );
+        Action::Relay(public_port) => return self_hop(t, req, *public_port, session, hops),
+        Action::Unresolved(why) => return Edge::Denied(why.clone()),
+        Action::Upstream => {}
     }
-    for h in route["headers"]["request"]["remove"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        headers_remove(&mut seen.headers, h.as_str().unwrap());
+    for h in &route.remove {
+        headers_remove(&mut seen.headers, h);
     }
-    let hsts = https
-        && route["headers"]["response"]["set"]["strict-transport-security"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("max-age=") && v != "max-age=0");
     Edge::Upstream {
-        route: route["name"].as_str().unwrap().into(),
+        route: route.name.clone(),
         port,
         identity: seen
             .headers
             .into_iter()
             .filter(|(k, _)| k == "kubeflow-userid" || k == "kubeflow-groups")
             .collect(),
-        hsts,
+        hsts: listener.https && route.hsts,
     }
 }
 
@@ -719,8 +666,6 @@ pub(crate) fn self_hop(
     let target = p["targetPort"].as_u64().unwrap() as u16;
     // The HTTPS listener speaks TLS: the hop must originate it, and verify
     // the certificate the listener serves (its Secret's CA, its name).
-    let gateway = one(t, &format!("{GW_DIR}/Gateway.yaml"));
-    let server = &gateway["spec"]["servers"][0];
     let host = se["spec"]["hosts"][0].as_str().unwrap();
     let tls = all_docs(t)
         .map(|(_, d)| d)
@@ -737,7 +682,10 @@ pub(crate) fn self_hop(
         return Edge::Denied("the relay speaks plain text to the HTTPS listener".into());
     };
     if tls["insecureSkipVerify"] == true
-        || tls["credentialName"] != server["tls"]["credentialName"]
+        || listener_at(t, target, host)
+            .and_then(|l| l.credential)
+            .as_deref()
+            != tls["credentialName"].as_str()
         || !tls["subjectAltNames"]
             .as_array()
             .is_some_and(|l| l.iter().any(|n| n == host))
@@ -749,21 +697,7 @@ pub(crate) fn self_hop(
     }
     // A PROXY protocol listener filter on every gateway listener expects a
     // PROXY header on each connection; the relay's connection has none.
-    let proxy_protocol = all_docs(t).any(|(_, d)| {
-        d["kind"] == "EnvoyFilter"
-            && d["spec"]["configPatches"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|p| {
-                    p["patch"]["value"]["listener_filters"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .any(|f| f["name"] == "envoy.filters.listener.proxy_protocol")
-                })
-    });
-    if proxy_protocol {
+    if proxy_protocol(t) {
         return Edge::Denied("the relay's connection carries no PROXY header".into());
     }
     at_listener_hop(t, req, target, session, hops + 1)
@@ -783,21 +717,47 @@ pub(crate) fn get(host: &'static str, path: &'static str) -> Request {
 /// the HTTPS port), so the HTTP Gateway must not admit it.
 pub(crate) fn with_tenant_http_route(t: &Tree) -> Tree {
     let mut t = t.clone();
-    let http = one(&t, &format!("{GW_DIR}/Gateway-https-redirect.yaml"));
-    let gw = format!(
-        "{}/{}",
-        http["metadata"]["namespace"].as_str().unwrap(),
-        http["metadata"]["name"].as_str().unwrap()
-    );
-    t.insert(
-        "tenant/VirtualService.yaml".into(),
-        vec![json!({
+    let hosts = json!(["deploykf.example.com", "kubeflow.internal.example.net"]);
+    let sneak = if gateway_api(&t) {
+        // The Gateway API form: an HTTPRoute of the tenant's namespace
+        // naming the HTTP listener of meshgen's Gateway.
+        let gw = one(&t, &format!("{GW_DIR}/Gateway.yaml"));
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "sneak", "namespace": "team-1"},
+            "spec": {
+                "parentRefs": [{
+                    "name": gw["metadata"]["name"],
+                    "namespace": gw["metadata"]["namespace"],
+                    "sectionName": "http",
+                }],
+                "hostnames": hosts,
+                "rules": [{
+                    "name": "sneak",
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/sneak"}}],
+                    "filters": [{
+                        "type": "RequestHeaderModifier",
+                        "requestHeaderModifier": {"set": [{"name": "kubeflow-userid", "value": "admin@example.com"}]},
+                    }],
+                    "backendRefs": [{"name": "notebook", "port": 80}],
+                }],
+            },
+        })
+    } else {
+        let http = one(&t, &format!("{GW_DIR}/Gateway-https-redirect.yaml"));
+        let gw = format!(
+            "{}/{}",
+            http["metadata"]["namespace"].as_str().unwrap(),
+            http["metadata"]["name"].as_str().unwrap()
+        );
+        json!({
             "apiVersion": "networking.istio.io/v1",
             "kind": "VirtualService",
             "metadata": {"name": "sneak", "namespace": "team-1"},
             "spec": {
                 "gateways": [gw],
-                "hosts": ["deploykf.example.com", "kubeflow.internal.example.net"],
+                "hosts": hosts,
                 "http": [{
                     "name": "sneak",
                     "match": [{"uri": {"prefix": "/sneak"}}],
@@ -805,8 +765,9 @@ pub(crate) fn with_tenant_http_route(t: &Tree) -> Tree {
                     "headers": {"request": {"set": {"kubeflow-userid": "admin@example.com"}}},
                 }],
             },
-        })],
-    );
+        })
+    };
+    t.insert("tenant/route.yaml".into(), vec![sneak]);
     t
 }
 
@@ -1066,4 +1027,121 @@ pub(crate) fn both_routing_apis_attach_the_same_gateway_policies() {
         .unwrap()
         .remove("gateway.networking.k8s.io/gateway-name");
     assert!(attached_gateway_policies(&unlabelled, "CUSTOM").is_empty());
+}
+
+/// `api: gateway-api` serves the same requests as `api: istio`: the
+/// impersonation, listener and machine-token replays pass on the Gateway API tree of the
+/// same values (and on its `tls.redirect: false` form), with the
+/// Gateway API's own routing rules (`routing.rs`).
+#[test]
+pub(crate) fn the_gateway_api_routes_serve_the_same_requests() {
+    let api = "deploykf_core.deploykf_istio_gateway.api=gateway-api";
+    for name in ["istio-sidecar", "gateway-api-sidecar"] {
+        let t = case(name);
+        let bad = impersonation_violations(&t);
+        assert!(bad.is_empty(), "{name}: {}", bad.join("\n"));
+        let bad = listener_violations(&t, true);
+        assert!(bad.is_empty(), "{name}: {}", bad.join("\n"));
+        let bad = m2m_violations(&t);
+        assert!(bad.is_empty(), "{name}: {}", bad.join("\n"));
+    }
+    assert!(gateway_api(&case("gateway-api-sidecar")));
+    let t = render_inputs(&common::cases_inputs(&["http-behind-proxy"], &[api]));
+    assert!(gateway_api(&t));
+    let bad = listener_violations(&t, false);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // `/status/` is a PathPrefix of whole elements: for a signed-in user
+    // `/status` is the status app and `/statusx` the dashboard at `/`.
+    // Without a login `/status` is denied (the login policies' `notPaths`
+    // exempt `/status/*` only: `src/model/gateway.rs` `http_rule`).
+    let t = case("gateway-api-sidecar");
+    let route = |path: &'static str, signed_in: bool| {
+        let mut req = get("deploykf.example.com", path);
+        if signed_in {
+            req.token = Some((
+                "https://deploykf.example.com/dex".into(),
+                claims(&[
+                    ("sub", "a"),
+                    ("email", "alice@example.com"),
+                    ("aud", "oauth2-proxy"),
+                ]),
+            ));
+        }
+        match through_gateway(&t, &req) {
+            Outcome::Upstream(name, _) => name,
+            Outcome::Denied => "denied".into(),
+        }
+    };
+    assert_eq!(route("/status", true), "status");
+    assert_eq!(route("/status/x", true), "status");
+    assert_eq!(route("/statusx", true), "dashboard");
+    assert_eq!(route("/status/x", false), "status");
+    assert_eq!(route("/status", false), "denied");
+}
+
+/// Removing any one safeguard of the Gateway API tree makes a replay fail.
+#[test]
+pub(crate) fn the_gateway_api_replay_notices_a_missing_safeguard() {
+    let base = case("gateway-api-sidecar");
+    let gateway = format!("{GW_DIR}/Gateway.yaml");
+    let routes = format!("{GW_DIR}/HTTPRoute-routes.yaml");
+    let filters_without = |t: &mut Tree, kind: &str| {
+        for r in t.get_mut(&routes).unwrap()[0]["spec"]["rules"]
+            .as_array_mut()
+            .unwrap()
+        {
+            if let Some(f) = r["filters"].as_array_mut() {
+                f.retain(|f| f["type"] != kind);
+            }
+        }
+    };
+    let mut impersonation: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    filters_without(&mut t, "RequestHeaderModifier");
+    impersonation.push(("header removal on public routes", t));
+    let mut t = base.clone();
+    t.retain(|p, _| !p.ends_with("deploykf-auth/ReferenceGrant-gateway.yaml"));
+    impersonation.push(("the ReferenceGrant for the login Services", t));
+    let mut t = base.clone();
+    t.get_mut(&format!("{GW_DIR}/Deployment.yaml")).unwrap()[0]["spec"]["template"]["metadata"]
+        ["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("gateway.networking.k8s.io/gateway-name");
+    impersonation.push(("the gateway-name label on the pods", t));
+    for (what, t) in impersonation {
+        assert!(
+            !impersonation_violations(&t).is_empty(),
+            "without {what} the impersonation replay still passes"
+        );
+    }
+    let mut listeners: Vec<(&str, Tree)> = Vec::new();
+    let mut t = base.clone();
+    for l in t.get_mut(&gateway).unwrap()[0]["spec"]["listeners"]
+        .as_array_mut()
+        .unwrap()
+    {
+        l["allowedRoutes"]["namespaces"]["from"] = json!("All");
+    }
+    listeners.push(("allowedRoutes from: Same", t));
+    let mut t = base.clone();
+    filters_without(&mut t, "ResponseHeaderModifier");
+    listeners.push(("HSTS", t));
+    let mut t = base.clone();
+    let p = format!("{GW_DIR}/AuthorizationPolicy-login.yaml");
+    for r in t.get_mut(&p).unwrap()[0]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+    {
+        for to in r["to"].as_array_mut().unwrap() {
+            to["operation"].as_object_mut().unwrap().remove("ports");
+        }
+    }
+    listeners.push(("the HTTPS port on the login policy", t));
+    for (what, t) in listeners {
+        assert!(
+            !listener_violations(&t, true).is_empty(),
+            "without {what} the listener replay still passes"
+        );
+    }
 }

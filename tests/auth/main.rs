@@ -12,6 +12,7 @@ mod idp_groups;
 mod m2m;
 mod outputs;
 mod readme;
+mod routing;
 mod sidecar;
 
 use common::root;
@@ -19,6 +20,7 @@ use gateway::*;
 use m2m::*;
 use meshgen::values::ValueInputs;
 use outputs::*;
+use routing::*;
 use serde_json::{json, Value};
 use sidecar::*;
 use std::collections::BTreeMap;
