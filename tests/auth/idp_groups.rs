@@ -10,12 +10,12 @@ use super::*;
 pub(crate) const PG_DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
 
 /// The sidecar of a workload in the profile namespace `ns`
-/// ([`at_sidecar`]: JWT verification by the namespace's
+/// ([`at_destination`]: JWT verification by the namespace's
 /// RequestAuthentications, then DENY, then ALLOW policies).
 pub(crate) fn into_profile(t: &Tree, ns: &str, req: &Inbound) -> bool {
     let mut req = req.clone();
     req.pod = pod(ns, &[("app", "notebook")], 8888);
-    at_sidecar(t, &req)
+    at_destination(t, &req)
 }
 
 /// A browser login: the gateway verifies dex's token (`through_gateway`)

@@ -94,7 +94,7 @@ pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
         _ => port,
     };
     // The pods' sidecar (the namespace's allow-nothing among its
-    // policies), as `at_sidecar` models it.
+    // policies), as `at_destination` models it.
     let req = Inbound {
         pod: Pod {
             namespace: ns.into(),
@@ -112,7 +112,7 @@ pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
         headers: BTreeMap::new(),
         token: None,
     };
-    let allowed = at_sidecar(t, &req);
+    let allowed = at_destination(t, &req);
     if !allowed {
         return unreachable("the pods' policies refuse the gateway's GET");
     }

@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ambient;
 mod edge;
 mod gateway;
 mod idp_groups;
@@ -15,6 +16,7 @@ mod readme;
 mod routing;
 mod sidecar;
 
+use ambient::*;
 use common::root;
 use gateway::*;
 use m2m::*;

@@ -41,7 +41,7 @@ pub(crate) fn the_readme_apps_example_works_in_the_model() {
             headers: BTreeMap::new(),
             token: None,
         };
-        if !at_sidecar(&t, &req) {
+        if !at_destination(&t, &req) {
             bad.push(format!(
                 "the gateway can not reach {app} on pod port {port}"
             ));

@@ -170,17 +170,64 @@ pub(crate) fn at_sidecar(t: &Tree, req: &Inbound) -> bool {
     if req.principal.is_none() && peer_mode(t, &req.pod) == "STRICT" {
         return false;
     }
+    authorize(t, req, Enforcer::Sidecar)
+}
+
+/// Where a destination's policies are enforced.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Enforcer<'a> {
+    /// The pod's own Envoy: the policies of its namespace and the root
+    /// namespace that select it (or select nothing), full HTTP attributes.
+    Sidecar,
+    /// A waypoint (a Gateway of class `istio-waypoint` in the pod's
+    /// namespace, by name): the policies whose `targetRefs` name it.
+    Waypoint(&'a str),
+    /// The node's ztunnel (ambient): the policies a sidecar would apply,
+    /// except `targetRefs` ones, lowered to L4 (`ambient.rs`).
+    Ztunnel,
+}
+
+/// A policy (AuthorizationPolicy or RequestAuthentication) applies to
+/// `req` at `at`. A `targetRefs` policy attaches only to the proxies of
+/// the Gateway it names, in its own namespace (istio 1.30.3
+/// `pilot/pkg/model/policyattachment.go:123-136,185-197`), and ztunnel
+/// never receives one (`pilot/pkg/serviceregistry/ambient/authorization.go:419-423`).
+pub(crate) fn applies(d: &Value, req: &Inbound, at: Enforcer) -> bool {
+    let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
+    let refs = d["spec"].get("targetRefs");
+    match at {
+        Enforcer::Waypoint(name) => {
+            ns == req.pod.namespace
+                && refs
+                    .into_iter()
+                    .flat_map(|r| r.as_array().unwrap())
+                    .any(|r| {
+                        r["group"] == "gateway.networking.k8s.io"
+                            && r["kind"] == "Gateway"
+                            && r["name"] == name
+                    })
+        }
+        Enforcer::Sidecar | Enforcer::Ztunnel => {
+            refs.is_none()
+                && (ns == req.pod.namespace || ns == ROOT_NS)
+                && selects(&d["spec"], &req.pod.labels)
+        }
+    }
+}
+
+/// The authorization of `req` at one enforcement point: JWT
+/// authentication (not at ztunnel), then DENY, then ALLOW.
+pub(crate) fn authorize(t: &Tree, req: &Inbound, at: Enforcer) -> bool {
     // JWT authentication before authorization: a token of an issuer the
     // workload's RequestAuthentications list is verified (its claims are
     // then known); one of no listed issuer is refused (401); without any
-    // RequestAuthentication the token is not looked at.
+    // RequestAuthentication the token is not looked at. ztunnel has no
+    // RequestAuthentication at all (none is converted in
+    // `pilot/pkg/serviceregistry/ambient/`).
     let jwt_rules: Vec<&Value> = all_docs(t)
         .map(|(_, d)| d)
         .filter(|d| {
-            let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
-            d["kind"] == "RequestAuthentication"
-                && (ns == req.pod.namespace || ns == ROOT_NS)
-                && selects(&d["spec"], &req.pod.labels)
+            d["kind"] == "RequestAuthentication" && at != Enforcer::Ztunnel && applies(d, req, at)
         })
         .flat_map(|d| d["spec"]["jwtRules"].as_array().unwrap().iter())
         .collect();
@@ -196,16 +243,22 @@ pub(crate) fn at_sidecar(t: &Tree, req: &Inbound) -> bool {
     let mut allow_policies = 0;
     let mut allowed = false;
     for (_, d) in all_docs(t) {
-        let ns = d["metadata"]["namespace"].as_str().unwrap_or_default();
-        if d["kind"] != "AuthorizationPolicy"
-            || !(ns == req.pod.namespace || ns == ROOT_NS)
-            || !selects(&d["spec"], &req.pod.labels)
-        {
+        if d["kind"] != "AuthorizationPolicy" || !applies(d, req, at) {
             continue;
         }
+        let action = d["spec"]["action"].as_str().unwrap_or("ALLOW");
         let rules = d["spec"]["rules"].as_array().cloned().unwrap_or_default();
+        let rules: Vec<Value> = if at == Enforcer::Ztunnel {
+            assert_ne!(action, "CUSTOM", "ztunnel refuses CUSTOM policies");
+            rules
+                .iter()
+                .filter_map(|r| ztunnel_rule(r, action))
+                .collect()
+        } else {
+            rules
+        };
         let hit = rules.iter().any(|r| inbound_rule_matches(r, req, verified));
-        match d["spec"]["action"].as_str().unwrap_or("ALLOW") {
+        match action {
             "DENY" if hit => return false,
             "ALLOW" => {
                 allow_policies += 1;
@@ -361,7 +414,7 @@ pub(crate) fn apps_and_teams() -> Tree {
 pub(crate) fn destination_violations(t: &Tree) -> Vec<String> {
     let mut bad = Vec::new();
     let mut expect = |what: &str, req: &Inbound, want: bool| {
-        if at_sidecar(t, req) != want {
+        if at_destination(t, req) != want {
             bad.push(format!(
                 "{what}: {} expected, {req:?}",
                 if want { "allowed" } else { "denied" }
@@ -558,7 +611,7 @@ pub(crate) fn destination_violations(t: &Tree) -> Vec<String> {
             headers: seen,
             token: None,
         };
-        if at_sidecar(t, &req) {
+        if at_destination(t, &req) {
             bad.push(format!(
                 "a tenant VirtualService ({key} on the {level}) made kf-analytics see {admin}"
             ));
