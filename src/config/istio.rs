@@ -112,6 +112,9 @@ pub struct IstioImages {
     pub istio_proxy: Image,
     /// Container image used for istiod (pilot).
     pub istio_pilot: Image,
+    /// meshgen: container image of ztunnel, the per-node proxy that
+    /// `dataplaneMode: ambient` installs.
+    pub ztunnel: Image,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
