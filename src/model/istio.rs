@@ -72,6 +72,8 @@ pub struct IstioModel {
     pub version: String,
     /// "" for the default revision.
     pub revision: String,
+    /// `dataplaneMode: ambient`.
+    pub ambient: bool,
     /// Namespace labels that turn on sidecar injection.
     pub injection_labels: StringMap,
     /// The wrapper chart (always computed; rendered when `managed`).
@@ -126,6 +128,7 @@ fn derive(input: &Input) -> Part {
         namespace: facts.istio.namespace.clone(),
         version: istio.charts.istio_daemon.version.clone(),
         revision: facts.istio.revision.clone(),
+        ambient: facts.istio.ambient,
         injection_labels: facts.istio.injection_labels.clone(),
         required_istio_operator: json!({
             "apiVersion": "install.istio.io/v1alpha1",
@@ -145,12 +148,12 @@ fn derive(input: &Input) -> Part {
             .clone(),
         supported_window: crate::config::supported_istio_window(),
         minimum_own: {
-            let (major, minor) = crate::config::minimum_own_istio();
+            let (major, minor) =
+                crate::config::minimum_own_istio(facts.istio.ambient, facts.gateway.gateway_api);
             format!("{major}.{minor}")
         },
-        own_features: crate::config::ISTIO_FEATURES
-            .iter()
-            .map(|(what, (major, minor))| IstioFeature {
+        own_features: crate::config::istio_features(facts.istio.ambient, facts.gateway.gateway_api)
+            .map(|(what, (major, minor), _)| IstioFeature {
                 what,
                 since: format!("{major}.{minor}"),
             })
