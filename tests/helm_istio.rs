@@ -563,8 +563,9 @@ deploykf_dependencies:
         );
     }
     assert_eq!(
-        z["resources"]["requests"],
-        json!({"cpu": "200m", "memory": "512Mi"})
+        z["resources"],
+        json!({"requests": {"cpu": "200m", "memory": "512Mi"}}),
+        "requests only, no limits"
     );
 
     // Waypoints istiod deploys get a pod seccompProfile: the waypoint
