@@ -410,6 +410,11 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         (
+            "ambient with a ztunnel tag outside the window",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    images:\n      ztunnel:\n        tag: 1.27.3\n"),
+            vec![],
+        ),
+        (
             "ambient with an istio revision",
             Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    revision: 1-30-3\n"),
             vec![],

@@ -147,6 +147,13 @@ fn warn_own_istio_ambient(ctx: &Ctx, warnings: &mut Diagnostics) {
 /// A managed install pins Istio inside the window meshgen installs: the
 /// chart versions, and image tags that name a version.
 fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, String)) {
+    // ztunnel's image only with ambient, the only mode that installs it.
+    let ztunnel_tag = istio
+        .images
+        .ztunnel
+        .tag
+        .as_ref()
+        .filter(|_| istio.dataplane_mode == crate::config::DataplaneMode::Ambient);
     let pins = [
         (
             "charts.istioBase.version",
@@ -164,6 +171,7 @@ fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, Stri
             "images.istioProxy.tag",
             istio.images.istio_proxy.tag.as_ref(),
         ),
+        ("images.ztunnel.tag", ztunnel_tag),
     ];
     for (key, value) in pins {
         let Some(value) = value else { continue };
