@@ -27,6 +27,7 @@ pub const DEX_PORT: u16 = 5556;
 pub const BASE_ALIAS: &str = "istio-base";
 pub const DAEMON_ALIAS: &str = "istio-daemon";
 pub const CNI_ALIAS: &str = "istio-cni";
+pub const ZTUNNEL_ALIAS: &str = "ztunnel";
 
 /// istiod's setting for who fetches a RequestAuthentication's JWKS, and
 /// the mode meshgen needs: Envoy for in-mesh issuers (dex), istiod for the

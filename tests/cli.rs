@@ -402,9 +402,32 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    charts:\n      istioGateway:\n        enabled: false\n    gateway:\n      selectorLabels:\n        app: my-gateway\n"),
             vec![],
         ),
+        // Issue 18: what `dataplaneMode: ambient` and `api: gateway-api`
+        // can not work with.
         (
-            "ambient not rendered yet",
-            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n"),
+            "ambient with istio cni explicitly off",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    cni:\n      enabled: false\n"),
+            vec![],
+        ),
+        (
+            "ambient with a ztunnel tag outside the window",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    images:\n      ztunnel:\n        tag: 1.27.3\n"),
+            vec![],
+        ),
+        (
+            "ambient with an istio revision",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    revision: 1-30-3\n"),
+            vec![],
+        ),
+        (
+            // 1.24 reads `istio.io/ingress-use-waypoint` on Services only.
+            "ambient with own istio 1.24",
+            Some(b"deploykf_dependencies:\n  istio:\n    enabled: false\n    dataplaneMode: ambient\ndeploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway:\n        version: 1.24.6\n"),
+            vec![],
+        ),
+        (
+            "gateway api with own istio 1.21",
+            Some(b"deploykf_dependencies:\n  istio:\n    enabled: false\ndeploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    charts:\n      istioGateway:\n        version: 1.21.6\n"),
             vec![],
         ),
         ("malformed --set", None, vec!["--set", "justakey"]),
@@ -926,6 +949,86 @@ fn own_istio_older_than_meshgen_needs_warns_with_what_it_lacks() {
         required.contains("Your Istio MUST be **1.18 or later**"),
         "{required}"
     );
+}
+
+/// Issue 18: ambient with your own Istio new enough for meshgen's objects
+/// is a warning listing what meshgen cannot see, repeated in
+/// REQUIRED-MESH-CONFIG.md; the version boundaries of the two modes (1.25
+/// for ambient, 1.22 for gateway-api) pass; `cni.enabled: false` left to
+/// the defaults is no error, and has no effect, with ambient.
+#[test]
+fn ambient_with_your_own_istio_warns_what_meshgen_cannot_verify() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  istio:\n    enabled: false\n    dataplaneMode: ambient\ndeploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    charts:\n      istioGateway:\n        version: 1.25.0\n",
+    );
+    let o = assert_run_snapshot(
+        "ambient_with_your_own_istio",
+        &ws,
+        &["generate", "-f", "v.yaml", "-o", "out"],
+        "ambient and gateway-api with your own Istio 1.25.0",
+        Shown::Stderr,
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("warning: `deploykf_dependencies.istio.dataplaneMode`: "))
+        .unwrap_or_else(|| panic!("no warning\n{err}"));
+    for needed in [
+        "ztunnel DaemonSet",
+        "istio-cni with ambient enabled",
+        "`PILOT_ENABLE_AMBIENT=true`",
+        "ISTIO_META_ENABLE_HBONE",
+        "Gateway API CRDs, standard channel v1.4 or later",
+    ] {
+        assert!(line.contains(needed), "{needed}: {line}");
+    }
+    assert!(line.ends_with("--> v.yaml:4:20"), "{line}");
+    assert!(!err.contains("error: "), "{err}");
+    let guide = std::fs::read_to_string(ws.path().join("out/REQUIRED-MESH-CONFIG.md")).unwrap();
+    assert!(
+        guide.contains("Your Istio MUST be **1.25 or later**"),
+        "{guide}"
+    );
+    assert!(guide.contains("`istio.io/ingress-use-waypoint`"), "{guide}");
+    assert!(guide.contains("by `targetRefs`"), "{guide}");
+    assert!(guide.contains("**Ambient**"), "{guide}");
+    assert!(
+        guide.contains("the ztunnel DaemonSet on every node"),
+        "{guide}"
+    );
+
+    // The sidecar defaults say nothing of ambient, nor of the modes'
+    // features.
+    let o = ws.run(&[
+        "generate",
+        "--set",
+        "deploykf_dependencies.istio.enabled=false",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!stderr(&o).contains("ambient"), "{}", stderr(&o));
+    let guide = std::fs::read_to_string(ws.path().join("out/REQUIRED-MESH-CONFIG.md")).unwrap();
+    assert!(
+        guide.contains("Your Istio MUST be **1.18 or later**"),
+        "{guide}"
+    );
+    assert!(!guide.contains("ingress-use-waypoint"), "{guide}");
+    assert!(!guide.contains("**Ambient**"), "{guide}");
+
+    // meshgen's Istio: ambient with the default `cni.enabled: false`.
+    let o = ws.run(&[
+        "generate",
+        "--set",
+        "deploykf_dependencies.istio.dataplaneMode=ambient",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("dataplaneMode"), "{}", stderr(&o));
 }
 
 #[test]

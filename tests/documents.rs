@@ -693,3 +693,103 @@ fn without_a_plain_password_or_a_config_secret_dex_reads_its_configmap() {
     assert!(pod.get("initContainers").is_none());
     assert_eq!(pod["volumes"][0]["configMap"]["name"], "dex");
 }
+
+/// Issue 18: the Istio wrapper chart with `dataplaneMode: ambient`: the
+/// ambient profile through one `global.profile`, istio-cni forced on,
+/// the ztunnel chart with meshgen's image and the Istio namespace, and the
+/// seccomp of istiod-deployed waypoints; none of it in sidecar mode. What
+/// the upstream charts make of these values is `tests/helm_istio.rs`.
+#[test]
+fn ambient_wrapper_chart_adds_ztunnel_and_cni_with_the_ambient_profile() {
+    const ISTIO: &str = "deploykf_dependencies.istio";
+    const CHART: &str = "manifests/deploykf-dependencies/istio";
+    let chart = |sets: &[&str]| {
+        let t = render(sets);
+        (
+            t[&format!("{CHART}/Chart.yaml")][0].clone(),
+            t[&format!("{CHART}/values.yaml")][0].clone(),
+        )
+    };
+    let deps = |c: &Value| -> Vec<(String, String)> {
+        c["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                assert_eq!(d["version"], "1.30.3");
+                assert_eq!(
+                    d["repository"],
+                    "https://istio-release.storage.googleapis.com/charts"
+                );
+                (
+                    d["name"].as_str().unwrap().to_string(),
+                    d["alias"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+
+    let (c, v) = chart(&[]);
+    assert_eq!(
+        deps(&c),
+        pairs(&[("base", "istio-base"), ("istiod", "istio-daemon")])
+    );
+    assert!(v["global"].get("profile").is_none(), "{v}");
+    assert!(v.get("ztunnel").is_none() && v.get("istio-cni").is_none());
+    assert!(v["istio-daemon"].get("gateways").is_none());
+    assert!(v["istio-daemon"].get("cni").is_none());
+
+    let (c, v) = chart(&[&format!("{ISTIO}.dataplaneMode=ambient")]);
+    assert_eq!(
+        deps(&c),
+        pairs(&[
+            ("base", "istio-base"),
+            ("istiod", "istio-daemon"),
+            ("cni", "istio-cni"),
+            ("ztunnel", "ztunnel"),
+        ])
+    );
+    assert!(
+        c["description"].as_str().unwrap().contains("cni, ztunnel"),
+        "{c}"
+    );
+    assert_eq!(v["global"]["profile"], "ambient");
+    assert_eq!(v["istio-cni"], json!({}));
+    assert_eq!(v["istio-daemon"]["cni"], json!({"enabled": true}));
+    assert_eq!(
+        v["istio-daemon"]["gateways"],
+        json!({"seccompProfile": {"type": "RuntimeDefault"}})
+    );
+    assert_eq!(
+        v["ztunnel"],
+        json!({
+            "image": "docker.io/istio/ztunnel:1.30.3-distroless",
+            "istioNamespace": "istio-system",
+            "revision": "",
+        })
+    );
+
+    // The ztunnel image is derived like the others; `valuesOverrides`
+    // reach the ztunnel chart under its alias.
+    let (_, v) = chart(&[
+        &format!("{ISTIO}.dataplaneMode=ambient"),
+        &format!("{ISTIO}.namespace=mesh-system"),
+        &format!("{ISTIO}.images.ztunnel.repository=registry.example.com/ztunnel"),
+        &format!("{ISTIO}.images.ztunnel.tag=1.30.2"),
+        &format!("{ISTIO}.valuesOverrides.ztunnel.resources.requests.cpu=500m"),
+    ]);
+    assert_eq!(
+        v["ztunnel"],
+        json!({
+            "image": "registry.example.com/ztunnel:1.30.2",
+            "istioNamespace": "mesh-system",
+            "revision": "",
+            "resources": {"requests": {"cpu": "500m"}},
+        })
+    );
+}

@@ -24,7 +24,7 @@ const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 type Test = fn(&Path, &str);
 
 fn main() {
-    let tests: [(&str, Test); 5] = [
+    let tests: [(&str, Test); 7] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -44,6 +44,14 @@ fn main() {
         (
             "regression_issue_16_extra_manifests_are_never_evaluated_by_helm",
             regression_issue_16_extra_manifests_are_never_evaluated_by_helm,
+        ),
+        (
+            "ambient_installs_ztunnel_and_cni_with_the_ambient_profile",
+            ambient_installs_ztunnel_and_cni_with_the_ambient_profile,
+        ),
+        (
+            "ambient_profile_variant_does_not_override_the_pinned_images",
+            ambient_profile_variant_does_not_override_the_pinned_images,
         ),
     ];
     let mut trials: Vec<(String, NamedTest)> = vec![(
@@ -86,6 +94,19 @@ fn render_generated(
     values: &str,
     sets: &[&str],
 ) -> (meshgen::Generated, Vec<Value>) {
+    render_generated_in(helm, version, values, sets, "istio-system")
+}
+
+/// [`render_generated`] into the release namespace `namespace` (the Istio
+/// namespace of `values`: Argo CD, Flux and helm install the wrapper
+/// chart there).
+fn render_generated_in(
+    helm: &Path,
+    version: &str,
+    values: &str,
+    sets: &[&str],
+    namespace: &str,
+) -> (meshgen::Generated, Vec<Value>) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("values.yaml");
     std::fs::write(&file, values).unwrap();
@@ -111,11 +132,12 @@ fn render_generated(
             "base" => "base",
             "istiod" => "istio-control/istio-discovery",
             "cni" => "istio-cni",
+            "ztunnel" => "ztunnel",
             other => panic!("unexpected dependency {other}"),
         };
         common::copy_tree(&upstream.join(source), &chart.join("charts").join(name));
     }
-    let docs = common::helm::template(helm, "istio", &chart, "istio-system");
+    let docs = common::helm::template(helm, "istio", &chart, namespace);
     (g, docs)
 }
 
@@ -412,5 +434,190 @@ deploykf_dependencies:
     assert_eq!(
         kustomization[0]["resources"],
         json!(["extra-manifests.yaml"])
+    );
+}
+
+/// A container's environment as (name, value) pairs.
+fn env_of(container: &Value) -> Vec<(String, String)> {
+    container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["value"].is_string())
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn has_env(env: &[(String, String)], name: &str, value: &str) -> bool {
+    env.iter().any(|(n, v)| n == name && v == value)
+}
+
+/// The values istiod's injection templates (sidecar, gateway, waypoint)
+/// read, from the injector ConfigMap.
+fn injector_values(docs: &[Value]) -> Value {
+    let text = find(docs, "ConfigMap", "istio-sidecar-injector")["data"]["values"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Issue 18: `dataplaneMode: ambient` in the wrapper chart. One
+/// `global.profile: ambient` reaches every aliased subchart
+/// (`charts/*/templates/zzz_profile.yaml:27`), whose
+/// `files/profile-ambient.yaml` turns on `PILOT_ENABLE_AMBIENT`, the CNI
+/// agent's ambient redirection and HBONE; the profile is merged under
+/// meshgen's values map by map, so meshgen's required mesh config and the
+/// user's own keys survive beside the profile's
+/// `ISTIO_META_ENABLE_HBONE`.
+fn ambient_installs_ztunnel_and_cni_with_the_ambient_profile(helm: &Path, version: &str) {
+    let values = r#"
+deploykf_dependencies:
+  istio:
+    namespace: mesh-system
+    dataplaneMode: ambient
+    meshConfig:
+      defaultConfig:
+        proxyMetadata:
+          EXTRA_FLAG: "on"
+"#;
+    let docs = render_generated_in(helm, version, values, &[], "mesh-system").1;
+
+    // istiod: the profile's env and meshgen's, merged; it signs
+    // certificates for ztunnel's ServiceAccount in its own namespace
+    // (`templates/deployment.yaml:176-180`), where the chart puts ztunnel.
+    let istiod = &find(&docs, "Deployment", "istiod")["spec"]["template"]["spec"]["containers"][0];
+    let env = env_of(istiod);
+    assert!(
+        has_env(&env, "CA_TRUSTED_NODE_ACCOUNTS", "mesh-system/ztunnel"),
+        "{env:?}"
+    );
+    assert_eq!(
+        find(&docs, "ServiceAccount", "ztunnel")["metadata"]["namespace"],
+        "mesh-system"
+    );
+    assert!(has_env(&env, "PILOT_ENABLE_AMBIENT", "true"), "{env:?}");
+    assert!(
+        has_env(&env, "PILOT_JWT_ENABLE_REMOTE_JWKS", "hybrid"),
+        "{env:?}"
+    );
+
+    // The mesh config: the profile's HBONE beside meshgen's required keys,
+    // the user's key and the login's provider.
+    let m = mesh(&docs, "istio");
+    let meta = &m["defaultConfig"]["proxyMetadata"];
+    assert_eq!(meta["ISTIO_META_ENABLE_HBONE"], "true", "{m}");
+    assert_eq!(meta["ISTIO_META_DNS_CAPTURE"], "true");
+    assert_eq!(meta["ISTIO_META_DNS_AUTO_ALLOCATE"], "true");
+    assert_eq!(meta["EXTRA_FLAG"], "on");
+    assert_eq!(m["defaultConfig"]["holdApplicationUntilProxyStarts"], true);
+    assert_eq!(m["trustDomain"], "cluster.local");
+    assert_eq!(
+        m["extensionProviders"][0]["name"], "deploykf-oauth2-proxy",
+        "{m}"
+    );
+    assert!(m["serviceScopeConfigs"].is_array(), "the profile's: {m}");
+    let merged = merged_values(&docs, "values");
+    assert_eq!(
+        merged["sidecarInjectorWebhook"]["enableNamespacesByDefault"],
+        false
+    );
+
+    // istio-cni: installed although `cni.enabled` is false, with ambient
+    // redirection (`charts/istio-cni/templates/configmap-cni.yaml:17`) and
+    // the ztunnel socket mounted into the agent.
+    let cni_config = find(&docs, "ConfigMap", "istio-cni-config");
+    assert_eq!(
+        cni_config["data"]["AMBIENT_ENABLED"], "true",
+        "{cni_config}"
+    );
+    let cni = find(&docs, "DaemonSet", "istio-cni-node");
+    let mounts = cni["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap();
+    assert!(
+        mounts.iter().any(|m| m["mountPath"] == "/var/run/ztunnel"),
+        "{mounts:?}"
+    );
+    // istiod injects sidecars (the gateway's) without istio-init.
+    assert_eq!(injector_values(&docs)["pilot"]["cni"]["enabled"], true);
+
+    // ztunnel: the pinned image, the Istio namespace for its CA and XDS,
+    // the chart's per-node requests (the README's numbers).
+    let ztunnel = find(&docs, "DaemonSet", "ztunnel");
+    let z = &ztunnel["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        z["image"],
+        format!("docker.io/istio/ztunnel:{version}-distroless")
+    );
+    let zenv = env_of(z);
+    for key in ["CA_ADDRESS", "XDS_ADDRESS"] {
+        assert!(
+            has_env(&zenv, key, "istiod.mesh-system.svc:15012"),
+            "{key}: {zenv:?}"
+        );
+    }
+    assert_eq!(
+        z["resources"],
+        json!({"requests": {"cpu": "200m", "memory": "512Mi"}}),
+        "requests only, no limits"
+    );
+
+    // Waypoints istiod deploys get a pod seccompProfile: the waypoint
+    // template reads `.Values.gateways.seccompProfile`
+    // (`charts/istio-control/istio-discovery/files/waypoint.yaml:253-255`,
+    // 250-252 in 1.28) from the injector ConfigMap's values
+    // (`templates/istiod-injector-configmap.yaml:19-20`).
+    let injector = injector_values(&docs);
+    assert_eq!(
+        injector["gateways"]["seccompProfile"],
+        json!({"type": "RuntimeDefault"}),
+        "{injector}"
+    );
+    let config = find(&docs, "ConfigMap", "istio-sidecar-injector")["data"]["config"]
+        .as_str()
+        .unwrap();
+    assert!(
+        config.contains("waypoint:") && config.contains(".Values.gateways.seccompProfile"),
+        "the waypoint template reads the value"
+    );
+}
+
+/// The ambient profile sets `global.variant: distroless`; meshgen's images
+/// are whole references (they contain a "/"), which every chart uses as
+/// written, so a plain `defaultImageVariant` stays plain.
+fn ambient_profile_variant_does_not_override_the_pinned_images(helm: &Path, version: &str) {
+    let docs = render(
+        helm,
+        version,
+        "",
+        &[
+            "deploykf_dependencies.istio.dataplaneMode=ambient",
+            "deploykf_dependencies.istio.defaultImageVariant=",
+            "deploykf_dependencies.istio.images.ztunnel.repository=registry.example.com/istio/ztunnel",
+        ],
+    );
+    assert_eq!(
+        istiod_image(&docs, "istiod"),
+        format!("docker.io/istio/pilot:{version}")
+    );
+    assert_eq!(
+        injector_values(&docs)["global"]["proxy"]["image"],
+        format!("docker.io/istio/proxyv2:{version}")
+    );
+    let ztunnel = find(&docs, "DaemonSet", "ztunnel");
+    assert_eq!(
+        ztunnel["spec"]["template"]["spec"]["containers"][0]["image"],
+        format!("registry.example.com/istio/ztunnel:{version}")
+    );
+    // The profile did apply (its variant reaches the merged values).
+    assert_eq!(
+        merged_values(&docs, "values")["global"]["variant"],
+        "distroless"
     );
 }

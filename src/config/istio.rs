@@ -112,6 +112,9 @@ pub struct IstioImages {
     pub istio_proxy: Image,
     /// Container image used for istiod (pilot).
     pub istio_pilot: Image,
+    /// meshgen: container image of ztunnel, the per-node proxy that
+    /// `dataplaneMode: ambient` installs.
+    pub ztunnel: Image,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -146,19 +149,83 @@ pub struct SidecarInjectorWebhook {
 /// its trials.
 pub const SUPPORTED_ISTIO_MINORS: [(u64, u64); 3] = [(1, 28), (1, 29), (1, 30)];
 
-/// What meshgen's objects rely on in an Istio it does not install, and the
-/// first Istio minor that has it (see README.md, "Supported Istio versions").
-pub const ISTIO_FEATURES: [(&str, (u64, u64)); 3] = [
+/// Which output relies on an entry of [`ISTIO_FEATURES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needed {
+    /// Every output: an older Istio is a warning (meshgen cannot see the
+    /// Istio you run, only the gateway version it deploys).
+    Always,
+    /// `dataplaneMode: ambient`: an older Istio is an error.
+    Ambient,
+    /// `api: gateway-api`: an older Istio is an error.
+    GatewayApi,
+}
+
+impl Needed {
+    /// Whether the output of these modes relies on the feature.
+    pub fn applies(self, ambient: bool, gateway_api: bool) -> bool {
+        match self {
+            Needed::Always => true,
+            Needed::Ambient => ambient,
+            Needed::GatewayApi => gateway_api,
+        }
+    }
+}
+
+/// What meshgen's objects rely on in an Istio it does not install, the
+/// first Istio minor that has it, and which output relies on it (see
+/// README.md, "Supported Istio versions").
+pub const ISTIO_FEATURES: [(&str, (u64, u64), Needed); 5] = [
     (
         "the native ext-authz `extensionProviders` entry `envoyExtAuthzHttp` (AuthorizationPolicy action CUSTOM)",
         (1, 9),
+        Needed::Always,
     ),
-    ("RequestAuthentication `outputClaimToHeaders`", (1, 17)),
+    (
+        "RequestAuthentication `outputClaimToHeaders`",
+        (1, 17),
+        Needed::Always,
+    ),
     (
         "istiod's `PILOT_JWT_ENABLE_REMOTE_JWKS: hybrid` (the gateway fetches dex's keys through the mesh)",
         (1, 18),
+        Needed::Always,
+    ),
+    // `targetRefs` (plural) on AuthorizationPolicy / RequestAuthentication:
+    // istio/istio 81a350c1c94 "api: implement targetRefs support (#50439)",
+    // first tag 1.22.0 (`pilot/pkg/model/policyattachment.go:31`
+    // `GetTargetRefs()`; 1.21.0 has only the singular `GetTargetRef()`,
+    // `:27`).
+    (
+        "policies attached to a Gateway API Gateway by `targetRefs` (for `api: gateway-api`)",
+        (1, 22),
+        Needed::GatewayApi,
+    ),
+    // Ingress traffic reaches a waypoint only when the Service or its
+    // namespace has `istio.io/ingress-use-waypoint: "true"`
+    // (`ENABLE_INGRESS_WAYPOINT_ROUTING`, istio/istio 1.28.10
+    // `pilot/pkg/features/ambient.go:62-63`, added in 1.24.0 by e998c659786);
+    // 1.24 reads the label on Services only (1.24.6
+    // `pilot/pkg/serviceregistry/kube/controller/ambient/services.go:69,114`),
+    // the namespace label meshgen sets is read from 1.25.0 (103e10da205,
+    // `ambientindex.go:297-302`, `sidecar_interop.go:148-156`). Without it
+    // gateway traffic skips the waypoints that enforce the L7 policies.
+    (
+        "the namespace label `istio.io/ingress-use-waypoint`, which sends gateway traffic through the waypoint enforcing a namespace's L7 policies (for `dataplaneMode: ambient`; Istio 1.24 reads it on Services only)",
+        (1, 25),
+        Needed::Ambient,
     ),
 ];
+
+/// The entries of [`ISTIO_FEATURES`] the output of these modes relies on.
+pub fn istio_features(
+    ambient: bool,
+    gateway_api: bool,
+) -> impl Iterator<Item = &'static (&'static str, (u64, u64), Needed)> {
+    ISTIO_FEATURES
+        .iter()
+        .filter(move |(_, _, needed)| needed.applies(ambient, gateway_api))
+}
 
 /// The supported window as text, e.g. "1.28–1.30".
 pub fn supported_istio_window() -> String {
@@ -169,11 +236,11 @@ pub fn supported_istio_window() -> String {
     format!("{}.{}–{}.{}", first.0, first.1, last.0, last.1)
 }
 
-/// The oldest Istio minor that has everything in [`ISTIO_FEATURES`].
-pub fn minimum_own_istio() -> (u64, u64) {
-    ISTIO_FEATURES
-        .iter()
-        .map(|(_, v)| *v)
+/// The oldest Istio minor that has everything the output of these modes
+/// relies on ([`istio_features`]).
+pub fn minimum_own_istio(ambient: bool, gateway_api: bool) -> (u64, u64) {
+    istio_features(ambient, gateway_api)
+        .map(|(_, v, _)| *v)
         .max()
         .unwrap_or((1, 0))
 }
@@ -200,6 +267,9 @@ mod tests {
         assert_eq!(istio_minor("1.30.3-distroless"), Some((1, 30)));
         assert_eq!(istio_minor("latest"), None);
         assert_eq!(supported_istio_window(), "1.28–1.30");
-        assert_eq!(minimum_own_istio(), (1, 18));
+        assert_eq!(minimum_own_istio(false, false), (1, 18));
+        assert_eq!(minimum_own_istio(false, true), (1, 22));
+        assert_eq!(minimum_own_istio(true, false), (1, 25));
+        assert_eq!(minimum_own_istio(true, true), (1, 25));
     }
 }

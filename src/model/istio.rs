@@ -1,6 +1,6 @@
 //! The Istio install: the values of the Helm wrapper chart meshgen renders
-//! for the upstream `base`, `istiod` (and `cni`) charts, built as a JSON
-//! value (never as text).
+//! for the upstream `base`, `istiod` (and `cni`; with ambient also
+//! `ztunnel`) charts, built as a JSON value (never as text).
 //!
 //! Merge order, lowest first: meshgen's settings (image pins, revision,
 //! CNI, the user's `meshConfig` over meshgen's mesh defaults), then the
@@ -13,12 +13,22 @@
 //! istiod image is the top-level `image` (a full reference), the proxy image
 //! `global.proxy.image` (`pilot.image`, which deployKF sets, has no effect
 //! in these charts).
+//!
+//! `dataplaneMode: ambient` selects the upstream `ambient` profile with one
+//! `global.profile`: every chart's `templates/zzz_profile.yaml` reads
+//! `coalesce .Values.profile .Values.global.profile`
+//! (`../shared/reference/istio-1.30.3/charts/ztunnel/templates/zzz_profile.yaml:27`,
+//! the same line in each chart and minor) and merges it under the user's values, so meshgen's values
+//! still win and maps merge (the profile's `ISTIO_META_ENABLE_HBONE` stays
+//! beside meshgen's `proxyMetadata`: `tests/helm_istio.rs`). It also forces
+//! istio-cni on (the profile's `cni.ambient.enabled` turns on its ambient
+//! redirection) and adds the `ztunnel` chart.
 
 use crate::component::{
     ChartDependency, Delivery, Descriptor, HelmChart, Input, Overrides, Packaging, Part,
 };
-use crate::config::{Istio, StringMap};
-use crate::facts::{required_istio_settings, BASE_ALIAS, CNI_ALIAS, DAEMON_ALIAS};
+use crate::config::{DataplaneMode, Istio, StringMap};
+use crate::facts::{required_istio_settings, BASE_ALIAS, CNI_ALIAS, DAEMON_ALIAS, ZTUNNEL_ALIAS};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -62,6 +72,8 @@ pub struct IstioModel {
     pub version: String,
     /// "" for the default revision.
     pub revision: String,
+    /// `dataplaneMode: ambient`.
+    pub ambient: bool,
     /// Namespace labels that turn on sidecar injection.
     pub injection_labels: StringMap,
     /// The wrapper chart (always computed; rendered when `managed`).
@@ -93,6 +105,8 @@ pub struct IstioChart {
     pub values: Value,
     pub pilot_image: String,
     pub proxy_image: String,
+    /// The ztunnel image, with `dataplaneMode: ambient`.
+    pub ztunnel_image: Option<String>,
 }
 
 fn derive(input: &Input) -> Part {
@@ -114,6 +128,7 @@ fn derive(input: &Input) -> Part {
         namespace: facts.istio.namespace.clone(),
         version: istio.charts.istio_daemon.version.clone(),
         revision: facts.istio.revision.clone(),
+        ambient: facts.istio.ambient,
         injection_labels: facts.istio.injection_labels.clone(),
         required_istio_operator: json!({
             "apiVersion": "install.istio.io/v1alpha1",
@@ -133,12 +148,12 @@ fn derive(input: &Input) -> Part {
             .clone(),
         supported_window: crate::config::supported_istio_window(),
         minimum_own: {
-            let (major, minor) = crate::config::minimum_own_istio();
+            let (major, minor) =
+                crate::config::minimum_own_istio(facts.istio.ambient, facts.gateway.gateway_api);
             format!("{major}.{minor}")
         },
-        own_features: crate::config::ISTIO_FEATURES
-            .iter()
-            .map(|(what, (major, minor))| IstioFeature {
+        own_features: crate::config::istio_features(facts.istio.ambient, facts.gateway.gateway_api)
+            .map(|(what, (major, minor), _)| IstioFeature {
                 what,
                 since: format!("{major}.{minor}"),
             })
@@ -226,6 +241,18 @@ pub fn chart(
         proxy.repository,
         resolve_tag(proxy.tag.as_deref(), version, variant)
     );
+    let ambient = istio.dataplane_mode == DataplaneMode::Ambient;
+    // Ambient needs the CNI agent (it redirects pod traffic to ztunnel);
+    // the rules refuse an explicit `cni.enabled: false` with ambient.
+    let cni = istio.cni.enabled || ambient;
+    let ztunnel_image = ambient.then(|| {
+        let z = &istio.images.ztunnel;
+        format!(
+            "{}:{}",
+            z.repository,
+            resolve_tag(z.tag.as_deref(), version, variant)
+        )
+    });
 
     let mut mesh = json!({ "trustDomain": "cluster.local" });
     let mut extra_mesh = extra_mesh.clone();
@@ -254,8 +281,16 @@ pub fn chart(
             "injectedAnnotations": istio.sidecar_injector_webhook.injected_annotations,
         },
     });
-    if istio.cni.enabled {
+    if cni {
         daemon["cni"] = json!({ "enabled": true });
+    }
+    if ambient {
+        // Waypoints (and automated gateways) are pods istiod deploys from
+        // its templates; their pod seccompProfile is this value, unset by
+        // default (istio 1.30.3 `istio-discovery/values.yaml:571`,
+        // `files/waypoint.yaml:253-255`), and Pod Security "restricted"
+        // requires it.
+        daemon["gateways"] = json!({ "seccompProfile": { "type": "RuntimeDefault" } });
     }
     if !extra_env.is_empty() {
         daemon["env"] = Value::Object(extra_env.clone());
@@ -269,8 +304,22 @@ pub fn chart(
         BASE_ALIAS: {},
         DAEMON_ALIAS: daemon,
     });
-    if istio.cni.enabled {
+    if cni {
         values[CNI_ALIAS] = json!({});
+    }
+    if let Some(image) = &ztunnel_image {
+        values["global"]["profile"] = json!("ambient");
+        // `image` with a "/" is used as the whole reference, so the
+        // profile's `global.variant` does not touch it (istio 1.30.3
+        // `charts/ztunnel/templates/daemonset.yaml:65-68`; 58-61 in 1.28);
+        // `revision` "" is the only one the rules allow with ambient;
+        // resources stay the chart's (requests 200m CPU / 512Mi per node,
+        // `charts/ztunnel/values.yaml:58-63`).
+        values[ZTUNNEL_ALIAS] = json!({
+            "image": image,
+            "istioNamespace": istio.namespace,
+            "revision": "",
+        });
     }
     deep_merge(&mut values, &Value::Object(istio.values_overrides.clone()));
 
@@ -298,11 +347,20 @@ pub fn chart(
             repository: istio.charts.istio_daemon.repository.clone(),
         },
     ];
-    if istio.cni.enabled {
+    if cni {
         dependencies.push(ChartDependency {
             name: "cni".into(),
             alias: CNI_ALIAS,
             release: "istio-cni",
+            version: version.clone(),
+            repository: istio.charts.istio_daemon.repository.clone(),
+        });
+    }
+    if ambient {
+        dependencies.push(ChartDependency {
+            name: "ztunnel".into(),
+            alias: ZTUNNEL_ALIAS,
+            release: "ztunnel",
             version: version.clone(),
             repository: istio.charts.istio_daemon.repository.clone(),
         });
@@ -312,6 +370,7 @@ pub fn chart(
         values,
         pilot_image,
         proxy_image,
+        ztunnel_image,
     }
 }
 

@@ -4,19 +4,12 @@
 //! user sets them, so nobody relies on an effect that never happens.
 
 use super::{Ctx, Findings};
-use crate::source::SourceKind;
-use crate::values::path::ValuePath;
 
 const CM: &str = "deploykf_dependencies.cert_manager";
 
 pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let cm = &config.deploykf_dependencies.cert_manager;
-    let set_by_user = |key: &str| {
-        ctx.values
-            .origin_of(&ValuePath::keys(key))
-            .is_some_and(|o| ctx.sources.get(o.source).kind != SourceKind::Defaults)
-    };
 
     let signs_gateway = config.deploykf_core.deploykf_istio_gateway.enabled
         && ctx.facts.gateway.certificate_managed;
@@ -33,7 +26,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // deployKF renders nothing of the cert-manager directory, issuer
     // included, when cert-manager is the user's.
     let key = format!("{CM}.clusterIssuer.enabled");
-    if !cm.enabled && cm.cluster_issuer.enabled && set_by_user(&key) {
+    if !cm.enabled && cm.cluster_issuer.enabled && ctx.set_by_user(&key) {
         f.warnings.push(ctx.warning(
             &key,
             format!(
@@ -46,7 +39,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // deployKF copies the self-signed root CA into this ConfigMap in every
     // namespace with trust-manager; meshgen renders no trust-manager Bundle.
     let key = format!("{CM}.clusterIssuer.selfSigned.injectedConfigMapName");
-    if set_by_user(&key) {
+    if ctx.set_by_user(&key) {
         f.warnings.push(ctx.warning(
             &key,
             "has no effect: meshgen renders no trust-manager Bundle, so no ConfigMap with the root CA is injected; distribute the CA from the Secret `clusterIssuer.selfSigned.caSecretName` yourself".into(),

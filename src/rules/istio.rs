@@ -1,13 +1,16 @@
 //! Rules for `deploykf_dependencies.istio`: chart versions that match, and
 //! lie in the window meshgen installs (`SUPPORTED_ISTIO_MINORS`), when
 //! meshgen installs Istio; the gateway's Istio version, and what an older
-//! one lacks, when it does not;
+//! one lacks, when it does not (a warning, or an error for what
+//! `dataplaneMode: ambient` and `api: gateway-api` rely on:
+//! `config::ISTIO_FEATURES`); what ambient needs (istio-cni, the default
+//! revision, and from your own Istio what meshgen cannot see);
 //! and a warning for every user value that a setting deployKF requires
 //! overrides.
 
 use super::{Ctx, Findings};
 use crate::config::{
-    istio_minor, minimum_own_istio, supported_istio_window, DataplaneMode, ISTIO_FEATURES,
+    istio_features, istio_minor, minimum_own_istio, supported_istio_window, Needed,
     SUPPORTED_ISTIO_MINORS,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -45,30 +48,112 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             }
         }
     }
-    if istio.dataplane_mode == DataplaneMode::Ambient {
-        // Refused rather than ignored: rendering sidecar objects for a
-        // values file that asks for ambient would look like it worked.
-        f.errors.push(ctx.error(
-            &format!("{ISTIO}.dataplaneMode"),
-            "\"ambient\" is not rendered yet (ztunnel, waypoints and the L4/L7 policy split are being built); use \"sidecar\"".to_string(),
-        ));
-    }
     warn_required_overrides(ctx.values, &mut f.warnings);
-    if !istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled {
+    if ctx.facts.istio.ambient {
+        check_ambient(ctx, f);
+    }
+    // The Istio you run is known only as the version of the gateway meshgen
+    // deploys, which your istiod must match.
+    let own_version = (!istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled)
+        .then_some(gw.charts.istio_gateway.version.as_str());
+    if let Some(version) = own_version {
         f.warnings.push(ctx.warning(
             &format!("{ISTIO}.enabled"),
             format!(
-                "meshgen does not install Istio: your istiod must run Istio {}, the version of the gateway meshgen deploys (`{GW}.charts.istioGateway.version`); see REQUIRED-MESH-CONFIG.md in the output",
-                gw.charts.istio_gateway.version
+                "meshgen does not install Istio: your istiod must run Istio {version}, the version of the gateway meshgen deploys (`{GW}.charts.istioGateway.version`); see REQUIRED-MESH-CONFIG.md in the output"
             ),
         ));
-        warn_old_own_istio(ctx, &gw.charts.istio_gateway.version, &mut f.warnings);
+        warn_old_own_istio(ctx, version, &mut f.warnings);
     }
+    if !istio.enabled {
+        let refused = refuse_old_own_istio(ctx, own_version, &mut f.errors);
+        if ctx.facts.istio.ambient && !refused {
+            warn_own_istio_ambient(ctx, &mut f.warnings);
+        }
+    }
+}
+
+/// `dataplaneMode: ambient`: istio-cni (ambient turns it on, so only an
+/// explicit `false` contradicts it) and the default revision.
+fn check_ambient(ctx: &Ctx, f: &mut Findings) {
+    let istio = &ctx.config.deploykf_dependencies.istio;
+    let mode = ctx.located(&format!("{ISTIO}.dataplaneMode"));
+    let cni = format!("{ISTIO}.cni.enabled");
+    if istio.enabled && !istio.cni.enabled && ctx.set_by_user(&cni) {
+        f.errors.push(ctx.error(
+            &cni,
+            format!(
+                "must not be false with {mode} set to \"ambient\": ambient needs the istio-cni node agent, which redirects pod traffic to ztunnel; remove the key (ambient installs istio-cni) or use \"sidecar\""
+            ),
+        ));
+    }
+    if !istio.revision.is_empty() {
+        f.errors.push(ctx.error(
+            &format!("{ISTIO}.revision"),
+            format!(
+                "must be \"\" with {mode} set to \"ambient\", got {:?}: ztunnel is a DaemonSet, one per node, serving one control plane, so a revisioned (canary) install is not the per-namespace switch it is with sidecars, and meshgen does not render one; set `{ISTIO}.revision: \"\"`",
+                istio.revision
+            ),
+        ));
+    }
+}
+
+/// With your own Istio, a mode whose objects rely on a feature your Istio's
+/// version lacks (`Needed::Ambient`, `Needed::GatewayApi` in
+/// `ISTIO_FEATURES`) is an error at the key that chose the mode; `true` if
+/// any was refused.
+fn refuse_old_own_istio(ctx: &Ctx, version: Option<&str>, errors: &mut Diagnostics) -> bool {
+    let Some(version) = version else {
+        return false;
+    };
+    let Some(minor) = istio_minor(version) else {
+        return false;
+    };
+    let (ambient, gateway_api) = (ctx.facts.istio.ambient, ctx.facts.gateway.gateway_api);
+    let mut refused = false;
+    for (what, since, needed) in istio_features(ambient, gateway_api) {
+        let (key, chosen, instead) = match needed {
+            Needed::Always => continue,
+            Needed::Ambient => (format!("{ISTIO}.dataplaneMode"), "ambient", "sidecar"),
+            Needed::GatewayApi => (format!("{GW}.api"), "gateway-api", "istio"),
+        };
+        if minor >= *since {
+            continue;
+        }
+        refused = true;
+        errors.push(ctx.error(
+            &key,
+            format!(
+                "\"{chosen}\" needs Istio {}.{} or later when meshgen does not install Istio, and your Istio runs {version} ({}, which your istiod must match): it lacks {what}; upgrade your Istio or use \"{instead}\"",
+                since.0,
+                since.1,
+                ctx.located(&format!("{GW}.charts.istioGateway.version")),
+            ),
+        ));
+    }
+    refused
+}
+
+/// Ambient with your own Istio: what meshgen relies on and cannot see.
+fn warn_own_istio_ambient(ctx: &Ctx, warnings: &mut Diagnostics) {
+    warnings.push(ctx.warning(
+        &format!("{ISTIO}.dataplaneMode"),
+        format!(
+            "\"ambient\" with your own Istio (`{ISTIO}.enabled: false`): meshgen cannot verify that it runs the ztunnel DaemonSet on every node, istio-cni with ambient enabled, istiod with `PILOT_ENABLE_AMBIENT=true` and `ISTIO_META_ENABLE_HBONE: \"true\"` in the mesh's proxyMetadata (the upstream `ambient` profile sets these), and the Gateway API CRDs, standard channel v1.4 or later (waypoints are Gateway API Gateways); see REQUIRED-MESH-CONFIG.md in the output"
+        ),
+    ));
 }
 
 /// A managed install pins Istio inside the window meshgen installs: the
 /// chart versions, and image tags that name a version.
 fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, String)) {
+    // ztunnel's image only with ambient, the only mode that installs it.
+    let ztunnel_tag = istio
+        .images
+        .ztunnel
+        .tag
+        .as_ref()
+        .filter(|_| istio.dataplane_mode == crate::config::DataplaneMode::Ambient);
     let pins = [
         (
             "charts.istioBase.version",
@@ -86,6 +171,7 @@ fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, Stri
             "images.istioProxy.tag",
             istio.images.istio_proxy.tag.as_ref(),
         ),
+        ("images.ztunnel.tag", ztunnel_tag),
     ];
     for (key, value) in pins {
         let Some(value) = value else { continue };
@@ -118,15 +204,16 @@ fn warn_old_own_istio(ctx: &Ctx, version: &str, warnings: &mut Diagnostics) {
     let Some(minor) = istio_minor(version) else {
         return;
     };
-    let missing: Vec<String> = ISTIO_FEATURES
-        .iter()
-        .filter(|(_, since)| minor < *since)
-        .map(|(what, since)| format!("{what} (since Istio {}.{})", since.0, since.1))
+    let (ambient, gateway_api) = (ctx.facts.istio.ambient, ctx.facts.gateway.gateway_api);
+    // What the modes need is an error (`refuse_old_own_istio`).
+    let missing: Vec<String> = istio_features(ambient, gateway_api)
+        .filter(|(_, since, needed)| *needed == Needed::Always && minor < *since)
+        .map(|(what, since, _)| format!("{what} (since Istio {}.{})", since.0, since.1))
         .collect();
     if missing.is_empty() {
         return;
     }
-    let min = minimum_own_istio();
+    let min = minimum_own_istio(ambient, gateway_api);
     warnings.push(ctx.warning(
         &format!("{GW}.charts.istioGateway.version"),
         format!(

@@ -178,6 +178,20 @@ impl Ctx<'_> {
             .at(self.values.origin_of(&path))
             .at_path(path)
     }
+
+    /// Whether the user set the dotted `path` (in a values file or
+    /// `--set`), rather than leaving it to `default_values.yaml`.
+    pub fn set_by_user(&self, path: &str) -> bool {
+        self.values
+            .origin_of(&ValuePath::keys(path))
+            .is_some_and(|o| self.sources.get(o.source).kind != crate::source::SourceKind::Defaults)
+    }
+
+    /// The dotted `path` and where it was set, to name a second key in a
+    /// message.
+    pub fn located(&self, path: &str) -> String {
+        located(self.values, self.sources, &ValuePath::keys(path))
+    }
 }
 
 /// What rules find: errors stop the run, warnings are printed.
