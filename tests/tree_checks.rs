@@ -33,6 +33,7 @@ fn ctx() -> TreeContext {
         user_credentials: vec![],
         extension_providers: vec!["oauth2-proxy".into()],
         user_objects: vec![],
+        gateway_api_bundle: Some("v1.4.1"),
     }
 }
 
