@@ -19,6 +19,7 @@ pub mod schema;
 pub mod source;
 pub mod stream;
 pub mod timing;
+pub mod upgrade;
 pub mod values;
 pub mod write;
 pub mod yaml;
