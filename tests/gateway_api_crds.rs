@@ -85,7 +85,7 @@ fn the_files_are_the_pinned_bundle_as_upstream_ships_it() {
     }
 }
 
-fn doc<'a>(g: &'a meshgen::Generated, path: &str) -> Value {
+fn doc(g: &meshgen::Generated, path: &str) -> Value {
     let text = g.files.get(path).unwrap_or_else(|| panic!("no {path}"));
     common::docs(text).remove(0)
 }

@@ -81,10 +81,13 @@ fn minors_of(bundle: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Per bundle, each kind with its served versions.
+    type Table = Vec<(String, Vec<(String, Vec<String>)>)>;
+
     /// The table is what the vendored CRDs serve, kind by kind.
     #[test]
     fn the_table_is_what_the_vendored_crds_serve() {
-        let mut from_crds = Vec::new();
+        let mut from_crds: Table = Vec::new();
         for b in crate::model::gateway_api::BUNDLES {
             let mut kinds: Vec<(String, Vec<String>)> = Vec::new();
             for (_, text) in b.files {
@@ -107,7 +110,7 @@ mod tests {
             kinds.sort();
             from_crds.push((b.version.to_string(), kinds));
         }
-        let table: Vec<(String, Vec<(String, Vec<String>)>)> = SERVED
+        let table: Table = SERVED
             .iter()
             .map(|(b, kinds)| {
                 let kinds = kinds
