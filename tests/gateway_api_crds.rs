@@ -44,6 +44,18 @@ fn on_only_with_meshgen_s_istio_and_the_gateway_api() {
         "deploykf_dependencies.istio.enabled=false".into(),
     ]);
     assert!(component_files(&own).is_empty());
+    // With your own Istio, the exact install of your minor's bundle.
+    let mut sets = pin("1.29.6");
+    sets.extend([
+        API.to_string(),
+        "deploykf_dependencies.istio.enabled=false".into(),
+    ]);
+    let required = &generate(&sets).files["REQUIRED-MESH-CONFIG.md"];
+    assert!(
+        required.contains("bundle **v1.4.1** (the one Istio 1.29 is built against;"),
+        "{required}"
+    );
+    assert!(required.contains("\n```sh\nkubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.4.1/standard-install.yaml\n```\n"));
     assert!(!component_files(&generate(&[API.to_string()])).is_empty());
 }
 

@@ -152,10 +152,29 @@ pub static COMPONENT: Descriptor = Descriptor {
 pub struct GatewayApiModel {
     /// The bundle's release tag.
     pub version: &'static str,
+    /// The Istio minor it is pinned to, e.g. `1.30` ("" when unknown).
+    pub istio_minor: String,
+    /// The tree needs the CRDs ([`needed`]), whoever installs them.
+    pub needed: bool,
+    /// The release's standard-channel install file, the upstream
+    /// instruction (kubernetes-sigs/gateway-api v1.5.1
+    /// `site-src/guides/getting-started/index.md:64`, `kubectl apply
+    /// --server-side -f` this URL).
+    pub install_url: String,
 }
 
 fn derive(input: &Input) -> Part {
     let version = pinned(input.config);
+    let model = GatewayApiModel {
+        version,
+        istio_minor: istio_minor_of(input.config)
+            .map(|(major, minor)| format!("{major}.{minor}"))
+            .unwrap_or_default(),
+        needed: needed(input.config),
+        install_url: format!(
+            "https://github.com/kubernetes-sigs/gateway-api/releases/download/{version}/standard-install.yaml"
+        ),
+    };
     let files = bundle(version)
         .map(|b| {
             b.files
@@ -164,7 +183,7 @@ fn derive(input: &Input) -> Part {
                 .collect()
         })
         .unwrap_or_default();
-    let mut part = Part::of(&GatewayApiModel { version });
+    let mut part = Part::of(&model);
     part.files = files;
     part
 }
