@@ -193,6 +193,56 @@ mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
 
+    /// The typed config of the defaults with `sets` (no rules: ambient is
+    /// still refused by them).
+    fn config(sets: &[&str]) -> Config {
+        let inputs = crate::values::ValueInputs {
+            files: Vec::new(),
+            sets: sets
+                .iter()
+                .map(|s| crate::values::SetArg {
+                    text: s.to_string(),
+                    force_string: false,
+                })
+                .collect(),
+        };
+        let values =
+            crate::values::build(&inputs, &mut crate::source::SourceMap::default()).unwrap();
+        serde_json::from_value(values.to_json()).unwrap()
+    }
+
+    /// On with meshgen's Istio when Gateway API objects (`api:
+    /// gateway-api`) or waypoints (ambient: `gatewayClassName:
+    /// istio-waypoint` Gateways) need the CRDs; never with your own Istio.
+    #[test]
+    fn enabled_with_meshgen_s_istio_for_the_gateway_api_or_ambient() {
+        let on = |sets: &[&str]| (COMPONENT.enabled)(&config(sets));
+        let api = "deploykf_core.deploykf_istio_gateway.api=gateway-api";
+        let ambient = "deploykf_dependencies.istio.dataplaneMode=ambient";
+        let own = "deploykf_dependencies.istio.enabled=false";
+        assert!(!on(&[]));
+        assert!(on(&[api]));
+        assert!(on(&[ambient]));
+        assert!(on(&[api, ambient]));
+        assert!(!on(&[api, own]));
+        assert!(!on(&[ambient, own]));
+        // The bundle follows the Istio minor: meshgen's istiod, or your
+        // gateway's version.
+        let pin = |key: &str, v: &str| format!("{key}={v}");
+        let daemon = pin(
+            "deploykf_dependencies.istio.charts.istioDaemon.version",
+            "1.29.6",
+        );
+        assert_eq!(pinned(&config(&[])), "v1.5.1");
+        assert_eq!(pinned(&config(&[&daemon])), "v1.4.1");
+        let gw = pin(
+            "deploykf_core.deploykf_istio_gateway.charts.istioGateway.version",
+            "1.28.1",
+        );
+        assert_eq!(pinned(&config(&[own, &gw])), "v1.4.1");
+        assert_eq!(pinned(&config(&[&gw])), "v1.5.1");
+    }
+
     /// Each vendored file is the upstream one: its sha256 is the one
     /// `vendor/gateway-api/SOURCES.md` records (taken from
     /// `git show <tag>:config/crd/standard/<file>`), and every file of
