@@ -1,6 +1,7 @@
 //! What applying a new tree over the one on disk does to a cluster that
 //! the file diff alone does not say, for `meshgen diff` to warn about.
-//! Today one thing: the Gateway API CRDs going down across v1.5.0.
+//! Today the Gateway API CRDs: going down across v1.5.0, or leaving the
+//! tree.
 //!
 //! The v1.5.1 standard bundle installs the ValidatingAdmissionPolicy
 //! `safe-upgrades.gateway.networking.k8s.io`
@@ -104,12 +105,21 @@ fn downgrade(old: &str, new: &str) -> Option<Diagnostic> {
     })
 }
 
+/// The warning for CRDs that leave the tree: deleting a CRD deletes
+/// every object of its kind, cluster-wide.
+fn removal(old: &str) -> Diagnostic {
+    Diagnostic::warning(format!(
+        "the Gateway API CRDs ({old}) leave this tree (meshgen no longer installs Istio, or nothing needs them): a GitOps engine that prunes (Argo CD with prune, Flux with `prune: true`) deletes them, and deleting a CRD deletes every object of its kind in the cluster; keep them installed yourself before applying if anything still uses the Gateway API"
+    ))
+}
+
 /// Warnings about applying `new` over the tree at `out`.
 pub fn warnings(out: &Path, new: &Files) -> Vec<Diagnostic> {
-    let (Some(old), Some(new)) = (bundle_on_disk(out), bundle_of_files(new)) else {
-        return Vec::new();
-    };
-    downgrade(&old, &new).into_iter().collect()
+    match (bundle_on_disk(out), bundle_of_files(new)) {
+        (Some(old), Some(new)) => downgrade(&old, &new).into_iter().collect(),
+        (Some(old), None) => vec![removal(&old)],
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

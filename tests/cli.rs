@@ -737,6 +737,25 @@ fn diff_warns_when_the_gateway_api_crds_go_below_v1_5() {
     let up = run("diff", "1.30.3");
     assert!(crd_lines(&up).is_empty());
     assert!(!stdout(&up).is_empty());
+    // Leaving the tree (your own Istio now): deleting a CRD deletes its
+    // objects, which a pruning engine would do.
+    let own = ws.run(&[
+        "diff",
+        "--set",
+        &api,
+        "--set",
+        "deploykf_dependencies.istio.enabled=false",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(own.status.code(), Some(0), "{}", stderr(&own));
+    let lines = crd_lines(&own);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("warning: the Gateway API CRDs (v1.4.1) leave this tree"),
+        "{}",
+        lines[0]
+    );
 }
 
 #[test]
