@@ -201,6 +201,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(d) => d,
                 Err(e) => return Ok(fail(&session, &e.into(), NOTHING_WRITTEN)),
             };
+            session
+                .warnings
+                .0
+                .extend(meshgen::upgrade::warnings(&output_dir, &generated.files));
             print_diagnostics(&session, None);
             stdout.write_all(diff.as_bytes())?;
             if exit_code && !diff.is_empty() {

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 /// order comes from [`Descriptor::wave`]. Adding a component is one line
 /// here plus its own model module, templates and tests.
 pub static ALL: &[&Descriptor] = &[
+    &crate::model::gateway_api::COMPONENT,
     &crate::model::istio::COMPONENT,
     &crate::model::istio_extra::COMPONENT,
     &crate::model::cert_manager::COMPONENT,
@@ -144,6 +145,14 @@ impl Delivery {
         server_side_apply: true,
         ignore_webhook_fields: true,
     };
+    /// Plain CRDs (the Gateway API's): applied server-side, since the
+    /// largest exceed the 262,144-byte annotation client-side apply
+    /// writes; cluster-scoped, so no namespace to create.
+    pub const CRDS: Delivery = Delivery {
+        create_namespace: false,
+        server_side_apply: true,
+        ignore_webhook_fields: false,
+    };
 }
 
 /// What a component's model derivation reads.
@@ -160,6 +169,8 @@ pub struct Part {
     pub data: minijinja::Value,
     /// The chart it renders, for a [`Packaging::HelmChart`] component.
     pub chart: Option<HelmChart>,
+    /// Files it writes as they are, beside its templates' output.
+    pub files: Vec<Verbatim>,
 }
 
 impl Part {
@@ -167,8 +178,21 @@ impl Part {
         Part {
             data: minijinja::Value::from(minijinja::value::Serde(model)),
             chart: None,
+            files: Vec::new(),
         }
     }
+}
+
+/// A file a component writes into its directory byte for byte: upstream
+/// files meshgen vendors and embeds (`include_str!`), such as the Gateway
+/// API CRDs. The render never evaluates them (a `{{` in them stays as it
+/// is); the check stage parses them back like every rendered file, so
+/// the tree checks know their documents.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim {
+    /// Its file name in the component's directory (no `/`).
+    pub name: &'static str,
+    pub text: &'static str,
 }
 
 /// The upstream charts a Helm-chart component wraps, and their values,
@@ -215,7 +239,8 @@ pub struct Descriptor {
     pub fan_out: &'static [FanOut],
     pub enabled: fn(&Config) -> bool,
     /// The namespace it runs in; `None` when its objects live in
-    /// namespaces of their own (profiles).
+    /// namespaces of their own (profiles); `Some("")` when they are all
+    /// cluster-scoped (CRDs).
     pub namespace: fn(&Config) -> Option<String>,
     /// Namespaces its objects may live in that exist without this tree
     /// rendering a Namespace (created by Helm, a controller, the user).
@@ -270,6 +295,10 @@ pub struct Instance {
     pub namespace: String,
     pub wave: i32,
     pub helm_chart: bool,
+    /// Its objects are all cluster-scoped (`namespace` is `Some("")`).
+    pub cluster_scoped: bool,
+    /// Applied server-side ([`Delivery::server_side_apply`]).
+    pub server_side_apply: bool,
     #[serde(skip)]
     pub descriptor: &'static Descriptor,
 }
@@ -283,15 +312,20 @@ impl std::fmt::Debug for Descriptor {
 /// Every registered component, resolved against `config`.
 pub fn instances(config: &Config) -> Vec<Instance> {
     ALL.iter()
-        .map(|d| Instance {
-            id: d.id,
-            summary: d.summary,
-            dir: d.templates.to_string(),
-            enabled: (d.enabled)(config),
-            namespace: (d.namespace)(config).unwrap_or_default(),
-            wave: d.wave,
-            helm_chart: d.packaging == Packaging::HelmChart,
-            descriptor: d,
+        .map(|d| {
+            let namespace = (d.namespace)(config);
+            Instance {
+                id: d.id,
+                summary: d.summary,
+                dir: d.templates.to_string(),
+                enabled: (d.enabled)(config),
+                cluster_scoped: namespace.as_deref() == Some(""),
+                namespace: namespace.unwrap_or_default(),
+                wave: d.wave,
+                helm_chart: d.packaging == Packaging::HelmChart,
+                server_side_apply: d.delivery.server_side_apply,
+                descriptor: d,
+            }
         })
         .collect()
 }

@@ -19,6 +19,7 @@ pub mod schema;
 pub mod source;
 pub mod stream;
 pub mod timing;
+pub mod upgrade;
 pub mod values;
 pub mod write;
 pub mod yaml;
@@ -174,6 +175,7 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),
         user_objects: model.user_objects.clone(),
+        gateway_api_bundle: Some(model.gateway_api_bundle),
     }
 }
 

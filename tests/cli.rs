@@ -701,6 +701,86 @@ fn diff_exit_code_reports_drift() {
     assert!(stdout(&off).contains("+++ /dev/null"), "{}", stdout(&off));
 }
 
+/// Issue 18: moving Istio 1.30 → 1.29 takes the Gateway API CRDs from
+/// v1.5.1 down to v1.4.1, which the v1.5.1 safe-upgrades
+/// ValidatingAdmissionPolicy refuses (kubernetes-sigs/gateway-api v1.5.1
+/// `config/crd/standard/gateway.networking.k8s.io_vap_safeupgrades.yaml:24-28`);
+/// `meshgen diff` says so, naming the policy and the remedy. Going up, or
+/// staying, does not warn.
+#[test]
+fn diff_warns_when_the_gateway_api_crds_go_below_v1_5() {
+    let ws = Workspace::new();
+    let api = format!("{GW}.api=gateway-api");
+    let pin = |v: &str| {
+        vec![
+            "--set".to_string(),
+            format!("deploykf_dependencies.istio.charts.istioBase.version={v}"),
+            "--set".to_string(),
+            format!("deploykf_dependencies.istio.charts.istioDaemon.version={v}"),
+            "--set".to_string(),
+            format!("{GW}.charts.istioGateway.version={v}"),
+        ]
+    };
+    let run = |cmd: &str, istio: &str| {
+        let mut args = vec![cmd.to_string(), "--set".into(), api.clone()];
+        args.extend(pin(istio));
+        args.extend(["-o".to_string(), "out".to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ws.run(&args)
+    };
+    let warning = "warning: the Gateway API CRDs go down from v1.5.1 (the tree on disk) to v1.4.1: the ValidatingAdmissionPolicy `safe-upgrades.gateway.networking.k8s.io` that v1.5.1 installed refuses CRDs of a bundle before v1.5.0 (\"Installing CRDs with version before v1.5.0 is prohibited by default\"), so applying this tree fails on every CRD; delete it first (`kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy safe-upgrades.gateway.networking.k8s.io`), or stay on the Istio minor of v1.5.1\n";
+    let first = run("generate", "1.30.3");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let down = run("diff", "1.29.6");
+    assert_eq!(down.status.code(), Some(0), "{}", stderr(&down));
+    let crd_lines = |o: &Output| -> Vec<String> {
+        stderr(o)
+            .lines()
+            .filter(|l| l.contains("Gateway API CRDs"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    assert_eq!(crd_lines(&down), [warning]);
+    let d = stdout(&down);
+    for line in [
+        "-    gateway.networking.k8s.io/bundle-version: v1.5.1\n",
+        "+    gateway.networking.k8s.io/bundle-version: v1.4.1\n",
+    ] {
+        assert!(d.contains(line), "{line}");
+    }
+    assert!(
+        d.contains("--- a/manifests/deploykf-dependencies/gateway-api/gateway.networking.k8s.io_vap_safeupgrades.yaml\n+++ /dev/null"),
+        "the policy leaves the tree"
+    );
+    let same = run("diff", "1.30.3");
+    assert!(crd_lines(&same).is_empty());
+    assert_eq!(stdout(&same), "");
+    // From v1.4.1 up to v1.5.1: no warning.
+    assert_eq!(run("generate", "1.29.6").status.code(), Some(0));
+    let up = run("diff", "1.30.3");
+    assert!(crd_lines(&up).is_empty());
+    assert!(!stdout(&up).is_empty());
+    // Leaving the tree (your own Istio now): deleting a CRD deletes its
+    // objects, which a pruning engine would do.
+    let own = ws.run(&[
+        "diff",
+        "--set",
+        &api,
+        "--set",
+        "deploykf_dependencies.istio.enabled=false",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(own.status.code(), Some(0), "{}", stderr(&own));
+    let lines = crd_lines(&own);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("warning: the Gateway API CRDs (v1.4.1) leave this tree"),
+        "{}",
+        lines[0]
+    );
+}
+
 #[test]
 fn stdout_is_one_stream_with_source_comments() {
     let ws = Workspace::new();

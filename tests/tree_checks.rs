@@ -1,6 +1,8 @@
 //! The whole-tree reference checks, each fired on a deliberately broken
 //! tree built here (not by bad values), with the file and document named.
 
+mod common;
+
 use meshgen::check::refs::TreeContext;
 use meshgen::check::{check, CheckedTree};
 use meshgen::diagnostic::Diagnostics;
@@ -33,6 +35,7 @@ fn ctx() -> TreeContext {
         user_credentials: vec![],
         extension_providers: vec!["oauth2-proxy".into()],
         user_objects: vec![],
+        gateway_api_bundle: Some("v1.4.1"),
     }
 }
 
@@ -184,4 +187,79 @@ fn gateway_api_certificate_refs_must_be_produced_or_named() {
     assert!(run(&[("c/g.yaml", gw)]).is_ok());
     let m = one_error(&[("c/g.yaml", &gw.replace("name: gw-cert", "name: other-cert"))]);
     assert_eq!(m, "c/g.yaml (document 0, Gateway g): tls.credentialName `other-cert` is produced by no Certificate in namespace `edge` and was not named by you (`gateway.tls.credentialName`)");
+}
+
+/// Issue 18: a Gateway API kind or version the pinned bundle does not
+/// serve (`check::served`, the `served` versions of the vendored CRDs):
+/// ReferenceGrant is `v1beta1` only in v1.4.1 (Istio 1.28, 1.29;
+/// kubernetes-sigs/gateway-api v1.4.1
+/// `config/crd/standard/gateway.networking.k8s.io_referencegrants.yaml`
+/// has one version), and ListenerSet is standard only from v1.5.1.
+#[test]
+fn gateway_api_kinds_the_pinned_bundle_does_not_serve_are_refused() {
+    let grant = "apiVersion: gateway.networking.k8s.io/v1beta1\nkind: ReferenceGrant\nmetadata:\n  name: g\n  namespace: edge\nspec:\n  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: edge}]\n  to: [{group: \"\", kind: Service}]\n";
+    assert!(run(&[("c/rg.yaml", grant)]).is_ok());
+    let v1 = grant.replace("/v1beta1", "/v1");
+    // The second document of the file is the one named.
+    let two = format!("{NS}---\n{v1}").replace("name: edge\n---", "name: other\n---");
+    let m = one_error(&[("c/rg.yaml", &two)]);
+    assert_eq!(m, "c/rg.yaml (document 1, ReferenceGrant g): the Gateway API v1.4.1 standard CRDs (the bundle of Istio 1.28, 1.29) serve ReferenceGrant only as v1beta1, not v1; use `apiVersion: gateway.networking.k8s.io/v1beta1`");
+    let ls = "apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\nmetadata:\n  name: l\n  namespace: edge\nspec:\n  parentRef: {name: gw}\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n";
+    let m = one_error(&[("c/ls.yaml", ls)]);
+    assert_eq!(m, "c/ls.yaml (document 0, ListenerSet l): the Gateway API v1.4.1 standard CRDs (the bundle of Istio 1.28, 1.29) have no kind ListenerSet; it is experimental, or standard only in a later bundle");
+    // Istio 1.30's bundle serves both.
+    let newer = TreeContext {
+        gateway_api_bundle: Some("v1.5.1"),
+        ..ctx()
+    };
+    let mut files = vec![
+        ("c/Namespace.yaml", NS),
+        ("c/rg.yaml", v1.as_str()),
+        ("c/ls.yaml", ls),
+    ];
+    files.push((
+        "c/kustomization.yaml",
+        "resources: [Namespace.yaml, rg.yaml, ls.yaml]\n",
+    ));
+    assert!(check(tree(&files), &newer).is_ok());
+}
+
+/// The same check on one of your `extraManifests`, through the whole
+/// pipeline: reported at the values item (file, line and the document of
+/// a multi-document string), with the Istio meshgen installs deciding the
+/// bundle (1.29 → v1.4.1; 1.30 → v1.5.1 serves it).
+#[test]
+fn gateway_api_kinds_in_extra_manifests_are_refused_at_the_values_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        "deploykf_core:\n  deploykf_istio_gateway:\n    extraManifests:\n      - |\n        apiVersion: v1\n        kind: ConfigMap\n        metadata:\n          name: c\n        ---\n        apiVersion: gateway.networking.k8s.io/v1\n        kind: ReferenceGrant\n        metadata:\n          name: mine\n        spec:\n          from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: a}]\n          to: [{group: \"\", kind: Service}]\n",
+    )
+    .unwrap();
+    let istio = |v: &str| {
+        [
+            format!("deploykf_dependencies.istio.charts.istioBase.version={v}"),
+            format!("deploykf_dependencies.istio.charts.istioDaemon.version={v}"),
+            format!("deploykf_core.deploykf_istio_gateway.charts.istioGateway.version={v}"),
+        ]
+    };
+    let sets = istio("1.29.6");
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let inputs = common::inputs(vec![values.clone()], &sets);
+    let mut session = meshgen::Session::default();
+    let e = meshgen::generate(&inputs, &mut session).expect_err("ReferenceGrant v1 under v1.4.1");
+    let shown: Vec<String> =
+        e.0.iter()
+            .map(|d| d.display(&session.sources).to_string())
+            .collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    let at = values.display().to_string();
+    assert_eq!(
+        shown[0].replace(&at, "values.yaml"),
+        "error: `deploykf_core.deploykf_istio_gateway.extraManifests[0]`: document 1, ReferenceGrant mine: the Gateway API v1.4.1 standard CRDs (the bundle of Istio 1.28, 1.29) serve ReferenceGrant only as v1beta1, not v1; use `apiVersion: gateway.networking.k8s.io/v1beta1` --> values.yaml:5:9"
+    );
+    let sets = istio("1.30.3");
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    common::generate(&common::inputs(vec![values], &sets));
 }

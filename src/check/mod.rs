@@ -5,7 +5,8 @@
 //! documents may share apiVersion group, kind, namespace and name; no file
 //! may be empty. Then `refs` checks every reference across the tree
 //! (delivery paths, kustomization resources, gateways, providers,
-//! credentials, namespaces).
+//! credentials, namespaces) and that every Gateway API object is of a kind
+//! and version the pinned bundle serves (`served`).
 //!
 //! Files are parsed in parallel (rayon; results keep the sorted path
 //! order, so diagnostics do too). The parser checks
@@ -25,6 +26,7 @@
 pub mod experimental;
 pub mod limits;
 pub mod refs;
+pub mod served;
 
 use crate::component::DeclaredDoc;
 use crate::diagnostic::{Diagnostic, Diagnostics};

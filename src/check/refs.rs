@@ -26,6 +26,10 @@ pub struct TreeContext {
     /// The objects of the user's `extraManifests`, with where they were
     /// written.
     pub user_objects: Vec<UserObject>,
+    /// The Gateway API bundle whose kinds and versions the tree's
+    /// `gateway.networking.k8s.io` objects must be (`served`); `None`
+    /// checks none.
+    pub gateway_api_bundle: Option<&'static str>,
 }
 
 /// An object's identity: API group, kind, namespace, name.
@@ -329,6 +333,14 @@ pub fn check<'a>(
                 diags.push(error(d, format!(
                     "namespace `{ns}` is neither created by this tree nor known to exist; add it to `gitops.existingNamespaces` if your cluster has it"
                 )));
+            }
+        }
+        // A Gateway API kind and version the pinned bundle serves.
+        if let Some(bundle) = ctx.gateway_api_bundle {
+            if crate::kube::group(&d.api_version) == super::served::GROUP {
+                if let Some(why) = super::served::refusal(bundle, &d.api_version, &d.kind) {
+                    diags.push(error(d, why));
+                }
             }
         }
         for r in &d.refs {

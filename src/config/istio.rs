@@ -149,6 +149,39 @@ pub struct SidecarInjectorWebhook {
 /// its trials.
 pub const SUPPORTED_ISTIO_MINORS: [(u64, u64); 3] = [(1, 28), (1, 29), (1, 30)];
 
+/// The Gateway API release whose standard-channel CRDs go with each
+/// Istio minor of [`SUPPORTED_ISTIO_MINORS`]: the `sigs.k8s.io/gateway-api`
+/// version in that Istio's `go.mod` (istio/istio `1.28.10:go.mod:110` and
+/// `1.29.6:go.mod:110`: v1.4.1; `1.30.3:go.mod:112`: v1.5.1). meshgen
+/// installs that bundle (`vendor/gateway-api/<tag>/`,
+/// `model::gateway_api`) when it installs Istio, and the tree checks
+/// refuse Gateway API kinds and versions it does not serve.
+pub const GATEWAY_API_BUNDLES: [((u64, u64), &str); 3] = [
+    ((1, 28), "v1.4.1"),
+    ((1, 29), "v1.4.1"),
+    ((1, 30), "v1.5.1"),
+];
+
+/// The Gateway API bundle of an Istio minor: its own from
+/// [`GATEWAY_API_BUNDLES`]; for a minor older than the table (an Istio
+/// meshgen does not install) the oldest, for a newer one the newest.
+/// `None` (a version that names no minor) gets the oldest: it serves the
+/// fewest kinds, so a check against it refuses rather than trusts.
+pub fn gateway_api_bundle(minor: Option<(u64, u64)>) -> &'static str {
+    let (first, last) = (
+        GATEWAY_API_BUNDLES[0],
+        GATEWAY_API_BUNDLES[GATEWAY_API_BUNDLES.len() - 1],
+    );
+    match minor {
+        Some(m) if m >= last.0 => last.1,
+        Some(m) => GATEWAY_API_BUNDLES
+            .iter()
+            .find(|(minor, _)| *minor == m)
+            .map_or(first.1, |(_, b)| b),
+        None => first.1,
+    }
+}
+
 /// Which output relies on an entry of [`ISTIO_FEATURES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Needed {
@@ -271,5 +304,17 @@ mod tests {
         assert_eq!(minimum_own_istio(false, true), (1, 22));
         assert_eq!(minimum_own_istio(true, false), (1, 25));
         assert_eq!(minimum_own_istio(true, true), (1, 25));
+    }
+
+    /// Every minor meshgen installs has its Gateway API bundle, in order.
+    #[test]
+    fn every_supported_minor_has_a_gateway_api_bundle() {
+        let minors: Vec<(u64, u64)> = GATEWAY_API_BUNDLES.iter().map(|(m, _)| *m).collect();
+        assert_eq!(minors, SUPPORTED_ISTIO_MINORS);
+        assert_eq!(gateway_api_bundle(Some((1, 29))), "v1.4.1");
+        assert_eq!(gateway_api_bundle(Some((1, 30))), "v1.5.1");
+        assert_eq!(gateway_api_bundle(Some((1, 31))), "v1.5.1");
+        assert_eq!(gateway_api_bundle(Some((1, 22))), "v1.4.1");
+        assert_eq!(gateway_api_bundle(None), "v1.4.1");
     }
 }

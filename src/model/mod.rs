@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod cert_manager;
 pub mod gateway;
+pub mod gateway_api;
 pub mod gitops;
 pub mod istio;
 pub mod istio_extra;
@@ -44,6 +45,14 @@ pub struct Model {
     /// Each component's part, by its key (`model.<key>` in templates).
     #[serde(skip)]
     pub parts: BTreeMap<&'static str, minijinja::Value>,
+    /// Files enabled components write as they are, by output path
+    /// ([`crate::component::Verbatim`]).
+    #[serde(skip)]
+    pub verbatim: BTreeMap<String, &'static str>,
+    /// The Gateway API bundle the tree's Gateway API objects must fit
+    /// (`model::gateway_api::pinned`), for the tree checks.
+    #[serde(skip)]
+    pub gateway_api_bundle: &'static str,
 }
 
 impl Model {
@@ -73,6 +82,7 @@ pub fn derive(checked: &Checked) -> Model {
     let components = crate::component::instances(config);
     let mut parts = BTreeMap::new();
     let mut charts = BTreeMap::new();
+    let mut verbatim = BTreeMap::new();
     for c in &components {
         let d = c.descriptor;
         let part = (d.derive)(&Input {
@@ -84,6 +94,11 @@ pub fn derive(checked: &Checked) -> Model {
                 .map_or(&[][..], Vec::as_slice),
         });
         parts.insert(d.key, part.data);
+        if c.enabled {
+            for f in part.files {
+                verbatim.insert(format!("{}/{}", c.dir, f.name), f.text);
+            }
+        }
         if let Some(chart) = part.chart {
             charts.insert(d.id, chart);
         }
@@ -119,5 +134,7 @@ pub fn derive(checked: &Checked) -> Model {
         extension_providers: facts.mesh.provider_names(),
         user_objects: checked.user_objects.clone(),
         parts,
+        verbatim,
+        gateway_api_bundle: gateway_api::pinned(config),
     }
 }

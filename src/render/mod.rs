@@ -6,7 +6,9 @@
 //! disabled component are skipped; a path placeholder `{x}` fans out
 //! over the collection its component's descriptor declares for `x`. Each
 //! kustomize directory of the model (not Helm charts) gets a
-//! `kustomization.yaml` listing the manifests rendered into it.
+//! `kustomization.yaml` listing the manifests rendered into it. Files a
+//! component vendors (`component::Verbatim`, the Gateway API CRDs) are
+//! written into its directory as they are, never evaluated.
 //!
 //! This stage only produces text; parsing and checking it is the next
 //! stage's job.
@@ -243,13 +245,14 @@ fn normalize_lines(text: &str) -> String {
 /// component is off); every other template is rendered once, at its own
 /// path. The render fails closed: an unknown placeholder, an item without
 /// a name or two templates writing one path are errors naming the template.
-pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
+pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     let env = env::build()?;
     // Templates see the derived model only. Convert it once: templates share it (cheap clones), so a
     // fan-out over 10,000 profiles does not convert the model 10,000 times.
     let model_v = model.to_value();
     let components = model.components.clone();
     let kustomize_dirs = model.kustomize_dirs.clone();
+    let verbatim = std::mem::take(&mut model.verbatim);
     drop(model);
     let mut tree = RenderedTree::default();
     let mut diags = Diagnostics::default();
@@ -329,6 +332,18 @@ pub fn render(model: Model) -> Result<RenderedTree, Diagnostics> {
                     Err(e) => diags.push(env::template_error(&e)),
                 }
             }
+        }
+    }
+    // Vendored files, as they are: never templates (see
+    // `component::Verbatim`).
+    for (path, text) in verbatim {
+        let file = RenderedFile {
+            text: text.to_string(),
+            template: None,
+            declared: None,
+        };
+        if let Err(d) = tree.insert(path, file) {
+            diags.push(d);
         }
     }
     if diags.has_errors() {

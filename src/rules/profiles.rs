@@ -22,7 +22,8 @@ pub fn reserved_namespaces(config: &Config) -> Vec<(String, String)> {
             .map(|n| (n.to_string(), "Kubernetes".to_string()))
             .collect();
     for d in crate::component::ALL {
-        if let Some(ns) = (d.namespace)(config) {
+        // `Some("")`: cluster-scoped objects only.
+        if let Some(ns) = (d.namespace)(config).filter(|ns| !ns.is_empty()) {
             out.push((ns, format!("`{}`", d.key_path("namespace"))));
         }
     }
