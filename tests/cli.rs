@@ -402,11 +402,6 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    charts:\n      istioGateway:\n        enabled: false\n    gateway:\n      selectorLabels:\n        app: my-gateway\n"),
             vec![],
         ),
-        (
-            "ambient not rendered yet",
-            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n"),
-            vec![],
-        ),
         ("malformed --set", None, vec!["--set", "justakey"]),
         (
             "minReplicas above maxReplicas",

@@ -7,8 +7,7 @@
 
 use super::{Ctx, Findings};
 use crate::config::{
-    istio_minor, minimum_own_istio, supported_istio_window, DataplaneMode, ISTIO_FEATURES,
-    SUPPORTED_ISTIO_MINORS,
+    istio_minor, minimum_own_istio, supported_istio_window, ISTIO_FEATURES, SUPPORTED_ISTIO_MINORS,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::values::path::ValuePath;
@@ -44,14 +43,6 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             );
             }
         }
-    }
-    if istio.dataplane_mode == DataplaneMode::Ambient {
-        // Refused rather than ignored: rendering sidecar objects for a
-        // values file that asks for ambient would look like it worked.
-        f.errors.push(ctx.error(
-            &format!("{ISTIO}.dataplaneMode"),
-            "\"ambient\" is not rendered yet (ztunnel, waypoints and the L4/L7 policy split are being built); use \"sidecar\"".to_string(),
-        ));
     }
     warn_required_overrides(ctx.values, &mut f.warnings);
     if !istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled {
