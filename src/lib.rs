@@ -174,6 +174,7 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),
         user_objects: model.user_objects.clone(),
+        ambient: model.ambient,
     }
 }
 

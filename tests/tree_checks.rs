@@ -1,6 +1,8 @@
 //! The whole-tree reference checks, each fired on a deliberately broken
 //! tree built here (not by bad values), with the file and document named.
 
+mod common;
+
 use meshgen::check::refs::TreeContext;
 use meshgen::check::{check, CheckedTree};
 use meshgen::diagnostic::Diagnostics;
@@ -33,6 +35,7 @@ fn ctx() -> TreeContext {
         user_credentials: vec![],
         extension_providers: vec!["oauth2-proxy".into()],
         user_objects: vec![],
+        ambient: false,
     }
 }
 
@@ -184,4 +187,98 @@ fn gateway_api_certificate_refs_must_be_produced_or_named() {
     assert!(run(&[("c/g.yaml", gw)]).is_ok());
     let m = one_error(&[("c/g.yaml", &gw.replace("name: gw-cert", "name: other-cert"))]);
     assert_eq!(m, "c/g.yaml (document 0, Gateway g): tls.credentialName `other-cert` is produced by no Certificate in namespace `edge` and was not named by you (`gateway.tls.credentialName`)");
+}
+
+/// Issue 18, ambient: ztunnel enforces the policies of an ambient namespace
+/// that have no `targetRefs`, and only their L4 part (istio/istio 1.30.3
+/// `pilot/pkg/serviceregistry/ambient/authorization.go:419-423` targetRefs
+/// skipped, `:433-445` ALLOW/DENY only, `:491-531` and `:578-614` the HTTP
+/// attributes, `:599-603` an ALLOW rule with them dropped, `:481-489` a DENY
+/// rule kept on its L4 part): such a policy is refused there.
+#[test]
+fn ambient_namespaces_refuse_l7_policies_ztunnel_would_enforce() {
+    let ns = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {{{labels}}}\n"
+        )
+    };
+    let ambient = ns("istio.io/dataplane-mode: ambient");
+    let policy = |spec: &str| {
+        format!("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: p\n  namespace: team\nspec:\n{spec}")
+    };
+    // meshgen's sidecar-mode profile-access rule, namespace-wide.
+    let header = policy("  action: ALLOW\n  rules:\n    - from: [{source: {principals: [cluster.local/ns/gw/sa/gw]}}]\n      when: [{key: \"request.headers[kubeflow-userid]\", values: [a@example.com]}]\n");
+    let m = one_error(&[("t/ns.yaml", &ambient), ("t/p.yaml", &header)]);
+    assert!(
+        m.starts_with("t/p.yaml (document 0, AuthorizationPolicy p): namespace `team` is in the ambient data plane")
+            && m.contains("spec.rules[0].when[0] key `request.headers[kubeflow-userid]`")
+            && m.contains("targetRefs"),
+        "{m}"
+    );
+    // notebook-access as in sidecar mode: a DENY on paths.
+    let deny = policy("  action: DENY\n  rules:\n    - to: [{operation: {paths: [/notebook/team/*]}}]\n      from: [{source: {requestPrincipals: [\"*\"]}}]\n");
+    let m = one_error(&[("t/ns.yaml", &ambient), ("t/p.yaml", &deny)]);
+    assert!(
+        m.contains(
+            "spec.rules[0].from[0].source.requestPrincipals, spec.rules[0].to[0].operation.paths"
+        ),
+        "{m}"
+    );
+    // ext-authz is not ztunnel's either, by selector as namespace-wide.
+    let custom = policy("  selector: {matchLabels: {app: a}}\n  action: CUSTOM\n  provider: {name: oauth2-proxy}\n  rules: [{to: [{operation: {ports: [\"80\"]}}]}]\n");
+    let m = one_error(&[("t/ns.yaml", &ambient), ("t/p.yaml", &custom)]);
+    assert!(m.contains("spec.action CUSTOM"), "{m}");
+    // The same policies on the waypoint pass, and so does the L4 split.
+    let waypoint =
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}]\n";
+    for p in [&header, &deny, &custom] {
+        let attached = p.replace("spec:\n", &format!("spec:\n{waypoint}"));
+        assert!(run(&[("t/ns.yaml", &ambient), ("t/p.yaml", &attached)]).is_ok());
+    }
+    let l4 = policy("  action: ALLOW\n  rules:\n    - from: [{source: {namespaces: [team]}}]\n    - from: [{source: {principals: [a]}}]\n      to: [{operation: {ports: [\"8080\"]}}]\n      when: [{key: source.ip, values: [10.0.0.0/8]}]\n");
+    assert!(run(&[("t/ns.yaml", &ambient), ("t/p.yaml", &l4)]).is_ok());
+    // Outside ambient (sidecars enforce L7) nothing is refused.
+    let injected = ns("istio-injection: enabled");
+    assert!(run(&[("t/ns.yaml", &injected), ("t/p.yaml", &header)]).is_ok());
+}
+
+/// Through the real pipeline: the ambient golden values (`istio-ambient`)
+/// render profile namespaces whose split passes the check; an
+/// `extraManifests` policy in one that puts the header rule on ztunnel is
+/// refused at the values item that holds it (file, line, key path).
+#[test]
+fn ambient_split_passes_and_an_extra_manifest_l7_policy_is_refused_where_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("extra.yaml");
+    std::fs::write(
+        &values,
+        "deploykf_core:\n  deploykf_profiles_generator:\n    extraManifests:\n      - apiVersion: security.istio.io/v1\n        kind: AuthorizationPolicy\n        metadata: {name: by-header, namespace: research}\n        spec:\n          action: ALLOW\n          rules:\n            - from: [{source: {namespaces: [kubeflow]}}]\n              to: [{operation: {methods: [GET]}}]\n",
+    )
+    .unwrap();
+    let root = common::root();
+    let base = root.join("tests/cases/istio-sidecar/values.yaml");
+    let base = base.to_str().unwrap();
+    let set = "deploykf_dependencies.istio.dataplaneMode=ambient";
+    let ok = common::run_meshgen(dir.path(), &["generate", "-f", base, "--set", set]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = common::run_meshgen(
+        dir.path(),
+        &["generate", "-f", base, "-f", "extra.yaml", "--set", set],
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("deploykf_core.deploykf_profiles_generator.extraManifests[0]")
+            && errors[0].contains("namespace `research` is in the ambient data plane")
+            && errors[0].contains("spec.rules[0].to[0].operation.methods")
+            && errors[0].contains("extra.yaml:4:"),
+        "{stderr}"
+    );
 }
