@@ -117,8 +117,13 @@ fn objects_bound(
     match pg.output {
         // Namespace, PeerAuthentication, 2 ServiceAccounts, 2 of their
         // RoleBindings, the owner's, a ResourceQuota, 2 policies and
-        // one RoleBinding per role.
-        ProfilesOutput::Namespaces => 12 + idp,
+        // one RoleBinding per role; in ambient the waypoint Gateway, its
+        // ConfigMap and the ztunnel policy.
+        ProfilesOutput::Namespaces => {
+            let ambient = config.deploykf_dependencies.istio.dataplane_mode
+                == crate::config::DataplaneMode::Ambient;
+            12 + idp + if ambient { 3 } else { 0 }
+        }
         // Profile, notebook policy, per member a RoleBinding and a policy.
         ProfilesOutput::Profiles => {
             let members: usize = p
