@@ -253,10 +253,9 @@ fn merge(into: &mut Value, patch: &Value) {
 /// without the overlay it is not (no seccomp profile).
 #[test]
 fn ambient_waypoint_pods_meet_pod_security_restricted() {
-    let template = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/istio-1.30.3/charts/istio-control/istio-discovery/files/waypoint.yaml"),
-    )
+    let template = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../shared/reference/istio-1.30.3/charts/istio-control/istio-discovery/files/waypoint.yaml",
+    ))
     .unwrap();
     // The template's one securityContext is the container's (no pod-level
     // one, no init containers), exactly as above.
@@ -269,7 +268,10 @@ fn ambient_waypoint_pods_meet_pod_security_restricted() {
         "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]},
     }}]});
     let bare = std::panic::catch_unwind(|| assert_restricted("upstream waypoint", &upstream_pod));
-    assert!(bare.is_err(), "istiod's waypoint pod alone is restricted: the overlay is moot");
+    assert!(
+        bare.is_err(),
+        "istiod's waypoint pod alone is restricted: the overlay is moot"
+    );
 
     let g = common::generate(&common::case_inputs("istio-ambient"));
     let mut checked = 0;
