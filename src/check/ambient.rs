@@ -2,8 +2,9 @@
 //! AuthorizationPolicies without `targetRefs` (namespace-wide or by
 //! selector) go to ztunnel, which enforces L4 only (istio/istio 1.30.3
 //! `pilot/pkg/serviceregistry/ambient/authorization.go`, read at that tag):
-//! - a policy with `targetRefs` never reaches it (`:419-423`), so those are
-//!   the waypoint's and not checked here;
+//! - a policy with `targetRefs` (or the older single `targetRef`,
+//!   `pilot/pkg/model/policyattachment.go:115-121`) never reaches it
+//!   (`:419-423`), so those are the waypoint's and not checked here;
 //! - only ALLOW and DENY: "ztunnel does not support the CUSTOM action"
 //!   (any other action, `:433-445`);
 //! - HTTP attributes: operation `hosts`, `notHosts`, `methods`,
