@@ -170,6 +170,12 @@ pub struct IstioFacts {
     pub injection_labels: StringMap,
     /// `deploykf_dependencies.istio.dataplaneMode` is `ambient`.
     pub ambient: bool,
+    /// Namespace labels that put a namespace's workloads in the mesh:
+    /// `injection_labels` with sidecars; in ambient
+    /// `istio.io/dataplane-mode: ambient` instead (no injection label, or
+    /// the sidecar injector's namespace selectors would inject the pods
+    /// too). The gateway namespace keeps `injection_labels` in both modes.
+    pub mesh_labels: StringMap,
 }
 
 /// What components need from the mesh config and istiod.
@@ -403,16 +409,23 @@ impl Facts {
             paths: login_paths(config),
         };
         let istio = &config.deploykf_dependencies.istio;
+        let injection_labels = if istio.revision.is_empty() {
+            string_map(&[("istio-injection", "enabled")])
+        } else {
+            string_map(&[("istio.io/rev", &istio.revision)])
+        };
+        let ambient = istio.dataplane_mode == DataplaneMode::Ambient;
         let istio = IstioFacts {
             managed: istio.enabled,
             namespace: istio.namespace.clone(),
             revision: istio.revision.clone(),
-            injection_labels: if istio.revision.is_empty() {
-                string_map(&[("istio-injection", "enabled")])
+            mesh_labels: if ambient {
+                string_map(&[("istio.io/dataplane-mode", "ambient")])
             } else {
-                string_map(&[("istio.io/rev", &istio.revision)])
+                injection_labels.clone()
             },
-            ambient: istio.dataplane_mode == DataplaneMode::Ambient,
+            injection_labels,
+            ambient,
         };
         let mesh = mesh(config, &gateway);
         Facts {

@@ -176,6 +176,7 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         extension_providers: model.extension_providers.clone(),
         user_objects: model.user_objects.clone(),
         gateway_api_bundle: Some(model.gateway_api_bundle),
+        ambient: model.ambient,
     }
 }
 

@@ -430,6 +430,11 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    enabled: false\ndeploykf_core:\n  deploykf_istio_gateway:\n    api: gateway-api\n    charts:\n      istioGateway:\n        version: 1.21.6\n"),
             vec![],
         ),
+        (
+            "ambient with profiles output",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\ndeploykf_core:\n  deploykf_profiles_generator:\n    output: profiles\n"),
+            vec![],
+        ),
         ("malformed --set", None, vec!["--set", "justakey"]),
         (
             "minReplicas above maxReplicas",

@@ -184,6 +184,20 @@ fn golden_gateway_api_sidecar() {
     check_case("gateway-api-sidecar");
 }
 
+/// `dataplaneMode: ambient` with Istio's own routing API: `istio-sidecar`
+/// plus that one key; the trees differ by exactly what ambient changes
+/// (namespace labels, the profile waypoints, the L4/L7 policy split).
+#[test]
+fn golden_istio_ambient() {
+    check_case("istio-ambient");
+}
+
+/// Both keys: `api: gateway-api` and `dataplaneMode: ambient`.
+#[test]
+fn golden_gateway_api_ambient() {
+    check_case("gateway-api-ambient");
+}
+
 #[test]
 fn golden_apps() {
     check_case("apps");

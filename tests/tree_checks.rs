@@ -36,6 +36,7 @@ fn ctx() -> TreeContext {
         extension_providers: vec!["oauth2-proxy".into()],
         user_objects: vec![],
         gateway_api_bundle: Some("v1.4.1"),
+        ambient: false,
     }
 }
 
@@ -262,4 +263,96 @@ fn gateway_api_kinds_in_extra_manifests_are_refused_at_the_values_item() {
     let sets = istio("1.30.3");
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     common::generate(&common::inputs(vec![values], &sets));
+/// Issue 18, ambient: ztunnel enforces the policies of an ambient namespace
+/// that have no `targetRefs`, and only their L4 part (istio/istio 1.30.3
+/// `pilot/pkg/serviceregistry/ambient/authorization.go:419-423` targetRefs
+/// skipped, `:433-445` ALLOW/DENY only, `:491-531` and `:578-614` the HTTP
+/// attributes, `:599-603` an ALLOW rule with them dropped, `:481-489` a DENY
+/// rule kept on its L4 part): such a policy is refused there.
+#[test]
+fn ambient_namespaces_refuse_l7_policies_ztunnel_would_enforce() {
+    let ns = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {{{labels}}}\n"
+        )
+    };
+    let ambient = ns("istio.io/dataplane-mode: ambient");
+    let policy = |spec: &str| {
+        format!("apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: p\n  namespace: team\nspec:\n{spec}")
+    };
+    // meshgen's sidecar-mode profile-access rule, namespace-wide.
+    let header = policy("  action: ALLOW\n  rules:\n    - from: [{source: {principals: [cluster.local/ns/gw/sa/gw]}}]\n      when: [{key: \"request.headers[kubeflow-userid]\", values: [a@example.com]}]\n");
+    let m = one_error(&[("t/ns.yaml", &ambient), ("t/p.yaml", &header)]);
+    assert!(
+        m.starts_with("t/p.yaml (document 0, AuthorizationPolicy p): namespace `team` is in the ambient data plane")
+            && m.contains("spec.rules[0].when[0] key `request.headers[kubeflow-userid]`")
+            && m.contains("targetRefs"),
+        "{m}"
+    );
+    // notebook-access as in sidecar mode: a DENY on paths.
+    let deny = policy("  action: DENY\n  rules:\n    - to: [{operation: {paths: [/notebook/team/*]}}]\n      from: [{source: {requestPrincipals: [\"*\"]}}]\n");
+    let m = one_error(&[("t/ns.yaml", &ambient), ("t/p.yaml", &deny)]);
+    assert!(
+        m.contains(
+            "spec.rules[0].from[0].source.requestPrincipals, spec.rules[0].to[0].operation.paths"
+        ),
+        "{m}"
+    );
+    // ext-authz is not ztunnel's either, by selector as namespace-wide.
+    let custom = policy("  selector: {matchLabels: {app: a}}\n  action: CUSTOM\n  provider: {name: oauth2-proxy}\n  rules: [{to: [{operation: {ports: [\"80\"]}}]}]\n");
+    let m = one_error(&[("t/ns.yaml", &ambient), ("t/p.yaml", &custom)]);
+    assert!(m.contains("spec.action CUSTOM"), "{m}");
+    // The same policies on the waypoint pass, and so does the L4 split.
+    let waypoint =
+        "  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}]\n";
+    for p in [&header, &deny, &custom] {
+        let attached = p.replace("spec:\n", &format!("spec:\n{waypoint}"));
+        assert!(run(&[("t/ns.yaml", &ambient), ("t/p.yaml", &attached)]).is_ok());
+    }
+    let l4 = policy("  action: ALLOW\n  rules:\n    - from: [{source: {namespaces: [team]}}]\n    - from: [{source: {principals: [a]}}]\n      to: [{operation: {ports: [\"8080\"]}}]\n      when: [{key: source.ip, values: [10.0.0.0/8]}]\n");
+    assert!(run(&[("t/ns.yaml", &ambient), ("t/p.yaml", &l4)]).is_ok());
+    // Outside ambient (sidecars enforce L7) nothing is refused.
+    let injected = ns("istio-injection: enabled");
+    assert!(run(&[("t/ns.yaml", &injected), ("t/p.yaml", &header)]).is_ok());
+}
+
+/// Through the real pipeline: the ambient golden values (`istio-ambient`)
+/// render profile namespaces whose split passes the check; an
+/// `extraManifests` policy in one that puts the header rule on ztunnel is
+/// refused at the values item that holds it (file, line, key path).
+#[test]
+fn ambient_split_passes_and_an_extra_manifest_l7_policy_is_refused_where_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("extra.yaml");
+    std::fs::write(
+        &values,
+        "deploykf_core:\n  deploykf_profiles_generator:\n    extraManifests:\n      - apiVersion: security.istio.io/v1\n        kind: AuthorizationPolicy\n        metadata: {name: by-header, namespace: research}\n        spec:\n          action: ALLOW\n          rules:\n            - from: [{source: {namespaces: [kubeflow]}}]\n              to: [{operation: {methods: [GET]}}]\n",
+    )
+    .unwrap();
+    let root = common::root();
+    let base = root.join("tests/cases/istio-sidecar/values.yaml");
+    let base = base.to_str().unwrap();
+    let set = "deploykf_dependencies.istio.dataplaneMode=ambient";
+    let ok = common::run_meshgen(dir.path(), &["generate", "-f", base, "--set", set]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = common::run_meshgen(
+        dir.path(),
+        &["generate", "-f", base, "-f", "extra.yaml", "--set", set],
+    );
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].contains("deploykf_core.deploykf_profiles_generator.extraManifests[0]")
+            && errors[0].contains("namespace `research` is in the ambient data plane")
+            && errors[0].contains("spec.rules[0].to[0].operation.methods")
+            && errors[0].contains("extra.yaml:4:"),
+        "{stderr}"
+    );
 }

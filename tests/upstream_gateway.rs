@@ -4,6 +4,8 @@
 //! the points that matter. Where meshgen is stricter (Pod Security
 //! "restricted"), the test says so explicitly.
 
+mod common;
+
 use meshgen::source::SourceId;
 use meshgen::values::ValueInputs;
 use meshgen::Session;
@@ -205,6 +207,88 @@ fn every_pod_template_meets_pod_security_restricted() {
         }
     }
     assert!(checked >= 1);
+}
+
+/// The securityContext of the waypoint's only container, as istiod's
+/// waypoint template renders it (istio 1.30.3
+/// `charts/istio-control/istio-discovery/files/waypoint.yaml:241-256`, not
+/// on OpenShift). Its seccomp block renders only with
+/// `gateways.seccompProfile`, `{}` by default (`values.yaml:571`).
+const WAYPOINT_CONTAINER_SC: &str = "        securityContext:
+          privileged: false
+        {{- if not (eq .Values.global.platform \"openshift\") }}
+          runAsGroup: 1337
+          runAsUser: 1337
+        {{- end }}
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          runAsNonRoot: true
+          capabilities:
+            drop:
+            - ALL
+{{- if .Values.gateways.seccompProfile }}
+          seccompProfile:
+{{- toYaml .Values.gateways.seccompProfile | nindent 12 }}
+{{- end }}
+";
+
+/// Deep merge of maps (what a strategic merge patch does to maps; the
+/// overlay holds no lists).
+fn merge(into: &mut Value, patch: &Value) {
+    match (into, patch) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+/// Ambient: istiod deploys each profile's waypoint from its template with
+/// the `deployment` overlay of `ConfigMap/waypoint-params` applied
+/// (`pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go:620-628`
+/// the Gateway's parametersRef ConfigMap, `:694-696` its `deployment` key,
+/// `:723` a strategic merge patch). The pod that results is "restricted";
+/// without the overlay it is not (no seccomp profile).
+#[test]
+fn ambient_waypoint_pods_meet_pod_security_restricted() {
+    let template = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../shared/reference/istio-1.30.3/charts/istio-control/istio-discovery/files/waypoint.yaml",
+    ))
+    .unwrap();
+    // The template's one securityContext is the container's (no pod-level
+    // one, no init containers), exactly as above.
+    assert!(template.contains(WAYPOINT_CONTAINER_SC));
+    assert_eq!(template.matches("securityContext:").count(), 1);
+    assert!(!template.contains("initContainers"));
+    let upstream_pod = json!({"containers": [{"name": "istio-proxy", "securityContext": {
+        "privileged": false, "runAsGroup": 1337, "runAsUser": 1337,
+        "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+        "runAsNonRoot": true, "capabilities": {"drop": ["ALL"]},
+    }}]});
+    let bare = std::panic::catch_unwind(|| assert_restricted("upstream waypoint", &upstream_pod));
+    assert!(
+        bare.is_err(),
+        "istiod's waypoint pod alone is restricted: the overlay is moot"
+    );
+
+    let g = common::generate(&common::case_inputs("istio-ambient"));
+    let mut checked = 0;
+    for (path, d) in manifest_docs(&g) {
+        if d["kind"] != "ConfigMap" || d["metadata"]["name"] != "waypoint-params" {
+            continue;
+        }
+        let overlay = meshgen::yaml::load_json_documents(d["data"]["deployment"].as_str().unwrap())
+            .unwrap()
+            .remove(0);
+        let mut pod = upstream_pod.clone();
+        merge(&mut pod, &overlay["spec"]["template"]["spec"]);
+        assert_restricted(&path, &pod);
+        checked += 1;
+    }
+    // One per profile namespace of the case (analytics, research).
+    assert_eq!(checked, 2);
 }
 
 fn assert_restricted(path: &str, spec: &Value) {

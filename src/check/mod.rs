@@ -23,6 +23,7 @@
 //!
 //! This stage reads the rendered tree only; it never renders or writes.
 
+pub mod ambient;
 pub mod experimental;
 pub mod limits;
 pub mod refs;
@@ -188,6 +189,8 @@ fn declared_facts(path: &str, declared: &[DeclaredDoc]) -> Vec<DocFacts> {
             name: d.name.clone(),
             namespace: d.namespace.clone(),
             refs: Vec::new(),
+            ambient_label: None,
+            ztunnel_unsupported: Vec::new(),
         })
         .collect()
 }

@@ -30,6 +30,10 @@ pub struct TreeContext {
     /// `gateway.networking.k8s.io` objects must be (`served`); `None`
     /// checks none.
     pub gateway_api_bundle: Option<&'static str>,
+    /// `dataplaneMode: ambient`: the namespaces meshgen declares (their
+    /// files are not parsed back in release builds, so their labels are
+    /// unknown here) carry `istio.io/dataplane-mode: ambient`.
+    pub ambient: bool,
 }
 
 /// An object's identity: API group, kind, namespace, name.
@@ -54,6 +58,13 @@ pub struct DocFacts {
     pub name: String,
     pub namespace: String,
     pub refs: Vec<Ref>,
+    /// A Namespace's `istio.io/dataplane-mode` is `ambient`; `None` when
+    /// its labels are unknown (a declared document, not parsed).
+    pub ambient_label: Option<bool>,
+    /// An AuthorizationPolicy's parts ztunnel would not enforce as written
+    /// (`ambient::ztunnel_unsupported`); checked only in an ambient
+    /// namespace. Not a [`Ref`]: a sidecar-mode profile policy has them.
+    pub ztunnel_unsupported: Vec<String>,
 }
 
 /// A reference (or a product) of a document.
@@ -129,6 +140,53 @@ pub const FACT_PATHS: crate::yaml::load::Selection = &[
     &["spec", "allowedListeners"],
     &["spec", "defaultScope"],
     &["spec", "tls"],
+    // `ambient::PATHS`, which this list must hold.
+    &["metadata", "labels", "istio.io/dataplane-mode"],
+    &["spec", "targetRef"],
+    &["spec", "targetRefs"],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "from",
+        "*",
+        "source",
+        "remoteIpBlocks",
+    ],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "from",
+        "*",
+        "source",
+        "notRemoteIpBlocks",
+    ],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "from",
+        "*",
+        "source",
+        "requestPrincipals",
+    ],
+    &[
+        "spec",
+        "rules",
+        "*",
+        "from",
+        "*",
+        "source",
+        "notRequestPrincipals",
+    ],
+    &["spec", "rules", "*", "to", "*", "operation", "hosts"],
+    &["spec", "rules", "*", "to", "*", "operation", "notHosts"],
+    &["spec", "rules", "*", "to", "*", "operation", "methods"],
+    &["spec", "rules", "*", "to", "*", "operation", "notMethods"],
+    &["spec", "rules", "*", "to", "*", "operation", "paths"],
+    &["spec", "rules", "*", "to", "*", "operation", "notPaths"],
+    &["spec", "rules", "*", "when", "*", "key"],
 ];
 
 impl DocFacts {
@@ -189,6 +247,14 @@ impl DocFacts {
                     .map(Ref::NotStandard),
             );
         }
+        let ambient_label = Some(kind == "Namespace" && super::ambient::is_ambient_namespace(d));
+        let ztunnel_unsupported = if kind == "AuthorizationPolicy"
+            && crate::kube::group(&api_version) == "security.istio.io"
+        {
+            super::ambient::ztunnel_unsupported(d)
+        } else {
+            Vec::new()
+        };
         Some(DocFacts {
             path: path.to_string(),
             index,
@@ -197,6 +263,8 @@ impl DocFacts {
             name,
             namespace,
             refs,
+            ambient_label,
+            ztunnel_unsupported,
         })
     }
 
@@ -305,6 +373,13 @@ pub fn check<'a>(
         .filter(|d| d.kind == "Namespace")
         .map(|d| d.name.as_str())
         .collect();
+    // Namespaces in the ambient data plane: labelled so, or declared by
+    // meshgen (labels not parsed) in ambient mode.
+    let ambient: HashSet<&str> = docs
+        .iter()
+        .filter(|d| d.kind == "Namespace" && d.ambient_label.unwrap_or(ctx.ambient))
+        .map(|d| d.name.as_str())
+        .collect();
     let gateways: HashSet<(&str, &str)> = docs
         .iter()
         .filter(|d| d.is_istio_gateway())
@@ -342,6 +417,12 @@ pub fn check<'a>(
                     diags.push(error(d, why));
                 }
             }
+        }
+        if !d.ztunnel_unsupported.is_empty() && ambient.contains(d.namespace.as_str()) {
+            diags.push(error(
+                d,
+                super::ambient::message(&d.namespace, &d.ztunnel_unsupported),
+            ));
         }
         for r in &d.refs {
             match r {
@@ -423,4 +504,17 @@ pub fn check<'a>(
         }
     }
     diags
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fact_paths_hold_every_path_the_checks_read() {
+        for p in super::super::experimental::PATHS
+            .iter()
+            .chain(super::super::ambient::PATHS)
+        {
+            assert!(super::FACT_PATHS.contains(p), "FACT_PATHS lacks {p:?}");
+        }
+    }
 }

@@ -65,6 +65,9 @@ pub struct GatewayModel {
     /// `api: gateway-api`: the Kubernetes Gateway API objects that replace
     /// Istio's Gateways and VirtualServices; `None` under `api: istio`.
     pub gateway_api: Option<GatewayApiModel>,
+    /// `dataplaneMode: ambient` (the gateway namespace stays injected; see
+    /// its Namespace template).
+    pub ambient: bool,
 }
 
 /// The ingress as Gateway API objects (`api: gateway-api`), always in the
@@ -233,6 +236,7 @@ fn derive(input: &Input) -> Part {
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
+        ambient: input.facts.istio.ambient,
         gateway_api,
     })
 }

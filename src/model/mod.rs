@@ -38,6 +38,8 @@ pub struct Model {
     pub user_credentials: Vec<String>,
     /// Extension providers the mesh config declares.
     pub extension_providers: Vec<String>,
+    /// `dataplaneMode: ambient` (for the tree checks: what ztunnel enforces).
+    pub ambient: bool,
     /// The objects of your `extraManifests` and where you wrote them, for
     /// the tree checks to point there.
     #[serde(skip)]
@@ -132,6 +134,7 @@ pub fn derive(checked: &Checked) -> Model {
             .into_iter()
             .collect(),
         extension_providers: facts.mesh.provider_names(),
+        ambient: facts.istio.ambient,
         user_objects: checked.user_objects.clone(),
         parts,
         verbatim,

@@ -117,8 +117,13 @@ fn objects_bound(
     match pg.output {
         // Namespace, PeerAuthentication, 2 ServiceAccounts, 2 of their
         // RoleBindings, the owner's, a ResourceQuota, 2 policies and
-        // one RoleBinding per role.
-        ProfilesOutput::Namespaces => 12 + idp,
+        // one RoleBinding per role; in ambient the waypoint Gateway, its
+        // ConfigMap and the ztunnel policy.
+        ProfilesOutput::Namespaces => {
+            let ambient = config.deploykf_dependencies.istio.dataplane_mode
+                == crate::config::DataplaneMode::Ambient;
+            12 + idp + if ambient { 3 } else { 0 }
+        }
         // Profile, notebook policy, per member a RoleBinding and a policy.
         ProfilesOutput::Profiles => {
             let members: usize = p
@@ -240,6 +245,7 @@ fn profile_documents(
         _ => return None,
     };
     let ns = attr(p, "name")?.as_str()?.to_string();
+    let ambient = attr(&pm, "ambient")?.is_true();
     let mut docs = Vec::with_capacity(12);
     let mut doc = |api_version, kind, name: &str| {
         docs.push(DeclaredDoc {
@@ -266,7 +272,14 @@ fn profile_documents(
         if attr(p, "quota")?.is_true() {
             doc("v1", "ResourceQuota", "kf-resource-quota");
         }
+        if ambient {
+            doc("gateway.networking.k8s.io/v1", "Gateway", "waypoint");
+            doc("v1", "ConfigMap", "waypoint-params");
+        }
         doc(SECURITY, "AuthorizationPolicy", "profile-access");
+        if ambient {
+            doc(SECURITY, "AuthorizationPolicy", "profile-access-ztunnel");
+        }
         for (role, users) in [("edit", "editors"), ("view", "viewers")] {
             if attr(p, users)?.is_true() {
                 doc(RBAC, "RoleBinding", &format!("members-kubeflow-{role}"));
@@ -316,7 +329,16 @@ pub struct ProfilesModel {
     /// components/profile-controller/controllers/profile_controller.go).
     pub pipelines_ui_principal: &'static str,
     pub notebook_controller_principal: &'static str,
-    pub injection_labels: StringMap,
+    /// The profile namespaces' mesh labels (`facts::IstioFacts::mesh_labels`).
+    pub mesh_labels: StringMap,
+    /// `dataplaneMode: ambient`: each profile namespace gets a waypoint
+    /// (`Gateway/waypoint`, `ConfigMap/waypoint-params`), its L7 policies
+    /// attach to it, and `profile-access-ztunnel` is what ztunnel enforces.
+    pub ambient: bool,
+    /// Labels of the waypoint Gateway: `istio.io/waypoint-for: service`,
+    /// and `istio.io/rev` with a revision (as `istioctl waypoint generate`,
+    /// istio/istio 1.30.3 `istioctl/pkg/waypoint/waypoint.go:98-118`).
+    pub waypoint_labels: StringMap,
     /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
     /// match `idpGroup` members by.
     pub idp_claim_key: String,
@@ -642,7 +664,16 @@ fn derive(input: &Input) -> ProfilesModel {
         pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
         notebook_controller_principal:
             "cluster.local/ns/kubeflow/sa/notebook-controller-service-account",
-        injection_labels: input.facts.istio.injection_labels.clone(),
+        mesh_labels: input.facts.istio.mesh_labels.clone(),
+        ambient: input.facts.istio.ambient,
+        waypoint_labels: {
+            let mut l = StringMap::new();
+            l.insert("istio.io/waypoint-for".into(), "service".into());
+            if !input.facts.istio.revision.is_empty() {
+                l.insert("istio.io/rev".into(), input.facts.istio.revision.clone());
+            }
+            l
+        },
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),

@@ -44,6 +44,26 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
     let mut fail = |path: ValuePath, message: String| diags.push(error_at(values, path, message));
     let place = |path: &ValuePath| located(values, sources, path);
 
+    // In ambient, meshgen must own the profile namespaces: their labels
+    // (ambient, waypoint) and the split of their policies into waypoint and
+    // ztunnel ones. With `output: profiles` the Kubeflow Profiles
+    // controller creates the namespace (labelled for sidecar injection) and
+    // a namespace-wide header-matching ALLOW policy, whose rules ztunnel
+    // would drop (istio/istio 1.30.3
+    // pilot/pkg/serviceregistry/ambient/authorization.go:599-603).
+    if pg.output == crate::config::ProfilesOutput::Profiles
+        && config.deploykf_dependencies.istio.dataplane_mode
+            == crate::config::DataplaneMode::Ambient
+    {
+        fail(
+            base.key("output"),
+            format!(
+                "`profiles` cannot be used with `deploykf_dependencies.istio.dataplaneMode: ambient` ({}): the Kubeflow Profiles controller labels its namespaces for sidecar injection and renders header policies only a sidecar or waypoint enforces; use `namespaces`",
+                place(&ValuePath::keys("deploykf_dependencies.istio.dataplaneMode"))
+            ),
+        );
+    }
+
     let mut users: HashMap<&str, usize> = HashMap::with_capacity(pg.users.len());
     for (i, u) in pg.users.iter().enumerate() {
         if let Some(&first) = users.get(u.id.as_str()) {

@@ -150,6 +150,11 @@ pub struct AuthModel {
     pub kubectl_pull_policy: String,
     pub password_hasher_image: String,
     pub password_hasher_pull_policy: String,
+    /// The namespace's mesh labels (`facts::IstioFacts::mesh_labels`).
+    pub mesh_labels: crate::config::StringMap,
+    /// `dataplaneMode: ambient`: ztunnel, not a sidecar, enforces this
+    /// namespace's policies (all L4: principals and ports, so no waypoint).
+    pub ambient: bool,
 }
 
 /// Where the issuer sends browsers back to oauth2-proxy: dex's client
@@ -296,6 +301,8 @@ fn derive(input: &Input) -> Part {
         jwks_relay_port: JWKS_RELAY_PORT,
         jwks_relay_paths: JWKS_RELAY_PATHS,
         extra_manifests: input.extra_manifests.to_vec(),
+        mesh_labels: facts.istio.mesh_labels.clone(),
+        ambient: facts.istio.ambient,
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,
         oauth2_proxy_port: OAUTH2_PROXY_PORT,
