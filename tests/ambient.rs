@@ -163,22 +163,3 @@ fn ztunnel_never_admits_the_gateway_directly_into_a_profile() {
     }
     assert_eq!(seen, PROFILES.len());
 }
-
-#[test]
-fn a_revision_labels_the_waypoint_for_its_istiod() {
-    let o = objects(
-        "istio-ambient",
-        &["deploykf_dependencies.istio.revision=canary"],
-    );
-    for ns in PROFILES {
-        assert_eq!(
-            get(&o, "Gateway", ns, "waypoint")["metadata"]["labels"]["istio.io/rev"],
-            "canary"
-        );
-        assert!(get(&o, "Namespace", "", ns)["metadata"]["labels"]["istio.io/rev"].is_null());
-    }
-    assert_eq!(
-        get(&o, "Namespace", "", "deploykf-istio-gateway")["metadata"]["labels"]["istio.io/rev"],
-        "canary"
-    );
-}

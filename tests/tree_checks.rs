@@ -263,6 +263,8 @@ fn gateway_api_kinds_in_extra_manifests_are_refused_at_the_values_item() {
     let sets = istio("1.30.3");
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
     common::generate(&common::inputs(vec![values], &sets));
+}
+
 /// Issue 18, ambient: ztunnel enforces the policies of an ambient namespace
 /// that have no `targetRefs`, and only their L4 part (istio/istio 1.30.3
 /// `pilot/pkg/serviceregistry/ambient/authorization.go:419-423` targetRefs

@@ -5,12 +5,14 @@
 //! - A namespace is in ambient capture by its label
 //!   `istio.io/dataplane-mode: ambient`; its Services use the waypoint its
 //!   `istio.io/use-waypoint` label names (`pilot/pkg/serviceregistry/ambient/waypoints.go:200-215`
-//!   `getUseWaypoint`). Mesh clients sending to the Service go through the
-//!   waypoint; the ingress gateway does only when the namespace (or
-//!   Service) is labelled `istio.io/ingress-use-waypoint: "true"`
-//!   (`pilot/pkg/features/ambient.go` `ENABLE_INGRESS_WAYPOINT_ROUTING`,
-//!   `pilot/pkg/serviceregistry/ambient/services.go`); traffic to a pod IP
-//!   never does.
+//!   `getUseWaypoint`). A caller in ambient capture sending to the Service
+//!   goes through the waypoint (its ztunnel does); a gateway does only when
+//!   the namespace (or Service) is labelled `istio.io/ingress-use-waypoint:
+//!   "true"` (`pilot/pkg/features/ambient.go` `ENABLE_INGRESS_WAYPOINT_ROUTING`,
+//!   `pilot/pkg/serviceregistry/ambient/sidecar_interop.go:80-88`); a
+//!   sidecar never does ("Currently only ingress and e/w gateway will call
+//!   waypoints", `pilot/pkg/xds/endpoints/endpoint_builder.go:896-901`),
+//!   nor does traffic to a pod IP.
 //! - The waypoint enforces the policies whose `targetRefs` name it, with
 //!   every HTTP attribute, and verifies tokens by the RequestAuthentications
 //!   that target it (`sidecar.rs` `authorize`, `Enforcer::Waypoint`).
@@ -27,6 +29,7 @@
 //!   sidecar (`authorization.go:79-215`).
 
 use super::*;
+use crate::idp_groups::idp_group_violations;
 
 /// The HTTP attributes of `authorization.go` `httpOperations`,
 /// `httpSources` (:491-531) and `l4WhenAttributes` (:608-614).
@@ -150,9 +153,13 @@ pub(crate) fn at_ambient_pod(t: &Tree, req: &Inbound, path: Path) -> bool {
     let from_gateway = req.principal.as_deref() == Some(GATEWAY_PRINCIPAL);
     let ingress_label =
         namespace_labels(t, ns).is_some_and(|l| l["istio.io/ingress-use-waypoint"] == "true");
-    let waypoint = waypoint_of(t, ns).filter(|_| {
-        path == Path::Service && req.principal.is_some() && (!from_gateway || ingress_label)
-    });
+    // A caller's capture: its namespace's label, where the tree (or the
+    // replay's stated prerequisites, `with_kubeflow_in_ambient`) has it;
+    // any other caller has a sidecar.
+    let captured = !from_gateway
+        && source_namespace(req.principal.as_deref()).is_some_and(|n| in_ambient(t, &n));
+    let waypoint = waypoint_of(t, ns)
+        .filter(|_| path == Path::Service && (captured || (from_gateway && ingress_label)));
     let mut at_ztunnel = req.clone();
     if let Some(w) = &waypoint {
         if !authorize(t, req, Enforcer::Waypoint(w)) {
@@ -166,6 +173,31 @@ pub(crate) fn at_ambient_pod(t: &Tree, req: &Inbound, path: Path) -> bool {
     authorize(t, &at_ztunnel, Enforcer::Ztunnel)
 }
 
+/// Whether `req`, sent to its pod's IP (as Knative's activator probes
+/// and forwards to pods), reaches the container, in either mode.
+pub(crate) fn at_destination_by_pod_ip(t: &Tree, req: &Inbound) -> bool {
+    if !in_ambient(t, &req.pod.namespace) {
+        return at_sidecar(t, req);
+    }
+    at_ambient_pod(t, req, Path::PodIp)
+}
+
+/// The tree with the prerequisite the README states for ambient ("Callers
+/// in `kubeflow` must be ambient too"): Kubeflow's namespaces, which
+/// meshgen does not render, labelled for ambient capture.
+pub(crate) fn with_kubeflow_in_ambient(t: &Tree) -> Tree {
+    let mut t = t.clone();
+    let docs = ["kubeflow", "knative-serving"]
+        .iter()
+        .map(|ns| {
+            json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {"istio.io/dataplane-mode": "ambient"}}})
+        })
+        .collect();
+    t.insert("prerequisite/namespaces.yaml".into(), docs);
+    t
+}
+
 /// Whether `req` reaches its pod's container, in either data-plane mode:
 /// a sidecar's checks, or (ambient) the checks on every way a caller can
 /// send it, the Service or the pod's IP: a caller picks the way that lets
@@ -175,4 +207,174 @@ pub(crate) fn at_destination(t: &Tree, req: &Inbound) -> bool {
         return at_sidecar(t, req);
     }
     at_ambient_pod(t, req, Path::Service) || at_ambient_pod(t, req, Path::PodIp)
+}
+
+const AMBIENT: &str = "deploykf_dependencies.istio.dataplaneMode=ambient";
+const GATEWAY_API: &str = "deploykf_core.deploykf_istio_gateway.api=gateway-api";
+/// The `apps` case's retries have no Gateway API form (an error there).
+const NO_RETRIES: &str = "deploykf_core.deploykf_istio_gateway.apps[2].retries=null";
+const RESEARCH: &str = "manifests/deploykf-core/deploykf-profiles-generator/kf-research.yaml";
+
+/// `cases` over `apps`, in ambient mode, in the routing API `api` (none:
+/// `istio`).
+fn ambient_over_apps(case: &str, api: Option<&str>) -> Tree {
+    let mut sets = vec![AMBIENT];
+    if let Some(api) = api {
+        sets.extend([api, NO_RETRIES]);
+    }
+    render_inputs(&common::cases_inputs(&["apps", case], &sets))
+}
+
+/// What only ambient can get wrong: a way past the waypoint, or one
+/// profile's waypoint speaking for another.
+pub(crate) fn bypass_violations(t: &Tree) -> Vec<String> {
+    let mut bad = Vec::new();
+    let research = pod("kf-research", &[("app", "nb")], 8888);
+    let analytics = pod("kf-analytics", &[("app", "nb")], 8888);
+    let member = inbound(
+        &research,
+        Some(GATEWAY_PRINCIPAL),
+        "GET",
+        "/",
+        Some("alice@example.com"),
+    );
+    if !at_ambient_pod(t, &member, Path::Service) {
+        bad.push("the gateway as a member, to the Service: denied".into());
+    }
+    if at_ambient_pod(t, &member, Path::PodIp) {
+        bad.push("the gateway to a profile pod's IP, past the waypoint: allowed".into());
+    }
+    let foreign_waypoint = inbound(
+        &analytics,
+        Some("cluster.local/ns/kf-research/sa/waypoint"),
+        "GET",
+        "/",
+        Some("admin@example.com"),
+    );
+    if at_destination(t, &foreign_waypoint) {
+        bad.push("kf-research's waypoint to a kf-analytics pod: allowed".into());
+    }
+    bad
+}
+
+/// The replays of every destination case hold in ambient mode, in both
+/// routing APIs, with no way past a waypoint.
+#[test]
+pub(crate) fn ambient_destinations_admit_only_verified_callers() {
+    for api in [None, Some(GATEWAY_API)] {
+        let t = ambient_over_apps("multi-team", api);
+        assert!(in_ambient(&t, "kf-research"), "{api:?}");
+        assert_eq!(waypoint_of(&t, "kf-research").as_deref(), Some("waypoint"));
+        let t = with_kubeflow_in_ambient(&t);
+        let mut bad = destination_violations(&t);
+        bad.extend(bypass_violations(&t));
+        assert!(bad.is_empty(), "{api:?}: {}", bad.join("\n"));
+        let t = ambient_over_apps("idp-groups", api);
+        let bad = idp_group_violations(&t);
+        assert!(bad.is_empty(), "{api:?}: {}", bad.join("\n"));
+    }
+}
+
+/// Sidecar callers never use a waypoint, so Kubeflow's own callers reach
+/// the profiles only once their namespace is ambient too (the README's
+/// prerequisite): without it they are refused, not let past the header
+/// check.
+#[test]
+pub(crate) fn kubeflow_callers_need_their_namespace_in_ambient() {
+    let bare = ambient_over_apps("multi-team", None);
+    let research = pod("kf-research", &[("app", "nb")], 8888);
+    let ui = inbound(
+        &research,
+        Some("cluster.local/ns/kubeflow/sa/ml-pipeline-ui"),
+        "GET",
+        "/artifacts",
+        Some("alice@example.com"),
+    );
+    assert!(!at_destination(&bare, &ui));
+    assert!(at_destination(&with_kubeflow_in_ambient(&bare), &ui));
+    // ... and in ambient the header check still applies to them.
+    let mut stranger = ui.clone();
+    stranger.headers = claims(&[("kubeflow-userid", "mallory@example.com")]);
+    assert!(!at_destination(&with_kubeflow_in_ambient(&bare), &stranger));
+}
+
+/// The gateway's side in ambient mode: the impersonation, listener and
+/// machine-token replays of `gateway.rs` on both ambient golden cases.
+#[test]
+pub(crate) fn ambient_gateways_serve_the_same_requests() {
+    for name in ["istio-ambient", "gateway-api-ambient"] {
+        let t = case(name);
+        let mut bad = impersonation_violations(&t);
+        bad.extend(listener_violations(&t, true));
+        bad.extend(m2m_violations(&t));
+        assert!(bad.is_empty(), "{name}: {}", bad.join("\n"));
+    }
+}
+
+/// Removing any one of ambient's safeguards makes its replay fail.
+#[test]
+pub(crate) fn the_ambient_replay_notices_a_missing_safeguard() {
+    let base = with_kubeflow_in_ambient(&ambient_over_apps("multi-team", None));
+    fn namespace(t: &mut Tree) -> &mut Value {
+        t.get_mut(RESEARCH)
+            .unwrap()
+            .iter_mut()
+            .find(|d| d["kind"] == "Namespace")
+            .unwrap()
+    }
+    let policy = |t: &mut Tree, name: &str| -> usize {
+        t[RESEARCH]
+            .iter()
+            .position(|d| d["kind"] == "AuthorizationPolicy" && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("AuthorizationPolicy/{name}"))
+    };
+    let mut mutants: Vec<(&str, Tree)> = Vec::new();
+    for (label, what) in [
+        (
+            "istio.io/ingress-use-waypoint",
+            "the ingress-use-waypoint label",
+        ),
+        ("istio.io/use-waypoint", "the use-waypoint label"),
+    ] {
+        let mut t = base.clone();
+        namespace(&mut t)["metadata"]["labels"]
+            .as_object_mut()
+            .unwrap()
+            .remove(label);
+        mutants.push((what, t));
+    }
+    let mut t = base.clone();
+    t.get_mut(RESEARCH)
+        .unwrap()
+        .retain(|d| !(d["kind"] == "Gateway" && d["metadata"]["name"] == "waypoint"));
+    mutants.push(("the waypoint", t));
+    let mut t = base.clone();
+    let i = policy(&mut t, "profile-access");
+    t.get_mut(RESEARCH).unwrap()[i]["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("targetRefs");
+    mutants.push((
+        "the L7 profile policy on the waypoint (it reaches ztunnel)",
+        t,
+    ));
+    let mut t = base.clone();
+    let i = policy(&mut t, "profile-access-ztunnel");
+    t.get_mut(RESEARCH).unwrap()[i]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"from": [{"source": {"principals": [GATEWAY_PRINCIPAL]}}]}));
+    mutants.push(("the gateway kept out of the ztunnel ALLOW", t));
+    let mut t = base.clone();
+    let i = policy(&mut t, "profile-access-ztunnel");
+    t.get_mut(RESEARCH).unwrap().remove(i);
+    mutants.push(("the ztunnel ALLOW (the waypoint's own admission)", t));
+    for (what, t) in mutants {
+        let mut bad = destination_violations(&t);
+        bad.extend(bypass_violations(&t));
+        assert!(
+            !bad.is_empty(),
+            "without {what} the ambient replay still passes"
+        );
+    }
 }
