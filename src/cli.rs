@@ -66,6 +66,14 @@ enum Command {
         /// Exit with 1 when there are differences
         #[arg(long)]
         exit_code: bool,
+        /// Show one line per changed file (lines added and removed) and a
+        /// total instead of the diff
+        #[arg(long)]
+        stat: bool,
+        /// Only these files, or directories and what is under them
+        /// (relative to DIR), as `meshgen diff -o out -- manifests/deploykf-core`
+        #[arg(last = true, value_name = "PATH")]
+        paths: Vec<String>,
     },
     /// Print the JSON Schema of the values file
     Schema,
@@ -191,13 +199,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
             values,
             output_dir,
             exit_code,
+            stat,
+            paths,
         } => {
             let inputs = values.resolve(&matches);
             let generated = match meshgen::generate(&inputs, &mut session) {
                 Ok(g) => g,
                 Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
             };
-            let diff = match meshgen::write::diff(&output_dir, &generated.files) {
+            let diff = if stat {
+                meshgen::write::diff_stat(&output_dir, &generated.files, &paths)
+            } else {
+                meshgen::write::diff(&output_dir, &generated.files, &paths)
+            };
+            let diff = match diff {
                 Ok(d) => d,
                 Err(e) => return Ok(fail(&session, &e.into(), NOTHING_WRITTEN)),
             };

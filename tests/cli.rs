@@ -1657,3 +1657,89 @@ fn regression_issue_15_stream_names_the_charts_it_leaves_out() {
         "{err}"
     );
 }
+
+/// Issue 18: reviewing a mode change. `diff --stat` lists each changed
+/// file with its added and removed lines (new and gone files marked) and a
+/// total; paths after `--` narrow `diff`, `--stat` and `--exit-code` to
+/// those files and directories, as git's pathspecs do.
+#[test]
+fn diff_stat_and_paths_narrow_the_review_of_a_mode_change() {
+    let ws = Workspace::new();
+    let first = ws.run(&["generate", "-o", "out"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let ambient = "deploykf_dependencies.istio.dataplaneMode=ambient";
+    let stat = ws.run(&["diff", "--set", ambient, "-o", "out", "--stat"]);
+    assert_eq!(stat.status.code(), Some(0), "{}", stderr(&stat));
+    let out = stdout(&stat);
+    let lines: Vec<&str> = out.lines().collect();
+    let httproutes = lines
+        .iter()
+        .find(|l| l.contains("gateway-api/gateway.networking.k8s.io_httproutes.yaml"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(httproutes.ends_with(" -0 (new)"), "{httproutes}");
+    let values = lines
+        .iter()
+        .find(|l| l.contains("deploykf-dependencies/istio/values.yaml"))
+        .unwrap();
+    assert!(
+        values.contains(" | +") && !values.contains("(new)"),
+        "{values}"
+    );
+    let total = lines.last().unwrap();
+    assert!(
+        total.starts_with(&format!(" {} files changed, ", lines.len() - 1)),
+        "{total}"
+    );
+    // Only the istio chart: two files, and its diff alone.
+    let dir = "manifests/deploykf-dependencies/istio";
+    let narrow = ws.run(&["diff", "--set", ambient, "-o", "out", "--stat", "--", dir]);
+    assert_eq!(stdout(&narrow).lines().count(), 3, "{}", stdout(&narrow));
+    let d = ws.run(&[
+        "diff",
+        "--set",
+        ambient,
+        "-o",
+        "out",
+        "--",
+        &format!("{dir}/"),
+    ]);
+    let d = stdout(&d);
+    assert!(d.contains("+  profile: ambient\n"), "{d}");
+    assert!(!d.contains("gateway-api/"), "{d}");
+    // A file ambient does not change: no drift there.
+    let same = ws.run(&[
+        "diff",
+        "--set",
+        ambient,
+        "-o",
+        "out",
+        "--exit-code",
+        "--",
+        "manifests/deploykf-core/deploykf-istio-gateway/Deployment.yaml",
+    ]);
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+    assert!(stdout(&same).is_empty());
+    let drift = ws.run(&[
+        "diff",
+        "--set",
+        ambient,
+        "-o",
+        "out",
+        "--exit-code",
+        "--",
+        dir,
+    ]);
+    assert_eq!(drift.status.code(), Some(1));
+    // A directory name is a whole path element: `istio` is not `istio-x`.
+    let none = ws.run(&[
+        "diff",
+        "--set",
+        ambient,
+        "-o",
+        "out",
+        "--stat",
+        "--",
+        "manifests/deploykf-dependencies/ist",
+    ]);
+    assert!(stdout(&none).is_empty(), "{}", stdout(&none));
+}
