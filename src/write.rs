@@ -1201,13 +1201,13 @@ mod tests {
             &with_marker(files(&[("a", "1\n2\n"), ("gone", "x\n")])),
         )
         .unwrap();
-        let d = diff(&out, &files(&[("a", "1\n3\n"), ("new", "n\n")])).unwrap();
+        let d = diff(&out, &files(&[("a", "1\n3\n"), ("new", "n\n")]), &[]).unwrap();
         assert!(d.contains("--- a/a\n+++ b/a\n"), "{d}");
         assert!(d.contains("-2\n+3\n"), "{d}");
         assert!(d.contains("--- /dev/null\n+++ b/new\n"), "{d}");
         assert!(d.contains("--- a/gone\n+++ /dev/null\n"), "{d}");
         assert_eq!(
-            diff(&out, &files(&[("a", "1\n2\n"), ("gone", "x\n")])).unwrap(),
+            diff(&out, &files(&[("a", "1\n2\n"), ("gone", "x\n")]), &[]).unwrap(),
             ""
         );
     }

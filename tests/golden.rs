@@ -70,7 +70,7 @@ fn check_case(case: &str) {
     );
     let stray = stray_files(case, &golden, &files);
     assert!(stray.is_empty(), "{}", stray.join("\n"));
-    let d = diff(&golden, &files).unwrap();
+    let d = diff(&golden, &files, &[]).unwrap();
     assert!(
         d.is_empty(),
         "rendered tree differs from tests/golden/{case} (set MESHGEN_UPDATE_GOLDEN=1 to accept, then review git diff):\n{d}"
