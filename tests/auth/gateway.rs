@@ -1046,6 +1046,21 @@ pub(crate) fn the_gateway_api_routes_serve_the_same_requests() {
         assert!(bad.is_empty(), "{name}: {}", bad.join("\n"));
     }
     assert!(gateway_api(&case("gateway-api-sidecar")));
+    // The destination side (sidecars) with the same values as in
+    // `api: istio` (`apps`' retries have no Gateway API form).
+    let no_retries = "deploykf_core.deploykf_istio_gateway.apps[2].retries=null";
+    for (over, replay) in [
+        (
+            "multi-team",
+            destination_violations as fn(&Tree) -> Vec<String>,
+        ),
+        ("idp-groups", crate::idp_groups::idp_group_violations),
+    ] {
+        let t = render_inputs(&common::cases_inputs(&["apps", over], &[api, no_retries]));
+        assert!(gateway_api(&t));
+        let bad = replay(&t);
+        assert!(bad.is_empty(), "{over}: {}", bad.join("\n"));
+    }
     let t = render_inputs(&common::cases_inputs(&["http-behind-proxy"], &[api]));
     assert!(gateway_api(&t));
     let bad = listener_violations(&t, false);
