@@ -253,7 +253,11 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     let components = model.components.clone();
     let kustomize_dirs = model.kustomize_dirs.clone();
     let verbatim = std::mem::take(&mut model.verbatim);
-    drop(model);
+    // Freed beside the render, not before it: the model of 10,000
+    // profiles is tens of thousands of allocations, and the templates read
+    // only `model_v`.
+    // (When no thread can be started, the model is dropped right here.)
+    let _ = std::thread::Builder::new().spawn(move || drop(model));
     let mut tree = RenderedTree::default();
     let mut diags = Diagnostics::default();
     for (name, _) in templates() {
