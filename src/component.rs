@@ -127,6 +127,12 @@ pub struct Delivery {
     pub server_side_apply: bool,
     /// Webhooks whose caBundle and failurePolicy a controller rewrites.
     pub ignore_webhook_fields: bool,
+    /// The GitOps engine never deletes these objects (CRDs: deleting one
+    /// deletes every object of its kind, yours included), not when they
+    /// leave the tree, nor with their Application or Kustomization: the
+    /// directory's `kustomization.yaml` annotates them with Argo CD's
+    /// `Prune=false,Delete=false` and Flux's `prune: disabled`.
+    pub keep: bool,
 }
 
 impl Delivery {
@@ -135,6 +141,7 @@ impl Delivery {
         create_namespace: false,
         server_side_apply: false,
         ignore_webhook_fields: false,
+        keep: false,
     };
     /// A wrapper chart that installs CRDs and admission webhooks (Istio,
     /// cert-manager): its namespace is created with the release, the large
@@ -144,14 +151,16 @@ impl Delivery {
         create_namespace: true,
         server_side_apply: true,
         ignore_webhook_fields: true,
+        keep: false,
     };
     /// Plain CRDs (the Gateway API's): applied server-side, since the
     /// largest exceed the 262,144-byte annotation client-side apply
-    /// writes; cluster-scoped, so no namespace to create.
+    /// writes; cluster-scoped, so no namespace to create; kept.
     pub const CRDS: Delivery = Delivery {
         create_namespace: false,
         server_side_apply: true,
         ignore_webhook_fields: false,
+        keep: true,
     };
 }
 

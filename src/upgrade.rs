@@ -106,10 +106,12 @@ fn downgrade(old: &str, new: &str) -> Option<Diagnostic> {
 }
 
 /// The warning for CRDs that leave the tree: deleting a CRD deletes
-/// every object of its kind, cluster-wide.
+/// every object of its kind, cluster-wide. meshgen's kustomization marks
+/// them kept (`render::KEEP_ANNOTATIONS`), so Argo CD and Flux leave them;
+/// the warning says they are now the user's to keep or delete.
 fn removal(old: &str) -> Diagnostic {
     Diagnostic::warning(format!(
-        "the Gateway API CRDs ({old}) leave this tree (meshgen no longer installs Istio, or nothing needs them): a GitOps engine that prunes (Argo CD with prune, Flux with `prune: true`) deletes them, and deleting a CRD deletes every object of its kind in the cluster; keep them installed yourself before applying if anything still uses the Gateway API"
+        "the Gateway API CRDs ({old}) leave this tree (meshgen no longer installs Istio, or nothing needs them): Argo CD and Flux leave them in the cluster (meshgen annotated them `Prune=false,Delete=false` and `kustomize.toolkit.fluxcd.io/prune: disabled`), and from now on they are yours; do not delete them while anything uses the Gateway API, since deleting a CRD deletes every object of its kind in the cluster"
     ))
 }
 

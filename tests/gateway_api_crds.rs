@@ -152,3 +152,25 @@ fn flux_applies_it_before_istio() {
         serde_json::json!([{"name": "gateway-api"}])
     );
 }
+
+/// Neither Argo CD nor Flux ever deletes the CRDs (deleting one deletes
+/// every object of its kind): the component's kustomization annotates
+/// every object it applies, the vendored files keep their bytes, and no
+/// other component's objects are annotated.
+#[test]
+fn the_gitops_engines_never_delete_the_crds() {
+    let g = generate(&[API.to_string()]);
+    let k = doc(&g, &format!("{DIR}/kustomization.yaml"));
+    assert_eq!(
+        k["commonAnnotations"],
+        serde_json::json!({
+            "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+            "kustomize.toolkit.fluxcd.io/prune": "disabled",
+        })
+    );
+    for (path, text) in &g.files {
+        if path.ends_with("kustomization.yaml") && !path.starts_with(DIR) {
+            assert!(!text.contains("commonAnnotations"), "{path}");
+        }
+    }
+}

@@ -32,6 +32,9 @@ pub struct Model {
     pub gitops: gitops::GitopsModel,
     /// Directories that get a generated `kustomization.yaml`.
     pub kustomize_dirs: Vec<String>,
+    /// Those of them whose objects the GitOps engine must never delete
+    /// (`component::Delivery::keep`).
+    pub kept_dirs: Vec<String>,
     /// Namespaces objects may live in without the tree creating them.
     pub existing_namespaces: Vec<String>,
     /// Secrets the user provides for Gateway credentials.
@@ -117,6 +120,11 @@ pub fn derive(checked: &Checked) -> Model {
         })
         .collect();
     kustomize_dirs.extend(gitops.kustomize_dirs());
+    let kept_dirs = components
+        .iter()
+        .filter(|c| c.enabled && !c.helm_chart && c.descriptor.delivery.keep)
+        .map(|c| c.dir.clone())
+        .collect();
     let mut existing_namespaces = gitops::assumed_namespaces(config);
     for c in &components {
         existing_namespaces.extend((c.descriptor.assumed_namespaces)(config));
@@ -128,6 +136,7 @@ pub fn derive(checked: &Checked) -> Model {
         common_labels: crate::facts::string_map(&[("app.kubernetes.io/managed-by", "meshgen")]),
         gitops,
         kustomize_dirs,
+        kept_dirs,
         existing_namespaces,
         user_credentials: (!facts.gateway.certificate_managed)
             .then(|| facts.gateway.tls_credential_name.clone())

@@ -252,6 +252,7 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     let model_v = model.to_value();
     let components = model.components.clone();
     let kustomize_dirs = model.kustomize_dirs.clone();
+    let kept_dirs = model.kept_dirs.clone();
     let verbatim = std::mem::take(&mut model.verbatim);
     // Freed beside the render, not before it: the model of 10,000
     // profiles is tens of thousands of allocations, and the templates read
@@ -353,16 +354,34 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     if diags.has_errors() {
         return Err(diags);
     }
-    add_kustomizations(&mut tree, &kustomize_dirs).map_err(Diagnostics::from)?;
+    add_kustomizations(&mut tree, &kustomize_dirs, &kept_dirs).map_err(Diagnostics::from)?;
     Ok(tree)
 }
 
+/// The annotations that keep a directory's objects from the GitOps
+/// engine's deletions (`component::Delivery::keep`): Argo CD's
+/// `Prune=false` ("setting a Prune sync option on the resource will always
+/// override a Prune sync policy defined in the Application") and
+/// `Delete=false` (kept when the Application is deleted), and Flux's
+/// garbage-collection opt-out (kustomize-controller skips objects
+/// annotated `kustomize.toolkit.fluxcd.io/prune: disabled`, also when the
+/// Kustomization is deleted).
+pub const KEEP_ANNOTATIONS: [(&str, &str); 2] = [
+    (
+        "argocd.argoproj.io/sync-options",
+        "Prune=false,Delete=false",
+    ),
+    ("kustomize.toolkit.fluxcd.io/prune", "disabled"),
+];
+
 /// Give every kustomize directory of the model a `kustomization.yaml`
 /// listing the manifests directly in it (sorted), so `kubectl apply -k
-/// <dir>` works per component.
+/// <dir>` works per component; in a kept directory it also annotates
+/// them with [`KEEP_ANNOTATIONS`], leaving the files' bytes as they are.
 fn add_kustomizations(
     tree: &mut RenderedTree,
     kustomize_dirs: &[String],
+    kept_dirs: &[String],
 ) -> Result<(), Diagnostic> {
     for dir in kustomize_dirs {
         let prefix = format!("{dir}/");
@@ -378,11 +397,18 @@ fn add_kustomizations(
         if resources.is_empty() {
             continue;
         }
-        let doc = serde_json::json!({
+        let mut doc = serde_json::json!({
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "resources": resources,
         });
+        if kept_dirs.contains(dir) {
+            let keep: serde_json::Map<String, serde_json::Value> = KEEP_ANNOTATIONS
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+                .collect();
+            doc["commonAnnotations"] = serde_json::Value::Object(keep);
+        }
         let file = RenderedFile {
             text: crate::yaml::emit::document(&doc),
             template: None,
