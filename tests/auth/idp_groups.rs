@@ -340,6 +340,15 @@ pub(crate) fn the_idp_group_replay_notices_a_missing_safeguard() {
     t.get_mut(&format!("{GW_DIR}/RequestAuthentication-jwt.yaml"))
         .unwrap()[0]["spec"]["jwtRules"][0]["forwardOriginalToken"] = json!(false);
     mutants.push(("the gateway forwarding the token", t));
+    // The profile's sidecars fetch dex's keys themselves
+    // (`jwks_fetch_by`): without dex admitting them, no token verifies.
+    let mut t = base.clone();
+    t.get_mut(&format!("{AUTH_DIR}/AuthorizationPolicy-dex.yaml"))
+        .unwrap()[0]["spec"]["rules"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(1);
+    mutants.push(("dex admitting the profiles' key fetch", t));
     for (what, t) in mutants {
         assert!(
             !idp_group_violations(&t).is_empty(),

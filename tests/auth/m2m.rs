@@ -22,7 +22,20 @@ pub(crate) const GATEWAY_PRINCIPAL: &str =
 /// `https://` in-mesh URI (the API server's) can not be fetched; an
 /// `http://` one must be a Service of the tree whose pods let the
 /// gateway GET the path.
+/// The keys of `rule` can be fetched by the gateway (see
+/// [`jwks_fetch_by`]).
 pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
+    jwks_fetch_by(t, rule, GATEWAY_PRINCIPAL)
+}
+
+/// The keys of `rule` can be fetched by the proxy that verifies its
+/// tokens, as `fetcher`. With `PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid` a
+/// `jwksUri` naming a Service of the mesh is fetched by that proxy itself,
+/// through its outbound cluster (istio/istio 1.30.3
+/// `pilot/pkg/security/authn/policy_applier.go:199-223`), so the keys'
+/// Service must admit the verifier: the gateway for its own rules, a
+/// profile's sidecar or waypoint for the profile's.
+pub(crate) fn jwks_fetch_by(t: &Tree, rule: &Value, fetcher: &str) -> Result<(), String> {
     if rule.get("jwks").is_some() {
         return Ok(());
     }
@@ -106,7 +119,7 @@ pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
                 .collect(),
             port: target,
         },
-        principal: Some(GATEWAY_PRINCIPAL.into()),
+        principal: Some(fetcher.into()),
         method: "GET",
         path: path.clone(),
         headers: BTreeMap::new(),
@@ -114,7 +127,7 @@ pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
     };
     let allowed = at_destination(t, &req);
     if !allowed {
-        return unreachable("the pods' policies refuse the gateway's GET");
+        return unreachable(&format!("the pods' policies refuse the GET of {fetcher}"));
     }
     Ok(())
 }

@@ -215,6 +215,17 @@ pub(crate) fn applies(d: &Value, req: &Inbound, at: Enforcer) -> bool {
     }
 }
 
+/// The identity of the proxy that enforces at `at`: a waypoint runs as
+/// the service account of its name (`ambient.rs`); a sidecar as its pod's,
+/// here the one Kubeflow's workloads in a profile run as (`default-editor`).
+pub(crate) fn verifier(req: &Inbound, at: Enforcer) -> String {
+    let ns = &req.pod.namespace;
+    match at {
+        Enforcer::Waypoint(name) => format!("cluster.local/ns/{ns}/sa/{name}"),
+        Enforcer::Sidecar | Enforcer::Ztunnel => format!("cluster.local/ns/{ns}/sa/default-editor"),
+    }
+}
+
 /// The authorization of `req` at one enforcement point: JWT
 /// authentication (not at ztunnel), then DENY, then ALLOW.
 pub(crate) fn authorize(t: &Tree, req: &Inbound, at: Enforcer) -> bool {
@@ -234,7 +245,12 @@ pub(crate) fn authorize(t: &Tree, req: &Inbound, at: Enforcer) -> bool {
     let mut verified = None;
     if let Some((iss, claims)) = &req.token {
         if !jwt_rules.is_empty() {
-            if !jwt_rules.iter().any(|r| r["issuer"] == iss.as_str()) {
+            let Some(rule) = jwt_rules.iter().find(|r| r["issuer"] == iss.as_str()) else {
+                return false;
+            };
+            // The verifying proxy fetches the issuer's keys itself; without
+            // them the token is refused (401).
+            if jwks_fetch_by(t, rule, &verifier(req, at)).is_err() {
                 return false;
             }
             verified = Some((iss.as_str(), claims));

@@ -155,6 +155,14 @@ pub struct AuthModel {
     /// `dataplaneMode: ambient`: ztunnel, not a sidecar, enforces this
     /// namespace's policies (all L4: principals and ports, so no waypoint).
     pub ambient: bool,
+    /// Some profile verifies dex's tokens itself (its `idpGroup` members'
+    /// RequestAuthentication): its sidecars, or its waypoint in ambient,
+    /// fetch dex's keys (`jwksUri` in the mesh is fetched by the verifying
+    /// proxy, istio/istio 1.30.3 `pilot/pkg/security/authn/policy_applier.go:199-223`),
+    /// so dex admits that fetch.
+    pub profiles_fetch_dex_keys: bool,
+    /// The path of dex's keys on its port ([`DEX_KEYS_PATH`]).
+    pub dex_keys_path: &'static str,
 }
 
 /// Where the issuer sends browsers back to oauth2-proxy: dex's client
@@ -168,6 +176,9 @@ fn oauth2_proxy_callback(gw: &crate::facts::GatewayFacts) -> String {
 
 /// dex's issuer path inside the mesh, where oauth2-proxy redeems codes
 /// and the gateway fetches keys (`/token`, `/keys` below it).
+/// Where dex serves its signing keys: under its issuer path `/dex`.
+pub const DEX_KEYS_PATH: &str = "/dex/keys";
+
 fn dex_internal_url(namespace: &str) -> String {
     format!(
         "http://{}:{DEX_PORT}/dex",
@@ -303,6 +314,14 @@ fn derive(input: &Input) -> Part {
         extra_manifests: input.extra_manifests.to_vec(),
         mesh_labels: facts.istio.mesh_labels.clone(),
         ambient: facts.istio.ambient,
+        profiles_fetch_dex_keys: a.dex.enabled
+            && config
+                .deploykf_core
+                .deploykf_profiles_generator
+                .profiles
+                .iter()
+                .any(|p| p.members.iter().any(|m| m.idp_group.is_some())),
+        dex_keys_path: DEX_KEYS_PATH,
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,
         oauth2_proxy_port: OAUTH2_PROXY_PORT,

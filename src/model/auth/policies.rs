@@ -88,7 +88,11 @@ pub fn derive(config: &Config, facts: &Facts, issuer: &str) -> Policies {
         ],
     });
     if a.dex.enabled {
-        user_rule["jwksUri"] = json!(format!("{}/keys", super::dex_internal_url(&a.namespace)));
+        user_rule["jwksUri"] = json!(format!(
+            "{}{}",
+            super::dex_internal_url(&a.namespace).trim_end_matches("/dex"),
+            super::DEX_KEYS_PATH
+        ));
         let mut aud = vec![a.dex.clients.oauth2_proxy.client_id.clone()];
         if a.dex.clients.kubeflow_pipelines_sdk.enabled {
             aud.push(a.dex.clients.kubeflow_pipelines_sdk.client_id.clone());
