@@ -26,7 +26,7 @@ use serde_json::Value;
 pub const DATAPLANE_MODE: &str = "istio.io/dataplane-mode";
 
 /// The key paths [`ztunnel_unsupported`] and [`is_ambient_namespace`] read
-/// (part of `refs::FACT_PATHS`).
+/// (`refs::FACT_PATHS` adds them).
 pub const PATHS: &[&[&str]] = &[
     &["metadata", "labels", DATAPLANE_MODE],
     &["spec", "targetRef"],

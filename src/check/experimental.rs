@@ -46,7 +46,7 @@ impl Field {
     }
 }
 
-/// The key paths [`fields`] reads (part of `refs::FACT_PATHS`).
+/// The key paths [`fields`] reads (`refs::FACT_PATHS` adds them).
 pub const PATHS: &[&[&str]] = &[
     &["spec", "rules", "*", "retry"],
     &["spec", "rules", "*", "sessionPersistence"],

@@ -115,7 +115,7 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
             return declared_manifest(path, declared);
         }
     }
-    let docs = match crate::yaml::load::load_selected_documents(&file.text, refs::FACT_PATHS) {
+    let docs = match crate::yaml::load::load_selected_documents(&file.text, &refs::FACT_PATHS) {
         Ok(docs) => docs,
         Err(e) => {
             return FileResult::Error(Diagnostic::error(format!(

@@ -453,11 +453,7 @@ pub(crate) fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, host: &
         "." => vs_ns == gw_ns,
         n => vs_ns == n,
     };
-    let dns_ok = dns == "*"
-        || dns == host
-        || dns
-            .strip_prefix("*.")
-            .is_some_and(|s| host.ends_with(&format!(".{s}")));
+    let dns_ok = dns == "*" || hostname_admits(dns, host);
     ns_ok && dns_ok
 }
 

@@ -215,8 +215,9 @@ fn hsts_value(v: Option<&str>) -> bool {
     v.is_some_and(|v| v.starts_with("max-age=") && v != "max-age=0")
 }
 
-/// A Gateway API hostname (route or listener) admits `host`.
-fn hostname_admits(pattern: &str, host: &str) -> bool {
+/// A hostname (a Gateway API route's or listener's, an Istio server's
+/// DNS part) admits `host`: the same name, or `*.` and a suffix.
+pub(crate) fn hostname_admits(pattern: &str, host: &str) -> bool {
     pattern == host
         || pattern
             .strip_prefix("*.")
