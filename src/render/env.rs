@@ -55,6 +55,8 @@ fn yaml_formatter(
     }
     // Strings (almost every value) skip the JSON round trip.
     let text = match value.as_str() {
+        // A plain-safe string is its own scalar: written without a copy.
+        Some(s) if emit::is_plain_safe(s) => return out.write_str(s).map_err(Error::from),
         Some(s) => emit::string(s),
         None => emit::inline(&to_json(value)?),
     };
@@ -64,10 +66,39 @@ fn yaml_formatter(
 /// `{{ map | toyaml(4) }}`: a block map or list; lines after the first are
 /// indented by the given number of spaces.
 fn toyaml(value: &Value, indent: usize) -> Result<Value, Error> {
+    if let Some(text) = flat_block(value, indent) {
+        return Ok(Value::from_safe_string(text));
+    }
     Ok(Value::from_safe_string(emit::block(
         &to_json(value)?,
         indent,
     )))
+}
+
+/// `toyaml` of a list of strings or a map of strings to strings (a
+/// profile's users, labels, annotations), written from the strings
+/// themselves: the same text as through JSON (the emitter's tests say so),
+/// without converting each list into a JSON value first. `None` for
+/// anything else.
+fn flat_block(value: &Value, indent: usize) -> Option<String> {
+    use minijinja::value::ObjectRepr;
+    let object = value.as_object()?;
+    match object.repr() {
+        ObjectRepr::Seq => {
+            let items: Vec<Value> = object.try_iter()?.collect();
+            let strings: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            Some(emit::block_of_strings(&strings?, indent))
+        }
+        ObjectRepr::Map => {
+            let pairs: Vec<(Value, Value)> = object.try_iter_pairs()?.collect();
+            let entries: Option<Vec<(&str, &str)>> = pairs
+                .iter()
+                .map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+                .collect();
+            Some(emit::block_of_string_map(&entries?, indent))
+        }
+        _ => None,
+    }
 }
 
 /// `{{ text | toblock(4) }}`: a multi-line string as a literal block

@@ -78,11 +78,64 @@ fn quote(s: &str) -> String {
 
 /// A string as a YAML scalar: plain when safe, else double-quoted.
 pub fn string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    push_string(&mut out, s);
+    out
+}
+
+/// Append [`string`]`(s)` to `out`. Printable ASCII without a quote or a
+/// backslash (most e-mail addresses, paths with `*`) is its own JSON
+/// string between quotes, which [`escape_json`] leaves as it is, so it is
+/// copied without building one.
+pub fn push_string(out: &mut String, s: &str) {
     if is_plain_safe(s) {
-        s.to_string()
+        out.push_str(s);
+    } else if s
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
     } else {
-        quote(s)
+        out.push_str(&quote(s));
     }
+}
+
+/// [`block`] of a list of strings, written from the borrowed strings
+/// without a JSON value in between: the same text.
+pub fn block_of_strings(items: &[&str], indent: usize) -> String {
+    if items.is_empty() {
+        return "[]".into();
+    }
+    let mut out = String::with_capacity(items.iter().map(|s| s.len() + indent + 5).sum());
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            pad(&mut out, indent);
+        }
+        out.push_str("- ");
+        push_string(&mut out, item);
+    }
+    out
+}
+
+/// [`block`] of a map of strings to strings, as [`block_of_strings`].
+pub fn block_of_string_map(entries: &[(&str, &str)], indent: usize) -> String {
+    if entries.is_empty() {
+        return "{}".into();
+    }
+    let mut out = String::new();
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            pad(&mut out, indent);
+        }
+        push_string(&mut out, key);
+        out.push_str(": ");
+        push_string(&mut out, value);
+    }
+    out
 }
 
 fn number(n: &serde_json::Number) -> String {
@@ -254,6 +307,62 @@ mod tests {
                 !needs_escape(c),
                 "{c:?}"
             );
+        }
+    }
+
+    /// The borrowed-string writers are [`block`] of the same JSON, for
+    /// every kind of string: plain, quoted by the shortcut, and quoted
+    /// through serde_json and [`escape_json`].
+    #[test]
+    fn string_blocks_are_the_json_blocks() {
+        let strings = [
+            "a",
+            "yes",
+            "user@example.com",
+            "*/api/kernels",
+            "a\"b",
+            "a\\b",
+            "a\nb",
+            "\u{7f}",
+            "\u{85}x",
+            "é",
+            "",
+            "{{ x }}",
+            "a: b",
+            "- x",
+            "#c",
+            "\t",
+            " lead",
+            "x\u{2028}",
+        ];
+        for indent in [0, 4, 12] {
+            for n in 0..strings.len() {
+                let items = &strings[..n];
+                let json = Value::Array(items.iter().map(|s| json!(s)).collect());
+                assert_eq!(block_of_strings(items, indent), block(&json, indent));
+                let entries: Vec<(&str, &str)> = items
+                    .iter()
+                    .zip(items.iter().rev())
+                    .map(|(k, v)| (*k, *v))
+                    .collect::<std::collections::BTreeMap<_, _>>()
+                    .into_iter()
+                    .collect();
+                let map = Value::Object(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), json!(v)))
+                        .collect(),
+                );
+                assert_eq!(block_of_string_map(&entries, indent), block(&map, indent));
+            }
+        }
+        for s in strings {
+            let slow = if is_plain_safe(s) {
+                s.to_string()
+            } else {
+                quote(s)
+            };
+            assert_eq!(string(s), slow, "{s:?}");
         }
     }
 
