@@ -59,9 +59,19 @@ fn validate_timed(
     session: &mut Session,
     clock: &mut StageClock,
 ) -> Result<ValidValues, Diagnostics> {
-    let values = values::build(inputs, &mut session.sources)?;
+    // The embedded schema compiles on a second thread while the values
+    // load (it needs nothing of theirs).
+    let (values, schema) = std::thread::scope(|scope| {
+        let schema = scope.spawn(schema::Schema::embedded);
+        let values = values::build(inputs, &mut session.sources);
+        let schema = schema
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (values, schema)
+    });
+    let values = values?;
     clock.lap("values (load, merge)");
-    let schema = schema::Schema::embedded()?;
+    let schema = schema?;
     let json = values.to_json();
     let (errors, warnings) = schema.validate(&values, &json, &session.sources);
     clock.lap("schema");

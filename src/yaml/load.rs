@@ -22,6 +22,8 @@ use std::collections::HashMap;
 const NODE_BUDGET: usize = 2_000_000;
 /// Upper bound on nesting depth.
 const MAX_DEPTH: usize = 200;
+/// Lists at least this long are converted to JSON on all cores.
+const PARALLEL_ITEMS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
@@ -121,6 +123,17 @@ impl Node {
                 .map(Value::Number)
                 .unwrap_or(Value::Null),
             NodeKind::Str(s) => Value::String(s.clone()),
+            // A long list (10,000 profiles) converts on all cores, in order.
+            NodeKind::Seq(items) if items.len() >= PARALLEL_ITEMS => {
+                use rayon::prelude::*;
+                Value::Array(
+                    items
+                        .par_iter()
+                        .with_min_len(PARALLEL_ITEMS / 4)
+                        .map(Node::to_json)
+                        .collect(),
+                )
+            }
             NodeKind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeKind::Map(map) => Value::Object(
                 map.iter()
