@@ -58,7 +58,9 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
 /// namespace.
 pub fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
     let group = group(api_version);
-    CLUSTER_SCOPED.contains(&(group, kind))
+    // The kind first: it tells almost every document apart by its length
+    // alone (the tree checks ask this of every document).
+    CLUSTER_SCOPED.iter().any(|&(g, k)| k == kind && g == group)
 }
 
 /// The API group of an `apiVersion` (`""` for the core group's `v1`).

@@ -283,6 +283,9 @@ pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree,
         let paths: Vec<&str> = tree.files.keys().map(String::as_str).collect();
         diags.extend(refs::check(&facts, &kustomizations, &paths, ctx));
     }
+    // The facts of every document (120,000 at 10,000 profiles) are freed
+    // beside the next stage. (When no thread can be started, here.)
+    let _ = std::thread::Builder::new().spawn(move || drop(facts));
     if diags.has_errors() {
         Err(diags)
     } else {

@@ -325,31 +325,34 @@ pub fn check<'a>(
         })
         .collect();
 
-    for d in docs {
+    // Each document's own references, on all cores; `collect` keeps the
+    // documents' order, so the diagnostics come out as before.
+    let per_document = |d: &'a DocFacts| -> Vec<Diagnostic> {
+        let mut found = Vec::new();
         // Every namespaced object lives in a namespace that will exist.
         if !crate::kube::is_cluster_scoped(&d.api_version, &d.kind) {
             let ns = d.namespace.as_str();
             if ns.is_empty() {
-                diags.push(error(
+                found.push(error(
                     d,
                     "a namespaced object without metadata.namespace; set it explicitly".into(),
                 ));
             } else if !created.contains(ns) && !existing.contains(ns) {
-                diags.push(error(d, format!(
-                    "namespace `{ns}` is neither created by this tree nor known to exist; add it to `gitops.existingNamespaces` if your cluster has it"
-                )));
+                found.push(error(d, format!(
+                        "namespace `{ns}` is neither created by this tree nor known to exist; add it to `gitops.existingNamespaces` if your cluster has it"
+                    )));
             }
         }
         // A Gateway API kind and version the pinned bundle serves.
         if let Some(bundle) = ctx.gateway_api_bundle {
             if crate::kube::group(&d.api_version) == super::served::GROUP {
                 if let Some(why) = super::served::refusal(bundle, &d.api_version, &d.kind) {
-                    diags.push(error(d, why));
+                    found.push(error(d, why));
                 }
             }
         }
         if !d.ztunnel_unsupported.is_empty() && ambient.contains(d.namespace.as_str()) {
-            diags.push(error(
+            found.push(error(
                 d,
                 super::ambient::message(&d.namespace, &d.ztunnel_unsupported),
             ));
@@ -362,7 +365,7 @@ pub fn check<'a>(
                         .as_deref()
                         .and_then(|p| strip_prefix(path, p));
                     if !rel.is_some_and(|r| dirs.contains(r)) {
-                        diags.push(error(
+                        found.push(error(
                             d,
                             format!("spec.source.path `{path}` is not a directory of this tree"),
                         ));
@@ -374,7 +377,7 @@ pub fn check<'a>(
                         .as_deref()
                         .and_then(|p| strip_prefix(path, p));
                     if !rel.is_some_and(|r| dirs.contains(r)) {
-                        diags.push(error(
+                        found.push(error(
                             d,
                             format!("spec.path `{path}` is not a directory of this tree"),
                         ));
@@ -386,7 +389,7 @@ pub fn check<'a>(
                     }
                     let (ns, name) = gw.split_once('/').unwrap_or((d.namespace.as_str(), gw));
                     if !gateways.contains(&(ns, name)) {
-                        diags.push(error(
+                        found.push(error(
                             d,
                             format!("spec.gateways entry `{gw}` names no rendered Gateway"),
                         ));
@@ -394,24 +397,34 @@ pub fn check<'a>(
                 }
                 Ref::Provider(provider) => {
                     if !providers.contains(provider.as_str()) {
-                        diags.push(error(d, format!(
-                            "action CUSTOM names extension provider `{provider}`, which no mesh config declares"
-                        )));
+                        found.push(error(d, format!(
+                                "action CUSTOM names extension provider `{provider}`, which no mesh config declares"
+                            )));
                     }
                 }
                 Ref::Credential(secret) => {
                     let produced = secrets.contains(&(d.namespace.as_str(), secret.as_str()));
                     if !produced && !user_credentials.contains(secret.as_str()) {
-                        diags.push(error(d, format!(
-                            "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
-                            d.namespace
-                        )));
+                        found.push(error(d, format!(
+                                "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
+                                d.namespace
+                            )));
                     }
                 }
                 Ref::ProducesSecret(_) => {}
-                Ref::NotStandard(field) => diags.push(error(d, field.message())),
+                Ref::NotStandard(field) => found.push(error(d, field.message())),
             }
         }
+        found
+    };
+    {
+        use rayon::prelude::*;
+        let found: Vec<Vec<Diagnostic>> = docs
+            .par_iter()
+            .with_min_len(1024)
+            .map(per_document)
+            .collect();
+        diags.0.extend(found.into_iter().flatten());
     }
 
     // Every kustomization resource exists.
