@@ -257,46 +257,110 @@ fn helm_values(inputs: &ValueInputs) -> serde_json::Value {
 /// within a run, and nothing is deleted until every run is done: right
 /// after many files were deleted, ext4 makes every create slower, in any
 /// program (see the README).
-fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) {
-    let dir = root.join(format!("e2e-{n}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let values = dir.join("org.yaml");
-    let text = synthetic_values(n);
-    std::fs::write(&values, &text).unwrap();
-    // One profile changed: team-0 gets another member.
-    let changed = dir.join("org-changed.yaml");
-    let one_more = "          - {user: u1999}\n      - name: team-1\n";
-    std::fs::write(
-        &changed,
-        text.replacen("      - name: team-1\n", one_more, 1),
-    )
-    .unwrap();
-    let meshgen = |values: &std::path::Path, out: &std::path::Path| {
+/// The values files of one end-to-end size: the organisation, and the
+/// same with one profile changed (team-0 gets another member).
+struct Org {
+    n: usize,
+    dir: PathBuf,
+    values: PathBuf,
+    changed: PathBuf,
+}
+
+impl Org {
+    fn new(n: usize, root: &std::path::Path) -> Org {
+        let dir = root.join(format!("e2e-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let values = dir.join("org.yaml");
+        let text = synthetic_values(n);
+        std::fs::write(&values, &text).unwrap();
+        let changed = dir.join("org-changed.yaml");
+        let one_more = "          - {user: u1999}\n      - name: team-1\n";
+        std::fs::write(
+            &changed,
+            text.replacen("      - name: team-1\n", one_more, 1),
+        )
+        .unwrap();
+        Org {
+            n,
+            dir,
+            values,
+            changed,
+        }
+    }
+
+    fn meshgen(&self, values: &std::path::Path, out: &std::path::Path) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_meshgen"));
         c.arg("generate").arg("-f").arg(values).arg("-o").arg(out);
         c
-    };
-    let runs = 5;
-    let fresh = best_of(runs, |i| meshgen(&values, &dir.join(format!("new{i}"))));
-    let existing = dir.join("new0");
-    let same = best_of(runs, |_| meshgen(&values, &existing));
-    // Alternating values: every run changes one profile's file.
-    let one = best_of(runs, |i| {
-        meshgen(if i % 2 == 0 { &changed } else { &values }, &existing)
+    }
+}
+
+const RUNS: usize = 5;
+
+/// Into new directories: what CI on a fresh clone runs. Nothing is
+/// deleted before these runs (see `main`). Then one more run with
+/// `MESHGEN_TIMINGS`, whose stage times are printed.
+fn fresh(org: &Org) -> Run {
+    let n = org.n;
+    let fresh = best_of(RUNS, |i| {
+        org.meshgen(&org.values, &org.dir.join(format!("new{i}")))
     });
-    println!("end to end {n:>6} profiles, `meshgen generate -f org.yaml -o DIR`, best of {runs}:");
+    println!("end to end {n:>6} profiles, `meshgen generate -f org.yaml -o DIR`, best of {RUNS}:");
     println!("  into a new directory         {}", show(fresh));
-    println!("  re-render, nothing changed   {}", show(same));
-    println!("  re-render, one profile changed {}", show(one));
+    let out = org
+        .meshgen(&org.values, &org.dir.join("timed"))
+        .env("MESHGEN_TIMINGS", "1")
+        .output()
+        .expect("spawn");
+    let stages: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.strip_prefix("timing: "))
+        .map(|l| {
+            let l = l.split("   peak RSS").next().unwrap_or(l);
+            l.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect();
+    println!("  stages of one more such run: {}", stages.join(", "));
+    fresh
+}
+
+/// Into its own earlier tree: unchanged, and with one profile changed
+/// (alternating values, so every run changes one profile's file). These
+/// delete the trees they replace.
+fn rerender(org: &Org) {
+    let existing = org.dir.join("new0");
+    let same = best_of(RUNS, |_| org.meshgen(&org.values, &existing));
+    let one = best_of(RUNS, |i| {
+        org.meshgen(
+            if i % 2 == 0 {
+                &org.changed
+            } else {
+                &org.values
+            },
+            &existing,
+        )
+    });
+    println!(
+        "end to end {:>6} profiles, re-rendering its own tree, best of {RUNS}:",
+        org.n
+    );
+    println!("  nothing changed              {}", show(same));
+    println!("  one profile changed          {}", show(one));
+}
+
+/// `helm template` of the same objects, beside meshgen's run into a new
+/// directory.
+fn helm_side_by_side(org: &Org, fresh: Run, helm: Option<&std::path::Path>) {
+    let n = org.n;
     let Some(helm) = helm else {
         println!(
             "helm template {n:>6} profiles: skipped (no helm; see the top of benches/render.rs)"
         );
         return;
     };
-    let helm_values_file = dir.join("helm-values.json");
+    let helm_values_file = org.dir.join("helm-values.json");
     let inputs = ValueInputs {
-        files: vec![values.clone()],
+        files: vec![org.values.clone()],
         sets: Vec::new(),
     };
     std::fs::write(&helm_values_file, helm_values(&inputs).to_string()).unwrap();
@@ -310,11 +374,11 @@ fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) 
             .arg("-f")
             .arg(&helm_values_file)
             .arg("--output-dir")
-            .arg(dir.join(format!("helm{i}")));
+            .arg(org.dir.join(format!("helm{i}")));
         c
     });
     println!(
-        "  helm template, same objects (benches/helm-profiles, --output-dir, best of {helm_runs}): {}; \
+        "helm template {n:>6} profiles, same objects (benches/helm-profiles, --output-dir, best of {helm_runs}): {}; \
          meshgen into a new directory is {:.1}x faster (cpu: {:.1}x)",
         show(h),
         h.wall.as_secs_f64() / fresh.wall.as_secs_f64(),
@@ -323,13 +387,26 @@ fn end_to_end(n: usize, root: &std::path::Path, helm: Option<&std::path::Path>) 
 }
 
 fn main() {
-    // The whole process first: the in-memory runs below write and delete
-    // trees of their own, and on ext4 creating files right after many
-    // were deleted is slower in any program (see end_to_end).
+    // The whole process first (the in-memory runs below write and delete
+    // trees of their own), and every run into a new directory before any
+    // run that deletes a tree: ext4 without a journal (this machine's
+    // root) does not reuse an inode within 60 s of its deletion (300 s
+    // more while its inode table block is unwritten) and looks past every
+    // such inode on each create (fs/ext4/ialloc.c, `recently_deleted`,
+    // `find_inode_bit`), so creating 10,000 files right after deleting a
+    // tree costs seconds in any program.
     let root = std::env::temp_dir().join(format!("meshgen-bench-e2e-{}", std::process::id()));
     let helm = helm_binary();
-    for n in [1_000, 10_000] {
-        end_to_end(n, &root, helm.as_deref());
+    let orgs: Vec<Org> = [1_000, 10_000]
+        .iter()
+        .map(|&n| Org::new(n, &root))
+        .collect();
+    let fresh_runs: Vec<Run> = orgs.iter().map(fresh).collect();
+    for (org, run) in orgs.iter().zip(&fresh_runs) {
+        helm_side_by_side(org, *run, helm.as_deref());
+    }
+    for org in &orgs {
+        rerender(org);
     }
     measure("defaults", &ValueInputs::default());
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
