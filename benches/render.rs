@@ -143,16 +143,17 @@ struct Run {
 }
 
 /// Wall time, CPU time and peak RSS of one child process, its output
-/// discarded; panics when it fails.
+/// discarded; panics when it fails. Run by the launcher (below), never
+/// by the bench process itself once it has grown.
 // The child is reaped by `wait4` (for its rusage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-fn run_child(cmd: &mut Command) -> Run {
+fn run_child(cmd: &mut Command) -> Result<Run, String> {
     let start = Instant::now();
     let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
+        .map_err(|e| format!("spawn: {e}"))?;
     let pid = child.id() as libc::pid_t;
     let mut stderr = String::new();
     if let Some(mut e) = child.stderr {
@@ -165,22 +166,117 @@ fn run_child(cmd: &mut Command) -> Run {
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let elapsed = start.elapsed();
-    assert!(
-        waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed: {stderr}"
-    );
+    if !(waited == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        return Err(stderr);
+    }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Run {
+    Ok(Run {
         wall: elapsed,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
         rss_kib: usage.ru_maxrss as u64,
+    })
+}
+
+/// Starts every measured child, from a copy of this bench binary started
+/// first thing in `main`, while it is a few MiB. Measured from the bench
+/// itself, a child would report the bench's peak RSS as its own once the
+/// bench has grown (the in-memory runs reach ~390 MiB): `Command` starts
+/// a child with `posix_spawn`, which glibc does with `CLONE_VM|CLONE_VFORK`,
+/// so the child runs in the parent's memory until its `exec`; Linux then
+/// keeps the old memory's high-water mark as the process's `maxrss`
+/// (fs/exec.c `exec_mmap`, `setmax_mm_hiwater_rss`), and `wait4` reports
+/// it (kernel/sys.c `getrusage`). `/usr/bin/time` is small for the same
+/// reason. One request per line on the launcher's stdin (program, args,
+/// environment as JSON), one answer per line on its stdout.
+struct Launcher {
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+const LAUNCHER_ENV: &str = "MESHGEN_BENCH_LAUNCHER";
+
+static LAUNCHER: std::sync::OnceLock<std::sync::Mutex<Launcher>> = std::sync::OnceLock::new();
+
+impl Launcher {
+    // Never waited for: it exits when its stdin closes, as the bench ends.
+    #[allow(clippy::zombie_processes)]
+    fn start() {
+        let mut child = Command::new(std::env::current_exe().expect("bench binary"))
+            .env(LAUNCHER_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the launcher");
+        let launcher = Launcher {
+            stdin: child.stdin.take().expect("piped"),
+            stdout: std::io::BufReader::new(child.stdout.take().expect("piped")),
+        };
+        assert!(LAUNCHER.set(std::sync::Mutex::new(launcher)).is_ok());
+    }
+
+    /// The launcher's loop: until its stdin closes.
+    fn serve() {
+        use std::io::{BufRead, Write};
+        let stdin = std::io::stdin();
+        let mut out = std::io::stdout().lock();
+        for line in stdin.lock().lines() {
+            let req: serde_json::Value =
+                serde_json::from_str(&line.expect("request")).expect("json");
+            let text = |v: &serde_json::Value| v.as_str().expect("string").to_owned();
+            let mut cmd = Command::new(text(&req["program"]));
+            for a in req["args"].as_array().expect("args") {
+                cmd.arg(text(a));
+            }
+            for kv in req["env"].as_array().expect("env") {
+                match &kv[1] {
+                    serde_json::Value::Null => cmd.env_remove(text(&kv[0])),
+                    v => cmd.env(text(&kv[0]), text(v)),
+                };
+            }
+            let answer = match run_child(&mut cmd) {
+                Ok(r) => serde_json::json!({
+                    "wall_ns": r.wall.as_nanos() as u64,
+                    "cpu_ns": r.cpu.as_nanos() as u64,
+                    "rss_kib": r.rss_kib,
+                }),
+                Err(stderr) => serde_json::json!({ "failed": stderr }),
+            };
+            writeln!(out, "{answer}").expect("answer");
+            out.flush().expect("answer");
+        }
+    }
+
+    /// `cmd` run by the launcher; panics when it fails.
+    fn run(cmd: &Command) -> Run {
+        use std::io::{BufRead, Write};
+        let s = |o: &std::ffi::OsStr| o.to_str().expect("UTF-8 argument").to_owned();
+        let req = serde_json::json!({
+            "program": s(cmd.get_program()),
+            "args": cmd.get_args().map(s).collect::<Vec<_>>(),
+            "env": cmd.get_envs().map(|(k, v)| serde_json::json!([s(k), v.map(s)])).collect::<Vec<_>>(),
+        });
+        let mut l = LAUNCHER.get().expect("launcher started").lock().unwrap();
+        writeln!(l.stdin, "{req}").expect("request");
+        l.stdin.flush().expect("request");
+        let mut line = String::new();
+        l.stdout.read_line(&mut line).expect("answer");
+        let a: serde_json::Value = serde_json::from_str(&line).expect("json answer");
+        if let Some(stderr) = a["failed"].as_str() {
+            panic!("{cmd:?} failed: {stderr}");
+        }
+        let n = |k: &str| a[k].as_u64().expect("number");
+        Run {
+            wall: Duration::from_nanos(n("wall_ns")),
+            cpu: Duration::from_nanos(n("cpu_ns")),
+            rss_kib: n("rss_kib"),
+        }
     }
 }
 
 /// The run with the best wall time of `runs` runs of `cmd`.
 fn best_of(runs: usize, mut cmd: impl FnMut(usize) -> Command) -> Run {
     (0..runs)
-        .map(|i| run_child(&mut cmd(i)))
+        .map(|i| Launcher::run(&cmd(i)))
         .min_by_key(|r| r.wall)
         .expect("at least one run")
 }
@@ -387,6 +483,10 @@ fn helm_side_by_side(org: &Org, fresh: Run, helm: Option<&std::path::Path>) {
 }
 
 fn main() {
+    if std::env::var_os(LAUNCHER_ENV).is_some() {
+        return Launcher::serve();
+    }
+    Launcher::start();
     // The whole process first (the in-memory runs below write and delete
     // trees of their own), and every run into a new directory before any
     // run that deletes a tree: ext4 without a journal (this machine's
