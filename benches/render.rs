@@ -185,8 +185,9 @@ fn run_child(cmd: &mut Command) -> Result<Run, String> {
 /// so the child runs in the parent's memory until its `exec`; Linux then
 /// keeps the old memory's high-water mark as the process's `maxrss`
 /// (fs/exec.c `exec_mmap`, `setmax_mm_hiwater_rss`), and `wait4` reports
-/// it (kernel/sys.c `getrusage`). `/usr/bin/time` is small for the same
-/// reason. One request per line on the launcher's stdin (program, args,
+/// it (kernel/sys.c `getrusage`). `/usr/bin/time` reports the child's own
+/// peak because it is itself small when it starts the child; so is the
+/// launcher. One request per line on the launcher's stdin (program, args,
 /// environment as JSON), one answer per line on its stdout.
 struct Launcher {
     stdin: std::process::ChildStdin,
