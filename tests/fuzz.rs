@@ -669,12 +669,9 @@ fn seeds() -> Vec<(String, Value)> {
         .collect();
     for f in [
         common::DEPLOYKF_SAMPLE,
-        "../shared/reference/deploykf-0.1.5/sample-values-overrides.yaml",
+        "tests/fixtures/upstream/deploykf-0.1.5/sample-values-overrides.yaml",
     ] {
-        let p = common::root().join(f);
-        if p.exists() {
-            files.push(p);
-        }
+        files.push(common::root().join(f));
     }
     let mut out = vec![(
         "default_values.yaml".to_string(),

@@ -12,7 +12,9 @@ use meshgen::Session;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-const REFERENCE: &str = "../shared/reference/istio-1.30.3/gateway.yaml";
+/// A copy of `../shared/reference/istio-1.30.3/gateway.yaml`
+/// (`tests/fixtures/upstream/SOURCES.md`).
+const REFERENCE: &str = "istio-1.30.3/gateway.yaml";
 
 fn by_kind(docs: Vec<Value>) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
@@ -27,8 +29,8 @@ fn by_kind(docs: Vec<Value>) -> BTreeMap<String, Value> {
 }
 
 fn upstream() -> BTreeMap<String, Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(REFERENCE);
-    let text = std::fs::read_to_string(path).expect("reference render");
+    let path = common::upstream(REFERENCE);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let docs = meshgen::yaml::load_documents(&text, SourceId(0)).unwrap();
     by_kind(docs.into_iter().flatten().map(|n| n.to_json()).collect())
 }
@@ -253,10 +255,9 @@ fn merge(into: &mut Value, patch: &Value) {
 /// without the overlay it is not (no seccomp profile).
 #[test]
 fn ambient_waypoint_pods_meet_pod_security_restricted() {
-    let template = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
-        "../shared/reference/istio-1.30.3/charts/istio-control/istio-discovery/files/waypoint.yaml",
-    ))
-    .unwrap();
+    let path = common::upstream("istio-1.30.3/waypoint.yaml");
+    let template =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // The template's one securityContext is the container's (no pod-level
     // one, no init containers), exactly as above.
     assert!(template.contains(WAYPOINT_CONTAINER_SC));

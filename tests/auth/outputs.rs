@@ -118,7 +118,7 @@ pub(crate) fn secrets_are_referenced_by_name_and_generated_in_the_cluster() {
 
 #[test]
 pub(crate) fn deploykf_sample_values_generate_their_secrets() {
-    let sample = root().join("../shared/reference/deploykf-0.1.5/sample-values.yaml");
+    let sample = root().join(crate::common::DEPLOYKF_SAMPLE);
     let t = render_files(vec![sample], &[]);
     let secrets: Vec<String> = all_docs(&t)
         .filter(|(_, d)| d["kind"] == "Job")

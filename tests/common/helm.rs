@@ -5,7 +5,8 @@
 //! else `target/tools/bin/helm` (`../shared/tools/get-helm target/tools/bin`
 //! installs it there), else `helm` on PATH. Decided at run time: without
 //! helm every test is reported as *ignored*, with the reason, never as
-//! passed; with `MESHGEN_REQUIRE_TOOLS=1` (as `.ci/run` sets) every test
+//! passed; likewise without `../shared/reference` (the upstream charts).
+//! With `MESHGEN_REQUIRE_TOOLS=1` (as `.ci/run` sets) every test
 //! *fails* instead.
 
 use super::root;
@@ -24,6 +25,14 @@ enum Helm {
 }
 
 fn find_helm() -> Helm {
+    // The charts these tests render are upstream's, from `../shared`.
+    let charts = root().join("../shared/reference");
+    if !charts.is_dir() {
+        return Helm::Missing(format!(
+            "{} not found: the chart tests render upstream's charts from ../shared beside the repository",
+            charts.display()
+        ));
+    }
     let works = |h: &Path| {
         Command::new(h)
             .args(["version", "--short"])
@@ -54,7 +63,7 @@ fn find_helm() -> Helm {
 }
 
 /// Whether a missing tool fails the tests instead of ignoring them.
-fn tools_required() -> bool {
+pub fn tools_required() -> bool {
     std::env::var_os("MESHGEN_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty() && v != "0")
 }
 

@@ -12,8 +12,36 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The deployKF sample values the `deploykf-sample` case renders.
-pub const DEPLOYKF_SAMPLE: &str = "../shared/reference/deploykf-0.1.5/sample-values.yaml";
+/// The deployKF sample values the `deploykf-sample` case renders (a copy
+/// of deployKF's own file: `tests/fixtures/upstream/SOURCES.md`).
+pub const DEPLOYKF_SAMPLE: &str = "tests/fixtures/upstream/deploykf-0.1.5/sample-values.yaml";
+
+/// A file copied from upstream into `tests/fixtures/upstream/` (its
+/// source, licence and sha256 in `SOURCES.md` there), by its path there.
+pub fn upstream(rel: &str) -> PathBuf {
+    root().join("tests/fixtures/upstream").join(rel)
+}
+
+/// `../shared/<rel>` beside the repository, for the tests that need more
+/// than the copies in `tests/fixtures/upstream`. `None` (the test then
+/// returns early, having printed why) when it is missing, unless
+/// `MESHGEN_REQUIRE_TOOLS` is set (as `.ci/run` sets it): then the test
+/// fails naming the path.
+pub fn shared(rel: &str, test: &str) -> Option<PathBuf> {
+    let path = root().join("../shared").join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    let why = format!(
+        "{test}: skipped: {} not found (../shared beside the repository)",
+        path.display()
+    );
+    if helm::tools_required() {
+        panic!("{why}; MESHGEN_REQUIRE_TOOLS is set, so it must be there");
+    }
+    eprintln!("{why}");
+    None
+}
 
 /// The crate's directory.
 pub fn root() -> PathBuf {
