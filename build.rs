@@ -65,4 +65,50 @@ fn main() {
     code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("templates.rs");
     std::fs::write(out, code).expect("write templates.rs");
+    git_revision(Path::new(&manifest_dir));
+}
+
+/// `MESHGEN_VERSION`: the crate version with, as semver build metadata,
+/// the commit the crate is built from (12 hex
+/// digits, `-dirty` when tracked files differ from it), or empty outside a
+/// git checkout (a source tarball) or without git. `--version` and the
+/// marker's `generator:` carry it, so a CI job can see that a tree was
+/// written by another build of the same version. Re-run when HEAD, the
+/// branch it names or the index moves (a commit, a checkout, `git add`).
+fn git_revision(dir: &Path) {
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let mut rev = String::new();
+    if let Some(head) = git(&["rev-parse", "--short=12", "HEAD"]) {
+        for file in ["HEAD", "index"] {
+            if let Some(p) = git(&["rev-parse", "--path-format=absolute", "--git-path", file]) {
+                println!("cargo:rerun-if-changed={p}");
+            }
+        }
+        if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            if let Some(p) = git(&["rev-parse", "--path-format=absolute", "--git-path", &r]) {
+                println!("cargo:rerun-if-changed={p}");
+            }
+        }
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+        rev = if dirty { format!("{head}-dirty") } else { head };
+    }
+    let version = std::env::var("CARGO_PKG_VERSION").expect("cargo sets CARGO_PKG_VERSION");
+    // Semver build metadata: `0.1.0+1a2b3c4d5e6f`, or `0.1.0` alone.
+    let long = if rev.is_empty() {
+        version
+    } else {
+        format!("{version}+{rev}")
+    };
+    println!("cargo:rustc-env=MESHGEN_VERSION={long}");
 }

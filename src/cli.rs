@@ -22,7 +22,7 @@ Examples:
 ";
 
 #[derive(Debug, Parser)]
-#[command(name = "meshgen", version, about = "Render the Kubernetes manifests of an Istio-based ML platform edge from a deployKF-compatible values file", after_help = EXAMPLES)]
+#[command(name = "meshgen", version = meshgen::VERSION, about = "Render the Kubernetes manifests of an Istio-based ML platform edge from a deployKF-compatible values file", after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -75,8 +75,14 @@ enum Command {
         #[arg(last = true, value_name = "PATH")]
         paths: Vec<String>,
     },
-    /// Print the JSON Schema of the values file
-    Schema,
+    /// Print the JSON Schema of a values file (for editors: every key
+    /// optional, as the defaults fill in the rest)
+    Schema {
+        /// The schema of the merged values instead (every key of the
+        /// defaults required), which meshgen checks after merging
+        #[arg(long)]
+        merged: bool,
+    },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }
@@ -230,7 +236,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Schema => stdout.write_all(meshgen::schema::SCHEMA_TEXT.as_bytes())?,
+        Command::Schema { merged: true } => {
+            stdout.write_all(meshgen::schema::SCHEMA_TEXT.as_bytes())?
+        }
+        Command::Schema { merged: false } => {
+            let text = meshgen::schema::file::values_file_schema_text(meshgen::schema::SCHEMA_TEXT)
+                .map_err(|e| anyhow::anyhow!("internal: the embedded schema is not JSON: {e}"))?;
+            stdout.write_all(text.as_bytes())?
+        }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "meshgen", &mut stdout);
         }

@@ -31,7 +31,10 @@ use timing::StageClock;
 use values::{ValueInputs, Values};
 pub use write::values_digest;
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The crate version plus the git commit it was built from
+/// (`0.1.0+1a2b3c4d5e6f`, `-dirty` appended when the checkout had changes;
+/// the version alone outside a git checkout): `build.rs`.
+pub const VERSION: &str = env!("MESHGEN_VERSION");
 
 /// What a run needs to print its diagnostics: the sources they point
 /// into, and the warnings raised along the way.

@@ -18,6 +18,7 @@
 //! cross-field rules live in `rules`.
 
 pub mod derive;
+pub mod file;
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{SourceKind, SourceMap};
