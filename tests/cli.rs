@@ -1377,7 +1377,7 @@ fn regression_issue_16_istio_extra_manifests_are_not_helm_templates() {
     let ws = Workspace::new();
     ws.file(
         "v.yaml",
-        b"deploykf_dependencies:\n  istio:\n    extraManifests:\n      - apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: notes, namespace: istio-system}\n        data: {note: \"{{ 7*7 }} {{ .Release.Name }}\"}\n",
+        b"deploykf_dependencies:\n  istio:\n    extraManifests:\n      - apiVersion: v1\n        kind: ConfigMap\n        metadata: {name: notes, namespace: istio-system}\n        data: {note: \"{{ `{{ 7*7 }} {{ .Release.Name }}` }}\"}\n",
     );
     let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -1745,4 +1745,73 @@ fn diff_stat_and_paths_narrow_the_review_of_a_mode_change() {
         "manifests/deploykf-dependencies/ist",
     ]);
     assert!(stdout(&none).is_empty(), "{}", stdout(&none));
+}
+
+/// Issue 29, point 7: deployKF runs Helm's `tpl` over `extraManifests`,
+/// and its documented ExternalSecret writes `` {{ `{{ .clientID | quote }}` }} ``
+/// to hand External Secrets the literal `{{ .clientID | quote }}`. meshgen
+/// copied the escape as is, so dex would have read a client id with
+/// backquotes. Now the escape becomes its literal, in a YAML string item
+/// and in a map item alike, and any other `{{` is refused, located, with the
+/// escape shown.
+#[test]
+fn regression_issue_29_helm_escaped_extra_manifests() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        br#"deploykf_core:
+  deploykf_auth:
+    extraManifests:
+      - |
+        apiVersion: external-secrets.io/v1
+        kind: ExternalSecret
+        metadata:
+          name: dex-oauth2-proxy-client
+        spec:
+          secretStoreRef: {name: vault, kind: ClusterSecretStore}
+          target:
+            template:
+              data:
+                client_id: "{{ `{{ .clientID | quote }}` }}"
+                client_secret: {{ `"{{ .clientSecret }}"` }}
+          dataFrom: [{extract: {key: dex/oauth2-proxy}}]
+      - apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: notes}
+        data: {"{{ `{{ k }}` }}": "{{`{{ v }}`}}"}
+"#,
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let extra = std::fs::read_to_string(
+        ws.path()
+            .join("out/manifests/deploykf-core/deploykf-auth/extra-manifests.yaml"),
+    )
+    .unwrap();
+    let docs = common::docs(&extra);
+    let data = &docs[0]["spec"]["target"]["template"]["data"];
+    assert_eq!(data["client_id"], "{{ .clientID | quote }}");
+    assert_eq!(data["client_secret"], "{{ .clientSecret }}");
+    assert_eq!(docs[1]["data"], serde_json::json!({"{{ k }}": "{{ v }}"}));
+
+    // Anything else in `{{ }}` is refused, at the item, with the escape.
+    for (item, at) in [
+        ("      - \"apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: a, namespace: x}\\ndata: {a: '{{ .Values.x }}'}\\n\"\n", "line 4 of the manifest"),
+        ("      - {apiVersion: v1, kind: ConfigMap, metadata: {name: a}, data: {note: '{{ 7*7 }}'}}\n", "`data.note` of the manifest"),
+    ] {
+        ws.file(
+            "bad.yaml",
+            format!("deploykf_core:\n  deploykf_auth:\n    extraManifests:\n{item}").as_bytes(),
+        );
+        let o = ws.run(&["generate", "-f", "bad.yaml", "-o", "out"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("error: `deploykf_core.deploykf_auth.extraManifests[0]`: holds `{{{{` at {at}, which only a template engine would read: meshgen evaluates no template"))
+                && err.contains("{{ `{{ .clientID }}` }}")
+                && err.contains("--> bad.yaml:4:9"),
+            "{err}"
+        );
+    }
 }

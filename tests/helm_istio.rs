@@ -375,9 +375,15 @@ fn revision_and_cni_install_a_canary_istiod_with_the_cni_agent(helm: &Path, vers
 /// broke the render, `{{ .Release.Name }}` was substituted. They are now a
 /// kustomize directory beside the chart: the chart renders, holds none of
 /// the user's text, and the manifest is applied exactly as written.
+/// (Written in Helm's escape, as deployKF users do and meshgen requires
+/// since issue 29; meshgen writes the literal it means.)
 fn regression_issue_16_extra_manifests_are_never_evaluated_by_helm(helm: &Path, version: &str) {
     const NOTE: &str = "{{ 7*7 }} and {{ .Release.Name }}";
     const SCRIPT: &str = "{{- fail \"evaluated\" -}}{{ lookup \"v1\" \"Secret\" \"\" \"\" }}";
+    let (note, script) = (
+        format!("{{{{ `{NOTE}` }}}}"),
+        format!("{{{{ `{SCRIPT}` }}}}"),
+    );
     let values = format!(
         r#"
 deploykf_dependencies:
@@ -389,7 +395,7 @@ deploykf_dependencies:
           name: notes
           namespace: istio-system
         data:
-          note: "{NOTE}"
+          note: "{note}"
       - |
         apiVersion: v1
         kind: ConfigMap
@@ -397,7 +403,7 @@ deploykf_dependencies:
           name: script
           namespace: istio-system
         data:
-          script: '{SCRIPT}'
+          script: '{script}'
 "#
     );
     // `render` fails the test if helm cannot render the chart.

@@ -11,8 +11,17 @@
 //! files, and name the values file and line for an object of yours
 //! rather than the file meshgen generated from it.
 //!
-//! It judges and fills in a namespace; it changes nothing else in a
-//! document.
+//! Template text. deployKF runs Helm's `tpl` over every extra manifest,
+//! so its users write text meant for the cluster (an External Secrets
+//! template such as `{{ .clientID | quote }}`) in Helm's raw-string escape:
+//! `` {{ `{{ .clientID | quote }}` }} ``. meshgen evaluates no template, so
+//! it turns exactly that escape into the literal it means (in the item's
+//! text before it is parsed, as `tpl` does, or in each key and string of a
+//! map item) and refuses any other `{{`: meshgen could not do what deployKF
+//! would, and the same file must mean the same in both ([`unescape`]).
+//!
+//! It judges, unescapes and fills in a namespace; it changes nothing else
+//! in a document.
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::Origin;
@@ -71,10 +80,30 @@ pub fn parse(
         let path = ValuePath::keys(key).index(i);
         let origin = values.origin_of(&path);
         let at_item = |message: String| Diagnostic::error(message).at_path(path.clone()).at(origin);
+        let refuse = |at: Unescaped| {
+            at_item(format!(
+                "holds `{{{{` at {at}, which only a template engine would read: meshgen evaluates no template and writes extraManifests as they are; to send `{{{{ ... }}}}` to the cluster (an External Secrets template, say), write it in Helm's escape as deployKF needs it, {{{{ `{{{{ .clientID }}}}` }}}}, which meshgen turns into {{{{ .clientID }}}}"
+            ))
+        };
         let docs: Vec<Value> = match item {
-            Value::Object(_) => vec![item.clone()],
+            Value::Object(_) => {
+                let mut doc = item.clone();
+                if let Err(at) = unescape_strings(&mut doc, &mut String::new()) {
+                    diags.push(refuse(at));
+                    continue;
+                }
+                vec![doc]
+            }
             Value::String(text) => {
-                match crate::yaml::load_documents(text, crate::source::SourceId(0)) {
+                let text = match unescape(text) {
+                    Ok(t) => t,
+                    Err(offset) => {
+                        let line = text[..offset].matches('\n').count() + 1;
+                        diags.push(refuse(Unescaped::Line(line)));
+                        continue;
+                    }
+                };
+                match crate::yaml::load_documents(&text, crate::source::SourceId(0)) {
                     Ok(docs) => docs.into_iter().flatten().map(|n| n.to_json()).collect(),
                     Err(e) => {
                         diags.push(at_item(format!(
@@ -142,6 +171,96 @@ pub fn parse(
     out
 }
 
+/// Where a `{{` outside the escape was found.
+enum Unescaped {
+    /// The line of a YAML string item.
+    Line(usize),
+    /// The key path inside a map item (`data.note`).
+    Key(String),
+}
+
+impl std::fmt::Display for Unescaped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unescaped::Line(n) => write!(f, "line {n} of the manifest"),
+            Unescaped::Key(k) if k.is_empty() => f.write_str("a key of the manifest"),
+            Unescaped::Key(k) => write!(f, "`{k}` of the manifest"),
+        }
+    }
+}
+
+/// `text` with every Helm raw-string escape `` {{ `...` }} `` (spaces
+/// allowed around the backquoted text, none inside the braces; Go's
+/// template grammar, text/template/parse/lex.go `lexRawQuote`: a raw string
+/// is everything up to the next backquote) replaced by what it quotes.
+/// `Err` is the byte offset of a `{{` that starts anything else.
+pub fn unescape(text: &str) -> Result<std::borrow::Cow<'_, str>, usize> {
+    if !text.contains("{{") {
+        return Ok(text.into());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("{{") {
+        let offset = text.len() - rest.len() + at;
+        out.push_str(&rest[..at]);
+        let after = rest[at + 2..].trim_start_matches(' ');
+        let quoted = after
+            .strip_prefix('`')
+            .and_then(|q| q.find('`').map(|end| (&q[..end], &q[end + 1..])));
+        let Some((literal, tail)) = quoted else {
+            return Err(offset);
+        };
+        let Some(tail) = tail.trim_start_matches(' ').strip_prefix("}}") else {
+            return Err(offset);
+        };
+        out.push_str(literal);
+        rest = tail;
+    }
+    out.push_str(rest);
+    Ok(out.into())
+}
+
+/// [`unescape`] every key and string of a map item, in place; `Err` names
+/// where one holds another `{{` (`at` is the key path walked so far).
+fn unescape_strings(v: &mut Value, at: &mut String) -> Result<(), Unescaped> {
+    let refuse = |at: &str| Unescaped::Key(at.to_string());
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(new) = unescape(s).map_err(|_| refuse(at))? {
+                *s = new;
+            }
+        }
+        Value::Array(list) => {
+            for (i, item) in list.iter_mut().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("[{i}]"));
+                unescape_strings(item, at)?;
+                at.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut value) in entries {
+                let len = at.len();
+                if !at.is_empty() {
+                    at.push('.');
+                }
+                // A key's own text is not the user's to be printed whole.
+                let key = match unescape(&key) {
+                    Ok(k) => k.into_owned(),
+                    Err(_) => return Err(refuse(at.trim_end_matches('.'))),
+                };
+                at.push_str(&key);
+                unescape_strings(&mut value, at)?;
+                at.truncate(len);
+                map.insert(key, value);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Put `doc` in `namespace`: `metadata.namespace` right after
 /// `metadata.name`, where a person would write it.
 fn set_namespace(doc: &mut Value, namespace: &str) {
@@ -165,6 +284,33 @@ fn set_namespace(doc: &mut Value, namespace: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn helm_escapes_become_their_literal_and_nothing_else_passes() {
+        for (text, want) in [
+            ("plain", "plain"),
+            ("{{ `{{ .clientID | quote }}` }}", "{{ .clientID | quote }}"),
+            (
+                "a: \"{{`{{ .x }}`}}\" b: {{  `}}`  }}",
+                "a: \"{{ .x }}\" b: }}",
+            ),
+            ("{{ `` }}", ""),
+            ("}} alone", "}} alone"),
+        ] {
+            assert_eq!(unescape(text).as_deref(), Ok(want), "{text}");
+        }
+        for (text, at) in [
+            ("{{ .Values.x }}", 0),
+            ("ok {{ 7*7 }}", 3),
+            ("{{ `unterminated }}", 0),
+            ("{{ `x` | quote }}", 0),
+            ("{{- `x` -}}", 0),
+            ("{{ `a` }} then {{\"{{\"}}", 15),
+            ("{{ `a`", 0),
+        ] {
+            assert_eq!(unescape(text), Err(at), "{text}");
+        }
+    }
 
     #[test]
     fn namespace_goes_after_the_name() {
