@@ -1815,3 +1815,51 @@ fn regression_issue_29_helm_escaped_extra_manifests() {
         );
     }
 }
+
+/// Issue 29, points 8 and 9. deployKF's IRSA snippet pasted with every
+/// annotation commented out leaves `annotations:` null: in deployKF an
+/// empty map, here it was "required and cannot be deleted". And a warning
+/// about a key the user set (an unused `valuesOverrides`) named
+/// `default_values.yaml`, which an installed binary does not ship.
+#[test]
+fn regression_issue_29_null_free_form_maps_and_warnings_at_the_users_line() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        br#"deploykf_dependencies:
+  cert_manager:
+    controller:
+      serviceAccount:
+        annotations:
+          #eks.amazonaws.com/role-arn: "arn:aws:iam::MY_ACCOUNT_ID:role/MY_ROLE_NAME"
+deploykf_core:
+  deploykf_istio_gateway:
+    gatewayService:
+      annotations:
+    valuesOverrides:
+      gateway:
+        service:
+          externalIPs: [10.0.0.1]
+"#,
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(!err.contains("default_values.yaml:7"), "{err}");
+    let overrides: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("`deploykf_core.deploykf_istio_gateway.valuesOverrides`"))
+        .collect();
+    assert_eq!(overrides.len(), 1, "{err}");
+    assert!(overrides[0].ends_with("--> v.yaml:12:7"), "{err}");
+    let service = std::fs::read_to_string(
+        ws.path()
+            .join("out/manifests/deploykf-core/deploykf-istio-gateway/Service.yaml"),
+    );
+    let docs = common::docs(&service.unwrap());
+    assert!(
+        docs[0]["metadata"].get("annotations").is_none(),
+        "{:?}",
+        docs[0]
+    );
+}

@@ -20,6 +20,8 @@ pub struct Auth {
     pub namespace: String,
     /// deployKF key, accepted; has no effect (meshgen renders plain
     /// manifests).
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub values_overrides: Map<String, Value>,
     /// Extra Kubernetes manifests rendered with the auth component (YAML
     /// strings or maps).

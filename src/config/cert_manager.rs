@@ -24,6 +24,8 @@ pub struct CertManager {
     pub namespace: String,
     /// Free-form map merged over the values meshgen generates for the
     /// wrapper chart (the upstream chart's values go under `cert-manager:`).
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub values_overrides: Map<String, Value>,
     /// Additional Kubernetes manifests (each a YAML string or a map),
     /// applied with the ClusterIssuer after cert-manager and its CRDs
@@ -110,9 +112,13 @@ pub struct Controller {
         },
         "additionalProperties" = {"type": "string", "pattern": LABEL_VALUE, "maxLength": 63}
     ))]
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub pod_labels: StringMap,
     /// Pod securityContext of the controller, merged over the chart's
     /// (which runs it as non-root with the RuntimeDefault seccomp profile).
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub security_context: Map<String, Value>,
     /// The controller's ServiceAccount.
     pub service_account: ControllerServiceAccount,
@@ -134,6 +140,8 @@ pub struct ControllerServiceAccount {
     #[schemars(extend("propertyNames" = {
         "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
     }))]
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub annotations: StringMap,
 }
 

@@ -18,6 +18,8 @@ pub struct GatewayComponent {
     pub namespace: String,
     /// deployKF key, accepted; has no effect (meshgen renders the gateway
     /// as plain manifests, not through the upstream chart; setting it warns).
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub values_overrides: Map<String, Value>,
     /// Additional Kubernetes manifests emitted with the gateway, each a
     /// YAML string or a map.
@@ -268,6 +270,8 @@ pub struct GatewayDeployment {
     #[schemars(extend("propertyNames" = {
         "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
     }))]
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub pod_annotations: StringMap,
 }
 
@@ -281,6 +285,8 @@ pub struct ServiceAccount {
     #[schemars(extend("propertyNames" = {
         "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
     }))]
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub annotations: StringMap,
 }
 
@@ -311,6 +317,8 @@ pub struct GatewayService {
     #[schemars(extend("propertyNames" = {
         "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
     }))]
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub annotations: StringMap,
     /// Kubernetes Service type.
     #[serde(rename = "type")]

@@ -17,6 +17,8 @@ pub struct Istio {
     pub namespace: String,
     /// Free-form map merged over the chart values meshgen generates for
     /// Istio.
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub values_overrides: Map<String, Value>,
     /// Additional Kubernetes manifests emitted with Istio, each a YAML
     /// string or a map.
@@ -38,6 +40,8 @@ pub struct Istio {
     pub sidecar_injector_webhook: SidecarInjectorWebhook,
     /// Free-form Istio meshConfig settings; fields meshgen requires are
     /// forced to their needed values.
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub mesh_config: Map<String, Value>,
     /// meshgen: the istiod revision to install; "" installs the default
     /// revision. When set, istiod is installed as istiod-<revision> and
@@ -137,6 +141,8 @@ pub struct SidecarInjectorWebhook {
     #[schemars(extend("propertyNames" = {
         "type": "string", "pattern": LABEL_KEY, "maxLength": 317, "x-meshgen-expected": LABEL_KEY_IS
     }))]
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub injected_annotations: StringMap,
 }
 

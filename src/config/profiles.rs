@@ -99,6 +99,8 @@ pub struct ProfileDefaults {
     pub plugins: Vec<Plugin>,
     /// A Kubernetes ResourceQuotaSpec; an empty map renders no
     /// ResourceQuota.
+    /// (`null` in a values file means empty, as in deployKF.)
+    #[serde(default)]
     pub resource_quota_spec: Map<String, Value>,
     /// Per-tool settings of the profile.
     pub tools: Tools,

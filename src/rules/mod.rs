@@ -171,12 +171,17 @@ impl Ctx<'_> {
         error_at(self.values, ValuePath::keys(path), message)
     }
 
-    /// A warning at the dotted `path`, located where its value was set.
+    /// A warning at the dotted `path`, located where the user set it (in
+    /// a values file or `--set`, at or under `path`), else where the
+    /// defaults did: a warning about your key names your line, never
+    /// `default_values.yaml`, which an installed binary does not ship.
     pub fn warning(&self, path: &str, message: String) -> Diagnostic {
         let path = ValuePath::keys(path);
-        Diagnostic::warning(message)
-            .at(self.values.origin_of(&path))
-            .at_path(path)
+        let at = self
+            .values
+            .user_origin(&path, self.sources)
+            .or_else(|| self.values.origin_of(&path));
+        Diagnostic::warning(message).at(at).at_path(path)
     }
 
     /// Whether the user set the dotted `path` (in a values file or

@@ -120,7 +120,7 @@ impl Schema {
             let Some(node) = values.get(&removed.path) else {
                 continue;
             };
-            if let Some(at) = first_user_origin(node, sources) {
+            if let Some(at) = crate::values::first_user_origin(node, sources) {
                 out.push(
                     Diagnostic::warning(format!(
                         "removed in deployKF {} (known in {}); it has no effect",
@@ -165,7 +165,7 @@ impl Schema {
                 continue;
             };
             // A section the defaults hold counts once the user sets any key in it.
-            if let Some(at) = first_user_origin(node, sources) {
+            if let Some(at) = crate::values::first_user_origin(node, sources) {
                 let from_user = sources.get(node.origin.source).kind != SourceKind::Defaults;
                 let at = if from_user {
                     values.key_origin(section).unwrap_or(at)
@@ -374,22 +374,6 @@ impl Schema {
 }
 
 /// Where the user set something in `node`'s subtree, if anywhere.
-fn first_user_origin(
-    node: &crate::yaml::Node,
-    sources: &SourceMap,
-) -> Option<crate::source::Origin> {
-    use crate::yaml::NodeKind;
-    if sources.get(node.origin.source).kind != SourceKind::Defaults {
-        return Some(node.origin);
-    }
-    match &node.kind {
-        NodeKind::Map(m) => m
-            .values()
-            .find_map(|e| first_user_origin(&e.value, sources)),
-        NodeKind::Seq(items) => items.iter().find_map(|n| first_user_origin(n, sources)),
-        _ => None,
-    }
-}
 
 /// The marked nodes of the schema, found once when it is compiled.
 #[derive(Default)]

@@ -101,8 +101,50 @@ impl Values {
         }
     }
 
+    /// Where the user set something at or under `path`: the value's own
+    /// place when a values file or `--set` set it, else the first place
+    /// inside it that one did (a key set inside a map of the defaults),
+    /// else `None` (all of it is the defaults').
+    pub fn user_origin(
+        &self,
+        path: &ValuePath,
+        sources: &SourceMap,
+    ) -> Option<crate::source::Origin> {
+        let node = self.get(path)?;
+        first_user_origin(node, sources).map(|at| {
+            // The key's own position, when the user wrote the key itself.
+            match self.key_origin(path) {
+                Some(k) if k.source == at.source && node.origin == at => k,
+                _ => at,
+            }
+        })
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         self.tree.to_json()
+    }
+}
+
+/// The first origin in `node` (itself, then its entries in order) that is
+/// not the embedded defaults'.
+pub fn first_user_origin(node: &Node, sources: &SourceMap) -> Option<crate::source::Origin> {
+    use crate::yaml::NodeKind;
+    if sources.get(node.origin.source).kind != crate::source::SourceKind::Defaults {
+        return Some(node.origin);
+    }
+    match &node.kind {
+        // An entry the user wrote is located at its key, where they look.
+        NodeKind::Map(m) => m.values().find_map(|e| {
+            first_user_origin(&e.value, sources).map(|at| {
+                if at == e.value.origin && e.key_origin.source == at.source {
+                    e.key_origin
+                } else {
+                    at
+                }
+            })
+        }),
+        NodeKind::Seq(items) => items.iter().find_map(|n| first_user_origin(n, sources)),
+        _ => None,
     }
 }
 
