@@ -47,7 +47,7 @@ enum Command {
     Generate {
         #[command(flatten)]
         values: ValueArgs,
-        /// Output directory; replaced atomically (only if empty, new, or an earlier meshgen output)
+        /// Output directory; replaced atomically (only if empty, new, or an earlier meshgen output); `-` prints the stream to stdout, as without -o
         #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
         output_dir: Option<PathBuf>,
     },
@@ -63,7 +63,8 @@ enum Command {
         /// The directory to compare with
         #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
         output_dir: PathBuf,
-        /// Exit with 1 when there are differences
+        /// Exit with 1 when there are differences (2 when the comparison
+        /// could not be made: invalid values, an unreadable DIR)
         #[arg(long)]
         exit_code: bool,
         /// Show one line per changed file (lines added and removed) and a
@@ -146,6 +147,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate { values, output_dir } => {
             let inputs = values.resolve(&matches);
+            // `-o -` is standard output, as helm and kubectl users expect
+            // (`-o ./-` still names a directory).
+            let output_dir = output_dir.filter(|d| d.as_os_str() != "-");
             let generated = match meshgen::generate(&inputs, &mut session) {
                 Ok(g) => g,
                 Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
@@ -158,8 +162,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     meshgen::write_manifest_stream(&generated, &mut out)?;
                     out.flush()?;
                 }
-                Some(dir) => match timed_write(&dir, &generated) {
-                    Ok(report) => {
+                Some(dir) => match {
+                    // What `diff` warns about applying this tree over the
+                    // one there, read before that one is replaced.
+                    let upgrade = meshgen::upgrade::warnings(&dir, &generated.files);
+                    timed_write(&dir, &generated).map(|r| (r, upgrade))
+                } {
+                    Ok((report, upgrade)) => {
+                        session.warnings.0.extend(upgrade);
                         session.warnings.0.extend(report.warnings);
                         print_diagnostics(&session, None);
                         let unchanged = report.files - report.written;
@@ -170,18 +180,24 @@ pub fn run() -> anyhow::Result<ExitCode> {
                                 report.files
                             );
                         } else {
+                            let dir = report.dir.display().to_string();
+                            let dir = escape_controls(&dir);
                             eprintln!(
-                            "wrote {} files to {}{}",
-                            report.files,
-                            escape_controls(&report.dir.display().to_string()),
-                            match (report.replaced, unchanged) {
-                                (false, _) => String::new(),
-                                (true, 0) => " (replacing the previous output)".into(),
-                                (true, n) => format!(
-                                    " (replacing the previous output; {n} unchanged, kept as they were)"
-                                ),
-                            }
-                        );
+                                "wrote {} files to {dir}{}{}",
+                                report.files,
+                                match (report.replaced, unchanged) {
+                                    (false, _) => String::new(),
+                                    (true, 0) => " (replacing the previous output)".into(),
+                                    (true, n) => format!(
+                                        " (replacing the previous output; {n} unchanged, kept as they were)"
+                                    ),
+                                },
+                                if generated.files.contains_key("README.md") {
+                                    format!("; {dir}/README.md says what was rendered and how to apply it")
+                                } else {
+                                    String::new()
+                                }
+                            );
                         }
                     }
                     Err(e) => {
@@ -213,9 +229,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
             paths,
         } => {
             let inputs = values.resolve(&matches);
+            // As diff(1) and cmp(1): 0 same, 1 different (with
+            // --exit-code), 2 when the comparison could not be made.
+            let trouble = |session: &Session, errors: &Diagnostics| {
+                fail(session, errors, NOTHING_COMPARED);
+                ExitCode::from(2)
+            };
             let generated = match meshgen::generate(&inputs, &mut session) {
                 Ok(g) => g,
-                Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
+                Err(errors) => return Ok(trouble(&session, &errors)),
             };
             let diff = if stat {
                 meshgen::write::diff_stat(&output_dir, &generated.files, &paths)
@@ -224,7 +246,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             };
             let diff = match diff {
                 Ok(d) => d,
-                Err(e) => return Ok(fail(&session, &e.into(), NOTHING_WRITTEN)),
+                Err(e) => return Ok(trouble(&session, &e.into())),
             };
             session
                 .warnings
@@ -265,6 +287,8 @@ fn timed_write(
 
 /// The last line of a run that failed before touching the disk.
 const NOTHING_WRITTEN: &str = "nothing was written";
+/// The last line of `meshgen diff` that failed (exit code 2).
+const NOTHING_COMPARED: &str = "nothing was compared (exit code 2)";
 /// The last line of `meshgen values` that failed (it never writes).
 const NO_VALUES_PRINTED: &str = "no values were printed";
 

@@ -704,6 +704,50 @@ fn diff_exit_code_reports_drift() {
     ]);
     assert_eq!(off.status.code(), Some(1));
     assert!(stdout(&off).contains("+++ /dev/null"), "{}", stdout(&off));
+    // Issue 29: values that do not validate are not drift: exit code 2
+    // (as diff(1)'s "trouble"), so CI tells the two apart.
+    let bad = ws.run(&[
+        "diff",
+        "--set",
+        &format!("{GW}.gateway.hostnme=x"),
+        "-o",
+        "out",
+        "--exit-code",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).ends_with("meshgen: 1 error; nothing was compared (exit code 2)\n"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+/// Issue 29: `-o -` is standard output, as `helm template` and `kubectl`
+/// users expect: the same stream as without `-o`, and no directory `-`.
+#[test]
+fn regression_issue_29_output_dash_is_stdout() {
+    let ws = Workspace::new();
+    let dash = ws.run(&["generate", "-o", "-"]);
+    assert_eq!(dash.status.code(), Some(0), "{}", stderr(&dash));
+    let plain = ws.run(&["generate"]);
+    assert_eq!(dash.stdout, plain.stdout);
+    assert!(
+        stdout(&dash).starts_with("---\n# Source: "),
+        "{}",
+        stdout(&dash)
+    );
+    assert!(!ws.path().join("-").exists());
+    // `./-` is still a directory of that name.
+    let o = ws.run(&["generate", "-o", "./-"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(ws.path().join("-/README.md").is_file());
+    assert!(
+        stderr(&o).ends_with(
+            "wrote 57 files to ./-; ./-/README.md says what was rendered and how to apply it\n"
+        ),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Issue 18: moving Istio 1.30 → 1.29 takes the Gateway API CRDs from
@@ -760,8 +804,13 @@ fn diff_warns_when_the_gateway_api_crds_go_below_v1_5() {
     let same = run("diff", "1.30.3");
     assert!(crd_lines(&same).is_empty());
     assert_eq!(stdout(&same), "");
+    assert!(crd_lines(&first).is_empty(), "a new tree replaces nothing");
+    // Issue 29, point 5: `generate` writing over the tree says the same
+    // as `diff` (it was silent).
+    let written = run("generate", "1.29.6");
+    assert_eq!(written.status.code(), Some(0), "{}", stderr(&written));
+    assert_eq!(crd_lines(&written), [warning]);
     // From v1.4.1 up to v1.5.1: no warning.
-    assert_eq!(run("generate", "1.29.6").status.code(), Some(0));
     let up = run("diff", "1.30.3");
     assert!(crd_lines(&up).is_empty());
     assert!(!stdout(&up).is_empty());
@@ -784,6 +833,17 @@ fn diff_warns_when_the_gateway_api_crds_go_below_v1_5() {
         "{}",
         lines[0]
     );
+    let own = ws.run(&[
+        "generate",
+        "--set",
+        &api,
+        "--set",
+        "deploykf_dependencies.istio.enabled=false",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(own.status.code(), Some(0), "{}", stderr(&own));
+    assert_eq!(crd_lines(&own), lines);
 }
 
 #[test]
@@ -1590,7 +1650,7 @@ fn regression_issue_16_refuses_the_root_and_home_at_once() {
     assert_eq!(common::walk(&ws.path().join("home")).len(), 1);
     // `diff` neither walks the root nor opens a FIFO it finds.
     let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "/"], None, timeout);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o)
             .contains("error: refusing to compare with `/`: it is the root of the filesystem"),
@@ -1606,7 +1666,7 @@ fn regression_issue_16_refuses_the_root_and_home_at_once() {
             .expect("mkfifo");
         assert!(made.success());
         let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "out"], None, timeout);
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(
             stderr(&o).contains("error: cannot compare `out/pipe`: it is not a regular file"),
             "{}",

@@ -120,7 +120,7 @@ fn clash(path: &ValuePath, base: &Node, at: Origin, over: &NodeKind) -> Diagnost
     let hint = if matches!(base.kind, NodeKind::Map(_)) {
         "maps merge key by key, so set the keys inside it"
     } else {
-        "a lower layer holds a value, not a map, here"
+        "the defaults or an earlier values file hold a single value here, which a map cannot merge into"
     };
     Diagnostic::error(format!(
         "expected {}, got a {got} ({hint})",
