@@ -1923,3 +1923,48 @@ deploykf_core:
         docs[0]
     );
 }
+
+/// Issue 29: a repository URL without its revision or path rendered
+/// Applications following HEAD at the repository's root.
+#[test]
+fn regression_issue_29_half_filled_argocd_repo_is_an_error() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"argocd:\n  source:\n    repo:\n      url: https://github.com/example/platform\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("error: `argocd.source.repo.url`: is set, but `argocd.source.repo.revision` and `argocd.source.repo.path` are empty: set the branch, tag or commit Argo CD follows (e.g. main) and the tree's folder in the repository (e.g. ./GENERATOR_OUTPUT/, or ./ for its root) --> v.yaml:4:12"),
+        "{err}"
+    );
+    assert!(!ws.path().join("out").exists());
+    let o = ws.run(&[
+        "generate",
+        "-f",
+        "v.yaml",
+        "--set",
+        "argocd.source.repo.revision=main",
+        "-o",
+        "out",
+    ]);
+    assert!(
+        stderr(&o).contains("but `argocd.source.repo.path` is empty"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ws.run(&[
+        "generate",
+        "-f",
+        "v.yaml",
+        "--set",
+        "argocd.source.repo.revision=main",
+        "--set",
+        "argocd.source.repo.path=./",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

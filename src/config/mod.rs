@@ -187,7 +187,7 @@ pub struct Repo {
         extend("x-meshgen-expected" = "a git URL: https://..., ssh://... or git@host:owner/repo.git")
     )]
     pub url: String,
-    /// Branch, tag or commit Argo CD follows (empty: HEAD).
+    /// Branch, tag or commit Argo CD follows (required with `url`).
     #[schemars(
         pattern(NO_SPACE_OR_QUOTE),
         length(max = 255),
@@ -195,7 +195,7 @@ pub struct Repo {
     )]
     pub revision: String,
     /// Path of the generated tree inside the repository, e.g.
-    /// ./GENERATOR_OUTPUT/ (empty: the repository root).
+    /// ./GENERATOR_OUTPUT/ (required with `url`; ./ for the repository root).
     #[schemars(
         pattern(REL_PATH),
         length(max = 255),

@@ -35,6 +35,31 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         );
     }
 
+    // A repository without a revision or a path would render Applications
+    // following HEAD at the repository's root, which is not where a tree
+    // generated into a folder lives: name what is missing.
+    let repo = &argo.source.repo;
+    if config.gitops.engine == GitopsEngine::Argocd && !repo.url.is_empty() {
+        let missing: Vec<&str> = [("revision", &repo.revision), ("path", &repo.path)]
+            .into_iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(k, _)| k)
+            .collect();
+        if !missing.is_empty() {
+            let keys: Vec<String> = missing
+                .iter()
+                .map(|k| format!("`argocd.source.repo.{k}`"))
+                .collect();
+            fail(
+                "argocd.source.repo.url".into(),
+                format!(
+                    "is set, but {} {} empty: set the branch, tag or commit Argo CD follows (e.g. main) and the tree's folder in the repository (e.g. ./GENERATOR_OUTPUT/, or ./ for its root)",
+                    keys.join(" and "),
+                    if keys.len() == 1 { "is" } else { "are" }
+                ),
+            );
+        }
+    }
     if config.gitops.engine == GitopsEngine::Argocd && argo.source.repo.url.is_empty() {
         f.warnings.push(Diagnostic::notice(
             "no Argo CD objects rendered: set `argocd.source.repo.url`, `argocd.source.repo.revision` and `argocd.source.repo.path` to where you commit this tree (or set `gitops.engine` to flux or none)",
