@@ -1968,3 +1968,35 @@ fn regression_issue_29_half_filled_argocd_repo_is_an_error() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+/// Issue 29: a connector's `redirectURI` on another host than the gateway
+/// (a copied example's) failed only at the first login; now a warning at
+/// the key, naming the URL dex serves.
+#[test]
+fn regression_issue_29_connector_redirect_uri_off_the_gateway_warns() {
+    let ws = Workspace::new();
+    let values = |uri: &str| {
+        format!("deploykf_core:\n  deploykf_istio_gateway:\n    gateway: {{hostname: ml.corp.net}}\n  deploykf_auth:\n    dex:\n      connectors:\n        - type: oidc\n          id: corp\n          name: Corp\n          config:\n            issuer: https://sso.corp.net\n            clientID: ml\n            clientSecret: $SECRET\n            redirectURI: {uri}\n          env:\n            SECRET: {{existingSecret: corp-oidc, existingSecretKey: secret}}\n")
+    };
+    let warnings = |uri: &str| -> Vec<String> {
+        ws.file("v.yaml", values(uri).as_bytes());
+        let o = ws.run(&["generate", "-f", "v.yaml"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stderr(&o)
+            .lines()
+            .filter(|l| l.contains("redirectURI"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(
+        warnings("https://deploykf.example.com/dex/callback"),
+        ["warning: `deploykf_core.deploykf_auth.dex.connectors[0].config.redirectURI`: is not under the gateway's public URL `https://ml.corp.net`: the identity provider will send users back to another host, and their login fails; set `https://ml.corp.net/dex/callback` (and register it with the provider) --> v.yaml:14:13"]
+    );
+    let path = warnings("https://ml.corp.net/callback");
+    assert_eq!(path.len(), 1);
+    assert!(
+        path[0].contains("dex serves its callback at `https://ml.corp.net/dex/callback`"),
+        "{path:?}"
+    );
+    assert!(warnings("https://ml.corp.net/dex/callback").is_empty());
+}

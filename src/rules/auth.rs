@@ -420,6 +420,42 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
 }
 
 /// The gateway's `apps`.
+/// Issue 29: a dex connector's `redirectURI` is where the identity provider
+/// sends the browser back, and dex serves it only under the gateway's
+/// public URL (`{public_url}/dex/callback`). Another host (a copied
+/// example's `deploykf.example.com`) fails only at the first login, so it
+/// is a warning here. A `$VAR` reference is the user's to get right.
+pub fn check_redirect_uris(ctx: &super::Ctx, f: &mut super::Findings) {
+    let a = &ctx.config.deploykf_core.deploykf_auth;
+    if !a.enabled || !a.dex.enabled {
+        return;
+    }
+    // dex's issuer is `{base}/dex` (model/auth), its callback `{issuer}/callback`.
+    let gw = &ctx.facts.gateway;
+    let base = crate::facts::base_url(gw, &gw.hostname);
+    let want = format!("{base}/dex/callback");
+    for (i, c) in a.dex.connectors.iter().enumerate() {
+        let Some(uri) = c.config.get("redirectURI").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        if uri == want || uri.contains('$') {
+            continue;
+        }
+        let path = ValuePath::keys(AUTH)
+            .key("dex")
+            .key("connectors")
+            .index(i)
+            .key("config")
+            .key("redirectURI");
+        let message = if uri.starts_with(&format!("{base}/")) {
+            format!("dex serves its callback at `{want}`; the identity provider will send users to another path, and their login fails")
+        } else {
+            format!("is not under the gateway's public URL `{base}`: the identity provider will send users back to another host, and their login fails; set `{want}` (and register it with the provider)")
+        };
+        f.warnings.push(ctx.warning_at(path, message));
+    }
+}
+
 pub fn check_apps(
     config: &Config,
     facts: &Facts,

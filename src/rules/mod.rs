@@ -176,7 +176,11 @@ impl Ctx<'_> {
     /// defaults did: a warning about your key names your line, never
     /// `default_values.yaml`, which an installed binary does not ship.
     pub fn warning(&self, path: &str, message: String) -> Diagnostic {
-        let path = ValuePath::keys(path);
+        self.warning_at(ValuePath::keys(path), message)
+    }
+
+    /// [`Ctx::warning`] at a path that may hold list indices.
+    pub fn warning_at(&self, path: ValuePath, message: String) -> Diagnostic {
         let at = self
             .values
             .user_origin(&path, self.sources)
