@@ -79,6 +79,68 @@ pub struct GeneratedSecret {
     pub key: String,
 }
 
+/// A Secret of the auth namespace the user creates, and what reads it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RequiredSecret {
+    pub secret: String,
+    /// Its keys, in the order first read; `file` keys hold a file's text
+    /// (a dex connector's YAML config), the others one value.
+    pub keys: Vec<RequiredKey>,
+    /// `dex`, `oauth2-proxy` or both.
+    pub readers: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RequiredKey {
+    pub key: String,
+    pub file: bool,
+}
+
+/// [`RequiredSecret`]s of what the servers read: environment variables
+/// and mounted files, minus the Secrets a Job generates.
+fn required_secrets(
+    servers: &[(&'static str, Option<&ServerModel>)],
+    generated: &[GeneratedSecret],
+) -> Vec<RequiredSecret> {
+    let mut out: Vec<RequiredSecret> = Vec::new();
+    let mut add = |reader: &'static str, secret: &str, key: &str, file: bool| {
+        if generated.iter().any(|g| g.secret == secret) {
+            return;
+        }
+        let i = match out.iter().position(|r| r.secret == secret) {
+            Some(i) => i,
+            None => {
+                out.push(RequiredSecret {
+                    secret: secret.to_string(),
+                    keys: Vec::new(),
+                    readers: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        let r = &mut out[i];
+        if !r.keys.iter().any(|k| k.key == key) {
+            r.keys.push(RequiredKey {
+                key: key.to_string(),
+                file,
+            });
+        }
+        if !r.readers.contains(&reader) {
+            r.readers.push(reader);
+        }
+    };
+    for (reader, server) in servers {
+        let Some(server) = server else { continue };
+        for e in &server.env {
+            add(reader, &e.secret, &e.key, false);
+        }
+        for m in server.assembly.iter().flat_map(|a| &a.secrets) {
+            add(reader, &m.secret, &m.key, m.dir.starts_with("connector"));
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StaticUser {
     pub email: String,
@@ -135,6 +197,10 @@ pub struct AuthModel {
     pub deny_rules: Vec<Value>,
     pub identity_headers: Vec<String>,
     pub generated_secrets: Vec<GeneratedSecret>,
+    /// Secrets the user must create before applying (the output README's
+    /// prerequisites): every one dex and oauth2-proxy read that no Job
+    /// generates, by name.
+    pub required_secrets: Vec<RequiredSecret>,
     /// dex's static users: login email and the Secret holding the password.
     pub static_users: Vec<StaticUser>,
     pub gateway_principal: String,
@@ -275,6 +341,10 @@ fn derive(input: &Input) -> Part {
     let oauth2_proxy = oauth2_proxy::derive(config, &facts.gateway, &issuer, &mut generated);
     let id = &a.identity;
     let policies = policies::derive(config, facts, &issuer);
+    let required = required_secrets(
+        &[("dex", dex.as_ref()), ("oauth2-proxy", Some(&oauth2_proxy))],
+        &generated.0,
+    );
     Part::of(&AuthModel {
         enabled: a.enabled,
         namespace: ns.clone(),
@@ -293,6 +363,7 @@ fn derive(input: &Input) -> Part {
         login_rules: policies.login_rules,
         deny_rules: policies.deny_rules,
         identity_headers: vec![id.user_header.clone(), id.groups_header.clone()],
+        required_secrets: required,
         generated_secrets: generated.0,
         static_users: if a.dex.enabled {
             a.dex
