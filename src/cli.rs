@@ -162,27 +162,26 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     meshgen::write_manifest_stream(&generated, &mut out)?;
                     out.flush()?;
                 }
-                Some(dir) => match {
-                    // What `diff` warns about applying this tree over the
-                    // one there, read before that one is replaced.
+                Some(dir) => {
+                    // What `diff` warns about applying this tree over the one
+                    // there, read before that one is replaced.
                     let upgrade = meshgen::upgrade::warnings(&dir, &generated.files);
-                    timed_write(&dir, &generated).map(|r| (r, upgrade))
-                } {
-                    Ok((report, upgrade)) => {
-                        session.warnings.0.extend(upgrade);
-                        session.warnings.0.extend(report.warnings);
-                        print_diagnostics(&session, None);
-                        let unchanged = report.files - report.written;
-                        if report.written == 0 {
-                            eprintln!(
+                    match timed_write(&dir, &generated).map(|r| (r, upgrade)) {
+                        Ok((report, upgrade)) => {
+                            session.warnings.0.extend(upgrade);
+                            session.warnings.0.extend(report.warnings);
+                            print_diagnostics(&session, None);
+                            let unchanged = report.files - report.written;
+                            if report.written == 0 {
+                                eprintln!(
                                 "{} is up to date: its {} files are what these values render; nothing written",
                                 escape_controls(&report.dir.display().to_string()),
                                 report.files
                             );
-                        } else {
-                            let dir = report.dir.display().to_string();
-                            let dir = escape_controls(&dir);
-                            eprintln!(
+                            } else {
+                                let dir = report.dir.display().to_string();
+                                let dir = escape_controls(&dir);
+                                eprintln!(
                                 "wrote {} files to {dir}{}{}",
                                 report.files,
                                 match (report.replaced, unchanged) {
@@ -198,13 +197,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
                                     String::new()
                                 }
                             );
+                            }
+                        }
+                        Err(e) => {
+                            let outcome = e.outcome(&dir);
+                            return Ok(fail(&session, &e.diagnostic().clone().into(), &outcome));
                         }
                     }
-                    Err(e) => {
-                        let outcome = e.outcome(&dir);
-                        return Ok(fail(&session, &e.diagnostic().clone().into(), &outcome));
-                    }
-                },
+                }
             }
             // The process ends here: freeing the rendered tree (10,000
             // profiles are tens of thousands of allocations) one by one

@@ -256,6 +256,9 @@ pub struct Descriptor {
     pub assumed_namespaces: fn(&Config) -> Vec<String>,
     pub extra_manifests: fn(&Config) -> &[Value],
     pub values_overrides: fn(&Config) -> Option<&Map<String, Value>>,
+    /// Its `patches` (kustomize patches of its objects; a kustomize
+    /// directory's only, [`no_patches`] elsewhere).
+    pub patches: fn(&Config) -> &[crate::config::Patch],
     /// Its cross-field rules (`crate::rules::<component>`).
     pub rules: fn(&crate::rules::Ctx, &mut crate::rules::Findings),
     pub derive: fn(&Input) -> Part,
@@ -285,6 +288,10 @@ pub fn no_extra_manifests(_: &Config) -> &[Value] {
 
 pub fn no_overrides(_: &Config) -> Option<&Map<String, Value>> {
     None
+}
+
+pub fn no_patches(_: &Config) -> &[crate::config::Patch] {
+    &[]
 }
 
 /// The shards of a component delivered as one unit.

@@ -188,6 +188,11 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),
         user_objects: model.user_objects.clone(),
+        patches: model
+            .patches
+            .iter()
+            .flat_map(|(dir, p)| p.iter().map(move |p| (dir.clone(), p.clone())))
+            .collect(),
         gateway_api_bundle: Some(model.gateway_api_bundle),
         ambient: model.ambient,
     }

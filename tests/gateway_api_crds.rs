@@ -110,6 +110,8 @@ fn argo_cd_applies_it_server_side_before_istio() {
     let g = generate(&[
         API.to_string(),
         "argocd.source.repo.url=https://example.com/repo.git".into(),
+        "argocd.source.repo.revision=main".into(),
+        "argocd.source.repo.path=./".into(),
     ]);
     let app = doc(&g, "argocd-applications/gateway-api.yaml");
     let istio = doc(&g, "argocd-applications/istio.yaml");

@@ -381,3 +381,10 @@ fn embeds_this_checkouts_templates_in_path_order() {
         .collect();
     assert_eq!(embedded, on_disk);
 }
+
+/// Issue 29, point 6: `patches` in the components' kustomization.yaml
+/// (CI builds every golden kustomization with `kubectl kustomize`).
+#[test]
+fn golden_patches() {
+    check_case("patches");
+}

@@ -15,7 +15,7 @@ const DIR: &str = "manifests/deploykf-core/deploykf-profiles-generator";
 /// as the benchmark), written under the target directory.
 fn values(n: usize, tag: &str, engine: &str) -> PathBuf {
     let mut text = format!(
-        "gitops:\n  engine: {engine}\nargocd:\n  source:\n    repo:\n      url: https://git.example.com/p.git\ndeploykf_core:\n  deploykf_profiles_generator:\n    users:\n"
+        "gitops:\n  engine: {engine}\nargocd:\n  source:\n    repo:\n      url: https://git.example.com/p.git\n      revision: main\n      path: ./\ndeploykf_core:\n  deploykf_profiles_generator:\n    users:\n"
     );
     for u in 0..50 {
         text.push_str(&format!("      - {{id: u{u}, email: u{u}@example.com}}\n"));

@@ -35,6 +35,7 @@ fn ctx() -> TreeContext {
         user_credentials: vec![],
         extension_providers: vec!["oauth2-proxy".into()],
         user_objects: vec![],
+        patches: vec![],
         gateway_api_bundle: Some("v1.4.1"),
         ambient: false,
     }

@@ -26,6 +26,7 @@
 pub mod ambient;
 pub mod experimental;
 pub mod limits;
+pub mod patches;
 pub mod refs;
 pub mod served;
 
@@ -282,6 +283,7 @@ pub fn check(tree: RenderedTree, ctx: &refs::TreeContext) -> Result<CheckedTree,
     if !diags.has_errors() {
         let paths: Vec<&str> = tree.files.keys().map(String::as_str).collect();
         diags.extend(refs::check(&facts, &kustomizations, &paths, ctx));
+        diags.extend(patches::check(&facts, &ctx.patches));
     }
     // The facts of every document (120,000 at 10,000 profiles) are freed
     // beside the next stage. (When no thread can be started, here.)

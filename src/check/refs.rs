@@ -28,6 +28,9 @@ pub struct TreeContext {
     /// The objects of the user's `extraManifests`, with where they were
     /// written.
     pub user_objects: Vec<UserObject>,
+    /// The user's `patches`, each with the kustomize directory it goes
+    /// into (`check::patches`).
+    pub patches: Vec<(String, crate::rules::patch::UserPatch)>,
     /// The Gateway API bundle whose kinds and versions the tree's
     /// `gateway.networking.k8s.io` objects must be (`served`); `None`
     /// checks none.

@@ -27,6 +27,12 @@ pub struct Auth {
     /// strings or maps).
     #[schemars(extend("items" = {"type": ["string", "object"]}))]
     pub extra_manifests: Vec<Value>,
+    /// meshgen: kustomize patches of this component's objects (a
+    /// strategic-merge or JSON 6902 patch and its target's kind and name),
+    /// written into its `kustomization.yaml`: for what meshgen has no key
+    /// for (resources, tolerations, affinity, annotations).
+    #[serde(default)]
+    pub patches: Vec<super::Patch>,
     /// Images of the auth component.
     pub images: AuthImages,
     /// dex, the OIDC issuer at https://<hostname>/dex.

@@ -25,6 +25,12 @@ pub struct GatewayComponent {
     /// YAML string or a map.
     #[schemars(extend("items" = {"type": ["string", "object"]}))]
     pub extra_manifests: Vec<Value>,
+    /// meshgen: kustomize patches of this component's objects (a
+    /// strategic-merge or JSON 6902 patch and its target's kind and name),
+    /// written into its `kustomization.yaml`: for what meshgen has no key
+    /// for (resources, tolerations, affinity, annotations).
+    #[serde(default)]
+    pub patches: Vec<super::Patch>,
     /// meshgen: render a namespace-wide deny-by-default AuthorizationPolicy
     /// and STRICT mTLS in the gateway namespace; null: only when meshgen
     /// deploys the gateway (`charts.istioGateway.enabled`), not into the

@@ -23,6 +23,7 @@ mod auth;
 mod cert_manager;
 mod gateway;
 mod istio;
+mod patch;
 mod profiles;
 pub mod text;
 
@@ -30,6 +31,7 @@ pub use auth::*;
 pub use cert_manager::*;
 pub use gateway::*;
 pub use istio::*;
+pub use patch::*;
 pub use profiles::*;
 
 use indexmap::IndexMap;

@@ -15,6 +15,8 @@ pub const OPT_DNS_LABEL: &str = r#"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"#;
 pub const OPT_DNS_LABEL_IS: &str = r#""" or a DNS-1123 label: lowercase letters, digits and "-", starting and ending with a letter or digit"#;
 pub const DNS_NAME: &str = r#"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"#;
 pub const DNS_NAME_IS: &str = r#"a DNS name: lowercase letters, digits, "-" and "." (no scheme, port, path, spaces or quotes)"#;
+pub const KIND: &str = r#"^[A-Z][A-Za-z0-9]*$"#;
+pub const KIND_IS: &str = "a Kubernetes kind such as Deployment";
 pub const DNS_1035: &str = r#"^[a-z]([-a-z0-9]*[a-z0-9])?$"#;
 pub const DNS_1035_IS: &str =
     r#"a DNS-1035 label: lowercase letters, digits and "-", starting with a letter"#;

@@ -40,6 +40,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     },
     extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
+    patches: |c| &c.deploykf_core.deploykf_istio_gateway.patches,
     rules: crate::rules::gateway::check,
     derive,
     shards: crate::component::no_shards,

@@ -57,6 +57,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     // Not in the chart, where Helm would evaluate them: see `istio_extra`.
     extra_manifests: crate::component::no_extra_manifests,
     values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
+    patches: crate::component::no_patches,
     rules: crate::rules::istio::check,
     derive,
     shards: crate::component::no_shards,

@@ -46,6 +46,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     assumed_namespaces: no_namespaces,
     extra_manifests: |c| &c.deploykf_dependencies.istio.extra_manifests,
     values_overrides: no_overrides,
+    patches: crate::component::no_patches,
     rules: crate::rules::none,
     derive,
     shards: crate::component::no_shards,

@@ -47,6 +47,10 @@ pub struct Model {
     /// the tree checks to point there.
     #[serde(skip)]
     pub user_objects: Vec<crate::rules::extra::UserObject>,
+    /// The user's `patches`, by the kustomize directory they go into (an
+    /// enabled component's own).
+    #[serde(skip)]
+    pub patches: BTreeMap<String, Vec<crate::rules::patch::UserPatch>>,
     /// Each component's part, by its key (`model.<key>` in templates).
     #[serde(skip)]
     pub parts: BTreeMap<&'static str, minijinja::Value>,
@@ -131,6 +135,14 @@ pub fn derive(checked: &Checked) -> Model {
     }
     existing_namespaces.sort();
     existing_namespaces.dedup();
+    let patches = components
+        .iter()
+        .filter(|c| c.enabled && !c.helm_chart)
+        .filter_map(|c| {
+            let p = checked.patches.get(c.id)?;
+            (!p.is_empty()).then(|| (c.dir.clone(), p.clone()))
+        })
+        .collect();
     Model {
         components,
         common_labels: crate::facts::string_map(&[("app.kubernetes.io/managed-by", "meshgen")]),
@@ -145,6 +157,7 @@ pub fn derive(checked: &Checked) -> Model {
         extension_providers: facts.mesh.provider_names(),
         ambient: facts.istio.ambient,
         user_objects: checked.user_objects.clone(),
+        patches,
         parts,
         verbatim,
         gateway_api_bundle: gateway_api::pinned(config),

@@ -44,6 +44,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     assumed_namespaces: profile_controller_namespaces,
     extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
     values_overrides: no_overrides,
+    patches: crate::component::no_patches,
     rules: |ctx, f| {
         crate::rules::profiles::check(ctx.config, ctx.values, ctx.sources, &mut f.errors);
         crate::rules::profiles::check_idp_groups(ctx, f);

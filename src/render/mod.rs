@@ -266,6 +266,7 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     let components = model.components.clone();
     let kustomize_dirs = model.kustomize_dirs.clone();
     let kept_dirs = model.kept_dirs.clone();
+    let patches = std::mem::take(&mut model.patches);
     let verbatim = std::mem::take(&mut model.verbatim);
     // Freed beside the render, not before it: the model of 10,000
     // profiles is tens of thousands of allocations, and the templates read
@@ -370,7 +371,8 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     // The templates' copy of the model, freed beside the next stage (as
     // the typed model above).
     let _ = std::thread::Builder::new().spawn(move || drop(model_v));
-    add_kustomizations(&mut tree, &kustomize_dirs, &kept_dirs).map_err(Diagnostics::from)?;
+    add_kustomizations(&mut tree, &kustomize_dirs, &kept_dirs, &patches)
+        .map_err(Diagnostics::from)?;
     Ok(tree)
 }
 
@@ -393,11 +395,13 @@ pub const KEEP_ANNOTATIONS: [(&str, &str); 2] = [
 /// Give every kustomize directory of the model a `kustomization.yaml`
 /// listing the manifests directly in it (sorted), so `kubectl apply -k
 /// <dir>` works per component; in a kept directory it also annotates
-/// them with [`KEEP_ANNOTATIONS`], leaving the files' bytes as they are.
+/// them with [`KEEP_ANNOTATIONS`], leaving the files' bytes as they are;
+/// and the user's `patches` of the directory, in the order written.
 fn add_kustomizations(
     tree: &mut RenderedTree,
     kustomize_dirs: &[String],
     kept_dirs: &[String],
+    patches: &BTreeMap<String, Vec<crate::rules::patch::UserPatch>>,
 ) -> Result<(), Diagnostic> {
     for dir in kustomize_dirs {
         let prefix = format!("{dir}/");
@@ -427,6 +431,9 @@ fn add_kustomizations(
                 .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
                 .collect();
             doc["commonAnnotations"] = serde_json::Value::Object(keep);
+        }
+        if let Some(p) = patches.get(dir) {
+            doc["patches"] = p.iter().map(|p| p.entry()).collect();
         }
         let file = RenderedFile {
             text: crate::yaml::emit::document(&doc),

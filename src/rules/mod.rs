@@ -16,6 +16,7 @@ pub mod extra;
 pub mod gateway;
 pub mod gitops;
 pub mod istio;
+pub mod patch;
 pub mod profiles;
 
 use crate::component::{Overrides, ALL};
@@ -37,6 +38,8 @@ pub struct Checked {
     pub facts: Facts,
     pub extra_manifests: BTreeMap<&'static str, Vec<Value>>,
     pub user_objects: Vec<extra::UserObject>,
+    /// The `patches` of each component (by component id).
+    pub patches: BTreeMap<&'static str, Vec<patch::UserPatch>>,
     pub warnings: Diagnostics,
 }
 
@@ -71,6 +74,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     warnings.sort();
     let mut extra = BTreeMap::new();
     let mut user_objects = Vec::new();
+    let mut patches = BTreeMap::new();
     for d in ALL {
         let items = (d.extra_manifests)(&config);
         let namespace = (d.namespace)(&config);
@@ -80,6 +84,11 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             user_objects.extend(parsed.objects);
         }
         extra.insert(d.id, parsed.docs);
+        let key = d.key_path("patches");
+        patches.insert(
+            d.id,
+            patch::parse(values, &key, (d.patches)(&config), &mut diags),
+        );
     }
     diags.sort();
     if diags.has_errors() {
@@ -90,6 +99,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         facts,
         extra_manifests: extra,
         user_objects,
+        patches,
         warnings,
     })
 }

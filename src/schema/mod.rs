@@ -373,8 +373,6 @@ impl Schema {
     }
 }
 
-/// Where the user set something in `node`'s subtree, if anywhere.
-
 /// The marked nodes of the schema, found once when it is compiled.
 #[derive(Default)]
 struct Marked {

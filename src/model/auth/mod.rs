@@ -42,6 +42,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     assumed_namespaces: crate::component::no_namespaces,
     extra_manifests: |c| &c.deploykf_core.deploykf_auth.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_core.deploykf_auth.values_overrides),
+    patches: |c| &c.deploykf_core.deploykf_auth.patches,
     rules: |ctx, f| {
         crate::rules::auth::check(ctx.config, ctx.values, ctx.sources, &mut f.errors);
         crate::rules::auth::check_redirect_uris(ctx, f);
