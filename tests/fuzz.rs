@@ -8,7 +8,8 @@
 //! null, a map, a list, an integral float, a huge integer, a hostile
 //! string; retyped; unknown keys inserted), sometimes edited as raw text
 //! (control characters, BOM, anchors, tags, template syntax), plus random
-//! `--set` / `--set-string` arguments.
+//! `--set` / `--set-string` arguments, some with paths hundreds or
+//! thousands of levels deep (issue 30).
 //!
 //! Invariants: no panic; every diagnostic line names a key path (in
 //! backticks) or a location (` --> `), holds no raw control character,
@@ -600,7 +601,34 @@ fn set_value(rng: &mut Rng) -> String {
     }
 }
 
+/// Issue 30: an argument alone with a deep path, around the 200-level
+/// limit and far past it (20,000 segments overflowed the stack), keyed
+/// or indexed (each index pads its list with nulls: the node limit),
+/// below a map that takes any key or below a default's path.
+fn deep_set_arg(rng: &mut Rng, defaults: &[Vec<Seg>]) -> SetArg {
+    let n: usize = rng.pick(&[150, 196, 197, 199, 200, 201, 5_000, 20_000]);
+    let seg = rng.pick(&[".a", "[0]", "[9999]", ".a[3]"]);
+    let under = [
+        "kubernetes.x",
+        "deploykf_dependencies.istio.meshConfig.x",
+        "deploykf_core.deploykf_istio_gateway.gatewayService.annotations.x",
+    ];
+    let prefix = if rng.chance(3, 4) {
+        rng.pick(&under).to_string()
+    } else {
+        set_path(rng, defaults)
+    };
+    let value = rng.pick(&["1", "{1,2}", "null", "x"]);
+    SetArg {
+        text: format!("{prefix}{}={value}", seg.repeat(n)),
+        force_string: rng.chance(1, 3),
+    }
+}
+
 fn set_arg(rng: &mut Rng, defaults: &[Vec<Seg>], mild: bool) -> SetArg {
+    if !mild && rng.chance(1, 6) {
+        return deep_set_arg(rng, defaults);
+    }
     if mild {
         // A hostile annotation of the gateway Service: accepted, rendered.
         let key = set_escape(rng.pick(KEYS)).replace("injected", "injekted");
@@ -1054,7 +1082,10 @@ fn fuzz_loader_merge_and_set() {
         };
         let mut rng = Rng(case_seed);
         let input = make_case(&mut rng, &seeds, &defaults);
-        let binary = case % BINARY_EVERY == 0;
+        // A deep `--set` path also runs the binary: its stack is where
+        // one overflowed (issue 30).
+        let deep = input.sets.iter().any(|s| s.text.len() > 1000);
+        let binary = case % BINARY_EVERY == 0 || deep;
         if let Err(f) = check(dir.path(), &input, binary) {
             // One report per kind of failure; the rest only counted.
             if kinds_seen.contains(&f.kind) {

@@ -291,3 +291,114 @@ fn regression_issue_17_hostile_profile_text_cannot_change_the_declared_documents
         }
     }
 }
+
+// ---------------------------------------------------------------------
+// Issue 30: hostile input, second pass.
+
+/// A `--set` path of `n` segments below `prefix`, set to `value`.
+fn deep_set(prefix: &str, n: usize, value: &str) -> String {
+    format!("{prefix}{}={value}", ".a".repeat(n))
+}
+
+/// Run meshgen with a deadline long enough for a debug build.
+fn run_bounded(dir: &Path, args: &[&str]) -> std::process::Output {
+    common::run_meshgen_bounded(dir, args, None, std::time::Duration::from_secs(120))
+}
+
+/// Issue 30, point 1: a 20,000-segment `--set` path overflowed the stack
+/// (exit 134) in `values`, `generate` and `diff`; an indexed one took
+/// gigabytes. `--set` has the values files' 200-level and node limits,
+/// with one located error naming the argument (shortened when long).
+#[test]
+fn regression_issue_30_a_deep_set_path_is_refused_like_a_deep_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let deep = deep_set("kubernetes", 20_000, "1");
+    let indexed = format!(
+        "kubernetes.a{}=1,kubernetes.b{}=1",
+        "[10000]".repeat(150),
+        "[10000]".repeat(60)
+    );
+    let cases: [(&str, &[&str]); 3] = [
+        (deep.as_str(), &["values"]),
+        (deep.as_str(), &["generate", "-o", "out"]),
+        (indexed.as_str(), &["diff", "-o", "out"]),
+    ];
+    for (arg, cmd) in cases {
+        let mut args = cmd.to_vec();
+        args.extend(["--set", arg]);
+        let o = run_bounded(tmp.path(), &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{cmd:?}: {err:.400}");
+        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        assert!(
+            line.contains("the limit for values files and `--set` alike"),
+            "{line:.300}"
+        );
+        assert!(line.contains("--> --set kubernetes."), "{line:.300}");
+        assert!(
+            line.len() < 1000,
+            "the argument is shortened: {} bytes",
+            line.len()
+        );
+        if arg == deep {
+            assert!(line.starts_with("error: `kubernetes.a.a.a"), "{line:.300}");
+            assert!(
+                line.contains("nesting deeper than 200 levels"),
+                "{line:.300}"
+            );
+            // The 201st segment starts after `kubernetes` and 199 `.a`.
+            assert!(
+                line.ends_with("(40012 characters) (column 410)"),
+                "{line:.300}"
+            );
+        } else {
+            assert!(line.contains("more than 2000000 values"), "{line:.300}");
+        }
+        assert!(!tmp.path().join("out").exists());
+    }
+    // The deepest path a values file may hold is accepted from --set too.
+    let o = run_bounded(
+        tmp.path(),
+        &["values", "--set", &deep_set("kubernetes", 199, "1")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Issue 30, point 2: a `--set` into `meshConfig` 199 levels deep passed
+/// the values stage and failed the render's own parse-back ("internal:
+/// ... nesting deeper than 200 levels"). It is refused at the argument,
+/// a `{...}` list counting as a level; the deepest accepted renders.
+#[test]
+fn regression_issue_30_a_deep_mesh_config_is_refused_at_the_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mesh = "deploykf_dependencies.istio.meshConfig";
+    for arg in [deep_set(mesh, 199, "1"), deep_set(mesh, 197, "{1}")] {
+        let o = run_bounded(tmp.path(), &["generate", "-o", "out", "--set", &arg]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err:.400}");
+        assert!(!err.contains("internal"), "{err:.400}");
+        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        assert!(
+            line.starts_with(&format!("error: `{mesh}.a.a"))
+                && line.contains("nesting deeper than 200 levels")
+                && line.contains("--> --set"),
+            "{line:.300}"
+        );
+        assert!(!tmp.path().join("out").exists());
+    }
+    let o = run_bounded(
+        tmp.path(),
+        &["generate", "-o", "out", "--set", &deep_set(mesh, 197, "1")],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -19,9 +19,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Upper bound on nodes built from one input, aliases included.
-const NODE_BUDGET: usize = 2_000_000;
+pub const NODE_BUDGET: usize = 2_000_000;
 /// Upper bound on nesting depth.
-const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 200;
 /// Lists at least this long are converted to JSON on all cores.
 const PARALLEL_ITEMS: usize = 1024;
 
