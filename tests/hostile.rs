@@ -402,3 +402,65 @@ fn regression_issue_30_a_deep_mesh_config_is_refused_at_the_value() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// Issue 30, point 6: a key with an empty (null) value was dropped by
+/// the merge before the schema saw it, so `gateway: {hostnme: }` and
+/// `-f /etc/shadow` (every line a key `user:...::` with a null value)
+/// exited 0 without a word, while `bogus_key: 1` was refused.
+#[test]
+fn regression_issue_30_an_unknown_key_with_a_null_value_is_unknown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = "deploykf_core:\n  deploykf_istio_gateway:\n    gateway: {hostnme: }\n";
+    std::fs::write(tmp.path().join("typo.yaml"), gw).unwrap();
+    let shadow = "root:*:19000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\n";
+    std::fs::write(tmp.path().join("shadow"), shadow).unwrap();
+    let set = "deploykf_core.deploykf_istio_gateway.gateway.hostnme=null";
+    let cases: [(&[&str], &[&str]); 3] = [
+        (
+            &["-f", "typo.yaml"],
+            &["error: `deploykf_core.deploykf_istio_gateway.gateway.hostnme`: unknown key `hostnme`; did you mean `hostname`? --> typo.yaml:3:"],
+        ),
+        (
+            &["-f", "shadow"],
+            &[
+                "error: `[\"root:*:19000:0:99999:7::\"]`: unknown key `root:*:19000:0:99999:7::`; expected one of: gitops,",
+                "error: `[\"daemon:*:19000:0:99999:7::\"]`: unknown key",
+            ],
+        ),
+        (
+            &["--set", set],
+            &["error: `deploykf_core.deploykf_istio_gateway.gateway.hostnme`: unknown key `hostnme`; did you mean `hostname`? --> --set "],
+        ),
+    ];
+    for (args, expected) in cases {
+        for cmd in ["values", "generate"] {
+            let mut all = vec![cmd];
+            all.extend(args);
+            let o = common::run_meshgen(tmp.path(), &all);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{all:?}: {err}");
+            let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+            assert_eq!(errors.len(), expected.len(), "{err}");
+            for (line, want) in errors.iter().zip(expected) {
+                assert!(line.starts_with(want), "{line}\nwanted: {want}");
+            }
+        }
+    }
+    // A null that deletes a known key, or one in a free map, is no error.
+    let o = common::run_meshgen(
+        tmp.path(),
+        &[
+            "values",
+            "--set",
+            "deploykf_core.deploykf_istio_gateway.gatewayService.annotations.x=null",
+            "--set",
+            "deploykf_core.deploykf_istio_gateway.gatewayService.ports.https=null",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
