@@ -245,7 +245,9 @@ fn timed_write(
     generated: &meshgen::Generated,
 ) -> Result<meshgen::write::WriteReport, meshgen::write::WriteError> {
     let mut clock = meshgen::timing::StageClock::new();
-    let written = meshgen::write::write(dir, &generated.files);
+    // Another run holds the output's parent: say so before waiting.
+    let mut on_wait = |message: String| eprintln!("notice: {}", escape_controls(&message));
+    let written = meshgen::write::write_waiting(dir, &generated.files, &mut on_wait);
     clock.lap("write");
     written
 }

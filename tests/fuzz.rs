@@ -19,6 +19,13 @@
 //! `injected` (what a hostile string like `"x\ninjected: true"` would add
 //! if it escaped its quotes). The binary exits with 0, 1 or 2.
 //!
+//! A second fuzzer (issue 30) drives the write: runs killed at each
+//! rename of the swap (strace fault injection, skipped with a reason
+//! without strace; the exchange also forced off, for the two-rename
+//! fallback) and several writers into one directory at once. After each
+//! round the output is one whole tree (its files exactly its marker's
+//! list), and after a plain run it is that run's, with nothing beside it.
+//!
 //! The default run is small (a fixed seed, [`DEFAULT_CASES`] cases);
 //! `MESHGEN_FUZZ_CASES=100000 MESHGEN_FUZZ_SEED=7 cargo test --test fuzz`
 //! runs longer. A failure is shrunk (arguments dropped, keys deleted,
@@ -1144,4 +1151,128 @@ fn fuzz_loader_merge_and_set() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------
+// Issue 30: kills at each rename, concurrent writers
+
+/// Rounds of the writer fuzzer by default (`MESHGEN_FUZZ_WRITES`).
+const DEFAULT_WRITE_ROUNDS: u64 = 8;
+
+fn host_set(rng: &mut Rng) -> String {
+    let host = rng.pick(&["a.example.com", "b.example.com", "c.example.com"]);
+    format!("deploykf_core.deploykf_istio_gateway.gateway.hostname={host}")
+}
+
+/// One killed run: SIGKILL at the `n`th rename, the exchange refused
+/// with ENOSYS when `no_exchange` (then the kill lands between the two
+/// renames of the fallback).
+fn killed_run(strace: &Path, dir: &Path, n: usize, no_exchange: bool, set: &str) -> String {
+    let renames = if cfg!(target_arch = "x86_64") {
+        "rename,renameat"
+    } else {
+        "renameat"
+    };
+    let mut cmd = std::process::Command::new(strace);
+    cmd.current_dir(dir).args(["-f", "-qq", "-o", "/dev/null"]);
+    let kill = if no_exchange {
+        cmd.args(["-e", "inject=renameat2:error=ENOSYS"]);
+        renames.to_string()
+    } else {
+        format!("{renames},renameat2")
+    };
+    let out = cmd
+        .arg("-e")
+        .arg(format!("inject={kill}:signal=SIGKILL:when={n}"))
+        .args([
+            env!("CARGO_BIN_EXE_meshgen"),
+            "generate",
+            "-o",
+            "out",
+            "--set",
+            set,
+        ])
+        .output()
+        .unwrap();
+    format!(
+        "kill at rename {n} (exchange {}): {:?}",
+        if no_exchange { "off" } else { "on" },
+        out.status
+    )
+}
+
+#[test]
+fn fuzz_kills_and_concurrent_writers() {
+    let rounds = env_u64("MESHGEN_FUZZ_WRITES", DEFAULT_WRITE_ROUNDS);
+    let mut rng = Rng(env_u64("MESHGEN_FUZZ_SEED", DEFAULT_SEED));
+    let strace = common::strace();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plain = |set: &str| {
+        let o = common::run_meshgen(dir, &["generate", "-o", "out", "--set", set]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    plain(&host_set(&mut rng));
+    for round in 0..rounds {
+        let what = match (&strace, rng.below(3)) {
+            (Some(strace), 0 | 1) => {
+                let no_exchange = rng.chance(1, 3);
+                let n = 1 + rng.below(3);
+                let what = killed_run(strace, dir, n, no_exchange, &host_set(&mut rng));
+                // With the exchange, no moment is without a whole tree.
+                if !no_exchange {
+                    assert!(
+                        common::whole_tree_digest(&dir.join("out")).is_some(),
+                        "round {round}, {what}: no whole tree"
+                    );
+                }
+                what
+            }
+            _ => {
+                let k = 2 + rng.below(2);
+                let sets: Vec<String> = (0..k).map(|_| host_set(&mut rng)).collect();
+                let runs: Vec<_> = sets
+                    .iter()
+                    .map(|set| {
+                        common::meshgen_command(dir)
+                            .args(["generate", "-o", "out", "--set", set])
+                            .stderr(std::process::Stdio::null())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+                for mut r in runs {
+                    assert!(r.wait().unwrap().success(), "round {round}: {k} writers");
+                }
+                assert!(
+                    common::whole_tree_digest(&dir.join("out")).is_some(),
+                    "round {round}: {k} writers left no whole tree"
+                );
+                assert_eq!(common::names_in(dir), ["out"], "round {round}: {k} writers");
+                format!("{k} writers")
+            }
+        };
+        // A plain run recovers whatever was left: its tree, nothing beside.
+        let set = host_set(&mut rng);
+        plain(&set);
+        let want = {
+            let o = common::run_meshgen(dir, &["diff", "-o", "out", "--exit-code", "--set", &set]);
+            o.status.code()
+        };
+        assert_eq!(
+            want,
+            Some(0),
+            "round {round}, after {what}: the tree is not the last run's"
+        );
+        assert_eq!(
+            common::names_in(dir),
+            ["out"],
+            "round {round}, after {what}"
+        );
+    }
 }

@@ -464,3 +464,209 @@ fn regression_issue_30_an_unknown_key_with_a_null_value_is_unknown() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `generate -o <out>` with the gateway's hostname set to `host`.
+fn generate_host(dir: &Path, out: &str, host: &str) -> std::process::Output {
+    let set = format!("deploykf_core.deploykf_istio_gateway.gateway.hostname={host}");
+    common::run_meshgen(dir, &["generate", "-o", out, "--set", &set])
+}
+
+/// Issue 30, points 3 and 10: `-o out/../out` (and `-o ../out` inside
+/// `out`) lost the output: after the first rename the relative parent
+/// named another directory, the run failed saying `out` was missing and
+/// the next deleted the old tree moved aside. `-o x/../out` created `x`,
+/// and a 2,000-level `-o` failed leaving 2,000 empty directories. The
+/// path is resolved once; a path the system would refuse is refused
+/// before anything is made.
+#[test]
+fn regression_issue_30_the_output_path_is_resolved_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let ok = |o: std::process::Output| {
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(generate_host(ws, "out", "a.example.com"));
+    let a = common::whole_tree_digest(&ws.join("out")).unwrap();
+    ok(generate_host(ws, "out/../out", "b.example.com"));
+    let b = common::whole_tree_digest(&ws.join("out")).unwrap();
+    assert_ne!(a, b);
+    assert_eq!(common::names_in(ws), ["out"]);
+    ok(generate_host(&ws.join("out"), "../out", "a.example.com"));
+    assert_eq!(
+        common::whole_tree_digest(&ws.join("out")).as_deref(),
+        Some(a.as_str())
+    );
+    assert_eq!(common::names_in(ws), ["out"]);
+    ok(generate_host(ws, "x/../y/../other", "a.example.com"));
+    assert_eq!(common::names_in(ws), ["other", "out"]);
+    // 2,000 levels: every file's path would pass the kernel's PATH_MAX.
+    let deep = format!("{}out", "d/".repeat(2_000));
+    let o = generate_host(ws, &deep, "a.example.com");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err:.300}");
+    assert!(
+        err.contains("is too long: its files' paths would reach"),
+        "{err:.300}"
+    );
+    assert_eq!(common::names_in(ws), ["other", "out"]);
+}
+
+/// Issue 30, point 4: a run killed between the swap's two renames left
+/// no tree at all (`diff --exit-code` then reported every file as new).
+/// The swap is one `renameat2(RENAME_EXCHANGE)`: killed at any rename,
+/// the output is a whole tree. Where the kernel lacks the exchange (here
+/// strace makes it fail with ENOSYS) the two renames remain, and the
+/// next run puts back the tree a kill left aside.
+#[test]
+fn regression_issue_30_a_kill_at_any_rename_leaves_a_whole_tree() {
+    let Some(strace) = common::strace() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let bin = env!("CARGO_BIN_EXE_meshgen");
+    let renames = if cfg!(target_arch = "x86_64") {
+        "rename,renameat,renameat2"
+    } else {
+        "renameat,renameat2"
+    };
+    let killed_at = |n: usize, no_exchange: bool, host: &str| {
+        let mut cmd = std::process::Command::new(&strace);
+        cmd.current_dir(ws).args(["-f", "-qq", "-o", "/dev/null"]);
+        // One inject per syscall: the exchange fails, the renames kill.
+        let kill = if no_exchange {
+            cmd.args(["-e", "inject=renameat2:error=ENOSYS"]);
+            renames.trim_end_matches(",renameat2")
+        } else {
+            renames
+        };
+        let set = format!("deploykf_core.deploykf_istio_gateway.gateway.hostname={host}");
+        cmd.arg("-e")
+            .arg(format!("inject={kill}:signal=SIGKILL:when={n}"))
+            .args([bin, "generate", "-o", "out", "--set", &set])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        generate_host(ws, "out", "a.example.com").status.code(),
+        Some(0)
+    );
+    let a = common::whole_tree_digest(&ws.join("out")).unwrap();
+    for n in 1..=3 {
+        let o = killed_at(n, false, "b.example.com");
+        let now = common::whole_tree_digest(&ws.join("out"));
+        assert!(
+            now.is_some(),
+            "killed at rename {n} ({:?}): no whole tree",
+            o.status
+        );
+        // Leave the tree as it was for the next kill.
+        assert_eq!(
+            generate_host(ws, "out", "a.example.com").status.code(),
+            Some(0)
+        );
+        assert_eq!(
+            common::whole_tree_digest(&ws.join("out")).as_deref(),
+            Some(a.as_str())
+        );
+        assert_eq!(common::names_in(ws), ["out"], "killed at rename {n}");
+    }
+    // Two renames, killed between them: `out` is missing until the next
+    // run, which puts the previous tree back before it writes.
+    let o = killed_at(2, true, "b.example.com");
+    assert!(o.status.code().is_none(), "killed: {:?}", o.status);
+    assert!(!ws.join("out").exists(), "between the renames");
+    let o = generate_host(ws, "out", "c.example.com");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("warning: `out` was missing: a meshgen run was stopped between the two renames of its swap; its previous content, left at `"),
+        "{err}"
+    );
+    // Unchanged files were linked from the restored tree, not written.
+    assert!(err.contains("unchanged, kept as they were"), "{err}");
+    assert_eq!(common::names_in(ws), ["out"]);
+}
+
+/// Issue 30, point 5: two runs into one directory could delete each
+/// other's temporary tree or leave `.out.meshgen-old-*` behind. A run
+/// holds an advisory lock on the output's parent for the whole write; a
+/// second run says who holds it and waits.
+#[cfg(target_os = "linux")]
+#[test]
+fn regression_issue_30_a_second_run_waits_for_the_first_naming_it() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    // This test holds the lock, as a running meshgen would.
+    let held = std::fs::File::open(ws).unwrap();
+    held.lock().unwrap();
+    let mut child = common::meshgen_command(ws)
+        .args(["generate", "-o", "out"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in stderr.lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let waiting = loop {
+        match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(line) if line.contains("another meshgen run") => break line,
+            Ok(_) => continue,
+            Err(e) => panic!("no notice that it waits: {e}"),
+        }
+    };
+    assert_eq!(
+        waiting,
+        format!(
+            "notice: another meshgen run (process {}, hostile-) is writing into `{}`; waiting for it to finish",
+            std::process::id(),
+            std::fs::canonicalize(ws).unwrap().display()
+        )
+        .replace("hostile-", &waiting_comm()),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "it waits");
+    assert!(!ws.join("out").exists());
+    drop(held);
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    assert!(common::whole_tree_digest(&ws.join("out")).is_some());
+    assert_eq!(common::names_in(ws), ["out"]);
+    // Two runs at once, different values: both succeed, one after the
+    // other; the tree is the last one's, whole, and nothing is left.
+    let set = |h: &str| format!("deploykf_core.deploykf_istio_gateway.gateway.hostname={h}");
+    let runs: Vec<_> = ["a.example.com", "b.example.com"]
+        .iter()
+        .map(|h| {
+            common::meshgen_command(ws)
+                .args(["generate", "-o", "out", "--set", &set(h)])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut r in runs {
+        assert!(r.wait().unwrap().success());
+    }
+    assert!(common::whole_tree_digest(&ws.join("out")).is_some());
+    assert_eq!(common::names_in(ws), ["out"]);
+}
+
+/// This process's name as `/proc/self/comm` has it (the test binary's
+/// name, cut to 15 bytes).
+fn waiting_comm() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .unwrap()
+        .trim()
+        .to_string()
+}
