@@ -211,22 +211,34 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(g) => g,
                 Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
             };
-            let diff = if stat {
-                meshgen::write::diff_stat(&output_dir, &generated.files, &paths)
+            // A terminal gets the compared tree's control characters
+            // escaped; a pipe or file gets a patch, byte for byte.
+            let escape = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                meshgen::write::Escape::Terminal
             } else {
-                meshgen::write::diff(&output_dir, &generated.files, &paths)
+                meshgen::write::Escape::Patch
             };
-            let diff = match diff {
-                Ok(d) => d,
+            let mut out = std::io::BufWriter::new(&mut stdout);
+            let changed = meshgen::write::diff_to(
+                &output_dir,
+                &generated.files,
+                &paths,
+                stat,
+                escape,
+                &mut out,
+            );
+            let changed = match changed {
+                Ok(c) => c,
                 Err(e) => return Ok(fail(&session, &e.into(), NOTHING_WRITTEN)),
             };
+            out.flush()?;
+            drop(out);
             session
                 .warnings
                 .0
                 .extend(meshgen::upgrade::warnings(&output_dir, &generated.files));
             print_diagnostics(&session, None);
-            stdout.write_all(diff.as_bytes())?;
-            if exit_code && !diff.is_empty() {
+            if exit_code && changed {
                 return Ok(ExitCode::from(1));
             }
         }

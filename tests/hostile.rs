@@ -670,3 +670,148 @@ fn waiting_comm() -> String {
         .trim()
         .to_string()
 }
+
+/// A tree at `ws/out` as meshgen wrote it, then tampered with as a pull
+/// request could: a file named with an escape sequence holding an OSC
+/// title and a screen clear, and a line of colour in the README.
+fn tampered_tree(ws: &Path) {
+    let o = common::run_meshgen(ws, &["generate", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = ws.join("out");
+    std::fs::write(
+        out.join("evil-\u{1b}[31mred.yaml"),
+        "x: \"\u{1b}]0;pwned\u{7}\"\n\u{1b}[2J\n",
+    )
+    .unwrap();
+    let readme = out.join("README.md");
+    let mut text = std::fs::read_to_string(&readme).unwrap();
+    text.push_str("a\u{1b}[31mb\n");
+    std::fs::write(readme, text).unwrap();
+}
+
+/// Issue 30, point 7: `diff` wrote the compared tree's escape sequences
+/// (file names and contents) to stdout raw. On a terminal every control
+/// character is escaped; into a pipe the diff is a patch, names quoted
+/// as git quotes them, that `git apply` turns the tree into the new one.
+#[test]
+fn regression_issue_30_diff_escapes_a_terminal_and_stays_a_patch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    tampered_tree(ws);
+    let piped = common::run_meshgen(ws, &["diff", "-o", "out"]);
+    assert_eq!(piped.status.code(), Some(0));
+    let patch = String::from_utf8(piped.stdout).unwrap();
+    assert!(
+        patch.contains("diff --meshgen \"a/evil-\\033[31mred.yaml\" /dev/null\n--- \"a/evil-\\033[31mred.yaml\"\n"),
+        "{patch}"
+    );
+    // The contents are a patch's: byte for byte.
+    assert!(
+        patch.contains("-x: \"\u{1b}]0;pwned\u{7}\"\n-\u{1b}[2J\n"),
+        "{patch}"
+    );
+    for stat in [false, true] {
+        let mut args = vec!["diff", "-o", "out"];
+        if stat {
+            args.push("--stat");
+        }
+        let shown = common::run_meshgen(ws, &args);
+        let text = String::from_utf8(shown.stdout).unwrap();
+        if stat {
+            assert!(
+                text.contains(" \"evil-\\033[31mred.yaml\" | +0 -2 (gone)"),
+                "{text}"
+            );
+            assert!(!text.contains('\u{1b}'), "{text}");
+        } else {
+            assert_eq!(text, patch);
+        }
+    }
+    // `git apply` reads it: the tree becomes what meshgen renders.
+    let git = std::process::Command::new("git")
+        .args(["apply", "-"])
+        .current_dir(ws.join("out"))
+        .stdin(std::process::Stdio::piped())
+        .spawn();
+    match git {
+        Ok(mut git) => {
+            use std::io::Write;
+            git.stdin
+                .take()
+                .unwrap()
+                .write_all(patch.as_bytes())
+                .unwrap();
+            assert!(git.wait().unwrap().success(), "git apply refused the diff");
+            let o = common::run_meshgen(ws, &["diff", "-o", "out", "--exit-code"]);
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        }
+        Err(e) => {
+            assert!(!common::tools_required(), "no git: {e}");
+            eprintln!("skipped git apply: no git ({e})");
+        }
+    }
+    // On a terminal (`script` gives meshgen one), nothing raw.
+    tampered_tree_again(ws);
+    let bin = env!("CARGO_BIN_EXE_meshgen");
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &format!("{bin} diff -o out"), "/dev/null"])
+        .current_dir(ws)
+        .output();
+    match tty {
+        Ok(o) if o.status.code().is_some() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            assert!(text.contains("-x: \"\\u{1b}]0;pwned\\u{7}\""), "{text}");
+            assert!(text.contains("-\\u{1b}[2J"), "{text}");
+            assert!(text.contains("-a\\u{1b}[31mb"), "{text}");
+            assert!(
+                !text.contains('\u{1b}') && !text.contains('\u{7}'),
+                "{text}"
+            );
+        }
+        other => {
+            assert!(!common::tools_required(), "no script(1): {other:?}");
+            eprintln!("skipped the terminal: no script(1) ({other:?})");
+        }
+    }
+}
+
+/// [`tampered_tree`] over an existing `out`.
+fn tampered_tree_again(ws: &Path) {
+    std::fs::remove_dir_all(ws.join("out")).unwrap();
+    tampered_tree(ws);
+}
+
+/// Issue 30, point 8: `diff` read every file of the compared tree whole
+/// (a 2 GB file cost 4.2 GB). Sizes are looked at first: a file larger
+/// than any meshgen writes is refused, unread, as not meshgen's output.
+#[test]
+fn regression_issue_30_diff_refuses_a_file_meshgen_never_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let o = common::run_meshgen(ws, &["generate", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0));
+    // Sparse: 100 MB that take no disk.
+    let big = std::fs::OpenOptions::new()
+        .write(true)
+        .open(ws.join("out/README.md"))
+        .unwrap();
+    big.set_len(100 << 20).unwrap();
+    drop(big);
+    for extra in [&[][..], &["--stat"], &["--exit-code"]] {
+        let mut args = vec!["diff", "-o", "out"];
+        args.extend(extra);
+        let o = common::run_meshgen(ws, &args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(o.stdout.is_empty(), "nothing compared before the sizes");
+        assert!(
+            err.contains("out/README.md`: it is 104857600 bytes, larger than any file meshgen writes (64 MiB at most): not meshgen's output"),
+            "{err}"
+        );
+    }
+}

@@ -30,7 +30,10 @@
 //!
 //! This stage never renders; it receives finished bytes.
 
+pub mod diff;
 pub mod place;
+
+pub use diff::{diff, diff_stat, diff_to, Escape};
 
 use crate::diagnostic::Diagnostic;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -783,153 +786,6 @@ fn restore_aside(parent: &Path, name: &str, out: &Path, shown: &Path) -> Vec<Dia
             holder.join(name).display()
         ))],
     }
-}
-
-/// One file that differs between `dir` and the new tree: its text on
-/// disk and in the new tree (`None`: absent there).
-struct Change<'a> {
-    rel: String,
-    old: Option<String>,
-    new: Option<&'a String>,
-}
-
-/// The files of `dir` (marker excluded) and `files` that differ, sorted.
-fn changes<'a>(
-    dir: &Path,
-    files: &'a Files,
-    only: &[String],
-) -> Result<Vec<Change<'a>>, Diagnostic> {
-    let present = if dir.is_dir() {
-        refuse_special_directory(dir, dir, "compare with")?;
-        list_files(dir)?
-    } else {
-        Vec::new()
-    };
-    let present_set: HashSet<&str> = present.iter().map(String::as_str).collect();
-    let mut paths: Vec<&str> = present
-        .iter()
-        .map(String::as_str)
-        .chain(files.keys().map(String::as_str))
-        .filter(|p| *p != MARKER && within(p, only))
-        .collect();
-    paths.sort();
-    paths.dedup();
-    let mut out = Vec::new();
-    for rel in paths {
-        let old = if present_set.contains(rel) {
-            let path = dir.join(rel);
-            // Never open what is not a regular file: a FIFO would block.
-            let regular = path.symlink_metadata().is_ok_and(|m| m.is_file());
-            if !regular {
-                return Err(Diagnostic::error(format!(
-                    "cannot compare `{}`: it is not a regular file (a symlink, FIFO, device or socket); meshgen writes only regular files",
-                    path.display()
-                )));
-            }
-            let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        } else {
-            None
-        };
-        let new = files.get(rel);
-        if old.as_deref() != new.map(String::as_str) {
-            out.push(Change {
-                rel: rel.to_string(),
-                old,
-                new,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// `rel` is one of the paths `only` names (a file, or a directory and
-/// everything under it, as git's pathspecs), or `only` is empty.
-fn within(rel: &str, only: &[String]) -> bool {
-    only.is_empty()
-        || only.iter().any(|o| {
-            let o = o.trim_end_matches('/');
-            o.is_empty()
-                || o == "."
-                || rel == o
-                || rel.strip_prefix(o).is_some_and(|r| r.starts_with('/'))
-        })
-}
-
-/// A unified diff between the files in `dir` (marker excluded) and
-/// `files`, of the paths `only` names (all when empty); empty when
-/// identical. Added and removed files diff against `/dev/null`.
-pub fn diff(dir: &Path, files: &Files, only: &[String]) -> Result<String, Diagnostic> {
-    let mut out = String::new();
-    for c in changes(dir, files, only)? {
-        let rel = &c.rel;
-        let a = if c.old.is_some() {
-            format!("a/{rel}")
-        } else {
-            "/dev/null".into()
-        };
-        let b = if c.new.is_some() {
-            format!("b/{rel}")
-        } else {
-            "/dev/null".into()
-        };
-        let old_text = c.old.unwrap_or_default();
-        let new_text = c.new.cloned().unwrap_or_default();
-        let d = similar::TextDiff::from_lines(&old_text, &new_text);
-        out.push_str(&format!("diff --meshgen {a} {b}\n"));
-        out.push_str(
-            &d.unified_diff()
-                .context_radius(3)
-                .header(&a, &b)
-                .to_string(),
-        );
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-    }
-    Ok(out)
-}
-
-/// What `diff` would show, one line per changed file (lines added and
-/// removed, and whether the file is new or gone) and a total, as
-/// `git diff --stat` summarises: for reviewing a mode change whose diff is
-/// long (a CRD bundle alone is thousands of lines). Empty when identical.
-pub fn diff_stat(dir: &Path, files: &Files, only: &[String]) -> Result<String, Diagnostic> {
-    let changes = changes(dir, files, only)?;
-    let width = changes.iter().map(|c| c.rel.len()).max().unwrap_or(0);
-    let (mut added, mut removed) = (0usize, 0usize);
-    let mut out = String::new();
-    for c in &changes {
-        let old_text = c.old.clone().unwrap_or_default();
-        let new_text = c.new.cloned().unwrap_or_default();
-        let d = similar::TextDiff::from_lines(&old_text, &new_text);
-        let (mut plus, mut minus) = (0usize, 0usize);
-        for op in d.iter_all_changes() {
-            match op.tag() {
-                similar::ChangeTag::Insert => plus += 1,
-                similar::ChangeTag::Delete => minus += 1,
-                similar::ChangeTag::Equal => {}
-            }
-        }
-        added += plus;
-        removed += minus;
-        let state = match (&c.old, &c.new) {
-            (None, _) => " (new)",
-            (_, None) => " (gone)",
-            _ => "",
-        };
-        out.push_str(&format!(" {:<width$} | +{plus} -{minus}{state}\n", c.rel));
-    }
-    if !changes.is_empty() {
-        out.push_str(&format!(
-            " {} file{} changed, {added} insertion{}(+), {removed} deletion{}(-)\n",
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" },
-            if added == 1 { "" } else { "s" },
-            if removed == 1 { "" } else { "s" },
-        ));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
