@@ -815,3 +815,98 @@ fn regression_issue_30_diff_refuses_a_file_meshgen_never_writes() {
         );
     }
 }
+
+/// Whether `s` is a float to YAML 1.1 (yaml.org/type/float.html, base 10:
+/// `[-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?`), which PyYAML follows.
+fn yaml_1_1_float(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (s, None),
+    };
+    let Some((int, frac)) = mantissa.split_once('.') else {
+        return false;
+    };
+    let int_ok = int.is_empty()
+        || int.starts_with(|c: char| c.is_ascii_digit())
+            && int.chars().all(|c| c.is_ascii_digit() || c == '_');
+    let frac_ok = frac.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let exp_ok = exponent.is_none_or(|e| {
+        e.len() > 1 && e.starts_with(['-', '+']) && e[1..].chars().all(|c| c.is_ascii_digit())
+    });
+    int_ok && frac_ok && exp_ok
+}
+
+/// Issue 30, point 9: `5e-324`, `1e300` and `1e-5` were written without a
+/// dot, so PyYAML (YAML 1.1) read them as strings where YAML 1.2 parsers
+/// read floats; and `fsGroup: 0.5` or `1e300`, which Kubernetes holds as
+/// int64, passed without a word.
+#[test]
+fn regression_issue_30_floats_read_as_floats_and_ids_are_integers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    std::fs::write(
+        ws.join("v.yaml"),
+        "deploykf_dependencies:\n  istio:\n    meshConfig:\n      defaultConfig:\n        f: [5e-324, 1e300, 1e-5, 0.5, -2.5e20]\n",
+    )
+    .unwrap();
+    let o = common::run_meshgen(ws, &["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let path = ws.join("out/manifests/deploykf-dependencies/istio/values.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let written: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("f:"))
+        .skip(1)
+        .take(5)
+        .map(|l| l.trim_start().trim_start_matches("- "))
+        .collect();
+    assert_eq!(
+        written,
+        ["5.0e-324", "1.0e+300", "1.0e-5", "0.5", "-2.5e+20"],
+        "{text}"
+    );
+    for w in &written {
+        assert!(yaml_1_1_float(w), "{w} is no YAML 1.1 float");
+    }
+    // PyYAML itself, where it is installed.
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); \
+             f = d['istio-daemon']['meshConfig']['defaultConfig']['f']; \
+             sys.exit(0 if all(type(x) is float for x in f) else 1)",
+        ])
+        .arg(&path)
+        .output();
+    match py {
+        Ok(o) if o.status.success() => {}
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("No module named 'yaml'") => {
+            assert!(!common::tools_required(), "no PyYAML");
+            eprintln!("skipped PyYAML: not installed");
+        }
+        other => panic!("PyYAML read a float as something else: {other:?}"),
+    }
+    // An ID Kubernetes holds as int64 is an integer in that range.
+    std::fs::write(
+        ws.join("ids.yaml"),
+        "deploykf_dependencies:\n  cert_manager:\n    controller:\n      securityContext: {fsGroup: 0.5, runAsUser: 1e300, supplementalGroups: [1, 2.5]}\n",
+    )
+    .unwrap();
+    let o = common::run_meshgen(ws, &["generate", "-f", "ids.yaml", "-o", "out"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let key = "error: `deploykf_dependencies.cert_manager.controller.securityContext";
+    for want in [
+        format!("{key}.fsGroup`: expected an integer, got the number 0.5 --> ids.yaml:4:34"),
+        format!("{key}.runAsUser`: must be at most 9223372036854775807, got the number 1e300 --> ids.yaml:4:50"),
+        format!("{key}.supplementalGroups[1]`: expected an integer, got the number 2.5 --> ids.yaml:4:"),
+    ] {
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+}
