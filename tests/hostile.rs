@@ -910,3 +910,69 @@ fn regression_issue_30_floats_read_as_floats_and_ids_are_integers() {
         assert!(err.contains(&want), "{want}\n{err}");
     }
 }
+
+/// Issue 30, point 10: an oversized value (a 2 MB annotation, 100,000
+/// source ranges) was reported by the generated file's name; it is
+/// refused at its key path, where it was set.
+#[test]
+fn regression_issue_30_an_oversized_value_is_named_by_its_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let svc = "deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService:\n";
+    let big = format!(
+        "{svc}      annotations:\n        big: \"{}\"\n",
+        "x".repeat(2_100_000)
+    );
+    let mut ranges = format!("{svc}      loadBalancerSourceRanges:\n");
+    for i in 0..100_000 {
+        ranges.push_str(&format!(
+            "        - 10.{}.{}.0/24\n",
+            i / 256 % 256,
+            i % 256
+        ));
+    }
+    let key = "error: `deploykf_core.deploykf_istio_gateway.gatewayService";
+    for (text, want) in [
+        (big, format!("{key}.annotations.big`: is about 2100000 bytes, more than the largest object meshgen writes (1048576 bytes; Kubernetes (etcd) takes at most 1.5 MiB), and it is written whole into one object --> v.yaml:5:14")),
+        (ranges, format!("{key}.loadBalancerSourceRanges`: is about ")),
+    ] {
+        std::fs::write(ws.join("v.yaml"), text).unwrap();
+        let o = common::run_meshgen(ws, &["generate", "-f", "v.yaml", "-o", "out"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        assert!(line.starts_with(&want), "{line}\nwanted: {want}");
+        assert!(!err.contains("Service.yaml"), "{err}");
+    }
+}
+
+/// Issue 30, point 10: an alias bomb of maps (nine levels of ten aliases,
+/// 700 bytes) was refused only after about 1 GB and seconds: the
+/// expansion is measured before anything is built. Run with 300 MB of
+/// address space, which the refusal fits in many times over.
+#[cfg(unix)]
+#[test]
+fn regression_issue_30_an_alias_bomb_is_refused_before_it_is_built() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path();
+    let mut text = String::from(
+        "kubernetes:\n  a0: &a0 {k0: 1, k1: 2, k2: 3, k3: 4, k4: 5, k5: 6, k6: 7, k7: 8, k8: 9, k9: 10}\n",
+    );
+    for i in 1..=8 {
+        let refs: Vec<String> = (0..10).map(|j| format!("k{j}: *a{}", i - 1)).collect();
+        text.push_str(&format!("  a{i}: &a{i} {{{}}}\n", refs.join(", ")));
+    }
+    std::fs::write(ws.join("bomb.yaml"), text).unwrap();
+    let o = std::process::Command::new("sh")
+        .args(["-c", "ulimit -v 300000 && exec \"$0\" values -f bomb.yaml"])
+        .arg(env!("CARGO_BIN_EXE_meshgen"))
+        .current_dir(ws)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.starts_with("error: `kubernetes.a6.k0`: document too large: aliases expand it to more than 2000000 nodes (keys, values and list items), the limit for one input --> bomb.yaml:8:16\n"),
+        "{err}"
+    );
+}

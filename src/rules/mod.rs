@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod gitops;
 pub mod istio;
 pub mod profiles;
+pub mod size;
 
 use crate::component::{Overrides, ALL};
 use crate::config::Config;
@@ -52,6 +53,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     };
     let mut found = Findings::default();
     gitops::check(&ctx, &mut found);
+    size::check(values, sources, &mut found.errors);
     for d in ALL {
         (d.rules)(&ctx, &mut found);
         if let Overrides::Unused(why) = d.overrides {
