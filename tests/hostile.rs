@@ -295,6 +295,16 @@ fn regression_issue_17_hostile_profile_text_cannot_change_the_declared_documents
 // ---------------------------------------------------------------------
 // Issue 30: hostile input, second pass.
 
+/// `o` exited 0; its stderr (after `what`) otherwise.
+fn assert_success(o: &std::process::Output, what: &str) {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
 /// A `--set` path of `n` segments below `prefix`, set to `value`.
 fn deep_set(prefix: &str, n: usize, value: &str) -> String {
     format!("{prefix}{}={value}", ".a".repeat(n))
@@ -361,12 +371,7 @@ fn regression_issue_30_a_deep_set_path_is_refused_like_a_deep_file() {
         tmp.path(),
         &["values", "--set", &deep_set("kubernetes", 199, "1")],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_success(&o, "");
 }
 
 /// Issue 30, point 2: a `--set` into `meshConfig` 199 levels deep passed
@@ -391,16 +396,24 @@ fn regression_issue_30_a_deep_mesh_config_is_refused_at_the_value() {
         );
         assert!(!tmp.path().join("out").exists());
     }
-    let o = run_bounded(
-        tmp.path(),
-        &["generate", "-o", "out", "--set", &deep_set(mesh, 197, "1")],
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    // Every free-form map a template embeds renders at the deepest
+    // nesting the values accept: none is written deeper than it is set.
+    for free in [
+        mesh,
+        "deploykf_dependencies.istio.valuesOverrides",
+        "deploykf_core.deploykf_istio_gateway.valuesOverrides",
+        "deploykf_core.deploykf_auth.valuesOverrides",
+        "deploykf_dependencies.cert_manager.valuesOverrides",
+        "deploykf_dependencies.cert_manager.controller.securityContext",
+        "deploykf_core.deploykf_profiles_generator.profileDefaults.resourceQuotaSpec",
+    ] {
+        let n = 200 - free.split('.').count();
+        let o = run_bounded(
+            tmp.path(),
+            &["generate", "-o", "out", "--set", &deep_set(free, n, "1")],
+        );
+        assert_success(&o, free);
+    }
 }
 
 /// Issue 30, point 6: a key with an empty (null) value was dropped by
@@ -457,12 +470,7 @@ fn regression_issue_30_an_unknown_key_with_a_null_value_is_unknown() {
             "deploykf_core.deploykf_istio_gateway.gatewayService.ports.https=null",
         ],
     );
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_success(&o, "");
 }
 
 /// `generate -o <out>` with the gateway's hostname set to `host`.
@@ -482,14 +490,7 @@ fn generate_host(dir: &Path, out: &str, host: &str) -> std::process::Output {
 fn regression_issue_30_the_output_path_is_resolved_once() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path();
-    let ok = |o: std::process::Output| {
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
+    let ok = |o: std::process::Output| assert_success(&o, "");
     ok(generate_host(ws, "out", "a.example.com"));
     let a = common::whole_tree_digest(&ws.join("out")).unwrap();
     ok(generate_host(ws, "out/../out", "b.example.com"));
@@ -851,12 +852,7 @@ fn regression_issue_30_floats_read_as_floats_and_ids_are_integers() {
     )
     .unwrap();
     let o = common::run_meshgen(ws, &["generate", "-f", "v.yaml", "-o", "out"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_success(&o, "");
     let path = ws.join("out/manifests/deploykf-dependencies/istio/values.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let written: Vec<&str> = text
