@@ -182,12 +182,14 @@ pub struct Lock {
 /// Lock `dir` (the output's parent) for a whole write: a second meshgen
 /// run into it (into any output there: their temporary siblings share
 /// the parent) calls `on_wait` with a sentence naming the holder, then
-/// waits for it. On a filesystem without `flock` the write goes on
-/// unlocked, as before.
+/// waits for it. On a filesystem without `flock`, or a parent this user
+/// cannot read, the write goes on unlocked, as before.
 pub fn lock(dir: &Path, on_wait: &mut dyn FnMut(String)) -> Result<Lock, Diagnostic> {
-    let file = fs::File::open(dir).map_err(|e| {
-        Diagnostic::error(format!("cannot open `{}` to lock it: {e}", dir.display()))
-    })?;
+    // A parent that cannot be opened (no read permission) or locked
+    // (a filesystem without flock) is written into as before: unlocked.
+    let Ok(file) = fs::File::open(dir) else {
+        return Ok(Lock { _file: None });
+    };
     match file.try_lock() {
         Ok(()) => return Ok(Lock { _file: Some(file) }),
         Err(fs::TryLockError::WouldBlock) => {}
@@ -208,13 +210,20 @@ pub fn lock(dir: &Path, on_wait: &mut dyn FnMut(String)) -> Result<Lock, Diagnos
 #[cfg(target_os = "linux")]
 fn holder(dir: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
-    let ino = fs::metadata(dir).ok()?.ino().to_string();
+    let meta = fs::metadata(dir).ok()?;
+    // `MAJOR:MINOR:INODE`, the device in hex (fs/locks.c lock_get_status).
+    let id = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(meta.dev()),
+        libc::minor(meta.dev()),
+        meta.ino()
+    );
     let locks = fs::read_to_string("/proc/locks").ok()?;
     // `1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF`; waiters are `->`.
     let pid = locks.lines().find_map(|line| {
         let f: Vec<&str> = line.split_whitespace().collect();
-        let (kind, pid, id) = (f.get(1)?, f.get(4)?, f.get(5)?);
-        (*kind == "FLOCK" && id.rsplit(':').next() == Some(ino.as_str())).then(|| pid.to_string())
+        let (kind, pid, at) = (f.get(1)?, f.get(4)?, f.get(5)?);
+        (*kind == "FLOCK" && *at == id).then(|| pid.to_string())
     })?;
     let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     Some(match comm.trim() {
