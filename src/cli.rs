@@ -239,22 +239,37 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(g) => g,
                 Err(errors) => return Ok(trouble(&session, &errors)),
             };
-            let diff = if stat {
-                meshgen::write::diff_stat(&output_dir, &generated.files, &paths)
+            // A terminal gets the compared tree's control characters
+            // escaped; a pipe or file gets a patch, byte for byte.
+            let escape = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                meshgen::write::Escape::Terminal
             } else {
-                meshgen::write::diff(&output_dir, &generated.files, &paths)
+                meshgen::write::Escape::Patch
             };
-            let diff = match diff {
-                Ok(d) => d,
-                Err(e) => return Ok(trouble(&session, &e.into())),
+            let mut out = std::io::BufWriter::new(&mut stdout);
+            let changed = meshgen::write::diff_to(
+                &output_dir,
+                &generated.files,
+                &paths,
+                stat,
+                escape,
+                &mut out,
+            );
+            let changed = match changed {
+                Ok(c) => c,
+                Err(e) => {
+                    drop(out);
+                    return Ok(trouble(&session, &e.into()));
+                }
             };
+            out.flush()?;
+            drop(out);
             session
                 .warnings
                 .0
                 .extend(meshgen::upgrade::warnings(&output_dir, &generated.files));
             print_diagnostics(&session, None);
-            stdout.write_all(diff.as_bytes())?;
-            if exit_code && !diff.is_empty() {
+            if exit_code && changed {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -280,7 +295,9 @@ fn timed_write(
     generated: &meshgen::Generated,
 ) -> Result<meshgen::write::WriteReport, meshgen::write::WriteError> {
     let mut clock = meshgen::timing::StageClock::new();
-    let written = meshgen::write::write(dir, &generated.files);
+    // Another run holds the output's parent: say so before waiting.
+    let mut on_wait = |message: String| eprintln!("notice: {}", escape_controls(&message));
+    let written = meshgen::write::write_waiting(dir, &generated.files, &mut on_wait);
     clock.lap("write");
     written
 }

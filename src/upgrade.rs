@@ -82,8 +82,11 @@ fn bundle_on_disk(out: &Path) -> Option<String> {
     for e in entries {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        // Regular files only: a FIFO would block.
-        let regular = path.symlink_metadata().is_ok_and(|m| m.is_file());
+        // Regular files only (a FIFO would block), within what `diff`
+        // reads (a tree on disk may hold anything).
+        let regular = path
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_file() && m.len() <= crate::write::diff::MAX_COMPARED_BYTES);
         if regular && name.ends_with(".yaml") && name != "kustomization.yaml" {
             if let Ok(text) = std::fs::read_to_string(&path) {
                 texts.push(text);

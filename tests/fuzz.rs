@@ -8,7 +8,8 @@
 //! null, a map, a list, an integral float, a huge integer, a hostile
 //! string; retyped; unknown keys inserted), sometimes edited as raw text
 //! (control characters, BOM, anchors, tags, template syntax), plus random
-//! `--set` / `--set-string` arguments.
+//! `--set` / `--set-string` arguments, some with paths hundreds or
+//! thousands of levels deep (issue 30).
 //!
 //! Invariants: no panic; every diagnostic line names a key path (in
 //! backticks) or a location (` --> `), holds no raw control character,
@@ -17,6 +18,13 @@
 //! U+2029 or BOM), parses with meshgen's own loader and has no key
 //! `injected` (what a hostile string like `"x\ninjected: true"` would add
 //! if it escaped its quotes). The binary exits with 0, 1 or 2.
+//!
+//! A second fuzzer (issue 30) drives the write: runs killed at each
+//! rename of the swap (strace fault injection, skipped with a reason
+//! without strace; the exchange also forced off, for the two-rename
+//! fallback) and several writers into one directory at once. After each
+//! round the output is one whole tree (its files exactly its marker's
+//! list), and after a plain run it is that run's, with nothing beside it.
 //!
 //! The default run is small (a fixed seed, [`DEFAULT_CASES`] cases);
 //! `MESHGEN_FUZZ_CASES=100000 MESHGEN_FUZZ_SEED=7 cargo test --test fuzz`
@@ -600,7 +608,34 @@ fn set_value(rng: &mut Rng) -> String {
     }
 }
 
+/// Issue 30: an argument alone with a deep path, around the 200-level
+/// limit and far past it (20,000 segments overflowed the stack), keyed
+/// or indexed (each index pads its list with nulls: the node limit),
+/// below a map that takes any key or below a default's path.
+fn deep_set_arg(rng: &mut Rng, defaults: &[Vec<Seg>]) -> SetArg {
+    let n: usize = rng.pick(&[150, 196, 197, 199, 200, 201, 5_000, 20_000]);
+    let seg = rng.pick(&[".a", "[0]", "[9999]", ".a[3]"]);
+    let under = [
+        "kubernetes.x",
+        "deploykf_dependencies.istio.meshConfig.x",
+        "deploykf_core.deploykf_istio_gateway.gatewayService.annotations.x",
+    ];
+    let prefix = if rng.chance(3, 4) {
+        rng.pick(&under).to_string()
+    } else {
+        set_path(rng, defaults)
+    };
+    let value = rng.pick(&["1", "{1,2}", "null", "x"]);
+    SetArg {
+        text: format!("{prefix}{}={value}", seg.repeat(n)),
+        force_string: rng.chance(1, 3),
+    }
+}
+
 fn set_arg(rng: &mut Rng, defaults: &[Vec<Seg>], mild: bool) -> SetArg {
+    if !mild && rng.chance(1, 6) {
+        return deep_set_arg(rng, defaults);
+    }
     if mild {
         // A hostile annotation of the gateway Service: accepted, rendered.
         let key = set_escape(rng.pick(KEYS)).replace("injected", "injekted");
@@ -1051,7 +1086,10 @@ fn fuzz_loader_merge_and_set() {
         };
         let mut rng = Rng(case_seed);
         let input = make_case(&mut rng, &seeds, &defaults);
-        let binary = case % BINARY_EVERY == 0;
+        // A deep `--set` path also runs the binary: its stack is where
+        // one overflowed (issue 30).
+        let deep = input.sets.iter().any(|s| s.text.len() > 1000);
+        let binary = case % BINARY_EVERY == 0 || deep;
         if let Err(f) = check(dir.path(), &input, binary) {
             // One report per kind of failure; the rest only counted.
             if kinds_seen.contains(&f.kind) {
@@ -1110,4 +1148,128 @@ fn fuzz_loader_merge_and_set() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------
+// Issue 30: kills at each rename, concurrent writers
+
+/// Rounds of the writer fuzzer by default (`MESHGEN_FUZZ_WRITES`).
+const DEFAULT_WRITE_ROUNDS: u64 = 8;
+
+fn host_set(rng: &mut Rng) -> String {
+    let host = rng.pick(&["a.example.com", "b.example.com", "c.example.com"]);
+    format!("deploykf_core.deploykf_istio_gateway.gateway.hostname={host}")
+}
+
+/// One killed run: SIGKILL at the `n`th rename, the exchange refused
+/// with ENOSYS when `no_exchange` (then the kill lands between the two
+/// renames of the fallback).
+fn killed_run(strace: &Path, dir: &Path, n: usize, no_exchange: bool, set: &str) -> String {
+    let renames = if cfg!(target_arch = "x86_64") {
+        "rename,renameat"
+    } else {
+        "renameat"
+    };
+    let mut cmd = std::process::Command::new(strace);
+    cmd.current_dir(dir).args(["-f", "-qq", "-o", "/dev/null"]);
+    let kill = if no_exchange {
+        cmd.args(["-e", "inject=renameat2:error=ENOSYS"]);
+        renames.to_string()
+    } else {
+        format!("{renames},renameat2")
+    };
+    let out = cmd
+        .arg("-e")
+        .arg(format!("inject={kill}:signal=SIGKILL:when={n}"))
+        .args([
+            env!("CARGO_BIN_EXE_meshgen"),
+            "generate",
+            "-o",
+            "out",
+            "--set",
+            set,
+        ])
+        .output()
+        .unwrap();
+    format!(
+        "kill at rename {n} (exchange {}): {:?}",
+        if no_exchange { "off" } else { "on" },
+        out.status
+    )
+}
+
+#[test]
+fn fuzz_kills_and_concurrent_writers() {
+    let rounds = env_u64("MESHGEN_FUZZ_WRITES", DEFAULT_WRITE_ROUNDS);
+    let mut rng = Rng(env_u64("MESHGEN_FUZZ_SEED", DEFAULT_SEED));
+    let strace = common::strace();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plain = |set: &str| {
+        let o = common::run_meshgen(dir, &["generate", "-o", "out", "--set", set]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    plain(&host_set(&mut rng));
+    for round in 0..rounds {
+        let what = match (&strace, rng.below(3)) {
+            (Some(strace), 0 | 1) => {
+                let no_exchange = rng.chance(1, 3);
+                let n = 1 + rng.below(3);
+                let what = killed_run(strace, dir, n, no_exchange, &host_set(&mut rng));
+                // With the exchange, no moment is without a whole tree.
+                if !no_exchange {
+                    assert!(
+                        common::whole_tree_digest(&dir.join("out")).is_some(),
+                        "round {round}, {what}: no whole tree"
+                    );
+                }
+                what
+            }
+            _ => {
+                let k = 2 + rng.below(2);
+                let sets: Vec<String> = (0..k).map(|_| host_set(&mut rng)).collect();
+                let runs: Vec<_> = sets
+                    .iter()
+                    .map(|set| {
+                        common::meshgen_command(dir)
+                            .args(["generate", "-o", "out", "--set", set])
+                            .stderr(std::process::Stdio::null())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+                for mut r in runs {
+                    assert!(r.wait().unwrap().success(), "round {round}: {k} writers");
+                }
+                assert!(
+                    common::whole_tree_digest(&dir.join("out")).is_some(),
+                    "round {round}: {k} writers left no whole tree"
+                );
+                assert_eq!(common::names_in(dir), ["out"], "round {round}: {k} writers");
+                format!("{k} writers")
+            }
+        };
+        // A plain run recovers whatever was left: its tree, nothing beside.
+        let set = host_set(&mut rng);
+        plain(&set);
+        let want = {
+            let o = common::run_meshgen(dir, &["diff", "-o", "out", "--exit-code", "--set", &set]);
+            o.status.code()
+        };
+        assert_eq!(
+            want,
+            Some(0),
+            "round {round}, after {what}: the tree is not the last run's"
+        );
+        assert_eq!(
+            common::names_in(dir),
+            ["out"],
+            "round {round}, after {what}"
+        );
+    }
 }

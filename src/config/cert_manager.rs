@@ -119,6 +119,12 @@ pub struct Controller {
     /// (which runs it as non-root with the RuntimeDefault seccomp profile).
     /// (`null` in a values file means empty, as in deployKF.)
     #[serde(default)]
+    // Its other keys are free: patterns, not `properties`, which would
+    // make the map closed.
+    #[schemars(extend("patternProperties" = {
+        "^(fsGroup|runAsUser|runAsGroup)$": int64(),
+        "^supplementalGroups$": {"type": "array", "items": int64()}
+    }))]
     pub security_context: Map<String, Value>,
     /// The controller's ServiceAccount.
     pub service_account: ControllerServiceAccount,
@@ -126,6 +132,14 @@ pub struct Controller {
     /// (https://cert-manager.io/docs/cli/controller/).
     #[schemars(inner(length(min = 1)))]
     pub extra_args: Vec<String>,
+}
+
+/// A PodSecurityContext ID: Kubernetes' `format: int64` (cert-manager
+/// v1.21.1 `crd-cert-manager.io_issuers.yaml:1899,1919,1938`, the
+/// PodSecurityContext its CRDs embed). An integer in that range, so a
+/// fraction (`fsGroup: 0.5`) or `1e300` is refused at the key (issue 30).
+fn int64() -> Value {
+    serde_json::json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX})
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -18,6 +18,7 @@ pub mod gitops;
 pub mod istio;
 pub mod patch;
 pub mod profiles;
+pub mod size;
 
 use crate::component::{Overrides, ALL};
 use crate::config::Config;
@@ -55,6 +56,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
     };
     let mut found = Findings::default();
     gitops::check(&ctx, &mut found);
+    size::check(values, sources, &mut found.errors);
     for d in ALL {
         (d.rules)(&ctx, &mut found);
         if let Overrides::Unused(why) = d.overrides {

@@ -107,10 +107,86 @@ impl Schema {
                 &mut warnings,
             );
         }
+        self.unknown_null_keys(values, &mut errors, &mut warnings);
         warnings.extend(self.removed_warnings(values, sources));
         errors.sort();
         warnings.sort();
         (errors, warnings)
+    }
+
+    /// An unknown `key` of the map at `path`, written at `at`: an error,
+    /// or a warning where meshgen renders nothing from it.
+    fn unknown_key(
+        &self,
+        path: &ValuePath,
+        key: &str,
+        at: Option<crate::source::Origin>,
+        out: &mut Diagnostics,
+        warnings: &mut Diagnostics,
+    ) {
+        let known = self.known_keys(path);
+        let key_path = path.key(key);
+        let hint = suggest(key, known.iter().map(String::as_str))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_else(|| expected_keys(&known));
+        // meshgen's output does not depend on it, and deployKF
+        // forks add keys there: worth a look, not a failure.
+        if self.unrendered(path) {
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "unknown key `{key}`{hint} (no deployKF release has it; meshgen does not render this section, so it is accepted and has no effect)"
+                ))
+                .at_path(key_path)
+                .at(at),
+            );
+        } else if path.last_key() == Some("images") && self.image_names.contains(key) {
+            // deployKF's charts read only the images they run,
+            // and forks pin one more (aws-samples' EKS values
+            // pin `kubectl` for cert-manager): a name other
+            // sections use is not a typo here.
+            warnings.push(
+                Diagnostic::warning(format!(
+                    "unknown key `{key}`: this section runs no `{key}` image (other deployKF sections do), so it has no effect{hint}"
+                ))
+                .at_path(key_path)
+                .at(at),
+            );
+        } else {
+            out.push(
+                Diagnostic::error(format!("unknown key `{key}`{hint}"))
+                    .at_path(key_path)
+                    .at(at),
+            );
+        }
+    }
+
+    /// Issue 30: a key set to `null` is gone from the merged values, so
+    /// the validator never sees it; a key the schema does not know
+    /// (its map has `additionalProperties: false`) is still refused,
+    /// at the `null`. A later layer that set it again was validated.
+    fn unknown_null_keys(
+        &self,
+        values: &Values,
+        out: &mut Diagnostics,
+        warnings: &mut Diagnostics,
+    ) {
+        for (path, at) in &values.deleted {
+            let (Some(parent), Some(Segment::Key(key))) = (path.parent(), path.0.last()) else {
+                continue;
+            };
+            if values.get(path).is_some() || values.get(&parent).is_none() {
+                continue;
+            }
+            let Some(node) = self.node_at(&parent) else {
+                continue;
+            };
+            let closed = node.get("additionalProperties") == Some(&Value::Bool(false))
+                && node.get("patternProperties").is_none();
+            let known = node.get("properties").and_then(|p| p.get(key)).is_some();
+            if closed && !known {
+                self.unknown_key(&parent, key, Some(*at), out, warnings);
+            }
+        }
     }
 
     /// One warning per removed key the user set, where they set it.
@@ -197,45 +273,9 @@ impl Schema {
         let plain = node.and_then(|n| n.plain_text());
         let message = match kind {
             ValidationErrorKind::AdditionalProperties { unexpected } => {
-                let known = self.known_keys(path);
-                let unrendered = self.unrendered(path);
                 for key in unexpected {
-                    let key_path = path.key(key);
-                    let hint = suggest(key, known.iter().map(String::as_str))
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_else(|| expected_keys(&known));
-                    let at = values.key_origin(&key_path).or(origin);
-                    // meshgen's output does not depend on it, and deployKF
-                    // forks add keys there: worth a look, not a failure.
-                    if unrendered {
-                        warnings.push(
-                            Diagnostic::warning(format!(
-                                "unknown key `{key}`{hint} (no deployKF release has it; meshgen does not render this section, so it is accepted and has no effect)"
-                            ))
-                            .at_path(key_path)
-                            .at(at),
-                        );
-                    } else if path.last_key() == Some("images")
-                        && self.image_names.contains(key.as_str())
-                    {
-                        // deployKF's charts read only the images they run,
-                        // and forks pin one more (aws-samples' EKS values
-                        // pin `kubectl` for cert-manager): a name other
-                        // sections use is not a typo here.
-                        warnings.push(
-                            Diagnostic::warning(format!(
-                                "unknown key `{key}`: this section runs no `{key}` image (other deployKF sections do), so it has no effect{hint}"
-                            ))
-                            .at_path(key_path)
-                            .at(at),
-                        );
-                    } else {
-                        out.push(
-                            Diagnostic::error(format!("unknown key `{key}`{hint}"))
-                                .at_path(key_path)
-                                .at(at),
-                        );
-                    }
+                    let at = values.key_origin(&path.key(key)).or(origin);
+                    self.unknown_key(path, key, at, out, warnings);
                 }
                 return;
             }

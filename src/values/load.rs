@@ -54,10 +54,7 @@ pub fn load_all(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Vec<Lay
         } else {
             "--set"
         };
-        let id = sources.add(
-            format!("{flag} {}", shell_quote(&set.text)),
-            SourceKind::SetArg,
-        );
+        let id = sources.add(set_arg_name(flag, &set.text), SourceKind::SetArg);
         match setarg::parse(&set.text, set.force_string, id) {
             Ok(assignments) => layers.push(Layer::Set(assignments)),
             Err(d) => diags.push(d),
@@ -68,6 +65,20 @@ pub fn load_all(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Vec<Lay
     } else {
         Ok(layers)
     }
+}
+
+/// The most characters of a `--set` argument its name in messages
+/// shows; a longer one (a 40 KB path) is named by its start and length.
+const MAX_SHOWN_SET_CHARS: usize = 120;
+
+/// How a `--set` argument is named in messages: `--set a.b=1`.
+fn set_arg_name(flag: &str, text: &str) -> String {
+    let len = text.chars().count();
+    if len <= MAX_SHOWN_SET_CHARS {
+        return format!("{flag} {}", shell_quote(text));
+    }
+    let start: String = text.chars().take(MAX_SHOWN_SET_CHARS).collect();
+    format!("{flag} {}… ({len} characters)", shell_quote(&start))
 }
 
 fn shell_quote(s: &str) -> String {

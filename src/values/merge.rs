@@ -5,7 +5,8 @@
 //! 1. Maps merge recursively, key by key; a key keeps the position it had
 //!    in the lower layer, new keys are appended.
 //! 2. Scalars and lists replace what was there (lists are not merged).
-//! 3. An explicit `null` deletes the key, default included.
+//! 3. An explicit `null` deletes the key, default included; every such
+//!    `null` is recorded, deleting or not, so a misspelt key is refused.
 //! 4. Later files win; `--set` applies after all files, whatever the
 //!    order on the command line.
 //! 5. A map meeting a non-map (or a non-map meeting a map) is an error
@@ -84,9 +85,11 @@ fn merge(base: &mut Node, over: Node, path: &mut ValuePath, sink: &mut Sink) {
             for (key, entry) in over_map {
                 path.0.push(Segment::Key(key.clone()));
                 if entry.value.is_null() {
-                    if base_map.shift_remove(&key).is_some() {
-                        sink.deleted.push((path.clone(), entry.value.origin));
-                    }
+                    // Recorded even when there was nothing to delete: a
+                    // null-valued key is still a key, and the schema
+                    // refuses one it does not know (issue 30).
+                    base_map.shift_remove(&key);
+                    sink.deleted.push((path.clone(), entry.value.origin));
                 } else if let Some(existing) = base_map.get_mut(&key) {
                     if existing.value.is_null() {
                         existing.value = entry.value;
@@ -161,9 +164,8 @@ fn apply(
             (NodeKind::Map(map), Segment::Key(k)) => {
                 if last {
                     if a.value.is_null() {
-                        if map.shift_remove(k).is_some() {
-                            deleted.push((walked, origin));
-                        }
+                        map.shift_remove(k);
+                        deleted.push((walked, origin));
                     } else {
                         let entry = map.entry(k.clone()).or_insert_with(|| Entry {
                             key_origin: origin,

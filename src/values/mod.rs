@@ -40,8 +40,9 @@ pub struct SetArg {
 #[derive(Debug, Clone)]
 pub struct Values {
     pub tree: Node,
-    /// Keys an explicit `null` deleted, with where that `null` was written
-    /// (a required key that is missing is reported there).
+    /// Keys an explicit `null` deleted (or named, when there was nothing
+    /// to delete), with where that `null` was written: a required key
+    /// that is missing, or an unknown key, is reported there.
     pub deleted: Vec<(ValuePath, crate::source::Origin)>,
 }
 

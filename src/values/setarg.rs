@@ -9,11 +9,21 @@
 //!   integers without leading zeros are integers, everything else is a
 //!   string (so `1.30` stays the string "1.30", as in helm). With
 //!   `--set-string` every value is a string.
+//!
+//! One argument is bound like one values file (issue 30): its paths nest
+//! at most [`MAX_DEPTH`] levels (a `{...}` list is one more) and its
+//! assignments create at most [`NODE_BUDGET`] nodes, counting the nulls
+//! a list index pads with, so neither the merge nor the output can grow
+//! past what a values file may hold.
 
 use super::path::{Segment, ValuePath};
 use crate::diagnostic::Diagnostic;
 use crate::source::{Origin, Pos, SourceId};
+use crate::yaml::load::{MAX_DEPTH, NODE_BUDGET};
 use crate::yaml::{Node, NodeKind};
+
+/// The most path segments a limit error names (as the file loader's).
+const MAX_SHOWN_DEPTH: usize = 12;
 
 /// One `path=value` of an argument.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,39 +98,80 @@ fn split_assignment(s: &str) -> Option<(String, String, usize)> {
     None
 }
 
-fn parse_path(key: &str) -> Result<ValuePath, String> {
+/// A malformed or too deep path: the message, the key's character
+/// offset where the fault is, and (too deep) the path read so far.
+struct PathError(String, usize, Option<ValuePath>);
+
+fn parse_path(key: &str) -> Result<ValuePath, PathError> {
     let mut path = ValuePath::root();
+    let fail = |m: String| Err(PathError(m, 0, None));
+    let deep = |at: usize, path: &ValuePath| Err(PathError(too_deep(), at, Some(shown(path))));
     if key.trim().is_empty() {
-        return Err("empty key path".into());
+        return fail("empty key path".into());
     }
-    for (_, part) in split_unescaped(key, '.', 0) {
+    for (at, part) in split_unescaped(key, '.', 0) {
+        if path.0.len() >= MAX_DEPTH {
+            return deep(at, &path);
+        }
         // `name[1][2]` → key then indexes; brackets cannot be escaped.
         let (name, mut rest) = match part.find('[') {
             Some(i) if !part[..i].ends_with('\\') => (&part[..i], &part[i..]),
             _ => (part.as_str(), ""),
         };
         if name.is_empty() {
-            return Err(format!("empty key in path `{key}`"));
+            return fail(format!("empty key in path `{key}`"));
         }
         path.0.push(Segment::Key(unescape(name)));
         while !rest.is_empty() {
-            let end = rest
-                .find(']')
-                .ok_or_else(|| format!("unclosed `[` in path `{key}`"))?;
-            let idx: usize = rest[1..end].parse().map_err(|_| {
-                format!("list index `{}` in `{key}` is not a number", &rest[1..end])
-            })?;
+            if path.0.len() >= MAX_DEPTH {
+                return deep(at, &path);
+            }
+            let Some(end) = rest.find(']') else {
+                return fail(format!("unclosed `[` in path `{key}`"));
+            };
+            let Ok(idx) = rest[1..end].parse::<usize>() else {
+                let m = format!("list index `{}` in `{key}` is not a number", &rest[1..end]);
+                return fail(m);
+            };
             if idx > 10_000 {
-                return Err(format!("list index {idx} in `{key}` is too large"));
+                return fail(format!("list index {idx} in `{key}` is too large"));
             }
             path.0.push(Segment::Index(idx));
             rest = &rest[end + 1..];
             if !rest.is_empty() && !rest.starts_with('[') {
-                return Err(format!("unexpected `{rest}` after `]` in `{key}`"));
+                return fail(format!("unexpected `{rest}` after `]` in `{key}`"));
             }
         }
     }
     Ok(path)
+}
+
+fn too_deep() -> String {
+    format!("nesting deeper than {MAX_DEPTH} levels, the limit for values files and `--set` alike")
+}
+
+/// The nodes an assignment may create: one per path segment, the nulls
+/// each index pads its list with, and the value (a list and its items).
+fn nodes_created(a: &Assignment) -> usize {
+    let padding: usize = a
+        .path
+        .0
+        .iter()
+        .map(|s| match s {
+            Segment::Index(i) => *i,
+            Segment::Key(_) => 0,
+        })
+        .sum();
+    let value = match &a.value.kind {
+        NodeKind::Seq(items) => 1 + items.len(),
+        _ => 1,
+    };
+    a.path.0.len() + padding + value
+}
+
+/// The first segments of `path`, as a limit error names it.
+fn shown(path: &ValuePath) -> ValuePath {
+    ValuePath(path.0.iter().take(MAX_SHOWN_DEPTH).cloned().collect())
 }
 
 fn typed(text: &str, force_string: bool, origin: Origin) -> Node {
@@ -160,6 +211,7 @@ pub fn parse(
         },
     };
     let mut out = Vec::new();
+    let mut nodes = 0usize;
     for (start, part) in split_unescaped(arg, ',', 0) {
         let Some((key, raw, eq_col)) = split_assignment(&part) else {
             return Err(Diagnostic::error(format!(
@@ -167,8 +219,13 @@ pub fn parse(
             ))
             .at(Some(origin(start + 1))));
         };
-        let path =
-            parse_path(&key).map_err(|m| Diagnostic::error(m).at(Some(origin(start + 1))))?;
+        let path = parse_path(&key).map_err(|PathError(m, at, path)| {
+            let d = Diagnostic::error(m).at(Some(origin(start + at + 1)));
+            match path {
+                Some(path) => d.at_path(path),
+                None => d,
+            }
+        })?;
         let value_origin = origin(start + eq_col + 1);
         let value = match raw.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
             Some(inner) if !force_string => {
@@ -184,7 +241,21 @@ pub fn parse(
             }
             _ => typed(&unescape(&raw), force_string, value_origin),
         };
-        out.push(Assignment { path, value });
+        if matches!(value.kind, NodeKind::Seq(_)) && path.0.len() >= MAX_DEPTH {
+            return Err(Diagnostic::error(too_deep())
+                .at(Some(value_origin))
+                .at_path(shown(&path)));
+        }
+        let assignment = Assignment { path, value };
+        nodes += nodes_created(&assignment);
+        if nodes > NODE_BUDGET {
+            return Err(Diagnostic::error(format!(
+                "more than {NODE_BUDGET} values (list indexes pad their lists with nulls), the limit for values files and `--set` alike"
+            ))
+            .at(Some(origin(start + 1)))
+            .at_path(shown(&assignment.path)));
+        }
+        out.push(assignment);
     }
     Ok(out)
 }

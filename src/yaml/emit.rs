@@ -138,18 +138,33 @@ pub fn block_of_string_map(entries: &[(&str, &str)], indent: usize) -> String {
     out
 }
 
+/// A number as YAML text. A float is written in the one form both YAML
+/// 1.1 and 1.2 read as a float (issue 30): YAML 1.1's float needs a dot
+/// and a signed exponent (`[-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?`,
+/// yaml.org/type/float.html), which 1.2's core schema also reads
+/// (`[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`, YAML 1.2.2
+/// §10.3.2); PyYAML read Rust's `1e300`, `5e-324` and `1e-5` as strings.
 fn number(n: &serde_json::Number) -> String {
-    if n.is_f64() {
-        let f = n.as_f64().unwrap_or(0.0);
-        let text = format!("{f:?}");
-        if text.contains(['.', 'e', 'E']) {
-            text
-        } else {
-            format!("{text}.0")
-        }
-    } else {
-        n.to_string()
+    if !n.is_f64() {
+        return n.to_string();
     }
+    let text = format!("{:?}", n.as_f64().unwrap_or(0.0));
+    let (mantissa, exponent) = match text.split_once('e') {
+        Some((m, e)) => (m, Some(e)),
+        None => (text.as_str(), None),
+    };
+    let mut out = mantissa.to_string();
+    if !out.contains('.') {
+        out.push_str(".0");
+    }
+    if let Some(e) = exponent {
+        out.push('e');
+        if !e.starts_with('-') {
+            out.push('+');
+        }
+        out.push_str(e);
+    }
+    out
 }
 
 /// A multi-line string as a YAML literal block scalar (`|-` or `|`), its
@@ -379,5 +394,17 @@ mod tests {
             "x: \"1\"\n    \"y\": true"
         );
         assert_eq!(block(&json!({}), 4), "{}");
+    }
+
+    #[test]
+    fn floats_are_written_as_yaml_1_1_and_1_2_read_floats() {
+        let f = |x: f64| number(&serde_json::Number::from_f64(x).unwrap());
+        assert_eq!(f(5e-324), "5.0e-324");
+        assert_eq!(f(1e300), "1.0e+300");
+        assert_eq!(f(1e-5), "1.0e-5");
+        assert_eq!(f(2.5e20), "2.5e+20");
+        assert_eq!(f(0.5), "0.5");
+        assert_eq!(f(-3.0), "-3.0");
+        assert_eq!(f(1e16), "1.0e+16");
     }
 }

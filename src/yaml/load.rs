@@ -19,9 +19,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Upper bound on nodes built from one input, aliases included.
-const NODE_BUDGET: usize = 2_000_000;
+pub const NODE_BUDGET: usize = 2_000_000;
 /// Upper bound on nesting depth.
-const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 200;
 /// Lists at least this long are converted to JSON on all cores.
 const PARALLEL_ITEMS: usize = 1024;
 
@@ -154,6 +154,7 @@ fn pos_of(span: &Span) -> Pos {
 /// Parse every document of `text`. An empty document (a file holding only
 /// comments, or nothing) is `None`.
 pub fn load_documents(text: &str, source: SourceId) -> Result<Vec<Option<Node>>, LoadError> {
+    super::measure::check_expansion(text, source)?;
     Loader::new(text, source, NodeBuilder).stream()
 }
 
@@ -161,6 +162,7 @@ pub fn load_documents(text: &str, source: SourceId) -> Result<Vec<Option<Node>>,
 /// positions: the fast path for checking meshgen's own output. Same
 /// grammar and the same refusals (duplicate keys, tags, alias bombs).
 pub fn load_json_documents(text: &str) -> Result<Vec<serde_json::Value>, LoadError> {
+    super::measure::check_expansion(text, SourceId(0))?;
     let docs = Loader::new(text, SourceId(0), JsonBuilder).stream()?;
     Ok(docs.into_iter().flatten().flatten().collect())
 }
@@ -229,7 +231,6 @@ trait Build {
     fn finish(&self, map: Self::Map, origin: Origin) -> Self::Out;
     /// An empty document parses as one empty plain scalar.
     fn is_empty_doc(&self, out: &Self::Out) -> bool;
-    fn count(&self, out: &Self::Out) -> usize;
 }
 
 struct NodeBuilder;
@@ -274,9 +275,6 @@ impl Build for NodeBuilder {
     }
     fn is_empty_doc(&self, out: &Node) -> bool {
         out.is_null() && out.plain_text() == Some("")
-    }
-    fn count(&self, out: &Node) -> usize {
-        count_nodes(out)
     }
 }
 
@@ -330,22 +328,14 @@ impl Build for JsonBuilder {
         // A bare null document holds nothing a manifest check could use.
         matches!(out, None | Some(serde_json::Value::Null))
     }
-    fn count(&self, out: &Self::Out) -> usize {
-        fn count(v: &serde_json::Value) -> usize {
-            match v {
-                serde_json::Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
-                serde_json::Value::Object(o) => 1 + o.values().map(count).sum::<usize>(),
-                _ => 1,
-            }
-        }
-        out.as_ref().map_or(1, count)
-    }
 }
 
 struct Loader<'a, B: Build> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     source: SourceId,
-    anchors: HashMap<usize, B::Out>,
+    /// Each anchored node with its size in nodes (what an alias to it
+    /// spends, before it is copied).
+    anchors: HashMap<usize, (B::Out, usize)>,
     budget: usize,
     build: B,
     /// Build only these paths (see [`load_selected_documents`]).
@@ -613,6 +603,7 @@ impl<'a, B: Build> Loader<'a, B> {
         if depth > MAX_DEPTH {
             return Err(self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels")));
         }
+        let budget_before = self.budget;
         self.spend(1, pos)?;
         let origin = self.origin(pos);
         let selecting = self.select.is_some();
@@ -623,14 +614,15 @@ impl<'a, B: Build> Loader<'a, B> {
             }
             Event::Alias(_) if selecting => return Err(self.anchor_met(pos)),
             Event::Alias(id) => {
-                let node = self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| self.err(pos, "alias to an unknown anchor"))?;
-                let n = self.build.count(&node);
+                let Some(&(_, n)) = self.anchors.get(&id) else {
+                    return Err(self.err(pos, "alias to an unknown anchor"));
+                };
+                // Spent before the copy is made (issue 30): an alias bomb
+                // of maps is refused without building what it would
+                // expand to. This node's own 1 is already spent.
                 self.expanded_alias = true;
-                self.spend(n, pos)?;
+                self.spend(n - 1, pos)?;
+                let node = self.anchors[&id].0.clone();
                 // The alias is "set" where it is used.
                 return Ok(node);
             }
@@ -701,7 +693,10 @@ impl<'a, B: Build> Loader<'a, B> {
             if selecting {
                 return Err(self.anchor_met(pos));
             }
-            self.anchors.insert(anchor, node.clone());
+            // Every node built below this one, aliases expanded, spent
+            // from the budget: its size.
+            let size = budget_before - self.budget;
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         Ok(node)
     }
@@ -779,14 +774,6 @@ impl<'a, B: Build> Loader<'a, B> {
 /// `!!x` and its expanded form `tag:yaml.org,2002:x`.
 fn is_core(t: &Tag) -> bool {
     t.handle == "!!" || t.handle == "tag:yaml.org,2002:"
-}
-
-fn count_nodes(node: &Node) -> usize {
-    match &node.kind {
-        NodeKind::Seq(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        NodeKind::Map(map) => 1 + map.values().map(|e| count_nodes(&e.value)).sum::<usize>(),
-        _ => 1,
-    }
 }
 
 /// Resolve a plain scalar (see the module comment for the rules).

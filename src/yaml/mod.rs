@@ -8,5 +8,6 @@
 
 pub mod emit;
 pub mod load;
+mod measure;
 
 pub use load::{load_documents, load_json_documents, LoadError, Node, NodeKind};

@@ -261,3 +261,77 @@ pub fn generate(inputs: &ValueInputs) -> meshgen::Generated {
 pub fn docs(text: &str) -> Vec<Value> {
     meshgen::yaml::load_json_documents(text).expect("valid YAML")
 }
+
+// ---------------------------------------------------------------------
+// Tools
+
+/// Whether a missing tool fails the tests instead of skipping them
+/// (`MESHGEN_REQUIRE_TOOLS=1`, as `.ci/run` sets).
+pub fn tools_required() -> bool {
+    std::env::var_os("MESHGEN_REQUIRE_TOOLS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `strace` (for fault injection: `-e inject=`), or `None` after saying
+/// why the caller skips; a failure when tools are required.
+pub fn strace() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("strace"))
+            .find(|p| p.is_file())
+    });
+    // strace traces nothing where ptrace is not allowed (some containers).
+    let works = found.as_ref().is_some_and(|s| {
+        Command::new(s)
+            .args(["-qq", "-o", "/dev/null", "true"])
+            .status()
+            .is_ok_and(|st| st.success())
+    });
+    match (found, works) {
+        (Some(s), true) => Some(s),
+        (found, _) => {
+            let why = match found {
+                None => "no strace on PATH (apt-get install strace)",
+                Some(_) => "strace cannot trace here (ptrace not permitted)",
+            };
+            assert!(
+                !tools_required(),
+                "{why}; MESHGEN_REQUIRE_TOOLS is set, so this is a failure"
+            );
+            eprintln!("skipped: {why}");
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Output trees
+
+/// The values digest in the marker of the tree at `out`, if that tree is
+/// whole: its files are exactly those its marker lists.
+pub fn whole_tree_digest(out: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(out.join(".meshgen-output")).ok()?;
+    let marker = &docs(&text)[0];
+    let mut listed: Vec<String> = marker["files"]
+        .as_array()?
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    let mut present: Vec<String> = walk(out)
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| p != ".meshgen-output")
+        .collect();
+    present.sort();
+    (listed == present).then(|| marker["valuesDigest"].as_str().unwrap().to_string())
+}
+
+/// The names in `dir`, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -30,6 +30,11 @@
 //!
 //! This stage never renders; it receives finished bytes.
 
+pub mod diff;
+pub mod place;
+
+pub use diff::{diff, diff_stat, diff_to, Escape};
+
 use crate::diagnostic::Diagnostic;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
@@ -204,7 +209,7 @@ fn foreign_entries(dir: &Path) -> Result<Option<Foreign>, Diagnostic> {
 /// the user's home directory (checked before anything is walked: a tree
 /// that large is never meshgen's).
 /// `doing` is what was asked ("write into", "compare with").
-fn refuse_special_directory(dir: &Path, doing: &str) -> Result<(), Diagnostic> {
+fn refuse_special_directory(dir: &Path, shown: &Path, doing: &str) -> Result<(), Diagnostic> {
     let Ok(canonical) = fs::canonicalize(dir) else {
         return Ok(());
     };
@@ -220,13 +225,14 @@ fn refuse_special_directory(dir: &Path, doing: &str) -> Result<(), Diagnostic> {
     };
     Err(Diagnostic::error(format!(
         "refusing to {doing} `{}`: it is {what}; give -o a directory of its own, e.g. `-o out`",
-        dir.display()
+        shown.display()
     )))
 }
 
 /// Decide whether `dir` may be replaced. Ok(true) when it holds an earlier
-/// output, Ok(false) when it is absent or empty.
-fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
+/// output, Ok(false) when it is absent or empty. `dir` is the resolved
+/// path, `shown` what the user gave.
+fn may_replace(dir: &Path, shown: &Path) -> Result<bool, Diagnostic> {
     if !dir.exists() && dir.symlink_metadata().is_err() {
         return Ok(false);
     }
@@ -236,10 +242,10 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
     if !meta.is_dir() {
         return Err(Diagnostic::error(format!(
             "output path `{}` exists and is not a directory; choose another -o",
-            dir.display()
+            shown.display()
         )));
     }
-    refuse_special_directory(dir, "write into")?;
+    refuse_special_directory(dir, shown, "write into")?;
     let is_empty = fs::read_dir(dir)
         .map_err(|e| io_err("read directory", dir, e))?
         .next()
@@ -252,39 +258,24 @@ fn may_replace(dir: &Path) -> Result<bool, Diagnostic> {
     let Some(foreign) = foreign_entries(dir)? else {
         return Err(Diagnostic::error(format!(
             "refusing to write into `{}`: it is not empty and was not written by meshgen (no {MARKER}); choose an empty or new directory",
-            dir.display()
+            shown.display()
         )));
     };
     if let Some(first) = foreign.files.first() {
         return Err(Diagnostic::error(format!(
             "refusing to replace `{}`: it holds {} file(s) meshgen did not write, e.g. `{first}`; move them out first",
-            dir.display(),
+            shown.display(),
             foreign.files.len()
         )));
     }
     if let Some(first) = foreign.dirs.first() {
         return Err(Diagnostic::error(format!(
             "refusing to replace `{}`: it holds {} directory(ies) meshgen did not make, e.g. `{first}/` (empty, or holding only other such directories); move them out or remove them first",
-            dir.display(),
+            shown.display(),
             foreign.dirs.len()
         )));
     }
     Ok(true)
-}
-
-/// The output directory's parent (`.` for a bare name) and its name.
-fn parent_and_name(dir: &Path) -> Result<(PathBuf, String), Diagnostic> {
-    let name = dir.file_name().ok_or_else(|| {
-        Diagnostic::error(format!(
-            "output path `{}` has no directory name",
-            dir.display()
-        ))
-    })?;
-    let parent = match dir.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    Ok((parent, name.to_string_lossy().into_owned()))
 }
 
 /// Prefixes of the temporary siblings of output `name`: the new tree
@@ -607,7 +598,17 @@ impl From<Diagnostic> for WriteError {
 /// interrupted runs that are not provably meshgen's are in the report's
 /// warnings.
 pub fn write(dir: &Path, files: &Files) -> Result<WriteReport, WriteError> {
-    write_with(dir, files, remove_marker_last)
+    write_waiting(dir, files, &mut |_| {})
+}
+
+/// [`write`], calling `on_wait` with a sentence naming the other run
+/// before waiting for it (see [`place::lock`]).
+pub fn write_waiting(
+    dir: &Path,
+    files: &Files,
+    on_wait: &mut dyn FnMut(String),
+) -> Result<WriteReport, WriteError> {
+    write_with(dir, files, on_wait, remove_marker_last)
 }
 
 /// [`write`], deleting the moved-aside previous output (its holder) with
@@ -615,20 +616,32 @@ pub fn write(dir: &Path, files: &Files) -> Result<WriteReport, WriteError> {
 fn write_with(
     dir: &Path,
     files: &Files,
+    on_wait: &mut dyn FnMut(String),
     remove_previous: impl FnOnce(&Path) -> Result<(), Remains>,
 ) -> Result<WriteReport, WriteError> {
-    let replaced = may_replace(dir)?;
-    let (parent, name) = parent_and_name(dir)?;
-    fs::create_dir_all(&parent).map_err(|e| io_err("create", &parent, e))?;
-    let mut warnings = clean_leftovers(&parent, &name);
+    // Resolved once: every step below names the same directory, whatever
+    // the renames do to a relative path (`-o out/../out`).
+    refuse_special_directory(dir, dir, "write into")?;
+    let target = place::Target::resolve(dir)?;
+    let longest = files.keys().map(String::len).max().unwrap_or(0);
+    target.check_length(dir, longest)?;
+    let created = target.create_parent()?;
+    let (parent, name, out) = (target.parent(), target.name.clone(), target.path());
+    let _lock = place::lock(&parent, on_wait)?;
+    // Before the leftovers are cleaned: a tree a killed swap left aside
+    // is the output.
+    let mut warnings = restore_aside(&parent, &name, &out, dir);
+    let replaced = may_replace(&out, dir)?;
+    warnings.extend(clean_leftovers(&parent, &name));
     let unchanged = if replaced {
-        unchanged_files(dir, files)
+        unchanged_files(&out, files)
     } else {
         HashSet::new()
     };
     if replaced && unchanged.len() == files.len() {
         // Every file, the marker included, is there byte for byte, and the
         // marker proved there is nothing else: the tree is already this one.
+        created.keep();
         return Ok(WriteReport {
             dir: dir.to_path_buf(),
             files: files.len(),
@@ -649,37 +662,60 @@ fn write_with(
     // tree gets the usual permissions.
     let new_holder = holder(&tmp_prefix)?;
     let new_tree = new_holder.path().join(&name);
-    let puts = write_tree(&new_tree, files, dir, &unchanged)?;
+    let puts = write_tree(&new_tree, files, &out, &unchanged)?;
     let written = puts.iter().filter(|p| **p == Put::Written).count();
-    if dir.symlink_metadata().is_ok() {
-        // Swap: move the old tree aside, move the new one in, then delete
-        // the old one. If the second rename fails, put the old tree back.
+    if out.symlink_metadata().is_ok() {
+        // Swap in one step where the kernel can: the previous tree takes
+        // the new one's place in its holder, and no moment is without a
+        // tree. Otherwise move the old tree aside, move the new one in,
+        // and put the old one back if the second rename fails; a run
+        // killed between the two leaves the old tree aside, and the next
+        // run puts it back (`restore_aside`).
         let old_holder = holder(&old_prefix)?;
-        let previous = old_holder.path().join(&name);
-        fs::rename(dir, &previous).map_err(|e| io_err("move aside", dir, e))?;
-        if let Err(e) = fs::rename(&new_tree, dir) {
-            let diagnostic = io_err("replace", dir, e);
-            if let Err(back) = fs::rename(&previous, dir) {
-                // Never delete the only copy of the previous output.
-                let previous = old_holder.keep().join(&name);
-                return Err(WriteError::PreviousMovedAside {
-                    diagnostic: Diagnostic::error(format!(
-                        "{}; moving the previous output back from `{}` failed too: {back}",
-                        diagnostic.message,
-                        previous.display()
-                    )),
-                    previous,
-                });
+        let exchanged = place::exchange(&new_tree, &out).map_err(|e| io_err("replace", dir, e))?;
+        let old_holder = if exchanged {
+            // The previous tree is in the new tree's holder: name that as
+            // every moved-aside tree is named (a directory renamed over an
+            // empty one replaces it). Killed before, the holder is a
+            // leftover like any other.
+            match fs::rename(new_holder.path(), old_holder.path()) {
+                Ok(()) => {
+                    let _ = new_holder.keep();
+                    old_holder
+                }
+                Err(_) => new_holder,
             }
-            return Err(WriteError::Unchanged(diagnostic));
-        }
+        } else {
+            let previous = old_holder.path().join(&name);
+            fs::rename(&out, &previous).map_err(|e| io_err("move aside", dir, e))?;
+            if let Err(e) = fs::rename(&new_tree, &out) {
+                let diagnostic = io_err("replace", dir, e);
+                if let Err(back) = fs::rename(&previous, &out) {
+                    // Never delete the only copy of the previous output.
+                    let previous = old_holder.keep().join(&name);
+                    return Err(WriteError::PreviousMovedAside {
+                        diagnostic: Diagnostic::error(format!(
+                            "{}; moving the previous output back from `{}` failed too: {back}",
+                            diagnostic.message,
+                            previous.display()
+                        )),
+                        previous,
+                    });
+                }
+                return Err(WriteError::Unchanged(diagnostic));
+            }
+            let _ = new_holder.close();
+            old_holder
+        };
         // The new tree is in place: from here on the run succeeds. The
         // previous tree is deleted marker last (not by tempfile, whose
         // order is the directory's), so that whatever resists stays
         // provably meshgen's; the warning names exactly what is left.
-        let aside = match old_holder.path().file_name() {
-            Some(holder_name) => parent.join(holder_name),
-            None => old_holder.path().to_path_buf(),
+        // Named beside `dir` as the user named it.
+        let aside = match (old_holder.path().file_name(), dir.parent()) {
+            (Some(holder), Some(p)) if !p.as_os_str().is_empty() => p.join(holder),
+            (Some(holder), _) => Path::new(".").join(holder),
+            (None, _) => old_holder.path().to_path_buf(),
         };
         let held = old_holder.keep();
         if let Err(remains) = remove_previous(&held) {
@@ -694,10 +730,11 @@ fn write_with(
             )));
         }
     } else {
-        fs::rename(&new_tree, dir).map_err(|e| io_err("create", dir, e))?;
+        fs::rename(&new_tree, &out).map_err(|e| io_err("create", dir, e))?;
+        // Only the empty holder is left to delete.
+        let _ = new_holder.close();
     }
-    // Only the empty holder is left to delete.
-    let _ = new_holder.close();
+    created.keep();
     Ok(WriteReport {
         dir: dir.to_path_buf(),
         files: files.len(),
@@ -707,151 +744,48 @@ fn write_with(
     })
 }
 
-/// One file that differs between `dir` and the new tree: its text on
-/// disk and in the new tree (`None`: absent there).
-struct Change<'a> {
-    rel: String,
-    old: Option<String>,
-    new: Option<&'a String>,
-}
-
-/// The files of `dir` (marker excluded) and `files` that differ, sorted.
-fn changes<'a>(
-    dir: &Path,
-    files: &'a Files,
-    only: &[String],
-) -> Result<Vec<Change<'a>>, Diagnostic> {
-    let present = if dir.is_dir() {
-        refuse_special_directory(dir, "compare with")?;
-        list_files(dir)?
-    } else {
-        Vec::new()
+/// When the output directory `out` is missing and a run killed between
+/// the two renames of a swap (where the kernel cannot exchange) left the
+/// previous tree aside in a holder beside it, move that tree back: the
+/// output is as it was before that run. The newest such tree, when
+/// several are provably meshgen's; the others are cleaned as leftovers.
+fn restore_aside(parent: &Path, name: &str, out: &Path, shown: &Path) -> Vec<Diagnostic> {
+    if out.symlink_metadata().is_ok() {
+        return Vec::new();
+    }
+    let [_, old_prefix] = sibling_prefixes(name);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Vec::new();
     };
-    let present_set: HashSet<&str> = present.iter().map(String::as_str).collect();
-    let mut paths: Vec<&str> = present
-        .iter()
-        .map(String::as_str)
-        .chain(files.keys().map(String::as_str))
-        .filter(|p| *p != MARKER && within(p, only))
-        .collect();
-    paths.sort();
-    paths.dedup();
-    let mut out = Vec::new();
-    for rel in paths {
-        let old = if present_set.contains(rel) {
-            let path = dir.join(rel);
-            // Never open what is not a regular file: a FIFO would block.
-            let regular = path.symlink_metadata().is_ok_and(|m| m.is_file());
-            if !regular {
-                return Err(Diagnostic::error(format!(
-                    "cannot compare `{}`: it is not a regular file (a symlink, FIFO, device or socket); meshgen writes only regular files",
-                    path.display()
-                )));
-            }
-            let bytes = fs::read(&path).map_err(|e| io_err("read", &path, e))?;
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        } else {
-            None
-        };
-        let new = files.get(rel);
-        if old.as_deref() != new.map(String::as_str) {
-            out.push(Change {
-                rel: rel.to_string(),
-                old,
-                new,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// `rel` is one of the paths `only` names (a file, or a directory and
-/// everything under it, as git's pathspecs), or `only` is empty.
-fn within(rel: &str, only: &[String]) -> bool {
-    only.is_empty()
-        || only.iter().any(|o| {
-            let o = o.trim_end_matches('/');
-            o.is_empty()
-                || o == "."
-                || rel == o
-                || rel.strip_prefix(o).is_some_and(|r| r.starts_with('/'))
+    let newest = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&old_prefix))
+        .map(|e| e.path())
+        .filter(|holder| {
+            let tree = holder.join(name);
+            tree.symlink_metadata().is_ok_and(|m| m.is_dir())
+                && is_our_leftover(holder, name)
+                && marked_files(&tree).is_ok_and(|m| m.is_some())
         })
-}
-
-/// A unified diff between the files in `dir` (marker excluded) and
-/// `files`, of the paths `only` names (all when empty); empty when
-/// identical. Added and removed files diff against `/dev/null`.
-pub fn diff(dir: &Path, files: &Files, only: &[String]) -> Result<String, Diagnostic> {
-    let mut out = String::new();
-    for c in changes(dir, files, only)? {
-        let rel = &c.rel;
-        let a = if c.old.is_some() {
-            format!("a/{rel}")
-        } else {
-            "/dev/null".into()
-        };
-        let b = if c.new.is_some() {
-            format!("b/{rel}")
-        } else {
-            "/dev/null".into()
-        };
-        let old_text = c.old.unwrap_or_default();
-        let new_text = c.new.cloned().unwrap_or_default();
-        let d = similar::TextDiff::from_lines(&old_text, &new_text);
-        out.push_str(&format!("diff --meshgen {a} {b}\n"));
-        out.push_str(
-            &d.unified_diff()
-                .context_radius(3)
-                .header(&a, &b)
-                .to_string(),
-        );
-        if !out.ends_with('\n') {
-            out.push('\n');
+        .max_by_key(|holder| holder.metadata().and_then(|m| m.modified()).ok());
+    let Some(holder) = newest else {
+        return Vec::new();
+    };
+    match fs::rename(holder.join(name), out) {
+        Ok(()) => {
+            let _ = fs::remove_dir(&holder);
+            vec![Diagnostic::warning(format!(
+                "`{}` was missing: a meshgen run was stopped between the two renames of its swap; its previous content, left at `{}`, is back in place",
+                shown.display(),
+                holder.join(name).display()
+            ))]
         }
+        Err(e) => vec![Diagnostic::warning(format!(
+            "`{}` is missing and its previous content is at `{}` (a meshgen run was stopped mid-swap), but it cannot be moved back: {e}",
+            shown.display(),
+            holder.join(name).display()
+        ))],
     }
-    Ok(out)
-}
-
-/// What `diff` would show, one line per changed file (lines added and
-/// removed, and whether the file is new or gone) and a total, as
-/// `git diff --stat` summarises: for reviewing a mode change whose diff is
-/// long (a CRD bundle alone is thousands of lines). Empty when identical.
-pub fn diff_stat(dir: &Path, files: &Files, only: &[String]) -> Result<String, Diagnostic> {
-    let changes = changes(dir, files, only)?;
-    let width = changes.iter().map(|c| c.rel.len()).max().unwrap_or(0);
-    let (mut added, mut removed) = (0usize, 0usize);
-    let mut out = String::new();
-    for c in &changes {
-        let old_text = c.old.clone().unwrap_or_default();
-        let new_text = c.new.cloned().unwrap_or_default();
-        let d = similar::TextDiff::from_lines(&old_text, &new_text);
-        let (mut plus, mut minus) = (0usize, 0usize);
-        for op in d.iter_all_changes() {
-            match op.tag() {
-                similar::ChangeTag::Insert => plus += 1,
-                similar::ChangeTag::Delete => minus += 1,
-                similar::ChangeTag::Equal => {}
-            }
-        }
-        added += plus;
-        removed += minus;
-        let state = match (&c.old, &c.new) {
-            (None, _) => " (new)",
-            (_, None) => " (gone)",
-            _ => "",
-        };
-        out.push_str(&format!(" {:<width$} | +{plus} -{minus}{state}\n", c.rel));
-    }
-    if !changes.is_empty() {
-        out.push_str(&format!(
-            " {} file{} changed, {added} insertion{}(+), {removed} deletion{}(-)\n",
-            changes.len(),
-            if changes.len() == 1 { "" } else { "s" },
-            if added == 1 { "" } else { "s" },
-            if removed == 1 { "" } else { "s" },
-        ));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -1002,7 +936,7 @@ mod tests {
         )
         .unwrap();
         let new = with_marker(files(&[("a/new.yaml", "new\n")]));
-        let report = write_with(&out, &new, |held| {
+        let report = write_with(&out, &new, &mut |_| {}, |held| {
             // As if `out/a/old.yaml` resisted: the rest goes, the marker stays.
             fs::remove_file(held.join("out/b/old.yaml")).unwrap();
             Err(Remains {
