@@ -10,8 +10,11 @@
 //! Helm is `$MESHGEN_BENCH_HELM`, else `target/tools/bin/helm` (fetch it
 //! with `/work/shared/tools/get-helm target/tools/bin` or install Helm),
 //! else `helm` on PATH; without one, that comparison is skipped and says
-//! so. `cargo bench --profile fastbuild --bench render` measures a quicker
-//! build. Prints figures; asserts nothing.
+//! so. `cargo bench --bench render` measures the `bench` profile (Cargo's
+//! default release settings, what the README's first command builds);
+//! `cargo bench --profile dist --bench render` the fat-LTO build of
+//! published binaries (README: "Build profiles"). Prints figures; asserts
+//! nothing.
 
 use meshgen::values::ValueInputs;
 use meshgen::Session;

@@ -52,6 +52,10 @@ pub enum Overrides {
     /// The component renders plain manifests: setting any is a warning
     /// with this reason.
     Unused(&'static str),
+    /// The component renders plain manifests in place of a chart users
+    /// tune through `valuesOverrides`: each key (at the dotted key given)
+    /// becomes a patch of those manifests, or an error naming it.
+    Patches(fn(&Config, &str) -> Vec<crate::rules::patch::Mapped>),
 }
 
 /// A template path placeholder `{placeholder}`: the template renders once

@@ -1896,10 +1896,10 @@ deploykf_core:
   deploykf_istio_gateway:
     gatewayService:
       annotations:
+  deploykf_auth:
     valuesOverrides:
-      gateway:
-        service:
-          externalIPs: [10.0.0.1]
+      dex:
+        replicas: 2
 "#,
     );
     let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
@@ -1908,10 +1908,10 @@ deploykf_core:
     assert!(!err.contains("default_values.yaml:7"), "{err}");
     let overrides: Vec<&str> = err
         .lines()
-        .filter(|l| l.contains("`deploykf_core.deploykf_istio_gateway.valuesOverrides`"))
+        .filter(|l| l.contains("`deploykf_core.deploykf_auth.valuesOverrides`"))
         .collect();
     assert_eq!(overrides.len(), 1, "{err}");
-    assert!(overrides[0].ends_with("--> v.yaml:12:7"), "{err}");
+    assert!(overrides[0].ends_with("--> v.yaml:13:7"), "{err}");
     let service = std::fs::read_to_string(
         ws.path()
             .join("out/manifests/deploykf-core/deploykf-istio-gateway/Service.yaml"),
@@ -2065,4 +2065,68 @@ fn regression_issue_29_patches() {
     assert!(proxy["spec"]["template"]["spec"]
         .get("priorityClassName")
         .is_none());
+}
+
+/// Issue 29, point 6: a real deployKF user sets
+/// `valuesOverrides.gateway.service.externalIPs` (deployKF renders the
+/// gateway with Istio's `gateway` chart); meshgen dropped it with a
+/// warning. Each chart key with an equivalent in meshgen's Deployment and
+/// Service is now a patch of it (what kustomize builds is checked when
+/// kubectl is there); a key meshgen has its own key for, or none, is an
+/// error naming it.
+#[test]
+fn regression_issue_29_gateway_chart_overrides_take_effect() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_core:\n  deploykf_istio_gateway:\n    valuesOverrides:\n      gateway:\n        service:\n          externalIPs: [192.0.2.7]\n          externalTrafficPolicy: Local\n        resources: {requests: {cpu: 200m}}\n        tolerations: [{key: edge, operator: Exists}]\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("valuesOverrides"), "{}", stderr(&o));
+    let dir = ws
+        .path()
+        .join("out/manifests/deploykf-core/deploykf-istio-gateway");
+    let k = common::docs(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap());
+    assert_eq!(
+        k[0]["patches"].as_array().unwrap().len(),
+        3,
+        "{:?}",
+        k[0]["patches"]
+    );
+    if let Ok(built) = Command::new("kubectl").arg("kustomize").arg(&dir).output() {
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let docs = common::docs(&String::from_utf8_lossy(&built.stdout));
+        let find = |kind: &str| {
+            docs.iter()
+                .find(|d| d["kind"] == kind && d["metadata"]["name"] == "deploykf-gateway")
+                .unwrap()
+                .clone()
+        };
+        let svc = find("Service");
+        assert_eq!(svc["spec"]["externalIPs"], serde_json::json!(["192.0.2.7"]));
+        assert_eq!(svc["spec"]["externalTrafficPolicy"], "Local");
+        let pod = &find("Deployment")["spec"]["template"]["spec"];
+        assert_eq!(pod["tolerations"][0]["key"], "edge");
+        assert_eq!(pod["containers"][0]["name"], "istio-proxy");
+        assert_eq!(pod["containers"][0]["resources"]["requests"]["cpu"], "200m");
+    } else {
+        assert!(
+            std::env::var_os("MESHGEN_REQUIRE_TOOLS").is_none_or(|v| v.is_empty() || v == "0"),
+            "kubectl not found; MESHGEN_REQUIRE_TOOLS is set, so it is a failure"
+        );
+    }
+    ws.file(
+        "bad.yaml",
+        b"deploykf_core:\n  deploykf_istio_gateway:\n    valuesOverrides:\n      gateway:\n        replicaCount: 3\n        volumes: [{name: x, emptyDir: {}}]\n",
+    );
+    let o = ws.run(&["generate", "-f", "bad.yaml", "-o", "out2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("error: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.replicaCount`: meshgen has its own key for this: set `deploykf_core.deploykf_istio_gateway.gatewayDeployment.replicaCount`"), "{err}");
+    assert!(err.contains("error: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.volumes`: has no equivalent in the gateway Deployment and Service meshgen renders; change those with `deploykf_core.deploykf_istio_gateway.patches`"), "{err}");
 }

@@ -403,7 +403,8 @@ fn regression_issue_30_a_deep_mesh_config_is_refused_at_the_value() {
     for free in [
         mesh,
         "deploykf_dependencies.istio.valuesOverrides",
-        "deploykf_core.deploykf_istio_gateway.valuesOverrides",
+        // The gateway chart's values become kustomize patches (issue 29).
+        "deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.affinity",
         "deploykf_core.deploykf_auth.valuesOverrides",
         "deploykf_dependencies.cert_manager.valuesOverrides",
         "deploykf_dependencies.cert_manager.controller.securityContext",

@@ -16,8 +16,11 @@ pub struct GatewayComponent {
     /// resource.
     #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
     pub namespace: String,
-    /// deployKF key, accepted; has no effect (meshgen renders the gateway
-    /// as plain manifests, not through the upstream chart; setting it warns).
+    /// deployKF's values of Istio's `gateway` chart (`gateway.<key>`):
+    /// meshgen renders the gateway's Deployment and Service itself and
+    /// applies each key with an equivalent there as a kustomize patch of
+    /// them (`service.externalIPs`, `resources`, `tolerations`, ...); a key
+    /// without one, or one meshgen has its own key for, is an error.
     /// (`null` in a values file means empty, as in deployKF.)
     #[serde(default)]
     pub values_overrides: Map<String, Value>,

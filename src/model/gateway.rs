@@ -13,8 +13,6 @@ use crate::facts::{
 use serde::Serialize;
 use serde_json::{json, Value};
 
-const WHY_NO_OVERRIDES: &str = "meshgen renders the gateway deployment as plain manifests, not through the upstream `gateway` chart; use the documented keys of `gatewayDeployment`/`gatewayService`, or `extraManifests`";
-
 pub static COMPONENT: Descriptor = Descriptor {
     id: "deploykf-istio-gateway",
     summary: "the ingress gateway: its deployment, Gateway/VirtualService routes, TLS certificate and the authentication and authorization policies at the edge",
@@ -24,7 +22,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     wave: 0,
     packaging: Packaging::Kustomize,
     delivery: Delivery::PLAIN,
-    overrides: Overrides::Unused(WHY_NO_OVERRIDES),
+    overrides: Overrides::Patches(crate::rules::gateway_chart::map),
     fan_out: &[FanOut {
         placeholder: "app",
         collection: &["apps"],

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cert_manager;
 pub mod extra;
 pub mod gateway;
+pub mod gateway_chart;
 pub mod gitops;
 pub mod istio;
 pub mod patch;
@@ -87,10 +88,33 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         }
         extra.insert(d.id, parsed.docs);
         let key = d.key_path("patches");
-        patches.insert(
-            d.id,
-            patch::parse(values, &key, (d.patches)(&config), &mut diags),
-        );
+        let mut own = patch::parse(values, &key, (d.patches)(&config), &mut diags);
+        if let Overrides::Patches(map) = d.overrides {
+            for m in map(&config, &d.key_path("valuesOverrides")) {
+                match m {
+                    patch::Mapped::Patch {
+                        path,
+                        kind,
+                        name,
+                        body,
+                    } => {
+                        let origin = values.origin_of(&path);
+                        let body = match body {
+                            Value::Object(m) => m,
+                            _ => serde_json::Map::new(),
+                        };
+                        match patch::strategic(kind, &name, body, path.clone(), origin) {
+                            Ok(p) => own.push(p),
+                            Err(message) => diags.push(error_at(values, path, message.into())),
+                        }
+                    }
+                    patch::Mapped::Refused { path, message } => {
+                        diags.push(error_at(values, path, message))
+                    }
+                }
+            }
+        }
+        patches.insert(d.id, own);
     }
     diags.sort();
     if diags.has_errors() {

@@ -44,6 +44,52 @@ impl UserPatch {
     }
 }
 
+/// A `valuesOverrides` key of a chart meshgen does not render through,
+/// as meshgen applies it (`component::Overrides::Patches`).
+#[derive(Debug)]
+pub enum Mapped {
+    /// A strategic-merge patch of the component's `kind` object `name`.
+    Patch {
+        path: ValuePath,
+        kind: &'static str,
+        name: String,
+        body: Value,
+    },
+    /// No equivalent, or one meshgen has its own key for: why.
+    Refused { path: ValuePath, message: String },
+}
+
+/// The strategic-merge patch `body` of `kind` `name`, ready for a
+/// `kustomization.yaml`: kustomize needs the patch's own `kind` and
+/// `metadata.name`, which are the target's.
+pub fn strategic(
+    kind: &str,
+    name: &str,
+    body: serde_json::Map<String, Value>,
+    path: ValuePath,
+    origin: Option<Origin>,
+) -> Result<UserPatch, &'static str> {
+    let mut map = body;
+    let mut head = serde_json::Map::new();
+    head.insert("kind".into(), kind.into());
+    let mut metadata = match map.remove("metadata") {
+        Some(Value::Object(m)) => m,
+        Some(_) => return Err("`metadata` must be a map"),
+        None => serde_json::Map::new(),
+    };
+    metadata.insert("name".into(), name.into());
+    map.remove("kind");
+    head.insert("metadata".into(), Value::Object(metadata));
+    head.extend(map);
+    Ok(UserPatch {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        text: crate::yaml::emit::document(&Value::Object(head)),
+        path,
+        origin,
+    })
+}
+
 const OPS: &[&str] = &["add", "remove", "replace", "move", "copy", "test"];
 
 /// Read the `patches` at `key` (dotted).
@@ -76,25 +122,15 @@ pub fn parse(
             },
             other => other.clone(),
         };
+        let item = ValuePath::keys(key).index(i);
+        let item_origin = values.origin_of(&item);
         let body = match body {
-            Value::Object(mut map) => {
-                // The target's kind and name, wherever the patch names
-                // others: kustomize applies it by `target`.
-                let mut head = serde_json::Map::new();
-                head.insert("kind".into(), p.target.kind.clone().into());
-                let mut metadata = match map.remove("metadata") {
-                    Some(Value::Object(m)) => m,
-                    Some(_) => {
-                        diags.push(fail("`metadata` must be a map".into()));
-                        continue;
-                    }
-                    None => serde_json::Map::new(),
-                };
-                metadata.insert("name".into(), p.target.name.clone().into());
-                map.remove("kind");
-                head.insert("metadata".into(), Value::Object(metadata));
-                head.extend(map);
-                Value::Object(head)
+            Value::Object(map) => {
+                match strategic(&p.target.kind, &p.target.name, map, item, item_origin) {
+                    Ok(patch) => out.push(patch),
+                    Err(message) => diags.push(fail(message.into())),
+                }
+                continue;
             }
             Value::Array(ops) => {
                 let mut bad = None;
