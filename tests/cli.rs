@@ -436,6 +436,14 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         ("malformed --set", None, vec!["--set", "justakey"]),
+        // Issue 27: an unknown preset is named with the closest one.
+        ("unknown preset", None, vec!["--preset", "kubeflw"]),
+        // Issue 27: a value the preset set is located in the preset.
+        (
+            "preset value refused by a rule",
+            None,
+            vec!["--preset", "kubeflow", "--set", "deploykf_dependencies.istio.dataplaneMode=ambient"],
+        ),
         (
             "minReplicas above maxReplicas",
             None,
@@ -1742,4 +1750,44 @@ fn diff_stat_and_paths_narrow_the_review_of_a_mode_change() {
         "manifests/deploykf-dependencies/ist",
     ]);
     assert!(stdout(&none).is_empty(), "{}", stdout(&none));
+}
+
+/// Issue 27, point 1: `meshgen presets` lists each preset on one line, and
+/// `meshgen values --preset` shows the preset's values between the
+/// defaults and the user's (the user's files still win).
+#[test]
+fn presets_are_listed_and_layered_between_the_defaults_and_the_user() {
+    let ws = Workspace::new();
+    let o = ws.run(&["presets"]);
+    assert_eq!(o.status.code(), Some(0));
+    let list = stdout(&o);
+    assert_eq!(
+        list.lines().count(),
+        meshgen::values::preset::ALL.len(),
+        "{list}"
+    );
+    assert!(list.starts_with("kubeflow "), "{list}");
+    ws.file(
+        "my.yaml",
+        b"deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService:\n      name: mine\n",
+    );
+    let o = ws.run(&["values", "--preset", "kubeflow", "-f", "my.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("# merged: default_values.yaml, then preset `kubeflow` (presets/kubeflow.yaml, embedded)"),
+        "{text}"
+    );
+    let v = common::docs(&text).remove(0);
+    let gw = &v["deploykf_core"]["deploykf_istio_gateway"];
+    assert_eq!(gw["namespace"], "istio-system", "the preset's value");
+    assert_eq!(gw["gatewayService"]["name"], "mine", "the user's file wins");
+    // The same for `diff`, which takes the same value arguments.
+    let o = ws.run(&["diff", "--preset", "nope", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown preset `nope`"),
+        "{}",
+        stderr(&o)
+    );
 }
