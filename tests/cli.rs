@@ -438,6 +438,12 @@ fn bad_inputs() -> Vec<BadInput> {
         ("malformed --set", None, vec!["--set", "justakey"]),
         // Issue 27: an unknown preset is named with the closest one.
         ("unknown preset", None, vec!["--preset", "kubeflw"]),
+        // Issue 27: a Gateway API Gateway's policies attach only in its own namespace.
+        (
+            "gateway resource namespace with the gateway api",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.api=gateway-api,deploykf_core.deploykf_istio_gateway.gateway.namespace=kubeflow"],
+        ),
         // Issue 27: a value the preset set is located in the preset.
         (
             "preset value refused by a rule",

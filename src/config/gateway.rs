@@ -194,6 +194,14 @@ pub struct Gateway {
     /// Name of the Gateway resource (DNS-1123 subdomain).
     #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
     pub name: String,
+    /// meshgen: namespace of the Istio Gateway resource (`api: istio`),
+    /// when it is not the gateway namespace (Kubeflow's apps bind to
+    /// `kubeflow/kubeflow-gateway`); the pods, Service, certificate Secret
+    /// and policies stay in the gateway namespace. null: the gateway
+    /// namespace.
+    #[serde(default)]
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub namespace: Option<String>,
     /// Host name the gateway serves, without scheme, port or path.
     #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
     pub hostname: String,

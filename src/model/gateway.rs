@@ -32,10 +32,12 @@ pub static COMPONENT: Descriptor = Descriptor {
     }],
     enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),
-    // The apps' namespaces are the user's.
+    // The apps' namespaces are the user's, and so is the namespace of a
+    // Gateway resource set apart (`gateway.namespace`: Kubeflow's).
     assumed_namespaces: |c| {
-        (c.deploykf_core.deploykf_istio_gateway.apps.iter())
-            .map(|a| a.namespace.clone())
+        let gw = &c.deploykf_core.deploykf_istio_gateway;
+        (gw.apps.iter().map(|a| a.namespace.clone()))
+            .chain(gw.gateway.namespace.clone())
             .collect()
     },
     extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,

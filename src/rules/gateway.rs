@@ -164,6 +164,21 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
             }
         }
     }
+    if let Some(ns) = gw
+        .gateway
+        .namespace
+        .as_ref()
+        .filter(|ns| **ns != gw.namespace)
+    {
+        // A Gateway API Gateway's policies attach by `targetRefs` only in
+        // the Gateway's own namespace (istio 1.30.3
+        // `pilot/pkg/model/policyattachment.go:185-197`), and its pods are
+        // deployed beside it.
+        f.errors.push(ctx.error(
+            &format!("{GW}.gateway.namespace"),
+            format!("{api}: the Gateway must be in the gateway namespace `{}` (its policies attach by `targetRefs` in its own namespace only), got `{ns}`; set it to null, or set `{GW}.api` to istio", gw.namespace),
+        ));
+    }
     let labels = &gw.gateway.selector_labels;
     let name = &gw.gateway.name;
     match labels.get(GATEWAY_NAME_LABEL) {
