@@ -444,6 +444,23 @@ fn bad_inputs() -> Vec<BadInput> {
             None,
             vec!["--set", "deploykf_core.deploykf_istio_gateway.api=gateway-api,deploykf_core.deploykf_istio_gateway.gateway.namespace=kubeflow"],
         ),
+        // Issue 27, point 3: namespace-wide policies in Istio's root namespace are mesh-wide.
+        (
+            "gateway zero trust in istio's root namespace",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.namespace=istio-system,deploykf_core.deploykf_istio_gateway.namespaceZeroTrust=true"],
+        ),
+        (
+            "login in istio's root namespace",
+            None,
+            vec!["--set", "deploykf_core.deploykf_auth.namespace=istio-system"],
+        ),
+        // Issue 27, point 3: the audience stays required, and the error says how Kubeflow's token flow changes.
+        (
+            "m2m without an audience",
+            None,
+            vec!["--set", "deploykf_core.deploykf_auth.m2m.enabled=true"],
+        ),
         // Issue 27: a value the preset set is located in the preset.
         (
             "preset value refused by a rule",

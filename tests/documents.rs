@@ -839,3 +839,43 @@ fn the_gateway_resource_may_live_in_a_namespace_of_its_own() {
         "a Namespace for kubeflow was rendered"
     );
 }
+
+/// Issue 27, point 3: a gateway in Istio's namespace (Kubeflow's
+/// `istio-system`) renders no Namespace (Istio's: two owners would
+/// overwrite each other's labels, and pruning either deletes it) and no
+/// namespace-wide policy there (the root namespace: it would be
+/// mesh-wide; STRICT mTLS there only by the mesh-wide opt-in); with a
+/// revision, the pods select their injector by label.
+#[test]
+fn a_gateway_in_istios_namespace_leaves_the_namespace_to_istio() {
+    let t = render(&[&format!("{GW}.namespace=istio-system")]);
+    for file in [
+        "Namespace.yaml",
+        "AuthorizationPolicy-allow-nothing.yaml",
+        "PeerAuthentication-namespace.yaml",
+    ] {
+        assert!(!t.contains_key(&format!("{DIR}/{file}")), "{file} rendered");
+    }
+    assert_eq!(
+        doc(&t, "Deployment.yaml")["metadata"]["namespace"],
+        "istio-system"
+    );
+    let t = render(&[&format!(
+        "{GW}.namespace=istio-system,deploykf_dependencies.istio.meshWideStrictMtls=true"
+    )]);
+    assert_eq!(
+        doc(&t, "PeerAuthentication-mesh.yaml")["spec"]["mtls"]["mode"],
+        "STRICT"
+    );
+    assert!(!t.contains_key(&format!("{DIR}/AuthorizationPolicy-allow-nothing.yaml")));
+    let t = render(&[&format!(
+        "{GW}.namespace=istio-system,deploykf_dependencies.istio.revision=1-30-3"
+    )]);
+    let labels = &doc(&t, "Deployment.yaml")["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(labels["istio.io/rev"], "1-30-3");
+    // Elsewhere the namespace label selects the injector, as before.
+    let t = render(&["deploykf_dependencies.istio.revision=1-30-3"]);
+    let labels = &doc(&t, "Deployment.yaml")["spec"]["template"]["metadata"]["labels"];
+    assert!(labels.get("istio.io/rev").is_none());
+    assert!(t.contains_key(&format!("{DIR}/Namespace.yaml")));
+}

@@ -876,17 +876,20 @@ pub(crate) fn http_visits_are_redirected_and_logins_happen_on_https() {
 
 #[test]
 pub(crate) fn login_and_token_checks_name_the_https_pod_port_and_responses_carry_hsts() {
+    // Every pod port but the HTTP listener's (issue 27, point 3: a foreign
+    // Gateway on another port of these pods gets the login as well).
     let t = case("nonstandard-ports");
-    let https = gw_port(&t, "https");
+    let http = gw_port(&t, "http");
     for name in ["login", "require-jwt"] {
         let p = one(&t, &format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml"));
         for r in p["spec"]["rules"].as_array().unwrap() {
             for to in r["to"].as_array().unwrap() {
                 assert_eq!(
-                    to["operation"]["ports"],
-                    json!([https.to_string()]),
+                    to["operation"]["notPorts"],
+                    json!([http.to_string()]),
                     "{name}"
                 );
+                assert!(to["operation"].get("ports").is_none(), "{name}");
             }
         }
     }
@@ -915,8 +918,11 @@ pub(crate) fn the_listener_replay_notices_a_missing_safeguard() {
     let base = apps_and_m2m();
     let mut mutants: Vec<(&str, Tree)> = Vec::new();
     for (name, what) in [
-        ("login", "the HTTPS port on the login policy"),
-        ("require-jwt", "the HTTPS port on the token policy"),
+        ("login", "the HTTP port's exclusion from the login policy"),
+        (
+            "require-jwt",
+            "the HTTP port's exclusion from the token policy",
+        ),
     ] {
         let mut t = base.clone();
         let p = format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml");
@@ -925,7 +931,7 @@ pub(crate) fn the_listener_replay_notices_a_missing_safeguard() {
             .unwrap()
         {
             for to in r["to"].as_array_mut().unwrap() {
-                to["operation"].as_object_mut().unwrap().remove("ports");
+                to["operation"].as_object_mut().unwrap().remove("notPorts");
             }
         }
         mutants.push((what, t));
@@ -1145,10 +1151,10 @@ pub(crate) fn the_gateway_api_replay_notices_a_missing_safeguard() {
         .unwrap()
     {
         for to in r["to"].as_array_mut().unwrap() {
-            to["operation"].as_object_mut().unwrap().remove("ports");
+            to["operation"].as_object_mut().unwrap().remove("notPorts");
         }
     }
-    listeners.push(("the HTTPS port on the login policy", t));
+    listeners.push(("the HTTP port's exclusion from the login policy", t));
     for (what, t) in listeners {
         assert!(
             !listener_violations(&t, true).is_empty(),
