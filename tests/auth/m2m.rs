@@ -25,7 +25,23 @@ pub(crate) const GATEWAY_PRINCIPAL: &str =
 /// The keys of `rule` can be fetched by the gateway (see
 /// [`jwks_fetch_by`]).
 pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
-    jwks_fetch_by(t, rule, GATEWAY_PRINCIPAL)
+    jwks_fetch_by(t, rule, &gateway_principal(t))
+}
+
+/// The gateway pods' SPIFFE principal: their namespace and ServiceAccount
+/// when meshgen deploys them (Kubeflow's identity under `--preset
+/// kubeflow`), else [`GATEWAY_PRINCIPAL`].
+pub(crate) fn gateway_principal(t: &Tree) -> String {
+    match t.get(&format!("{GW_DIR}/Deployment.yaml")) {
+        Some(d) => format!(
+            "cluster.local/ns/{}/sa/{}",
+            d[0]["metadata"]["namespace"].as_str().unwrap(),
+            d[0]["spec"]["template"]["spec"]["serviceAccountName"]
+                .as_str()
+                .unwrap()
+        ),
+        None => GATEWAY_PRINCIPAL.to_string(),
+    }
 }
 
 /// The keys of `rule` can be fetched by the proxy that verifies its
