@@ -123,6 +123,17 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         ));
     }
     check_root_namespace(ctx, f);
+    if gw.gateway.namespace.is_some() && !gw.gateway.tls.match_sni {
+        // Istio intersects a VirtualService's hosts with the server's
+        // (istio/istio master 86c9f01 pilot/pkg/networking/core/gateway.go:455):
+        // with a `*` server, meshgen's routes (host `gateway.hostname`) get
+        // a virtual host of their own, which Envoy prefers to the `*` one of
+        // Kubeflow's VirtualServices (`hosts: ["*"]`) for that host.
+        f.warnings.push(ctx.warning(
+            &format!("{GW}.gateway.tls.matchSNI"),
+            format!("with the Gateway in a namespace of its own (`{GW}.gateway.namespace`) for apps you do not render, keep it true: with false the server's hosts are `*`, and meshgen's own routes on `{}` shadow every VirtualService of those apps written for `hosts: [\"*\"]` (Kubeflow's), which then answer 404", facts.gateway.hostname),
+        ));
+    }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
     warn_namespace_wide_app_policies(ctx, f);
     if facts.gateway.gateway_api {

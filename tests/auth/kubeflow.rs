@@ -601,3 +601,32 @@ pub(crate) fn a_foreign_gateway_on_the_pods_can_not_skip_the_login() {
     let edge = at_listener(&t, &request("/x", None), 8443, Session::Valid);
     assert!(matches!(edge, Edge::Denied(_)), "{edge:?}");
 }
+
+/// With the Gateway set apart for apps meshgen does not render, a `*`
+/// server (`tls.matchSNI: false`) would let meshgen's routes shadow
+/// theirs: a warning names the key, and the replay shows why.
+#[test]
+pub(crate) fn the_preset_warns_when_match_sni_is_turned_off() {
+    let mut inputs = common::inputs(
+        vec![],
+        &["deploykf_core.deploykf_istio_gateway.gateway.tls.matchSNI=false"],
+    );
+    inputs.preset = Some("kubeflow".into());
+    let w = warnings_of(&inputs);
+    assert!(
+        w.iter().any(|l| l.starts_with(
+            "warning: `deploykf_core.deploykf_istio_gateway.gateway.tls.matchSNI`: with the Gateway in a namespace of its own"
+        )),
+        "{w:#?}"
+    );
+    let Some(dir) = built() else {
+        return;
+    };
+    let u = union(render_inputs(&inputs), &dir);
+    let bad = union_violations(&u);
+    assert!(
+        bad.iter()
+            .any(|b| b.starts_with("/jupyter/: a logged-in user is refused")),
+        "{bad:#?}"
+    );
+}
