@@ -82,11 +82,27 @@ pub(crate) fn preset_tree() -> Tree {
     render_inputs(&inputs)
 }
 
+/// The excerpt of the built YAML kept in the repository
+/// (`tests/kubeflow/`, each file naming its source and licence): the
+/// dashboard, KFAM, their NetworkPolicies and the controllers'
+/// ConfigMaps, for the replays on a bare clone.
+const EXCERPT: &str = "tests/kubeflow";
+const EXCERPT_FILES: &[&str] = &[
+    "kubeflow-namespace.yaml",
+    "centraldashboard.yaml",
+    "notebook-controller.yaml",
+    "profiles.yaml",
+];
+
 /// meshgen's tree, the applied Kubeflow YAML, and what Kubeflow's
 /// controllers make at run time for a notebook in `team-1`.
 fn union(meshgen: Tree, dir: &std::path::Path) -> Tree {
+    union_of_files(meshgen, dir, APPLIED)
+}
+
+fn union_of_files(meshgen: Tree, dir: &std::path::Path, files: &[&str]) -> Tree {
     let mut t = meshgen;
-    for f in APPLIED {
+    for f in files {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         let docs: Vec<Value> = common::docs(&text)
             .into_iter()
@@ -441,10 +457,25 @@ fn request(path: &str, token: Option<(String, BTreeMap<String, String>)>) -> Req
 
 /// Every replay of the union; returns what went wrong.
 pub(crate) fn union_violations(t: &Tree) -> Vec<String> {
+    let mut bad = replay(t, &routes());
+    // KServe's serverless InferenceServices: the gateway reaches Knative's
+    // activator through its NetworkPolicy (`allow-istio-gateways-to-activator`:
+    // namespace istio-system, pods `app: istio-ingressgateway`, port 8012).
+    match pod_behind(t, "activator-service.knative-serving.svc.cluster.local", 80) {
+        Ok(pod) if network_admits(t, &gateway_pod(t), &pod) => {}
+        Ok(_) => bad.push("Knative's activator: its NetworkPolicy refuses the gateway".into()),
+        Err(why) => bad.push(format!("Knative's activator: {why}")),
+    }
+    bad
+}
+
+/// The replays of `routes`, and `/kfam/` closed; what went wrong.
+fn replay(t: &Tree, routes: &[(String, String)]) -> Vec<String> {
     let mut bad = Vec::new();
     let http = gw_port(t, "http");
     let https = gw_port(t, "https");
-    for (path, want) in routes() {
+    for (path, want) in routes {
+        let (path, want) = (path.as_str(), want.as_str());
         // A logged-in user reaches the app on HTTPS, as itself.
         match end_to_end(t, &request(&path, owner_token()), Session::Valid) {
             Ok(host) if host == want => {}
@@ -485,14 +516,6 @@ pub(crate) fn union_violations(t: &Tree) -> Vec<String> {
                 bad.push(format!("{path}: on port {http}: {edge:?}, not a redirect"));
             }
         }
-    }
-    // KServe's serverless InferenceServices: the gateway reaches Knative's
-    // activator through its NetworkPolicy (`allow-istio-gateways-to-activator`:
-    // namespace istio-system, pods `app: istio-ingressgateway`, port 8012).
-    match pod_behind(t, "activator-service.knative-serving.svc.cluster.local", 80) {
-        Ok(pod) if network_admits(t, &gateway_pod(t), &pod) => {}
-        Ok(_) => bad.push("Knative's activator: its NetworkPolicy refuses the gateway".into()),
-        Err(why) => bad.push(format!("Knative's activator: {why}")),
     }
     // KFAM stays reachable only from the central dashboard, as in stock
     // Kubeflow (`profiles-kfam` admits its ServiceAccount only).
@@ -629,4 +652,36 @@ pub(crate) fn the_preset_warns_when_match_sni_is_turned_off() {
             .any(|b| b.starts_with("/jupyter/: a logged-in user is refused")),
         "{bad:#?}"
     );
+}
+
+/// The replays on a bare clone: the excerpt of Kubeflow's built YAML kept
+/// in `tests/kubeflow/` (the dashboard and its NetworkPolicy, KFAM, the
+/// controllers' ConfigMaps) beside `--preset kubeflow`: the dashboard and
+/// a notebook route admitted, the login, forged headers, port 80 and
+/// `/kfam/` as on the whole union; and without the preset's Gateway
+/// namespace, refused.
+#[test]
+pub(crate) fn the_dashboard_and_a_notebook_on_a_bare_clone() {
+    let dir = root().join(EXCERPT);
+    let (ns, nb) = NOTEBOOK;
+    let routes = [
+        (
+            "/".to_string(),
+            "centraldashboard.kubeflow.svc.cluster.local".to_string(),
+        ),
+        (
+            format!("/notebook/{ns}/{nb}/lab"),
+            format!("{nb}.{ns}.svc.cluster.local"),
+        ),
+    ];
+    let u = union_of_files(preset_tree(), &dir, EXCERPT_FILES);
+    let bad = replay(&u, &routes);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let mut inputs = common::inputs(
+        vec![],
+        &["deploykf_core.deploykf_istio_gateway.gateway.namespace=null"],
+    );
+    inputs.preset = Some("kubeflow".into());
+    let u = union_of_files(render_inputs(&inputs), &dir, EXCERPT_FILES);
+    assert!(!replay(&u, &routes).is_empty());
 }
