@@ -316,79 +316,12 @@ fn network_admits(t: &Tree, from: &Pod, to: &Pod) -> bool {
     })
 }
 
-/// The pod behind a Service host (`<svc>.<ns>.svc.cluster.local`) and
-/// port: its Deployment's or StatefulSet's pod labels, and the target
-/// port (a number, or a container port's name).
-fn pod_behind(t: &Tree, host: &str, port: u16) -> Result<Pod, String> {
-    let mut parts = host.split('.');
-    let (name, ns) = (parts.next().unwrap(), parts.next().unwrap_or_default());
-    let svc = all_docs(t)
-        .map(|(_, d)| d)
-        .find(|d| {
-            d["kind"] == "Service"
-                && d["metadata"]["name"] == name
-                && d["metadata"]["namespace"] == ns
-        })
-        .ok_or(format!("no Service {ns}/{name}"))?;
-    let sp = svc["spec"]["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["port"].as_u64() == Some(u64::from(port)))
-        .ok_or(format!("Service {ns}/{name} has no port {port}"))?;
-    let selector: BTreeMap<String, String> = svc["spec"]["selector"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-        .collect();
-    let workload = all_docs(t)
-        .map(|(_, d)| d)
-        .find(|d| {
-            ["Deployment", "StatefulSet"].contains(&d["kind"].as_str().unwrap_or_default())
-                && d["metadata"]["namespace"] == ns
-                && selector.iter().all(|(k, v)| {
-                    d["spec"]["template"]["metadata"]["labels"][k].as_str() == Some(v.as_str())
-                })
-        })
-        .ok_or(format!("no workload behind Service {ns}/{name}"))?;
-    let template = &workload["spec"]["template"];
-    let target = match &sp["targetPort"] {
-        Value::Number(n) => n.as_u64().unwrap() as u16,
-        Value::String(named) => template["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
-            .find(|p| p["name"] == named.as_str())
-            .and_then(|p| p["containerPort"].as_u64())
-            .ok_or(format!("no container port {named} behind {ns}/{name}"))?
-            as u16,
-        _ => port,
-    };
-    Ok(Pod {
-        namespace: ns.to_string(),
-        labels: template["metadata"]["labels"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect(),
-        port: target,
-    })
-}
-
 /// meshgen's gateway pod, as a NetworkPolicy sees it.
 fn gateway_pod(t: &Tree) -> Pod {
     let d = one(t, &format!("{GW_DIR}/Deployment.yaml"));
     Pod {
         namespace: d["metadata"]["namespace"].as_str().unwrap().into(),
-        labels: d["spec"]["template"]["metadata"]["labels"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-            .collect(),
+        labels: string_map_of(&d["spec"]["template"]["metadata"]["labels"]),
         port: gw_port(t, "https"),
     }
 }
@@ -477,19 +410,19 @@ fn replay(t: &Tree, routes: &[(String, String)]) -> Vec<String> {
     for (path, want) in routes {
         let (path, want) = (path.as_str(), want.as_str());
         // A logged-in user reaches the app on HTTPS, as itself.
-        match end_to_end(t, &request(&path, owner_token()), Session::Valid) {
+        match end_to_end(t, &request(path, owner_token()), Session::Valid) {
             Ok(host) if host == want => {}
             Ok(host) => bad.push(format!("{path}: reached {host}, not {want}")),
             Err(why) => bad.push(format!("{path}: a logged-in user is refused: {why}")),
         }
         // No token, no session: the login.
-        let edge = at_listener(t, &request(&path, None), https, Session::None);
+        let edge = at_listener(t, &request(path, None), https, Session::None);
         if edge != Edge::Login(https) {
             bad.push(format!("{path}: without a token: {edge:?}, not the login"));
         }
         // A forged identity header: refused without a token; replaced by
         // the token's identity with one.
-        let mut forged = request(&path, None);
+        let mut forged = request(path, None);
         forged
             .headers
             .insert("kubeflow-userid".into(), OWNER.into());
@@ -498,7 +431,7 @@ fn replay(t: &Tree, routes: &[(String, String)]) -> Vec<String> {
                 "{path}: a forged kubeflow-userid without a token reached {host}"
             ));
         }
-        let mut forged = request(&path, owner_token());
+        let mut forged = request(path, owner_token());
         forged
             .headers
             .insert("kubeflow-userid".into(), "someone-else@example.com".into());
@@ -511,7 +444,7 @@ fn replay(t: &Tree, routes: &[(String, String)]) -> Vec<String> {
         }
         // Port 80 only redirects, whoever asks.
         for token in [None, owner_token()] {
-            let edge = at_listener(t, &request(&path, token), http, Session::Valid);
+            let edge = at_listener(t, &request(path, token), http, Session::Valid);
             if edge != Edge::Redirect(format!("https://{HOST}{path}")) {
                 bad.push(format!("{path}: on port {http}: {edge:?}, not a redirect"));
             }
