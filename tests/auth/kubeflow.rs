@@ -618,3 +618,19 @@ pub(crate) fn the_dashboard_and_a_notebook_on_a_bare_clone() {
     let u = union_of_files(render_inputs(&inputs), &dir, EXCERPT_FILES);
     assert!(!replay(&u, &routes).is_empty());
 }
+
+/// With Kubeflow's gateway identity (the preset), the output README asks
+/// for no change to the profile controller's `ISTIO_INGRESS_GATEWAY_PRINCIPAL`:
+/// its default is already this gateway's.
+#[test]
+pub(crate) fn with_the_preset_the_profile_controller_needs_no_change() {
+    let mut inputs = common::inputs(vec![], &[]);
+    inputs.preset = Some("kubeflow".into());
+    let g = common::generate(&inputs);
+    let readme = &g.files["README.md"];
+    assert!(
+        readme.contains("this gateway runs as that principal: no change needed"),
+        "{readme}"
+    );
+    assert!(!readme.contains("configMapGenerator"), "{readme}");
+}
