@@ -92,6 +92,7 @@ fn measure_profiles(n: usize) {
     let file = dir.join("values.yaml");
     std::fs::write(&file, synthetic_values(n)).unwrap();
     let inputs = ValueInputs {
+        preset: None,
         files: vec![file],
         sets: Vec::new(),
     };
@@ -460,6 +461,7 @@ fn helm_side_by_side(org: &Org, fresh: Run, helm: Option<&std::path::Path>) {
     };
     let helm_values_file = org.dir.join("helm-values.json");
     let inputs = ValueInputs {
+        preset: None,
         files: vec![org.values.clone()],
         sets: Vec::new(),
     };
@@ -517,6 +519,7 @@ fn main() {
         .join("../shared/reference/deploykf-0.1.5/sample-values.yaml");
     if sample.exists() {
         let inputs = ValueInputs {
+            preset: None,
             files: vec![sample],
             sets: Vec::new(),
         };

@@ -17,6 +17,8 @@ Examples:
   meshgen generate -f my.yaml                      print the manifests to stdout
   meshgen diff -f my.yaml -o gitops/platform --exit-code
                                                    fail CI when the committed tree drifted
+  meshgen generate --preset kubeflow -f my.yaml -o out
+                                                   Kubeflow 26.03's applications behind meshgen
   meshgen values -f my.yaml --set deploykf_core.deploykf_istio_gateway.gateway.hostname=ml.example.com
                                                    show the merged values
 ";
@@ -30,6 +32,10 @@ pub struct Cli {
 
 #[derive(Debug, clap::Args)]
 struct ValueArgs {
+    /// An embedded values layer applied after the defaults and before
+    /// --values/--set (`meshgen presets` lists them)
+    #[arg(long = "preset", value_name = "NAME")]
+    preset: Option<String>,
     /// A values file (YAML; `-` reads standard input); repeatable, later files win
     #[arg(short = 'f', long = "values", value_name = "FILE")]
     values: Vec<PathBuf>,
@@ -76,6 +82,8 @@ enum Command {
         #[arg(last = true, value_name = "PATH")]
         paths: Vec<String>,
     },
+    /// List the presets (`--preset NAME`), one line each
+    Presets,
     /// Print the JSON Schema of a values file (for editors: every key
     /// optional, as the defaults fill in the rest)
     Schema {
@@ -119,6 +127,7 @@ impl ValueArgs {
         }
         sets.sort_by_key(|(i, _)| *i);
         ValueInputs {
+            preset: self.preset,
             files: self.values,
             sets: sets.into_iter().map(|(_, s)| s).collect(),
         }
@@ -216,6 +225,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
             match meshgen::validate(&inputs, &mut session) {
                 Ok(valid) => {
                     print_diagnostics(&session, None);
+                    if let Some(name) = &inputs.preset {
+                        // The layers, so that a value the preset set can be told apart.
+                        writeln!(
+                            stdout,
+                            "# merged: default_values.yaml, then preset `{name}` (presets/{name}.yaml, embedded), then --values and --set"
+                        )?;
+                    }
                     stdout.write_all(meshgen::yaml::emit::document(&valid.json).as_bytes())?;
                 }
                 Err(errors) => return Ok(fail(&session, &errors, NO_VALUES_PRINTED)),
@@ -271,6 +287,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             print_diagnostics(&session, None);
             if exit_code && changed {
                 return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Presets => {
+            for p in meshgen::values::preset::ALL {
+                writeln!(stdout, "{:<10} {}", p.name, p.summary)?;
             }
         }
         Command::Schema { merged: true } => {

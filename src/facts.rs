@@ -53,6 +53,16 @@ pub struct GatewayFacts {
     pub namespace: String,
     /// Name of the main (HTTPS) Gateway resource.
     pub name: String,
+    /// Namespace of the main (HTTPS) Istio Gateway resource
+    /// (`gateway.namespace`, else `namespace`).
+    pub object_namespace: String,
+    /// `<object_namespace>/<name>`: how VirtualServices name the main
+    /// Gateway (Istio reads an unqualified name in the VirtualService's
+    /// own namespace).
+    pub reference: String,
+    /// `<namespace>/<redirect_name>`: the HTTP Gateway, as named by the
+    /// redirect VirtualService.
+    pub redirect_reference: String,
     /// Name of the HTTP Gateway resource used for redirects.
     pub redirect_name: String,
     /// Names of the objects derived from the gateway name.
@@ -462,10 +472,14 @@ fn gateway(config: &Config) -> GatewayFacts {
         .iter()
         .map(|h| format!("./{}", h.strip_prefix("*/").unwrap_or(h)))
         .collect();
+    let object_namespace = g.namespace.clone().unwrap_or_else(|| gw.namespace.clone());
     GatewayFacts {
         gateway_api: gw.api == GatewayApi::GatewayApi,
         namespace: gw.namespace.clone(),
         name: g.name.clone(),
+        reference: format!("{object_namespace}/{}", g.name),
+        redirect_reference: format!("{}/{}-https-redirect", gw.namespace, g.name),
+        object_namespace,
         redirect_name: format!("{}-https-redirect", g.name),
         names: GatewayNames::new(&g.name),
         hostname: g.hostname.clone(),

@@ -184,6 +184,7 @@ fn tree_context(model: &model::Model) -> check::refs::TreeContext {
             .map(|f| model::gitops::clean_repo_path(&f.path)),
         existing_namespaces: model.existing_namespaces.clone(),
         user_credentials: model.user_credentials.clone(),
+        gateway_pod_namespaces: model.gateway_pod_namespaces.clone(),
         // meshgen's Istio declares them; with your own Istio,
         // REQUIRED-MESH-CONFIG.md says to.
         extension_providers: model.extension_providers.clone(),

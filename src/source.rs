@@ -1,5 +1,5 @@
 //! Inputs and positions: every value meshgen reads comes from a [`Source`]
-//! (the embedded defaults, a `--values` file, or one `--set` argument) and
+//! (the embedded defaults, a preset, a `--values` file, or one `--set` argument) and
 //! every parsed node carries an [`Origin`] pointing back into it.
 //!
 //! This module owns naming sources for humans. It does not read files (that
@@ -17,6 +17,8 @@ pub struct SourceId(pub u32);
 pub enum SourceKind {
     /// The embedded `default_values.yaml`.
     Defaults,
+    /// An embedded preset (`--preset`), named `presets/<name>.yaml`.
+    Preset,
     /// A `--values` file, named as the user typed it.
     File,
     /// One `--set`/`--set-string` argument, kept verbatim.

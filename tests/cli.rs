@@ -436,6 +436,37 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         ("malformed --set", None, vec!["--set", "justakey"]),
+        // Issue 27: an unknown preset is named with the closest one.
+        ("unknown preset", None, vec!["--preset", "kubeflw"]),
+        // Issue 27: a Gateway API Gateway's policies attach only in its own namespace.
+        (
+            "gateway resource namespace with the gateway api",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.api=gateway-api,deploykf_core.deploykf_istio_gateway.gateway.namespace=kubeflow"],
+        ),
+        // Issue 27, point 3: namespace-wide policies in Istio's root namespace are mesh-wide.
+        (
+            "gateway zero trust in istio's root namespace",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.namespace=istio-system,deploykf_core.deploykf_istio_gateway.namespaceZeroTrust=true"],
+        ),
+        (
+            "login in istio's root namespace",
+            None,
+            vec!["--set", "deploykf_core.deploykf_auth.namespace=istio-system"],
+        ),
+        // Issue 27, point 3: the audience stays required, and the error says how Kubeflow's token flow changes.
+        (
+            "m2m without an audience",
+            None,
+            vec!["--set", "deploykf_core.deploykf_auth.m2m.enabled=true"],
+        ),
+        // Issue 27: a value the preset set is located in the preset.
+        (
+            "preset value refused by a rule",
+            None,
+            vec!["--preset", "kubeflow", "--set", "deploykf_dependencies.istio.dataplaneMode=ambient"],
+        ),
         (
             "minReplicas above maxReplicas",
             None,
@@ -2129,4 +2160,44 @@ fn regression_issue_29_gateway_chart_overrides_take_effect() {
     let err = stderr(&o);
     assert!(err.contains("error: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.replicaCount`: meshgen has its own key for this: set `deploykf_core.deploykf_istio_gateway.gatewayDeployment.replicaCount`"), "{err}");
     assert!(err.contains("error: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.volumes`: has no equivalent in the gateway Deployment and Service meshgen renders; change those with `deploykf_core.deploykf_istio_gateway.patches`"), "{err}");
+}
+
+/// Issue 27, point 1: `meshgen presets` lists each preset on one line, and
+/// `meshgen values --preset` shows the preset's values between the
+/// defaults and the user's (the user's files still win).
+#[test]
+fn presets_are_listed_and_layered_between_the_defaults_and_the_user() {
+    let ws = Workspace::new();
+    let o = ws.run(&["presets"]);
+    assert_eq!(o.status.code(), Some(0));
+    let list = stdout(&o);
+    assert_eq!(
+        list.lines().count(),
+        meshgen::values::preset::ALL.len(),
+        "{list}"
+    );
+    assert!(list.starts_with("kubeflow "), "{list}");
+    ws.file(
+        "my.yaml",
+        b"deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService:\n      name: mine\n",
+    );
+    let o = ws.run(&["values", "--preset", "kubeflow", "-f", "my.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("# merged: default_values.yaml, then preset `kubeflow` (presets/kubeflow.yaml, embedded)"),
+        "{text}"
+    );
+    let v = common::docs(&text).remove(0);
+    let gw = &v["deploykf_core"]["deploykf_istio_gateway"];
+    assert_eq!(gw["namespace"], "istio-system", "the preset's value");
+    assert_eq!(gw["gatewayService"]["name"], "mine", "the user's file wins");
+    // The same for `diff`, which takes the same value arguments.
+    let o = ws.run(&["diff", "--preset", "nope", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(2), "diff's invalid input (issue 29)");
+    assert!(
+        stderr(&o).contains("unknown preset `nope`"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -99,7 +99,7 @@ fn redirect_goes_to_the_public_https_port() {
     assert_eq!(vs["metadata"]["name"], "https-redirect");
     assert_eq!(
         vs["spec"]["gateways"],
-        json!(["deploykf-gateway-https-redirect"])
+        json!(["deploykf-istio-gateway/deploykf-gateway-https-redirect"])
     );
     assert_eq!(
         vs["spec"]["http"][0]["redirect"],
@@ -792,4 +792,90 @@ fn ambient_wrapper_chart_adds_ztunnel_and_cni_with_the_ambient_profile() {
             "resources": {"requests": {"cpu": "500m"}},
         })
     );
+}
+
+/// Issue 27, point 2: `gateway.namespace` moves only the main Istio
+/// Gateway (Kubeflow's apps bind to `kubeflow/kubeflow-gateway`); the
+/// pods, policies, certificate and redirect Gateway stay, meshgen's
+/// VirtualServices name the Gateway namespace-qualified, and no Namespace
+/// is rendered for it; with `api: gateway-api` it is refused by name.
+#[test]
+fn the_gateway_resource_may_live_in_a_namespace_of_its_own() {
+    let t = render(&[&format!(
+        "{GW}.gateway.namespace=kubeflow,{GW}.gateway.name=kubeflow-gateway,{GW}.apps[0].name=a,{GW}.apps[0].namespace=team,{GW}.apps[0].service=a,{GW}.apps[0].port=80,{GW}.apps[0].subdomain=a,{GW}.apps[1].name=b,{GW}.apps[1].namespace=team,{GW}.apps[1].service=b,{GW}.apps[1].port=80,{GW}.apps[1].path=/b/"
+    )]);
+    let gw = doc(&t, "Gateway.yaml");
+    assert_eq!(gw["metadata"]["namespace"], "kubeflow");
+    assert_eq!(
+        doc(&t, "Gateway-https-redirect.yaml")["metadata"]["namespace"],
+        "deploykf-istio-gateway"
+    );
+    for file in ["VirtualService-routes.yaml", "app-a.yaml"] {
+        let vs = t[&format!("{DIR}/{file}")]
+            .iter()
+            .find(|d| d["kind"] == "VirtualService")
+            .unwrap_or_else(|| panic!("{file}: no VirtualService"));
+        assert_eq!(
+            vs["spec"]["gateways"],
+            json!(["kubeflow/kubeflow-gateway"]),
+            "{file}"
+        );
+    }
+    for file in [
+        "AuthorizationPolicy-login.yaml",
+        "Certificate.yaml",
+        "Deployment.yaml",
+    ] {
+        assert_eq!(
+            doc(&t, file)["metadata"]["namespace"],
+            "deploykf-istio-gateway",
+            "{file}"
+        );
+    }
+    assert!(
+        t.values()
+            .flatten()
+            .all(|d| !(d["kind"] == "Namespace" && d["metadata"]["name"] == "kubeflow")),
+        "a Namespace for kubeflow was rendered"
+    );
+}
+
+/// Issue 27, point 3: a gateway in Istio's namespace (Kubeflow's
+/// `istio-system`) renders no Namespace (Istio's: two owners would
+/// overwrite each other's labels, and pruning either deletes it) and no
+/// namespace-wide policy there (the root namespace: it would be
+/// mesh-wide; STRICT mTLS there only by the mesh-wide opt-in); with a
+/// revision, the pods select their injector by label.
+#[test]
+fn a_gateway_in_istios_namespace_leaves_the_namespace_to_istio() {
+    let t = render(&[&format!("{GW}.namespace=istio-system")]);
+    for file in [
+        "Namespace.yaml",
+        "AuthorizationPolicy-allow-nothing.yaml",
+        "PeerAuthentication-namespace.yaml",
+    ] {
+        assert!(!t.contains_key(&format!("{DIR}/{file}")), "{file} rendered");
+    }
+    assert_eq!(
+        doc(&t, "Deployment.yaml")["metadata"]["namespace"],
+        "istio-system"
+    );
+    let t = render(&[&format!(
+        "{GW}.namespace=istio-system,deploykf_dependencies.istio.meshWideStrictMtls=true"
+    )]);
+    assert_eq!(
+        doc(&t, "PeerAuthentication-mesh.yaml")["spec"]["mtls"]["mode"],
+        "STRICT"
+    );
+    assert!(!t.contains_key(&format!("{DIR}/AuthorizationPolicy-allow-nothing.yaml")));
+    let t = render(&[&format!(
+        "{GW}.namespace=istio-system,deploykf_dependencies.istio.revision=1-30-3"
+    )]);
+    let labels = &doc(&t, "Deployment.yaml")["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(labels["istio.io/rev"], "1-30-3");
+    // Elsewhere the namespace label selects the injector, as before.
+    let t = render(&["deploykf_dependencies.istio.revision=1-30-3"]);
+    let labels = &doc(&t, "Deployment.yaml")["spec"]["template"]["metadata"]["labels"];
+    assert!(labels.get("istio.io/rev").is_none());
+    assert!(t.contains_key(&format!("{DIR}/Namespace.yaml")));
 }

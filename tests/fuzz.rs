@@ -851,6 +851,7 @@ static RENDERED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize
 /// Run `input` through the library and check every invariant.
 fn check_library(dir: &Path, input: &Input) -> Result<(), Failure> {
     let inputs = ValueInputs {
+        preset: None,
         files: vec![write_values(dir, input)],
         sets: input.sets.clone(),
     };

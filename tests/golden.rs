@@ -213,6 +213,12 @@ fn golden_deploykf_older_release() {
     check_case("deploykf-older-release");
 }
 
+/// Issue 27: `--preset kubeflow` (the case's `preset` file).
+#[test]
+fn golden_kubeflow() {
+    check_case("kubeflow");
+}
+
 /// What is wrong with the pairing of `cases/` and `golden/` under `tests`
 /// (`golden_rs` is this file's text, to find each case's test), with what
 /// to do about it.

@@ -33,6 +33,7 @@ fn ctx() -> TreeContext {
         flux_prefix: Some(String::new()),
         existing_namespaces: vec!["argocd".into(), "flux-system".into()],
         user_credentials: vec![],
+        gateway_pod_namespaces: vec![],
         extension_providers: vec!["oauth2-proxy".into()],
         user_objects: vec![],
         patches: vec![],
@@ -117,6 +118,34 @@ fn gateway_credentials_must_be_produced_or_named() {
         .replace("gw-cert", "other-cert");
     let m = one_error(&[("c/gw2.yaml", &gw2)]);
     assert_eq!(m, "c/gw2.yaml (document 0, Gateway gw2): tls.credentialName `other-cert` is produced by no Certificate in namespace `edge` and was not named by you (`gateway.tls.credentialName`)");
+}
+
+/// Issue 27: a Gateway set apart from its pods (`gateway.namespace`,
+/// Kubeflow's `kubeflow/kubeflow-gateway`) has its Secret looked up where
+/// istiod looks, in the pods' namespace (istio/istio master 86c9f01
+/// `pilot/pkg/xds/sds.go:99`), not in its own.
+#[test]
+fn a_gateway_apart_from_its_pods_finds_its_credential_in_theirs() {
+    let apart = GATEWAY
+        .replace("name: gw\n", "name: gw2\n")
+        .replace("namespace: edge\n", "namespace: apps\n");
+    let ns = NS.replace("name: edge", "name: apps");
+    let files = [("c/gw2.yaml", apart.as_str()), ("c/ns2.yaml", ns.as_str())];
+    let m = one_error(&files);
+    assert_eq!(m, "c/gw2.yaml (document 0, Gateway gw2): tls.credentialName `gw-cert` is produced by no Certificate in namespace `apps` and was not named by you (`gateway.tls.credentialName`)");
+    let mut all = vec![
+        ("c/Namespace.yaml", NS),
+        ("c/Gateway.yaml", GATEWAY),
+        ("c/Certificate.yaml", CERT),
+        (
+            "c/kustomization.yaml",
+            "resources: [Namespace.yaml, Gateway.yaml, Certificate.yaml]\n",
+        ),
+    ];
+    all.extend_from_slice(&files);
+    let mut c = ctx();
+    c.gateway_pod_namespaces = vec![(("apps".into(), "gw2".into()), "edge".into())];
+    assert!(check(tree(&all), &c).is_ok());
 }
 
 #[test]

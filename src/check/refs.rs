@@ -23,6 +23,13 @@ pub struct TreeContext {
     pub existing_namespaces: Vec<String>,
     /// Gateway credential Secrets the user provides.
     pub user_credentials: Vec<String>,
+    /// Istio Gateways whose pods run in another namespace than the
+    /// Gateway resource: ((Gateway namespace, name), the pods' namespace).
+    /// istiod resolves a `credentialName` in the namespace of the proxy
+    /// that asks for it (istio/istio master 86c9f01 `pilot/pkg/xds/sds.go:99`,
+    /// `ParseResourceName(resource, proxy.VerifiedIdentity.Namespace, ...)`),
+    /// not the Gateway's.
+    pub gateway_pod_namespaces: Vec<((String, String), String)>,
     /// Extension providers declared in the mesh config (meshgen's or the user's).
     pub extension_providers: Vec<String>,
     /// The objects of the user's `extraManifests`, with where they were
@@ -406,11 +413,15 @@ pub fn check<'a>(
                     }
                 }
                 Ref::Credential(secret) => {
-                    let produced = secrets.contains(&(d.namespace.as_str(), secret.as_str()));
+                    let ns = ctx
+                        .gateway_pod_namespaces
+                        .iter()
+                        .find(|((ns, name), _)| *ns == d.namespace && *name == d.name)
+                        .map_or(d.namespace.as_str(), |(_, pods)| pods.as_str());
+                    let produced = secrets.contains(&(ns, secret.as_str()));
                     if !produced && !user_credentials.contains(secret.as_str()) {
                         found.push(error(d, format!(
-                                "tls.credentialName `{secret}` is produced by no Certificate in namespace `{}` and was not named by you (`gateway.tls.credentialName`)",
-                                d.namespace
+                                "tls.credentialName `{secret}` is produced by no Certificate in namespace `{ns}` and was not named by you (`gateway.tls.credentialName`)"
                             )));
                     }
                 }

@@ -37,7 +37,8 @@ pub struct GatewayComponent {
     /// meshgen: render a namespace-wide deny-by-default AuthorizationPolicy
     /// and STRICT mTLS in the gateway namespace; null: only when meshgen
     /// deploys the gateway (`charts.istioGateway.enabled`), not into the
-    /// namespace of your own gateway.
+    /// namespace of your own gateway, nor into Istio's root namespace
+    /// (where true is an error: it would apply to the whole mesh).
     #[serde(default)]
     pub namespace_zero_trust: Option<bool>,
     /// meshgen: the routing API of the ingress: `istio` (Istio's Gateway
@@ -208,6 +209,14 @@ pub struct Gateway {
     /// Host name the gateway serves, without scheme, port or path.
     #[schemars(pattern(DNS_NAME), length(max = 253), extend("x-meshgen-expected" = DNS_NAME_IS))]
     pub hostname: String,
+    /// meshgen: namespace of the Istio Gateway resource (`api: istio`),
+    /// when it is not the gateway namespace (Kubeflow's apps bind to
+    /// `kubeflow/kubeflow-gateway`); the pods, Service, certificate Secret
+    /// and policies stay in the gateway namespace. null: the gateway
+    /// namespace.
+    #[serde(default)]
+    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
+    pub namespace: Option<String>,
     /// Container ports the gateway pods listen on.
     pub ports: Ports,
     /// TLS behaviour of the gateway.

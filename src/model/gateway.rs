@@ -30,10 +30,15 @@ pub static COMPONENT: Descriptor = Descriptor {
     }],
     enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),
-    // The apps' namespaces are the user's.
+    // The apps' namespaces are the user's, and so is the namespace of a
+    // Gateway resource set apart (`gateway.namespace`: Kubeflow's); Istio's
+    // namespace is Istio's, when the gateway shares it (`namespace_rendered`).
     assumed_namespaces: |c| {
-        (c.deploykf_core.deploykf_istio_gateway.apps.iter())
-            .map(|a| a.namespace.clone())
+        let gw = &c.deploykf_core.deploykf_istio_gateway;
+        let istio = &c.deploykf_dependencies.istio.namespace;
+        (gw.apps.iter().map(|a| a.namespace.clone()))
+            .chain(gw.gateway.namespace.clone())
+            .chain((gw.namespace == *istio).then(|| istio.clone()))
             .collect()
     },
     extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
@@ -57,6 +62,11 @@ pub struct GatewayModel {
     pub deployment_managed: bool,
     /// Render allow-nothing and STRICT mTLS for the whole gateway namespace.
     pub namespace_zero_trust: bool,
+    /// Render the gateway namespace's Namespace: not when it is Istio's
+    /// (`istio.namespace`, created with Istio's release or by your Istio
+    /// install, and its root namespace): two owners of one Namespace
+    /// overwrite each other's labels, and pruning either deletes it.
+    pub namespace_rendered: bool,
     pub deployment: GatewayDeploymentModel,
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
@@ -220,6 +230,7 @@ fn derive(input: &Input) -> Part {
     let facts = &input.facts.gateway;
     let (main_routes, mut apps) = routes(input);
     let gateway_api = facts.gateway_api.then(|| gateway_api(input, &mut apps));
+    let in_istio_namespace = gw.namespace == input.facts.istio.namespace;
     Part::of(&GatewayModel {
         facts: facts.clone(),
         allow_rules: vec![json!({"to": [{"operation": {"ports": [
@@ -229,9 +240,12 @@ fn derive(input: &Input) -> Part {
         main_routes,
         apps,
         deployment_managed: gw.charts.istio_gateway.enabled,
+        // In Istio's root namespace, namespace-wide policies are mesh-wide
+        // (`rules::gateway::check_root_namespace`): off unless asked for.
         namespace_zero_trust: gw
             .namespace_zero_trust
-            .unwrap_or(gw.charts.istio_gateway.enabled),
+            .unwrap_or(gw.charts.istio_gateway.enabled && !in_istio_namespace),
+        namespace_rendered: !in_istio_namespace,
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
@@ -358,6 +372,15 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
     // Injection first, then the selector labels (which the Service, the
     // Gateways and every policy select on), then upstream's ambient opt-out.
     let mut pod_labels: StringMap = string_map(&[("sidecar.istio.io/inject", "true")]);
+    // In Istio's own namespace (no injection label: `namespace_rendered`),
+    // the pod's labels select the injector: `sidecar.istio.io/inject: "true"`
+    // the default revision's, `istio.io/rev` another's (istio/istio master
+    // 86c9f01 manifests/charts/istio-control/istio-discovery/templates/
+    // mutatingwebhook.yaml:88-106 `rev.object.`, :130-144 `object.`).
+    let istio = &config.deploykf_dependencies.istio;
+    if gw.namespace == istio.namespace && !istio.revision.is_empty() {
+        pod_labels.insert("istio.io/rev".into(), istio.revision.clone());
+    }
     pod_labels.extend(gw.gateway.selector_labels.clone());
     pod_labels.insert("istio.io/dataplane-mode".into(), "none".into());
     let gateway_api = gw.api == crate::config::GatewayApi::GatewayApi;

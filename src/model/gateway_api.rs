@@ -198,6 +198,7 @@ mod tests {
     /// still refused by them).
     fn config(sets: &[&str]) -> Config {
         let inputs = crate::values::ValueInputs {
+            preset: None,
             files: Vec::new(),
             sets: sets
                 .iter()

@@ -39,6 +39,9 @@ pub struct Model {
     pub existing_namespaces: Vec<String>,
     /// Secrets the user provides for Gateway credentials.
     pub user_credentials: Vec<String>,
+    /// The main Istio Gateway when it is not beside its pods
+    /// (`gateway.namespace`): ((its namespace, name), the pods' namespace).
+    pub gateway_pod_namespaces: Vec<((String, String), String)>,
     /// Extension providers the mesh config declares.
     pub extension_providers: Vec<String>,
     /// `dataplaneMode: ambient` (for the tree checks: what ztunnel enforces).
@@ -152,6 +155,18 @@ pub fn derive(checked: &Checked) -> Model {
         existing_namespaces,
         user_credentials: (!facts.gateway.certificate_managed)
             .then(|| facts.gateway.tls_credential_name.clone())
+            .into_iter()
+            .collect(),
+        gateway_pod_namespaces: (facts.gateway.object_namespace != facts.gateway.namespace)
+            .then(|| {
+                (
+                    (
+                        facts.gateway.object_namespace.clone(),
+                        facts.gateway.name.clone(),
+                    ),
+                    facts.gateway.namespace.clone(),
+                )
+            })
             .into_iter()
             .collect(),
         extension_providers: facts.mesh.provider_names(),

@@ -328,6 +328,11 @@ pub struct ProfilesModel<P = ProfileModel> {
     pub user_id_header: String,
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub gateway_principal: String,
+    /// Kubeflow's default for `ISTIO_INGRESS_GATEWAY_PRINCIPAL`, its own
+    /// gateway's (kubeflow/kubeflow v1.10.0
+    /// components/profile-controller/controllers/profile_controller.go:424-426);
+    /// the output README asks for no change when `gateway_principal` is it.
+    pub kubeflow_gateway_principal: &'static str,
     /// Kubeflow's defaults for `KFP_UI_PRINCIPAL` and
     /// `NOTEBOOK_CONTROLLER_PRINCIPAL` (kubeflow/dashboard
     /// components/profile-controller/controllers/profile_controller.go).
@@ -389,6 +394,7 @@ impl ProfilesModel {
             output: self.output,
             user_id_header: self.user_id_header,
             gateway_principal: self.gateway_principal,
+            kubeflow_gateway_principal: self.kubeflow_gateway_principal,
             pipelines_ui_principal: self.pipelines_ui_principal,
             notebook_controller_principal: self.notebook_controller_principal,
             mesh_labels: self.mesh_labels,
@@ -715,6 +721,8 @@ fn derive(input: &Input) -> ProfilesModel {
             .user_header
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
+        kubeflow_gateway_principal:
+            "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
         pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
         notebook_controller_principal:
             "cluster.local/ns/kubeflow/sa/notebook-controller-service-account",

@@ -232,7 +232,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
         if a.m2m.audiences.is_empty() {
             fail(
                 m2m.key("audiences"),
-                "must name at least one audience when `m2m.enabled` is true: without one, a ServiceAccount token minted for any audience (the API server's, another service's) is accepted at the gateway (TIP: `audiences: [\"deploykf\"]`, and `kubectl create token SA --audience deploykf`)".into(),
+                "must name at least one audience when `m2m.enabled` is true: without one, a ServiceAccount token minted for any audience (the API server's, another service's) is accepted at the gateway (TIP: `audiences: [\"deploykf\"]`, and mint tokens with `kubectl create token SA --audience deploykf`; Kubeflow's documented `kubectl -n PROFILE create token default-editor` has no `--audience`, so its token carries the API server's and is refused: add `--audience deploykf` to it)".into(),
             );
         }
         if in_cluster_https(&a.m2m.jwks_uri) {

@@ -122,10 +122,56 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             ),
         ));
     }
+    check_root_namespace(ctx, f);
+    if gw.gateway.namespace.is_some() && !gw.gateway.tls.match_sni {
+        // Istio intersects a VirtualService's hosts with the server's
+        // (istio/istio master 86c9f01 pilot/pkg/networking/core/gateway.go:455):
+        // with a `*` server, meshgen's routes (host `gateway.hostname`) get
+        // a virtual host of their own, which Envoy prefers to the `*` one of
+        // Kubeflow's VirtualServices (`hosts: ["*"]`) for that host.
+        f.warnings.push(ctx.warning(
+            &format!("{GW}.gateway.tls.matchSNI"),
+            format!("with the Gateway in a namespace of its own (`{GW}.gateway.namespace`) for apps you do not render, keep it true: with false the server's hosts are `*`, and meshgen's own routes on `{}` shadow every VirtualService of those apps written for `hosts: [\"*\"]` (Kubeflow's), which then answer 404", facts.gateway.hostname),
+        ));
+    }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
     warn_namespace_wide_app_policies(ctx, f);
     if facts.gateway.gateway_api {
         check_gateway_api(ctx, f);
+    }
+}
+
+/// Istio's root namespace (its install namespace, `istio.namespace`):
+/// a policy there without a selector applies to every workload of the
+/// mesh (istio/istio `pilot/pkg/model/authorization.go`
+/// `ListAuthorizationPolicies` and `pilot/pkg/model/policyattachment.go`
+/// read the root namespace's policies for every proxy; a PeerAuthentication
+/// there is mesh-wide, `pilot/pkg/security/authn/policy_applier.go`). The
+/// gateway namespace may be it (Kubeflow's layout: `istio-system`), but
+/// then `namespaceZeroTrust` (`allow-nothing` and STRICT mTLS, namespace
+/// wide) would deny and require mTLS across the whole mesh: it defaults to
+/// off there and `true` is refused; mesh-wide STRICT mTLS is the opt-in
+/// `deploykf_dependencies.istio.meshWideStrictMtls` (its own
+/// PeerAuthentication), and a mesh-wide `allow-nothing` meshgen never
+/// renders (issue 27, point 3).
+/// The login's namespace always gets both, so it may not be the root.
+fn check_root_namespace(ctx: &Ctx, f: &mut Findings) {
+    let config = ctx.config;
+    let root = &config.deploykf_dependencies.istio.namespace;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let opt_in = "deploykf_dependencies.istio.meshWideStrictMtls";
+    if gw.namespace == *root && gw.namespace_zero_trust == Some(true) {
+        f.errors.push(ctx.error(
+            &format!("{GW}.namespaceZeroTrust"),
+            format!("the gateway namespace `{root}` is Istio's root namespace, where a namespace-wide `allow-nothing` AuthorizationPolicy and a STRICT PeerAuthentication apply to every workload of the mesh; set it to null or false (meshgen then renders only the policies that select the gateway pods); for STRICT mTLS across the mesh, opt in with `{opt_in}: true`"),
+        ));
+    }
+    let auth = &config.deploykf_core.deploykf_auth;
+    if auth.enabled && auth.namespace == *root {
+        f.errors.push(ctx.error(
+            "deploykf_core.deploykf_auth.namespace",
+            format!("`{root}` is Istio's root namespace: the login's namespace-wide `allow-nothing` AuthorizationPolicy and STRICT PeerAuthentication would apply to every workload of the mesh; choose a namespace of its own (the default is `deploykf-auth`)"),
+        ));
     }
 }
 
@@ -163,6 +209,21 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
                 ));
             }
         }
+    }
+    if let Some(ns) = gw
+        .gateway
+        .namespace
+        .as_ref()
+        .filter(|ns| **ns != gw.namespace)
+    {
+        // A Gateway API Gateway's policies attach by `targetRefs` only in
+        // the Gateway's own namespace (istio 1.30.3
+        // `pilot/pkg/model/policyattachment.go:185-197`), and its pods are
+        // deployed beside it.
+        f.errors.push(ctx.error(
+            &format!("{GW}.gateway.namespace"),
+            format!("{api}: the Gateway must be in the gateway namespace `{}` (its policies attach by `targetRefs` in its own namespace only), got `{ns}`; set it to null, or set `{GW}.api` to istio", gw.namespace),
+        ));
     }
     let labels = &gw.gateway.selector_labels;
     let name = &gw.gateway.name;

@@ -1,4 +1,5 @@
-//! Read each values input exactly once: the embedded defaults, then every
+//! Read each values input exactly once: the embedded defaults, then the
+//! `--preset` layer if one is named, then every
 //! `--values` file in order, then the `--set` arguments. Each becomes a
 //! [`Layer`] with its origin registered in the [`SourceMap`].
 //!
@@ -34,6 +35,18 @@ pub fn load_all(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Vec<Lay
     match parse_tree(DEFAULT_VALUES, id) {
         Ok(tree) => layers.push(Layer::Tree(tree)),
         Err(d) => diags.push(d),
+    }
+    if let Some(name) = &inputs.preset {
+        match super::preset::find(name) {
+            Ok(preset) => {
+                let id = sources.add(preset.source_name(), SourceKind::Preset);
+                match parse_tree(preset.text, id) {
+                    Ok(tree) => layers.push(Layer::Tree(tree)),
+                    Err(d) => diags.push(d),
+                }
+            }
+            Err(d) => diags.push(d),
+        }
     }
     let mut stdin_read = false;
     for file in &inputs.files {

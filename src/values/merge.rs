@@ -1,5 +1,6 @@
 //! Merge the values layers, lowest precedence first:
-//! `default_values.yaml`, then each `-f` file in order, then each `--set`.
+//! `default_values.yaml`, then the `--preset` layer, then each `-f` file in
+//! order, then each `--set`.
 //!
 //! Rules (helm's `coalesce`, made strict):
 //! 1. Maps merge recursively, key by key; a key keeps the position it had

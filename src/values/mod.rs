@@ -9,6 +9,7 @@
 pub mod load;
 pub mod merge;
 pub mod path;
+pub mod preset;
 pub mod setarg;
 
 use crate::diagnostic::Diagnostics;
@@ -24,6 +25,9 @@ pub const DEFAULT_VALUES_NAME: &str = "default_values.yaml";
 /// What the user asked to merge, in order.
 #[derive(Debug, Clone, Default)]
 pub struct ValueInputs {
+    /// `--preset`: an embedded values layer applied after the defaults
+    /// and before `files` (`preset::ALL`).
+    pub preset: Option<String>,
     pub files: Vec<PathBuf>,
     /// `--set` and `--set-string` arguments in command-line order.
     pub sets: Vec<SetArg>,

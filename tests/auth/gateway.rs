@@ -443,21 +443,20 @@ pub(crate) fn policies_match(
     })
 }
 
-/// A Gateway server's host (`namespace/dnsName`) admits a VirtualService
-/// of `vs_ns` (the Gateway in `gw_ns`) for `host`: `*` any namespace, `.`
-/// the Gateway's own (Istio's Gateway `hosts`).
-pub(crate) fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, host: &str) -> bool {
-    let (ns, dns) = server_host.split_once('/').unwrap_or(("*", server_host));
-    let ns_ok = match ns {
-        "*" => true,
-        "." => vs_ns == gw_ns,
-        n => vs_ns == n,
-    };
-    let dns_ok = dns == "*" || hostname_admits(dns, host);
-    ns_ok && dns_ok
-}
-
-/// The HTTP routes a listener serves for `host`, in document order.
+/// The HTTP routes a listener serves for `host`, as Istio builds them
+/// (istio/istio master 86c9f01 `pilot/pkg/networking/core/gateway.go`
+/// `buildGatewayHTTPRouteConfig`, lines 448-530): each bound
+/// VirtualService's hosts are intersected with the server's hosts
+/// (`pkg/config/host/names.go:83-99` `Intersection`: of two names where
+/// one covers the other, the narrower), its routes are appended to the
+/// virtual host of each name of that intersection, in order, and each
+/// virtual host's catch-all routes (prefix `/` without header matches) are
+/// moved last (`pilot/pkg/networking/core/route/route.go:1616-1644`
+/// `SortVHostRoutes`). Envoy then picks the virtual host whose domain is
+/// the most specific match for `host`. So Kubeflow's VirtualServices
+/// (`hosts: ["*"]`) share the main host's virtual host with meshgen's
+/// when the server names the host, and are shadowed by it when the server
+/// is `*` (`tls.matchSNI: false`).
 pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Value> {
     let gw_ns = gateway["metadata"]["namespace"].as_str().unwrap();
     let gw_name = gateway["metadata"]["name"].as_str().unwrap();
@@ -467,7 +466,15 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
         .iter()
         .map(|h| h.as_str().unwrap())
         .collect();
-    let (mut routes, mut wildcard) = (Vec::new(), Vec::new());
+    // `a` is covered by `b` (istio `host.Name.SubsetOf`).
+    let covered = |a: &str, b: &str| {
+        b == "*"
+            || a == b
+            || b.strip_prefix('*')
+                .is_some_and(|s| a.ends_with(s) && a.len() > s.len())
+    };
+    // (domain, routes) in document order.
+    let mut vhosts: Vec<(String, Vec<Value>)> = Vec::new();
     for (_, d) in all_docs(t) {
         if d["kind"] != "VirtualService" {
             continue;
@@ -481,29 +488,65 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
                 let g = g.as_str().unwrap();
                 g == format!("{gw_ns}/{gw_name}") || (g == gw_name && vs_ns == gw_ns)
             });
-        let hosts = d["spec"]["hosts"].as_array().unwrap();
-        let exact = hosts.iter().any(|h| h == host);
-        if (exact || hosts.iter().any(|h| h == "*"))
-            && bound
-            && server_hosts
-                .iter()
-                .any(|s| server_admits(s, gw_ns, vs_ns, host))
-        {
-            let r = d["spec"]["http"].as_array().unwrap().iter().cloned();
-            if exact {
-                routes.extend(r);
-            } else {
-                wildcard.extend(r);
+        if !bound {
+            continue;
+        }
+        let routes = d["spec"]["http"].as_array().unwrap();
+        for s in &server_hosts {
+            let (ns, dns) = s.split_once('/').unwrap_or(("*", s));
+            let ns_ok = match ns {
+                "*" => true,
+                "." => vs_ns == gw_ns,
+                n => vs_ns == n,
+            };
+            if !ns_ok {
+                continue;
+            }
+            for h in d["spec"]["hosts"].as_array().unwrap() {
+                let h = h.as_str().unwrap();
+                let domain = if covered(h, dns) {
+                    h
+                } else if covered(dns, h) {
+                    dns
+                } else {
+                    continue;
+                };
+                match vhosts.iter_mut().find(|(d, _)| d == domain) {
+                    Some((_, r)) => r.extend(routes.iter().cloned()),
+                    None => vhosts.push((domain.to_string(), routes.clone())),
+                }
             }
         }
     }
-    // Envoy picks the most specific virtual host (domain) first: a
-    // VirtualService naming the host shadows one for `*`.
-    if routes.is_empty() {
-        wildcard
-    } else {
-        routes
-    }
+    // Envoy's choice of virtual host: the exact name, then the longest
+    // wildcard suffix, then `*`.
+    let rank = |domain: &str| -> Option<usize> {
+        if domain == host {
+            Some(usize::MAX)
+        } else if domain == "*" {
+            Some(0)
+        } else {
+            domain
+                .strip_prefix('*')
+                .filter(|s| host.ends_with(s) && host.len() > s.len())
+                .map(str::len)
+        }
+    };
+    let Some((_, routes)) = vhosts
+        .into_iter()
+        .filter_map(|(d, r)| rank(&d).map(|k| (k, r)))
+        .max_by_key(|(k, _)| *k)
+    else {
+        return Vec::new();
+    };
+    let catch_all = |r: &Value| {
+        r["match"][0]["uri"]["prefix"] == "/" && r["match"][0].get("headers").is_none()
+            || r.get("match").is_none()
+    };
+    let (mut first, last): (Vec<Value>, Vec<Value>) =
+        routes.into_iter().partition(|r| !catch_all(r));
+    first.extend(last);
+    first
 }
 
 /// A request at the gateway listener bound to pod port `port`.
@@ -876,17 +919,20 @@ pub(crate) fn http_visits_are_redirected_and_logins_happen_on_https() {
 
 #[test]
 pub(crate) fn login_and_token_checks_name_the_https_pod_port_and_responses_carry_hsts() {
+    // Every pod port but the HTTP listener's (issue 27, point 3: a foreign
+    // Gateway on another port of these pods gets the login as well).
     let t = case("nonstandard-ports");
-    let https = gw_port(&t, "https");
+    let http = gw_port(&t, "http");
     for name in ["login", "require-jwt"] {
         let p = one(&t, &format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml"));
         for r in p["spec"]["rules"].as_array().unwrap() {
             for to in r["to"].as_array().unwrap() {
                 assert_eq!(
-                    to["operation"]["ports"],
-                    json!([https.to_string()]),
+                    to["operation"]["notPorts"],
+                    json!([http.to_string()]),
                     "{name}"
                 );
+                assert!(to["operation"].get("ports").is_none(), "{name}");
             }
         }
     }
@@ -915,8 +961,11 @@ pub(crate) fn the_listener_replay_notices_a_missing_safeguard() {
     let base = apps_and_m2m();
     let mut mutants: Vec<(&str, Tree)> = Vec::new();
     for (name, what) in [
-        ("login", "the HTTPS port on the login policy"),
-        ("require-jwt", "the HTTPS port on the token policy"),
+        ("login", "the HTTP port's exclusion from the login policy"),
+        (
+            "require-jwt",
+            "the HTTP port's exclusion from the token policy",
+        ),
     ] {
         let mut t = base.clone();
         let p = format!("{GW_DIR}/AuthorizationPolicy-{name}.yaml");
@@ -925,7 +974,7 @@ pub(crate) fn the_listener_replay_notices_a_missing_safeguard() {
             .unwrap()
         {
             for to in r["to"].as_array_mut().unwrap() {
-                to["operation"].as_object_mut().unwrap().remove("ports");
+                to["operation"].as_object_mut().unwrap().remove("notPorts");
             }
         }
         mutants.push((what, t));
@@ -1145,10 +1194,10 @@ pub(crate) fn the_gateway_api_replay_notices_a_missing_safeguard() {
         .unwrap()
     {
         for to in r["to"].as_array_mut().unwrap() {
-            to["operation"].as_object_mut().unwrap().remove("ports");
+            to["operation"].as_object_mut().unwrap().remove("notPorts");
         }
     }
-    listeners.push(("the HTTPS port on the login policy", t));
+    listeners.push(("the HTTP port's exclusion from the login policy", t));
     for (what, t) in listeners {
         assert!(
             !listener_violations(&t, true).is_empty(),

@@ -25,7 +25,23 @@ pub(crate) const GATEWAY_PRINCIPAL: &str =
 /// The keys of `rule` can be fetched by the gateway (see
 /// [`jwks_fetch_by`]).
 pub(crate) fn jwks_fetch(t: &Tree, rule: &Value) -> Result<(), String> {
-    jwks_fetch_by(t, rule, GATEWAY_PRINCIPAL)
+    jwks_fetch_by(t, rule, &gateway_principal(t))
+}
+
+/// The gateway pods' SPIFFE principal: their namespace and ServiceAccount
+/// when meshgen deploys them (Kubeflow's identity under `--preset
+/// kubeflow`), else [`GATEWAY_PRINCIPAL`].
+pub(crate) fn gateway_principal(t: &Tree) -> String {
+    match t.get(&format!("{GW_DIR}/Deployment.yaml")) {
+        Some(d) => format!(
+            "cluster.local/ns/{}/sa/{}",
+            d[0]["metadata"]["namespace"].as_str().unwrap(),
+            d[0]["spec"]["template"]["spec"]["serviceAccountName"]
+                .as_str()
+                .unwrap()
+        ),
+        None => GATEWAY_PRINCIPAL.to_string(),
+    }
 }
 
 /// The keys of `rule` can be fetched by the proxy that verifies its
@@ -60,65 +76,15 @@ pub(crate) fn jwks_fetch_by(t: &Tree, rule: &Value, fetcher: &str) -> Result<(),
             "401: keys at {uri}: in-mesh HTTPS, fetched by the gateway without TLS origination"
         ));
     }
-    let mut labels = host.split('.');
-    let (svc, ns) = (labels.next().unwrap(), labels.next().unwrap());
-    let in_ns = |kind: &str, name: Option<&str>| {
-        all_docs(t)
-            .map(|(_, d)| d)
-            .filter(|d| {
-                d["kind"] == kind
-                    && d["metadata"]["namespace"] == ns
-                    && name.is_none_or(|n| d["metadata"]["name"] == n)
-            })
-            .cloned()
-            .collect::<Vec<Value>>()
-    };
     let unreachable = |why: &str| Err(format!("401: keys at {uri}: {why}"));
-    let Some(service) = in_ns("Service", Some(svc)).pop() else {
-        return unreachable("no such Service");
-    };
-    let Some(sp) = service["spec"]["ports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["port"] == port)
-        .cloned()
-    else {
-        return unreachable("no such Service port");
-    };
-    let selector = service["spec"]["selector"].as_object().unwrap().clone();
-    let Some(deployment) = in_ns("Deployment", None).into_iter().find(|d| {
-        let l = &d["spec"]["template"]["metadata"]["labels"];
-        selector.iter().all(|(k, v)| &l[k] == v)
-    }) else {
-        return unreachable("no pods behind the Service");
-    };
-    let pod_labels = deployment["spec"]["template"]["metadata"]["labels"].clone();
-    let target = match &sp["targetPort"] {
-        Value::Number(n) => n.as_u64().unwrap() as u16,
-        Value::String(name) => deployment["spec"]["template"]["spec"]["containers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
-            .find(|p| p["name"] == name.as_str())
-            .map(|p| p["containerPort"].as_u64().unwrap() as u16)
-            .expect("a named targetPort the pods declare"),
-        _ => port,
+    let pod = match pod_behind(t, host, port) {
+        Ok(pod) => pod,
+        Err(why) => return unreachable(&why),
     };
     // The pods' sidecar (the namespace's allow-nothing among its
     // policies), as `at_destination` models it.
     let req = Inbound {
-        pod: Pod {
-            namespace: ns.into(),
-            labels: pod_labels
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
-                .collect(),
-            port: target,
-        },
+        pod,
         principal: Some(fetcher.into()),
         method: "GET",
         path: path.clone(),

@@ -10,6 +10,7 @@ mod ambient;
 mod edge;
 mod gateway;
 mod idp_groups;
+mod kubeflow;
 mod m2m;
 mod outputs;
 mod readme;

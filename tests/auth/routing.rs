@@ -50,6 +50,9 @@ pub(crate) struct Route {
     /// Request headers the route removes.
     pub(crate) remove: Vec<String>,
     pub(crate) hsts: bool,
+    /// The upstream Service (`host`, port) of an `Upstream` route (Istio
+    /// routes only; the union replays of `kubeflow.rs` follow it).
+    pub(crate) destination: Option<(String, u16)>,
 }
 
 impl Route {
@@ -120,11 +123,25 @@ pub(crate) fn gw_port(t: &Tree, which: &str) -> u16 {
 /// HTTPS) reaches; `None`: no listener takes it (the TLS handshake fails).
 pub(crate) fn listener_at(t: &Tree, port: u16, host: &str) -> Option<Listener> {
     if !gateway_api(t) {
+        // Only a Gateway whose selector picks meshgen's gateway pods (the
+        // labels of its main Gateway) opens a listener on them: a Gateway
+        // of other pods (Kubeflow's `cluster-local-gateway`) does not.
+        let pods = one(t, &format!("{GW_DIR}/Gateway.yaml"))["spec"]["selector"].clone();
+        let on_pods = |d: &Value| {
+            d["spec"]["selector"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .all(|(k, v)| pods.get(k) == Some(v))
+        };
         let gateway = all_docs(t)
             .map(|(_, d)| d)
             .find(|d| {
                 d["kind"] == "Gateway"
-                    && d["apiVersion"] == "networking.istio.io/v1"
+                    && d["apiVersion"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("networking.istio.io/"))
+                    && on_pods(d)
                     && d["spec"]["servers"]
                         .as_array()
                         .unwrap()
@@ -196,8 +213,16 @@ fn istio_route(t: &Tree, r: &Value) -> Route {
             Action::Upstream
         }
     };
+    let dest = &r["route"][0]["destination"];
     Route {
-        name: r["name"].as_str().unwrap().into(),
+        // Kubeflow's routes have no name.
+        name: r["name"].as_str().unwrap_or_default().into(),
+        destination: dest["host"].as_str().map(|h| {
+            (
+                h.to_string(),
+                dest["port"]["number"].as_u64().unwrap_or(80) as u16,
+            )
+        }),
         prefix: r["match"][0]["uri"]["prefix"].as_str().map(String::from),
         separated: false,
         action,
@@ -369,6 +394,7 @@ fn api_rule(t: &Tree, route_ns: &str, r: &Value) -> Route {
     };
     Route {
         name: r["name"].as_str().unwrap().into(),
+        destination: None,
         prefix: r["matches"][0]["path"]["value"].as_str().map(String::from),
         separated: true,
         action,

@@ -48,6 +48,67 @@ pub(crate) struct Inbound {
     pub(crate) token: Option<(String, Value)>,
 }
 
+/// A JSON map of strings (labels, a selector) as a map.
+pub(crate) fn string_map_of(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// The pod behind a Service host (`<svc>.<ns>.svc.cluster.local`) and
+/// port: its Deployment's or StatefulSet's pod labels, and the target
+/// port (a number, or a container port's name).
+pub(crate) fn pod_behind(t: &Tree, host: &str, port: u16) -> Result<Pod, String> {
+    let mut parts = host.split('.');
+    let (name, ns) = (parts.next().unwrap(), parts.next().unwrap_or_default());
+    let svc = all_docs(t)
+        .map(|(_, d)| d)
+        .find(|d| {
+            d["kind"] == "Service"
+                && d["metadata"]["name"] == name
+                && d["metadata"]["namespace"] == ns
+        })
+        .ok_or("no such Service")?;
+    let sp = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+        .ok_or("no such Service port")?;
+    let selector = string_map_of(&svc["spec"]["selector"]);
+    let workload = all_docs(t)
+        .map(|(_, d)| d)
+        .find(|d| {
+            ["Deployment", "StatefulSet"].contains(&d["kind"].as_str().unwrap_or_default())
+                && d["metadata"]["namespace"] == ns
+                && selector.iter().all(|(k, v)| {
+                    d["spec"]["template"]["metadata"]["labels"][k].as_str() == Some(v.as_str())
+                })
+        })
+        .ok_or("no pods behind the Service")?;
+    let template = &workload["spec"]["template"];
+    let target = match &sp["targetPort"] {
+        Value::Number(n) => n.as_u64().unwrap() as u16,
+        Value::String(named) => template["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .find(|p| p["name"] == named.as_str())
+            .and_then(|p| p["containerPort"].as_u64())
+            .ok_or(format!("no container port {named} behind {ns}/{name}"))?
+            as u16,
+        _ => port,
+    };
+    Ok(Pod {
+        namespace: ns.to_string(),
+        labels: string_map_of(&template["metadata"]["labels"]),
+        port: target,
+    })
+}
+
 pub(crate) fn selects(spec: &Value, labels: &BTreeMap<String, String>) -> bool {
     match spec.get("selector") {
         None => true,

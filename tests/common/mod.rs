@@ -204,6 +204,10 @@ pub fn cases_inputs(cases: &[&str], sets: &[&str]) -> ValueInputs {
             all.files.extend(base.files);
             all.sets.extend(base.sets);
         }
+        // A case may render with a preset (`--preset`): its `preset` file names it.
+        if let Ok(preset) = std::fs::read_to_string(dir.join("preset")) {
+            all.preset = Some(preset.trim().to_string());
+        }
         if *case == "deploykf-sample" {
             all.files.push(root().join(DEPLOYKF_SAMPLE));
         }
@@ -231,6 +235,7 @@ pub fn cases_inputs(cases: &[&str], sets: &[&str]) -> ValueInputs {
 
 pub fn inputs(files: Vec<PathBuf>, sets: &[&str]) -> ValueInputs {
     ValueInputs {
+        preset: None,
         files,
         sets: sets
             .iter()

@@ -38,8 +38,11 @@ fn with_ports(host: &str) -> [String; 2] {
     [host.to_string(), format!("{host}:*")]
 }
 
-/// The operations (hosts and paths) that need a logged-in user, on the
-/// HTTPS listener only: Istio matches `ports` against the port the
+/// The operations (hosts and paths) that need a logged-in user, on every
+/// port of the gateway pods but the HTTP listener's (`notPorts`), so that
+/// a Gateway someone else binds to these pods on another port (Kubeflow's
+/// and Knative's select pods by labels) can not serve a route without a
+/// login (issue 27, point 3): Istio matches `ports` against the port the
 /// gateway pod listens on (`destination.port`, the Gateway server's
 /// port; istio/istio `pilot/pkg/security/authz/model/model.go`
 /// `destPortGenerator`, Envoy RBAC `destination_port`). On the HTTP port,
@@ -49,7 +52,7 @@ fn with_ports(host: &str) -> [String; 2] {
 /// gateway namespace's VirtualServices (`GatewayFacts::http_hosts`).
 fn protected_operations(facts: &Facts) -> Vec<Value> {
     let host = &facts.gateway.hostname;
-    let https = [facts.gateway.https_port.to_string()];
+    let not_http = [facts.gateway.http_port.to_string()];
     let mut not_paths: Vec<String> = Vec::new();
     for path in &facts.login.paths {
         // dex's issuer URL is `/dex` itself; oauth2-proxy only serves
@@ -67,8 +70,8 @@ fn protected_operations(facts: &Facts) -> Vec<Value> {
         }
     }
     vec![
-        json!({"operation": {"ports": https, "hosts": with_ports(host), "notPaths": not_paths}}),
-        json!({"operation": {"ports": https, "notHosts": public_hosts}}),
+        json!({"operation": {"notPorts": not_http, "hosts": with_ports(host), "notPaths": not_paths}}),
+        json!({"operation": {"notPorts": not_http, "notHosts": public_hosts}}),
     ]
 }
 
