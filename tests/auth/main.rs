@@ -15,6 +15,7 @@ mod outputs;
 mod readme;
 mod routing;
 mod sidecar;
+mod tenant;
 
 use ambient::*;
 use common::root;
