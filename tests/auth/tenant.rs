@@ -34,11 +34,13 @@ pub(crate) fn gomplate_inputs(container: &Value) -> Vec<String> {
     let mut argv = command
         .clone()
         .unwrap_or_else(|| vec!["/usr/local/bin/docker-entrypoint".into()]);
-    argv.extend(args.unwrap_or_else(|| match command {
-        Some(_) => vec![],
-        None => ["dex", "serve", "/etc/dex/config.docker.yaml"]
-            .map(String::from)
-            .to_vec(),
+    argv.extend(args.unwrap_or_else(|| {
+        match command {
+            Some(_) => vec![],
+            None => ["dex", "serve", "/etc/dex/config.docker.yaml"]
+                .map(String::from)
+                .to_vec(),
+        }
     }));
     let entrypoint = ["docker-entrypoint", "/usr/local/bin/docker-entrypoint"];
     if !entrypoint.contains(&argv[0].as_str())
@@ -144,7 +146,10 @@ pub(crate) fn the_templating_replay_notices_a_missing_safeguard() {
     let c = &mut d["spec"]["template"]["spec"]["containers"][0];
     let c = c.as_object_mut().unwrap();
     c.remove("command");
-    c.insert("args".into(), json!(["dex", "serve", "/etc/dex/config.yaml"]));
+    c.insert(
+        "args".into(),
+        json!(["dex", "serve", "/etc/dex/config.yaml"]),
+    );
     let v = templating_violations(&t);
     assert!(
         v.len() == 1 && v[0].contains("/etc/dex/config.yaml"),
