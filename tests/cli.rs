@@ -798,7 +798,7 @@ fn stdout_is_one_stream_with_source_comments() {
         .collect();
     // Every manifest once (no kustomization, README or marker), the
     // Namespace before anything that lives in it.
-    assert_eq!(sources.len(), 47, "{sources:?}");
+    assert_eq!(sources.len(), 48, "{sources:?}");
     assert!(sources
         .iter()
         .all(|s| s.ends_with(".yaml") && !s.ends_with("kustomization.yaml")));

@@ -457,7 +457,17 @@ pub(crate) fn server_admits(server_host: &str, gw_ns: &str, vs_ns: &str, host: &
     ns_ok && dns_ok
 }
 
-/// The HTTP routes a listener serves for `host`, in document order.
+/// The HTTP routes a listener serves for `host`, in the order Envoy tries
+/// them. istiod appends the routes of every VirtualService bound to the
+/// Gateway whose hosts intersect the server's into the one virtual host of
+/// the server's host (istio/istio 1.30.3
+/// `pilot/pkg/networking/core/gateway.go` 440-447, 490-491: a VirtualService
+/// for `*` and one naming the host share it), in the order it lists them
+/// (here: document order), then moves catch-all routes (a `/` prefix with
+/// no header or query match) last (`route/route.go` 1621-1650
+/// `SortVHostRoutes`, `IsCatchAllRoute`). A VirtualService names the
+/// Gateway as `ns/name`, by its short name from the Gateway's namespace,
+/// or by the legacy `name.ns[.…]` (`pilot/pkg/model/config.go` 233-262).
 pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Value> {
     let gw_ns = gateway["metadata"]["namespace"].as_str().unwrap();
     let gw_name = gateway["metadata"]["name"].as_str().unwrap();
@@ -467,7 +477,8 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
         .iter()
         .map(|h| h.as_str().unwrap())
         .collect();
-    let (mut routes, mut wildcard) = (Vec::new(), Vec::new());
+    let legacy = format!("{gw_name}.{gw_ns}");
+    let mut routes = Vec::new();
     for (_, d) in all_docs(t) {
         if d["kind"] != "VirtualService" {
             continue;
@@ -479,31 +490,39 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
             .flatten()
             .any(|g| {
                 let g = g.as_str().unwrap();
-                g == format!("{gw_ns}/{gw_name}") || (g == gw_name && vs_ns == gw_ns)
+                g == format!("{gw_ns}/{gw_name}")
+                    || (g == gw_name && vs_ns == gw_ns)
+                    || g == legacy
+                    || g.starts_with(&format!("{legacy}."))
             });
         let hosts = d["spec"]["hosts"].as_array().unwrap();
-        let exact = hosts.iter().any(|h| h == host);
-        if (exact || hosts.iter().any(|h| h == "*"))
+        if hosts
+            .iter()
+            .any(|h| h.as_str().unwrap().eq_ignore_ascii_case(host) || h == "*")
             && bound
             && server_hosts
                 .iter()
                 .any(|s| server_admits(s, gw_ns, vs_ns, host))
         {
-            let r = d["spec"]["http"].as_array().unwrap().iter().cloned();
-            if exact {
-                routes.extend(r);
-            } else {
-                wildcard.extend(r);
-            }
+            routes.extend(d["spec"]["http"].as_array().unwrap().iter().cloned());
         }
     }
-    // Envoy picks the most specific virtual host (domain) first: a
-    // VirtualService naming the host shadows one for `*`.
-    if routes.is_empty() {
-        wildcard
-    } else {
-        routes
-    }
+    let catch_all = |r: &Value| {
+        let m = &r["match"];
+        match m.as_array() {
+            None => true,
+            Some(m) if m.is_empty() => true,
+            Some(m) => m.iter().all(|m| {
+                m.get("headers").is_none()
+                    && m.get("queryParams").is_none()
+                    && (m["uri"]["prefix"] == "/" || m["uri"]["regex"] == ".*")
+            }),
+        }
+    };
+    let (mut specific, rest): (Vec<Value>, Vec<Value>) =
+        routes.into_iter().partition(|r| !catch_all(r));
+    specific.extend(rest);
+    specific
 }
 
 /// A request at the gateway listener bound to pod port `port`.

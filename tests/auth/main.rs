@@ -28,6 +28,7 @@ use serde_json::{json, Value};
 use sidecar::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use tenant::*;
 
 const GW_DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
 const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";

@@ -156,3 +156,298 @@ pub(crate) fn the_templating_replay_notices_a_missing_safeguard() {
         "{v:?}"
     );
 }
+
+// ---------------------------------------------------------------------
+// Tenants keep to their own paths on the platform host (point 1)
+
+/// A JSON-literal variable of a rendered admission policy.
+fn policy_variable<T: serde::de::DeserializeOwned>(policy: &Value, name: &str) -> T {
+    let v = policy["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no variable {name}"));
+    serde_json::from_str(v["expression"].as_str().unwrap()).unwrap()
+}
+
+/// The tenant-routes policy (`ValidatingAdmissionPolicy/<gateway>-tenant-routes`)
+/// on `vs`, modelled from the rendered policy's data: the Gateway's names,
+/// the hosts, and the prefix bases, each followed by the VirtualService's
+/// namespace and `/`. Its CEL is read by `tests/cel/tenant_routes.py`
+/// (cel-python) on the same cases; `the_tenant_routes_cel_reads_what_the_model_reads`
+/// checks the expressions this model stands for.
+pub(crate) fn tenant_routes_admit(policy: &Value, vs: &Value) -> bool {
+    let gateways: Vec<String> = policy_variable(policy, "platformGateways");
+    let fqdn: String = policy_variable(policy, "platformGatewayFqdn");
+    let hosts: Vec<String> = policy_variable(policy, "tenantHosts");
+    let bases: Vec<String> = policy_variable(policy, "tenantPrefixBases");
+    let ns = vs["metadata"]["namespace"].as_str().unwrap();
+    let prefixes: Vec<String> = bases.iter().map(|b| format!("{b}{ns}/")).collect();
+    let names = |list: &Value| {
+        list.as_array().into_iter().flatten().any(|g| {
+            let g = g.as_str().unwrap();
+            gateways.iter().any(|x| x == g) || g.starts_with(&fqdn)
+        })
+    };
+    let spec = &vs["spec"];
+    let http: Vec<&Value> = spec["http"].as_array().into_iter().flatten().collect();
+    let bound = names(&spec["gateways"])
+        || http.iter().any(|r| {
+            r["match"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|m| names(&m["gateways"]))
+        });
+    if !bound {
+        return true;
+    }
+    let hosts_ok = spec["hosts"].as_array().into_iter().flatten().all(|h| {
+        hosts
+            .iter()
+            .any(|x| *x == h.as_str().unwrap().to_ascii_lowercase())
+    });
+    let empty = |k: &str| spec[k].as_array().is_none_or(|a| a.is_empty());
+    let under = |p: &Value| {
+        p.as_str()
+            .is_some_and(|p| prefixes.iter().any(|x| p.starts_with(x)))
+    };
+    let paths_ok = http.iter().all(|r| {
+        r["match"].as_array().is_some_and(|m| {
+            !m.is_empty()
+                && m.iter()
+                    .all(|m| under(&m["uri"]["prefix"]) || under(&m["uri"]["exact"]))
+        })
+    });
+    hosts_ok && empty("tcp") && empty("tls") && paths_ok
+}
+
+const PLATFORM_GATEWAY: &str = "deploykf-istio-gateway/deploykf-gateway";
+const MAIN_HOST: &str = "deploykf.example.com";
+
+fn tenant_vs(ns: &str, gateways: &[&str], hosts: &[&str], http: Value) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {"name": "tenant", "namespace": ns},
+        "spec": {"gateways": gateways, "hosts": hosts, "http": http},
+    })
+}
+
+fn tenant_route(m: Value) -> Value {
+    json!({"name": "tenant", "match": [m], "route": [{"destination": {"host": "grab.kf-research.svc.cluster.local"}}]})
+}
+
+/// A profile's editor in `kf-research` binds a VirtualService to the
+/// platform Gateway; if the API server admits it, it is added to the tree
+/// (after meshgen's documents: created later) and a verified user's
+/// request for a path that is not the tenant's is replayed through the
+/// gateway. Each attack names the path it aims at.
+pub(crate) fn path_takeover_violations(t: &Tree) -> Vec<String> {
+    let prefix = |p: &str| tenant_route(json!({"uri": {"prefix": p}}));
+    let attacks: Vec<(&str, Value, &'static str)> = vec![
+        (
+            "/api/ on the platform host",
+            tenant_vs(
+                "kf-research",
+                &[PLATFORM_GATEWAY],
+                &[MAIN_HOST],
+                json!([prefix("/api/")]),
+            ),
+            "/api/workgroup/env-info",
+        ),
+        (
+            "/api/ for every host",
+            tenant_vs(
+                "kf-research",
+                &[PLATFORM_GATEWAY],
+                &["*"],
+                json!([prefix("/api/")]),
+            ),
+            "/api/workgroup/env-info",
+        ),
+        (
+            "a regex",
+            tenant_vs(
+                "kf-research",
+                &[PLATFORM_GATEWAY],
+                &[MAIN_HOST],
+                json!([tenant_route(json!({"uri": {"regex": "/api/.*"}}))]),
+            ),
+            "/api/workgroup/env-info",
+        ),
+        (
+            "the legacy gateway name",
+            tenant_vs(
+                "kf-research",
+                &["deploykf-gateway.deploykf-istio-gateway.svc.cluster.local"],
+                &[MAIN_HOST],
+                json!([prefix("/api/")]),
+            ),
+            "/api/workgroup/env-info",
+        ),
+        (
+            "another profile's notebooks",
+            tenant_vs(
+                "kf-research",
+                &[PLATFORM_GATEWAY],
+                &["*"],
+                json!([prefix("/notebook/kf-analytics/")]),
+            ),
+            "/notebook/kf-analytics/nb/lab",
+        ),
+        (
+            "a prefix without its slash",
+            tenant_vs(
+                "kf-research",
+                &[PLATFORM_GATEWAY],
+                &["*"],
+                json!([prefix("/notebook/kf-research")]),
+            ),
+            "/notebook/kf-researchers/nb/lab",
+        ),
+        (
+            "/ with a header match (not a catch-all, so not moved last)",
+            tenant_vs(
+                "kf-research",
+                &[PLATFORM_GATEWAY],
+                &[MAIN_HOST],
+                json!([tenant_route(
+                    json!({"uri": {"prefix": "/"}, "headers": {"cookie": {"regex": ".*"}}})
+                )]),
+            ),
+            "/",
+        ),
+    ];
+    let mut bad = Vec::new();
+    for (what, vs, path) in attacks {
+        if !admitted(t, &vs) {
+            continue;
+        }
+        let mut with = t.clone();
+        with.insert("tenant/VirtualService-tenant.yaml".into(), vec![vs]);
+        let req = Request {
+            host: MAIN_HOST,
+            path,
+            headers: BTreeMap::new(),
+            token: Some((
+                "https://deploykf.example.com/dex".into(),
+                claims(&[
+                    ("sub", "bob"),
+                    ("email", "bob@example.com"),
+                    ("aud", "oauth2-proxy"),
+                ]),
+            )),
+        };
+        if let Outcome::Upstream(route, _) = through_gateway(&with, &req) {
+            if route == "tenant" {
+                bad.push(format!("{what}: the tenant's route took {path}"));
+            }
+        }
+    }
+    bad
+}
+
+/// What Kubeflow's controllers create in a profile namespace is admitted.
+fn kubeflow_routes_admitted(t: &Tree) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (what, prefix) in [
+        ("a notebook", "/notebook/kf-research/nb/"),
+        ("a tensorboard", "/tensorboard/kf-research/tb/"),
+        ("a PVC viewer", "/pvcviewers/kf-research/v/"),
+        ("an inference service path", "/serving/kf-research/m/"),
+    ] {
+        // The notebook controller's shape: hosts `*` (ISTIO_HOST),
+        // kubeflow/kubeflow v1.9.2 notebook_controller.go:500-516.
+        let vs = tenant_vs(
+            "kf-research",
+            &[PLATFORM_GATEWAY],
+            &["*"],
+            json!([{"match": [{"uri": {"prefix": prefix}}], "rewrite": {"uri": prefix},
+                    "route": [{"destination": {"host": "nb.kf-research.svc.cluster.local", "port": {"number": 80}}}]}]),
+        );
+        if !admitted(t, &vs) {
+            bad.push(format!("{what} ({prefix}) refused"));
+        }
+    }
+    bad
+}
+
+#[test]
+pub(crate) fn regression_issue_28_tenants_keep_to_their_own_paths() {
+    let t = apps_and_teams();
+    let bad = path_takeover_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let refused = kubeflow_routes_admitted(&t);
+    assert!(refused.is_empty(), "{refused:?}");
+    // meshgen's own VirtualServices are exempt (the gateway's namespace).
+    let main = one(&t, &format!("{GW_DIR}/VirtualService-routes.yaml"));
+    assert!(admitted(&t, &main));
+}
+
+#[test]
+pub(crate) fn the_path_takeover_replay_notices_a_missing_safeguard() {
+    let mut t = apps_and_teams();
+    let path = format!("{GW_DIR}/ValidatingAdmissionPolicy-tenant-routes.yaml");
+    assert!(t.remove(&path).is_some(), "{path}");
+    let bad = path_takeover_violations(&t);
+    assert_eq!(bad.len(), 7, "{}", bad.join("\n"));
+}
+
+/// The rendered CEL tests what [`tenant_routes_admit`] models (its
+/// evaluation on sample VirtualServices: `tests/cel/tenant_routes.py`).
+#[test]
+pub(crate) fn the_tenant_routes_cel_reads_what_the_model_reads() {
+    let t = apps_and_teams();
+    let docs = &t[&format!("{GW_DIR}/ValidatingAdmissionPolicy-tenant-routes.yaml")];
+    let (policy, binding) = (&docs[0], &docs[1]);
+    let var = |n: &str| {
+        policy["spec"]["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == n)
+            .unwrap()["expression"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        var("tenantPrefixes"),
+        "variables.tenantPrefixBases.map(p, p + object.metadata.namespace + \"/\")"
+    );
+    let bound = var("bound");
+    assert!(
+        bound.contains("object.spec.gateways.exists(g,") && bound.contains("m.gateways.exists(g,")
+    );
+    let v: Vec<&str> = policy["spec"]["validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["expression"].as_str().unwrap())
+        .collect();
+    assert_eq!(v.len(), 3);
+    assert!(v.iter().all(|e| e.starts_with("!variables.bound || ")));
+    assert!(v[0].contains("h.lowerAscii() in variables.tenantHosts"));
+    assert!(v[1].contains("object.spec.tcp") && v[1].contains("object.spec.tls"));
+    assert!(v[2].contains("has(r.match) && size(r.match) > 0 && r.match.all(m, has(m.uri)"));
+    assert!(
+        v[2].contains("m.uri.prefix.startsWith(p)") && v[2].contains("m.uri.exact.startsWith(p)")
+    );
+    assert!(!v[2].contains("regex"));
+    // Every namespace of meshgen's, and no profile's, is left out.
+    let exempt = &binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0];
+    assert_eq!(exempt["operator"], "NotIn");
+    let values: Vec<&str> = exempt["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        values.contains(&"deploykf-istio-gateway") && values.contains(&"deploykf-auth"),
+        "{values:?}"
+    );
+    assert!(!values.iter().any(|n| n.starts_with("kf-")), "{values:?}");
+}
