@@ -451,3 +451,48 @@ pub(crate) fn the_tenant_routes_cel_reads_what_the_model_reads() {
     );
     assert!(!values.iter().any(|n| n.starts_with("kf-")), "{values:?}");
 }
+
+// ---------------------------------------------------------------------
+// Gateway port translation (point 3)
+
+/// istiod listens for a Gateway server (label selector) whose port is a
+/// Service port on that port's targetPort (istio/istio 1.30.3
+/// `pilot/pkg/model/gateway.go:482-507`): a pod port equal to the other
+/// listener's Service port moves the server. The issue's two examples.
+#[test]
+pub(crate) fn regression_issue_28_a_pod_port_equal_to_another_service_port_is_refused() {
+    let gw = "deploykf_core.deploykf_istio_gateway";
+    let run = |http: u16, https: u16, s_http: u16, s_https: u16| {
+        let sets = [
+            format!("{gw}.gateway.ports.http={http}"),
+            format!("{gw}.gateway.ports.https={https}"),
+            format!("{gw}.gatewayService.ports.http={s_http}"),
+            format!("{gw}.gatewayService.ports.https={s_https}"),
+        ];
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        errors_of(&common::inputs(vec![], &sets))
+    };
+    // HTTPS would move onto 8080, beside HTTP.
+    let e = run(8080, 8443, 8443, 443);
+    assert!(
+        e.len() == 1
+            && e[0].starts_with(&format!(
+                "error: `{gw}.gateway.ports.https`: 8443 is also the gateway Service's http port"
+            )),
+        "{e:?}"
+    );
+    // Each server would move onto the other's pod port.
+    let e = run(443, 80, 80, 443);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].contains("gateway.ports.http`: 443 is also the gateway Service's https port"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].contains("gateway.ports.https`: 80 is also the gateway Service's http port"),
+        "{e:?}"
+    );
+    // A pod port equal to its own Service port, or to none, is fine.
+    assert_eq!(run(80, 443, 80, 443), Vec::<String>::new());
+    assert_eq!(run(8080, 8443, 80, 443), Vec::<String>::new());
+}
