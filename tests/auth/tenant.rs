@@ -496,3 +496,64 @@ pub(crate) fn regression_issue_28_a_pod_port_equal_to_another_service_port_is_re
     assert_eq!(run(80, 443, 80, 443), Vec::<String>::new());
     assert_eq!(run(8080, 8443, 80, 443), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------
+// Cookies and redirects for the served hosts only (point 6)
+
+/// oauth2-proxy v7.15.3 lets a login end on `url`'s host when a
+/// `whitelist_domains` entry allows it (`pkg/util/util.go:143-183`
+/// `IsEndpointAllowed`: an exact host, or a `.`/`*.` entry for its
+/// subdomains; `:*` any port).
+fn redirect_allowed(whitelist: &Value, host: &str) -> bool {
+    whitelist.as_array().unwrap().iter().any(|w| {
+        let w = w.as_str().unwrap();
+        let allowed = w.strip_suffix(":*").unwrap_or(w);
+        host == allowed.trim_start_matches('.').trim_start_matches("*.")
+            || (allowed.starts_with('.') && host.ends_with(allowed))
+            || (allowed.starts_with("*.") && host.ends_with(&allowed[1..]))
+    })
+}
+
+#[test]
+pub(crate) fn regression_issue_28_cookies_and_redirects_name_the_served_hosts_only() {
+    for (name, served) in [
+        (
+            "apps",
+            vec!["deploykf.example.com", "minio-console.deploykf.example.com"],
+        ),
+        ("defaults", vec!["deploykf.example.com"]),
+    ] {
+        let t = if name == "defaults" {
+            render_files(vec![], &[])
+        } else {
+            case(name)
+        };
+        let cfg = super::edge::oauth2_proxy_cfg(&t);
+        for h in &served {
+            assert!(
+                redirect_allowed(&cfg["whitelist_domains"], h),
+                "{name}: {h}"
+            );
+        }
+        // A tenant's or KServe's host under the base domain.
+        for other in [
+            "m-kf-research.deploykf.example.com",
+            "evil.deploykf.example.com",
+        ] {
+            assert!(
+                !redirect_allowed(&cfg["whitelist_domains"], other),
+                "{name}: a login may end on {other}: {}",
+                cfg["whitelist_domains"]
+            );
+        }
+        // Every cookie domain is a served host (none a `.` suffix).
+        if let Some(d) = cfg.get("cookie_domains") {
+            for d in d.as_array().unwrap() {
+                assert!(
+                    served.contains(&d.as_str().unwrap()),
+                    "{name}: cookie domain {d}"
+                );
+            }
+        }
+    }
+}
