@@ -557,3 +557,66 @@ pub(crate) fn regression_issue_28_cookies_and_redirects_name_the_served_hosts_on
         }
     }
 }
+
+// ---------------------------------------------------------------------
+// Ambient: dex admits the waypoints that need its keys, by name (point 8)
+
+/// `apps` and `idp-groups` in ambient, with a third profile `plain` that
+/// has no identity-provider group member.
+fn ambient_idp_tree() -> Tree {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("plain.yaml");
+    let profiles = json!({"deploykf_core": {"deploykf_profiles_generator": {"profiles": [
+        {"name": "research", "members": [{"idpGroup": "ml-platform-admins", "access": {"role": "edit", "notebooksAccess": true}}]},
+        {"name": "plain", "members": [{"user": "bob", "access": {"role": "edit", "notebooksAccess": true}}]},
+    ]}}});
+    std::fs::write(&file, serde_json::to_string(&profiles).unwrap()).unwrap();
+    let mut inputs = common::cases_inputs(
+        &["apps", "idp-groups"],
+        &["deploykf_dependencies.istio.dataplaneMode=ambient"],
+    );
+    inputs.files.push(file);
+    render_inputs(&inputs)
+}
+
+/// Who reaches dex's port in ambient, as ztunnel enforces dex's policies.
+pub(crate) fn dex_key_violations(t: &Tree) -> Vec<String> {
+    let dex = pod("deploykf-auth", &[("app.kubernetes.io/name", "dex")], 5556);
+    let as_ = |principal: &str| Inbound {
+        pod: dex.clone(),
+        principal: Some(principal.into()),
+        method: "GET",
+        path: "/dex/keys".into(),
+        headers: BTreeMap::new(),
+        token: None,
+    };
+    let mut bad = Vec::new();
+    // The waypoint of a profile with idpGroup members fetches the keys.
+    if !at_destination(t, &as_("cluster.local/ns/research/sa/waypoint")) {
+        bad.push("research's waypoint can not fetch dex's keys".into());
+    }
+    // An editor's pod in another profile, running as a ServiceAccount it
+    // names `waypoint` (kubeflow-edit may create both).
+    for ns in ["plain", "kubeflow"] {
+        if at_destination(t, &as_(&format!("cluster.local/ns/{ns}/sa/waypoint"))) {
+            bad.push(format!(
+                "a pod as {ns}'s ServiceAccount waypoint reaches dex"
+            ));
+        }
+    }
+    bad
+}
+
+#[test]
+pub(crate) fn regression_issue_28_dex_admits_only_the_waypoints_that_need_its_keys() {
+    let t = ambient_idp_tree();
+    assert_eq!(
+        waypoint_of(&t, "plain").as_deref(),
+        Some("waypoint"),
+        "plain has a waypoint"
+    );
+    let bad = dex_key_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    // (The idp-groups replay in ambient, with the profiles' waypoints
+    // fetching dex's keys: `ambient_destinations_admit_only_verified_callers`.)
+}
