@@ -620,3 +620,138 @@ pub(crate) fn regression_issue_28_dex_admits_only_the_waypoints_that_need_its_ke
     // (The idp-groups replay in ambient, with the profiles' waypoints
     // fetching dex's keys: `ambient_destinations_admit_only_verified_callers`.)
 }
+
+// ---------------------------------------------------------------------
+// Image digests (point 10)
+
+/// Every image key accepts `tag@sha256:<digest>`, and the image is then
+/// `repository:tag@sha256:<digest>`, pulled by its digest.
+#[test]
+pub(crate) fn regression_issue_28_every_image_key_accepts_a_digest() {
+    let digest = format!("sha256:{}", "0123456789abcdef".repeat(4));
+    let keys = [
+        "deploykf_dependencies.cert_manager.images.certManagerController",
+        "deploykf_dependencies.cert_manager.images.certManagerWebhook",
+        "deploykf_dependencies.cert_manager.images.certManagerCainjector",
+        "deploykf_dependencies.cert_manager.images.certManagerAcmesolver",
+        "deploykf_dependencies.istio.images.istioProxy",
+        "deploykf_dependencies.istio.images.istioPilot",
+        "deploykf_dependencies.istio.images.ztunnel",
+        "deploykf_core.deploykf_auth.images.dex",
+        "deploykf_core.deploykf_auth.images.oauth2Proxy",
+        "deploykf_core.deploykf_auth.images.passwordHasher",
+    ];
+    // Istio's images keep a version meshgen installs (its rules read it).
+    let tag = |k: &str| {
+        if k.contains(".istio.") {
+            "1.30.3"
+        } else {
+            "v9.9.9"
+        }
+    };
+    let mut sets: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{k}.tag={}@{digest}", tag(k)))
+        .collect();
+    sets.push("deploykf_dependencies.istio.dataplaneMode=ambient".into());
+    let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+    let inputs = common::cases_inputs(&["dex-secrets"], &sets);
+    let errors = errors_of(&inputs);
+    assert!(errors.is_empty(), "{errors:?}");
+    let t = render_inputs(&inputs);
+    // Each pinned image, wherever the tree names it.
+    let mut images: Vec<String> = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    for (_, d) in all_docs(&t) {
+        walk(d, &mut images);
+    }
+    for repo in [
+        "ghcr.io/dexidp/dex",
+        "quay.io/oauth2-proxy/oauth2-proxy",
+        "docker.io/library/httpd",
+        "docker.io/istio/pilot",
+        "docker.io/istio/proxyv2",
+        "docker.io/istio/ztunnel",
+    ] {
+        let want = format!(
+            "{repo}:{}@{digest}",
+            tag(repo.replace("docker.io/istio", ".istio.").as_str())
+        );
+        assert!(images.contains(&want), "{want} not in the tree");
+    }
+    // cert-manager's chart joins `repository:tag` itself.
+    let cm = one(
+        &t,
+        "manifests/deploykf-dependencies/cert-manager/values.yaml",
+    );
+    assert_eq!(
+        cm["cert-manager"]["image"]["tag"],
+        json!(format!("v9.9.9@{digest}")),
+        "{cm}"
+    );
+}
+
+// ---------------------------------------------------------------------
+// checkov's findings that are meshgen's to fix (point 10)
+
+/// checkov CKV_K8S_10/12/13 (CPU and memory requests, memory limit on
+/// every container) and CKV_K8S_49 (no `*` in a Role's or ClusterRole's
+/// rules), on parsed documents of each tree.
+pub(crate) fn checkov_violations(t: &Tree) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (path, d) in all_docs(t) {
+        let kind = d["kind"].as_str().unwrap_or_default();
+        if kind == "Role" || kind == "ClusterRole" {
+            for r in d["rules"].as_array().into_iter().flatten() {
+                for k in ["apiGroups", "resources", "verbs"] {
+                    if r[k].as_array().into_iter().flatten().any(|x| x == "*") {
+                        bad.push(format!(
+                            "{path}: {kind} {} has * in {k}",
+                            d["metadata"]["name"]
+                        ));
+                    }
+                }
+            }
+        }
+        let spec = if kind == "CronJob" {
+            &d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        } else {
+            &d["spec"]["template"]["spec"]
+        };
+        for list in ["initContainers", "containers"] {
+            for c in spec[list].as_array().into_iter().flatten() {
+                let r = &c["resources"];
+                for (what, v) in [
+                    ("CPU request", &r["requests"]["cpu"]),
+                    ("memory request", &r["requests"]["memory"]),
+                    ("memory limit", &r["limits"]["memory"]),
+                ] {
+                    if v.is_null() {
+                        bad.push(format!("{path}: container {} has no {what}", c["name"]));
+                    }
+                }
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+pub(crate) fn regression_issue_28_containers_have_resources_and_roles_no_wildcard() {
+    for name in ["defaults", "dex-secrets", "istio-ambient", "auth-m2m"] {
+        let t = if name == "defaults" {
+            render_files(vec![], &[])
+        } else {
+            case(name)
+        };
+        let bad = checkov_violations(&t);
+        assert!(bad.is_empty(), "{name}:\n{}", bad.join("\n"));
+    }
+}
