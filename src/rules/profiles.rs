@@ -269,6 +269,53 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
             format!("`idpGroup` members can never be admitted: {why}"),
         ));
     }
+    let dex = &config.deploykf_core.deploykf_auth.dex;
+    if any_idp && why_never.is_none() && dex.enabled {
+        check_group_connectors(ctx, &dex.connectors, found);
+    }
+}
+
+const DEX: &str = "deploykf_core.deploykf_auth.dex";
+
+/// Issue 28, point 7: a group name is trusted whichever connector issued
+/// it. A GitHub or Gitea connector with `loadAllGroups` and no `orgs` or
+/// `org` returns every organisation the user belongs to, which anyone can
+/// create under any free name (dex v2.45.1 `connector/github/github.go:317-327`
+/// `getGroups`: `orgs`, then `org`, then `loadAllGroups`;
+/// `connector/gitea/gitea.go:281`): refused. Several connectors: warned.
+fn check_group_connectors(
+    ctx: &Ctx,
+    connectors: &[crate::config::Connector],
+    found: &mut Findings,
+) {
+    let base = ValuePath::keys(DEX).key("connectors");
+    for (i, c) in connectors.iter().enumerate() {
+        let cfg = &c.config;
+        let set = |k: &str| match cfg.get(k) {
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            _ => false,
+        };
+        let all_groups = cfg.get("loadAllGroups") == Some(&serde_json::Value::Bool(true));
+        if matches!(c.kind.as_str(), "github" | "gitea")
+            && all_groups
+            && !set("orgs")
+            && !set("org")
+        {
+            found.errors.push(error_at(
+                ctx.values,
+                base.index(i).key("config").key("loadAllGroups"),
+                format!("with `idpGroup` members in `{PG}.profiles`, a {} connector may not load all of a user's groups without `orgs`: it returns every organisation the user belongs to, and anyone can create one named like an `idpGroup`; list the organisations to trust in `config.orgs`", c.kind),
+            ));
+        }
+    }
+    if connectors.len() > 1 {
+        let ids: Vec<&str> = connectors.iter().map(|c| c.id.as_str()).collect();
+        found.warnings.push(ctx.warning(
+            &format!("{DEX}.connectors"),
+            format!("`idpGroup` members are admitted by group name whichever of dex's connectors ({}) issued the group: a group of the same name from another identity provider counts too; keep to one connector that returns groups, or make sure no other can return those names", ids.join(", ")),
+        ));
+    }
 }
 
 /// Why no verified token can carry the groups claim, if so.

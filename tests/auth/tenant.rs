@@ -755,3 +755,58 @@ pub(crate) fn regression_issue_28_containers_have_resources_and_roles_no_wildcar
         assert!(bad.is_empty(), "{name}:\n{}", bad.join("\n"));
     }
 }
+
+// ---------------------------------------------------------------------
+// IdP groups and the connectors that issue them (point 7, in part)
+
+/// A GitHub connector with `loadAllGroups` and no `orgs` returns every
+/// organisation of the user (dex v2.45.1 `connector/github/github.go:317-327`),
+/// and anyone can create one named like an `idpGroup`: refused while
+/// `idpGroup` members exist. Several connectors: a warning.
+#[test]
+pub(crate) fn regression_issue_28_idp_groups_from_any_github_organisation_are_refused() {
+    let with = |connector: Value| {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("github.yaml");
+        let v = json!({"deploykf_core": {"deploykf_auth": {"dex": {"connectors": [connector]}}}});
+        std::fs::write(&file, serde_json::to_string(&v).unwrap()).unwrap();
+        let mut inputs = common::cases_inputs(&["idp-groups"], &[]);
+        inputs.files.push(file);
+        let errors = errors_of(&inputs);
+        let warnings = if errors.is_empty() {
+            warnings_of(&inputs)
+        } else {
+            vec![]
+        };
+        (errors, warnings)
+    };
+    let github = |config: Value| json!({"type": "github", "id": "github", "name": "GitHub", "config": config});
+    let (errors, _) = with(github(json!({"clientID": "x", "loadAllGroups": true})));
+    assert!(
+        errors.len() == 1
+            && errors[0].starts_with("error: `deploykf_core.deploykf_auth.dex.connectors[0].config.loadAllGroups`: with `idpGroup` members"),
+        "{errors:?}"
+    );
+    // An allow-list of organisations: their teams only.
+    let (errors, _) = with(github(
+        json!({"clientID": "x", "loadAllGroups": true, "orgs": [{"name": "example"}]}),
+    ));
+    assert_eq!(errors, Vec::<String>::new());
+    // Several connectors that may issue groups: warned.
+    let inputs = common::cases_inputs(&["idp-groups"], &[]);
+    let mut two = inputs.clone();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("two.yaml");
+    let v = json!({"deploykf_core": {"deploykf_auth": {"dex": {"connectors": [
+        {"type": "oidc", "id": "corp", "name": "Corp", "config": {"issuer": "https://login.example.org"}},
+        {"type": "ldap", "id": "ldap", "name": "LDAP", "config": {"host": "ldap.example.org:636"}},
+    ]}}}});
+    std::fs::write(&file, serde_json::to_string(&v).unwrap()).unwrap();
+    two.files.push(file);
+    let w = warnings_of(&two);
+    assert!(
+        w.iter()
+            .any(|w| w.contains("whichever of dex's connectors (corp, ldap) issued the group")),
+        "{w:?}"
+    );
+}
