@@ -59,6 +59,14 @@ pub struct IdpGroups {
         extend("x-meshgen-expected" = GROUP_PREFIX_IS)
     )]
     pub prefix: String,
+    /// meshgen: the id of the dex connector `idpGroup` groups must come
+    /// from; the profile policies then also require the verified token's
+    /// federated_claims.connector_id (dex adds it for the federated:id
+    /// scope, which oauth2-proxy then asks for). null: groups from any
+    /// connector count.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 253))]
+    pub connector: Option<String>,
 }
 
 /// What the profiles generator renders (`output`).

@@ -345,6 +345,10 @@ pub struct ProfilesModel<P = ProfileModel> {
     /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
     /// match `idpGroup` members by.
     pub idp_claim_key: String,
+    /// `idpGroups.connector`: the dex connector the groups must come from,
+    /// matched as [`IDP_CONNECTOR_KEY`].
+    pub idp_connector: Option<String>,
+    pub idp_connector_key: &'static str,
     /// Whether any profile has `idpGroup` members, with the claim and
     /// prefix (for the output README).
     pub idp_in_use: bool,
@@ -394,6 +398,8 @@ impl ProfilesModel {
             ambient: self.ambient,
             waypoint_labels: self.waypoint_labels,
             idp_claim_key: self.idp_claim_key,
+            idp_connector: self.idp_connector,
+            idp_connector_key: self.idp_connector_key,
             idp_in_use: self.idp_in_use,
             idp_claim: self.idp_claim,
             idp_prefix: self.idp_prefix,
@@ -438,6 +444,11 @@ pub struct ProfileModel {
     /// Its `idpGroup` members, resolved (empty: none).
     pub idp: IdpGroupsModel,
 }
+
+/// The dex connector that issued the verified token, a nested claim
+/// (dex's `federated_claims.connector_id`; Istio reads nested claims as
+/// `[a][b]`).
+pub const IDP_CONNECTOR_KEY: &str = "request.auth.claims[federated_claims][connector_id]";
 
 /// A profile's `idpGroup` members: who the gateway lets through by the
 /// verified token's groups claim, and the Kubernetes groups bound by role.
@@ -728,6 +739,8 @@ fn derive(input: &Input) -> ProfilesModel {
             l
         },
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
+        idp_connector: pg.idp_groups.connector.clone(),
+        idp_connector_key: IDP_CONNECTOR_KEY,
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),
     }

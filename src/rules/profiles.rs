@@ -270,8 +270,26 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
         ));
     }
     let dex = &config.deploykf_core.deploykf_auth.dex;
+    let bound = pg.idp_groups.connector.as_deref();
+    if let Some(id) = bound {
+        let path = base.key("idpGroups").key("connector");
+        if !dex.enabled {
+            found.errors.push(error_at(
+                ctx.values,
+                path,
+                format!("names a dex connector, but `{DEX}.enabled` is false: only dex's tokens carry federated_claims.connector_id; set it to null"),
+            ));
+        } else if !dex.connectors.iter().any(|c| c.id == id) {
+            let ids: Vec<&str> = dex.connectors.iter().map(|c| c.id.as_str()).collect();
+            found.errors.push(error_at(
+                ctx.values,
+                path,
+                format!("`{id}` is not the id of one of dex's connectors ({}); set it to the connector whose groups the profiles trust", ids.join(", ")),
+            ));
+        }
+    }
     if any_idp && why_never.is_none() && dex.enabled {
-        check_group_connectors(ctx, &dex.connectors, found);
+        check_group_connectors(ctx, &dex.connectors, bound, found);
     }
 }
 
@@ -282,14 +300,17 @@ const DEX: &str = "deploykf_core.deploykf_auth.dex";
 /// `org` returns every organisation the user belongs to, which anyone can
 /// create under any free name (dex v2.45.1 `connector/github/github.go:317-327`
 /// `getGroups`: `orgs`, then `org`, then `loadAllGroups`;
-/// `connector/gitea/gitea.go:281`): refused. Several connectors: warned.
+/// `connector/gitea/gitea.go:281`): refused. Several connectors and no
+/// `idpGroups.connector` binding the groups to one: warned.
 fn check_group_connectors(
     ctx: &Ctx,
     connectors: &[crate::config::Connector],
+    bound: Option<&str>,
     found: &mut Findings,
 ) {
     let base = ValuePath::keys(DEX).key("connectors");
-    for (i, c) in connectors.iter().enumerate() {
+    let trusted = |c: &crate::config::Connector| bound.is_none_or(|b| b == c.id);
+    for (i, c) in connectors.iter().enumerate().filter(|(_, c)| trusted(c)) {
         let cfg = &c.config;
         let set = |k: &str| match cfg.get(k) {
             Some(serde_json::Value::Array(a)) => !a.is_empty(),
@@ -309,11 +330,11 @@ fn check_group_connectors(
             ));
         }
     }
-    if connectors.len() > 1 {
+    if connectors.len() > 1 && bound.is_none() {
         let ids: Vec<&str> = connectors.iter().map(|c| c.id.as_str()).collect();
         found.warnings.push(ctx.warning(
             &format!("{DEX}.connectors"),
-            format!("`idpGroup` members are admitted by group name whichever of dex's connectors ({}) issued the group: a group of the same name from another identity provider counts too; keep to one connector that returns groups, or make sure no other can return those names", ids.join(", ")),
+            format!("`idpGroup` members are admitted by group name whichever of dex's connectors ({}) issued the group: a group of the same name from another identity provider counts too; keep to one connector that returns groups, or set `{PG}.idpGroups.connector` to the one whose groups the profiles trust", ids.join(", ")),
         ));
     }
 }

@@ -117,7 +117,10 @@ pub(crate) fn inbound_attribute(req: &Inbound, verified: Verified, key: &str) ->
         .strip_prefix("request.auth.claims[")
         .and_then(|k| k.strip_suffix(']'))
     {
-        return match verified.and_then(|(_, claims)| claims.get(c)) {
+        // A nested claim is `[a][b]` (Istio's `request.auth.claims[a][b]`).
+        let claim =
+            verified.and_then(|(_, claims)| c.split("][").try_fold(claims, |v, k| v.get(k)));
+        return match claim {
             Some(Value::Array(a)) => a
                 .iter()
                 .filter_map(|v| v.as_str().map(String::from))

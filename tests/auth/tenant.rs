@@ -810,3 +810,82 @@ pub(crate) fn regression_issue_28_idp_groups_from_any_github_organisation_are_re
         "{w:?}"
     );
 }
+
+/// With `idpGroups.connector`, a group counts only from the bound dex
+/// connector: dex puts the connector's id in `federated_claims` (for the
+/// `federated:id` scope, dex v2.45.1 `server/oauth2.go:368-372`), and the
+/// profile's policies match it. A GitHub organisation named like the
+/// admins' group, from a second connector, opens nothing.
+#[test]
+pub(crate) fn regression_issue_28_idp_groups_bound_to_a_connector() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("two.yaml");
+    let v = json!({"deploykf_core": {
+        "deploykf_auth": {"dex": {"connectors": [
+            {"type": "oidc", "id": "corp", "name": "Corp", "config": {"issuer": "https://login.example.org", "insecureEnableGroups": true}},
+            {"type": "github", "id": "github", "name": "GitHub", "config": {"clientID": "x", "orgs": [{"name": "example"}]}},
+        ]}},
+        "deploykf_profiles_generator": {"idpGroups": {"connector": "corp"}},
+    }});
+    std::fs::write(&file, serde_json::to_string(&v).unwrap()).unwrap();
+    for ambient in [false, true] {
+        let mut sets = vec![];
+        if ambient {
+            sets.push("deploykf_dependencies.istio.dataplaneMode=ambient");
+        }
+        let mut inputs = common::cases_inputs(&["apps", "idp-groups"], &sets);
+        inputs.files.push(file.clone());
+        let t = render_inputs(&inputs);
+        let cfg = super::edge::oauth2_proxy_cfg(&t);
+        assert!(
+            cfg["scope"].as_str().unwrap().contains("federated:id"),
+            "{cfg:?}"
+        );
+        let from_as = |who: &str, connector: &str, path: &str| {
+            let mut req =
+                crate::idp_groups::via_gateway(&t, who, Some(&["ml-platform-admins"]), &[], path)
+                    .expect("through the gateway");
+            let (_, claims) = req.token.as_mut().expect("the forwarded token");
+            claims["federated_claims"] = json!({"connector_id": connector, "user_id": "1"});
+            crate::idp_groups::into_profile(&t, "research", &req)
+        };
+        let from = |connector: &str, path: &str| from_as("mallory@example.com", connector, path);
+        for path in ["/api/v1/x", "/notebook/research/nb-1/"] {
+            assert!(
+                from("corp", path),
+                "ambient {ambient}: corp's group refused at {path}"
+            );
+            assert!(
+                !from("github", path),
+                "ambient {ambient}: github's group admitted at {path}"
+            );
+        }
+        // bob is a member by email without notebooks; the group's
+        // notebook access spares him only from the bound connector.
+        let nb = "/notebook/research/nb-1/";
+        assert!(from_as("bob@example.com", "corp", nb), "ambient {ambient}");
+        assert!(
+            !from_as("bob@example.com", "github", nb),
+            "ambient {ambient}: bob's notebooks through github's group"
+        );
+        assert!(
+            from_as("bob@example.com", "github", "/api/v1/x"),
+            "ambient {ambient}: bob is a member"
+        );
+    }
+    // A connector dex does not have: refused, naming the key.
+    let mut inputs = common::cases_inputs(
+        &["idp-groups"],
+        &["deploykf_core.deploykf_profiles_generator.idpGroups.connector=nope"],
+    );
+    inputs.files.clear();
+    inputs
+        .files
+        .extend(common::cases_inputs(&["idp-groups"], &[]).files);
+    let e = errors_of(&inputs);
+    assert!(
+        e.len() == 1
+            && e[0].starts_with("error: `deploykf_core.deploykf_profiles_generator.idpGroups.connector`: `nope` is not the id of one of dex's connectors (corp)"),
+        "{e:?}"
+    );
+}

@@ -86,8 +86,20 @@ pub(super) fn derive(
         ("silence_ping_logging", json!(true)),
     ]);
     if a.dex.enabled {
+        // `federated:id` makes dex put `federated_claims.connector_id` in
+        // the ID token (dex v2.45.1 server/oauth2.go:127,260,368-372), which profiles
+        // bound to a connector match.
+        let scope = if (config.deploykf_core.deploykf_profiles_generator)
+            .idp_groups
+            .connector
+            .is_some()
+        {
+            "openid email profile groups offline_access federated:id"
+        } else {
+            "openid email profile groups offline_access"
+        };
         cfg.extend([
-            ("scope", json!("openid email profile groups offline_access")),
+            ("scope", json!(scope)),
             // Browsers log in at the public URL; tokens and keys are
             // fetched inside the mesh.
             ("skip_oidc_discovery", json!(true)),
