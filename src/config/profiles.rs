@@ -243,6 +243,11 @@ pub struct Profile {
     #[serde(default)]
     #[schemars(with = "Tools")]
     pub tools: Option<Tools>,
+    /// meshgen: the id of the dex connector this profile's idpGroup
+    /// members' groups must come from (default: idpGroups.connector).
+    #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 253))]
+    pub idp_connector: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

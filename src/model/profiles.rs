@@ -345,9 +345,8 @@ pub struct ProfilesModel<P = ProfileModel> {
     /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
     /// match `idpGroup` members by.
     pub idp_claim_key: String,
-    /// `idpGroups.connector`: the dex connector the groups must come from,
-    /// matched as [`IDP_CONNECTOR_KEY`].
-    pub idp_connector: Option<String>,
+    /// [`IDP_CONNECTOR_KEY`], matched when a profile's groups are bound
+    /// to a connector ([`IdpGroupsModel::connector`]).
     pub idp_connector_key: &'static str,
     /// Whether any profile has `idpGroup` members, with the claim and
     /// prefix (for the output README).
@@ -398,7 +397,6 @@ impl ProfilesModel {
             ambient: self.ambient,
             waypoint_labels: self.waypoint_labels,
             idp_claim_key: self.idp_claim_key,
-            idp_connector: self.idp_connector,
             idp_connector_key: self.idp_connector_key,
             idp_in_use: self.idp_in_use,
             idp_claim: self.idp_claim,
@@ -462,6 +460,9 @@ pub struct IdpGroupsModel {
     pub editors: Vec<String>,
     /// ... and to ClusterRole/kubeflow-view.
     pub viewers: Vec<String>,
+    /// The dex connector the groups must come from (`idpConnector`, or
+    /// `idpGroups.connector`), matched as [`IDP_CONNECTOR_KEY`].
+    pub connector: Option<String>,
 }
 
 impl IdpGroupsModel {
@@ -598,12 +599,18 @@ fn derive(input: &Input) -> ProfilesModel {
                 }
             }
             access.remove(&owner);
-            let idp = IdpGroupsModel::resolve(
+            let mut idp = IdpGroupsModel::resolve(
                 p.members
                     .iter()
                     .filter_map(|m| Some((m.idp_group.as_deref()?, resolve(&m.access)))),
                 &pg.idp_groups.prefix,
             );
+            if !idp.allowed.is_empty() {
+                idp.connector = p
+                    .idp_connector
+                    .clone()
+                    .or_else(|| pg.idp_groups.connector.clone());
+            }
             let members: Vec<MemberModel> = access
                 .into_iter()
                 .map(|(email, (role, nb))| MemberModel {
@@ -739,7 +746,6 @@ fn derive(input: &Input) -> ProfilesModel {
             l
         },
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
-        idp_connector: pg.idp_groups.connector.clone(),
         idp_connector_key: IDP_CONNECTOR_KEY,
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),

@@ -270,9 +270,20 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
         ));
     }
     let dex = &config.deploykf_core.deploykf_auth.dex;
-    let bound = pg.idp_groups.connector.as_deref();
-    if let Some(id) = bound {
-        let path = base.key("idpGroups").key("connector");
+    // Each key naming a connector: `idpGroups.connector`, each profile's
+    // `idpConnector`.
+    let keys = std::iter::once((
+        base.key("idpGroups").key("connector"),
+        pg.idp_groups.connector.as_deref(),
+    ))
+    .chain(pg.profiles.iter().enumerate().map(|(i, p)| {
+        (
+            base.key("profiles").index(i).key("idpConnector"),
+            p.idp_connector.as_deref(),
+        )
+    }));
+    for (path, id) in keys {
+        let Some(id) = id else { continue };
         if !dex.enabled {
             found.errors.push(error_at(
                 ctx.values,
@@ -288,8 +299,20 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
             ));
         }
     }
+    // The connectors whose groups some profile trusts: the bound ones, or
+    // all while one profile with `idpGroup` members is bound to none.
+    let unbound = pg.profiles.iter().any(|p| {
+        p.members.iter().any(|m| m.idp_group.is_some())
+            && p.idp_connector.is_none()
+            && pg.idp_groups.connector.is_none()
+    });
+    let bound: Vec<&str> = (pg.profiles.iter())
+        .filter(|p| p.members.iter().any(|m| m.idp_group.is_some()))
+        .filter_map(|p| (p.idp_connector.as_deref()).or(pg.idp_groups.connector.as_deref()))
+        .collect();
     if any_idp && why_never.is_none() && dex.enabled {
-        check_group_connectors(ctx, &dex.connectors, bound, found);
+        let trusted = (!unbound).then_some(bound.as_slice());
+        check_group_connectors(ctx, &dex.connectors, trusted, found);
     }
 }
 
@@ -300,16 +323,18 @@ const DEX: &str = "deploykf_core.deploykf_auth.dex";
 /// `org` returns every organisation the user belongs to, which anyone can
 /// create under any free name (dex v2.45.1 `connector/github/github.go:317-327`
 /// `getGroups`: `orgs`, then `org`, then `loadAllGroups`;
-/// `connector/gitea/gitea.go:281`): refused. Several connectors and no
-/// `idpGroups.connector` binding the groups to one: warned.
+/// `connector/gitea/gitea.go:281`): refused, for each connector whose
+/// groups some profile trusts (`bound`: those profiles are bound to these
+/// connectors; `None`: some profile takes groups from any). Several
+/// connectors and a profile bound to none: warned.
 fn check_group_connectors(
     ctx: &Ctx,
     connectors: &[crate::config::Connector],
-    bound: Option<&str>,
+    bound: Option<&[&str]>,
     found: &mut Findings,
 ) {
     let base = ValuePath::keys(DEX).key("connectors");
-    let trusted = |c: &crate::config::Connector| bound.is_none_or(|b| b == c.id);
+    let trusted = |c: &crate::config::Connector| bound.is_none_or(|b| b.contains(&c.id.as_str()));
     for (i, c) in connectors.iter().enumerate().filter(|(_, c)| trusted(c)) {
         let cfg = &c.config;
         let set = |k: &str| match cfg.get(k) {

@@ -825,11 +825,13 @@ pub(crate) fn regression_issue_28_idp_groups_bound_to_a_connector() {
             {"type": "oidc", "id": "corp", "name": "Corp", "config": {"issuer": "https://login.example.org", "insecureEnableGroups": true}},
             {"type": "github", "id": "github", "name": "GitHub", "config": {"clientID": "x", "orgs": [{"name": "example"}]}},
         ]}},
-        "deploykf_profiles_generator": {"idpGroups": {"connector": "corp"}},
     }});
     std::fs::write(&file, serde_json::to_string(&v).unwrap()).unwrap();
-    for ambient in [false, true] {
-        let mut sets = vec![];
+    // For every profile, or for `research` alone.
+    let every = "deploykf_core.deploykf_profiles_generator.idpGroups.connector=corp";
+    let one = "deploykf_core.deploykf_profiles_generator.profiles[0].idpConnector=corp";
+    for (ambient, key) in [(false, every), (true, every), (false, one), (true, one)] {
+        let mut sets = vec![key];
         if ambient {
             sets.push("deploykf_dependencies.istio.dataplaneMode=ambient");
         }
@@ -872,6 +874,12 @@ pub(crate) fn regression_issue_28_idp_groups_bound_to_a_connector() {
             from_as("bob@example.com", "github", "/api/v1/x"),
             "ambient {ambient}: bob is a member"
         );
+        // Several connectors: warned while a profile takes groups from any.
+        let w = warnings_of(&inputs);
+        let warned = w
+            .iter()
+            .any(|w| w.contains("whichever of dex's connectors"));
+        assert_eq!(warned, key == one, "{key}: {w:?}");
     }
     // A connector dex does not have: refused, naming the key.
     let mut inputs = common::cases_inputs(

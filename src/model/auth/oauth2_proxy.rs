@@ -89,11 +89,10 @@ pub(super) fn derive(
         // `federated:id` makes dex put `federated_claims.connector_id` in
         // the ID token (dex v2.45.1 server/oauth2.go:127,260,368-372), which profiles
         // bound to a connector match.
-        let scope = if (config.deploykf_core.deploykf_profiles_generator)
-            .idp_groups
-            .connector
-            .is_some()
-        {
+        let pg = &config.deploykf_core.deploykf_profiles_generator;
+        let bound = pg.idp_groups.connector.is_some()
+            || pg.profiles.iter().any(|p| p.idp_connector.is_some());
+        let scope = if bound {
             "openid email profile groups offline_access federated:id"
         } else {
             "openid email profile groups offline_access"
