@@ -111,6 +111,9 @@ pub struct GatewayNames {
     /// The ValidatingAdmissionPolicy (and binding) guarding identity
     /// headers in VirtualServices.
     pub identity_headers: String,
+    /// The ValidatingAdmissionPolicy (and binding) keeping tenants'
+    /// VirtualServices inside their namespace's paths.
+    pub tenant_routes: String,
 }
 
 impl GatewayNames {
@@ -124,6 +127,7 @@ impl GatewayNames {
             xff_num_trusted_hops: n("xff-num-trusted-hops"),
             proxy_protocol: n("proxy-protocol"),
             identity_headers: n("identity-headers"),
+            tenant_routes: n("tenant-routes"),
         }
     }
 
@@ -137,6 +141,7 @@ impl GatewayNames {
             &self.xff_num_trusted_hops,
             &self.proxy_protocol,
             &self.identity_headers,
+            &self.tenant_routes,
         ]
         .into_iter()
         .max_by_key(|n| n.len())

@@ -164,6 +164,21 @@ fn namespace_and_every_object_live_in_the_gateway_namespace() {
                         "{path}"
                     );
                 }
+            } else if path.ends_with("/ValidatingAdmissionPolicy-tenant-routes.yaml") {
+                // cluster-scoped; its binding exempts meshgen's namespaces
+                assert!(d["metadata"].get("namespace").is_none(), "{path}");
+                if d["kind"] == "ValidatingAdmissionPolicyBinding" {
+                    let exempt = &d["spec"]["matchResources"]["namespaceSelector"]
+                        ["matchExpressions"][0]["values"];
+                    assert!(
+                        exempt
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|n| n == "edge-system"),
+                        "{path}: {exempt}"
+                    );
+                }
             } else if d["kind"] != "Namespace" && d["kind"] != "Kustomization" {
                 assert_eq!(d["metadata"]["namespace"], "edge-system", "{path}");
             }

@@ -24,7 +24,10 @@ fn auth_doc(g: &meshgen::Generated, file: &str) -> Value {
 
 /// a5cc53b: dex's entrypoint renders its templated config into `/tmp`; with
 /// the read-only root filesystem of Pod Security "restricted" it could not
-/// start.
+/// start. Since issue 28 dex starts without that entrypoint (`command` is
+/// the dex binary), and nothing else in dex v2.45.1 writes a temporary file
+/// (`os.CreateTemp` only in `cmd/docker-entrypoint/main.go:53`): then it
+/// needs no `/tmp`; through the entrypoint it needs a writable one.
 #[test]
 fn regression_dex_has_a_writable_tmp_under_a_read_only_root() {
     let g = common::generate(&common::inputs(vec![], &[]));
@@ -32,6 +35,9 @@ fn regression_dex_has_a_writable_tmp_under_a_read_only_root() {
     let dex = &pod["containers"][0];
     assert_eq!(dex["name"], "dex");
     assert_eq!(dex["securityContext"]["readOnlyRootFilesystem"], true);
+    if dex["command"][0] == "/usr/local/bin/dex" {
+        return;
+    }
     let mount = dex["volumeMounts"]
         .as_array()
         .unwrap()

@@ -59,6 +59,14 @@ pub struct IdpGroups {
         extend("x-meshgen-expected" = GROUP_PREFIX_IS)
     )]
     pub prefix: String,
+    /// meshgen: the id of the dex connector `idpGroup` groups must come
+    /// from; the profile policies then also require the verified token's
+    /// federated_claims.connector_id (dex adds it for the federated:id
+    /// scope, which oauth2-proxy then asks for). null: groups from any
+    /// connector count.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 253))]
+    pub connector: Option<String>,
 }
 
 /// What the profiles generator renders (`output`).
@@ -237,6 +245,11 @@ pub struct Profile {
     #[serde(default)]
     #[schemars(with = "Tools")]
     pub tools: Option<Tools>,
+    /// meshgen: the id of the dex connector this profile's idpGroup
+    /// members' groups must come from (default: idpGroups.connector).
+    #[serde(default)]
+    #[schemars(with = "String", length(min = 1, max = 253))]
+    pub idp_connector: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -42,9 +42,11 @@ pub const CHART_REPO_IS: &str = "an http(s):// or oci:// URL without spaces or q
 pub const IMAGE_REPO: &str = r#"^[a-z0-9]+([._/:-][a-z0-9]+)*$"#;
 pub const IMAGE_REPO_IS: &str =
     "an image repository such as docker.io/istio/pilot (lowercase, no tag)";
-pub const IMAGE_TAG: &str = r#"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"#;
-pub const IMAGE_TAG_IS: &str =
-    r#"an image tag: letters, digits, "_", "." and "-", at most 128 characters"#;
+/// A tag, optionally pinned to a digest (`v1.2.3@sha256:<64 hex>`): the
+/// image is then `repository:tag@sha256:…`, which the container runtime
+/// pulls by the digest.
+pub const IMAGE_TAG: &str = r#"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[a-f0-9]{64})?$"#;
+pub const IMAGE_TAG_IS: &str = r#"an image tag: letters, digits, "_", "." and "-", at most 128 characters, optionally followed by a digest "@sha256:<64 hex digits>""#;
 pub const LABEL_KEY: &str = r#"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"#;
 pub const LABEL_KEY_IS: &str = r#"a label or annotation key: an optional DNS prefix and "/", then letters, digits, "-", "_" and "." (e.g. app.kubernetes.io/name)"#;
 pub const LABEL_VALUE: &str = r#"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"#;

@@ -71,6 +71,8 @@ pub struct GatewayModel {
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
     pub identity_header_guard: IdentityHeaderGuard,
+    /// Tenants' VirtualServices stay in their namespace's paths (issue 28).
+    pub tenant_routes: Option<super::tenant_routes::TenantRouteGuard>,
     /// `api: gateway-api`: the Kubernetes Gateway API objects that replace
     /// Istio's Gateways and VirtualServices; `None` under `api: istio`.
     pub gateway_api: Option<GatewayApiModel>,
@@ -249,6 +251,7 @@ fn derive(input: &Input) -> Part {
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
+        tenant_routes: super::tenant_routes::guard(config, facts),
         ambient: input.facts.istio.ambient,
         gateway_api,
     })

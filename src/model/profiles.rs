@@ -351,6 +351,9 @@ pub struct ProfilesModel<P = ProfileModel> {
     /// `request.auth.claims[<idpGroups.claim>]`: what the profile policies
     /// match `idpGroup` members by.
     pub idp_claim_key: String,
+    /// [`IDP_CONNECTOR_KEY`], matched when a profile's groups are bound
+    /// to a connector ([`IdpGroupsModel::connector`]).
+    pub idp_connector_key: &'static str,
     /// Whether any profile has `idpGroup` members, with the claim and
     /// prefix (for the output README).
     pub idp_in_use: bool,
@@ -401,6 +404,7 @@ impl ProfilesModel {
             ambient: self.ambient,
             waypoint_labels: self.waypoint_labels,
             idp_claim_key: self.idp_claim_key,
+            idp_connector_key: self.idp_connector_key,
             idp_in_use: self.idp_in_use,
             idp_claim: self.idp_claim,
             idp_prefix: self.idp_prefix,
@@ -446,6 +450,11 @@ pub struct ProfileModel {
     pub idp: IdpGroupsModel,
 }
 
+/// The dex connector that issued the verified token, a nested claim
+/// (dex's `federated_claims.connector_id`; Istio reads nested claims as
+/// `[a][b]`).
+pub const IDP_CONNECTOR_KEY: &str = "request.auth.claims[federated_claims][connector_id]";
+
 /// A profile's `idpGroup` members: who the gateway lets through by the
 /// verified token's groups claim, and the Kubernetes groups bound by role.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -458,6 +467,9 @@ pub struct IdpGroupsModel {
     pub editors: Vec<String>,
     /// ... and to ClusterRole/kubeflow-view.
     pub viewers: Vec<String>,
+    /// The dex connector the groups must come from (`idpConnector`, or
+    /// `idpGroups.connector`), matched as [`IDP_CONNECTOR_KEY`].
+    pub connector: Option<String>,
 }
 
 impl IdpGroupsModel {
@@ -594,12 +606,18 @@ fn derive(input: &Input) -> ProfilesModel {
                 }
             }
             access.remove(&owner);
-            let idp = IdpGroupsModel::resolve(
+            let mut idp = IdpGroupsModel::resolve(
                 p.members
                     .iter()
                     .filter_map(|m| Some((m.idp_group.as_deref()?, resolve(&m.access)))),
                 &pg.idp_groups.prefix,
             );
+            if !idp.allowed.is_empty() {
+                idp.connector = p
+                    .idp_connector
+                    .clone()
+                    .or_else(|| pg.idp_groups.connector.clone());
+            }
             let members: Vec<MemberModel> = access
                 .into_iter()
                 .map(|(email, (role, nb))| MemberModel {
@@ -737,6 +755,7 @@ fn derive(input: &Input) -> ProfilesModel {
             l
         },
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
+        idp_connector_key: IDP_CONNECTOR_KEY,
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),
     }

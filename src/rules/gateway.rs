@@ -78,6 +78,25 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             format!("the public HTTP and HTTPS ports are both {public_http}; set `{GW}.gatewayService.ports` to two different ports"),
         );
         }
+        // With a label selector (the Istio API's Gateway), istiod listens
+        // for a server whose port equals any port of a Service selecting the
+        // gateway pods on that Service port's targetPort (istio/istio
+        // 1.30.3 `pilot/pkg/model/gateway.go:482-507` `resolvePorts`, the
+        // first match): a pod port equal to the other listener's Service
+        // port moves this server onto the other's pod port.
+        if !facts.gateway.gateway_api {
+            for (name, pod, other, service) in [
+                ("http", ports.http, "https", public_https),
+                ("https", ports.https, "http", public_http),
+            ] {
+                if pod == service && ports.http != ports.https {
+                    fail(
+                        format!("{GW}.gateway.ports.{name}"),
+                        format!("{pod} is also the gateway Service's {other} port (`{GW}.gatewayService.ports.{other}`): istiod would serve this {name} Gateway server on that Service port's targetPort, the {other} pod port, instead (istio/istio pilot/pkg/model/gateway.go resolvePorts); choose a pod port that is no other Service port"),
+                    );
+                }
+            }
+        }
         let auto = &gw.gateway_deployment.autoscaling;
         if auto.min_replicas > auto.max_replicas {
             fail(

@@ -269,6 +269,99 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
             format!("`idpGroup` members can never be admitted: {why}"),
         ));
     }
+    let dex = &config.deploykf_core.deploykf_auth.dex;
+    // Each key naming a connector: `idpGroups.connector`, each profile's
+    // `idpConnector`.
+    let keys = std::iter::once((
+        base.key("idpGroups").key("connector"),
+        pg.idp_groups.connector.as_deref(),
+    ))
+    .chain(pg.profiles.iter().enumerate().map(|(i, p)| {
+        (
+            base.key("profiles").index(i).key("idpConnector"),
+            p.idp_connector.as_deref(),
+        )
+    }));
+    for (path, id) in keys {
+        let Some(id) = id else { continue };
+        if !dex.enabled {
+            found.errors.push(error_at(
+                ctx.values,
+                path,
+                format!("names a dex connector, but `{DEX}.enabled` is false: only dex's tokens carry federated_claims.connector_id; set it to null"),
+            ));
+        } else if !dex.connectors.iter().any(|c| c.id == id) {
+            let ids: Vec<&str> = dex.connectors.iter().map(|c| c.id.as_str()).collect();
+            found.errors.push(error_at(
+                ctx.values,
+                path,
+                format!("`{id}` is not the id of one of dex's connectors ({}); set it to the connector whose groups the profiles trust", ids.join(", ")),
+            ));
+        }
+    }
+    // The connectors whose groups some profile trusts: the bound ones, or
+    // all while one profile with `idpGroup` members is bound to none.
+    let unbound = pg.profiles.iter().any(|p| {
+        p.members.iter().any(|m| m.idp_group.is_some())
+            && p.idp_connector.is_none()
+            && pg.idp_groups.connector.is_none()
+    });
+    let bound: Vec<&str> = (pg.profiles.iter())
+        .filter(|p| p.members.iter().any(|m| m.idp_group.is_some()))
+        .filter_map(|p| (p.idp_connector.as_deref()).or(pg.idp_groups.connector.as_deref()))
+        .collect();
+    if any_idp && why_never.is_none() && dex.enabled {
+        let trusted = (!unbound).then_some(bound.as_slice());
+        check_group_connectors(ctx, &dex.connectors, trusted, found);
+    }
+}
+
+const DEX: &str = "deploykf_core.deploykf_auth.dex";
+
+/// Issue 28, point 7: a group name is trusted whichever connector issued
+/// it. A GitHub or Gitea connector with `loadAllGroups` and no `orgs` or
+/// `org` returns every organisation the user belongs to, which anyone can
+/// create under any free name (dex v2.45.1 `connector/github/github.go:317-327`
+/// `getGroups`: `orgs`, then `org`, then `loadAllGroups`;
+/// `connector/gitea/gitea.go:281`): refused, for each connector whose
+/// groups some profile trusts (`bound`: those profiles are bound to these
+/// connectors; `None`: some profile takes groups from any). Several
+/// connectors and a profile bound to none: warned.
+fn check_group_connectors(
+    ctx: &Ctx,
+    connectors: &[crate::config::Connector],
+    bound: Option<&[&str]>,
+    found: &mut Findings,
+) {
+    let base = ValuePath::keys(DEX).key("connectors");
+    let trusted = |c: &crate::config::Connector| bound.is_none_or(|b| b.contains(&c.id.as_str()));
+    for (i, c) in connectors.iter().enumerate().filter(|(_, c)| trusted(c)) {
+        let cfg = &c.config;
+        let set = |k: &str| match cfg.get(k) {
+            Some(serde_json::Value::Array(a)) => !a.is_empty(),
+            Some(serde_json::Value::String(s)) => !s.is_empty(),
+            _ => false,
+        };
+        let all_groups = cfg.get("loadAllGroups") == Some(&serde_json::Value::Bool(true));
+        if matches!(c.kind.as_str(), "github" | "gitea")
+            && all_groups
+            && !set("orgs")
+            && !set("org")
+        {
+            found.errors.push(error_at(
+                ctx.values,
+                base.index(i).key("config").key("loadAllGroups"),
+                format!("with `idpGroup` members in `{PG}.profiles`, a {} connector may not load all of a user's groups without `orgs`: it returns every organisation the user belongs to, and anyone can create one named like an `idpGroup`; list the organisations to trust in `config.orgs`", c.kind),
+            ));
+        }
+    }
+    if connectors.len() > 1 && bound.is_none() {
+        let ids: Vec<&str> = connectors.iter().map(|c| c.id.as_str()).collect();
+        found.warnings.push(ctx.warning(
+            &format!("{DEX}.connectors"),
+            format!("`idpGroup` members are admitted by group name whichever of dex's connectors ({}) issued the group: a group of the same name from another identity provider counts too; keep to one connector that returns groups, or set `{PG}.idpGroups.connector` to the one whose groups the profiles trust", ids.join(", ")),
+        ));
+    }
 }
 
 /// Why no verified token can carry the groups claim, if so.

@@ -171,9 +171,13 @@ pub(crate) fn oauth2_proxy_and_dex_are_hardened() {
     // No subdomain app: a host-only cookie.
     assert!(!cfg.contains_key("cookie_domains"), "{cfg:?}");
     assert_eq!(cfg["whitelist_domains"], json!(["deploykf.example.com:*"]));
-    // Subdomain apps: the cookie covers them.
+    // Subdomain apps: the cookie names each served host, longest first
+    // (issue 28, point 6).
     let cfg = oauth2_proxy_cfg(&case("apps"));
-    assert_eq!(cfg["cookie_domains"], json!([".deploykf.example.com"]));
+    assert_eq!(
+        cfg["cookie_domains"],
+        json!(["minio-console.deploykf.example.com", "deploykf.example.com"])
+    );
     // The refresh comes before the ID token expires.
     assert_eq!(cfg["cookie_refresh"], "45m");
     // oauth2-proxy sees `Accept`, so an API call (application/json) gets

@@ -457,6 +457,9 @@ pub(crate) fn policies_match(
 /// (`hosts: ["*"]`) share the main host's virtual host with meshgen's
 /// when the server names the host, and are shadowed by it when the server
 /// is `*` (`tls.matchSNI: false`).
+/// A VirtualService names the Gateway as `ns/name`, by its short name from
+/// the Gateway's namespace, or by the legacy `name.ns[.…]`
+/// (`pilot/pkg/model/config.go` 233-262).
 pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Value> {
     let gw_ns = gateway["metadata"]["namespace"].as_str().unwrap();
     let gw_name = gateway["metadata"]["name"].as_str().unwrap();
@@ -466,6 +469,7 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
         .iter()
         .map(|h| h.as_str().unwrap())
         .collect();
+    let legacy = format!("{gw_name}.{gw_ns}");
     // `a` is covered by `b` (istio `host.Name.SubsetOf`).
     let covered = |a: &str, b: &str| {
         b == "*"
@@ -486,7 +490,10 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
             .flatten()
             .any(|g| {
                 let g = g.as_str().unwrap();
-                g == format!("{gw_ns}/{gw_name}") || (g == gw_name && vs_ns == gw_ns)
+                g == format!("{gw_ns}/{gw_name}")
+                    || (g == gw_name && vs_ns == gw_ns)
+                    || g == legacy
+                    || g.starts_with(&format!("{legacy}."))
             });
         if !bound {
             continue;
@@ -540,8 +547,16 @@ pub(crate) fn listener_routes(t: &Tree, gateway: &Value, host: &str) -> Vec<Valu
         return Vec::new();
     };
     let catch_all = |r: &Value| {
-        r["match"][0]["uri"]["prefix"] == "/" && r["match"][0].get("headers").is_none()
-            || r.get("match").is_none()
+        let m = &r["match"];
+        match m.as_array() {
+            None => true,
+            Some(m) if m.is_empty() => true,
+            Some(m) => m.iter().all(|m| {
+                m.get("headers").is_none()
+                    && m.get("queryParams").is_none()
+                    && (m["uri"]["prefix"] == "/" || m["uri"]["regex"] == ".*")
+            }),
+        }
     };
     let (mut first, last): (Vec<Value>, Vec<Value>) =
         routes.into_iter().partition(|r| !catch_all(r));

@@ -399,6 +399,20 @@ pub(crate) fn union_violations(t: &Tree) -> Vec<String> {
         Ok(_) => bad.push("Knative's activator: its NetworkPolicy refuses the gateway".into()),
         Err(why) => bad.push(format!("Knative's activator: {why}")),
     }
+    // Every VirtualService of Kubeflow's exists: the tree's admission
+    // policies (the identity-header and tenant-routes rules) admit it.
+    // Found on merging issues 27 and 28: the tenant-routes rule named the
+    // pods' namespace for the Gateway and did not exempt the Gateway
+    // object's own (Kubeflow's apps), so it refused Kubeflow's dashboard
+    // route and let a tenant bind `kubeflow/kubeflow-gateway` unchecked.
+    for (path, d) in all_docs(t) {
+        if d["kind"] == "VirtualService" && !path.starts_with(GW_DIR) && !admitted(t, d) {
+            bad.push(format!(
+                "{path}: VirtualService {} is refused by the admission policies",
+                d["metadata"]["name"]
+            ));
+        }
+    }
     bad
 }
 
@@ -476,6 +490,35 @@ pub(crate) fn every_kubeflow_route_is_admitted_on_the_union_with_the_preset() {
         return;
     };
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Issue 28 on the preset's layout (found merging issues 27 and 28): a
+/// profile's VirtualService bound to the Gateway as Kubeflow's apps name
+/// it (`kubeflow/kubeflow-gateway`, the object's own namespace, not the
+/// pods') may not take the dashboard's `/api/`, while Kubeflow's own
+/// routes (namespace `kubeflow`, which holds the Gateway) and a notebook's
+/// route in its profile stay admitted.
+#[test]
+pub(crate) fn a_tenant_can_not_take_kubeflow_paths_on_the_preset() {
+    let t = preset_tree();
+    let vs = |ns: &str, gateway: &str, prefix: &str| {
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": "r", "namespace": ns},
+            "spec": {"hosts": ["*"], "gateways": [gateway],
+                "http": [{"match": [{"uri": {"prefix": prefix}}],
+                    "route": [{"destination": {"host": "x"}}]}]}})
+    };
+    for gateway in ["kubeflow/kubeflow-gateway", "kubeflow-gateway.kubeflow"] {
+        assert!(
+            !admitted(&t, &vs("team-a", gateway, "/api/")),
+            "a tenant took /api/ through {gateway}"
+        );
+        assert!(admitted(&t, &vs("team-a", gateway, "/notebook/team-a/nb/")));
+    }
+    assert!(admitted(
+        &t,
+        &vs("kubeflow", "kubeflow/kubeflow-gateway", "/")
+    ));
 }
 
 /// Each safeguard of the preset is needed: without it, some replay of

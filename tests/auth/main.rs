@@ -16,6 +16,7 @@ mod outputs;
 mod readme;
 mod routing;
 mod sidecar;
+mod tenant;
 
 use ambient::*;
 use common::root;
@@ -28,6 +29,7 @@ use serde_json::{json, Value};
 use sidecar::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use tenant::*;
 
 const GW_DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
 const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";

@@ -178,7 +178,10 @@ pub(crate) fn inbound_attribute(req: &Inbound, verified: Verified, key: &str) ->
         .strip_prefix("request.auth.claims[")
         .and_then(|k| k.strip_suffix(']'))
     {
-        return match verified.and_then(|(_, claims)| claims.get(c)) {
+        // A nested claim is `[a][b]` (Istio's `request.auth.claims[a][b]`).
+        let claim =
+            verified.and_then(|(_, claims)| c.split("][").try_fold(claims, |v, k| v.get(k)));
+        return match claim {
             Some(Value::Array(a)) => a
                 .iter()
                 .filter_map(|v| v.as_str().map(String::from))
@@ -348,10 +351,12 @@ pub(crate) fn authorize(t: &Tree, req: &Inbound, at: Enforcer) -> bool {
 }
 
 /// A VirtualService as the API server sees it: does an admission policy
-/// refuse it? The rendered ValidatingAdmissionPolicy is read for its
-/// header list and its binding's namespaces; its CEL expression is checked
-/// to test `set`, `add` and `remove` on both route levels
-/// (`the_identity_header_guard_reads_every_header_operation`).
+/// refuse it? The rendered ValidatingAdmissionPolicies are read for their
+/// binding's namespaces and their data: the identity-header policy for its
+/// header list (its CEL expression is checked to test `set`, `add` and
+/// `remove` on both route levels,
+/// `the_identity_header_guard_reads_every_header_operation`), the
+/// tenant-routes policy by [`tenant_routes_admit`].
 pub(crate) fn admitted(t: &Tree, vs: &Value) -> bool {
     let ns = vs["metadata"]["namespace"].as_str().unwrap();
     for (_, d) in all_docs(t) {
@@ -372,6 +377,13 @@ pub(crate) fn admitted(t: &Tree, vs: &Value) -> bool {
                 e["operator"] == "NotIn" && e["values"].as_array().unwrap().iter().any(|v| v == ns)
             });
         if exempt {
+            continue;
+        }
+        if d["spec"]["variables"][0]["name"] != "identityHeaders" {
+            // Issue 28: tenants' routes stay in their namespace's paths.
+            if !tenant_routes_admit(d, vs) {
+                return false;
+            }
             continue;
         }
         let list: Vec<String> =

@@ -40,9 +40,17 @@ fn user_id(email: &str) -> String {
 /// password) and `/secrets/<fragment>/config` (a connector's YAML config),
 /// and writes `/config/config.yaml`. A hash is checked to be bcrypt before
 /// it is written; a connector config is indented by four spaces under the
-/// item's `config:` key, so that nothing in it can leave that mapping.
+/// item's `config:` key, so that nothing in it can leave that mapping. That
+/// holds only if LF is its only line break: dex reads its config with
+/// gopkg.in/yaml.v2 (through github.com/ghodss/yaml, dex v2.45.1
+/// cmd/dex/serve.go:26,100), which also breaks lines at CR, NEL, U+2028
+/// and U+2029 (yaml.v2 v2.4.0 yamlprivateh.go:102-108), where `sed` adds no
+/// indentation: a CR before LF is dropped (CRLF is one break to yaml.v2,
+/// so the config means the same), and a config holding any other is
+/// refused.
 pub const ASSEMBLE_SCRIPT: &str = r#"set -eu
 umask 077
+cr=$(printf '\r'); nel=$(printf '\302\205'); lsep=$(printf '\342\200\250'); psep=$(printf '\342\200\251')
 out=/config/config.yaml.tmp
 cat /template/config.yaml >"$out"
 header=staticPasswords
@@ -72,8 +80,11 @@ for f in /template/connector-*.yaml; do
   cat "$f" >>"$out"
   if [ -e "/secrets/$n/config" ]; then
     [ -s "/secrets/$n/config" ] || { echo "$n: the connector config in the Secret is empty" >&2; exit 1; }
+    if sed "s/$cr\$//" "/secrets/$n/config" | LC_ALL=C grep -qF -e "$cr" -e "$nel" -e "$lsep" -e "$psep"; then
+      echo "$n: the connector config in the Secret holds a line break other than LF or CRLF (CR, NEL, U+2028 or U+2029), which dex's YAML reader also breaks lines at; save it with LF line ends only" >&2; exit 1
+    fi
     printf '  config:\n' >>"$out"
-    sed 's/^/    /' "/secrets/$n/config" >>"$out"
+    sed "s/$cr\$//; s/^/    /" "/secrets/$n/config" >>"$out"
     [ -z "$(tail -c 1 "/secrets/$n/config")" ] || printf '\n' >>"$out"
   fi
 done
@@ -356,17 +367,7 @@ mod tests {
             fs::set_permissions(&stub, fs::Permissions::from_mode(0o755)).unwrap();
             path = format!("{}:{path}", bin.display());
         }
-        let r = root.display().to_string();
-        let script = ASSEMBLE_SCRIPT
-            .replace("/template/", &format!("{r}/template/"))
-            .replace("/secrets/", &format!("{r}/secrets/"))
-            .replace("/config/", &format!("{r}/config/"));
-        let o = Command::new("/bin/sh")
-            .args(["-ec", &script])
-            .current_dir(root)
-            .env("PATH", path)
-            .output()
-            .unwrap();
+        let o = run_script(ASSEMBLE_SCRIPT, root, &path);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(!root.join("PWNED").exists(), "a value was evaluated");
         let text = fs::read_to_string(out.join("config.yaml")).unwrap();
@@ -407,6 +408,123 @@ mod tests {
         );
         assert_eq!(c[1]["config"], json!({"clientID": "c"}));
         assert!(!root.join("config/config.yaml.tmp").exists());
+    }
+
+    /// Runs `script` with `/bin/sh`, its absolute paths moved under `root`.
+    fn run_script(script: &str, root: &std::path::Path, path: &str) -> std::process::Output {
+        let r = root.display().to_string();
+        let script = script
+            .replace("/template/", &format!("{r}/template/"))
+            .replace("/secrets/", &format!("{r}/secrets/"))
+            .replace("/config/", &format!("{r}/config/"));
+        std::process::Command::new("/bin/sh")
+            .args(["-ec", &script])
+            .current_dir(root)
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    }
+
+    /// The top-level keys of `text` as dex reads it: gopkg.in/yaml.v2
+    /// breaks lines at CR, NEL, U+2028 and U+2029 as at LF
+    /// (yamlprivateh.go:102-108), YAML 1.2 (our loader) only at CR and LF;
+    /// so each becomes LF before our loader parses it.
+    fn dex_top_level_keys(text: &str) -> Result<Vec<String>, String> {
+        let text: String = text
+            .chars()
+            .map(|c| match c {
+                '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' => '\n',
+                c => c,
+            })
+            .collect();
+        let docs = crate::yaml::load_json_documents(&text).map_err(|e| format!("{e:?}"))?;
+        Ok(docs[0].as_object().unwrap().keys().cloned().collect())
+    }
+
+    /// Issue 28, point 5: a connector config in a Secret holding a line
+    /// break other than LF added top-level keys to dex's config (here
+    /// `storage`, moving dex's state to memory). The script refuses it.
+    #[test]
+    fn regression_issue_28_the_assemble_script_refuses_other_line_breaks() {
+        if !std::path::Path::new("/bin/sh").exists() {
+            eprintln!("skipped: no /bin/sh");
+            return;
+        }
+        let guard_start = ASSEMBLE_SCRIPT.find("    if sed").unwrap();
+        let guard_end = guard_start + ASSEMBLE_SCRIPT[guard_start..].find("    fi\n").unwrap() + 7;
+        // The script before the fix: no guard, and CRs kept.
+        let before = format!(
+            "{}{}",
+            &ASSEMBLE_SCRIPT[..guard_start],
+            &ASSEMBLE_SCRIPT[guard_end..]
+        );
+        let indent = r#"sed "s/$cr\$//; s/^/    /""#;
+        assert!(before.contains(indent));
+        let before = before.replace(indent, "sed 's/^/    /'");
+        let path = std::env::var("PATH").unwrap_or_default();
+        for brk in ["\r", "\u{85}", "\u{2028}", "\u{2029}", "\r\n"] {
+            for (script, fixed) in [(ASSEMBLE_SCRIPT, true), (before.as_str(), false)] {
+                let crlf = brk == "\r\n";
+                let tmp = tempfile::tempdir().unwrap();
+                let root = tmp.path();
+                for d in ["template", "config", "secrets/connector-0000"] {
+                    std::fs::create_dir_all(root.join(d)).unwrap();
+                }
+                std::fs::write(
+                    root.join("template/config.yaml"),
+                    "issuer: \"https://x/dex\"\nstorage:\n  type: kubernetes\n",
+                )
+                .unwrap();
+                std::fs::write(
+                    root.join("template/connector-0000.yaml"),
+                    "- type: oidc\n  id: sso\n  name: SSO\n",
+                )
+                .unwrap();
+                let secret =
+                    format!("issuer: https://sso.example.com{brk}storage:{brk}  type: memory\n");
+                std::fs::write(root.join("secrets/connector-0000/config"), secret).unwrap();
+                let o = run_script(script, root, &path);
+                let err = String::from_utf8_lossy(&o.stderr);
+                if crlf {
+                    // Windows line ends keep working, and mean the same.
+                    assert!(o.status.success(), "{err}");
+                    let text = std::fs::read_to_string(root.join("config/config.yaml")).unwrap();
+                    assert_eq!(
+                        dex_top_level_keys(&text),
+                        Ok(vec!["issuer".into(), "storage".into(), "connectors".into()]),
+                        "{text:?}"
+                    );
+                    if fixed {
+                        assert!(!text.contains('\r'), "{text:?}");
+                        let cfg = &crate::yaml::load_json_documents(&text).unwrap()[0];
+                        assert_eq!(cfg["connectors"][0]["config"]["storage"]["type"], "memory");
+                    }
+                } else if fixed {
+                    assert!(!o.status.success(), "{brk:?}: assembled");
+                    assert!(
+                        err.contains("connector-0000: the connector config in the Secret holds a line break other than LF or CRLF"),
+                        "{brk:?}: {err}"
+                    );
+                    assert!(!root.join("config/config.yaml").exists());
+                } else {
+                    // The replay: without the guard, dex's reader sees a
+                    // second `storage` key at the top level (a duplicate
+                    // that yaml.v2 lets win, or our loader refuses).
+                    assert!(o.status.success(), "{brk:?}: {err}");
+                    let text = std::fs::read_to_string(root.join("config/config.yaml")).unwrap();
+                    let keys = dex_top_level_keys(&text);
+                    assert!(
+                        keys.as_ref().is_err_and(|e| e.contains("storage"))
+                            || keys.as_ref().is_ok_and(|k| k
+                                .iter()
+                                .filter(|k| *k == "storage")
+                                .count()
+                                > 1),
+                        "{brk:?}: {keys:?}\n{text:?}"
+                    );
+                }
+            }
+        }
     }
 
     fn shell_quote(s: &str) -> String {

@@ -231,6 +231,11 @@ pub struct AuthModel {
     /// proxy, istio/istio 1.30.3 `pilot/pkg/security/authn/policy_applier.go:199-223`),
     /// so dex admits that fetch.
     pub profiles_fetch_dex_keys: bool,
+    /// In ambient, the principals of the waypoints that fetch dex's keys:
+    /// `waypoint` (the ServiceAccount of `Gateway/waypoint`) of each
+    /// profile namespace with `idpGroup` members, no other namespace's
+    /// (any editor's pod can run as a ServiceAccount named `waypoint`).
+    pub dex_key_waypoints: Vec<String>,
     /// The path of dex's keys on its port ([`DEX_KEYS_PATH`]).
     pub dex_keys_path: &'static str,
 }
@@ -346,6 +351,13 @@ fn derive(input: &Input) -> Part {
         &[("dex", dex.as_ref()), ("oauth2-proxy", Some(&oauth2_proxy))],
         &generated.0,
     );
+    // The profile namespaces that verify dex's tokens themselves.
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    let idp_namespaces: Vec<String> = (pg.profiles.iter())
+        .filter(|_| a.dex.enabled)
+        .filter(|p| p.members.iter().any(|m| m.idp_group.is_some()))
+        .map(|p| format!("{}{}", pg.profile_defaults.profile_name_prefix, p.name))
+        .collect();
     Part::of(&AuthModel {
         enabled: a.enabled,
         namespace: ns.clone(),
@@ -389,13 +401,11 @@ fn derive(input: &Input) -> Part {
         extra_manifests: input.extra_manifests.to_vec(),
         mesh_labels: facts.istio.mesh_labels.clone(),
         ambient: facts.istio.ambient,
-        profiles_fetch_dex_keys: a.dex.enabled
-            && config
-                .deploykf_core
-                .deploykf_profiles_generator
-                .profiles
-                .iter()
-                .any(|p| p.members.iter().any(|m| m.idp_group.is_some())),
+        profiles_fetch_dex_keys: !idp_namespaces.is_empty(),
+        dex_key_waypoints: (idp_namespaces.iter())
+            .filter(|_| facts.istio.ambient)
+            .map(|ns| format!("cluster.local/ns/{ns}/sa/waypoint"))
+            .collect(),
         dex_keys_path: DEX_KEYS_PATH,
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,

@@ -1,6 +1,6 @@
 //! oauth2-proxy's configuration (`oauth2_proxy.cfg`, TOML with every value
 //! JSON-quoted): the OIDC client of dex or of an external issuer, cookies
-//! for the gateway's hostname and its subdomains. The client and cookie
+//! and redirects for exactly the hosts the gateway serves. The client and cookie
 //! secrets come from existing Secrets through the environment.
 
 use super::{secret_env, Generated, SecretKind, ServerModel};
@@ -48,23 +48,32 @@ pub(super) fn derive(
         // redirect back), not on their subrequests.
         ("cookie_samesite", json!("lax")),
     ];
-    // A cookie for the subdomains too only when apps live there; else
-    // host-only.
-    let subdomains = config
-        .deploykf_core
-        .deploykf_istio_gateway
-        .apps
-        .iter()
-        .any(|app| app.subdomain.is_some());
+    // Exactly the hosts the gateway serves (issue 28, point 6): redirects
+    // after login go only there (`whitelist_domains`, `host:*` any port).
+    // With subdomain apps the session cookie is given each host's own
+    // domain (oauth2-proxy v7.15.3 `pkg/cookies/cookies.go:59-69` picks
+    // the longest listed domain the request's host ends with, longest
+    // first: `pkg/validation/cookie.go:31-33`), not `.<hostname>`, which
+    // named every host under it; without subdomain apps it is host-only.
+    let mut hosts = vec![gw.hostname.clone()];
+    let gateway = &config.deploykf_core.deploykf_istio_gateway;
+    let mut sub: Vec<String> = (gateway.apps.iter())
+        .filter(|app| app.subdomain.is_some())
+        .map(|app| crate::facts::app_host(config, app))
+        .collect();
+    sub.sort();
+    sub.dedup();
+    let subdomains = !sub.is_empty();
+    hosts.extend(sub);
     if subdomains {
-        cfg.push(("cookie_domains", json!([format!(".{}", gw.hostname)])));
-        cfg.push((
-            "whitelist_domains",
-            json!([format!("{}:*", gw.hostname), format!(".{}:*", gw.hostname)]),
-        ));
-    } else {
-        cfg.push(("whitelist_domains", json!([format!("{}:*", gw.hostname)])));
+        let mut longest_first = hosts.clone();
+        longest_first.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        cfg.push(("cookie_domains", json!(longest_first)));
     }
+    cfg.push((
+        "whitelist_domains",
+        json!(hosts.iter().map(|h| format!("{h}:*")).collect::<Vec<_>>()),
+    ));
     cfg.extend([
         // PKCE on the authorization code flow (dex supports S256).
         ("code_challenge_method", json!("S256")),
@@ -77,8 +86,19 @@ pub(super) fn derive(
         ("silence_ping_logging", json!(true)),
     ]);
     if a.dex.enabled {
+        // `federated:id` makes dex put `federated_claims.connector_id` in
+        // the ID token (dex v2.45.1 server/oauth2.go:127,260,368-372), which profiles
+        // bound to a connector match.
+        let pg = &config.deploykf_core.deploykf_profiles_generator;
+        let bound = pg.idp_groups.connector.is_some()
+            || pg.profiles.iter().any(|p| p.idp_connector.is_some());
+        let scope = if bound {
+            "openid email profile groups offline_access federated:id"
+        } else {
+            "openid email profile groups offline_access"
+        };
         cfg.extend([
-            ("scope", json!("openid email profile groups offline_access")),
+            ("scope", json!(scope)),
             // Browsers log in at the public URL; tokens and keys are
             // fetched inside the mesh.
             ("skip_oidc_discovery", json!(true)),
