@@ -175,43 +175,40 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     // What `diff` warns about applying this tree over the one
                     // there, read before that one is replaced.
                     let upgrade = meshgen::upgrade::warnings(&dir, &generated.files);
-                    match timed_write(&dir, &generated).map(|r| (r, upgrade)) {
-                        Ok((report, upgrade)) => {
-                            session.warnings.0.extend(upgrade);
-                            session.warnings.0.extend(report.warnings);
-                            print_diagnostics(&session, None);
-                            let unchanged = report.files - report.written;
-                            if report.written == 0 {
-                                eprintln!(
-                                "{} is up to date: its {} files are what these values render; nothing written",
-                                escape_controls(&report.dir.display().to_string()),
-                                report.files
-                            );
-                            } else {
-                                let dir = report.dir.display().to_string();
-                                let dir = escape_controls(&dir);
-                                eprintln!(
-                                "wrote {} files to {dir}{}{}",
-                                report.files,
-                                match (report.replaced, unchanged) {
-                                    (false, _) => String::new(),
-                                    (true, 0) => " (replacing the previous output)".into(),
-                                    (true, n) => format!(
-                                        " (replacing the previous output; {n} unchanged, kept as they were)"
-                                    ),
-                                },
-                                if generated.files.contains_key("README.md") {
-                                    format!("; {dir}/README.md says what was rendered and how to apply it")
-                                } else {
-                                    String::new()
-                                }
-                            );
-                            }
-                        }
+                    let report = match timed_write(&dir, &generated) {
+                        Ok(report) => report,
                         Err(e) => {
                             let outcome = e.outcome(&dir);
                             return Ok(fail(&session, &e.diagnostic().clone().into(), &outcome));
                         }
+                    };
+                    session.warnings.0.extend(upgrade);
+                    session.warnings.0.extend(report.warnings);
+                    print_diagnostics(&session, None);
+                    let shown = report.dir.display().to_string();
+                    let shown = escape_controls(&shown);
+                    if report.written == 0 {
+                        eprintln!(
+                            "{shown} is up to date: its {} files are what these values render; nothing written",
+                            report.files
+                        );
+                    } else {
+                        eprintln!(
+                            "wrote {} files to {shown}{}{}",
+                            report.files,
+                            match (report.replaced, report.files - report.written) {
+                                (false, _) => String::new(),
+                                (true, 0) => " (replacing the previous output)".into(),
+                                (true, n) => format!(
+                                    " (replacing the previous output; {n} unchanged, kept as they were)"
+                                ),
+                            },
+                            if generated.files.contains_key("README.md") {
+                                format!("; {shown}/README.md says what was rendered and how to apply it")
+                            } else {
+                                String::new()
+                            }
+                        );
                     }
                 }
             }

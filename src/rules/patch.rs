@@ -122,11 +122,10 @@ pub fn parse(
             },
             other => other.clone(),
         };
-        let item = ValuePath::keys(key).index(i);
-        let item_origin = values.origin_of(&item);
+        let item_origin = values.origin_of(&path);
         let body = match body {
             Value::Object(map) => {
-                match strategic(&p.target.kind, &p.target.name, map, item, item_origin) {
+                match strategic(&p.target.kind, &p.target.name, map, path, item_origin) {
                     Ok(patch) => out.push(patch),
                     Err(message) => diags.push(fail(message.into())),
                 }
@@ -173,7 +172,7 @@ pub fn parse(
             name: p.target.name.clone(),
             text: crate::yaml::emit::document(&body),
             path,
-            origin: values.origin_of(&ValuePath::keys(key).index(i)),
+            origin: item_origin,
         });
     }
     out

@@ -247,6 +247,30 @@ pub fn inputs(files: Vec<PathBuf>, sets: &[&str]) -> ValueInputs {
     }
 }
 
+/// The documents `kubectl kustomize dir` builds (failing the test when
+/// the build fails). `None` when kubectl is missing, after saying so;
+/// with `MESHGEN_REQUIRE_TOOLS` set, a missing kubectl fails the test.
+pub fn kustomize_build(dir: &Path) -> Option<Vec<Value>> {
+    let Ok(built) = Command::new("kubectl").arg("kustomize").arg(dir).output() else {
+        assert!(
+            !helm::tools_required(),
+            "kubectl not found; MESHGEN_REQUIRE_TOOLS is set, so it is a failure"
+        );
+        eprintln!(
+            "skipped the kustomize build of {}: kubectl not found",
+            dir.display()
+        );
+        return None;
+    };
+    assert!(
+        built.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&built.stderr)
+    );
+    Some(docs(&String::from_utf8_lossy(&built.stdout)))
+}
+
 /// Generate, or fail the test printing every diagnostic.
 pub fn generate(inputs: &ValueInputs) -> meshgen::Generated {
     let mut session = Session::default();
