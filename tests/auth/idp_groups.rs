@@ -41,10 +41,9 @@ pub(crate) fn via_gateway(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let req = Request {
-        host: "deploykf.example.com",
-        path: "/",
         headers: headers.clone(),
         token: Some((dex.to_string(), flat)),
+        ..get("deploykf.example.com", "/")
     };
     let Outcome::Upstream(_, identity) = through_gateway(t, &req) else {
         return None;
@@ -61,7 +60,7 @@ pub(crate) fn via_gateway(
         // The profile namespace's pod is chosen by `into_profile`.
         pod: pod("", &[], 0),
         principal: Some(GATEWAY_PRINCIPAL.into()),
-        method: "GET",
+        method: "GET".into(),
         path: path.into(),
         headers,
         token: forwarded.then(|| (dex.to_string(), full)),
@@ -240,7 +239,7 @@ pub(crate) fn idp_group_violations(t: &Tree) -> Vec<String> {
     let from_pod = Inbound {
         pod: pod("", &[], 0),
         principal: Some("cluster.local/ns/reviewers/sa/default-editor".into()),
-        method: "GET",
+        method: "GET".into(),
         path: api.into(),
         headers: BTreeMap::new(),
         token: Some((

@@ -221,115 +221,6 @@ fn controllers_make(t: &Tree) -> Vec<Value> {
     vec![vs, svc, sts, policy]
 }
 
-/// Whether `selector` (a label selector: `matchLabels`,
-/// `matchExpressions`) selects `labels`.
-fn selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let eq = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let exprs = selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let v = labels.get(e["key"].as_str().unwrap());
-            let values: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| x.as_str().unwrap())
-                .collect();
-            match e["operator"].as_str().unwrap() {
-                "In" => v.is_some_and(|v| values.contains(&v.as_str())),
-                "NotIn" => v.is_none_or(|v| !values.contains(&v.as_str())),
-                "Exists" => v.is_some(),
-                "DoesNotExist" => v.is_none(),
-                op => panic!("operator {op} not modelled"),
-            }
-        });
-    eq && exprs
-}
-
-/// The labels of a namespace: the API server's `kubernetes.io/metadata.
-/// name`, and the profile controller's `app.kubernetes.io/part-of:
-/// kubeflow-profile` on a profile's.
-fn namespace_labels(t: &Tree, ns: &str) -> BTreeMap<String, String> {
-    let mut l = BTreeMap::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]);
-    if all_docs(t).any(|(_, d)| d["kind"] == "Profile" && d["metadata"]["name"] == ns) {
-        l.insert(
-            "app.kubernetes.io/part-of".into(),
-            "kubeflow-profile".into(),
-        );
-    }
-    l
-}
-
-/// Kubernetes NetworkPolicy, ingress: a pod no policy selects admits
-/// everything; a selected pod admits a connection some ingress rule of a
-/// selecting policy matches (its `from` peers by namespace and pod
-/// selector, its `ports` by the pod's port).
-fn network_admits(t: &Tree, from: &Pod, to: &Pod) -> bool {
-    let from_ns = namespace_labels(t, &from.namespace);
-    let policies: Vec<&Value> = all_docs(t)
-        .map(|(_, d)| d)
-        .filter(|d| {
-            d["kind"] == "NetworkPolicy"
-                && d["metadata"]["namespace"] == to.namespace.as_str()
-                && selector_matches(&d["spec"]["podSelector"], &to.labels)
-                && d["spec"]["policyTypes"]
-                    .as_array()
-                    .is_none_or(|p| p.iter().any(|x| x == "Ingress"))
-        })
-        .collect();
-    if policies.is_empty() {
-        return true;
-    }
-    policies.iter().any(|p| {
-        p["spec"]["ingress"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|rule| {
-                let peers = rule["from"].as_array().filter(|a| !a.is_empty());
-                let peer_ok = peers.is_none_or(|peers| {
-                    peers.iter().any(|peer| {
-                        let ns_ok = match peer.get("namespaceSelector") {
-                            Some(s) => selector_matches(s, &from_ns),
-                            None => from.namespace == to.namespace && peer.get("ipBlock").is_none(),
-                        };
-                        ns_ok
-                            && peer
-                                .get("podSelector")
-                                .is_none_or(|s| selector_matches(s, &from.labels))
-                    })
-                });
-                let ports = rule["ports"].as_array().filter(|a| !a.is_empty());
-                let port_ok = ports.is_none_or(|ports| {
-                    ports
-                        .iter()
-                        .any(|p| p["port"].as_u64() == Some(u64::from(to.port)))
-                });
-                peer_ok && port_ok
-            })
-    })
-}
-
-/// meshgen's gateway pod, as a NetworkPolicy sees it.
-fn gateway_pod(t: &Tree) -> Pod {
-    let d = one(t, &format!("{GW_DIR}/Deployment.yaml"));
-    Pod {
-        namespace: d["metadata"]["namespace"].as_str().unwrap().into(),
-        labels: string_map_of(&d["spec"]["template"]["metadata"]["labels"]),
-        port: gw_port(t, "https"),
-    }
-}
-
-fn leak(s: String) -> &'static str {
-    Box::leak(s.into_boxed_str())
-}
-
 /// A request through the whole union: the gateway, the route it takes,
 /// the destination's NetworkPolicies and sidecar. `Ok(the Service host)`
 /// when the app's container receives it.
@@ -342,14 +233,14 @@ fn end_to_end(t: &Tree, req: &Request, session: Session) -> Result<String, Strin
     let listener = listener_at(t, https, HOST).ok_or("no HTTPS listener")?;
     let route = routes_at(t, &listener, HOST)
         .into_iter()
-        .find(|r| r.matches(req.path))
+        .find(|r| r.matches(&req.path))
         .ok_or("no route")?;
     let (host, port) = route
         .destination
         .clone()
         .ok_or("route without destination")?;
     let pod = pod_behind(t, &host, port)?;
-    if !network_admits(t, &gateway_pod(t), &pod) {
+    if !network_admits(t, &gateway_pod(t).expect("meshgen's gateway pods"), &pod) {
         return Err(format!(
             "{host}: a NetworkPolicy of {} refuses the gateway",
             pod.namespace
@@ -358,7 +249,7 @@ fn end_to_end(t: &Tree, req: &Request, session: Session) -> Result<String, Strin
     let inbound = Inbound {
         pod,
         principal: Some(gateway_principal(t)),
-        method: "GET",
+        method: "GET".into(),
         path: req.path.to_string(),
         headers: identity.clone(),
         token: req
@@ -381,10 +272,8 @@ fn owner_token() -> Option<(String, BTreeMap<String, String>)> {
 
 fn request(path: &str, token: Option<(String, BTreeMap<String, String>)>) -> Request {
     Request {
-        host: HOST,
-        path: leak(path.to_string()),
-        headers: BTreeMap::new(),
         token,
+        ..get(HOST, path)
     }
 }
 
@@ -395,7 +284,7 @@ pub(crate) fn union_violations(t: &Tree) -> Vec<String> {
     // activator through its NetworkPolicy (`allow-istio-gateways-to-activator`:
     // namespace istio-system, pods `app: istio-ingressgateway`, port 8012).
     match pod_behind(t, "activator-service.knative-serving.svc.cluster.local", 80) {
-        Ok(pod) if network_admits(t, &gateway_pod(t), &pod) => {}
+        Ok(pod) if network_admits(t, &gateway_pod(t).expect("meshgen's gateway pods"), &pod) => {}
         Ok(_) => bad.push("Knative's activator: its NetworkPolicy refuses the gateway".into()),
         Err(why) => bad.push(format!("Knative's activator: {why}")),
     }

@@ -1,12 +1,14 @@
 //! The login edge on parsed documents: no secret in any output, pods meet
 //! Pod Security "restricted", the Istio install declares the provider, and
 //! (on the rendered policies and routes) no client can make an app see an
-//! identity that was not verified.
+//! identity that was not verified. The replays ask the request model of
+//! the library (`meshgen::access`); each has a mutation test.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod ambient;
+mod coverage;
 mod edge;
 mod gateway;
 mod idp_groups;
@@ -14,39 +16,52 @@ mod kubeflow;
 mod m2m;
 mod outputs;
 mod readme;
-mod routing;
 mod sidecar;
 mod tenant;
 
-use ambient::*;
 use common::root;
 use gateway::*;
 use m2m::*;
+use meshgen::access::admission::*;
+use meshgen::access::ambient::*;
+use meshgen::access::gateway::*;
+use meshgen::access::istio::*;
+use meshgen::access::m2m::*;
+use meshgen::access::network::*;
+use meshgen::access::routing::*;
+use meshgen::access::sidecar::*;
+pub(crate) use meshgen::access::tree::{all_docs, Tree};
+use meshgen::access::GATEWAY_DIR as GW_DIR;
 use meshgen::values::ValueInputs;
 use outputs::*;
-use routing::*;
 use serde_json::{json, Value};
 use sidecar::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use tenant::*;
 
-const GW_DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
 const AUTH_DIR: &str = "manifests/deploykf-core/deploykf-auth";
 
-type Tree = BTreeMap<String, Vec<Value>>;
+/// The pod port of the gateway's `http` or `https` listener.
+fn gw_port(t: &Tree, which: &str) -> u16 {
+    gateway_port(t, which).unwrap_or_else(|| panic!("no {which} listener"))
+}
 
 fn render_files(files: Vec<PathBuf>, sets: &[&str]) -> Tree {
     render_inputs(&common::inputs(files, sets))
 }
 
+/// The tree of a render as the request model reads it
+/// (`meshgen::access::tree::from_generated`), plus the files it leaves
+/// out (Helm charts' values, kustomizations), which some checks read.
 fn render_inputs(inputs: &ValueInputs) -> Tree {
     let g = common::generate(inputs);
-    g.files
-        .iter()
-        .filter(|(p, _)| p.ends_with(".yaml"))
-        .map(|(p, text)| (p.clone(), common::docs(text)))
-        .collect()
+    let mut t = meshgen::access::tree::from_generated(&g);
+    for (p, text) in &g.files {
+        if p.ends_with(".yaml") && !t.contains_key(p) {
+            t.insert(p.clone(), common::docs(text));
+        }
+    }
+    t
 }
 
 fn case(name: &str) -> Tree {
@@ -57,10 +72,6 @@ fn one(t: &Tree, path: &str) -> Value {
     let docs = t.get(path).unwrap_or_else(|| panic!("{path} not rendered"));
     assert_eq!(docs.len(), 1, "{path}");
     docs[0].clone()
-}
-
-fn all_docs(t: &Tree) -> impl Iterator<Item = (&String, &Value)> {
-    t.iter().flat_map(|(p, d)| d.iter().map(move |x| (p, x)))
 }
 
 /// The errors a run on `inputs` ends with, as printed (none: it renders).

@@ -36,7 +36,7 @@ pub(crate) fn the_readme_apps_example_works_in_the_model() {
         let req = Inbound {
             pod: pod(ns, &[("app", app)], port),
             principal: Some(GATEWAY_PRINCIPAL.into()),
-            method: "GET",
+            method: "GET".into(),
             path: path.into(),
             headers: BTreeMap::new(),
             token: None,

@@ -160,69 +160,6 @@ pub(crate) fn the_templating_replay_notices_a_missing_safeguard() {
 // ---------------------------------------------------------------------
 // Tenants keep to their own paths on the platform host (point 1)
 
-/// A JSON-literal variable of a rendered admission policy.
-fn policy_variable<T: serde::de::DeserializeOwned>(policy: &Value, name: &str) -> T {
-    let v = policy["spec"]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == name)
-        .unwrap_or_else(|| panic!("no variable {name}"));
-    serde_json::from_str(v["expression"].as_str().unwrap()).unwrap()
-}
-
-/// The tenant-routes policy (`ValidatingAdmissionPolicy/<gateway>-tenant-routes`)
-/// on `vs`, modelled from the rendered policy's data: the Gateway's names,
-/// the hosts, and the prefix bases, each followed by the VirtualService's
-/// namespace and `/`. Its CEL is read by `tests/cel/tenant_routes.py`
-/// (cel-python) on the same cases; `the_tenant_routes_cel_reads_what_the_model_reads`
-/// checks the expressions this model stands for.
-pub(crate) fn tenant_routes_admit(policy: &Value, vs: &Value) -> bool {
-    let gateways: Vec<String> = policy_variable(policy, "platformGateways");
-    let fqdn: String = policy_variable(policy, "platformGatewayFqdn");
-    let hosts: Vec<String> = policy_variable(policy, "tenantHosts");
-    let bases: Vec<String> = policy_variable(policy, "tenantPrefixBases");
-    let ns = vs["metadata"]["namespace"].as_str().unwrap();
-    let prefixes: Vec<String> = bases.iter().map(|b| format!("{b}{ns}/")).collect();
-    let names = |list: &Value| {
-        list.as_array().into_iter().flatten().any(|g| {
-            let g = g.as_str().unwrap();
-            gateways.iter().any(|x| x == g) || g.starts_with(&fqdn)
-        })
-    };
-    let spec = &vs["spec"];
-    let http: Vec<&Value> = spec["http"].as_array().into_iter().flatten().collect();
-    let bound = names(&spec["gateways"])
-        || http.iter().any(|r| {
-            r["match"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|m| names(&m["gateways"]))
-        });
-    if !bound {
-        return true;
-    }
-    let hosts_ok = spec["hosts"].as_array().into_iter().flatten().all(|h| {
-        hosts
-            .iter()
-            .any(|x| *x == h.as_str().unwrap().to_ascii_lowercase())
-    });
-    let empty = |k: &str| spec[k].as_array().is_none_or(|a| a.is_empty());
-    let under = |p: &Value| {
-        p.as_str()
-            .is_some_and(|p| prefixes.iter().any(|x| p.starts_with(x)))
-    };
-    let paths_ok = http.iter().all(|r| {
-        r["match"].as_array().is_some_and(|m| {
-            !m.is_empty()
-                && m.iter()
-                    .all(|m| under(&m["uri"]["prefix"]) || under(&m["uri"]["exact"]))
-        })
-    });
-    hosts_ok && empty("tcp") && empty("tls") && paths_ok
-}
-
 const PLATFORM_GATEWAY: &str = "deploykf-istio-gateway/deploykf-gateway";
 const MAIN_HOST: &str = "deploykf.example.com";
 
@@ -328,9 +265,6 @@ pub(crate) fn path_takeover_violations(t: &Tree) -> Vec<String> {
         let mut with = t.clone();
         with.insert("tenant/VirtualService-tenant.yaml".into(), vec![vs]);
         let req = Request {
-            host: MAIN_HOST,
-            path,
-            headers: BTreeMap::new(),
             token: Some((
                 "https://deploykf.example.com/dex".into(),
                 claims(&[
@@ -339,6 +273,7 @@ pub(crate) fn path_takeover_violations(t: &Tree) -> Vec<String> {
                     ("aud", "oauth2-proxy"),
                 ]),
             )),
+            ..get(MAIN_HOST, path)
         };
         if let Outcome::Upstream(route, _) = through_gateway(&with, &req) {
             if route == "tenant" {
@@ -585,7 +520,7 @@ pub(crate) fn dex_key_violations(t: &Tree) -> Vec<String> {
     let as_ = |principal: &str| Inbound {
         pod: dex.clone(),
         principal: Some(principal.into()),
-        method: "GET",
+        method: "GET".into(),
         path: "/dex/keys".into(),
         headers: BTreeMap::new(),
         token: None,

@@ -1,0 +1,63 @@
+//! What the request model does not model is reported, never ignored
+//! (`meshgen::access::coverage`).
+
+use super::*;
+use meshgen::access::coverage::unmodelled;
+
+/// meshgen's own trees, in every mode combination, hold nothing the model
+/// does not evaluate.
+#[test]
+pub(crate) fn the_model_reads_everything_meshgen_renders_that_affects_traffic() {
+    for name in [
+        "istio-sidecar",
+        "gateway-api-sidecar",
+        "istio-ambient",
+        "gateway-api-ambient",
+        "kubeflow",
+    ] {
+        let found = unmodelled(&case(name));
+        assert!(found.is_empty(), "{name}: {found:#?}");
+    }
+}
+
+/// Objects and fields that affect traffic and that the model does not
+/// evaluate are each reported, naming the object and its file.
+#[test]
+pub(crate) fn what_the_model_does_not_evaluate_is_reported() {
+    let mut t = case("istio-sidecar");
+    let objects = vec![
+        json!({"apiVersion": "networking.istio.io/v1alpha3", "kind": "EnvoyFilter",
+            "metadata": {"name": "lua", "namespace": "team-1"},
+            "spec": {"configPatches": [{"applyTo": "HTTP_FILTER"}]}}),
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+            "metadata": {"name": "default", "namespace": "team-1"}, "spec": {}}),
+        json!({"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
+            "metadata": {"name": "w", "namespace": "team-1"}, "spec": {}}),
+        json!({"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": "dr", "namespace": "team-1"},
+            "spec": {"host": "x.team-1.svc.cluster.local", "trafficPolicy": {"tls": {"mode": "DISABLE"}}}}),
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "ext", "namespace": "team-1"},
+            "spec": {"action": "CUSTOM", "provider": {"name": "opa"}, "rules": [{}]}}),
+        json!({"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+            "metadata": {"name": "ip", "namespace": "team-1"},
+            "spec": {"rules": [{"from": [{"source": {"ipBlocks": ["10.0.0.0/8"]}}],
+                "when": [{"key": "request.regex.headers[x]", "values": ["y"]}]}]}}),
+    ];
+    t.insert("extra/objects.yaml".into(), objects);
+    let found: Vec<String> = unmodelled(&t)
+        .iter()
+        .map(|u| format!("{}: {}", u.object, u.what))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "EnvoyFilter/team-1/lua (extra/objects.yaml): an EnvoyFilter patches the proxies' configuration",
+            "Sidecar/team-1/default (extra/objects.yaml): a Sidecar changes what its proxies send and accept",
+            "WasmPlugin/team-1/w (extra/objects.yaml): a WasmPlugin runs code in the proxies",
+            "DestinationRule/team-1/dr (extra/objects.yaml): its tls (the client side of a connection) is not modelled",
+            "AuthorizationPolicy/team-1/ext (extra/objects.yaml): a CUSTOM policy (provider `opa`) is not evaluated: its ext-authz server decides",
+            "AuthorizationPolicy/team-1/ip (extra/objects.yaml): rules[0]: ipBlocks, when request.regex.headers[x] not modelled (never matches)",
+        ],
+    );
+}
