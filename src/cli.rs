@@ -10,6 +10,8 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod access;
+
 const EXAMPLES: &str = "\
 Examples:
   meshgen generate -o out                          render the defaults into ./out
@@ -21,6 +23,10 @@ Examples:
                                                    Kubeflow 26.03's applications behind meshgen
   meshgen values -f my.yaml --set deploykf_core.deploykf_istio_gateway.gateway.hostname=ml.example.com
                                                    show the merged values
+  meshgen access explain -f my.yaml --as alice@example.com GET https://deploykf.example.com/
+                                                   who can reach what, and why
+  meshgen access check expect.yaml --tree gitops/platform
+                                                   fail CI when an expected access changed
 ";
 
 #[derive(Debug, Parser)]
@@ -94,13 +100,79 @@ enum Command {
     },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
+    /// Who can reach what: replay requests through a tree with the request
+    /// model (Istio's gateway and destination behaviour)
+    Access {
+        #[command(subcommand)]
+        cmd: AccessCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccessCommand {
+    /// Explain one request: the verdict (allowed, redirect, login, 401,
+    /// 403, not routed) and each step that decided it, naming the object
+    /// and its file
+    #[command(group(clap::ArgGroup::new("who").required(true).args(["user", "service_account", "anonymous", "from_pod"])))]
+    Explain {
+        #[command(flatten)]
+        tree: TreeArgs,
+        /// A signed-in user (their email)
+        #[arg(long = "as", value_name = "USER")]
+        user: Option<String>,
+        /// A group the identity provider gives the user; repeatable
+        #[arg(long = "idp-group", value_name = "GROUP", requires = "user")]
+        idp_groups: Vec<String>,
+        /// A Kubernetes service account's token (machine to machine)
+        #[arg(long = "service-account", value_name = "NS/SA")]
+        service_account: Option<String>,
+        /// No session and no token
+        #[arg(long)]
+        anonymous: bool,
+        /// A pod of the mesh calling a Service (`http://svc.ns/...`)
+        #[arg(long = "from-pod", value_name = "NS/SA")]
+        from_pod: Option<String>,
+        /// The request's method, as GET
+        method: String,
+        /// The request's URL, as https://host/path
+        url: String,
+    },
+    /// Check a file of expected verdicts: exit 0 when all hold, 1 listing
+    /// each that fails with its trace, 2 for a malformed file
+    Check {
+        /// The expectations (YAML: a list of as, request, expect)
+        #[arg(value_name = "EXPECT.yaml")]
+        expect: PathBuf,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+}
+
+/// The tree the request model reads: a directory, or a render of values.
+#[derive(Debug, clap::Args)]
+struct TreeArgs {
+    /// A tree on disk (a `meshgen generate -o` output) instead of a render
+    /// of values
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "values", "set", "set_string"])]
+    tree: Option<PathBuf>,
+    #[command(flatten)]
+    values: ValueArgs,
+    /// Other manifests beside the tree (a YAML file, or a directory of
+    /// them), e.g. Kubeflow's built applications; repeatable
+    #[arg(long = "with", value_name = "PATH")]
+    with: Vec<PathBuf>,
 }
 
 impl ValueArgs {
     /// `--set` values apply after all files; `--set` and `--set-string`
     /// keep their relative command-line order.
     fn resolve(self, matches: &clap::ArgMatches) -> ValueInputs {
-        let sub = matches.subcommand().map(|(_, m)| m);
+        self.resolve_in(matches.subcommand().map(|(_, m)| m))
+    }
+
+    /// [`ValueArgs::resolve`] with the matches of the (sub)command that
+    /// holds them.
+    fn resolve_in(self, sub: Option<&clap::ArgMatches>) -> ValueInputs {
         let index = |id: &str| -> Vec<usize> {
             sub.and_then(|m| m.indices_of(id))
                 .map(|i| i.collect())
@@ -301,6 +373,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "meshgen", &mut stdout);
+        }
+        Command::Access { cmd } => {
+            let code = access::run(cmd, &matches, &mut session, &mut stdout)?;
+            stdout.flush()?;
+            return Ok(code);
         }
     }
     stdout.flush()?;

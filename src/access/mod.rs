@@ -14,6 +14,7 @@
 pub mod admission;
 pub mod ambient;
 pub mod coverage;
+pub mod expect;
 pub mod explain;
 pub mod gateway;
 pub mod istio;

@@ -1,0 +1,225 @@
+//! `meshgen access`: the arguments resolved into a tree and a request (or
+//! a check file), the request model asked, its answer printed. Every text
+//! a user or a tree supplied goes through `escape_controls`.
+
+use super::{fail, print_diagnostics, AccessCommand, TreeArgs};
+use meshgen::access::coverage::Unmodelled;
+use meshgen::access::expect::{self, namespaced_arg};
+use meshgen::access::explain::{explain, Caller, Explanation};
+use meshgen::access::tree::{self, Tree};
+use meshgen::diagnostic::{escape_controls, Diagnostic, Diagnostics};
+use meshgen::source::SourceKind;
+use meshgen::Session;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// The last line of an explain or check that could not load its tree.
+const NOTHING_EXPLAINED: &str = "no request was explained";
+const NOTHING_CHECKED: &str = "nothing was checked (exit code 2)";
+
+pub(super) fn run(
+    cmd: AccessCommand,
+    matches: &clap::ArgMatches,
+    session: &mut Session,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    // The matches of `access <sub>`, which hold --set's positions.
+    let sub = matches
+        .subcommand()
+        .and_then(|(_, m)| m.subcommand())
+        .map(|(_, m)| m);
+    match cmd {
+        AccessCommand::Explain {
+            tree,
+            user,
+            idp_groups,
+            service_account,
+            anonymous,
+            from_pod,
+            method,
+            url,
+        } => {
+            let caller = match (user, service_account, from_pod) {
+                (Some(email), _, _) => Caller::User {
+                    email,
+                    groups: idp_groups,
+                },
+                (_, Some(sa), _) => match namespaced_arg(&sa) {
+                    Ok((namespace, name)) => Caller::ServiceAccount { namespace, name },
+                    Err(e) => return Ok(usage(&format!("--service-account: {e}"))),
+                },
+                (_, _, Some(pod)) => match namespaced_arg(&pod) {
+                    Ok((namespace, account)) => Caller::Pod { namespace, account },
+                    Err(e) => return Ok(usage(&format!("--from-pod: {e}"))),
+                },
+                _ if anonymous => Caller::Anonymous,
+                _ => {
+                    return Ok(usage(
+                        "name the caller: --as, --service-account, --anonymous or --from-pod",
+                    ))
+                }
+            };
+            let t = match load(tree, sub, session) {
+                Ok(t) => t,
+                Err(errors) => return Ok(fail(session, &errors, NOTHING_EXPLAINED)),
+            };
+            let e = match explain(&t, &caller, &method, &url) {
+                Ok(e) => e,
+                Err(why) => return Ok(usage(&why)),
+            };
+            print_diagnostics(session, None);
+            writeln!(
+                out,
+                "{}",
+                escape_controls(&format!("{method} {url} as {caller}"))
+            )?;
+            print_explanation(out, &e, "")?;
+            print_unmodelled(out, &e.unmodelled)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AccessCommand::Check { expect, tree } => {
+            let shown = expect.display().to_string();
+            let text = match std::fs::read_to_string(&expect) {
+                Ok(t) => t,
+                Err(e) => {
+                    let d = Diagnostic::error(format!("can not read {shown}: {e}"));
+                    fail(session, &d.into(), NOTHING_CHECKED);
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let id = session.sources.add(shown, SourceKind::File);
+            let expectations = match expect::parse(&text, id) {
+                Ok(e) => e,
+                Err(errors) => {
+                    fail(session, &errors, NOTHING_CHECKED);
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let t = match load(tree, sub, session) {
+                Ok(t) => t,
+                Err(errors) => {
+                    fail(session, &errors, NOTHING_CHECKED);
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            print_diagnostics(session, None);
+            let mut failed = 0;
+            let mut unmodelled = Vec::new();
+            for x in &expectations {
+                let head = format!(
+                    "[{}] {} {} as {} --> {}",
+                    x.index,
+                    x.method,
+                    x.url,
+                    x.caller,
+                    session.sources.display(x.origin)
+                );
+                let e = match explain(&t, &x.caller, &x.method, &x.url) {
+                    Ok(e) => e,
+                    Err(why) => {
+                        failed += 1;
+                        writeln!(out, "{}", escape_controls(&format!("FAIL {head}: {why}")))?;
+                        continue;
+                    }
+                };
+                if e.verdict == x.expect {
+                    writeln!(
+                        out,
+                        "{}",
+                        escape_controls(&format!("ok   {head}: {}", x.expect.name()))
+                    )?;
+                } else {
+                    failed += 1;
+                    writeln!(
+                        out,
+                        "{}",
+                        escape_controls(&format!(
+                            "FAIL {head}: expected {}, got {}",
+                            x.expect.name(),
+                            e.verdict.name()
+                        ))
+                    )?;
+                    print_explanation(out, &e, "     ")?;
+                }
+                unmodelled = e.unmodelled;
+            }
+            print_unmodelled(out, &unmodelled)?;
+            let n = expectations.len();
+            writeln!(
+                out,
+                "{n} expectation{}: {} hold, {failed} failed",
+                if n == 1 { "" } else { "s" },
+                n - failed
+            )?;
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+/// A usage error: one line, exit code 2.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("error: {}", escape_controls(message));
+    ExitCode::from(2)
+}
+
+/// The tree of `args`: a directory with its `--with` files, or the render
+/// of the values with them.
+fn load(
+    args: TreeArgs,
+    sub: Option<&clap::ArgMatches>,
+    session: &mut Session,
+) -> Result<Tree, Diagnostics> {
+    let loaded = match &args.tree {
+        Some(dir) => tree::load(dir, &args.with),
+        None => {
+            let inputs = args.values.resolve_in(sub);
+            let generated = meshgen::generate(&inputs, session)?;
+            let mut t = tree::from_generated(&generated);
+            tree::merge_with(&mut t, &args.with).map(|()| t)
+        }
+    };
+    loaded.map_err(|e| Diagnostic::error(e).into())
+}
+
+fn print_explanation(out: &mut impl Write, e: &Explanation, indent: &str) -> std::io::Result<()> {
+    let detail = if e.detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", e.detail)
+    };
+    writeln!(
+        out,
+        "{indent}{}",
+        escape_controls(&format!("verdict: {}{detail}", e.verdict.describe()))
+    )?;
+    for (i, step) in e.steps.0.iter().enumerate() {
+        writeln!(out, "{indent}  {}. {}", i + 1, escape_controls(&step.what))?;
+        if let Some(o) = &step.object {
+            writeln!(out, "{indent}     by {}", escape_controls(&o.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+fn print_unmodelled(out: &mut impl Write, found: &[Unmodelled]) -> std::io::Result<()> {
+    if found.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "not modelled ({} in the tree; the verdicts do not account for them):",
+        found.len()
+    )?;
+    for u in found {
+        writeln!(
+            out,
+            "  - {}",
+            escape_controls(&format!("{}: {}", u.object, u.what))
+        )?;
+    }
+    Ok(())
+}
