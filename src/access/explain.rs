@@ -204,11 +204,7 @@ fn audience(rule: &Value, preferred: &str) -> Option<String> {
 type Token = (String, BTreeMap<String, String>, Value);
 
 /// The token `caller` presents at the gateway, and its session.
-fn token_of(
-    t: &Tree,
-    caller: &Caller,
-    steps: &mut Trace,
-) -> (Option<Token>, Session) {
+fn token_of(t: &Tree, caller: &Caller, steps: &mut Trace) -> (Option<Token>, Session) {
     let rules = gateway_jwt_rules(t);
     match caller {
         Caller::User { email, groups } => {

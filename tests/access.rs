@@ -1,0 +1,361 @@
+//! `meshgen access explain` and `meshgen access check` through the real
+//! binary (issue 31): on the golden values of every mode combination,
+//! from values or a tree on disk, with `--with` other manifests, and the
+//! exit codes and located errors of a check file.
+
+mod common;
+
+use common::{root, run_meshgen};
+use std::path::Path;
+use std::process::Output;
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The values arguments of a golden case (its values file, or its base's,
+/// and its `set-args`).
+fn case_args(case: &str) -> Vec<String> {
+    let dir = root().join("tests/cases").join(case);
+    let base = std::fs::read_to_string(dir.join("base")).ok();
+    let values = match &base {
+        Some(b) => root()
+            .join("tests/cases")
+            .join(b.trim())
+            .join("values.yaml"),
+        None => dir.join("values.yaml"),
+    };
+    let mut args = vec!["-f".to_string(), values.display().to_string()];
+    if let Ok(sets) = std::fs::read_to_string(dir.join("set-args")) {
+        for s in sets.lines().filter(|l| !l.trim().is_empty()) {
+            args.extend(["--set".to_string(), s.trim().to_string()]);
+        }
+    }
+    args
+}
+
+/// `meshgen access explain` on a case's values; exit 0 expected.
+fn explain(dir: &Path, case: &str, who: &[&str], request: &[&str]) -> String {
+    let mut args: Vec<String> = vec!["access".into(), "explain".into()];
+    args.extend(case_args(case));
+    args.extend(who.iter().map(|s| s.to_string()));
+    args.extend(request.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run_meshgen(dir, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    stdout(&o)
+}
+
+const MAIN: &str = "https://deploykf.example.com";
+const GW: &str = "manifests/deploykf-core/deploykf-istio-gateway";
+
+/// The verdict line of an explanation.
+fn verdict(out: &str) -> &str {
+    out.lines()
+        .find_map(|l| l.strip_prefix("verdict: "))
+        .unwrap_or_else(|| panic!("no verdict in {out}"))
+}
+
+#[test]
+fn explain_names_each_deciding_object_and_its_file_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in [
+        "istio-sidecar",
+        "gateway-api-sidecar",
+        "istio-ambient",
+        "gateway-api-ambient",
+    ] {
+        let api = case.starts_with("gateway-api");
+        // Without a session: the login, named by its policy.
+        let out = explain(
+            dir.path(),
+            case,
+            &["--anonymous"],
+            &["GET", &format!("{MAIN}/")],
+        );
+        assert!(verdict(&out).starts_with("login redirect"), "{case}: {out}");
+        assert!(
+            out.contains(&format!(
+                "by AuthorizationPolicy/deploykf-istio-gateway/deploykf-gateway-login ({GW}/AuthorizationPolicy-login.yaml)"
+            )),
+            "{case}: {out}"
+        );
+        // Plain HTTP: redirected to HTTPS by the HTTP listener's route.
+        let out = explain(
+            dir.path(),
+            case,
+            &["--anonymous"],
+            &["GET", "http://deploykf.example.com/x"],
+        );
+        assert_eq!(
+            verdict(&out),
+            "redirected (https://deploykf.example.com/x)",
+            "{case}"
+        );
+        // A signed-in user reaches an app on its subdomain, through the
+        // route of the case's routing API, and the app's policy admits
+        // the gateway at its pods (the sidecar, or the ambient enforcers).
+        let out = explain(
+            dir.path(),
+            case,
+            &["--as", "alice@example.com"],
+            &["GET", "https://minio-console.deploykf.example.com/"],
+        );
+        assert_eq!(
+            verdict(&out),
+            "allowed (minio-console.minio.svc.cluster.local receives it)",
+            "{case}: {out}"
+        );
+        let route = if api { "HTTPRoute/" } else { "VirtualService/" };
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("by {route}"))),
+            "{case}: {out}"
+        );
+        // A pod of another namespace to a profile's workload: refused by
+        // the profile's policies, at its sidecar or (ambient) at ztunnel.
+        let out = explain(
+            dir.path(),
+            case,
+            &["--from-pod", "team-x/default"],
+            &["GET", "http://nb.research/"],
+        );
+        assert_eq!(
+            verdict(&out),
+            "403 denied (refused at nb.research.svc.cluster.local)",
+            "{case}: {out}"
+        );
+        let enforcer = if case.ends_with("ambient") {
+            "at ztunnel: no rule of the"
+        } else {
+            "at the sidecar: no rule of the"
+        };
+        assert!(out.contains(enforcer), "{case}: {out}");
+        // Anything else stays closed: an unknown host is not routed.
+        let out = explain(
+            dir.path(),
+            case,
+            &["--as", "alice@example.com"],
+            &["GET", "https://other.example.net/"],
+        );
+        assert!(
+            matches!(verdict(&out), v if v.starts_with("not routed") || v.starts_with("403")),
+            "{case}: {out}"
+        );
+    }
+}
+
+#[test]
+fn explain_on_the_istio_sidecar_golden_values() {
+    let dir = tempfile::tempdir().unwrap();
+    // The dashboard: its Service is Kubeflow's, not in the tree, so the
+    // destination is judged at a pod of its namespace, on the port the
+    // app's policy names (the app's `targetPort`), as the trace says.
+    let out = explain(
+        dir.path(),
+        "istio-sidecar",
+        &["--as", "alice@example.com"],
+        &["GET", &format!("{MAIN}/")],
+    );
+    insta::assert_snapshot!("explain_istio_sidecar_user", out);
+    // The public status page, for anyone.
+    let out = explain(
+        dir.path(),
+        "istio-sidecar",
+        &["--anonymous"],
+        &["GET", &format!("{MAIN}/status/x")],
+    );
+    insta::assert_snapshot!("explain_istio_sidecar_public", out);
+    // A pod of another namespace to a profile's workload: refused by
+    // the profile's namespace-wide policies.
+    let out = explain(
+        dir.path(),
+        "istio-sidecar",
+        &["--from-pod", "team-x/default"],
+        &["GET", "http://nb.research/"],
+    );
+    insta::assert_snapshot!("explain_istio_sidecar_from_pod", out);
+}
+
+/// `--tree` reads what `generate -o` wrote and explains the same.
+#[test]
+fn explain_reads_a_tree_on_disk_as_the_render() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["generate".to_string()];
+    args.extend(case_args("istio-ambient"));
+    args.extend(["-o".into(), "out".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run_meshgen(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let request = [
+        "--as",
+        "alice@example.com",
+        "GET",
+        "https://minio-console.deploykf.example.com/",
+    ];
+    let mut from_tree = vec!["access", "explain", "--tree", "out"];
+    from_tree.extend(request);
+    let o = run_meshgen(dir.path(), &from_tree);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rendered = explain(dir.path(), "istio-ambient", &request[..2], &request[2..]);
+    assert_eq!(stdout(&o), rendered);
+    // --tree and values are one or the other.
+    let o = run_meshgen(
+        dir.path(),
+        &[
+            "access",
+            "explain",
+            "--tree",
+            "out",
+            "--set",
+            "a=b",
+            "--anonymous",
+            "GET",
+            MAIN,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// What a user typed is printed escaped: no terminal control reaches the
+/// terminal.
+#[test]
+fn explain_escapes_what_users_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = explain(
+        dir.path(),
+        "istio-sidecar",
+        &["--as", "eve\u{1b}]0;x\u{7}@example.com"],
+        &["GET", &format!("{MAIN}/status/\u{1b}[2J")],
+    );
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(out.contains("eve\\u{1b}]0;x\\u{7}@example.com"), "{out}");
+}
+
+/// With `--with`, Kubeflow's built applications are part of the tree:
+/// the owner reaches the central dashboard through Kubeflow's own route,
+/// NetworkPolicy and sidecar policy (skipped without `../shared`).
+#[test]
+fn explain_with_kubeflow_built_manifests() {
+    let Some(built) = common::shared(
+        "reference/kubeflow-26.03/built",
+        "explain_with_kubeflow_built_manifests",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let with: Vec<String> = [
+        "centraldashboard.yaml",
+        "kubeflow-namespace.yaml",
+        "profiles.yaml",
+    ]
+    .iter()
+    .map(|f| built.join(f).display().to_string())
+    .collect();
+    let mut args = vec!["access", "explain", "--preset", "kubeflow"];
+    for w in &with {
+        args.extend(["--with", w]);
+    }
+    args.extend([
+        "--as",
+        "admin@example.com",
+        "GET",
+        "https://deploykf.example.com/",
+    ]);
+    let o = run_meshgen(dir.path(), &args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(
+        verdict(&out),
+        "allowed (centraldashboard.kubeflow.svc.cluster.local receives it)",
+        "{out}"
+    );
+    for object in [
+        "by VirtualService/kubeflow/centraldashboard",
+        "by NetworkPolicy/kubeflow/centraldashboard",
+        "by AuthorizationPolicy/kubeflow/central-dashboard",
+    ] {
+        assert!(out.contains(object), "{object}: {out}");
+    }
+}
+
+const EXPECT: &str = "\
+- as: {user: alice@example.com}
+  request: GET https://minio-console.deploykf.example.com/
+  expect: allow
+- as: anonymous
+  request: GET https://deploykf.example.com/
+  expect: login
+- as: anonymous
+  request: GET http://deploykf.example.com/
+  expect: redirect
+- as: {serviceAccount: team-1/pipeline-runner}
+  request: GET https://deploykf.example.com/status/x
+  expect: allow
+- as: {fromPod: team-x/default}
+  request: GET http://nb.research/
+  expect: deny
+";
+
+fn check(dir: &Path, file: &str, text: &str, case: &str) -> Output {
+    std::fs::write(dir.join(file), text).unwrap();
+    let mut args = vec!["access".to_string(), "check".into(), file.into()];
+    args.extend(case_args(case));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_meshgen(dir, &args)
+}
+
+#[test]
+fn check_passes_when_every_expectation_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    for case in ["istio-sidecar", "gateway-api-ambient"] {
+        let o = check(dir.path(), "expect.yaml", EXPECT, case);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{case}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        assert!(
+            stdout(&o).ends_with("5 expectations: 5 hold, 0 failed\n"),
+            "{}",
+            stdout(&o)
+        );
+    }
+}
+
+/// A wrong expectation fails with its trace (exit 1); the others still
+/// run.
+#[test]
+fn check_fails_with_the_trace_of_a_wrong_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = EXPECT.replacen("expect: login", "expect: allow", 1);
+    let o = check(dir.path(), "expect.yaml", &wrong, "istio-sidecar");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    insta::assert_snapshot!("check_fails_with_trace", stdout(&o));
+}
+
+/// A malformed file: every error located (file:line:col and key path),
+/// with a suggestion for a misspelt key or verdict; exit 2, nothing
+/// checked.
+#[test]
+fn check_refuses_a_malformed_file_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = "\
+- as: {usr: alice@example.com}
+  request: GET https://deploykf.example.com/
+  expect: alow
+- as: {serviceAccount: pipeline-runner}
+  requets: GET https://deploykf.example.com/
+  expect: deny
+";
+    let o = check(dir.path(), "expect.yaml", bad, "istio-sidecar");
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "");
+    insta::assert_snapshot!("check_malformed", stderr(&o));
+}
