@@ -359,3 +359,36 @@ fn check_refuses_a_malformed_file_with_located_errors() {
     assert_eq!(stdout(&o), "");
     insta::assert_snapshot!("check_malformed", stderr(&o));
 }
+
+/// The README's section: its check file holds on the golden values it
+/// names, and its explain examples print what the binary prints.
+#[test]
+fn the_readme_examples_are_what_the_binary_prints() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let at = readme
+        .find("### `meshgen access check`")
+        .expect("the README's check section");
+    let block = &readme[at..];
+    let start = block.find("```yaml\n").unwrap() + "```yaml\n".len();
+    let len = block[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let o = check(
+        dir.path(),
+        "access.yaml",
+        &block[start..start + len],
+        "istio-sidecar",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    for (who, url) in [
+        ("--anonymous", "https://deploykf.example.com/status/x"),
+        ("--from-pod team-x/default", "http://nb.research/"),
+    ] {
+        let who: Vec<&str> = who.split(' ').collect();
+        let out = explain(dir.path(), "istio-sidecar", &who, &["GET", url]);
+        let shown = format!(
+            "$ meshgen access explain -f tests/cases/istio-sidecar/values.yaml {} GET {url}\n{out}",
+            who.join(" ")
+        );
+        assert!(readme.contains(&shown), "README.md should show:\n{shown}");
+    }
+}
