@@ -35,37 +35,18 @@ use super::sidecar::{
 use super::tree::{all_docs, items, text, ObjectRef, Trace, Tree};
 use serde_json::Value;
 
-/// The HTTP attributes of `authorization.go` `httpOperations`,
-/// `httpSources` (:491-531) and `l4WhenAttributes` (:608-614).
-const L7_OPERATION: [&str; 6] = [
-    "hosts",
-    "notHosts",
-    "methods",
-    "notMethods",
-    "paths",
-    "notPaths",
-];
-const L7_SOURCE: [&str; 4] = [
-    "remoteIpBlocks",
-    "notRemoteIpBlocks",
-    "requestPrincipals",
-    "notRequestPrincipals",
-];
-const L4_WHEN: [&str; 5] = [
-    "source.ip",
-    "source.namespace",
-    "source.principal",
-    "destination.ip",
-    "destination.port",
-];
+// The HTTP attributes of `authorization.go` `httpOperations`,
+// `httpSources` (:491-531) and `l4WhenAttributes` (:608-614), as the tree
+// check of ambient policies reads them.
+use crate::check::ambient::{L4_WHEN, L7_OPERATION, L7_SOURCE};
 
 /// A rule carries an HTTP attribute ztunnel cannot see.
 pub fn has_l7(rule: &Value) -> bool {
     let keys = |list: &Value, inner: &str, of: &[&str]| {
         items(list).any(|x| of.iter().any(|k| x[inner].get(*k).is_some()))
     };
-    keys(&rule["to"], "operation", &L7_OPERATION)
-        || keys(&rule["from"], "source", &L7_SOURCE)
+    keys(&rule["to"], "operation", L7_OPERATION)
+        || keys(&rule["from"], "source", L7_SOURCE)
         || items(&rule["when"]).any(|w| !L4_WHEN.contains(&text(&w["key"])))
 }
 
@@ -80,8 +61,8 @@ pub fn ztunnel_rule(rule: &Value, action: &str) -> Option<Value> {
     }
     let mut r = rule.clone();
     for (list, inner, of) in [
-        ("to", "operation", &L7_OPERATION[..]),
-        ("from", "source", &L7_SOURCE[..]),
+        ("to", "operation", L7_OPERATION),
+        ("from", "source", L7_SOURCE),
     ] {
         for x in r[list].as_array_mut().into_iter().flatten() {
             if let Some(o) = x[inner].as_object_mut() {

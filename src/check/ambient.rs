@@ -76,13 +76,15 @@ pub const PATHS: &[&[&str]] = &[
     &["spec", "rules", "*", "when", "*", "key"],
 ];
 
-const L7_SOURCE: &[&str] = &[
+/// Read by the request model too (`access/ambient.rs`).
+pub const L7_SOURCE: &[&str] = &[
     "remoteIpBlocks",
     "notRemoteIpBlocks",
     "requestPrincipals",
     "notRequestPrincipals",
 ];
-const L7_OPERATION: &[&str] = &[
+/// Read by the request model too (`access/ambient.rs`).
+pub const L7_OPERATION: &[&str] = &[
     "hosts",
     "notHosts",
     "methods",
@@ -90,7 +92,8 @@ const L7_OPERATION: &[&str] = &[
     "paths",
     "notPaths",
 ];
-const L4_WHEN: &[&str] = &[
+/// Read by the request model too (`access/ambient.rs`).
+pub const L4_WHEN: &[&str] = &[
     "source.ip",
     "source.namespace",
     "source.principal",
