@@ -358,6 +358,18 @@ fn check_refuses_a_malformed_file_with_located_errors() {
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert_eq!(stdout(&o), "");
     insta::assert_snapshot!("check_malformed", stderr(&o));
+    // A tree that can not be read checks nothing either.
+    std::fs::write(dir.path().join("ok.yaml"), EXPECT).unwrap();
+    let o = run_meshgen(
+        dir.path(),
+        &["access", "check", "ok.yaml", "--tree", "missing"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).ends_with("meshgen: 1 error; nothing was checked (exit code 2)\n"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// The README's section: its check file holds on the golden values it

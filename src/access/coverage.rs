@@ -218,11 +218,15 @@ fn destination_rule(d: &Value, t: &Tree, note: &mut impl FnMut(String)) {
     if own {
         return;
     }
+    // ISTIO_MUTUAL is the mTLS between proxies the model assumes; any
+    // other mode changes who the destination sees (or whether it can).
     let policy = &d["spec"]["trafficPolicy"];
-    if policy.get("tls").is_some()
-        || items(&policy["portLevelSettings"]).any(|s| s.get("tls").is_some())
-    {
-        note("its tls (the client side of a connection) is not modelled".into());
+    let other = |tls: &Value| tls.is_object() && tls["mode"] != "ISTIO_MUTUAL";
+    if other(&policy["tls"]) || items(&policy["portLevelSettings"]).any(|s| other(&s["tls"])) {
+        note(
+            "its tls (the client side of a connection, other than ISTIO_MUTUAL) is not modelled"
+                .into(),
+        );
     }
     if d["spec"].get("subsets").is_some() {
         note("subsets are not modelled".into());

@@ -1,10 +1,10 @@
 //! One request, explained: who sends it (a signed-in user, a service
 //! account's token, nobody, or a pod of the mesh), the verdict, and each
-//! step of the model that decided it. `meshgen access explain` prints
+//! step of the model that decided it (what the tree holds that the model
+//! does not evaluate is `coverage::unmodelled`, once per tree). `meshgen access explain` prints
 //! this; `meshgen access check` compares the verdict with an expectation.
 
 use super::ambient::at_destination_traced;
-use super::coverage::{unmodelled, Unmodelled};
 use super::gateway::{at_listener_traced, gateway_jwt_rules, Edge, Session, Status};
 use super::istio::Request;
 use super::m2m::gateway_principal;
@@ -114,9 +114,6 @@ pub struct Explanation {
     /// refusal's reason, a destination the tree does not hold.
     pub detail: String,
     pub steps: Trace,
-    /// What the tree holds that affects traffic and the model does not
-    /// evaluate.
-    pub unmodelled: Vec<Unmodelled>,
 }
 
 /// A URL split the way the gateway reads it.
@@ -179,7 +176,6 @@ pub fn explain(t: &Tree, caller: &Caller, method: &str, url: &str) -> Result<Exp
         verdict,
         detail,
         steps,
-        unmodelled: unmodelled(t),
     })
 }
 

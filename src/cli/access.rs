@@ -3,7 +3,7 @@
 //! a user or a tree supplied goes through `escape_controls`.
 
 use super::{fail, print_diagnostics, AccessCommand, TreeArgs};
-use meshgen::access::coverage::Unmodelled;
+use meshgen::access::coverage::{unmodelled, Unmodelled};
 use meshgen::access::expect::{self, namespaced_arg};
 use meshgen::access::explain::{explain, Caller, Explanation};
 use meshgen::access::tree::{self, Tree};
@@ -74,7 +74,7 @@ pub(super) fn run(
                 escape_controls(&format!("{method} {url} as {caller}"))
             )?;
             print_explanation(out, &e, "")?;
-            print_unmodelled(out, &e.unmodelled)?;
+            print_unmodelled(out, &unmodelled(&t))?;
             Ok(ExitCode::SUCCESS)
         }
         AccessCommand::Check { expect, tree } => {
@@ -104,7 +104,6 @@ pub(super) fn run(
             };
             print_diagnostics(session, None);
             let mut failed = 0;
-            let mut unmodelled = Vec::new();
             for x in &expectations {
                 let head = format!(
                     "[{}] {} {} as {} --> {}",
@@ -141,9 +140,8 @@ pub(super) fn run(
                     )?;
                     print_explanation(out, &e, "     ")?;
                 }
-                unmodelled = e.unmodelled;
             }
-            print_unmodelled(out, &unmodelled)?;
+            print_unmodelled(out, &unmodelled(&t))?;
             let n = expectations.len();
             writeln!(
                 out,

@@ -55,7 +55,7 @@ pub(crate) fn what_the_model_does_not_evaluate_is_reported() {
             "EnvoyFilter/team-1/lua (extra/objects.yaml): an EnvoyFilter patches the proxies' configuration",
             "Sidecar/team-1/default (extra/objects.yaml): a Sidecar changes what its proxies send and accept",
             "WasmPlugin/team-1/w (extra/objects.yaml): a WasmPlugin runs code in the proxies",
-            "DestinationRule/team-1/dr (extra/objects.yaml): its tls (the client side of a connection) is not modelled",
+            "DestinationRule/team-1/dr (extra/objects.yaml): its tls (the client side of a connection, other than ISTIO_MUTUAL) is not modelled",
             "AuthorizationPolicy/team-1/ext (extra/objects.yaml): a CUSTOM policy (provider `opa`) is not evaluated: its ext-authz server decides",
             "AuthorizationPolicy/team-1/ip (extra/objects.yaml): rules[0]: ipBlocks, when request.regex.headers[x] not modelled (never matches)",
         ],
