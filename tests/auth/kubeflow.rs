@@ -381,6 +381,18 @@ pub(crate) fn every_kubeflow_route_is_admitted_on_the_union_with_the_preset() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
+/// Issue 31: on the union, the model evaluates every object that affects
+/// traffic (Kubeflow's DestinationRules set `ISTIO_MUTUAL`, the mTLS the
+/// model assumes), so the union's verdicts leave nothing out.
+#[test]
+pub(crate) fn the_model_evaluates_everything_of_the_union_with_kubeflow() {
+    let Some((u, _)) = union_of(preset_tree()) else {
+        return;
+    };
+    let found = meshgen::access::coverage::unmodelled(&u);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
 /// Issue 28 on the preset's layout (found merging issues 27 and 28): a
 /// profile's VirtualService bound to the Gateway as Kubeflow's apps name
 /// it (`kubeflow/kubeflow-gateway`, the object's own namespace, not the
