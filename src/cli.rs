@@ -77,10 +77,20 @@ enum Command {
         /// total instead of the diff
         #[arg(long)]
         stat: bool,
+        /// Print one line per change of access (who reaches which profile
+        /// or app, with what) instead of the diff; with --exit-code, exit
+        /// 1 only when some access widened
+        #[arg(long, conflicts_with = "stat")]
+        access: bool,
         /// Only these files, or directories and what is under them
         /// (relative to DIR), as `meshgen diff -o out -- manifests/deploykf-core`
         #[arg(last = true, value_name = "PATH")]
         paths: Vec<String>,
+    },
+    /// Who can reach what, read from a rendered tree's objects
+    Access {
+        #[command(subcommand)]
+        cmd: AccessCommand,
     },
     /// List the presets (`--preset NAME`), one line each
     Presets,
@@ -96,11 +106,43 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+#[derive(Debug, Subcommand)]
+enum AccessCommand {
+    /// For every profile and app: who is admitted (users, IdP groups,
+    /// service accounts, tokens, namespaces, workloads) and with what
+    /// (API, notebooks, role)
+    Matrix {
+        #[command(flatten)]
+        values: ValueArgs,
+        /// Read this rendered tree instead of rendering the values
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "values", "set", "set_string"])]
+        tree: Option<PathBuf>,
+        /// Other manifests (a file or directory) beside the tree, as
+        /// Kubeflow's built applications; repeatable
+        #[arg(long = "with", value_name = "PATH")]
+        with: Vec<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
+        format: MatrixFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum MatrixFormat {
+    Table,
+    Json,
+    Csv,
+}
+
 impl ValueArgs {
     /// `--set` values apply after all files; `--set` and `--set-string`
     /// keep their relative command-line order.
     fn resolve(self, matches: &clap::ArgMatches) -> ValueInputs {
-        let sub = matches.subcommand().map(|(_, m)| m);
+        // The innermost subcommand's (`meshgen access matrix` is two deep).
+        let mut sub = matches.subcommand().map(|(_, m)| m);
+        while let Some(inner) = sub.and_then(|m| m.subcommand()).map(|(_, m)| m) {
+            sub = Some(inner);
+        }
         let index = |id: &str| -> Vec<usize> {
             sub.and_then(|m| m.indices_of(id))
                 .map(|i| i.collect())
@@ -239,6 +281,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             output_dir,
             exit_code,
             stat,
+            access,
             paths,
         } => {
             let inputs = values.resolve(&matches);
@@ -252,6 +295,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(g) => g,
                 Err(errors) => return Ok(trouble(&session, &errors)),
             };
+            if access {
+                return access_diff(&output_dir, &generated, exit_code, &mut session, &mut stdout);
+            }
             // A terminal gets the compared tree's control characters
             // escaped; a pipe or file gets a patch, byte for byte.
             let escape = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -286,6 +332,57 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Access {
+            cmd:
+                AccessCommand::Matrix {
+                    values,
+                    tree,
+                    with,
+                    format,
+                },
+        } => {
+            let tree = match tree {
+                Some(dir) => meshgen::access::tree::load(&dir, &with),
+                None => {
+                    let inputs = values.resolve(&matches);
+                    let generated = match meshgen::generate(&inputs, &mut session) {
+                        Ok(g) => g,
+                        Err(errors) => return Ok(fail(&session, &errors, NOTHING_READ)),
+                    };
+                    let mut tree = meshgen::access::tree::from_generated(&generated);
+                    std::mem::forget(generated);
+                    match meshgen::access::tree::load_with(&with) {
+                        Ok(more) => {
+                            tree.extend(more);
+                            Ok(tree)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            let tree = match tree {
+                Ok(t) => t,
+                Err(e) => {
+                    let error = meshgen::diagnostic::Diagnostic::error(e);
+                    return Ok(fail(&session, &error.into(), NOTHING_READ));
+                }
+            };
+            let matrix = meshgen::access::matrix::compute(&tree);
+            session.warnings.0.extend(
+                matrix
+                    .notes
+                    .iter()
+                    .map(|n| meshgen::diagnostic::Diagnostic::notice(n.clone())),
+            );
+            print_diagnostics(&session, None);
+            let text = match format {
+                MatrixFormat::Table => matrix.to_table(),
+                MatrixFormat::Json => matrix.to_json(),
+                MatrixFormat::Csv => matrix.to_csv(),
+            };
+            stdout.write_all(text.as_bytes())?;
+            std::mem::forget(tree);
+        }
         Command::Presets => {
             for p in meshgen::values::preset::ALL {
                 writeln!(stdout, "{:<10} {}", p.name, p.summary)?;
@@ -307,6 +404,46 @@ pub fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `meshgen diff --access`: the changes of access from the tree in `dir`
+/// to `generated`, one line each; with `--exit-code`, 1 when one widened
+/// (a narrowed access alone is printed and exits 0), 2 when the tree
+/// could not be read.
+fn access_diff(
+    dir: &std::path::Path,
+    generated: &meshgen::Generated,
+    exit_code: bool,
+    session: &mut Session,
+    stdout: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let changes = match meshgen::access::delta::of_dir(dir, &generated.files) {
+        Ok(c) => c,
+        Err(e) => {
+            fail(session, &meshgen::diagnostic::Diagnostic::error(e).into(), NOTHING_COMPARED);
+            return Ok(ExitCode::from(2));
+        }
+    };
+    print_diagnostics(session, None);
+    for c in &changes {
+        writeln!(stdout, "{}", c.line())?;
+    }
+    stdout.flush()?;
+    let widened = changes.iter().filter(|c| c.widened()).count();
+    if changes.is_empty() {
+        eprintln!("no change of access");
+    } else {
+        eprintln!(
+            "{} change{} of access, {widened} widened",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if exit_code && widened > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// The write, as a stage of `MESHGEN_TIMINGS`.
 fn timed_write(
     dir: &std::path::Path,
@@ -324,6 +461,8 @@ fn timed_write(
 const NOTHING_WRITTEN: &str = "nothing was written";
 /// The last line of `meshgen diff` that failed (exit code 2).
 const NOTHING_COMPARED: &str = "nothing was compared (exit code 2)";
+/// The last line of `meshgen access` that failed.
+const NOTHING_READ: &str = "no access was computed";
 /// The last line of `meshgen values` that failed (it never writes).
 const NO_VALUES_PRINTED: &str = "no values were printed";
 
