@@ -1238,10 +1238,12 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
             for r in vs.spec()["http"].as_array().into_iter().flatten() {
                 let Some(name) = r["name"].as_str() else { continue };
                 let Some(dest) = r["route"][0]["destination"]["host"].as_str() else { continue };
-                let path = r["match"][0]["uri"]["prefix"]
-                    .as_str()
-                    .or(r["match"][0]["uri"]["exact"].as_str())
-                    .unwrap_or("/");
+                // A path under the prefix (`/oauth2` → `/oauth2/`).
+                let path = match r["match"][0]["uri"]["prefix"].as_str() {
+                    Some(p) if !p.ends_with('/') => format!("{p}/"),
+                    Some(p) => p.to_string(),
+                    None => r["match"][0]["uri"]["exact"].as_str().unwrap_or("/").to_string(),
+                };
                 let svc = dest.split('.').next().unwrap_or_default().to_string();
                 let port = r["route"][0]["destination"]["port"]["number"].as_u64().unwrap_or(80);
                 out.push((name.to_string(), host.to_string(), path.to_string(), dest_ns(dest, vs.ns()), svc, port));
@@ -1264,7 +1266,11 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
                     .as_str()
                     .map(String::from)
                     .unwrap_or_else(|| hr.name().trim_start_matches("app-").to_string());
-                let path = r["matches"][0]["path"]["value"].as_str().unwrap_or("/");
+                let path = match r["matches"][0]["path"]["value"].as_str() {
+                    Some(p) if !p.ends_with('/') && r["matches"][0]["path"]["type"] != "Exact" => format!("{p}/"),
+                    Some(p) => p.to_string(),
+                    None => "/".to_string(),
+                };
                 let ns = be.get("namespace").and_then(Value::as_str).unwrap_or(hr.ns());
                 let svc = be.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
                 let port = be.get("port").and_then(Value::as_u64).unwrap_or(80);

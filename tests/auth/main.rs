@@ -12,6 +12,7 @@ mod gateway;
 mod idp_groups;
 mod kubeflow;
 mod m2m;
+mod matrix;
 mod outputs;
 mod readme;
 mod routing;
