@@ -26,7 +26,12 @@ pub fn parse<'a>(files: impl IntoParallelIterator<Item = (&'a String, &'a String
         .map(|(p, text)| {
             crate::yaml::load_json_documents(text)
                 .map(|docs| (p.clone(), docs))
-                .map_err(|e| format!("{p}: not YAML: {}", e.message))
+                .map_err(|e| {
+                    format!(
+                        "not YAML: {} --> {p}:{}:{}",
+                        e.message, e.origin.pos.line, e.origin.pos.col
+                    )
+                })
         })
         .collect()
 }
@@ -41,7 +46,9 @@ pub fn from_generated(generated: &crate::Generated) -> Tree {
 /// file or directory of `with`, keyed by its path as given. Files over
 /// 64 MiB are refused, as `diff` refuses them.
 pub fn load(dir: &Path, with: &[PathBuf]) -> Result<Tree, String> {
-    let mut tree = parse(&read_dir(dir, None)?)?;
+    // Located from the working directory, as the user named the tree.
+    let mut tree = parse(&read_dir(dir, None)?)
+        .map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
     tree.extend(load_with(with)?);
     Ok(tree)
 }
