@@ -82,11 +82,58 @@ pub fn changes(old: &Matrix, new: &Matrix) -> Vec<Change> {
 }
 
 /// The changes of access from the tree in `dir` to `files` (a render).
+///
+/// Only what differs is looked at twice: the tree on disk is parsed, the
+/// render's files are parsed only where their text differs from it, and
+/// when every object that differs belongs to profiles nothing else reads
+/// (`matrix::local_profiles`), only those profiles' cells are computed,
+/// on both sides; otherwise both matrices are computed whole.
 pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<Change>, String> {
-    let old = super::tree::parse(&super::tree::read_dir(dir, None)?)?;
-    let new = super::tree::parse(files)?;
-    Ok(changes(
-        &super::matrix::compute(&old),
-        &super::matrix::compute(&new),
-    ))
+    use super::tree::{is_manifest, parse, read_dir};
+    use std::collections::BTreeSet;
+    let on_disk = read_dir(dir, None)?;
+    let changed: BTreeSet<String> = on_disk
+        .iter()
+        .filter(|(p, text)| files.get(*p) != Some(*text))
+        .map(|(p, _)| p.clone())
+        .chain(
+            files
+                .keys()
+                .filter(|p| is_manifest(p) && !on_disk.contains_key(*p))
+                .cloned(),
+        )
+        .collect();
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let old = parse(&on_disk)
+        .map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
+    drop(on_disk);
+    let new_changed = parse(
+        files
+            .iter()
+            .filter(|(p, _)| changed.contains(*p))
+            .collect::<Vec<_>>(),
+    )?;
+    let old_docs = || old.values().flatten();
+    let new_docs = || {
+        old.iter()
+            .filter(|(p, _)| !changed.contains(*p))
+            .flat_map(|(_, d)| d)
+            .chain(new_changed.values().flatten())
+    };
+    let touched_old: Vec<&serde_json::Value> = changed
+        .iter()
+        .filter_map(|p| old.get(p))
+        .flatten()
+        .collect();
+    let touched_new: Vec<&serde_json::Value> = new_changed.values().flatten().collect();
+    let only = super::matrix::local_profiles(old_docs(), new_docs(), &touched_old, &touched_new);
+    let (before, after) = (
+        super::matrix::compute_docs(old_docs(), only.as_ref()),
+        super::matrix::compute_docs(new_docs(), only.as_ref()),
+    );
+    // The trees are freed by the OS when the process ends.
+    std::mem::forget((old, new_changed));
+    Ok(changes(&before, &after))
 }

@@ -561,17 +561,19 @@ impl<'a> Namespace<'a> {
             }
         }
         let aps = self.policies("AuthorizationPolicy", at);
-        let rules = |p: &Obj<'a>, action: &str| -> Vec<Value> {
-            let rules = p.spec()["rules"].as_array().cloned().unwrap_or_default();
-            if at == At::Ztunnel {
-                rules.iter().filter_map(|r| ztunnel_rule(r, action)).collect()
-            } else {
-                rules
-            }
+        // Whether a rule of `p` matches, as enforced at `at`.
+        let hit = |p: &Obj<'a>, action: &str| -> bool {
+            p.spec()["rules"].as_array().into_iter().flatten().any(|r| {
+                if at == At::Ztunnel && has_l7(r) {
+                    ztunnel_rule(r, action).is_some_and(|r| rule_matches(&r, req, verified))
+                } else {
+                    rule_matches(r, req, verified)
+                }
+            })
         };
-        let action = |p: &Obj| p.spec()["action"].as_str().unwrap_or("ALLOW").to_string();
+        let action = |p: &Obj<'a>| p.spec()["action"].as_str().unwrap_or("ALLOW");
         for p in aps.iter().filter(|p| action(p) == "DENY") {
-            if rules(p, "DENY").iter().any(|r| rule_matches(r, req, verified)) {
+            if hit(p, "DENY") {
                 return (false, vec![p.id()]);
             }
         }
@@ -580,7 +582,7 @@ impl<'a> Namespace<'a> {
             return (true, Vec::new());
         }
         for p in &allow {
-            if rules(p, "ALLOW").iter().any(|r| rule_matches(r, req, verified)) {
+            if hit(p, "ALLOW") {
                 return (true, vec![p.id()]);
             }
         }
@@ -1042,16 +1044,67 @@ pub fn compute(tree: &Tree) -> Matrix {
     compute_of(&objs, None)
 }
 
-/// The matrix of `tree`, limited to the profiles in `only` (all when
-/// `None`) and without its apps when limited.
-pub fn compute_profiles(tree: &Tree, only: &BTreeSet<String>) -> Matrix {
-    let objs: Vec<Obj> = tree
-        .values()
-        .flatten()
-        .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
-        .collect();
-    compute_of(&objs, Some(only))
+/// The matrix of the objects `docs`, limited to the profiles in `only`
+/// (every profile and app when `None`; no app, and no notes, when
+/// limited).
+pub fn compute_docs<'a>(
+    docs: impl Iterator<Item = &'a Value>,
+    only: Option<&BTreeSet<String>>,
+) -> Matrix {
+    let objs: Vec<Obj> = docs.filter(|d| d.is_object()).map(|doc| Obj { doc }).collect();
+    compute_of(&objs, only)
+}
+
+/// The namespace an object belongs to: a Namespace's or a Profile's own
+/// name, else its `metadata.namespace` (`None`: cluster-scoped).
+fn home<'a>(o: &Obj<'a>) -> Option<&'a str> {
+    let ns = match o.kind() {
+        "Namespace" | "Profile" => o.name(),
+        _ => o.ns(),
+    };
+    (!ns.is_empty()).then_some(ns)
+}
+
+/// When every object that differs between two trees (`touched_old` in
+/// the old, `touched_new` in the new) belongs to a profile namespace and
+/// nothing outside it reads them, those profiles: only their cells can
+/// differ. `None` when a change may reach further: a cluster-scoped
+/// object, one of the root namespace, of the gateway's or of a namespace
+/// that is no profile, a profile namespace an app routes into, or a
+/// Namespace whose data-plane mode changed (callers from it change way).
+pub fn local_profiles<'a>(
+    old: impl Iterator<Item = &'a Value>,
+    new: impl Iterator<Item = &'a Value>,
+    touched_old: &[&'a Value],
+    touched_new: &[&'a Value],
+) -> Option<BTreeSet<String>> {
+    let old: Vec<Obj> = old.filter(|d| d.is_object()).map(|doc| Obj { doc }).collect();
+    let new: Vec<Obj> = new.filter(|d| d.is_object()).map(|doc| Obj { doc }).collect();
+    let profiles: BTreeSet<&str> = profile_names(&old).into_iter().chain(profile_names(&new)).collect();
+    let gateways = [context_of(&old).gateway, context_of(&new).gateway];
+    let gateway_ns: Vec<String> = gateways.iter().filter_map(|g| source_namespace(g)).collect();
+    let mut out = BTreeSet::new();
+    for doc in touched_old.iter().chain(touched_new).filter(|d| d.is_object()) {
+        let ns = home(&Obj { doc })?;
+        if !profiles.contains(ns) || ns == ROOT_NS || gateway_ns.iter().any(|g| g == ns) {
+            return None;
+        }
+        out.insert(ns.to_string());
+    }
+    let mode = |objs: &[Obj], ns: &str| {
+        objs.iter()
+            .find(|o| o.kind() == "Namespace" && o.name() == ns)
+            .map(|o| o.doc["metadata"]["labels"]["istio.io/dataplane-mode"].clone())
+    };
+    if out.iter().any(|ns| mode(&old, ns) != mode(&new, ns)) {
+        return None;
+    }
+    for (objs, gw) in [(&old, &gateway_ns[0]), (&new, &gateway_ns[1])] {
+        if apps(objs, gw).iter().any(|a| out.contains(&a.3)) {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {

@@ -18,13 +18,47 @@ pub fn is_manifest(path: &str) -> bool {
     (name.ends_with(".yaml") || name.ends_with(".yml")) && !CONFIG_FILES.contains(&name)
 }
 
-/// Parse `files` (path, text), every manifest of them, on all cores.
+/// The parts of an object the access model reads (`*`: every list item);
+/// the rest of each document is parsed and checked as strictly, but not
+/// built, which keeps a tree of 10,000 profiles in memory.
+pub const SELECT: crate::yaml::load::Selection = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "labels"],
+    &["spec", "action"],
+    &["spec", "provider"],
+    &["spec", "rules"],
+    &["spec", "selector"],
+    &["spec", "targetRefs"],
+    &["spec", "jwtRules"],
+    &["spec", "owner"],
+    &["spec", "gatewayClassName"],
+    &["spec", "servers"],
+    &["spec", "listeners"],
+    &["spec", "ports"],
+    &["spec", "template", "metadata", "labels"],
+    &["spec", "template", "spec", "serviceAccountName"],
+    &["spec", "template", "spec", "containers", "*", "ports"],
+    &["spec", "http"],
+    &["spec", "hosts"],
+    &["spec", "gateways"],
+    &["spec", "parentRefs"],
+    &["spec", "hostnames"],
+    &["spec", "mtls"],
+    &["subjects"],
+    &["roleRef"],
+];
+
+/// Parse `files` (path, text), every manifest of them, on all cores,
+/// building the parts of [`SELECT`].
 pub fn parse<'a>(files: impl IntoParallelIterator<Item = (&'a String, &'a String)>) -> Result<Tree, String> {
     files
         .into_par_iter()
         .filter(|(p, _)| is_manifest(p))
         .map(|(p, text)| {
-            crate::yaml::load_json_documents(text)
+            crate::yaml::load::load_selected_documents(text, SELECT)
                 .map(|docs| (p.clone(), docs))
                 .map_err(|e| {
                     format!(

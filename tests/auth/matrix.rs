@@ -187,3 +187,37 @@ fn the_agreement_check_notices_a_wrong_cell() {
     m.cells.remove(&key);
     assert_eq!(disagreements(&t, &m, &|_, _| false).len(), 1);
 }
+
+/// `diff --access` computes only the profiles a change touches when
+/// nothing else reads them: on each change below, its lines are those of
+/// the two whole matrices compared.
+#[test]
+fn the_access_delta_of_a_few_files_is_the_delta_of_the_whole_matrices() {
+    use meshgen::access::delta;
+    let pg = "deploykf_core.deploykf_profiles_generator";
+    let old = common::generate(&common::cases_inputs(&["apps", "multi-team"], &[]));
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in &old.files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let whole = |g: &meshgen::Generated| matrix::compute(&meshgen::access::tree::from_generated(g));
+    let before = whole(&old);
+    let member = format!("{pg}.profiles[2].members[0].user=carol");
+    let role = format!("{pg}.profiles[1].members[1].access.role=view");
+    let profile = format!("{pg}.profiles[3].name=new-team");
+    let ambient = "deploykf_dependencies.istio.dataplaneMode=ambient".to_string();
+    let public = "deploykf_core.deploykf_istio_gateway.apps[1].auth=none".to_string();
+    let mut lines = 0;
+    for set in [&member, &role, &profile, &ambient, &public] {
+        let new = common::generate(&common::cases_inputs(&["apps", "multi-team"], &[set.as_str()]));
+        let expected: Vec<String> = delta::changes(&before, &whole(&new)).iter().map(|c| c.line()).collect();
+        let got: Vec<String> = delta::of_dir(dir.path(), &new.files).unwrap().iter().map(|c| c.line()).collect();
+        assert_eq!(got, expected, "{set}");
+        // Moving to ambient changes the way, not who gets in.
+        assert_eq!(got.is_empty(), set == &ambient, "{set}: {got:#?}");
+        lines += got.len();
+    }
+    assert!(lines > 5);
+}
