@@ -458,12 +458,14 @@ fn access(org: &Org) {
     let bin = env!("CARGO_BIN_EXE_meshgen");
     let matrix_tree = best_of(RUNS, |_| {
         let mut c = Command::new(bin);
-        c.args(["access", "matrix", "--format", "csv", "--tree"]).arg(&tree);
+        c.args(["access", "matrix", "--format", "csv", "--tree"])
+            .arg(&tree);
         c
     });
     let matrix_values = best_of(RUNS, |_| {
         let mut c = Command::new(bin);
-        c.args(["access", "matrix", "--format", "csv", "-f"]).arg(&org.values);
+        c.args(["access", "matrix", "--format", "csv", "-f"])
+            .arg(&org.values);
         c
     });
     let delta = best_of(RUNS, |_| {

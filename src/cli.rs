@@ -296,7 +296,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Err(errors) => return Ok(trouble(&session, &errors)),
             };
             if access {
-                return access_diff(&output_dir, &generated, exit_code, &mut session, &mut stdout);
+                return access_diff(
+                    &output_dir,
+                    &generated,
+                    exit_code,
+                    &mut session,
+                    &mut stdout,
+                );
             }
             // A terminal gets the compared tree's control characters
             // escaped; a pipe or file gets a patch, byte for byte.
@@ -418,7 +424,11 @@ fn access_diff(
     let changes = match meshgen::access::delta::of_dir(dir, &generated.files) {
         Ok(c) => c,
         Err(e) => {
-            fail(session, &meshgen::diagnostic::Diagnostic::error(e).into(), NOTHING_COMPARED);
+            fail(
+                session,
+                &meshgen::diagnostic::Diagnostic::error(e).into(),
+                NOTHING_COMPARED,
+            );
             return Ok(ExitCode::from(2));
         }
     };

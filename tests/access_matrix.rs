@@ -44,26 +44,49 @@ fn the_matrix_of_a_tree_in_three_formats() {
             .skip(4)
             .collect::<Vec<_>>()
     };
-    assert_eq!(line("user carol@example.com", "kf-research"), ["view", "no", "yes"]);
-    assert_eq!(line("user bob@example.com", "kf-research"), ["edit", "yes", "yes"]);
-    assert_eq!(line("user alice@example.com", "kf-research"), ["admin", "yes", "yes"]);
+    assert_eq!(
+        line("user carol@example.com", "kf-research"),
+        ["view", "no", "yes"]
+    );
+    assert_eq!(
+        line("user bob@example.com", "kf-research"),
+        ["edit", "yes", "yes"]
+    );
+    assert_eq!(
+        line("user alice@example.com", "kf-research"),
+        ["admin", "yes", "yes"]
+    );
     assert!(!text.contains("profile kf-sandbox    user alice"), "{text}");
 
-    let json = run(dir.path(), &["access", "matrix", "--tree", golden, "--format", "json"]);
+    let json = run(
+        dir.path(),
+        &["access", "matrix", "--tree", golden, "--format", "json"],
+    );
     assert_eq!(json.status.code(), Some(0), "{}", err(&json));
     let v: serde_json::Value = serde_json::from_str(&out(&json)).unwrap();
     let carol = v["rows"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["subject"]["name"] == "carol@example.com" && r["target"]["name"] == "kf-research")
+        .find(|r| {
+            r["subject"]["name"] == "carol@example.com" && r["target"]["name"] == "kf-research"
+        })
         .unwrap();
     assert_eq!(carol["api"]["level"], "yes");
-    assert_eq!(carol["api"]["by"][0], "AuthorizationPolicy/kf-research/profile-access");
+    assert_eq!(
+        carol["api"]["by"][0],
+        "AuthorizationPolicy/kf-research/profile-access"
+    );
     assert_eq!(carol["notebooks"], serde_json::Value::Null);
-    assert_eq!(carol["role"]["by"][0], "RoleBinding/kf-research/members-kubeflow-view");
+    assert_eq!(
+        carol["role"]["by"][0],
+        "RoleBinding/kf-research/members-kubeflow-view"
+    );
 
-    let csv = run(dir.path(), &["access", "matrix", "--tree", golden, "--format", "csv"]);
+    let csv = run(
+        dir.path(),
+        &["access", "matrix", "--tree", golden, "--format", "csv"],
+    );
     let text = out(&csv);
     assert!(text.starts_with("target_kind,target,subject_kind,subject,api,notebooks,role,by\n"));
     assert!(
@@ -79,19 +102,40 @@ fn the_matrix_from_values_is_the_matrix_of_their_tree() {
     let values = repo(MULTI_TEAM);
     let from_values = run(
         dir.path(),
-        &["access", "matrix", "-f", values.to_str().unwrap(), "--format", "json"],
+        &[
+            "access",
+            "matrix",
+            "-f",
+            values.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(from_values.status.code(), Some(0), "{}", err(&from_values));
     let golden = repo("tests/golden/multi-team");
     let from_tree = run(
         dir.path(),
-        &["access", "matrix", "--tree", golden.to_str().unwrap(), "--format", "json"],
+        &[
+            "access",
+            "matrix",
+            "--tree",
+            golden.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(out(&from_values), out(&from_tree));
     // --tree and values do not mix.
     let both = run(
         dir.path(),
-        &["access", "matrix", "--tree", "x", "-f", values.to_str().unwrap()],
+        &[
+            "access",
+            "matrix",
+            "--tree",
+            "x",
+            "-f",
+            values.to_str().unwrap(),
+        ],
     );
     assert_eq!(both.status.code(), Some(2), "{}", err(&both));
 }
@@ -113,11 +157,19 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: \"eve\\e[31m@
     let golden = repo("tests/golden/multi-team");
     let o = run(
         dir.path(),
-        &["access", "matrix", "--tree", golden.to_str().unwrap(), "--with", extra.to_str().unwrap()],
+        &[
+            "access",
+            "matrix",
+            "--tree",
+            golden.to_str().unwrap(),
+            "--with",
+            extra.to_str().unwrap(),
+        ],
     );
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert!(
-        err(&o).contains("notice: not modelled: 1 NetworkPolicy (NetworkPolicy/kf-research/deny-all)"),
+        err(&o)
+            .contains("notice: not modelled: 1 NetworkPolicy (NetworkPolicy/kf-research/deny-all)"),
         "{}",
         err(&o)
     );
@@ -128,7 +180,16 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: \"eve\\e[31m@
     let values = repo(MULTI_TEAM);
     let o = run(
         dir.path(),
-        &["access", "matrix", "-f", values.to_str().unwrap(), "--with", extra.to_str().unwrap(), "--format", "csv"],
+        &[
+            "access",
+            "matrix",
+            "-f",
+            values.to_str().unwrap(),
+            "--with",
+            extra.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
     );
     assert!(out(&o).contains("profile,kf-research,user,eve\u{1b}[31m@example.com,no,no,edit,RoleBinding/kf-research/extra\n"), "{}", out(&o));
 }
@@ -142,7 +203,11 @@ fn a_tree_that_can_not_be_read_is_an_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).starts_with("error: not YAML: "), "{}", err(&o));
     assert!(err(&o).contains(" --> t/bad.yaml:2:1\n"), "{}", err(&o));
-    assert!(err(&o).ends_with("meshgen: 1 error; no access was computed\n"), "{}", err(&o));
+    assert!(
+        err(&o).ends_with("meshgen: 1 error; no access was computed\n"),
+        "{}",
+        err(&o)
+    );
 }
 
 /// `diff --access`: one line per change; `--exit-code` fails on widened
@@ -164,23 +229,38 @@ fn diff_access_prints_each_change_and_fails_only_on_widened_access() {
     let same = diff(&[]);
     assert_eq!(same.status.code(), Some(0), "{}", err(&same));
     assert_eq!(out(&same), "");
-    assert!(err(&same).ends_with("no change of access\n"), "{}", err(&same));
+    assert!(
+        err(&same).ends_with("no change of access\n"),
+        "{}",
+        err(&same)
+    );
 
-    let wider = diff(&["deploykf_core.deploykf_profiles_generator.profiles[2].members[0].user=carol"]);
+    let wider =
+        diff(&["deploykf_core.deploykf_profiles_generator.profiles[2].members[0].user=carol"]);
     assert_eq!(wider.status.code(), Some(1), "{}", err(&wider));
     assert_eq!(
         out(&wider),
         "user carol@example.com: api of profile kf-sandbox: denied → allowed, by AuthorizationPolicy/kf-sandbox/profile-access\n\
 user carol@example.com: role of profile kf-sandbox: no role → view, by RoleBinding/kf-sandbox/members-kubeflow-view\n"
     );
-    assert!(err(&wider).ends_with("2 changes of access, 2 widened\n"), "{}", err(&wider));
+    assert!(
+        err(&wider).ends_with("2 changes of access, 2 widened\n"),
+        "{}",
+        err(&wider)
+    );
 
     // bob: edit → view in kf-analytics (his notebooks stay, by the group).
-    let narrower = diff(&["deploykf_core.deploykf_profiles_generator.profiles[1].members[1].access.role=view"]);
+    let narrower = diff(&[
+        "deploykf_core.deploykf_profiles_generator.profiles[1].members[1].access.role=view",
+    ]);
     assert_eq!(narrower.status.code(), Some(0), "{}", err(&narrower));
     assert_eq!(
         out(&narrower),
         "user bob@example.com: role of profile kf-analytics: edit → view, by RoleBinding/kf-analytics/members-kubeflow-view\n"
     );
-    assert!(err(&narrower).ends_with("1 change of access, 0 widened\n"), "{}", err(&narrower));
+    assert!(
+        err(&narrower).ends_with("1 change of access, 0 widened\n"),
+        "{}",
+        err(&narrower)
+    );
 }

@@ -59,7 +59,8 @@ impl Change {
 /// Every cell whose level differs between `old` and `new`, in the
 /// matrix's order (target, subject, capability).
 pub fn changes(old: &Matrix, new: &Matrix) -> Vec<Change> {
-    let mut keys: Vec<&(Target, Subject, Capability)> = old.cells.keys().chain(new.cells.keys()).collect();
+    let mut keys: Vec<&(Target, Subject, Capability)> =
+        old.cells.keys().chain(new.cells.keys()).collect();
     keys.sort();
     keys.dedup();
     keys.into_iter()
@@ -106,8 +107,8 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    let old = parse(&on_disk)
-        .map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
+    let old =
+        parse(&on_disk).map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
     drop(on_disk);
     let new_changed = parse(
         files

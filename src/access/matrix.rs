@@ -123,8 +123,7 @@ pub struct Matrix {
 /// The cell of (`target`, `subject`, `cap`), `no` when absent.
 impl Matrix {
     pub fn get(&self, target: &Target, subject: &Subject, cap: Capability) -> Option<&Grant> {
-        self.cells
-            .get(&(target.clone(), subject.clone(), cap))
+        self.cells.get(&(target.clone(), subject.clone(), cap))
     }
 }
 
@@ -157,7 +156,9 @@ impl<'a> Obj<'a> {
         self.doc["kind"].as_str().unwrap_or_default()
     }
     fn ns(&self) -> &'a str {
-        self.doc["metadata"]["namespace"].as_str().unwrap_or_default()
+        self.doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
     }
     fn name(&self) -> &'a str {
         self.doc["metadata"]["name"].as_str().unwrap_or_default()
@@ -257,7 +258,15 @@ fn context_of(objs: &[Obj]) -> Context {
             .flatten()
             .any(|r| r.get("outputClaimToHeaders").is_some());
         let Some(pods) = objs.iter().find(|d| {
-            d.kind() == "Deployment" && writes_headers && d.ns() == ra.ns() && ra.spec().get("selector").or(ra.spec().get("targetRefs")).is_some() && attaches(ra, pod_labels(d), d.ns())
+            d.kind() == "Deployment"
+                && writes_headers
+                && d.ns() == ra.ns()
+                && ra
+                    .spec()
+                    .get("selector")
+                    .or(ra.spec().get("targetRefs"))
+                    .is_some()
+                && attaches(ra, pod_labels(d), d.ns())
         }) else {
             continue;
         };
@@ -269,8 +278,15 @@ fn context_of(objs: &[Obj]) -> Context {
         for rule in ra.spec()["jwtRules"].as_array().into_iter().flatten() {
             let iss = rule["issuer"].as_str().unwrap_or_default().to_string();
             let fwd = rule["forwardOriginalToken"] == true;
-            for o in rule["outputClaimToHeaders"].as_array().into_iter().flatten() {
-                let header = o["header"].as_str().unwrap_or_default().to_ascii_lowercase();
+            for o in rule["outputClaimToHeaders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let header = o["header"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
                 match o["claim"].as_str() {
                     Some("email") => {
                         ctx.user_header = header;
@@ -279,7 +295,10 @@ fn context_of(objs: &[Obj]) -> Context {
                     Some("sub") => ctx.m2m.push((
                         iss.clone(),
                         fwd,
-                        strs(&rule["audiences"]).into_iter().map(String::from).collect(),
+                        strs(&rule["audiences"])
+                            .into_iter()
+                            .map(String::from)
+                            .collect(),
                     )),
                     _ => {}
                 }
@@ -330,7 +349,14 @@ fn any_match(list: &Value, values: &[String]) -> bool {
         .any(|p| values.iter().any(|v| istio_match(p, v)))
 }
 
-const L7_OPERATION: [&str; 6] = ["hosts", "notHosts", "methods", "notMethods", "paths", "notPaths"];
+const L7_OPERATION: [&str; 6] = [
+    "hosts",
+    "notHosts",
+    "methods",
+    "notMethods",
+    "paths",
+    "notPaths",
+];
 const L7_SOURCE: [&str; 4] = [
     "remoteIpBlocks",
     "notRemoteIpBlocks",
@@ -397,13 +423,28 @@ fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<Strin
     if key == "source.principal" {
         return Some(vec![req.principal.clone()]);
     }
-    if let Some(h) = key.strip_prefix("request.headers[").and_then(|k| k.strip_suffix(']')) {
-        return Some(req.headers.get(&h.to_ascii_lowercase()).into_iter().cloned().collect());
+    if let Some(h) = key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        return Some(
+            req.headers
+                .get(&h.to_ascii_lowercase())
+                .into_iter()
+                .cloned()
+                .collect(),
+        );
     }
-    if let Some(c) = key.strip_prefix("request.auth.claims[").and_then(|k| k.strip_suffix(']')) {
+    if let Some(c) = key
+        .strip_prefix("request.auth.claims[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
         let claim = verified.and_then(|claims| c.split("][").try_fold(claims, |v, k| v.get(k)));
         return Some(match claim {
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             Some(Value::String(s)) => vec![s.clone()],
             _ => Vec::new(),
         });
@@ -411,7 +452,10 @@ fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<Strin
     if key == "request.auth.audiences" {
         return Some(match verified.map(|c| &c["aud"]) {
             Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => Vec::new(),
         });
     }
@@ -438,7 +482,8 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
         from.as_array().into_iter().flatten().any(|f| {
             let s = &f["source"];
             s.get("principals").is_none_or(|l| any_match(l, &principal))
-                && s.get("notPrincipals").is_none_or(|l| !any_match(l, &principal))
+                && s.get("notPrincipals")
+                    .is_none_or(|l| !any_match(l, &principal))
                 && s.get("namespaces").is_none_or(|l| any_match(l, &ns))
                 && s.get("notNamespaces").is_none_or(|l| !any_match(l, &ns))
                 && s.get("requestPrincipals")
@@ -465,8 +510,12 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
         })
     });
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
-        let v = attribute(req, verified.map(|(_, c)| c), w["key"].as_str().unwrap_or_default())
-            .unwrap_or_default();
+        let v = attribute(
+            req,
+            verified.map(|(_, c)| c),
+            w["key"].as_str().unwrap_or_default(),
+        )
+        .unwrap_or_default();
         w.get("values").is_none_or(|l| any_match(l, &v))
             && w.get("notValues").is_none_or(|l| !any_match(l, &v))
     });
@@ -529,9 +578,9 @@ impl<'a> Namespace<'a> {
                     }
                     At::Sidecar | At::Ztunnel => {
                         refs.is_none()
-                            && o.spec().get("selector").is_none_or(|sel| {
-                                self.pods.is_some_and(|l| labels_select(sel, l))
-                            })
+                            && o.spec()
+                                .get("selector")
+                                .is_none_or(|sel| self.pods.is_some_and(|l| labels_select(sel, l)))
                     }
                 }
             })
@@ -658,7 +707,12 @@ pub const NOBODY: &str = "any-user@meshgen.invalid";
 /// The request a subject makes to `path` of profile `ns`, the way it
 /// comes (through the gateway or from its pods): (request, from the
 /// gateway, captured by ambient). `None`: it has no such way.
-fn requests(ctx: &Context, subject: &Subject, path: &str, ambient_ns: &dyn Fn(&str) -> bool) -> Vec<(Req, bool, bool)> {
+fn requests(
+    ctx: &Context,
+    subject: &Subject,
+    path: &str,
+    ambient_ns: &dyn Fn(&str) -> bool,
+) -> Vec<(Req, bool, bool)> {
     let via_gateway = |user: &str, token: Option<(String, Value)>| Req {
         principal: ctx.gateway.clone(),
         headers: BTreeMap::from([(ctx.user_header.clone(), user.to_string())]),
@@ -667,12 +721,15 @@ fn requests(ctx: &Context, subject: &Subject, path: &str, ambient_ns: &dyn Fn(&s
         port: None,
     };
     let dex = |email: &str, groups: &[&str]| {
-        ctx.user_issuer.as_ref().filter(|(_, fwd)| *fwd).map(|(iss, _)| {
-            (
-                iss.clone(),
-                serde_json::json!({"sub": email, "email": email, "groups": groups}),
-            )
-        })
+        ctx.user_issuer
+            .as_ref()
+            .filter(|(_, fwd)| *fwd)
+            .map(|(iss, _)| {
+                (
+                    iss.clone(),
+                    serde_json::json!({"sub": email, "email": email, "groups": groups}),
+                )
+            })
     };
     let in_mesh = |principal: String| {
         let captured = source_namespace(&principal).is_some_and(|n| ambient_ns(&n));
@@ -689,7 +746,11 @@ fn requests(ctx: &Context, subject: &Subject, path: &str, ambient_ns: &dyn Fn(&s
         )
     };
     match subject.kind {
-        "user" => vec![(via_gateway(&subject.name, dex(&subject.name, &[])), true, false)],
+        "user" => vec![(
+            via_gateway(&subject.name, dex(&subject.name, &[])),
+            true,
+            false,
+        )],
         "any-user" => vec![(via_gateway(NOBODY, dex(NOBODY, &[])), true, false)],
         "idp-group" => vec![(
             via_gateway(NOBODY, dex(NOBODY, &[subject.name.as_str()])),
@@ -710,9 +771,14 @@ fn requests(ctx: &Context, subject: &Subject, path: &str, ambient_ns: &dyn Fn(&s
             out.push(in_mesh(format!("cluster.local/ns/{ns}/sa/{sa}")));
             out
         }
-        "namespace" => vec![in_mesh(format!("cluster.local/ns/{}/sa/default", subject.name))],
+        "namespace" => vec![in_mesh(format!(
+            "cluster.local/ns/{}/sa/default",
+            subject.name
+        ))],
         "workload" => vec![in_mesh(subject.name.clone())],
-        "any-workload" => vec![in_mesh("cluster.local/ns/meshgen-nowhere/sa/default".into())],
+        "any-workload" => vec![in_mesh(
+            "cluster.local/ns/meshgen-nowhere/sa/default".into(),
+        )],
         _ => Vec::new(),
     }
 }
@@ -725,12 +791,18 @@ fn limited(ns: &Namespace, subject: &Subject, ctx: &Context) -> Option<(String, 
         let from = rule.get("from");
         match subject.kind {
             "any-workload" => from.is_none(),
-            "workload" | "namespace" => from.into_iter().flat_map(|f| f.as_array()).flatten().any(|f| {
-                let s = &f["source"];
-                (subject.kind == "workload" && strs(&s["principals"]).contains(&subject.name.as_str()))
-                    || (subject.kind == "namespace"
-                        && strs(&s["namespaces"]).contains(&subject.name.as_str()))
-            }),
+            "workload" | "namespace" => {
+                from.into_iter()
+                    .flat_map(|f| f.as_array())
+                    .flatten()
+                    .any(|f| {
+                        let s = &f["source"];
+                        (subject.kind == "workload"
+                            && strs(&s["principals"]).contains(&subject.name.as_str()))
+                            || (subject.kind == "namespace"
+                                && strs(&s["namespaces"]).contains(&subject.name.as_str()))
+                    })
+            }
             _ => false,
         }
     };
@@ -745,7 +817,12 @@ fn limited(ns: &Namespace, subject: &Subject, ctx: &Context) -> Option<(String, 
         if p.spec()["action"].as_str().unwrap_or("ALLOW") != "ALLOW" {
             continue;
         }
-        for rule in p.spec()["rules"].as_array().into_iter().flatten().filter(|r| names(r)) {
+        for rule in p.spec()["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| names(r))
+        {
             let mut parts = Vec::new();
             for t in rule["to"].as_array().into_iter().flatten() {
                 let o = &t["operation"];
@@ -880,24 +957,35 @@ fn role(ns: &Namespace, subject: &Subject, idp_groups: &[String]) -> Option<Gran
     let mut offer = |level: String, by: String| {
         let better = best.as_ref().is_none_or(|b| rank(&level) > rank(&b.level));
         if better {
-            best = Some(Grant { level, by: vec![by] });
+            best = Some(Grant {
+                level,
+                by: vec![by],
+            });
         }
     };
     for rb in ns.objs.iter().filter(|o| o.kind() == "RoleBinding") {
-        let hit = rb.doc["subjects"].as_array().into_iter().flatten().any(|subj| {
-            let name = subj["name"].as_str().unwrap_or_default();
-            match (subj["kind"].as_str(), subject.kind) {
-                (Some("User"), "user") => name == subject.name,
-                (Some("User"), "service-account") => {
-                    name.strip_prefix(K8S_SA).map(|s| s.replacen(':', "/", 1)) == Some(subject.name.clone())
+        let hit = rb.doc["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|subj| {
+                let name = subj["name"].as_str().unwrap_or_default();
+                match (subj["kind"].as_str(), subject.kind) {
+                    (Some("User"), "user") => name == subject.name,
+                    (Some("User"), "service-account") => {
+                        name.strip_prefix(K8S_SA).map(|s| s.replacen(':', "/", 1))
+                            == Some(subject.name.clone())
+                    }
+                    (Some("Group"), "idp-group" | "group") => {
+                        rbac_group(name, idp_groups) == *subject
+                    }
+                    (Some("ServiceAccount"), "service-account") => {
+                        format!("{}/{name}", subj["namespace"].as_str().unwrap_or(ns.name))
+                            == subject.name
+                    }
+                    _ => false,
                 }
-                (Some("Group"), "idp-group" | "group") => rbac_group(name, idp_groups) == *subject,
-                (Some("ServiceAccount"), "service-account") => {
-                    format!("{}/{name}", subj["namespace"].as_str().unwrap_or(ns.name)) == subject.name
-                }
-                _ => false,
-            }
-        });
+            });
         if hit {
             offer(
                 role_of(rb.doc["roleRef"]["name"].as_str().unwrap_or_default()),
@@ -951,7 +1039,9 @@ fn profile_cells(
             // profile_controller.go getAuthorizationPolicy), unless a
             // DENY of the tree refuses.
             if grant.is_none() && subject.kind == "user" {
-                if let Some(p) = owner_policy.filter(|p| p.spec()["owner"]["name"] == subject.name.as_str()) {
+                if let Some(p) =
+                    owner_policy.filter(|p| p.spec()["owner"]["name"] == subject.name.as_str())
+                {
                     if !denied_by.iter().any(|b| is_deny(ns, b)) {
                         grant = Some(Grant::yes(vec![p.id()]));
                     }
@@ -988,7 +1078,10 @@ fn profile_names<'a>(objs: &[Obj<'a>]) -> BTreeSet<&'a str> {
         .filter(|o| {
             (o.kind() == "Namespace"
                 && o.doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kubeflow-profile")
-                || (o.kind() == "Profile" && o.doc["apiVersion"].as_str().is_some_and(|v| v.starts_with("kubeflow.org/")))
+                || (o.kind() == "Profile"
+                    && o.doc["apiVersion"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("kubeflow.org/")))
         })
         .map(|o| o.name())
         .collect()
@@ -1028,7 +1121,11 @@ fn unmodelled(objs: &[Obj], profiles: &BTreeSet<&str>, gateway_ns: &str) -> Vec<
             } else {
                 String::new()
             };
-            format!("not modelled: {} {kind} ({}{more})", ids.len(), shown.join(", "))
+            format!(
+                "not modelled: {} {kind} ({}{more})",
+                ids.len(),
+                shown.join(", ")
+            )
         })
         .collect()
 }
@@ -1051,7 +1148,10 @@ pub fn compute_docs<'a>(
     docs: impl Iterator<Item = &'a Value>,
     only: Option<&BTreeSet<String>>,
 ) -> Matrix {
-    let objs: Vec<Obj> = docs.filter(|d| d.is_object()).map(|doc| Obj { doc }).collect();
+    let objs: Vec<Obj> = docs
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
     compute_of(&objs, only)
 }
 
@@ -1078,13 +1178,29 @@ pub fn local_profiles<'a>(
     touched_old: &[&'a Value],
     touched_new: &[&'a Value],
 ) -> Option<BTreeSet<String>> {
-    let old: Vec<Obj> = old.filter(|d| d.is_object()).map(|doc| Obj { doc }).collect();
-    let new: Vec<Obj> = new.filter(|d| d.is_object()).map(|doc| Obj { doc }).collect();
-    let profiles: BTreeSet<&str> = profile_names(&old).into_iter().chain(profile_names(&new)).collect();
+    let old: Vec<Obj> = old
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    let new: Vec<Obj> = new
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    let profiles: BTreeSet<&str> = profile_names(&old)
+        .into_iter()
+        .chain(profile_names(&new))
+        .collect();
     let gateways = [context_of(&old).gateway, context_of(&new).gateway];
-    let gateway_ns: Vec<String> = gateways.iter().filter_map(|g| source_namespace(g)).collect();
+    let gateway_ns: Vec<String> = gateways
+        .iter()
+        .filter_map(|g| source_namespace(g))
+        .collect();
     let mut out = BTreeSet::new();
-    for doc in touched_old.iter().chain(touched_new).filter(|d| d.is_object()) {
+    for doc in touched_old
+        .iter()
+        .chain(touched_new)
+        .filter(|d| d.is_object())
+    {
         let ns = home(&Obj { doc })?;
         if !profiles.contains(ns) || ns == ROOT_NS || gateway_ns.iter().any(|g| g == ns) {
             return None;
@@ -1122,7 +1238,10 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
     let root: Vec<Obj> = by_ns.get(ROOT_NS).cloned().unwrap_or_default();
     let ambient: BTreeSet<&str> = objs
         .iter()
-        .filter(|o| o.kind() == "Namespace" && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient")
+        .filter(|o| {
+            o.kind() == "Namespace"
+                && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
+        })
         .map(|o| o.name())
         .collect();
     let ambient_ns = |n: &str| ambient.contains(n);
@@ -1162,7 +1281,10 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
         app_cells(objs, &by_ns, &root, &ctx, &ambient_ns, &mut m);
         let gw_ns = source_namespace(&ctx.gateway).unwrap_or_default();
         m.notes = unmodelled(objs, &names.iter().copied().collect(), &gw_ns);
-        if !objs.iter().any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns()))) {
+        if !objs
+            .iter()
+            .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
+        {
             m.notes.push(format!(
                 "the gateway's pods are not in the tree: its principal is taken to be {}",
                 ctx.gateway
@@ -1171,7 +1293,6 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
     }
     m
 }
-
 
 /// A request at the gateway, for the apps.
 struct GwReq<'a> {
@@ -1194,7 +1315,8 @@ fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
         from.as_array().into_iter().flatten().any(|f| {
             let s = &f["source"];
             s.get("requestPrincipals").is_none_or(|l| any_match(l, &rp))
-                && s.get("notRequestPrincipals").is_none_or(|l| !any_match(l, &rp))
+                && s.get("notRequestPrincipals")
+                    .is_none_or(|l| !any_match(l, &rp))
                 && s.get("principals").is_none()
                 && s.get("namespaces").is_none()
         })
@@ -1248,7 +1370,10 @@ fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
 /// or its Gateway API HTTPS listener's Service port translated to the
 /// pods' `targetPort`.
 fn https_port(objs: &[Obj], gw_ns: &str) -> String {
-    for g in objs.iter().filter(|o| o.kind() == "Gateway" && o.ns() == gw_ns) {
+    for g in objs
+        .iter()
+        .filter(|o| o.kind() == "Gateway" && o.ns() == gw_ns)
+    {
         for s in g.spec()["servers"].as_array().into_iter().flatten() {
             if s["port"]["protocol"] == "HTTPS" {
                 return s["port"]["number"].to_string();
@@ -1289,17 +1414,33 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
         }
         for host in strs(&vs.spec()["hosts"]).into_iter().take(1) {
             for r in vs.spec()["http"].as_array().into_iter().flatten() {
-                let Some(name) = r["name"].as_str() else { continue };
-                let Some(dest) = r["route"][0]["destination"]["host"].as_str() else { continue };
+                let Some(name) = r["name"].as_str() else {
+                    continue;
+                };
+                let Some(dest) = r["route"][0]["destination"]["host"].as_str() else {
+                    continue;
+                };
                 // A path under the prefix (`/oauth2` → `/oauth2/`).
                 let path = match r["match"][0]["uri"]["prefix"].as_str() {
                     Some(p) if !p.ends_with('/') => format!("{p}/"),
                     Some(p) => p.to_string(),
-                    None => r["match"][0]["uri"]["exact"].as_str().unwrap_or("/").to_string(),
+                    None => r["match"][0]["uri"]["exact"]
+                        .as_str()
+                        .unwrap_or("/")
+                        .to_string(),
                 };
                 let svc = dest.split('.').next().unwrap_or_default().to_string();
-                let port = r["route"][0]["destination"]["port"]["number"].as_u64().unwrap_or(80);
-                out.push((name.to_string(), host.to_string(), path.to_string(), dest_ns(dest, vs.ns()), svc, port));
+                let port = r["route"][0]["destination"]["port"]["number"]
+                    .as_u64()
+                    .unwrap_or(80);
+                out.push((
+                    name.to_string(),
+                    host.to_string(),
+                    path.to_string(),
+                    dest_ns(dest, vs.ns()),
+                    svc,
+                    port,
+                ));
             }
         }
     }
@@ -1314,20 +1455,38 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
         }
         for host in strs(&hr.spec()["hostnames"]).into_iter().take(1) {
             for r in hr.spec()["rules"].as_array().into_iter().flatten() {
-                let Some(be) = r["backendRefs"][0].as_object() else { continue };
+                let Some(be) = r["backendRefs"][0].as_object() else {
+                    continue;
+                };
                 let name = r["name"]
                     .as_str()
                     .map(String::from)
                     .unwrap_or_else(|| hr.name().trim_start_matches("app-").to_string());
                 let path = match r["matches"][0]["path"]["value"].as_str() {
-                    Some(p) if !p.ends_with('/') && r["matches"][0]["path"]["type"] != "Exact" => format!("{p}/"),
+                    Some(p) if !p.ends_with('/') && r["matches"][0]["path"]["type"] != "Exact" => {
+                        format!("{p}/")
+                    }
                     Some(p) => p.to_string(),
                     None => "/".to_string(),
                 };
-                let ns = be.get("namespace").and_then(Value::as_str).unwrap_or(hr.ns());
-                let svc = be.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+                let ns = be
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(hr.ns());
+                let svc = be
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
                 let port = be.get("port").and_then(Value::as_u64).unwrap_or(80);
-                out.push((name, host.to_string(), path.to_string(), ns.to_string(), svc, port));
+                out.push((
+                    name,
+                    host.to_string(),
+                    path.to_string(),
+                    ns.to_string(),
+                    svc,
+                    port,
+                ));
             }
         }
     }
@@ -1335,6 +1494,10 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
     out.dedup();
     out
 }
+
+/// A caller of the apps: (subject, its token's issuer and claims, sends
+/// `Authorization`, logs in).
+type Class = (Subject, Option<(String, Value)>, bool, bool);
 
 /// The apps' cells: who the gateway lets through to each (its CUSTOM
 /// login, JWT verification, DENY then ALLOW policies on the pods' HTTPS
@@ -1353,7 +1516,9 @@ fn app_cells(
             && d.ns() == gw_ns
             && format!(
                 "cluster.local/ns/{gw_ns}/sa/{}",
-                d.spec()["template"]["spec"]["serviceAccountName"].as_str().unwrap_or("default")
+                d.spec()["template"]["spec"]["serviceAccountName"]
+                    .as_str()
+                    .unwrap_or("default")
             ) == ctx.gateway
     });
     let Some(pods) = pods else { return };
@@ -1370,12 +1535,26 @@ fn app_cells(
         .collect();
     let port = https_port(objs, &gw_ns);
     // (subject, token claims, sends Authorization, logs in)
-    let mut classes: Vec<(Subject, Option<(String, Value)>, bool, bool)> = vec![
-        (Subject { kind: "anonymous", name: "*".into() }, None, false, false),
+    let mut classes: Vec<Class> = vec![
         (
-            Subject { kind: "any-user", name: "*".into() },
+            Subject {
+                kind: "anonymous",
+                name: "*".into(),
+            },
+            None,
+            false,
+            false,
+        ),
+        (
+            Subject {
+                kind: "any-user",
+                name: "*".into(),
+            },
             ctx.user_issuer.as_ref().map(|(iss, _)| {
-                (iss.clone(), serde_json::json!({"sub": NOBODY, "email": NOBODY, "aud": "oauth2-proxy"}))
+                (
+                    iss.clone(),
+                    serde_json::json!({"sub": NOBODY, "email": NOBODY, "aud": "oauth2-proxy"}),
+                )
             }),
             false,
             true,
@@ -1390,7 +1569,10 @@ fn app_cells(
                 serde_json::json!({"sub": NOBODY, "email": NOBODY, "aud": aud})
             };
             classes.push((
-                Subject { kind: "token", name: format!("{iss} aud={aud}") },
+                Subject {
+                    kind: "token",
+                    name: format!("{iss} aud={aud}"),
+                },
                 Some((iss.to_string(), claims)),
                 true,
                 false,
@@ -1399,7 +1581,10 @@ fn app_cells(
     }
     let action = |p: &Obj| p.spec()["action"].as_str().unwrap_or("ALLOW").to_string();
     for (name, host, path, dest, svc, svc_port) in apps(objs, &gw_ns) {
-        let target = Target { kind: "app", name: name.clone() };
+        let target = Target {
+            kind: "app",
+            name: name.clone(),
+        };
         m.targets.insert(target.clone());
         for (subject, token, authorization, logs_in) in &classes {
             let verified = token.as_ref().map(|(i, c)| (i.as_str(), c));
@@ -1413,10 +1598,13 @@ fn app_cells(
             let mut by: Vec<String> = Vec::new();
             // CUSTOM (the login) first: a match without a session is a
             // redirect to the login page.
-            let login = policies
-                .iter()
-                .filter(|p| action(p) == "CUSTOM")
-                .find(|p| p.spec()["rules"].as_array().into_iter().flatten().any(|r| gateway_rule_matches(r, &req)));
+            let login = policies.iter().filter(|p| action(p) == "CUSTOM").find(|p| {
+                p.spec()["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| gateway_rule_matches(r, &req))
+            });
             if let Some(p) = login {
                 by.push(p.id());
                 if !logs_in {
@@ -1425,18 +1613,24 @@ fn app_cells(
             }
             // After the login, the session's token (oauth2-proxy's ID token).
             let req = GwReq { verified, ..req };
-            if let Some(p) = policies
-                .iter()
-                .filter(|p| action(p) == "DENY")
-                .find(|p| p.spec()["rules"].as_array().into_iter().flatten().any(|r| gateway_rule_matches(r, &req)))
-            {
+            if let Some(p) = policies.iter().filter(|p| action(p) == "DENY").find(|p| {
+                p.spec()["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| gateway_rule_matches(r, &req))
+            }) {
                 let _ = p;
                 continue;
             }
             let allow: Vec<&Obj> = policies.iter().filter(|p| action(p) == "ALLOW").collect();
-            let allowed_by = allow
-                .iter()
-                .find(|p| p.spec()["rules"].as_array().into_iter().flatten().any(|r| gateway_rule_matches(r, &req)));
+            let allowed_by = allow.iter().find(|p| {
+                p.spec()["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| gateway_rule_matches(r, &req))
+            });
             match allowed_by {
                 Some(p) => by.push(p.id()),
                 None if allow.is_empty() => {}
@@ -1444,7 +1638,11 @@ fn app_cells(
             }
             // The app's namespace, for the gateway with the identity it set.
             let user = match token {
-                Some((_, c)) => c["email"].as_str().or(c["sub"].as_str()).unwrap_or_default().to_string(),
+                Some((_, c)) => c["email"]
+                    .as_str()
+                    .or(c["sub"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
                 None => String::new(),
             };
             let objs_here = by_ns.get(dest.as_str()).cloned().unwrap_or_default();
@@ -1499,7 +1697,8 @@ fn app_cells(
             let (ok, b) = ns.reaches(&dreq, true, false);
             if ok {
                 by.extend(b);
-                m.cells.insert((target.clone(), subject.clone(), "api"), Grant::yes(by));
+                m.cells
+                    .insert((target.clone(), subject.clone(), "api"), Grant::yes(by));
             }
         }
     }
@@ -1560,10 +1759,16 @@ impl Matrix {
     /// As CSV (RFC 4180), one row per target and subject; `by` lists
     /// the deciding objects of every cell, space-separated.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("target_kind,target,subject_kind,subject,api,notebooks,role,by\n");
+        let mut out =
+            String::from("target_kind,target,subject_kind,subject,api,notebooks,role,by\n");
         for r in self.rows() {
             let level = |c: Option<&Grant>| c.map_or("no".to_string(), |g| g.level.clone());
-            let mut by: Vec<&str> = r.cells.iter().flatten().flat_map(|g| g.by.iter().map(String::as_str)).collect();
+            let mut by: Vec<&str> = r
+                .cells
+                .iter()
+                .flatten()
+                .flat_map(|g| g.by.iter().map(String::as_str))
+                .collect();
             by.sort();
             by.dedup();
             let fields = [
@@ -1596,16 +1801,28 @@ impl Matrix {
             "API".into(),
         ]];
         for r in &rows {
-            let level = |c: Option<&Grant>| c.map_or("no".to_string(), |g| escape_controls(&g.level).into_owned());
+            let level = |c: Option<&Grant>| {
+                c.map_or("no".to_string(), |g| escape_controls(&g.level).into_owned())
+            };
             lines.push([
                 format!("{} {}", r.target.kind, escape_controls(&r.target.name)),
                 format!("{} {}", r.subject.kind, escape_controls(&r.subject.name)),
                 r.cells[2].map_or("-".to_string(), |g| escape_controls(&g.level).into_owned()),
-                if r.target.kind == "app" { "-".into() } else { level(r.cells[1]) },
+                if r.target.kind == "app" {
+                    "-".into()
+                } else {
+                    level(r.cells[1])
+                },
                 level(r.cells[0]),
             ]);
         }
-        let width = |i: usize| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0);
+        let width = |i: usize| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        };
         let widths = [width(0), width(1), width(2), width(3)];
         let mut out = String::new();
         for l in &lines {
@@ -1618,7 +1835,11 @@ impl Matrix {
         }
         let reached: BTreeSet<&Target> = rows.iter().map(|r| r.target).collect();
         for t in self.targets.iter().filter(|t| !reached.contains(t)) {
-            out.push_str(&format!("{} {}: nobody\n", t.kind, escape_controls(&t.name)));
+            out.push_str(&format!(
+                "{} {}: nobody\n",
+                t.kind,
+                escape_controls(&t.name)
+            ));
         }
         out
     }

@@ -9,7 +9,6 @@
 //! - `delta`: the changes of access between two trees (`meshgen diff
 //!   --access`).
 
-
 pub mod delta;
 pub mod matrix;
 pub mod tree;

@@ -53,7 +53,9 @@ pub const SELECT: crate::yaml::load::Selection = &[
 
 /// Parse `files` (path, text), every manifest of them, on all cores,
 /// building the parts of [`SELECT`].
-pub fn parse<'a>(files: impl IntoParallelIterator<Item = (&'a String, &'a String)>) -> Result<Tree, String> {
+pub fn parse<'a>(
+    files: impl IntoParallelIterator<Item = (&'a String, &'a String)>,
+) -> Result<Tree, String> {
     files
         .into_par_iter()
         .filter(|(p, _)| is_manifest(p))
@@ -99,7 +101,11 @@ pub fn read_dir(root: &Path, shown: Option<&Path>) -> Result<BTreeMap<String, St
         .into_par_iter()
         .filter(|n| n.is_empty() || is_manifest(n))
         .map(|n| {
-            let path = if n.is_empty() { root.to_path_buf() } else { root.join(&n) };
+            let path = if n.is_empty() {
+                root.to_path_buf()
+            } else {
+                root.join(&n)
+            };
             let key = match (shown, n.is_empty()) {
                 (Some(s), true) => s.display().to_string(),
                 (Some(s), false) => format!("{}/{n}", s.display()),
@@ -113,7 +119,8 @@ pub fn read_dir(root: &Path, shown: Option<&Path>) -> Result<BTreeMap<String, St
                     meta.len()
                 ));
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             Ok((key, text))
         })
         .collect()

@@ -14,16 +14,28 @@ const DEX: &str = "https://deploykf.example.com/dex";
 fn gateway_jwt_rules(t: &Tree) -> Vec<(String, bool, BTreeMap<String, String>)> {
     all_docs(t)
         .map(|(_, d)| d)
-        .filter(|d| d["kind"] == "RequestAuthentication" && d["metadata"]["namespace"] == "deploykf-istio-gateway")
+        .filter(|d| {
+            d["kind"] == "RequestAuthentication"
+                && d["metadata"]["namespace"] == "deploykf-istio-gateway"
+        })
         .flat_map(|d| d["spec"]["jwtRules"].as_array().unwrap().clone())
         .map(|r| {
             let headers = r["outputClaimToHeaders"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|o| (o["claim"].as_str().unwrap().to_string(), o["header"].as_str().unwrap().to_string()))
+                .map(|o| {
+                    (
+                        o["claim"].as_str().unwrap().to_string(),
+                        o["header"].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect();
-            (r["issuer"].as_str().unwrap().to_string(), r["forwardOriginalToken"] == true, headers)
+            (
+                r["issuer"].as_str().unwrap().to_string(),
+                r["forwardOriginalToken"] == true,
+                headers,
+            )
         })
         .collect()
 }
@@ -45,7 +57,11 @@ fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str) -> bool {
             .unwrap_or((false, claims_map(&[("email", "kubeflow-userid")])));
         let headers = map
             .iter()
-            .filter_map(|(claim, header)| claims[claim].as_str().map(|v| (header.clone(), v.to_string())))
+            .filter_map(|(claim, header)| {
+                claims[claim]
+                    .as_str()
+                    .map(|v| (header.clone(), v.to_string()))
+            })
             .collect();
         let req = Inbound {
             pod: pod("", &[], 0),
@@ -69,7 +85,10 @@ fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str) -> bool {
         into_profile(t, ns, &req)
     };
     let user = |email: &str, groups: &[&str]| {
-        through_gateway(DEX, json!({"sub": email, "email": email, "aud": "oauth2-proxy", "groups": groups}))
+        through_gateway(
+            DEX,
+            json!({"sub": email, "email": email, "aud": "oauth2-proxy", "groups": groups}),
+        )
     };
     match subject.kind {
         "user" => user(&subject.name, &[]),
@@ -109,7 +128,10 @@ fn disagreements(t: &Tree, m: &Matrix, skip: &dyn Fn(&Target, &[String]) -> bool
     let mut out = Vec::new();
     let mut checked = 0;
     for (target, subject) in subjects {
-        for (cap, path) in [("api", "/".to_string()), ("notebooks", format!("/notebook/{}/nb/", target.name))] {
+        for (cap, path) in [
+            ("api", "/".to_string()),
+            ("notebooks", format!("/notebook/{}/nb/", target.name)),
+        ] {
             let cell = m.get(target, subject, cap);
             if cell.is_some_and(|g| skip(target, &g.by)) {
                 continue;
@@ -142,7 +164,14 @@ fn tree_of(t: &Tree) -> meshgen::access::tree::Tree {
 #[test]
 fn every_cell_of_the_golden_matrices_agrees_with_the_request_model() {
     let mut failures = Vec::new();
-    for name in ["istio-sidecar", "istio-ambient", "idp-groups", "auth-m2m", "multi-team", "gateway-api-ambient"] {
+    for name in [
+        "istio-sidecar",
+        "istio-ambient",
+        "idp-groups",
+        "auth-m2m",
+        "multi-team",
+        "gateway-api-ambient",
+    ] {
         let t = case(name);
         let m = matrix::compute(&tree_of(&t));
         for d in disagreements(&t, &m, &|_, _| false) {
@@ -162,14 +191,22 @@ fn the_kubeflow_matrix_agrees_with_the_request_model_on_the_union() {
     let plain = case("kubeflow");
     let union = union_of_files(plain.clone(), &root().join(EXCERPT), EXCERPT_FILES);
     let m = matrix::compute(&tree_of(&plain));
-    let by_profile = |t: &Target, by: &[String]| t.name != "team-1" && by.iter().any(|b| b.starts_with("Profile/"));
+    let by_profile = |t: &Target, by: &[String]| {
+        t.name != "team-1" && by.iter().any(|b| b.starts_with("Profile/"))
+    };
     let mut failures = disagreements(&union, &m, &by_profile);
     // On the union, the run-time policy is in the tree: same cells.
     let mu = matrix::compute(&tree_of(&union));
     failures.extend(disagreements(&union, &mu, &|t, _| t.name != "team-1"));
     assert!(failures.is_empty(), "{failures:#?}");
-    let owner = Subject { kind: "user", name: "admin@example.com".into() };
-    let team1 = Target { kind: "profile", name: "team-1".into() };
+    let owner = Subject {
+        kind: "user",
+        name: "admin@example.com".into(),
+    };
+    let team1 = Target {
+        kind: "profile",
+        name: "team-1".into(),
+    };
     assert_eq!(m.get(&team1, &owner, "role").unwrap().level, "admin");
 }
 
@@ -211,9 +248,19 @@ fn the_access_delta_of_a_few_files_is_the_delta_of_the_whole_matrices() {
     let public = "deploykf_core.deploykf_istio_gateway.apps[1].auth=none".to_string();
     let mut lines = 0;
     for set in [&member, &role, &profile, &ambient, &public] {
-        let new = common::generate(&common::cases_inputs(&["apps", "multi-team"], &[set.as_str()]));
-        let expected: Vec<String> = delta::changes(&before, &whole(&new)).iter().map(|c| c.line()).collect();
-        let got: Vec<String> = delta::of_dir(dir.path(), &new.files).unwrap().iter().map(|c| c.line()).collect();
+        let new = common::generate(&common::cases_inputs(
+            &["apps", "multi-team"],
+            &[set.as_str()],
+        ));
+        let expected: Vec<String> = delta::changes(&before, &whole(&new))
+            .iter()
+            .map(|c| c.line())
+            .collect();
+        let got: Vec<String> = delta::of_dir(dir.path(), &new.files)
+            .unwrap()
+            .iter()
+            .map(|c| c.line())
+            .collect();
         assert_eq!(got, expected, "{set}");
         // Moving to ambient changes the way, not who gets in.
         assert_eq!(got.is_empty(), set == &ambient, "{set}: {got:#?}");
