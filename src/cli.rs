@@ -347,6 +347,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     format,
                 },
         } => {
+            let mut clock = meshgen::timing::StageClock::new();
             let tree = match tree {
                 Some(dir) => meshgen::access::tree::load(&dir, &with),
                 None => {
@@ -373,7 +374,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     return Ok(fail(&session, &error.into(), NOTHING_READ));
                 }
             };
+            clock.lap("access: tree");
             let matrix = meshgen::access::matrix::compute(&tree);
+            clock.lap("access: matrix");
             session.warnings.0.extend(
                 matrix
                     .notes

@@ -84,14 +84,21 @@ pub fn changes(old: &Matrix, new: &Matrix) -> Vec<Change> {
 
 /// The changes of access from the tree in `dir` to `files` (a render).
 ///
-/// Only what differs is looked at twice: the tree on disk is parsed, the
-/// render's files are parsed only where their text differs from it, and
-/// when every object that differs belongs to profiles nothing else reads
-/// (`matrix::local_profiles`), only those profiles' cells are computed,
-/// on both sides; otherwise both matrices are computed whole.
+/// Only what differs is looked at closely. Every file of the tree on disk
+/// is parsed for what its objects are and where (`tree::IDENTITY`); in
+/// full only the files holding an object outside the profile namespaces
+/// (the gateway, the apps, the root namespace: what every cell reads) and
+/// the files that differ from the render, on both sides. When every
+/// object that differs belongs to profiles nothing else reads
+/// (`matrix::local_profiles`), the files of those profiles are parsed in
+/// full and only their cells computed; otherwise both trees are parsed
+/// in full and both matrices computed whole.
 pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<Change>, String> {
-    use super::tree::{is_manifest, parse, read_dir};
-    use std::collections::BTreeSet;
+    use super::matrix::{compute_docs, home_of, local_profiles, profiles_of};
+    use super::tree::{is_manifest, parse, parse_selected, read_dir, Tree, IDENTITY};
+    use serde_json::Value;
+    use std::collections::{BTreeMap, BTreeSet};
+    let located = |e: String| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1);
     let on_disk = read_dir(dir, None)?;
     let changed: BTreeSet<String> = on_disk
         .iter()
@@ -107,34 +114,91 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
     if changed.is_empty() {
         return Ok(Vec::new());
     }
-    let old =
-        parse(&on_disk).map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
-    drop(on_disk);
-    let new_changed = parse(
-        files
-            .iter()
-            .filter(|(p, _)| changed.contains(*p))
-            .collect::<Vec<_>>(),
-    )?;
-    let old_docs = || old.values().flatten();
-    let new_docs = || {
-        old.iter()
-            .filter(|(p, _)| !changed.contains(*p))
-            .flat_map(|(_, d)| d)
-            .chain(new_changed.values().flatten())
+    fn of<'t>(
+        tree: &'t BTreeMap<String, String>,
+        which: &dyn Fn(&String) -> bool,
+    ) -> Vec<(&'t String, &'t String)> {
+        tree.iter().filter(|(p, _)| which(p)).collect()
+    }
+    // What every object is, and which files hold only profiles' objects.
+    let light = parse_selected(&on_disk, IDENTITY).map_err(located)?;
+    let profiles: BTreeSet<String> = profiles_of(light.values().flatten())
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let homes = |docs: &Vec<Value>| -> Option<BTreeSet<String>> {
+        docs.iter()
+            .filter(|d| d.is_object())
+            .map(|d| home_of(d).map(String::from))
+            .collect()
     };
-    let touched_old: Vec<&serde_json::Value> = changed
+    let global: BTreeSet<&String> = light
         .iter()
-        .filter_map(|p| old.get(p))
+        .filter(|(_, docs)| homes(docs).is_none_or(|h| h.iter().any(|n| !profiles.contains(n))))
+        .map(|(p, _)| p)
+        .collect();
+    let full_old = parse(of(&on_disk, &|p| global.contains(p) || changed.contains(p)))
+        .map_err(located)?;
+    let new_changed = parse(of(files, &|p| changed.contains(p)))?;
+    let touched_old: Vec<&Value> = changed
+        .iter()
+        .filter_map(|p| full_old.get(p))
         .flatten()
         .collect();
-    let touched_new: Vec<&serde_json::Value> = new_changed.values().flatten().collect();
-    let only = super::matrix::local_profiles(old_docs(), new_docs(), &touched_old, &touched_new);
-    let (before, after) = (
-        super::matrix::compute_docs(old_docs(), only.as_ref()),
-        super::matrix::compute_docs(new_docs(), only.as_ref()),
+    let touched_new: Vec<&Value> = new_changed.values().flatten().collect();
+    let base: Tree = full_old
+        .iter()
+        .filter(|(p, _)| !changed.contains(*p))
+        .map(|(p, d)| (p.clone(), d.clone()))
+        .collect();
+    // One side: the files parsed in full, the others' identities.
+    fn side_of<'a>(full: &[&'a Tree], light: &'a Tree, changed: &BTreeSet<String>) -> Vec<&'a Value> {
+        let mut docs: Vec<&Value> = full.iter().flat_map(|t| t.values().flatten()).collect();
+        docs.extend(
+            light
+                .iter()
+                .filter(|(p, _)| !changed.contains(*p) && !full.iter().any(|t| t.contains_key(*p)))
+                .flat_map(|(_, d)| d),
+        );
+        docs
+    }
+    let only = local_profiles(
+        side_of(&[&full_old], &light, &changed).into_iter(),
+        side_of(&[&base, &new_changed], &light, &changed).into_iter(),
+        &touched_old,
+        &touched_new,
     );
-    // The trees are freed by the OS when the process ends.
-    std::mem::forget((old, new_changed));
+    let (before, after) = match &only {
+        Some(only) => {
+            // The other files of those profiles, in full.
+            let theirs = parse(of(&on_disk, &|p| {
+                !changed.contains(p)
+                    && !global.contains(p)
+                    && light
+                        .get(p)
+                        .and_then(homes)
+                        .is_some_and(|h| h.iter().any(|n| only.contains(n)))
+            }))
+            .map_err(located)?;
+            (
+                compute_docs(
+                    side_of(&[&full_old, &theirs], &light, &changed).into_iter(),
+                    Some(only),
+                ),
+                compute_docs(
+                    side_of(&[&base, &theirs, &new_changed], &light, &changed).into_iter(),
+                    Some(only),
+                ),
+            )
+        }
+        None => {
+            let old = parse(&on_disk).map_err(located)?;
+            let new = parse(files)?;
+            (
+                compute_docs(old.values().flatten(), None),
+                compute_docs(new.values().flatten(), None),
+            )
+        }
+    };
     Ok(changes(&before, &after))
 }

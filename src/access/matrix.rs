@@ -1073,6 +1073,21 @@ fn is_deny(ns: &Namespace, id: &str) -> bool {
 /// The namespaces of the profiles: Namespaces labelled
 /// `app.kubernetes.io/part-of: kubeflow-profile` (meshgen's) and Kubeflow
 /// Profiles (the profile controller makes their namespaces).
+pub fn profiles_of<'a>(docs: impl Iterator<Item = &'a Value>) -> BTreeSet<&'a str> {
+    let objs: Vec<Obj> = docs
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    profile_names(&objs)
+}
+
+/// The namespace `doc` belongs to: a Namespace's or a Profile's own
+/// name, else its `metadata.namespace` (`None`: cluster-scoped).
+pub fn home_of(doc: &Value) -> Option<&str> {
+    home(&Obj { doc })
+}
+
+/// The namespaces of the profiles (see [`profiles_of`]).
 fn profile_names<'a>(objs: &[Obj<'a>]) -> BTreeSet<&'a str> {
     objs.iter()
         .filter(|o| {

@@ -51,16 +51,33 @@ pub const SELECT: crate::yaml::load::Selection = &[
     &["roleRef"],
 ];
 
+/// Only what an object is and where: for a first look at a large tree.
+pub const IDENTITY: crate::yaml::load::Selection = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "labels"],
+];
+
 /// Parse `files` (path, text), every manifest of them, on all cores,
 /// building the parts of [`SELECT`].
 pub fn parse<'a>(
     files: impl IntoParallelIterator<Item = (&'a String, &'a String)>,
 ) -> Result<Tree, String> {
+    parse_selected(files, SELECT)
+}
+
+/// [`parse`], building the parts of `select`.
+pub fn parse_selected<'a>(
+    files: impl IntoParallelIterator<Item = (&'a String, &'a String)>,
+    select: crate::yaml::load::Selection,
+) -> Result<Tree, String> {
     files
         .into_par_iter()
         .filter(|(p, _)| is_manifest(p))
         .map(|(p, text)| {
-            crate::yaml::load::load_selected_documents(text, SELECT)
+            crate::yaml::load::load_selected_documents(text, select)
                 .map(|docs| (p.clone(), docs))
                 .map_err(|e| {
                     format!(
