@@ -449,6 +449,39 @@ fn rerender(org: &Org) {
     println!("  one profile changed          {}", show(one));
 }
 
+/// `meshgen access matrix` (issue 31) of the tree on disk and of the
+/// values, and `meshgen diff --access` of the tree against the values
+/// with one member more (`org-changed.yaml`; one line of output).
+fn access(org: &Org) {
+    let tree = org.dir.join("access-tree");
+    Launcher::run(&org.meshgen(&org.values, &tree));
+    let bin = env!("CARGO_BIN_EXE_meshgen");
+    let matrix_tree = best_of(RUNS, |_| {
+        let mut c = Command::new(bin);
+        c.args(["access", "matrix", "--format", "csv", "--tree"])
+            .arg(&tree);
+        c
+    });
+    let matrix_values = best_of(RUNS, |_| {
+        let mut c = Command::new(bin);
+        c.args(["access", "matrix", "--format", "csv", "-f"])
+            .arg(&org.values);
+        c
+    });
+    let delta = best_of(RUNS, |_| {
+        let mut c = Command::new(bin);
+        c.args(["diff", "--access", "-f"])
+            .arg(&org.changed)
+            .arg("-o")
+            .arg(&tree);
+        c
+    });
+    println!("access {:>6} profiles, best of {RUNS}:", org.n);
+    println!("  access matrix --tree DIR     {}", show(matrix_tree));
+    println!("  access matrix -f org.yaml    {}", show(matrix_values));
+    println!("  diff --access, one member    {}", show(delta));
+}
+
 /// `helm template` of the same objects, beside meshgen's run into a new
 /// directory.
 fn helm_side_by_side(org: &Org, fresh: Run, helm: Option<&std::path::Path>) {
@@ -513,6 +546,9 @@ fn main() {
     }
     for org in &orgs {
         rerender(org);
+    }
+    for org in &orgs {
+        access(org);
     }
     measure("defaults", &ValueInputs::default());
     let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -83,6 +83,11 @@ enum Command {
         /// total instead of the diff
         #[arg(long)]
         stat: bool,
+        /// Print one line per change of access (who reaches which profile
+        /// or app, with what) instead of the diff; with --exit-code, exit
+        /// 1 only when some access widened
+        #[arg(long, conflicts_with = "stat")]
+        access: bool,
         /// Only these files, or directories and what is under them
         /// (relative to DIR), as `meshgen diff -o out -- manifests/deploykf-core`
         #[arg(last = true, value_name = "PATH")]
@@ -101,7 +106,8 @@ enum Command {
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
     /// Who can reach what: replay requests through a tree with the request
-    /// model (Istio's gateway and destination behaviour)
+    /// model (Istio's gateway and destination behaviour), or list who is
+    /// admitted to every profile and app
     Access {
         #[command(subcommand)]
         cmd: AccessCommand,
@@ -146,6 +152,16 @@ enum AccessCommand {
         #[command(flatten)]
         tree: TreeArgs,
     },
+    /// For every profile and app: who is admitted (users, IdP groups,
+    /// service accounts, tokens, namespaces, workloads) and with what
+    /// (API, notebooks, role)
+    Matrix {
+        #[command(flatten)]
+        tree: TreeArgs,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = MatrixFormat::Table)]
+        format: MatrixFormat,
+    },
 }
 
 /// The tree the request model reads: a directory, or a render of values.
@@ -161,6 +177,13 @@ struct TreeArgs {
     /// them), e.g. Kubeflow's built applications; repeatable
     #[arg(long = "with", value_name = "PATH")]
     with: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum MatrixFormat {
+    Table,
+    Json,
+    Csv,
 }
 
 impl ValueArgs {
@@ -311,6 +334,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             output_dir,
             exit_code,
             stat,
+            access,
             paths,
         } => {
             let inputs = values.resolve(&matches);
@@ -324,6 +348,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(g) => g,
                 Err(errors) => return Ok(trouble(&session, &errors)),
             };
+            if access {
+                return access_diff(
+                    &output_dir,
+                    &generated,
+                    exit_code,
+                    &mut session,
+                    &mut stdout,
+                );
+            }
             // A terminal gets the compared tree's control characters
             // escaped; a pipe or file gets a patch, byte for byte.
             let escape = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -384,6 +417,50 @@ pub fn run() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `meshgen diff --access`: the changes of access from the tree in `dir`
+/// to `generated`, one line each; with `--exit-code`, 1 when one widened
+/// (a narrowed access alone is printed and exits 0), 2 when the tree
+/// could not be read.
+fn access_diff(
+    dir: &std::path::Path,
+    generated: &meshgen::Generated,
+    exit_code: bool,
+    session: &mut Session,
+    stdout: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let changes = match meshgen::access::delta::of_dir(dir, &generated.files) {
+        Ok(c) => c,
+        Err(e) => {
+            fail(
+                session,
+                &meshgen::diagnostic::Diagnostic::error(e).into(),
+                NOTHING_COMPARED,
+            );
+            return Ok(ExitCode::from(2));
+        }
+    };
+    print_diagnostics(session, None);
+    for c in &changes {
+        writeln!(stdout, "{}", c.line())?;
+    }
+    stdout.flush()?;
+    let widened = changes.iter().filter(|c| c.widened()).count();
+    if changes.is_empty() {
+        eprintln!("no change of access");
+    } else {
+        eprintln!(
+            "{} change{} of access, {widened} widened",
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(if exit_code && widened > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// The write, as a stage of `MESHGEN_TIMINGS`.
 fn timed_write(
     dir: &std::path::Path,
@@ -401,6 +478,8 @@ fn timed_write(
 const NOTHING_WRITTEN: &str = "nothing was written";
 /// The last line of `meshgen diff` that failed (exit code 2).
 const NOTHING_COMPARED: &str = "nothing was compared (exit code 2)";
+/// The last line of `meshgen access` that failed.
+const NOTHING_READ: &str = "no access was computed";
 /// The last line of `meshgen values` that failed (it never writes).
 const NO_VALUES_PRINTED: &str = "no values were printed";
 

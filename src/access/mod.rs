@@ -10,15 +10,23 @@
 //! the pipeline calls it, and it never renders. It never panics on a tree:
 //! what it can not read is a value (`Err`, `None`), and what it does not
 //! model is listed by [`coverage::unmodelled`], never silently ignored.
+//!
+//! Beside the request model, computed from the same objects: `matrix`,
+//! for every profile and app, who is admitted and with what (`meshgen
+//! access matrix`), per profile rather than by enumerating requests; and
+//! `delta`, the changes of access between two trees (`meshgen diff
+//! --access`).
 
 pub mod admission;
 pub mod ambient;
 pub mod coverage;
+pub mod delta;
 pub mod expect;
 pub mod explain;
 pub mod gateway;
 pub mod istio;
 pub mod m2m;
+pub mod matrix;
 pub mod network;
 pub mod routing;
 pub mod sidecar;

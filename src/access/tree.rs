@@ -3,6 +3,9 @@
 //! ([`from_generated`]) or from files on disk ([`load`]), with other
 //! manifests merged in (`--with`). It only reads; it never renders.
 
+use crate::write::diff::MAX_COMPARED_BYTES;
+use crate::yaml::load::{LoadError, Selection};
+use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,16 +18,60 @@ pub type Tree = BTreeMap<String, Vec<Value>>;
 /// stage's `CONFIG_FILES`).
 const CONFIG_FILES: &[&str] = &["kustomization.yaml", "Chart.yaml", "values.yaml"];
 
+/// The parts of an object the access matrix reads (`*`: every list
+/// item); the rest of each document is parsed and checked as strictly,
+/// but not built, which keeps a tree of 10,000 profiles in memory.
+pub const SELECT: Selection = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "labels"],
+    &["spec", "action"],
+    &["spec", "provider"],
+    &["spec", "rules"],
+    &["spec", "selector"],
+    &["spec", "targetRefs"],
+    &["spec", "jwtRules"],
+    &["spec", "owner"],
+    &["spec", "gatewayClassName"],
+    &["spec", "servers"],
+    &["spec", "listeners"],
+    &["spec", "ports"],
+    &["spec", "template", "metadata", "labels"],
+    &["spec", "template", "spec", "serviceAccountName"],
+    &["spec", "template", "spec", "containers", "*", "ports"],
+    &["spec", "http"],
+    &["spec", "hosts"],
+    &["spec", "gateways"],
+    &["spec", "parentRefs"],
+    &["spec", "hostnames"],
+    &["spec", "mtls"],
+    &["subjects"],
+    &["roleRef"],
+];
+
+/// Only what an object is and where: for a first look at a large tree.
+pub const IDENTITY: Selection = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "labels"],
+];
+
 /// The object documents of one file's text (empty documents and
-/// non-objects dropped).
-fn objects(text: &str) -> Result<Vec<Value>, String> {
-    crate::yaml::load_json_documents(text)
-        .map(|docs| docs.into_iter().filter(Value::is_object).collect())
-        .map_err(|e| e.message)
+/// non-objects dropped), built in full or only the parts `select` names.
+fn objects(text: &str, select: Option<Selection>) -> Result<Vec<Value>, LoadError> {
+    let docs = match select {
+        None => crate::yaml::load_json_documents(text)?,
+        Some(select) => crate::yaml::load::load_selected_documents(text, select)?,
+    };
+    Ok(docs.into_iter().filter(Value::is_object).collect())
 }
 
 /// A file the model reads: YAML, not a tool's configuration.
-fn is_manifest(path: &str) -> bool {
+pub fn is_manifest(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     (name.ends_with(".yaml") || name.ends_with(".yml")) && !CONFIG_FILES.contains(&name)
 }
@@ -43,89 +90,139 @@ fn in_chart(path: &str, charts: &[String]) -> bool {
     charts.iter().any(|c| path.starts_with(c.as_str()))
 }
 
-/// The objects of a render (as `meshgen generate -o` would write them).
-/// meshgen's own files parse by construction (the check stage parsed
-/// them); one that did not would be left out.
-pub fn from_generated(generated: &crate::Generated) -> Tree {
-    let charts = chart_dirs(generated.files.keys().map(String::as_str));
-    generated
-        .files
+/// The files of `files` that hold objects: manifests outside Helm charts.
+fn object_files(files: &BTreeMap<String, String>) -> impl Iterator<Item = (&String, &String)> {
+    let charts = chart_dirs(files.keys().map(String::as_str));
+    files
         .iter()
-        .filter(|(p, _)| is_manifest(p) && !in_chart(p, &charts))
-        .filter_map(|(p, text)| objects(text).ok().map(|d| (p.clone(), d)))
+        .filter(move |(p, _)| is_manifest(p) && !in_chart(p, &charts))
+}
+
+/// Parse `files` (path, text) in full, on all cores.
+pub fn parse<'a>(
+    files: impl IntoParallelIterator<Item = (&'a String, &'a String)>,
+) -> Result<Tree, String> {
+    parse_as(files, None)
+}
+
+/// [`parse`], building only the parts of `select`.
+pub fn parse_selected<'a>(
+    files: impl IntoParallelIterator<Item = (&'a String, &'a String)>,
+    select: Selection,
+) -> Result<Tree, String> {
+    parse_as(files, Some(select))
+}
+
+fn parse_as<'a>(
+    files: impl IntoParallelIterator<Item = (&'a String, &'a String)>,
+    select: Option<Selection>,
+) -> Result<Tree, String> {
+    files
+        .into_par_iter()
+        .filter(|(p, _)| is_manifest(p))
+        .map(|(p, text)| {
+            objects(text, select)
+                .map(|docs| (p.clone(), docs))
+                .map_err(|e| {
+                    format!(
+                        "not YAML: {} --> {p}:{}:{}",
+                        e.message, e.origin.pos.line, e.origin.pos.col
+                    )
+                })
+        })
         .collect()
+}
+
+/// The objects of a render (as `meshgen generate -o` would write them),
+/// in full or only the parts `select` names. meshgen's own files parse
+/// by construction (the check stage parsed them); one that did not would
+/// be left out.
+pub fn from_generated_as(generated: &crate::Generated, select: Option<Selection>) -> Tree {
+    object_files(&generated.files)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter_map(|(p, text)| objects(text, select).ok().map(|d| (p.clone(), d)))
+        .collect()
+}
+
+/// The objects of a render, in full.
+pub fn from_generated(generated: &crate::Generated) -> Tree {
+    from_generated_as(generated, None)
 }
 
 /// Every manifest file under `dir` (kustomizations and Helm charts left
 /// out), keyed by its path relative to `dir`, then every file of `with`
 /// (a file, or a directory read the same way), keyed by its path as given.
 pub fn load(dir: &Path, with: &[PathBuf]) -> Result<Tree, String> {
-    let mut tree = Tree::new();
-    read_dir_into(dir, None, &mut tree)?;
-    merge_with(&mut tree, with)?;
+    load_as(dir, with, None)
+}
+
+/// [`load`], building in full or only the parts `select` names.
+pub fn load_as(dir: &Path, with: &[PathBuf], select: Option<Selection>) -> Result<Tree, String> {
+    // Located from the working directory, as the user named the tree.
+    let files = read_dir(dir, None)?;
+    let mut tree = parse_as(object_files(&files).collect::<Vec<_>>(), select)
+        .map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
+    merge_with_as(&mut tree, with, select)?;
     Ok(tree)
 }
 
 /// Adds the files of `with` to `tree` (see [`load`]).
 pub fn merge_with(tree: &mut Tree, with: &[PathBuf]) -> Result<(), String> {
-    for extra in with {
-        let label = extra.display().to_string();
-        if extra.is_dir() {
-            read_dir_into(extra, Some(&label), tree)?;
-        } else {
-            let text = std::fs::read_to_string(extra).map_err(|e| format!("{label}: {e}"))?;
-            let docs = objects(&text).map_err(|e| format!("{label}: {e}"))?;
-            tree.insert(label, docs);
-        }
+    merge_with_as(tree, with, None)
+}
+
+/// [`merge_with`], building in full or only the parts `select` names.
+pub fn merge_with_as(
+    tree: &mut Tree,
+    with: &[PathBuf],
+    select: Option<Selection>,
+) -> Result<(), String> {
+    for w in with {
+        let files = read_dir(w, Some(w))?;
+        tree.extend(parse_as(object_files(&files).collect::<Vec<_>>(), select)?);
     }
     Ok(())
 }
 
-/// The manifest files under `dir`, keyed relative to it (prefixed with
-/// `prefix/` when given).
-fn read_dir_into(dir: &Path, prefix: Option<&str>, tree: &mut Tree) -> Result<(), String> {
-    let mut files = Vec::new();
-    walk(dir, dir, &mut files)?;
-    let charts = chart_dirs(files.iter().map(|(rel, _)| rel.as_str()));
-    for (rel, path) in files {
-        if !is_manifest(&rel) || in_chart(&rel, &charts) {
-            continue;
-        }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let docs = objects(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let key = match prefix {
-            Some(p) => format!("{}/{rel}", p.trim_end_matches('/')),
-            None => rel,
-        };
-        tree.insert(key, docs);
-    }
-    Ok(())
-}
-
-/// Every file under `dir`: (path relative to `root` with `/`, full path).
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
-        let path = entry.path();
-        let kind = entry
-            .file_type()
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        if kind.is_dir() {
-            walk(root, &path, out)?;
-        } else if kind.is_file() {
-            let rel = path
-                .strip_prefix(root)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            let rel: Vec<String> = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect();
-            out.push((rel.join("/"), path));
-        }
-    }
-    Ok(())
+/// Every manifest under `root` (or `root` itself when it is a file), by
+/// path relative to it, or prefixed with `shown` (a `--with` path). Files
+/// over 64 MiB are refused, as `diff` refuses them.
+pub fn read_dir(root: &Path, shown: Option<&Path>) -> Result<BTreeMap<String, String>, String> {
+    let names: Vec<String> = if root.is_file() {
+        vec![String::new()]
+    } else {
+        crate::write::list_files(root).map_err(|d| d.message)?
+    };
+    names
+        .into_par_iter()
+        .filter(|n| n.is_empty() || is_manifest(n) || n.ends_with("Chart.yaml"))
+        .map(|n| {
+            let path = if n.is_empty() {
+                root.to_path_buf()
+            } else {
+                root.join(&n)
+            };
+            let key = match (shown, n.is_empty()) {
+                (Some(s), true) => s.display().to_string(),
+                (Some(s), false) => {
+                    format!("{}/{n}", s.display().to_string().trim_end_matches('/'))
+                }
+                (None, _) => n,
+            };
+            let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if meta.len() > MAX_COMPARED_BYTES {
+                return Err(format!(
+                    "{}: {} bytes, more than any manifest meshgen reads (64 MiB)",
+                    path.display(),
+                    meta.len()
+                ));
+            }
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok((key, text))
+        })
+        .collect()
 }
 
 /// Every object of the tree with the file it is in.

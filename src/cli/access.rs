@@ -2,7 +2,7 @@
 //! a check file), the request model asked, its answer printed. Every text
 //! a user or a tree supplied goes through `escape_controls`.
 
-use super::{fail, print_diagnostics, AccessCommand, TreeArgs};
+use super::{fail, print_diagnostics, AccessCommand, MatrixFormat, TreeArgs, NOTHING_READ};
 use meshgen::access::coverage::{unmodelled, Unmodelled};
 use meshgen::access::expect::{self, namespaced_arg};
 use meshgen::access::explain::{explain, Caller, Explanation};
@@ -155,6 +155,31 @@ pub(super) fn run(
                 ExitCode::from(1)
             })
         }
+        AccessCommand::Matrix { tree, format } => {
+            let mut clock = meshgen::timing::StageClock::new();
+            // Only the parts of each object the matrix reads are built.
+            let t = match load_as(tree, sub, session, Some(tree::SELECT)) {
+                Ok(t) => t,
+                Err(errors) => return Ok(fail(session, &errors, NOTHING_READ)),
+            };
+            clock.lap("access: tree");
+            let matrix = meshgen::access::matrix::compute(&t);
+            clock.lap("access: matrix");
+            session
+                .warnings
+                .0
+                .extend(matrix.notes.iter().map(|n| Diagnostic::notice(n.clone())));
+            print_diagnostics(session, None);
+            let text = match format {
+                MatrixFormat::Table => matrix.to_table(),
+                MatrixFormat::Json => matrix.to_json(),
+                MatrixFormat::Csv => matrix.to_csv(),
+            };
+            out.write_all(text.as_bytes())?;
+            // The process ends here; the OS takes the memory back.
+            std::mem::forget(t);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -171,13 +196,25 @@ fn load(
     sub: Option<&clap::ArgMatches>,
     session: &mut Session,
 ) -> Result<Tree, Diagnostics> {
+    load_as(args, sub, session, None)
+}
+
+/// [`load`], building each object in full or only the parts `select` names.
+fn load_as(
+    args: TreeArgs,
+    sub: Option<&clap::ArgMatches>,
+    session: &mut Session,
+    select: Option<meshgen::yaml::load::Selection>,
+) -> Result<Tree, Diagnostics> {
     let loaded = match &args.tree {
-        Some(dir) => tree::load(dir, &args.with),
+        Some(dir) => tree::load_as(dir, &args.with, select),
         None => {
             let inputs = args.values.resolve_in(sub);
             let generated = meshgen::generate(&inputs, session)?;
-            let mut t = tree::from_generated(&generated);
-            tree::merge_with(&mut t, &args.with).map(|()| t)
+            let mut t = tree::from_generated_as(&generated, select);
+            // 10,000 profiles are many allocations; the OS takes them back.
+            std::mem::forget(generated);
+            tree::merge_with_as(&mut t, &args.with, select).map(|()| t)
         }
     };
     loaded.map_err(|e| Diagnostic::error(e).into())

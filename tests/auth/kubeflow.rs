@@ -86,8 +86,8 @@ pub(crate) fn preset_tree() -> Tree {
 /// (`tests/kubeflow/`, each file naming its source and licence): the
 /// dashboard, KFAM, their NetworkPolicies and the controllers'
 /// ConfigMaps, for the replays on a bare clone.
-const EXCERPT: &str = "tests/kubeflow";
-const EXCERPT_FILES: &[&str] = &[
+pub(crate) const EXCERPT: &str = "tests/kubeflow";
+pub(crate) const EXCERPT_FILES: &[&str] = &[
     "kubeflow-namespace.yaml",
     "centraldashboard.yaml",
     "notebook-controller.yaml",
@@ -100,7 +100,7 @@ fn union(meshgen: Tree, dir: &std::path::Path) -> Tree {
     union_of_files(meshgen, dir, APPLIED)
 }
 
-fn union_of_files(meshgen: Tree, dir: &std::path::Path, files: &[&str]) -> Tree {
+pub(crate) fn union_of_files(meshgen: Tree, dir: &std::path::Path, files: &[&str]) -> Tree {
     let mut t = meshgen;
     for f in files {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();

@@ -14,6 +14,7 @@ mod gateway;
 mod idp_groups;
 mod kubeflow;
 mod m2m;
+mod matrix;
 mod outputs;
 mod readme;
 mod sidecar;

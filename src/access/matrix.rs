@@ -1,0 +1,1869 @@
+//! `meshgen access matrix`: for every profile and app of a rendered tree,
+//! who is admitted and with what, read from the tree's objects.
+//!
+//! It is computed per profile, not by enumerating requests: the subjects
+//! of a profile are the identities its objects name (the users and IdP
+//! groups of its AuthorizationPolicies' conditions, their principals and
+//! namespaces, its RoleBindings' subjects, a Kubeflow Profile's owner),
+//! plus two stand-ins for everyone else (a logged-in user and a workload
+//! of the mesh named nowhere, so a profile open to all shows). Each is
+//! decided once per capability by the policies that apply where the
+//! profile's workloads are enforced, in Istio's order:
+//!
+//! - sidecar: the policies of the namespace and of the root namespace
+//!   without `targetRefs` or `selector` (a policy selecting some pods is
+//!   reported, not applied); ambient: the waypoint's (`targetRefs`) when
+//!   the namespace uses one and the gateway is sent through it
+//!   (`istio.io/ingress-use-waypoint`), then ztunnel's, lowered to L4
+//!   (an ALLOW rule with an HTTP attribute never matches, a DENY rule
+//!   keeps its L4 part: istio/istio 86c9f01
+//!   `pilot/pkg/serviceregistry/ambient/authorization.go`), or ztunnel's
+//!   alone for the pod's IP; a caller takes whichever way lets it in;
+//! - a token is verified where a RequestAuthentication applies (a token
+//!   of an issuer none lists is refused), and then its claims are known;
+//! - DENY before ALLOW; with an ALLOW policy applied, a request no ALLOW
+//!   rule matches is refused (`pilot/pkg/security/authz/builder/builder.go:116-137`);
+//!   values match exactly, by `prefix*`, `*suffix` or `*` (present)
+//!   (`pilot/pkg/security/authz/matcher/string.go:100-115`);
+//! - the gateway admits any logged-in user (its CUSTOM login) and sets the
+//!   user header from the verified token (its RequestAuthentication's
+//!   `outputClaimToHeaders`: `email` for dex, `sub`,
+//!   `system:serviceaccount:NS:SA`, for the cluster's tokens).
+//!
+//! Capabilities: `api` (a request to the profile's workloads, `GET /`),
+//! `notebooks` (`GET /notebook/<profile>/<name>/`), `role` (the
+//! ClusterRole a RoleBinding of the namespace gives: `view`, `edit`,
+//! `admin` for Kubeflow's, else its name); for an app, `api` is the app
+//! through the gateway (after the login, for `any-user`). A level is
+//! `yes`, `no` or `only …` (some requests: the rule's conditions).
+//!
+//! `tests/auth/matrix.rs` checks every cell of the golden cases against
+//! a concrete request replayed through the request model.
+
+use super::tree::Tree;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What is reached: a profile (its namespace) or an app of the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Target {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// Who: `user`, `idp-group`, `group` (a RoleBinding's Group not named by
+/// any policy), `service-account` (`NS/SA`: its cluster token through the
+/// gateway, or its pods in the mesh), `namespace` (its workloads in the
+/// mesh), `workload` (a SPIFFE principal), `any-user` (a logged-in user
+/// named nowhere), `any-workload` (a workload of the mesh named nowhere),
+/// `anonymous`, `token` (a token the gateway accepts, by issuer and
+/// audience).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Subject {
+    pub kind: &'static str,
+    pub name: String,
+}
+
+/// `api`, `notebooks` or `role`.
+pub type Capability = &'static str;
+
+pub const CAPABILITIES: [Capability; 3] = ["api", "notebooks", "role"];
+
+/// One cell: its level and the objects that decided it
+/// (`Kind/namespace/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grant {
+    pub level: String,
+    pub by: Vec<String>,
+}
+
+impl Grant {
+    fn no(by: Vec<String>) -> Grant {
+        Grant {
+            level: "no".into(),
+            by,
+        }
+    }
+    fn yes(by: Vec<String>) -> Grant {
+        Grant {
+            level: "yes".into(),
+            by,
+        }
+    }
+    pub fn granted(&self) -> bool {
+        self.level != "no"
+    }
+}
+
+/// How much a level grants, to tell widened access from narrowed:
+/// `no` < `only …` < `yes`; `view` < `edit` < `admin`, another
+/// ClusterRole between `view` and `edit`.
+pub fn rank(level: &str) -> u8 {
+    match level {
+        "no" => 0,
+        "view" => 1,
+        "edit" => 3,
+        "admin" => 4,
+        "yes" => 3,
+        l if l.starts_with("only ") => 1,
+        _ => 2,
+    }
+}
+
+/// Who reaches what: every granted cell (absent: `no`), and what the
+/// tree holds that the matrix does not model.
+#[derive(Debug, Clone, Default)]
+pub struct Matrix {
+    pub cells: BTreeMap<(Target, Subject, Capability), Grant>,
+    pub targets: BTreeSet<Target>,
+    pub notes: Vec<String>,
+}
+
+/// The cell of (`target`, `subject`, `cap`), `no` when absent.
+impl Matrix {
+    pub fn get(&self, target: &Target, subject: &Subject, cap: Capability) -> Option<&Grant> {
+        self.cells.get(&(target.clone(), subject.clone(), cap))
+    }
+}
+
+/// Kinds that decide traffic or access which the matrix does not model:
+/// each object of one is reported.
+const NOT_MODELLED: &[&str] = &[
+    "NetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+    "EnvoyFilter",
+    "WasmPlugin",
+    "Sidecar",
+    "ClusterRoleBinding",
+    "AuthorizationPolicy/CUSTOM",
+];
+
+/// The root namespace (Istio's default `rootNamespace`).
+pub const ROOT_NS: &str = "istio-system";
+const DEX_GROUPS: &str = "request.auth.claims[groups]";
+const K8S_SA: &str = "system:serviceaccount:";
+
+/// An object of the tree, with the file it is in.
+#[derive(Clone, Copy)]
+struct Obj<'a> {
+    doc: &'a Value,
+}
+
+impl<'a> Obj<'a> {
+    fn kind(&self) -> &'a str {
+        self.doc["kind"].as_str().unwrap_or_default()
+    }
+    fn ns(&self) -> &'a str {
+        self.doc["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+    }
+    fn name(&self) -> &'a str {
+        self.doc["metadata"]["name"].as_str().unwrap_or_default()
+    }
+    fn id(&self) -> String {
+        match self.ns() {
+            "" => format!("{}/{}", self.kind(), self.name()),
+            ns => format!("{}/{ns}/{}", self.kind(), self.name()),
+        }
+    }
+    fn spec(&self) -> &'a Value {
+        &self.doc["spec"]
+    }
+}
+
+/// What the gateway does, read once from the tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    /// The gateway pods' SPIFFE principal.
+    pub gateway: String,
+    /// The header the gateway sets from a verified user's `email`.
+    pub user_header: String,
+    /// The issuer of users' tokens (dex), and whether the gateway forwards them.
+    pub user_issuer: Option<(String, bool)>,
+    /// Issuers whose `sub` the gateway writes into the user header (the
+    /// cluster's ServiceAccount tokens), with whether it forwards them
+    /// and their audiences.
+    pub m2m: Vec<(String, bool, Vec<String>)>,
+    /// The gateway's RequestAuthentication.
+    pub by: Vec<String>,
+}
+
+fn strs(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+fn labels_select(selector: &Value, labels: &Value) -> bool {
+    selector["matchLabels"]
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        && selector["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .all(|(k, v)| labels[k] == *v)
+}
+
+/// The gateway: the RequestAuthentication that selects pods of a
+/// Deployment and writes a header from a claim.
+pub fn context(tree: &Tree) -> Context {
+    let objs: Vec<Obj> = tree.values().flatten().map(|doc| Obj { doc }).collect();
+    context_of(&objs)
+}
+
+/// Whether policy `o` attaches to pods labelled `labels` in `ns`: by
+/// `targetRefs` to the Gateway its `gateway.networking.k8s.io/gateway-name`
+/// label names, by its selector, or namespace-wide (istio/istio 86c9f01
+/// `pilot/pkg/model/policyattachment.go`, ShouldAttachPolicy).
+fn attaches(o: &Obj, labels: &Value, ns: &str) -> bool {
+    if o.ns() != ns && o.ns() != ROOT_NS {
+        return false;
+    }
+    match (o.spec().get("targetRefs"), o.spec().get("selector")) {
+        (Some(refs), _) => {
+            o.ns() == ns
+                && strs_refs(Some(refs)).any(|(g, k, n)| {
+                    g == "gateway.networking.k8s.io"
+                        && k == "Gateway"
+                        && labels["gateway.networking.k8s.io/gateway-name"] == n
+                })
+        }
+        (None, Some(sel)) => labels_select(sel, labels),
+        (None, None) => true,
+    }
+}
+
+fn pod_labels<'a>(d: &Obj<'a>) -> &'a Value {
+    &d.spec()["template"]["metadata"]["labels"]
+}
+
+fn context_of(objs: &[Obj]) -> Context {
+    let mut ctx = Context {
+        gateway: "cluster.local/ns/deploykf-istio-gateway/sa/deploykf-gateway".into(),
+        user_header: "kubeflow-userid".into(),
+        user_issuer: None,
+        m2m: Vec::new(),
+        by: Vec::new(),
+    };
+    for ra in objs.iter().filter(|o| o.kind() == "RequestAuthentication") {
+        let writes_headers = ra.spec()["jwtRules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r.get("outputClaimToHeaders").is_some());
+        let Some(pods) = objs.iter().find(|d| {
+            d.kind() == "Deployment"
+                && writes_headers
+                && d.ns() == ra.ns()
+                && ra
+                    .spec()
+                    .get("selector")
+                    .or(ra.spec().get("targetRefs"))
+                    .is_some()
+                && attaches(ra, pod_labels(d), d.ns())
+        }) else {
+            continue;
+        };
+        let sa = pods.spec()["template"]["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default");
+        ctx.gateway = format!("cluster.local/ns/{}/sa/{sa}", pods.ns());
+        ctx.by.push(ra.id());
+        for rule in ra.spec()["jwtRules"].as_array().into_iter().flatten() {
+            let iss = rule["issuer"].as_str().unwrap_or_default().to_string();
+            let fwd = rule["forwardOriginalToken"] == true;
+            for o in rule["outputClaimToHeaders"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let header = o["header"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                match o["claim"].as_str() {
+                    Some("email") => {
+                        ctx.user_header = header;
+                        ctx.user_issuer = Some((iss.clone(), fwd));
+                    }
+                    Some("sub") => ctx.m2m.push((
+                        iss.clone(),
+                        fwd,
+                        strs(&rule["audiences"])
+                            .into_iter()
+                            .map(String::from)
+                            .collect(),
+                    )),
+                    _ => {}
+                }
+            }
+        }
+    }
+    ctx
+}
+
+/// A request at a profile's enforcement point.
+#[derive(Debug, Clone)]
+struct Req {
+    /// The caller's SPIFFE principal (mTLS).
+    principal: String,
+    headers: BTreeMap<String, String>,
+    /// A token: (issuer, claims).
+    token: Option<(String, Value)>,
+    path: String,
+    /// The pod port, when known (an app's `targetPort`); unknown, a rule's
+    /// `ports` or `notPorts` is taken to hold.
+    port: Option<String>,
+}
+
+/// Where a profile's policies are enforced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum At<'a> {
+    Sidecar,
+    Waypoint(&'a str),
+    Ztunnel,
+}
+
+fn istio_match(pattern: &str, value: &str) -> bool {
+    if pattern == "*" {
+        return !value.is_empty();
+    }
+    if let Some(p) = pattern.strip_suffix('*') {
+        return value.starts_with(p);
+    }
+    if let Some(s) = pattern.strip_prefix('*') {
+        return value.ends_with(s);
+    }
+    value == pattern
+}
+
+fn any_match(list: &Value, values: &[String]) -> bool {
+    strs(list)
+        .iter()
+        .any(|p| values.iter().any(|v| istio_match(p, v)))
+}
+
+const L7_OPERATION: [&str; 6] = [
+    "hosts",
+    "notHosts",
+    "methods",
+    "notMethods",
+    "paths",
+    "notPaths",
+];
+const L7_SOURCE: [&str; 4] = [
+    "remoteIpBlocks",
+    "notRemoteIpBlocks",
+    "requestPrincipals",
+    "notRequestPrincipals",
+];
+const L4_WHEN: [&str; 5] = [
+    "source.ip",
+    "source.namespace",
+    "source.principal",
+    "destination.ip",
+    "destination.port",
+];
+
+fn has_l7(rule: &Value) -> bool {
+    let keys = |list: &Value, inner: &str, of: &[&str]| {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| of.iter().any(|k| x[inner].get(*k).is_some()))
+    };
+    keys(&rule["to"], "operation", &L7_OPERATION)
+        || keys(&rule["from"], "source", &L7_SOURCE)
+        || rule["when"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|w| !L4_WHEN.contains(&w["key"].as_str().unwrap_or_default()))
+}
+
+/// A rule as ztunnel enforces it (`authorization.go:481-489,599-603`):
+/// `None` for an ALLOW rule with an HTTP attribute; a DENY rule without
+/// its HTTP attributes.
+fn ztunnel_rule(rule: &Value, action: &str) -> Option<Value> {
+    if !has_l7(rule) {
+        return Some(rule.clone());
+    }
+    if action == "ALLOW" {
+        return None;
+    }
+    let mut r = rule.clone();
+    for (list, inner, of) in [
+        ("to", "operation", &L7_OPERATION[..]),
+        ("from", "source", &L7_SOURCE[..]),
+    ] {
+        for x in r[list].as_array_mut().into_iter().flatten() {
+            if let Some(o) = x[inner].as_object_mut() {
+                o.retain(|k, _| !of.contains(&k.as_str()));
+            }
+        }
+    }
+    if let Some(w) = r["when"].as_array_mut() {
+        w.retain(|w| L4_WHEN.contains(&w["key"].as_str().unwrap_or_default()));
+    }
+    Some(r)
+}
+
+/// The values of a `when` key for `req` (`verified`: the token's claims
+/// when a RequestAuthentication verified it). `None`: not modelled.
+fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<String>> {
+    if key == "source.namespace" {
+        return Some(source_namespace(&req.principal).into_iter().collect());
+    }
+    if key == "source.principal" {
+        return Some(vec![req.principal.clone()]);
+    }
+    if let Some(h) = key
+        .strip_prefix("request.headers[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        return Some(
+            req.headers
+                .get(&h.to_ascii_lowercase())
+                .into_iter()
+                .cloned()
+                .collect(),
+        );
+    }
+    if let Some(c) = key
+        .strip_prefix("request.auth.claims[")
+        .and_then(|k| k.strip_suffix(']'))
+    {
+        let claim = verified.and_then(|claims| c.split("][").try_fold(claims, |v, k| v.get(k)));
+        return Some(match claim {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        });
+    }
+    if key == "request.auth.audiences" {
+        return Some(match verified.map(|c| &c["aud"]) {
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            _ => Vec::new(),
+        });
+    }
+    None
+}
+
+fn source_namespace(principal: &str) -> Option<String> {
+    principal
+        .strip_prefix("cluster.local/ns/")
+        .and_then(|p| p.split('/').next())
+        .map(String::from)
+}
+
+/// Whether `rule` matches `req` at a profile's workload (method `GET`, any
+/// port).
+fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
+    let principal = [req.principal.clone()];
+    let ns: Vec<String> = source_namespace(&req.principal).into_iter().collect();
+    let request_principal: Vec<String> = verified
+        .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
+        .into_iter()
+        .collect();
+    let from_ok = rule.get("from").is_none_or(|from| {
+        from.as_array().into_iter().flatten().any(|f| {
+            let s = &f["source"];
+            s.get("principals").is_none_or(|l| any_match(l, &principal))
+                && s.get("notPrincipals")
+                    .is_none_or(|l| !any_match(l, &principal))
+                && s.get("namespaces").is_none_or(|l| any_match(l, &ns))
+                && s.get("notNamespaces").is_none_or(|l| !any_match(l, &ns))
+                && s.get("requestPrincipals")
+                    .is_none_or(|l| any_match(l, &request_principal))
+                && s.get("notRequestPrincipals")
+                    .is_none_or(|l| !any_match(l, &request_principal))
+        })
+    });
+    let path = [req.path.clone()];
+    let get = ["GET".to_string()];
+    let port: Vec<String> = req.port.iter().cloned().collect();
+    let to_ok = rule.get("to").is_none_or(|to| {
+        to.as_array().into_iter().flatten().any(|t| {
+            let o = &t["operation"];
+            o.get("paths").is_none_or(|l| any_match(l, &path))
+                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
+                && o.get("methods").is_none_or(|l| any_match(l, &get))
+                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
+                && o.get("hosts").is_none()
+                // An unknown port (a profile's pods, an app whose Service
+                // is not in the tree) is taken to be the one a rule names.
+                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
+                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
+        })
+    });
+    let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
+        let v = attribute(
+            req,
+            verified.map(|(_, c)| c),
+            w["key"].as_str().unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        w.get("values").is_none_or(|l| any_match(l, &v))
+            && w.get("notValues").is_none_or(|l| !any_match(l, &v))
+    });
+    from_ok && to_ok && when_ok
+}
+
+/// The objects of one profile namespace, and the root namespace's.
+struct Namespace<'a> {
+    name: &'a str,
+    objs: Vec<Obj<'a>>,
+    root: &'a [Obj<'a>],
+    /// The labels of the pods reached, when known (an app's, by its
+    /// Service's selector): policies with a `selector` apply by them.
+    pods: Option<&'a Value>,
+}
+
+impl<'a> Namespace<'a> {
+    fn labels(&self) -> Option<&'a Value> {
+        self.objs
+            .iter()
+            .find(|o| o.kind() == "Namespace" && o.name() == self.name)
+            .map(|o| &o.doc["metadata"]["labels"])
+    }
+
+    fn ambient(&self) -> bool {
+        self.labels()
+            .is_some_and(|l| l["istio.io/dataplane-mode"] == "ambient")
+    }
+
+    /// The waypoint its Services use (`waypoints.go` getUseWaypoint).
+    fn waypoint(&self) -> Option<&'a str> {
+        let name = self.labels()?["istio.io/use-waypoint"].as_str()?;
+        self.objs
+            .iter()
+            .find(|o| {
+                o.kind() == "Gateway"
+                    && o.name() == name
+                    && o.spec()["gatewayClassName"] == "istio-waypoint"
+                    && matches!(
+                        o.doc["metadata"]["labels"]["istio.io/waypoint-for"].as_str(),
+                        None | Some("service") | Some("all")
+                    )
+            })
+            .map(|o| o.name())
+    }
+
+    fn policies(&self, kind: &str, at: At) -> Vec<Obj<'a>> {
+        self.objs
+            .iter()
+            .chain(self.root.iter())
+            .filter(|o| o.kind() == kind)
+            .filter(|o| {
+                let refs = o.spec().get("targetRefs");
+                match at {
+                    At::Waypoint(w) => {
+                        o.ns() == self.name
+                            && strs_refs(refs).any(|(g, k, n)| {
+                                g == "gateway.networking.k8s.io" && k == "Gateway" && n == w
+                            })
+                    }
+                    At::Sidecar | At::Ztunnel => {
+                        refs.is_none()
+                            && o.spec()
+                                .get("selector")
+                                .is_none_or(|sel| self.pods.is_some_and(|l| labels_select(sel, l)))
+                    }
+                }
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Whether `req` is let through at `at`, and the objects that decided.
+    fn authorize(&self, req: &Req, at: At) -> (bool, Vec<String>) {
+        let mut verified = None;
+        if at != At::Ztunnel {
+            let ras = self.policies("RequestAuthentication", at);
+            if let Some((iss, claims)) = &req.token {
+                if !ras.is_empty() {
+                    let listed = ras.iter().find(|ra| {
+                        ra.spec()["jwtRules"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|r| r["issuer"] == iss.as_str())
+                    });
+                    match listed {
+                        Some(_) => verified = Some((iss.as_str(), claims)),
+                        None => return (false, ras.iter().map(|r| r.id()).collect()),
+                    }
+                }
+            }
+        }
+        let aps = self.policies("AuthorizationPolicy", at);
+        // Whether a rule of `p` matches, as enforced at `at`.
+        let hit = |p: &Obj<'a>, action: &str| -> bool {
+            p.spec()["rules"].as_array().into_iter().flatten().any(|r| {
+                if at == At::Ztunnel && has_l7(r) {
+                    ztunnel_rule(r, action).is_some_and(|r| rule_matches(&r, req, verified))
+                } else {
+                    rule_matches(r, req, verified)
+                }
+            })
+        };
+        let action = |p: &Obj<'a>| p.spec()["action"].as_str().unwrap_or("ALLOW");
+        for p in aps.iter().filter(|p| action(p) == "DENY") {
+            if hit(p, "DENY") {
+                return (false, vec![p.id()]);
+            }
+        }
+        let allow: Vec<&Obj> = aps.iter().filter(|p| action(p) == "ALLOW").collect();
+        if allow.is_empty() {
+            return (true, Vec::new());
+        }
+        for p in &allow {
+            if hit(p, "ALLOW") {
+                return (true, vec![p.id()]);
+            }
+        }
+        (false, allow.iter().map(|p| p.id()).collect())
+    }
+
+    /// Whether `req` reaches a workload of the namespace, on the way that
+    /// lets it (`tests/auth/ambient.rs` `at_destination`), with the
+    /// objects that decided.
+    fn reaches(&self, req: &Req, from_gateway: bool, captured: bool) -> (bool, Vec<String>) {
+        if !self.ambient() {
+            return self.authorize(req, At::Sidecar);
+        }
+        let ingress = self
+            .labels()
+            .is_some_and(|l| l["istio.io/ingress-use-waypoint"] == "true");
+        let mut by = Vec::new();
+        if let Some(w) = self
+            .waypoint()
+            .filter(|_| captured || (from_gateway && ingress))
+        {
+            let (ok, b) = self.authorize(req, At::Waypoint(w));
+            if ok {
+                let mut hop = req.clone();
+                hop.principal = format!("cluster.local/ns/{}/sa/{w}", self.name);
+                let (ok, b2) = self.authorize(&hop, At::Ztunnel);
+                if ok {
+                    return (true, [b, b2].concat());
+                }
+                by.extend(b2);
+            } else {
+                by.extend(b);
+            }
+        }
+        // The Service without a waypoint, or the pod's IP: ztunnel alone.
+        let (ok, b) = self.authorize(req, At::Ztunnel);
+        if ok {
+            return (true, b);
+        }
+        by.extend(b);
+        by.sort();
+        by.dedup();
+        (false, by)
+    }
+}
+
+fn strs_refs(refs: Option<&Value>) -> impl Iterator<Item = (&str, &str, &str)> {
+    refs.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            (
+                r["group"].as_str().unwrap_or_default(),
+                r["kind"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default(),
+            )
+        })
+}
+
+/// The role a ClusterRole name stands for.
+fn role_of(cluster_role: &str) -> String {
+    match cluster_role {
+        "kubeflow-admin" => "admin".into(),
+        "kubeflow-edit" => "edit".into(),
+        "kubeflow-view" => "view".into(),
+        other => other.into(),
+    }
+}
+
+/// An address named nowhere, for the stand-ins.
+pub const NOBODY: &str = "any-user@meshgen.invalid";
+
+/// The request a subject makes to `path` of profile `ns`, the way it
+/// comes (through the gateway or from its pods): (request, from the
+/// gateway, captured by ambient). `None`: it has no such way.
+fn requests(
+    ctx: &Context,
+    subject: &Subject,
+    path: &str,
+    ambient_ns: &dyn Fn(&str) -> bool,
+) -> Vec<(Req, bool, bool)> {
+    let via_gateway = |user: &str, token: Option<(String, Value)>| Req {
+        principal: ctx.gateway.clone(),
+        headers: BTreeMap::from([(ctx.user_header.clone(), user.to_string())]),
+        token,
+        path: path.into(),
+        port: None,
+    };
+    let dex = |email: &str, groups: &[&str]| {
+        ctx.user_issuer
+            .as_ref()
+            .filter(|(_, fwd)| *fwd)
+            .map(|(iss, _)| {
+                (
+                    iss.clone(),
+                    serde_json::json!({"sub": email, "email": email, "groups": groups}),
+                )
+            })
+    };
+    let in_mesh = |principal: String| {
+        let captured = source_namespace(&principal).is_some_and(|n| ambient_ns(&n));
+        (
+            Req {
+                principal,
+                headers: BTreeMap::new(),
+                token: None,
+                path: path.into(),
+                port: None,
+            },
+            false,
+            captured,
+        )
+    };
+    match subject.kind {
+        "user" => vec![(
+            via_gateway(&subject.name, dex(&subject.name, &[])),
+            true,
+            false,
+        )],
+        "any-user" => vec![(via_gateway(NOBODY, dex(NOBODY, &[])), true, false)],
+        "idp-group" => vec![(
+            via_gateway(NOBODY, dex(NOBODY, &[subject.name.as_str()])),
+            true,
+            false,
+        )],
+        "service-account" => {
+            let (ns, sa) = subject.name.split_once('/').unwrap_or_default();
+            let sub = format!("{K8S_SA}{ns}:{sa}");
+            let mut out: Vec<(Req, bool, bool)> = ctx
+                .m2m
+                .iter()
+                .map(|(iss, fwd, _)| {
+                    let token = fwd.then(|| (iss.clone(), serde_json::json!({"sub": sub})));
+                    (via_gateway(&sub, token), true, false)
+                })
+                .collect();
+            out.push(in_mesh(format!("cluster.local/ns/{ns}/sa/{sa}")));
+            out
+        }
+        "namespace" => vec![in_mesh(format!(
+            "cluster.local/ns/{}/sa/default",
+            subject.name
+        ))],
+        "workload" => vec![in_mesh(subject.name.clone())],
+        "any-workload" => vec![in_mesh(
+            "cluster.local/ns/meshgen-nowhere/sa/default".into(),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// The conditions of the ALLOW rules that name `subject` (or, for
+/// `any-workload`, that name no source), when no request of the matrix
+/// matched them: what the subject may still do.
+fn limited(ns: &Namespace, subject: &Subject, ctx: &Context) -> Option<(String, Vec<String>)> {
+    let names = |rule: &Value| -> bool {
+        let from = rule.get("from");
+        match subject.kind {
+            "any-workload" => from.is_none(),
+            "workload" | "namespace" => {
+                from.into_iter()
+                    .flat_map(|f| f.as_array())
+                    .flatten()
+                    .any(|f| {
+                        let s = &f["source"];
+                        (subject.kind == "workload"
+                            && strs(&s["principals"]).contains(&subject.name.as_str()))
+                            || (subject.kind == "namespace"
+                                && strs(&s["namespaces"]).contains(&subject.name.as_str()))
+                    })
+            }
+            _ => false,
+        }
+    };
+    let mut what = BTreeSet::new();
+    let mut by = Vec::new();
+    let at = if ns.ambient() {
+        ns.waypoint().map_or(At::Ztunnel, At::Waypoint)
+    } else {
+        At::Sidecar
+    };
+    for p in ns.policies("AuthorizationPolicy", at) {
+        if p.spec()["action"].as_str().unwrap_or("ALLOW") != "ALLOW" {
+            continue;
+        }
+        for rule in p.spec()["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| names(r))
+        {
+            let mut parts = Vec::new();
+            for t in rule["to"].as_array().into_iter().flatten() {
+                let o = &t["operation"];
+                let methods = strs(&o["methods"]).join(",");
+                let paths = strs(&o["paths"]).join(",");
+                parts.push(format!("{methods} {paths}").trim().to_string());
+            }
+            for w in rule["when"].as_array().into_iter().flatten() {
+                let key = w["key"].as_str().unwrap_or_default();
+                if key == format!("request.headers[{}]", ctx.user_header) {
+                    parts.push(format!("for its users ({key})"));
+                } else {
+                    parts.push(format!("when {key}"));
+                }
+            }
+            if !parts.is_empty() {
+                what.insert(parts.join(" "));
+                by.push(p.id());
+            }
+        }
+    }
+    by.dedup();
+    (!what.is_empty()).then(|| {
+        (
+            format!("only {}", what.into_iter().collect::<Vec<_>>().join("; ")),
+            by,
+        )
+    })
+}
+
+/// The subjects profile `ns`'s objects name.
+fn subjects(ns: &Namespace, ctx: &Context) -> BTreeSet<Subject> {
+    let mut out = BTreeSet::new();
+    let s = |kind: &'static str, name: &str| Subject {
+        kind,
+        name: name.to_string(),
+    };
+    let user_key = format!("request.headers[{}]", ctx.user_header);
+    let user = |v: &str| {
+        if let Some(sa) = v.strip_prefix(K8S_SA) {
+            s("service-account", &sa.replacen(':', "/", 1))
+        } else {
+            s("user", v)
+        }
+    };
+    for p in ns.objs.iter().filter(|o| o.kind() == "AuthorizationPolicy") {
+        for rule in p.spec()["rules"].as_array().into_iter().flatten() {
+            for w in rule["when"].as_array().into_iter().flatten() {
+                let key = w["key"].as_str().unwrap_or_default();
+                let values = strs(&w["values"]).into_iter().chain(strs(&w["notValues"]));
+                for v in values.filter(|v| !v.contains('*')) {
+                    if key.eq_ignore_ascii_case(&user_key) {
+                        out.insert(user(v));
+                    } else if key == DEX_GROUPS {
+                        out.insert(s("idp-group", v));
+                    }
+                }
+            }
+            for f in rule["from"].as_array().into_iter().flatten() {
+                for p in strs(&f["source"]["principals"]) {
+                    if p != ctx.gateway && !p.contains('*') {
+                        out.insert(s("workload", p));
+                    }
+                }
+                for n in strs(&f["source"]["namespaces"]) {
+                    if !n.contains('*') {
+                        out.insert(s("namespace", n));
+                    }
+                }
+            }
+        }
+    }
+    let groups: Vec<String> = out
+        .iter()
+        .filter(|s| s.kind == "idp-group")
+        .map(|s| s.name.clone())
+        .collect();
+    for rb in ns.objs.iter().filter(|o| o.kind() == "RoleBinding") {
+        for subj in rb.doc["subjects"].as_array().into_iter().flatten() {
+            let name = subj["name"].as_str().unwrap_or_default();
+            match subj["kind"].as_str() {
+                Some("User") => {
+                    out.insert(user(name));
+                }
+                Some("Group") => {
+                    out.insert(rbac_group(name, &groups));
+                }
+                Some("ServiceAccount") => {
+                    let sns = subj["namespace"].as_str().unwrap_or(ns.name);
+                    out.insert(s("service-account", &format!("{sns}/{name}")));
+                }
+                _ => {}
+            }
+        }
+    }
+    for p in ns.objs.iter().filter(|o| o.kind() == "Profile") {
+        if let Some(owner) = p.spec()["owner"]["name"].as_str() {
+            out.insert(user(owner));
+        }
+    }
+    out.insert(s("any-user", "*"));
+    out.insert(s("any-workload", "*"));
+    out
+}
+
+/// A RoleBinding's Group as an IdP group the policies name, when it is
+/// that group behind the API server's groups prefix (`oidc:`: a prefix
+/// ending in `:`), else a group of its own.
+fn rbac_group(name: &str, idp_groups: &[String]) -> Subject {
+    for g in idp_groups {
+        if let Some(prefix) = name.strip_suffix(g.as_str()) {
+            if prefix.is_empty() || prefix.ends_with(':') {
+                return Subject {
+                    kind: "idp-group",
+                    name: g.clone(),
+                };
+            }
+        }
+    }
+    Subject {
+        kind: "group",
+        name: name.to_string(),
+    }
+}
+
+/// The role `subject` holds in the namespace, by its RoleBindings (the
+/// most permissive), and a Kubeflow Profile's owner `admin` (the profile
+/// controller's `namespaceAdmin` binding, kubeflow/dashboard
+/// `components/profile-controller/controllers/profile_controller.go`).
+fn role(ns: &Namespace, subject: &Subject, idp_groups: &[String]) -> Option<Grant> {
+    let mut best: Option<Grant> = None;
+    let mut offer = |level: String, by: String| {
+        let better = best.as_ref().is_none_or(|b| rank(&level) > rank(&b.level));
+        if better {
+            best = Some(Grant {
+                level,
+                by: vec![by],
+            });
+        }
+    };
+    for rb in ns.objs.iter().filter(|o| o.kind() == "RoleBinding") {
+        let hit = rb.doc["subjects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|subj| {
+                let name = subj["name"].as_str().unwrap_or_default();
+                match (subj["kind"].as_str(), subject.kind) {
+                    (Some("User"), "user") => name == subject.name,
+                    (Some("User"), "service-account") => {
+                        name.strip_prefix(K8S_SA).map(|s| s.replacen(':', "/", 1))
+                            == Some(subject.name.clone())
+                    }
+                    (Some("Group"), "idp-group" | "group") => {
+                        rbac_group(name, idp_groups) == *subject
+                    }
+                    (Some("ServiceAccount"), "service-account") => {
+                        format!("{}/{name}", subj["namespace"].as_str().unwrap_or(ns.name))
+                            == subject.name
+                    }
+                    _ => false,
+                }
+            });
+        if hit {
+            offer(
+                role_of(rb.doc["roleRef"]["name"].as_str().unwrap_or_default()),
+                rb.id(),
+            );
+        }
+    }
+    for p in ns.objs.iter().filter(|o| o.kind() == "Profile") {
+        if subject.kind == "user" && p.spec()["owner"]["name"] == subject.name.as_str() {
+            offer("admin".into(), p.id());
+        }
+    }
+    best
+}
+
+/// The rows of profile `ns`.
+fn profile_cells(
+    ns: &Namespace,
+    ctx: &Context,
+    ambient_ns: &dyn Fn(&str) -> bool,
+    out: &mut BTreeMap<(Target, Subject, Capability), Grant>,
+) {
+    let target = Target {
+        kind: "profile",
+        name: ns.name.to_string(),
+    };
+    let subjects = subjects(ns, ctx);
+    let idp_groups: Vec<String> = subjects
+        .iter()
+        .filter(|s| s.kind == "idp-group")
+        .map(|s| s.name.clone())
+        .collect();
+    let owner_policy = ns.objs.iter().find(|o| o.kind() == "Profile");
+    for subject in subjects {
+        for (cap, path) in [
+            ("api", "/".to_string()),
+            ("notebooks", format!("/notebook/{}/nb/", ns.name)),
+        ] {
+            let mut grant = None;
+            let mut denied_by = Vec::new();
+            for (req, gw, captured) in requests(ctx, &subject, &path, ambient_ns) {
+                let (ok, by) = ns.reaches(&req, gw, captured);
+                if ok {
+                    grant = Some(Grant::yes(by));
+                    break;
+                }
+                denied_by.extend(by);
+            }
+            // A Kubeflow Profile's owner is admitted by the policy the
+            // profile controller makes at run time (`ns-owner-access-istio`,
+            // profile_controller.go getAuthorizationPolicy), unless a
+            // DENY of the tree refuses.
+            if grant.is_none() && subject.kind == "user" {
+                if let Some(p) =
+                    owner_policy.filter(|p| p.spec()["owner"]["name"] == subject.name.as_str())
+                {
+                    if !denied_by.iter().any(|b| is_deny(ns, b)) {
+                        grant = Some(Grant::yes(vec![p.id()]));
+                    }
+                }
+            }
+            let grant = match grant {
+                Some(g) => g,
+                None => match limited(ns, &subject, ctx) {
+                    Some((level, by)) if cap == "api" => Grant { level, by },
+                    _ => Grant::no(denied_by),
+                },
+            };
+            if grant.granted() {
+                out.insert((target.clone(), subject.clone(), cap), grant);
+            }
+        }
+        if let Some(r) = role(ns, &subject, &idp_groups) {
+            out.insert((target.clone(), subject.clone(), "role"), r);
+        }
+    }
+}
+
+fn is_deny(ns: &Namespace, id: &str) -> bool {
+    ns.objs
+        .iter()
+        .any(|o| o.id() == id && o.spec()["action"] == "DENY")
+}
+
+/// The namespaces of the profiles: Namespaces labelled
+/// `app.kubernetes.io/part-of: kubeflow-profile` (meshgen's) and Kubeflow
+/// Profiles (the profile controller makes their namespaces).
+pub fn profiles_of<'a>(docs: impl Iterator<Item = &'a Value>) -> BTreeSet<&'a str> {
+    let objs: Vec<Obj> = docs
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    profile_names(&objs)
+}
+
+/// The namespace `doc` belongs to: a Namespace's or a Profile's own
+/// name, else its `metadata.namespace` (`None`: cluster-scoped).
+pub fn home_of(doc: &Value) -> Option<&str> {
+    home(&Obj { doc })
+}
+
+/// The namespaces of the profiles (see [`profiles_of`]).
+fn profile_names<'a>(objs: &[Obj<'a>]) -> BTreeSet<&'a str> {
+    objs.iter()
+        .filter(|o| {
+            (o.kind() == "Namespace"
+                && o.doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kubeflow-profile")
+                || (o.kind() == "Profile"
+                    && o.doc["apiVersion"]
+                        .as_str()
+                        .is_some_and(|v| v.starts_with("kubeflow.org/")))
+        })
+        .map(|o| o.name())
+        .collect()
+}
+
+/// Objects of kinds (or actions) the matrix does not model, one note per
+/// kind with how many and the first few.
+fn unmodelled(objs: &[Obj], profiles: &BTreeSet<&str>, gateway_ns: &str) -> Vec<String> {
+    let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in objs {
+        let kind = if o.kind() == "AuthorizationPolicy"
+            && o.spec()["action"] == "CUSTOM"
+            && o.ns() != gateway_ns
+        {
+            "AuthorizationPolicy/CUSTOM".to_string()
+        } else {
+            o.kind().to_string()
+        };
+        if NOT_MODELLED.contains(&kind.as_str()) {
+            by_kind.entry(kind).or_default().push(o.id());
+        } else if o.kind() == "AuthorizationPolicy"
+            && o.spec().get("selector").is_some()
+            && profiles.contains(o.ns())
+        {
+            by_kind
+                .entry("AuthorizationPolicy with a selector (applies to some pods; not in the profiles' cells)".into())
+                .or_default()
+                .push(o.id());
+        }
+    }
+    by_kind
+        .into_iter()
+        .map(|(kind, ids)| {
+            let shown: Vec<&str> = ids.iter().take(3).map(String::as_str).collect();
+            let more = if ids.len() > 3 {
+                format!(" and {} more", ids.len() - 3)
+            } else {
+                String::new()
+            };
+            format!(
+                "not modelled: {} {kind} ({}{more})",
+                ids.len(),
+                shown.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// The matrix of `tree`.
+pub fn compute(tree: &Tree) -> Matrix {
+    let objs: Vec<Obj> = tree
+        .values()
+        .flatten()
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    compute_of(&objs, None)
+}
+
+/// The matrix of the objects `docs`, limited to the profiles in `only`
+/// (every profile and app when `None`; no app, and no notes, when
+/// limited).
+pub fn compute_docs<'a>(
+    docs: impl Iterator<Item = &'a Value>,
+    only: Option<&BTreeSet<String>>,
+) -> Matrix {
+    let objs: Vec<Obj> = docs
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    compute_of(&objs, only)
+}
+
+/// The namespace an object belongs to: a Namespace's or a Profile's own
+/// name, else its `metadata.namespace` (`None`: cluster-scoped).
+fn home<'a>(o: &Obj<'a>) -> Option<&'a str> {
+    let ns = match o.kind() {
+        "Namespace" | "Profile" => o.name(),
+        _ => o.ns(),
+    };
+    (!ns.is_empty()).then_some(ns)
+}
+
+/// When every object that differs between two trees (`touched_old` in
+/// the old, `touched_new` in the new) belongs to a profile namespace and
+/// nothing outside it reads them, those profiles: only their cells can
+/// differ. `None` when a change may reach further: a cluster-scoped
+/// object, one of the root namespace, of the gateway's or of a namespace
+/// that is no profile, a profile namespace an app routes into, or a
+/// Namespace whose data-plane mode changed (callers from it change way).
+pub fn local_profiles<'a>(
+    old: impl Iterator<Item = &'a Value>,
+    new: impl Iterator<Item = &'a Value>,
+    touched_old: &[&'a Value],
+    touched_new: &[&'a Value],
+) -> Option<BTreeSet<String>> {
+    let old: Vec<Obj> = old
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    let new: Vec<Obj> = new
+        .filter(|d| d.is_object())
+        .map(|doc| Obj { doc })
+        .collect();
+    let profiles: BTreeSet<&str> = profile_names(&old)
+        .into_iter()
+        .chain(profile_names(&new))
+        .collect();
+    let gateways = [context_of(&old).gateway, context_of(&new).gateway];
+    let gateway_ns: Vec<String> = gateways
+        .iter()
+        .filter_map(|g| source_namespace(g))
+        .collect();
+    let mut out = BTreeSet::new();
+    for doc in touched_old
+        .iter()
+        .chain(touched_new)
+        .filter(|d| d.is_object())
+    {
+        let ns = home(&Obj { doc })?;
+        if !profiles.contains(ns) || ns == ROOT_NS || gateway_ns.iter().any(|g| g == ns) {
+            return None;
+        }
+        out.insert(ns.to_string());
+    }
+    let mode = |objs: &[Obj], ns: &str| {
+        objs.iter()
+            .find(|o| o.kind() == "Namespace" && o.name() == ns)
+            .map(|o| o.doc["metadata"]["labels"]["istio.io/dataplane-mode"].clone())
+    };
+    if out.iter().any(|ns| mode(&old, ns) != mode(&new, ns)) {
+        return None;
+    }
+    for (objs, gw) in [(&old, &gateway_ns[0]), (&new, &gateway_ns[1])] {
+        if apps(objs, gw).iter().any(|a| out.contains(&a.3)) {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
+    use rayon::prelude::*;
+    let ctx = context_of(objs);
+    let mut by_ns: BTreeMap<&str, Vec<Obj>> = BTreeMap::new();
+    for o in objs {
+        let ns = if o.kind() == "Namespace" || o.kind() == "Profile" {
+            o.name()
+        } else {
+            o.ns()
+        };
+        by_ns.entry(ns).or_default().push(*o);
+    }
+    let root: Vec<Obj> = by_ns.get(ROOT_NS).cloned().unwrap_or_default();
+    let ambient: BTreeSet<&str> = objs
+        .iter()
+        .filter(|o| {
+            o.kind() == "Namespace"
+                && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
+        })
+        .map(|o| o.name())
+        .collect();
+    let ambient_ns = |n: &str| ambient.contains(n);
+    let names: Vec<&str> = profile_names(objs)
+        .into_iter()
+        .filter(|n| only.is_none_or(|o| o.contains(*n)))
+        .collect();
+    let cells = names
+        .par_iter()
+        .map(|name| {
+            let ns = Namespace {
+                name,
+                objs: by_ns.get(name).cloned().unwrap_or_default(),
+                root: &root,
+                pods: None,
+            };
+            let mut out = BTreeMap::new();
+            profile_cells(&ns, &ctx, &ambient_ns, &mut out);
+            out
+        })
+        .reduce(BTreeMap::new, |mut a, b| {
+            a.extend(b);
+            a
+        });
+    let mut m = Matrix {
+        cells,
+        targets: names
+            .iter()
+            .map(|n| Target {
+                kind: "profile",
+                name: n.to_string(),
+            })
+            .collect(),
+        notes: Vec::new(),
+    };
+    if only.is_none() {
+        app_cells(objs, &by_ns, &root, &ctx, &ambient_ns, &mut m);
+        let gw_ns = source_namespace(&ctx.gateway).unwrap_or_default();
+        m.notes = unmodelled(objs, &names.iter().copied().collect(), &gw_ns);
+        if !objs
+            .iter()
+            .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
+        {
+            m.notes.push(format!(
+                "the gateway's pods are not in the tree: its principal is taken to be {}",
+                ctx.gateway
+            ));
+        }
+    }
+    m
+}
+
+/// A request at the gateway, for the apps.
+struct GwReq<'a> {
+    host: &'a str,
+    path: &'a str,
+    port: String,
+    /// The client sends an `Authorization` header (a token).
+    authorization: bool,
+    /// A token the gateway verified: (issuer, claims).
+    verified: Option<(&'a str, &'a Value)>,
+}
+
+fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
+    let rp: Vec<String> = req
+        .verified
+        .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
+        .into_iter()
+        .collect();
+    let from_ok = rule.get("from").is_none_or(|from| {
+        from.as_array().into_iter().flatten().any(|f| {
+            let s = &f["source"];
+            s.get("requestPrincipals").is_none_or(|l| any_match(l, &rp))
+                && s.get("notRequestPrincipals")
+                    .is_none_or(|l| !any_match(l, &rp))
+                && s.get("principals").is_none()
+                && s.get("namespaces").is_none()
+        })
+    });
+    let (host, path, port, get) = (
+        [req.host.to_string()],
+        [req.path.to_string()],
+        [req.port.clone()],
+        ["GET".to_string()],
+    );
+    let to_ok = rule.get("to").is_none_or(|to| {
+        to.as_array().into_iter().flatten().any(|t| {
+            let o = &t["operation"];
+            o.get("hosts").is_none_or(|l| any_match(l, &host))
+                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
+                && o.get("paths").is_none_or(|l| any_match(l, &path))
+                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
+                // An unknown port (a profile's pods, an app whose Service
+                // is not in the tree) is taken to be the one a rule names.
+                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
+                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
+                && o.get("methods").is_none_or(|l| any_match(l, &get))
+        })
+    });
+    let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
+        let key = w["key"].as_str().unwrap_or_default();
+        let v: Vec<String> = if key == "request.headers[authorization]" {
+            if req.authorization {
+                vec!["Bearer x".into()]
+            } else {
+                Vec::new()
+            }
+        } else {
+            let none = Req {
+                principal: String::new(),
+                headers: BTreeMap::new(),
+                token: None,
+                path: String::new(),
+                port: None,
+            };
+            // The identity headers are the gateway's to set, after.
+            attribute(&none, req.verified.map(|(_, c)| c), key).unwrap_or_default()
+        };
+        w.get("values").is_none_or(|l| any_match(l, &v))
+            && w.get("notValues").is_none_or(|l| !any_match(l, &v))
+    });
+    from_ok && to_ok && when_ok
+}
+
+/// The HTTPS pod port of the gateway: its Istio Gateway's HTTPS server,
+/// or its Gateway API HTTPS listener's Service port translated to the
+/// pods' `targetPort`.
+fn https_port(objs: &[Obj], gw_ns: &str) -> String {
+    for g in objs
+        .iter()
+        .filter(|o| o.kind() == "Gateway" && o.ns() == gw_ns)
+    {
+        for s in g.spec()["servers"].as_array().into_iter().flatten() {
+            if s["port"]["protocol"] == "HTTPS" {
+                return s["port"]["number"].to_string();
+            }
+        }
+        for l in g.spec()["listeners"].as_array().into_iter().flatten() {
+            if l["protocol"] == "HTTPS" {
+                let target = objs
+                    .iter()
+                    .filter(|o| o.kind() == "Service" && o.ns() == gw_ns)
+                    .flat_map(|o| o.spec()["ports"].as_array().into_iter().flatten())
+                    .find(|p| p["port"] == l["port"])
+                    .map(|p| p["targetPort"].to_string());
+                return target.unwrap_or_else(|| l["port"].to_string());
+            }
+        }
+    }
+    "443".into()
+}
+
+/// An app: a named route of the gateway (VirtualService `http` item or
+/// HTTPRoute rule) to a Service: (name, host, path, destination namespace).
+type App = (String, String, String, String, String, u64);
+
+fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
+    let mut out = Vec::new();
+    let dest_ns = |host: &str, own: &str| -> String {
+        let mut parts = host.split('.');
+        let _svc = parts.next();
+        parts.next().map_or(own.to_string(), String::from)
+    };
+    for vs in objs.iter().filter(|o| o.kind() == "VirtualService") {
+        let bound = strs(&vs.spec()["gateways"])
+            .iter()
+            .any(|g| g.starts_with(&format!("{gw_ns}/")) || (!g.contains('/') && vs.ns() == gw_ns));
+        if !bound {
+            continue;
+        }
+        for host in strs(&vs.spec()["hosts"]).into_iter().take(1) {
+            for r in vs.spec()["http"].as_array().into_iter().flatten() {
+                let Some(name) = r["name"].as_str() else {
+                    continue;
+                };
+                let Some(dest) = r["route"][0]["destination"]["host"].as_str() else {
+                    continue;
+                };
+                // A path under the prefix (`/oauth2` → `/oauth2/`).
+                let path = match r["match"][0]["uri"]["prefix"].as_str() {
+                    Some(p) if !p.ends_with('/') => format!("{p}/"),
+                    Some(p) => p.to_string(),
+                    None => r["match"][0]["uri"]["exact"]
+                        .as_str()
+                        .unwrap_or("/")
+                        .to_string(),
+                };
+                let svc = dest.split('.').next().unwrap_or_default().to_string();
+                let port = r["route"][0]["destination"]["port"]["number"]
+                    .as_u64()
+                    .unwrap_or(80);
+                out.push((
+                    name.to_string(),
+                    host.to_string(),
+                    path.to_string(),
+                    dest_ns(dest, vs.ns()),
+                    svc,
+                    port,
+                ));
+            }
+        }
+    }
+    for hr in objs.iter().filter(|o| o.kind() == "HTTPRoute") {
+        let bound = hr.spec()["parentRefs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["namespace"].as_str().unwrap_or(hr.ns()) == gw_ns);
+        if !bound {
+            continue;
+        }
+        for host in strs(&hr.spec()["hostnames"]).into_iter().take(1) {
+            for r in hr.spec()["rules"].as_array().into_iter().flatten() {
+                let Some(be) = r["backendRefs"][0].as_object() else {
+                    continue;
+                };
+                let name = r["name"]
+                    .as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| hr.name().trim_start_matches("app-").to_string());
+                let path = match r["matches"][0]["path"]["value"].as_str() {
+                    Some(p) if !p.ends_with('/') && r["matches"][0]["path"]["type"] != "Exact" => {
+                        format!("{p}/")
+                    }
+                    Some(p) => p.to_string(),
+                    None => "/".to_string(),
+                };
+                let ns = be
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(hr.ns());
+                let svc = be
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                let port = be.get("port").and_then(Value::as_u64).unwrap_or(80);
+                out.push((
+                    name,
+                    host.to_string(),
+                    path.to_string(),
+                    ns.to_string(),
+                    svc,
+                    port,
+                ));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A caller of the apps: (subject, its token's issuer and claims, sends
+/// `Authorization`, logs in).
+type Class = (Subject, Option<(String, Value)>, bool, bool);
+
+/// The apps' cells: who the gateway lets through to each (its CUSTOM
+/// login, JWT verification, DENY then ALLOW policies on the pods' HTTPS
+/// port), and then the app namespace's policies for the gateway.
+fn app_cells(
+    objs: &[Obj],
+    by_ns: &BTreeMap<&str, Vec<Obj>>,
+    root: &[Obj],
+    ctx: &Context,
+    ambient_ns: &dyn Fn(&str) -> bool,
+    m: &mut Matrix,
+) {
+    let gw_ns = source_namespace(&ctx.gateway).unwrap_or_default();
+    let pods = objs.iter().find(|d| {
+        d.kind() == "Deployment"
+            && d.ns() == gw_ns
+            && format!(
+                "cluster.local/ns/{gw_ns}/sa/{}",
+                d.spec()["template"]["spec"]["serviceAccountName"]
+                    .as_str()
+                    .unwrap_or("default")
+            ) == ctx.gateway
+    });
+    let Some(pods) = pods else { return };
+    let labels = pod_labels(pods);
+    let policies: Vec<Obj> = objs
+        .iter()
+        .filter(|o| o.kind() == "AuthorizationPolicy" && attaches(o, labels, &gw_ns))
+        .copied()
+        .collect();
+    let ra_rules: Vec<&Value> = objs
+        .iter()
+        .filter(|o| o.kind() == "RequestAuthentication" && ctx.by.contains(&o.id()))
+        .flat_map(|o| o.spec()["jwtRules"].as_array().into_iter().flatten())
+        .collect();
+    let port = https_port(objs, &gw_ns);
+    // (subject, token claims, sends Authorization, logs in)
+    let mut classes: Vec<Class> = vec![
+        (
+            Subject {
+                kind: "anonymous",
+                name: "*".into(),
+            },
+            None,
+            false,
+            false,
+        ),
+        (
+            Subject {
+                kind: "any-user",
+                name: "*".into(),
+            },
+            ctx.user_issuer.as_ref().map(|(iss, _)| {
+                (
+                    iss.clone(),
+                    serde_json::json!({"sub": NOBODY, "email": NOBODY, "aud": "oauth2-proxy"}),
+                )
+            }),
+            false,
+            true,
+        ),
+    ];
+    for r in &ra_rules {
+        let iss = r["issuer"].as_str().unwrap_or_default();
+        for aud in strs(&r["audiences"]) {
+            let claims = if ctx.m2m.iter().any(|(i, _, _)| i == iss) {
+                serde_json::json!({"sub": "system:serviceaccount:meshgen-nowhere:default", "aud": aud})
+            } else {
+                serde_json::json!({"sub": NOBODY, "email": NOBODY, "aud": aud})
+            };
+            classes.push((
+                Subject {
+                    kind: "token",
+                    name: format!("{iss} aud={aud}"),
+                },
+                Some((iss.to_string(), claims)),
+                true,
+                false,
+            ));
+        }
+    }
+    let action = |p: &Obj| p.spec()["action"].as_str().unwrap_or("ALLOW").to_string();
+    for (name, host, path, dest, svc, svc_port) in apps(objs, &gw_ns) {
+        let target = Target {
+            kind: "app",
+            name: name.clone(),
+        };
+        m.targets.insert(target.clone());
+        for (subject, token, authorization, logs_in) in &classes {
+            let verified = token.as_ref().map(|(i, c)| (i.as_str(), c));
+            let req = GwReq {
+                host: &host,
+                path: &path,
+                port: port.clone(),
+                authorization: *authorization,
+                verified: if *logs_in { None } else { verified },
+            };
+            let mut by: Vec<String> = Vec::new();
+            // CUSTOM (the login) first: a match without a session is a
+            // redirect to the login page.
+            let login = policies.iter().filter(|p| action(p) == "CUSTOM").find(|p| {
+                p.spec()["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| gateway_rule_matches(r, &req))
+            });
+            if let Some(p) = login {
+                by.push(p.id());
+                if !logs_in {
+                    continue;
+                }
+            }
+            // After the login, the session's token (oauth2-proxy's ID token).
+            let req = GwReq { verified, ..req };
+            if let Some(p) = policies.iter().filter(|p| action(p) == "DENY").find(|p| {
+                p.spec()["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| gateway_rule_matches(r, &req))
+            }) {
+                let _ = p;
+                continue;
+            }
+            let allow: Vec<&Obj> = policies.iter().filter(|p| action(p) == "ALLOW").collect();
+            let allowed_by = allow.iter().find(|p| {
+                p.spec()["rules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|r| gateway_rule_matches(r, &req))
+            });
+            match allowed_by {
+                Some(p) => by.push(p.id()),
+                None if allow.is_empty() => {}
+                None => continue,
+            }
+            // The app's namespace, for the gateway with the identity it set.
+            let user = match token {
+                Some((_, c)) => c["email"]
+                    .as_str()
+                    .or(c["sub"].as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+                None => String::new(),
+            };
+            let objs_here = by_ns.get(dest.as_str()).cloned().unwrap_or_default();
+            let service = objs
+                .iter()
+                .find(|o| o.kind() == "Service" && o.name() == svc && o.ns() == dest);
+            // The pods' port behind the route's Service port.
+            let target_port = service.and_then(|s| {
+                s.spec()["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["port"].as_u64() == Some(svc_port))
+                    .and_then(|p| match &p["targetPort"] {
+                        Value::Null => Some(p["port"].to_string()),
+                        // A named port: the containerPort of that name in
+                        // the pods the Service selects.
+                        Value::String(name) => objs
+                            .iter()
+                            .filter(|d| d.kind() == "Deployment" && d.ns() == dest)
+                            .filter(|d| {
+                                s.spec()["selector"].as_object().is_some_and(|sel| {
+                                    sel.iter().all(|(k, v)| pod_labels(d)[k] == *v)
+                                })
+                            })
+                            .flat_map(|d| {
+                                d.spec()["template"]["spec"]["containers"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                            })
+                            .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+                            .find(|cp| cp["name"] == name.as_str())
+                            .map(|cp| cp["containerPort"].to_string()),
+                        v => Some(v.to_string()),
+                    })
+            });
+            let dreq = Req {
+                principal: ctx.gateway.clone(),
+                headers: BTreeMap::from([(ctx.user_header.clone(), user)]),
+                token: None,
+                path: path.clone(),
+                port: target_port,
+            };
+            let ns = Namespace {
+                name: &dest,
+                objs: objs_here.clone(),
+                root,
+                pods: service.map(|s| &s.spec()["selector"]),
+            };
+            let _ = ambient_ns;
+            let (ok, b) = ns.reaches(&dreq, true, false);
+            if ok {
+                by.extend(b);
+                m.cells
+                    .insert((target.clone(), subject.clone(), "api"), Grant::yes(by));
+            }
+        }
+    }
+}
+
+/// One row: a target and a subject, with their three cells.
+pub struct Row<'a> {
+    pub target: &'a Target,
+    pub subject: &'a Subject,
+    pub cells: [Option<&'a Grant>; 3],
+}
+
+impl Matrix {
+    /// The rows, sorted by target then subject.
+    pub fn rows(&self) -> Vec<Row<'_>> {
+        let mut rows: Vec<Row> = Vec::new();
+        for ((t, s, cap), g) in &self.cells {
+            let i = CAPABILITIES.iter().position(|c| c == cap).unwrap_or(0);
+            match rows.last_mut() {
+                Some(r) if r.target == t && r.subject == s => r.cells[i] = Some(g),
+                _ => {
+                    let mut cells = [None; 3];
+                    cells[i] = Some(g);
+                    rows.push(Row {
+                        target: t,
+                        subject: s,
+                        cells,
+                    });
+                }
+            }
+        }
+        rows
+    }
+
+    /// As JSON: `{"rows": [{target, subject, api, notebooks, role}],
+    /// "notes": [...]}`, a cell `{level, by}` or null (`no`).
+    pub fn to_json(&self) -> String {
+        let rows: Vec<Value> = self
+            .rows()
+            .iter()
+            .map(|r| {
+                let mut o = serde_json::json!({"target": r.target, "subject": r.subject});
+                for (cap, cell) in CAPABILITIES.iter().zip(r.cells) {
+                    o[*cap] = serde_json::to_value(cell).unwrap_or(Value::Null);
+                }
+                o
+            })
+            .collect();
+        let mut text = serde_json::to_string_pretty(&serde_json::json!({
+            "rows": rows,
+            "notes": self.notes,
+        }))
+        .unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// As CSV (RFC 4180), one row per target and subject; `by` lists
+    /// the deciding objects of every cell, space-separated.
+    pub fn to_csv(&self) -> String {
+        let mut out =
+            String::from("target_kind,target,subject_kind,subject,api,notebooks,role,by\n");
+        for r in self.rows() {
+            let level = |c: Option<&Grant>| c.map_or("no".to_string(), |g| g.level.clone());
+            let mut by: Vec<&str> = r
+                .cells
+                .iter()
+                .flatten()
+                .flat_map(|g| g.by.iter().map(String::as_str))
+                .collect();
+            by.sort();
+            by.dedup();
+            let fields = [
+                r.target.kind.to_string(),
+                r.target.name.clone(),
+                r.subject.kind.to_string(),
+                r.subject.name.clone(),
+                level(r.cells[0]),
+                level(r.cells[1]),
+                r.cells[2].map_or(String::new(), |g| g.level.clone()),
+                by.join(" "),
+            ];
+            let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&quoted.join(","));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// For a terminal: aligned columns, every control character of a
+    /// name escaped (`escape_controls`).
+    pub fn to_table(&self) -> String {
+        use crate::diagnostic::escape_controls;
+        let rows = self.rows();
+        let mut lines: Vec<[String; 5]> = vec![[
+            "TARGET".into(),
+            "SUBJECT".into(),
+            "ROLE".into(),
+            "NOTEBOOKS".into(),
+            "API".into(),
+        ]];
+        for r in &rows {
+            let level = |c: Option<&Grant>| {
+                c.map_or("no".to_string(), |g| escape_controls(&g.level).into_owned())
+            };
+            lines.push([
+                format!("{} {}", r.target.kind, escape_controls(&r.target.name)),
+                format!("{} {}", r.subject.kind, escape_controls(&r.subject.name)),
+                r.cells[2].map_or("-".to_string(), |g| escape_controls(&g.level).into_owned()),
+                if r.target.kind == "app" {
+                    "-".into()
+                } else {
+                    level(r.cells[1])
+                },
+                level(r.cells[0]),
+            ]);
+        }
+        let width = |i: usize| {
+            lines
+                .iter()
+                .map(|l| l[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let widths = [width(0), width(1), width(2), width(3)];
+        let mut out = String::new();
+        for l in &lines {
+            for (i, w) in widths.iter().enumerate() {
+                out.push_str(&l[i]);
+                out.extend(std::iter::repeat_n(' ', w - l[i].chars().count() + 2));
+            }
+            out.push_str(&l[4]);
+            out.push('\n');
+        }
+        let reached: BTreeSet<&Target> = rows.iter().map(|r| r.target).collect();
+        for t in self.targets.iter().filter(|t| !reached.contains(t)) {
+            out.push_str(&format!(
+                "{} {}: nobody\n",
+                t.kind,
+                escape_controls(&t.name)
+            ));
+        }
+        out
+    }
+}
+
+fn csv_field(f: &str) -> String {
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_string()
+    }
+}
