@@ -214,6 +214,37 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway:\n        version: \"1.29.1\"\n"),
             vec![],
         ),
+        // Issue 32: the tracing endpoint is a host:port, checked by the
+        // rules at the key (a URL, a missing port, an address); the
+        // sampling percentage and the log format by the schema.
+        (
+            "tracing endpoint a url",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing:\n        enabled: true\n        otlpEndpoint: \"http://otel-collector.observability:4317\"\n"),
+            vec![],
+        ),
+        (
+            "tracing endpoint without a port",
+            None,
+            vec![
+                "--set", "deploykf_dependencies.istio.telemetry.tracing.enabled=true",
+                "--set", "deploykf_dependencies.istio.telemetry.tracing.otlpEndpoint=otel-collector",
+            ],
+        ),
+        (
+            "tracing enabled without an endpoint",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing: {enabled: true}\n"),
+            vec![],
+        ),
+        (
+            "tracing sampling over 100",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing: {samplingPercent: 101}\n"),
+            vec![],
+        ),
+        (
+            "access log format unknown",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      accessLogs: {format: yaml}\n"),
+            vec![],
+        ),
         (
             "same http and https ports",
             None,
