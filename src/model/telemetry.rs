@@ -188,7 +188,12 @@ fn derive(input: &Input) -> Part {
 
 fn model(config: &Config, facts: &Facts) -> TelemetryModel {
     let t = &config.deploykf_dependencies.istio.telemetry;
-    let tracing = t.tracing.enabled && facts.mesh.provider_names().iter().any(|n| n == TRACING_PROVIDER);
+    let tracing = t.tracing.enabled
+        && facts
+            .mesh
+            .provider_names()
+            .iter()
+            .any(|n| n == TRACING_PROVIDER);
     let mut spec = serde_json::Map::new();
     if t.access_logs.enabled {
         spec.insert(
@@ -332,19 +337,20 @@ pub fn edge_dashboard(config: &Config, facts: &Facts) -> String {
         gw.gateway_service.name, facts.gateway.namespace
     );
     let auth_ns = &config.deploykf_core.deploykf_auth.namespace;
-    let panel = |id: u32, y: u32, title: &str, description: &str, unit: &str, targets: Vec<Value>| {
-        json!({
-            "id": id,
-            "type": "timeseries",
-            "title": title,
-            "description": description,
-            "datasource": {"type": "prometheus", "uid": "${datasource}"},
-            "gridPos": {"h": 9, "w": 24, "x": 0, "y": y},
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "options": {"legend": {"displayMode": "table", "placement": "right"}},
-            "targets": targets,
-        })
-    };
+    let panel =
+        |id: u32, y: u32, title: &str, description: &str, unit: &str, targets: Vec<Value>| {
+            json!({
+                "id": id,
+                "type": "timeseries",
+                "title": title,
+                "description": description,
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "gridPos": {"h": 9, "w": 24, "x": 0, "y": y},
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                "options": {"legend": {"displayMode": "table", "placement": "right"}},
+                "targets": targets,
+            })
+        };
     let target = |ref_id: &str, expr: String, legend: &str| {
         json!({
             "refId": ref_id,
@@ -420,7 +426,10 @@ mod tests {
                 let set = sets.iter().find(|s| s.tag == tag).unwrap();
                 assert!(rest.contains(set.commit), "{tag}: commit {}", set.commit);
             }
-            let cells: Vec<&str> = line.split('|').map(|c| c.trim().trim_matches('`')).collect();
+            let cells: Vec<&str> = line
+                .split('|')
+                .map(|c| c.trim().trim_matches('`'))
+                .collect();
             if cells.len() == 5 && cells[1].ends_with(".json") {
                 recorded.push((tag, cells[1], cells[2].to_string(), cells[3].to_string()));
             }
@@ -448,6 +457,9 @@ mod tests {
         assert_eq!(dashboard_set(Some((1, 30))).tag, "1.30.3");
         assert_eq!(dashboard_set(Some((1, 31))).tag, "1.30.3");
         assert_eq!(dashboard_set(Some((1, 20))).tag, "1.28.10");
-        assert_eq!(dashboard_set(crate::config::istio_minor("latest")).tag, "1.30.3");
+        assert_eq!(
+            dashboard_set(crate::config::istio_minor("latest")).tag,
+            "1.30.3"
+        );
     }
 }

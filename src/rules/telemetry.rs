@@ -17,20 +17,21 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         const EXPECTED: &str = "the OpenTelemetry collector's OTLP/gRPC endpoint as `host:port` (a DNS name of a service in the mesh, no scheme or path, and a port 1-65535, e.g. \"otel-collector.observability.svc.cluster.local:4317\")";
         // Unset, the error is where tracing was turned on (never at the
         // empty default in default_values.yaml).
-        f.errors.push(if endpoint.is_empty() && !ctx.set_by_user(&endpoint_key) {
-            ctx.error(
-                &enabled_key,
-                format!("is true, so `{endpoint_key}` must be set to {EXPECTED}"),
-            )
-        } else {
-            ctx.error(
-                &endpoint_key,
-                format!(
-                    "must be {EXPECTED} while {} is true, got {endpoint:?}",
-                    ctx.located(&enabled_key)
-                ),
-            )
-        });
+        f.errors
+            .push(if endpoint.is_empty() && !ctx.set_by_user(&endpoint_key) {
+                ctx.error(
+                    &enabled_key,
+                    format!("is true, so `{endpoint_key}` must be set to {EXPECTED}"),
+                )
+            } else {
+                ctx.error(
+                    &endpoint_key,
+                    format!(
+                        "must be {EXPECTED} while {} is true, got {endpoint:?}",
+                        ctx.located(&enabled_key)
+                    ),
+                )
+            });
     }
     let auth = &ctx.config.deploykf_core.deploykf_auth;
     if t.access_logs.enabled && t.access_logs.include_user_identity && !auth.enabled {
