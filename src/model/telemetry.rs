@@ -164,6 +164,13 @@ pub struct TelemetryModel {
     pub dashboard_labels: crate::config::StringMap,
     /// The istio/istio tag of the dashboards.
     pub dashboards_tag: &'static str,
+    /// The mesh config entries of the providers (for REQUIRED-MESH-CONFIG.md).
+    pub providers: Vec<Value>,
+    /// The namespace and name of the gateway Deployment (its pods' logs).
+    pub gateway_namespace: String,
+    pub gateway_deployment: String,
+    pub otlp_endpoint: String,
+    pub sampling_percent: f64,
     /// What the output README says.
     pub access_logs: bool,
     pub access_log_format: &'static str,
@@ -257,6 +264,22 @@ fn model(config: &Config, facts: &Facts) -> TelemetryModel {
         dashboards,
         dashboard_labels: crate::facts::string_map(&[DASHBOARD_LABEL]),
         dashboards_tag: set.tag,
+        providers: facts
+            .mesh
+            .extension_providers
+            .iter()
+            .filter(|p| p["name"] == ACCESS_LOG_PROVIDER || p["name"] == TRACING_PROVIDER)
+            .cloned()
+            .collect(),
+        gateway_namespace: facts.gateway.namespace.clone(),
+        gateway_deployment: config
+            .deploykf_core
+            .deploykf_istio_gateway
+            .gateway_service
+            .name
+            .clone(),
+        otlp_endpoint: t.tracing.otlp_endpoint.clone(),
+        sampling_percent: t.tracing.sampling_percent,
         access_logs: t.access_logs.enabled,
         access_log_format: match t.access_logs.format {
             crate::config::AccessLogFormat::Json => "json",
