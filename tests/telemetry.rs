@@ -9,32 +9,16 @@
 mod common;
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 
-type Objects = BTreeMap<(String, String, String), Value>;
+use common::Objects;
 
 /// Every manifest document, by (kind, namespace, name), and the istio
 /// chart's values.
 fn objects(case: &str, sets: &[&str]) -> (Objects, Value) {
     let g = common::generate(&common::cases_inputs(&[case], sets));
-    let mut out = BTreeMap::new();
-    for m in &g.manifests {
-        if m.path.ends_with("/values.yaml") || m.path.ends_with("/Chart.yaml") {
-            continue;
-        }
-        for d in common::docs(&g.files[&m.path]) {
-            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-            let key = (
-                s(&d["kind"]),
-                s(&d["metadata"]["namespace"]),
-                s(&d["metadata"]["name"]),
-            );
-            assert!(out.insert(key.clone(), d).is_none(), "{key:?} twice");
-        }
-    }
     let values =
         common::docs(&g.files["manifests/deploykf-dependencies/istio/values.yaml"]).remove(0);
-    (out, values)
+    (common::objects(&g), values)
 }
 
 fn of_kind<'a>(objects: &'a Objects, kind: &str) -> Vec<&'a Value> {

@@ -79,7 +79,21 @@ pub struct DashboardSet {
     pub files: &'static [(&'static str, &'static str)],
 }
 
+/// The files of a set (the same names in every release meshgen installs),
+/// embedded from `vendor/istio-dashboards/<tag>/`.
 macro_rules! dashboards {
+    ($tag:literal) => {
+        dashboards!(
+            $tag,
+            "istio-extension-dashboard.json",
+            "istio-mesh-dashboard.gen.json",
+            "istio-performance-dashboard.json",
+            "istio-service-dashboard.json",
+            "istio-workload-dashboard.json",
+            "pilot-dashboard.gen.json",
+            "ztunnel-dashboard.gen.json",
+        )
+    };
     ($tag:literal, $($name:literal),+ $(,)?) => {
         &[$(($name, include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"), "/vendor/istio-dashboards/", $tag, "/", $name
@@ -90,31 +104,13 @@ macro_rules! dashboards {
 pub static ISTIO_1_28_10: DashboardSet = DashboardSet {
     tag: "1.28.10",
     commit: "ff49c1889ebad8d444b8f82425a2fd326c039e54",
-    files: dashboards!(
-        "1.28.10",
-        "istio-extension-dashboard.json",
-        "istio-mesh-dashboard.gen.json",
-        "istio-performance-dashboard.json",
-        "istio-service-dashboard.json",
-        "istio-workload-dashboard.json",
-        "pilot-dashboard.gen.json",
-        "ztunnel-dashboard.gen.json",
-    ),
+    files: dashboards!("1.28.10"),
 };
 
 pub static ISTIO_1_30_3: DashboardSet = DashboardSet {
     tag: "1.30.3",
     commit: "56df41f63e513f834c9a3af33d8aed82d1d961f2",
-    files: dashboards!(
-        "1.30.3",
-        "istio-extension-dashboard.json",
-        "istio-mesh-dashboard.gen.json",
-        "istio-performance-dashboard.json",
-        "istio-service-dashboard.json",
-        "istio-workload-dashboard.json",
-        "pilot-dashboard.gen.json",
-        "ztunnel-dashboard.gen.json",
-    ),
+    files: dashboards!("1.30.3"),
 };
 
 /// The dashboard set of each Istio minor of
