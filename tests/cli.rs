@@ -235,6 +235,12 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing: {enabled: true}\n"),
             vec![],
         ),
+        // Your own Istio older than 1.22 serves no telemetry.istio.io/v1.
+        (
+            "access logs with an own istio older than 1.22",
+            Some(b"deploykf_dependencies:\n  istio:\n    enabled: false\n    telemetry:\n      accessLogs: {enabled: true}\ndeploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway: {version: \"1.21.6\"}\n"),
+            vec![],
+        ),
         (
             "tracing sampling over 100",
             Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing: {samplingPercent: 101}\n"),

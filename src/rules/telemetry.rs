@@ -2,7 +2,9 @@
 //! collector's `otlpEndpoint` must be a `host:port` meshgen can turn into
 //! the OpenTelemetry provider's `service` and `port`
 //! (`facts::telemetry::split_endpoint`); the user identity in access logs
-//! needs the login flow that verifies it.
+//! needs the login flow that verifies it; the `Telemetry` objects need an
+//! Istio that serves `telemetry.istio.io/v1` (1.22 and later), which only
+//! your own Istio can lack.
 
 use super::{Ctx, Findings};
 
@@ -33,6 +35,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
                 )
             });
     }
+    refuse_own_istio_without_telemetry_v1(ctx, f);
     let auth = &ctx.config.deploykf_core.deploykf_auth;
     if t.access_logs.enabled && t.access_logs.include_user_identity && !auth.enabled {
         f.warnings.push(ctx.warning(
@@ -42,5 +45,45 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
                 auth.identity.user_header
             ),
         ));
+    }
+}
+
+/// The first Istio minor serving `telemetry.istio.io/v1`: istio/istio
+/// 1.22.0 `manifests/charts/base/crds/crd-all.gen.yaml:12407` (1.21.0
+/// serves only `v1alpha1`, `:8166`).
+pub const TELEMETRY_V1_SINCE: (u64, u64) = (1, 22);
+
+/// With your own Istio, known by the gateway version it must match (see
+/// `rules::istio`), older than [`TELEMETRY_V1_SINCE`]: the gateway's (and
+/// waypoints') Telemetry objects would be refused, so the key that renders
+/// them is an error.
+fn refuse_own_istio_without_telemetry_v1(ctx: &Ctx, f: &mut Findings) {
+    let config = ctx.config;
+    let istio = &config.deploykf_dependencies.istio;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    if istio.enabled || !gw.enabled {
+        return;
+    }
+    let version = &gw.charts.istio_gateway.version;
+    let Some(minor) = crate::config::istio_minor(version) else {
+        return;
+    };
+    if minor >= TELEMETRY_V1_SINCE {
+        return;
+    }
+    let t = &istio.telemetry;
+    for (on, key) in [
+        (t.access_logs.enabled, "accessLogs.enabled"),
+        (t.tracing.enabled, "tracing.enabled"),
+    ] {
+        if on {
+            let (major, since) = TELEMETRY_V1_SINCE;
+            f.errors.push(ctx.error(
+                &format!("{TELEMETRY}.{key}"),
+                format!(
+                    "needs Istio {major}.{since} or later (its Telemetry objects are `telemetry.istio.io/v1`), but your Istio runs {version} (`deploykf_core.deploykf_istio_gateway.charts.istioGateway.version`); upgrade Istio or set it to false"
+                ),
+            ));
+        }
     }
 }
