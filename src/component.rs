@@ -25,6 +25,7 @@ pub static ALL: &[&Descriptor] = &[
     &crate::model::gateway_api::COMPONENT,
     &crate::model::istio::COMPONENT,
     &crate::model::istio_extra::COMPONENT,
+    &crate::model::telemetry::COMPONENT,
     &crate::model::cert_manager::COMPONENT,
     &crate::model::cert_manager::ISSUER,
     &crate::model::auth::COMPONENT,

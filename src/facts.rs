@@ -11,6 +11,8 @@
 //! because the Istio install, the auth component and the tree checks all
 //! need it; every manifest body belongs to a component model.
 
+pub mod telemetry;
+
 use crate::config::{App, AppAuth, Config, DataplaneMode, GatewayApi, StringMap};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -515,14 +517,17 @@ fn gateway(config: &Config) -> GatewayFacts {
     }
 }
 
-/// The mesh config entry of the login flow's ext-authz provider, and the
-/// istiod environment its JWT verification needs.
+/// The mesh config entries of the telemetry providers
+/// (`crate::telemetry`) and of the login flow's ext-authz provider, and
+/// the istiod environment its JWT verification needs.
 fn mesh(config: &Config, gw: &GatewayFacts) -> MeshFacts {
     let a = &config.deploykf_core.deploykf_auth;
     let mut out = MeshFacts {
         extension_providers: Vec::new(),
         istiod_env: Map::new(),
     };
+    out.extension_providers
+        .extend(telemetry::extension_providers(config));
     if !a.enabled {
         return out;
     }

@@ -14,20 +14,7 @@ const PROFILES: &[&str] = &["analytics", "research"];
 
 /// Every manifest document, by (kind, namespace, name).
 fn objects(case: &str, sets: &[&str]) -> BTreeMap<(String, String, String), Value> {
-    let g = common::generate(&common::cases_inputs(&[case], sets));
-    let mut out = BTreeMap::new();
-    for m in &g.manifests {
-        for d in common::docs(&g.files[&m.path]) {
-            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
-            let key = (
-                s(&d["kind"]),
-                s(&d["metadata"]["namespace"]),
-                s(&d["metadata"]["name"]),
-            );
-            assert!(out.insert(key.clone(), d).is_none(), "{key:?} twice");
-        }
-    }
-    out
+    common::objects(&common::generate(&common::cases_inputs(&[case], sets)))
 }
 
 fn get<'a>(

@@ -214,6 +214,43 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway:\n        version: \"1.29.1\"\n"),
             vec![],
         ),
+        // Issue 32: the tracing endpoint is a host:port, checked by the
+        // rules at the key (a URL, a missing port, an address); the
+        // sampling percentage and the log format by the schema.
+        (
+            "tracing endpoint a url",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing:\n        enabled: true\n        otlpEndpoint: \"http://otel-collector.observability:4317\"\n"),
+            vec![],
+        ),
+        (
+            "tracing endpoint without a port",
+            None,
+            vec![
+                "--set", "deploykf_dependencies.istio.telemetry.tracing.enabled=true",
+                "--set", "deploykf_dependencies.istio.telemetry.tracing.otlpEndpoint=otel-collector",
+            ],
+        ),
+        (
+            "tracing enabled without an endpoint",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing: {enabled: true}\n"),
+            vec![],
+        ),
+        // Your own Istio older than 1.22 serves no telemetry.istio.io/v1.
+        (
+            "access logs with an own istio older than 1.22",
+            Some(b"deploykf_dependencies:\n  istio:\n    enabled: false\n    telemetry:\n      accessLogs: {enabled: true}\ndeploykf_core:\n  deploykf_istio_gateway:\n    charts:\n      istioGateway: {version: \"1.21.6\"}\n"),
+            vec![],
+        ),
+        (
+            "tracing sampling over 100",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      tracing: {samplingPercent: 101}\n"),
+            vec![],
+        ),
+        (
+            "access log format unknown",
+            Some(b"deploykf_dependencies:\n  istio:\n    telemetry:\n      accessLogs: {format: yaml}\n"),
+            vec![],
+        ),
         (
             "same http and https ports",
             None,
@@ -2177,4 +2214,42 @@ fn presets_are_listed_and_layered_between_the_defaults_and_the_user() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Issue 32: asking for the user identity in access logs without the
+/// login that verifies it is a warning at your line, and the identity is
+/// not logged (a client could write any name in the header).
+#[test]
+fn issue_32_user_identity_without_the_login_is_a_warning_and_not_logged() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_core:\n  deploykf_auth:\n    enabled: false\ndeploykf_dependencies:\n  istio:\n    telemetry:\n      accessLogs:\n        enabled: true\n        includeUserIdentity: true\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let warning: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.starts_with(
+                "warning: `deploykf_dependencies.istio.telemetry.accessLogs.includeUserIdentity`",
+            )
+        })
+        .collect();
+    assert_eq!(warning.len(), 1, "{err}");
+    assert!(warning[0].ends_with("--> v.yaml:9:30"), "{err}");
+    let values = std::fs::read_to_string(
+        ws.path()
+            .join("out/manifests/deploykf-dependencies/istio/values.yaml"),
+    )
+    .unwrap();
+    let values = &common::docs(&values)[0];
+    let providers = values["istio-daemon"]["meshConfig"]["extensionProviders"]
+        .as_array()
+        .unwrap();
+    assert_eq!(providers.len(), 1, "{providers:?}");
+    let labels = &providers[0]["envoyFileAccessLog"]["logFormat"]["labels"];
+    assert!(labels.get("user").is_none(), "{labels}");
+    assert_eq!(labels["request_id"], "%REQ(X-REQUEST-ID)%");
 }

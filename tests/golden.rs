@@ -219,6 +219,20 @@ fn golden_kubeflow() {
     check_case("kubeflow");
 }
 
+/// Issue 32: access logs, metrics, traces and dashboards, on the
+/// `api: istio` + sidecar edge (everything on, JSON logs with the user).
+#[test]
+fn golden_telemetry_sidecar() {
+    check_case("telemetry-sidecar");
+}
+
+/// Issue 32 on the `api: gateway-api` + ambient edge: text logs and traces
+/// on the gateway and every waypoint, scrape annotations only.
+#[test]
+fn golden_telemetry_ambient() {
+    check_case("telemetry-ambient");
+}
+
 /// What is wrong with the pairing of `cases/` and `golden/` under `tests`
 /// (`golden_rs` is this file's text, to find each case's test), with what
 /// to do about it.

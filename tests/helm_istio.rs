@@ -24,7 +24,7 @@ const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 type Test = fn(&Path, &str);
 
 fn main() {
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -52,6 +52,10 @@ fn main() {
         (
             "ambient_profile_variant_does_not_override_the_pinned_images",
             ambient_profile_variant_does_not_override_the_pinned_images,
+        ),
+        (
+            "issue_32_telemetry_providers_reach_the_mesh_config_and_ztunnel",
+            issue_32_telemetry_providers_reach_the_mesh_config_and_ztunnel,
         ),
     ];
     let mut trials: Vec<(String, NamedTest)> = vec![(
@@ -625,5 +629,85 @@ fn ambient_profile_variant_does_not_override_the_pinned_images(helm: &Path, vers
     assert_eq!(
         merged_values(&docs, "values")["global"]["variant"],
         "distroless"
+    );
+}
+
+/// Issue 32: the access log and tracing providers of
+/// `deploykf_dependencies.istio.telemetry` are in the mesh config istiod
+/// reads (beside the login's provider and a user's own), and with JSON
+/// access logs ztunnel logs JSON (`LOG_FORMAT=json`, the chart's
+/// `logAsJson`).
+fn issue_32_telemetry_providers_reach_the_mesh_config_and_ztunnel(helm: &Path, version: &str) {
+    let values = r#"
+deploykf_dependencies:
+  istio:
+    dataplaneMode: ambient
+    meshConfig:
+      extensionProviders:
+        - name: my-zipkin
+          zipkin: {service: zipkin.tracing.svc.cluster.local, port: 9411}
+    telemetry:
+      accessLogs: {enabled: true, format: json, includeUserIdentity: true}
+      tracing:
+        enabled: true
+        otlpEndpoint: "otel-collector.observability.svc.cluster.local:4317"
+        samplingPercent: 5
+"#;
+    let docs = render(helm, version, values, &[]);
+    let m = mesh(&docs, "istio");
+    let providers = m["extensionProviders"].as_array().unwrap();
+    let names: Vec<&str> = providers
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "my-zipkin",
+            "meshgen-access-log",
+            "meshgen-otel",
+            "deploykf-oauth2-proxy"
+        ],
+        "{m}"
+    );
+    let log = &providers[1]["envoyFileAccessLog"];
+    assert_eq!(log["path"], "/dev/stdout");
+    let labels = &log["logFormat"]["labels"];
+    assert_eq!(
+        labels["path"],
+        "%REQ_WITHOUT_QUERY(X-ENVOY-ORIGINAL-PATH?:PATH)%"
+    );
+    assert_eq!(labels["response_flags"], "%RESPONSE_FLAGS%");
+    assert_eq!(labels["user"], "%REQ(kubeflow-userid)%");
+    assert!(
+        labels.get("downstream_remote_address").is_none(),
+        "{labels}"
+    );
+    assert_eq!(
+        providers[2]["opentelemetry"],
+        json!({"service": "otel-collector.observability.svc.cluster.local", "port": 4317})
+    );
+    let ztunnel = &find(&docs, "DaemonSet", "ztunnel")["spec"]["template"]["spec"]["containers"][0];
+    assert!(has_env(&env_of(ztunnel), "LOG_FORMAT", "json"), "{ztunnel}");
+
+    // Text logs: ztunnel keeps its own format.
+    let docs = render(
+        helm,
+        version,
+        values,
+        &["deploykf_dependencies.istio.telemetry.accessLogs.format=text"],
+    );
+    let ztunnel = &find(&docs, "DaemonSet", "ztunnel")["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        !env_of(ztunnel).iter().any(|(k, _)| k == "LOG_FORMAT"),
+        "{ztunnel}"
+    );
+    let m = mesh(&docs, "istio");
+    let text = m["extensionProviders"][1]["envoyFileAccessLog"]["logFormat"]["text"]
+        .as_str()
+        .unwrap();
+    assert!(
+        text.ends_with("%ROUTE_NAME% \"%REQ(kubeflow-userid)%\"\n"),
+        "{text:?}"
     );
 }

@@ -57,6 +57,8 @@ pub struct Istio {
     /// meshgen: how workloads join the mesh: `sidecar` (an Envoy in each
     /// pod) or `ambient` (ztunnel on each node, waypoints for L7 policy).
     pub dataplane_mode: DataplaneMode,
+    /// meshgen: access logs, metrics, traces and dashboards of the edge.
+    pub telemetry: super::Telemetry,
 }
 
 /// How workloads join the mesh (`dataplaneMode`).

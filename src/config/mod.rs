@@ -25,6 +25,7 @@ mod gateway;
 mod istio;
 mod patch;
 mod profiles;
+pub mod telemetry;
 pub mod text;
 
 pub use auth::*;
@@ -33,6 +34,7 @@ pub use gateway::*;
 pub use istio::*;
 pub use patch::*;
 pub use profiles::*;
+pub use telemetry::*;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;

@@ -321,6 +321,19 @@ pub fn chart(
             "istioNamespace": istio.namespace,
             "revision": "",
         });
+        // ztunnel takes no Telemetry: what istiod sends it (the workload
+        // API, istio/istio 1.30.3 `pkg/workloadapi/workload.proto`) has no
+        // access log or tracing setting. It logs each connection itself
+        // (at `logLevel` info, its default), and `logAsJson` makes those lines
+        // JSON (`LOG_FORMAT=json`; istio 1.30.3
+        // `charts/ztunnel/values.yaml:119-124`,
+        // `templates/daemonset.yaml:122-125`; 1.28: `values.yaml:114`,
+        // `daemonset.yaml:115`). With JSON access logs, the whole edge
+        // logs JSON.
+        let logs = &istio.telemetry.access_logs;
+        if logs.enabled && logs.format == crate::config::AccessLogFormat::Json {
+            values[ZTUNNEL_ALIAS]["logAsJson"] = json!(true);
+        }
     }
     deep_merge(&mut values, &Value::Object(istio.values_overrides.clone()));
 

@@ -17,6 +17,7 @@ pub mod gitops;
 pub mod istio;
 pub mod istio_extra;
 pub mod profiles;
+pub mod telemetry;
 pub mod tenant_routes;
 
 use crate::component::{Input, Instance};

@@ -277,6 +277,9 @@ fn profile_documents(
         if ambient {
             doc("gateway.networking.k8s.io/v1", "Gateway", "waypoint");
             doc("v1", "ConfigMap", "waypoint-params");
+            if attr(&attr(model, "telemetry")?, "waypoint_spec")?.is_true() {
+                doc("telemetry.istio.io/v1", "Telemetry", "waypoint");
+            }
         }
         doc(SECURITY, "AuthorizationPolicy", "profile-access");
         if ambient {

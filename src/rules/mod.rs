@@ -20,6 +20,7 @@ pub mod istio;
 pub mod patch;
 pub mod profiles;
 pub mod size;
+pub mod telemetry;
 
 use crate::component::{Overrides, ALL};
 use crate::config::Config;

@@ -291,6 +291,27 @@ pub fn docs(text: &str) -> Vec<Value> {
     meshgen::yaml::load_json_documents(text).expect("valid YAML")
 }
 
+/// Manifest documents by (kind, namespace, name).
+pub type Objects = BTreeMap<(String, String, String), Value>;
+
+/// Every manifest document of a generated tree (not charts or
+/// kustomizations), by (kind, namespace, name); a key twice fails.
+pub fn objects(g: &meshgen::Generated) -> Objects {
+    let mut out = BTreeMap::new();
+    for m in &g.manifests {
+        for d in docs(&g.files[&m.path]) {
+            let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+            let key = (
+                s(&d["kind"]),
+                s(&d["metadata"]["namespace"]),
+                s(&d["metadata"]["name"]),
+            );
+            assert!(out.insert(key.clone(), d).is_none(), "{key:?} twice");
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------------
 // Tools
 
