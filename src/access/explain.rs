@@ -11,7 +11,7 @@ use super::m2m::gateway_principal;
 use super::network::{gateway_pod, network_decision};
 use super::routing::gateway_port;
 use super::sidecar::{pod_behind, Inbound, Pod};
-use super::tree::{all_docs, items, one, port_of, text, Trace, Tree};
+use super::tree::{all_docs, items, one, port_of, text, ObjectRef, Trace, Tree};
 use super::GATEWAY_DIR;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -459,6 +459,20 @@ fn destination_pod(t: &Tree, host: &str, port: u16, steps: &mut Trace) -> Option
                 format!("{host}:{port}: {why}; judged at a pod of {ns} without labels, on port {port} (the namespace-wide policies)"),
                 None,
             );
+            // What such a pod misses: the policies that select by label.
+            for (file, d) in all_docs(t) {
+                if matches!(
+                    text(&d["kind"]),
+                    "AuthorizationPolicy" | "RequestAuthentication" | "PeerAuthentication"
+                ) && d["metadata"]["namespace"] == ns
+                    && d["spec"]["selector"]["matchLabels"].is_object()
+                {
+                    steps.note(
+                        "not applied at a pod without labels: it selects pods by label (give the workload with --with)",
+                        Some(ObjectRef::of(file, d)),
+                    );
+                }
+            }
             Some((
                 Pod {
                     namespace: ns.to_string(),
