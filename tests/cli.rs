@@ -435,6 +435,17 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\ndeploykf_core:\n  deploykf_profiles_generator:\n    output: profiles\n"),
             vec![],
         ),
+        // Issue 28, point 2: Pod Security baseline refuses istio-init.
+        (
+            "sidecars without istio cni in baseline profile namespaces",
+            Some(b"deploykf_dependencies:\n  istio:\n    cni:\n      enabled: false\n"),
+            vec![],
+        ),
+        (
+            "gateway pod security in istio's namespace",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.namespace=istio-system,deploykf_core.deploykf_istio_gateway.namespacePodSecurity=restricted"],
+        ),
         ("malformed --set", None, vec!["--set", "justakey"]),
         // Issue 27: an unknown preset is named with the closest one.
         ("unknown preset", None, vec!["--preset", "kubeflw"]),
@@ -1198,7 +1209,7 @@ fn ambient_with_your_own_istio_warns_what_meshgen_cannot_verify() {
     assert!(!guide.contains("ingress-use-waypoint"), "{guide}");
     assert!(!guide.contains("**Ambient**"), "{guide}");
 
-    // meshgen's Istio: ambient with the default `cni.enabled: false`.
+    // meshgen's Istio: ambient (istio-cni whatever `cni.enabled` says).
     let o = ws.run(&[
         "generate",
         "--set",

@@ -41,6 +41,14 @@ pub struct GatewayComponent {
     /// (where true is an error: it would apply to the whole mesh).
     #[serde(default)]
     pub namespace_zero_trust: Option<bool>,
+    /// meshgen: the Pod Security level the gateway namespace enforces
+    /// (label `pod-security.kubernetes.io/enforce`); null: restricted when
+    /// meshgen deploys the gateway (`charts.istioGateway.enabled`), no
+    /// label on the namespace of your own gateway. An error in Istio's
+    /// namespace, whose Namespace meshgen does not render.
+    #[serde(default)]
+    #[schemars(transform = untyped)]
+    pub namespace_pod_security: Option<super::PodSecurityLevel>,
     /// meshgen: the routing API of the ingress: `istio` (Istio's Gateway
     /// and VirtualService) or `gateway-api` (the Kubernetes Gateway API's
     /// Gateway and HTTPRoute, with policies attached by `targetRefs`).

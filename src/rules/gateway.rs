@@ -185,6 +185,12 @@ fn check_root_namespace(ctx: &Ctx, f: &mut Findings) {
             format!("the gateway namespace `{root}` is Istio's root namespace, where a namespace-wide `allow-nothing` AuthorizationPolicy and a STRICT PeerAuthentication apply to every workload of the mesh; set it to null or false (meshgen then renders only the policies that select the gateway pods); for STRICT mTLS across the mesh, opt in with `{opt_in}: true`"),
         ));
     }
+    if gw.namespace == *root && gw.namespace_pod_security.is_some() {
+        f.errors.push(ctx.error(
+            &format!("{GW}.namespacePodSecurity"),
+            format!("the gateway namespace `{root}` is Istio's namespace, whose Namespace object meshgen does not render (Istio's release or your Istio install creates it), so there is nothing to label; set it to null, and label `{root}` where it is created (with istio-cni or ambient its DaemonSets need the level \"privileged\" there)"),
+        ));
+    }
     let auth = &config.deploykf_core.deploykf_auth;
     if auth.enabled && auth.namespace == *root {
         f.errors.push(ctx.error(
