@@ -491,6 +491,9 @@ fn gateway(config: &Config) -> GatewayFacts {
             .collect();
         sub.sort();
         let mut hosts = vec![format!("*/{}", g.hostname)];
+        if g.wildcard_host {
+            hosts.push(format!("*/*.{}", g.hostname));
+        }
         hosts.extend(sub);
         hosts
     } else {

@@ -446,6 +446,22 @@ fn bad_inputs() -> Vec<BadInput> {
             None,
             vec!["--set", "deploykf_core.deploykf_istio_gateway.namespace=istio-system,deploykf_core.deploykf_istio_gateway.namespacePodSecurity=restricted"],
         ),
+        // Issue 27: KServe's wildcard host.
+        (
+            "wildcard host with the gateway api",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.gateway.wildcardHost=true,deploykf_core.deploykf_istio_gateway.api=gateway-api"],
+        ),
+        (
+            "wildcard host with a subdomain app",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      wildcardHost: true\n    apps:\n      - {name: a, namespace: x, service: s, port: 80, subdomain: a}\n"),
+            vec![],
+        ),
+        (
+            "wildcard host with profile namespaces one ending with the other",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      wildcardHost: true\n  deploykf_profiles_generator:\n    profiles:\n      - {name: a}\n      - {name: c-a}\n"),
+            vec![],
+        ),
         ("malformed --set", None, vec!["--set", "justakey"]),
         // Issue 27: an unknown preset is named with the closest one.
         ("unknown preset", None, vec!["--preset", "kubeflw"]),
@@ -2187,5 +2203,32 @@ fn presets_are_listed_and_layered_between_the_defaults_and_the_user() {
         stderr(&o).contains("unknown preset `nope`"),
         "{}",
         stderr(&o)
+    );
+}
+
+/// Issue 27: `gateway.wildcardHost` warns that KServe must be told the
+/// domain and the Gateway (meshgen renders neither), with the values; and,
+/// with your own certificate Secret, that it must name the wildcard.
+#[test]
+fn wildcard_host_names_kserves_ingress_settings() {
+    let ws = Workspace::new();
+    let o = ws.run(&[
+        "generate",
+        "--preset",
+        "kubeflow",
+        "--set",
+        "deploykf_core.deploykf_istio_gateway.gateway.wildcardHost=true,deploykf_core.deploykf_istio_gateway.gateway.tls.credentialName=mine",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("set `ingressDomain` to \"deploykf.example.com\" and `ingressGateway` to \"kubeflow/kubeflow-gateway\" in the `ingress` key of ConfigMap `inferenceservice-config`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("your certificate Secret `mine`") && err.contains("must name `*.deploykf.example.com` too"),
+        "{err}"
     );
 }

@@ -225,6 +225,13 @@ pub struct Gateway {
     #[serde(default)]
     #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
     pub namespace: Option<String>,
+    /// meshgen: also serve every `*.<hostname>` on the HTTPS server (the
+    /// certificate meshgen issues names it), for KServe's host-based URLs
+    /// `<inference service>-<namespace>.<hostname>`: a tenant's
+    /// VirtualService on this Gateway may then name its own such host.
+    /// KServe's `ingressDomain` must be the hostname (`api: istio` only).
+    #[serde(default)]
+    pub wildcard_host: bool,
     /// Container ports the gateway pods listen on.
     pub ports: Ports,
     /// TLS behaviour of the gateway.

@@ -67,6 +67,8 @@ pub struct GatewayModel {
     /// install, and its root namespace): two owners of one Namespace
     /// overwrite each other's labels, and pruning either deletes it.
     pub namespace_rendered: bool,
+    /// `gateway.wildcardHost`: `*.<hostname>` is served too (KServe).
+    pub wildcard_host: bool,
     /// The gateway Namespace's Pod Security label (`namespacePodSecurity`;
     /// by default "restricted" when the deployment is ours, none on your
     /// own gateway's namespace).
@@ -252,6 +254,7 @@ fn derive(input: &Input) -> Part {
             .namespace_zero_trust
             .unwrap_or(gw.charts.istio_gateway.enabled && !in_istio_namespace),
         namespace_rendered: !in_istio_namespace,
+        wildcard_host: gw.gateway.wildcard_host,
         // meshgen's gateway pods meet "restricted" with sidecars (the
         // gateway injection template adds no init container) and in ambient
         // (tests/pod_security.rs); in Istio's namespace there is no
