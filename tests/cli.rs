@@ -2228,7 +2228,8 @@ fn wildcard_host_names_kserves_ingress_settings() {
         "{err}"
     );
     assert!(
-        err.contains("your certificate Secret `mine`") && err.contains("must name `*.deploykf.example.com` too"),
+        err.contains("your certificate Secret `mine`")
+            && err.contains("must name `*.deploykf.example.com` too"),
         "{err}"
     );
 }
