@@ -13,7 +13,7 @@
 
 pub mod telemetry;
 
-use crate::config::{App, AppAuth, Config, DataplaneMode, GatewayApi, StringMap};
+use crate::config::{App, AppAuth, Config, DataplaneMode, GatewayApi, PodSecurityLevel, StringMap};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -193,6 +193,28 @@ pub struct IstioFacts {
     /// the sidecar injector's namespace selectors would inject the pods
     /// too). The gateway namespace keeps `injection_labels` in both modes.
     pub mesh_labels: StringMap,
+    /// Injected pods get Istio's `istio-init` container: sidecars without
+    /// istio-cni (`cni.enabled: false`; ambient always runs it). It runs
+    /// as root with NET_ADMIN and NET_RAW (istio/istio 1.30.3
+    /// `charts/istio-control/istio-discovery/files/injection-template.yaml:82-86,156-171`),
+    /// which only Pod Security "privileged" admits (kubernetes/pod-security-admission
+    /// `policy/check_capabilities_baseline.go:62-76`: NET_ADMIN and NET_RAW
+    /// are not in baseline's set). With istio-cni the injector adds
+    /// `istio-validation` instead, as UID 1337 with every capability
+    /// dropped (`:172-177`).
+    pub istio_init: bool,
+}
+
+/// The label that makes a namespace enforce a Pod Security level
+/// (kubernetes/pod-security-admission `api/constants.go:40`
+/// `EnforceLevelLabel`; the levels `:22-24`).
+pub const POD_SECURITY_ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
+
+/// The labels of a namespace enforcing `level`; none for `None`.
+pub fn pod_security_labels(level: Option<PodSecurityLevel>) -> StringMap {
+    level
+        .map(|l| string_map(&[(POD_SECURITY_ENFORCE_LABEL, l.as_str())]))
+        .unwrap_or_default()
 }
 
 /// What components need from the mesh config and istiod.
@@ -443,6 +465,7 @@ impl Facts {
             },
             injection_labels,
             ambient,
+            istio_init: !ambient && !istio.cni.enabled,
         };
         let mesh = mesh(config, &gateway);
         Facts {
@@ -470,6 +493,9 @@ fn gateway(config: &Config) -> GatewayFacts {
             .collect();
         sub.sort();
         let mut hosts = vec![format!("*/{}", g.hostname)];
+        if g.wildcard_host {
+            hosts.push(format!("*/*.{}", g.hostname));
+        }
         hosts.extend(sub);
         hosts
     } else {

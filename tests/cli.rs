@@ -472,6 +472,33 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\ndeploykf_core:\n  deploykf_profiles_generator:\n    output: profiles\n"),
             vec![],
         ),
+        // Issue 28, point 2: Pod Security baseline refuses istio-init.
+        (
+            "sidecars without istio cni in baseline profile namespaces",
+            Some(b"deploykf_dependencies:\n  istio:\n    cni:\n      enabled: false\n"),
+            vec![],
+        ),
+        (
+            "gateway pod security in istio's namespace",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.namespace=istio-system,deploykf_core.deploykf_istio_gateway.namespacePodSecurity=restricted"],
+        ),
+        // Issue 27: KServe's wildcard host.
+        (
+            "wildcard host with the gateway api",
+            None,
+            vec!["--set", "deploykf_core.deploykf_istio_gateway.gateway.wildcardHost=true,deploykf_core.deploykf_istio_gateway.api=gateway-api"],
+        ),
+        (
+            "wildcard host with a subdomain app",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      wildcardHost: true\n    apps:\n      - {name: a, namespace: x, service: s, port: 80, subdomain: a}\n"),
+            vec![],
+        ),
+        (
+            "wildcard host with profile namespaces one ending with the other",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gateway:\n      wildcardHost: true\n  deploykf_profiles_generator:\n    profiles:\n      - {name: a}\n      - {name: c-a}\n"),
+            vec![],
+        ),
         ("malformed --set", None, vec!["--set", "justakey"]),
         // Issue 27: an unknown preset is named with the closest one.
         ("unknown preset", None, vec!["--preset", "kubeflw"]),
@@ -1235,7 +1262,7 @@ fn ambient_with_your_own_istio_warns_what_meshgen_cannot_verify() {
     assert!(!guide.contains("ingress-use-waypoint"), "{guide}");
     assert!(!guide.contains("**Ambient**"), "{guide}");
 
-    // meshgen's Istio: ambient with the default `cni.enabled: false`.
+    // meshgen's Istio: ambient (istio-cni whatever `cni.enabled` says).
     let o = ws.run(&[
         "generate",
         "--set",
@@ -2252,4 +2279,32 @@ fn issue_32_user_identity_without_the_login_is_a_warning_and_not_logged() {
     let labels = &providers[0]["envoyFileAccessLog"]["logFormat"]["labels"];
     assert!(labels.get("user").is_none(), "{labels}");
     assert_eq!(labels["request_id"], "%REQ(X-REQUEST-ID)%");
+}
+
+/// Issue 27: `gateway.wildcardHost` warns that KServe must be told the
+/// domain and the Gateway (meshgen renders neither), with the values; and,
+/// with your own certificate Secret, that it must name the wildcard.
+#[test]
+fn wildcard_host_names_kserves_ingress_settings() {
+    let ws = Workspace::new();
+    let o = ws.run(&[
+        "generate",
+        "--preset",
+        "kubeflow",
+        "--set",
+        "deploykf_core.deploykf_istio_gateway.gateway.wildcardHost=true,deploykf_core.deploykf_istio_gateway.gateway.tls.credentialName=mine",
+        "-o",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("set `ingressDomain` to \"deploykf.example.com\" and `ingressGateway` to \"kubeflow/kubeflow-gateway\" in the `ingress` key of ConfigMap `inferenceservice-config`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("your certificate Secret `mine`")
+            && err.contains("must name `*.deploykf.example.com` too"),
+        "{err}"
+    );
 }

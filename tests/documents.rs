@@ -712,8 +712,10 @@ fn without_a_plain_password_or_a_config_secret_dex_reads_its_configmap() {
 /// Issue 18: the Istio wrapper chart with `dataplaneMode: ambient`: the
 /// ambient profile through one `global.profile`, istio-cni forced on,
 /// the ztunnel chart with meshgen's image and the Istio namespace, and the
-/// seccomp of istiod-deployed waypoints; none of it in sidecar mode. What
-/// the upstream charts make of these values is `tests/helm_istio.rs`.
+/// seccomp of istiod-deployed waypoints; none of it in sidecar mode but
+/// istio-cni, on by default since issue 28 (Pod Security baseline refuses
+/// istio-init), and off with `cni.enabled: false`. What the upstream
+/// charts make of these values is `tests/helm_istio.rs`.
 #[test]
 fn ambient_wrapper_chart_adds_ztunnel_and_cni_with_the_ambient_profile() {
     const ISTIO: &str = "deploykf_dependencies.istio";
@@ -752,11 +754,27 @@ fn ambient_wrapper_chart_adds_ztunnel_and_cni_with_the_ambient_profile() {
     let (c, v) = chart(&[]);
     assert_eq!(
         deps(&c),
-        pairs(&[("base", "istio-base"), ("istiod", "istio-daemon")])
+        pairs(&[
+            ("base", "istio-base"),
+            ("istiod", "istio-daemon"),
+            ("cni", "istio-cni"),
+        ])
     );
     assert!(v["global"].get("profile").is_none(), "{v}");
-    assert!(v.get("ztunnel").is_none() && v.get("istio-cni").is_none());
+    assert!(v.get("ztunnel").is_none());
+    assert_eq!(v["istio-cni"], json!({}));
+    assert_eq!(v["istio-daemon"]["cni"], json!({"enabled": true}));
     assert!(v["istio-daemon"].get("gateways").is_none());
+
+    let (c, v) = chart(&[
+        &format!("{ISTIO}.cni.enabled=false"),
+        "deploykf_core.deploykf_profiles_generator.namespacePodSecurity=privileged",
+    ]);
+    assert_eq!(
+        deps(&c),
+        pairs(&[("base", "istio-base"), ("istiod", "istio-daemon")])
+    );
+    assert!(v.get("ztunnel").is_none() && v.get("istio-cni").is_none());
     assert!(v["istio-daemon"].get("cni").is_none());
 
     let (c, v) = chart(&[&format!("{ISTIO}.dataplaneMode=ambient")]);

@@ -233,6 +233,12 @@ fn golden_telemetry_ambient() {
     check_case("telemetry-ambient");
 }
 
+/// Issue 27: `gateway.wildcardHost` (KServe's host-based URLs) on the preset.
+#[test]
+fn golden_kserve_wildcard() {
+    check_case("kserve-wildcard");
+}
+
 /// What is wrong with the pairing of `cases/` and `golden/` under `tests`
 /// (`golden_rs` is this file's text, to find each case's test), with what
 /// to do about it.

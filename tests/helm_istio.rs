@@ -245,14 +245,32 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
     ] {
         assert!(crds.contains(&crd), "CRD {crd} missing: {crds:?}");
     }
-    // Same objects as the upstream istiod chart rendered with its
-    // defaults, plus the base chart's.
-    let upstream = kinds_and_names(&common::helm::template(
+    // istio-cni is on by default (issue 28: Pod Security baseline refuses
+    // istio-init), and the injector knows it: its templates choose
+    // istio-validation over istio-init by `pilot.cni.enabled`
+    // (files/injection-template.yaml:82-86).
+    let injector: Value = serde_json::from_str(
+        find(&docs, "ConfigMap", "istio-sidecar-injector")["data"]["values"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(injector["pilot"]["cni"]["enabled"], json!(true));
+    // Same objects as the upstream istiod and istio-cni charts rendered
+    // with their defaults, plus the base chart's.
+    let charts = upstream(version);
+    let mut upstream = kinds_and_names(&common::helm::template(
         helm,
         "istiod",
-        &upstream(version).join("istio-control/istio-discovery"),
+        &charts.join("istio-control/istio-discovery"),
         "istio-system",
     ));
+    upstream.extend(kinds_and_names(&common::helm::template(
+        helm,
+        "istio-cni",
+        &charts.join("istio-cni"),
+        "istio-system",
+    )));
     let ours: BTreeSet<_> = kinds_and_names(&docs)
         .into_iter()
         .filter(|(k, _)| k != "CustomResourceDefinition")

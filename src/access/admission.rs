@@ -88,6 +88,17 @@ pub fn tenant_routes_admit(policy: &Value, vs: &Value) -> bool {
     };
     let ns = text(&vs["metadata"]["namespace"]);
     let prefixes: Vec<String> = bases.iter().map(|b| format!("{b}{ns}/")).collect();
+    // `gateway.wildcardHost`: its own `<name>-<namespace>.<hostname>`
+    // (routed by authority, as KServe's HostRegExp writes it) and its own
+    // cluster-local hosts; a match for other gateways only.
+    let wildcard = items(&policy["spec"]["variables"]).any(|v| v["name"] == "tenantHost");
+    let own_host = format!(
+        "{}-{ns}.{}",
+        text(&vs["metadata"]["name"]),
+        hosts.first().map(String::as_str).unwrap_or_default()
+    );
+    let own_authority = format!("^{}(?::\\d{{1,5}})?$", own_host.replace('.', "\\."));
+    let local_suffix = format!(".{ns}.svc.cluster.local");
     let names = |list: &Value| {
         items(list).any(|g| {
             let g = text(g);
@@ -103,8 +114,10 @@ pub fn tenant_routes_admit(policy: &Value, vs: &Value) -> bool {
     if !bound {
         return true;
     }
-    let hosts_ok =
-        items(&spec["hosts"]).all(|h| hosts.iter().any(|x| *x == text(h).to_ascii_lowercase()));
+    let hosts_ok = items(&spec["hosts"]).all(|h| {
+        let h = text(h).to_ascii_lowercase();
+        hosts.contains(&h) || (wildcard && (h == own_host || h.ends_with(&local_suffix)))
+    });
     let empty = |k: &str| spec[k].as_array().is_none_or(|a| a.is_empty());
     let under = |p: &Value| {
         p.as_str()
@@ -113,8 +126,13 @@ pub fn tenant_routes_admit(policy: &Value, vs: &Value) -> bool {
     let paths_ok = http.iter().all(|r| {
         r["match"].as_array().is_some_and(|m| {
             !m.is_empty()
-                && m.iter()
-                    .all(|m| under(&m["uri"]["prefix"]) || under(&m["uri"]["exact"]))
+                && m.iter().all(|m| {
+                    under(&m["uri"]["prefix"])
+                        || under(&m["uri"]["exact"])
+                        || (wildcard
+                            && (m["authority"]["regex"] == own_authority.as_str()
+                                || (m["gateways"].is_array() && !names(&m["gateways"]))))
+                })
         })
     });
     hosts_ok && empty("tcp") && empty("tls") && paths_ok

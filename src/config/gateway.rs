@@ -41,6 +41,14 @@ pub struct GatewayComponent {
     /// (where true is an error: it would apply to the whole mesh).
     #[serde(default)]
     pub namespace_zero_trust: Option<bool>,
+    /// meshgen: the Pod Security level the gateway namespace enforces
+    /// (label `pod-security.kubernetes.io/enforce`); null: restricted when
+    /// meshgen deploys the gateway (`charts.istioGateway.enabled`), no
+    /// label on the namespace of your own gateway. An error in Istio's
+    /// namespace, whose Namespace meshgen does not render.
+    #[serde(default)]
+    #[schemars(transform = untyped)]
+    pub namespace_pod_security: Option<super::PodSecurityLevel>,
     /// meshgen: the routing API of the ingress: `istio` (Istio's Gateway
     /// and VirtualService) or `gateway-api` (the Kubernetes Gateway API's
     /// Gateway and HTTPRoute, with policies attached by `targetRefs`).
@@ -217,6 +225,13 @@ pub struct Gateway {
     #[serde(default)]
     #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
     pub namespace: Option<String>,
+    /// meshgen: also serve every `*.<hostname>` on the HTTPS server (the
+    /// certificate meshgen issues names it), for KServe's host-based URLs
+    /// `<inference service>-<namespace>.<hostname>`: a tenant's
+    /// VirtualService on this Gateway may then name its own such host.
+    /// KServe's `ingressDomain` must be the hostname (`api: istio` only).
+    #[serde(default)]
+    pub wildcard_host: bool,
     /// Container ports the gateway pods listen on.
     pub ports: Ports,
     /// TLS behaviour of the gateway.

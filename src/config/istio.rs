@@ -61,6 +61,28 @@ pub struct Istio {
     pub telemetry: super::Telemetry,
 }
 
+/// A Pod Security Standards level, as the namespace label
+/// `pod-security.kubernetes.io/enforce` names it (kubernetes/pod-security-admission
+/// `api/constants.go:22-24`: privileged, baseline, restricted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurityLevel {
+    Privileged,
+    Baseline,
+    Restricted,
+}
+
+impl PodSecurityLevel {
+    /// The value as written in the values file and in the label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodSecurityLevel::Privileged => "privileged",
+            PodSecurityLevel::Baseline => "baseline",
+            PodSecurityLevel::Restricted => "restricted",
+        }
+    }
+}
+
 /// How workloads join the mesh (`dataplaneMode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -84,7 +106,9 @@ impl DataplaneMode {
 #[serde(deny_unknown_fields)]
 pub struct Cni {
     /// Install the istio-cni chart and make istiod inject pods without the
-    /// privileged istio-init container.
+    /// privileged istio-init container (which Pod Security baseline and
+    /// restricted refuse). With your own Istio (`enabled: false`): whether
+    /// it runs istio-cni.
     pub enabled: bool,
 }
 

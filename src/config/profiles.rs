@@ -19,6 +19,15 @@ pub struct ProfilesGenerator {
     /// access.
     #[schemars(transform = untyped)]
     pub output: ProfilesOutput,
+    /// meshgen: the Pod Security level every profile namespace enforces
+    /// (label `pod-security.kubernetes.io/enforce`); null: no label, the
+    /// cluster's default. With `output: profiles` Kubeflow's profile
+    /// controller labels the namespaces from its namespace-labels.yaml
+    /// (Kubeflow's applications/profiles/pss: baseline): keep this equal
+    /// to it.
+    #[serde(default)]
+    #[schemars(transform = untyped)]
+    pub namespace_pod_security: Option<super::PodSecurityLevel>,
     /// Extra Kubernetes manifests rendered with the profiles (YAML strings
     /// or maps).
     #[serde(default)]

@@ -5,7 +5,7 @@
 //! only write the objects around them.
 
 use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
-use crate::config::{Config, ServiceType, StringMap};
+use crate::config::{Config, PodSecurityLevel, ServiceType, StringMap};
 use crate::facts::{
     gateway_api_duration, service_host, string_map, GatewayFacts, DEX_PORT, GATEWAY_NAME_LABEL,
     OAUTH2_PROXY_PORT,
@@ -67,6 +67,12 @@ pub struct GatewayModel {
     /// install, and its root namespace): two owners of one Namespace
     /// overwrite each other's labels, and pruning either deletes it.
     pub namespace_rendered: bool,
+    /// `gateway.wildcardHost`: `*.<hostname>` is served too (KServe).
+    pub wildcard_host: bool,
+    /// The gateway Namespace's Pod Security label (`namespacePodSecurity`;
+    /// by default "restricted" when the deployment is ours, none on your
+    /// own gateway's namespace).
+    pub pod_security: StringMap,
     pub deployment: GatewayDeploymentModel,
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
@@ -248,6 +254,16 @@ fn derive(input: &Input) -> Part {
             .namespace_zero_trust
             .unwrap_or(gw.charts.istio_gateway.enabled && !in_istio_namespace),
         namespace_rendered: !in_istio_namespace,
+        wildcard_host: gw.gateway.wildcard_host,
+        // meshgen's gateway pods meet "restricted" with sidecars (the
+        // gateway injection template adds no init container) and in ambient
+        // (tests/pod_security.rs); in Istio's namespace there is no
+        // Namespace to label (`rules::gateway::check_root_namespace`).
+        pod_security: crate::facts::pod_security_labels(
+            gw.namespace_pod_security
+                .or((gw.charts.istio_gateway.enabled).then_some(PodSecurityLevel::Restricted))
+                .filter(|_| !in_istio_namespace),
+        ),
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),

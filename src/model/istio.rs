@@ -108,6 +108,8 @@ pub struct IstioChart {
     pub proxy_image: String,
     /// The ztunnel image, with `dataplaneMode: ambient`.
     pub ztunnel_image: Option<String>,
+    /// The istio-cni chart is installed (`cni.enabled`, or ambient).
+    pub cni: bool,
 }
 
 fn derive(input: &Input) -> Part {
@@ -385,6 +387,7 @@ pub fn chart(
         pilot_image,
         proxy_image,
         ztunnel_image,
+        cni,
     }
 }
 

@@ -343,6 +343,17 @@ pub struct ProfilesModel<P = ProfileModel> {
     pub notebook_controller_principal: &'static str,
     /// The profile namespaces' mesh labels (`facts::IstioFacts::mesh_labels`).
     pub mesh_labels: StringMap,
+    /// The profile namespaces' Pod Security label (`namespacePodSecurity`,
+    /// "baseline" by default as Kubeflow's profile controller sets it:
+    /// kubeflow/manifests 26.03 applications/profiles/pss, built
+    /// `profiles.yaml:405-428` `namespace-labels.yaml`). Baseline keeps an
+    /// editor (ClusterRole kubeflow-edit creates pods) from a privileged
+    /// pod, host namespaces or a hostPath (kubernetes/pod-security-admission
+    /// `policy/check_privileged.go`, `check_hostNamespaces.go`,
+    /// `check_hostPathVolumes.go`), through which it could read the node's
+    /// credentials and become the gateway. Rendered with `output:
+    /// namespaces`; with `profiles` the controller sets it.
+    pub pod_security: StringMap,
     /// `dataplaneMode: ambient`: each profile namespace gets a waypoint
     /// (`Gateway/waypoint`, `ConfigMap/waypoint-params`), its L7 policies
     /// attach to it, and `profile-access-ztunnel` is what ztunnel enforces.
@@ -404,6 +415,7 @@ impl ProfilesModel {
             pipelines_ui_principal: self.pipelines_ui_principal,
             notebook_controller_principal: self.notebook_controller_principal,
             mesh_labels: self.mesh_labels,
+            pod_security: self.pod_security,
             ambient: self.ambient,
             waypoint_labels: self.waypoint_labels,
             idp_claim_key: self.idp_claim_key,
@@ -748,6 +760,7 @@ fn derive(input: &Input) -> ProfilesModel {
         notebook_controller_principal:
             "cluster.local/ns/kubeflow/sa/notebook-controller-service-account",
         mesh_labels: input.facts.istio.mesh_labels.clone(),
+        pod_security: crate::facts::pod_security_labels(pg.namespace_pod_security),
         ambient: input.facts.istio.ambient,
         waypoint_labels: {
             let mut l = StringMap::new();

@@ -82,6 +82,12 @@ pub fn guard(config: &Config, gw: &GatewayFacts) -> Option<TenantRouteGuard> {
     let under = |field: &str| {
         format!("(has(m.uri.{field}) && variables.tenantPrefixes.exists(p, m.uri.{field}.startsWith(p)))")
     };
+    let wildcard = config
+        .deploykf_core
+        .deploykf_istio_gateway
+        .gateway
+        .wildcard_host;
+    let host = gw.hostname.to_ascii_lowercase();
     // meshgen's namespaces, and the one holding the Gateway object: the
     // platform's (with the Kubeflow preset, `kubeflow`, where Kubeflow's
     // own apps bind it for `/`, `/jupyter/`, ...).
@@ -99,38 +105,110 @@ pub fn guard(config: &Config, gw: &GatewayFacts) -> Option<TenantRouteGuard> {
         .map(|p| format!("{p}<namespace>/"))
         .collect();
     let prefixes = shown.join(", ");
+    let mut variables = vec![
+        ("platformGateways".into(), gateways),
+        ("platformGatewayFqdn".into(), fqdn),
+        ("tenantHosts".into(), hosts),
+        ("tenantPrefixBases".into(), cel_list(&bases)),
+        (
+            "tenantPrefixes".into(),
+            "variables.tenantPrefixBases.map(p, p + object.metadata.namespace + \"/\")".into(),
+        ),
+        ("bound".into(), bound),
+    ];
+    // `gateway.wildcardHost`: KServe's VirtualService for an
+    // InferenceService, named after it in its namespace (kserve/kserve
+    // v0.16.0 pkg/controller/v1beta1/inferenceservice/reconcilers/ingress/
+    // ingress_reconciler.go:682-692), names the hosts
+    // `<name>.<namespace>.svc.cluster.local`, `<name>-<namespace>.<ingressDomain>`
+    // (the domainTemplate of Kubeflow's inferenceservice-config) and, for
+    // path-based URLs, the ingressDomain itself (:503-505,562-565,661), and
+    // matches its host-based routes by authority only, with the regex
+    // `constants.HostRegExp` writes (pkg/constants/constants.go:696-713:
+    // `^` + QuoteMeta(host) + `(?::\d{1,5})?$`, :378-409). Its matches for
+    // the local gateway and `mesh` name those gateways (:395).
+    let (host_rule, host_message, match_rule) = if wildcard {
+        variables.push((
+            "tenantHost".into(),
+            format!(
+                "object.metadata.name + \"-\" + object.metadata.namespace + {}",
+                serde_json::to_string(&format!(".{host}")).unwrap_or_default()
+            ),
+        ));
+        variables.push((
+            "tenantAuthority".into(),
+            format!(
+                "\"^\" + object.metadata.name + \"-\" + object.metadata.namespace + {}",
+                serde_json::to_string(&format!(
+                    "{}(?::\\d{{1,5}})?$",
+                    regex_quote(&format!(".{host}"))
+                ))
+                .unwrap_or_default()
+            ),
+        ));
+        variables.push((
+            "localHostSuffix".into(),
+            "\".\" + object.metadata.namespace + \".svc.cluster.local\"".into(),
+        ));
+        (
+            "h.lowerAscii() in variables.tenantHosts || h.lowerAscii() == variables.tenantHost || h.lowerAscii().endsWith(variables.localHostSuffix)",
+            format!(" and (`gateway.wildcardHost`) <its name>-<its namespace>.{} and <name>.<its namespace>.svc.cluster.local", gw.hostname),
+            format!(" || (has(m.authority) && has(m.authority.regex) && m.authority.regex == variables.tenantAuthority) || (has(m.gateways) && !m.gateways.exists(g, {names_gateway}))"),
+        )
+    } else {
+        (
+            "h.lowerAscii() in variables.tenantHosts",
+            String::new(),
+            String::new(),
+        )
+    };
     Some(TenantRouteGuard {
         name: gw.names.tenant_routes.clone(),
-        variables: vec![
-            ("platformGateways".into(), gateways),
-            ("platformGatewayFqdn".into(), fqdn),
-            ("tenantHosts".into(), hosts),
-            ("tenantPrefixBases".into(), cel_list(&bases)),
-            (
-                "tenantPrefixes".into(),
-                "variables.tenantPrefixBases.map(p, p + object.metadata.namespace + \"/\")".into(),
-            ),
-            ("bound".into(), bound),
-        ],
+        variables,
         validations: vec![
             (
-                "!variables.bound || !has(object.spec.hosts) || object.spec.hosts.all(h, h.lowerAscii() in variables.tenantHosts)".into(),
-                format!("a VirtualService outside meshgen's namespaces bound to the Gateway {ns}/{name} may name only the hosts {} and *", gw.hostname),
+                format!("!variables.bound || !has(object.spec.hosts) || object.spec.hosts.all(h, {host_rule})"),
+                format!("a VirtualService outside meshgen's namespaces bound to the Gateway {ns}/{name} may name only the hosts {} and *{host_message}", gw.hostname),
             ),
             (
                 "!variables.bound || ((!has(object.spec.tcp) || size(object.spec.tcp) == 0) && (!has(object.spec.tls) || size(object.spec.tls) == 0))".into(),
                 format!("a VirtualService outside meshgen's namespaces bound to the Gateway {ns}/{name} may have HTTP routes only"),
             ),
             (
-                format!(
-                    "!variables.bound || !has(object.spec.http) || object.spec.http.all(r, has(r.match) && size(r.match) > 0 && r.match.all(m, has(m.uri) && ({} || {})))",
-                    under("prefix"),
-                    under("exact")
-                ),
-                format!("a VirtualService outside meshgen's namespaces bound to the Gateway {ns}/{name} may route only paths under its own namespace's prefixes ({prefixes}): every route needs a uri prefix or exact match there"),
+                {
+                    let paths = format!("has(m.uri) && ({} || {})", under("prefix"), under("exact"));
+                    let each = if match_rule.is_empty() { paths } else { format!("({paths}){match_rule}") };
+                    format!("!variables.bound || !has(object.spec.http) || object.spec.http.all(r, has(r.match) && size(r.match) > 0 && r.match.all(m, {each}))")
+                },
+                format!("a VirtualService outside meshgen's namespaces bound to the Gateway {ns}/{name} may route only paths under its own namespace's prefixes ({prefixes}): every route needs a uri prefix or exact match there{}", if wildcard { ", or the authority of its own host (`gateway.wildcardHost`)" } else { "" }),
             ),
         ],
         exempt_namespaces: exempt,
         prefixes: shown,
     })
+}
+
+/// `s` as Go's `regexp.QuoteMeta` writes it: every byte of
+/// `\.+*?()|[]{}^$` escaped (golang/go src/regexp/regexp.go `special`).
+fn regex_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn regex_quote_is_go_quote_meta() {
+        assert_eq!(
+            super::regex_quote(".a-b.example.com"),
+            "\\.a-b\\.example\\.com"
+        );
+        assert_eq!(super::regex_quote("a+b(c)"), "a\\+b\\(c\\)");
+    }
 }

@@ -153,6 +153,9 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             format!("with the Gateway in a namespace of its own (`{GW}.gateway.namespace`) for apps you do not render, keep it true: with false the server's hosts are `*`, and meshgen's own routes on `{}` shadow every VirtualService of those apps written for `hosts: [\"*\"]` (Kubeflow's), which then answer 404", facts.gateway.hostname),
         ));
     }
+    if gw.gateway.wildcard_host {
+        check_wildcard_host(ctx, f);
+    }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
     warn_namespace_wide_app_policies(ctx, f);
     if facts.gateway.gateway_api {
@@ -185,12 +188,99 @@ fn check_root_namespace(ctx: &Ctx, f: &mut Findings) {
             format!("the gateway namespace `{root}` is Istio's root namespace, where a namespace-wide `allow-nothing` AuthorizationPolicy and a STRICT PeerAuthentication apply to every workload of the mesh; set it to null or false (meshgen then renders only the policies that select the gateway pods); for STRICT mTLS across the mesh, opt in with `{opt_in}: true`"),
         ));
     }
+    if gw.namespace == *root && gw.namespace_pod_security.is_some() {
+        f.errors.push(ctx.error(
+            &format!("{GW}.namespacePodSecurity"),
+            format!("the gateway namespace `{root}` is Istio's namespace, whose Namespace object meshgen does not render (Istio's release or your Istio install creates it), so there is nothing to label; set it to null, and label `{root}` where it is created (with istio-cni or ambient its DaemonSets need the level \"privileged\" there)"),
+        ));
+    }
     let auth = &config.deploykf_core.deploykf_auth;
     if auth.enabled && auth.namespace == *root {
         f.errors.push(ctx.error(
             "deploykf_core.deploykf_auth.namespace",
             format!("`{root}` is Istio's root namespace: the login's namespace-wide `allow-nothing` AuthorizationPolicy and STRICT PeerAuthentication would apply to every workload of the mesh; choose a namespace of its own (the default is `deploykf-auth`)"),
         ));
+    }
+}
+
+/// `gateway.wildcardHost` (issue 27): `*.<hostname>` on the HTTPS server,
+/// for KServe's host-based URLs, and tenants' VirtualServices admitted on
+/// `<their name>-<their namespace>.<hostname>`
+/// (`model::tenant_routes`).
+fn check_wildcard_host(ctx: &Ctx, f: &mut Findings) {
+    use crate::values::path::ValuePath;
+    let config = ctx.config;
+    let facts = ctx.facts;
+    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let key = format!("{GW}.gateway.wildcardHost");
+    let host = &facts.gateway.hostname;
+    if facts.gateway.gateway_api {
+        f.errors.push(ctx.error(
+            &key,
+            format!("must be false with {} set to \"gateway-api\": its listeners admit routes of the gateway namespace only, so KServe's VirtualServices (in each inference service's namespace) could not bind it; use \"istio\"", ctx.located(&format!("{GW}.api"))),
+        ));
+    }
+    if let Some((i, app)) = gw
+        .apps
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.subdomain.is_some())
+    {
+        f.errors.push(ctx.error(
+            &key,
+            format!(
+                "must be false while an app is served on a subdomain (`{GW}.apps[{i}].subdomain`, app `{}`): the login cookie is then scoped to `{host}` and sent to every name under it (RFC 6265 5.1.3), so a tenant's inference service at `<name>-<namespace>.{host}` would receive every user's session; serve KServe on a gateway of its own, or the app under a path",
+                app.name
+            ),
+        ));
+    }
+    if !facts.gateway.certificate_managed {
+        f.warnings.push(ctx.warning(
+            &key,
+            format!("your certificate Secret `{}` (`{GW}.gateway.tls.credentialName`) must name `*.{host}` too, or clients refuse KServe's host-based URLs", facts.gateway.tls_credential_name),
+        ));
+    }
+    f.warnings.push(ctx.warning(
+        &key,
+        format!(
+            "KServe builds host-based URLs from its own settings, which meshgen does not render: set `ingressDomain` to \"{host}\" and `ingressGateway` to \"{}\" in the `ingress` key of ConfigMap `inferenceservice-config` (KServe's namespace; Kubeflow 26.03 ships `ingressDomain: example.com`), or its inference services get hosts this Gateway does not serve",
+            facts.gateway.reference
+        ),
+    ));
+    // `<name>-<namespace>` is ambiguous when one profile namespace ends
+    // with `-` and another's name: `b-c` in `a` and `b` in `c-a` are both
+    // `b-c-a.<hostname>`, and the admission rule would admit both
+    // VirtualServices.
+    let pg = &config.deploykf_core.deploykf_profiles_generator;
+    if !pg.enabled {
+        return;
+    }
+    let prefix = &pg.profile_defaults.profile_name_prefix;
+    let namespaces: std::collections::HashSet<String> = pg
+        .profiles
+        .iter()
+        .map(|p| format!("{prefix}{}", p.name))
+        .collect();
+    for (i, p) in pg.profiles.iter().enumerate() {
+        let ns = format!("{prefix}{}", p.name);
+        let shorter = ns
+            .match_indices('-')
+            .map(|(at, _)| &ns[at + 1..])
+            .find(|rest| namespaces.contains(*rest));
+        if let Some(other) = shorter {
+            f.errors.push(super::error_at(
+                ctx.values,
+                ValuePath::keys("deploykf_core.deploykf_profiles_generator")
+                    .key("profiles")
+                    .index(i)
+                    .key("name"),
+                format!(
+                    "namespace `{ns}` ends with `-{other}`, another profile's namespace: with {} KServe names inference service `x` of `{ns}` and `x-{head}` of `{other}` both `x-{ns}.{host}`, and the VirtualService of either namespace would be admitted for the other's; rename one",
+                    ctx.located(&key),
+                    head = &ns[..ns.len() - other.len() - 1],
+                ),
+            ));
+        }
     }
 }
 

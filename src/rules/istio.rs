@@ -52,6 +52,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     if ctx.facts.istio.ambient {
         check_ambient(ctx, f);
     }
+    check_init_container(ctx, f);
     // The Istio you run is known only as the version of the gateway meshgen
     // deploys, which your istiod must match.
     let own_version = (!istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled)
@@ -96,6 +97,30 @@ fn check_ambient(ctx: &Ctx, f: &mut Findings) {
             ),
         ));
     }
+}
+
+/// Sidecars without istio-cni: the injector adds `istio-init` to every
+/// pod (`facts::IstioFacts::istio_init`), which Pod Security "baseline"
+/// and "restricted" refuse, so no pod of a profile namespace labelled with
+/// either could start (issue 28, point 2).
+fn check_init_container(ctx: &Ctx, f: &mut Findings) {
+    let profiles = &ctx.config.deploykf_core.deploykf_profiles_generator;
+    let level = profiles
+        .namespace_pod_security
+        .filter(|l| *l != crate::config::PodSecurityLevel::Privileged);
+    let (Some(level), true, true) = (level, profiles.enabled, ctx.facts.istio.istio_init) else {
+        return;
+    };
+    let key = ctx.located("deploykf_core.deploykf_profiles_generator.namespacePodSecurity");
+    let mode = ctx.located(&format!("{ISTIO}.dataplaneMode"));
+    f.errors.push(ctx.error(
+        &format!("{ISTIO}.cni.enabled"),
+        format!(
+            "must be true with {key} set to \"{}\" and {mode} \"sidecar\": without istio-cni Istio injects istio-init into every pod, which runs as root with NET_ADMIN and NET_RAW, and Pod Security \"{}\" refuses it, so no pod with a sidecar could start in a profile namespace; remove the key (istio-cni is on by default; with your own Istio, install it there), or set the profiles' level to \"privileged\" or null",
+            level.as_str(),
+            level.as_str(),
+        ),
+    ));
 }
 
 /// With your own Istio, a mode whose objects rely on a feature your Istio's

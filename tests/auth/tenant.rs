@@ -832,3 +832,118 @@ pub(crate) fn regression_issue_28_idp_groups_bound_to_a_connector() {
         "{e:?}"
     );
 }
+
+// ---------------------------------------------------------------------
+// KServe's host-based URLs on the platform Gateway (issue 27)
+
+/// The VirtualService KServe writes for InferenceService `name` in `ns`
+/// behind `gateway`, with `ingressDomain` `domain` and Kubeflow's
+/// `pathTemplate` (kserve/kserve v0.16.0
+/// `pkg/controller/v1beta1/inferenceservice/reconcilers/ingress/ingress_reconciler.go`
+/// `createIngress`, :456-696: hosts :503-505,562-565,661; the predict route
+/// :538-551 with `createHTTPMatchRequest` :378-429; the path route
+/// :611-659; `constants.HostRegExp`, `pkg/constants/constants.go:696-713`).
+fn kserve_virtual_service(name: &str, ns: &str, domain: &str, gateway: &str) -> Value {
+    let quote = |h: &str| format!("^{}(?::\\d{{1,5}})?$", h.replace('.', "\\."));
+    let local = "knative-serving/knative-local-gateway";
+    let internal = format!("{name}.{ns}.svc.cluster.local");
+    let host = format!("{name}-{ns}.{domain}");
+    let path = format!("/serving/{ns}/{name}");
+    let dest = json!([{"destination": {"host": "knative-local-gateway.istio-system.svc.cluster.local", "port": {"number": 80}}, "weight": 100}]);
+    let set = json!({"request": {"set": {"Host": format!("{name}-predictor.{ns}.svc.cluster.local"), "KServe-Isvc-Name": name, "KServe-Isvc-Namespace": ns}}});
+    json!({
+        "apiVersion": "networking.istio.io/v1beta1",
+        "kind": "VirtualService",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "hosts": [internal, host, domain],
+            "gateways": [local, "mesh", gateway],
+            "http": [
+                {"match": [
+                    {"authority": {"regex": format!("^{}(\\.{ns}(\\.svc(\\.cluster\\.local)?)?)?(?::\\d{{1,5}})?$", name)}, "gateways": [local, "mesh"]},
+                    {"authority": {"regex": quote(&host)}, "gateways": [gateway]}
+                 ], "route": dest, "headers": set},
+                {"match": [
+                    {"uri": {"prefix": format!("{path}/")}, "authority": {"regex": quote(domain)}, "gateways": [gateway]},
+                    {"uri": {"exact": path}, "authority": {"regex": quote(domain)}, "gateways": [gateway]}
+                 ], "rewrite": {"uri": "/"}, "route": dest, "headers": set}
+            ]
+        }
+    })
+}
+
+/// `gateway.wildcardHost`: the Gateway serves `*.<hostname>`, its
+/// certificate names it, and the tenant-routes policy admits KServe's
+/// VirtualService for an InferenceService of the namespace (host-based and
+/// path-based URLs) while refusing a host or an authority that is not the
+/// VirtualService's own (`<its name>-<its namespace>.<hostname>`). Failed
+/// before issue 27's wildcard: the key did not exist, and KServe's
+/// VirtualService was refused on the platform Gateway (below, without it).
+#[test]
+pub(crate) fn regression_issue_27_kserve_host_based_urls_on_the_wildcard_host() {
+    const HOST: &str = "kubeflow.example.com";
+    const GATEWAY: &str = "kubeflow/kubeflow-gateway";
+    let t = case("kserve-wildcard");
+    let gw = one(
+        &t,
+        "manifests/deploykf-core/deploykf-istio-gateway/Gateway.yaml",
+    );
+    assert_eq!(
+        gw["spec"]["servers"][0]["hosts"],
+        json!([format!("*/{HOST}"), format!("*/*.{HOST}")])
+    );
+    let cert = one(
+        &t,
+        "manifests/deploykf-core/deploykf-istio-gateway/Certificate.yaml",
+    );
+    assert!(cert["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .contains(&json!(format!("*.{HOST}"))));
+    // The CEL the model above stands for (evaluated with cel-python on
+    // the same shapes: tests/cel/tenant_routes.py).
+    let policy = &t["manifests/deploykf-core/deploykf-istio-gateway/ValidatingAdmissionPolicy-tenant-routes.yaml"][0];
+    let var = |n: &str| {
+        (policy["spec"]["variables"].as_array().unwrap().iter())
+            .find(|v| v["name"] == n)
+            .map(|v| v["expression"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        var("tenantHost").as_deref(),
+        Some(
+            "object.metadata.name + \"-\" + object.metadata.namespace + \".kubeflow.example.com\""
+        )
+    );
+    assert_eq!(
+        var("tenantAuthority").as_deref(),
+        Some("\"^\" + object.metadata.name + \"-\" + object.metadata.namespace + \"\\\\.kubeflow\\\\.example\\\\.com(?::\\\\d{1,5})?$\"")
+    );
+    let isvc = kserve_virtual_service("sklearn", "team-1", HOST, GATEWAY);
+    assert!(admitted(&t, &isvc), "KServe's VirtualService refused");
+    // Another namespace's host (`sklearn-team-2`), named from team-1.
+    let mut theft = isvc.clone();
+    theft["spec"]["hosts"][1] = json!(format!("sklearn-team-2.{HOST}"));
+    assert!(!admitted(&t, &theft), "another namespace's host admitted");
+    // Its own host in the list, but a route by another authority.
+    let mut other = isvc.clone();
+    other["spec"]["http"][0]["match"][1]["authority"]["regex"] = json!(".*");
+    assert!(!admitted(&t, &other), "a route by any authority admitted");
+    let mut platform = isvc.clone();
+    platform["spec"]["http"][0]["match"][1]["authority"]["regex"] =
+        json!(format!("^{}(?::\\d{{1,5}})?$", HOST.replace('.', "\\.")));
+    assert!(
+        !admitted(&t, &platform),
+        "a route for the platform host admitted"
+    );
+    // A cluster-local host of another namespace.
+    let mut local = isvc.clone();
+    local["spec"]["hosts"][0] = json!("x.team-2.svc.cluster.local");
+    assert!(
+        !admitted(&t, &local),
+        "another namespace's local host admitted"
+    );
+    // Without the key the platform Gateway takes no host-based route.
+    let without = case("kubeflow");
+    let isvc = kserve_virtual_service("sklearn", "team-1", "deploykf.example.com", GATEWAY);
+    assert!(!admitted(&without, &isvc));
+}

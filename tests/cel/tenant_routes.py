@@ -4,6 +4,8 @@
 # string extension) is supplied here. Evaluates the rendered policy (issue 28,
 # point 1) on sample VirtualServices of the profile namespace kf-research; the
 # same cases are modelled in tests/auth/tenant.rs (`tenant_routes_admit`).
+# With `gateway.wildcardHost` (issue 27; e.g. tests/golden/kserve-wildcard) it
+# also evaluates KServe's VirtualService for an InferenceService.
 import sys, yaml, celpy
 from celpy import celtypes
 docs = list(yaml.safe_load_all(open(sys.argv[1])))
@@ -19,8 +21,11 @@ def check(vs):
         variables[v["name"]] = env.program(env.compile(v["expression"]), functions=funcs).evaluate(act)
     act["variables"] = celtypes.MapType({celtypes.StringType(k): x for k, x in variables.items()})
     return all(bool(env.program(env.compile(x["expression"]), functions=funcs).evaluate(act)) for x in vap["validations"])
-GW = "deploykf-istio-gateway/deploykf-gateway"
-HOST = "deploykf.example.com"
+import json
+var = {v["name"]: v["expression"] for v in vap["variables"]}
+GW = json.loads(var["platformGateways"])[0]
+HOST = json.loads(var["tenantHosts"])[0]
+GW_NS, GW_NAME = GW.split("/")
 def vs(http=None, gateways=(GW,), hosts=(HOST,), **extra):
     spec = {"hosts": list(hosts), "gateways": list(gateways)}
     if http is not None: spec["http"] = http
@@ -41,14 +46,40 @@ cases = [
   ("another namespace's notebooks", vs([prefix("/notebook/kf-analytics/")]), False),
   ("prefix without the slash", vs([prefix("/notebook/kf-research")]), False),
   ("second match escapes", vs([{"match": [{"uri": {"prefix": "/notebook/kf-research/a/"}}, {"uri": {"prefix": "/"}}]}]), False),
-  ("legacy FQDN gateway name", vs([prefix("/api/")], gateways=["deploykf-gateway.deploykf-istio-gateway.svc.cluster.local"]), False),
-  ("legacy short FQDN", vs([prefix("/api/")], gateways=["deploykf-gateway.deploykf-istio-gateway"]), False),
+  ("legacy FQDN gateway name", vs([prefix("/api/")], gateways=[GW_NAME + "." + GW_NS + ".svc.cluster.local"]), False),
+  ("legacy short FQDN", vs([prefix("/api/")], gateways=[GW_NAME + "." + GW_NS]), False),
   ("bound in a match only", vs([prefix("/api/", gateways=[GW])], gateways=["mesh"]), False),
   ("another host", vs([prefix("/notebook/kf-research/a/")], hosts=["minio-console.deploykf.example.com"]), False),
   ("wildcard subdomain", vs([prefix("/notebook/kf-research/a/")], hosts=["*.example.com"]), False),
-  ("host in capitals", vs([prefix("/notebook/kf-research/a/")], hosts=["DEPLOYKF.example.com"]), True),
+  ("host in capitals", vs([prefix("/notebook/kf-research/a/")], hosts=[HOST.split(".")[0].upper() + HOST[HOST.index("."):]]), True),
   ("tcp route", vs([], tcp=[{"route": [{"destination": {"host": "x"}}]}]), False),
 ]
+# `gateway.wildcardHost` (issue 27): KServe's VirtualService for
+# InferenceService m of kf-research (kserve v0.16.0 ingress_reconciler.go
+# createIngress; the same shape as tests/auth/tenant.rs kserve_virtual_service).
+if "tenantHost" in var:
+    def q(h): return "^" + h.replace(".", "\\.") + "(?::\\d{1,5})?$"
+    LOCAL = "knative-serving/knative-local-gateway"
+    own = "m-kf-research." + HOST
+    def isvc(hosts=None, authority=None, name="m"):
+        v = vs([
+            {"match": [{"authority": {"regex": "^m(\\.kf-research(\\.svc(\\.cluster\\.local)?)?)?(?::\\d{1,5})?$"}, "gateways": [LOCAL, "mesh"]},
+                       {"authority": {"regex": authority or q(own)}, "gateways": [GW]}],
+             "route": [{"destination": {"host": "knative-local-gateway.istio-system.svc.cluster.local"}}]},
+            {"match": [{"uri": {"prefix": "/serving/kf-research/m/"}, "authority": {"regex": q(HOST)}, "gateways": [GW]},
+                       {"uri": {"exact": "/serving/kf-research/m"}, "authority": {"regex": q(HOST)}, "gateways": [GW]}],
+             "rewrite": {"uri": "/"}, "route": [{"destination": {"host": "x"}}]},
+        ], gateways=[LOCAL, "mesh", GW], hosts=hosts or ["m.kf-research.svc.cluster.local", own, HOST])
+        v["metadata"]["name"] = name
+        return v
+    cases += [
+        ("kserve: its inference service", isvc(), True),
+        ("kserve: another namespace's host", isvc(hosts=["m-kf-other." + HOST]), False),
+        ("kserve: another name's host", isvc(name="n"), False),
+        ("kserve: any authority", isvc(authority=".*"), False),
+        ("kserve: the platform host by authority", isvc(authority=q(HOST)), False),
+        ("kserve: another namespace's local host", isvc(hosts=["m.kf-other.svc.cluster.local"]), False),
+    ]
 bad = 0
 for name, v, want in cases:
     got = check(v)

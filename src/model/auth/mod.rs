@@ -222,6 +222,11 @@ pub struct AuthModel {
     pub password_hasher_pull_policy: String,
     /// The namespace's mesh labels (`facts::IstioFacts::mesh_labels`).
     pub mesh_labels: crate::config::StringMap,
+    /// The namespace's Pod Security label: "restricted", which every pod
+    /// meshgen renders here meets (`tests/pod_security.rs`), unless the
+    /// injector adds `istio-init` (`facts::IstioFacts::istio_init`), which
+    /// only "privileged" admits: then none.
+    pub pod_security: crate::config::StringMap,
     /// `dataplaneMode: ambient`: ztunnel, not a sidecar, enforces this
     /// namespace's policies (all L4: principals and ports, so no waypoint).
     pub ambient: bool,
@@ -400,6 +405,9 @@ fn derive(input: &Input) -> Part {
         jwks_relay_paths: JWKS_RELAY_PATHS,
         extra_manifests: input.extra_manifests.to_vec(),
         mesh_labels: facts.istio.mesh_labels.clone(),
+        pod_security: crate::facts::pod_security_labels(
+            (!facts.istio.istio_init).then_some(crate::config::PodSecurityLevel::Restricted),
+        ),
         ambient: facts.istio.ambient,
         profiles_fetch_dex_keys: !idp_namespaces.is_empty(),
         dex_key_waypoints: (idp_namespaces.iter())
