@@ -774,7 +774,7 @@ fn regression_issue_29_output_dash_is_stdout() {
     assert!(ws.path().join("-/README.md").is_file());
     assert!(
         stderr(&o).ends_with(
-            "wrote 58 files to ./-; ./-/README.md says what was rendered and how to apply it\n"
+            "wrote 60 files to ./-; ./-/README.md says what was rendered and how to apply it\n"
         ),
         "{}",
         stderr(&o)
@@ -889,7 +889,7 @@ fn stdout_is_one_stream_with_source_comments() {
         .collect();
     // Every manifest once (no kustomization, README or marker), the
     // Namespace before anything that lives in it.
-    assert_eq!(sources.len(), 48, "{sources:?}");
+    assert_eq!(sources.len(), 50, "{sources:?}");
     assert!(sources
         .iter()
         .all(|s| s.ends_with(".yaml") && !s.ends_with("kustomization.yaml")));

@@ -24,7 +24,7 @@ const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 type Test = fn(&Path, &str);
 
 fn main() {
-    let tests: [(&str, Test); 7] = [
+    let tests: [(&str, Test); 8] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -52,6 +52,10 @@ fn main() {
         (
             "ambient_profile_variant_does_not_override_the_pinned_images",
             ambient_profile_variant_does_not_override_the_pinned_images,
+        ),
+        (
+            "network_policies_of_the_charts_admit_only_their_ports",
+            network_policies_of_the_charts_admit_only_their_ports,
         ),
     ];
     let mut trials: Vec<(String, NamedTest)> = vec![(
@@ -625,5 +629,49 @@ fn ambient_profile_variant_does_not_override_the_pinned_images(helm: &Path, vers
     assert_eq!(
         merged_values(&docs, "values")["global"]["variant"],
         "distroless"
+    );
+}
+
+/// Issue 28 point 9: `istio.networkPolicy.enabled` (the default) reaches
+/// every upstream chart through `global.networkPolicy.enabled`: istiod
+/// admits its webhook and xDS ports, and in ambient ztunnel admits HBONE
+/// (15008) and istio-cni its metrics and readiness ports; `false` renders
+/// none.
+fn network_policies_of_the_charts_admit_only_their_ports(helm: &Path, version: &str) {
+    let ports = |np: &Value| -> BTreeSet<u64> {
+        (np["spec"]["ingress"].as_array().unwrap().iter())
+            .flat_map(|r| r["ports"].as_array().unwrap().iter())
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect()
+    };
+    let ambient = "deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n";
+    let docs = render(helm, version, ambient, &[]);
+    let istiod = find(&docs, "NetworkPolicy", "istiod");
+    assert_eq!(
+        istiod["spec"]["podSelector"]["matchLabels"]["app"],
+        "istiod"
+    );
+    let istiod_ports = ports(istiod);
+    for p in [15017, 15010, 15012] {
+        assert!(istiod_ports.contains(&p), "{p}: {istiod_ports:?}");
+    }
+    // ztunnel's and istio-cni's charts have the template from 1.29 (1.28.10
+    // has none: `charts/ztunnel/templates/`, `charts/istio-cni/templates/`).
+    if meshgen::config::istio_minor(version) >= Some((1, 29)) {
+        assert!(ports(find(&docs, "NetworkPolicy", "ztunnel")).contains(&15008));
+        assert!(docs.iter().any(|d| d["kind"] == "NetworkPolicy"
+            && d["spec"]["podSelector"]["matchLabels"]["k8s-app"] == "istio-cni-node"));
+    }
+
+    let off = render(
+        helm,
+        version,
+        ambient,
+        &["deploykf_dependencies.istio.networkPolicy.enabled=false"],
+    );
+    assert!(
+        !off.iter().any(|d| d["kind"] == "NetworkPolicy"),
+        "{:?}",
+        kinds_and_names(&off)
     );
 }

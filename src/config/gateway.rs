@@ -41,6 +41,10 @@ pub struct GatewayComponent {
     /// (where true is an error: it would apply to the whole mesh).
     #[serde(default)]
     pub namespace_zero_trust: Option<bool>,
+    /// meshgen: NetworkPolicies admitting only the gateway's ports to its
+    /// pods, and denying other ingress in its namespace where
+    /// `namespaceZeroTrust` applies.
+    pub network_policy: super::NetworkPolicy,
     /// meshgen: the routing API of the ingress: `istio` (Istio's Gateway
     /// and VirtualService) or `gateway-api` (the Kubernetes Gateway API's
     /// Gateway and HTTPRoute, with policies attached by `targetRefs`).

@@ -57,6 +57,10 @@ pub struct Istio {
     /// meshgen: how workloads join the mesh: `sidecar` (an Envoy in each
     /// pod) or `ambient` (ztunnel on each node, waypoints for L7 policy).
     pub dataplane_mode: DataplaneMode,
+    /// meshgen: the NetworkPolicies of Istio's own charts
+    /// (`global.networkPolicy.enabled`: istiod, and istio-cni and ztunnel
+    /// when installed, admit only their ports).
+    pub network_policy: super::NetworkPolicy,
 }
 
 /// How workloads join the mesh (`dataplaneMode`).

@@ -23,6 +23,7 @@ mod auth;
 mod cert_manager;
 mod gateway;
 mod istio;
+mod network;
 mod patch;
 mod profiles;
 pub mod text;
@@ -31,6 +32,7 @@ pub use auth::*;
 pub use cert_manager::*;
 pub use gateway::*;
 pub use istio::*;
+pub use network::*;
 pub use patch::*;
 pub use profiles::*;
 

@@ -36,6 +36,10 @@ pub struct ProfilesGenerator {
     /// token's claim that lists the user's groups, and the prefix the
     /// Kubernetes API server puts before them.
     pub idp_groups: IdpGroups,
+    /// meshgen: NetworkPolicies in every profile namespace denying ingress
+    /// but from the namespace itself, the gateway and Kubeflow's
+    /// controllers.
+    pub network_policy: super::NetworkPolicy,
 }
 
 /// How `idpGroup` members are recognised (`idpGroups`).

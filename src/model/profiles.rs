@@ -310,6 +310,10 @@ fn profile_documents(
         }
     }
     doc(SECURITY, "AuthorizationPolicy", "notebook-access");
+    for np in attr(&pm, "network_policies")?.try_iter().ok()? {
+        let name = attr(&np, "name")?;
+        doc("networking.k8s.io/v1", "NetworkPolicy", name.as_str()?);
+    }
     // Cluster-scoped: the Namespace, the Profile.
     for d in &mut docs {
         if matches!(d.kind, "Namespace" | "Profile") {
@@ -359,6 +363,9 @@ pub struct ProfilesModel<P = ProfileModel> {
     pub idp_in_use: bool,
     pub idp_claim: String,
     pub idp_prefix: String,
+    /// The NetworkPolicies of every profile namespace, the same in each
+    /// (`networkPolicy.enabled`; empty when off).
+    pub network_policies: Vec<super::netpol::NetworkPolicyModel>,
     /// The profiles, when one shard holds them all (else empty).
     pub profiles: Vec<P>,
     /// The shards, each with its profiles (empty with one shard).
@@ -408,6 +415,7 @@ impl ProfilesModel {
             idp_in_use: self.idp_in_use,
             idp_claim: self.idp_claim,
             idp_prefix: self.idp_prefix,
+            network_policies: self.network_policies,
             profiles,
             shards,
             extra_manifests: self.extra_manifests,
@@ -756,9 +764,60 @@ fn derive(input: &Input) -> ProfilesModel {
         },
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
         idp_connector_key: IDP_CONNECTOR_KEY,
+        network_policies: network_policies(input),
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),
     }
+}
+
+/// Where Kubeflow runs the controllers that reach into profiles, and the
+/// `app` label of their pods (kubeflow-26.03 built manifests:
+/// `pipeline.yaml:7117-7126` Deployment `ml-pipeline-ui`,
+/// `notebook-controller.yaml:9645-9652` Deployment
+/// `notebook-controller-deployment`, in `kubeflow`; `knative-serving.yaml:8866-8874`
+/// `activator`, `:8960-8968` `autoscaler`, `:9048-9056` `controller`, in
+/// `knative-serving`).
+pub const KUBEFLOW_CONTROLLERS: [(&str, &[&str]); 2] = [
+    ("kubeflow", &["ml-pipeline-ui", "notebook-controller"]),
+    (
+        "knative-serving",
+        &["activator", "autoscaler", "controller"],
+    ),
+];
+
+/// A profile namespace's NetworkPolicies: `default-deny-ingress`, and
+/// `allow-ingress` from what `profile-access` admits on L4: the
+/// namespace's own pods (its waypoint too, in ambient), the gateway pods,
+/// the Pipelines UI and the notebook controller, and Knative's activator
+/// and controllers (the probe paths `profile-access` opens to any source:
+/// Knative's are the callers Kubeflow's profile controller names). The
+/// rules name no port: the gateway reaches any app port, and in ambient
+/// every connection arrives on HBONE (15008) anyway. In ambient, also the
+/// kubelet's probes (`netpol::PROBE_SNAT_CIDR`).
+fn network_policies(input: &Input) -> Vec<super::netpol::NetworkPolicyModel> {
+    use super::netpol;
+    let pg = &input.config.deploykf_core.deploykf_profiles_generator;
+    if !pg.network_policy.enabled {
+        return Vec::new();
+    }
+    let gw = &input.facts.gateway;
+    let mut rules = vec![
+        serde_json::json!({"from": [netpol::same_namespace()]}),
+        serde_json::json!({"from": [netpol::pods_in(&gw.namespace, &gw.selector_labels)]}),
+    ];
+    rules.push(serde_json::json!({"from": (KUBEFLOW_CONTROLLERS.iter())
+        .map(|(ns, apps)| serde_json::json!({
+            "namespaceSelector": {"matchLabels": {netpol::NAMESPACE_NAME_LABEL: ns}},
+            "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": apps}]},
+        }))
+        .collect::<Vec<_>>()}));
+    if input.facts.istio.ambient {
+        rules.push(netpol::probe_rule());
+    }
+    vec![
+        netpol::default_deny_ingress(),
+        netpol::allow_namespace("allow-ingress", rules),
+    ]
 }
 
 /// The profile's object-store settings over the defaults, key by key.
