@@ -444,6 +444,22 @@ fn bad_inputs() -> Vec<BadInput> {
             None,
             vec!["--set", "deploykf_core.deploykf_istio_gateway.api=gateway-api,deploykf_core.deploykf_istio_gateway.gateway.namespace=kubeflow"],
         ),
+        // Issue 32 point 5: ztunnel enforces neither REGISTRY_ONLY nor exportTo.
+        (
+            "registry-only egress with ambient",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    egress:\n      mode: registry-only\n"),
+            vec![],
+        ),
+        (
+            "egress gateway",
+            None,
+            vec!["--set", "deploykf_dependencies.istio.egress.gateway.enabled=true"],
+        ),
+        (
+            "egress host with a scheme",
+            Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    profileDefaults:\n      egress:\n        allowedHosts: [\"https://pypi.org\"]\n"),
+            vec![],
+        ),
         // Issue 27, point 3: namespace-wide policies in Istio's root namespace are mesh-wide.
         (
             "gateway zero trust in istio's root namespace",

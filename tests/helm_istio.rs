@@ -24,7 +24,7 @@ const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 type Test = fn(&Path, &str);
 
 fn main() {
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 9] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -56,6 +56,10 @@ fn main() {
         (
             "network_policies_of_the_charts_admit_only_their_ports",
             network_policies_of_the_charts_admit_only_their_ports,
+        ),
+        (
+            "registry_only_egress_reaches_the_mesh_config",
+            registry_only_egress_reaches_the_mesh_config,
         ),
     ];
     let mut trials: Vec<(String, NamedTest)> = vec![(
@@ -674,4 +678,23 @@ fn network_policies_of_the_charts_admit_only_their_ports(helm: &Path, version: &
         "{:?}",
         kinds_and_names(&off)
     );
+}
+
+/// Issue 32 point 5: `istio.egress.mode: registry-only` is the mesh
+/// config's `outboundTrafficPolicy` istiod reads, over a user's
+/// `meshConfig`; `open` leaves Istio's default (no key: ALLOW_ANY).
+fn registry_only_egress_reaches_the_mesh_config(helm: &Path, version: &str) {
+    let values = r#"
+deploykf_dependencies:
+  istio:
+    egress:
+      mode: registry-only
+    meshConfig:
+      outboundTrafficPolicy:
+        mode: ALLOW_ANY
+"#;
+    let m = mesh(&render(helm, version, values, &[]), "istio");
+    assert_eq!(m["outboundTrafficPolicy"]["mode"], "REGISTRY_ONLY", "{m}");
+    let open = mesh(&render(helm, version, "{}", &[]), "istio");
+    assert!(open.get("outboundTrafficPolicy").is_none(), "{open}");
 }

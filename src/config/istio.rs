@@ -61,6 +61,8 @@ pub struct Istio {
     /// (`global.networkPolicy.enabled`: istiod, and istio-cni and ztunnel
     /// when installed, admit only their ports).
     pub network_policy: super::NetworkPolicy,
+    /// meshgen: what the mesh's pods may reach outside the cluster.
+    pub egress: super::Egress,
 }
 
 /// How workloads join the mesh (`dataplaneMode`).

@@ -116,6 +116,8 @@ pub struct ProfileDefaults {
     pub resource_quota_spec: Map<String, Value>,
     /// Per-tool settings of the profile.
     pub tools: Tools,
+    /// meshgen: the egress of profiles that set none.
+    pub egress: super::ProfileEgress,
 }
 
 /// A member's access to the profile.
@@ -254,6 +256,10 @@ pub struct Profile {
     #[serde(default)]
     #[schemars(with = "String", length(min = 1, max = 253))]
     pub idp_connector: Option<String>,
+    /// meshgen: this profile's egress (default: profileDefaults.egress).
+    #[serde(default)]
+    #[schemars(with = "super::ProfileEgress")]
+    pub egress: Option<super::ProfileEgress>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -273,6 +273,14 @@ pub fn chart(
         mesh["extensionProviders"] = Value::Array(providers);
     }
 
+    if istio.egress.mode == crate::config::EgressMode::RegistryOnly {
+        // Sidecars refuse a host no ServiceEntry (or Service) declares
+        // (`outboundTrafficPolicy`, istio/api `mesh/v1alpha1/config.proto`
+        // `REGISTRY_ONLY`); set over the user's `meshConfig`: the key asks
+        // for it.
+        mesh["outboundTrafficPolicy"] = json!({ "mode": "REGISTRY_ONLY" });
+    }
+
     let mut daemon = json!({
         "image": pilot_image,
         "revision": istio.revision,

@@ -310,6 +310,9 @@ fn profile_documents(
         }
     }
     doc(SECURITY, "AuthorizationPolicy", "notebook-access");
+    if attr(p, "egress_hosts")?.is_true() {
+        doc("networking.istio.io/v1", "ServiceEntry", "allowed-hosts");
+    }
     for np in attr(&pm, "network_policies")?.try_iter().ok()? {
         let name = attr(&np, "name")?;
         doc("networking.k8s.io/v1", "NetworkPolicy", name.as_str()?);
@@ -456,6 +459,10 @@ pub struct ProfileModel {
     pub namespace_annotations: StringMap,
     /// Its `idpGroup` members, resolved (empty: none).
     pub idp: IdpGroupsModel,
+    /// The hosts of its `egress.allowedHosts` (else the defaults'), only
+    /// under `istio.egress.mode: registry-only` (else empty): its
+    /// ServiceEntry `allowed-hosts`, visible in its namespace alone.
+    pub egress_hosts: Vec<String>,
 }
 
 /// The dex connector that issued the verified token, a nested claim
@@ -547,6 +554,8 @@ fn derive(input: &Input) -> ProfilesModel {
     let config = input.config;
     let pg = &config.deploykf_core.deploykf_profiles_generator;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let registry_only =
+        config.deploykf_dependencies.istio.egress.mode == crate::config::EgressMode::RegistryOnly;
     let lower = gw.gateway.email_to_lowercase;
     let norm = |e: &str| {
         if lower {
@@ -712,6 +721,13 @@ fn derive(input: &Input) -> ProfilesModel {
                 quota: (!quota.is_empty()).then_some(quota),
                 namespace_annotations,
                 idp,
+                egress_hosts: if registry_only {
+                    (p.egress.as_ref().unwrap_or(&defaults.egress))
+                        .allowed_hosts
+                        .clone()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect::<Vec<ProfileModel>>();

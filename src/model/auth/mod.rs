@@ -240,6 +240,10 @@ pub struct AuthModel {
     pub dex_keys_path: &'static str,
     /// Its NetworkPolicies (`networkPolicy.enabled`; empty when off).
     pub network_policies: Vec<crate::model::netpol::NetworkPolicyModel>,
+    /// `istio.egress.mode: registry-only`: this namespace keeps open egress
+    /// (a namespace-wide `Sidecar` with ALLOW_ANY): dex's connectors and an
+    /// external issuer are hosts meshgen can not list.
+    pub egress_open: bool,
 }
 
 /// Where the issuer sends browsers back to oauth2-proxy: dex's client
@@ -410,6 +414,8 @@ fn derive(input: &Input) -> Part {
             .collect(),
         dex_keys_path: DEX_KEYS_PATH,
         network_policies: network_policies(input, &idp_namespaces),
+        egress_open: config.deploykf_dependencies.istio.egress.mode
+            == crate::config::EgressMode::RegistryOnly,
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,
         oauth2_proxy_port: OAUTH2_PROXY_PORT,
