@@ -6,6 +6,7 @@
 //! [`model::Model`] → [`render::RenderedTree`] → [`check::CheckedTree`] →
 //! [`write::Files`].
 
+pub mod access;
 pub mod check;
 pub mod component;
 pub mod config;

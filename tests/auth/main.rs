@@ -8,10 +8,12 @@ mod common;
 
 mod ambient;
 mod edge;
+mod egress;
 mod gateway;
 mod idp_groups;
 mod kubeflow;
 mod m2m;
+mod netpol;
 mod outputs;
 mod readme;
 mod routing;
