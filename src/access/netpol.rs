@@ -189,8 +189,11 @@ fn ip_in_block(block: &Value, ip: Ipv4Addr) -> bool {
     inside(&block["cidr"]) && !(block["except"].as_array().into_iter().flatten()).any(inside)
 }
 
-/// A namespace's labels: its Namespace object's in the tree, and the name
-/// label the API server sets on every namespace.
+/// A namespace's labels: its Namespace object's in the tree, the name
+/// label the API server sets on every namespace, and, for the namespace of
+/// a Kubeflow `Profile`, the label Kubeflow's profile controller sets on it
+/// (kubeflow-26.03 built `profiles.yaml:403-434`, ConfigMap
+/// `namespace-labels-data`: `app.kubernetes.io/part-of: "kubeflow-profile"`).
 pub fn namespace_labels(t: &Tree, namespace: &str) -> BTreeMap<String, String> {
     let mut labels: BTreeMap<String, String> = (t.values().flatten())
         .find(|d| d["kind"] == "Namespace" && d["metadata"]["name"] == namespace)
@@ -200,6 +203,18 @@ pub fn namespace_labels(t: &Tree, namespace: &str) -> BTreeMap<String, String> {
         .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
         .collect();
     labels.insert("kubernetes.io/metadata.name".into(), namespace.into());
+    if (t.values().flatten()).any(|d| {
+        d["kind"] == "Profile"
+            && d["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("kubeflow.org/"))
+            && d["metadata"]["name"] == namespace
+    }) {
+        labels.insert(
+            "app.kubernetes.io/part-of".into(),
+            "kubeflow-profile".into(),
+        );
+    }
     labels
 }
 

@@ -221,99 +221,15 @@ fn controllers_make(t: &Tree) -> Vec<Value> {
     vec![vs, svc, sts, policy]
 }
 
-/// Whether `selector` (a label selector: `matchLabels`,
-/// `matchExpressions`) selects `labels`.
-fn selector_matches(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let eq = selector["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let exprs = selector["matchExpressions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .all(|e| {
-            let v = labels.get(e["key"].as_str().unwrap());
-            let values: Vec<&str> = e["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|x| x.as_str().unwrap())
-                .collect();
-            match e["operator"].as_str().unwrap() {
-                "In" => v.is_some_and(|v| values.contains(&v.as_str())),
-                "NotIn" => v.is_none_or(|v| !values.contains(&v.as_str())),
-                "Exists" => v.is_some(),
-                "DoesNotExist" => v.is_none(),
-                op => panic!("operator {op} not modelled"),
-            }
-        });
-    eq && exprs
-}
-
-/// The labels of a namespace: the API server's `kubernetes.io/metadata.
-/// name`, and the profile controller's `app.kubernetes.io/part-of:
-/// kubeflow-profile` on a profile's.
-fn namespace_labels(t: &Tree, ns: &str) -> BTreeMap<String, String> {
-    let mut l = BTreeMap::from([("kubernetes.io/metadata.name".to_string(), ns.to_string())]);
-    if all_docs(t).any(|(_, d)| d["kind"] == "Profile" && d["metadata"]["name"] == ns) {
-        l.insert(
-            "app.kubernetes.io/part-of".into(),
-            "kubeflow-profile".into(),
-        );
-    }
-    l
-}
-
-/// Kubernetes NetworkPolicy, ingress: a pod no policy selects admits
-/// everything; a selected pod admits a connection some ingress rule of a
-/// selecting policy matches (its `from` peers by namespace and pod
-/// selector, its `ports` by the pod's port).
+/// Kubernetes NetworkPolicy (`meshgen::access::netpol`, semantics cited
+/// there): the source's egress and the destination's ingress on its port.
 fn network_admits(t: &Tree, from: &Pod, to: &Pod) -> bool {
-    let from_ns = namespace_labels(t, &from.namespace);
-    let policies: Vec<&Value> = all_docs(t)
-        .map(|(_, d)| d)
-        .filter(|d| {
-            d["kind"] == "NetworkPolicy"
-                && d["metadata"]["namespace"] == to.namespace.as_str()
-                && selector_matches(&d["spec"]["podSelector"], &to.labels)
-                && d["spec"]["policyTypes"]
-                    .as_array()
-                    .is_none_or(|p| p.iter().any(|x| x == "Ingress"))
-        })
-        .collect();
-    if policies.is_empty() {
-        return true;
-    }
-    policies.iter().any(|p| {
-        p["spec"]["ingress"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|rule| {
-                let peers = rule["from"].as_array().filter(|a| !a.is_empty());
-                let peer_ok = peers.is_none_or(|peers| {
-                    peers.iter().any(|peer| {
-                        let ns_ok = match peer.get("namespaceSelector") {
-                            Some(s) => selector_matches(s, &from_ns),
-                            None => from.namespace == to.namespace && peer.get("ipBlock").is_none(),
-                        };
-                        ns_ok
-                            && peer
-                                .get("podSelector")
-                                .is_none_or(|s| selector_matches(s, &from.labels))
-                    })
-                });
-                let ports = rule["ports"].as_array().filter(|a| !a.is_empty());
-                let port_ok = ports.is_none_or(|ports| {
-                    ports
-                        .iter()
-                        .any(|p| p["port"].as_u64() == Some(u64::from(to.port)))
-                });
-                peer_ok && port_ok
-            })
-    })
+    use meshgen::access::netpol::{connection_allowed, Peer, PodRef};
+    let pod = |p: &Pod| PodRef {
+        namespace: p.namespace.clone(),
+        labels: p.labels.clone(),
+    };
+    connection_allowed(t, &Peer::Pod(pod(from)), &pod(to), to.port)
 }
 
 /// meshgen's gateway pod, as a NetworkPolicy sees it.
