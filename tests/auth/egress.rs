@@ -12,8 +12,8 @@ fn notebook(ns: &str) -> PodRef {
     PodRef::new(ns, &[("notebook-name", "nb"), ("statefulset", "nb")])
 }
 
-/// A connection from `from` (with a sidecar) to `host`:443.
-fn to_host(t: &Tree, from: &PodRef, host: &str) -> Result<(), String> {
+/// A connection from `from` (with a sidecar) to `host`:`port`.
+fn to_host(t: &Tree, from: &PodRef, host: &str, port: u16) -> Result<(), String> {
     egress(
         t,
         &Outbound {
@@ -21,65 +21,72 @@ fn to_host(t: &Tree, from: &PodRef, host: &str) -> Result<(), String> {
             sidecar: true,
             host,
             address: "198.51.100.10".parse().unwrap(),
-            port: 443,
+            port,
         },
     )
 }
 
-/// (what, admitted, expected).
+/// What each replay expects: (what, from, host, port, admitted).
 fn egress_violations(t: &Tree) -> Vec<String> {
     let (a, b, c) = (notebook("team-a"), notebook("team-b"), notebook("team-c"));
     let dex = PodRef::new("deploykf-auth", &[("app.kubernetes.io/name", "dex")]);
     let cases = [
         (
             "team-a's notebook -> an allowed host",
-            to_host(t, &a, "pypi.org"),
+            &a,
+            "pypi.org",
+            443,
             true,
         ),
         (
             "team-a's notebook -> another host",
-            to_host(t, &a, "exfil.example.net"),
+            &a,
+            "exfil.example.net",
+            443,
             false,
         ),
         (
             "team-a's notebook -> its host on port 80",
-            egress(
-                t,
-                &Outbound {
-                    from: &a,
-                    sidecar: true,
-                    host: "pypi.org",
-                    address: "198.51.100.10".parse().unwrap(),
-                    port: 80,
-                },
-            ),
+            &a,
+            "pypi.org",
+            80,
             false,
         ),
         (
             "team-b's notebook -> team-a's host",
-            to_host(t, &b, "pypi.org"),
+            &b,
+            "pypi.org",
+            443,
             false,
         ),
         (
             "team-b's notebook -> the default host",
-            to_host(t, &b, "huggingface.co"),
+            &b,
+            "huggingface.co",
+            443,
             true,
         ),
         (
             "team-c (allowedHosts: []) -> the default host",
-            to_host(t, &c, "huggingface.co"),
+            &c,
+            "huggingface.co",
+            443,
             false,
         ),
         (
             "dex -> an external identity provider",
-            to_host(t, &dex, "github.com"),
+            &dex,
+            "github.com",
+            443,
             true,
         ),
     ];
     cases
         .into_iter()
-        .filter(|(_, got, want)| got.is_ok() != *want)
-        .map(|(what, got, want)| format!("{what}: {got:?}, expected admitted {want}"))
+        .filter_map(|(what, from, host, port, want)| {
+            let got = to_host(t, from, host, port);
+            (got.is_ok() != want).then(|| format!("{what}: {got:?}, expected admitted {want}"))
+        })
         .collect()
 }
 
@@ -98,7 +105,7 @@ fn registry_only_egress_admits_each_profile_its_own_hosts() {
 fn open_egress_admits_any_host() {
     let t = case("defaults");
     let team = notebook("team-1");
-    assert_eq!(to_host(&t, &team, "exfil.example.net"), Ok(()));
+    assert_eq!(to_host(&t, &team, "exfil.example.net", 443), Ok(()));
 }
 
 /// The replay notices each safeguard: without the mesh's REGISTRY_ONLY any

@@ -33,104 +33,107 @@ const AUTH_NS: &str = "deploykf-auth";
 
 /// What each replay expects: (what, admitted by the NetworkPolicies).
 fn netpol_violations(t: &Tree) -> Vec<String> {
-    let gateway = Peer::Pod(pod_of(t, GW_NS, "deploykf-gateway"));
+    let gw_pod = pod_of(t, GW_NS, "deploykf-gateway");
+    let gateway = Peer::Pod(gw_pod.clone());
     let research = notebook("kf-research");
     let analytics = Peer::Pod(notebook("kf-analytics"));
     let client = Peer::External("203.0.113.7".parse().unwrap());
     let dex = pod_of(t, AUTH_NS, "dex");
     let oauth2_proxy = pod_of(t, AUTH_NS, "oauth2-proxy");
-    let gw_pod = pod_of(t, GW_NS, "deploykf-gateway");
-    let cases: Vec<(&str, bool, bool)> = vec![
+    let kubeflow = |ns: &str, app: &str| Peer::Pod(PodRef::new(ns, &[("app", app)]));
+    // (what, from, to, port, admitted)
+    let cases: [(&str, Peer, &PodRef, u16, bool); 14] = [
         (
             "gateway -> a profile's notebook",
-            connection_allowed(t, &gateway, &research, 8888),
+            gateway.clone(),
+            &research,
+            8888,
             true,
         ),
         (
             "a pod of kf-analytics -> kf-research",
-            connection_allowed(t, &analytics, &research, 8888),
+            analytics.clone(),
+            &research,
+            8888,
             false,
         ),
         (
             "a pod of kf-research -> kf-research",
-            connection_allowed(t, &Peer::Pod(notebook("kf-research")), &research, 8888),
+            Peer::Pod(notebook("kf-research")),
+            &research,
+            8888,
             true,
         ),
         (
             "the kubelet -> a profile's notebook",
-            connection_allowed(t, &Peer::Node, &research, 8888),
+            Peer::Node,
+            &research,
+            8888,
             true,
         ),
         (
             "Pipelines UI -> a profile",
-            connection_allowed(
-                t,
-                &Peer::Pod(PodRef::new("kubeflow", &[("app", "ml-pipeline-ui")])),
-                &research,
-                3000,
-            ),
+            kubeflow("kubeflow", "ml-pipeline-ui"),
+            &research,
+            3000,
             true,
         ),
         (
             "another Kubeflow pod -> a profile",
-            connection_allowed(
-                t,
-                &Peer::Pod(PodRef::new("kubeflow", &[("app", "katib-ui")])),
-                &research,
-                3000,
-            ),
+            kubeflow("kubeflow", "katib-ui"),
+            &research,
+            3000,
             false,
         ),
         (
             "Knative's activator -> a profile",
-            connection_allowed(
-                t,
-                &Peer::Pod(PodRef::new("knative-serving", &[("app", "activator")])),
-                &research,
-                8012,
-            ),
+            kubeflow("knative-serving", "activator"),
+            &research,
+            8012,
             true,
         ),
         (
             "a client -> the gateway's HTTPS port",
-            connection_allowed(t, &client, &gw_pod, 443),
+            client.clone(),
+            &gw_pod,
+            443,
             true,
         ),
         (
             "a client -> the gateway's Envoy admin port",
-            connection_allowed(t, &client, &gw_pod, 15000),
+            client.clone(),
+            &gw_pod,
+            15000,
             false,
         ),
-        (
-            "gateway -> dex",
-            connection_allowed(t, &gateway, &dex, 5556),
-            true,
-        ),
+        ("gateway -> dex", gateway.clone(), &dex, 5556, true),
         (
             "oauth2-proxy -> dex",
-            connection_allowed(t, &Peer::Pod(oauth2_proxy.clone()), &dex, 5556),
+            Peer::Pod(oauth2_proxy.clone()),
+            &dex,
+            5556,
             true,
         ),
-        (
-            "a profile's pod -> dex",
-            connection_allowed(t, &analytics, &dex, 5556),
-            false,
-        ),
+        ("a profile's pod -> dex", analytics, &dex, 5556, false),
         (
             "gateway -> oauth2-proxy",
-            connection_allowed(t, &gateway, &oauth2_proxy, 4180),
+            gateway,
+            &oauth2_proxy,
+            4180,
             true,
         ),
         (
             "a client -> oauth2-proxy",
-            connection_allowed(t, &client, &oauth2_proxy, 4180),
+            client,
+            &oauth2_proxy,
+            4180,
             false,
         ),
     ];
     cases
         .into_iter()
-        .filter(|(_, got, want)| got != want)
-        .map(|(what, got, want)| format!("{what}: admitted {got}, expected {want}"))
+        .filter(|(_, from, to, port, want)| connection_allowed(t, from, to, *port) != *want)
+        .map(|(what, _, _, _, want)| format!("{what}: admitted {}, expected {want}", !want))
         .collect()
 }
 
