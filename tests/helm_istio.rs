@@ -267,6 +267,8 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
     assert_eq!(
         extra,
         vec![
+            // `istio.networkPolicy.enabled` (issue 28 point 9).
+            &("NetworkPolicy".to_string(), "istiod".to_string()),
             &(
                 "ServiceAccount".to_string(),
                 "istio-reader-service-account".to_string()
@@ -276,7 +278,7 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
                 "istiod-default-validator".to_string()
             ),
         ],
-        "only the base chart adds objects"
+        "only the base chart and istiod's NetworkPolicy add objects"
     );
 }
 
