@@ -217,3 +217,35 @@ fn the_netpol_replay_notices_a_missing_policy() {
         );
     }
 }
+
+/// Each section's `networkPolicy.enabled: false` (your own CNI policy)
+/// leaves its NetworkPolicies out, and only its own.
+#[test]
+fn each_section_switches_its_network_policies_off() {
+    let count = |t: &Tree, ns: &str| {
+        meshgen::access::netpol::network_policies(t)
+            .filter(|d| d["metadata"]["namespace"] == ns)
+            .count()
+    };
+    let sections = [
+        ("deploykf_core.deploykf_istio_gateway", GW_NS),
+        ("deploykf_core.deploykf_auth", AUTH_NS),
+        ("deploykf_core.deploykf_profiles_generator", "team-1"),
+    ];
+    let all = render_files(vec![], &[]);
+    for (section, ns) in sections {
+        assert!(count(&all, ns) > 0, "{ns}");
+        let set = format!("{section}.networkPolicy.enabled=false");
+        let t = render_files(vec![], &[&set]);
+        assert_eq!(count(&t, ns), 0, "{set}");
+        for (_, other) in sections.iter().filter(|(s, _)| *s != section) {
+            assert_eq!(count(&t, other), count(&all, other), "{set}: {other}");
+        }
+    }
+    let t = render_files(
+        vec![],
+        &["deploykf_dependencies.istio.networkPolicy.enabled=false"],
+    );
+    let values = one(&t, "manifests/deploykf-dependencies/istio/values.yaml");
+    assert!(values["global"].get("networkPolicy").is_none(), "{values}");
+}
