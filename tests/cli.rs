@@ -508,6 +508,22 @@ fn bad_inputs() -> Vec<BadInput> {
             None,
             vec!["--set", "deploykf_core.deploykf_istio_gateway.api=gateway-api,deploykf_core.deploykf_istio_gateway.gateway.namespace=kubeflow"],
         ),
+        // Issue 32 point 5: ztunnel enforces neither REGISTRY_ONLY nor exportTo.
+        (
+            "registry-only egress with ambient",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    egress:\n      mode: registry-only\n"),
+            vec![],
+        ),
+        (
+            "egress gateway",
+            None,
+            vec!["--set", "deploykf_dependencies.istio.egress.gateway.enabled=true"],
+        ),
+        (
+            "egress host with a scheme",
+            Some(b"deploykf_core:\n  deploykf_profiles_generator:\n    profileDefaults:\n      egress:\n        allowedHosts: [\"https://pypi.org\"]\n"),
+            vec![],
+        ),
         // Issue 27, point 3: namespace-wide policies in Istio's root namespace are mesh-wide.
         (
             "gateway zero trust in istio's root namespace",
@@ -838,7 +854,7 @@ fn regression_issue_29_output_dash_is_stdout() {
     assert!(ws.path().join("-/README.md").is_file());
     assert!(
         stderr(&o).ends_with(
-            "wrote 58 files to ./-; ./-/README.md says what was rendered and how to apply it\n"
+            "wrote 60 files to ./-; ./-/README.md says what was rendered and how to apply it\n"
         ),
         "{}",
         stderr(&o)
@@ -953,7 +969,7 @@ fn stdout_is_one_stream_with_source_comments() {
         .collect();
     // Every manifest once (no kustomization, README or marker), the
     // Namespace before anything that lives in it.
-    assert_eq!(sources.len(), 48, "{sources:?}");
+    assert_eq!(sources.len(), 50, "{sources:?}");
     assert!(sources
         .iter()
         .all(|s| s.ends_with(".yaml") && !s.ends_with("kustomization.yaml")));

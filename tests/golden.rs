@@ -143,6 +143,11 @@ fn golden_multi_team() {
 }
 
 #[test]
+fn golden_egress_registry_only() {
+    check_case("egress-registry-only");
+}
+
+#[test]
 fn golden_http_behind_proxy() {
     check_case("http-behind-proxy");
 }

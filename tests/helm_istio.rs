@@ -24,7 +24,7 @@ const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 type Test = fn(&Path, &str);
 
 fn main() {
-    let tests: [(&str, Test); 8] = [
+    let tests: [(&str, Test); 10] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -56,6 +56,14 @@ fn main() {
         (
             "issue_32_telemetry_providers_reach_the_mesh_config_and_ztunnel",
             issue_32_telemetry_providers_reach_the_mesh_config_and_ztunnel,
+        ),
+        (
+            "network_policies_of_the_charts_admit_only_their_ports",
+            network_policies_of_the_charts_admit_only_their_ports,
+        ),
+        (
+            "registry_only_egress_reaches_the_mesh_config",
+            registry_only_egress_reaches_the_mesh_config,
         ),
     ];
     let mut trials: Vec<(String, NamedTest)> = vec![(
@@ -281,6 +289,8 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
     assert_eq!(
         extra,
         vec![
+            // `istio.networkPolicy.enabled` (issue 28 point 9).
+            &("NetworkPolicy".to_string(), "istiod".to_string()),
             &(
                 "ServiceAccount".to_string(),
                 "istio-reader-service-account".to_string()
@@ -290,7 +300,7 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
                 "istiod-default-validator".to_string()
             ),
         ],
-        "only the base chart adds objects"
+        "only the base chart and istiod's NetworkPolicy add objects"
     );
 }
 
@@ -728,4 +738,67 @@ deploykf_dependencies:
         text.ends_with("%ROUTE_NAME% \"%REQ(kubeflow-userid)%\"\n"),
         "{text:?}"
     );
+}
+
+/// Issue 28 point 9: `istio.networkPolicy.enabled` (the default) reaches
+/// every upstream chart through `global.networkPolicy.enabled`: istiod
+/// admits its webhook and xDS ports, and in ambient ztunnel admits HBONE
+/// (15008) and istio-cni its metrics and readiness ports; `false` renders
+/// none.
+fn network_policies_of_the_charts_admit_only_their_ports(helm: &Path, version: &str) {
+    let ports = |np: &Value| -> BTreeSet<u64> {
+        (np["spec"]["ingress"].as_array().unwrap().iter())
+            .flat_map(|r| r["ports"].as_array().unwrap().iter())
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect()
+    };
+    let ambient = "deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n";
+    let docs = render(helm, version, ambient, &[]);
+    let istiod = find(&docs, "NetworkPolicy", "istiod");
+    assert_eq!(
+        istiod["spec"]["podSelector"]["matchLabels"]["app"],
+        "istiod"
+    );
+    let istiod_ports = ports(istiod);
+    for p in [15017, 15010, 15012] {
+        assert!(istiod_ports.contains(&p), "{p}: {istiod_ports:?}");
+    }
+    // ztunnel's and istio-cni's charts have the template from 1.29 (1.28.10
+    // has none: `charts/ztunnel/templates/`, `charts/istio-cni/templates/`).
+    if meshgen::config::istio_minor(version) >= Some((1, 29)) {
+        assert!(ports(find(&docs, "NetworkPolicy", "ztunnel")).contains(&15008));
+        assert!(docs.iter().any(|d| d["kind"] == "NetworkPolicy"
+            && d["spec"]["podSelector"]["matchLabels"]["k8s-app"] == "istio-cni-node"));
+    }
+
+    let off = render(
+        helm,
+        version,
+        ambient,
+        &["deploykf_dependencies.istio.networkPolicy.enabled=false"],
+    );
+    assert!(
+        !off.iter().any(|d| d["kind"] == "NetworkPolicy"),
+        "{:?}",
+        kinds_and_names(&off)
+    );
+}
+
+/// Issue 32 point 5: `istio.egress.mode: registry-only` is the mesh
+/// config's `outboundTrafficPolicy` istiod reads, over a user's
+/// `meshConfig`; `open` leaves Istio's default (no key: ALLOW_ANY).
+fn registry_only_egress_reaches_the_mesh_config(helm: &Path, version: &str) {
+    let values = r#"
+deploykf_dependencies:
+  istio:
+    egress:
+      mode: registry-only
+    meshConfig:
+      outboundTrafficPolicy:
+        mode: ALLOW_ANY
+"#;
+    let m = mesh(&render(helm, version, values, &[]), "istio");
+    assert_eq!(m["outboundTrafficPolicy"]["mode"], "REGISTRY_ONLY", "{m}");
+    let open = mesh(&render(helm, version, "{}", &[]), "istio");
+    assert!(open.get("outboundTrafficPolicy").is_none(), "{open}");
 }

@@ -119,15 +119,15 @@ pub fn unmodelled(t: &Tree) -> Vec<Unmodelled> {
                 }
             }
             "NetworkPolicy" => {
-                let types: Vec<&str> = items(&d["spec"]["policyTypes"]).map(text).collect();
-                if types.contains(&"Egress") || d["spec"].get("egress").is_some() {
-                    note("egress rules are not modelled (only ingress)".into());
-                }
+                // Ingress and egress rules are modelled (`netpol`); an
+                // `ipBlock` matches only addresses outside the cluster there,
+                // as the model knows no pod's address.
                 if items(&d["spec"]["ingress"])
                     .flat_map(|r| items(&r["from"]))
+                    .chain(items(&d["spec"]["egress"]).flat_map(|r| items(&r["to"])))
                     .any(|p| p.get("ipBlock").is_some())
                 {
-                    note("ipBlock peers are not modelled".into());
+                    note("ipBlock peers are matched only against addresses outside the cluster (the model knows no pod address)".into());
                 }
             }
             _ => {

@@ -4,7 +4,9 @@
 //! Kubernetes would decide it: the gateway's listeners, filters and routes
 //! (`gateway.rs`, `routing.rs`), then the destination's sidecar, waypoint
 //! or ztunnel (`sidecar.rs`, `ambient.rs`) and NetworkPolicies
-//! (`network.rs`). Each step cites the upstream source it follows.
+//! (`netpol.rs`, named for a trace by `network.rs`); a pod's connection
+//! to a host outside the cluster through its sidecar's outbound policy
+//! (`egress.rs`). Each step cites the upstream source it follows.
 //!
 //! It is a consumer of rendered trees, after the write stage: no stage of
 //! the pipeline calls it, and it never renders. It never panics on a tree:
@@ -21,12 +23,14 @@ pub mod admission;
 pub mod ambient;
 pub mod coverage;
 pub mod delta;
+pub mod egress;
 pub mod expect;
 pub mod explain;
 pub mod gateway;
 pub mod istio;
 pub mod m2m;
 pub mod matrix;
+pub mod netpol;
 pub mod network;
 pub mod routing;
 pub mod sidecar;

@@ -33,6 +33,10 @@ pub struct Auth {
     /// for (resources, tolerations, affinity, annotations).
     #[serde(default)]
     pub patches: Vec<super::Patch>,
+    /// meshgen: NetworkPolicies denying ingress in the auth namespace but
+    /// to dex and oauth2-proxy from the gateway (and from who else verifies
+    /// dex's tokens).
+    pub network_policy: super::NetworkPolicy,
     /// Images of the auth component.
     pub images: AuthImages,
     /// dex, the OIDC issuer at https://<hostname>/dex.

@@ -49,6 +49,10 @@ pub struct GatewayComponent {
     #[serde(default)]
     #[schemars(transform = untyped)]
     pub namespace_pod_security: Option<super::PodSecurityLevel>,
+    /// meshgen: NetworkPolicies admitting only the gateway's ports to its
+    /// pods, and denying other ingress in its namespace where
+    /// `namespaceZeroTrust` applies.
+    pub network_policy: super::NetworkPolicy,
     /// meshgen: the routing API of the ingress: `istio` (Istio's Gateway
     /// and VirtualService) or `gateway-api` (the Kubernetes Gateway API's
     /// Gateway and HTTPRoute, with policies attached by `targetRefs`).

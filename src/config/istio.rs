@@ -59,6 +59,12 @@ pub struct Istio {
     pub dataplane_mode: DataplaneMode,
     /// meshgen: access logs, metrics, traces and dashboards of the edge.
     pub telemetry: super::Telemetry,
+    /// meshgen: the NetworkPolicies of Istio's own charts
+    /// (`global.networkPolicy.enabled`: istiod, and istio-cni and ztunnel
+    /// when installed, admit only their ports).
+    pub network_policy: super::NetworkPolicy,
+    /// meshgen: what the mesh's pods may reach outside the cluster.
+    pub egress: super::Egress,
 }
 
 /// A Pod Security Standards level, as the namespace label

@@ -45,6 +45,10 @@ pub struct ProfilesGenerator {
     /// token's claim that lists the user's groups, and the prefix the
     /// Kubernetes API server puts before them.
     pub idp_groups: IdpGroups,
+    /// meshgen: NetworkPolicies in every profile namespace denying ingress
+    /// but from the namespace itself, the gateway and Kubeflow's
+    /// controllers.
+    pub network_policy: super::NetworkPolicy,
 }
 
 /// How `idpGroup` members are recognised (`idpGroups`).
@@ -121,6 +125,8 @@ pub struct ProfileDefaults {
     pub resource_quota_spec: Map<String, Value>,
     /// Per-tool settings of the profile.
     pub tools: Tools,
+    /// meshgen: the egress of profiles that set none.
+    pub egress: super::ProfileEgress,
 }
 
 /// A member's access to the profile.
@@ -259,6 +265,10 @@ pub struct Profile {
     #[serde(default)]
     #[schemars(with = "String", length(min = 1, max = 253))]
     pub idp_connector: Option<String>,
+    /// meshgen: this profile's egress (default: profileDefaults.egress).
+    #[serde(default)]
+    #[schemars(with = "super::ProfileEgress")]
+    pub egress: Option<super::ProfileEgress>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -73,6 +73,8 @@ pub struct GatewayModel {
     /// by default "restricted" when the deployment is ours, none on your
     /// own gateway's namespace).
     pub pod_security: StringMap,
+    /// Its NetworkPolicies (`networkPolicy.enabled`; empty when off).
+    pub network_policies: Vec<super::netpol::NetworkPolicyModel>,
     pub deployment: GatewayDeploymentModel,
     /// `extraManifests`, parsed and checked, in order.
     pub extra_manifests: Vec<Value>,
@@ -239,6 +241,11 @@ fn derive(input: &Input) -> Part {
     let (main_routes, mut apps) = routes(input);
     let gateway_api = facts.gateway_api.then(|| gateway_api(input, &mut apps));
     let in_istio_namespace = gw.namespace == input.facts.istio.namespace;
+    // In Istio's root namespace, namespace-wide policies are mesh-wide
+    // (`rules::gateway::check_root_namespace`): off unless asked for.
+    let namespace_zero_trust = gw
+        .namespace_zero_trust
+        .unwrap_or(gw.charts.istio_gateway.enabled && !in_istio_namespace);
     Part::of(&GatewayModel {
         facts: facts.clone(),
         allow_rules: vec![json!({"to": [{"operation": {"ports": [
@@ -248,11 +255,7 @@ fn derive(input: &Input) -> Part {
         main_routes,
         apps,
         deployment_managed: gw.charts.istio_gateway.enabled,
-        // In Istio's root namespace, namespace-wide policies are mesh-wide
-        // (`rules::gateway::check_root_namespace`): off unless asked for.
-        namespace_zero_trust: gw
-            .namespace_zero_trust
-            .unwrap_or(gw.charts.istio_gateway.enabled && !in_istio_namespace),
+        namespace_zero_trust,
         namespace_rendered: !in_istio_namespace,
         wildcard_host: gw.gateway.wildcard_host,
         // meshgen's gateway pods meet "restricted" with sidecars (the
@@ -264,6 +267,7 @@ fn derive(input: &Input) -> Part {
                 .or((gw.charts.istio_gateway.enabled).then_some(PodSecurityLevel::Restricted))
                 .filter(|_| !in_istio_namespace),
         ),
+        network_policies: network_policies(input, namespace_zero_trust),
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
         identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
@@ -271,6 +275,39 @@ fn derive(input: &Input) -> Part {
         ambient: input.facts.istio.ambient,
         gateway_api,
     })
+}
+
+/// The gateway's NetworkPolicies: its pods admit their listening ports
+/// and [`GATEWAY_STATUS_PORTS`](super::netpol::GATEWAY_STATUS_PORTS) from
+/// anywhere (the load balancer's clients), as Istio's gateway chart does;
+/// where the namespace is ours (`namespaceZeroTrust`) nothing else is
+/// admitted in it. Your own gateway's pods in a namespace that is not
+/// ours get none: meshgen does not know every port they serve.
+fn network_policies(
+    input: &Input,
+    namespace_zero_trust: bool,
+) -> Vec<super::netpol::NetworkPolicyModel> {
+    use super::netpol;
+    let gw = &input.config.deploykf_core.deploykf_istio_gateway;
+    let facts = &input.facts.gateway;
+    let mut out = Vec::new();
+    if !gw.network_policy.enabled || !(gw.charts.istio_gateway.enabled || namespace_zero_trust) {
+        return out;
+    }
+    if namespace_zero_trust {
+        out.push(netpol::default_deny_ingress());
+    }
+    let mut ports = vec![facts.http_port, facts.https_port];
+    ports.extend(netpol::GATEWAY_STATUS_PORTS);
+    // The gateway is injected in both data-plane modes: its pods are
+    // Envoys, never captured by ztunnel, so no HBONE port.
+    out.push(netpol::allow(
+        &gw.gateway_service.name,
+        &facts.selector_labels,
+        Vec::new(),
+        netpol::tcp_ports(&ports, false),
+    ));
+    out
 }
 
 fn route(name: &str, prefix: &str, dest: &str, port: u16) -> serde_json::Map<String, Value> {

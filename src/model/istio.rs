@@ -275,6 +275,14 @@ pub fn chart(
         mesh["extensionProviders"] = Value::Array(providers);
     }
 
+    if istio.egress.mode == crate::config::EgressMode::RegistryOnly {
+        // Sidecars refuse a host no ServiceEntry (or Service) declares
+        // (`outboundTrafficPolicy`, istio/api `mesh/v1alpha1/config.proto`
+        // `REGISTRY_ONLY`); set over the user's `meshConfig`: the key asks
+        // for it.
+        mesh["outboundTrafficPolicy"] = json!({ "mode": "REGISTRY_ONLY" });
+    }
+
     let mut daemon = json!({
         "image": pilot_image,
         "revision": istio.revision,
@@ -307,6 +315,17 @@ pub fn chart(
         BASE_ALIAS: {},
         DAEMON_ALIAS: daemon,
     });
+    if istio.network_policy.enabled {
+        // Each upstream chart renders its NetworkPolicy from this global
+        // (istio/istio 1.30.3 `manifests/charts/istio-control/istio-discovery/templates/networkpolicy.yaml:2`,
+        // `istio-cni/templates/networkpolicy.yaml:1`, `ztunnel/templates/networkpolicy.yaml:1`;
+        // istiod's from 1.28, istio-cni's and ztunnel's from 1.29: 1.28.10 has
+        // none for them, so there they run without one), and a parent chart's `global` reaches
+        // every subchart: istiod admits its webhook (15017), xDS/CA and
+        // monitoring ports from anywhere, ztunnel HBONE (15008) and its
+        // probe/DNS ports, all egress stays open.
+        values["global"]["networkPolicy"] = json!({ "enabled": true });
+    }
     if cni {
         values[CNI_ALIAS] = json!({});
     }

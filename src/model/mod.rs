@@ -16,6 +16,7 @@ pub mod gateway_api;
 pub mod gitops;
 pub mod istio;
 pub mod istio_extra;
+pub mod netpol;
 pub mod profiles;
 pub mod telemetry;
 pub mod tenant_routes;

@@ -313,6 +313,13 @@ fn profile_documents(
         }
     }
     doc(SECURITY, "AuthorizationPolicy", "notebook-access");
+    if attr(p, "egress_hosts")?.is_true() {
+        doc("networking.istio.io/v1", "ServiceEntry", "allowed-hosts");
+    }
+    for np in attr(&pm, "network_policies")?.try_iter().ok()? {
+        let name = attr(&np, "name")?;
+        doc("networking.k8s.io/v1", "NetworkPolicy", name.as_str()?);
+    }
     // Cluster-scoped: the Namespace, the Profile.
     for d in &mut docs {
         if matches!(d.kind, "Namespace" | "Profile") {
@@ -373,6 +380,9 @@ pub struct ProfilesModel<P = ProfileModel> {
     pub idp_in_use: bool,
     pub idp_claim: String,
     pub idp_prefix: String,
+    /// The NetworkPolicies of every profile namespace, the same in each
+    /// (`networkPolicy.enabled`; empty when off).
+    pub network_policies: Vec<super::netpol::NetworkPolicyModel>,
     /// The profiles, when one shard holds them all (else empty).
     pub profiles: Vec<P>,
     /// The shards, each with its profiles (empty with one shard).
@@ -423,6 +433,7 @@ impl ProfilesModel {
             idp_in_use: self.idp_in_use,
             idp_claim: self.idp_claim,
             idp_prefix: self.idp_prefix,
+            network_policies: self.network_policies,
             profiles,
             shards,
             extra_manifests: self.extra_manifests,
@@ -463,6 +474,10 @@ pub struct ProfileModel {
     pub namespace_annotations: StringMap,
     /// Its `idpGroup` members, resolved (empty: none).
     pub idp: IdpGroupsModel,
+    /// The hosts of its `egress.allowedHosts` (else the defaults'), only
+    /// under `istio.egress.mode: registry-only` (else empty): its
+    /// ServiceEntry `allowed-hosts`, visible in its namespace alone.
+    pub egress_hosts: Vec<String>,
 }
 
 /// The dex connector that issued the verified token, a nested claim
@@ -554,6 +569,8 @@ fn derive(input: &Input) -> ProfilesModel {
     let config = input.config;
     let pg = &config.deploykf_core.deploykf_profiles_generator;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let registry_only =
+        config.deploykf_dependencies.istio.egress.mode == crate::config::EgressMode::RegistryOnly;
     let lower = gw.gateway.email_to_lowercase;
     let norm = |e: &str| {
         if lower {
@@ -719,6 +736,13 @@ fn derive(input: &Input) -> ProfilesModel {
                 quota: (!quota.is_empty()).then_some(quota),
                 namespace_annotations,
                 idp,
+                egress_hosts: if registry_only {
+                    (p.egress.as_ref().unwrap_or(&defaults.egress))
+                        .allowed_hosts
+                        .clone()
+                } else {
+                    Vec::new()
+                },
             }
         })
         .collect::<Vec<ProfileModel>>();
@@ -772,9 +796,60 @@ fn derive(input: &Input) -> ProfilesModel {
         },
         idp_claim_key: format!("request.auth.claims[{}]", pg.idp_groups.claim),
         idp_connector_key: IDP_CONNECTOR_KEY,
+        network_policies: network_policies(input),
         profiles,
         extra_manifests: input.extra_manifests.to_vec(),
     }
+}
+
+/// Where Kubeflow runs the controllers that reach into profiles, and the
+/// `app` label of their pods (kubeflow-26.03 built manifests:
+/// `pipeline.yaml:7117-7126` Deployment `ml-pipeline-ui`,
+/// `notebook-controller.yaml:9645-9652` Deployment
+/// `notebook-controller-deployment`, in `kubeflow`; `knative-serving.yaml:8866-8874`
+/// `activator`, `:8960-8968` `autoscaler`, `:9048-9056` `controller`, in
+/// `knative-serving`).
+pub const KUBEFLOW_CONTROLLERS: [(&str, &[&str]); 2] = [
+    ("kubeflow", &["ml-pipeline-ui", "notebook-controller"]),
+    (
+        "knative-serving",
+        &["activator", "autoscaler", "controller"],
+    ),
+];
+
+/// A profile namespace's NetworkPolicies: `default-deny-ingress`, and
+/// `allow-ingress` from what `profile-access` admits on L4: the
+/// namespace's own pods (its waypoint too, in ambient), the gateway pods,
+/// the Pipelines UI and the notebook controller, and Knative's activator
+/// and controllers (the probe paths `profile-access` opens to any source:
+/// Knative's are the callers Kubeflow's profile controller names). The
+/// rules name no port: the gateway reaches any app port, and in ambient
+/// every connection arrives on HBONE (15008) anyway. In ambient, also the
+/// kubelet's probes (`netpol::PROBE_SNAT_CIDR`).
+fn network_policies(input: &Input) -> Vec<super::netpol::NetworkPolicyModel> {
+    use super::netpol;
+    let pg = &input.config.deploykf_core.deploykf_profiles_generator;
+    if !pg.network_policy.enabled {
+        return Vec::new();
+    }
+    let gw = &input.facts.gateway;
+    let mut rules = vec![
+        serde_json::json!({"from": [netpol::same_namespace()]}),
+        serde_json::json!({"from": [netpol::pods_in(&gw.namespace, &gw.selector_labels)]}),
+    ];
+    rules.push(serde_json::json!({"from": (KUBEFLOW_CONTROLLERS.iter())
+        .map(|(ns, apps)| serde_json::json!({
+            "namespaceSelector": {"matchLabels": {netpol::NAMESPACE_NAME_LABEL: ns}},
+            "podSelector": {"matchExpressions": [{"key": "app", "operator": "In", "values": apps}]},
+        }))
+        .collect::<Vec<_>>()}));
+    if input.facts.istio.ambient {
+        rules.push(netpol::probe_rule());
+    }
+    vec![
+        netpol::default_deny_ingress(),
+        netpol::allow_namespace("allow-ingress", rules),
+    ]
 }
 
 /// The profile's object-store settings over the defaults, key by key.

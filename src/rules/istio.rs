@@ -49,6 +49,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         }
     }
     warn_required_overrides(ctx.values, &mut f.warnings);
+    check_egress(ctx, f);
     if ctx.facts.istio.ambient {
         check_ambient(ctx, f);
     }
@@ -279,5 +280,35 @@ fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
                 );
             }
         }
+    }
+}
+
+/// `istio.egress` (issue 32 point 5): `registry-only` only where Istio
+/// enforces it, and no egress gateway yet.
+fn check_egress(ctx: &Ctx, f: &mut Findings) {
+    let istio = &ctx.config.deploykf_dependencies.istio;
+    let egress = &istio.egress;
+    if egress.gateway.enabled {
+        f.errors.push(ctx.error(
+            &format!("{ISTIO}.egress.gateway.enabled"),
+            "meshgen does not render an egress gateway yet: set it to false (with `mode: registry-only` each profile's sidecars reach its allowed hosts directly)".to_string(),
+        ));
+    }
+    if egress.mode != crate::config::EgressMode::RegistryOnly {
+        return;
+    }
+    if ctx.facts.istio.ambient {
+        // ztunnel ignores `outboundTrafficPolicy` (istio/istio#54281) and a
+        // ServiceEntry's `exportTo` (#55163): every profile would reach
+        // every host.
+        f.errors.push(ctx.error(
+            &format!("{ISTIO}.egress.mode"),
+            "\"registry-only\" needs `dataplaneMode: sidecar`: in ambient, ztunnel enforces neither the mesh's REGISTRY_ONLY nor a ServiceEntry's `exportTo` (istio/istio#54281, #55163), so every profile would reach every host".to_string(),
+        ));
+    } else if !istio.enabled {
+        f.warnings.push(ctx.warning(
+            &format!("{ISTIO}.egress.mode"),
+            "\"registry-only\" with your own Istio: meshgen renders each profile's ServiceEntries, and your mesh config must set `outboundTrafficPolicy: {mode: REGISTRY_ONLY}`, which meshgen can not see".to_string(),
+        ));
     }
 }

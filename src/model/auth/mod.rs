@@ -12,9 +12,9 @@ pub mod policies;
 
 use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
 use crate::config::{PulledImage, SecretRef};
-use crate::facts::{DEX_PORT, OAUTH2_PROXY_PORT};
+use crate::facts::{DEX_PORT, GATEWAY_NAME_LABEL, OAUTH2_PROXY_PORT};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 pub const DEX_TELEMETRY_PORT: u16 = 5558;
@@ -243,6 +243,12 @@ pub struct AuthModel {
     pub dex_key_waypoints: Vec<String>,
     /// The path of dex's keys on its port ([`DEX_KEYS_PATH`]).
     pub dex_keys_path: &'static str,
+    /// Its NetworkPolicies (`networkPolicy.enabled`; empty when off).
+    pub network_policies: Vec<crate::model::netpol::NetworkPolicyModel>,
+    /// `istio.egress.mode: registry-only`: this namespace keeps open egress
+    /// (a namespace-wide `Sidecar` with ALLOW_ANY): dex's connectors and an
+    /// external issuer are hosts meshgen can not list.
+    pub egress_open: bool,
 }
 
 /// Where the issuer sends browsers back to oauth2-proxy: dex's client
@@ -415,6 +421,9 @@ fn derive(input: &Input) -> Part {
             .map(|ns| format!("cluster.local/ns/{ns}/sa/waypoint"))
             .collect(),
         dex_keys_path: DEX_KEYS_PATH,
+        network_policies: network_policies(input, &idp_namespaces),
+        egress_open: config.deploykf_dependencies.istio.egress.mode
+            == crate::config::EgressMode::RegistryOnly,
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,
         oauth2_proxy_port: OAUTH2_PROXY_PORT,
@@ -423,6 +432,90 @@ fn derive(input: &Input) -> Part {
         password_hasher_image: image_ref(&a.images.password_hasher),
         password_hasher_pull_policy: a.images.password_hasher.pull_policy.clone(),
     })
+}
+
+/// The auth namespace's NetworkPolicies: nothing but what its
+/// AuthorizationPolicies admit, on L4. dex admits the gateway (its /dex
+/// routes and keys) and oauth2-proxy (redeeming codes) on its port, and the
+/// profiles in `idp_namespaces` (their sidecars, or waypoints in ambient,
+/// fetch its keys: see [`AuthModel::profiles_fetch_dex_keys`]); oauth2-proxy
+/// admits the gateway (ext-authz); the JWKS relay the gateway and those
+/// profiles. In ambient every port adds HBONE and the kubelet's probes come
+/// from istio-cni's address (see `model::netpol`).
+fn network_policies(
+    input: &Input,
+    idp_namespaces: &[String],
+) -> Vec<crate::model::netpol::NetworkPolicyModel> {
+    use crate::model::netpol;
+    let config = input.config;
+    let facts = input.facts;
+    let a = &config.deploykf_core.deploykf_auth;
+    if !a.network_policy.enabled {
+        return Vec::new();
+    }
+    let ambient = facts.istio.ambient;
+    let name = |n: &str| crate::facts::string_map(&[("app.kubernetes.io/name", n)]);
+    let gateway = netpol::pods_in(&facts.gateway.namespace, &facts.gateway.selector_labels);
+    // Who verifies tokens itself in a profile: every pod's sidecar, or the
+    // namespace's waypoint (`Gateway/waypoint`'s pods carry its name:
+    // istio/istio 1.30.3 `manifests/charts/istio-control/istio-discovery/files/waypoint.yaml:69`).
+    let key_fetchers = |namespaces: &[String]| -> Option<Value> {
+        (!namespaces.is_empty()).then(|| {
+            let waypoint = crate::facts::string_map(&[(GATEWAY_NAME_LABEL, "waypoint")]);
+            if ambient {
+                netpol::pods_in_namespaces(namespaces, &waypoint)
+            } else {
+                netpol::namespaces(namespaces)
+            }
+        })
+    };
+    let mut out = vec![netpol::default_deny_ingress()];
+    if ambient {
+        out.push(netpol::allow_namespace(
+            "kubelet-probes",
+            vec![netpol::probe_rule()],
+        ));
+    }
+    if a.dex.enabled {
+        let from = [
+            gateway.clone(),
+            json!({"podSelector": {"matchLabels": name("oauth2-proxy")}}),
+        ]
+        .into_iter()
+        .chain(key_fetchers(idp_namespaces))
+        .collect();
+        out.push(netpol::allow(
+            "dex",
+            &name("dex"),
+            from,
+            netpol::tcp_ports(&[DEX_PORT], ambient),
+        ));
+    }
+    out.push(netpol::allow(
+        "oauth2-proxy",
+        &name("oauth2-proxy"),
+        vec![gateway.clone()],
+        netpol::tcp_ports(&[OAUTH2_PROXY_PORT], ambient),
+    ));
+    if a.m2m.enabled && a.m2m.jwks_uri.is_empty() {
+        // The profiles whose RequestAuthentication names the relay: those
+        // with `idpGroup` members, whoever issues their users' tokens.
+        let pg = &config.deploykf_core.deploykf_profiles_generator;
+        let relay_fetchers: Vec<String> = (pg.profiles.iter())
+            .filter(|p| p.members.iter().any(|m| m.idp_group.is_some()))
+            .map(|p| format!("{}{}", pg.profile_defaults.profile_name_prefix, p.name))
+            .collect();
+        let from = std::iter::once(gateway)
+            .chain(key_fetchers(&relay_fetchers))
+            .collect();
+        out.push(netpol::allow(
+            JWKS_RELAY,
+            &name(JWKS_RELAY),
+            from,
+            netpol::tcp_ports(&[JWKS_RELAY_PORT], ambient),
+        ));
+    }
+    out
 }
 
 #[cfg(test)]
