@@ -117,11 +117,33 @@ fn explain_names_each_deciding_object_and_its_file_in_every_mode() {
             "{case}: {out}"
         );
         // A pod of another namespace to a profile's workload: refused by
-        // the profile's policies, at its sidecar or (ambient) at ztunnel.
+        // the profile's NetworkPolicies (issue 28.9) before its Istio
+        // policies (which refuse it too: tests/auth/netpol.rs).
         let out = explain(
             dir.path(),
             case,
             &["--from-pod", "team-x/default"],
+            &["GET", "http://nb.research/"],
+        );
+        assert_eq!(
+            verdict(&out),
+            "403 denied (a NetworkPolicy of research refuses team-x)",
+            "{case}: {out}"
+        );
+        assert!(
+            out.contains("by NetworkPolicy/research/default-deny-ingress"),
+            "{case}: {out}"
+        );
+        // Without the profiles' NetworkPolicies, the Istio layer refuses it.
+        let out = explain(
+            dir.path(),
+            case,
+            &[
+                "--set",
+                "deploykf_core.deploykf_profiles_generator.networkPolicy.enabled=false",
+                "--from-pod",
+                "team-x/default",
+            ],
             &["GET", "http://nb.research/"],
         );
         assert_eq!(

@@ -96,21 +96,60 @@ fn allowed(
     peer: &Peer,
     port: u16,
 ) -> bool {
-    let policies: Vec<&Value> = network_policies(t)
+    let (selecting, admitting) = deciding(t, pod, kind, rules_key, peers_key, peer, port);
+    selecting.is_empty() || !admitting.is_empty()
+}
+
+/// The policies that select `pod` for `kind`, and those of them with a
+/// rule admitting `peer` on `port`.
+fn deciding<'t>(
+    t: &'t Tree,
+    pod: &PodRef,
+    kind: &str,
+    rules_key: &str,
+    peers_key: &str,
+    peer: &Peer,
+    port: u16,
+) -> (Vec<&'t Value>, Vec<&'t Value>) {
+    let selecting: Vec<&Value> = network_policies(t)
         .filter(|np| np["metadata"]["namespace"] == pod.namespace.as_str())
         .filter(|np| selector_matches(&np["spec"]["podSelector"], &pod.labels))
         .filter(|np| policy_types(&np["spec"]).contains(&kind))
         .collect();
-    if policies.is_empty() {
-        return true;
-    }
-    policies.iter().any(|np| {
-        let policy_ns = np["metadata"]["namespace"].as_str().unwrap_or_default();
-        (np["spec"][rules_key].as_array().into_iter().flatten()).any(|rule| {
-            peers_match(t, rule.get(peers_key), policy_ns, peer)
-                && ports_match(rule.get("ports"), port)
+    let admitting = selecting
+        .iter()
+        .copied()
+        .filter(|np| {
+            let policy_ns = np["metadata"]["namespace"].as_str().unwrap_or_default();
+            (np["spec"][rules_key].as_array().into_iter().flatten()).any(|rule| {
+                peers_match(t, rule.get(peers_key), policy_ns, peer)
+                    && ports_match(rule.get("ports"), port)
+            })
         })
-    })
+        .collect();
+    (selecting, admitting)
+}
+
+/// For a trace: the policies that decide `to`'s ingress from `from` on
+/// `port` (those admitting it when some do, else every one selecting
+/// `to`), and likewise `from`'s egress when `from` is a pod.
+pub fn deciding_policies<'t>(t: &'t Tree, from: &Peer, to: &PodRef, port: u16) -> Vec<&'t Value> {
+    let pick = |(selecting, admitting): (Vec<&'t Value>, Vec<&'t Value>)| {
+        if admitting.is_empty() {
+            selecting
+        } else {
+            admitting
+        }
+    };
+    let mut out = Vec::new();
+    if let Peer::Pod(src) = from {
+        let to_peer = Peer::Pod(to.clone());
+        out.extend(pick(deciding(t, src, "Egress", "egress", "to", &to_peer, port)));
+    }
+    if *from != Peer::Node {
+        out.extend(pick(deciding(t, to, "Ingress", "ingress", "from", from, port)));
+    }
+    out
 }
 
 /// Every NetworkPolicy of the tree.

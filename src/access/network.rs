@@ -3,7 +3,7 @@
 //! [`super::netpol`] (the source's egress and the destination's ingress),
 //! with the policies that took part named for a trace.
 
-use super::netpol::{connection_allowed, network_policies, Peer, PodRef};
+use super::netpol::{connection_allowed, deciding_policies, Peer, PodRef};
 pub use super::netpol::{namespace_labels, selector_matches};
 use super::routing::gateway_port;
 use super::sidecar::Pod;
@@ -23,17 +23,12 @@ pub fn network_admits(t: &Tree, from: &Pod, to: &Pod) -> bool {
     network_decision(t, from, to).0
 }
 
-/// [`network_admits`], with the NetworkPolicies that select either end
-/// (those that decided it).
+/// [`network_admits`], with the NetworkPolicies that decided it (those
+/// admitting it, or, refused, those that select an end and admit nothing).
 pub fn network_decision(t: &Tree, from: &Pod, to: &Pod) -> (bool, Vec<ObjectRef>) {
-    let allowed = connection_allowed(t, &Peer::Pod(pod_ref(from)), &pod_ref(to), to.port);
-    let selects = |d: &serde_json::Value, p: &Pod| {
-        d["metadata"]["namespace"] == p.namespace.as_str()
-            && selector_matches(&d["spec"]["podSelector"], &p.labels)
-    };
-    let deciding: Vec<&serde_json::Value> = network_policies(t)
-        .filter(|d| selects(d, to) || selects(d, from))
-        .collect();
+    let (src, dst) = (Peer::Pod(pod_ref(from)), pod_ref(to));
+    let allowed = connection_allowed(t, &src, &dst, to.port);
+    let deciding = deciding_policies(t, &src, &dst, to.port);
     let objects = all_docs(t)
         .filter(|(_, d)| deciding.iter().any(|x| std::ptr::eq(*x, *d)))
         .map(|(f, d)| ObjectRef::of(f, d))
