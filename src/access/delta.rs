@@ -137,8 +137,8 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
         .filter(|(_, docs)| homes(docs).is_none_or(|h| h.iter().any(|n| !profiles.contains(n))))
         .map(|(p, _)| p)
         .collect();
-    let full_old = parse(of(&on_disk, &|p| global.contains(p) || changed.contains(p)))
-        .map_err(located)?;
+    let full_old =
+        parse(of(&on_disk, &|p| global.contains(p) || changed.contains(p))).map_err(located)?;
     let new_changed = parse(of(files, &|p| changed.contains(p)))?;
     let touched_old: Vec<&Value> = changed
         .iter()
@@ -152,7 +152,11 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
         .map(|(p, d)| (p.clone(), d.clone()))
         .collect();
     // One side: the files parsed in full, the others' identities.
-    fn side_of<'a>(full: &[&'a Tree], light: &'a Tree, changed: &BTreeSet<String>) -> Vec<&'a Value> {
+    fn side_of<'a>(
+        full: &[&'a Tree],
+        light: &'a Tree,
+        changed: &BTreeSet<String>,
+    ) -> Vec<&'a Value> {
         let mut docs: Vec<&Value> = full.iter().flat_map(|t| t.values().flatten()).collect();
         docs.extend(
             light

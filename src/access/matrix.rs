@@ -344,32 +344,14 @@ fn istio_match(pattern: &str, value: &str) -> bool {
 }
 
 fn any_match(list: &Value, values: &[String]) -> bool {
-    strs(list)
-        .iter()
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
         .any(|p| values.iter().any(|v| istio_match(p, v)))
 }
 
-const L7_OPERATION: [&str; 6] = [
-    "hosts",
-    "notHosts",
-    "methods",
-    "notMethods",
-    "paths",
-    "notPaths",
-];
-const L7_SOURCE: [&str; 4] = [
-    "remoteIpBlocks",
-    "notRemoteIpBlocks",
-    "requestPrincipals",
-    "notRequestPrincipals",
-];
-const L4_WHEN: [&str; 5] = [
-    "source.ip",
-    "source.namespace",
-    "source.principal",
-    "destination.ip",
-    "destination.port",
-];
+use crate::check::ambient::{L4_WHEN, L7_OPERATION, L7_SOURCE};
 
 fn has_l7(rule: &Value) -> bool {
     let keys = |list: &Value, inner: &str, of: &[&str]| {
@@ -378,8 +360,8 @@ fn has_l7(rule: &Value) -> bool {
             .flatten()
             .any(|x| of.iter().any(|k| x[inner].get(*k).is_some()))
     };
-    keys(&rule["to"], "operation", &L7_OPERATION)
-        || keys(&rule["from"], "source", &L7_SOURCE)
+    keys(&rule["to"], "operation", L7_OPERATION)
+        || keys(&rule["from"], "source", L7_SOURCE)
         || rule["when"]
             .as_array()
             .into_iter()
@@ -399,8 +381,8 @@ fn ztunnel_rule(rule: &Value, action: &str) -> Option<Value> {
     }
     let mut r = rule.clone();
     for (list, inner, of) in [
-        ("to", "operation", &L7_OPERATION[..]),
-        ("from", "source", &L7_SOURCE[..]),
+        ("to", "operation", L7_OPERATION),
+        ("from", "source", L7_SOURCE),
     ] {
         for x in r[list].as_array_mut().into_iter().flatten() {
             if let Some(o) = x[inner].as_object_mut() {
@@ -469,6 +451,28 @@ fn source_namespace(principal: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// Whether a rule's `to` admits a GET of `path` on pod port `port` to
+/// `host` (`None`: at a workload, where no `hosts` condition holds).
+/// An unknown port (a profile's pods, an app whose Service is not in the
+/// tree) is taken to be the one a rule names.
+fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) -> bool {
+    let one = |v: Option<&str>| -> Vec<String> { v.into_iter().map(String::from).collect() };
+    let (host, path, port, get) = (one(host), one(Some(path)), one(port), one(Some("GET")));
+    rule.get("to").is_none_or(|to| {
+        to.as_array().into_iter().flatten().any(|t| {
+            let o = &t["operation"];
+            o.get("hosts").is_none_or(|l| any_match(l, &host))
+                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
+                && o.get("paths").is_none_or(|l| any_match(l, &path))
+                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
+                && o.get("methods").is_none_or(|l| any_match(l, &get))
+                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
+                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
+                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
+        })
+    })
+}
+
 /// Whether `rule` matches `req` at a profile's workload (method `GET`, any
 /// port).
 fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
@@ -492,23 +496,7 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
                     .is_none_or(|l| !any_match(l, &request_principal))
         })
     });
-    let path = [req.path.clone()];
-    let get = ["GET".to_string()];
-    let port: Vec<String> = req.port.iter().cloned().collect();
-    let to_ok = rule.get("to").is_none_or(|to| {
-        to.as_array().into_iter().flatten().any(|t| {
-            let o = &t["operation"];
-            o.get("paths").is_none_or(|l| any_match(l, &path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
-                && o.get("methods").is_none_or(|l| any_match(l, &get))
-                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
-                && o.get("hosts").is_none()
-                // An unknown port (a profile's pods, an app whose Service
-                // is not in the tree) is taken to be the one a rule names.
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
-        })
-    });
+    let to_ok = to_matches(rule, None, &req.path, req.port.as_deref());
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
         let v = attribute(
             req,
@@ -1336,26 +1324,7 @@ fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
                 && s.get("namespaces").is_none()
         })
     });
-    let (host, path, port, get) = (
-        [req.host.to_string()],
-        [req.path.to_string()],
-        [req.port.clone()],
-        ["GET".to_string()],
-    );
-    let to_ok = rule.get("to").is_none_or(|to| {
-        to.as_array().into_iter().flatten().any(|t| {
-            let o = &t["operation"];
-            o.get("hosts").is_none_or(|l| any_match(l, &host))
-                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
-                && o.get("paths").is_none_or(|l| any_match(l, &path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
-                // An unknown port (a profile's pods, an app whose Service
-                // is not in the tree) is taken to be the one a rule names.
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
-                && o.get("methods").is_none_or(|l| any_match(l, &get))
-        })
-    });
+    let to_ok = to_matches(rule, Some(req.host), req.path, Some(&req.port));
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
         let key = w["key"].as_str().unwrap_or_default();
         let v: Vec<String> = if key == "request.headers[authorization]" {

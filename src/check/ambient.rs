@@ -76,13 +76,16 @@ pub const PATHS: &[&[&str]] = &[
     &["spec", "rules", "*", "when", "*", "key"],
 ];
 
-const L7_SOURCE: &[&str] = &[
+/// The source, operation and `when` attributes ztunnel sees or not
+/// (`pilot/pkg/serviceregistry/ambient/authorization.go`), shared with
+/// `access::matrix`.
+pub const L7_SOURCE: &[&str] = &[
     "remoteIpBlocks",
     "notRemoteIpBlocks",
     "requestPrincipals",
     "notRequestPrincipals",
 ];
-const L7_OPERATION: &[&str] = &[
+pub const L7_OPERATION: &[&str] = &[
     "hosts",
     "notHosts",
     "methods",
@@ -90,7 +93,7 @@ const L7_OPERATION: &[&str] = &[
     "paths",
     "notPaths",
 ];
-const L4_WHEN: &[&str] = &[
+pub const L4_WHEN: &[&str] = &[
     "source.ip",
     "source.namespace",
     "source.principal",
