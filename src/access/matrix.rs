@@ -149,19 +149,32 @@ const K8S_SA: &str = "system:serviceaccount:";
 #[derive(Clone, Copy)]
 struct Obj<'a> {
     doc: &'a Value,
+    // Read once: a JSON map lookup hashes its key each time.
+    kind: &'a str,
+    ns: &'a str,
+    name: &'a str,
+    spec: &'a Value,
 }
 
 impl<'a> Obj<'a> {
+    fn new(doc: &'a Value) -> Obj<'a> {
+        let meta = &doc["metadata"];
+        Obj {
+            doc,
+            kind: doc["kind"].as_str().unwrap_or_default(),
+            ns: meta["namespace"].as_str().unwrap_or_default(),
+            name: meta["name"].as_str().unwrap_or_default(),
+            spec: &doc["spec"],
+        }
+    }
     fn kind(&self) -> &'a str {
-        self.doc["kind"].as_str().unwrap_or_default()
+        self.kind
     }
     fn ns(&self) -> &'a str {
-        self.doc["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
+        self.ns
     }
     fn name(&self) -> &'a str {
-        self.doc["metadata"]["name"].as_str().unwrap_or_default()
+        self.name
     }
     fn id(&self) -> String {
         match self.ns() {
@@ -170,7 +183,7 @@ impl<'a> Obj<'a> {
         }
     }
     fn spec(&self) -> &'a Value {
-        &self.doc["spec"]
+        self.spec
     }
 }
 
@@ -213,7 +226,7 @@ fn labels_select(selector: &Value, labels: &Value) -> bool {
 /// The gateway: the RequestAuthentication that selects pods of a
 /// Deployment and writes a header from a claim.
 pub fn context(tree: &Tree) -> Context {
-    let objs: Vec<Obj> = tree.values().flatten().map(|doc| Obj { doc }).collect();
+    let objs: Vec<Obj> = tree.values().flatten().map(|doc| Obj::new(doc)).collect();
     context_of(&objs)
 }
 
@@ -1064,7 +1077,7 @@ fn is_deny(ns: &Namespace, id: &str) -> bool {
 pub fn profiles_of<'a>(docs: impl Iterator<Item = &'a Value>) -> BTreeSet<&'a str> {
     let objs: Vec<Obj> = docs
         .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
+        .map(|doc| Obj::new(doc))
         .collect();
     profile_names(&objs)
 }
@@ -1072,7 +1085,7 @@ pub fn profiles_of<'a>(docs: impl Iterator<Item = &'a Value>) -> BTreeSet<&'a st
 /// The namespace `doc` belongs to: a Namespace's or a Profile's own
 /// name, else its `metadata.namespace` (`None`: cluster-scoped).
 pub fn home_of(doc: &Value) -> Option<&str> {
-    home(&Obj { doc })
+    home(&Obj::new(doc))
 }
 
 /// The namespaces of the profiles (see [`profiles_of`]).
@@ -1139,7 +1152,7 @@ pub fn compute(tree: &Tree) -> Matrix {
         .values()
         .flatten()
         .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
+        .map(|doc| Obj::new(doc))
         .collect();
     compute_of(&objs, None)
 }
@@ -1153,7 +1166,7 @@ pub fn compute_docs<'a>(
 ) -> Matrix {
     let objs: Vec<Obj> = docs
         .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
+        .map(|doc| Obj::new(doc))
         .collect();
     compute_of(&objs, only)
 }
@@ -1183,11 +1196,11 @@ pub fn local_profiles<'a>(
 ) -> Option<BTreeSet<String>> {
     let old: Vec<Obj> = old
         .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
+        .map(|doc| Obj::new(doc))
         .collect();
     let new: Vec<Obj> = new
         .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
+        .map(|doc| Obj::new(doc))
         .collect();
     let profiles: BTreeSet<&str> = profile_names(&old)
         .into_iter()
@@ -1204,7 +1217,7 @@ pub fn local_profiles<'a>(
         .chain(touched_new)
         .filter(|d| d.is_object())
     {
-        let ns = home(&Obj { doc })?;
+        let ns = home(&Obj::new(doc))?;
         if !profiles.contains(ns) || ns == ROOT_NS || gateway_ns.iter().any(|g| g == ns) {
             return None;
         }
@@ -1629,10 +1642,10 @@ fn app_cells(
                     .to_string(),
                 None => String::new(),
             };
-            let objs_here = by_ns.get(dest.as_str()).cloned().unwrap_or_default();
-            let service = objs
+            let objs_here: &[Obj] = by_ns.get(dest.as_str()).map_or(&[], |v| v.as_slice());
+            let service = objs_here
                 .iter()
-                .find(|o| o.kind() == "Service" && o.name() == svc && o.ns() == dest);
+                .find(|o| o.kind() == "Service" && o.name() == svc);
             // The pods' port behind the route's Service port.
             let target_port = service.and_then(|s| {
                 s.spec()["ports"]
@@ -1644,9 +1657,9 @@ fn app_cells(
                         Value::Null => Some(p["port"].to_string()),
                         // A named port: the containerPort of that name in
                         // the pods the Service selects.
-                        Value::String(name) => objs
+                        Value::String(name) => objs_here
                             .iter()
-                            .filter(|d| d.kind() == "Deployment" && d.ns() == dest)
+                            .filter(|d| d.kind() == "Deployment")
                             .filter(|d| {
                                 s.spec()["selector"].as_object().is_some_and(|sel| {
                                     sel.iter().all(|(k, v)| pod_labels(d)[k] == *v)
@@ -1673,7 +1686,7 @@ fn app_cells(
             };
             let ns = Namespace {
                 name: &dest,
-                objs: objs_here.clone(),
+                objs: objs_here.to_vec(),
                 root,
                 pods: service.map(|s| &s.spec()["selector"]),
             };
