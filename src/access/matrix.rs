@@ -226,7 +226,7 @@ fn labels_select(selector: &Value, labels: &Value) -> bool {
 /// The gateway: the RequestAuthentication that selects pods of a
 /// Deployment and writes a header from a claim.
 pub fn context(tree: &Tree) -> Context {
-    let objs: Vec<Obj> = tree.values().flatten().map(|doc| Obj::new(doc)).collect();
+    let objs: Vec<Obj> = tree.values().flatten().map(Obj::new).collect();
     context_of(&objs)
 }
 
@@ -486,16 +486,17 @@ fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) 
     })
 }
 
-/// Whether `rule` matches `req` at a profile's workload (method `GET`, any
-/// port).
-fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
-    let principal = [req.principal.clone()];
-    let ns: Vec<String> = source_namespace(&req.principal).into_iter().collect();
+/// Whether a rule's `from` admits a caller of mTLS identity `principal`
+/// (`None`: outside the mesh, as a client of the gateway) with the token
+/// `verified` (issuer, claims), if any.
+fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &Value)>) -> bool {
+    let ns: Vec<String> = principal.and_then(source_namespace).into_iter().collect();
+    let principal: Vec<String> = principal.into_iter().map(String::from).collect();
     let request_principal: Vec<String> = verified
         .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
         .into_iter()
         .collect();
-    let from_ok = rule.get("from").is_none_or(|from| {
+    rule.get("from").is_none_or(|from| {
         from.as_array().into_iter().flatten().any(|f| {
             let s = &f["source"];
             s.get("principals").is_none_or(|l| any_match(l, &principal))
@@ -508,7 +509,12 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
                 && s.get("notRequestPrincipals")
                     .is_none_or(|l| !any_match(l, &request_principal))
         })
-    });
+    })
+}
+
+/// Whether `rule` matches `req` at a profile's workload (method `GET`).
+fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
+    let from_ok = from_matches(rule, Some(&req.principal), verified);
     let to_ok = to_matches(rule, None, &req.path, req.port.as_deref());
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
         let v = attribute(
@@ -1075,10 +1081,7 @@ fn is_deny(ns: &Namespace, id: &str) -> bool {
 /// `app.kubernetes.io/part-of: kubeflow-profile` (meshgen's) and Kubeflow
 /// Profiles (the profile controller makes their namespaces).
 pub fn profiles_of<'a>(docs: impl Iterator<Item = &'a Value>) -> BTreeSet<&'a str> {
-    let objs: Vec<Obj> = docs
-        .filter(|d| d.is_object())
-        .map(|doc| Obj::new(doc))
-        .collect();
+    let objs: Vec<Obj> = docs.filter(|d| d.is_object()).map(Obj::new).collect();
     profile_names(&objs)
 }
 
@@ -1152,7 +1155,7 @@ pub fn compute(tree: &Tree) -> Matrix {
         .values()
         .flatten()
         .filter(|d| d.is_object())
-        .map(|doc| Obj::new(doc))
+        .map(Obj::new)
         .collect();
     compute_of(&objs, None)
 }
@@ -1164,10 +1167,7 @@ pub fn compute_docs<'a>(
     docs: impl Iterator<Item = &'a Value>,
     only: Option<&BTreeSet<String>>,
 ) -> Matrix {
-    let objs: Vec<Obj> = docs
-        .filter(|d| d.is_object())
-        .map(|doc| Obj::new(doc))
-        .collect();
+    let objs: Vec<Obj> = docs.filter(|d| d.is_object()).map(Obj::new).collect();
     compute_of(&objs, only)
 }
 
@@ -1194,14 +1194,8 @@ pub fn local_profiles<'a>(
     touched_old: &[&'a Value],
     touched_new: &[&'a Value],
 ) -> Option<BTreeSet<String>> {
-    let old: Vec<Obj> = old
-        .filter(|d| d.is_object())
-        .map(|doc| Obj::new(doc))
-        .collect();
-    let new: Vec<Obj> = new
-        .filter(|d| d.is_object())
-        .map(|doc| Obj::new(doc))
-        .collect();
+    let old: Vec<Obj> = old.filter(|d| d.is_object()).map(Obj::new).collect();
+    let new: Vec<Obj> = new.filter(|d| d.is_object()).map(Obj::new).collect();
     let profiles: BTreeSet<&str> = profile_names(&old)
         .into_iter()
         .chain(profile_names(&new))
@@ -1322,21 +1316,7 @@ struct GwReq<'a> {
 }
 
 fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
-    let rp: Vec<String> = req
-        .verified
-        .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
-        .into_iter()
-        .collect();
-    let from_ok = rule.get("from").is_none_or(|from| {
-        from.as_array().into_iter().flatten().any(|f| {
-            let s = &f["source"];
-            s.get("requestPrincipals").is_none_or(|l| any_match(l, &rp))
-                && s.get("notRequestPrincipals")
-                    .is_none_or(|l| !any_match(l, &rp))
-                && s.get("principals").is_none()
-                && s.get("namespaces").is_none()
-        })
-    });
+    let from_ok = from_matches(rule, None, req.verified);
     let to_ok = to_matches(rule, Some(req.host), req.path, Some(&req.port));
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
         let key = w["key"].as_str().unwrap_or_default();
