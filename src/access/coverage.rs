@@ -121,11 +121,14 @@ pub fn unmodelled(t: &Tree) -> Vec<Unmodelled> {
             "NetworkPolicy" => {
                 // Ingress and egress rules are modelled (`netpol`); an
                 // `ipBlock` matches only addresses outside the cluster there,
-                // as the model knows no pod's address.
+                // as the model knows no pod's address. A link-local block
+                // (169.254.0.0/16, e.g. ambient's probe address
+                // 169.254.7.127) never holds a pod address (RFC 3927).
                 if items(&d["spec"]["ingress"])
                     .flat_map(|r| items(&r["from"]))
                     .chain(items(&d["spec"]["egress"]).flat_map(|r| items(&r["to"])))
-                    .any(|p| p.get("ipBlock").is_some())
+                    .filter_map(|p| p.get("ipBlock"))
+                    .any(|b| !link_local(text(&b["cidr"])))
                 {
                     note("ipBlock peers are matched only against addresses outside the cluster (the model knows no pod address)".into());
                 }
@@ -262,4 +265,11 @@ fn virtual_service(d: &Value, note: &mut impl FnMut(String)) {
             note(format!("{k} routes are not modelled"));
         }
     }
+}
+
+/// Whether `cidr` lies inside 169.254.0.0/16.
+fn link_local(cidr: &str) -> bool {
+    cidr.split_once('/').is_some_and(|(net, len)| {
+        net.starts_with("169.254.") && len.parse::<u8>().is_ok_and(|l| (16..=32).contains(&l))
+    })
 }

@@ -149,19 +149,32 @@ const K8S_SA: &str = "system:serviceaccount:";
 #[derive(Clone, Copy)]
 struct Obj<'a> {
     doc: &'a Value,
+    // Read once: a JSON map lookup hashes its key each time.
+    kind: &'a str,
+    ns: &'a str,
+    name: &'a str,
+    spec: &'a Value,
 }
 
 impl<'a> Obj<'a> {
+    fn new(doc: &'a Value) -> Obj<'a> {
+        let meta = &doc["metadata"];
+        Obj {
+            doc,
+            kind: doc["kind"].as_str().unwrap_or_default(),
+            ns: meta["namespace"].as_str().unwrap_or_default(),
+            name: meta["name"].as_str().unwrap_or_default(),
+            spec: &doc["spec"],
+        }
+    }
     fn kind(&self) -> &'a str {
-        self.doc["kind"].as_str().unwrap_or_default()
+        self.kind
     }
     fn ns(&self) -> &'a str {
-        self.doc["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
+        self.ns
     }
     fn name(&self) -> &'a str {
-        self.doc["metadata"]["name"].as_str().unwrap_or_default()
+        self.name
     }
     fn id(&self) -> String {
         match self.ns() {
@@ -170,7 +183,7 @@ impl<'a> Obj<'a> {
         }
     }
     fn spec(&self) -> &'a Value {
-        &self.doc["spec"]
+        self.spec
     }
 }
 
@@ -213,7 +226,7 @@ fn labels_select(selector: &Value, labels: &Value) -> bool {
 /// The gateway: the RequestAuthentication that selects pods of a
 /// Deployment and writes a header from a claim.
 pub fn context(tree: &Tree) -> Context {
-    let objs: Vec<Obj> = tree.values().flatten().map(|doc| Obj { doc }).collect();
+    let objs: Vec<Obj> = tree.values().flatten().map(Obj::new).collect();
     context_of(&objs)
 }
 
@@ -344,32 +357,14 @@ fn istio_match(pattern: &str, value: &str) -> bool {
 }
 
 fn any_match(list: &Value, values: &[String]) -> bool {
-    strs(list)
-        .iter()
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
         .any(|p| values.iter().any(|v| istio_match(p, v)))
 }
 
-const L7_OPERATION: [&str; 6] = [
-    "hosts",
-    "notHosts",
-    "methods",
-    "notMethods",
-    "paths",
-    "notPaths",
-];
-const L7_SOURCE: [&str; 4] = [
-    "remoteIpBlocks",
-    "notRemoteIpBlocks",
-    "requestPrincipals",
-    "notRequestPrincipals",
-];
-const L4_WHEN: [&str; 5] = [
-    "source.ip",
-    "source.namespace",
-    "source.principal",
-    "destination.ip",
-    "destination.port",
-];
+use crate::check::ambient::{L4_WHEN, L7_OPERATION, L7_SOURCE};
 
 fn has_l7(rule: &Value) -> bool {
     let keys = |list: &Value, inner: &str, of: &[&str]| {
@@ -378,8 +373,8 @@ fn has_l7(rule: &Value) -> bool {
             .flatten()
             .any(|x| of.iter().any(|k| x[inner].get(*k).is_some()))
     };
-    keys(&rule["to"], "operation", &L7_OPERATION)
-        || keys(&rule["from"], "source", &L7_SOURCE)
+    keys(&rule["to"], "operation", L7_OPERATION)
+        || keys(&rule["from"], "source", L7_SOURCE)
         || rule["when"]
             .as_array()
             .into_iter()
@@ -399,8 +394,8 @@ fn ztunnel_rule(rule: &Value, action: &str) -> Option<Value> {
     }
     let mut r = rule.clone();
     for (list, inner, of) in [
-        ("to", "operation", &L7_OPERATION[..]),
-        ("from", "source", &L7_SOURCE[..]),
+        ("to", "operation", L7_OPERATION),
+        ("from", "source", L7_SOURCE),
     ] {
         for x in r[list].as_array_mut().into_iter().flatten() {
             if let Some(o) = x[inner].as_object_mut() {
@@ -469,16 +464,39 @@ fn source_namespace(principal: &str) -> Option<String> {
         .map(String::from)
 }
 
-/// Whether `rule` matches `req` at a profile's workload (method `GET`, any
-/// port).
-fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
-    let principal = [req.principal.clone()];
-    let ns: Vec<String> = source_namespace(&req.principal).into_iter().collect();
+/// Whether a rule's `to` admits a GET of `path` on pod port `port` to
+/// `host` (`None`: at a workload, where no `hosts` condition holds).
+/// An unknown port (a profile's pods, an app whose Service is not in the
+/// tree) is taken to be the one a rule names.
+fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) -> bool {
+    let one = |v: Option<&str>| -> Vec<String> { v.into_iter().map(String::from).collect() };
+    let (host, path, port, get) = (one(host), one(Some(path)), one(port), one(Some("GET")));
+    rule.get("to").is_none_or(|to| {
+        to.as_array().into_iter().flatten().any(|t| {
+            let o = &t["operation"];
+            o.get("hosts").is_none_or(|l| any_match(l, &host))
+                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
+                && o.get("paths").is_none_or(|l| any_match(l, &path))
+                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
+                && o.get("methods").is_none_or(|l| any_match(l, &get))
+                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
+                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
+                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
+        })
+    })
+}
+
+/// Whether a rule's `from` admits a caller of mTLS identity `principal`
+/// (`None`: outside the mesh, as a client of the gateway) with the token
+/// `verified` (issuer, claims), if any.
+fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &Value)>) -> bool {
+    let ns: Vec<String> = principal.and_then(source_namespace).into_iter().collect();
+    let principal: Vec<String> = principal.into_iter().map(String::from).collect();
     let request_principal: Vec<String> = verified
         .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
         .into_iter()
         .collect();
-    let from_ok = rule.get("from").is_none_or(|from| {
+    rule.get("from").is_none_or(|from| {
         from.as_array().into_iter().flatten().any(|f| {
             let s = &f["source"];
             s.get("principals").is_none_or(|l| any_match(l, &principal))
@@ -491,24 +509,13 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
                 && s.get("notRequestPrincipals")
                     .is_none_or(|l| !any_match(l, &request_principal))
         })
-    });
-    let path = [req.path.clone()];
-    let get = ["GET".to_string()];
-    let port: Vec<String> = req.port.iter().cloned().collect();
-    let to_ok = rule.get("to").is_none_or(|to| {
-        to.as_array().into_iter().flatten().any(|t| {
-            let o = &t["operation"];
-            o.get("paths").is_none_or(|l| any_match(l, &path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
-                && o.get("methods").is_none_or(|l| any_match(l, &get))
-                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
-                && o.get("hosts").is_none()
-                // An unknown port (a profile's pods, an app whose Service
-                // is not in the tree) is taken to be the one a rule names.
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
-        })
-    });
+    })
+}
+
+/// Whether `rule` matches `req` at a profile's workload (method `GET`).
+fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
+    let from_ok = from_matches(rule, Some(&req.principal), verified);
+    let to_ok = to_matches(rule, None, &req.path, req.port.as_deref());
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
         let v = attribute(
             req,
@@ -1074,17 +1081,14 @@ fn is_deny(ns: &Namespace, id: &str) -> bool {
 /// `app.kubernetes.io/part-of: kubeflow-profile` (meshgen's) and Kubeflow
 /// Profiles (the profile controller makes their namespaces).
 pub fn profiles_of<'a>(docs: impl Iterator<Item = &'a Value>) -> BTreeSet<&'a str> {
-    let objs: Vec<Obj> = docs
-        .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
-        .collect();
+    let objs: Vec<Obj> = docs.filter(|d| d.is_object()).map(Obj::new).collect();
     profile_names(&objs)
 }
 
 /// The namespace `doc` belongs to: a Namespace's or a Profile's own
 /// name, else its `metadata.namespace` (`None`: cluster-scoped).
 pub fn home_of(doc: &Value) -> Option<&str> {
-    home(&Obj { doc })
+    home(&Obj::new(doc))
 }
 
 /// The namespaces of the profiles (see [`profiles_of`]).
@@ -1151,7 +1155,7 @@ pub fn compute(tree: &Tree) -> Matrix {
         .values()
         .flatten()
         .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
+        .map(Obj::new)
         .collect();
     compute_of(&objs, None)
 }
@@ -1163,10 +1167,7 @@ pub fn compute_docs<'a>(
     docs: impl Iterator<Item = &'a Value>,
     only: Option<&BTreeSet<String>>,
 ) -> Matrix {
-    let objs: Vec<Obj> = docs
-        .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
-        .collect();
+    let objs: Vec<Obj> = docs.filter(|d| d.is_object()).map(Obj::new).collect();
     compute_of(&objs, only)
 }
 
@@ -1193,14 +1194,8 @@ pub fn local_profiles<'a>(
     touched_old: &[&'a Value],
     touched_new: &[&'a Value],
 ) -> Option<BTreeSet<String>> {
-    let old: Vec<Obj> = old
-        .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
-        .collect();
-    let new: Vec<Obj> = new
-        .filter(|d| d.is_object())
-        .map(|doc| Obj { doc })
-        .collect();
+    let old: Vec<Obj> = old.filter(|d| d.is_object()).map(Obj::new).collect();
+    let new: Vec<Obj> = new.filter(|d| d.is_object()).map(Obj::new).collect();
     let profiles: BTreeSet<&str> = profile_names(&old)
         .into_iter()
         .chain(profile_names(&new))
@@ -1216,7 +1211,7 @@ pub fn local_profiles<'a>(
         .chain(touched_new)
         .filter(|d| d.is_object())
     {
-        let ns = home(&Obj { doc })?;
+        let ns = home(&Obj::new(doc))?;
         if !profiles.contains(ns) || ns == ROOT_NS || gateway_ns.iter().any(|g| g == ns) {
             return None;
         }
@@ -1321,41 +1316,8 @@ struct GwReq<'a> {
 }
 
 fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
-    let rp: Vec<String> = req
-        .verified
-        .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
-        .into_iter()
-        .collect();
-    let from_ok = rule.get("from").is_none_or(|from| {
-        from.as_array().into_iter().flatten().any(|f| {
-            let s = &f["source"];
-            s.get("requestPrincipals").is_none_or(|l| any_match(l, &rp))
-                && s.get("notRequestPrincipals")
-                    .is_none_or(|l| !any_match(l, &rp))
-                && s.get("principals").is_none()
-                && s.get("namespaces").is_none()
-        })
-    });
-    let (host, path, port, get) = (
-        [req.host.to_string()],
-        [req.path.to_string()],
-        [req.port.clone()],
-        ["GET".to_string()],
-    );
-    let to_ok = rule.get("to").is_none_or(|to| {
-        to.as_array().into_iter().flatten().any(|t| {
-            let o = &t["operation"];
-            o.get("hosts").is_none_or(|l| any_match(l, &host))
-                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
-                && o.get("paths").is_none_or(|l| any_match(l, &path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
-                // An unknown port (a profile's pods, an app whose Service
-                // is not in the tree) is taken to be the one a rule names.
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
-                && o.get("methods").is_none_or(|l| any_match(l, &get))
-        })
-    });
+    let from_ok = from_matches(rule, None, req.verified);
+    let to_ok = to_matches(rule, Some(req.host), req.path, Some(&req.port));
     let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
         let key = w["key"].as_str().unwrap_or_default();
         let v: Vec<String> = if key == "request.headers[authorization]" {
@@ -1660,10 +1622,10 @@ fn app_cells(
                     .to_string(),
                 None => String::new(),
             };
-            let objs_here = by_ns.get(dest.as_str()).cloned().unwrap_or_default();
-            let service = objs
+            let objs_here: &[Obj] = by_ns.get(dest.as_str()).map_or(&[], |v| v.as_slice());
+            let service = objs_here
                 .iter()
-                .find(|o| o.kind() == "Service" && o.name() == svc && o.ns() == dest);
+                .find(|o| o.kind() == "Service" && o.name() == svc);
             // The pods' port behind the route's Service port.
             let target_port = service.and_then(|s| {
                 s.spec()["ports"]
@@ -1675,9 +1637,9 @@ fn app_cells(
                         Value::Null => Some(p["port"].to_string()),
                         // A named port: the containerPort of that name in
                         // the pods the Service selects.
-                        Value::String(name) => objs
+                        Value::String(name) => objs_here
                             .iter()
-                            .filter(|d| d.kind() == "Deployment" && d.ns() == dest)
+                            .filter(|d| d.kind() == "Deployment")
                             .filter(|d| {
                                 s.spec()["selector"].as_object().is_some_and(|sel| {
                                     sel.iter().all(|(k, v)| pod_labels(d)[k] == *v)
@@ -1704,7 +1666,7 @@ fn app_cells(
             };
             let ns = Namespace {
                 name: &dest,
-                objs: objs_here.clone(),
+                objs: objs_here.to_vec(),
                 root,
                 pods: service.map(|s| &s.spec()["selector"]),
             };

@@ -76,14 +76,16 @@ pub const PATHS: &[&[&str]] = &[
     &["spec", "rules", "*", "when", "*", "key"],
 ];
 
-/// Read by the request model too (`access/ambient.rs`).
+/// Read by the request model and the access matrix too (`access/ambient.rs`,
+/// `access/matrix.rs`).
 pub const L7_SOURCE: &[&str] = &[
     "remoteIpBlocks",
     "notRemoteIpBlocks",
     "requestPrincipals",
     "notRequestPrincipals",
 ];
-/// Read by the request model too (`access/ambient.rs`).
+/// Read by the request model and the access matrix too (`access/ambient.rs`,
+/// `access/matrix.rs`).
 pub const L7_OPERATION: &[&str] = &[
     "hosts",
     "notHosts",
@@ -92,7 +94,8 @@ pub const L7_OPERATION: &[&str] = &[
     "paths",
     "notPaths",
 ];
-/// Read by the request model too (`access/ambient.rs`).
+/// Read by the request model and the access matrix too (`access/ambient.rs`,
+/// `access/matrix.rs`).
 pub const L4_WHEN: &[&str] = &[
     "source.ip",
     "source.namespace",
