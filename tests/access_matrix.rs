@@ -170,8 +170,10 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: \"eve\\e[31m@
     // The matrix does not read NetworkPolicies (the request model does:
     // `meshgen access explain`); it names them, the one given first.
     assert!(
-        err(&o).lines().any(|l| l.starts_with("notice: not modelled: ")
-            && l.contains(" NetworkPolicy (NetworkPolicy/kf-research/deny-all, ")),
+        err(&o)
+            .lines()
+            .any(|l| l.starts_with("notice: not modelled: ")
+                && l.contains(" NetworkPolicy (NetworkPolicy/kf-research/deny-all, ")),
         "{}",
         err(&o)
     );

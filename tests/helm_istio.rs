@@ -296,7 +296,10 @@ fn defaults_take_effect_in_the_upstream_charts(helm: &Path, version: &str) {
     // istio-cni (on by default, issue 28 point 2) has a NetworkPolicy of
     // its own from Istio 1.29 (`templates/networkpolicy.yaml`; 1.28's chart
     // has none).
-    if charts.join("istio-cni/templates/networkpolicy.yaml").is_file() {
+    if charts
+        .join("istio-cni/templates/networkpolicy.yaml")
+        .is_file()
+    {
         expected.insert(named("NetworkPolicy", "istio-cni"));
     }
     assert_eq!(

@@ -144,10 +144,14 @@ pub fn deciding_policies<'t>(t: &'t Tree, from: &Peer, to: &PodRef, port: u16) -
     let mut out = Vec::new();
     if let Peer::Pod(src) = from {
         let to_peer = Peer::Pod(to.clone());
-        out.extend(pick(deciding(t, src, "Egress", "egress", "to", &to_peer, port)));
+        out.extend(pick(deciding(
+            t, src, "Egress", "egress", "to", &to_peer, port,
+        )));
     }
     if *from != Peer::Node {
-        out.extend(pick(deciding(t, to, "Ingress", "ingress", "from", from, port)));
+        out.extend(pick(deciding(
+            t, to, "Ingress", "ingress", "from", from, port,
+        )));
     }
     out
 }
