@@ -197,3 +197,46 @@ fn adding_a_profile_changes_one_shard_and_flux_orders_shards_after_the_platform(
         );
     }
 }
+
+/// The shard plan's per-profile bound counts what the profile template
+/// renders with every per-profile option on: 1,000 profiles whose members
+/// fill both member RoleBindings (edit and view), with the NetworkPolicies
+/// (on by default), the egress ServiceEntry (registry-only, sidecar) or
+/// the waypoint and its Telemetry (ambient), render into shards of at most
+/// 1,000 objects. Failed before the bound counted the NetworkPolicies:
+/// `shard-c would manage 1040 objects` (the render benchmark's values).
+#[test]
+fn the_shard_bound_holds_with_every_per_profile_object() {
+    let mut text = String::from("gitops:\n  engine: flux\ndeploykf_core:\n  deploykf_profiles_generator:\n    users:\n      - {id: a, email: a@example.com}\n      - {id: b, email: b@example.com}\n    groups: []\n    profiles:\n");
+    for i in 0..1_000 {
+        text.push_str(&format!(
+            "      - {{name: t-{i:04}, members: [{{user: a, access: {{role: edit}}}}, {{user: b}}]}}\n"
+        ));
+    }
+    let dir = common::root().join("target/test-values");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("shards-bound-{}.yaml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    for sets in [
+        &[
+            "deploykf_dependencies.istio.egress.mode=registry-only",
+            "deploykf_core.deploykf_profiles_generator.profileDefaults.egress.allowedHosts[0]=pypi.org",
+        ][..],
+        &[
+            "deploykf_dependencies.istio.dataplaneMode=ambient",
+            "deploykf_dependencies.istio.telemetry.accessLogs.enabled=true",
+        ][..],
+    ] {
+        let mut session = meshgen::Session::default();
+        let g = meshgen::generate(&common::inputs(vec![path.clone()], sets), &mut session)
+            .unwrap_or_else(|e| panic!("{sets:?}: {:?}", e.0));
+        let per_dir = objects_per_dir(&g);
+        let shards: Vec<_> = per_dir
+            .iter()
+            .filter(|(d, _)| d.starts_with(&format!("{DIR}/shard-")))
+            .collect();
+        assert!(shards.len() > 1, "{sets:?}: {per_dir:?}");
+        assert!(shards.iter().all(|(_, n)| **n <= 1000), "{sets:?}: {shards:?}");
+    }
+    std::fs::remove_file(path).unwrap();
+}

@@ -111,21 +111,28 @@ fn objects_bound(
     group_sizes: &HashMap<&str, usize>,
 ) -> usize {
     let pg = &config.deploykf_core.deploykf_profiles_generator;
+    let istio = &config.deploykf_dependencies.istio;
+    let ambient = istio.dataplane_mode == crate::config::DataplaneMode::Ambient;
     let idp = if p.members.iter().any(|m| m.idp_group.is_some()) {
         4
     } else {
         0
     };
+    // In either output: the NetworkPolicies (`default-deny-ingress`,
+    // `allow-ingress`), the egress ServiceEntry under registry-only, and
+    // in ambient the waypoint's Telemetry (counted whenever it may apply).
+    // `profile_documents` lists what is rendered; tests/shards.rs renders
+    // shards at the bound with each of these on.
+    let common = idp
+        + if pg.network_policy.enabled { 2 } else { 0 }
+        + usize::from(istio.egress.mode == crate::config::EgressMode::RegistryOnly)
+        + usize::from(ambient);
     match pg.output {
         // Namespace, PeerAuthentication, 2 ServiceAccounts, 2 of their
         // RoleBindings, the owner's, a ResourceQuota, 2 policies and
         // one RoleBinding per role; in ambient the waypoint Gateway, its
         // ConfigMap and the ztunnel policy.
-        ProfilesOutput::Namespaces => {
-            let ambient = config.deploykf_dependencies.istio.dataplane_mode
-                == crate::config::DataplaneMode::Ambient;
-            12 + idp + if ambient { 3 } else { 0 }
-        }
+        ProfilesOutput::Namespaces => 12 + common + if ambient { 3 } else { 0 },
         // Profile, notebook policy, per member a RoleBinding and a policy.
         ProfilesOutput::Profiles => {
             let members: usize = p
@@ -137,7 +144,7 @@ fn objects_bound(
                     _ => 0,
                 })
                 .sum();
-            2 + 2 * members + idp
+            2 + 2 * members + common
         }
     }
 }
