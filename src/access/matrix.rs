@@ -364,50 +364,9 @@ fn any_match(list: &Value, values: &[String]) -> bool {
         .any(|p| values.iter().any(|v| istio_match(p, v)))
 }
 
-use crate::check::ambient::{L4_WHEN, L7_OPERATION, L7_SOURCE};
-
-fn has_l7(rule: &Value) -> bool {
-    let keys = |list: &Value, inner: &str, of: &[&str]| {
-        list.as_array()
-            .into_iter()
-            .flatten()
-            .any(|x| of.iter().any(|k| x[inner].get(*k).is_some()))
-    };
-    keys(&rule["to"], "operation", L7_OPERATION)
-        || keys(&rule["from"], "source", L7_SOURCE)
-        || rule["when"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|w| !L4_WHEN.contains(&w["key"].as_str().unwrap_or_default()))
-}
-
-/// A rule as ztunnel enforces it (`authorization.go:481-489,599-603`):
-/// `None` for an ALLOW rule with an HTTP attribute; a DENY rule without
-/// its HTTP attributes.
-fn ztunnel_rule(rule: &Value, action: &str) -> Option<Value> {
-    if !has_l7(rule) {
-        return Some(rule.clone());
-    }
-    if action == "ALLOW" {
-        return None;
-    }
-    let mut r = rule.clone();
-    for (list, inner, of) in [
-        ("to", "operation", L7_OPERATION),
-        ("from", "source", L7_SOURCE),
-    ] {
-        for x in r[list].as_array_mut().into_iter().flatten() {
-            if let Some(o) = x[inner].as_object_mut() {
-                o.retain(|k, _| !of.contains(&k.as_str()));
-            }
-        }
-    }
-    if let Some(w) = r["when"].as_array_mut() {
-        w.retain(|w| L4_WHEN.contains(&w["key"].as_str().unwrap_or_default()));
-    }
-    Some(r)
-}
+// ztunnel's lowering of rules (`authorization.go:481-489,599-603`), as
+// the request model applies it.
+use super::ambient::{has_l7, ztunnel_rule};
 
 /// The values of a `when` key for `req` (`verified`: the token's claims
 /// when a RequestAuthentication verified it). `None`: not modelled.
@@ -434,15 +393,7 @@ fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<Strin
         .strip_prefix("request.auth.claims[")
         .and_then(|k| k.strip_suffix(']'))
     {
-        let claim = verified.and_then(|claims| c.split("][").try_fold(claims, |v, k| v.get(k)));
-        return Some(match claim {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        });
+        return Some(super::sidecar::claim_values(verified, c));
     }
     if key == "request.auth.audiences" {
         return Some(match verified.map(|c| &c["aud"]) {

@@ -77,26 +77,24 @@ pub fn ingress_allowed(t: &Tree, from: &Peer, to: &PodRef, port: u16) -> bool {
     if *from == Peer::Node {
         return true;
     }
-    allowed(t, to, "Ingress", "ingress", "from", from, port)
+    allowed(t, to, INGRESS, from, port)
 }
 
 /// Whether `from` may open a connection to `to` on `port` (TCP).
 pub fn egress_allowed(t: &Tree, from: &PodRef, to: &Peer, port: u16) -> bool {
-    allowed(t, from, "Egress", "egress", "to", to, port)
+    allowed(t, from, EGRESS, to, port)
 }
 
-/// Is `pod` isolated for `kind`, and then does a rule of a policy that
+/// A direction of NetworkPolicy: its `policyTypes` entry, its rules' key
+/// and their peers' key.
+type Direction = (&'static str, &'static str, &'static str);
+const INGRESS: Direction = ("Ingress", "ingress", "from");
+const EGRESS: Direction = ("Egress", "egress", "to");
+
+/// Is `pod` isolated for `dir`, and then does a rule of a policy that
 /// selects it admit `peer` on `port`?
-fn allowed(
-    t: &Tree,
-    pod: &PodRef,
-    kind: &str,
-    rules_key: &str,
-    peers_key: &str,
-    peer: &Peer,
-    port: u16,
-) -> bool {
-    let (selecting, admitting) = deciding(t, pod, kind, rules_key, peers_key, peer, port);
+fn allowed(t: &Tree, pod: &PodRef, dir: Direction, peer: &Peer, port: u16) -> bool {
+    let (selecting, admitting) = deciding(t, pod, dir, peer, port);
     selecting.is_empty() || !admitting.is_empty()
 }
 
@@ -105,9 +103,7 @@ fn allowed(
 fn deciding<'t>(
     t: &'t Tree,
     pod: &PodRef,
-    kind: &str,
-    rules_key: &str,
-    peers_key: &str,
+    (kind, rules_key, peers_key): Direction,
     peer: &Peer,
     port: u16,
 ) -> (Vec<&'t Value>, Vec<&'t Value>) {
@@ -144,14 +140,10 @@ pub fn deciding_policies<'t>(t: &'t Tree, from: &Peer, to: &PodRef, port: u16) -
     let mut out = Vec::new();
     if let Peer::Pod(src) = from {
         let to_peer = Peer::Pod(to.clone());
-        out.extend(pick(deciding(
-            t, src, "Egress", "egress", "to", &to_peer, port,
-        )));
+        out.extend(pick(deciding(t, src, EGRESS, &to_peer, port)));
     }
     if *from != Peer::Node {
-        out.extend(pick(deciding(
-            t, to, "Ingress", "ingress", "from", from, port,
-        )));
+        out.extend(pick(deciding(t, to, INGRESS, from, port)));
     }
     out
 }

@@ -155,6 +155,20 @@ pub fn source_namespace(principal: Option<&str>) -> Option<String> {
 /// What a token verified at this sidecar says: its issuer and claims.
 pub type VerifiedToken<'a> = Option<(&'a str, &'a Value)>;
 
+/// The values of the claim `path` of verified `claims` (`a` or, nested,
+/// `a][b`, from Istio's `request.auth.claims[a][b]`): a list's strings, or
+/// a string; none without a verified token.
+pub fn claim_values(claims: Option<&Value>, path: &str) -> Vec<String> {
+    match claims.and_then(|claims| path.split("][").try_fold(claims, |v, k| v.get(k))) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
 /// The values of a `when` key at the sidecar. A list claim matches if one
 /// of its elements does: Istio's requestClaimGenerator.extendedPrincipal
 /// (`pilot/pkg/security/authz/model/generator.go`) builds a
@@ -186,17 +200,7 @@ pub fn inbound_attribute(req: &Inbound, verified: VerifiedToken, key: &str) -> V
         .strip_prefix("request.auth.claims[")
         .and_then(|k| k.strip_suffix(']'))
     {
-        // A nested claim is `[a][b]` (Istio's `request.auth.claims[a][b]`).
-        let claim =
-            verified.and_then(|(_, claims)| c.split("][").try_fold(claims, |v, k| v.get(k)));
-        return match claim {
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(|v| v.as_str().map(String::from))
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
-        };
+        return claim_values(verified.map(|(_, claims)| claims), c);
     }
     Vec::new()
 }
