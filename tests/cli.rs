@@ -579,8 +579,12 @@ enum Shown {
 
 /// Run the real binary in `ws` and snapshot what it showed (the arguments
 /// in the header, `description` above them), with the workspace's path
-/// shown as `[TMP]` and the crate's as `[ROOT]`; returns the output for
-/// further assertions.
+/// shown as `[TMP]`, the crate's as `[ROOT]` and a line in
+/// `default_values.yaml` as `default_values.yaml:[line]` (issue 33, point 5:
+/// a comment added to the defaults must not churn every snapshot; the
+/// lines themselves are asserted by
+/// `diagnostics_in_the_defaults_point_at_the_keys_line`); returns the
+/// output for further assertions.
 fn assert_run_snapshot(
     name: &str,
     ws: &Workspace,
@@ -617,11 +621,70 @@ fn assert_output_snapshot(
         description => description,
         info => &args,
         omit_expression => true,
-        filters => vec![(tmp.as_str(), "[TMP]"), (root.as_str(), "[ROOT]")],
+        filters => vec![
+            (tmp.as_str(), "[TMP]"),
+            (root.as_str(), "[ROOT]"),
+            (DEFAULTS_LINE, "default_values.yaml:[line]"),
+        ],
     }, {
         insta::assert_snapshot!(name, text);
     });
     o
+}
+
+/// A position in the embedded defaults, redacted in snapshots.
+const DEFAULTS_LINE: &str = r"default_values\.yaml:\d+:\d+";
+
+/// `file:line:col` of `key` (`key:` at the start of a line, after the
+/// indentation) below the line holding `under`, in the defaults: where a
+/// diagnostic about that default must point.
+fn defaults_position(under: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(common::root().join("default_values.yaml")).unwrap();
+    let start = text.lines().position(|l| l.contains(under)).unwrap();
+    let (n, line) = text
+        .lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| l.trim_start().starts_with(&format!("{key}:")))
+        .unwrap();
+    let value = line.find(':').unwrap() + 2;
+    format!("default_values.yaml:{}:{}", n + 1, value + 1)
+}
+
+/// The one test about lines in the defaults (snapshots redact them): a
+/// diagnostic about a default points at its key's value, and a message
+/// naming where another key is set names its line.
+#[test]
+fn diagnostics_in_the_defaults_point_at_the_keys_line() {
+    let ws = Workspace::new();
+    let o = ws.run(&[
+        "generate",
+        "-o",
+        "out",
+        "--set",
+        "deploykf_core.deploykf_auth.dex.enabled=false",
+    ]);
+    let err = stderr(&o);
+    let issuer = defaults_position("oauth2Proxy:", "issuerUrl");
+    assert!(
+        err.lines().any(|l| l
+            .starts_with("error: `deploykf_core.deploykf_auth.oauth2Proxy.oidc.issuerUrl`")
+            && l.ends_with(&format!("--> {issuer}"))),
+        "{issuer}\n{err}"
+    );
+    ws.file(
+        "bad.yaml",
+        b"deploykf_dependencies:\n  istio:\n    cni:\n      enabled: false\n",
+    );
+    let o = ws.run(&["generate", "-o", "out", "-f", "bad.yaml"]);
+    let err = stderr(&o);
+    let security = defaults_position("deploykf_profiles_generator:", "namespacePodSecurity");
+    let mode = defaults_position("  istio:", "dataplaneMode");
+    assert!(
+        err.contains(&format!("`deploykf_core.deploykf_profiles_generator.namespacePodSecurity` at {security} set to \"baseline\""))
+            && err.contains(&format!("`deploykf_dependencies.istio.dataplaneMode` at {mode} \"sidecar\"")),
+        "{security} {mode}\n{err}"
+    );
 }
 
 /// `text` as a regex matching itself.
