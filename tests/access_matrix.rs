@@ -15,6 +15,24 @@ fn run(dir: &Path, args: &[&str]) -> Output {
     common::run_meshgen(dir, args)
 }
 
+/// The multi-team case's tree, rendered by the binary into `dir`
+/// (`tests/golden` keeps whole trees for the reference cases only).
+fn multi_team_tree(dir: &Path) -> PathBuf {
+    let tree = dir.join("multi-team");
+    let o = run(
+        dir,
+        &[
+            "generate",
+            "-f",
+            repo(MULTI_TEAM).to_str().unwrap(),
+            "-o",
+            tree.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    tree
+}
+
 fn out(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -28,7 +46,7 @@ const MULTI_TEAM: &str = "tests/cases/multi-team/values.yaml";
 #[test]
 fn the_matrix_of_a_tree_in_three_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let golden = repo("tests/golden/multi-team");
+    let golden = multi_team_tree(dir.path());
     let golden = golden.to_str().unwrap();
     let table = run(dir.path(), &["access", "matrix", "--tree", golden]);
     assert_eq!(table.status.code(), Some(0), "{}", err(&table));
@@ -112,7 +130,7 @@ fn the_matrix_from_values_is_the_matrix_of_their_tree() {
         ],
     );
     assert_eq!(from_values.status.code(), Some(0), "{}", err(&from_values));
-    let golden = repo("tests/golden/multi-team");
+    let golden = multi_team_tree(dir.path());
     let from_tree = run(
         dir.path(),
         &[
@@ -154,7 +172,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubeflow
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: \"eve\\e[31m@example.com\"}]\n",
     )
     .unwrap();
-    let golden = repo("tests/golden/multi-team");
+    let golden = multi_team_tree(dir.path());
     let o = run(
         dir.path(),
         &[

@@ -1,17 +1,29 @@
-//! Golden trees: each case under `tests/cases/<case>/` is rendered and
-//! compared byte for byte with `tests/golden/<case>/` (the marker file
-//! excluded, so a version bump does not churn every fixture).
+//! Golden output: every case under `tests/cases/<case>/` is rendered and
+//! compared with what was accepted for it (the marker file excluded, so a
+//! version bump does not churn every fixture).
 //!
-//! On a difference the test prints a unified diff. To accept a change,
-//! run `MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden` and review the
-//! resulting `git diff tests/golden` before committing it (CI refuses the
-//! variable).
+//! A few reference cases ([`REFERENCES`]) keep their whole tree under
+//! `tests/golden/<case>/`, compared byte for byte; every other case is an
+//! insta snapshot `tests/snapshots/golden__delta@<case>.snap` of what it
+//! renders differently from its reference (the `reference` file of the
+//! case, or `defaults`): a patch, in `meshgen diff`'s format, that
+//! `git apply` turns the reference's tree into the case's. The cases are
+//! found by `insta::glob!`, so adding a case is adding a directory under
+//! `tests/cases/` (and accepting its snapshot).
 //!
-//! Cases and golden trees pair one to one: a case without a golden tree
-//! (or a test), a golden tree without a case, and a file in a golden tree
-//! that its case does not render all fail, saying what to do. Every
-//! template under `templates/` (partials aside) must be rendered by at
-//! least one case.
+//! To accept a change, run `MESHGEN_UPDATE_GOLDEN=1 cargo test --test
+//! golden` (it rewrites the reference trees and the delta snapshots) and
+//! review `git diff tests/golden tests/snapshots` before committing it
+//! (CI refuses the variable); `INSTA_UPDATE=always` or `cargo insta
+//! review` accept the deltas alone. With `MESHGEN_CASES_OUT=DIR` every
+//! case's whole tree is also written to `DIR/<case>/`, for `.ci/run` to
+//! validate and build.
+//!
+//! What is wrong with the layout fails, saying what to do: a golden tree
+//! of no reference, a delta snapshot of no case, a `reference` naming no
+//! reference, a file of a reference tree that its case does not render.
+//! Every template under `templates/` (partials aside) must be rendered by
+//! at least one case.
 
 mod common;
 
@@ -20,6 +32,16 @@ use meshgen::values::ValueInputs;
 use meshgen::write::{diff, Files, MARKER};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// The cases whose whole tree is kept: `defaults` (the default install:
+/// most cases are a few keys on top of it), `kubeflow` (`--preset
+/// kubeflow`, the other starting point: the Kubeflow layout in
+/// `istio-system`, `Profile` objects) and `gateway-api-ambient` (the
+/// Gateway API routing and the ambient data plane at once: the one tree
+/// holding the vendored Gateway API CRDs, the waypoints and the L4/L7
+/// split, which the other Gateway API and ambient cases differ from by
+/// one key each). Everything else is small against one of them.
+const REFERENCES: [&str; 3] = ["defaults", "kubeflow", "gateway-api-ambient"];
 
 fn render(inputs: ValueInputs) -> Files {
     let mut files = common::generate(&inputs).files;
@@ -38,6 +60,15 @@ fn write_plain(dir: &Path, files: &Files) {
     }
 }
 
+fn updating() -> bool {
+    let update = std::env::var_os("MESHGEN_UPDATE_GOLDEN").is_some();
+    assert!(
+        !update || std::env::var_os("CI").is_none(),
+        "MESHGEN_UPDATE_GOLDEN is for accepting a change on a developer machine, not in CI"
+    );
+    update
+}
+
 /// Files of a golden tree that the case does not render (the marker
 /// included: golden trees never hold it), with what to do about them.
 fn stray_files(case: &str, golden: &Path, files: &Files) -> Vec<String> {
@@ -53,201 +84,102 @@ fn stray_files(case: &str, golden: &Path, files: &Files) -> Vec<String> {
         .collect()
 }
 
-fn check_case(case: &str) {
-    let files = render(case_inputs(case));
+/// A reference case: its render against its whole tree.
+fn check_reference(case: &str, files: &Files) {
     let golden = root().join("tests/golden").join(case);
-    if std::env::var_os("MESHGEN_UPDATE_GOLDEN").is_some() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "MESHGEN_UPDATE_GOLDEN is for accepting a change on a developer machine, not in CI"
-        );
-        write_plain(&golden, &files);
+    if updating() {
+        write_plain(&golden, files);
         return;
     }
     assert!(
         golden.is_dir(),
-        "case {case} has no golden tree tests/golden/{case}: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it"
+        "reference case {case} has no golden tree tests/golden/{case}: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it"
     );
-    let stray = stray_files(case, &golden, &files);
+    let stray = stray_files(case, &golden, files);
     assert!(stray.is_empty(), "{}", stray.join("\n"));
-    let d = diff(&golden, &files, &[]).unwrap();
+    let d = diff(&golden, files, &[]).unwrap();
     assert!(
         d.is_empty(),
         "rendered tree differs from tests/golden/{case} (set MESHGEN_UPDATE_GOLDEN=1 to accept, then review git diff):\n{d}"
     );
 }
 
-#[test]
-fn golden_defaults() {
-    check_case("defaults");
+/// The reference `case` is compared with: its `reference` file, or
+/// `defaults`.
+fn reference_of(case: &str) -> String {
+    let file = root().join("tests/cases").join(case).join("reference");
+    match std::fs::read_to_string(&file) {
+        Ok(text) => text.trim().to_string(),
+        Err(_) => REFERENCES[0].to_string(),
+    }
 }
 
-#[test]
-fn golden_deploykf_sample() {
-    check_case("deploykf-sample");
+/// The path of the delta snapshot of `case`.
+fn delta_snapshot(case: &str) -> std::path::PathBuf {
+    root()
+        .join("tests/snapshots")
+        .join(format!("golden__delta@{case}.snap"))
 }
 
-#[test]
-fn golden_own_istio_and_gateway() {
-    check_case("own-istio-and-gateway");
+/// Accept `delta` as the snapshot of `case`, in the file insta writes
+/// (so that `INSTA_UPDATE=always` and this agree byte for byte: insta
+/// trims the contents' end).
+fn write_delta_snapshot(case: &str, description: &str, delta: &str) {
+    let text = format!(
+        "---\nsource: tests/golden.rs\ndescription: \"{description}\"\ninput_file: tests/cases/{case}\n---\n{}\n",
+        delta.trim_end()
+    );
+    std::fs::write(delta_snapshot(case), text).unwrap();
 }
 
+/// Every case: a reference against its whole tree, any other as its
+/// difference from its reference's render.
 #[test]
-fn golden_nonstandard_ports() {
-    check_case("nonstandard-ports");
+fn every_case_against_its_golden_tree_or_its_reference() {
+    let scratch = tempfile::tempdir().unwrap();
+    let out = std::env::var_os("MESHGEN_CASES_OUT").map(std::path::PathBuf::from);
+    // Each reference rendered once, into the scratch directory (compared
+    // with the render, not with tests/golden, which may be being updated).
+    let mut rendered: BTreeSet<String> = BTreeSet::new();
+    insta::glob!("cases/*", |dir| {
+        let case = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let files = render(case_inputs(&case));
+        if let Some(out) = &out {
+            write_plain(&out.join(&case), &files);
+        }
+        if REFERENCES.contains(&case.as_str()) {
+            check_reference(&case, &files);
+            return;
+        }
+        let reference = reference_of(&case);
+        assert!(
+            REFERENCES.contains(&reference.as_str()),
+            "tests/cases/{case}/reference names `{reference}`, which is none of the reference cases {REFERENCES:?}"
+        );
+        let base = scratch.path().join(&reference);
+        if rendered.insert(reference.clone()) {
+            write_plain(&base, &render(case_inputs(&reference)));
+        }
+        let delta = diff(&base, &files, &[]).unwrap();
+        let description = format!(
+            "what tests/cases/{case} renders differently from the reference case {reference} (tests/golden/{reference}): a patch git apply reads"
+        );
+        if updating() {
+            write_delta_snapshot(&case, &description, &delta);
+            return;
+        }
+        insta::with_settings!({
+            description => description,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("delta", delta);
+        });
+    });
 }
 
-#[test]
-fn golden_own_istio() {
-    check_case("own-istio");
-}
-
-#[test]
-fn golden_own_cert_manager() {
-    check_case("own-cert-manager");
-}
-
-#[test]
-fn golden_own_gateway_deployment() {
-    check_case("own-gateway-deployment");
-}
-
-#[test]
-fn golden_canary_revision_cni() {
-    check_case("canary-revision-cni");
-}
-
-#[test]
-fn golden_argocd_remote() {
-    check_case("argocd-remote");
-}
-
-#[test]
-fn golden_argocd_local() {
-    check_case("argocd-local");
-}
-
-#[test]
-fn golden_flux() {
-    check_case("flux");
-}
-
-#[test]
-fn golden_none() {
-    check_case("none");
-}
-
-#[test]
-fn golden_multi_team() {
-    check_case("multi-team");
-}
-
-#[test]
-fn golden_egress_registry_only() {
-    check_case("egress-registry-only");
-}
-
-#[test]
-fn golden_http_behind_proxy() {
-    check_case("http-behind-proxy");
-}
-
-#[test]
-fn golden_profiles_sharded() {
-    check_case("profiles-sharded");
-}
-
-#[test]
-fn golden_idp_groups() {
-    check_case("idp-groups");
-}
-
-#[test]
-fn golden_auth_external_issuer() {
-    check_case("auth-external-issuer");
-}
-
-#[test]
-fn golden_auth_m2m() {
-    check_case("auth-m2m");
-}
-
-#[test]
-fn golden_dex_secrets() {
-    check_case("dex-secrets");
-}
-
-#[test]
-fn golden_istio_sidecar() {
-    check_case("istio-sidecar");
-}
-
-/// `api: gateway-api` with sidecars: `istio-sidecar` plus that one key; the
-/// golden trees differ by exactly what the routing API changes.
-#[test]
-fn golden_gateway_api_sidecar() {
-    check_case("gateway-api-sidecar");
-}
-
-/// `dataplaneMode: ambient` with Istio's own routing API: `istio-sidecar`
-/// plus that one key; the trees differ by exactly what ambient changes
-/// (namespace labels, the profile waypoints, the L4/L7 policy split).
-#[test]
-fn golden_istio_ambient() {
-    check_case("istio-ambient");
-}
-
-/// Both keys: `api: gateway-api` and `dataplaneMode: ambient`.
-#[test]
-fn golden_gateway_api_ambient() {
-    check_case("gateway-api-ambient");
-}
-
-#[test]
-fn golden_apps() {
-    check_case("apps");
-}
-
-#[test]
-fn golden_extra_manifests() {
-    check_case("extra-manifests");
-}
-
-#[test]
-fn golden_deploykf_older_release() {
-    check_case("deploykf-older-release");
-}
-
-/// Issue 27: `--preset kubeflow` (the case's `preset` file).
-#[test]
-fn golden_kubeflow() {
-    check_case("kubeflow");
-}
-
-/// Issue 32: access logs, metrics, traces and dashboards, on the
-/// `api: istio` + sidecar edge (everything on, JSON logs with the user).
-#[test]
-fn golden_telemetry_sidecar() {
-    check_case("telemetry-sidecar");
-}
-
-/// Issue 32 on the `api: gateway-api` + ambient edge: text logs and traces
-/// on the gateway and every waypoint, scrape annotations only.
-#[test]
-fn golden_telemetry_ambient() {
-    check_case("telemetry-ambient");
-}
-
-/// Issue 27: `gateway.wildcardHost` (KServe's host-based URLs) on the preset.
-#[test]
-fn golden_kserve_wildcard() {
-    check_case("kserve-wildcard");
-}
-
-/// What is wrong with the pairing of `cases/` and `golden/` under `tests`
-/// (`golden_rs` is this file's text, to find each case's test), with what
-/// to do about it.
-fn orphans(tests: &Path, golden_rs: &str) -> Vec<String> {
+/// What is wrong with the layout under `tests`: golden trees, delta
+/// snapshots and `reference` files against the cases, with what to do.
+fn orphans(tests: &Path) -> Vec<String> {
     let names = |dir: &str| -> BTreeSet<String> {
         std::fs::read_dir(tests.join(dir))
             .unwrap()
@@ -256,67 +188,92 @@ fn orphans(tests: &Path, golden_rs: &str) -> Vec<String> {
     };
     let (cases, goldens) = (names("cases"), names("golden"));
     let mut out = Vec::new();
-    for case in &cases {
-        if !goldens.contains(case) {
-            out.push(format!("case {case} has no golden tree tests/golden/{case}: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it"));
-        }
-        if !golden_rs.contains(&format!("check_case(\"{case}\")")) {
-            out.push(format!("case {case} has no test: add `#[test] fn golden_{}() {{ check_case(\"{case}\"); }}` to tests/golden.rs", case.replace('-', "_")));
+    for reference in REFERENCES {
+        if !cases.contains(reference) {
+            out.push(format!("reference case {reference} has no tests/cases/{reference}: restore it, or take it out of REFERENCES in tests/golden.rs"));
         }
     }
-    for golden in goldens.difference(&cases) {
-        out.push(format!("tests/golden/{golden} has no case tests/cases/{golden}: restore the case, or delete the golden tree (git rm -r tests/golden/{golden})"));
+    for golden in &goldens {
+        if !REFERENCES.contains(&golden.as_str()) {
+            out.push(format!("tests/golden/{golden} is the tree of no reference case: delete it (git rm -r tests/golden/{golden}); only {REFERENCES:?} keep whole trees"));
+        }
+    }
+    for snap in names("snapshots") {
+        let Some(case) = snap
+            .strip_prefix("golden__delta@")
+            .and_then(|s| s.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        if !cases.contains(case) || REFERENCES.contains(&case) {
+            out.push(format!("tests/snapshots/{snap} is the delta of no case: delete it (a reference case has its whole tree instead)"));
+        }
+    }
+    for case in &cases {
+        if let Ok(text) = std::fs::read_to_string(tests.join("cases").join(case).join("reference"))
+        {
+            if !REFERENCES.contains(&text.trim()) {
+                out.push(format!("tests/cases/{case}/reference names `{}`, which is none of the reference cases {REFERENCES:?}", text.trim()));
+            }
+        }
     }
     out
 }
 
 #[test]
-fn every_case_has_a_test_and_a_golden_tree_and_every_golden_tree_a_case() {
-    let this = std::fs::read_to_string(root().join("tests/golden.rs")).unwrap();
-    let problems = orphans(&root().join("tests"), &this);
+fn every_golden_tree_and_delta_snapshot_belongs_to_a_case() {
+    let problems = orphans(&root().join("tests"));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The pairing checks fire: on a made-up layout with one of each defect.
+/// The layout checks fire: on a made-up layout with one of each defect.
 #[test]
 fn orphans_and_stray_files_are_reported_with_what_to_do() {
     let tmp = tempfile::tempdir().unwrap();
     for dir in [
-        "cases/paired",
-        "cases/no-golden",
-        "golden/paired",
-        "golden/no-case",
+        "cases/defaults",
+        "cases/kubeflow",
+        "cases/gateway-api-ambient",
+        "cases/small",
+        "cases/wrong-reference",
+        "golden/defaults",
+        "golden/small",
+        "snapshots",
     ] {
         std::fs::create_dir_all(tmp.path().join(dir)).unwrap();
     }
-    let problems = orphans(
-        tmp.path(),
-        r#"check_case("paired") check_case("no-golden")"#,
-    );
+    for (file, text) in [
+        ("cases/wrong-reference/reference", "small\n"),
+        ("snapshots/golden__delta@small.snap", ""),
+        ("snapshots/golden__delta@gone.snap", ""),
+        ("snapshots/golden__delta@defaults.snap", ""),
+        ("snapshots/cli__other.snap", ""),
+    ] {
+        std::fs::write(tmp.path().join(file), text).unwrap();
+    }
+    std::fs::remove_dir(tmp.path().join("cases/kubeflow")).unwrap();
     assert_eq!(
-        problems,
+        orphans(tmp.path()),
         [
-            "case no-golden has no golden tree tests/golden/no-golden: write it with MESHGEN_UPDATE_GOLDEN=1 cargo test --test golden, review it, and commit it",
-            "tests/golden/no-case has no case tests/cases/no-case: restore the case, or delete the golden tree (git rm -r tests/golden/no-case)",
+            "reference case kubeflow has no tests/cases/kubeflow: restore it, or take it out of REFERENCES in tests/golden.rs",
+            "tests/golden/small is the tree of no reference case: delete it (git rm -r tests/golden/small); only [\"defaults\", \"kubeflow\", \"gateway-api-ambient\"] keep whole trees",
+            "tests/snapshots/golden__delta@defaults.snap is the delta of no case: delete it (a reference case has its whole tree instead)",
+            "tests/snapshots/golden__delta@gone.snap is the delta of no case: delete it (a reference case has its whole tree instead)",
+            "tests/cases/wrong-reference/reference names `small`, which is none of the reference cases [\"defaults\", \"kubeflow\", \"gateway-api-ambient\"]",
         ]
     );
-    let untested = orphans(tmp.path(), r#"check_case("no-golden")"#);
-    assert!(
-        untested.contains(&"case paired has no test: add `#[test] fn golden_paired() { check_case(\"paired\"); }` to tests/golden.rs".to_string()),
-        "{untested:?}"
-    );
-    let golden = tmp.path().join("golden/paired");
+    let golden = tmp.path().join("golden/defaults");
     std::fs::create_dir_all(golden.join("a")).unwrap();
     for f in ["a/kept.yaml", "a/stray.yaml", MARKER] {
         std::fs::write(golden.join(f), "x\n").unwrap();
     }
     let files: Files = [("a/kept.yaml".to_string(), "x\n".to_string())].into();
-    let stray = stray_files("paired", &golden, &files);
+    let stray = stray_files("defaults", &golden, &files);
     assert_eq!(stray.len(), 2, "{stray:?}");
     assert!(stray[0].starts_with(&format!(
-        "tests/golden/paired/{MARKER} is not rendered by tests/cases/paired: delete it"
+        "tests/golden/defaults/{MARKER} is not rendered by tests/cases/defaults: delete it"
     )));
-    assert!(stray[1].starts_with("tests/golden/paired/a/stray.yaml is not rendered"));
+    assert!(stray[1].starts_with("tests/golden/defaults/a/stray.yaml is not rendered"));
 }
 
 #[test]
@@ -411,11 +368,4 @@ fn embeds_this_checkouts_templates_in_path_order() {
         .map(|(p, s)| (p.to_string(), s.to_string()))
         .collect();
     assert_eq!(embedded, on_disk);
-}
-
-/// Issue 29, point 6: `patches` in the components' kustomization.yaml
-/// (CI builds every golden kustomization with `kubectl kustomize`).
-#[test]
-fn golden_patches() {
-    check_case("patches");
 }

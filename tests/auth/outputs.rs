@@ -5,34 +5,65 @@ use super::*;
 
 // No secret in the output
 
-#[test]
-pub(crate) fn no_secret_object_and_no_literal_secret_in_any_golden_tree() {
-    let mut files = 0;
+/// The accepted output of every case, as (where, text): the reference
+/// cases' whole trees under `tests/golden`, and the lines every other
+/// case adds to its reference (the `+` lines of its delta snapshot,
+/// `tests/golden.rs`), which together hold every line any case renders.
+fn accepted_output() -> Vec<(String, String)> {
+    let mut out = Vec::new();
     let golden = root().join("tests/golden");
     for rel in common::walk(&golden) {
         let entry = golden.join(rel);
         let text = std::fs::read_to_string(&entry).unwrap();
-        files += 1;
+        out.push((entry.display().to_string(), text));
+    }
+    let snapshots = root().join("tests/snapshots");
+    for rel in common::walk(&snapshots) {
+        let name = rel.to_string_lossy().into_owned();
+        if !name.starts_with("golden__delta@") {
+            continue;
+        }
+        let text = std::fs::read_to_string(snapshots.join(&rel)).unwrap();
+        let added: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("+++ "))
+            .filter_map(|l| l.strip_prefix('+'))
+            .collect();
+        out.push((format!("tests/snapshots/{name}"), added.join("\n")));
+    }
+    out
+}
+
+#[test]
+pub(crate) fn no_secret_object_and_no_literal_secret_in_any_golden_tree() {
+    let accepted = accepted_output();
+    for (entry, text) in &accepted {
         // A document's own kind is at column 0; an indented `kind: Secret`
         // is a reference to one (a Gateway API listener's certificateRefs).
         for line in text.lines() {
             assert!(
                 line.trim_end() != "kind: Secret",
-                "{}: renders a Secret",
-                entry.display()
+                "{entry}: renders a Secret"
             );
         }
         // deployKF's plain-text defaults for client and cookie secrets.
         for literal in ["bbbbbbbbbbbbbbbb", "cccccccccccccccc"] {
-            assert!(!text.contains(literal), "{}: {literal}", entry.display());
+            assert!(!text.contains(literal), "{entry}: {literal}");
         }
         assert!(
             !text.contains("BEGIN RSA PRIVATE KEY") && !text.contains("$2y$"),
-            "{}",
-            entry.display()
+            "{entry}"
         );
     }
-    assert!(files > 500, "only {files} files under tests/golden");
+    let deltas = accepted
+        .iter()
+        .filter(|(e, _)| e.starts_with("tests/snapshots/"))
+        .count();
+    assert!(
+        accepted.len() > 150 && deltas > 20,
+        "only {} files under tests/golden and {deltas} delta snapshots",
+        accepted.len() - deltas
+    );
 }
 
 #[test]
