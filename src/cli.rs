@@ -3,6 +3,7 @@
 //! and `main.rs` use anyhow or know about exit codes.
 
 use clap::{CommandFactory, Parser, Subcommand};
+use meshgen::code::Code;
 use meshgen::diagnostic::{escape_controls, Diagnostics};
 use meshgen::values::{SetArg, ValueInputs};
 use meshgen::Session;
@@ -34,6 +35,21 @@ Examples:
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    warnings: WarningArgs,
+}
+
+/// Which warnings a run shows, and whether one fails it (issue 33, point 4).
+#[derive(Debug, clap::Args)]
+struct WarningArgs {
+    /// Exit with code 1 when a warning is shown (one --allow-warning
+    /// names aside); `generate` then writes nothing
+    #[arg(long, global = true)]
+    deny_warnings: bool,
+    /// Do not show the warnings (or notices) of CODE, as `self-signed-ca`
+    /// (README.md, "Diagnostic codes"); repeatable
+    #[arg(long = "allow-warning", value_name = "CODE", global = true, value_parser = Code::allowable)]
+    allow_warning: Vec<Code>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -233,9 +249,7 @@ fn print_diagnostics(session: &Session, errors: Option<&Diagnostics>) {
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
     for d in session
-        .warnings
-        .0
-        .iter()
+        .shown_warnings()
         .chain(errors.map(|e| e.0.iter()).into_iter().flatten())
     {
         let _ = writeln!(err, "{}", d.display(&session.sources));
@@ -246,40 +260,80 @@ fn print_diagnostics(session: &Session, errors: Option<&Diagnostics>) {
 pub fn run() -> anyhow::Result<ExitCode> {
     let matches = Cli::command().get_matches();
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
-    let mut session = Session::default();
+    let mut session = Session {
+        allowed: cli.warnings.allow_warning,
+        ..Session::default()
+    };
+    let deny = cli.warnings.deny_warnings;
+    let code = run_command(cli.command, &matches, deny, &mut session)?;
+    // A run that failed already says so; one that did its work fails
+    // now when --deny-warnings finds a warning shown.
+    let shown = session.shown_warning_count();
+    if deny && shown > 0 && code == ExitCode::SUCCESS {
+        eprintln!("{}", denied_line(shown, "the run's work is done"));
+        return Ok(ExitCode::from(1));
+    }
+    Ok(code)
+}
+
+/// The last line of a run that `--deny-warnings` failed.
+fn denied_line(shown: usize, outcome: &str) -> String {
+    format!(
+        "meshgen: {shown} warning{} denied by --deny-warnings (allow one with --allow-warning CODE); {outcome}",
+        if shown == 1 { "" } else { "s" }
+    )
+}
+
+fn run_command(
+    command: Command,
+    matches: &clap::ArgMatches,
+    deny: bool,
+    session: &mut Session,
+) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
-    match cli.command {
+    match command {
         Command::Generate { values, output_dir } => {
-            let inputs = values.resolve(&matches);
+            let inputs = values.resolve(matches);
             // `-o -` is standard output, as helm and kubectl users expect
             // (`-o ./-` still names a directory).
             let output_dir = output_dir.filter(|d| d.as_os_str() != "-");
-            let generated = match meshgen::generate(&inputs, &mut session) {
+            let generated = match meshgen::generate(&inputs, session) {
                 Ok(g) => g,
-                Err(errors) => return Ok(fail(&session, &errors, NOTHING_WRITTEN)),
+                Err(errors) => return Ok(fail(session, &errors, NOTHING_WRITTEN)),
             };
+            // What `diff` warns about applying this tree over the one
+            // there, read before that one is replaced.
+            let upgrade = output_dir
+                .as_deref()
+                .map(|dir| meshgen::upgrade::warnings(dir, &generated.files))
+                .unwrap_or_default();
+            session.warnings.0.extend(upgrade);
+            // --deny-warnings: nothing is written (or streamed) when a
+            // warning known before writing is shown.
+            let shown = session.shown_warning_count();
+            if deny && shown > 0 {
+                print_diagnostics(session, None);
+                eprintln!("{}", denied_line(shown, NOTHING_WRITTEN));
+                return Ok(ExitCode::from(1));
+            }
             match output_dir {
                 None => {
                     session.warnings.0.extend(stream_notices(&generated));
-                    print_diagnostics(&session, None);
+                    print_diagnostics(session, None);
                     let mut out = std::io::BufWriter::new(&mut stdout);
                     meshgen::write_manifest_stream(&generated, &mut out)?;
                     out.flush()?;
                 }
                 Some(dir) => {
-                    // What `diff` warns about applying this tree over the one
-                    // there, read before that one is replaced.
-                    let upgrade = meshgen::upgrade::warnings(&dir, &generated.files);
                     let report = match timed_write(&dir, &generated) {
                         Ok(report) => report,
                         Err(e) => {
                             let outcome = e.outcome(&dir);
-                            return Ok(fail(&session, &e.diagnostic().clone().into(), &outcome));
+                            return Ok(fail(session, &e.diagnostic().clone().into(), &outcome));
                         }
                     };
-                    session.warnings.0.extend(upgrade);
                     session.warnings.0.extend(report.warnings);
-                    print_diagnostics(&session, None);
+                    print_diagnostics(session, None);
                     let shown = report.dir.display().to_string();
                     let shown = escape_controls(&shown);
                     if report.written == 0 {
@@ -313,10 +367,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
             std::mem::forget(generated);
         }
         Command::Values { values } => {
-            let inputs = values.resolve(&matches);
-            match meshgen::validate(&inputs, &mut session) {
+            let inputs = values.resolve(matches);
+            match meshgen::validate(&inputs, session) {
                 Ok(valid) => {
-                    print_diagnostics(&session, None);
+                    print_diagnostics(session, None);
                     if let Some(name) = &inputs.preset {
                         // The layers, so that a value the preset set can be told apart.
                         writeln!(
@@ -326,7 +380,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     }
                     stdout.write_all(meshgen::yaml::emit::document(&valid.json).as_bytes())?;
                 }
-                Err(errors) => return Ok(fail(&session, &errors, NO_VALUES_PRINTED)),
+                Err(errors) => return Ok(fail(session, &errors, NO_VALUES_PRINTED)),
             }
         }
         Command::Diff {
@@ -337,25 +391,19 @@ pub fn run() -> anyhow::Result<ExitCode> {
             access,
             paths,
         } => {
-            let inputs = values.resolve(&matches);
+            let inputs = values.resolve(matches);
             // As diff(1) and cmp(1): 0 same, 1 different (with
             // --exit-code), 2 when the comparison could not be made.
             let trouble = |session: &Session, errors: &Diagnostics| {
                 fail(session, errors, NOTHING_COMPARED);
                 ExitCode::from(2)
             };
-            let generated = match meshgen::generate(&inputs, &mut session) {
+            let generated = match meshgen::generate(&inputs, session) {
                 Ok(g) => g,
-                Err(errors) => return Ok(trouble(&session, &errors)),
+                Err(errors) => return Ok(trouble(session, &errors)),
             };
             if access {
-                return access_diff(
-                    &output_dir,
-                    &generated,
-                    exit_code,
-                    &mut session,
-                    &mut stdout,
-                );
+                return access_diff(&output_dir, &generated, exit_code, session, &mut stdout);
             }
             // A terminal gets the compared tree's control characters
             // escaped; a pipe or file gets a patch, byte for byte.
@@ -377,7 +425,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 Ok(c) => c,
                 Err(e) => {
                     drop(out);
-                    return Ok(trouble(&session, &e.into()));
+                    return Ok(trouble(session, &e.into()));
                 }
             };
             out.flush()?;
@@ -386,7 +434,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 .warnings
                 .0
                 .extend(meshgen::upgrade::warnings(&output_dir, &generated.files));
-            print_diagnostics(&session, None);
+            print_diagnostics(session, None);
             if exit_code && changed {
                 return Ok(ExitCode::from(1));
             }
@@ -408,7 +456,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             clap_complete::generate(shell, &mut Cli::command(), "meshgen", &mut stdout);
         }
         Command::Access { cmd } => {
-            let code = access::run(cmd, &matches, &mut session, &mut stdout)?;
+            let code = access::run(cmd, matches, session, &mut stdout)?;
             stdout.flush()?;
             return Ok(code);
         }
@@ -433,7 +481,7 @@ fn access_diff(
         Err(e) => {
             fail(
                 session,
-                &meshgen::diagnostic::Diagnostic::error(e).into(),
+                &meshgen::diagnostic::Diagnostic::error(Code::Access, e).into(),
                 NOTHING_COMPARED,
             );
             return Ok(ExitCode::from(2));
@@ -468,7 +516,10 @@ fn timed_write(
 ) -> Result<meshgen::write::WriteReport, meshgen::write::WriteError> {
     let mut clock = meshgen::timing::StageClock::new();
     // Another run holds the output's parent: say so before waiting.
-    let mut on_wait = |message: String| eprintln!("notice: {}", escape_controls(&message));
+    let mut on_wait = |message: String| {
+        let notice = meshgen::diagnostic::Diagnostic::notice(Code::OutputLocked, message);
+        eprintln!("{}", notice.display(&meshgen::source::SourceMap::default()));
+    };
     let written = meshgen::write::write_waiting(dir, &generated.files, &mut on_wait);
     clock.lap("write");
     written
@@ -492,7 +543,7 @@ fn stream_notices(generated: &meshgen::Generated) -> Vec<meshgen::diagnostic::Di
         .keys()
         .filter_map(|path| path.strip_suffix("/Chart.yaml"))
         .map(|dir| {
-            meshgen::diagnostic::Diagnostic::notice(format!(
+            meshgen::diagnostic::Diagnostic::notice(Code::ChartNotStreamed, format!(
                 "the Helm chart `{dir}` is not in this stream (Helm renders its upstream charts): write the tree with `-o DIR`, then `helm dependency build DIR/{dir} && helm template DIR/{dir}`"
             ))
         })

@@ -9,15 +9,16 @@
 //! The format, one line per diagnostic (README.md, "Errors"):
 //!
 //! ```text
-//! error: `deploykf_core.deploykf_istio_gateway.gateway.ports.https`: must be at most 65535, got the number 70000 --> my.yaml:5:16
+//! error[schema]: `deploykf_core.deploykf_istio_gateway.gateway.ports.https`: must be at most 65535, got the number 70000 --> my.yaml:5:16
 //! ```
 //!
-//! severity, the value's path in backticks (dotted keys quoted by
+//! severity and its [`Code`] (`crate::code`), the value's path in backticks (dotted keys quoted by
 //! [`ValuePath`]'s Display: `` `a.labels["app.kubernetes.io/name"]` ``),
 //! the message, and ` --> ` with where the value was set. Path and origin
 //! are left out when there is none. One line, not STYLE.md's two, so that
 //! every diagnostic survives `grep`, `sort` and a CI log line by line.
 
+pub use crate::code::Code;
 use crate::source::{Origin, SourceMap};
 use crate::values::path::ValuePath;
 use std::fmt;
@@ -32,6 +33,8 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
+    /// Its stable code (of the severity's kind).
+    pub code: Code,
     /// The value at fault, if any (`deploykf_core.x.y`).
     pub path: Option<ValuePath>,
     /// What is wrong and what was expected, one line.
@@ -41,27 +44,33 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(message: impl Into<String>) -> Self {
+    /// A diagnostic of `code`, of that code's severity.
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
-            severity: Severity::Error,
+            severity: code.severity(),
+            code,
             path: None,
             message: message.into(),
             origin: None,
         }
     }
 
-    pub fn notice(message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Notice,
-            ..Diagnostic::error(message)
-        }
+    /// An error; `code` is an error's (checked in debug builds).
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
+        debug_assert_eq!(code.severity(), Severity::Error, "{code}");
+        Diagnostic::new(code, message)
     }
 
-    pub fn warning(message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(message)
-        }
+    /// A notice; `code` is a notice's (checked in debug builds).
+    pub fn notice(code: Code, message: impl Into<String>) -> Self {
+        debug_assert_eq!(code.severity(), Severity::Notice, "{code}");
+        Diagnostic::new(code, message)
+    }
+
+    /// A warning; `code` is a warning's (checked in debug builds).
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
+        debug_assert_eq!(code.severity(), Severity::Warning, "{code}");
+        Diagnostic::new(code, message)
     }
 
     pub fn at_path(mut self, path: ValuePath) -> Self {
@@ -74,7 +83,7 @@ impl Diagnostic {
         self
     }
 
-    /// One line: ``error: `a.b.c`: message --> file:line:col``.
+    /// One line: ``error[code]: `a.b.c`: message --> file:line:col``.
     pub fn display<'a>(&'a self, sources: &'a SourceMap) -> DiagnosticDisplay<'a> {
         DiagnosticDisplay {
             diag: self,
@@ -96,7 +105,7 @@ impl fmt::Display for DiagnosticDisplay<'_> {
             Severity::Warning => "warning",
             Severity::Notice => "notice",
         };
-        let mut line = format!("{label}: ");
+        let mut line = format!("{label}[{}]: ", d.code);
         // The root is no value a user can look for; the message says what
         // is wrong with the whole input.
         if let Some(path) = d.path.as_ref().filter(|p| !p.is_root()) {
@@ -191,7 +200,7 @@ mod tests {
     fn one_line_with_the_path_in_backticks() {
         let mut sources = SourceMap::default();
         let file = sources.add("my.yaml", crate::source::SourceKind::File);
-        let d = Diagnostic::error("expected a string,\ngot a map")
+        let d = Diagnostic::error(Code::Schema, "expected a string,\ngot a map")
             .at_path(ValuePath::keys("a.labels").key("app.kubernetes.io/name"))
             .at(Some(Origin {
                 source: file,
@@ -199,25 +208,31 @@ mod tests {
             }));
         assert_eq!(
             d.display(&sources).to_string(),
-            r#"error: `a.labels["app.kubernetes.io/name"]`: expected a string, got a map --> my.yaml:4:9"#
+            r#"error[schema]: `a.labels["app.kubernetes.io/name"]`: expected a string, got a map --> my.yaml:4:9"#
         );
-        let root = Diagnostic::warning("ignored").at_path(ValuePath::root());
-        assert_eq!(root.display(&sources).to_string(), "warning: ignored");
-        let bare = Diagnostic::notice("set `x`");
-        assert_eq!(bare.display(&sources).to_string(), "notice: set `x`");
+        let root = Diagnostic::warning(Code::SectionIgnored, "ignored").at_path(ValuePath::root());
+        assert_eq!(
+            root.display(&sources).to_string(),
+            "warning[section-ignored]: ignored"
+        );
+        let bare = Diagnostic::notice(Code::ArgocdRepoUnset, "set `x`");
+        assert_eq!(
+            bare.display(&sources).to_string(),
+            "notice[argocd-repo-unset]: set `x`"
+        );
     }
 
     #[test]
     fn control_characters_of_names_and_values_are_escaped() {
         let mut sources = SourceMap::default();
         let file = sources.add("a\x1b[31mred\x07.yaml", crate::source::SourceKind::File);
-        let d = Diagnostic::error("cannot read `x\ty\u{9b}z`").at(Some(Origin {
+        let d = Diagnostic::error(Code::Input, "cannot read `x\ty\u{9b}z`").at(Some(Origin {
             source: file,
             pos: crate::source::Pos { line: 1, col: 2 },
         }));
         assert_eq!(
             d.display(&sources).to_string(),
-            r"error: cannot read `x\ty\u{9b}z` --> a\u{1b}[31mred\u{7}.yaml:1:2"
+            r"error[input]: cannot read `x\ty\u{9b}z` --> a\u{1b}[31mred\u{7}.yaml:1:2"
         );
         assert_eq!(escape_controls("plain é"), "plain é");
         // Line and paragraph separators break a line too (found by

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod check;
+pub mod code;
 pub mod component;
 pub mod config;
 pub mod diagnostic;
@@ -43,6 +44,27 @@ pub const VERSION: &str = env!("MESHGEN_VERSION");
 pub struct Session {
     pub sources: SourceMap,
     pub warnings: Diagnostics,
+    /// Warnings and notices of these codes are not shown
+    /// (`--allow-warning`).
+    pub allowed: Vec<code::Code>,
+}
+
+impl Session {
+    /// The warnings and notices to show: those of a code not allowed.
+    pub fn shown_warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.warnings
+            .0
+            .iter()
+            .filter(|d| !self.allowed.contains(&d.code))
+    }
+
+    /// How many warnings (not notices) are shown: what
+    /// `--deny-warnings` fails on.
+    pub fn shown_warning_count(&self) -> usize {
+        self.shown_warnings()
+            .filter(|d| d.severity == diagnostic::Severity::Warning)
+            .count()
+    }
 }
 
 /// Values that passed the schema and the cross-field rules.

@@ -23,7 +23,9 @@ fn main() -> ExitCode {
                     return ExitCode::SUCCESS;
                 }
             }
-            eprintln!("error: {e:#}");
+            // What failed past the library: writing stdout, mostly.
+            let code = meshgen::code::Code::Output;
+            eprintln!("error[{code}]: {e:#}");
             ExitCode::from(1)
         }
     }

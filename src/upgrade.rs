@@ -18,6 +18,7 @@
 //! vendored CRDs in the component's directory (`model::gateway_api`).
 //! This module only reads; it never writes, renders or changes the diff.
 
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use crate::write::Files;
 use std::path::Path;
@@ -102,7 +103,7 @@ fn downgrade(old: &str, new: &str) -> Option<Diagnostic> {
     let floor = (1, 5, 0);
     let crosses = version(old)? >= floor && version(new)? < floor;
     crosses.then(|| {
-        Diagnostic::warning(format!(
+        Diagnostic::warning(Code::CrdDowngrade, format!(
             "the Gateway API CRDs go down from {old} (the tree on disk) to {new}: the ValidatingAdmissionPolicy `{POLICY}` that {old} installed refuses CRDs of a bundle before v1.5.0 (\"Installing CRDs with version before v1.5.0 is prohibited by default\"), so applying this tree fails on every CRD; delete it first (`kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy {POLICY}`), or stay on the Istio minor of {old}"
         ))
     })
@@ -113,7 +114,7 @@ fn downgrade(old: &str, new: &str) -> Option<Diagnostic> {
 /// them kept (`render::KEEP_ANNOTATIONS`), so Argo CD and Flux leave them;
 /// the warning says they are now the user's to keep or delete.
 fn removal(old: &str) -> Diagnostic {
-    Diagnostic::warning(format!(
+    Diagnostic::warning(Code::CrdsLeftBehind, format!(
         "the Gateway API CRDs ({old}) leave this tree (meshgen no longer installs Istio, or nothing needs them): Argo CD and Flux leave them in the cluster (meshgen annotated them `Prune=false,Delete=false` and `kustomize.toolkit.fluxcd.io/prune: disabled`), and from now on they are yours; do not delete them while anything uses the Gateway API, since deleting a CRD deletes every object of its kind in the cluster"
     ))
 }

@@ -190,7 +190,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: \"eve\\e[31m@
     assert!(
         err(&o)
             .lines()
-            .any(|l| l.starts_with("notice: not modelled: ")
+            .any(|l| l.starts_with("notice[not-modelled]: not modelled: ")
                 && l.contains(" NetworkPolicy (NetworkPolicy/kf-research/deny-all, ")),
         "{}",
         err(&o)
@@ -223,7 +223,11 @@ fn a_tree_that_can_not_be_read_is_an_error() {
     std::fs::write(dir.path().join("t/bad.yaml"), "a: [\n").unwrap();
     let o = run(dir.path(), &["access", "matrix", "--tree", "t"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err(&o).starts_with("error: not YAML: "), "{}", err(&o));
+    assert!(
+        err(&o).starts_with("error[access]: not YAML: "),
+        "{}",
+        err(&o)
+    );
     assert!(err(&o).contains(" --> t/bad.yaml:2:1\n"), "{}", err(&o));
     assert!(
         err(&o).ends_with("meshgen: 1 error; no access was computed\n"),

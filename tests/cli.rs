@@ -668,7 +668,7 @@ fn diagnostics_in_the_defaults_point_at_the_keys_line() {
     let issuer = defaults_position("oauth2Proxy:", "issuerUrl");
     assert!(
         err.lines().any(|l| l
-            .starts_with("error: `deploykf_core.deploykf_auth.oauth2Proxy.oidc.issuerUrl`")
+            .starts_with("error[rule]: `deploykf_core.deploykf_auth.oauth2Proxy.oidc.issuerUrl`")
             && l.ends_with(&format!("--> {issuer}"))),
         "{issuer}\n{err}"
     );
@@ -735,7 +735,7 @@ fn every_bad_input_exits_1_with_a_located_message_and_leaves_the_tree_untouched(
         assert_eq!(stdout(&o), "", "{name}: stdout");
         let lines: Vec<&str> = err.lines().collect();
         assert!(
-            lines.iter().any(|l| l.starts_with("error: ")),
+            lines.iter().any(|l| l.starts_with("error[")),
             "{name}: no error line\n{err}"
         );
         let (summary, diagnostics) = lines.split_last().unwrap();
@@ -745,7 +745,7 @@ fn every_bad_input_exits_1_with_a_located_message_and_leaves_the_tree_untouched(
         );
         for line in diagnostics {
             assert!(
-                ["error: ", "warning: ", "notice: "]
+                ["error[", "warning[", "notice["]
                     .iter()
                     .any(|s| line.starts_with(s)),
                 "{name}: a diagnostic spans lines, or is not one\n{err}"
@@ -951,7 +951,7 @@ fn diff_warns_when_the_gateway_api_crds_go_below_v1_5() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         ws.run(&args)
     };
-    let warning = "warning: the Gateway API CRDs go down from v1.5.1 (the tree on disk) to v1.4.1: the ValidatingAdmissionPolicy `safe-upgrades.gateway.networking.k8s.io` that v1.5.1 installed refuses CRDs of a bundle before v1.5.0 (\"Installing CRDs with version before v1.5.0 is prohibited by default\"), so applying this tree fails on every CRD; delete it first (`kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy safe-upgrades.gateway.networking.k8s.io`), or stay on the Istio minor of v1.5.1\n";
+    let warning = "warning[crd-downgrade]: the Gateway API CRDs go down from v1.5.1 (the tree on disk) to v1.4.1: the ValidatingAdmissionPolicy `safe-upgrades.gateway.networking.k8s.io` that v1.5.1 installed refuses CRDs of a bundle before v1.5.0 (\"Installing CRDs with version before v1.5.0 is prohibited by default\"), so applying this tree fails on every CRD; delete it first (`kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy safe-upgrades.gateway.networking.k8s.io`), or stay on the Istio minor of v1.5.1\n";
     let first = run("generate", "1.30.3");
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let down = run("diff", "1.29.6");
@@ -1003,7 +1003,9 @@ fn diff_warns_when_the_gateway_api_crds_go_below_v1_5() {
     let lines = crd_lines(&own);
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
-        lines[0].starts_with("warning: the Gateway API CRDs (v1.4.1) leave this tree"),
+        lines[0].starts_with(
+            "warning[crds-left-behind]: the Gateway API CRDs (v1.4.1) leave this tree"
+        ),
         "{}",
         lines[0]
     );
@@ -1108,7 +1110,7 @@ fn older_release_keys_and_unknown_keys_in_unrendered_sections_are_warnings() {
     let err = stderr(&o);
     let warning = |path: &str| {
         err.lines()
-            .find(|l| l.starts_with(&format!("warning: `{path}`: ")))
+            .find(|l| l.starts_with("warning[") && l.contains(&format!("]: `{path}`: ")))
             .unwrap_or_else(|| panic!("no warning about `{path}`\n{err}"))
             .to_string()
     };
@@ -1118,7 +1120,7 @@ fn older_release_keys_and_unknown_keys_in_unrendered_sections_are_warnings() {
     assert!(warning("deploykf_opt.deploykf_minio.tenant").ends_with("--> upgraded.yaml:15:5"));
     assert!(warning("kubeflow_tools.pipelines.bukcet")
         .contains("unknown key `bukcet`; did you mean `bucket`?"));
-    assert!(!err.contains("error: "), "{err}");
+    assert!(!err.contains("error["), "{err}");
 }
 
 #[test]
@@ -1252,7 +1254,7 @@ fn own_istio_older_than_meshgen_needs_warns_with_what_it_lacks() {
     assert!(o.status.success(), "{err}");
     let line = err
         .lines()
-        .find(|l| l.starts_with("warning: `deploykf_core.deploykf_istio_gateway.charts.istioGateway.version`: Istio 1.16.0 is older"))
+        .find(|l| l.starts_with("warning[own-istio-too-old]: `deploykf_core.deploykf_istio_gateway.charts.istioGateway.version`: Istio 1.16.0 is older"))
         .unwrap_or_else(|| panic!("no warning\n{err}"));
     assert!(line.contains("Istio 1.18 or later"), "{line}");
     assert!(
@@ -1296,7 +1298,11 @@ fn ambient_with_your_own_istio_warns_what_meshgen_cannot_verify() {
     let err = stderr(&o);
     let line = err
         .lines()
-        .find(|l| l.starts_with("warning: `deploykf_dependencies.istio.dataplaneMode`: "))
+        .find(|l| {
+            l.starts_with(
+                "warning[own-istio-unverified]: `deploykf_dependencies.istio.dataplaneMode`: ",
+            )
+        })
         .unwrap_or_else(|| panic!("no warning\n{err}"));
     for needed in [
         "ztunnel DaemonSet",
@@ -1308,7 +1314,7 @@ fn ambient_with_your_own_istio_warns_what_meshgen_cannot_verify() {
         assert!(line.contains(needed), "{needed}: {line}");
     }
     assert!(line.ends_with("--> v.yaml:4:20"), "{line}");
-    assert!(!err.contains("error: "), "{err}");
+    assert!(!err.contains("error["), "{err}");
     let guide = std::fs::read_to_string(ws.path().join("out/REQUIRED-MESH-CONFIG.md")).unwrap();
     assert!(
         guide.contains("Your Istio MUST be **1.25 or later**"),
@@ -1488,7 +1494,7 @@ fn regression_own_cert_manager_warns_that_cluster_issuer_enabled_has_no_effect()
     assert!(!err.contains("self-signed CA"), "{err}");
     let defaults = ws.run(&["generate", "-o", "out2"]);
     assert!(
-        stderr(&defaults).contains("warning: `deploykf_dependencies.cert_manager.clusterIssuer.enabled`: the gateway certificate is signed by meshgen's self-signed CA"),
+        stderr(&defaults).contains("warning[self-signed-ca]: `deploykf_dependencies.cert_manager.clusterIssuer.enabled`: the gateway certificate is signed by meshgen's self-signed CA"),
         "{}",
         stderr(&defaults)
     );
@@ -1826,8 +1832,9 @@ fn regression_issue_16_refuses_the_root_and_home_at_once() {
     let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "/"], None, timeout);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o)
-            .contains("error: refusing to compare with `/`: it is the root of the filesystem"),
+        stderr(&o).contains(
+            "error[output]: refusing to compare with `/`: it is the root of the filesystem"
+        ),
         "{}",
         stderr(&o)
     );
@@ -1842,7 +1849,8 @@ fn regression_issue_16_refuses_the_root_and_home_at_once() {
         let o = common::run_meshgen_bounded(ws.path(), &["diff", "-o", "out"], None, timeout);
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(
-            stderr(&o).contains("error: cannot compare `out/pipe`: it is not a regular file"),
+            stderr(&o)
+                .contains("error[output]: cannot compare `out/pipe`: it is not a regular file"),
             "{}",
             stderr(&o)
         );
@@ -2040,9 +2048,9 @@ fn regression_issue_29_helm_escaped_extra_manifests() {
         let o = ws.run(&["generate", "-f", "bad.yaml", "-o", "out"]);
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
-        assert_eq!(err.matches("error:").count(), 1, "{err}");
+        assert_eq!(err.matches("error[").count(), 1, "{err}");
         assert!(
-            err.contains(&format!("error: `deploykf_core.deploykf_auth.extraManifests[0]`: holds `{{{{` at {at}, which only a template engine would read: meshgen evaluates no template"))
+            err.contains(&format!("error[rule]: `deploykf_core.deploykf_auth.extraManifests[0]`: holds `{{{{` at {at}, which only a template engine would read: meshgen evaluates no template"))
                 && err.contains("{{ `{{ .clientID }}` }}")
                 && err.contains("--> bad.yaml:4:9"),
             "{err}"
@@ -2111,7 +2119,7 @@ fn regression_issue_29_half_filled_argocd_repo_is_an_error() {
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(
-        err.contains("error: `argocd.source.repo.url`: is set, but `argocd.source.repo.revision` and `argocd.source.repo.path` are empty: set the branch, tag or commit Argo CD follows (e.g. main) and the tree's folder in the repository (e.g. ./GENERATOR_OUTPUT/, or ./ for its root) --> v.yaml:4:12"),
+        err.contains("error[rule]: `argocd.source.repo.url`: is set, but `argocd.source.repo.revision` and `argocd.source.repo.path` are empty: set the branch, tag or commit Argo CD follows (e.g. main) and the tree's folder in the repository (e.g. ./GENERATOR_OUTPUT/, or ./ for its root) --> v.yaml:4:12"),
         "{err}"
     );
     assert!(!ws.path().join("out").exists());
@@ -2164,7 +2172,7 @@ fn regression_issue_29_connector_redirect_uri_off_the_gateway_warns() {
     };
     assert_eq!(
         warnings("https://deploykf.example.com/dex/callback"),
-        ["warning: `deploykf_core.deploykf_auth.dex.connectors[0].config.redirectURI`: is not under the gateway's public URL `https://ml.corp.net`: the identity provider will send users back to another host, and their login fails; set `https://ml.corp.net/dex/callback` (and register it with the provider) --> v.yaml:14:13"]
+        ["warning[redirect-elsewhere]: `deploykf_core.deploykf_auth.dex.connectors[0].config.redirectURI`: is not under the gateway's public URL `https://ml.corp.net`: the identity provider will send users back to another host, and their login fails; set `https://ml.corp.net/dex/callback` (and register it with the provider) --> v.yaml:14:13"]
     );
     let path = warnings("https://ml.corp.net/callback");
     assert_eq!(path.len(), 1);
@@ -2194,14 +2202,14 @@ fn regression_issue_29_patches() {
     let o = run("{target: {kind: Deployment, name: dexx}, patch: {spec: {replicas: 2}}}");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("error: `deploykf_core.deploykf_auth.patches[0]`: target Deployment `dexx` is not an object of `manifests/deploykf-core/deploykf-auth/`, so kustomize would apply this patch to nothing; did you mean `dex`? --> v.yaml:4:9"),
+        stderr(&o).contains("error[tree]: `deploykf_core.deploykf_auth.patches[0]`: target Deployment `dexx` is not an object of `manifests/deploykf-core/deploykf-auth/`, so kustomize would apply this patch to nothing; did you mean `dex`? --> v.yaml:4:9"),
         "{}",
         stderr(&o)
     );
     let o = run("{target: {kind: Deployment, name: dex}, patch: [{op: merge, path: /spec}]}");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        stderr(&o).contains("error: `deploykf_core.deploykf_auth.patches[0].patch`: operation 0 needs `op`: one of add, remove, replace, move, copy, test"),
+        stderr(&o).contains("error[rule]: `deploykf_core.deploykf_auth.patches[0].patch`: operation 0 needs `op`: one of add, remove, replace, move, copy, test"),
         "{}",
         stderr(&o)
     );
@@ -2278,8 +2286,8 @@ fn regression_issue_29_gateway_chart_overrides_take_effect() {
     let o = ws.run(&["generate", "-f", "bad.yaml", "-o", "out2"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("error: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.replicaCount`: meshgen has its own key for this: set `deploykf_core.deploykf_istio_gateway.gatewayDeployment.replicaCount`"), "{err}");
-    assert!(err.contains("error: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.volumes`: has no equivalent in the gateway Deployment and Service meshgen renders; change those with `deploykf_core.deploykf_istio_gateway.patches`"), "{err}");
+    assert!(err.contains("error[rule]: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.replicaCount`: meshgen has its own key for this: set `deploykf_core.deploykf_istio_gateway.gatewayDeployment.replicaCount`"), "{err}");
+    assert!(err.contains("error[rule]: `deploykf_core.deploykf_istio_gateway.valuesOverrides.gateway.volumes`: has no equivalent in the gateway Deployment and Service meshgen renders; change those with `deploykf_core.deploykf_istio_gateway.patches`"), "{err}");
 }
 
 /// Issue 27, point 1: `meshgen presets` lists each preset on one line, and
@@ -2339,7 +2347,7 @@ fn issue_32_user_identity_without_the_login_is_a_warning_and_not_logged() {
         .lines()
         .filter(|l| {
             l.starts_with(
-                "warning: `deploykf_dependencies.istio.telemetry.accessLogs.includeUserIdentity`",
+                "warning[no-effect]: `deploykf_dependencies.istio.telemetry.accessLogs.includeUserIdentity`",
             )
         })
         .collect();

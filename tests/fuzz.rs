@@ -925,7 +925,7 @@ fn check_binary(dir: &Path, input: &Input) -> Result<(), Failure> {
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     for line in stderr.lines() {
-        let is_error = line.starts_with("error:");
+        let is_error = line.starts_with("error");
         check_line(line, is_error)?;
     }
     if code == Some(0) {

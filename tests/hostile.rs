@@ -341,7 +341,7 @@ fn regression_issue_30_a_deep_set_path_is_refused_like_a_deep_file() {
         // `diff` that cannot compare exits 2 (issue 29), the others 1.
         let code = if cmd[0] == "diff" { 2 } else { 1 };
         assert_eq!(o.status.code(), Some(code), "{cmd:?}: {err:.400}");
-        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        let line = err.lines().find(|l| l.starts_with("error[")).unwrap();
         assert!(
             line.contains("the limit for values files and `--set` alike"),
             "{line:.300}"
@@ -353,7 +353,10 @@ fn regression_issue_30_a_deep_set_path_is_refused_like_a_deep_file() {
             line.len()
         );
         if arg == deep {
-            assert!(line.starts_with("error: `kubernetes.a.a.a"), "{line:.300}");
+            assert!(
+                line.starts_with("error[input]: `kubernetes.a.a.a"),
+                "{line:.300}"
+            );
             assert!(
                 line.contains("nesting deeper than 200 levels"),
                 "{line:.300}"
@@ -389,9 +392,9 @@ fn regression_issue_30_a_deep_mesh_config_is_refused_at_the_value() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err:.400}");
         assert!(!err.contains("internal"), "{err:.400}");
-        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        let line = err.lines().find(|l| l.starts_with("error[")).unwrap();
         assert!(
-            line.starts_with(&format!("error: `{mesh}.a.a"))
+            line.starts_with(&format!("error[input]: `{mesh}.a.a"))
                 && line.contains("nesting deeper than 200 levels")
                 && line.contains("--> --set"),
             "{line:.300}"
@@ -434,18 +437,18 @@ fn regression_issue_30_an_unknown_key_with_a_null_value_is_unknown() {
     let cases: [(&[&str], &[&str]); 3] = [
         (
             &["-f", "typo.yaml"],
-            &["error: `deploykf_core.deploykf_istio_gateway.gateway.hostnme`: unknown key `hostnme`; did you mean `hostname`? --> typo.yaml:3:"],
+            &["error[schema]: `deploykf_core.deploykf_istio_gateway.gateway.hostnme`: unknown key `hostnme`; did you mean `hostname`? --> typo.yaml:3:"],
         ),
         (
             &["-f", "shadow"],
             &[
-                "error: `[\"root:*:19000:0:99999:7::\"]`: unknown key `root:*:19000:0:99999:7::`; expected one of: gitops,",
-                "error: `[\"daemon:*:19000:0:99999:7::\"]`: unknown key",
+                "error[schema]: `[\"root:*:19000:0:99999:7::\"]`: unknown key `root:*:19000:0:99999:7::`; expected one of: gitops,",
+                "error[schema]: `[\"daemon:*:19000:0:99999:7::\"]`: unknown key",
             ],
         ),
         (
             &["--set", set],
-            &["error: `deploykf_core.deploykf_istio_gateway.gateway.hostnme`: unknown key `hostnme`; did you mean `hostname`? --> --set "],
+            &["error[schema]: `deploykf_core.deploykf_istio_gateway.gateway.hostnme`: unknown key `hostnme`; did you mean `hostname`? --> --set "],
         ),
     ];
     for (args, expected) in cases {
@@ -455,7 +458,7 @@ fn regression_issue_30_an_unknown_key_with_a_null_value_is_unknown() {
             let o = common::run_meshgen(tmp.path(), &all);
             let err = String::from_utf8_lossy(&o.stderr);
             assert_eq!(o.status.code(), Some(1), "{all:?}: {err}");
-            let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+            let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error[")).collect();
             assert_eq!(errors.len(), expected.len(), "{err}");
             for (line, want) in errors.iter().zip(expected) {
                 assert!(line.starts_with(want), "{line}\nwanted: {want}");
@@ -589,7 +592,7 @@ fn regression_issue_30_a_kill_at_any_rename_leaves_a_whole_tree() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("warning: `out` was missing: a meshgen run was stopped between the two renames of its swap; its previous content, left at `"),
+        err.contains("warning[interrupted-swap]: `out` was missing: a meshgen run was stopped between the two renames of its swap; its previous content, left at `"),
         "{err}"
     );
     // Unchanged files were linked from the restored tree, not written.
@@ -632,7 +635,7 @@ fn regression_issue_30_a_second_run_waits_for_the_first_naming_it() {
     assert_eq!(
         waiting,
         format!(
-            "notice: another meshgen run (process {}, hostile-) is writing into `{}`; waiting for it to finish",
+            "notice[output-locked]: another meshgen run (process {}, hostile-) is writing into `{}`; waiting for it to finish",
             std::process::id(),
             std::fs::canonicalize(ws).unwrap().display()
         )
@@ -900,7 +903,7 @@ fn regression_issue_30_floats_read_as_floats_and_ids_are_integers() {
     let o = common::run_meshgen(ws, &["generate", "-f", "ids.yaml", "-o", "out"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    let key = "error: `deploykf_dependencies.cert_manager.controller.securityContext";
+    let key = "error[schema]: `deploykf_dependencies.cert_manager.controller.securityContext";
     for want in [
         format!("{key}.fsGroup`: expected an integer, got the number 0.5 --> ids.yaml:4:34"),
         format!("{key}.runAsUser`: must be at most 9223372036854775807, got the number 1e300 --> ids.yaml:4:50"),
@@ -930,7 +933,7 @@ fn regression_issue_30_an_oversized_value_is_named_by_its_key() {
             i % 256
         ));
     }
-    let key = "error: `deploykf_core.deploykf_istio_gateway.gatewayService";
+    let key = "error[rule]: `deploykf_core.deploykf_istio_gateway.gatewayService";
     for (text, want) in [
         (big, format!("{key}.annotations.big`: is about 2100000 bytes, more than the largest object meshgen writes (1048576 bytes; Kubernetes (etcd) takes at most 1.5 MiB), and it is written whole into one object --> v.yaml:5:14")),
         (ranges, format!("{key}.loadBalancerSourceRanges`: is about ")),
@@ -939,7 +942,7 @@ fn regression_issue_30_an_oversized_value_is_named_by_its_key() {
         let o = common::run_meshgen(ws, &["generate", "-f", "v.yaml", "-o", "out"]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
-        let line = err.lines().find(|l| l.starts_with("error: ")).unwrap();
+        let line = err.lines().find(|l| l.starts_with("error[")).unwrap();
         assert!(line.starts_with(&want), "{line}\nwanted: {want}");
         assert!(!err.contains("Service.yaml"), "{err}");
     }
@@ -971,7 +974,7 @@ fn regression_issue_30_an_alias_bomb_is_refused_before_it_is_built() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(
-        err.starts_with("error: `kubernetes.a6.k0`: document too large: aliases expand it to more than 2000000 nodes (keys, values and list items), the limit for one input --> bomb.yaml:8:16\n"),
+        err.starts_with("error[input]: `kubernetes.a6.k0`: document too large: aliases expand it to more than 2000000 nodes (keys, values and list items), the limit for one input --> bomb.yaml:8:16\n"),
         "{err}"
     );
 }

@@ -228,7 +228,7 @@ fn diagnostics(cases: &[&str], sets: &[&str]) -> (Vec<String>, Vec<String>) {
         .0
         .iter()
         .map(show)
-        .filter(|w| w.starts_with("warning:") && !w.contains("clusterIssuer"))
+        .filter(|w| w.starts_with("warning[") && !w.contains("clusterIssuer"))
         .collect();
     (errors, warnings)
 }

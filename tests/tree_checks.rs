@@ -288,7 +288,7 @@ fn gateway_api_kinds_in_extra_manifests_are_refused_at_the_values_item() {
     let at = values.display().to_string();
     assert_eq!(
         shown[0].replace(&at, "values.yaml"),
-        "error: `deploykf_core.deploykf_istio_gateway.extraManifests[0]`: document 1, ReferenceGrant mine: the Gateway API v1.4.1 standard CRDs (the bundle of Istio 1.28, 1.29) serve ReferenceGrant only as v1beta1, not v1; use `apiVersion: gateway.networking.k8s.io/v1beta1` --> values.yaml:5:9"
+        "error[tree]: `deploykf_core.deploykf_istio_gateway.extraManifests[0]`: document 1, ReferenceGrant mine: the Gateway API v1.4.1 standard CRDs (the bundle of Istio 1.28, 1.29) serve ReferenceGrant only as v1beta1, not v1; use `apiVersion: gateway.networking.k8s.io/v1beta1` --> values.yaml:5:9"
     );
     let sets = istio("1.30.3");
     let sets: Vec<&str> = sets.iter().map(String::as_str).collect();

@@ -16,6 +16,7 @@
 //! ```
 
 use super::explain::{Caller, Verdict};
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::schema::suggest;
 use crate::source::{Origin, SourceId};
@@ -50,7 +51,7 @@ const AS_KEYS: [&str; 6] = [
 ];
 
 fn error(path: &ValuePath, node_origin: Origin, message: impl Into<String>) -> Diagnostic {
-    Diagnostic::error(message)
+    Diagnostic::error(Code::Access, message)
         .at_path(path.clone())
         .at(Some(node_origin))
 }
@@ -67,8 +68,11 @@ fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str> + Clone) ->
 
 /// The expectations of `text` (the file `source`), or every error found.
 pub fn parse(text: &str, source: SourceId) -> Result<Vec<Expectation>, Diagnostics> {
-    let docs = load_documents(text, source)
-        .map_err(|e| Diagnostics(vec![Diagnostic::error(e.message).at(Some(e.origin))]))?;
+    let docs = load_documents(text, source).map_err(|e| {
+        Diagnostics(vec![
+            Diagnostic::error(Code::Access, e.message).at(Some(e.origin))
+        ])
+    })?;
     let root = ValuePath::root();
     let whole = Origin {
         source,
@@ -77,6 +81,7 @@ pub fn parse(text: &str, source: SourceId) -> Result<Vec<Expectation>, Diagnosti
     let mut docs = docs.into_iter().flatten();
     let (Some(doc), None) = (docs.next(), docs.next()) else {
         return Err(Diagnostics(vec![Diagnostic::error(
+            Code::Access,
             "expected one YAML document: a list of expectations (as, request, expect)",
         )
         .at(Some(whole))]));

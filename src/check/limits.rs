@@ -19,6 +19,7 @@
 //!   Kustomization's `.status.inventory`: 1,000 objects are ~80 KB.
 
 use crate::check::Manifest;
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::render::RenderedFile;
 use std::collections::BTreeMap;
@@ -46,7 +47,7 @@ pub fn check(
         }
         for (i, doc) in file.text.split("\n---\n").enumerate() {
             if doc.len() > MAX_OBJECT_BYTES {
-                diags.push(Diagnostic::error(format!(
+                diags.push(Diagnostic::error(Code::Limit, format!(
                     "{path}: document {} is {} bytes; Kubernetes (etcd) takes objects of at most 1.5 MiB and meshgen writes none over {} bytes",
                     i + 1,
                     doc.len(),
@@ -67,7 +68,7 @@ pub fn check(
     for (name, dir) in units {
         let n = per_dir.get(dir.as_str()).copied().unwrap_or(0);
         if n > max_objects {
-            diags.push(Diagnostic::error(format!(
+            diags.push(Diagnostic::error(Code::Limit, format!(
                 "{dir}/: `{name}` would manage {n} objects; Argo CD keeps each in the Application's status, which etcd refuses past 1.5 MiB, so meshgen delivers at most {max_objects} (`gitops.maxObjectsPerApplication`) per Application / Kustomization"
             )));
         }

@@ -30,6 +30,7 @@ pub mod patches;
 pub mod refs;
 pub mod served;
 
+use crate::code::Code;
 use crate::component::DeclaredDoc;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::render::{RenderedFile, RenderedTree};
@@ -102,11 +103,14 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
     // YAML 1.2 readers refuse (or silently change) these; the emitter
     // escapes every one, so one here is a template's own text.
     if let Some((line, c)) = raw_unprintable(&file.text) {
-        return FileResult::Error(Diagnostic::error(format!(
-            "internal: {} holds the character {} raw at line {line}; YAML 1.2 needs it escaped",
-            where_(path, file.template),
-            c.escape_unicode()
-        )));
+        return FileResult::Error(Diagnostic::error(
+            Code::Tree,
+            format!(
+                "internal: {} holds the character {} raw at line {line}; YAML 1.2 needs it escaped",
+                where_(path, file.template),
+                c.escape_unicode()
+            ),
+        ));
     }
     // A file whose template fixes its documents is not parsed back
     // (see `component::Declared`); debug builds parse it anyway and
@@ -119,19 +123,25 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
     let docs = match crate::yaml::load::load_selected_documents(&file.text, &refs::FACT_PATHS) {
         Ok(docs) => docs,
         Err(e) => {
-            return FileResult::Error(Diagnostic::error(format!(
-                "internal: {} is not valid YAML at line {}: {}",
-                where_(path, file.template),
-                e.origin.pos.line,
-                e.message
-            )))
+            return FileResult::Error(Diagnostic::error(
+                Code::Tree,
+                format!(
+                    "internal: {} is not valid YAML at line {}: {}",
+                    where_(path, file.template),
+                    e.origin.pos.line,
+                    e.message
+                ),
+            ))
         }
     };
     if docs.is_empty() {
-        return FileResult::Error(Diagnostic::error(format!(
-            "internal: {} holds no document",
-            where_(path, file.template)
-        )));
+        return FileResult::Error(Diagnostic::error(
+            Code::Tree,
+            format!(
+                "internal: {} holds no document",
+                where_(path, file.template)
+            ),
+        ));
     }
     if CONFIG_FILES.contains(&file_name) {
         let kustomization = if file_name == "kustomization.yaml" {
@@ -155,10 +165,13 @@ fn check_file(path: &str, file: &RenderedFile) -> FileResult {
     for (i, doc) in docs.iter().enumerate() {
         match DocFacts::extract(path, i, doc) {
             Some(f) => facts.push(f),
-            None => errors.push(Diagnostic::error(format!(
-                "internal: document {i} of {} lacks apiVersion, kind or metadata.name",
-                where_(path, file.template)
-            ))),
+            None => errors.push(Diagnostic::error(
+                Code::Tree,
+                format!(
+                    "internal: document {i} of {} lacks apiVersion, kind or metadata.name",
+                    where_(path, file.template)
+                ),
+            )),
         }
     }
     let first_kind = docs[0]["kind"].as_str().unwrap_or("").to_string();
@@ -232,7 +245,7 @@ fn declared_mismatch(
     let want: Vec<String> = declared_facts(path, declared).iter().map(show).collect();
     let got: Vec<String> = parsed.iter().map(show).collect();
     (want != got || parsed_count != declared.len()).then(|| {
-        Diagnostic::error(format!(
+        Diagnostic::error(Code::Tree, format!(
             "internal: {} holds the documents [{}] but its template declares [{}] (component::Declared)",
             where_(path, template),
             got.join(", "),

@@ -5,6 +5,7 @@
 //! `extraManifests` (known by its group, kind, namespace and name), the
 //! item and the values file and line where it was written.
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::rules::extra::UserObject;
 use serde_json::Value;
@@ -209,10 +210,13 @@ impl DocFacts {
     }
 
     fn error(&self, message: String) -> Diagnostic {
-        Diagnostic::error(format!(
-            "{} (document {}, {} {}): {message}",
-            self.path, self.index, self.kind, self.name
-        ))
+        Diagnostic::error(
+            Code::Tree,
+            format!(
+                "{} (document {}, {} {}): {message}",
+                self.path, self.index, self.kind, self.name
+            ),
+        )
     }
 
     fn identity(&self) -> Identity<'_> {
@@ -278,7 +282,7 @@ pub fn check<'a>(
     // An error about a document: at the values item that holds it, if it
     // is one of the user's objects.
     let error = |d: &DocFacts, message: String| match users.get(&d.identity()) {
-        Some(written) => written[0].error(message),
+        Some(written) => written[0].error(Code::Tree, message),
         None => d.error(message),
     };
 
@@ -293,18 +297,21 @@ pub fn check<'a>(
         *again += 1;
         let what = format!("{} {}/{}", d.kind, d.namespace, d.name);
         diags.push(match users.get(&key).map(Vec::as_slice) {
-            None | Some([]) => Diagnostic::error(format!(
-                "{what} is rendered twice: in {first} and in {}",
-                d.path
-            )),
-            Some([mine]) => mine.error(format!(
+            None | Some([]) => Diagnostic::error(
+                Code::Tree,
+                format!("{what} is rendered twice: in {first} and in {}", d.path),
+            ),
+            Some([mine]) => mine.error(
+                Code::Tree,
+                format!(
                 "meshgen renders this object too: {first} and {} both hold {what}; rename yours",
                 d.path
-            )),
-            Some(written) => written[(*again).min(written.len() - 1)].error(format!(
-                "written twice: `{}` holds {what} too",
-                written[0].path
-            )),
+            ),
+            ),
+            Some(written) => written[(*again).min(written.len() - 1)].error(
+                Code::Tree,
+                format!("written twice: `{}` holds {what} too", written[0].path),
+            ),
         });
     }
 
@@ -453,7 +460,7 @@ pub fn check<'a>(
                 };
                 let target = target.trim_end_matches('/');
                 if !files.contains(target) && !dirs.contains(target) {
-                    diags.push(Diagnostic::error(format!(
+                    diags.push(Diagnostic::error(Code::Tree, format!(
                         "{path} (document {i}, Kustomization): resource `{r}` does not exist in this tree"
                     )));
                 }

@@ -7,6 +7,7 @@ use meshgen::access::coverage::{unmodelled, Unmodelled};
 use meshgen::access::expect::{self, namespaced_arg};
 use meshgen::access::explain::{explain, Caller, Explanation};
 use meshgen::access::tree::{self, Tree};
+use meshgen::code::Code;
 use meshgen::diagnostic::{escape_controls, Diagnostic, Diagnostics};
 use meshgen::source::SourceKind;
 use meshgen::Session;
@@ -82,7 +83,7 @@ pub(super) fn run(
             let text = match std::fs::read_to_string(&expect) {
                 Ok(t) => t,
                 Err(e) => {
-                    let d = Diagnostic::error(format!("can not read {shown}: {e}"));
+                    let d = Diagnostic::error(Code::Access, format!("can not read {shown}: {e}"));
                     fail(session, &d.into(), NOTHING_CHECKED);
                     return Ok(ExitCode::from(2));
                 }
@@ -165,10 +166,12 @@ pub(super) fn run(
             clock.lap("access: tree");
             let matrix = meshgen::access::matrix::compute(&t);
             clock.lap("access: matrix");
-            session
-                .warnings
-                .0
-                .extend(matrix.notes.iter().map(|n| Diagnostic::notice(n.clone())));
+            session.warnings.0.extend(
+                matrix
+                    .notes
+                    .iter()
+                    .map(|n| Diagnostic::notice(Code::NotModelled, n.clone())),
+            );
             print_diagnostics(session, None);
             let text = match format {
                 MatrixFormat::Table => matrix.to_table(),
@@ -185,7 +188,8 @@ pub(super) fn run(
 
 /// A usage error: one line, exit code 2.
 fn usage(message: &str) -> ExitCode {
-    eprintln!("error: {}", escape_controls(message));
+    let d = Diagnostic::error(Code::Usage, message);
+    eprintln!("{}", d.display(&meshgen::source::SourceMap::default()));
     ExitCode::from(2)
 }
 
@@ -217,7 +221,7 @@ fn load_as(
             tree::merge_with_as(&mut t, &args.with, select).map(|()| t)
         }
     };
-    loaded.map_err(|e| Diagnostic::error(e).into())
+    loaded.map_err(|e| Diagnostic::error(Code::Access, e).into())
 }
 
 fn print_explanation(out: &mut impl Write, e: &Explanation, indent: &str) -> std::io::Result<()> {

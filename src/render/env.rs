@@ -7,6 +7,7 @@
 //! `toyaml(indent)` writes a map or list in block style through the same
 //! emitter, and `toblock(indent)` a multi-line string as a literal block. There is no other way to print a value into a YAML file.
 
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use crate::yaml::emit;
 use minijinja::value::Value;
@@ -122,7 +123,7 @@ pub fn template_error(e: &Error) -> Diagnostic {
         message.push_str(": ");
         message.push_str(detail);
     }
-    Diagnostic::error(message)
+    Diagnostic::error(Code::Template, message)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 pub mod env;
 
+use crate::code::Code;
 use crate::component::FanOut;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::model::Model;
@@ -54,11 +55,14 @@ impl RenderedTree {
     /// templates (the first one stays).
     fn insert(&mut self, path: String, file: RenderedFile) -> Result<(), Diagnostic> {
         match self.files.get(&path) {
-            Some(first) => Err(Diagnostic::error(format!(
-                "internal: templates/{} and templates/{} both write {path}",
-                file.template.unwrap_or("?"),
-                first.template.unwrap_or("?")
-            ))),
+            Some(first) => Err(Diagnostic::error(
+                Code::Template,
+                format!(
+                    "internal: templates/{} and templates/{} both write {path}",
+                    file.template.unwrap_or("?"),
+                    first.template.unwrap_or("?")
+                ),
+            )),
             None => {
                 self.files.insert(path, file);
                 Ok(())
@@ -115,7 +119,12 @@ fn jobs(
     if phs.is_empty() {
         return Ok(vec![(out_path, minijinja::Value::from(()))]);
     }
-    let fail = |what: String| Diagnostic::error(format!("internal: templates/{name}: {what}"));
+    let fail = |what: String| {
+        Diagnostic::error(
+            Code::Template,
+            format!("internal: templates/{name}: {what}"),
+        )
+    };
     let spec_of = |ph: &str| {
         let key = &ph[1..ph.len() - 1];
         fan_out

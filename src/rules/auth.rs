@@ -5,6 +5,7 @@
 //! `subdomain`, no two apps on the same host and path).
 
 use super::{error_at, located};
+use crate::code::Code;
 use crate::config::{Config, SecretRef};
 use crate::diagnostic::Diagnostics;
 use crate::facts::{app_prefix, Facts};
@@ -452,7 +453,8 @@ pub fn check_redirect_uris(ctx: &super::Ctx, f: &mut super::Findings) {
         } else {
             format!("is not under the gateway's public URL `{base}`: the identity provider will send users back to another host, and their login fails; set `{want}` (and register it with the provider)")
         };
-        f.warnings.push(ctx.warning_at(path, message));
+        f.warnings
+            .push(ctx.warning_at(Code::RedirectElsewhere, path, message));
     }
 }
 

@@ -4,6 +4,7 @@
 //! user sets them, so nobody relies on an effect that never happens.
 
 use super::{Ctx, Findings};
+use crate::code::Code;
 
 const CM: &str = "deploykf_dependencies.cert_manager";
 
@@ -14,7 +15,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let signs_gateway = config.deploykf_core.deploykf_istio_gateway.enabled
         && ctx.facts.gateway.certificate_managed;
     if signs_gateway && crate::model::cert_manager::issuer_rendered(config) {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::SelfSignedCa,
             &format!("{CM}.clusterIssuer.enabled"),
             format!(
                 "the gateway certificate is signed by meshgen's self-signed CA (ClusterIssuer `{}`): not for production, clients trust it only once they trust its root CA (see README.md in the output); set `{CM}.clusterIssuer.enabled` to false and `{CM}.clusterIssuer.issuerName` to a ClusterIssuer of your own (e.g. ACME)",
@@ -27,7 +28,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // included, when cert-manager is the user's.
     let key = format!("{CM}.clusterIssuer.enabled");
     if !cm.enabled && cm.cluster_issuer.enabled && ctx.set_by_user(&key) {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::NoEffect,
             &key,
             format!(
                 "has no effect while `{CM}.enabled` is false: like deployKF, meshgen then renders no ClusterIssuer; your cert-manager must have the ClusterIssuer `{}` (`{CM}.clusterIssuer.issuerName`)",
@@ -40,7 +41,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // namespace with trust-manager; meshgen renders no trust-manager Bundle.
     let key = format!("{CM}.clusterIssuer.selfSigned.injectedConfigMapName");
     if ctx.set_by_user(&key) {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::NoEffect,
             &key,
             "has no effect: meshgen renders no trust-manager Bundle, so no ConfigMap with the root CA is injected; distribute the CA from the Secret `clusterIssuer.selfSigned.caSecretName` yourself".into(),
         ));

@@ -23,6 +23,7 @@
 //! It judges, unescapes and fills in a namespace; it changes nothing else
 //! in a document.
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::Origin;
 use crate::values::path::ValuePath;
@@ -46,13 +47,14 @@ pub struct UserObject {
 }
 
 impl UserObject {
-    /// An error about this object, at the item that holds it.
-    pub fn error(&self, message: String) -> Diagnostic {
+    /// An error about this object, at the item that holds it: `code` is
+    /// the stage's (a rule's, or the tree checks').
+    pub fn error(&self, code: Code, message: String) -> Diagnostic {
         let doc = self
             .document
             .map(|n| format!("document {n}, "))
             .unwrap_or_default();
-        Diagnostic::error(format!("{doc}{} {}: {message}", self.kind, self.name))
+        Diagnostic::error(code, format!("{doc}{} {}: {message}", self.kind, self.name))
             .at_path(self.path.clone())
             .at(self.origin)
     }
@@ -79,7 +81,11 @@ pub fn parse(
     for (i, item) in items.iter().enumerate() {
         let path = ValuePath::keys(key).index(i);
         let origin = values.origin_of(&path);
-        let at_item = |message: String| Diagnostic::error(message).at_path(path.clone()).at(origin);
+        let at_item = |message: String| {
+            Diagnostic::error(Code::Rule, message)
+                .at_path(path.clone())
+                .at(origin)
+        };
         let refuse = |at: Unescaped| {
             at_item(format!(
                 "holds `{{{{` at {at}, which only a template engine would read: meshgen evaluates no template and writes extraManifests as they are; to send `{{{{ ... }}}}` to the cluster (an External Secrets template, say), write it in Helm's escape as deployKF needs it, {{{{ `{{{{ .clientID }}}}` }}}}, which meshgen turns into {{{{ .clientID }}}}"
@@ -156,7 +162,7 @@ pub fn parse(
                         ns.to_string()
                     }
                     None => {
-                        diags.push(object(String::new()).error(format!(
+                        diags.push(object(String::new()).error(Code::Rule, format!(
                             "a namespaced object without metadata.namespace, and `{}` has no namespace of its own to put it in; set metadata.namespace",
                             key.trim_end_matches(".extraManifests")
                         )));

@@ -4,6 +4,7 @@
 //! (`super::auth::check_apps`).
 
 use super::{Ctx, Findings};
+use crate::code::Code;
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
 
@@ -120,7 +121,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         }
     }
     if !gw.gateway.tls.redirect && !facts.gateway.certificate_managed {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::RelayNeedsCa,
             &format!("{GW}.gateway.tls.credentialName"),
             format!(
                 "with `{GW}.gateway.tls.redirect` false the gateway relays HTTP to its own HTTPS listener and verifies its certificate there: Secret `{c}` must hold the issuing CA under `ca.crt` (or a Secret `{c}-cacert` must, under `ca.crt` or `cacert`), or every http:// request fails",
@@ -130,7 +131,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     }
     if gw.namespace_zero_trust.is_none() && !gw.charts.istio_gateway.enabled {
         let n = &facts.gateway.names;
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::NoNamespaceZeroTrust,
             &format!("{GW}.namespaceZeroTrust"),
             format!(
                 "your own gateway's namespace `{ns}` gets no namespace-wide deny-by-default or STRICT mTLS from meshgen (other workloads there keep the policies you give them); meshgen renders only policies that select the gateway pods: AuthorizationPolicy `{gw}`, `{login}` and `{deny}`, PeerAuthentication `{gw}` (PERMISSIVE); for zero trust there, add a deny-by-default AuthorizationPolicy and a STRICT PeerAuthentication yourself, or set `{GW}.namespaceZeroTrust` to true",
@@ -148,7 +149,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         // with a `*` server, meshgen's routes (host `gateway.hostname`) get
         // a virtual host of their own, which Envoy prefers to the `*` one of
         // Kubeflow's VirtualServices (`hosts: ["*"]`) for that host.
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::MatchSniOff,
             &format!("{GW}.gateway.tls.matchSNI"),
             format!("with the Gateway in a namespace of its own (`{GW}.gateway.namespace`) for apps you do not render, keep it true: with false the server's hosts are `*`, and meshgen's own routes on `{}` shadow every VirtualService of those apps written for `hosts: [\"*\"]` (Kubeflow's), which then answer 404", facts.gateway.hostname),
         ));
@@ -235,12 +236,12 @@ fn check_wildcard_host(ctx: &Ctx, f: &mut Findings) {
         ));
     }
     if !facts.gateway.certificate_managed {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::KserveWildcard,
             &key,
             format!("your certificate Secret `{}` (`{GW}.gateway.tls.credentialName`) must name `*.{host}` too, or clients refuse KServe's host-based URLs", facts.gateway.tls_credential_name),
         ));
     }
-    f.warnings.push(ctx.warning(
+    f.warnings.push(ctx.warning(Code::KserveWildcard,
         &key,
         format!(
             "KServe builds host-based URLs from its own settings, which meshgen does not render: set `ingressDomain` to \"{host}\" and `ingressGateway` to \"{}\" in the `ingress` key of ConfigMap `inferenceservice-config` (KServe's namespace; Kubeflow 26.03 ships `ingressDomain: example.com`), or its inference services get hosts this Gateway does not serve",
@@ -344,7 +345,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
         None if !gw.charts.istio_gateway.enabled => f.errors.push(
             // Located at the labels as written (the map's own origin is
             // the defaults file, which sets it first).
-            crate::diagnostic::Diagnostic::error(format!("{api} and the gateway Deployment is yours (`{GW}.charts.istioGateway.enabled` is false): your gateway pods must carry the label `{GATEWAY_NAME_LABEL}: {name}`, and these labels must include it, or Istio attaches none of the gateway's policies (login, token checks) to them (istio/istio pilot/pkg/model/policyattachment.go: a policy with targetRefs is ignored on a pod without that label)"))
+            crate::diagnostic::Diagnostic::error(Code::Rule, format!("{api} and the gateway Deployment is yours (`{GW}.charts.istioGateway.enabled` is false): your gateway pods must carry the label `{GATEWAY_NAME_LABEL}: {name}`, and these labels must include it, or Istio attaches none of the gateway's policies (login, token checks) to them (istio/istio pilot/pkg/model/policyattachment.go: a policy with targetRefs is ignored on a pod without that label)"))
             .at(labels.keys().next().and_then(|k| {
                 let at = ValuePath::keys(GW).key("gateway").key("selectorLabels").key(k);
                 ctx.values.origin_of(&at)
@@ -401,7 +402,7 @@ fn warn_namespace_wide_app_policies(ctx: &Ctx, f: &mut Findings) {
                 .key("apps")
                 .index(i);
             f.warnings.push(
-                crate::diagnostic::Diagnostic::warning(format!(
+                crate::diagnostic::Diagnostic::warning(Code::AppWithoutSelector, format!(
                     "app `{}` has no `selector`: its AuthorizationPolicy applies to every workload in namespace `{}`, which then refuses all traffic no ALLOW policy there names (other workloads in it lose their callers); set `selector` to the labels of the app's pods",
                     app.name, app.namespace
                 ))

@@ -2,6 +2,7 @@
 //! checks, and a notice when the chosen engine has nothing to render.
 
 use super::{Ctx, Findings};
+use crate::code::Code;
 use crate::config::GitopsEngine;
 use crate::diagnostic::Diagnostic;
 
@@ -61,7 +62,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         }
     }
     if config.gitops.engine == GitopsEngine::Argocd && argo.source.repo.url.is_empty() {
-        f.warnings.push(Diagnostic::notice(
+        f.warnings.push(Diagnostic::notice(Code::ArgocdRepoUnset,
             "no Argo CD objects rendered: set `argocd.source.repo.url`, `argocd.source.repo.revision` and `argocd.source.repo.path` to where you commit this tree (or set `gitops.engine` to flux or none)",
         ));
     }

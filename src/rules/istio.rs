@@ -9,6 +9,7 @@
 //! overrides.
 
 use super::{Ctx, Findings};
+use crate::code::Code;
 use crate::config::{
     istio_features, istio_minor, minimum_own_istio, supported_istio_window, Needed,
     SUPPORTED_ISTIO_MINORS,
@@ -59,7 +60,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let own_version = (!istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled)
         .then_some(gw.charts.istio_gateway.version.as_str());
     if let Some(version) = own_version {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
             &format!("{ISTIO}.enabled"),
             format!(
                 "meshgen does not install Istio: your istiod must run Istio {version}, the version of the gateway meshgen deploys (`{GW}.charts.istioGateway.version`); see REQUIRED-MESH-CONFIG.md in the output"
@@ -162,7 +163,7 @@ fn refuse_old_own_istio(ctx: &Ctx, version: Option<&str>, errors: &mut Diagnosti
 
 /// Ambient with your own Istio: what meshgen relies on and cannot see.
 fn warn_own_istio_ambient(ctx: &Ctx, warnings: &mut Diagnostics) {
-    warnings.push(ctx.warning(
+    warnings.push(ctx.warning(Code::OwnIstioUnverified,
         &format!("{ISTIO}.dataplaneMode"),
         format!(
             "\"ambient\" with your own Istio (`{ISTIO}.enabled: false`): meshgen cannot verify that it runs the ztunnel DaemonSet on every node, istio-cni with ambient enabled, istiod with `PILOT_ENABLE_AMBIENT=true` and `ISTIO_META_ENABLE_HBONE: \"true\"` in the mesh's proxyMetadata (the upstream `ambient` profile sets these), and the Gateway API CRDs, standard channel v1.4 or later (waypoints are Gateway API Gateways); see REQUIRED-MESH-CONFIG.md in the output"
@@ -240,7 +241,7 @@ fn warn_old_own_istio(ctx: &Ctx, version: &str, warnings: &mut Diagnostics) {
         return;
     }
     let min = minimum_own_istio(ambient, gateway_api);
-    warnings.push(ctx.warning(
+    warnings.push(ctx.warning(Code::OwnIstioTooOld,
         &format!("{GW}.charts.istioGateway.version"),
         format!(
             "Istio {version} is older than meshgen needs in an Istio it does not install (Istio {}.{} or later): it lacks {}",
@@ -271,10 +272,13 @@ fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
             };
             if node.to_json() != required {
                 warnings.push(
-                    Diagnostic::warning(format!(
-                        "deployKF requires {}; meshgen keeps that value and ignores this one",
-                        crate::yaml::emit::inline(&required)
-                    ))
+                    Diagnostic::warning(
+                        Code::RequiredMeshSetting,
+                        format!(
+                            "deployKF requires {}; meshgen keeps that value and ignores this one",
+                            crate::yaml::emit::inline(&required)
+                        ),
+                    )
                     .at(Some(node.origin))
                     .at_path(place),
                 );
@@ -306,7 +310,7 @@ fn check_egress(ctx: &Ctx, f: &mut Findings) {
             "\"registry-only\" needs `dataplaneMode: sidecar`: in ambient, ztunnel enforces neither the mesh's REGISTRY_ONLY nor a ServiceEntry's `exportTo` (istio/istio#54281, #55163), so every profile would reach every host".to_string(),
         ));
     } else if !istio.enabled {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
             &format!("{ISTIO}.egress.mode"),
             "\"registry-only\" with your own Istio: meshgen renders each profile's ServiceEntries, and your mesh config must set `outboundTrafficPolicy: {mode: REGISTRY_ONLY}`, which meshgen can not see".to_string(),
         ));

@@ -22,6 +22,7 @@ pub mod profiles;
 pub mod size;
 pub mod telemetry;
 
+use crate::code::Code;
 use crate::component::{Overrides, ALL};
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -64,6 +65,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         if let Overrides::Unused(why) = d.overrides {
             if (d.values_overrides)(&config).is_some_and(|o| !o.is_empty()) {
                 found.warnings.push(ctx.warning(
+                    Code::UnusedOverride,
                     &d.key_path("valuesOverrides"),
                     format!("has no effect: {why}"),
                 ));
@@ -161,13 +163,13 @@ fn typed(values: &Values, json: &Value) -> Result<Config, Diagnostics> {
         if converted.is_none() {
             let message = err.into_inner().to_string();
             return Err(Diagnostics::from(
-                Diagnostic::error(format!("cannot be used here: {message}"))
+                Diagnostic::error(Code::Rule, format!("cannot be used here: {message}"))
                     .at(values.origin_of(&path))
                     .at_path(path),
             ));
         }
     }
-    Err(Diagnostics::from(Diagnostic::error(format!(
+    Err(Diagnostics::from(Diagnostic::error(Code::Rule, format!(
         "more than {MAX_INTEGRAL_FLOATS} integers are written as floats (`80.0`); write them as integers (`80`)"
     ))))
 }
@@ -212,17 +214,17 @@ impl Ctx<'_> {
     /// a values file or `--set`, at or under `path`), else where the
     /// defaults did: a warning about your key names your line, never
     /// `default_values.yaml`, which an installed binary does not ship.
-    pub fn warning(&self, path: &str, message: String) -> Diagnostic {
-        self.warning_at(ValuePath::keys(path), message)
+    pub fn warning(&self, code: Code, path: &str, message: String) -> Diagnostic {
+        self.warning_at(code, ValuePath::keys(path), message)
     }
 
     /// [`Ctx::warning`] at a path that may hold list indices.
-    pub fn warning_at(&self, path: ValuePath, message: String) -> Diagnostic {
+    pub fn warning_at(&self, code: Code, path: ValuePath, message: String) -> Diagnostic {
         let at = self
             .values
             .user_origin(&path, self.sources)
             .or_else(|| self.values.origin_of(&path));
-        Diagnostic::warning(message).at(at).at_path(path)
+        Diagnostic::warning(code, message).at(at).at_path(path)
     }
 
     /// Whether the user set the dotted `path` (in a values file or
@@ -249,7 +251,7 @@ pub struct Findings {
 
 /// An error about the value at `path`, located where that value was set.
 pub(crate) fn error_at(values: &Values, path: ValuePath, message: String) -> Diagnostic {
-    Diagnostic::error(message)
+    Diagnostic::error(Code::Rule, message)
         .at(values.origin_of(&path))
         .at_path(path)
 }

@@ -12,6 +12,7 @@
 //! after the render: the tree checks (`check::patches`) report a patch
 //! that matches nothing at its key, from the origin handed on here.
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::Origin;
 use crate::values::path::ValuePath;
@@ -36,9 +37,10 @@ impl UserPatch {
         json!({"target": {"kind": self.kind, "name": self.name}, "patch": self.text})
     }
 
-    /// An error about this patch, at its item.
+    /// An error about this patch, at its item (the tree checks', which
+    /// see what it patches).
     pub fn error(&self, message: String) -> Diagnostic {
-        Diagnostic::error(message)
+        Diagnostic::error(Code::Tree, message)
             .at_path(self.path.clone())
             .at(self.origin)
     }
@@ -104,7 +106,11 @@ pub fn parse(
         let path = ValuePath::keys(key).index(i);
         let at = path.key("patch");
         let origin = values.origin_of(&at);
-        let fail = |message: String| Diagnostic::error(message).at_path(at.clone()).at(origin);
+        let fail = |message: String| {
+            Diagnostic::error(Code::Rule, message)
+                .at_path(at.clone())
+                .at(origin)
+        };
         let body = match &p.patch {
             Value::String(text) => match crate::yaml::load_json_documents(text) {
                 Ok(mut docs) if docs.len() == 1 => docs.remove(0),

@@ -4,6 +4,7 @@
 //! lookups only), so 10,000 profiles check in milliseconds.
 
 use super::{error_at, located, Ctx, Findings};
+use crate::code::Code;
 use crate::config::{Config, Plugin};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::SourceMap;
@@ -254,7 +255,7 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
             }
             let why = reasons.join("; ");
             found.warnings.push(
-                Diagnostic::warning(format!(
+                Diagnostic::warning(Code::MembersNeverAdmitted, format!(
                     "no member of profile `{}` can ever be admitted ({why}); only its owner can reach it",
                     p.name
                 ))
@@ -265,6 +266,7 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
     }
     if let (true, Some(why)) = (any_idp, &why_never) {
         found.warnings.push(ctx.warning(
+            Code::MembersNeverAdmitted,
             &format!("{PG}.idpGroups.claim"),
             format!("`idpGroup` members can never be admitted: {why}"),
         ));
@@ -357,7 +359,7 @@ fn check_group_connectors(
     }
     if connectors.len() > 1 && bound.is_none() {
         let ids: Vec<&str> = connectors.iter().map(|c| c.id.as_str()).collect();
-        found.warnings.push(ctx.warning(
+        found.warnings.push(ctx.warning(Code::GroupsFromAnyConnector,
             &format!("{DEX}.connectors"),
             format!("`idpGroup` members are admitted by group name whichever of dex's connectors ({}) issued the group: a group of the same name from another identity provider counts too; keep to one connector that returns groups, or set `{PG}.idpGroups.connector` to the one whose groups the profiles trust", ids.join(", ")),
         ));

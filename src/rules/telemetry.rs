@@ -7,6 +7,7 @@
 //! your own Istio can lack.
 
 use super::{Ctx, Findings};
+use crate::code::Code;
 
 const TELEMETRY: &str = "deploykf_dependencies.istio.telemetry";
 
@@ -38,7 +39,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     refuse_own_istio_without_telemetry_v1(ctx, f);
     let auth = &ctx.config.deploykf_core.deploykf_auth;
     if t.access_logs.enabled && t.access_logs.include_user_identity && !auth.enabled {
-        f.warnings.push(ctx.warning(
+        f.warnings.push(ctx.warning(Code::NoEffect,
             &format!("{TELEMETRY}.accessLogs.includeUserIdentity"),
             format!(
                 "has no effect while `deploykf_core.deploykf_auth.enabled` is false: no login verifies the `{}` header, and meshgen does not log an unverified one",

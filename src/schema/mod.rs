@@ -20,6 +20,7 @@
 pub mod derive;
 pub mod file;
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{SourceKind, SourceMap};
 use crate::values::path::{Segment, ValuePath};
@@ -57,13 +58,19 @@ impl Schema {
     /// Compile the embedded schema. A failure here is a bug in meshgen.
     pub fn embedded() -> Result<Schema, Diagnostic> {
         let json: Value = serde_json::from_str(SCHEMA_TEXT).map_err(|e| {
-            Diagnostic::error(format!("internal: embedded schema is not JSON: {e}"))
+            Diagnostic::error(
+                Code::Schema,
+                format!("internal: embedded schema is not JSON: {e}"),
+            )
         })?;
         let validator = jsonschema::draft202012::options()
             .should_validate_formats(false)
             .build(&json)
             .map_err(|e| {
-                Diagnostic::error(format!("internal: embedded schema does not compile: {e}"))
+                Diagnostic::error(
+                    Code::Schema,
+                    format!("internal: embedded schema does not compile: {e}"),
+                )
             })?;
         let mut marked = Marked::default();
         marked.collect(&json, &json, &mut ValuePath::root(), false);
@@ -133,7 +140,7 @@ impl Schema {
         // forks add keys there: worth a look, not a failure.
         if self.unrendered(path) {
             warnings.push(
-                Diagnostic::warning(format!(
+                Diagnostic::warning(Code::UnknownKeyIgnored, format!(
                     "unknown key `{key}`{hint} (no deployKF release has it; meshgen does not render this section, so it is accepted and has no effect)"
                 ))
                 .at_path(key_path)
@@ -145,7 +152,7 @@ impl Schema {
             // pin `kubectl` for cert-manager): a name other
             // sections use is not a typo here.
             warnings.push(
-                Diagnostic::warning(format!(
+                Diagnostic::warning(Code::ImageKeyUnused, format!(
                     "unknown key `{key}`: this section runs no `{key}` image (other deployKF sections do), so it has no effect{hint}"
                 ))
                 .at_path(key_path)
@@ -153,7 +160,7 @@ impl Schema {
             );
         } else {
             out.push(
-                Diagnostic::error(format!("unknown key `{key}`{hint}"))
+                Diagnostic::error(Code::Schema, format!("unknown key `{key}`{hint}"))
                     .at_path(key_path)
                     .at(at),
             );
@@ -198,10 +205,13 @@ impl Schema {
             };
             if let Some(at) = crate::values::first_user_origin(node, sources) {
                 out.push(
-                    Diagnostic::warning(format!(
-                        "removed in deployKF {} (known in {}); it has no effect",
-                        removed.removed_in, removed.known_in
-                    ))
+                    Diagnostic::warning(
+                        Code::RemovedKey,
+                        format!(
+                            "removed in deployKF {} (known in {}); it has no effect",
+                            removed.removed_in, removed.known_in
+                        ),
+                    )
                     .at_path(removed.path.clone())
                     .at(values.key_origin(&removed.path).or(Some(at))),
                 );
@@ -249,7 +259,7 @@ impl Schema {
                     at
                 };
                 out.push(
-                    Diagnostic::warning(format!(
+                    Diagnostic::warning(Code::SectionIgnored, format!(
                         "ignored: meshgen does not render {section} (a deployKF section; its keys are accepted and have no effect)"
                     ))
                     .at(Some(at)),
@@ -322,10 +332,13 @@ impl Schema {
                     .map(str::to_string)
                     .unwrap_or_else(|| error.to_string());
                 out.push(
-                    Diagnostic::error(format!(
-                        "invalid key {}: expected {what}",
-                        serde_json::to_string(&key).unwrap_or_default()
-                    ))
+                    Diagnostic::error(
+                        Code::Schema,
+                        format!(
+                            "invalid key {}: expected {what}",
+                            serde_json::to_string(&key).unwrap_or_default()
+                        ),
+                    )
                     .at_path(key_path.clone())
                     .at(values.key_origin(&key_path).or(origin)),
                 );
@@ -365,7 +378,7 @@ impl Schema {
                 let p = property.as_str().unwrap_or_default();
                 if let Some(at) = values.deleted_at(&path.key(p)) {
                     out.push(
-                        Diagnostic::error(
+                        Diagnostic::error(Code::Schema,
                             "is required and cannot be deleted: this `null` removed it and its defaults; set the keys you want to change inside it instead",
                         )
                         .at_path(path.key(p))
@@ -378,7 +391,11 @@ impl Schema {
             ValidationErrorKind::UniqueItems => "items must be unique".to_string(),
             other => format!("invalid value ({})", other.keyword()),
         };
-        out.push(Diagnostic::error(message).at_path(path.clone()).at(origin));
+        out.push(
+            Diagnostic::error(Code::Schema, message)
+                .at_path(path.clone())
+                .at(origin),
+        );
     }
 
     /// The schema node describing the value at `path`.

@@ -11,6 +11,7 @@
 
 use super::setarg::{self, Assignment};
 use super::{ValueInputs, DEFAULT_VALUES, DEFAULT_VALUES_NAME};
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{Origin, Pos, SourceId, SourceKind, SourceMap};
 use crate::values::path::{Segment, ValuePath};
@@ -123,14 +124,14 @@ pub const STDIN_ARG: &str = "-";
 pub const STDIN_NAME: &str = "<stdin>";
 
 fn cannot_read(name: &str, e: &std::io::Error) -> Diagnostic {
-    Diagnostic::error(format!(
-        "cannot read values file `{name}`: {}",
-        io_reason(e)
-    ))
+    Diagnostic::error(
+        Code::Input,
+        format!("cannot read values file `{name}`: {}", io_reason(e)),
+    )
 }
 
 fn too_large(name: &str) -> Diagnostic {
-    Diagnostic::error(format!(
+    Diagnostic::error(Code::Input, format!(
         "values file `{name}` is larger than {} MiB, the limit for one values input (values files are kilobytes); is it the right file?",
         MAX_VALUES_BYTES >> 20
     ))
@@ -147,6 +148,7 @@ fn read_input(
     let bytes = if path.as_os_str() == STDIN_ARG {
         if std::mem::replace(stdin_read, true) {
             return Err(Diagnostic::error(
+                Code::Input,
                 "`-f -` is given more than once; standard input can be read only once",
             ));
         }
@@ -213,11 +215,12 @@ fn check_regular(meta: &std::fs::Metadata, name: &str) -> Result<(), Diagnostic>
         return Ok(());
     }
     if ty.is_dir() {
-        return Err(Diagnostic::error(format!(
-            "values file `{name}` is a directory; expected a YAML file"
-        )));
+        return Err(Diagnostic::error(
+            Code::Input,
+            format!("values file `{name}` is a directory; expected a YAML file"),
+        ));
     }
-    Err(Diagnostic::error(format!(
+    Err(Diagnostic::error(Code::Input, format!(
         "values file `{name}` is {}, not a regular file; pass a YAML file, or `-f -` to read the values from standard input",
         special_kind(&ty)
     )))
@@ -248,9 +251,10 @@ fn special_kind(_: &std::fs::FileType) -> &'static str {
 fn decode_text(bytes: Vec<u8>, name: &str, id: SourceId) -> Result<String, Diagnostic> {
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
         let (line, col) = line_col(&bytes[..at]);
-        return Err(Diagnostic::error(format!(
-            "values file `{name}` holds binary data (a NUL byte); expected YAML text"
-        ))
+        return Err(Diagnostic::error(
+            Code::Input,
+            format!("values file `{name}` holds binary data (a NUL byte); expected YAML text"),
+        )
         .at(file_origin(id, line, col)));
     }
     let bytes = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
@@ -261,10 +265,13 @@ fn decode_text(bytes: Vec<u8>, name: &str, id: SourceId) -> Result<String, Diagn
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();
         let (line, col) = line_col(&bytes[..at]);
-        Diagnostic::error(format!(
-            "values file `{name}` is not UTF-8 text (invalid byte 0x{:02x}); save it as UTF-8",
-            bytes[at]
-        ))
+        Diagnostic::error(
+            Code::Input,
+            format!(
+                "values file `{name}` is not UTF-8 text (invalid byte 0x{:02x}); save it as UTF-8",
+                bytes[at]
+            ),
+        )
         .at(file_origin(id, line, col))
     })
 }
@@ -296,7 +303,7 @@ const MAX_SHOWN_DEPTH: usize = 12;
 /// Parse one values document: a map at the top, or nothing.
 pub fn parse_tree(text: &str, id: SourceId) -> Result<Option<Node>, Diagnostic> {
     let docs = load_documents(text, id).map_err(|e| {
-        let d = Diagnostic::error(e.message).at(Some(e.origin));
+        let d = Diagnostic::error(Code::Input, e.message).at(Some(e.origin));
         if e.path.is_empty() {
             return d;
         }
@@ -315,7 +322,7 @@ pub fn parse_tree(text: &str, id: SourceId) -> Result<Option<Node>, Diagnostic> 
     })?;
     let mut docs: Vec<Node> = docs.into_iter().flatten().collect();
     if docs.len() > 1 {
-        return Err(Diagnostic::error(format!(
+        return Err(Diagnostic::error(Code::Input, format!(
             "a values file holds one YAML document, found {}; merge them or pass several files with -f",
             docs.len()
         ))
@@ -327,10 +334,13 @@ pub fn parse_tree(text: &str, id: SourceId) -> Result<Option<Node>, Diagnostic> 
     match doc.kind {
         NodeKind::Map(_) => Ok(Some(doc)),
         NodeKind::Null => Ok(None),
-        _ => Err(Diagnostic::error(format!(
-            "the top level of a values file must be a map of keys, got a {}",
-            doc.type_name()
-        ))
+        _ => Err(Diagnostic::error(
+            Code::Input,
+            format!(
+                "the top level of a values file must be a map of keys, got a {}",
+                doc.type_name()
+            ),
+        )
         .at(Some(doc.origin))),
     }
 }

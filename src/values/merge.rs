@@ -20,6 +20,7 @@ use super::load::Layer;
 use super::path::{Segment, ValuePath};
 use super::setarg::Assignment;
 use super::Values;
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::Origin;
 use crate::yaml::load::Entry;
@@ -126,10 +127,13 @@ fn clash(path: &ValuePath, base: &Node, at: Origin, over: &NodeKind) -> Diagnost
     } else {
         "the defaults or an earlier values file hold a single value here, which a map cannot merge into"
     };
-    Diagnostic::error(format!(
-        "expected {}, got a {got} ({hint})",
-        article(base.type_name())
-    ))
+    Diagnostic::error(
+        Code::Input,
+        format!(
+            "expected {}, got a {got} ({hint})",
+            article(base.type_name())
+        ),
+    )
     .at_path(path.clone())
     .at(Some(at))
 }
@@ -176,6 +180,7 @@ fn apply(
                             && !matches!(a.value.kind, NodeKind::Map(_))
                         {
                             return Err(Diagnostic::error(
+                                Code::Input,
                                 "cannot set a scalar over a map; set the keys inside it instead",
                             )
                             .at_path(walked)
@@ -210,11 +215,12 @@ fn apply(
                 };
                 let ty = Node::new(kind.clone(), origin).type_name();
                 walked.0.pop();
-                return Err(
-                    Diagnostic::error(format!("cannot set {what} inside a {ty}"))
-                        .at_path(walked)
-                        .at(Some(origin)),
-                );
+                return Err(Diagnostic::error(
+                    Code::Input,
+                    format!("cannot set {what} inside a {ty}"),
+                )
+                .at_path(walked)
+                .at(Some(origin)));
             }
         }
     }

@@ -3,6 +3,7 @@
 //! user's files still win). A preset's origin is `presets/<name>.yaml`,
 //! printed like a file in every location.
 
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 
 /// One embedded preset.
@@ -39,11 +40,14 @@ pub fn find(name: &str) -> Result<&'static Preset, Diagnostic> {
         Some(s) => format!("; did you mean `{s}`?"),
         None => String::new(),
     };
-    Err(Diagnostic::error(format!(
-        "unknown preset `{}`{hint} (presets: {}; `meshgen presets` lists them)",
-        crate::diagnostic::escape_controls(name),
-        names.join(", ")
-    )))
+    Err(Diagnostic::error(
+        Code::Input,
+        format!(
+            "unknown preset `{}`{hint} (presets: {}; `meshgen presets` lists them)",
+            crate::diagnostic::escape_controls(name),
+            names.join(", ")
+        ),
+    ))
 }
 
 #[cfg(test)]

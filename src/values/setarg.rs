@@ -17,6 +17,7 @@
 //! past what a values file may hold.
 
 use super::path::{Segment, ValuePath};
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use crate::source::{Origin, Pos, SourceId};
 use crate::yaml::load::{MAX_DEPTH, NODE_BUDGET};
@@ -214,13 +215,13 @@ pub fn parse(
     let mut nodes = 0usize;
     for (start, part) in split_unescaped(arg, ',', 0) {
         let Some((key, raw, eq_col)) = split_assignment(&part) else {
-            return Err(Diagnostic::error(format!(
+            return Err(Diagnostic::error(Code::Input, format!(
                 "`{part}` is not an assignment; expected PATH=VALUE, e.g. deploykf_core.deploykf_istio_gateway.gateway.hostname=ml.example.com"
             ))
             .at(Some(origin(start + 1))));
         };
         let path = parse_path(&key).map_err(|PathError(m, at, path)| {
-            let d = Diagnostic::error(m).at(Some(origin(start + at + 1)));
+            let d = Diagnostic::error(Code::Input, m).at(Some(origin(start + at + 1)));
             match path {
                 Some(path) => d.at_path(path),
                 None => d,
@@ -242,14 +243,14 @@ pub fn parse(
             _ => typed(&unescape(&raw), force_string, value_origin),
         };
         if matches!(value.kind, NodeKind::Seq(_)) && path.0.len() >= MAX_DEPTH {
-            return Err(Diagnostic::error(too_deep())
+            return Err(Diagnostic::error(Code::Input, too_deep())
                 .at(Some(value_origin))
                 .at_path(shown(&path)));
         }
         let assignment = Assignment { path, value };
         nodes += nodes_created(&assignment);
         if nodes > NODE_BUDGET {
-            return Err(Diagnostic::error(format!(
+            return Err(Diagnostic::error(Code::Input, format!(
                 "more than {NODE_BUDGET} values (list indexes pad their lists with nulls), the limit for values files and `--set` alike"
             ))
             .at(Some(origin(start + 1)))

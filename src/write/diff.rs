@@ -17,6 +17,7 @@
 //! deletes.
 
 use super::{io_err, list_files, refuse_special_directory, Files, MARKER};
+use crate::code::Code;
 use crate::diagnostic::{escape_controls, Diagnostic};
 use std::collections::HashMap;
 use std::fs;
@@ -71,7 +72,7 @@ fn for_each_change(
             .map_err(|e| io_err("inspect", &path, e))?;
         // Never open what is not a regular file: a FIFO would block.
         if !meta.is_file() {
-            return Err(Diagnostic::error(format!(
+            return Err(Diagnostic::error(Code::Output, format!(
                 "cannot compare `{}`: it is not a regular file (a symlink, FIFO, device or socket); meshgen writes only regular files",
                 path.display()
             )));
@@ -115,7 +116,7 @@ fn for_each_change(
 }
 
 fn too_large(path: &Path, len: u64) -> Diagnostic {
-    Diagnostic::error(format!(
+    Diagnostic::error(Code::Output, format!(
         "cannot compare `{}`: it is {len} bytes, larger than any file meshgen writes ({} MiB at most): not meshgen's output; remove it or compare it yourself",
         path.display(),
         MAX_COMPARED_BYTES >> 20
@@ -179,7 +180,8 @@ fn patch_path(prefix: &str, rel: &str) -> String {
 
 /// Write `text` to `out`, each line escaped for a terminal if asked.
 fn emit(out: &mut dyn Write, text: &str, escape: Escape) -> Result<(), Diagnostic> {
-    let failed = |e: std::io::Error| Diagnostic::error(format!("cannot write the diff: {e}"));
+    let failed =
+        |e: std::io::Error| Diagnostic::error(Code::Output, format!("cannot write the diff: {e}"));
     if escape == Escape::Patch {
         return out.write_all(text.as_bytes()).map_err(failed);
     }

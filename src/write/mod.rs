@@ -35,6 +35,7 @@ pub mod place;
 
 pub use diff::{diff, diff_stat, diff_to, Escape};
 
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
@@ -85,7 +86,10 @@ pub fn marker_text(version: &str, digest: &str, files: &Files) -> String {
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Diagnostic {
-    Diagnostic::error(format!("cannot {what} `{}`: {e}", path.display()))
+    Diagnostic::error(
+        Code::Output,
+        format!("cannot {what} `{}`: {e}", path.display()),
+    )
 }
 
 /// Every regular file under `dir`, relative, sorted; symlinks are
@@ -107,7 +111,9 @@ fn list_entries(dir: &Path) -> Result<(Vec<String>, Vec<String>), Diagnostic> {
             let ty = entry.file_type().map_err(|e| io_err("inspect", &path, e))?;
             let rel = path
                 .strip_prefix(dir)
-                .map_err(|_| Diagnostic::error("internal: path outside the output directory"))?
+                .map_err(|_| {
+                    Diagnostic::error(Code::Output, "internal: path outside the output directory")
+                })?
                 .to_string_lossy()
                 .replace('\\', "/");
             if ty.is_dir() {
@@ -138,7 +144,7 @@ fn marked_files(dir: &Path) -> Result<Option<Vec<String>>, Diagnostic> {
         return Ok(None);
     }
     let damaged = || {
-        Diagnostic::error(format!(
+        Diagnostic::error(Code::Output, format!(
             "`{}` is damaged (no file list); remove the output directory yourself if it is meshgen's",
             marker.display()
         ))
@@ -223,10 +229,13 @@ fn refuse_special_directory(dir: &Path, shown: &Path, doing: &str) -> Result<(),
     } else {
         return Ok(());
     };
-    Err(Diagnostic::error(format!(
-        "refusing to {doing} `{}`: it is {what}; give -o a directory of its own, e.g. `-o out`",
-        shown.display()
-    )))
+    Err(Diagnostic::error(
+        Code::Output,
+        format!(
+            "refusing to {doing} `{}`: it is {what}; give -o a directory of its own, e.g. `-o out`",
+            shown.display()
+        ),
+    ))
 }
 
 /// Decide whether `dir` may be replaced. Ok(true) when it holds an earlier
@@ -240,10 +249,13 @@ fn may_replace(dir: &Path, shown: &Path) -> Result<bool, Diagnostic> {
         .symlink_metadata()
         .map_err(|e| io_err("inspect", dir, e))?;
     if !meta.is_dir() {
-        return Err(Diagnostic::error(format!(
-            "output path `{}` exists and is not a directory; choose another -o",
-            shown.display()
-        )));
+        return Err(Diagnostic::error(
+            Code::Output,
+            format!(
+                "output path `{}` exists and is not a directory; choose another -o",
+                shown.display()
+            ),
+        ));
     }
     refuse_special_directory(dir, shown, "write into")?;
     let is_empty = fs::read_dir(dir)
@@ -256,20 +268,20 @@ fn may_replace(dir: &Path, shown: &Path) -> Result<bool, Diagnostic> {
     // Without a marker at its top, the directory is refused before it is
     // walked (`-o /` must not read the whole filesystem first).
     let Some(foreign) = foreign_entries(dir)? else {
-        return Err(Diagnostic::error(format!(
+        return Err(Diagnostic::error(Code::Output, format!(
             "refusing to write into `{}`: it is not empty and was not written by meshgen (no {MARKER}); choose an empty or new directory",
             shown.display()
         )));
     };
     if let Some(first) = foreign.files.first() {
-        return Err(Diagnostic::error(format!(
+        return Err(Diagnostic::error(Code::Output, format!(
             "refusing to replace `{}`: it holds {} file(s) meshgen did not write, e.g. `{first}`; move them out first",
             shown.display(),
             foreign.files.len()
         )));
     }
     if let Some(first) = foreign.dirs.first() {
-        return Err(Diagnostic::error(format!(
+        return Err(Diagnostic::error(Code::Output, format!(
             "refusing to replace `{}`: it holds {} directory(ies) meshgen did not make, e.g. `{first}/` (empty, or holding only other such directories); move them out or remove them first",
             shown.display(),
             foreign.dirs.len()
@@ -342,12 +354,12 @@ fn clean_leftovers(parent: &Path, name: &str) -> Vec<Diagnostic> {
     for path in leftovers {
         let is_dir = path.symlink_metadata().is_ok_and(|m| m.is_dir());
         if !is_dir || !is_our_leftover(&path, name) {
-            warnings.push(Diagnostic::warning(format!(
+            warnings.push(Diagnostic::warning(Code::Leftover, format!(
                 "`{}` is named like what an interrupted meshgen run leaves, but holds files meshgen did not write; left as it is: check it and remove it yourself",
                 path.display()
             )));
         } else if let Err(remains) = remove_marker_last(&path) {
-            warnings.push(Diagnostic::warning(format!(
+            warnings.push(Diagnostic::warning(Code::Leftover, format!(
                 "cannot remove `{}`, left by an interrupted meshgen run ({}): {}; the next run tries again, or remove it yourself",
                 path.display(),
                 remains.error,
@@ -694,11 +706,14 @@ fn write_with(
                     // Never delete the only copy of the previous output.
                     let previous = old_holder.keep().join(&name);
                     return Err(WriteError::PreviousMovedAside {
-                        diagnostic: Diagnostic::error(format!(
-                            "{}; moving the previous output back from `{}` failed too: {back}",
-                            diagnostic.message,
-                            previous.display()
-                        )),
+                        diagnostic: Diagnostic::error(
+                            Code::Output,
+                            format!(
+                                "{}; moving the previous output back from `{}` failed too: {back}",
+                                diagnostic.message,
+                                previous.display()
+                            ),
+                        ),
                         previous,
                     });
                 }
@@ -719,7 +734,7 @@ fn write_with(
         };
         let held = old_holder.keep();
         if let Err(remains) = remove_previous(&held) {
-            warnings.push(Diagnostic::warning(format!(
+            warnings.push(Diagnostic::warning(Code::Leftover, format!(
                 "the new tree is in `{}`, but the previous output, moved aside to `{}`, could not be deleted completely ({}): {}; the next run into `{}` deletes what is left once it can be removed, or remove `{}` yourself",
                 dir.display(),
                 aside.display(),
@@ -774,13 +789,13 @@ fn restore_aside(parent: &Path, name: &str, out: &Path, shown: &Path) -> Vec<Dia
     match fs::rename(holder.join(name), out) {
         Ok(()) => {
             let _ = fs::remove_dir(&holder);
-            vec![Diagnostic::warning(format!(
+            vec![Diagnostic::warning(Code::InterruptedSwap, format!(
                 "`{}` was missing: a meshgen run was stopped between the two renames of its swap; its previous content, left at `{}`, is back in place",
                 shown.display(),
                 holder.join(name).display()
             ))]
         }
-        Err(e) => vec![Diagnostic::warning(format!(
+        Err(e) => vec![Diagnostic::warning(Code::InterruptedSwap, format!(
             "`{}` is missing and its previous content is at `{}` (a meshgen run was stopped mid-swap), but it cannot be moved back: {e}",
             shown.display(),
             holder.join(name).display()

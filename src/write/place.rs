@@ -20,6 +20,7 @@
 //!
 //! This module never reads or writes a file's content.
 
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use std::ffi::OsString;
 use std::fs;
@@ -47,20 +48,20 @@ const HOLDER_EXTRA: usize = ".meshgen-tmp-".len() + 6 + 4;
 impl Target {
     pub fn resolve(dir: &Path) -> Result<Target, Diagnostic> {
         let no_name = || {
-            Diagnostic::error(format!(
-                "output path `{}` has no directory name",
-                dir.display()
-            ))
+            Diagnostic::error(
+                Code::Output,
+                format!("output path `{}` has no directory name", dir.display()),
+            )
         };
         let mut components: Vec<Component> = dir.components().collect();
         let Some(Component::Normal(name)) = components.pop() else {
             return Err(no_name());
         };
         let cannot = |e: std::io::Error| {
-            Diagnostic::error(format!(
-                "cannot resolve output path `{}`: {e}",
-                dir.display()
-            ))
+            Diagnostic::error(
+                Code::Output,
+                format!("cannot resolve output path `{}`: {e}", dir.display()),
+            )
         };
         let mut base = if dir.is_absolute() {
             PathBuf::new()
@@ -122,7 +123,7 @@ impl Target {
         if total < PATH_MAX {
             return Ok(());
         }
-        Err(Diagnostic::error(format!(
+        Err(Diagnostic::error(Code::Output, format!(
             "output path `{}` is too long: its files' paths would reach {total} bytes while being written, and the system takes at most {}; choose a shorter -o",
             shown.display(),
             PATH_MAX - 1
@@ -140,10 +141,10 @@ impl Target {
                 Ok(()) => created.0.push(path.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && path.is_dir() => {}
                 Err(e) => {
-                    return Err(Diagnostic::error(format!(
-                        "cannot create `{}`: {e}",
-                        path.display()
-                    )))
+                    return Err(Diagnostic::error(
+                        Code::Output,
+                        format!("cannot create `{}`: {e}", path.display()),
+                    ))
                 }
             }
         }
@@ -200,8 +201,12 @@ pub fn lock(dir: &Path, on_wait: &mut dyn FnMut(String)) -> Result<Lock, Diagnos
         holder(dir).map(|h| format!(" ({h})")).unwrap_or_default(),
         dir.display()
     ));
-    file.lock()
-        .map_err(|e| Diagnostic::error(format!("cannot lock `{}`: {e}", dir.display())))?;
+    file.lock().map_err(|e| {
+        Diagnostic::error(
+            Code::Output,
+            format!("cannot lock `{}`: {e}", dir.display()),
+        )
+    })?;
     Ok(Lock { _file: Some(file) })
 }
 

@@ -515,7 +515,7 @@ pub(crate) fn the_preset_warns_when_match_sni_is_turned_off() {
     let w = warnings_of(&inputs);
     assert!(
         w.iter().any(|l| l.starts_with(
-            "warning: `deploykf_core.deploykf_istio_gateway.gateway.tls.matchSNI`: with the Gateway in a namespace of its own"
+            "warning[match-sni-off]: `deploykf_core.deploykf_istio_gateway.gateway.tls.matchSNI`: with the Gateway in a namespace of its own"
         )),
         "{w:#?}"
     );

@@ -412,7 +412,7 @@ pub(crate) fn regression_issue_28_a_pod_port_equal_to_another_service_port_is_re
     assert!(
         e.len() == 1
             && e[0].starts_with(&format!(
-                "error: `{gw}.gateway.ports.https`: 8443 is also the gateway Service's http port"
+                "error[rule]: `{gw}.gateway.ports.https`: 8443 is also the gateway Service's http port"
             )),
         "{e:?}"
     );
@@ -719,7 +719,7 @@ pub(crate) fn regression_issue_28_idp_groups_from_any_github_organisation_are_re
     let (errors, _) = with(github(json!({"clientID": "x", "loadAllGroups": true})));
     assert!(
         errors.len() == 1
-            && errors[0].starts_with("error: `deploykf_core.deploykf_auth.dex.connectors[0].config.loadAllGroups`: with `idpGroup` members"),
+            && errors[0].starts_with("error[rule]: `deploykf_core.deploykf_auth.dex.connectors[0].config.loadAllGroups`: with `idpGroup` members"),
         "{errors:?}"
     );
     // An allow-list of organisations: their teams only.
@@ -828,7 +828,7 @@ pub(crate) fn regression_issue_28_idp_groups_bound_to_a_connector() {
     let e = errors_of(&inputs);
     assert!(
         e.len() == 1
-            && e[0].starts_with("error: `deploykf_core.deploykf_profiles_generator.idpGroups.connector`: `nope` is not the id of one of dex's connectors (corp)"),
+            && e[0].starts_with("error[rule]: `deploykf_core.deploykf_profiles_generator.idpGroups.connector`: `nope` is not the id of one of dex's connectors (corp)"),
         "{e:?}"
     );
 }
