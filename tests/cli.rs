@@ -2395,3 +2395,67 @@ fn wildcard_host_names_kserves_ingress_settings() {
         "{err}"
     );
 }
+
+/// Issue 33, point 4: `--deny-warnings` fails a run on a warning shown
+/// (generate then writes nothing), `--allow-warning CODE` hides exactly
+/// that code's warnings, and an unknown or error code is a usage error
+/// naming the closest code.
+#[test]
+fn warnings_denied_and_allowed_by_code() {
+    let ws = Workspace::new();
+    let o = assert_run_snapshot(
+        "deny_warnings_writes_nothing",
+        &ws,
+        &["generate", "-o", "out", "--deny-warnings"],
+        "the defaults warn self-signed-ca",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!ws.path().join("out").exists());
+    let o = assert_run_snapshot(
+        "deny_warnings_with_the_warning_allowed",
+        &ws,
+        &[
+            "generate",
+            "-o",
+            "out",
+            "--deny-warnings",
+            "--allow-warning",
+            "self-signed-ca",
+        ],
+        "the one warning allowed; the notice is shown and never denied",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning["), "{}", stderr(&o));
+    assert!(ws.path().join("out/README.md").is_file());
+    // diff: the comparison is made and printed, then the run fails.
+    let o = assert_run_snapshot(
+        "deny_warnings_on_diff",
+        &ws,
+        &[
+            "diff",
+            "-o",
+            "out",
+            "--deny-warnings",
+            "--allow-warning",
+            "argocd-repo-unset",
+        ],
+        "no drift, one warning",
+        Shown::All,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    for (name, code) in [
+        ("allow_warning_unknown_code", "self-signed-cs"),
+        ("allow_warning_error_code", "schema"),
+    ] {
+        let o = assert_run_snapshot(
+            name,
+            &ws,
+            &["generate", "-o", "out", "--allow-warning", code],
+            "a code --allow-warning does not take",
+            Shown::All,
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    }
+}
