@@ -6,8 +6,9 @@
 //! It reads only a narrow subset, line by line: ASCII text, block maps
 //! and lists indented with spaces, comment lines, `---` between documents,
 //! plain scalars without anything a reader could take for syntax, quoted
-//! scalars without escapes, and flat flow maps and lists of such scalars.
-//! On anything else (a tab, an anchor, a tag, a literal block, a trailing
+//! scalars without escapes, flat flow maps and lists of such scalars, and
+//! literal block scalars (`|`, `|-`) without an indentation indicator.
+//! On anything else (a tab, an anchor, a tag, a folded block, a trailing
 //! comment, a multi-line scalar, a duplicate key, ...) it gives up and
 //! returns `None`, and the caller loads the text with
 //! [`super::load`], which also gives the errors. What it accepts, it
@@ -37,12 +38,12 @@ pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
         select,
     };
     let mut docs = Vec::new();
-    let mut lines = text.split('\n');
+    let mut lines = text.split('\n').peekable();
     loop {
         reader.lines.clear();
         reader.pos = 0;
         let mut more = false;
-        for line in lines.by_ref() {
+        while let Some(line) = lines.next() {
             if line.ends_with(' ') {
                 return None;
             }
@@ -57,9 +58,27 @@ pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
             if line.starts_with("---") || line.starts_with("...") || line.starts_with('%') {
                 return None;
             }
+            let indent = line.len() - body.len();
+            let block = match literal_parent(indent, body) {
+                None => None,
+                Some(parent) => {
+                    // Its lines: empty, or indented past its key or dash.
+                    let mut content = Vec::new();
+                    while let Some(next) = lines.next_if(|l| {
+                        l.is_empty() || l.len() - l.trim_start_matches(' ').len() > parent
+                    }) {
+                        if next.ends_with(' ') {
+                            return None;
+                        }
+                        content.push(next);
+                    }
+                    Some(literal(&content, body.ends_with('-'))?)
+                }
+            };
             reader.lines.push(Line {
-                indent: line.len() - body.len(),
+                indent,
                 text: body,
+                block,
             });
         }
         if !reader.lines.is_empty() {
@@ -82,10 +101,64 @@ pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
     }
 }
 
-#[derive(Clone, Copy)]
 struct Line<'a> {
     indent: usize,
     text: &'a str,
+    /// The literal block scalar the line ends with (`|` or `|-`), read.
+    block: Option<String>,
+}
+
+/// When the line `body` (indented `indent`) ends with a literal block
+/// scalar's indicator as the value of a key or a list item, the column
+/// its lines must be indented past: the key's, or the dash's.
+fn literal_parent(indent: usize, body: &str) -> Option<usize> {
+    let head = body
+        .strip_suffix(" |")
+        .or_else(|| body.strip_suffix(" |-"))?;
+    let mut col = indent;
+    let mut rest = head;
+    let mut dash_col = None;
+    while let Some(r) = rest.strip_prefix('-') {
+        if !(r.is_empty() || r.starts_with(' ')) {
+            break;
+        }
+        dash_col = Some(col);
+        let after = r.trim_start_matches(' ');
+        col += rest.len() - after.len();
+        rest = after;
+    }
+    match (rest, dash_col) {
+        ("", Some(dash)) => Some(dash),
+        (key, _) if key.ends_with(':') && split_key(key).flatten().is_some() => Some(col),
+        _ => None,
+    }
+}
+
+/// The value of a literal block scalar (`|`, or `|-` when `strip`) whose
+/// lines are `content` (trailing empty lines included): the indentation
+/// of its first line taken off every line.
+fn literal(content: &[&str], strip: bool) -> Option<String> {
+    let last = content.iter().rposition(|l| !l.is_empty());
+    let Some(last) = last else {
+        return Some(String::new());
+    };
+    let lines = &content[..=last];
+    let first = lines.iter().find(|l| !l.is_empty())?;
+    let m = first.len() - first.trim_start_matches(' ').len();
+    let mut out = String::new();
+    for l in lines {
+        if !l.is_empty() {
+            if l.len() - l.trim_start_matches(' ').len() < m {
+                return None;
+            }
+            out.push_str(&l[m..]);
+        }
+        out.push('\n');
+    }
+    if strip {
+        out.pop();
+    }
+    Some(out)
 }
 
 /// What part of a node is built, as the loader's selection.
@@ -133,8 +206,8 @@ impl<'a> Reader<'a> {
 
     /// The block node starting at the current line, indented `indent`.
     fn node(&mut self, depth: usize, sel: Sel) -> Option<Value> {
-        let line = *self.lines.get(self.pos)?;
-        if line.text.starts_with('-') && dash(line.text).is_some() {
+        let line = self.lines.get(self.pos)?;
+        if dash(line.text).is_some() {
             self.seq(line.indent, depth, sel)
         } else {
             self.map(line.indent, depth, sel)
@@ -149,13 +222,14 @@ impl<'a> Reader<'a> {
         self.spend()?;
         let mut out = Map::new();
         let mut keys: Vec<Cow<'a, str>> = Vec::new();
-        while let Some(&line) = self.lines.get(self.pos) {
+        while let Some(line) = self.lines.get_mut(self.pos) {
             if line.indent < indent {
                 break;
             }
             if line.indent > indent || dash(line.text).is_some() {
                 return None;
             }
+            let block = line.block.take();
             let (key, rest) = split_key(line.text)??;
             if keys.contains(&key) {
                 return None;
@@ -163,6 +237,9 @@ impl<'a> Reader<'a> {
             self.pos += 1;
             let child = self.child(sel, depth, &key);
             let value = if rest.is_empty() {
+                if block.is_some() {
+                    return None;
+                }
                 match self.lines.get(self.pos) {
                     Some(next) if next.indent > indent => self.node(depth + 1, child)?,
                     Some(next) if next.indent == indent && dash(next.text).is_some() => {
@@ -174,7 +251,7 @@ impl<'a> Reader<'a> {
                     }
                 }
             } else {
-                self.inline(rest, depth + 1, child)?
+                self.inline(rest, depth + 1, child, block)?
             };
             if child != Sel::Skip && sel != Sel::Skip {
                 out.insert(key.to_string(), value);
@@ -192,27 +269,28 @@ impl<'a> Reader<'a> {
         self.spend()?;
         let item = self.child(sel, depth, "*");
         let mut out = Vec::new();
-        while let Some(&line) = self.lines.get(self.pos) {
+        while let Some(line) = self.lines.get_mut(self.pos) {
             if line.indent < indent {
                 break;
             }
             if line.indent > indent {
                 return None;
             }
-            let rest = dash(line.text)?;
+            let text = line.text;
+            let rest = dash(text)?;
             if rest.is_empty() || dash(rest).is_some() {
                 return None;
             }
             let value = if split_key(rest)?.is_some() {
                 // `- key: value`: a map indented as its first key.
-                self.lines[self.pos] = Line {
-                    indent: indent + (line.text.len() - rest.len()),
-                    text: rest,
-                };
-                self.map(self.lines[self.pos].indent, depth + 1, item)?
+                line.indent = indent + (text.len() - rest.len());
+                line.text = rest;
+                let indent = line.indent;
+                self.map(indent, depth + 1, item)?
             } else {
+                let block = line.block.take();
                 self.pos += 1;
-                self.inline(rest, depth + 1, item)?
+                self.inline(rest, depth + 1, item, block)?
             };
             if item != Sel::Skip && sel != Sel::Skip {
                 out.push(value);
@@ -223,12 +301,23 @@ impl<'a> Reader<'a> {
 
     /// A value on the line of its key or dash: a scalar or a flat flow
     /// collection.
-    fn inline(&mut self, text: &str, depth: usize, sel: Sel) -> Option<Value> {
+    fn inline(
+        &mut self,
+        text: &str,
+        depth: usize,
+        sel: Sel,
+        block: Option<String>,
+    ) -> Option<Value> {
         // Short of the loader's bound, so that no scalar below is past it.
         if depth + 1 >= MAX_DEPTH {
             return None;
         }
         self.spend()?;
+        match (text, block) {
+            ("|" | "|-", Some(block)) => return Some(Value::String(block)),
+            (_, Some(_)) | ("|" | "|-", None) => return None,
+            _ => {}
+        }
         if let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
             let mut out = Map::new();
             let mut keys: Vec<Cow<str>> = Vec::new();
@@ -427,6 +516,9 @@ mod tests {
             assert!(same(text), "{text}");
         }
         assert!(same("a: 1\n"));
+        assert!(same(
+            "data:\n  deployment: |\n    spec:\n\n      # not a comment\n    x: 1\n\n  b: |-\n    one\n    two\n  c: |\n\n  d: 1\nlist:\n  - |\n    item\n  - k: |\n      v\n    j: 2\n"
+        ));
         assert!(same("spec:\n  items:\n    - {name: n, skip: s}\n"));
     }
 
@@ -435,7 +527,9 @@ mod tests {
         for text in [
             "a: &x 1\nb: *x\n",
             "a: !!str 1\n",
-            "a: |\n  x\n",
+            "a: |+\n  x\n",
+            "a: >\n  x\n",
+            "a: |\n  x\n y\n",
             "a: 1 # c\n",
             "a: 1\na: 2\n",
             "a:\n- 1\n",
