@@ -427,14 +427,14 @@ fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) 
     rule.get("to").is_none_or(|to| {
         to.as_array().into_iter().flatten().any(|t| {
             let o = &t["operation"];
-            o.get("hosts").is_none_or(|l| any_match(l, &host))
-                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
-                && o.get("paths").is_none_or(|l| any_match(l, &path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
-                && o.get("methods").is_none_or(|l| any_match(l, &get))
-                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
+            o.get("hosts").is_none_or(|l| any_match(l, host))
+                && o.get("notHosts").is_none_or(|l| !any_match(l, host))
+                && o.get("paths").is_none_or(|l| any_match(l, path))
+                && o.get("notPaths").is_none_or(|l| !any_match(l, path))
+                && o.get("methods").is_none_or(|l| any_match(l, get))
+                && o.get("notMethods").is_none_or(|l| !any_match(l, get))
+                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, port)))
+                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, port)))
         })
     })
 }
@@ -452,15 +452,15 @@ fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &
     rule.get("from").is_none_or(|from| {
         from.as_array().into_iter().flatten().any(|f| {
             let s = &f["source"];
-            s.get("principals").is_none_or(|l| any_match(l, &principal))
+            s.get("principals").is_none_or(|l| any_match(l, principal))
                 && s.get("notPrincipals")
-                    .is_none_or(|l| !any_match(l, &principal))
-                && s.get("namespaces").is_none_or(|l| any_match(l, &ns))
-                && s.get("notNamespaces").is_none_or(|l| !any_match(l, &ns))
+                    .is_none_or(|l| !any_match(l, principal))
+                && s.get("namespaces").is_none_or(|l| any_match(l, ns))
+                && s.get("notNamespaces").is_none_or(|l| !any_match(l, ns))
                 && s.get("requestPrincipals")
-                    .is_none_or(|l| any_match(l, &request_principal))
+                    .is_none_or(|l| any_match(l, request_principal))
                 && s.get("notRequestPrincipals")
-                    .is_none_or(|l| !any_match(l, &request_principal))
+                    .is_none_or(|l| !any_match(l, request_principal))
         })
     })
 }
@@ -482,6 +482,9 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
     from_ok && to_ok && when_ok
 }
 
+/// Policies of one kind found for one enforcement point.
+type Found<'a> = (&'static str, At<'a>, Rc<[Obj<'a>]>);
+
 /// The objects of one profile namespace, and the root namespace's.
 struct Namespace<'a> {
     name: &'a str,
@@ -494,7 +497,7 @@ struct Namespace<'a> {
     labels: Option<&'a Value>,
     /// [`Self::policies`] by kind and where enforced, each found once:
     /// every subject's requests ask for them again.
-    found: RefCell<Vec<(&'static str, At<'a>, Rc<[Obj<'a>]>)>>,
+    found: RefCell<Vec<Found<'a>>>,
 }
 
 impl<'a> Namespace<'a> {

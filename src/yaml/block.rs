@@ -409,12 +409,13 @@ fn plain(s: &str, flow: bool) -> bool {
     let Some(first) = s.bytes().next() else {
         return false;
     };
-    !b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
-        && !s.ends_with(':')
-        && !s.contains(": ")
-        && !s.contains(" #")
-        && !s.bytes().any(|b| b"{}[],".contains(&b))
-        && !(flow && s.contains(':'))
+    let syntax = b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
+        || s.ends_with(':')
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.bytes().any(|b| b"{}[],".contains(&b))
+        || (flow && s.contains(':'));
+    !syntax
 }
 
 /// A plain key this reader takes.
