@@ -43,7 +43,9 @@
 use super::tree::Tree;
 use serde::Serialize;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
 
 /// What is reached: a profile (its namespace) or an app of the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -356,12 +358,12 @@ fn istio_match(pattern: &str, value: &str) -> bool {
     value == pattern
 }
 
-fn any_match(list: &Value, values: &[String]) -> bool {
+fn any_match<S: AsRef<str>>(list: &Value, values: &[S]) -> bool {
     list.as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .any(|p| values.iter().any(|v| istio_match(p, v)))
+        .any(|p| values.iter().any(|v| istio_match(p, v.as_ref())))
 }
 
 // ztunnel's lowering of rules (`authorization.go:481-489,599-603`), as
@@ -420,19 +422,19 @@ fn source_namespace(principal: &str) -> Option<String> {
 /// An unknown port (a profile's pods, an app whose Service is not in the
 /// tree) is taken to be the one a rule names.
 fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) -> bool {
-    let one = |v: Option<&str>| -> Vec<String> { v.into_iter().map(String::from).collect() };
-    let (host, path, port, get) = (one(host), one(Some(path)), one(port), one(Some("GET")));
+    let (host, path, port, get): (&[&str], &[&str], &[&str], &[&str]) =
+        (host.as_slice(), &[path], port.as_slice(), &["GET"]);
     rule.get("to").is_none_or(|to| {
         to.as_array().into_iter().flatten().any(|t| {
             let o = &t["operation"];
-            o.get("hosts").is_none_or(|l| any_match(l, &host))
-                && o.get("notHosts").is_none_or(|l| !any_match(l, &host))
-                && o.get("paths").is_none_or(|l| any_match(l, &path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, &path))
-                && o.get("methods").is_none_or(|l| any_match(l, &get))
-                && o.get("notMethods").is_none_or(|l| !any_match(l, &get))
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, &port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, &port)))
+            o.get("hosts").is_none_or(|l| any_match(l, host))
+                && o.get("notHosts").is_none_or(|l| !any_match(l, host))
+                && o.get("paths").is_none_or(|l| any_match(l, path))
+                && o.get("notPaths").is_none_or(|l| !any_match(l, path))
+                && o.get("methods").is_none_or(|l| any_match(l, get))
+                && o.get("notMethods").is_none_or(|l| !any_match(l, get))
+                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, port)))
+                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, port)))
         })
     })
 }
@@ -441,24 +443,24 @@ fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) 
 /// (`None`: outside the mesh, as a client of the gateway) with the token
 /// `verified` (issuer, claims), if any.
 fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &Value)>) -> bool {
-    let ns: Vec<String> = principal.and_then(source_namespace).into_iter().collect();
-    let principal: Vec<String> = principal.into_iter().map(String::from).collect();
-    let request_principal: Vec<String> = verified
-        .map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()))
-        .into_iter()
-        .collect();
+    let ns = principal.and_then(source_namespace);
+    let ns = ns.as_slice();
+    let principal = principal.as_slice();
+    let request_principal =
+        verified.map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()));
+    let request_principal = request_principal.as_slice();
     rule.get("from").is_none_or(|from| {
         from.as_array().into_iter().flatten().any(|f| {
             let s = &f["source"];
-            s.get("principals").is_none_or(|l| any_match(l, &principal))
+            s.get("principals").is_none_or(|l| any_match(l, principal))
                 && s.get("notPrincipals")
-                    .is_none_or(|l| !any_match(l, &principal))
-                && s.get("namespaces").is_none_or(|l| any_match(l, &ns))
-                && s.get("notNamespaces").is_none_or(|l| !any_match(l, &ns))
+                    .is_none_or(|l| !any_match(l, principal))
+                && s.get("namespaces").is_none_or(|l| any_match(l, ns))
+                && s.get("notNamespaces").is_none_or(|l| !any_match(l, ns))
                 && s.get("requestPrincipals")
-                    .is_none_or(|l| any_match(l, &request_principal))
+                    .is_none_or(|l| any_match(l, request_principal))
                 && s.get("notRequestPrincipals")
-                    .is_none_or(|l| !any_match(l, &request_principal))
+                    .is_none_or(|l| !any_match(l, request_principal))
         })
     })
 }
@@ -480,6 +482,9 @@ fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bo
     from_ok && to_ok && when_ok
 }
 
+/// Policies of one kind found for one enforcement point.
+type Found<'a> = (&'static str, At<'a>, Rc<[Obj<'a>]>);
+
 /// The objects of one profile namespace, and the root namespace's.
 struct Namespace<'a> {
     name: &'a str,
@@ -488,14 +493,36 @@ struct Namespace<'a> {
     /// The labels of the pods reached, when known (an app's, by its
     /// Service's selector): policies with a `selector` apply by them.
     pods: Option<&'a Value>,
+    /// The Namespace object's labels, read once.
+    labels: Option<&'a Value>,
+    /// [`Self::policies`] by kind and where enforced, each found once:
+    /// every subject's requests ask for them again.
+    found: RefCell<Vec<Found<'a>>>,
 }
 
 impl<'a> Namespace<'a> {
-    fn labels(&self) -> Option<&'a Value> {
-        self.objs
+    fn new(
+        name: &'a str,
+        objs: Vec<Obj<'a>>,
+        root: &'a [Obj<'a>],
+        pods: Option<&'a Value>,
+    ) -> Self {
+        let labels = objs
             .iter()
-            .find(|o| o.kind() == "Namespace" && o.name() == self.name)
-            .map(|o| &o.doc["metadata"]["labels"])
+            .find(|o| o.kind() == "Namespace" && o.name() == name)
+            .map(|o| &o.doc["metadata"]["labels"]);
+        Namespace {
+            name,
+            objs,
+            root,
+            pods,
+            labels,
+            found: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn labels(&self) -> Option<&'a Value> {
+        self.labels
     }
 
     fn ambient(&self) -> bool {
@@ -520,7 +547,18 @@ impl<'a> Namespace<'a> {
             .map(|o| o.name())
     }
 
-    fn policies(&self, kind: &str, at: At) -> Vec<Obj<'a>> {
+    fn policies(&self, kind: &'static str, at: At<'a>) -> Rc<[Obj<'a>]> {
+        let found = self.found.borrow();
+        if let Some((_, _, p)) = found.iter().find(|(k, a, _)| *k == kind && *a == at) {
+            return p.clone();
+        }
+        drop(found);
+        let p: Rc<[Obj<'a>]> = self.find_policies(kind, at).into();
+        self.found.borrow_mut().push((kind, at, p.clone()));
+        p
+    }
+
+    fn find_policies(&self, kind: &str, at: At) -> Vec<Obj<'a>> {
         self.objs
             .iter()
             .chain(self.root.iter())
@@ -547,7 +585,7 @@ impl<'a> Namespace<'a> {
     }
 
     /// Whether `req` is let through at `at`, and the objects that decided.
-    fn authorize(&self, req: &Req, at: At) -> (bool, Vec<String>) {
+    fn authorize(&self, req: &Req, at: At<'a>) -> (bool, Vec<String>) {
         let mut verified = None;
         if at != At::Ztunnel {
             let ras = self.policies("RequestAuthentication", at);
@@ -771,7 +809,7 @@ fn limited(ns: &Namespace, subject: &Subject, ctx: &Context) -> Option<(String, 
     } else {
         At::Sidecar
     };
-    for p in ns.policies("AuthorizationPolicy", at) {
+    for p in ns.policies("AuthorizationPolicy", at).iter() {
         if p.spec()["action"].as_str().unwrap_or("ALLOW") != "ALLOW" {
             continue;
         }
@@ -1210,23 +1248,23 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
         .into_iter()
         .filter(|n| only.is_none_or(|o| o.contains(*n)))
         .collect();
-    let cells = names
+    let per_profile: Vec<BTreeMap<_, _>> = names
         .par_iter()
         .map(|name| {
-            let ns = Namespace {
+            let ns = Namespace::new(
                 name,
-                objs: by_ns.get(name).cloned().unwrap_or_default(),
-                root: &root,
-                pods: None,
-            };
+                by_ns.get(name).cloned().unwrap_or_default(),
+                &root,
+                None,
+            );
             let mut out = BTreeMap::new();
             profile_cells(&ns, &ctx, &ambient_ns, &mut out);
             out
         })
-        .reduce(BTreeMap::new, |mut a, b| {
-            a.extend(b);
-            a
-        });
+        .collect();
+    // In the profiles' order, which is the cells' (target first): built
+    // from sorted entries at once, not merged map into map.
+    let cells: BTreeMap<_, _> = per_profile.into_iter().flatten().collect();
     let mut m = Matrix {
         cells,
         targets: names
@@ -1615,12 +1653,12 @@ fn app_cells(
                 path: path.clone(),
                 port: target_port,
             };
-            let ns = Namespace {
-                name: &dest,
-                objs: objs_here.to_vec(),
+            let ns = Namespace::new(
+                &dest,
+                objs_here.to_vec(),
                 root,
-                pods: service.map(|s| &s.spec()["selector"]),
-            };
+                service.map(|s| &s.spec()["selector"]),
+            );
             let _ = ambient_ns;
             let (ok, b) = ns.reaches(&dreq, true, false);
             if ok {

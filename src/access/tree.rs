@@ -62,10 +62,13 @@ pub const IDENTITY: Selection = &[
 
 /// The object documents of one file's text (empty documents and
 /// non-objects dropped), built in full or only the parts `select` names.
+/// Plain block YAML (meshgen's own files) is read by the fast reader of
+/// `yaml::block`, the rest by the full loader.
 fn objects(text: &str, select: Option<Selection>) -> Result<Vec<Value>, LoadError> {
-    let docs = match select {
-        None => crate::yaml::load_json_documents(text)?,
-        Some(select) => crate::yaml::load::load_selected_documents(text, select)?,
+    let docs = match (crate::yaml::block::load(text, select), select) {
+        (Some(docs), _) => docs,
+        (None, None) => crate::yaml::load_json_documents(text)?,
+        (None, Some(select)) => crate::yaml::load::load_selected_documents(text, select)?,
     };
     Ok(docs.into_iter().filter(Value::is_object).collect())
 }

@@ -63,6 +63,21 @@ impl NetworkPolicyModel {
             spec,
         }
     }
+
+    /// The policy as a template reads it when the same policy is printed
+    /// many times: `name`, and `spec_yaml`, the spec already written in
+    /// block style by the YAML-safe emitter, lines after the first
+    /// indented by `indent` (the text `{{ np.spec | toyaml(indent) }}`
+    /// writes, `yaml::emit::block`), so a template prints it with
+    /// `{{ np.spec_yaml }}` and nothing is serialised per object.
+    pub fn template_value(&self, indent: usize) -> minijinja::Value {
+        minijinja::context! {
+            name => self.name.clone(),
+            spec_yaml => minijinja::Value::from_safe_string(
+                crate::yaml::emit::block(&self.spec, indent),
+            ),
+        }
+    }
 }
 
 /// Every pod of the namespace isolated for ingress, admitting nothing by

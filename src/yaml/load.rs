@@ -280,22 +280,25 @@ impl Build for NodeBuilder {
 
 struct JsonBuilder;
 
+/// A resolved scalar as JSON (a float JSON cannot hold is null).
+pub(crate) fn json_scalar(kind: NodeKind) -> serde_json::Value {
+    use serde_json::Value;
+    match kind {
+        NodeKind::Null => Value::Null,
+        NodeKind::Bool(b) => Value::Bool(b),
+        NodeKind::Int(i) => Value::from(i),
+        NodeKind::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        NodeKind::Str(s) => Value::String(s),
+        NodeKind::Seq(_) | NodeKind::Map(_) => Value::Null,
+    }
+}
+
 impl Build for JsonBuilder {
     const KEEP_PLAIN: bool = false;
     type Out = Option<serde_json::Value>;
     type Map = serde_json::Map<String, serde_json::Value>;
     fn scalar(&self, kind: NodeKind, _: Origin, _: Option<Plain>) -> Self::Out {
-        use serde_json::Value;
-        Some(match kind {
-            NodeKind::Null => Value::Null,
-            NodeKind::Bool(b) => Value::Bool(b),
-            NodeKind::Int(i) => Value::from(i),
-            NodeKind::Float(f) => {
-                serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
-            }
-            NodeKind::Str(s) => Value::String(s),
-            NodeKind::Seq(_) | NodeKind::Map(_) => Value::Null,
-        })
+        Some(json_scalar(kind))
     }
     fn seq(&self, items: Vec<Self::Out>, _: Origin) -> Self::Out {
         Some(serde_json::Value::Array(

@@ -6,6 +6,7 @@
 //! Both directions live here so that meshgen has exactly one idea of what
 //! a YAML scalar means.
 
+pub mod block;
 pub mod emit;
 pub mod load;
 mod measure;

@@ -1,0 +1,553 @@
+//! A fast reader for the plain block YAML meshgen writes (issue 31): at
+//! 10,000 profiles a tree is 121 MB, and reading it through the event
+//! parser of [`super::load`] took about 4 s of CPU before the access
+//! model looked at one object.
+//!
+//! It reads only a narrow subset, line by line: ASCII text, block maps
+//! and lists indented with spaces, comment lines, `---` between documents,
+//! plain scalars without anything a reader could take for syntax, quoted
+//! scalars without escapes, flat flow maps and lists of such scalars, and
+//! literal block scalars (`|`, `|-`) without an indentation indicator.
+//! On anything else (a tab, an anchor, a tag, a folded block, a trailing
+//! comment, a multi-line scalar, a duplicate key, ...) it gives up and
+//! returns `None`, and the caller loads the text with
+//! [`super::load`], which also gives the errors. What it accepts, it
+//! builds exactly as [`super::load::load_json_documents`] (or, with a
+//! selection, [`super::load::load_selected_documents`]) would: plain
+//! scalars resolve through the same [`super::load::resolve_plain`], the
+//! same node budget and depth bound apply, empty documents are dropped.
+//! `tests/access_parse.rs` checks that on every file of every golden tree.
+
+use super::load::{json_scalar, resolve_plain, Selection, MAX_DEPTH, NODE_BUDGET};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// The documents of `text` that hold something, each in full or only the
+/// parts `select` names; `None` when the text is outside the subset.
+pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
+    if !text
+        .bytes()
+        .all(|b| b == b'\n' || (0x20..0x7f).contains(&b))
+    {
+        return None;
+    }
+    let mut reader = Reader {
+        lines: Vec::new(),
+        pos: 0,
+        budget: NODE_BUDGET,
+        select,
+    };
+    let mut docs = Vec::new();
+    let mut lines = text.split('\n').peekable();
+    loop {
+        reader.lines.clear();
+        reader.pos = 0;
+        let mut more = false;
+        while let Some(line) = lines.next() {
+            if line.ends_with(' ') {
+                return None;
+            }
+            if line == "---" {
+                more = true;
+                break;
+            }
+            let body = line.trim_start_matches(' ');
+            if body.is_empty() || body.starts_with('#') {
+                continue;
+            }
+            if line.starts_with("---") || line.starts_with("...") || line.starts_with('%') {
+                return None;
+            }
+            let indent = line.len() - body.len();
+            let block = match literal_parent(indent, body) {
+                None => None,
+                Some(parent) => {
+                    // Its lines: empty, or indented past its key or dash.
+                    let mut content = Vec::new();
+                    while let Some(next) = lines.next_if(|l| {
+                        l.is_empty() || l.len() - l.trim_start_matches(' ').len() > parent
+                    }) {
+                        if next.ends_with(' ') {
+                            return None;
+                        }
+                        content.push(next);
+                    }
+                    Some(literal(&content, body.ends_with('-'))?)
+                }
+            };
+            reader.lines.push(Line {
+                indent,
+                text: body,
+                block,
+            });
+        }
+        if !reader.lines.is_empty() {
+            let sel = match select {
+                None => Sel::All,
+                Some(paths) => Sel::Paths((1u64 << paths.len().min(63)) - 1),
+            };
+            if reader.lines[0].text.starts_with('-') {
+                return None;
+            }
+            let doc = reader.map(reader.lines[0].indent, 0, sel)?;
+            if reader.pos != reader.lines.len() {
+                return None;
+            }
+            docs.push(doc);
+        }
+        if !more {
+            return Some(docs);
+        }
+    }
+}
+
+struct Line<'a> {
+    indent: usize,
+    text: &'a str,
+    /// The literal block scalar the line ends with (`|` or `|-`), read.
+    block: Option<String>,
+}
+
+/// When the line `body` (indented `indent`) ends with a literal block
+/// scalar's indicator as the value of a key or a list item, the column
+/// its lines must be indented past: the key's, or the dash's.
+fn literal_parent(indent: usize, body: &str) -> Option<usize> {
+    let head = body
+        .strip_suffix(" |")
+        .or_else(|| body.strip_suffix(" |-"))?;
+    let mut col = indent;
+    let mut rest = head;
+    let mut dash_col = None;
+    while let Some(r) = rest.strip_prefix('-') {
+        if !(r.is_empty() || r.starts_with(' ')) {
+            break;
+        }
+        dash_col = Some(col);
+        let after = r.trim_start_matches(' ');
+        col += rest.len() - after.len();
+        rest = after;
+    }
+    match (rest, dash_col) {
+        ("", Some(dash)) => Some(dash),
+        (key, _) if key.ends_with(':') && split_key(key).flatten().is_some() => Some(col),
+        _ => None,
+    }
+}
+
+/// The value of a literal block scalar (`|`, or `|-` when `strip`) whose
+/// lines are `content` (trailing empty lines included): the indentation
+/// of its first line taken off every line.
+fn literal(content: &[&str], strip: bool) -> Option<String> {
+    let last = content.iter().rposition(|l| !l.is_empty());
+    let Some(last) = last else {
+        return Some(String::new());
+    };
+    let lines = &content[..=last];
+    let first = lines.iter().find(|l| !l.is_empty())?;
+    let m = first.len() - first.trim_start_matches(' ').len();
+    let mut out = String::new();
+    for l in lines {
+        if !l.is_empty() {
+            if l.len() - l.trim_start_matches(' ').len() < m {
+                return None;
+            }
+            out.push_str(&l[m..]);
+        }
+        out.push('\n');
+    }
+    if strip {
+        out.pop();
+    }
+    Some(out)
+}
+
+/// What part of a node is built, as the loader's selection.
+#[derive(Clone, Copy, PartialEq)]
+enum Sel {
+    All,
+    Paths(u64),
+    /// Read and checked, not built.
+    Skip,
+}
+
+struct Reader<'a> {
+    lines: Vec<Line<'a>>,
+    pos: usize,
+    budget: usize,
+    select: Option<Selection>,
+}
+
+impl<'a> Reader<'a> {
+    fn spend(&mut self) -> Option<()> {
+        self.budget = self.budget.checked_sub(1)?;
+        Some(())
+    }
+
+    /// As the loader's `child_sel`.
+    fn child(&self, sel: Sel, depth: usize, key: &str) -> Sel {
+        let (Sel::Paths(mask), Some(paths)) = (sel, self.select) else {
+            return sel;
+        };
+        let mut out = 0u64;
+        for (i, path) in paths.iter().enumerate().take(63) {
+            if mask & (1 << i) != 0 && path.get(depth) == Some(&key) {
+                if path.len() == depth + 1 {
+                    return Sel::All;
+                }
+                out |= 1 << i;
+            }
+        }
+        if out == 0 {
+            Sel::Skip
+        } else {
+            Sel::Paths(out)
+        }
+    }
+
+    /// The block node starting at the current line, indented `indent`.
+    fn node(&mut self, depth: usize, sel: Sel) -> Option<Value> {
+        let line = self.lines.get(self.pos)?;
+        if dash(line.text).is_some() {
+            self.seq(line.indent, depth, sel)
+        } else {
+            self.map(line.indent, depth, sel)
+        }
+    }
+
+    fn map(&mut self, indent: usize, depth: usize, sel: Sel) -> Option<Value> {
+        // Short of the loader's bound, so that no scalar below is past it.
+        if depth + 1 >= MAX_DEPTH {
+            return None;
+        }
+        self.spend()?;
+        let mut out = Map::new();
+        let mut keys: Vec<Cow<'a, str>> = Vec::new();
+        while let Some(line) = self.lines.get_mut(self.pos) {
+            if line.indent < indent {
+                break;
+            }
+            if line.indent > indent || dash(line.text).is_some() {
+                return None;
+            }
+            let block = line.block.take();
+            let (key, rest) = split_key(line.text)??;
+            if keys.contains(&key) {
+                return None;
+            }
+            self.pos += 1;
+            let child = self.child(sel, depth, &key);
+            let value = if rest.is_empty() {
+                if block.is_some() {
+                    return None;
+                }
+                match self.lines.get(self.pos) {
+                    Some(next) if next.indent > indent => self.node(depth + 1, child)?,
+                    Some(next) if next.indent == indent && dash(next.text).is_some() => {
+                        return None
+                    }
+                    _ => {
+                        self.spend()?;
+                        Value::Null
+                    }
+                }
+            } else {
+                self.inline(rest, depth + 1, child, block)?
+            };
+            if child != Sel::Skip && sel != Sel::Skip {
+                out.insert(key.to_string(), value);
+            }
+            keys.push(key);
+        }
+        Some(Value::Object(out))
+    }
+
+    fn seq(&mut self, indent: usize, depth: usize, sel: Sel) -> Option<Value> {
+        // Short of the loader's bound, so that no scalar below is past it.
+        if depth + 1 >= MAX_DEPTH {
+            return None;
+        }
+        self.spend()?;
+        let item = self.child(sel, depth, "*");
+        let mut out = Vec::new();
+        while let Some(line) = self.lines.get_mut(self.pos) {
+            if line.indent < indent {
+                break;
+            }
+            if line.indent > indent {
+                return None;
+            }
+            let text = line.text;
+            let rest = dash(text)?;
+            if rest.is_empty() || dash(rest).is_some() {
+                return None;
+            }
+            let value = if split_key(rest)?.is_some() {
+                // `- key: value`: a map indented as its first key.
+                line.indent = indent + (text.len() - rest.len());
+                line.text = rest;
+                let indent = line.indent;
+                self.map(indent, depth + 1, item)?
+            } else {
+                let block = line.block.take();
+                self.pos += 1;
+                self.inline(rest, depth + 1, item, block)?
+            };
+            if item != Sel::Skip && sel != Sel::Skip {
+                out.push(value);
+            }
+        }
+        Some(Value::Array(out))
+    }
+
+    /// A value on the line of its key or dash: a scalar or a flat flow
+    /// collection.
+    fn inline(
+        &mut self,
+        text: &str,
+        depth: usize,
+        sel: Sel,
+        block: Option<String>,
+    ) -> Option<Value> {
+        // Short of the loader's bound, so that no scalar below is past it.
+        if depth + 1 >= MAX_DEPTH {
+            return None;
+        }
+        self.spend()?;
+        match (text, block) {
+            ("|" | "|-", Some(block)) => return Some(Value::String(block)),
+            (_, Some(_)) | ("|" | "|-", None) => return None,
+            _ => {}
+        }
+        if let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+            let mut out = Map::new();
+            let mut keys: Vec<Cow<str>> = Vec::new();
+            for item in flow_items(inner)? {
+                let (key, value) = split_key(item)??;
+                if keys.contains(&key) || value.is_empty() {
+                    return None;
+                }
+                let child = self.child(sel, depth, &key);
+                let value = self.scalar(value, true)?;
+                if child != Sel::Skip && sel != Sel::Skip {
+                    out.insert(key.to_string(), value);
+                }
+                keys.push(key);
+            }
+            return Some(Value::Object(out));
+        }
+        if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+            let item = self.child(sel, depth, "*");
+            let mut out = Vec::new();
+            for i in flow_items(inner)? {
+                let value = self.scalar(i, true)?;
+                if item != Sel::Skip && sel != Sel::Skip {
+                    out.push(value);
+                }
+            }
+            return Some(Value::Array(out));
+        }
+        // The node was spent above; a scalar spends nothing more.
+        self.budget += 1;
+        self.scalar(text, false)
+    }
+
+    /// One scalar that is the whole of `text` (inside a flow collection
+    /// when `flow`).
+    fn scalar(&mut self, text: &str, flow: bool) -> Option<Value> {
+        self.spend()?;
+        let (s, rest) = quoted(text)?;
+        match s {
+            Some(s) if rest.is_empty() => Some(Value::String(s.into_owned())),
+            Some(_) => None,
+            None => plain(text, flow).then(|| json_scalar(resolve_plain(text))),
+        }
+    }
+}
+
+/// After a list item's dash: the rest of the line (`None`: no dash).
+fn dash(text: &str) -> Option<&str> {
+    match text.strip_prefix('-')? {
+        "" => Some(""),
+        rest if rest.starts_with(' ') => Some(rest.trim_start_matches(' ')),
+        _ => None,
+    }
+}
+
+/// A quoted scalar at the start of `text` and what follows it; `(None,
+/// text)` when `text` does not start with a quote; `None` for a quoted
+/// scalar this reader does not take (escapes, not closed on the line).
+fn quoted(text: &str) -> Option<(Option<Cow<'_, str>>, &str)> {
+    if let Some(body) = text.strip_prefix('"') {
+        let end = body.find(['"', '\\'])?;
+        if body.as_bytes()[end] != b'"' {
+            return None;
+        }
+        return Some((Some(Cow::Borrowed(&body[..end])), &body[end + 1..]));
+    }
+    if let Some(body) = text.strip_prefix('\'') {
+        let mut out = String::new();
+        let mut rest = body;
+        loop {
+            let end = rest.find('\'')?;
+            out.push_str(&rest[..end]);
+            rest = &rest[end + 1..];
+            match rest.strip_prefix('\'') {
+                Some(r) => {
+                    out.push('\'');
+                    rest = r;
+                }
+                None => return Some((Some(Cow::Owned(out)), rest)),
+            }
+        }
+    }
+    Some((None, text))
+}
+
+/// A plain scalar this reader takes: nothing a YAML reader could take
+/// for an indicator, a comment, a key or (`flow`) a flow separator.
+fn plain(s: &str, flow: bool) -> bool {
+    let Some(first) = s.bytes().next() else {
+        return false;
+    };
+    let syntax = b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
+        || s.ends_with(':')
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.bytes().any(|b| b"{}[],".contains(&b))
+        || (flow && s.contains(':'));
+    !syntax
+}
+
+/// A plain key this reader takes.
+fn plain_key(s: &str) -> bool {
+    s.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
+}
+
+/// `key: rest` (or `key:`): `Some(None)` when the text is no key; `None`
+/// when it is outside the subset.
+fn split_key(text: &str) -> Option<Option<(Cow<'_, str>, &str)>> {
+    if text.starts_with(['{', '[']) {
+        return Some(None);
+    }
+    if let (Some(key), rest) = quoted(text)? {
+        return Some(match rest.strip_prefix(':') {
+            Some("") => Some((key, "")),
+            Some(r) if r.starts_with(' ') => Some((key, r.trim_start_matches(' '))),
+            _ => None,
+        });
+    }
+    let (key, rest) = match text.find(": ") {
+        Some(i) => (&text[..i], text[i + 2..].trim_start_matches(' ')),
+        None => match text.strip_suffix(':') {
+            Some(k) => (k, ""),
+            None => return Some(None),
+        },
+    };
+    plain_key(key).then_some(Some((Cow::Borrowed(key), rest)))
+}
+
+/// The items of a flat flow collection's inside, split at commas (none
+/// inside quotes); `None` for a nested collection.
+fn flow_items(inner: &str) -> Option<Vec<&str>> {
+    let inner = inner.trim_matches(' ');
+    if inner.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut items = Vec::new();
+    let mut start = 0;
+    let mut quote = None;
+    for (i, b) in inner.bytes().enumerate() {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if q == b => quote = None,
+            (None, b'{' | b'}' | b'[' | b']') => return None,
+            (None, b',') => {
+                items.push(inner[start..i].trim_matches(' '));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quote.is_some() {
+        return None;
+    }
+    items.push(inner[start..].trim_matches(' '));
+    // `[a, ]` and `[a,,b]` are for the loader to judge.
+    (!items.iter().any(|i| i.is_empty())).then_some(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::load::{load_json_documents, load_selected_documents};
+
+    const SEL: Selection = &[
+        &["kind"],
+        &["spec", "list"],
+        &["spec", "items", "*", "name"],
+    ];
+
+    /// Whatever the reader takes, it builds as the loader does.
+    fn same(text: &str) -> bool {
+        let Some(fast) = load(text, None) else {
+            return false;
+        };
+        assert_eq!(fast, load_json_documents(text).unwrap(), "{text}");
+        let selected = load(text, Some(SEL)).expect("selected too");
+        assert_eq!(
+            selected,
+            load_selected_documents(text, SEL).unwrap(),
+            "{text}"
+        );
+        true
+    }
+
+    #[test]
+    fn reads_what_meshgen_writes_as_the_loader_does() {
+        for text in [
+            "kind: A\nother: {x: 1}\nspec:\n  list: [1, b]\n  items:\n    - {name: n, skip: s}\n    - skip: t\n      name: u\n  rest: r\n---\nkind: B\n",
+            "## c\n---\na: 1\nb: 2\nc: 0.5\nd: true\ne: null\nf: ~\ng:\nh: 010\ni: \"x: y\"\nj: 'it''s'\nk: []\nl: {}\n---\n",
+            "a:\n  - x\n  -   y: 1\n      z: [\"q\", 'r']\n",
+            "metadata:\n  labels:\n    app.kubernetes.io/name: x\n  \"quoted key\": v\nrules:\n  - from:\n      - source:\n          principals:\n            - cluster.local/ns/a/sa/b\n    to:\n      - operation:\n          paths:\n            - \"/notebook/a/*\"\n",
+        ] {
+            assert!(same(text), "{text}");
+        }
+        assert!(same("a: 1\n"));
+        assert!(same(
+            "data:\n  deployment: |\n    spec:\n\n      # not a comment\n    x: 1\n\n  b: |-\n    one\n    two\n  c: |\n\n  d: 1\nlist:\n  - |\n    item\n  - k: |\n      v\n    j: 2\n"
+        ));
+        assert!(same("spec:\n  items:\n    - {name: n, skip: s}\n"));
+    }
+
+    #[test]
+    fn gives_up_outside_the_subset() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !!str 1\n",
+            "a: |+\n  x\n",
+            "a: >\n  x\n",
+            "a: |\n  x\n y\n",
+            "a: 1 # c\n",
+            "a: 1\na: 2\n",
+            "a:\n- 1\n",
+            "a: \"x\\ty\"\n",
+            "a:\tb\n",
+            "a: b\n  c\n",
+            "a: {b: {c: 1}}\n",
+            "- a\n",
+            "a: caf\u{e9}\n",
+            "a: 1 \n",
+            "? a\n: b\n",
+            "a: [1, , 2]\n",
+            "a:\n  - - x\n",
+            "a: -1\n",
+            "a: \"open\n",
+        ] {
+            assert_eq!(load(text, None), None, "{text}");
+        }
+    }
+}
