@@ -50,6 +50,7 @@ pub static COMPONENT: Descriptor = Descriptor {
         crate::rules::profiles::check_idp_groups(ctx, f);
     },
     derive: |input| Part::of(&derive(input).into_template_values()),
+    more: crate::component::single,
     shards: |c| {
         let pg = &c.deploykf_core.deploykf_profiles_generator;
         if !pg.enabled {

@@ -4,6 +4,7 @@
 //! (`super::auth::check_apps`).
 
 use super::{Ctx, Findings};
+use serde_json::{json, Value};
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
 
@@ -157,6 +158,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         check_wildcard_host(ctx, f);
     }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
+    check_additional(ctx, f);
     warn_namespace_wide_app_policies(ctx, f);
     if facts.gateway.gateway_api {
         check_gateway_api(ctx, f);
@@ -427,4 +429,230 @@ fn owned_namespaces(config: &crate::config::Config) -> Vec<String> {
         owned.extend(pg.profiles.iter().map(|p| format!("{prefix}{}", p.name)));
     }
     owned
+}
+
+/// `additionalGateways` with the keys left out taken from the primary
+/// gateway (see `config::GatewayComponent::additional_gateways`), before
+/// the typed config is read; `None` when there are none. A key an item
+/// sets wins, map by map; lists and scalars are replaced whole.
+pub fn inherit(json: &Value) -> Option<Value> {
+    let primary = json.pointer("/deploykf_core/deploykf_istio_gateway")?;
+    let items = primary.get("additionalGateways")?.as_array()?;
+    if items.is_empty() {
+        return None;
+    }
+    let mut out = json.clone();
+    let mut inherited = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(own) = item.as_object() else {
+            inherited.push(item.clone());
+            continue;
+        };
+        let mut item = Value::Object(own.clone());
+        let name = item
+            .pointer("/gateway/name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        for (key, own_keys) in [
+            (
+                "gateway",
+                &["name", "hostname", "namespace", "wildcardHost", "selectorLabels"][..],
+            ),
+            ("gatewayService", &["name", "annotations", "loadBalancerIP"]),
+            ("gatewayDeployment", &[]),
+        ] {
+            let mut base = primary.get(key).cloned().unwrap_or(Value::Null);
+            if let Some(b) = base.as_object_mut() {
+                for k in own_keys {
+                    b.remove(*k);
+                }
+                if key == "gateway" {
+                    if let Some(tls) = b.get_mut("tls").and_then(Value::as_object_mut) {
+                        tls.remove("credentialName");
+                    }
+                }
+                if key == "gatewayDeployment" {
+                    if let Some(sa) = b.get_mut("serviceAccount").and_then(Value::as_object_mut) {
+                        sa.remove("name");
+                        sa.remove("annotations");
+                    }
+                }
+            }
+            let slot = item
+                .as_object_mut()
+                .map(|o| o.entry(key).or_insert(Value::Null));
+            if let Some(slot) = slot {
+                let mut merged = base;
+                overlay(&mut merged, slot.take());
+                *slot = merged;
+            }
+        }
+        // The names of its objects, from its own name.
+        if let Some(name) = name {
+            let defaults = [
+                ("/gateway", "selectorLabels", json!({"app": name, "istio": name})),
+                ("/gatewayService", "name", json!(name)),
+                ("/gatewayDeployment/serviceAccount", "name", json!(name)),
+            ];
+            for (at, key, value) in defaults {
+                if let Some(o) = item.pointer_mut(at).and_then(Value::as_object_mut) {
+                    o.entry(key).or_insert(value);
+                }
+            }
+        }
+        inherited.push(item);
+    }
+    if let Some(slot) = out.pointer_mut("/deploykf_core/deploykf_istio_gateway/additionalGateways") {
+        *slot = Value::Array(inherited);
+    }
+    Some(out)
+}
+
+/// `top` over `base`, map by map (`null` in `top` keeps `base`).
+fn overlay(base: &mut Value, top: Value) {
+    match (base, top) {
+        (_, Value::Null) => {}
+        (Value::Object(b), Value::Object(t)) => {
+            for (k, v) in t {
+                overlay(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, t) => *b = t,
+    }
+}
+
+/// The rules of `additionalGateways`: each one's own settings as the
+/// primary's are checked, and nothing two gateways would share: the
+/// Gateway, Deployment, Service and ServiceAccount names, host names
+/// (an app's subdomain host included), a fixed load balancer address with
+/// a port on it, and app names (the objects they name live in one
+/// namespace). Each error names both keys.
+pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
+    use crate::config::{AppAuth, GatewayAuth};
+    use crate::values::path::ValuePath;
+    let gw = &ctx.config.deploykf_core.deploykf_istio_gateway;
+    if gw.additional_gateways.is_empty() {
+        return;
+    }
+    let views = crate::facts::gateways(ctx.config);
+    let at = |v: &crate::facts::GatewayView, key: &str| -> ValuePath {
+        let mut p = v.path.clone();
+        for k in key.split('.') {
+            p = p.key(k);
+        }
+        p
+    };
+    let err = |f: &mut Findings, path: ValuePath, message: String| {
+        f.errors.push(super::error_at(ctx.values, path, message));
+    };
+    for v in views.iter().filter(|v| v.index.is_some()) {
+        let c = &v.component;
+        let g = &c.gateway;
+        if !g.tls.enabled {
+            err(f, at(v, "gateway.tls.enabled"), "must be true".into());
+        }
+        if g.ports.http == g.ports.https {
+            err(
+                f,
+                at(v, "gateway.ports.https"),
+                format!("must differ from `{}` (both are {})", at(v, "gateway.ports.http"), g.ports.http),
+            );
+        }
+        for (name, port) in [("http", g.ports.http), ("https", g.ports.https)] {
+            if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
+                err(
+                    f,
+                    at(v, &format!("gateway.ports.{name}")),
+                    format!("port {port} is reserved by the Istio proxy ({what}); choose another port"),
+                );
+            }
+        }
+        if v.auth == GatewayAuth::None {
+            for (i, app) in c.apps.iter().enumerate() {
+                if app.auth != AppAuth::None {
+                    err(
+                        f,
+                        v.path.key("apps").index(i).key("auth"),
+                        format!("must be none: app `{}` is behind a gateway with `{}` none, which verifies no identity (set the app's auth to none, or the gateway's auth to login or token)", app.name, at(v, "auth")),
+                    );
+                }
+            }
+        }
+        if v.auth != GatewayAuth::None && !ctx.config.deploykf_core.deploykf_auth.enabled {
+            err(
+                f,
+                at(v, "auth"),
+                format!("is {} while `deploykf_core.deploykf_auth.enabled` is false: no issuer verifies its users; set it to none", v.auth.as_str()),
+            );
+        }
+    }
+    // Nothing shared between two gateways.
+    type Key = (&'static str, String, ValuePath);
+    let mut seen: Vec<Key> = Vec::new();
+    for v in &views {
+        let c = &v.component;
+        let mut keys: Vec<Key> = vec![
+            ("name", c.gateway.name.clone(), at(v, "gateway.name")),
+            ("Service name", c.gateway_service.name.clone(), at(v, "gatewayService.name")),
+            (
+                "ServiceAccount name",
+                c.gateway_deployment.service_account.name.clone(),
+                at(v, "gatewayDeployment.serviceAccount.name"),
+            ),
+            ("host name", c.gateway.hostname.clone(), at(v, "gateway.hostname")),
+        ];
+        for (i, app) in c.apps.iter().enumerate() {
+            let app_at = v.path.key("apps").index(i);
+            keys.push(("app name", app.name.clone(), app_at.key("name")));
+            if let Some(s) = &app.subdomain {
+                keys.push((
+                    "host name",
+                    format!("{s}.{}", c.gateway.hostname),
+                    app_at.key("subdomain"),
+                ));
+            }
+        }
+        let s = &c.gateway_service;
+        if !s.load_balancer_ip.is_empty() {
+            let (http, https) = crate::facts::public_ports_of(c);
+            for (name, port) in [("http", http), ("https", https)] {
+                keys.push((
+                    "load balancer address and port",
+                    format!("{}:{port}", s.load_balancer_ip),
+                    at(v, &format!("gatewayService.ports.{name}")),
+                ));
+            }
+        }
+        for (what, value, path) in keys {
+            let other = seen.iter().find(|(w, val, p)| {
+                *w == what && *val == value && (v.index.is_some() || !same_gateway(p, &v.path))
+            });
+            if let Some((_, _, first)) = other {
+                err(
+                    f,
+                    path,
+                    format!(
+                        "{what} `{value}` is also {}: two gateways may not share it",
+                        super::located(ctx.values, ctx.sources, first)
+                    ),
+                );
+                continue;
+            }
+            seen.push((what, value, path));
+        }
+    }
+}
+
+/// Whether `path` is a key of the gateway at `gateway` (the primary's
+/// keys are a prefix of every additional one's, so that one is told by
+/// `additionalGateways`).
+fn same_gateway(path: &crate::values::path::ValuePath, gateway: &crate::values::path::ValuePath) -> bool {
+    use crate::values::path::Segment;
+    let additional = |p: &crate::values::path::ValuePath| {
+        p.0.iter().position(|s| *s == Segment::Key("additionalGateways".into())).and_then(|i| match p.0.get(i + 1) {
+            Some(Segment::Index(n)) => Some(*n),
+            _ => None,
+        })
+    };
+    path.starts_with(gateway) && additional(path) == additional(gateway)
 }

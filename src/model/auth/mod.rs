@@ -48,6 +48,7 @@ pub static COMPONENT: Descriptor = Descriptor {
         crate::rules::auth::check_redirect_uris(ctx, f);
     },
     derive,
+    more: crate::component::single,
     shards: crate::component::no_shards,
 };
 
@@ -337,19 +338,26 @@ impl Generated {
     }
 }
 
-fn derive(input: &Input) -> Part {
-    let config = input.config;
-    let facts = input.facts;
+/// The issuer of the users' tokens: dex on the primary gateway's host,
+/// else the external one.
+pub fn issuer(config: &crate::config::Config, facts: &crate::facts::Facts) -> String {
     let a = &config.deploykf_core.deploykf_auth;
-    let ns = &a.namespace;
-    let issuer = if a.dex.enabled {
+    if a.dex.enabled {
         format!(
             "{}/dex",
             crate::facts::base_url(&facts.gateway, &facts.gateway.hostname)
         )
     } else {
         a.oauth2_proxy.oidc.issuer_url.clone()
-    };
+    }
+}
+
+fn derive(input: &Input) -> Part {
+    let config = input.config;
+    let facts = input.facts;
+    let a = &config.deploykf_core.deploykf_auth;
+    let ns = &a.namespace;
+    let issuer = issuer(config, facts);
     let mut generated = Generated::default();
     let dex = a
         .dex
