@@ -419,3 +419,8 @@ fn embeds_this_checkouts_templates_in_path_order() {
 fn golden_patches() {
     check_case("patches");
 }
+
+#[test]
+fn golden_two_gateways() {
+    check_case("two-gateways");
+}

@@ -492,6 +492,7 @@ pub fn inherit(json: &Value) -> Option<Value> {
             let defaults = [
                 ("/gateway", "selectorLabels", json!({"app": name, "istio": name})),
                 ("/gatewayService", "name", json!(name)),
+                ("/gatewayService", "loadBalancerIP", json!("")),
                 ("/gatewayDeployment/serviceAccount", "name", json!(name)),
             ];
             for (at, key, value) in defaults {
