@@ -14,8 +14,8 @@
 pub mod telemetry;
 
 use crate::config::{
-    App, AppAuth, Config, DataplaneMode, GatewayApi, GatewayAuth, GatewayComponent, PodSecurityLevel,
-    StringMap,
+    App, AppAuth, Config, DataplaneMode, GatewayApi, GatewayAuth, GatewayComponent,
+    PodSecurityLevel, StringMap,
 };
 use crate::values::path::ValuePath;
 use serde::Serialize;

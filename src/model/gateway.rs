@@ -294,11 +294,8 @@ fn derive_one(input: &Input, install: &crate::facts::Facts) -> Part {
     let facts = &input.facts.gateway;
     let additional = input.index.is_some();
     let auth_on = config.deploykf_core.deploykf_auth.enabled;
-    let policies = super::auth::policies::derive(
-        config,
-        input.facts,
-        &super::auth::issuer(config, install),
-    );
+    let policies =
+        super::auth::policies::derive(config, input.facts, &super::auth::issuer(config, install));
     let (main_routes, mut apps) = routes(input);
     let gateway_api = facts.gateway_api.then(|| gateway_api(input, &mut apps));
     let in_istio_namespace = gw.namespace == input.facts.istio.namespace;

@@ -174,7 +174,10 @@ pub fn derive(checked: &Checked) -> Model {
         .iter()
         .filter(|c| c.enabled && !c.helm_chart)
         .filter_map(|c| {
-            let p = checked.patches.get(c.descriptor.id).filter(|_| c.index.is_none())?;
+            let p = checked
+                .patches
+                .get(c.descriptor.id)
+                .filter(|_| c.index.is_none())?;
             (!p.is_empty()).then(|| (c.dir.clone(), p.clone()))
         })
         .collect();

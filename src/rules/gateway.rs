@@ -456,7 +456,13 @@ pub fn inherit(json: &Value) -> Option<Value> {
         for (key, own_keys) in [
             (
                 "gateway",
-                &["name", "hostname", "namespace", "wildcardHost", "selectorLabels"][..],
+                &[
+                    "name",
+                    "hostname",
+                    "namespace",
+                    "wildcardHost",
+                    "selectorLabels",
+                ][..],
             ),
             ("gatewayService", &["name", "annotations", "loadBalancerIP"]),
             ("gatewayDeployment", &[]),
@@ -490,7 +496,11 @@ pub fn inherit(json: &Value) -> Option<Value> {
         // The names of its objects, from its own name.
         if let Some(name) = name {
             let defaults = [
-                ("/gateway", "selectorLabels", json!({"app": name, "istio": name})),
+                (
+                    "/gateway",
+                    "selectorLabels",
+                    json!({"app": name, "istio": name}),
+                ),
                 ("/gatewayService", "name", json!(name)),
                 ("/gatewayService", "loadBalancerIP", json!("")),
                 ("/gatewayDeployment/serviceAccount", "name", json!(name)),
@@ -503,7 +513,8 @@ pub fn inherit(json: &Value) -> Option<Value> {
         }
         inherited.push(item);
     }
-    if let Some(slot) = out.pointer_mut("/deploykf_core/deploykf_istio_gateway/additionalGateways") {
+    if let Some(slot) = out.pointer_mut("/deploykf_core/deploykf_istio_gateway/additionalGateways")
+    {
         *slot = Value::Array(inherited);
     }
     Some(out)
@@ -556,7 +567,11 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
             err(
                 f,
                 at(v, "gateway.ports.https"),
-                format!("must differ from `{}` (both are {})", at(v, "gateway.ports.http"), g.ports.http),
+                format!(
+                    "must differ from `{}` (both are {})",
+                    at(v, "gateway.ports.http"),
+                    g.ports.http
+                ),
             );
         }
         for (name, port) in [("http", g.ports.http), ("https", g.ports.https)] {
@@ -564,7 +579,9 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
                 err(
                     f,
                     at(v, &format!("gateway.ports.{name}")),
-                    format!("port {port} is reserved by the Istio proxy ({what}); choose another port"),
+                    format!(
+                        "port {port} is reserved by the Istio proxy ({what}); choose another port"
+                    ),
                 );
             }
         }
@@ -594,13 +611,21 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
         let c = &v.component;
         let mut keys: Vec<Key> = vec![
             ("name", c.gateway.name.clone(), at(v, "gateway.name")),
-            ("Service name", c.gateway_service.name.clone(), at(v, "gatewayService.name")),
+            (
+                "Service name",
+                c.gateway_service.name.clone(),
+                at(v, "gatewayService.name"),
+            ),
             (
                 "ServiceAccount name",
                 c.gateway_deployment.service_account.name.clone(),
                 at(v, "gatewayDeployment.serviceAccount.name"),
             ),
-            ("host name", c.gateway.hostname.clone(), at(v, "gateway.hostname")),
+            (
+                "host name",
+                c.gateway.hostname.clone(),
+                at(v, "gateway.hostname"),
+            ),
         ];
         for (i, app) in c.apps.iter().enumerate() {
             let app_at = v.path.key("apps").index(i);
@@ -647,13 +672,18 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
 /// Whether `path` is a key of the gateway at `gateway` (the primary's
 /// keys are a prefix of every additional one's, so that one is told by
 /// `additionalGateways`).
-fn same_gateway(path: &crate::values::path::ValuePath, gateway: &crate::values::path::ValuePath) -> bool {
+fn same_gateway(
+    path: &crate::values::path::ValuePath,
+    gateway: &crate::values::path::ValuePath,
+) -> bool {
     use crate::values::path::Segment;
     let additional = |p: &crate::values::path::ValuePath| {
-        p.0.iter().position(|s| *s == Segment::Key("additionalGateways".into())).and_then(|i| match p.0.get(i + 1) {
-            Some(Segment::Index(n)) => Some(*n),
-            _ => None,
-        })
+        p.0.iter()
+            .position(|s| *s == Segment::Key("additionalGateways".into()))
+            .and_then(|i| match p.0.get(i + 1) {
+                Some(Segment::Index(n)) => Some(*n),
+                _ => None,
+            })
     };
     path.starts_with(gateway) && additional(path) == additional(gateway)
 }

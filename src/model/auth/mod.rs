@@ -515,7 +515,7 @@ fn network_policies(
             .chain(more(false))
             .chain([json!({"podSelector": {"matchLabels": name("oauth2-proxy")}})])
             .chain(key_fetchers(idp_namespaces))
-        .collect();
+            .collect();
         out.push(netpol::allow(
             "dex",
             &name("dex"),
