@@ -152,10 +152,14 @@ pub(crate) fn two_gateway_violations(t: &Tree) -> Vec<String> {
     }
     let notebook = pod("team-a", &[("notebook-name", "x")], 8888);
     let other = "cluster.local/ns/deploykf-istio-gateway/sa/other-gateway".to_string();
-    for (principal, admitted) in [
-        (&principals[0], true),
-        (&principals[1], true),
-        (&other, false),
+    // (the tree as seen at the gateway the request comes from, its
+    // principal, admitted): in ambient the model tells an ingress gateway
+    // (`istio.io/ingress-use-waypoint`) by the view's gateway.
+    for (view, principal, admitted) in [
+        (&public, &principals[0], true),
+        (&internal, &principals[1], true),
+        (&public, &other, false),
+        (&internal, &other, false),
     ] {
         let req = inbound(
             &notebook,
@@ -164,19 +168,14 @@ pub(crate) fn two_gateway_violations(t: &Tree) -> Vec<String> {
             "/notebook/team-a/x/",
             Some(ALICE),
         );
-        if at_sidecar(t, &req) != admitted {
+        if at_destination(view, &req) != admitted {
             bad.push(format!(
                 "profile team-a {} {principal}",
                 if admitted { "refuses" } else { "admits" }
             ));
         }
-        let pod = gateway_pod(if *principal == principals[1] {
-            &internal
-        } else {
-            &public
-        });
-        if let (true, Some(from)) = (admitted, pod) {
-            if !network_admits(t, &from, &notebook) {
+        if let (true, Some(from)) = (admitted, gateway_pod(view)) {
+            if !network_admits(view, &from, &notebook) {
                 bad.push(format!(
                     "team-a's NetworkPolicies refuse the pods of {principal}"
                 ));
@@ -191,6 +190,26 @@ pub(crate) fn two_gateways_each_admit_their_own_users_and_no_forged_identity() {
     let t = two_gateways();
     let bad = two_gateway_violations(&t);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// The same replay with the Gateway API, and in the ambient data plane:
+/// each gateway is its own `Gateway` (its policies attach by `targetRefs`
+/// to pods labelled with its name), and each profile's waypoint admits
+/// both principals.
+#[test]
+pub(crate) fn two_gateways_with_the_gateway_api_and_in_ambient() {
+    for sets in [
+        &["deploykf_core.deploykf_istio_gateway.api=gateway-api"][..],
+        &["deploykf_dependencies.istio.dataplaneMode=ambient"],
+        &[
+            "deploykf_core.deploykf_istio_gateway.api=gateway-api",
+            "deploykf_dependencies.istio.dataplaneMode=ambient",
+        ],
+    ] {
+        let t = render_inputs(&common::cases_inputs(&["two-gateways"], sets));
+        let bad = two_gateway_violations(&t);
+        assert!(bad.is_empty(), "{sets:?}: {}", bad.join("\n"));
+    }
 }
 
 /// Removing a safeguard of either gateway makes the replay fail.
