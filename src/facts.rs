@@ -637,6 +637,17 @@ pub fn gateways(config: &Config) -> Vec<GatewayView> {
 }
 
 impl GatewayView {
+    /// The values path of one of its keys (dotted, under its section or
+    /// item): `v.at("gateway.ports.https")`. Every key a rule names this
+    /// way is checked against the schema by `rules::gateway`'s tests.
+    pub fn at(&self, key: &str) -> ValuePath {
+        let mut p = self.path.clone();
+        for k in key.split('.').filter(|k| !k.is_empty()) {
+            p = p.key(k);
+        }
+        p
+    }
+
     /// The config as this gateway's component reads it: the primary's
     /// section replaced by this gateway's.
     pub fn config(&self, config: &Config) -> Config {

@@ -568,6 +568,13 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: none\n        gateway: {name: open, hostname: open.example.com}\n        apps:\n          - {name: ui, namespace: kubeflow, service: ui, port: 80, path: /}\n"),
             vec![],
         ),
+        // Issue 33: an additional gateway's own settings are checked as the
+        // primary's, at its own keys.
+        (
+            "additional gateway on a port of the Istio proxy",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal, hostname: a.example.com, ports: {http: 15021}}\n        apps: []\n"),
+            vec![],
+        ),
         (
             "two gateways on one load balancer address and port",
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService: {type: LoadBalancer, loadBalancerIP: 10.0.0.5}\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal, hostname: a.example.com}\n        gatewayService: {loadBalancerIP: 10.0.0.5}\n        apps: []\n"),

@@ -4,6 +4,8 @@
 //! (`super::auth::check_apps`).
 
 use super::{Ctx, Findings};
+use crate::facts::GatewayFacts;
+use crate::values::path::ValuePath;
 use serde_json::{json, Value};
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
@@ -29,96 +31,14 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let facts = ctx.facts;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
-    {
-        let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
-        if !gw.gateway.tls.enabled {
-            fail(
-            format!("{GW}.gateway.tls.enabled"),
-            format!("must be true (TIP: to allow HTTP connections on the gateway, set `{GW}.gateway.tls.redirect` to false)"),
-        );
-        }
-        if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
-            fail(
-            format!("{GW}.gateway.tls.clientsUseHttps"),
-            format!("must be true when `{GW}.gateway.tls.redirect` is true (redirecting to HTTPS makes clients use HTTPS)"),
-        );
-        }
-        if !gw.gateway.tls.redirect && gw.gateway.enable_proxy_protocol {
-            fail(
-                format!("{GW}.gateway.enableProxyProtocol"),
-                format!("can not be true while `{GW}.gateway.tls.redirect` is false: the HTTP listener relays each request to the gateway's own HTTPS listener over a new connection without a PROXY header, and the HTTPS listener (which expects one on every connection) drops it (TIP: set `{GW}.gateway.tls.redirect` to true, or turn the PROXY protocol off and keep the client address with `{GW}.gateway.xffNumTrustedHops`)"),
-            );
-        }
-        let ports = gw.gateway.ports;
-        if ports.http == ports.https {
-            fail(
-                format!("{GW}.gateway.ports.https"),
-                format!(
-                    "must differ from `{GW}.gateway.ports.http` (both are {})",
-                    ports.http
-                ),
-            );
-        }
-        for (name, port) in [("http", ports.http), ("https", ports.https)] {
-            if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
-                fail(
-                    format!("{GW}.gateway.ports.{name}"),
-                    format!(
-                        "port {port} is reserved by the Istio proxy ({what}); choose another port"
-                    ),
-                );
-            }
-        }
-        let (public_http, public_https) = (
-            facts.gateway.public_http_port,
-            facts.gateway.public_https_port,
-        );
-        if public_http == public_https && ports.http != ports.https {
-            fail(
-            format!("{GW}.gatewayService.ports.https"),
-            format!("the public HTTP and HTTPS ports are both {public_http}; set `{GW}.gatewayService.ports` to two different ports"),
-        );
-        }
-        // With a label selector (the Istio API's Gateway), istiod listens
-        // for a server whose port equals any port of a Service selecting the
-        // gateway pods on that Service port's targetPort (istio/istio
-        // 1.30.3 `pilot/pkg/model/gateway.go:482-507` `resolvePorts`, the
-        // first match): a pod port equal to the other listener's Service
-        // port moves this server onto the other's pod port.
-        if !facts.gateway.gateway_api {
-            for (name, pod, other, service) in [
-                ("http", ports.http, "https", public_https),
-                ("https", ports.https, "http", public_http),
-            ] {
-                if pod == service && ports.http != ports.https {
-                    fail(
-                        format!("{GW}.gateway.ports.{name}"),
-                        format!("{pod} is also the gateway Service's {other} port (`{GW}.gatewayService.ports.{other}`): istiod would serve this {name} Gateway server on that Service port's targetPort, the {other} pod port, instead (istio/istio pilot/pkg/model/gateway.go resolvePorts); choose a pod port that is no other Service port"),
-                    );
-                }
-            }
-        }
-        let auto = &gw.gateway_deployment.autoscaling;
-        if auto.min_replicas > auto.max_replicas {
-            fail(
-                format!("{GW}.gatewayDeployment.autoscaling.minReplicas"),
-                format!(
-                    "must not exceed `{GW}.gatewayDeployment.autoscaling.maxReplicas` ({} > {})",
-                    auto.min_replicas, auto.max_replicas
-                ),
-            );
-        }
-        let longest = facts.gateway.names.longest();
-        if longest.len() > MAX_NAME {
-            let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
-            fail(
-                format!("{GW}.gateway.name"),
-                format!(
-                "must be at most {max} characters (meshgen derives longer names from it), got {}",
-                gw.gateway.name.len()
-            ),
-            );
-        }
+    // Each gateway's own settings, at its own keys (the primary's section
+    // or its `additionalGateways` item).
+    for v in crate::facts::gateways(config) {
+        let own = match v.index {
+            None => facts.gateway.clone(),
+            Some(i) => facts.additional_gateways[i].clone(),
+        };
+        check_one(ctx, f, &v, &own);
     }
     if !gw.gateway.tls.redirect && !facts.gateway.certificate_managed {
         f.warnings.push(ctx.warning(
@@ -162,6 +82,110 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     warn_namespace_wide_app_policies(ctx, f);
     if facts.gateway.gateway_api {
         check_gateway_api(ctx, f);
+    }
+}
+
+/// The settings of one gateway (`v`, with its facts `facts`), each error
+/// at its key under `v.path`: TLS as deployKF requires it, ports that
+/// differ and are free in the gateway pod, autoscaling bounds, a name
+/// short enough for the names derived from it.
+fn check_one(ctx: &Ctx, f: &mut Findings, v: &crate::facts::GatewayView, facts: &GatewayFacts) {
+    let gw = &v.component;
+    let at = |key: &str| v.at(key);
+    let mut fail = |path: ValuePath, message: String| {
+        f.errors.push(super::error_at(ctx.values, path, message))
+    };
+    if !gw.gateway.tls.enabled {
+        fail(
+            at("gateway.tls.enabled"),
+            format!(
+                "must be true (TIP: to allow HTTP connections on the gateway, set `{}` to false)",
+                at("gateway.tls.redirect")
+            ),
+        );
+    }
+    if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
+        fail(
+            at("gateway.tls.clientsUseHttps"),
+            format!(
+                "must be true when `{}` is true (redirecting to HTTPS makes clients use HTTPS)",
+                at("gateway.tls.redirect")
+            ),
+        );
+    }
+    if !gw.gateway.tls.redirect && gw.gateway.enable_proxy_protocol {
+        fail(
+            at("gateway.enableProxyProtocol"),
+            format!("can not be true while `{r}` is false: the HTTP listener relays each request to the gateway's own HTTPS listener over a new connection without a PROXY header, and the HTTPS listener (which expects one on every connection) drops it (TIP: set `{r}` to true, or turn the PROXY protocol off and keep the client address with `{x}`)", r = at("gateway.tls.redirect"), x = at("gateway.xffNumTrustedHops")),
+        );
+    }
+    let ports = gw.gateway.ports;
+    if ports.http == ports.https {
+        fail(
+            at("gateway.ports.https"),
+            format!(
+                "must differ from `{}` (both are {})",
+                at("gateway.ports.http"),
+                ports.http
+            ),
+        );
+    }
+    for (name, port) in [("http", ports.http), ("https", ports.https)] {
+        if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
+            fail(
+                at(&format!("gateway.ports.{name}")),
+                format!("port {port} is reserved by the Istio proxy ({what}); choose another port"),
+            );
+        }
+    }
+    let (public_http, public_https) = (facts.public_http_port, facts.public_https_port);
+    if public_http == public_https && ports.http != ports.https {
+        fail(
+            at("gatewayService.ports.https"),
+            format!("the public HTTP and HTTPS ports are both {public_http}; set `{}` to two different ports", at("gatewayService.ports")),
+        );
+    }
+    // With a label selector (the Istio API's Gateway), istiod listens
+    // for a server whose port equals any port of a Service selecting the
+    // gateway pods on that Service port's targetPort (istio/istio
+    // 1.30.3 `pilot/pkg/model/gateway.go:482-507` `resolvePorts`, the
+    // first match): a pod port equal to the other listener's Service
+    // port moves this server onto the other's pod port.
+    if !facts.gateway_api {
+        for (name, pod, other, service) in [
+            ("http", ports.http, "https", public_https),
+            ("https", ports.https, "http", public_http),
+        ] {
+            if pod == service && ports.http != ports.https {
+                fail(
+                    at(&format!("gateway.ports.{name}")),
+                    format!("{pod} is also the gateway Service's {other} port (`{}`): istiod would serve this {name} Gateway server on that Service port's targetPort, the {other} pod port, instead (istio/istio pilot/pkg/model/gateway.go resolvePorts); choose a pod port that is no other Service port", at(&format!("gatewayService.ports.{other}"))),
+                );
+            }
+        }
+    }
+    let auto = &gw.gateway_deployment.autoscaling;
+    if auto.min_replicas > auto.max_replicas {
+        fail(
+            at("gatewayDeployment.autoscaling.minReplicas"),
+            format!(
+                "must not exceed `{}` ({} > {})",
+                at("gatewayDeployment.autoscaling.maxReplicas"),
+                auto.min_replicas,
+                auto.max_replicas
+            ),
+        );
+    }
+    let longest = facts.names.longest();
+    if longest.len() > MAX_NAME {
+        let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
+        fail(
+            at("gateway.name"),
+            format!(
+                "must be at most {max} characters (meshgen derives longer names from it), got {}",
+                gw.gateway.name.len()
+            ),
+        );
     }
 }
 
@@ -547,44 +571,12 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
         return;
     }
     let views = crate::facts::gateways(ctx.config);
-    let at = |v: &crate::facts::GatewayView, key: &str| -> ValuePath {
-        let mut p = v.path.clone();
-        for k in key.split('.') {
-            p = p.key(k);
-        }
-        p
-    };
+    let at = |v: &crate::facts::GatewayView, key: &str| v.at(key);
     let err = |f: &mut Findings, path: ValuePath, message: String| {
         f.errors.push(super::error_at(ctx.values, path, message));
     };
     for v in views.iter().filter(|v| v.index.is_some()) {
         let c = &v.component;
-        let g = &c.gateway;
-        if !g.tls.enabled {
-            err(f, at(v, "gateway.tls.enabled"), "must be true".into());
-        }
-        if g.ports.http == g.ports.https {
-            err(
-                f,
-                at(v, "gateway.ports.https"),
-                format!(
-                    "must differ from `{}` (both are {})",
-                    at(v, "gateway.ports.http"),
-                    g.ports.http
-                ),
-            );
-        }
-        for (name, port) in [("http", g.ports.http), ("https", g.ports.https)] {
-            if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
-                err(
-                    f,
-                    at(v, &format!("gateway.ports.{name}")),
-                    format!(
-                        "port {port} is reserved by the Istio proxy ({what}); choose another port"
-                    ),
-                );
-            }
-        }
         if v.auth == GatewayAuth::None {
             for (i, app) in c.apps.iter().enumerate() {
                 if app.auth != AppAuth::None {
@@ -686,4 +678,50 @@ fn same_gateway(
             })
     };
     path.starts_with(gateway) && additional(path) == additional(gateway)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every key the gateway rules name through `GatewayView::at` (a
+    /// literal `at("...")`, or the literal head of `at(&format!("...{x}"))`)
+    /// is a key of the gateway's section in the schema: a misspelt one
+    /// fails here rather than losing its location silently.
+    #[test]
+    fn every_key_named_through_a_gateway_view_exists() {
+        let schema = crate::schema::derive::derived();
+        let section =
+            &schema["properties"]["deploykf_core"]["properties"]["deploykf_istio_gateway"];
+        let source = include_str!("gateway.rs");
+        let start = source.find("fn check_one(").unwrap_or(0);
+        let one = &source[start..start + source[start..].find("\n}\n").unwrap_or(0)];
+        let mut keys = Vec::new();
+        let patterns = [
+            (one, "at(\"", '"'),
+            (one, "at(&format!(\"", '{'),
+            (source, "at(v, \"", '"'),
+            (source, "at(v, &format!(\"", '{'),
+        ];
+        for (text, open, close) in patterns {
+            for (i, _) in text.match_indices(open) {
+                let rest = &text[i + open.len()..];
+                if let Some(end) = rest.find(close) {
+                    keys.push(rest[..end].trim_end_matches('.').to_string());
+                }
+            }
+        }
+        assert!(keys.len() > 10, "found only {keys:?}");
+        let item = &section["properties"]["additionalGateways"]["items"];
+        for key in keys {
+            let found = |mut node: &serde_json::Value| {
+                for k in key.split('.') {
+                    node = &node["properties"][k];
+                }
+                node.is_object()
+            };
+            assert!(
+                found(section) || found(item),
+                "`{key}` is no key of a gateway"
+            );
+        }
+    }
 }
