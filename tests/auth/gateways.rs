@@ -226,27 +226,26 @@ pub(crate) fn the_two_gateway_replay_notices_a_missing_safeguard() {
     let mut t = base.clone();
     t.remove(&format!("{INTERNAL_DIR}/RequestAuthentication-jwt.yaml"));
     mutants.push(("the internal gateway's RequestAuthentication", t));
-    let mut t = base.clone();
-    for doc in t.get_mut(profile).unwrap() {
-        if doc["kind"] == "AuthorizationPolicy" && doc["metadata"]["name"] == "profile-access" {
-            doc["spec"]["rules"][0]["from"][0]["source"]["principals"]
-                .as_array_mut()
-                .unwrap()
-                .truncate(1);
+    // The gateway principals team-a's `profile-access` admits, changed.
+    let with_principals = |change: &dyn Fn(&mut Vec<Value>)| {
+        let mut t = base.clone();
+        for doc in t.get_mut(profile).unwrap() {
+            if doc["kind"] == "AuthorizationPolicy" && doc["metadata"]["name"] == "profile-access" {
+                let p = &mut doc["spec"]["rules"][0]["from"][0]["source"]["principals"];
+                change(p.as_array_mut().unwrap());
+            }
         }
-    }
-    mutants.push(("the internal gateway's principal in profile-access", t));
-    let mut t = base.clone();
-    for doc in t.get_mut(profile).unwrap() {
-        if doc["kind"] == "AuthorizationPolicy" && doc["metadata"]["name"] == "profile-access" {
-            doc["spec"]["rules"][0]["from"][0]["source"]["principals"]
-                .as_array_mut()
-                .unwrap()
-                .push(json!(
-                    "cluster.local/ns/deploykf-istio-gateway/sa/other-gateway"
-                ));
-        }
-    }
+        t
+    };
+    mutants.push((
+        "the internal gateway's principal in profile-access",
+        with_principals(&|p| p.truncate(1)),
+    ));
+    let t = with_principals(&|p| {
+        p.push(json!(
+            "cluster.local/ns/deploykf-istio-gateway/sa/other-gateway"
+        ))
+    });
     mutants.push(("a principal too many in profile-access", t));
     let mut t = base.clone();
     let mut login = t[&format!("{GW_DIR}/AuthorizationPolicy-login.yaml")].clone();
