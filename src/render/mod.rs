@@ -289,7 +289,6 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
                 .and_then(|r| r.strip_prefix('/'))
                 .map(|rel| (d, rel))
         });
-        // (output path, fan-out declarations, the model the fan-out reads, the component)
         // (output path, fan-out declarations, the model the fan-out reads,
         // the component, the whole model as it sees it)
         type Target<'a> = (
