@@ -175,6 +175,9 @@ pub struct Input<'a> {
     pub facts: &'a Facts,
     /// Its `extraManifests`, parsed and checked by the rules.
     pub extra_manifests: &'a [Value],
+    /// Which instance: `None` the component's own (its section), `Some(i)`
+    /// the `i`th of [`Descriptor::more`].
+    pub index: Option<usize>,
 }
 
 /// A component's derived model.
@@ -267,6 +270,11 @@ pub struct Descriptor {
     /// Its cross-field rules (`crate::rules::<component>`).
     pub rules: fn(&crate::rules::Ctx, &mut crate::rules::Findings),
     pub derive: fn(&Input) -> Part,
+    /// Further instances of it that the config asks for, by name (the
+    /// additional gateways): each renders the same templates into
+    /// `<templates>-<name>`, delivered as `<id>-<name>`, from the model
+    /// `derive` makes with [`Input::index`] set ([`single`]: none).
+    pub more: fn(&Config) -> Vec<String>,
     /// Subdirectories its objects are split into, each delivered by its
     /// own Argo CD Application / Flux Kustomization so that none manages
     /// more than `gitops.maxObjectsPerApplication` objects (empty: the
@@ -299,6 +307,11 @@ pub fn no_patches(_: &Config) -> &[crate::config::Patch] {
     &[]
 }
 
+/// A component with one instance.
+pub fn single(_: &Config) -> Vec<String> {
+    Vec::new()
+}
+
 /// The shards of a component delivered as one unit.
 pub fn no_shards(_: &Config) -> Vec<String> {
     Vec::new()
@@ -307,7 +320,11 @@ pub fn no_shards(_: &Config) -> Vec<String> {
 /// One component of this run: its descriptor, resolved against the config.
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
-    pub id: &'static str,
+    pub id: String,
+    /// `None` for the component's own instance, else its index in
+    /// [`Descriptor::more`].
+    #[serde(skip)]
+    pub index: Option<usize>,
     pub summary: &'static str,
     /// Output directory relative to the output root.
     pub dir: String,
@@ -332,23 +349,36 @@ impl std::fmt::Debug for Descriptor {
 
 /// Every registered component, resolved against `config`.
 pub fn instances(config: &Config) -> Vec<Instance> {
-    ALL.iter()
-        .map(|d| {
-            let namespace = (d.namespace)(config);
-            Instance {
-                id: d.id,
-                summary: d.summary,
-                dir: d.templates.to_string(),
-                enabled: (d.enabled)(config),
-                cluster_scoped: namespace.as_deref() == Some(""),
-                namespace: namespace.unwrap_or_default(),
-                wave: d.wave,
-                helm_chart: d.packaging == Packaging::HelmChart,
-                server_side_apply: d.delivery.server_side_apply,
-                descriptor: d,
-            }
-        })
-        .collect()
+    let mut out = Vec::new();
+    for d in ALL {
+        let namespace = (d.namespace)(config);
+        let own = Instance {
+            id: d.id.to_string(),
+            index: None,
+            summary: d.summary,
+            dir: d.templates.to_string(),
+            enabled: (d.enabled)(config),
+            cluster_scoped: namespace.as_deref() == Some(""),
+            namespace: namespace.unwrap_or_default(),
+            wave: d.wave,
+            helm_chart: d.packaging == Packaging::HelmChart,
+            server_side_apply: d.delivery.server_side_apply,
+            descriptor: d,
+        };
+        let more: Vec<Instance> = (d.more)(config)
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| Instance {
+                id: format!("{}-{name}", d.id),
+                index: Some(i),
+                dir: format!("{}-{name}", d.templates),
+                ..own.clone()
+            })
+            .collect();
+        out.push(own);
+        out.extend(more);
+    }
+    out
 }
 
 #[cfg(test)]

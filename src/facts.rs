@@ -13,7 +13,11 @@
 
 pub mod telemetry;
 
-use crate::config::{App, AppAuth, Config, DataplaneMode, GatewayApi, PodSecurityLevel, StringMap};
+use crate::config::{
+    App, AppAuth, Config, DataplaneMode, GatewayApi, GatewayAuth, GatewayComponent,
+    PodSecurityLevel, StringMap,
+};
+use crate::values::path::ValuePath;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -39,7 +43,10 @@ pub const REMOTE_JWKS_MODE: &str = "hybrid";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
+    /// The primary gateway (`deploykf_core.deploykf_istio_gateway`).
     pub gateway: GatewayFacts,
+    /// Each of `additionalGateways`, in order (see [`gateways`]).
+    pub additional_gateways: Vec<GatewayFacts>,
     pub apps: Vec<AppFacts>,
     pub login: LoginFacts,
     pub istio: IstioFacts,
@@ -99,6 +106,9 @@ pub struct GatewayFacts {
     pub proxy_protocol: bool,
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub principal: String,
+    /// Who its users are: `login` for the primary, an additional
+    /// gateway's `auth`.
+    pub auth: GatewayAuth,
 }
 
 /// Every object name meshgen derives from `gateway.name`.
@@ -236,9 +246,29 @@ impl MeshFacts {
     }
 }
 
+impl Facts {
+    /// Every gateway, the primary first.
+    pub fn all_gateways(&self) -> impl Iterator<Item = &GatewayFacts> {
+        std::iter::once(&self.gateway).chain(&self.additional_gateways)
+    }
+
+    /// The principals of the gateways that verify an identity (`login`
+    /// and `token`): those a profile admits.
+    pub fn identity_gateway_principals(&self) -> Vec<String> {
+        self.all_gateways()
+            .filter(|g| g.auth != GatewayAuth::None)
+            .map(|g| g.principal.clone())
+            .collect()
+    }
+}
+
 /// The ports clients connect to: the Service's, else the pods'.
 pub fn public_ports(config: &Config) -> (u16, u16) {
-    let gw = &config.deploykf_core.deploykf_istio_gateway;
+    public_ports_of(&config.deploykf_core.deploykf_istio_gateway)
+}
+
+/// [`public_ports`] of one gateway.
+pub fn public_ports_of(gw: &GatewayComponent) -> (u16, u16) {
     let p = gw.gateway.ports;
     (
         gw.gateway_service.ports.http.unwrap_or(p.http),
@@ -426,7 +456,19 @@ pub fn base_url(gw: &GatewayFacts, host: &str) -> String {
 }
 
 impl Facts {
+    /// The facts of the install.
     pub fn derive(config: &Config) -> Facts {
+        let mut f = Facts::derive_one(config);
+        f.additional_gateways = gateways(config)
+            .iter()
+            .filter(|v| v.index.is_some())
+            .map(|v| v.facts(config).gateway)
+            .collect();
+        f
+    }
+
+    /// The facts with the primary gateway only.
+    fn derive_one(config: &Config) -> Facts {
         let gateway = gateway(config);
         let apps = config
             .deploykf_core
@@ -470,6 +512,7 @@ impl Facts {
         let mesh = mesh(config, &gateway);
         Facts {
             gateway,
+            additional_gateways: Vec::new(),
             apps,
             login,
             istio,
@@ -540,6 +583,98 @@ fn gateway(config: &Config) -> GatewayFacts {
             "cluster.local/ns/{}/sa/{}",
             gw.namespace, gw.gateway_deployment.service_account.name
         ),
+        auth: GatewayAuth::Login,
+    }
+}
+
+/// One gateway of the install, as its own component: the primary
+/// (`index` `None`) or `additionalGateways[index]`, with the primary's
+/// section keys that every gateway shares (namespace, `api`, charts,
+/// network policies) and its own gateway, Deployment, Service and apps.
+#[derive(Debug, Clone)]
+pub struct GatewayView {
+    pub index: Option<usize>,
+    /// Its values path: the primary's section, or its item.
+    pub path: ValuePath,
+    pub auth: GatewayAuth,
+    pub component: GatewayComponent,
+}
+
+/// The values section of the primary gateway.
+pub const GATEWAY_SECTION: &str = "deploykf_core.deploykf_istio_gateway";
+
+/// Every gateway, the primary first.
+pub fn gateways(config: &Config) -> Vec<GatewayView> {
+    let primary = &config.deploykf_core.deploykf_istio_gateway;
+    let section = ValuePath::keys(GATEWAY_SECTION);
+    let mut out = vec![GatewayView {
+        index: None,
+        path: section.clone(),
+        auth: GatewayAuth::Login,
+        component: primary.clone(),
+    }];
+    for (i, a) in primary.additional_gateways.iter().enumerate() {
+        let mut component = primary.clone();
+        component.additional_gateways = Vec::new();
+        component.gateway = a.gateway.clone();
+        component.gateway_service = a.gateway_service.clone();
+        component.gateway_deployment = a.gateway_deployment.clone();
+        component.apps = a.apps.clone();
+        // The primary's own: its extraManifests, patches, chart
+        // overrides and namespace-wide policies (rendered once).
+        component.extra_manifests = Vec::new();
+        component.patches = Vec::new();
+        component.values_overrides = Map::new();
+        component.namespace_zero_trust = Some(false);
+        out.push(GatewayView {
+            index: Some(i),
+            path: section.key("additionalGateways").index(i),
+            auth: a.auth,
+            component,
+        });
+    }
+    out
+}
+
+impl GatewayView {
+    /// The values path of one of its keys (dotted, under its section or
+    /// item): `v.at("gateway.ports.https")`. Every key a rule names this
+    /// way is checked against the schema by `rules::gateway`'s tests.
+    pub fn at(&self, key: &str) -> ValuePath {
+        let mut p = self.path.clone();
+        for k in key.split('.').filter(|k| !k.is_empty()) {
+            p = p.key(k);
+        }
+        p
+    }
+
+    /// The config as this gateway's component reads it: the primary's
+    /// section replaced by this gateway's.
+    pub fn config(&self, config: &Config) -> Config {
+        let mut c = config.clone();
+        c.deploykf_core.deploykf_istio_gateway = self.component.clone();
+        c
+    }
+
+    /// The facts as this gateway's component reads them: its own gateway
+    /// and apps; the login flow's paths only where it is served (the
+    /// primary; `login` gateways send users there).
+    pub fn facts(&self, config: &Config) -> Facts {
+        if self.index.is_none() {
+            return Facts::derive_one(config);
+        }
+        let own = self.config(config);
+        let mut f = Facts::derive_one(&own);
+        let g = &mut f.gateway;
+        g.auth = self.auth;
+        if g.certificate_managed {
+            g.tls_credential_name = format!("{}-cert", g.name);
+        }
+        f.login.paths = Vec::new();
+        if self.auth == GatewayAuth::None {
+            f.login.enabled = false;
+        }
+        f
     }
 }
 

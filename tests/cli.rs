@@ -552,6 +552,34 @@ fn bad_inputs() -> Vec<BadInput> {
             None,
             vec!["--set", "deploykf_core.deploykf_istio_gateway.gatewayDeployment.autoscaling.minReplicas=9"],
         ),
+        // Issue 33: nothing two gateways would share; the error names both keys.
+        (
+            "additional gateway with the primary's hostname",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal, hostname: deploykf.example.com}\n        apps: []\n"),
+            vec![],
+        ),
+        (
+            "two gateways with one name and one app name",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    apps:\n      - {name: ui, namespace: kubeflow, service: ui, port: 80, path: /ui/}\n    additionalGateways:\n      - auth: login\n        gateway: {name: deploykf-gateway, hostname: a.example.com}\n        apps:\n          - {name: ui, namespace: kubeflow, service: ui, port: 80, path: /ui/}\n"),
+            vec![],
+        ),
+        (
+            "private app behind a gateway without auth",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: none\n        gateway: {name: open, hostname: open.example.com}\n        apps:\n          - {name: ui, namespace: kubeflow, service: ui, port: 80, path: /}\n"),
+            vec![],
+        ),
+        // Issue 33: an additional gateway's own settings are checked as the
+        // primary's, at its own keys.
+        (
+            "additional gateway on a port of the Istio proxy",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal, hostname: a.example.com, ports: {http: 15021}}\n        apps: []\n"),
+            vec![],
+        ),
+        (
+            "two gateways on one load balancer address and port",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService: {type: LoadBalancer, loadBalancerIP: 10.0.0.5}\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal, hostname: a.example.com}\n        gatewayService: {loadBalancerIP: 10.0.0.5}\n        apps: []\n"),
+            vec![],
+        ),
     ]
 }
 

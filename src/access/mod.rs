@@ -40,3 +40,48 @@ pub mod tree;
 /// finds the gateway's objects (its Deployment, Service, main Gateway,
 /// RequestAuthentication and ServiceEntry) by their file names there.
 pub const GATEWAY_DIR: &str = "manifests/deploykf-core/deploykf-istio-gateway";
+
+/// The directories of the gateways a tree holds, the primary's
+/// ([`GATEWAY_DIR`]) first, then each of `additionalGateways`
+/// (`<GATEWAY_DIR>-<gateway.name>`): those with a `Gateway.yaml`.
+pub fn gateway_dirs(t: &tree::Tree) -> Vec<String> {
+    let mut out: Vec<String> = t
+        .keys()
+        .filter_map(|p| p.strip_suffix("/Gateway.yaml"))
+        .filter(|d| {
+            *d == GATEWAY_DIR
+                || d.strip_prefix(GATEWAY_DIR)
+                    .is_some_and(|rest| rest.starts_with('-') && !rest.contains('/'))
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort_by_key(|d| (d != GATEWAY_DIR, d.clone()));
+    out
+}
+
+/// The tree as the request model sees it at the gateway whose objects are
+/// in `dir` (one of [`gateway_dirs`]): that gateway's files where the model
+/// finds "the gateway" ([`GATEWAY_DIR`]: its Deployment, Service, Gateway,
+/// RequestAuthentication), and the primary's files under `dir` instead.
+/// Every object stays in the tree, and the model attaches policies by
+/// namespace and pod labels (or `targetRefs`) and routes by Gateway
+/// reference, never by file: only which gateway a request arrives at
+/// changes.
+pub fn at_gateway(t: &tree::Tree, dir: &str) -> tree::Tree {
+    if dir == GATEWAY_DIR {
+        return t.clone();
+    }
+    let (primary, other) = (format!("{GATEWAY_DIR}/"), format!("{dir}/"));
+    t.iter()
+        .map(|(p, docs)| {
+            let path = if let Some(rest) = p.strip_prefix(&primary) {
+                format!("{other}{rest}")
+            } else if let Some(rest) = p.strip_prefix(&other) {
+                format!("{primary}{rest}")
+            } else {
+                p.clone()
+            };
+            (path, docs.clone())
+        })
+        .collect()
+}

@@ -67,6 +67,60 @@ pub struct GatewayComponent {
     pub gateway_service: GatewayService,
     /// meshgen: the apps served behind the gateway.
     pub apps: Vec<App>,
+    /// meshgen: more ingress gateways beside this one (the primary), e.g.
+    /// an internal one for pipelines and machine clients. Each is its own
+    /// Deployment, Service, ServiceAccount (so its own SPIFFE principal)
+    /// and output directory, in this gateway's namespace; a key left out
+    /// is taken from this gateway's, except the names (from its own
+    /// `gateway.name`), `gateway.selectorLabels` (`app` and `istio`: its
+    /// name), `gateway.namespace`, `gateway.wildcardHost`,
+    /// `gateway.tls.credentialName` (its certificate Secret is
+    /// `<gateway.name>-cert`), the Service's annotations and
+    /// `loadBalancerIP`, and the ServiceAccount's annotations.
+    #[serde(default)]
+    #[schemars(transform = super::text::inherited_items)]
+    pub additional_gateways: Vec<AdditionalGateway>,
+}
+
+/// One of `additionalGateways`: the primary's keys, each optional, plus
+/// who its users are (`auth`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdditionalGateway {
+    /// login: the browser flow as on the primary gateway (oauth2-proxy,
+    /// the login page); token: a bearer token is required and nothing
+    /// redirects to a login page (pipelines, machine clients); none: only
+    /// apps marked `auth: none`, and no identity reaches them.
+    #[schemars(transform = untyped)]
+    pub auth: GatewayAuth,
+    /// Settings of its Gateway resource (`name` and `hostname` required).
+    pub gateway: Gateway,
+    /// Settings of its Deployment.
+    pub gateway_deployment: GatewayDeployment,
+    /// Settings of its Service.
+    pub gateway_service: GatewayService,
+    /// The apps served behind it.
+    pub apps: Vec<App>,
+}
+
+/// Who may use an additional gateway (`additionalGateways[].auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayAuth {
+    Login,
+    Token,
+    None,
+}
+
+impl GatewayAuth {
+    /// The value as written in the values file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayAuth::Login => "login",
+            GatewayAuth::Token => "token",
+            GatewayAuth::None => "none",
+        }
+    }
 }
 
 /// An app behind the gateway.

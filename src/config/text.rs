@@ -139,3 +139,37 @@ fn remove_properties(schema: &mut Schema, keys: &[&str]) {
         }
     }
 }
+
+/// The items of `additionalGateways`: every key below `gateway`,
+/// `gatewayService` and `gatewayDeployment` optional (left out, it is the
+/// primary gateway's: `rules::gateway::inherit`), except `gateway.name`
+/// and `gateway.hostname`; `auth`, `gateway` and `apps` required.
+pub fn inherited_items(schema: &mut Schema) {
+    fn optional(node: &mut Value) {
+        if let Some(o) = node.as_object_mut() {
+            o.remove("required");
+            for (_, v) in o.iter_mut() {
+                optional(v);
+            }
+        } else if let Some(a) = node.as_array_mut() {
+            a.iter_mut().for_each(optional);
+        }
+    }
+    let Some(item) = schema.get_mut("items").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(props) = item.get_mut("properties").and_then(Value::as_object_mut) {
+        for key in ["gateway", "gatewayService", "gatewayDeployment"] {
+            if let Some(node) = props.get_mut(key) {
+                optional(node);
+            }
+        }
+        if let Some(g) = props.get_mut("gateway").and_then(Value::as_object_mut) {
+            g.insert("required".into(), serde_json::json!(["name", "hostname"]));
+        }
+    }
+    item.insert(
+        "required".into(),
+        serde_json::json!(["auth", "gateway", "apps"]),
+    );
+}

@@ -48,6 +48,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     patches: crate::component::no_patches,
     rules: crate::rules::cert_manager::check,
     derive,
+    more: crate::component::single,
     shards: crate::component::no_shards,
 };
 
@@ -75,6 +76,7 @@ pub static ISSUER: Descriptor = Descriptor {
     patches: crate::component::no_patches,
     rules: crate::rules::none,
     derive: derive_issuer,
+    more: crate::component::single,
     shards: crate::component::no_shards,
 };
 

@@ -46,6 +46,13 @@ pub static COMPONENT: Descriptor = Descriptor {
     patches: |c| &c.deploykf_core.deploykf_istio_gateway.patches,
     rules: crate::rules::gateway::check,
     derive,
+    // `additionalGateways`: one instance each, in the primary's namespace.
+    more: |c| {
+        let gw = &c.deploykf_core.deploykf_istio_gateway;
+        (gw.additional_gateways.iter())
+            .map(|a| a.gateway.name.clone())
+            .collect()
+    },
     shards: crate::component::no_shards,
 };
 
@@ -87,6 +94,28 @@ pub struct GatewayModel {
     /// `dataplaneMode: ambient` (the gateway namespace stays injected; see
     /// its Namespace template).
     pub ambient: bool,
+    /// One of `additionalGateways`: what is the namespace's or the mesh's
+    /// (the Namespace, the mesh-wide PeerAuthentication, the identity
+    /// header admission policy) is rendered by the primary only.
+    pub additional: bool,
+    /// Name of the HTTP listener's redirect objects (VirtualService or
+    /// HTTPRoute, DestinationRule): `https-redirect` on the primary,
+    /// `<gateway.name>-https-redirect` on an additional gateway (one
+    /// namespace).
+    pub redirect_object_name: String,
+    /// Name of its Telemetry.
+    pub telemetry_name: String,
+    /// Render the CUSTOM (login redirect) policy: `login` gateways.
+    pub login_policy: bool,
+    /// Render the RequestAuthentication and the DENY policy: `login` and
+    /// `token` gateways, with the login flow on.
+    pub token_policy: bool,
+    /// `jwtRules` of its RequestAuthentication (every trusted issuer).
+    pub jwt_rules: Vec<Value>,
+    /// `rules` of its CUSTOM (login) policy.
+    pub login_rules: Vec<Value>,
+    /// `rules` of its DENY policy.
+    pub deny_rules: Vec<Value>,
 }
 
 /// The ingress as Gateway API objects (`api: gateway-api`), always in the
@@ -235,9 +264,38 @@ pub struct AutoscalingModel {
 }
 
 fn derive(input: &Input) -> Part {
+    let Some(i) = input.index else {
+        return derive_one(input, input.facts);
+    };
+    // An additional gateway: the model of its own view of the config.
+    let views = crate::facts::gateways(input.config);
+    let Some(view) = views.get(i + 1) else {
+        return Part::of(&());
+    };
+    let config = view.config(input.config);
+    let facts = view.facts(input.config);
+    derive_one(
+        &Input {
+            config: &config,
+            facts: &facts,
+            extra_manifests: &[],
+            index: input.index,
+        },
+        input.facts,
+    )
+}
+
+/// The model of one gateway; `install` the facts of the whole install
+/// (the issuer lives on the primary's host).
+fn derive_one(input: &Input, install: &crate::facts::Facts) -> Part {
+    use crate::config::GatewayAuth;
     let config = input.config;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let facts = &input.facts.gateway;
+    let additional = input.index.is_some();
+    let auth_on = config.deploykf_core.deploykf_auth.enabled;
+    let policies =
+        super::auth::policies::derive(config, input.facts, &super::auth::issuer(config, install));
     let (main_routes, mut apps) = routes(input);
     let gateway_api = facts.gateway_api.then(|| gateway_api(input, &mut apps));
     let in_istio_namespace = gw.namespace == input.facts.istio.namespace;
@@ -256,7 +314,7 @@ fn derive(input: &Input) -> Part {
         apps,
         deployment_managed: gw.charts.istio_gateway.enabled,
         namespace_zero_trust,
-        namespace_rendered: !in_istio_namespace,
+        namespace_rendered: !in_istio_namespace && !additional,
         wildcard_host: gw.gateway.wildcard_host,
         // meshgen's gateway pods meet "restricted" with sidecars (the
         // gateway injection template adds no init container) and in ambient
@@ -274,6 +332,18 @@ fn derive(input: &Input) -> Part {
         tenant_routes: super::tenant_routes::guard(config, facts),
         ambient: input.facts.istio.ambient,
         gateway_api,
+        additional,
+        redirect_object_name: if additional {
+            facts.redirect_name.clone()
+        } else {
+            "https-redirect".to_string()
+        },
+        telemetry_name: format!("{}-telemetry", facts.name),
+        login_policy: auth_on && facts.auth == GatewayAuth::Login,
+        token_policy: auth_on && facts.auth != GatewayAuth::None,
+        jwt_rules: policies.jwt_rules,
+        login_rules: policies.login_rules,
+        deny_rules: policies.deny_rules,
     })
 }
 

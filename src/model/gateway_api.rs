@@ -146,6 +146,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     patches: crate::component::no_patches,
     rules: crate::rules::none,
     derive,
+    more: crate::component::single,
     shards: crate::component::no_shards,
 };
 

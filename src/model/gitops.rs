@@ -346,7 +346,7 @@ fn flux(
     let mut kustomizations: Vec<FluxKustomization> = Vec::new();
     let mut helm = Vec::new();
     for c in ordered {
-        let chart = charts.get(c.id).filter(|_| c.helm_chart);
+        let chart = (charts.get(c.descriptor.id)).filter(|_| c.helm_chart && c.index.is_none());
         let units: Vec<(String, String)> = match chart {
             Some(chart) => {
                 let dir = format!("flux/{}", c.id);

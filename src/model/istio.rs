@@ -60,6 +60,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     patches: crate::component::no_patches,
     rules: crate::rules::istio::check,
     derive,
+    more: crate::component::single,
     shards: crate::component::no_shards,
 };
 

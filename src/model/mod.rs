@@ -60,6 +60,11 @@ pub struct Model {
     /// Each component's part, by its key (`model.<key>` in templates).
     #[serde(skip)]
     pub parts: BTreeMap<&'static str, minijinja::Value>,
+    /// The part of each further instance of a component
+    /// ([`crate::component::Descriptor::more`]), by its directory: its
+    /// templates see it as `model.<key>` in place of the component's own.
+    #[serde(skip)]
+    pub instance_parts: BTreeMap<String, (&'static str, minijinja::Value)>,
     /// Files enabled components write as they are, by output path
     /// ([`crate::component::Verbatim`]).
     #[serde(skip)]
@@ -89,6 +94,21 @@ impl Model {
         }
         minijinja::Value::from(map)
     }
+
+    /// `model` (as [`Model::to_value`] made it) as the further instance
+    /// in `dir` sees it: its own part in place of its component's; `None`
+    /// for a component's own instance.
+    pub fn instance_value(&self, model: &minijinja::Value, dir: &str) -> Option<minijinja::Value> {
+        let (key, part) = self.instance_parts.get(dir)?;
+        let mut map: BTreeMap<String, minijinja::Value> = BTreeMap::new();
+        for k in model.try_iter().ok()? {
+            if let (Some(name), Ok(v)) = (k.as_str(), model.get_item(&k)) {
+                map.insert(name.to_string(), v);
+            }
+        }
+        map.insert(key.to_string(), part.clone());
+        Some(minijinja::Value::from(map))
+    }
 }
 
 pub fn derive(checked: &Checked) -> Model {
@@ -96,6 +116,7 @@ pub fn derive(checked: &Checked) -> Model {
     let facts = &checked.facts;
     let components = crate::component::instances(config);
     let mut parts = BTreeMap::new();
+    let mut instance_parts = BTreeMap::new();
     let mut charts = BTreeMap::new();
     let mut verbatim = BTreeMap::new();
     for c in &components {
@@ -103,12 +124,20 @@ pub fn derive(checked: &Checked) -> Model {
         let part = (d.derive)(&Input {
             config,
             facts,
-            extra_manifests: checked
-                .extra_manifests
-                .get(d.id)
-                .map_or(&[][..], Vec::as_slice),
+            extra_manifests: match c.index {
+                None => (checked.extra_manifests.get(d.id)).map_or(&[][..], Vec::as_slice),
+                Some(_) => &[],
+            },
+            index: c.index,
         });
-        parts.insert(d.key, part.data);
+        match c.index {
+            None => {
+                parts.insert(d.key, part.data);
+            }
+            Some(_) => {
+                instance_parts.insert(c.dir.clone(), (d.key, part.data));
+            }
+        }
         if c.enabled {
             for f in part.files {
                 verbatim.insert(format!("{}/{}", c.dir, f.name), f.text);
@@ -145,7 +174,10 @@ pub fn derive(checked: &Checked) -> Model {
         .iter()
         .filter(|c| c.enabled && !c.helm_chart)
         .filter_map(|c| {
-            let p = checked.patches.get(c.id)?;
+            let p = checked
+                .patches
+                .get(c.descriptor.id)
+                .filter(|_| c.index.is_none())?;
             (!p.is_empty()).then(|| (c.dir.clone(), p.clone()))
         })
         .collect();
@@ -177,6 +209,7 @@ pub fn derive(checked: &Checked) -> Model {
         user_objects: checked.user_objects.clone(),
         patches,
         parts,
+        instance_parts,
         verbatim,
         gateway_api_bundle: gateway_api::pinned(config),
     }

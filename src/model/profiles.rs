@@ -50,6 +50,7 @@ pub static COMPONENT: Descriptor = Descriptor {
         crate::rules::profiles::check_idp_groups(ctx, f);
     },
     derive: |input| Part::of(&derive(input).into_template_values()),
+    more: crate::component::single,
     shards: |c| {
         let pg = &c.deploykf_core.deploykf_profiles_generator;
         if !pg.enabled {
@@ -346,6 +347,9 @@ pub struct ProfilesModel<P = ProfileModel, N = super::netpol::NetworkPolicyModel
     pub user_id_header: String,
     /// SPIFFE principal of the gateway pods' ServiceAccount.
     pub gateway_principal: String,
+    /// The additional gateways that verify an identity (`login`,
+    /// `token`): each profile admits them as it admits the primary.
+    pub more_gateway_principals: Vec<String>,
     /// Kubeflow's default for `ISTIO_INGRESS_GATEWAY_PRINCIPAL`, its own
     /// gateway's (kubeflow/kubeflow v1.10.0
     /// components/profile-controller/controllers/profile_controller.go:424-426);
@@ -436,6 +440,7 @@ impl ProfilesModel {
             output: self.output,
             user_id_header: self.user_id_header,
             gateway_principal: self.gateway_principal,
+            more_gateway_principals: self.more_gateway_principals,
             kubeflow_gateway_principal: self.kubeflow_gateway_principal,
             pipelines_ui_principal: self.pipelines_ui_principal,
             notebook_controller_principal: self.notebook_controller_principal,
@@ -795,6 +800,7 @@ fn derive(input: &Input) -> ProfilesModel {
             .user_header
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
+        more_gateway_principals: input.facts.identity_gateway_principals()[1..].to_vec(),
         kubeflow_gateway_principal:
             "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
         pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
@@ -849,10 +855,12 @@ fn network_policies(input: &Input) -> Vec<super::netpol::NetworkPolicyModel> {
     if !pg.network_policy.enabled {
         return Vec::new();
     }
-    let gw = &input.facts.gateway;
     let mut rules = vec![
         serde_json::json!({"from": [netpol::same_namespace()]}),
-        serde_json::json!({"from": [netpol::pods_in(&gw.namespace, &gw.selector_labels)]}),
+        serde_json::json!({"from": (input.facts.all_gateways())
+            .filter(|g| g.auth != crate::config::GatewayAuth::None)
+            .map(|g| netpol::pods_in(&g.namespace, &g.selector_labels))
+            .collect::<Vec<_>>()}),
     ];
     rules.push(serde_json::json!({"from": (KUBEFLOW_CONTROLLERS.iter())
         .map(|(ns, apps)| serde_json::json!({

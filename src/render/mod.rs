@@ -272,6 +272,10 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
     // Templates see the derived model only. Convert it once: templates share it (cheap clones), so a
     // fan-out over 10,000 profiles does not convert the model 10,000 times.
     let model_v = model.to_value();
+    // Each further instance's view of the model (its own part).
+    let instance_models: BTreeMap<String, minijinja::Value> = (model.components.iter())
+        .filter_map(|c| Some((c.dir.clone(), model.instance_value(&model_v, &c.dir)?)))
+        .collect();
     let components = model.components.clone();
     let kustomize_dirs = model.kustomize_dirs.clone();
     let kept_dirs = model.kept_dirs.clone();
@@ -294,29 +298,40 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
                 .and_then(|r| r.strip_prefix('/'))
                 .map(|rel| (d, rel))
         });
-        // (output path, fan-out declarations, the model the fan-out reads, the component)
-        let targets: Vec<(String, &[FanOut], minijinja::Value, minijinja::Value)> = match owner {
+        // (output path, fan-out declarations, the model the fan-out reads,
+        // the component, the whole model as it sees it)
+        type Target<'a> = (
+            String,
+            &'a [FanOut],
+            minijinja::Value,
+            minijinja::Value,
+            minijinja::Value,
+        );
+        let targets: Vec<Target> = match owner {
             None => vec![(
                 path.to_string(),
                 crate::model::gitops::FAN_OUT,
                 model_v.clone(),
                 minijinja::Value::from(()),
+                model_v.clone(),
             )],
             Some((d, rel)) => components
                 .iter()
                 .filter(|c| c.enabled && std::ptr::eq(c.descriptor, *d))
                 .map(|c| {
-                    let part = model_v.get_attr(d.key).unwrap_or_default();
+                    let whole = instance_models.get(&c.dir).unwrap_or(&model_v).clone();
+                    let part = whole.get_attr(d.key).unwrap_or_default();
                     (
                         format!("{}/{rel}", c.dir),
                         d.fan_out,
                         part,
                         minijinja::Value::from(minijinja::value::Serde(c)),
+                        whole,
                     )
                 })
                 .collect(),
         };
-        for (out_path, fan_out, root, component_v) in targets {
+        for (out_path, fan_out, root, component_v, model_v) in targets {
             let jobs = match jobs(name, out_path, fan_out, &root) {
                 Ok(jobs) => jobs,
                 Err(d) => {

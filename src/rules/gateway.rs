@@ -5,6 +5,9 @@
 
 use super::{Ctx, Findings};
 use crate::code::Code;
+use crate::facts::GatewayFacts;
+use crate::values::path::ValuePath;
+use serde_json::{json, Value};
 
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
 
@@ -29,96 +32,14 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let facts = ctx.facts;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
-    {
-        let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
-        if !gw.gateway.tls.enabled {
-            fail(
-            format!("{GW}.gateway.tls.enabled"),
-            format!("must be true (TIP: to allow HTTP connections on the gateway, set `{GW}.gateway.tls.redirect` to false)"),
-        );
-        }
-        if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
-            fail(
-            format!("{GW}.gateway.tls.clientsUseHttps"),
-            format!("must be true when `{GW}.gateway.tls.redirect` is true (redirecting to HTTPS makes clients use HTTPS)"),
-        );
-        }
-        if !gw.gateway.tls.redirect && gw.gateway.enable_proxy_protocol {
-            fail(
-                format!("{GW}.gateway.enableProxyProtocol"),
-                format!("can not be true while `{GW}.gateway.tls.redirect` is false: the HTTP listener relays each request to the gateway's own HTTPS listener over a new connection without a PROXY header, and the HTTPS listener (which expects one on every connection) drops it (TIP: set `{GW}.gateway.tls.redirect` to true, or turn the PROXY protocol off and keep the client address with `{GW}.gateway.xffNumTrustedHops`)"),
-            );
-        }
-        let ports = gw.gateway.ports;
-        if ports.http == ports.https {
-            fail(
-                format!("{GW}.gateway.ports.https"),
-                format!(
-                    "must differ from `{GW}.gateway.ports.http` (both are {})",
-                    ports.http
-                ),
-            );
-        }
-        for (name, port) in [("http", ports.http), ("https", ports.https)] {
-            if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
-                fail(
-                    format!("{GW}.gateway.ports.{name}"),
-                    format!(
-                        "port {port} is reserved by the Istio proxy ({what}); choose another port"
-                    ),
-                );
-            }
-        }
-        let (public_http, public_https) = (
-            facts.gateway.public_http_port,
-            facts.gateway.public_https_port,
-        );
-        if public_http == public_https && ports.http != ports.https {
-            fail(
-            format!("{GW}.gatewayService.ports.https"),
-            format!("the public HTTP and HTTPS ports are both {public_http}; set `{GW}.gatewayService.ports` to two different ports"),
-        );
-        }
-        // With a label selector (the Istio API's Gateway), istiod listens
-        // for a server whose port equals any port of a Service selecting the
-        // gateway pods on that Service port's targetPort (istio/istio
-        // 1.30.3 `pilot/pkg/model/gateway.go:482-507` `resolvePorts`, the
-        // first match): a pod port equal to the other listener's Service
-        // port moves this server onto the other's pod port.
-        if !facts.gateway.gateway_api {
-            for (name, pod, other, service) in [
-                ("http", ports.http, "https", public_https),
-                ("https", ports.https, "http", public_http),
-            ] {
-                if pod == service && ports.http != ports.https {
-                    fail(
-                        format!("{GW}.gateway.ports.{name}"),
-                        format!("{pod} is also the gateway Service's {other} port (`{GW}.gatewayService.ports.{other}`): istiod would serve this {name} Gateway server on that Service port's targetPort, the {other} pod port, instead (istio/istio pilot/pkg/model/gateway.go resolvePorts); choose a pod port that is no other Service port"),
-                    );
-                }
-            }
-        }
-        let auto = &gw.gateway_deployment.autoscaling;
-        if auto.min_replicas > auto.max_replicas {
-            fail(
-                format!("{GW}.gatewayDeployment.autoscaling.minReplicas"),
-                format!(
-                    "must not exceed `{GW}.gatewayDeployment.autoscaling.maxReplicas` ({} > {})",
-                    auto.min_replicas, auto.max_replicas
-                ),
-            );
-        }
-        let longest = facts.gateway.names.longest();
-        if longest.len() > MAX_NAME {
-            let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
-            fail(
-                format!("{GW}.gateway.name"),
-                format!(
-                "must be at most {max} characters (meshgen derives longer names from it), got {}",
-                gw.gateway.name.len()
-            ),
-            );
-        }
+    // Each gateway's own settings, at its own keys (the primary's section
+    // or its `additionalGateways` item).
+    for v in crate::facts::gateways(config) {
+        let own = match v.index {
+            None => facts.gateway.clone(),
+            Some(i) => facts.additional_gateways[i].clone(),
+        };
+        check_one(ctx, f, &v, &own);
     }
     if !gw.gateway.tls.redirect && !facts.gateway.certificate_managed {
         f.warnings.push(ctx.warning(Code::RelayNeedsCa,
@@ -158,9 +79,114 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         check_wildcard_host(ctx, f);
     }
     super::auth::check_apps(config, facts, ctx.values, ctx.sources, &mut f.errors);
+    check_additional(ctx, f);
     warn_namespace_wide_app_policies(ctx, f);
     if facts.gateway.gateway_api {
         check_gateway_api(ctx, f);
+    }
+}
+
+/// The settings of one gateway (`v`, with its facts `facts`), each error
+/// at its key under `v.path`: TLS as deployKF requires it, ports that
+/// differ and are free in the gateway pod, autoscaling bounds, a name
+/// short enough for the names derived from it.
+fn check_one(ctx: &Ctx, f: &mut Findings, v: &crate::facts::GatewayView, facts: &GatewayFacts) {
+    let gw = &v.component;
+    let at = |key: &str| v.at(key);
+    let mut fail = |path: ValuePath, message: String| {
+        f.errors.push(super::error_at(ctx.values, path, message))
+    };
+    if !gw.gateway.tls.enabled {
+        fail(
+            at("gateway.tls.enabled"),
+            format!(
+                "must be true (TIP: to allow HTTP connections on the gateway, set `{}` to false)",
+                at("gateway.tls.redirect")
+            ),
+        );
+    }
+    if gw.gateway.tls.redirect && !gw.gateway.tls.clients_use_https {
+        fail(
+            at("gateway.tls.clientsUseHttps"),
+            format!(
+                "must be true when `{}` is true (redirecting to HTTPS makes clients use HTTPS)",
+                at("gateway.tls.redirect")
+            ),
+        );
+    }
+    if !gw.gateway.tls.redirect && gw.gateway.enable_proxy_protocol {
+        fail(
+            at("gateway.enableProxyProtocol"),
+            format!("can not be true while `{r}` is false: the HTTP listener relays each request to the gateway's own HTTPS listener over a new connection without a PROXY header, and the HTTPS listener (which expects one on every connection) drops it (TIP: set `{r}` to true, or turn the PROXY protocol off and keep the client address with `{x}`)", r = at("gateway.tls.redirect"), x = at("gateway.xffNumTrustedHops")),
+        );
+    }
+    let ports = gw.gateway.ports;
+    if ports.http == ports.https {
+        fail(
+            at("gateway.ports.https"),
+            format!(
+                "must differ from `{}` (both are {})",
+                at("gateway.ports.http"),
+                ports.http
+            ),
+        );
+    }
+    for (name, port) in [("http", ports.http), ("https", ports.https)] {
+        if let Some((_, what)) = ISTIO_RESERVED_PORTS.iter().find(|(p, _)| *p == port) {
+            fail(
+                at(&format!("gateway.ports.{name}")),
+                format!("port {port} is reserved by the Istio proxy ({what}); choose another port"),
+            );
+        }
+    }
+    let (public_http, public_https) = (facts.public_http_port, facts.public_https_port);
+    if public_http == public_https && ports.http != ports.https {
+        fail(
+            at("gatewayService.ports.https"),
+            format!("the public HTTP and HTTPS ports are both {public_http}; set `{}` to two different ports", at("gatewayService.ports")),
+        );
+    }
+    // With a label selector (the Istio API's Gateway), istiod listens
+    // for a server whose port equals any port of a Service selecting the
+    // gateway pods on that Service port's targetPort (istio/istio
+    // 1.30.3 `pilot/pkg/model/gateway.go:482-507` `resolvePorts`, the
+    // first match): a pod port equal to the other listener's Service
+    // port moves this server onto the other's pod port.
+    if !facts.gateway_api {
+        for (name, pod, other, service) in [
+            ("http", ports.http, "https", public_https),
+            ("https", ports.https, "http", public_http),
+        ] {
+            if pod == service && ports.http != ports.https {
+                fail(
+                    at(&format!("gateway.ports.{name}")),
+                    format!("{pod} is also the gateway Service's {other} port (`{}`): istiod would serve this {name} Gateway server on that Service port's targetPort, the {other} pod port, instead (istio/istio pilot/pkg/model/gateway.go resolvePorts); choose a pod port that is no other Service port", at(&format!("gatewayService.ports.{other}"))),
+                );
+            }
+        }
+    }
+    let auto = &gw.gateway_deployment.autoscaling;
+    if auto.min_replicas > auto.max_replicas {
+        fail(
+            at("gatewayDeployment.autoscaling.minReplicas"),
+            format!(
+                "must not exceed `{}` ({} > {})",
+                at("gatewayDeployment.autoscaling.maxReplicas"),
+                auto.min_replicas,
+                auto.max_replicas
+            ),
+        );
+    }
+    let longest = facts.names.longest();
+    if longest.len() > MAX_NAME {
+        let max = MAX_NAME - (longest.len() - gw.gateway.name.len());
+        fail(
+            at("gateway.name"),
+            format!(
+                "must be at most {max} characters (meshgen derives longer names from it), got {}",
+                gw.gateway.name.len()
+            ),
+        );
     }
 }
 
@@ -428,4 +454,275 @@ fn owned_namespaces(config: &crate::config::Config) -> Vec<String> {
         owned.extend(pg.profiles.iter().map(|p| format!("{prefix}{}", p.name)));
     }
     owned
+}
+
+/// `additionalGateways` with the keys left out taken from the primary
+/// gateway (see `config::GatewayComponent::additional_gateways`), before
+/// the typed config is read; `None` when there are none. A key an item
+/// sets wins, map by map; lists and scalars are replaced whole.
+pub fn inherit(json: &Value) -> Option<Value> {
+    let primary = json.pointer("/deploykf_core/deploykf_istio_gateway")?;
+    let items = primary.get("additionalGateways")?.as_array()?;
+    if items.is_empty() {
+        return None;
+    }
+    let mut out = json.clone();
+    let mut inherited = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(own) = item.as_object() else {
+            inherited.push(item.clone());
+            continue;
+        };
+        let mut item = Value::Object(own.clone());
+        let name = item
+            .pointer("/gateway/name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        for (key, own_keys) in [
+            (
+                "gateway",
+                &[
+                    "name",
+                    "hostname",
+                    "namespace",
+                    "wildcardHost",
+                    "selectorLabels",
+                ][..],
+            ),
+            ("gatewayService", &["name", "annotations", "loadBalancerIP"]),
+            ("gatewayDeployment", &[]),
+        ] {
+            let mut base = primary.get(key).cloned().unwrap_or(Value::Null);
+            if let Some(b) = base.as_object_mut() {
+                for k in own_keys {
+                    b.remove(*k);
+                }
+                if key == "gateway" {
+                    if let Some(tls) = b.get_mut("tls").and_then(Value::as_object_mut) {
+                        tls.remove("credentialName");
+                    }
+                }
+                if key == "gatewayDeployment" {
+                    if let Some(sa) = b.get_mut("serviceAccount").and_then(Value::as_object_mut) {
+                        sa.remove("name");
+                        sa.remove("annotations");
+                    }
+                }
+            }
+            let slot = item
+                .as_object_mut()
+                .map(|o| o.entry(key).or_insert(Value::Null));
+            if let Some(slot) = slot {
+                let mut merged = base;
+                overlay(&mut merged, slot.take());
+                *slot = merged;
+            }
+        }
+        // The names of its objects, from its own name.
+        if let Some(name) = name {
+            let defaults = [
+                (
+                    "/gateway",
+                    "selectorLabels",
+                    json!({"app": name, "istio": name}),
+                ),
+                ("/gatewayService", "name", json!(name)),
+                ("/gatewayService", "loadBalancerIP", json!("")),
+                ("/gatewayDeployment/serviceAccount", "name", json!(name)),
+            ];
+            for (at, key, value) in defaults {
+                if let Some(o) = item.pointer_mut(at).and_then(Value::as_object_mut) {
+                    o.entry(key).or_insert(value);
+                }
+            }
+        }
+        inherited.push(item);
+    }
+    if let Some(slot) = out.pointer_mut("/deploykf_core/deploykf_istio_gateway/additionalGateways")
+    {
+        *slot = Value::Array(inherited);
+    }
+    Some(out)
+}
+
+/// `top` over `base`, map by map (`null` in `top` keeps `base`).
+fn overlay(base: &mut Value, top: Value) {
+    match (base, top) {
+        (_, Value::Null) => {}
+        (Value::Object(b), Value::Object(t)) => {
+            for (k, v) in t {
+                overlay(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, t) => *b = t,
+    }
+}
+
+/// The rules of `additionalGateways`: each one's own settings as the
+/// primary's are checked, and nothing two gateways would share: the
+/// Gateway, Deployment, Service and ServiceAccount names, host names
+/// (an app's subdomain host included), a fixed load balancer address with
+/// a port on it, and app names (the objects they name live in one
+/// namespace). Each error names both keys.
+pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
+    use crate::config::{AppAuth, GatewayAuth};
+    use crate::values::path::ValuePath;
+    let gw = &ctx.config.deploykf_core.deploykf_istio_gateway;
+    if gw.additional_gateways.is_empty() {
+        return;
+    }
+    let views = crate::facts::gateways(ctx.config);
+    let at = |v: &crate::facts::GatewayView, key: &str| v.at(key);
+    let err = |f: &mut Findings, path: ValuePath, message: String| {
+        f.errors.push(super::error_at(ctx.values, path, message));
+    };
+    for v in views.iter().filter(|v| v.index.is_some()) {
+        let c = &v.component;
+        if v.auth == GatewayAuth::None {
+            for (i, app) in c.apps.iter().enumerate() {
+                if app.auth != AppAuth::None {
+                    err(
+                        f,
+                        v.path.key("apps").index(i).key("auth"),
+                        format!("must be none: app `{}` is behind a gateway with `{}` none, which verifies no identity (set the app's auth to none, or the gateway's auth to login or token)", app.name, at(v, "auth")),
+                    );
+                }
+            }
+        }
+        if v.auth != GatewayAuth::None && !ctx.config.deploykf_core.deploykf_auth.enabled {
+            err(
+                f,
+                at(v, "auth"),
+                format!("is {} while `deploykf_core.deploykf_auth.enabled` is false: no issuer verifies its users; set it to none", v.auth.as_str()),
+            );
+        }
+    }
+    // Nothing shared between two gateways.
+    type Key = (&'static str, String, ValuePath);
+    let mut seen: Vec<Key> = Vec::new();
+    for v in &views {
+        let c = &v.component;
+        let mut keys: Vec<Key> = vec![
+            ("name", c.gateway.name.clone(), at(v, "gateway.name")),
+            (
+                "Service name",
+                c.gateway_service.name.clone(),
+                at(v, "gatewayService.name"),
+            ),
+            (
+                "ServiceAccount name",
+                c.gateway_deployment.service_account.name.clone(),
+                at(v, "gatewayDeployment.serviceAccount.name"),
+            ),
+            (
+                "host name",
+                c.gateway.hostname.clone(),
+                at(v, "gateway.hostname"),
+            ),
+        ];
+        for (i, app) in c.apps.iter().enumerate() {
+            let app_at = v.path.key("apps").index(i);
+            keys.push(("app name", app.name.clone(), app_at.key("name")));
+            if let Some(s) = &app.subdomain {
+                keys.push((
+                    "host name",
+                    format!("{s}.{}", c.gateway.hostname),
+                    app_at.key("subdomain"),
+                ));
+            }
+        }
+        let s = &c.gateway_service;
+        if !s.load_balancer_ip.is_empty() {
+            let (http, https) = crate::facts::public_ports_of(c);
+            for (name, port) in [("http", http), ("https", https)] {
+                keys.push((
+                    "load balancer address and port",
+                    format!("{}:{port}", s.load_balancer_ip),
+                    at(v, &format!("gatewayService.ports.{name}")),
+                ));
+            }
+        }
+        for (what, value, path) in keys {
+            let other = seen.iter().find(|(w, val, p)| {
+                *w == what && *val == value && (v.index.is_some() || !same_gateway(p, &v.path))
+            });
+            if let Some((_, _, first)) = other {
+                err(
+                    f,
+                    path,
+                    format!(
+                        "{what} `{value}` is also {}: two gateways may not share it",
+                        super::located(ctx.values, ctx.sources, first)
+                    ),
+                );
+                continue;
+            }
+            seen.push((what, value, path));
+        }
+    }
+}
+
+/// Whether `path` is a key of the gateway at `gateway` (the primary's
+/// keys are a prefix of every additional one's, so that one is told by
+/// `additionalGateways`).
+fn same_gateway(
+    path: &crate::values::path::ValuePath,
+    gateway: &crate::values::path::ValuePath,
+) -> bool {
+    use crate::values::path::Segment;
+    let additional = |p: &crate::values::path::ValuePath| {
+        p.0.iter()
+            .position(|s| *s == Segment::Key("additionalGateways".into()))
+            .and_then(|i| match p.0.get(i + 1) {
+                Some(Segment::Index(n)) => Some(*n),
+                _ => None,
+            })
+    };
+    path.starts_with(gateway) && additional(path) == additional(gateway)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every key the gateway rules name through `GatewayView::at` (a
+    /// literal `at("...")`, or the literal head of `at(&format!("...{x}"))`)
+    /// is a key of the gateway's section in the schema: a misspelt one
+    /// fails here rather than losing its location silently.
+    #[test]
+    fn every_key_named_through_a_gateway_view_exists() {
+        let schema = crate::schema::derive::derived();
+        let section =
+            &schema["properties"]["deploykf_core"]["properties"]["deploykf_istio_gateway"];
+        let source = include_str!("gateway.rs");
+        let start = source.find("fn check_one(").unwrap_or(0);
+        let one = &source[start..start + source[start..].find("\n}\n").unwrap_or(0)];
+        let mut keys = Vec::new();
+        let patterns = [
+            (one, "at(\"", '"'),
+            (one, "at(&format!(\"", '{'),
+            (source, "at(v, \"", '"'),
+            (source, "at(v, &format!(\"", '{'),
+        ];
+        for (text, open, close) in patterns {
+            for (i, _) in text.match_indices(open) {
+                let rest = &text[i + open.len()..];
+                if let Some(end) = rest.find(close) {
+                    keys.push(rest[..end].trim_end_matches('.').to_string());
+                }
+            }
+        }
+        assert!(keys.len() > 10, "found only {keys:?}");
+        let item = &section["properties"]["additionalGateways"]["items"];
+        for key in keys {
+            let found = |mut node: &serde_json::Value| {
+                for k in key.split('.') {
+                    node = &node["properties"][k];
+                }
+                node.is_object()
+            };
+            assert!(
+                found(section) || found(item),
+                "`{key}` is no key of a gateway"
+            );
+        }
+    }
 }

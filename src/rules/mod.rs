@@ -148,6 +148,9 @@ const MAX_INTEGRAL_FLOATS: usize = 256;
 /// at the key, located in the user's file: no input ends in an internal
 /// error.
 fn typed(values: &Values, json: &Value) -> Result<Config, Diagnostics> {
+    // `additionalGateways` take the keys they leave out from the primary.
+    let inherited = gateway::inherit(json);
+    let json = inherited.as_ref().unwrap_or(json);
     let mut fixed: Option<Value> = None;
     for _ in 0..=MAX_INTEGRAL_FLOATS {
         let err = match serde_path_to_error::deserialize(fixed.as_ref().unwrap_or(json)) {

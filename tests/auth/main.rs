@@ -12,6 +12,7 @@ mod coverage;
 mod edge;
 mod egress;
 mod gateway;
+mod gateways;
 mod idp_groups;
 mod kubeflow;
 mod m2m;

@@ -48,6 +48,7 @@ pub static COMPONENT: Descriptor = Descriptor {
         crate::rules::auth::check_redirect_uris(ctx, f);
     },
     derive,
+    more: crate::component::single,
     shards: crate::component::no_shards,
 };
 
@@ -205,6 +206,12 @@ pub struct AuthModel {
     /// dex's static users: login email and the Secret holding the password.
     pub static_users: Vec<StaticUser>,
     pub gateway_principal: String,
+    /// The additional `login` gateways' principals: they send users to
+    /// oauth2-proxy (ext-authz) as the primary does.
+    pub more_login_principals: Vec<String>,
+    /// The additional `login` and `token` gateways' principals: their
+    /// proxies fetch dex's keys to verify tokens (`REMOTE_JWKS_MODE`).
+    pub more_token_principals: Vec<String>,
     pub oauth2_proxy_principal: String,
     pub m2m_discovery_binding: bool,
     /// Render the JWKS relay (m2m on, `m2m.jwksUri` empty).
@@ -337,19 +344,26 @@ impl Generated {
     }
 }
 
-fn derive(input: &Input) -> Part {
-    let config = input.config;
-    let facts = input.facts;
+/// The issuer of the users' tokens: dex on the primary gateway's host,
+/// else the external one.
+pub fn issuer(config: &crate::config::Config, facts: &crate::facts::Facts) -> String {
     let a = &config.deploykf_core.deploykf_auth;
-    let ns = &a.namespace;
-    let issuer = if a.dex.enabled {
+    if a.dex.enabled {
         format!(
             "{}/dex",
             crate::facts::base_url(&facts.gateway, &facts.gateway.hostname)
         )
     } else {
         a.oauth2_proxy.oidc.issuer_url.clone()
-    };
+    }
+}
+
+fn derive(input: &Input) -> Part {
+    let config = input.config;
+    let facts = input.facts;
+    let a = &config.deploykf_core.deploykf_auth;
+    let ns = &a.namespace;
+    let issuer = issuer(config, facts);
     let mut generated = Generated::default();
     let dex = a
         .dex
@@ -403,6 +417,14 @@ fn derive(input: &Input) -> Part {
             Vec::new()
         },
         gateway_principal: facts.gateway.principal.clone(),
+        more_login_principals: (facts.additional_gateways.iter())
+            .filter(|g| g.auth == crate::config::GatewayAuth::Login)
+            .map(|g| g.principal.clone())
+            .collect(),
+        more_token_principals: (facts.additional_gateways.iter())
+            .filter(|g| g.auth != crate::config::GatewayAuth::None)
+            .map(|g| g.principal.clone())
+            .collect(),
         oauth2_proxy_principal: format!("cluster.local/ns/{ns}/sa/oauth2-proxy"),
         m2m_discovery_binding: a.m2m.enabled && a.m2m.allow_anonymous_discovery,
         jwks_relay: a.m2m.enabled && a.m2m.jwks_uri.is_empty(),
@@ -456,6 +478,18 @@ fn network_policies(
     let ambient = facts.istio.ambient;
     let name = |n: &str| crate::facts::string_map(&[("app.kubernetes.io/name", n)]);
     let gateway = netpol::pods_in(&facts.gateway.namespace, &facts.gateway.selector_labels);
+    // The additional gateways' pods: `login` ones reach oauth2-proxy, and
+    // `login` and `token` ones fetch the keys they verify tokens with.
+    let more = |login_only: bool| -> Vec<Value> {
+        (facts.additional_gateways.iter())
+            .filter(|g| match g.auth {
+                crate::config::GatewayAuth::Login => true,
+                crate::config::GatewayAuth::Token => !login_only,
+                crate::config::GatewayAuth::None => false,
+            })
+            .map(|g| netpol::pods_in(&g.namespace, &g.selector_labels))
+            .collect()
+    };
     // Who verifies tokens itself in a profile: every pod's sidecar, or the
     // namespace's waypoint (`Gateway/waypoint`'s pods carry its name:
     // istio/istio 1.30.3 `manifests/charts/istio-control/istio-discovery/files/waypoint.yaml:69`).
@@ -477,13 +511,11 @@ fn network_policies(
         ));
     }
     if a.dex.enabled {
-        let from = [
-            gateway.clone(),
-            json!({"podSelector": {"matchLabels": name("oauth2-proxy")}}),
-        ]
-        .into_iter()
-        .chain(key_fetchers(idp_namespaces))
-        .collect();
+        let from = std::iter::once(gateway.clone())
+            .chain(more(false))
+            .chain([json!({"podSelector": {"matchLabels": name("oauth2-proxy")}})])
+            .chain(key_fetchers(idp_namespaces))
+            .collect();
         out.push(netpol::allow(
             "dex",
             &name("dex"),
@@ -494,7 +526,7 @@ fn network_policies(
     out.push(netpol::allow(
         "oauth2-proxy",
         &name("oauth2-proxy"),
-        vec![gateway.clone()],
+        std::iter::once(gateway.clone()).chain(more(true)).collect(),
         netpol::tcp_ports(&[OAUTH2_PROXY_PORT], ambient),
     ));
     if a.m2m.enabled && a.m2m.jwks_uri.is_empty() {
@@ -506,6 +538,7 @@ fn network_policies(
             .map(|p| format!("{}{}", pg.profile_defaults.profile_name_prefix, p.name))
             .collect();
         let from = std::iter::once(gateway)
+            .chain(more(false))
             .chain(key_fetchers(&relay_fetchers))
             .collect();
         out.push(netpol::allow(
