@@ -514,10 +514,16 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    egress:\n      mode: registry-only\n"),
             vec![],
         ),
+        // The egress gateway routes registry-only's ServiceEntries.
         (
-            "egress gateway",
+            "egress gateway without registry-only",
             None,
             vec!["--set", "deploykf_dependencies.istio.egress.gateway.enabled=true"],
+        ),
+        (
+            "egress gateway in the ingress gateway's namespace",
+            Some(b"deploykf_dependencies:\n  istio:\n    egress:\n      mode: registry-only\n      gateway:\n        enabled: true\n        namespace: deploykf-istio-gateway\n"),
+            vec![],
         ),
         (
             "egress host with a scheme",

@@ -148,6 +148,11 @@ fn golden_egress_registry_only() {
 }
 
 #[test]
+fn golden_egress_gateway() {
+    check_case("egress-gateway");
+}
+
+#[test]
 fn golden_http_behind_proxy() {
     check_case("http-behind-proxy");
 }
