@@ -41,10 +41,17 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         }
     }
     let pg = &ctx.config.deploykf_core.deploykf_profiles_generator;
+    let cidrs = format!("{GATEWAY}.apiServerCIDRs");
     if pg.network_policy.enabled && eg.api_server_cidrs.is_empty() {
+        // At the user's line: `enabled` unless they emptied the list.
+        let at = if ctx.set_by_user(&cidrs) {
+            cidrs.clone()
+        } else {
+            format!("{GATEWAY}.enabled")
+        };
         f.warnings.push(ctx.warning(
-            &format!("{GATEWAY}.apiServerCIDRs"),
-            "is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster, so a pod calling the Kubernetes API (Argo's executor in pipeline steps, the Pipelines launcher) is refused; set the API server's addresses (`kubectl get endpoints kubernetes -n default`)".to_string(),
+            &at,
+            format!("`{cidrs}` is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster, so a pod calling the Kubernetes API is refused (Kubeflow's pipeline steps do: Argo's executor, the `kfp-launcher` ConfigMap); set the API server's addresses (`kubectl get endpoints kubernetes -n default`)"),
         ));
     }
 }
