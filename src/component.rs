@@ -30,6 +30,7 @@ pub static ALL: &[&Descriptor] = &[
     &crate::model::cert_manager::ISSUER,
     &crate::model::auth::COMPONENT,
     &crate::model::gateway::COMPONENT,
+    &crate::model::egress_gateway::COMPONENT,
     &crate::model::profiles::COMPONENT,
 ];
 

@@ -514,10 +514,16 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    egress:\n      mode: registry-only\n"),
             vec![],
         ),
+        // The egress gateway routes registry-only's ServiceEntries.
         (
-            "egress gateway",
+            "egress gateway without registry-only",
             None,
             vec!["--set", "deploykf_dependencies.istio.egress.gateway.enabled=true"],
+        ),
+        (
+            "egress gateway in the ingress gateway's namespace",
+            Some(b"deploykf_dependencies:\n  istio:\n    egress:\n      mode: registry-only\n      gateway:\n        enabled: true\n        namespace: deploykf-istio-gateway\n"),
+            vec![],
         ),
         (
             "egress host with a scheme",
@@ -1496,6 +1502,37 @@ fn a_usage_error_exits_2_before_reading_anything() {
         Shown::All,
     );
     assert!(!ws.path().join("out").exists());
+}
+
+/// Issue 32 point 5: with the egress gateway, profile pods reach only pods
+/// of the cluster and `apiServerCIDRs`; left empty, a warning at the line
+/// that turned the gateway on says what breaks, and none once it is set.
+#[test]
+fn egress_gateway_without_api_server_cidrs_warns_at_the_users_line() {
+    let ws = Workspace::new();
+    ws.file(
+        "v.yaml",
+        b"deploykf_dependencies:\n  istio:\n    egress:\n      mode: registry-only\n      gateway:\n        enabled: true\n",
+    );
+    let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: `deploykf_dependencies.istio.egress.gateway.enabled`: `deploykf_dependencies.istio.egress.gateway.apiServerCIDRs` is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster")
+            && stderr(&o).contains("--> v.yaml:6:18"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ws.run(&[
+        "generate",
+        "-f",
+        "v.yaml",
+        "-o",
+        "out2",
+        "--set",
+        "deploykf_dependencies.istio.egress.gateway.apiServerCIDRs[0]=10.0.0.10/32",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("apiServerCIDRs"), "{}", stderr(&o));
 }
 
 /// Issue 15: with your own cert-manager, meshgen renders no ClusterIssuer

@@ -13,8 +13,9 @@ mod common;
 
 use common::helm::NamedTest;
 use common::root;
+use meshgen::access::netpol::selector_matches;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// The reference charts, one per supported minor.
@@ -22,9 +23,8 @@ const VERSIONS: [&str; 3] = ["1.28.10", "1.29.6", "1.30.3"];
 const CHART_DIR: &str = "manifests/deploykf-dependencies/istio";
 
 type Test = fn(&Path, &str);
-
 fn main() {
-    let tests: [(&str, Test); 10] = [
+    let tests: [(&str, Test); 11] = [
         (
             "defaults_take_effect_in_the_upstream_charts",
             defaults_take_effect_in_the_upstream_charts,
@@ -64,6 +64,10 @@ fn main() {
         (
             "registry_only_egress_reaches_the_mesh_config",
             registry_only_egress_reaches_the_mesh_config,
+        ),
+        (
+            "egress_gateway_pods_are_injected_with_the_gateway_template",
+            egress_gateway_pods_are_injected_with_the_gateway_template,
         ),
     ];
     let mut trials: Vec<(String, NamedTest)> = vec![(
@@ -805,4 +809,61 @@ deploykf_dependencies:
     assert_eq!(m["outboundTrafficPolicy"]["mode"], "REGISTRY_ONLY", "{m}");
     let open = mesh(&render(helm, version, "{}", &[]), "istio");
     assert!(open.get("outboundTrafficPolicy").is_none(), "{open}");
+}
+
+/// Issue 32 point 5: the egress gateway's pods (`image: auto`) are
+/// injected by the chart's webhook, which selects them by their
+/// namespace's and their own labels (a MutatingWebhookConfiguration's
+/// `namespaceSelector` and `objectSelector`, both must match), with the
+/// injector's `gateway` template that their annotation names; for the
+/// default revision and a canary one.
+fn egress_gateway_pods_are_injected_with_the_gateway_template(helm: &Path, version: &str) {
+    const DIR: &str = "manifests/deploykf-dependencies/istio-egress-gateway";
+    let values = r#"
+deploykf_dependencies:
+  istio:
+    egress:
+      mode: registry-only
+      gateway:
+        enabled: true
+        apiServerCIDRs: ["10.0.0.10/32"]
+"#;
+    for sets in [
+        &[][..],
+        &["deploykf_dependencies.istio.revision=canary"][..],
+    ] {
+        let (g, docs) = render_generated(helm, version, values, sets);
+        let labels = |d: &Value| -> BTreeMap<String, String> {
+            serde_json::from_value(d.clone()).unwrap_or_default()
+        };
+        let namespace = parse(&g.files[&format!("{DIR}/Namespace.yaml")]).remove(0);
+        let deployment = parse(&g.files[&format!("{DIR}/Deployment.yaml")]).remove(0);
+        let ns_labels = labels(&namespace["metadata"]["labels"]);
+        let pod = &deployment["spec"]["template"]["metadata"];
+        let pod_labels = labels(&pod["labels"]);
+        let webhook = docs
+            .iter()
+            .filter(|d| d["kind"] == "MutatingWebhookConfiguration")
+            .flat_map(|d| d["webhooks"].as_array().unwrap().iter())
+            .find(|w| {
+                selector_matches(&w["namespaceSelector"], &ns_labels)
+                    && selector_matches(&w["objectSelector"], &pod_labels)
+            });
+        assert!(
+            webhook.is_some(),
+            "{sets:?}: no injection webhook selects {ns_labels:?} / {pod_labels:?}"
+        );
+        assert_eq!(pod["annotations"]["inject.istio.io/templates"], "gateway");
+        let injector = docs
+            .iter()
+            .filter(|d| d["kind"] == "ConfigMap")
+            .find(|d| {
+                d["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("istio-sidecar-injector"))
+            })
+            .unwrap();
+        let config = parse(injector["data"]["config"].as_str().unwrap()).remove(0);
+        assert!(config["templates"].get("gateway").is_some(), "{sets:?}");
+    }
 }

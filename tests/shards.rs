@@ -201,7 +201,8 @@ fn adding_a_profile_changes_one_shard_and_flux_orders_shards_after_the_platform(
 /// The shard plan's per-profile bound counts what the profile template
 /// renders with every per-profile option on: 1,000 profiles whose members
 /// fill both member RoleBindings (edit and view), with the NetworkPolicies
-/// (on by default), the egress ServiceEntry (registry-only, sidecar) or
+/// (on by default), the egress ServiceEntry and, with the egress gateway,
+/// the `allow-egress` NetworkPolicy (registry-only, sidecar) or
 /// the waypoint and its Telemetry (ambient), render into shards of at most
 /// 1,000 objects. Failed before the bound counted the NetworkPolicies:
 /// `shard-c would manage 1040 objects` (the render benchmark's values).
@@ -221,6 +222,8 @@ fn the_shard_bound_holds_with_every_per_profile_object() {
         &[
             "deploykf_dependencies.istio.egress.mode=registry-only",
             "deploykf_core.deploykf_profiles_generator.profileDefaults.egress.allowedHosts[0]=pypi.org",
+            "deploykf_dependencies.istio.egress.gateway.enabled=true",
+            "deploykf_dependencies.istio.egress.gateway.apiServerCIDRs[0]=10.0.0.10/32",
         ][..],
         &[
             "deploykf_dependencies.istio.dataplaneMode=ambient",

@@ -38,6 +38,8 @@ const SIDECAR_WHEN: &[&str] = &[
     "source.namespace",
     "source.principal",
     "destination.port",
+    // At an egress gateway (`egress.rs`, the sidecar's SNI).
+    "connection.sni",
     "request.headers[",
     "request.auth.claims[",
 ];
@@ -84,7 +86,11 @@ pub fn unmodelled(t: &Tree) -> Vec<Unmodelled> {
                 note("a ServiceEntry adds hosts to the mesh".into())
             }
             "VirtualService" => virtual_service(d, &mut note),
-            "Gateway" if istio && items(&d["spec"]["servers"]).count() > 1 => {
+            "Gateway"
+                if istio
+                    && items(&d["spec"]["servers"]).count() > 1
+                    && !super::egress::gateway_modelled(d) =>
+            {
                 note("only the first server of a Gateway is modelled".into())
             }
             "Gateway" if !istio => {
@@ -231,7 +237,7 @@ fn destination_rule(d: &Value, t: &Tree, note: &mut impl FnMut(String)) {
                 .into(),
         );
     }
-    if d["spec"].get("subsets").is_some() {
+    if d["spec"].get("subsets").is_some() && !super::egress::subsets_modelled(d) {
         note("subsets are not modelled".into());
     }
 }
@@ -259,6 +265,10 @@ fn virtual_service(d: &Value, note: &mut impl FnMut(String)) {
         if r.get("delegate").is_some() {
             note(format!("http[{i}]: delegation is not modelled"));
         }
+    }
+    // An egress gateway's routes (`egress.rs`).
+    if super::egress::routes_modelled(d) {
+        return;
     }
     for k in ["tcp", "tls"] {
         if items(&d["spec"][k]).next().is_some() {

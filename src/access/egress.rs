@@ -19,9 +19,25 @@
 //! - ztunnel (ambient) enforces neither (istio/istio#54281, #55163): a
 //!   pod without a sidecar, or in an ambient namespace, reaches what its
 //!   NetworkPolicies allow.
+//! - Through an egress gateway (istio.io "Egress Gateways"; the objects
+//!   `model::egress_gateway` renders, its citations there): a sidecar
+//!   takes the first VirtualService exported to its namespace, bound to
+//!   `mesh` (or to no gateway), naming the host, whose `tls` route matches
+//!   the port and the SNI, and connects to its destination, a Service (the
+//!   gateway pods behind it), with the DestinationRule subset's Istio
+//!   mutual TLS and SNI; the NetworkPolicies of both ends admit that
+//!   connection; the gateway's AuthorizationPolicies decide it as a
+//!   sidecar's (`super::sidecar::authorize`: source namespace, port,
+//!   `connection.sni`); a Gateway selecting those pods terminates it on a
+//!   server of that port naming the SNI host (`ISTIO_MUTUAL`), a
+//!   VirtualService of the gateway's namespace bound to that Gateway takes
+//!   it on with a `tcp` route, a ServiceEntry seen from the gateway's
+//!   namespace declares the host, and the gateway pods' NetworkPolicies
+//!   admit their egress to its address.
 
 use super::netpol::{self, namespace_labels, selector_matches, Peer, PodRef, Tree};
-use serde_json::Value;
+use super::tree::{items, text};
+use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 
 /// A pod's connection to a host outside the cluster.
@@ -53,6 +69,11 @@ pub fn egress(t: &Tree, req: &Outbound) -> Result<(), String> {
             ));
         }
     }
+    if req.sidecar && !ambient {
+        if let Some(route) = mesh_route(t, ns, req.host, req.port) {
+            return through_gateway(t, req, &route);
+        }
+    }
     if !netpol::egress_allowed(t, req.from, &Peer::External(req.address), req.port) {
         return Err(format!(
             "a NetworkPolicy of `{ns}` refuses egress to {}:{}",
@@ -60,6 +81,275 @@ pub fn egress(t: &Tree, req: &Outbound) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A sidecar's route of a host to a Service of the mesh.
+struct MeshRoute {
+    /// `VirtualService/<ns>/<name>`.
+    by: String,
+    /// The destination Service's host, subset and port.
+    service: String,
+    subset: Option<String>,
+    port: u16,
+}
+
+fn kind_docs<'t>(t: &'t Tree, kind: &'t str, group: &'t str) -> impl Iterator<Item = &'t Value> {
+    (t.values().flatten()).filter(move |d| {
+        d["kind"] == kind
+            && d["apiVersion"]
+                .as_str()
+                .is_some_and(|a| a.starts_with(group))
+    })
+}
+
+fn name_of(d: &Value) -> String {
+    format!(
+        "{}/{}/{}",
+        text(&d["kind"]),
+        text(&d["metadata"]["namespace"]),
+        text(&d["metadata"]["name"])
+    )
+}
+
+fn strs(v: &Value) -> impl Iterator<Item = &str> {
+    items(v).filter_map(Value::as_str)
+}
+
+/// A `match` entry's `port` (absent: any) is `port`.
+fn port_matches(m: &Value, port: u16) -> bool {
+    m.get("port")
+        .is_none_or(|p| p.as_u64() == Some(u64::from(port)))
+}
+
+/// The sidecar's route for `host`:`port` from namespace `ns`, if a
+/// VirtualService bound to `mesh` sends it to a Service of the mesh.
+fn mesh_route(t: &Tree, ns: &str, host: &str, port: u16) -> Option<MeshRoute> {
+    kind_docs(t, "VirtualService", "networking.istio.io/")
+        .filter(|vs| exported_to(vs, ns))
+        .filter(|vs| strs(&vs["spec"]["hosts"]).any(|h| h == host))
+        .filter(|vs| match vs["spec"].get("gateways") {
+            None => true,
+            Some(g) => strs(g).any(|g| g == "mesh"),
+        })
+        .find_map(|vs| {
+            let route = items(&vs["spec"]["tls"]).find(|r| {
+                items(&r["match"]).any(|m| {
+                    m.get("gateways")
+                        .is_none_or(|g| strs(g).any(|g| g == "mesh"))
+                        && port_matches(m, port)
+                        && strs(&m["sniHosts"]).any(|h| h == host)
+                })
+            })?;
+            let dest = &items(&route["route"]).next()?["destination"];
+            Some(MeshRoute {
+                by: name_of(vs),
+                service: text(&dest["host"]).to_string(),
+                subset: dest["subset"].as_str().map(str::to_string),
+                port: dest["port"]["number"]
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(port),
+            })
+        })
+}
+
+/// The SNI and TLS mode a sidecar uses towards `service`:`port` in
+/// `subset`: the DestinationRule for the host (the client's namespace's
+/// first, as Istio looks them up, `pilot/pkg/model/push_context.go`
+/// `destinationRule`), the subset's port-level, then its own settings.
+fn client_tls(
+    t: &Tree,
+    ns: &str,
+    service: &str,
+    subset: &str,
+    port: u16,
+) -> Option<(String, String)> {
+    let mut rules: Vec<&Value> = kind_docs(t, "DestinationRule", "networking.istio.io/")
+        .filter(|d| d["spec"]["host"] == service && exported_to(d, ns))
+        .collect();
+    rules.sort_by_key(|d| d["metadata"]["namespace"] != ns);
+    let s = items(&rules.first()?["spec"]["subsets"]).find(|s| s["name"] == subset)?;
+    let policy = &s["trafficPolicy"];
+    let tls = items(&policy["portLevelSettings"])
+        .find(|p| p["port"]["number"].as_u64() == Some(u64::from(port)))
+        .map(|p| &p["tls"])
+        .filter(|t| t.is_object())
+        .unwrap_or(&policy["tls"]);
+    Some((
+        text(&tls["mode"]).to_string(),
+        tls["sni"].as_str().unwrap_or(service).to_string(),
+    ))
+}
+
+/// The connection from the sidecar of `req.from` through the egress
+/// gateway `route` names, to the host.
+fn through_gateway(t: &Tree, req: &Outbound, route: &MeshRoute) -> Result<(), String> {
+    let ns = &req.from.namespace;
+    let via = &route.by;
+    let gw = super::sidecar::pod_behind(t, &route.service, route.port)
+        .map_err(|e| format!("{via} routes to {}: {e}", route.service))?;
+    let subset = route.subset.as_deref().unwrap_or_default();
+    let (mode, sni) = client_tls(t, ns, &route.service, subset, route.port).ok_or_else(|| {
+        format!(
+            "{via}: no DestinationRule subset `{subset}` for {}",
+            route.service
+        )
+    })?;
+    if mode != "ISTIO_MUTUAL" {
+        return Err(format!(
+            "{via}: the subset `{subset}` of {} is not ISTIO_MUTUAL ({mode:?})",
+            route.service
+        ));
+    }
+    let gw_ref = PodRef {
+        namespace: gw.namespace.clone(),
+        labels: gw.labels.clone(),
+    };
+    if !netpol::connection_allowed(t, &Peer::Pod(req.from.clone()), &gw_ref, gw.port) {
+        return Err(format!(
+            "a NetworkPolicy refuses `{ns}` -> the egress gateway ({}:{})",
+            gw.namespace, gw.port
+        ));
+    }
+    let inbound = super::sidecar::Inbound {
+        pod: gw.clone(),
+        principal: Some(format!("cluster.local/ns/{ns}/sa/default-editor")),
+        method: String::new(),
+        path: String::new(),
+        headers: Default::default(),
+        token: None,
+        sni: Some(sni.clone()),
+    };
+    if !super::sidecar::authorize(t, &inbound, super::sidecar::Enforcer::Sidecar) {
+        return Err(format!(
+            "the egress gateway's AuthorizationPolicies refuse `{ns}` for {sni} (`connection.sni`)"
+        ));
+    }
+    let gw_ns = gw.namespace.as_str();
+    let gateway = kind_docs(t, "Gateway", "networking.istio.io/")
+        .filter(|g| {
+            super::sidecar::selects(
+                &json!({"selector": {"matchLabels": g["spec"]["selector"]}}),
+                &gw.labels,
+            )
+        })
+        .find(|g| {
+            items(&g["spec"]["servers"]).any(|s| {
+                s["port"]["number"].as_u64() == Some(u64::from(route.port))
+                    && s["tls"]["mode"] == "ISTIO_MUTUAL"
+                    && strs(&s["hosts"]).any(|h| {
+                        let h = h.split_once('/').map_or(h, |(_, h)| h);
+                        h == sni || h == "*"
+                    })
+            })
+        })
+        .ok_or_else(|| {
+            format!(
+                "no Gateway on the egress gateway ends `{sni}`:{}",
+                route.port
+            )
+        })?;
+    let gateway_names = [
+        format!(
+            "{}/{}",
+            text(&gateway["metadata"]["namespace"]),
+            text(&gateway["metadata"]["name"])
+        ),
+        text(&gateway["metadata"]["name"]).to_string(),
+    ];
+    let onward = kind_docs(t, "VirtualService", "networking.istio.io/")
+        .filter(|vs| {
+            vs["metadata"]["namespace"] == gw_ns && strs(&vs["spec"]["hosts"]).any(|h| h == sni)
+        })
+        .find_map(|vs| {
+            let r = items(&vs["spec"]["tcp"]).find(|r| {
+                items(&r["match"]).any(|m| {
+                    strs(&m["gateways"]).any(|g| gateway_names.contains(&g.to_string()))
+                        && port_matches(m, route.port)
+                })
+            })?;
+            let dest = &items(&r["route"]).next()?["destination"];
+            Some((
+                text(&dest["host"]).to_string(),
+                dest["port"]["number"]
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok()),
+            ))
+        })
+        .ok_or_else(|| {
+            format!(
+                "no VirtualService takes `{sni}` on from {}",
+                name_of(gateway)
+            )
+        })?;
+    let port = onward.1.unwrap_or(req.port);
+    if onward.0 != req.host {
+        return Err(format!(
+            "the egress gateway sends `{sni}` to {}, not {}",
+            onward.0, req.host
+        ));
+    }
+    let seen = service_entries(t)
+        .filter(|se| exported_to(se, gw_ns))
+        .any(|se| declares(se, req.host, port));
+    if !seen {
+        return Err(format!(
+            "no ServiceEntry seen from `{gw_ns}` declares {}:{port}",
+            req.host
+        ));
+    }
+    if !netpol::egress_allowed(t, &gw_ref, &Peer::External(req.address), port) {
+        return Err(format!(
+            "a NetworkPolicy of `{gw_ns}` refuses the egress gateway's egress to {}:{port}",
+            req.address
+        ));
+    }
+    Ok(())
+}
+
+/// Whether [`egress`] evaluates all of a VirtualService's `tls` and `tcp`
+/// routes (`super::coverage`): no `http` routes, each `tls` route matched
+/// by SNI and each `tcp` route by gateway (and port), one destination each.
+pub fn routes_modelled(vs: &Value) -> bool {
+    let one = |r: &Value| items(&r["route"]).count() == 1;
+    let keys_in = |m: &Value, known: &[&str]| {
+        m.as_object()
+            .is_some_and(|o| o.keys().all(|k| known.contains(&k.as_str())))
+    };
+    vs["spec"].get("http").is_none()
+        && items(&vs["spec"]["tls"]).all(|r| {
+            one(r)
+                && items(&r["match"]).all(|m| {
+                    keys_in(m, &["gateways", "port", "sniHosts"]) && m.get("sniHosts").is_some()
+                })
+        })
+        && items(&vs["spec"]["tcp"]).all(|r| {
+            one(r)
+                && items(&r["match"])
+                    .all(|m| keys_in(m, &["gateways", "port"]) && m.get("gateways").is_some())
+        })
+}
+
+/// Whether [`egress`] evaluates every server of an Istio Gateway: each
+/// ends Istio mutual TLS (an egress gateway's), which no request of the
+/// ingress model reaches.
+pub fn gateway_modelled(gw: &Value) -> bool {
+    items(&gw["spec"]["servers"])
+        .all(|s| s["tls"]["mode"] == "ISTIO_MUTUAL" && s["port"]["protocol"] == "TLS")
+}
+
+/// Whether [`egress`] evaluates a DestinationRule's subsets: none selects
+/// endpoints by label (each is the whole Service), and each one's TLS is
+/// Istio mutual TLS (its SNI is read).
+pub fn subsets_modelled(dr: &Value) -> bool {
+    items(&dr["spec"]["subsets"]).all(|s| {
+        s.get("labels").is_none()
+            && s.as_object()
+                .is_some_and(|o| o.keys().all(|k| k == "name" || k == "trafficPolicy"))
+            && items(&s["trafficPolicy"]["portLevelSettings"])
+                .chain(std::iter::once(&s["trafficPolicy"]))
+                .all(|p| p.get("tls").is_none_or(|t| t["mode"] == "ISTIO_MUTUAL"))
+    })
 }
 
 /// The mesh config of the Istio the tree installs (the wrapper chart's

@@ -370,6 +370,7 @@ fn through_gateway(
         path: url.path.clone(),
         headers: identity.clone(),
         token: forwarded.map(|(iss, _, full)| (iss.clone(), full.clone())),
+        sni: None,
     };
     at_destination(t, &inbound, host, assumed, steps)
 }
@@ -554,6 +555,7 @@ fn from_pod(
         path: url.path.clone(),
         headers: BTreeMap::new(),
         token: None,
+        sni: None,
     };
     Ok(at_destination(t, &inbound, &host, assumed, steps))
 }

@@ -93,6 +93,7 @@ pub fn jwks_fetch_by(t: &Tree, rule: &Value, fetcher: &str) -> Result<(), String
         path,
         headers: BTreeMap::new(),
         token: None,
+        sni: None,
     };
     if !at_destination(t, &req) {
         return unreachable(&format!("the pods' policies refuse the GET of {fetcher}"));

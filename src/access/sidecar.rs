@@ -46,6 +46,9 @@ pub struct Inbound {
     pub headers: BTreeMap<String, String>,
     /// A token in `Authorization`: (issuer, claims; list claims as lists).
     pub token: Option<(String, Value)>,
+    /// The SNI of the caller's TLS (`connection.sni`): at an egress
+    /// gateway, the host the sidecar's DestinationRule names.
+    pub sni: Option<String>,
 }
 
 /// The pod behind a Service host (`<svc>.<ns>.svc.cluster.local`) and
@@ -189,6 +192,9 @@ pub fn inbound_attribute(req: &Inbound, verified: VerifiedToken, key: &str) -> V
     }
     if key == "destination.port" {
         return vec![req.pod.port.to_string()];
+    }
+    if key == "connection.sni" {
+        return req.sni.iter().cloned().collect();
     }
     if let Some(h) = key
         .strip_prefix("request.headers[")

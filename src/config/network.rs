@@ -50,11 +50,33 @@ impl EgressMode {
 
 /// `istio.egress.gateway`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressGateway {
-    /// Route each profile's allowed hosts through an egress gateway (not
-    /// rendered yet: true is an error).
+    /// Route each profile's allowed hosts through an egress gateway
+    /// (needs `mode: registry-only`): its AuthorizationPolicy lets each
+    /// profile reach only its own hosts, and a NetworkPolicy in each
+    /// profile keeps its pods from skipping their proxy.
     pub enabled: bool,
+    /// The namespace of the egress gateway (rendered by meshgen, Pod
+    /// Security "restricted").
+    #[schemars(
+        pattern(super::text::DNS_LABEL),
+        length(max = 63),
+        extend("x-meshgen-expected" = super::text::DNS_LABEL_IS)
+    )]
+    pub namespace: String,
+    /// The addresses of the Kubernetes API server, as the pods reach it
+    /// (the endpoints of the `kubernetes` Service, e.g. 10.0.0.10/32):
+    /// with the egress gateway, profile pods may reach only pods of the
+    /// cluster and these; Argo's executor and the Pipelines launcher in
+    /// profile pods call the API server.
+    #[serde(rename = "apiServerCIDRs")]
+    #[schemars(
+        inner(pattern(super::text::CIDR)),
+        extend("x-meshgen-expected" = "an IPv4 or IPv6 CIDR such as 10.0.0.0/8"),
+        transform = super::text::expected_onto_items
+    )]
+    pub api_server_cidrs: Vec<String>,
 }
 
 /// meshgen: a profile's egress (`egress`).

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod cert_manager;
+pub mod egress_gateway;
 pub mod gateway;
 pub mod gateway_api;
 pub mod gitops;

@@ -120,12 +120,13 @@ fn objects_bound(
         0
     };
     // In either output: the NetworkPolicies (`default-deny-ingress`,
-    // `allow-ingress`), the egress ServiceEntry under registry-only, and
+    // `allow-ingress`, with the egress gateway `allow-egress`), the egress ServiceEntry under registry-only, and
     // in ambient the waypoint's Telemetry (counted whenever it may apply).
     // `profile_documents` lists what is rendered; tests/shards.rs renders
     // shards at the bound with each of these on.
     let common = idp
         + if pg.network_policy.enabled { 2 } else { 0 }
+        + usize::from(crate::model::egress_gateway::confines_profiles(config))
         + usize::from(istio.egress.mode == crate::config::EgressMode::RegistryOnly)
         + usize::from(ambient);
     match pg.output {
@@ -871,10 +872,12 @@ fn network_policies(input: &Input) -> Vec<super::netpol::NetworkPolicyModel> {
     if input.facts.istio.ambient {
         rules.push(netpol::probe_rule());
     }
-    vec![
+    let mut policies = vec![
         netpol::default_deny_ingress(),
         netpol::allow_namespace("allow-ingress", rules),
-    ]
+    ];
+    policies.extend(super::egress_gateway::profile_egress_policy(input.config));
+    policies
 }
 
 /// The profile's object-store settings over the defaults, key by key.

@@ -288,16 +288,10 @@ fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
 }
 
 /// `istio.egress` (issue 32 point 5): `registry-only` only where Istio
-/// enforces it, and no egress gateway yet.
+/// enforces it (the egress gateway's own rules: `rules/egress_gateway.rs`).
 fn check_egress(ctx: &Ctx, f: &mut Findings) {
     let istio = &ctx.config.deploykf_dependencies.istio;
     let egress = &istio.egress;
-    if egress.gateway.enabled {
-        f.errors.push(ctx.error(
-            &format!("{ISTIO}.egress.gateway.enabled"),
-            "meshgen does not render an egress gateway yet: set it to false (with `mode: registry-only` each profile's sidecars reach its allowed hosts directly)".to_string(),
-        ));
-    }
     if egress.mode != crate::config::EgressMode::RegistryOnly {
         return;
     }

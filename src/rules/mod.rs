@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod cert_manager;
+pub mod egress_gateway;
 pub mod extra;
 pub mod gateway;
 pub mod gateway_chart;

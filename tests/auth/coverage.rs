@@ -20,6 +20,28 @@ pub(crate) fn the_model_reads_everything_meshgen_renders_that_affects_traffic() 
     }
 }
 
+/// The egress gateway's objects are all evaluated (`access::egress`):
+/// what the egress-gateway case reports is what egress-registry-only
+/// already does (the profiles' ServiceEntries, the auth namespace's
+/// Sidecar) and the API server's `ipBlock`. Before `egress.rs` read them,
+/// its VirtualServices' tls/tcp routes, the DestinationRule's subsets, the
+/// Gateway's servers and the `connection.sni` rules were reported.
+#[test]
+pub(crate) fn the_egress_gateway_objects_are_all_modelled() {
+    let found: Vec<String> = unmodelled(&case("egress-gateway"))
+        .iter()
+        .map(|u| format!("{}: {}", u.object, u.what))
+        .collect();
+    let expected = |f: &&String| {
+        f.ends_with("a ServiceEntry adds hosts to the mesh")
+            || f.starts_with("Sidecar/deploykf-auth/")
+            || (f.starts_with("NetworkPolicy/team-") && f.contains("ipBlock peers"))
+    };
+    let other: Vec<&String> = found.iter().filter(|f| !expected(f)).collect();
+    assert!(other.is_empty(), "{other:#?}");
+    assert!(found.len() >= 3, "{found:#?}");
+}
+
 /// Objects and fields that affect traffic and that the model does not
 /// evaluate are each reported, naming the object and its file.
 #[test]

@@ -1,8 +1,9 @@
 //! The egress layer of the request model (issue 32 point 5): a profile
 //! pod's connection to a host outside the cluster, evaluated by
 //! `meshgen::access::egress` (Istio's semantics cited there) over the
-//! golden case `egress-registry-only`: team-a may reach PyPI, team-b only
-//! the profiles' default host, team-c nothing.
+//! golden cases `egress-registry-only` and `egress-gateway` (the same
+//! profiles, through the egress gateway): team-a may reach PyPI, team-b
+//! only the profiles' default host, team-c nothing.
 
 use super::*;
 use meshgen::access::egress::{egress, Outbound};
@@ -145,8 +146,9 @@ fn the_egress_replay_notices_a_missing_safeguard() {
     );
 }
 
-/// What stays open (README "Egress", not done): a pod without a sidecar
-/// skips the outbound policy, and no NetworkPolicy stops it yet.
+/// What stays open without the egress gateway (README "Egress"): a pod
+/// without a sidecar skips the outbound policy, and no NetworkPolicy can
+/// stop it (its sidecar's allowed hosts leave from the pod itself).
 #[test]
 fn a_pod_without_a_sidecar_still_reaches_any_host() {
     let t = case("egress-registry-only");
@@ -159,4 +161,122 @@ fn a_pod_without_a_sidecar_still_reaches_any_host() {
         port: 443,
     };
     assert_eq!(egress(&t, &bypass), Ok(()));
+}
+
+/// A connection from `from` to `host`:443 that skips the proxy (no sidecar,
+/// or traffic excluded from capture): straight to the host's address.
+fn bypassing(t: &Tree, from: &PodRef, host: &str) -> Result<(), String> {
+    egress(
+        t,
+        &Outbound {
+            from,
+            sidecar: false,
+            host,
+            address: "198.51.100.10".parse().unwrap(),
+            port: 443,
+        },
+    )
+}
+
+/// What each replay through the egress gateway expects.
+fn gateway_violations(t: &Tree) -> Vec<String> {
+    let (a, b, c) = (notebook("team-a"), notebook("team-b"), notebook("team-c"));
+    let mut bad = egress_violations(t);
+    let got = bypassing(t, &a, "pypi.org");
+    if got.is_ok() {
+        bad.push(format!(
+            "team-a's pod skipping its proxy -> an allowed host's address: {got:?}, expected refused"
+        ));
+    }
+    for (what, from) in [("team-a", &a), ("team-b", &b), ("team-c", &c)] {
+        let got = bypassing(t, from, "exfil.example.net");
+        if got.is_ok() {
+            bad.push(format!(
+                "{what}'s pod skipping its proxy -> any address: admitted"
+            ));
+        }
+    }
+    bad
+}
+
+/// Issue 32 point 5 with `egress.gateway.enabled`: every replay of
+/// registry-only holds through the egress gateway, and a pod skipping its
+/// proxy is refused by its NetworkPolicy. Fails on main, where
+/// `gateway.enabled: true` is an error (no tree).
+#[test]
+fn the_egress_gateway_admits_each_profile_its_own_hosts_and_nothing_skips_it() {
+    let t = case("egress-gateway");
+    let bad = gateway_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let a = notebook("team-a");
+    assert_eq!(
+        bypassing(&t, &a, "pypi.org"),
+        Err("a NetworkPolicy of `team-a` refuses egress to 198.51.100.10:443".into())
+    );
+}
+
+/// Removes the documents of `kind` (named `name`, or any) from the tree.
+fn without(t: &Tree, kind: &str, name: Option<&str>) -> Tree {
+    let mut t = t.clone();
+    for docs in t.values_mut() {
+        docs.retain(|d| !(d["kind"] == kind && name.is_none_or(|n| d["metadata"]["name"] == n)));
+    }
+    t
+}
+
+/// team-b -> team-a's host is refused by the egress gateway itself: with
+/// team-a's ServiceEntry exported to every namespace (so team-b's sidecar
+/// knows the host and routes it to the gateway), the gateway's
+/// AuthorizationPolicy refuses team-b for that SNI.
+#[test]
+fn the_egress_gateway_refuses_another_profiles_host_by_its_authorization_policy() {
+    let mut t = case("egress-gateway");
+    for docs in t.values_mut() {
+        for d in docs.iter_mut() {
+            if d["kind"] == "ServiceEntry" && d["metadata"]["namespace"] == "team-a" {
+                d["spec"]["exportTo"] = json!(["*"]);
+            }
+        }
+    }
+    let b = notebook("team-b");
+    assert_eq!(
+        to_host(&t, &b, "pypi.org", 443),
+        Err("the egress gateway's AuthorizationPolicies refuse `team-b` for pypi.org (`connection.sni`)".into())
+    );
+    let open = without(&t, "AuthorizationPolicy", Some("istio-egressgateway"));
+    assert_eq!(to_host(&open, &b, "pypi.org", 443), Ok(()));
+}
+
+/// The replay notices each safeguard of the gateway: without the
+/// profiles' `allow-egress` NetworkPolicy a pod skips its proxy; without
+/// the VirtualServices a sidecar connects to the host itself, which that
+/// NetworkPolicy refuses (so the admitted replays did go through the
+/// gateway); without the DestinationRule there is no Istio mutual TLS to
+/// the gateway; without the gateway's ServiceEntry it knows no host.
+#[test]
+fn the_egress_gateway_replay_notices_a_missing_safeguard() {
+    let base = case("egress-gateway");
+    assert!(gateway_violations(&base).is_empty());
+    for (kind, name) in [
+        ("NetworkPolicy", Some("allow-egress")),
+        ("VirtualService", None),
+        ("DestinationRule", Some("istio-egressgateway")),
+        ("Gateway", Some("istio-egressgateway")),
+    ] {
+        let t = without(&base, kind, name);
+        assert!(
+            !gateway_violations(&t).is_empty(),
+            "without {kind} {name:?}"
+        );
+    }
+    let mut no_se = base.clone();
+    for docs in no_se.values_mut() {
+        docs.retain(|d| {
+            !(d["kind"] == "ServiceEntry" && d["metadata"]["namespace"] == "deploykf-istio-egress")
+        });
+    }
+    assert!(
+        !gateway_violations(&no_se).is_empty(),
+        "without the gateway's ServiceEntry"
+    );
 }

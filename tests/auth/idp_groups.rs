@@ -64,6 +64,7 @@ pub(crate) fn via_gateway(
         path: path.into(),
         headers,
         token: forwarded.then(|| (dex.to_string(), full)),
+        sni: None,
     })
 }
 
@@ -246,6 +247,7 @@ pub(crate) fn idp_group_violations(t: &Tree) -> Vec<String> {
             "https://deploykf.example.com/dex".into(),
             json!({"sub": "carol", "email": "carol@example.com", "groups": ["ml-platform-admins"]}),
         )),
+        sni: None,
     };
     if into_profile(t, "research", &from_pod) {
         bad.push("a pod of another profile was admitted by a token's groups".into());

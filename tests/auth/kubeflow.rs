@@ -256,6 +256,7 @@ fn end_to_end(t: &Tree, req: &Request, session: Session) -> Result<String, Strin
             .token
             .as_ref()
             .map(|(iss, c)| (iss.clone(), serde_json::to_value(c).unwrap())),
+        sni: None,
     };
     if !at_sidecar(t, &inbound) {
         return Err(format!("{host}: its sidecar refuses {identity:?}"));

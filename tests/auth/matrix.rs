@@ -70,6 +70,7 @@ fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str) -> bool {
             path: path.into(),
             headers,
             token: fwd.then(|| (iss.to_string(), claims)),
+            sni: None,
         };
         into_profile(t, ns, &req)
     };
@@ -81,6 +82,7 @@ fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str) -> bool {
             path: path.into(),
             headers: BTreeMap::new(),
             token: None,
+            sni: None,
         };
         into_profile(t, ns, &req)
     };

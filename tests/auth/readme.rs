@@ -40,6 +40,7 @@ pub(crate) fn the_readme_apps_example_works_in_the_model() {
             path: path.into(),
             headers: BTreeMap::new(),
             token: None,
+            sni: None,
         };
         if !at_destination(&t, &req) {
             bad.push(format!(

@@ -33,6 +33,7 @@ pub(crate) fn inbound(
             .map(|u| claims(&[("kubeflow-userid", u)]))
             .unwrap_or_default(),
         token: None,
+        sni: None,
     }
 }
 
@@ -243,6 +244,7 @@ pub(crate) fn destination_violations(t: &Tree) -> Vec<String> {
             path: "/notebook/kf-research/x/".into(),
             headers: seen,
             token: None,
+            sni: None,
         };
         if at_destination(t, &req) {
             bad.push(format!(

@@ -524,6 +524,7 @@ pub(crate) fn dex_key_violations(t: &Tree) -> Vec<String> {
         path: "/dex/keys".into(),
         headers: BTreeMap::new(),
         token: None,
+        sni: None,
     };
     let mut bad = Vec::new();
     // The waypoint of a profile with idpGroup members fetches the keys.
