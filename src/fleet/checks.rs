@@ -142,7 +142,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                     i,
                     mine.key,
                     Diagnostic::warning(format!(
-                        "cluster `{}` turns off what the base turns on: `{}` (base: `{}`){set_at}; if that is meant, say so in the cluster's values, else drop the override",
+                        "cluster `{}` turns off what the base turns on: `{}` (base: `{}`){set_at}; check that the cluster means to run weaker than the base",
                         name(i),
                         mine.shown,
                         base.shown
@@ -156,15 +156,14 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
     // `clusters/<name>/`, so each cluster's tree must say it lives there.
     let mut prefixes: BTreeMap<&str, usize> = BTreeMap::new();
     let mut namespaces: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut no_repo: Vec<usize> = Vec::new();
     for (i, f) in found.iter().enumerate() {
         let n = name(i);
         match f.facts.engine.as_str() {
             "argocd" => {
                 let a = &f.facts.argo;
                 if a.repo_url.is_empty() {
-                    out.push(at(i, "argocd.source.repo.url", Diagnostic::error(format!(
-                        "is empty in cluster `{n}`, which renders no Argo CD objects then, and the fleet's ApplicationSet can not point at it: set `argocd.source.repo.url`, `revision` and `path` (e.g. in the base values)"
-                    ))));
+                    no_repo.push(i);
                     continue;
                 }
                 if !points_at_cluster(&a.repo_path, n) {
@@ -202,6 +201,16 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
             }
             _ => {}
         }
+    }
+    if let Some(&first) = no_repo.first() {
+        let names: Vec<String> = no_repo.iter().map(|&i| format!("`{}`", name(i))).collect();
+        out.push(at(first, "argocd.source.repo.url", Diagnostic::warning(format!(
+            "is empty in cluster{} {}, which render{} no Argo CD objects then, so the fleet's ApplicationSet leaves {} out: set `argocd.source.repo.url`, `revision` and `path` (e.g. in the base values)",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 { "s" } else { "" },
+            if names.len() == 1 { "it" } else { "them" },
+        ))));
     }
     out.sort();
     out
