@@ -24,6 +24,8 @@ Examples:
                                                    Kubeflow 26.03's applications behind meshgen
   meshgen values -f my.yaml --set deploykf_core.deploykf_istio_gateway.gateway.hostname=ml.example.com
                                                    show the merged values
+  meshgen generate --fleet platform/fleet.yaml -o fleet
+                                                   every cluster of a fleet, with its ApplicationSet / Flux entries
   meshgen access explain -f my.yaml --as alice@example.com GET https://deploykf.example.com/
                                                    who can reach what, and why
   meshgen access check expect.yaml --tree gitops/platform

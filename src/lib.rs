@@ -67,7 +67,7 @@ fn validate_timed(
     // The embedded schema compiles on a second thread while the values
     // load (it needs nothing of theirs).
     let (values, schema) = std::thread::scope(|scope| {
-        let schema = scope.spawn(schema::Schema::embedded);
+        let schema = scope.spawn(schema::Schema::shared);
         let values = values::build(inputs, &mut session.sources);
         let schema = schema
             .join()
@@ -84,7 +84,7 @@ fn validate_timed(
     if errors.has_errors() {
         let mut errors = errors;
         errors.extend(rule_errors_beside(
-            &schema, &values, &json, &errors, session,
+            schema, &values, &json, &errors, session,
         ));
         errors.sort();
         return Err(errors);
