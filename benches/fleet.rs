@@ -64,7 +64,8 @@ fn fleet(dir: &Path, n: usize, values: Option<&str>) -> Vec<Vec<String>> {
     let mut fleet = String::from("clusters:\n");
     let mut singles = Vec::new();
     for i in 0..n {
-        let host = format!("deploykf_core.deploykf_istio_gateway.gateway.hostname=c{i}.example.com");
+        let host =
+            format!("deploykf_core.deploykf_istio_gateway.gateway.hostname=c{i}.example.com");
         writeln!(fleet, "  - name: c{i}\n    set: [\"{host}\"]").unwrap();
         let mut args: Vec<String> = vec!["generate".into()];
         if let Some(v) = values {

@@ -83,9 +83,7 @@ fn validate_timed(
     session.warnings.extend(warnings);
     if errors.has_errors() {
         let mut errors = errors;
-        errors.extend(rule_errors_beside(
-            schema, &values, &json, &errors, session,
-        ));
+        errors.extend(rule_errors_beside(schema, &values, &json, &errors, session));
         errors.sort();
         return Err(errors);
     }

@@ -48,7 +48,13 @@ fn golden_fleets_render_as_committed() {
         let out = tmp.path().join("out");
         let o = run(
             &fleet_dir(name),
-            &["generate", "--fleet", "fleet.yaml", "-o", out.to_str().unwrap()],
+            &[
+                "generate",
+                "--fleet",
+                "fleet.yaml",
+                "-o",
+                out.to_str().unwrap(),
+            ],
         );
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         let rendered = without_markers(read_tree(&out));
@@ -78,11 +84,7 @@ fn golden_fleets_render_as_committed() {
 /// The arguments of a single `meshgen generate` with a cluster's layers,
 /// as README "Fleets" says them.
 fn single_args(fleet: &meshgen::fleet::Fleet, cluster: &str) -> Vec<String> {
-    let c = fleet
-        .clusters
-        .iter()
-        .find(|c| c.name == cluster)
-        .unwrap();
+    let c = fleet.clusters.iter().find(|c| c.name == cluster).unwrap();
     let inputs = c.inputs();
     let mut args = vec!["generate".to_string()];
     if let Some(p) = &inputs.preset {
@@ -92,7 +94,11 @@ fn single_args(fleet: &meshgen::fleet::Fleet, cluster: &str) -> Vec<String> {
         args.extend(["-f".into(), f.display().to_string()]);
     }
     for s in &inputs.sets {
-        let flag = if s.force_string { "--set-string" } else { "--set" };
+        let flag = if s.force_string {
+            "--set-string"
+        } else {
+            "--set"
+        };
         args.extend([flag.into(), s.text.clone()]);
     }
     args
@@ -106,7 +112,13 @@ fn each_cluster_is_byte_for_byte_its_single_render() {
         let out = tmp.path().join("out");
         let o = run(
             &dir,
-            &["generate", "--fleet", "fleet.yaml", "-o", out.to_str().unwrap()],
+            &[
+                "generate",
+                "--fleet",
+                "fleet.yaml",
+                "-o",
+                out.to_str().unwrap(),
+            ],
         );
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         let fleet = meshgen::fleet::load(
@@ -227,7 +239,11 @@ fn the_fleet_is_written_all_or_none() {
     std::fs::write(dir.join("values/prod.yaml"), prod).unwrap();
     let o = run(&dir, &["generate", "--fleet", "fleet.yaml", "-o", "../out"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("clusters/dev/notes.txt"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("clusters/dev/notes.txt"),
+        "{}",
+        stderr(&o)
+    );
     let mut expected = before.clone();
     expected.insert(PathBuf::from("clusters/dev/notes.txt"), b"mine".to_vec());
     assert_eq!(expected, read_tree(&tmp.path().join("out")));
@@ -239,7 +255,17 @@ fn diff_reports_only_the_changed_cluster() {
     let dir = tmp.path().join("fleet");
     let o = run(&dir, &["generate", "--fleet", "fleet.yaml", "-o", "../out"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(&dir, &["diff", "--fleet", "fleet.yaml", "-o", "../out", "--exit-code"]);
+    let o = run(
+        &dir,
+        &[
+            "diff",
+            "--fleet",
+            "fleet.yaml",
+            "-o",
+            "../out",
+            "--exit-code",
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
     // Promotion is a values change: staging's host name.
@@ -250,7 +276,17 @@ fn diff_reports_only_the_changed_cluster() {
             .replace("staging.ml.example.net", "stage.ml.example.net"),
     )
     .unwrap();
-    let o = run(&dir, &["diff", "--fleet", "fleet.yaml", "-o", "../out", "--exit-code"]);
+    let o = run(
+        &dir,
+        &[
+            "diff",
+            "--fleet",
+            "fleet.yaml",
+            "-o",
+            "../out",
+            "--exit-code",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let patch = stdout(&o);
     let touched: Vec<&str> = patch
@@ -262,9 +298,20 @@ fn diff_reports_only_the_changed_cluster() {
         touched.iter().all(|l| l.starts_with("clusters/staging/")),
         "{touched:?}"
     );
-    assert!(stderr(&o).contains("cluster `dev`: unchanged"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("cluster `staging`: changed"), "{}", stderr(&o));
-    let o = run(&dir, &["diff", "--fleet", "fleet.yaml", "-o", "../out", "--stat"]);
+    assert!(
+        stderr(&o).contains("cluster `dev`: unchanged"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("cluster `staging`: changed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        &dir,
+        &["diff", "--fleet", "fleet.yaml", "-o", "../out", "--stat"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let stat = stdout(&o);
     assert!(stat.starts_with("cluster `staging`:\n"), "{stat}");
@@ -272,7 +319,16 @@ fn diff_reports_only_the_changed_cluster() {
     // Paths narrow it.
     let o = run(
         &dir,
-        &["diff", "--fleet", "fleet.yaml", "-o", "../out", "--stat", "--", "clusters/dev"],
+        &[
+            "diff",
+            "--fleet",
+            "fleet.yaml",
+            "-o",
+            "../out",
+            "--stat",
+            "--",
+            "clusters/dev",
+        ],
     );
     assert_eq!(stdout(&o), "");
 }

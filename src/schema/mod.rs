@@ -58,9 +58,11 @@ impl Schema {
     /// [`Schema::embedded`], compiled once per process (a fleet
     /// validates many clusters' values).
     pub fn shared() -> Result<&'static Schema, Diagnostic> {
-        static SCHEMA: std::sync::OnceLock<Result<Schema, Diagnostic>> =
-            std::sync::OnceLock::new();
-        SCHEMA.get_or_init(Schema::embedded).as_ref().map_err(Clone::clone)
+        static SCHEMA: std::sync::OnceLock<Result<Schema, Diagnostic>> = std::sync::OnceLock::new();
+        SCHEMA
+            .get_or_init(Schema::embedded)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     pub fn embedded() -> Result<Schema, Diagnostic> {
