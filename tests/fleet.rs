@@ -255,17 +255,12 @@ fn diff_reports_only_the_changed_cluster() {
     let dir = tmp.path().join("fleet");
     let o = run(&dir, &["generate", "--fleet", "fleet.yaml", "-o", "../out"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let o = run(
-        &dir,
-        &[
-            "diff",
-            "--fleet",
-            "fleet.yaml",
-            "-o",
-            "../out",
-            "--exit-code",
-        ],
-    );
+    let fleet_diff = |extra: &[&str]| {
+        let mut args = vec!["diff", "--fleet", "fleet.yaml", "-o", "../out"];
+        args.extend(extra);
+        run(&dir, &args)
+    };
+    let o = fleet_diff(&["--exit-code"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
     // Promotion is a values change: staging's host name.
@@ -276,17 +271,7 @@ fn diff_reports_only_the_changed_cluster() {
             .replace("staging.ml.example.net", "stage.ml.example.net"),
     )
     .unwrap();
-    let o = run(
-        &dir,
-        &[
-            "diff",
-            "--fleet",
-            "fleet.yaml",
-            "-o",
-            "../out",
-            "--exit-code",
-        ],
-    );
+    let o = fleet_diff(&["--exit-code"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let patch = stdout(&o);
     let touched: Vec<&str> = patch
@@ -308,33 +293,18 @@ fn diff_reports_only_the_changed_cluster() {
         "{}",
         stderr(&o)
     );
-    let o = run(
-        &dir,
-        &["diff", "--fleet", "fleet.yaml", "-o", "../out", "--stat"],
-    );
+    let o = fleet_diff(&["--stat"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let stat = stdout(&o);
     assert!(stat.starts_with("cluster `staging`:\n"), "{stat}");
     assert!(!stat.contains("clusters/dev/"), "{stat}");
     // Paths narrow it.
-    let o = run(
-        &dir,
-        &[
-            "diff",
-            "--fleet",
-            "fleet.yaml",
-            "-o",
-            "../out",
-            "--stat",
-            "--",
-            "clusters/dev",
-        ],
-    );
+    let o = fleet_diff(&["--stat", "--", "clusters/dev"]);
     assert_eq!(stdout(&o), "");
 }
 
-/// A fleet of `clusters` (name, values text, extra fleet-file lines) in
-/// a new directory, run with `args`; the output snapshotted.
+/// The fleet file `fleet` and the values `files` in a new directory,
+/// rendered with `generate --fleet`; what it printed snapshotted.
 fn check_snapshot(name: &str, description: &str, fleet: &str, files: &[(&str, &str)]) {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("fleet.yaml"), fleet).unwrap();

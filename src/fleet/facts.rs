@@ -166,12 +166,10 @@ pub fn of(values: &Value) -> ClusterFacts {
     f
 }
 
-/// The minor of an Istio version (`1.30.3` → (1, 30)).
+/// The minor of an Istio version (`1.30.3` → (1, 30)), as the rules
+/// read it.
 pub fn minor(version: &str) -> Option<(u64, u64)> {
-    let mut parts = version.trim_start_matches('v').split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+    crate::config::istio_minor(version)
 }
 
 #[cfg(test)]
