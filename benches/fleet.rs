@@ -45,7 +45,8 @@ fn org(profiles: usize) -> String {
     for u in 0..500 {
         writeln!(s, "      - {{id: u{u}, email: user{u}@example.com}}").unwrap();
     }
-    s.push_str("    profiles:\n");
+    // The defaults' groups name the defaults' users.
+    s.push_str("    groups: []\n    profiles:\n");
     for p in 0..profiles {
         writeln!(
             s,
