@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod access;
+mod fleet;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -24,6 +25,8 @@ Examples:
                                                    Kubeflow 26.03's applications behind meshgen
   meshgen values -f my.yaml --set deploykf_core.deploykf_istio_gateway.gateway.hostname=ml.example.com
                                                    show the merged values
+  meshgen generate --fleet platform/fleet.yaml -o fleet
+                                                   every cluster of a fleet, with its ApplicationSet / Flux entries
   meshgen access explain -f my.yaml --as alice@example.com GET https://deploykf.example.com/
                                                    who can reach what, and why
   meshgen access check expect.yaml --tree gitops/platform
@@ -78,6 +81,11 @@ enum Command {
         /// Output directory; replaced atomically (only if empty, new, or an earlier meshgen output); `-` prints the stream to stdout, as without -o
         #[arg(short = 'o', long = "output-dir", value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Render every cluster of a fleet file into DIR/clusters/<name>/,
+        /// with the Argo CD ApplicationSet / Flux entry points beside them
+        /// (needs -o DIR; `meshgen schema --fleet` prints its schema)
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "values", "set", "set_string"], requires = "output_dir")]
+        fleet: Option<PathBuf>,
     },
     /// Print the merged, validated values (defaults included) as YAML
     Values {
@@ -108,6 +116,10 @@ enum Command {
         /// (relative to DIR), as `meshgen diff -o out -- manifests/deploykf-core`
         #[arg(last = true, value_name = "PATH")]
         paths: Vec<String>,
+        /// Compare a fleet's output (`generate --fleet`) with DIR, cluster
+        /// by cluster (--stat grouped by cluster)
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["preset", "values", "set", "set_string", "access"])]
+        fleet: Option<PathBuf>,
     },
     /// List the presets (`--preset NAME`), one line each
     Presets,
@@ -118,6 +130,9 @@ enum Command {
         /// defaults required), which meshgen checks after merging
         #[arg(long)]
         merged: bool,
+        /// The schema of a fleet file (`generate --fleet`) instead
+        #[arg(long, conflicts_with = "merged")]
+        fleet: bool,
     },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
@@ -292,7 +307,14 @@ fn run_command(
 ) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match command {
-        Command::Generate { values, output_dir } => {
+        Command::Generate {
+            fleet: Some(fleet),
+            output_dir: Some(dir),
+            ..
+        } => return fleet::generate(&fleet, &dir),
+        Command::Generate {
+            values, output_dir, ..
+        } => {
             let inputs = values.resolve(matches);
             // `-o -` is standard output, as helm and kubectl users expect
             // (`-o ./-` still names a directory).
@@ -384,12 +406,21 @@ fn run_command(
             }
         }
         Command::Diff {
+            fleet: Some(fleet),
+            output_dir,
+            exit_code,
+            stat,
+            paths,
+            ..
+        } => return fleet::diff(&fleet, &output_dir, stat, exit_code, &paths, &mut stdout),
+        Command::Diff {
             values,
             output_dir,
             exit_code,
             stat,
             access,
             paths,
+            ..
         } => {
             let inputs = values.resolve(matches);
             // As diff(1) and cmp(1): 0 same, 1 different (with
@@ -444,10 +475,15 @@ fn run_command(
                 writeln!(stdout, "{:<10} {}", p.name, p.summary)?;
             }
         }
-        Command::Schema { merged: true } => {
+        Command::Schema { fleet: true, .. } => {
+            let mut text = serde_json::to_string_pretty(&meshgen::fleet::file::schema())?;
+            text.push('\n');
+            stdout.write_all(text.as_bytes())?
+        }
+        Command::Schema { merged: true, .. } => {
             stdout.write_all(meshgen::schema::SCHEMA_TEXT.as_bytes())?
         }
-        Command::Schema { merged: false } => {
+        Command::Schema { merged: false, .. } => {
             let text = meshgen::schema::file::values_file_schema_text(meshgen::schema::SCHEMA_TEXT)
                 .map_err(|e| anyhow::anyhow!("internal: the embedded schema is not JSON: {e}"))?;
             stdout.write_all(text.as_bytes())?
@@ -510,7 +546,7 @@ fn access_diff(
 }
 
 /// The write, as a stage of `MESHGEN_TIMINGS`.
-fn timed_write(
+pub(crate) fn timed_write(
     dir: &std::path::Path,
     generated: &meshgen::Generated,
 ) -> Result<meshgen::write::WriteReport, meshgen::write::WriteError> {

@@ -13,6 +13,7 @@ pub mod component;
 pub mod config;
 pub mod diagnostic;
 pub mod facts;
+pub mod fleet;
 pub mod kube;
 pub mod model;
 pub mod render;
@@ -88,7 +89,7 @@ fn validate_timed(
     // The embedded schema compiles on a second thread while the values
     // load (it needs nothing of theirs).
     let (values, schema) = std::thread::scope(|scope| {
-        let schema = scope.spawn(schema::Schema::embedded);
+        let schema = scope.spawn(schema::Schema::shared);
         let values = values::build(inputs, &mut session.sources);
         let schema = schema
             .join()
@@ -104,9 +105,7 @@ fn validate_timed(
     session.warnings.extend(warnings);
     if errors.has_errors() {
         let mut errors = errors;
-        errors.extend(rule_errors_beside(
-            &schema, &values, &json, &errors, session,
-        ));
+        errors.extend(rule_errors_beside(schema, &values, &json, &errors, session));
         errors.sort();
         return Err(errors);
     }
@@ -237,6 +236,16 @@ pub struct Generated {
 pub fn generate(inputs: &ValueInputs, session: &mut Session) -> Result<Generated, Diagnostics> {
     let mut clock = StageClock::new();
     let valid = validate_timed(inputs, session, &mut clock)?;
+    generate_timed(valid, &mut clock)
+}
+
+/// Stages 3–5 of values [`validate`] accepted (`generate` is the two in
+/// a row; a fleet reads each cluster's merged values in between).
+pub fn generate_valid(valid: ValidValues) -> Result<Generated, Diagnostics> {
+    generate_timed(valid, &mut StageClock::new())
+}
+
+fn generate_timed(valid: ValidValues, clock: &mut StageClock) -> Result<Generated, Diagnostics> {
     // Templates see only the model; the values (and their positions) are
     // no longer needed past this point. The digest is hashed and the
     // values tree freed on a second thread while the model is derived.

@@ -19,6 +19,14 @@ fn is_yaml_escape(a: &AutoEscape) -> bool {
     matches!(a, AutoEscape::Custom(name) if name == YAML_ESCAPE)
 }
 
+/// The environment, built once per process: a fleet renders many trees
+/// from the same templates.
+pub fn shared() -> Result<&'static Environment<'static>, Diagnostic> {
+    static ENV: std::sync::OnceLock<Result<Environment<'static>, Diagnostic>> =
+        std::sync::OnceLock::new();
+    ENV.get_or_init(build).as_ref().map_err(Clone::clone)
+}
+
 pub fn build() -> Result<Environment<'static>, Diagnostic> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);

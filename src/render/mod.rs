@@ -268,7 +268,7 @@ fn normalize_lines(text: &str) -> String {
 /// path. The render fails closed: an unknown placeholder, an item without
 /// a name or two templates writing one path are errors naming the template.
 pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
-    let env = env::build()?;
+    let env = env::shared()?;
     // Templates see the derived model only. Convert it once: templates share it (cheap clones), so a
     // fan-out over 10,000 profiles does not convert the model 10,000 times.
     let model_v = model.to_value();

@@ -56,6 +56,16 @@ const REMOVED: &str = "x-meshgen-removed";
 
 impl Schema {
     /// Compile the embedded schema. A failure here is a bug in meshgen.
+    /// [`Schema::embedded`], compiled once per process (a fleet
+    /// validates many clusters' values).
+    pub fn shared() -> Result<&'static Schema, Diagnostic> {
+        static SCHEMA: std::sync::OnceLock<Result<Schema, Diagnostic>> = std::sync::OnceLock::new();
+        SCHEMA
+            .get_or_init(Schema::embedded)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
     pub fn embedded() -> Result<Schema, Diagnostic> {
         let json: Value = serde_json::from_str(SCHEMA_TEXT).map_err(|e| {
             Diagnostic::error(

@@ -29,11 +29,25 @@ pub enum Layer {
     Set(Vec<Assignment>),
 }
 
+/// The embedded defaults, parsed once per process (a fleet merges them
+/// into every cluster's values) and cloned for each run whose defaults
+/// source has the same id (always the first source of a run).
+fn defaults_tree(id: SourceId) -> Result<Option<Node>, Diagnostic> {
+    static PARSED: std::sync::OnceLock<(SourceId, Result<Option<Node>, Diagnostic>)> =
+        std::sync::OnceLock::new();
+    let (cached, tree) = PARSED.get_or_init(|| (id, parse_tree(DEFAULT_VALUES, id)));
+    if *cached == id {
+        tree.clone()
+    } else {
+        parse_tree(DEFAULT_VALUES, id)
+    }
+}
+
 pub fn load_all(inputs: &ValueInputs, sources: &mut SourceMap) -> Result<Vec<Layer>, Diagnostics> {
     let mut layers = Vec::new();
     let mut diags = Diagnostics::default();
     let id = sources.add(DEFAULT_VALUES_NAME, SourceKind::Defaults);
-    match parse_tree(DEFAULT_VALUES, id) {
+    match defaults_tree(id) {
         Ok(tree) => layers.push(Layer::Tree(tree)),
         Err(d) => diags.push(d),
     }
