@@ -69,6 +69,9 @@ codes! {
     Access = "access", Error;
     /// Arguments that do not fit together (exit code 2, as clap's own).
     Usage = "usage", Error;
+    /// A fleet file that cannot be read, or clusters that clash (names,
+    /// destinations, hostnames, delivery settings).
+    Fleet = "fleet", Error;
 
     /// An unknown key in a section meshgen does not render.
     UnknownKeyIgnored = "unknown-key-ignored", Warning;
@@ -114,6 +117,14 @@ codes! {
     Leftover = "leftover", Warning;
     /// A swap stopped half-way was found and undone (or could not be).
     InterruptedSwap = "interrupted-swap", Warning;
+    /// Profile NetworkPolicies without the API server's addresses.
+    ApiServerUnset = "api-server-unset", Warning;
+    /// A fleet's clusters run Istio minors more than one apart.
+    FleetIstioSkew = "fleet-istio-skew", Warning;
+    /// A fleet's cluster turns off a security setting its base turns on.
+    FleetWeakerThanBase = "fleet-weaker-than-base", Warning;
+    /// A fleet's Argo CD cluster without a repository: left out of the ApplicationSet.
+    FleetRepoUnset = "fleet-repo-unset", Warning;
 
     /// Argo CD is the engine but no repository is set.
     ArgocdRepoUnset = "argocd-repo-unset", Notice;

@@ -2,6 +2,7 @@
 //! finding names the clusters and the key, and points at the cluster's
 //! entry in the fleet file.
 
+use crate::code::Code;
 use super::facts::ClusterFacts;
 use super::file::Fleet;
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -26,7 +27,7 @@ pub fn spec(fleet: &Fleet) -> Diagnostics {
     for (i, c) in fleet.clusters.iter().enumerate() {
         if let Some(&first) = names.get(c.name.as_str()) {
             out.push(
-                Diagnostic::error(format!(
+                Diagnostic::error(Code::Fleet, format!(
                     "cluster `{}` is listed twice (clusters[{first}] and clusters[{i}]): each cluster needs a name of its own, its directory `clusters/{}/`",
                     c.name, c.name
                 ))
@@ -39,7 +40,7 @@ pub fn spec(fleet: &Fleet) -> Diagnostics {
         if let Some((d, origin)) = &c.destination {
             if let Some(&first) = destinations.get(d.text()) {
                 out.push(
-                    Diagnostic::error(format!(
+                    Diagnostic::error(Code::Fleet, format!(
                         "clusters `{}` and `{}` both deploy to `{}`: one cluster holds one platform; give each cluster its own destination",
                         fleet.clusters[first].name,
                         c.name,
@@ -87,7 +88,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                 Some(&first) => out.push(at(
                     i,
                     key,
-                    Diagnostic::error(format!(
+                    Diagnostic::error(Code::Fleet, format!(
                         "clusters `{}` and `{}` both claim `{value}`: DNS and clients would reach either; give each cluster its own",
                         name(first),
                         name(i)
@@ -117,7 +118,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
             out.push(at(
                 low.0,
                 low.1,
-                Diagnostic::warning(format!(
+                Diagnostic::warning(Code::FleetIstioSkew, format!(
                     "clusters run Istio minors more than one apart: `{}` {} and `{}` {}; Istio upgrades one minor at a time, so keep the fleet within one minor (promote `{}` first)",
                     name(low.0),
                     low.2,
@@ -141,7 +142,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                 out.push(at(
                     i,
                     mine.key,
-                    Diagnostic::warning(format!(
+                    Diagnostic::warning(Code::FleetWeakerThanBase, format!(
                         "cluster `{}` turns off what the base turns on: `{}` (base: `{}`){set_at}; check that the cluster means to run weaker than the base",
                         name(i),
                         mine.shown,
@@ -167,13 +168,13 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                     continue;
                 }
                 if !points_at_cluster(&a.repo_path, n) {
-                    out.push(at(i, "argocd.source.repo.path", Diagnostic::error(format!(
+                    out.push(at(i, "argocd.source.repo.path", Diagnostic::error(Code::Fleet, format!(
                         "is `{}` in cluster `{n}`, but the fleet writes that cluster to `clusters/{n}/`: set it to the fleet output's folder in the repository followed by `clusters/{n}/`",
                         a.repo_path
                     ))));
                 }
                 if let Some(&first) = prefixes.get(a.app_name_prefix.as_str()) {
-                    out.push(at(i, "argocd.appNamePrefix", Diagnostic::error(format!(
+                    out.push(at(i, "argocd.appNamePrefix", Diagnostic::error(Code::Fleet, format!(
                         "is `{}` in clusters `{}` and `{n}`: their Applications would have the same names in one Argo CD; give each cluster its own, e.g. `{n}-`",
                         a.app_name_prefix,
                         name(first)
@@ -183,7 +184,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                 }
                 if let Some((&ns, &first)) = namespaces.iter().next() {
                     if ns != a.namespace {
-                        out.push(at(i, "argocd.namespace", Diagnostic::error(format!(
+                        out.push(at(i, "argocd.namespace", Diagnostic::error(Code::Fleet, format!(
                             "is `{}` in cluster `{n}` and `{ns}` in cluster `{}`: the fleet's one ApplicationSet lives in one Argo CD namespace",
                             a.namespace,
                             name(first)
@@ -194,7 +195,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                 }
             }
             "flux" if !points_at_cluster(&f.facts.flux.path, n) => {
-                out.push(at(i, "gitops.flux.path", Diagnostic::error(format!(
+                out.push(at(i, "gitops.flux.path", Diagnostic::error(Code::Fleet, format!(
                     "is `{}` in cluster `{n}`, but the fleet writes that cluster to `clusters/{n}/`: set it to the fleet output's folder in the repository followed by `clusters/{n}/`",
                     f.facts.flux.path
                 ))));
@@ -204,7 +205,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
     }
     if let Some(&first) = no_repo.first() {
         let names: Vec<String> = no_repo.iter().map(|&i| format!("`{}`", name(i))).collect();
-        out.push(at(first, "argocd.source.repo.url", Diagnostic::warning(format!(
+        out.push(at(first, "argocd.source.repo.url", Diagnostic::warning(Code::FleetRepoUnset, format!(
             "is empty in cluster{} {}, which render{} no Argo CD objects then, so the fleet's ApplicationSet leaves {} out: set `argocd.source.repo.url`, `revision` and `path` (e.g. in the base values)",
             if names.len() == 1 { "" } else { "s" },
             names.join(", "),

@@ -18,6 +18,7 @@
 //!
 //! Every file is built as a value and written by the YAML emitter.
 
+use crate::code::Code;
 use super::facts::ClusterFacts;
 use crate::diagnostic::Diagnostic;
 use crate::write::Files;
@@ -41,7 +42,7 @@ pub fn files(clusters: &[(&str, &ClusterFacts, Option<&str>)]) -> Result<Files, 
             "argocd" => {
                 let Some(text) = app_of_apps else { continue };
                 let app = root_application(text).ok_or_else(|| {
-                    Diagnostic::error(format!(
+                    Diagnostic::error(Code::Fleet, format!(
                         "internal: cluster `{name}`: `app-of-apps.yaml` is not one Application"
                     ))
                 })?;

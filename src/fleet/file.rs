@@ -12,6 +12,7 @@
 //!     destination: {server: https://dev.k8s.example.net}
 //! ```
 
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::source::{Origin, SourceKind, SourceMap};
 use crate::values::path::ValuePath;
@@ -151,7 +152,7 @@ fn valid_name(name: &str) -> bool {
 pub fn load(path: &Path, sources: &mut SourceMap) -> Result<Fleet, Diagnostics> {
     let shown = path.display().to_string();
     let id = sources.add(shown.clone(), SourceKind::File);
-    let fail = |m: String| Diagnostics(vec![Diagnostic::error(m)]);
+    let fail = |m: String| Diagnostics(vec![Diagnostic::error(Code::Fleet, m)]);
     let meta = std::fs::metadata(path)
         .map_err(|e| fail(format!("cannot read the fleet file `{shown}`: {e}")))?;
     if !meta.is_file() {
@@ -168,7 +169,7 @@ pub fn load(path: &Path, sources: &mut SourceMap) -> Result<Fleet, Diagnostics> 
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(format!("cannot read the fleet file `{shown}`: {e}")))?;
     let docs = crate::yaml::load_documents(&text, id)
-        .map_err(|e| Diagnostics(vec![Diagnostic::error(e.message).at(Some(e.origin))]))?;
+        .map_err(|e| Diagnostics(vec![Diagnostic::error(Code::Fleet, e.message).at(Some(e.origin))]))?;
     let root = match docs.as_slice() {
         [Some(root)] => root,
         _ => {
@@ -199,7 +200,7 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn error(&mut self, path: &ValuePath, node: &Node, message: String) {
         self.diags.push(
-            Diagnostic::error(message)
+            Diagnostic::error(Code::Fleet, message)
                 .at_path(path.clone())
                 .at(Some(node.origin)),
         );
@@ -227,7 +228,7 @@ impl Walker<'_> {
                     .map(|s| format!(" (did you mean `{s}`?)"))
                     .unwrap_or_else(|| format!("; expected one of: {}", known.join(", ")));
                 self.diags.push(
-                    Diagnostic::error(format!("unknown key{hint}"))
+                    Diagnostic::error(Code::Fleet, format!("unknown key{hint}"))
                         .at_path(path.key(key))
                         .at(Some(entry.key_origin)),
                 );

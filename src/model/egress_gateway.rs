@@ -47,6 +47,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 pub static COMPONENT: Descriptor = Descriptor {
+    more: crate::component::single,
     id: "istio-egress-gateway",
     summary: "the egress gateway: each profile's allowed hosts leave the cluster through it, each profile admitted to its own",
     key: "egress_gateway",

@@ -4,6 +4,7 @@
 //! leaves directly); its namespace is its own; and the profiles'
 //! NetworkPolicy needs the API server's addresses for the pods that call it.
 
+use crate::code::Code;
 use super::{Ctx, Findings};
 use crate::config::EgressMode;
 
@@ -50,6 +51,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             format!("{GATEWAY}.enabled")
         };
         f.warnings.push(ctx.warning(
+            Code::ApiServerUnset,
             &at,
             format!("`{cidrs}` is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster, so a pod calling the Kubernetes API is refused (Kubeflow's pipeline steps do: Argo's executor, the `kfp-launcher` ConfigMap); set the API server's addresses (`kubectl get endpoints kubernetes -n default`)"),
         ));
