@@ -1517,7 +1517,7 @@ fn egress_gateway_without_api_server_cidrs_warns_at_the_users_line() {
     let o = ws.run(&["generate", "-f", "v.yaml", "-o", "out"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("warning: `deploykf_dependencies.istio.egress.gateway.enabled`: `deploykf_dependencies.istio.egress.gateway.apiServerCIDRs` is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster")
+        stderr(&o).contains("warning[api-server-unset]: `deploykf_dependencies.istio.egress.gateway.enabled`: `deploykf_dependencies.istio.egress.gateway.apiServerCIDRs` is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster")
             && stderr(&o).contains("--> v.yaml:6:18"),
         "{}",
         stderr(&o)
