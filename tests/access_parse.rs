@@ -99,3 +99,165 @@ fn the_matrix_is_the_same_read_fast_or_in_full() {
         assert_eq!(fast.to_json(), slow.to_json(), "{case}");
     }
 }
+
+/// A seeded generator (splitmix64), as `tests/fuzz.rs` has: the same
+/// seed, the same mutants.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Text that means something to a YAML reader, spliced into a file.
+const TOKENS: &[&str] = &[
+    ":",
+    ": ",
+    " #",
+    "#",
+    "'",
+    "\"",
+    "- ",
+    "-",
+    "? ",
+    "&a ",
+    "*a",
+    "!!str ",
+    "!t ",
+    "|",
+    "|-",
+    "|+",
+    ">",
+    ">-",
+    "|2",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "\t",
+    "\n",
+    "\n  ",
+    "\n- ",
+    "---\n",
+    "...\n",
+    "%YAML 1.2\n",
+    "  ",
+    "\\",
+    "\\n",
+    "~",
+    "null",
+    "true",
+    "0x1F",
+    "0o17",
+    "1e3",
+    ".inf",
+    "<<: ",
+    "{{ x }}",
+    "@",
+    "`",
+    "%",
+    "= ",
+];
+
+/// A mutant of `text`: a YAML token put in, a character or a line
+/// removed, a line repeated or indented once more or less.
+fn mutate(rng: &mut Rng, text: &str) -> String {
+    let mut s = text.to_owned();
+    for _ in 0..1 + rng.below(3) {
+        if s.is_empty() {
+            break;
+        }
+        let at = rng.below(s.len());
+        let at = (0..=at).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+        let line_start = s[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = s[at..].find('\n').map_or(s.len(), |i| at + i);
+        match rng.below(6) {
+            0 | 1 => s.insert_str(at, TOKENS[rng.below(TOKENS.len())]),
+            2 => {
+                let end = s[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+                s.replace_range(at..end, "");
+            }
+            3 => {
+                let line = s[line_start..line_end].to_owned();
+                s.insert_str(line_start, &format!("{line}\n"));
+            }
+            4 => s.insert_str(line_start, "  "),
+            _ => {
+                if s[line_start..].starts_with("  ") {
+                    s.replace_range(line_start..line_start + 2, "");
+                } else {
+                    s.replace_range(line_start..line_end, "");
+                }
+            }
+        }
+    }
+    s
+}
+
+/// Issue 31: the fast reader is tried first on every file of a tree a user
+/// hands `meshgen access` (`--tree`, `--with`), so on any text, not only
+/// meshgen's own, what it accepts must be what the loader builds: a file it
+/// misread would change a verdict silently. Mutants of the reference trees'
+/// manifests (YAML syntax spliced in, lines dropped, repeated, re-indented):
+/// whenever the fast reader returns documents, the loader succeeds with the
+/// same documents, in full and with both selections.
+#[test]
+fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
+    let rounds: usize = std::env::var("MESHGEN_FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4000);
+    let mut texts = Vec::new();
+    for case in cases() {
+        let files = tree::read_dir(&golden(&case), None).unwrap();
+        for (path, text) in files.iter().filter(|(p, _)| tree::is_manifest(p)) {
+            if block::load(text, None).is_some() && text.len() < 64 * 1024 {
+                texts.push((format!("{case}/{path}"), text.clone()));
+            }
+        }
+    }
+    assert!(!texts.is_empty());
+    let seed = std::env::var("MESHGEN_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(31);
+    let mut rng = Rng(seed);
+    let mut accepted = 0;
+    for i in 0..rounds {
+        let (name, text) = &texts[rng.below(texts.len())];
+        let mutant = mutate(&mut rng, text);
+        for select in [None, Some(tree::SELECT), Some(tree::IDENTITY)] {
+            let Some(fast) = block::load(&mutant, select) else {
+                continue;
+            };
+            accepted += 1;
+            let slow = match select {
+                None => load_json_documents(&mutant),
+                Some(s) => load_selected_documents(&mutant, s),
+            };
+            match slow {
+                Ok(slow) => assert_eq!(fast, slow, "mutant {i} of {name} read differently:\n{mutant}"),
+                Err(e) => panic!(
+                    "mutant {i} of {name}: the fast reader took it, the loader refused it ({}):\n{mutant}",
+                    e.message
+                ),
+            }
+        }
+    }
+    // Most mutants stay inside the subset (a token in a comment, a
+    // repeated list item): else this would test only refusals.
+    assert!(
+        accepted * 5 > rounds,
+        "only {accepted} of {rounds} mutants read fast"
+    );
+}

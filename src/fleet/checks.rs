@@ -2,9 +2,9 @@
 //! finding names the clusters and the key, and points at the cluster's
 //! entry in the fleet file.
 
-use crate::code::Code;
 use super::facts::ClusterFacts;
 use super::file::Fleet;
+use crate::code::Code;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::values::path::ValuePath;
 use std::collections::BTreeMap;

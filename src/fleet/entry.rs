@@ -18,8 +18,8 @@
 //!
 //! Every file is built as a value and written by the YAML emitter.
 
-use crate::code::Code;
 use super::facts::ClusterFacts;
+use crate::code::Code;
 use crate::diagnostic::Diagnostic;
 use crate::write::Files;
 use serde_json::{json, Value};
@@ -42,9 +42,12 @@ pub fn files(clusters: &[(&str, &ClusterFacts, Option<&str>)]) -> Result<Files, 
             "argocd" => {
                 let Some(text) = app_of_apps else { continue };
                 let app = root_application(text).ok_or_else(|| {
-                    Diagnostic::error(Code::Fleet, format!(
-                        "internal: cluster `{name}`: `app-of-apps.yaml` is not one Application"
-                    ))
+                    Diagnostic::error(
+                        Code::Fleet,
+                        format!(
+                            "internal: cluster `{name}`: `app-of-apps.yaml` is not one Application"
+                        ),
+                    )
                 })?;
                 let s = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or_default();
                 let automated_of = app.pointer("/spec/syncPolicy/automated");

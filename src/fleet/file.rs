@@ -168,8 +168,11 @@ pub fn load(path: &Path, sources: &mut SourceMap) -> Result<Fleet, Diagnostics> 
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(format!("cannot read the fleet file `{shown}`: {e}")))?;
-    let docs = crate::yaml::load_documents(&text, id)
-        .map_err(|e| Diagnostics(vec![Diagnostic::error(Code::Fleet, e.message).at(Some(e.origin))]))?;
+    let docs = crate::yaml::load_documents(&text, id).map_err(|e| {
+        Diagnostics(vec![
+            Diagnostic::error(Code::Fleet, e.message).at(Some(e.origin))
+        ])
+    })?;
     let root = match docs.as_slice() {
         [Some(root)] => root,
         _ => {

@@ -4,8 +4,8 @@
 //! leaves directly); its namespace is its own; and the profiles'
 //! NetworkPolicy needs the API server's addresses for the pods that call it.
 
-use crate::code::Code;
 use super::{Ctx, Findings};
+use crate::code::Code;
 use crate::config::EgressMode;
 
 const GATEWAY: &str = "deploykf_dependencies.istio.egress.gateway";
