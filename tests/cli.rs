@@ -582,6 +582,11 @@ fn bad_inputs() -> Vec<BadInput> {
             vec![],
         ),
         (
+            "additional gateway selecting the primary's pods",
+            Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: token\n        gateway:\n          name: internal\n          hostname: a.example.com\n          selectorLabels: {app: deploykf-gateway, istio: deploykf-gateway, tier: internal}\n        apps: []\n"),
+            vec![],
+        ),
+        (
             "two gateways on one load balancer address and port",
             Some(b"deploykf_core:\n  deploykf_istio_gateway:\n    gatewayService: {type: LoadBalancer, loadBalancerIP: 10.0.0.5}\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal, hostname: a.example.com}\n        gatewayService: {loadBalancerIP: 10.0.0.5}\n        apps: []\n"),
             vec![],

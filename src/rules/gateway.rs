@@ -562,8 +562,9 @@ fn overlay(base: &mut Value, top: Value) {
 /// primary's are checked, and nothing two gateways would share: the
 /// Gateway, Deployment, Service and ServiceAccount names, host names
 /// (an app's subdomain host included), a fixed load balancer address with
-/// a port on it, and app names (the objects they name live in one
-/// namespace). Each error names both keys.
+/// a port on it, app names (the objects they name live in one
+/// namespace), and pod labels one of which selects the other's pods.
+/// Each error names both keys.
 pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
     use crate::config::{AppAuth, GatewayAuth};
     use crate::values::path::ValuePath;
@@ -658,6 +659,30 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
                 continue;
             }
             seen.push((what, value, path));
+        }
+    }
+    // Pod labels: a gateway's policies, Service and Gateway select its
+    // pods by `gateway.selectorLabels` (every label must match: istio/istio
+    // master 86c9f01 `pkg/config/labels/instance.go:60-72` `SubsetOf`), so
+    // one gateway's labels
+    // inside another's would select both gateways' pods.
+    for (j, b) in views.iter().enumerate().skip(1) {
+        let lb = &b.component.gateway.selector_labels;
+        for a in &views[..j] {
+            let la = &a.component.gateway.selector_labels;
+            let within = |x: &crate::config::StringMap, y: &crate::config::StringMap| {
+                x.iter().all(|(k, v)| y.get(k) == Some(v))
+            };
+            if within(la, lb) || within(lb, la) {
+                err(
+                    f,
+                    at(b, "gateway.selectorLabels"),
+                    format!(
+                        "select the pods of {} too (one set of labels holds the other): each gateway's policies and Service would apply to both; give each gateway labels of its own",
+                        super::located(ctx.values, ctx.sources, &at(a, "gateway.selectorLabels"))
+                    ),
+                );
+            }
         }
     }
 }
