@@ -396,6 +396,23 @@ fn fleet_checks() {
 }
 
 #[test]
+fn a_fleet_is_never_written_to_stdout() {
+    let o = run(
+        &fleet_dir("argocd"),
+        &["generate", "--fleet", "fleet.yaml", "-o", "-"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+    assert!(
+        stderr(&o).starts_with("error: a fleet is written to a directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&fleet_dir("argocd"), &["generate", "--fleet", "fleet.yaml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
 fn schema_fleet_prints_the_fleet_files_schema() {
     let o = run(&root(), &["schema", "--fleet"]);
     assert_eq!(o.status.code(), Some(0));

@@ -90,6 +90,13 @@ fn render(path: &Path, outcome: &str) -> (SourceMap, Option<(Fleet, fleet::Rende
 
 /// `meshgen generate --fleet FILE -o DIR`.
 pub(super) fn generate(path: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+    if dir.as_os_str() == "-" {
+        let e = Diagnostic::error(
+            "a fleet is written to a directory (`-o DIR`: one tree per cluster under DIR/clusters/), not to standard output",
+        );
+        failed(&[], &SourceMap::default(), &e.into(), NOTHING_WRITTEN);
+        return Ok(ExitCode::from(1));
+    }
     let (sources, rendered) = render(path, NOTHING_WRITTEN);
     let Some((fleet, rendered)) = rendered else {
         return Ok(ExitCode::from(1));
