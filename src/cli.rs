@@ -291,6 +291,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
+fn fleet_warnings(deny: bool, session: &Session) -> fleet::Warnings {
+    fleet::Warnings {
+        deny,
+        allowed: session.allowed.clone(),
+    }
+}
+
 /// The last line of a run that `--deny-warnings` failed.
 fn denied_line(shown: usize, outcome: &str) -> String {
     format!(
@@ -311,7 +318,7 @@ fn run_command(
             fleet: Some(fleet),
             output_dir: Some(dir),
             ..
-        } => return fleet::generate(&fleet, &dir),
+        } => return fleet::generate(&fleet, &dir, &fleet_warnings(deny, session)),
         Command::Generate {
             values, output_dir, ..
         } => {
@@ -412,7 +419,17 @@ fn run_command(
             stat,
             paths,
             ..
-        } => return fleet::diff(&fleet, &output_dir, stat, exit_code, &paths, &mut stdout),
+        } => {
+            return fleet::diff(
+                &fleet,
+                &output_dir,
+                stat,
+                exit_code,
+                &paths,
+                &fleet_warnings(deny, session),
+                &mut stdout,
+            )
+        }
         Command::Diff {
             values,
             output_dir,

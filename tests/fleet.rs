@@ -41,8 +41,19 @@ fn without_markers(tree: BTreeMap<PathBuf, Vec<u8>>) -> BTreeMap<String, String>
         .collect()
 }
 
+/// The golden fleets (issue 34, in the layout of issue 33 point 5): the
+/// entry points (`argocd/`, `flux/`) are kept whole under
+/// `tests/fleets/<fleet>/out/`; each cluster's tree, which
+/// [`each_cluster_is_byte_for_byte_its_single_render`] proves is its
+/// single render, is a delta snapshot against the reference tree
+/// `tests/golden/defaults` (`fleet__cluster@<fleet>-<cluster>.snap`, a
+/// patch `git apply` reads). `MESHGEN_UPDATE_GOLDEN=1` accepts both.
+/// `.ci/run` renders the fleets whole to validate and build them.
 #[test]
 fn golden_fleets_render_as_committed() {
+    let update = std::env::var_os("MESHGEN_UPDATE_GOLDEN").is_some();
+    assert!(!update || std::env::var_os("CI").is_none(), "not in CI");
+    let reference = root().join("tests/golden/defaults");
     for name in FLEETS {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
@@ -58,26 +69,65 @@ fn golden_fleets_render_as_committed() {
         );
         assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
         let rendered = without_markers(read_tree(&out));
+        let (clusters, entry): (meshgen::write::Files, meshgen::write::Files) = rendered
+            .into_iter()
+            .partition(|(rel, _)| rel.starts_with("clusters/"));
         let golden = fleet_dir(name).join("out");
-        if std::env::var_os("MESHGEN_UPDATE_GOLDEN").is_some() {
-            assert!(std::env::var_os("CI").is_none(), "not in CI");
+        if update {
             if golden.exists() {
                 std::fs::remove_dir_all(&golden).unwrap();
             }
-            for (rel, text) in &rendered {
+            for (rel, text) in &entry {
                 let p = golden.join(rel);
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
                 std::fs::write(p, text).unwrap();
             }
-            continue;
+        } else {
+            let expected = without_markers(read_tree(&golden));
+            let d = meshgen::write::diff(&golden, &entry, &[]).unwrap();
+            assert!(
+                d.is_empty() && expected.len() == entry.len(),
+                "tests/fleets/{name}/out differs (MESHGEN_UPDATE_GOLDEN=1 to accept, then review git diff):\n{d}"
+            );
         }
-        let expected = without_markers(read_tree(&golden));
-        let files: meshgen::write::Files = rendered.clone();
-        let d = meshgen::write::diff(&golden, &files, &[]).unwrap();
-        assert!(
-            d.is_empty() && expected.len() == rendered.len(),
-            "tests/fleets/{name}/out differs (MESHGEN_UPDATE_GOLDEN=1 to accept, then review git diff):\n{d}"
-        );
+        let mut names: Vec<&str> = clusters
+            .keys()
+            .filter_map(|rel| rel.split('/').nth(1))
+            .collect();
+        names.dedup();
+        for cluster in names {
+            let prefix = format!("clusters/{cluster}/");
+            let files: meshgen::write::Files = clusters
+                .iter()
+                .filter_map(|(rel, text)| {
+                    rel.strip_prefix(&prefix)
+                        .map(|r| (r.to_string(), text.clone()))
+                })
+                .collect();
+            let delta = meshgen::write::diff(&reference, &files, &[]).unwrap();
+            let snapshot = format!("cluster@{name}-{cluster}");
+            let description = format!(
+                "what cluster {cluster} of the golden fleet tests/fleets/{name} renders differently from tests/golden/defaults: a patch git apply reads"
+            );
+            if update {
+                let text = format!(
+                    "---\nsource: tests/fleet.rs\ndescription: \"{description}\"\n---\n{}\n",
+                    delta.trim_end()
+                );
+                std::fs::write(
+                    root().join(format!("tests/snapshots/fleet__{snapshot}.snap")),
+                    text,
+                )
+                .unwrap();
+                continue;
+            }
+            insta::with_settings!({
+                description => description,
+                omit_expression => true,
+            }, {
+                insta::assert_snapshot!(snapshot, delta);
+            });
+        }
     }
 }
 
@@ -404,7 +454,7 @@ fn a_fleet_is_never_written_to_stdout() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).is_empty());
     assert!(
-        stderr(&o).starts_with("error: a fleet is written to a directory"),
+        stderr(&o).starts_with("error[fleet]: a fleet is written to a directory"),
         "{}",
         stderr(&o)
     );
@@ -418,4 +468,88 @@ fn schema_fleet_prints_the_fleet_files_schema() {
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["required"], serde_json::json!(["clusters"]));
+}
+
+/// Issue 33 point 4 for fleets: `--deny-warnings` fails a fleet whose
+/// cluster or fleet-wide check warns, writing nothing; `--allow-warning`
+/// of that code lets it through.
+#[test]
+fn deny_warnings_and_allow_warning_apply_to_a_fleet() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("fleet.yaml"),
+        "clusters:\n  - name: new\n    set: [\"deploykf_core.deploykf_istio_gateway.gateway.hostname=new.example.com\"]\n  - name: old\n    values: [old.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("old.yaml"),
+        "deploykf_core:\n  deploykf_istio_gateway:\n    gateway: {hostname: old.example.com}\n    charts: {istioGateway: {version: \"1.28.0\"}}\ndeploykf_dependencies:\n  istio:\n    charts:\n      istioBase: {version: \"1.28.0\"}\n      istioDaemon: {version: \"1.28.0\"}\n",
+    )
+    .unwrap();
+    let base = ["generate", "--fleet", "fleet.yaml", "-o", "out"];
+    let o = run(tmp.path(), &[&base[..], &["--deny-warnings"]].concat());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning[fleet-istio-skew]"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("denied by --deny-warnings"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!tmp.path().join("out").exists(), "nothing is written");
+    // Every other warning these clusters raise, allowed too.
+    let o = run(
+        tmp.path(),
+        &[
+            &base[..],
+            &[
+                "--deny-warnings",
+                "--allow-warning",
+                "fleet-istio-skew",
+                "--allow-warning",
+                "self-signed-ca",
+                "--allow-warning",
+                "fleet-repo-unset",
+                "--allow-warning",
+                "argocd-repo-unset",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("fleet-istio-skew"), "{}", stderr(&o));
+    assert!(tmp.path().join("out/clusters/old").is_dir());
+}
+
+/// Issue 34 with issue 33: a host name one cluster's additional gateway
+/// serves and another cluster's primary gateway serves is one clash,
+/// named at the additional gateway's key.
+#[test]
+fn a_host_name_clash_through_an_additional_gateway_is_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("fleet.yaml"),
+        "clusters:\n  - name: a\n    set: [\"deploykf_core.deploykf_istio_gateway.gateway.hostname=a.example.com\"]\n  - name: b\n    values: [b.yaml]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("b.yaml"),
+        "deploykf_core:\n  deploykf_istio_gateway:\n    gateway: {hostname: b.example.com}\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal-gateway, hostname: a.example.com}\n        apps: []\n",
+    )
+    .unwrap();
+    let o = run(
+        tmp.path(),
+        &["generate", "--fleet", "fleet.yaml", "-o", "out"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "`deploykf_core.deploykf_istio_gateway.additionalGateways[0].gateway.hostname`"
+        ) && stderr(&o).contains("clusters `a` and `b` both claim `a.example.com`"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -4,17 +4,59 @@
 //! with its own sources and say which clusters they concern.
 
 use super::{timed_write, NOTHING_COMPARED, NOTHING_WRITTEN};
-use meshgen::diagnostic::{escape_controls, Diagnostic, Diagnostics};
+use meshgen::code::Code;
+use meshgen::diagnostic::{escape_controls, Diagnostic, Diagnostics, Severity};
 use meshgen::fleet::{self, ClusterRun, Fleet};
 use meshgen::source::SourceMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+/// `--deny-warnings` and `--allow-warning CODE`, for a fleet's clusters
+/// and its fleet-wide checks alike.
+pub(super) struct Warnings {
+    pub deny: bool,
+    pub allowed: Vec<Code>,
+}
+
 /// Each cluster's diagnostics (its errors, or its warnings), then the
 /// fleet's; one cluster's diagnostic that every cluster shares is printed
 /// once, naming them all.
 fn print(runs: &[ClusterRun], fleet_sources: &SourceMap, fleet_findings: &Diagnostics) {
+    print_allowing(runs, fleet_sources, fleet_findings, &[]);
+}
+
+/// The warnings `--allow-warning` leaves to show: a cluster's or the
+/// fleet's, counted once per line printed.
+fn shown_warnings(runs: &[ClusterRun], fleet_findings: &Diagnostics, allowed: &[Code]) -> usize {
+    let mut lines: Vec<String> = Vec::new();
+    for run in runs {
+        for d in run.session.warnings.0.iter().filter(|d| shown(d, allowed)) {
+            let line = d.display(&run.session.sources).to_string();
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+    }
+    lines.len()
+        + fleet_findings
+            .0
+            .iter()
+            .filter(|d| shown(d, allowed))
+            .count()
+}
+
+/// A warning (not a notice) whose code is not allowed.
+fn shown(d: &Diagnostic, allowed: &[Code]) -> bool {
+    d.severity == Severity::Warning && !allowed.contains(&d.code)
+}
+
+fn print_allowing(
+    runs: &[ClusterRun],
+    fleet_sources: &SourceMap,
+    fleet_findings: &Diagnostics,
+    allowed: &[Code],
+) {
     let mut lines: Vec<(String, Vec<&str>, &Diagnostic, &SourceMap)> = Vec::new();
     for run in runs {
         let diags = run
@@ -22,6 +64,7 @@ fn print(runs: &[ClusterRun], fleet_sources: &SourceMap, fleet_findings: &Diagno
             .warnings
             .0
             .iter()
+            .filter(|d| !allowed.contains(&d.code))
             .chain(run.errors.iter().flat_map(|e| e.0.iter()));
         for d in diags {
             let shown = d.display(&run.session.sources).to_string();
@@ -44,7 +87,11 @@ fn print(runs: &[ClusterRun], fleet_sources: &SourceMap, fleet_findings: &Diagno
         );
         let _ = writeln!(err, "{}", d.display(sources));
     }
-    for d in &fleet_findings.0 {
+    for d in fleet_findings
+        .0
+        .iter()
+        .filter(|d| d.severity == Severity::Error || !allowed.contains(&d.code))
+    {
         let _ = writeln!(err, "{}", d.display(fleet_sources));
     }
 }
@@ -89,9 +136,10 @@ fn render(path: &Path, outcome: &str) -> (SourceMap, Option<(Fleet, fleet::Rende
 }
 
 /// `meshgen generate --fleet FILE -o DIR`.
-pub(super) fn generate(path: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
+pub(super) fn generate(path: &Path, dir: &Path, warnings: &Warnings) -> anyhow::Result<ExitCode> {
     if dir.as_os_str() == "-" {
         let e = Diagnostic::error(
+            meshgen::code::Code::Fleet,
             "a fleet is written to a directory (`-o DIR`: one tree per cluster under DIR/clusters/), not to standard output",
         );
         failed(&[], &SourceMap::default(), &e.into(), NOTHING_WRITTEN);
@@ -101,6 +149,19 @@ pub(super) fn generate(path: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     let Some((fleet, rendered)) = rendered else {
         return Ok(ExitCode::from(1));
     };
+    // --deny-warnings: nothing is written when a cluster's or the fleet's
+    // warning is shown, as for one tree.
+    let denied = shown_warnings(&rendered.clusters, &rendered.findings, &warnings.allowed);
+    if warnings.deny && denied > 0 {
+        print_allowing(
+            &rendered.clusters,
+            &sources,
+            &rendered.findings,
+            &warnings.allowed,
+        );
+        eprintln!("{}", super::denied_line(denied, NOTHING_WRITTEN));
+        return Ok(ExitCode::from(1));
+    }
     let generated = meshgen::Generated {
         files: rendered.files,
         manifests: Vec::new(),
@@ -121,7 +182,7 @@ pub(super) fn generate(path: &Path, dir: &Path) -> anyhow::Result<ExitCode> {
     };
     let mut findings = rendered.findings;
     findings.0.extend(report.warnings);
-    print(&rendered.clusters, &sources, &findings);
+    print_allowing(&rendered.clusters, &sources, &findings, &warnings.allowed);
     let shown = escape_controls(&report.dir.display().to_string()).into_owned();
     let n = fleet.clusters.len();
     if report.written == 0 {
@@ -174,6 +235,7 @@ pub(super) fn diff(
     stat: bool,
     exit_code: bool,
     only: &[String],
+    warnings: &Warnings,
     stdout: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let (sources, rendered) = render(path, NOTHING_COMPARED);
@@ -230,9 +292,19 @@ pub(super) fn diff(
     }
     out.flush()?;
     drop(out);
-    print(&rendered.clusters, &sources, &rendered.findings);
+    print_allowing(
+        &rendered.clusters,
+        &sources,
+        &rendered.findings,
+        &warnings.allowed,
+    );
     for line in summary {
         eprintln!("{}", escape_controls(&line));
+    }
+    let denied = shown_warnings(&rendered.clusters, &rendered.findings, &warnings.allowed);
+    if warnings.deny && denied > 0 {
+        eprintln!("{}", super::denied_line(denied, "the diff is printed"));
+        return Ok(ExitCode::from(1));
     }
     Ok(if exit_code && any {
         ExitCode::from(1)

@@ -74,20 +74,21 @@ pub fn points_at_cluster(path: &str, name: &str) -> bool {
 /// is in the fleet's order.
 pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
     let mut out = Diagnostics::default();
-    let at = |i: usize, key: &str, d: Diagnostic| {
-        d.at_path(ValuePath::keys(key))
-            .at(Some(fleet.clusters[i].origin))
+    let at_path = |i: usize, path: ValuePath, d: Diagnostic| {
+        d.at_path(path).at(Some(fleet.clusters[i].origin))
     };
+    let at = |i: usize, key: &str, d: Diagnostic| at_path(i, ValuePath::keys(key), d);
     let name = |i: usize| fleet.clusters[i].name.as_str();
 
-    // One public host name or gateway address, two clusters.
-    let mut claimed: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    // One public host name or gateway address, two clusters (whichever
+    // of their gateways claims it).
+    let mut claimed: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, f) in found.iter().enumerate() {
         for (key, value) in f.facts.hostnames.iter().chain(&f.facts.addresses) {
-            match claimed.get(&(*key, value.as_str())) {
-                Some(&first) => out.push(at(
+            match claimed.get(value.as_str()) {
+                Some(&first) => out.push(at_path(
                     i,
-                    key,
+                    key.clone(),
                     Diagnostic::error(Code::Fleet, format!(
                         "clusters `{}` and `{}` both claim `{value}`: DNS and clients would reach either; give each cluster its own",
                         name(first),
@@ -95,7 +96,7 @@ pub fn clusters(fleet: &Fleet, found: &[Found]) -> Diagnostics {
                     )),
                 )),
                 None => {
-                    claimed.insert((key, value), i);
+                    claimed.insert(value, i);
                 }
             }
         }

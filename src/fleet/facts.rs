@@ -3,6 +3,7 @@
 //! points read these and nothing else of a cluster's values. When the
 //! values change shape (several gateways), this function is what moves.
 
+use crate::values::path::{lookup, ValuePath};
 use serde_json::Value;
 
 /// A security setting the fleet compares between the base and each
@@ -39,10 +40,11 @@ pub struct Flux {
 /// One cluster, as the fleet sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterFacts {
-    /// (key, hostname) of every public host name the cluster serves.
-    pub hostnames: Vec<(&'static str, String)>,
-    /// (key, address) of every fixed gateway address.
-    pub addresses: Vec<(&'static str, String)>,
+    /// (key, hostname) of every public host name the cluster serves: the
+    /// primary gateway's and each of `additionalGateways` (issue 33).
+    pub hostnames: Vec<(ValuePath, String)>,
+    /// (key, address) of every fixed gateway address, likewise.
+    pub addresses: Vec<(ValuePath, String)>,
     /// (key, version) of the Istio the cluster runs, when meshgen
     /// installs Istio or its gateway.
     pub istio: Option<(&'static str, String)>,
@@ -53,8 +55,11 @@ pub struct ClusterFacts {
     pub flux: Flux,
 }
 
-const HOSTNAME: &str = "deploykf_core.deploykf_istio_gateway.gateway.hostname";
-const ADDRESS: &str = "deploykf_core.deploykf_istio_gateway.gatewayService.loadBalancerIP";
+const PRIMARY: &str = "deploykf_core.deploykf_istio_gateway";
+const ADDITIONAL: &str = "deploykf_core.deploykf_istio_gateway.additionalGateways";
+/// Under a gateway's section (the primary's or an `additionalGateways` item).
+const HOSTNAME: &str = "gateway.hostname";
+const ADDRESS: &str = "gatewayService.loadBalancerIP";
 const ISTIO_ENABLED: &str = "deploykf_dependencies.istio.enabled";
 const ISTIO_VERSION: &str = "deploykf_dependencies.istio.charts.istioDaemon.version";
 const GATEWAY_CHART_ENABLED: &str =
@@ -113,13 +118,22 @@ fn strength(key: &str, value: Option<&Value>) -> (u8, String) {
 /// Read a cluster's facts from its merged values (`meshgen values`).
 pub fn of(values: &Value) -> ClusterFacts {
     let mut f = ClusterFacts::default();
-    let hostname = text(values, HOSTNAME);
-    if !hostname.is_empty() {
-        f.hostnames.push((HOSTNAME, hostname));
+    // The primary gateway at its keys, each additional one at its item's.
+    let primary = ValuePath::keys(PRIMARY);
+    let mut gateways = vec![primary.clone()];
+    if let Some(Value::Array(more)) = at(values, ADDITIONAL) {
+        let list = ValuePath::keys(ADDITIONAL);
+        gateways.extend((0..more.len()).map(|i| list.index(i)));
     }
-    let address = text(values, ADDRESS);
-    if !address.is_empty() {
-        f.addresses.push((ADDRESS, address));
+    for gateway in gateways {
+        for (keys, found) in [(HOSTNAME, &mut f.hostnames), (ADDRESS, &mut f.addresses)] {
+            let path = keys.split('.').fold(gateway.clone(), |p, k| p.key(k));
+            if let Some(Value::String(v)) = lookup(values, &path) {
+                if !v.is_empty() {
+                    found.push((path, v.clone()));
+                }
+            }
+        }
     }
     f.istio = if flag(values, ISTIO_ENABLED) {
         Some((ISTIO_VERSION, text(values, ISTIO_VERSION)))
@@ -184,8 +198,15 @@ mod tests {
             "deploykf_dependencies": {"istio": {"enabled": false, "egress": {"mode": "registry-only"}}},
         });
         let f = of(&v);
-        assert_eq!(f.hostnames, vec![(HOSTNAME, "a.example".to_string())]);
-        assert_eq!(f.addresses, vec![(ADDRESS, "10.0.0.1".to_string())]);
+        let primary = |k: &str| ValuePath::keys(&format!("{PRIMARY}.{k}"));
+        assert_eq!(
+            f.hostnames,
+            vec![(primary(HOSTNAME), "a.example".to_string())]
+        );
+        assert_eq!(
+            f.addresses,
+            vec![(primary(ADDRESS), "10.0.0.1".to_string())]
+        );
         assert_eq!(f.istio, Some((GATEWAY_CHART_VERSION, "1.29.1".to_string())));
         let s = |k: &str| f.security.iter().find(|s| s.key == k).map(|s| s.strength);
         assert_eq!(
