@@ -3,33 +3,34 @@
 //! fast reader takes it builds exactly as the loader does, in full and
 //! with the access model's selection; and the access matrix of a golden
 //! tree read the fast way is the matrix of the tree read by the loader
-//! alone.
+//! alone. Each case is rendered afresh (tests/cases), not read from git.
 
+mod common;
+
+use common::{case_inputs, cases};
 use meshgen::access::{matrix, tree};
 use meshgen::yaml::block;
 use meshgen::yaml::load::{load_json_documents, load_selected_documents};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn golden(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(case)
-}
-
-fn cases() -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(golden(""))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    out.sort();
-    out
+/// The tree `tests/cases/<case>` renders, written into a scratch
+/// directory (git keeps most cases only as deltas: tests/golden.rs).
+fn rendered(case: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (rel, text) in common::generate(&case_inputs(case)).files {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
 }
 
 #[test]
 fn the_fast_reader_builds_what_the_loader_builds() {
     let (mut fast, mut all) = (0, 0);
     for case in cases() {
-        let files = tree::read_dir(&golden(&case), None).unwrap();
+        let dir = rendered(&case);
+        let files = tree::read_dir(dir.path(), None).unwrap();
         for (path, text) in files.iter().filter(|(p, _)| tree::is_manifest(p)) {
             all += 1;
             let Some(docs) = block::load(text, None) else {
@@ -89,10 +90,12 @@ fn the_matrix_is_the_same_read_fast_or_in_full() {
         "gateway-api-ambient",
         "multi-team",
         "idp-groups",
+        "two-gateways",
+        "egress-gateway",
     ] {
-        let dir = golden(case);
-        let fast = tree::load_as(&dir, &[], Some(tree::SELECT)).unwrap();
-        let slow = loaded_slowly(&dir);
+        let dir = rendered(case);
+        let fast = tree::load_as(dir.path(), &[], Some(tree::SELECT)).unwrap();
+        let slow = loaded_slowly(dir.path());
         assert_eq!(fast, slow, "{case}: trees");
         let (fast, slow) = (matrix::compute(&fast), matrix::compute(&slow));
         assert!(!fast.cells.is_empty(), "{case}: an empty matrix");
@@ -218,8 +221,15 @@ fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(4000);
     let mut texts = Vec::new();
-    for case in cases() {
-        let files = tree::read_dir(&golden(&case), None).unwrap();
+    for case in [
+        "defaults",
+        "kubeflow",
+        "gateway-api-ambient",
+        "two-gateways",
+        "egress-gateway",
+    ] {
+        let dir = rendered(case);
+        let files = tree::read_dir(dir.path(), None).unwrap();
         for (path, text) in files.iter().filter(|(p, _)| tree::is_manifest(p)) {
             if block::load(text, None).is_some() && text.len() < 64 * 1024 {
                 texts.push((format!("{case}/{path}"), text.clone()));
