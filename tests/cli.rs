@@ -514,6 +514,12 @@ fn bad_inputs() -> Vec<BadInput> {
             Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    egress:\n      mode: registry-only\n"),
             vec![],
         ),
+        // In ambient the profiles' NetworkPolicy is what bounds egress.
+        (
+            "registry-only egress with ambient and no profile network policy",
+            Some(b"deploykf_dependencies:\n  istio:\n    dataplaneMode: ambient\n    egress:\n      mode: registry-only\n      gateway:\n        enabled: true\n        apiServerCIDRs: [10.0.0.10/32]\ndeploykf_core:\n  deploykf_profiles_generator:\n    networkPolicy:\n      enabled: false\n"),
+            vec![],
+        ),
         // The egress gateway routes registry-only's ServiceEntries.
         (
             "egress gateway without registry-only",

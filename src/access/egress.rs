@@ -17,8 +17,28 @@
 //!   `pilot/pkg/model/push_context.go:1884-1891`); a host `*.a.b` covers
 //!   every name under `a.b`.
 //! - ztunnel (ambient) enforces neither (istio/istio#54281, #55163): a
-//!   pod without a sidecar, or in an ambient namespace, reaches what its
-//!   NetworkPolicies allow.
+//!   pod without a sidecar reaches what its NetworkPolicies allow. In an
+//!   ambient namespace (istio/ztunnel 1.30.3 `src/proxy/outbound.rs`
+//!   `build_request`): ztunnel looks the address the pod connects to up
+//!   among the Services it knows, by address alone (the source namespace
+//!   only ranks equals, `src/state/service.rs:381-395`, so `exportTo` does
+//!   not hide one: :544-590); a Service with a waypoint goes to that
+//!   waypoint over HBONE (15008); an address it does not know is passed
+//!   through from the pod's own network namespace (:600-630), where the
+//!   pod's NetworkPolicies apply. A host reaches ztunnel as a ServiceEntry's
+//!   address only when istiod allocated one (`PILOT_ENABLE_IP_AUTOALLOCATE`,
+//!   default true, istio/istio 1.30.3 `pilot/pkg/features/pilot.go:179-183`)
+//!   and ztunnel's DNS proxy answered the pod's query (istio-cni
+//!   `ambient.dnsCapture`, default true, `manifests/charts/istio-cni/values.yaml:70`);
+//!   otherwise the pod connects to the host's own address. A ServiceEntry
+//!   uses the waypoint its `istio.io/use-waypoint` label names (in the
+//!   namespace of `istio.io/use-waypoint-namespace`, else its own; `none`:
+//!   none), else its namespace's (istio/istio 1.30.3
+//!   `pilot/pkg/serviceregistry/ambient/waypoints.go` `fetchWaypointForTarget`,
+//!   `GetUseWaypoint`). The waypoint enforces the AuthorizationPolicies
+//!   attached to its Gateway or to that ServiceEntry
+//!   (`pilot/pkg/model/policyattachment.go:165-173`), then connects to the
+//!   host from its own pod.
 //! - Through an egress gateway (istio.io "Egress Gateways"; the objects
 //!   `model::egress_gateway` renders, its citations there): a sidecar
 //!   takes the first VirtualService exported to its namespace, bound to
@@ -44,8 +64,11 @@ use std::net::Ipv4Addr;
 #[derive(Clone, Debug)]
 pub struct Outbound<'a> {
     pub from: &'a PodRef,
-    /// Whether the pod runs a sidecar (injected, not ambient).
-    pub sidecar: bool,
+    /// Whether the pod's traffic goes through the mesh's proxy: its
+    /// sidecar, or in an ambient namespace ztunnel's capture (false: no
+    /// sidecar injected, traffic excluded from capture, or the pod opted
+    /// out with `istio.io/dataplane-mode: none`).
+    pub proxied: bool,
     pub host: &'a str,
     /// The address the host resolves to.
     pub address: Ipv4Addr,
@@ -58,7 +81,14 @@ pub fn egress(t: &Tree, req: &Outbound) -> Result<(), String> {
     let ambient = namespace_labels(t, ns)
         .get("istio.io/dataplane-mode")
         .is_some_and(|m| m == "ambient");
-    if req.sidecar && !ambient && outbound_policy(t, req.from) == "REGISTRY_ONLY" {
+    if ambient {
+        return if req.proxied {
+            through_ztunnel(t, req)
+        } else {
+            direct(t, req)
+        };
+    }
+    if req.proxied && outbound_policy(t, req.from) == "REGISTRY_ONLY" {
         let seen = service_entries(t)
             .filter(|se| exported_to(se, ns))
             .any(|se| declares(se, req.host, req.port));
@@ -69,19 +99,140 @@ pub fn egress(t: &Tree, req: &Outbound) -> Result<(), String> {
             ));
         }
     }
-    if req.sidecar && !ambient {
+    if req.proxied {
         if let Some(route) = mesh_route(t, ns, req.host, req.port) {
             return through_gateway(t, req, &route);
         }
     }
+    direct(t, req)
+}
+
+/// The pod's own connection to the host's address: what its
+/// NetworkPolicies allow.
+fn direct(t: &Tree, req: &Outbound) -> Result<(), String> {
     if !netpol::egress_allowed(t, req.from, &Peer::External(req.address), req.port) {
         return Err(format!(
-            "a NetworkPolicy of `{ns}` refuses egress to {}:{}",
+            "a NetworkPolicy of `{}` refuses egress to {}:{}",
+            req.from.namespace, req.address, req.port
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the tree's Istio leaves ztunnel to answer a ServiceEntry's host
+/// with the address istiod allocated it: neither istio-cni's
+/// `ambient.dnsCapture` nor istiod's `PILOT_ENABLE_IP_AUTOALLOCATE` is
+/// turned off in the wrapper chart's values (both default on).
+fn ztunnel_resolves_service_entries(t: &Tree) -> bool {
+    let values = (t.values().flatten()).find(|d| d.get("istio-daemon").is_some());
+    let off = |v: Option<&Value>| {
+        v.is_some_and(|v| v == &Value::Bool(false) || v.as_str() == Some("false"))
+    };
+    !values.is_some_and(|v| {
+        off(v.pointer("/istio-cni/ambient/dnsCapture"))
+            || off(v.pointer("/istio-daemon/pilot/env/PILOT_ENABLE_IP_AUTOALLOCATE"))
+    })
+}
+
+/// The waypoint a ServiceEntry's traffic goes through: (namespace, name)
+/// of a Gateway of class `istio-waypoint` that serves Services.
+fn service_entry_waypoint(t: &Tree, se: &Value) -> Option<(String, String)> {
+    let own_ns = text(&se["metadata"]["namespace"]).to_string();
+    let labels = &se["metadata"]["labels"];
+    let (name, ns) = match labels["istio.io/use-waypoint"].as_str() {
+        Some("none") => return None,
+        Some(name) => (
+            name.to_string(),
+            labels["istio.io/use-waypoint-namespace"]
+                .as_str()
+                .unwrap_or(&own_ns)
+                .to_string(),
+        ),
+        None => (
+            namespace_labels(t, &own_ns)
+                .get("istio.io/use-waypoint")
+                .filter(|n| *n != "none")?
+                .clone(),
+            own_ns,
+        ),
+    };
+    kind_docs(t, "Gateway", "gateway.networking.k8s.io/")
+        .any(|g| {
+            g["metadata"]["namespace"] == ns.as_str()
+                && g["metadata"]["name"] == name.as_str()
+                && g["spec"]["gatewayClassName"] == "istio-waypoint"
+                && matches!(
+                    g["metadata"]["labels"]["istio.io/waypoint-for"].as_str(),
+                    None | Some("service") | Some("all")
+                )
+        })
+        .then_some((ns, name))
+}
+
+/// The connection of a pod in an ambient namespace, as its node's ztunnel
+/// carries it (the module's documentation cites ztunnel).
+fn through_ztunnel(t: &Tree, req: &Outbound) -> Result<(), String> {
+    let ns = &req.from.namespace;
+    if !ztunnel_resolves_service_entries(t) {
+        return direct(t, req);
+    }
+    let Some(se) = service_entries(t).find(|se| declares(se, req.host, req.port)) else {
+        // Not in the registry: ztunnel passes it through.
+        return direct(t, req);
+    };
+    let Some((wns, w)) = service_entry_waypoint(t, se) else {
+        // No waypoint: ztunnel connects to the host itself, from the pod.
+        return direct(t, req);
+    };
+    let by = name_of(se);
+    // The waypoint's pods, by the label istiod's template gives them
+    // (istio/istio 1.30.3 `charts/istio-control/istio-discovery/files/waypoint.yaml:59-72`).
+    let pod = PodRef {
+        namespace: wns.clone(),
+        labels: [(
+            "gateway.networking.k8s.io/gateway-name".to_string(),
+            w.clone(),
+        )]
+        .into(),
+    };
+    if !netpol::connection_allowed(t, &Peer::Pod(req.from.clone()), &pod, HBONE_PORT) {
+        return Err(format!(
+            "{by} goes through the waypoint {wns}/{w}: a NetworkPolicy refuses `{ns}` -> its pods on {HBONE_PORT} (HBONE)"
+        ));
+    }
+    let inbound = super::sidecar::Inbound {
+        pod: super::sidecar::Pod {
+            namespace: wns.clone(),
+            labels: pod.labels.clone(),
+            port: HBONE_PORT,
+        },
+        principal: Some(format!("cluster.local/ns/{ns}/sa/default-editor")),
+        method: String::new(),
+        path: String::new(),
+        headers: Default::default(),
+        token: None,
+        sni: None,
+    };
+    let at = super::sidecar::Enforcer::ServiceEntryWaypoint {
+        waypoint: &w,
+        service_entry: text(&se["metadata"]["name"]),
+    };
+    if !super::sidecar::authorize(t, &inbound, at) {
+        return Err(format!(
+            "the waypoint {wns}/{w}'s AuthorizationPolicies refuse `{ns}` for {by}"
+        ));
+    }
+    if !netpol::egress_allowed(t, &pod, &Peer::External(req.address), req.port) {
+        return Err(format!(
+            "a NetworkPolicy of `{wns}` refuses the waypoint's egress to {}:{}",
             req.address, req.port
         ));
     }
     Ok(())
 }
+
+/// The port a waypoint takes HBONE on.
+const HBONE_PORT: u16 = 15008;
 
 /// A sidecar's route of a host to a Service of the mesh.
 struct MeshRoute {

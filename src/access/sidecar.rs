@@ -284,6 +284,15 @@ pub enum Enforcer<'a> {
     /// A waypoint (a Gateway of class `istio-waypoint` in the pod's
     /// namespace, by name): the policies whose `targetRefs` name it.
     Waypoint(&'a str),
+    /// A waypoint for a connection to one ServiceEntry (`egress.rs`, the
+    /// egress waypoint): the policies whose `targetRefs` name the waypoint's
+    /// Gateway, or that ServiceEntry by name from its own namespace (istio
+    /// 1.30.3 `pilot/pkg/model/policyattachment.go:165-173`, the
+    /// ServiceEntry's namespace here the waypoint's).
+    ServiceEntryWaypoint {
+        waypoint: &'a str,
+        service_entry: &'a str,
+    },
     /// The node's ztunnel (ambient): the policies a sidecar would apply,
     /// except `targetRefs` ones, lowered to L4 (`ambient.rs`).
     Ztunnel,
@@ -293,7 +302,9 @@ impl std::fmt::Display for Enforcer<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Enforcer::Sidecar => write!(f, "the sidecar"),
-            Enforcer::Waypoint(w) => write!(f, "the waypoint {w}"),
+            Enforcer::Waypoint(w) | Enforcer::ServiceEntryWaypoint { waypoint: w, .. } => {
+                write!(f, "the waypoint {w}")
+            }
             Enforcer::Ztunnel => write!(f, "ztunnel"),
         }
     }
@@ -316,6 +327,20 @@ pub fn applies(d: &Value, req: &Inbound, at: Enforcer) -> bool {
                         && r["name"] == name
                 })
         }
+        Enforcer::ServiceEntryWaypoint {
+            waypoint,
+            service_entry,
+        } => {
+            ns == req.pod.namespace
+                && refs.into_iter().flat_map(items).any(|r| {
+                    (r["group"] == "gateway.networking.k8s.io"
+                        && r["kind"] == "Gateway"
+                        && r["name"] == waypoint)
+                        || (r["group"] == "networking.istio.io"
+                            && r["kind"] == "ServiceEntry"
+                            && r["name"] == service_entry)
+                })
+        }
         Enforcer::Sidecar | Enforcer::Ztunnel => {
             refs.is_none()
                 && (ns == req.pod.namespace || ns == ROOT_NS)
@@ -330,7 +355,9 @@ pub fn applies(d: &Value, req: &Inbound, at: Enforcer) -> bool {
 pub fn verifier(req: &Inbound, at: Enforcer) -> String {
     let ns = &req.pod.namespace;
     match at {
-        Enforcer::Waypoint(name) => format!("cluster.local/ns/{ns}/sa/{name}"),
+        Enforcer::Waypoint(name) | Enforcer::ServiceEntryWaypoint { waypoint: name, .. } => {
+            format!("cluster.local/ns/{ns}/sa/{name}")
+        }
         Enforcer::Sidecar | Enforcer::Ztunnel => format!("cluster.local/ns/{ns}/sa/default-editor"),
     }
 }

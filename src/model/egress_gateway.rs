@@ -31,8 +31,31 @@
 //!   the sidecar set from the DestinationRule: another profile is refused
 //!   even if its sidecar routed the host here.
 //!
-//! Ambient is refused with `registry-only` (`rules/istio.rs`): ztunnel
-//! enforces neither REGISTRY_ONLY nor `exportTo`.
+//! In ambient (`dataplaneMode: ambient`) the gateway is a waypoint, as
+//! Istio's ambient egress task does it (istio.io "Egress gateways",
+//! `content/en/docs/ambient/usage/egress-gateway/index.md`): ztunnel
+//! enforces neither REGISTRY_ONLY nor `exportTo` (istio/istio#54281,
+//! #55163), so
+//! - a waypoint Gateway (class `istio-waypoint`, for Services) runs in this
+//!   namespace, and one ServiceEntry per allowed host (TLS on 443,
+//!   `resolution: DNS`) is bound to it by its `istio.io/use-waypoint` label
+//!   (istio/istio 1.30.3 `pilot/pkg/serviceregistry/ambient/waypoints.go`
+//!   `fetchWaypointForTarget`: the object's own label, then its
+//!   namespace's). istiod gives each such ServiceEntry an address
+//!   (`PILOT_ENABLE_IP_AUTOALLOCATE`, default true,
+//!   `pilot/pkg/features/pilot.go:179-183`, 240.240.0.0/16) and ztunnel's
+//!   DNS proxy answers the host with it (istio-cni `ambient.dnsCapture`,
+//!   default true, `manifests/charts/istio-cni/values.yaml:70`; the same in
+//!   1.28 and 1.29), so a profile pod's connection to the host is ztunnel's
+//!   to the waypoint (HBONE, 15008), which connects to the host itself;
+//! - one AuthorizationPolicy per host, attached to its ServiceEntry
+//!   (`targetRefs` kind ServiceEntry: enforced by the waypoint for traffic
+//!   to that ServiceEntry only, `pilot/pkg/model/policyattachment.go:165-173`),
+//!   admits the namespaces of the profiles that allow the host (the
+//!   identity the HBONE connection carries);
+//! - each profile's NetworkPolicy `allow-egress` (below) refuses every
+//!   address outside the cluster: a host without a ServiceEntry is passed
+//!   through by ztunnel from the pod's own network namespace, and refused.
 
 use super::netpol::{self, NetworkPolicyModel};
 use crate::component::{
@@ -82,6 +105,16 @@ pub const NAME: &str = "istio-egressgateway";
 pub const PORT: u16 = 443;
 pub const TARGET_PORT: u16 = 8443;
 
+/// The ambient egress waypoint's name: its Gateway, its pods' ServiceAccount
+/// (the waypoint class keeps the Gateway's name, istio/istio 1.30.3
+/// `pilot/pkg/config/kube/gatewaycommon/classinfo.go:130-134`) and the
+/// `gateway.networking.k8s.io/gateway-name` label of its pods
+/// (`charts/istio-control/istio-discovery/files/waypoint.yaml:59-72`).
+pub const WAYPOINT: &str = "egress-waypoint";
+
+/// The port a waypoint takes HBONE on, from ztunnel.
+pub const HBONE_PORT: u16 = 15008;
+
 /// The gateway pods' labels that the Service, the Gateway and the
 /// policies select (Istio's samples select `istio: egressgateway`).
 pub fn selector_labels() -> StringMap {
@@ -110,6 +143,24 @@ pub struct EgressGatewayModel {
     /// own hosts (profiles with the same hosts in one rule).
     pub authorization_rules: Vec<Value>,
     pub network_policies: Vec<NetworkPolicyModel>,
+    /// `dataplaneMode: ambient`: the gateway is the waypoint [`WAYPOINT`].
+    pub ambient: bool,
+    pub waypoint: &'static str,
+    /// Its Gateway's labels (as the profiles' waypoints).
+    pub waypoint_labels: StringMap,
+    /// Ambient: one ServiceEntry and one AuthorizationPolicy per host.
+    pub host_entries: Vec<HostEntry>,
+}
+
+/// An allowed host in ambient: its ServiceEntry (bound to the waypoint)
+/// and the policy attached to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostEntry {
+    /// The name of both objects ([`host_id`]).
+    pub name: String,
+    pub host: String,
+    /// The profiles' namespaces that allow the host, sorted.
+    pub namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,6 +216,10 @@ fn model(config: &Config, facts: &crate::facts::Facts) -> EgressGatewayModel {
         all.dedup();
         all
     };
+    let ambient = facts.istio.ambient;
+    if ambient {
+        return ambient_model(config, facts, &profiles, hosts);
+    }
     let service = service_host(config);
     let gateway_ref = format!("{}/{NAME}", eg.namespace);
     let gateway = json!({
@@ -232,34 +287,8 @@ fn model(config: &Config, facts: &crate::facts::Facts) -> EgressGatewayModel {
     namespace_labels.extend(crate::facts::pod_security_labels(Some(
         crate::config::PodSecurityLevel::Restricted,
     )));
-    let network_policies = if istio.network_policy.enabled {
-        let sources: Vec<&String> = profiles.iter().map(|(ns, _)| ns).collect();
-        let mut rules = vec![json!({
-            "ports": netpol::tcp_ports(&netpol::GATEWAY_STATUS_PORTS, false),
-        })];
-        if !sources.is_empty() {
-            rules.insert(
-                0,
-                json!({
-                    "from": [netpol::namespaces(&sources)],
-                    "ports": netpol::tcp_ports(&[TARGET_PORT], false),
-                }),
-            );
-        }
-        vec![
-            netpol::default_deny_ingress(),
-            NetworkPolicyModel {
-                name: "allow-ingress".into(),
-                spec: json!({
-                    "podSelector": {"matchLabels": selector_labels()},
-                    "policyTypes": ["Ingress"],
-                    "ingress": rules,
-                }),
-            },
-        ]
-    } else {
-        Vec::new()
-    };
+    let network_policies =
+        gateway_network_policies(config, &profiles, &selector_labels(), TARGET_PORT);
     EgressGatewayModel {
         name: NAME,
         selector_labels: selector_labels(),
@@ -274,6 +303,104 @@ fn model(config: &Config, facts: &crate::facts::Facts) -> EgressGatewayModel {
         routes,
         authorization_rules,
         network_policies,
+        ambient,
+        waypoint: WAYPOINT,
+        waypoint_labels: StringMap::new(),
+        host_entries: Vec::new(),
+    }
+}
+
+/// The NetworkPolicies of the gateway's namespace: nothing is admitted but
+/// the profiles with allowed hosts on `port` and the health and metrics
+/// ports from anywhere (as Istio's gateway chart does), to the pods
+/// `selector` matches.
+fn gateway_network_policies(
+    config: &Config,
+    profiles: &[(String, Vec<String>)],
+    selector: &StringMap,
+    port: u16,
+) -> Vec<NetworkPolicyModel> {
+    if !config.deploykf_dependencies.istio.network_policy.enabled {
+        return Vec::new();
+    }
+    let sources: Vec<&String> = profiles.iter().map(|(ns, _)| ns).collect();
+    let mut rules = vec![json!({
+        "ports": netpol::tcp_ports(&netpol::GATEWAY_STATUS_PORTS, false),
+    })];
+    if !sources.is_empty() {
+        rules.insert(
+            0,
+            json!({
+                "from": [netpol::namespaces(&sources)],
+                "ports": netpol::tcp_ports(&[port], false),
+            }),
+        );
+    }
+    vec![
+        netpol::default_deny_ingress(),
+        NetworkPolicyModel {
+            name: "allow-ingress".into(),
+            spec: json!({
+                "podSelector": {"matchLabels": selector},
+                "policyTypes": ["Ingress"],
+                "ingress": rules,
+            }),
+        },
+    ]
+}
+
+/// The gateway in ambient: the waypoint [`WAYPOINT`], each host's
+/// ServiceEntry bound to it and the policy attached to that ServiceEntry
+/// (the module's documentation says why and cites Istio).
+fn ambient_model(
+    config: &Config,
+    facts: &crate::facts::Facts,
+    profiles: &[(String, Vec<String>)],
+    hosts: Vec<String>,
+) -> EgressGatewayModel {
+    let host_entries = (hosts.iter())
+        .map(|h| {
+            let mut namespaces: Vec<String> = (profiles.iter())
+                .filter(|(_, allowed)| allowed.contains(h))
+                .map(|(ns, _)| ns.clone())
+                .collect();
+            namespaces.sort();
+            HostEntry {
+                name: host_id(h),
+                host: h.clone(),
+                namespaces,
+            }
+        })
+        .collect();
+    // The waypoint's pods, by the label istiod's template gives them.
+    let selector = string_map(&[("gateway.networking.k8s.io/gateway-name", WAYPOINT)]);
+    let mut waypoint_labels = string_map(&[("istio.io/waypoint-for", "service")]);
+    if !facts.istio.revision.is_empty() {
+        waypoint_labels.insert("istio.io/rev".into(), facts.istio.revision.clone());
+    }
+    // In the mesh by ztunnel's capture, not by injection.
+    let mut namespace_labels = facts.istio.mesh_labels.clone();
+    namespace_labels.extend(crate::facts::pod_security_labels(Some(
+        crate::config::PodSecurityLevel::Restricted,
+    )));
+    EgressGatewayModel {
+        name: NAME,
+        network_policies: gateway_network_policies(config, profiles, &selector, HBONE_PORT),
+        selector_labels: selector,
+        pod_labels: StringMap::new(),
+        pod_annotations: StringMap::new(),
+        namespace_labels,
+        port: PORT,
+        target_port: HBONE_PORT,
+        hosts,
+        gateway: Value::Null,
+        destination_rule: Value::Null,
+        routes: Vec::new(),
+        authorization_rules: Vec::new(),
+        ambient: true,
+        waypoint: WAYPOINT,
+        waypoint_labels,
+        host_entries,
     }
 }
 

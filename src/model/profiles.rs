@@ -759,7 +759,11 @@ fn derive(input: &Input) -> ProfilesModel {
                 quota: (!quota.is_empty()).then_some(quota),
                 namespace_annotations,
                 idp,
-                egress_hosts: if registry_only {
+                // In ambient the hosts are the egress waypoint's
+                // ServiceEntries (`model::egress_gateway`): one of the
+                // profile's own would be seen mesh-wide and bound to no
+                // waypoint (ztunnel ignores `exportTo`).
+                egress_hosts: if registry_only && !input.facts.istio.ambient {
                     (p.egress.as_ref().unwrap_or(&defaults.egress))
                         .allowed_hosts
                         .clone()

@@ -297,12 +297,22 @@ fn check_egress(ctx: &Ctx, f: &mut Findings) {
     }
     if ctx.facts.istio.ambient {
         // ztunnel ignores `outboundTrafficPolicy` (istio/istio#54281) and a
-        // ServiceEntry's `exportTo` (#55163): every profile would reach
-        // every host.
-        f.errors.push(ctx.error(
-            &format!("{ISTIO}.egress.mode"),
-            "\"registry-only\" needs `dataplaneMode: sidecar`: in ambient, ztunnel enforces neither the mesh's REGISTRY_ONLY nor a ServiceEntry's `exportTo` (istio/istio#54281, #55163), so every profile would reach every host".to_string(),
-        ));
+        // ServiceEntry's `exportTo` (#55163): in ambient the bound is the
+        // egress waypoint (the gateway, `model::egress_gateway`) with each
+        // profile's NetworkPolicy, which refuses every address outside the
+        // cluster that does not go through the waypoint.
+        let pg = &ctx.config.deploykf_core.deploykf_profiles_generator;
+        if !egress.gateway.enabled {
+            f.errors.push(ctx.error(
+                &format!("{ISTIO}.egress.mode"),
+                format!("\"registry-only\" in ambient needs `{ISTIO}.egress.gateway.enabled: true`: ztunnel enforces neither the mesh's REGISTRY_ONLY nor a ServiceEntry's `exportTo` (istio/istio#54281, #55163), so only the egress waypoint with each profile's NetworkPolicy bounds what a profile reaches"),
+            ));
+        } else if pg.enabled && !pg.network_policy.enabled {
+            f.errors.push(ctx.error(
+                "deploykf_core.deploykf_profiles_generator.networkPolicy.enabled",
+                format!("is false, but {} is \"registry-only\" in ambient: ztunnel passes a connection to any address through, so each profile's NetworkPolicy is what keeps its pods from reaching hosts past the egress waypoint", ctx.located(&format!("{ISTIO}.egress.mode"))),
+            ));
+        }
     } else if !istio.enabled {
         f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
             &format!("{ISTIO}.egress.mode"),

@@ -19,7 +19,7 @@ fn to_host(t: &Tree, from: &PodRef, host: &str, port: u16) -> Result<(), String>
         t,
         &Outbound {
             from,
-            sidecar: true,
+            proxied: true,
             host,
             address: "198.51.100.10".parse().unwrap(),
             port,
@@ -155,7 +155,7 @@ fn a_pod_without_a_sidecar_still_reaches_any_host() {
     let a = notebook("team-a");
     let bypass = Outbound {
         from: &a,
-        sidecar: false,
+        proxied: false,
         host: "exfil.example.net",
         address: "198.51.100.10".parse().unwrap(),
         port: 443,
@@ -170,7 +170,7 @@ fn bypassing(t: &Tree, from: &PodRef, host: &str) -> Result<(), String> {
         t,
         &Outbound {
             from,
-            sidecar: false,
+            proxied: false,
             host,
             address: "198.51.100.10".parse().unwrap(),
             port: 443,
@@ -279,4 +279,125 @@ fn the_egress_gateway_replay_notices_a_missing_safeguard() {
         !gateway_violations(&no_se).is_empty(),
         "without the gateway's ServiceEntry"
     );
+}
+
+/// Issue 32 point 5 in ambient (`egress-ambient`: the same profiles on the
+/// gateway-api-ambient edge): every replay of the egress gateway holds
+/// through the egress waypoint, and a pod skipping ztunnel is refused by
+/// its NetworkPolicy. Fails on main, where `registry-only` in ambient is
+/// an error (no tree).
+#[test]
+fn the_egress_waypoint_admits_each_profile_its_own_hosts_and_nothing_skips_it() {
+    let t = case("egress-ambient");
+    let bad = gateway_violations(&t);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let b = notebook("team-b");
+    let refused = to_host(&t, &b, "pypi.org", 443).unwrap_err();
+    assert!(
+        refused.starts_with("the waypoint deploykf-istio-egress/egress-waypoint's AuthorizationPolicies refuse `team-b`"),
+        "{refused}"
+    );
+}
+
+/// Sets a field of every document of `kind` named `name` (by JSON
+/// pointer; `None` removes it).
+fn with_field(t: &Tree, kind: &str, name: Option<&str>, ptr: &str, v: Option<Value>) -> Tree {
+    let mut t = t.clone();
+    let (parent, key) = ptr.rsplit_once('/').unwrap();
+    let key = key.replace("~1", "/").replace("~0", "~");
+    for d in t.values_mut().flatten() {
+        if d["kind"] == kind && name.is_none_or(|n| d["metadata"]["name"] == n) {
+            let Some(p) = d.pointer_mut(parent) else {
+                continue;
+            };
+            match &v {
+                Some(v) => p[&key] = v.clone(),
+                None => {
+                    p.as_object_mut().unwrap().remove(&key);
+                }
+            }
+        }
+    }
+    t
+}
+
+/// The ambient replay notices each safeguard: without the waypoint's
+/// per-host AuthorizationPolicies team-b reaches team-a's host; without
+/// the profiles' `allow-egress` a pod skipping ztunnel reaches any host;
+/// without the ServiceEntries' `istio.io/use-waypoint` label (or the
+/// waypoint itself) ztunnel connects to the host from the pod, which
+/// `allow-egress` refuses, so the admitted replays did go through the
+/// waypoint; with istio-cni's DNS capture off (or istiod's address
+/// allocation) the pod connects to the host's own address, refused too;
+/// and the waypoint's NetworkPolicy must admit HBONE.
+#[test]
+fn the_egress_waypoint_replay_notices_a_missing_safeguard() {
+    let base = case("egress-ambient");
+    assert!(gateway_violations(&base).is_empty());
+    let mut broken: Vec<(&str, Tree)> = vec![
+        ("without the per-host AuthorizationPolicies", {
+            let mut t = base.clone();
+            for docs in t.values_mut() {
+                docs.retain(|d| {
+                    !(d["kind"] == "AuthorizationPolicy"
+                        && d["metadata"]["namespace"] == "deploykf-istio-egress")
+                });
+            }
+            t
+        }),
+        (
+            "without allow-egress",
+            without(&base, "NetworkPolicy", Some("allow-egress")),
+        ),
+        (
+            "without the waypoint Gateway",
+            without(&base, "Gateway", Some("egress-waypoint")),
+        ),
+        (
+            "without the use-waypoint label",
+            with_field(
+                &base,
+                "ServiceEntry",
+                None,
+                "/metadata/labels/istio.io~1use-waypoint",
+                None,
+            ),
+        ),
+        (
+            "with the waypoint's HBONE port closed",
+            with_field(
+                &base,
+                "NetworkPolicy",
+                Some("allow-ingress"),
+                "/spec/ingress",
+                Some(json!([])),
+            ),
+        ),
+    ];
+    for (key, off) in [
+        ("/istio-cni/ambient/dnsCapture", json!(false)),
+        (
+            "/istio-daemon/pilot/env/PILOT_ENABLE_IP_AUTOALLOCATE",
+            json!("false"),
+        ),
+    ] {
+        let mut t = base.clone();
+        for d in t.values_mut().flatten() {
+            if d.get("istio-daemon").is_some() {
+                let (parent, k) = key.rsplit_once('/').unwrap();
+                let mut at = &mut *d;
+                for part in parent.trim_start_matches('/').split('/') {
+                    if at.get(part).is_none() {
+                        at[part] = json!({});
+                    }
+                    at = &mut at[part];
+                }
+                at[k] = off.clone();
+            }
+        }
+        broken.push((key, t));
+    }
+    for (what, t) in broken {
+        assert!(!gateway_violations(&t).is_empty(), "{what}");
+    }
 }

@@ -444,8 +444,11 @@ fn derive(input: &Input) -> Part {
             .collect(),
         dex_keys_path: DEX_KEYS_PATH,
         network_policies: network_policies(input, &idp_namespaces),
+        // In ambient nothing here has a sidecar to read a Sidecar, and
+        // ztunnel enforces no REGISTRY_ONLY: the namespace's egress is open.
         egress_open: config.deploykf_dependencies.istio.egress.mode
-            == crate::config::EgressMode::RegistryOnly,
+            == crate::config::EgressMode::RegistryOnly
+            && !input.facts.istio.ambient,
         dex_port: DEX_PORT,
         dex_telemetry_port: DEX_TELEMETRY_PORT,
         oauth2_proxy_port: OAUTH2_PROXY_PORT,
