@@ -42,6 +42,18 @@ pub struct CertManager {
     pub cluster_issuer: ClusterIssuer,
 }
 
+impl CertManager {
+    /// meshgen renders the self-signed issuer chain: it installs
+    /// cert-manager and `clusterIssuer.enabled` (deployKF ignores
+    /// `clusterIssuer` when cert-manager is the user's). A fact of the
+    /// configuration, which the rules and the model both ask.
+    pub fn issuer_rendered(&self) -> bool {
+        self.enabled
+            && self.cluster_issuer.enabled
+            && self.cluster_issuer.issuer_type == "SELF_SIGNED"
+    }
+}
+
 // Not deny_unknown_fields: deployKF's `trustManager` is accepted (ignored).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

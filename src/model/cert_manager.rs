@@ -80,12 +80,10 @@ pub static ISSUER: Descriptor = Descriptor {
     shards: crate::component::no_shards,
 };
 
-/// meshgen renders the self-signed issuer chain: it installs cert-manager
-/// and `clusterIssuer.enabled` (deployKF ignores `clusterIssuer` when
-/// cert-manager is the user's).
-pub fn issuer_rendered(c: &Config) -> bool {
-    let cm = &c.deploykf_dependencies.cert_manager;
-    cm.enabled && cm.cluster_issuer.enabled && cm.cluster_issuer.issuer_type == "SELF_SIGNED"
+/// meshgen renders the self-signed issuer chain
+/// (`config::CertManager::issuer_rendered`).
+fn issuer_rendered(c: &Config) -> bool {
+    c.deploykf_dependencies.cert_manager.issuer_rendered()
 }
 
 #[derive(Debug, Clone, Serialize)]

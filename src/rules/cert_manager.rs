@@ -14,7 +14,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
 
     let signs_gateway = config.deploykf_core.deploykf_istio_gateway.enabled
         && ctx.facts.gateway.certificate_managed;
-    if signs_gateway && crate::model::cert_manager::issuer_rendered(config) {
+    if signs_gateway && config.deploykf_dependencies.cert_manager.issuer_rendered() {
         f.warnings.push(ctx.warning(Code::SelfSignedCa,
             &format!("{CM}.clusterIssuer.enabled"),
             format!(
