@@ -36,9 +36,11 @@
 //!   none), else its namespace's (istio/istio 1.30.3
 //!   `pilot/pkg/serviceregistry/ambient/waypoints.go` `fetchWaypointForTarget`,
 //!   `GetUseWaypoint`). The waypoint enforces the AuthorizationPolicies
-//!   attached to its Gateway or to that ServiceEntry
-//!   (`pilot/pkg/model/policyattachment.go:165-173`), then connects to the
-//!   host from its own pod.
+//!   attached to its Gateway or to that ServiceEntry, by the ServiceEntry's
+//!   object name in its own namespace
+//!   (`pilot/pkg/model/policyattachment.go:77-87,165-173`, the name from
+//!   `pilot/pkg/serviceregistry/serviceentry/conversion.go:307`), then
+//!   connects to the host from its own pod.
 //! - Through an egress gateway (istio.io "Egress Gateways"; the objects
 //!   `model::egress_gateway` renders, its citations there): a sidecar
 //!   takes the first VirtualService exported to its namespace, bound to
