@@ -341,6 +341,42 @@ fn monitors() -> (Value, Value) {
     )
 }
 
+/// The label matchers of the requests every gateway's pods report as
+/// their source: `source_workload` (each gateway's Deployment, named as
+/// its Service) and `source_workload_namespace`. One gateway: equality,
+/// as always; several: PromQL's fully anchored regex matchers (`=~`) of
+/// their names and namespaces.
+fn gateway_workloads(config: &Config, facts: &Facts) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut namespaces: Vec<String> = Vec::new();
+    for (view, g) in crate::facts::gateways(config)
+        .iter()
+        .zip(facts.all_gateways())
+    {
+        for (list, value) in [
+            (&mut names, &view.component.gateway_service.name),
+            (&mut namespaces, &g.namespace),
+        ] {
+            if !list.contains(value) {
+                list.push(value.clone());
+            }
+        }
+    }
+    let matcher = |label: &str, values: &[String]| match values {
+        [one] => format!("{label}=\"{one}\""),
+        _ => {
+            let alternatives: Vec<String> =
+                values.iter().map(|v| v.replace('.', "\\\\.")).collect();
+            format!("{label}=~\"{}\"", alternatives.join("|"))
+        }
+    };
+    format!(
+        "reporter=\"source\", {}, {}",
+        matcher("source_workload", &names),
+        matcher("source_workload_namespace", &namespaces)
+    )
+}
+
 /// meshgen's edge dashboard, from Istio's standard metrics only:
 /// `istio_requests_total` and `istio_request_duration_milliseconds_bucket`
 /// with the labels `reporter` (`source` at the gateway, `destination` at a
@@ -349,13 +385,11 @@ fn monitors() -> (Value, Value) {
 /// `destination_service_namespace` and `response_code` (istio/istio 1.30.3
 /// `tests/integration/telemetry/api/stats_test.go:390-424`,
 /// `tests/integration/ambient/baseline_test.go:3092-3104,3192-3241`). The
-/// gateway's pods report as `source_workload` its Deployment.
+/// gateway's pods report as `source_workload` its Deployment; with
+/// several gateways (`additionalGateways`) the panels cover every one's
+/// pods (see [`gateway_workloads`]).
 pub fn edge_dashboard(config: &Config, facts: &Facts) -> String {
-    let gw = &config.deploykf_core.deploykf_istio_gateway;
-    let at_gateway = format!(
-        "reporter=\"source\", source_workload=\"{}\", source_workload_namespace=\"{}\"",
-        gw.gateway_service.name, facts.gateway.namespace
-    );
+    let at_gateway = gateway_workloads(config, facts);
     let auth_ns = &config.deploykf_core.deploykf_auth.namespace;
     let panel =
         |id: u32, y: u32, title: &str, description: &str, unit: &str, targets: Vec<Value>| {
