@@ -13,7 +13,7 @@
 //!
 //! This module describes; it derives nothing itself and renders nothing.
 
-use crate::config::Config;
+use crate::config::{Config, GatewayAuth};
 use crate::facts::Facts;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -179,7 +179,64 @@ pub struct Input<'a> {
     /// Which instance: `None` the component's own (its section), `Some(i)`
     /// the `i`th of [`Descriptor::more`].
     pub index: Option<usize>,
+    /// What every instance adds to the others ([`Descriptor::contribute`]).
+    pub contributions: &'a Contributions,
 }
+
+/// What instances add to other components (issue 33.2): each instance
+/// returns its own ([`Descriptor::contribute`]), `model::derive` collects
+/// them over every instance before any model is derived, and a component
+/// that needs another's reads them here instead of from `Facts` (auth and
+/// profiles ask for the gateways).
+#[derive(Debug, Clone, Default)]
+pub struct Contributions {
+    /// The gateways, the primary first.
+    pub gateways: Vec<GatewayContribution>,
+}
+
+/// A gateway as the components behind it admit it.
+#[derive(Debug, Clone)]
+pub struct GatewayContribution {
+    /// Its instance id (`deploykf-istio-gateway[-<gateway.name>]`).
+    pub id: String,
+    /// Who its users are.
+    pub auth: GatewayAuth,
+    /// The SPIFFE principal of its pods' ServiceAccount.
+    pub principal: String,
+    /// Its pods, as a NetworkPolicy peer.
+    pub pods: Value,
+}
+
+impl Contributions {
+    /// Adds `other`'s after its own.
+    pub fn extend(&mut self, other: Contributions) {
+        self.gateways.extend(other.gateways);
+    }
+
+    /// The gateways whose `auth` is one of `auth`, the primary first.
+    pub fn gateways_with<'a>(
+        &'a self,
+        auth: &'a [GatewayAuth],
+    ) -> impl Iterator<Item = &'a GatewayContribution> {
+        self.gateways.iter().filter(move |g| auth.contains(&g.auth))
+    }
+
+    /// The additional gateways (all but the primary) whose `auth` is one
+    /// of `auth`.
+    pub fn additional_gateways_with<'a>(
+        &'a self,
+        auth: &'a [GatewayAuth],
+    ) -> impl Iterator<Item = &'a GatewayContribution> {
+        self.gateways_with(auth)
+            .filter(|g| g.id != crate::model::gateway::COMPONENT.id)
+    }
+}
+
+/// Gateways whose users sign in (`login`).
+pub const LOGIN_GATEWAYS: &[GatewayAuth] = &[GatewayAuth::Login];
+/// Gateways that verify an identity (`login` and `token`): those a
+/// profile admits.
+pub const IDENTITY_GATEWAYS: &[GatewayAuth] = &[GatewayAuth::Login, GatewayAuth::Token];
 
 /// A component's derived model.
 pub struct Part {
@@ -281,6 +338,9 @@ pub struct Descriptor {
     /// more than `gitops.maxObjectsPerApplication` objects (empty: the
     /// component directory is one unit).
     pub shards: fn(&Config) -> Vec<String>,
+    /// What its instance `index` (as [`Input::index`]) adds to other
+    /// components ([`contributes_nothing`]: nothing).
+    pub contribute: fn(&Config, &Facts, Option<usize>) -> Contributions,
 }
 
 impl Descriptor {
@@ -311,6 +371,11 @@ pub fn no_patches(_: &Config) -> &[crate::config::Patch] {
 /// A component with one instance.
 pub fn single(_: &Config) -> Vec<String> {
     Vec::new()
+}
+
+/// A component that adds nothing to others.
+pub fn contributes_nothing(_: &Config, _: &Facts, _: Option<usize>) -> Contributions {
+    Contributions::default()
 }
 
 /// The shards of a component delivered as one unit.

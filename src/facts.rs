@@ -251,15 +251,6 @@ impl Facts {
     pub fn all_gateways(&self) -> impl Iterator<Item = &GatewayFacts> {
         std::iter::once(&self.gateway).chain(&self.additional_gateways)
     }
-
-    /// The principals of the gateways that verify an identity (`login`
-    /// and `token`): those a profile admits.
-    pub fn identity_gateway_principals(&self) -> Vec<String> {
-        self.all_gateways()
-            .filter(|g| g.auth != GatewayAuth::None)
-            .map(|g| g.principal.clone())
-            .collect()
-    }
 }
 
 /// The ports clients connect to: the Service's, else the pods'.

@@ -50,6 +50,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 pub static ISSUER: Descriptor = Descriptor {
@@ -78,6 +79,7 @@ pub static ISSUER: Descriptor = Descriptor {
     derive: derive_issuer,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 /// meshgen renders the self-signed issuer chain: it installs cert-manager

@@ -68,6 +68,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     rules: crate::rules::egress_gateway::check,
     derive,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 /// The name of the gateway's Deployment, Service and ServiceAccount, as

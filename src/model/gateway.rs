@@ -4,7 +4,10 @@
 //! main host and of every app, built as values (never as text). Templates
 //! only write the objects around them.
 
-use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
+use crate::component::{
+    Contributions, Delivery, Descriptor, FanOut, GatewayContribution, Input, Overrides, Packaging,
+    Part,
+};
 use crate::config::{Config, PodSecurityLevel, ServiceType, StringMap};
 use crate::facts::{
     gateway_api_duration, service_host, string_map, GatewayFacts, DEX_PORT, GATEWAY_NAME_LABEL,
@@ -54,7 +57,39 @@ pub static COMPONENT: Descriptor = Descriptor {
             .collect()
     },
     shards: crate::component::no_shards,
+    contribute,
 };
+
+/// What a gateway adds to the components behind it: who its users are,
+/// its principal and its pods, for the policies that admit it (auth's,
+/// the profiles').
+fn contribute(config: &Config, facts: &crate::facts::Facts, index: Option<usize>) -> Contributions {
+    let (g, id) = match index {
+        None => (Some(&facts.gateway), COMPONENT.id.to_string()),
+        Some(i) => (
+            facts.additional_gateways.get(i),
+            (config
+                .deploykf_core
+                .deploykf_istio_gateway
+                .additional_gateways
+                .get(i))
+            .map_or_else(String::new, |a| {
+                format!("{}-{}", COMPONENT.id, a.gateway.name)
+            }),
+        ),
+    };
+    Contributions {
+        gateways: g
+            .map(|g| GatewayContribution {
+                id,
+                auth: g.auth,
+                principal: g.principal.clone(),
+                pods: super::netpol::pods_in(&g.namespace, &g.selector_labels),
+            })
+            .into_iter()
+            .collect(),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayModel {
@@ -280,6 +315,7 @@ fn derive(input: &Input) -> Part {
             facts: &facts,
             extra_manifests: &[],
             index: input.index,
+            contributions: input.contributions,
         },
         input.facts,
     )

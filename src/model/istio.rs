@@ -62,6 +62,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 #[derive(Debug, Clone, Serialize)]

@@ -120,9 +120,15 @@ pub fn derive(checked: &Checked) -> Model {
     let mut instance_parts = BTreeMap::new();
     let mut charts = BTreeMap::new();
     let mut verbatim = BTreeMap::new();
+    // What each instance adds to the others, before any model is made.
+    let mut contributions = crate::component::Contributions::default();
+    for c in &components {
+        contributions.extend((c.descriptor.contribute)(config, facts, c.index));
+    }
     for c in &components {
         let d = c.descriptor;
         let part = (d.derive)(&Input {
+            contributions: &contributions,
             config,
             facts,
             extra_manifests: match c.index {

@@ -4,6 +4,7 @@
 
 use crate::component::{
     no_overrides, Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part,
+    IDENTITY_GATEWAYS,
 };
 use crate::config::{Access, Config, ObjectStoreAuth, Plugin, ProfilesOutput, StringMap};
 use rayon::prelude::*;
@@ -70,6 +71,7 @@ pub static COMPONENT: Descriptor = Descriptor {
             .filter_map(|(n, u)| u.then_some(n))
             .collect()
     },
+    contribute: crate::component::contributes_nothing,
 };
 
 /// How the profiles are split into shards (one GitOps object each): shard
@@ -801,7 +803,10 @@ fn derive(input: &Input) -> ProfilesModel {
             .user_header
             .clone(),
         gateway_principal: input.facts.gateway.principal.clone(),
-        more_gateway_principals: input.facts.identity_gateway_principals()[1..].to_vec(),
+        more_gateway_principals: (input.contributions)
+            .additional_gateways_with(IDENTITY_GATEWAYS)
+            .map(|g| g.principal.clone())
+            .collect(),
         kubeflow_gateway_principal:
             "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
         pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
@@ -858,9 +863,8 @@ fn network_policies(input: &Input) -> Vec<super::netpol::NetworkPolicyModel> {
     }
     let mut rules = vec![
         serde_json::json!({"from": [netpol::same_namespace()]}),
-        serde_json::json!({"from": (input.facts.all_gateways())
-            .filter(|g| g.auth != crate::config::GatewayAuth::None)
-            .map(|g| netpol::pods_in(&g.namespace, &g.selector_labels))
+        serde_json::json!({"from": (input.contributions.gateways_with(IDENTITY_GATEWAYS))
+            .map(|g| g.pods.clone())
             .collect::<Vec<_>>()}),
     ];
     rules.push(serde_json::json!({"from": (KUBEFLOW_CONTROLLERS.iter())

@@ -69,6 +69,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 /// A set of Istio's dashboards, as one Istio release ships them.

@@ -10,7 +10,10 @@ pub mod dex;
 pub mod oauth2_proxy;
 pub mod policies;
 
-use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
+use crate::component::{
+    Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part, IDENTITY_GATEWAYS,
+    LOGIN_GATEWAYS,
+};
 use crate::config::{PulledImage, SecretRef};
 use crate::facts::{DEX_PORT, GATEWAY_NAME_LABEL, OAUTH2_PROXY_PORT};
 use serde::Serialize;
@@ -50,6 +53,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 /// An environment variable read from a Secret.
@@ -417,12 +421,14 @@ fn derive(input: &Input) -> Part {
             Vec::new()
         },
         gateway_principal: facts.gateway.principal.clone(),
-        more_login_principals: (facts.additional_gateways.iter())
-            .filter(|g| g.auth == crate::config::GatewayAuth::Login)
+        more_login_principals: input
+            .contributions
+            .additional_gateways_with(LOGIN_GATEWAYS)
             .map(|g| g.principal.clone())
             .collect(),
-        more_token_principals: (facts.additional_gateways.iter())
-            .filter(|g| g.auth != crate::config::GatewayAuth::None)
+        more_token_principals: input
+            .contributions
+            .additional_gateways_with(IDENTITY_GATEWAYS)
             .map(|g| g.principal.clone())
             .collect(),
         oauth2_proxy_principal: format!("cluster.local/ns/{ns}/sa/oauth2-proxy"),
@@ -481,13 +487,14 @@ fn network_policies(
     // The additional gateways' pods: `login` ones reach oauth2-proxy, and
     // `login` and `token` ones fetch the keys they verify tokens with.
     let more = |login_only: bool| -> Vec<Value> {
-        (facts.additional_gateways.iter())
-            .filter(|g| match g.auth {
-                crate::config::GatewayAuth::Login => true,
-                crate::config::GatewayAuth::Token => !login_only,
-                crate::config::GatewayAuth::None => false,
+        input
+            .contributions
+            .additional_gateways_with(if login_only {
+                LOGIN_GATEWAYS
+            } else {
+                IDENTITY_GATEWAYS
             })
-            .map(|g| netpol::pods_in(&g.namespace, &g.selector_labels))
+            .map(|g| g.pods.clone())
             .collect()
     };
     // Who verifies tokens itself in a profile: every pod's sidecar, or the
