@@ -184,14 +184,24 @@ pub struct Input<'a> {
 }
 
 /// What instances add to other components (issue 33.2): each instance
-/// returns its own ([`Descriptor::contribute`]), `model::derive` collects
-/// them over every instance before any model is derived, and a component
-/// that needs another's reads them here instead of from `Facts` (auth and
-/// profiles ask for the gateways).
+/// returns its own, computed from its own config
+/// ([`Descriptor::contribute`]); `model::derive` collects them over every
+/// instance, in [`ALL`]'s order, before any model is derived, and a
+/// component that needs another's reads them here (auth and profiles ask
+/// for the gateways, the Istio install for the mesh config entries).
+/// `Facts` keeps only facts of the whole install.
 #[derive(Debug, Clone, Default)]
 pub struct Contributions {
     /// The gateways, the primary first.
     pub gateways: Vec<GatewayContribution>,
+    /// Entries of the mesh config's `extensionProviders` (the telemetry
+    /// providers, auth's ext-authz provider).
+    pub extension_providers: Vec<Value>,
+    /// Environment istiod needs (auth's JWKS mode).
+    pub istiod_env: Map<String, Value>,
+    /// Namespaces its objects may live in that exist without this tree
+    /// rendering a Namespace (created by Helm, a controller, the user).
+    pub namespaces: Vec<String>,
 }
 
 /// A gateway as the components behind it admit it.
@@ -211,6 +221,22 @@ impl Contributions {
     /// Adds `other`'s after its own.
     pub fn extend(&mut self, other: Contributions) {
         self.gateways.extend(other.gateways);
+        self.extension_providers.extend(other.extension_providers);
+        self.istiod_env.extend(other.istiod_env);
+        self.namespaces.extend(other.namespaces);
+    }
+
+    /// Names of the declared extension providers.
+    pub fn provider_names(&self) -> Vec<String> {
+        self.extension_providers
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The primary gateway's principal (`""` with no gateway contributed).
+    pub fn primary_gateway_principal(&self) -> String {
+        (self.gateways.first()).map_or_else(String::new, |g| g.principal.clone())
     }
 
     /// The gateways whose `auth` is one of `auth`, the primary first.
@@ -317,9 +343,6 @@ pub struct Descriptor {
     /// namespaces of their own (profiles); `Some("")` when they are all
     /// cluster-scoped (CRDs).
     pub namespace: fn(&Config) -> Option<String>,
-    /// Namespaces its objects may live in that exist without this tree
-    /// rendering a Namespace (created by Helm, a controller, the user).
-    pub assumed_namespaces: fn(&Config) -> Vec<String>,
     pub extra_manifests: fn(&Config) -> &[Value],
     pub values_overrides: fn(&Config) -> Option<&Map<String, Value>>,
     /// Its `patches` (kustomize patches of its objects; a kustomize
@@ -339,8 +362,9 @@ pub struct Descriptor {
     /// component directory is one unit).
     pub shards: fn(&Config) -> Vec<String>,
     /// What its instance `index` (as [`Input::index`]) adds to other
-    /// components ([`contributes_nothing`]: nothing).
-    pub contribute: fn(&Config, &Facts, Option<usize>) -> Contributions,
+    /// components, from its own config ([`contributes_nothing`]: nothing):
+    /// see [`Contributions`].
+    pub contribute: fn(&Config, Option<usize>) -> Contributions,
 }
 
 impl Descriptor {
@@ -350,12 +374,8 @@ impl Descriptor {
     }
 }
 
-/// No assumed namespaces, no extra manifests, no overrides: the common
-/// case, for descriptors to point at.
-pub fn no_namespaces(_: &Config) -> Vec<String> {
-    Vec::new()
-}
-
+/// No extra manifests, no overrides: the common case, for descriptors to
+/// point at.
 pub fn no_extra_manifests(_: &Config) -> &[Value] {
     &[]
 }
@@ -374,7 +394,7 @@ pub fn single(_: &Config) -> Vec<String> {
 }
 
 /// A component that adds nothing to others.
-pub fn contributes_nothing(_: &Config, _: &Facts, _: Option<usize>) -> Contributions {
+pub fn contributes_nothing(_: &Config, _: Option<usize>) -> Contributions {
     Contributions::default()
 }
 

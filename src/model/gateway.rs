@@ -33,17 +33,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     }],
     enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),
-    // The apps' namespaces are the user's, and so is the namespace of a
-    // Gateway resource set apart (`gateway.namespace`: Kubeflow's); Istio's
-    // namespace is Istio's, when the gateway shares it (`namespace_rendered`).
-    assumed_namespaces: |c| {
-        let gw = &c.deploykf_core.deploykf_istio_gateway;
-        let istio = &c.deploykf_dependencies.istio.namespace;
-        (gw.apps.iter().map(|a| a.namespace.clone()))
-            .chain(gw.gateway.namespace.clone())
-            .chain((gw.namespace == *istio).then(|| istio.clone()))
-            .collect()
-    },
     extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
     patches: |c| &c.deploykf_core.deploykf_istio_gateway.patches,
@@ -60,34 +49,36 @@ pub static COMPONENT: Descriptor = Descriptor {
     contribute,
 };
 
-/// What a gateway adds to the components behind it: who its users are,
-/// its principal and its pods, for the policies that admit it (auth's,
-/// the profiles').
-fn contribute(config: &Config, facts: &crate::facts::Facts, index: Option<usize>) -> Contributions {
-    let (g, id) = match index {
-        None => (Some(&facts.gateway), COMPONENT.id.to_string()),
-        Some(i) => (
-            facts.additional_gateways.get(i),
-            (config
-                .deploykf_core
-                .deploykf_istio_gateway
-                .additional_gateways
-                .get(i))
-            .map_or_else(String::new, |a| {
-                format!("{}-{}", COMPONENT.id, a.gateway.name)
-            }),
-        ),
+/// What a gateway instance adds to the others, from its own section (the
+/// primary's, or its `additionalGateways` item as `facts::gateways` makes
+/// it): who its users are, its principal and its pods, for the policies
+/// that admit it (auth's, the profiles'); and the namespaces it assumes:
+/// its apps' are the user's, and so is the namespace of a Gateway
+/// resource set apart (`gateway.namespace`: Kubeflow's); Istio's
+/// namespace is Istio's, when the gateway shares it
+/// (`namespace_rendered`).
+fn contribute(config: &Config, index: Option<usize>) -> Contributions {
+    let views = crate::facts::gateways(config);
+    let Some(view) = views.get(index.map_or(0, |i| i + 1)) else {
+        return Contributions::default();
     };
+    let gw = &view.component;
+    let istio = &config.deploykf_dependencies.istio.namespace;
     Contributions {
-        gateways: g
-            .map(|g| GatewayContribution {
-                id,
-                auth: g.auth,
-                principal: g.principal.clone(),
-                pods: super::netpol::pods_in(&g.namespace, &g.selector_labels),
-            })
-            .into_iter()
+        gateways: vec![GatewayContribution {
+            id: match index {
+                None => COMPONENT.id.to_string(),
+                Some(_) => format!("{}-{}", COMPONENT.id, gw.gateway.name),
+            },
+            auth: view.auth,
+            principal: crate::facts::gateway_principal(gw),
+            pods: super::netpol::pods_in(&gw.namespace, &gw.gateway.selector_labels),
+        }],
+        namespaces: (gw.apps.iter().map(|a| a.namespace.clone()))
+            .chain(gw.gateway.namespace.clone())
+            .chain((gw.namespace == *istio).then(|| istio.clone()))
             .collect(),
+        ..Default::default()
     }
 }
 

@@ -123,7 +123,7 @@ pub fn derive(checked: &Checked) -> Model {
     // What each instance adds to the others, before any model is made.
     let mut contributions = crate::component::Contributions::default();
     for c in &components {
-        contributions.extend((c.descriptor.contribute)(config, facts, c.index));
+        contributions.extend((c.descriptor.contribute)(config, c.index));
     }
     for c in &components {
         let d = c.descriptor;
@@ -172,9 +172,7 @@ pub fn derive(checked: &Checked) -> Model {
         .map(|c| c.dir.clone())
         .collect();
     let mut existing_namespaces = gitops::assumed_namespaces(config);
-    for c in &components {
-        existing_namespaces.extend((c.descriptor.assumed_namespaces)(config));
-    }
+    existing_namespaces.extend(contributions.namespaces.iter().cloned());
     existing_namespaces.sort();
     existing_namespaces.dedup();
     let patches = components
@@ -211,7 +209,7 @@ pub fn derive(checked: &Checked) -> Model {
             })
             .into_iter()
             .collect(),
-        extension_providers: facts.mesh.provider_names(),
+        extension_providers: contributions.provider_names(),
         ambient: facts.istio.ambient,
         user_objects: checked.user_objects.clone(),
         patches,

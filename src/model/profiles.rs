@@ -42,7 +42,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     enabled: |c| c.deploykf_core.deploykf_profiles_generator.enabled,
     // Each profile has its own namespace.
     namespace: |_| None,
-    assumed_namespaces: profile_controller_namespaces,
     extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
@@ -71,7 +70,12 @@ pub static COMPONENT: Descriptor = Descriptor {
             .filter_map(|(n, u)| u.then_some(n))
             .collect()
     },
-    contribute: crate::component::contributes_nothing,
+    // The profiles' namespaces, which Kubeflow's profile controller
+    // creates from the Profiles.
+    contribute: |c, _| crate::component::Contributions {
+        namespaces: profile_controller_namespaces(c),
+        ..Default::default()
+    },
 };
 
 /// How the profiles are split into shards (one GitOps object each): shard
@@ -802,7 +806,7 @@ fn derive(input: &Input) -> ProfilesModel {
             .identity
             .user_header
             .clone(),
-        gateway_principal: input.facts.gateway.principal.clone(),
+        gateway_principal: input.contributions.primary_gateway_principal(),
         more_gateway_principals: (input.contributions)
             .additional_gateways_with(IDENTITY_GATEWAYS)
             .map(|g| g.principal.clone())
