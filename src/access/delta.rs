@@ -45,7 +45,7 @@ impl Change {
         let text = format!(
             "{} {}: {} of {} {}: {} → {}{why}",
             self.subject.kind,
-            self.subject.name,
+            self.subject.label(),
             self.capability,
             self.target.kind,
             self.target.name,
