@@ -1,6 +1,8 @@
-//! The component table: every output component meshgen knows, each
+//! The component types: every output component meshgen knows is
 //! described once by a [`Descriptor`] that its own model module defines
-//! (`model::istio::COMPONENT`, ...) and [`ALL`] registers.
+//! (`model::istio::COMPONENT`, ...) and `registry::ALL` registers. This
+//! module names no component (the registry lives apart, so that the types
+//! import no model module: no import cycle).
 //!
 //! A descriptor owns what the generic stages need to know about a
 //! component: its id, values section, template folder, sync wave,
@@ -17,22 +19,6 @@ use crate::config::{Config, GatewayAuth};
 use crate::facts::Facts;
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-/// Every component, in the order their templates are listed; GitOps
-/// order comes from [`Descriptor::wave`]. Adding a component is one line
-/// here plus its own model module, templates and tests.
-pub static ALL: &[&Descriptor] = &[
-    &crate::model::gateway_api::COMPONENT,
-    &crate::model::istio::COMPONENT,
-    &crate::model::istio_extra::COMPONENT,
-    &crate::model::telemetry::COMPONENT,
-    &crate::model::cert_manager::COMPONENT,
-    &crate::model::cert_manager::ISSUER,
-    &crate::model::auth::COMPONENT,
-    &crate::model::gateway::COMPONENT,
-    &crate::model::egress_gateway::COMPONENT,
-    &crate::model::profiles::COMPONENT,
-];
 
 /// How a component's directory reaches the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,16 +62,6 @@ pub struct FanOut {
     /// component's model (or the whole model).
     pub within: Option<&'static str>,
 }
-
-/// Templates whose documents are fixed by their own text, each with the
-/// function naming the documents it renders for one fan-out item: the
-/// check stage takes those files' facts (apiVersion, kind, name,
-/// namespace; they reference nothing) from here instead of parsing them
-/// back. See [`Declared`].
-pub static DECLARED: &[&Declared] = &[
-    &crate::model::profiles::DECLARED,
-    &crate::model::profiles::DECLARED_IN_SHARD,
-];
 
 /// A fan-out template whose output the check stage need not parse back.
 ///
@@ -186,7 +162,7 @@ pub struct Input<'a> {
 /// What instances add to other components (issue 33.2): each instance
 /// returns its own, computed from its own config
 /// ([`Descriptor::contribute`]); `model::derive` collects them over every
-/// instance, in [`ALL`]'s order, before any model is derived, and a
+/// instance, in the registry's order (`ALL`), before any model is derived, and a
 /// component that needs another's reads them here (auth and profiles ask
 /// for the gateways, the Istio install for the mesh config entries).
 /// `Facts` keeps only facts of the whole install.
@@ -209,6 +185,9 @@ pub struct Contributions {
 pub struct GatewayContribution {
     /// Its instance id (`deploykf-istio-gateway[-<gateway.name>]`).
     pub id: String,
+    /// The primary gateway (`deploykf_core.deploykf_istio_gateway`), not
+    /// one of `additionalGateways`.
+    pub primary: bool,
     /// Who its users are.
     pub auth: GatewayAuth,
     /// The SPIFFE principal of its pods' ServiceAccount.
@@ -253,8 +232,7 @@ impl Contributions {
         &'a self,
         auth: &'a [GatewayAuth],
     ) -> impl Iterator<Item = &'a GatewayContribution> {
-        self.gateways_with(auth)
-            .filter(|g| g.id != crate::model::gateway::COMPONENT.id)
+        self.gateways_with(auth).filter(|g| !g.primary)
     }
 }
 
@@ -430,74 +408,5 @@ pub struct Instance {
 impl std::fmt::Debug for Descriptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Descriptor").field("id", &self.id).finish()
-    }
-}
-
-/// Every registered component, resolved against `config`.
-pub fn instances(config: &Config) -> Vec<Instance> {
-    let mut out = Vec::new();
-    for d in ALL {
-        let namespace = (d.namespace)(config);
-        let own = Instance {
-            id: d.id.to_string(),
-            index: None,
-            summary: d.summary,
-            dir: d.templates.to_string(),
-            enabled: (d.enabled)(config),
-            cluster_scoped: namespace.as_deref() == Some(""),
-            namespace: namespace.unwrap_or_default(),
-            wave: d.wave,
-            helm_chart: d.packaging == Packaging::HelmChart,
-            server_side_apply: d.delivery.server_side_apply,
-            descriptor: d,
-        };
-        let more: Vec<Instance> = (d.more)(config)
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| Instance {
-                id: format!("{}-{name}", d.id),
-                index: Some(i),
-                dir: format!("{}-{name}", d.templates),
-                ..own.clone()
-            })
-            .collect();
-        out.push(own);
-        out.extend(more);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_declared_template_exists() {
-        for d in DECLARED {
-            assert!(
-                crate::render::templates()
-                    .iter()
-                    .any(|(name, _)| *name == d.template),
-                "templates/{} is declared but does not exist",
-                d.template
-            );
-        }
-    }
-
-    #[test]
-    fn ids_keys_and_folders_are_unique_and_folders_do_not_nest() {
-        for (i, a) in ALL.iter().enumerate() {
-            for b in &ALL[i + 1..] {
-                assert_ne!(a.id, b.id);
-                assert_ne!(a.key, b.key);
-                assert!(
-                    !a.templates.starts_with(&format!("{}/", b.templates))
-                        && !b.templates.starts_with(&format!("{}/", a.templates)),
-                    "{} and {} nest",
-                    a.templates,
-                    b.templates
-                );
-            }
-        }
     }
 }

@@ -70,6 +70,7 @@ fn contribute(config: &Config, index: Option<usize>) -> Contributions {
                 None => COMPONENT.id.to_string(),
                 Some(_) => format!("{}-{}", COMPONENT.id, gw.gateway.name),
             },
+            primary: index.is_none(),
             auth: view.auth,
             principal: crate::facts::gateway_principal(gw),
             pods: super::netpol::pods_in(&gw.namespace, &gw.gateway.selector_labels),

@@ -1,7 +1,7 @@
 //! Stage 3: the derived model, computed once from the checked config and
 //! the facts, and handed to every template.
 //!
-//! Each registered component ([`crate::component::ALL`]) derives its own
+//! Each registered component ([`crate::registry::ALL`]) derives its own
 //! part (`model.<key>` in templates) in its module here; this module only
 //! runs them and adds what spans components: the component list, labels
 //! on every object, the delivery objects (`gitops`), the directories that
@@ -115,7 +115,7 @@ impl Model {
 pub fn derive(checked: &Checked) -> Model {
     let config = &checked.config;
     let facts = &checked.facts;
-    let components = crate::component::instances(config);
+    let components = crate::registry::instances(config);
     let mut parts = BTreeMap::new();
     let mut instance_parts = BTreeMap::new();
     let mut charts = BTreeMap::new();
