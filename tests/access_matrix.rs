@@ -416,4 +416,24 @@ fn the_matrix_covers_every_gateway() {
         "user alice@example.com via deploykf-gateway: role of profile team-a: edit → view, by RoleBinding/team-a/members-kubeflow-view\n\
 user alice@example.com via internal-gateway: role of profile team-a: edit → view, by RoleBinding/team-a/members-kubeflow-view\n"
     );
+    // Adding the internal gateway to a tree with the public one only:
+    // the public gateway's rows keep their keys, so the change is the
+    // internal gateway's rows alone.
+    let case = std::fs::read_to_string(repo(TWO_GATEWAYS)).unwrap();
+    let (head, rest) = case.split_once("    additionalGateways:").unwrap();
+    let tail = &rest[rest.find("  deploykf_profiles_generator:").unwrap()..];
+    std::fs::write(dir.path().join("one.yaml"), format!("{head}{tail}")).unwrap();
+    let gen = run(dir.path(), &["generate", "-f", "one.yaml", "-o", "one"]);
+    assert_eq!(gen.status.code(), Some(0), "{}", err(&gen));
+    let added = run(
+        dir.path(),
+        &["diff", "--access", "--exit-code", "-f", values, "-o", "one"],
+    );
+    assert_eq!(added.status.code(), Some(1), "{}", err(&added));
+    let lines: Vec<String> = out(&added).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l.contains(" via internal-gateway: ")),
+        "{lines:#?}"
+    );
 }

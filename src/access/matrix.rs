@@ -60,10 +60,12 @@ pub struct Target {
 /// mesh), `workload` (a SPIFFE principal), `any-user` (a logged-in user
 /// named nowhere), `any-workload` (a workload of the mesh named nowhere),
 /// `anonymous`, `token` (a token the gateway accepts, by issuer and
-/// audience). With several gateways, `via` names the gateway (its
-/// Deployment) a subject's requests come through: one row per gateway,
-/// and the subject's own pods in the mesh a row without `via`; with one
-/// gateway it is empty.
+/// audience). `via` names the gateway (its Deployment) a subject's
+/// requests come through: with several gateways, one row per gateway, and
+/// a ServiceAccount's own pods a row without `via`. With one gateway the
+/// rows are the same keys (so adding a gateway only adds rows to a
+/// `diff --access`), a ServiceAccount's one row covering both ways, and
+/// `via` is not printed ([`Matrix::several`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Subject {
     pub kind: &'static str,
@@ -145,12 +147,24 @@ pub struct Matrix {
     pub cells: BTreeMap<(Target, Subject, Capability), Grant>,
     pub targets: BTreeSet<Target>,
     pub notes: Vec<String>,
+    /// The tree has several gateways: the subjects' `via` is printed.
+    pub several: bool,
 }
 
 /// The cell of (`target`, `subject`, `cap`), `no` when absent.
 impl Matrix {
     pub fn get(&self, target: &Target, subject: &Subject, cap: Capability) -> Option<&Grant> {
         self.cells.get(&(target.clone(), subject.clone(), cap))
+    }
+
+    /// A subject's name as printed: with [`Matrix::several`] gateways
+    /// `name via <gateway>` ([`Subject::label`]), else its name.
+    pub fn label(&self, subject: &Subject) -> String {
+        if self.several {
+            subject.label()
+        } else {
+            subject.name.clone()
+        }
     }
 }
 
@@ -1017,7 +1031,9 @@ fn role(ns: &Namespace, subject: &Subject, idp_groups: &[String]) -> Option<Gran
                             == Some(subject.name.clone())
                     }
                     (Some("Group"), "idp-group" | "group") => {
-                        rbac_group(name, idp_groups) == *subject
+                        // Whichever gateway the subject comes through.
+                        let g = rbac_group(name, idp_groups);
+                        g.kind == subject.kind && g.name == subject.name
                     }
                     (Some("ServiceAccount"), "service-account") => {
                         format!("{}/{name}", subj["namespace"].as_str().unwrap_or(ns.name))
@@ -1116,9 +1132,6 @@ fn profile_cells(
 /// a gateway gets a row per gateway (`via`), a ServiceAccount one per
 /// gateway that accepts its cluster token and one for its pods.
 fn ways<'c>(ctxs: &'c [Context], subject: &Subject) -> Vec<(Subject, &'c Context, Option<bool>)> {
-    if ctxs.len() < 2 {
-        return vec![(subject.clone(), &ctxs[0], None)];
-    }
     let via = |c: &'c Context| {
         (
             Subject {
@@ -1129,6 +1142,13 @@ fn ways<'c>(ctxs: &'c [Context], subject: &Subject) -> Vec<(Subject, &'c Context
             Some(true),
         )
     };
+    if let [one] = ctxs {
+        let mut s = subject.clone();
+        if matches!(subject.kind, "user" | "any-user" | "idp-group") {
+            s.via = one.name.clone();
+        }
+        return vec![(s, one, None)];
+    }
     match subject.kind {
         "user" | "any-user" | "idp-group" => ctxs.iter().map(via).collect(),
         "service-account" => std::iter::once((subject.clone(), &ctxs[0], Some(false)))
@@ -1354,6 +1374,7 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
             })
             .collect(),
         notes: Vec::new(),
+        several: ctxs.len() > 1,
     };
     if only.is_none() {
         // With several gateways, each judges the apps it routes, and
@@ -1598,8 +1619,8 @@ type Class = (Subject, Option<(String, Value)>, bool, bool);
 /// The apps' cells: who the gateway lets through to each (its CUSTOM
 /// login, JWT verification, DENY then ALLOW policies on the pods' HTTPS
 /// port), and then the app namespace's policies for the gateway.
-/// With `several` gateways, only the apps `ctx`'s Gateway objects route,
-/// each row naming it (`via`).
+/// Each row names the gateway (`via`); with `several` gateways, only the
+/// apps `ctx`'s Gateway objects route.
 fn app_cells(
     objs: &[Obj],
     by_ns: &BTreeMap<&str, Vec<Obj>>,
@@ -1634,11 +1655,7 @@ fn app_cells(
         .collect();
     let own = several.then(|| gateways_of(objs, labels, &gw_ns));
     let own = own.as_deref();
-    let via = if several {
-        ctx.name.clone()
-    } else {
-        String::new()
-    };
+    let via = ctx.name.clone();
     let subject = |kind: &'static str, name: String| Subject {
         kind,
         name,
@@ -1844,7 +1861,12 @@ impl Matrix {
             .rows()
             .iter()
             .map(|r| {
-                let mut o = serde_json::json!({"target": r.target, "subject": r.subject});
+                let mut subject =
+                    serde_json::json!({"kind": r.subject.kind, "name": r.subject.name});
+                if self.several && !r.subject.via.is_empty() {
+                    subject["via"] = r.subject.via.clone().into();
+                }
+                let mut o = serde_json::json!({"target": r.target, "subject": subject});
                 for (cap, cell) in CAPABILITIES.iter().zip(r.cells) {
                     o[*cap] = serde_json::to_value(cell).unwrap_or(Value::Null);
                 }
@@ -1879,7 +1901,7 @@ impl Matrix {
                 r.target.kind.to_string(),
                 r.target.name.clone(),
                 r.subject.kind.to_string(),
-                r.subject.label(),
+                self.label(r.subject),
                 level(r.cells[0]),
                 level(r.cells[1]),
                 r.cells[2].map_or(String::new(), |g| g.level.clone()),
@@ -1910,7 +1932,11 @@ impl Matrix {
             };
             lines.push([
                 format!("{} {}", r.target.kind, escape_controls(&r.target.name)),
-                format!("{} {}", r.subject.kind, escape_controls(&r.subject.label())),
+                format!(
+                    "{} {}",
+                    r.subject.kind,
+                    escape_controls(&self.label(r.subject))
+                ),
                 r.cells[2].map_or("-".to_string(), |g| escape_controls(&g.level).into_owned()),
                 if r.target.kind == "app" {
                     "-".into()

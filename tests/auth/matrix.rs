@@ -51,7 +51,7 @@ fn gateway_jwt_rules(t: &Tree) -> Vec<(String, bool, BTreeMap<String, String>)> 
 /// without `via` from the subject's pods only.
 fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str, several: bool) -> bool {
     let view;
-    let t = if subject.via.is_empty() {
+    let t = if !several || subject.via.is_empty() {
         t
     } else {
         let dir = meshgen::access::gateway_dirs(t)
@@ -149,7 +149,7 @@ fn disagreements(t: &Tree, m: &Matrix, skip: &dyn Fn(&Target, &[String]) -> bool
         .filter(|(t, _, _)| t.kind == "profile")
         .map(|(t, s, _)| (t, s))
         .collect();
-    let several = m.cells.keys().any(|(_, s, _)| !s.via.is_empty());
+    let several = m.several;
     let mut out = Vec::new();
     let mut checked = 0;
     for (target, subject) in subjects {
@@ -168,7 +168,7 @@ fn disagreements(t: &Tree, m: &Matrix, skip: &dyn Fn(&Target, &[String]) -> bool
                 out.push(format!(
                     "{} {}: {cap} of {}: matrix {}, replay {}",
                     subject.kind,
-                    subject.label(),
+                    m.label(subject),
                     target.name,
                     cell.map_or("no", |g| g.level.as_str()),
                     if replayed { "allowed" } else { "denied" }
@@ -225,7 +225,14 @@ fn the_kubeflow_matrix_agrees_with_the_request_model_on_the_union() {
     let mu = matrix::compute(&tree_of(&union));
     failures.extend(disagreements(&union, &mu, &|t, _| t.name != "team-1"));
     assert!(failures.is_empty(), "{failures:#?}");
-    let owner = Subject::new("user", "admin@example.com");
+    // Its row names the gateway users come through (the only one).
+    let owner = m
+        .cells
+        .keys()
+        .map(|(_, s, _)| s)
+        .find(|s| s.kind == "user" && s.name == "admin@example.com")
+        .expect("admin@example.com in the matrix")
+        .clone();
     let team1 = Target {
         kind: "profile",
         name: "team-1".into(),
