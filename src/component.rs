@@ -1,6 +1,8 @@
-//! The component table: every output component meshgen knows, each
+//! The component types: every output component meshgen knows is
 //! described once by a [`Descriptor`] that its own model module defines
-//! (`model::istio::COMPONENT`, ...) and [`ALL`] registers.
+//! (`model::istio::COMPONENT`, ...) and `registry::ALL` registers. This
+//! module names no component (the registry lives apart, so that the types
+//! import no model module: no import cycle).
 //!
 //! A descriptor owns what the generic stages need to know about a
 //! component: its id, values section, template folder, sync wave,
@@ -13,26 +15,10 @@
 //!
 //! This module describes; it derives nothing itself and renders nothing.
 
-use crate::config::Config;
+use crate::config::{Config, GatewayAuth};
 use crate::facts::Facts;
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-/// Every component, in the order their templates are listed; GitOps
-/// order comes from [`Descriptor::wave`]. Adding a component is one line
-/// here plus its own model module, templates and tests.
-pub static ALL: &[&Descriptor] = &[
-    &crate::model::gateway_api::COMPONENT,
-    &crate::model::istio::COMPONENT,
-    &crate::model::istio_extra::COMPONENT,
-    &crate::model::telemetry::COMPONENT,
-    &crate::model::cert_manager::COMPONENT,
-    &crate::model::cert_manager::ISSUER,
-    &crate::model::auth::COMPONENT,
-    &crate::model::gateway::COMPONENT,
-    &crate::model::egress_gateway::COMPONENT,
-    &crate::model::profiles::COMPONENT,
-];
 
 /// How a component's directory reaches the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,16 +62,6 @@ pub struct FanOut {
     /// component's model (or the whole model).
     pub within: Option<&'static str>,
 }
-
-/// Templates whose documents are fixed by their own text, each with the
-/// function naming the documents it renders for one fan-out item: the
-/// check stage takes those files' facts (apiVersion, kind, name,
-/// namespace; they reference nothing) from here instead of parsing them
-/// back. See [`Declared`].
-pub static DECLARED: &[&Declared] = &[
-    &crate::model::profiles::DECLARED,
-    &crate::model::profiles::DECLARED_IN_SHARD,
-];
 
 /// A fan-out template whose output the check stage need not parse back.
 ///
@@ -179,7 +155,92 @@ pub struct Input<'a> {
     /// Which instance: `None` the component's own (its section), `Some(i)`
     /// the `i`th of [`Descriptor::more`].
     pub index: Option<usize>,
+    /// What every instance adds to the others ([`Descriptor::contribute`]).
+    pub contributions: &'a Contributions,
 }
+
+/// What instances add to other components (issue 33.2): each instance
+/// returns its own, computed from its own config
+/// ([`Descriptor::contribute`]); `model::derive` collects them over every
+/// instance, in the registry's order (`ALL`), before any model is derived, and a
+/// component that needs another's reads them here (auth and profiles ask
+/// for the gateways, the Istio install for the mesh config entries).
+/// `Facts` keeps only facts of the whole install.
+#[derive(Debug, Clone, Default)]
+pub struct Contributions {
+    /// The gateways, the primary first.
+    pub gateways: Vec<GatewayContribution>,
+    /// Entries of the mesh config's `extensionProviders` (the telemetry
+    /// providers, auth's ext-authz provider).
+    pub extension_providers: Vec<Value>,
+    /// Environment istiod needs (auth's JWKS mode).
+    pub istiod_env: Map<String, Value>,
+    /// Namespaces its objects may live in that exist without this tree
+    /// rendering a Namespace (created by Helm, a controller, the user).
+    pub namespaces: Vec<String>,
+}
+
+/// A gateway as the components behind it admit it.
+#[derive(Debug, Clone)]
+pub struct GatewayContribution {
+    /// Its instance id (`deploykf-istio-gateway[-<gateway.name>]`).
+    pub id: String,
+    /// The primary gateway (`deploykf_core.deploykf_istio_gateway`), not
+    /// one of `additionalGateways`.
+    pub primary: bool,
+    /// Who its users are.
+    pub auth: GatewayAuth,
+    /// The SPIFFE principal of its pods' ServiceAccount.
+    pub principal: String,
+    /// Its pods, as a NetworkPolicy peer.
+    pub pods: Value,
+}
+
+impl Contributions {
+    /// Adds `other`'s after its own.
+    pub fn extend(&mut self, other: Contributions) {
+        self.gateways.extend(other.gateways);
+        self.extension_providers.extend(other.extension_providers);
+        self.istiod_env.extend(other.istiod_env);
+        self.namespaces.extend(other.namespaces);
+    }
+
+    /// Names of the declared extension providers.
+    pub fn provider_names(&self) -> Vec<String> {
+        self.extension_providers
+            .iter()
+            .filter_map(|p| p["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// The primary gateway's principal (`""` with no gateway contributed).
+    pub fn primary_gateway_principal(&self) -> String {
+        (self.gateways.first()).map_or_else(String::new, |g| g.principal.clone())
+    }
+
+    /// The gateways whose `auth` is one of `auth`, the primary first.
+    pub fn gateways_with<'a>(
+        &'a self,
+        auth: &'a [GatewayAuth],
+    ) -> impl Iterator<Item = &'a GatewayContribution> {
+        self.gateways.iter().filter(move |g| auth.contains(&g.auth))
+    }
+
+    /// The additional gateways (all but the primary) whose `auth` is one
+    /// of `auth`.
+    pub fn additional_gateways_with<'a>(
+        &'a self,
+        auth: &'a [GatewayAuth],
+    ) -> impl Iterator<Item = &'a GatewayContribution> {
+        self.gateways_with(auth).filter(|g| !g.primary)
+    }
+}
+
+/// Gateways whose users sign in (`login`).
+pub const LOGIN_GATEWAYS: &[GatewayAuth] = &[GatewayAuth::Login];
+/// Gateways that verify an identity (`login` and `token`): those a
+/// profile admits.
+pub const IDENTITY_GATEWAYS: &[GatewayAuth] = &[GatewayAuth::Login, GatewayAuth::Token];
 
 /// A component's derived model.
 pub struct Part {
@@ -260,9 +321,6 @@ pub struct Descriptor {
     /// namespaces of their own (profiles); `Some("")` when they are all
     /// cluster-scoped (CRDs).
     pub namespace: fn(&Config) -> Option<String>,
-    /// Namespaces its objects may live in that exist without this tree
-    /// rendering a Namespace (created by Helm, a controller, the user).
-    pub assumed_namespaces: fn(&Config) -> Vec<String>,
     pub extra_manifests: fn(&Config) -> &[Value],
     pub values_overrides: fn(&Config) -> Option<&Map<String, Value>>,
     /// Its `patches` (kustomize patches of its objects; a kustomize
@@ -281,6 +339,10 @@ pub struct Descriptor {
     /// more than `gitops.maxObjectsPerApplication` objects (empty: the
     /// component directory is one unit).
     pub shards: fn(&Config) -> Vec<String>,
+    /// What its instance `index` (as [`Input::index`]) adds to other
+    /// components, from its own config ([`contributes_nothing`]: nothing):
+    /// see [`Contributions`].
+    pub contribute: fn(&Config, Option<usize>) -> Contributions,
 }
 
 impl Descriptor {
@@ -290,12 +352,8 @@ impl Descriptor {
     }
 }
 
-/// No assumed namespaces, no extra manifests, no overrides: the common
-/// case, for descriptors to point at.
-pub fn no_namespaces(_: &Config) -> Vec<String> {
-    Vec::new()
-}
-
+/// No extra manifests, no overrides: the common case, for descriptors to
+/// point at.
 pub fn no_extra_manifests(_: &Config) -> &[Value] {
     &[]
 }
@@ -311,6 +369,11 @@ pub fn no_patches(_: &Config) -> &[crate::config::Patch] {
 /// A component with one instance.
 pub fn single(_: &Config) -> Vec<String> {
     Vec::new()
+}
+
+/// A component that adds nothing to others.
+pub fn contributes_nothing(_: &Config, _: Option<usize>) -> Contributions {
+    Contributions::default()
 }
 
 /// The shards of a component delivered as one unit.
@@ -345,74 +408,5 @@ pub struct Instance {
 impl std::fmt::Debug for Descriptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Descriptor").field("id", &self.id).finish()
-    }
-}
-
-/// Every registered component, resolved against `config`.
-pub fn instances(config: &Config) -> Vec<Instance> {
-    let mut out = Vec::new();
-    for d in ALL {
-        let namespace = (d.namespace)(config);
-        let own = Instance {
-            id: d.id.to_string(),
-            index: None,
-            summary: d.summary,
-            dir: d.templates.to_string(),
-            enabled: (d.enabled)(config),
-            cluster_scoped: namespace.as_deref() == Some(""),
-            namespace: namespace.unwrap_or_default(),
-            wave: d.wave,
-            helm_chart: d.packaging == Packaging::HelmChart,
-            server_side_apply: d.delivery.server_side_apply,
-            descriptor: d,
-        };
-        let more: Vec<Instance> = (d.more)(config)
-            .into_iter()
-            .enumerate()
-            .map(|(i, name)| Instance {
-                id: format!("{}-{name}", d.id),
-                index: Some(i),
-                dir: format!("{}-{name}", d.templates),
-                ..own.clone()
-            })
-            .collect();
-        out.push(own);
-        out.extend(more);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_declared_template_exists() {
-        for d in DECLARED {
-            assert!(
-                crate::render::templates()
-                    .iter()
-                    .any(|(name, _)| *name == d.template),
-                "templates/{} is declared but does not exist",
-                d.template
-            );
-        }
-    }
-
-    #[test]
-    fn ids_keys_and_folders_are_unique_and_folders_do_not_nest() {
-        for (i, a) in ALL.iter().enumerate() {
-            for b in &ALL[i + 1..] {
-                assert_ne!(a.id, b.id);
-                assert_ne!(a.key, b.key);
-                assert!(
-                    !a.templates.starts_with(&format!("{}/", b.templates))
-                        && !b.templates.starts_with(&format!("{}/", a.templates)),
-                    "{} and {} nest",
-                    a.templates,
-                    b.templates
-                );
-            }
-        }
     }
 }

@@ -1,15 +1,16 @@
 //! Facts derived once from the typed [`Config`], before the rules run:
 //! the gateway's public ports, URL, hosts and the names of the objects
 //! derived from it, the apps as they are served (host, prefix, public or
-//! not), the paths the login flow owns, the Istio injection labels, and
-//! what other components need from the mesh config.
+//! not), the paths the login flow owns and the Istio injection labels:
+//! facts of the whole install. What one component adds to others (a
+//! gateway's principal, mesh config entries, istiod's environment,
+//! assumed namespaces) is not a fact: it is that component's
+//! contribution (`component::Contributions`).
 //!
 //! Rules, component models, templates and the whole-tree checks read these
 //! instead of recomputing them; each fact has one function here. This
-//! module computes; it never judges a value (that is `rules`). The only
-//! object body built here is the mesh config's ext-authz provider entry,
-//! because the Istio install, the auth component and the tree checks all
-//! need it; every manifest body belongs to a component model.
+//! module computes; it never judges a value (that is `rules`), and builds
+//! no object body (every manifest body belongs to a component model).
 
 pub mod telemetry;
 
@@ -43,14 +44,14 @@ pub const REMOTE_JWKS_MODE: &str = "hybrid";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Facts {
-    /// The primary gateway (`deploykf_core.deploykf_istio_gateway`).
+    /// The primary gateway (`deploykf_core.deploykf_istio_gateway`); each
+    /// of `additionalGateways` is a [`GatewayView`] (see [`gateways`]), and
+    /// what a gateway adds to other components is its contribution
+    /// (`component::Contributions`).
     pub gateway: GatewayFacts,
-    /// Each of `additionalGateways`, in order (see [`gateways`]).
-    pub additional_gateways: Vec<GatewayFacts>,
     pub apps: Vec<AppFacts>,
     pub login: LoginFacts,
     pub istio: IstioFacts,
-    pub mesh: MeshFacts,
 }
 
 /// The gateway as clients and the other components see it.
@@ -225,41 +226,6 @@ pub fn pod_security_labels(level: Option<PodSecurityLevel>) -> StringMap {
     level
         .map(|l| string_map(&[(POD_SECURITY_ENFORCE_LABEL, l.as_str())]))
         .unwrap_or_default()
-}
-
-/// What components need from the mesh config and istiod.
-#[derive(Debug, Clone, Serialize)]
-pub struct MeshFacts {
-    /// `extensionProviders` entries meshgen's components declare.
-    pub extension_providers: Vec<Value>,
-    /// Environment istiod needs.
-    pub istiod_env: Map<String, Value>,
-}
-
-impl MeshFacts {
-    /// Names of the declared extension providers.
-    pub fn provider_names(&self) -> Vec<String> {
-        self.extension_providers
-            .iter()
-            .filter_map(|p| p["name"].as_str().map(str::to_string))
-            .collect()
-    }
-}
-
-impl Facts {
-    /// Every gateway, the primary first.
-    pub fn all_gateways(&self) -> impl Iterator<Item = &GatewayFacts> {
-        std::iter::once(&self.gateway).chain(&self.additional_gateways)
-    }
-
-    /// The principals of the gateways that verify an identity (`login`
-    /// and `token`): those a profile admits.
-    pub fn identity_gateway_principals(&self) -> Vec<String> {
-        self.all_gateways()
-            .filter(|g| g.auth != GatewayAuth::None)
-            .map(|g| g.principal.clone())
-            .collect()
-    }
 }
 
 /// The ports clients connect to: the Service's, else the pods'.
@@ -456,19 +422,9 @@ pub fn base_url(gw: &GatewayFacts, host: &str) -> String {
 }
 
 impl Facts {
-    /// The facts of the install.
+    /// The facts of the install (of a gateway's view of it, for
+    /// [`GatewayView::facts`]).
     pub fn derive(config: &Config) -> Facts {
-        let mut f = Facts::derive_one(config);
-        f.additional_gateways = gateways(config)
-            .iter()
-            .filter(|v| v.index.is_some())
-            .map(|v| v.facts(config).gateway)
-            .collect();
-        f
-    }
-
-    /// The facts with the primary gateway only.
-    fn derive_one(config: &Config) -> Facts {
         let gateway = gateway(config);
         let apps = config
             .deploykf_core
@@ -509,14 +465,11 @@ impl Facts {
             ambient,
             istio_init: !ambient && !istio.cni.enabled,
         };
-        let mesh = mesh(config, &gateway);
         Facts {
             gateway,
-            additional_gateways: Vec::new(),
             apps,
             login,
             istio,
-            mesh,
         }
     }
 }
@@ -579,12 +532,18 @@ fn gateway(config: &Config) -> GatewayFacts {
         ),
         xff_num_trusted_hops: g.xff_num_trusted_hops,
         proxy_protocol: g.enable_proxy_protocol,
-        principal: format!(
-            "cluster.local/ns/{}/sa/{}",
-            gw.namespace, gw.gateway_deployment.service_account.name
-        ),
+        principal: gateway_principal(gw),
         auth: GatewayAuth::Login,
     }
+}
+
+/// The SPIFFE principal of a gateway's pods: its Deployment's
+/// ServiceAccount in its namespace.
+pub fn gateway_principal(gw: &GatewayComponent) -> String {
+    format!(
+        "cluster.local/ns/{}/sa/{}",
+        gw.namespace, gw.gateway_deployment.service_account.name
+    )
 }
 
 /// One gateway of the install, as its own component: the primary
@@ -661,10 +620,10 @@ impl GatewayView {
     /// primary; `login` gateways send users there).
     pub fn facts(&self, config: &Config) -> Facts {
         if self.index.is_none() {
-            return Facts::derive_one(config);
+            return Facts::derive(config);
         }
         let own = self.config(config);
-        let mut f = Facts::derive_one(&own);
+        let mut f = Facts::derive(&own);
         let g = &mut f.gateway;
         g.auth = self.auth;
         if g.certificate_managed {
@@ -676,52 +635,6 @@ impl GatewayView {
         }
         f
     }
-}
-
-/// The mesh config entries of the telemetry providers
-/// (`crate::telemetry`) and of the login flow's ext-authz provider, and
-/// the istiod environment its JWT verification needs.
-fn mesh(config: &Config, gw: &GatewayFacts) -> MeshFacts {
-    let a = &config.deploykf_core.deploykf_auth;
-    let mut out = MeshFacts {
-        extension_providers: Vec::new(),
-        istiod_env: Map::new(),
-    };
-    out.extension_providers
-        .extend(telemetry::extension_providers(config));
-    if !a.enabled {
-        return out;
-    }
-    let scheme = if gw.clients_use_https {
-        "https"
-    } else {
-        "http"
-    };
-    out.extension_providers.push(json!({
-        "name": a.extension_provider.name,
-        "envoyExtAuthzHttp": {
-            "service": service_host("oauth2-proxy", &a.namespace),
-            "port": OAUTH2_PROXY_PORT,
-            // `accept`: oauth2-proxy answers 401 to `application/json`
-            // (API) requests instead of a login redirect.
-            "includeRequestHeadersInCheck": ["accept", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
-            "includeAdditionalHeadersInCheck": {
-                "X-Auth-Request-Redirect": format!("{scheme}://%REQ(:authority)%%REQ(:path)%"),
-            },
-            "headersToUpstreamOnAllow": ["authorization"],
-            "headersToDownstreamOnAllow": ["set-cookie"],
-            "headersToDownstreamOnDeny": ["content-type", "set-cookie"],
-        },
-    }));
-    if a.dex.enabled {
-        // dex's keys are fetched by the gateway's proxy through the mesh
-        // (mTLS), not by istiod: istiod is outside the mesh and dex's
-        // STRICT mTLS would refuse it. External issuers are still fetched
-        // by istiod.
-        out.istiod_env
-            .insert(REMOTE_JWKS_ENV.into(), json!(REMOTE_JWKS_MODE));
-    }
-    out
 }
 
 #[cfg(test)]

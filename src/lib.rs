@@ -16,6 +16,7 @@ pub mod facts;
 pub mod fleet;
 pub mod kube;
 pub mod model;
+pub mod registry;
 pub mod render;
 pub mod rules;
 pub mod schema;

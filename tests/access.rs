@@ -426,3 +426,93 @@ fn the_readme_examples_are_what_the_binary_prints() {
         assert!(readme.contains(&shown), "README.md should show:\n{shown}");
     }
 }
+
+/// Several gateways (issue 33): `explain` and `check` pick the gateway by
+/// the URL's host, as a client's DNS would, on the `two-gateways` case (a
+/// public `login` gateway at ml.example.com, an internal `token` one at
+/// ml.internal.example.com). The same path: a browser without a session
+/// gets the login at the public host; at the internal host it is refused
+/// with no login page (403: the internal gateway's `require-jwt` DENY
+/// policy matches a request without a request principal, istio/istio
+/// pilot/pkg/security/authz/builder/builder.go:130: a DENY policy is an RBAC
+/// filter whose match is a 403), and a signed-in user's token is let in
+/// with their identity. A host no gateway serves is not routed.
+#[test]
+fn explain_and_check_pick_the_gateway_by_host() {
+    const INTERNAL_GW: &str = "manifests/deploykf-core/deploykf-istio-gateway-internal-gateway";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let runs = "/pipeline/apis/v2beta1/runs";
+    let public = format!("https://ml.example.com{runs}");
+    let internal = format!("https://ml.internal.example.com{runs}");
+
+    let out = explain(d, "two-gateways", &["--anonymous"], &["GET", &public]);
+    assert!(verdict(&out).starts_with("login redirect"), "{out}");
+    assert!(
+        out.contains(&format!("served by the gateway of {GW}\n")),
+        "{out}"
+    );
+
+    let out = explain(d, "two-gateways", &["--anonymous"], &["GET", &internal]);
+    assert!(verdict(&out).starts_with("403 denied"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "({INTERNAL_GW}/AuthorizationPolicy-require-jwt.yaml)"
+        )),
+        "the steps name the internal gateway's own files: {out}"
+    );
+    assert!(
+        !out.contains("ext-authz"),
+        "a login on the internal gateway: {out}"
+    );
+
+    let who = ["--as", "alice@example.com"];
+    let out = explain(d, "two-gateways", &who, &["GET", &internal]);
+    assert!(verdict(&out).starts_with("allowed"), "{out}");
+    assert!(
+        out.contains(r#"{"kubeflow-userid": "alice@example.com"}"#),
+        "{out}"
+    );
+
+    let out = explain(
+        d,
+        "two-gateways",
+        &["--anonymous"],
+        &["GET", "https://x.example.com/"],
+    );
+    assert_eq!(
+        verdict(&out),
+        "not routed (no gateway serves x.example.com)"
+    );
+    assert!(
+        out.contains("the gateways serve ml.example.com, ml.internal.example.com"),
+        "{out}"
+    );
+
+    let expect = format!(
+        "\
+- as: anonymous
+  request: GET {public}
+  expect: login
+- as: anonymous
+  request: GET {internal}
+  expect: deny
+- as: {{user: alice@example.com}}
+  request: GET {internal}
+  expect: allow
+- as: anonymous
+  request: GET http://ml.internal.example.com{runs}
+  expect: redirect
+- as: anonymous
+  request: GET https://x.example.com/
+  expect: not-routed
+"
+    );
+    let o = check(d, "expect.yaml", &expect, "two-gateways");
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).ends_with("5 expectations: 5 hold, 0 failed\n"),
+        "{}",
+        stdout(&o)
+    );
+}

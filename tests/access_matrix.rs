@@ -290,3 +290,150 @@ user carol@example.com: role of profile kf-sandbox: no role → view, by RoleBin
         err(&narrower)
     );
 }
+
+const TWO_GATEWAYS: &str = "tests/cases/two-gateways/values.yaml";
+
+/// The rows of a JSON matrix whose target is `target` and subject `kind
+/// name`: (the gateway it comes through, `""` for none; the row).
+fn rows_of<'a>(
+    v: &'a serde_json::Value,
+    target: &str,
+    kind: &str,
+    name: &str,
+) -> Vec<(String, &'a serde_json::Value)> {
+    v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            format!(
+                "{} {}",
+                r["target"]["kind"].as_str().unwrap(),
+                r["target"]["name"].as_str().unwrap()
+            ) == target
+                && r["subject"]["kind"] == kind
+                && r["subject"]["name"] == name
+        })
+        .map(|r| {
+            (
+                r["subject"]["via"].as_str().unwrap_or_default().to_string(),
+                r,
+            )
+        })
+        .collect()
+}
+
+/// Several gateways (issue 33): on `two-gateways` the matrix has a row
+/// per gateway a subject comes through: alice reaches team-a through the
+/// public (`deploykf-gateway`) and the internal gateway
+/// (`internal-gateway`), each app is reached only through the gateway
+/// that routes it (no login at the internal one: nobody anonymous), and
+/// no gateway's pods show as a workload of the profile. `diff --access`
+/// names the gateway of each changed cell. Before, the matrix read the
+/// primary gateway only: one row for alice, the internal gateway's
+/// principal a `workload`, and `pipelines-api` judged by the primary's
+/// policies.
+#[test]
+fn the_matrix_covers_every_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = repo(TWO_GATEWAYS);
+    let values = values.to_str().unwrap();
+    let json = run(
+        dir.path(),
+        &["access", "matrix", "-f", values, "--format", "json"],
+    );
+    assert_eq!(json.status.code(), Some(0), "{}", err(&json));
+    let text = out(&json);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let alice = rows_of(&v, "profile team-a", "user", "alice@example.com");
+    let vias: Vec<&str> = alice.iter().map(|(via, _)| via.as_str()).collect();
+    assert_eq!(vias, ["deploykf-gateway", "internal-gateway"], "{text}");
+    for (via, row) in &alice {
+        assert_eq!(row["api"]["level"], "yes", "{via}: {row}");
+        assert_eq!(row["role"]["level"], "edit", "{via}: {row}");
+    }
+    assert!(
+        !text.contains("\"sa/internal-gateway\"") && !text.contains("sa/internal-gateway\","),
+        "a gateway's pods as a workload subject:\n{text}"
+    );
+    for (app, via) in [
+        ("app dashboard", "deploykf-gateway"),
+        ("app status", "deploykf-gateway"),
+        ("app pipelines-api", "internal-gateway"),
+    ] {
+        let rows: Vec<&serde_json::Value> = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| format!("app {}", r["target"]["name"].as_str().unwrap()) == app)
+            .collect();
+        assert!(!rows.is_empty(), "no row of {app}:\n{text}");
+        for r in rows {
+            assert_eq!(r["subject"]["via"], via, "{app}: {r}");
+        }
+    }
+    assert_eq!(
+        rows_of(&v, "app status", "anonymous", "*").len(),
+        1,
+        "{text}"
+    );
+    // No login page at the internal gateway: neither anonymous nor a
+    // browser's session reaches its app, only a token.
+    for kind in ["anonymous", "any-user"] {
+        assert!(
+            rows_of(&v, "app pipelines-api", kind, "*").is_empty(),
+            "{kind}: {text}"
+        );
+    }
+
+    // The table names the gateway after the subject.
+    let table = run(dir.path(), &["access", "matrix", "-f", values]);
+    assert!(
+        out(&table).contains("user alice@example.com via internal-gateway"),
+        "{}",
+        out(&table)
+    );
+
+    let gen = run(dir.path(), &["generate", "-f", values, "-o", "out"]);
+    assert_eq!(gen.status.code(), Some(0), "{}", err(&gen));
+    let narrower = run(
+        dir.path(),
+        &[
+            "diff",
+            "--access",
+            "--exit-code",
+            "-f",
+            values,
+            "-o",
+            "out",
+            "--set",
+            "deploykf_core.deploykf_profiles_generator.profiles[0].members[0].access.role=view",
+        ],
+    );
+    assert_eq!(narrower.status.code(), Some(0), "{}", err(&narrower));
+    assert_eq!(
+        out(&narrower),
+        "user alice@example.com via deploykf-gateway: role of profile team-a: edit → view, by RoleBinding/team-a/members-kubeflow-view\n\
+user alice@example.com via internal-gateway: role of profile team-a: edit → view, by RoleBinding/team-a/members-kubeflow-view\n"
+    );
+    // Adding the internal gateway to a tree with the public one only:
+    // the public gateway's rows keep their keys, so the change is the
+    // internal gateway's rows alone.
+    let case = std::fs::read_to_string(repo(TWO_GATEWAYS)).unwrap();
+    let (head, rest) = case.split_once("    additionalGateways:").unwrap();
+    let tail = &rest[rest.find("  deploykf_profiles_generator:").unwrap()..];
+    std::fs::write(dir.path().join("one.yaml"), format!("{head}{tail}")).unwrap();
+    let gen = run(dir.path(), &["generate", "-f", "one.yaml", "-o", "one"]);
+    assert_eq!(gen.status.code(), Some(0), "{}", err(&gen));
+    let added = run(
+        dir.path(),
+        &["diff", "--access", "--exit-code", "-f", values, "-o", "one"],
+    );
+    assert_eq!(added.status.code(), Some(1), "{}", err(&added));
+    let lines: Vec<String> = out(&added).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 8, "{lines:#?}");
+    assert!(
+        lines.iter().all(|l| l.contains(" via internal-gateway: ")),
+        "{lines:#?}"
+    );
+}

@@ -334,3 +334,34 @@ fn the_defaults_render_no_telemetry() {
         .collect();
     assert_eq!(names, ["deploykf-oauth2-proxy"]);
 }
+
+/// With several gateways (issue 33: the `two-gateways` case with the
+/// telemetry of `telemetry-sidecar`), the edge dashboard's gateway panels
+/// count the requests of every gateway's pods, not only the primary's;
+/// the PodMonitor selects the sidecars and gateways of every namespace
+/// (`namespaceSelector: any`), so it covers each gateway's pods as it is.
+#[test]
+fn the_edge_dashboard_covers_every_gateway() {
+    let g = common::generate(&common::cases_inputs(
+        &["telemetry-sidecar", "two-gateways"],
+        &[],
+    ));
+    let o = common::objects(&g);
+    let map = &o[&(
+        "ConfigMap".to_string(),
+        "istio-system".to_string(),
+        "grafana-meshgen-edge-dashboard".to_string(),
+    )];
+    let d: Value =
+        serde_json::from_str(map["data"]["meshgen-edge-dashboard.json"].as_str().unwrap()).unwrap();
+    let at_gateway = "reporter=\"source\", source_workload=~\"deploykf-gateway|internal-gateway\", source_workload_namespace=\"deploykf-istio-gateway\"";
+    for (panel, target) in [(0, 0), (1, 0), (2, 0)] {
+        let expr = d["panels"][panel]["targets"][target]["expr"]
+            .as_str()
+            .unwrap();
+        assert!(expr.contains(at_gateway), "{expr}");
+    }
+    let monitors = of_kind(&o, "PodMonitor");
+    assert_eq!(monitors.len(), 1);
+    assert_eq!(monitors[0]["spec"]["namespaceSelector"]["any"], true);
+}

@@ -13,6 +13,8 @@ pub struct Change {
     /// `None`: no access (absent from the matrix).
     pub old: Option<Grant>,
     pub new: Option<Grant>,
+    /// Either tree has several gateways: the subject's `via` is printed.
+    pub several: bool,
 }
 
 impl Change {
@@ -45,7 +47,11 @@ impl Change {
         let text = format!(
             "{} {}: {} of {} {}: {} → {}{why}",
             self.subject.kind,
-            self.subject.name,
+            if self.several {
+                self.subject.label()
+            } else {
+                self.subject.name.clone()
+            },
             self.capability,
             self.target.kind,
             self.target.name,
@@ -77,6 +83,7 @@ pub fn changes(old: &Matrix, new: &Matrix) -> Vec<Change> {
                 capability: k.2,
                 old: o.cloned(),
                 new: n.cloned(),
+                several: old.several || new.several,
             })
         })
         .collect()

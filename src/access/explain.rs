@@ -12,7 +12,7 @@ use super::network::{gateway_pod, network_decision};
 use super::routing::gateway_port;
 use super::sidecar::{pod_behind, Inbound, Pod};
 use super::tree::{all_docs, items, one, port_of, text, ObjectRef, Trace, Tree};
-use super::GATEWAY_DIR;
+use super::{at_gateway, gateway_dirs, swap_gateway_path, GATEWAY_DIR};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -170,13 +170,133 @@ pub fn explain(t: &Tree, caller: &Caller, method: &str, url: &str) -> Result<Exp
         Caller::Pod { namespace, account } => {
             from_pod(t, namespace, account, method, &url, &mut steps)?
         }
-        _ => through_gateway(t, caller, method, &url, &mut steps),
+        _ => match pick_gateway(t, &url, &mut steps) {
+            Ok(dir) if dir == GATEWAY_DIR => through_gateway(t, caller, method, &url, &mut steps),
+            Ok(dir) => {
+                let view = at_gateway(t, &dir);
+                let mut trace = Trace::default();
+                let answer = through_gateway(&view, caller, method, &url, &mut trace);
+                // The steps name the files of the tree, not of the view.
+                for mut step in trace.0 {
+                    if let Some(o) = step.object.as_mut() {
+                        o.file = swap_gateway_path(&o.file, &dir);
+                    }
+                    steps.0.push(step);
+                }
+                answer
+            }
+            Err(served) => {
+                steps.note(
+                    format!(
+                        "no gateway serves {}: the gateways serve {}",
+                        url.host,
+                        served.join(", ")
+                    ),
+                    None,
+                );
+                (
+                    Verdict::NotRouted,
+                    format!("no gateway serves {}", url.host),
+                )
+            }
+        },
     };
     Ok(Explanation {
         verdict,
         detail,
         steps,
     })
+}
+
+/// The hosts the gateway whose objects are in `dir` serves: its Istio
+/// Gateways' `servers[].hosts` (without the `namespace/` part), or its
+/// Gateway API Gateway's `listeners[].hostname` (`*` when a listener
+/// names none).
+fn served_hosts(t: &Tree, dir: &str) -> Vec<String> {
+    let prefix = format!("{dir}/");
+    let mut hosts: Vec<String> = Vec::new();
+    for (_, d) in t
+        .iter()
+        .filter(|(p, _)| p.strip_prefix(&prefix).is_some_and(|f| !f.contains('/')))
+        .flat_map(|(p, docs)| docs.iter().map(move |d| (p, d)))
+        .filter(|(_, d)| d["kind"] == "Gateway")
+    {
+        let named = items(&d["spec"]["servers"])
+            .flat_map(|s| items(&s["hosts"]))
+            .map(|h| {
+                text(h)
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase()
+            });
+        let listened = items(&d["spec"]["listeners"])
+            .map(|l| l["hostname"].as_str().unwrap_or("*").to_ascii_lowercase());
+        for h in named.chain(listened).filter(|h| !h.is_empty()) {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+    }
+    hosts
+}
+
+/// How well the served host `pattern` names `host` (none: it does not):
+/// an exact name, then the longest wildcard suffix, then `*`, as Istio
+/// matches hosts (istio/istio pkg/config/host/name.go:37-60 `Matches`: a
+/// wildcard matches the names ending with what follows its `*`).
+fn host_rank(pattern: &str, host: &str) -> Option<usize> {
+    if pattern == host {
+        Some(usize::MAX)
+    } else if pattern == "*" {
+        Some(0)
+    } else {
+        pattern
+            .strip_prefix('*')
+            .filter(|s| host.ends_with(s) && host.len() > s.len())
+            .map(str::len)
+    }
+}
+
+/// The directory of the gateway a client reaches for `url` (one of
+/// [`gateway_dirs`]): the one serving the URL's host, as the client's DNS
+/// would point the name at that gateway's Service; among gateways serving
+/// it equally well, one whose Service has the URL's port. A tree with one
+/// gateway (or none) is read as it is ([`GATEWAY_DIR`]). `Err`: no
+/// gateway serves the host, and the hosts the gateways do serve.
+fn pick_gateway(t: &Tree, url: &Url, steps: &mut Trace) -> Result<String, Vec<String>> {
+    let dirs = gateway_dirs(t);
+    if dirs.len() < 2 {
+        return Ok(GATEWAY_DIR.to_string());
+    }
+    let public = url.port.unwrap_or(if url.https { 443 } else { 80 });
+    let mut served = Vec::new();
+    let mut best: Option<((usize, bool), &String)> = None;
+    for dir in &dirs {
+        let hosts = served_hosts(t, dir);
+        let rank = hosts.iter().filter_map(|h| host_rank(h, &url.host)).max();
+        for h in hosts {
+            if !served.contains(&h) {
+                served.push(h);
+            }
+        }
+        let Some(rank) = rank else { continue };
+        let service = one(t, &format!("{dir}/Service.yaml"));
+        let has_port =
+            service.is_some_and(|s| items(&s["spec"]["ports"]).any(|p| p["port"] == public));
+        if best.is_none_or(|(k, _)| (rank, has_port) > k) {
+            best = Some(((rank, has_port), dir));
+        }
+    }
+    let Some((_, dir)) = best else {
+        return Err(served);
+    };
+    let file = format!("{dir}/Gateway.yaml");
+    steps.note(
+        format!("{} is served by the gateway of {dir}", url.host),
+        one(t, &file).map(|d| ObjectRef::of(&file, d)),
+    );
+    Ok(dir.clone())
 }
 
 /// The jwtRule of the gateway that copies `claim` into a header (the

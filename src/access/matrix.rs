@@ -60,11 +60,38 @@ pub struct Target {
 /// mesh), `workload` (a SPIFFE principal), `any-user` (a logged-in user
 /// named nowhere), `any-workload` (a workload of the mesh named nowhere),
 /// `anonymous`, `token` (a token the gateway accepts, by issuer and
-/// audience).
+/// audience). `via` names the gateway (its Deployment) a subject's
+/// requests come through: with several gateways, one row per gateway, and
+/// a ServiceAccount's own pods a row without `via`. With one gateway the
+/// rows are the same keys (so adding a gateway only adds rows to a
+/// `diff --access`), a ServiceAccount's one row covering both ways, and
+/// `via` is not printed ([`Matrix::several`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Subject {
     pub kind: &'static str,
     pub name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub via: String,
+}
+
+impl Subject {
+    /// A subject of no particular gateway.
+    pub fn new(kind: &'static str, name: &str) -> Subject {
+        Subject {
+            kind,
+            name: name.to_string(),
+            via: String::new(),
+        }
+    }
+
+    /// Its name as printed: `name`, or `name via <gateway>`.
+    pub fn label(&self) -> String {
+        if self.via.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{} via {}", self.name, self.via)
+        }
+    }
 }
 
 /// `api`, `notebooks` or `role`.
@@ -120,12 +147,24 @@ pub struct Matrix {
     pub cells: BTreeMap<(Target, Subject, Capability), Grant>,
     pub targets: BTreeSet<Target>,
     pub notes: Vec<String>,
+    /// The tree has several gateways: the subjects' `via` is printed.
+    pub several: bool,
 }
 
 /// The cell of (`target`, `subject`, `cap`), `no` when absent.
 impl Matrix {
     pub fn get(&self, target: &Target, subject: &Subject, cap: Capability) -> Option<&Grant> {
         self.cells.get(&(target.clone(), subject.clone(), cap))
+    }
+
+    /// A subject's name as printed: with [`Matrix::several`] gateways
+    /// `name via <gateway>` ([`Subject::label`]), else its name.
+    pub fn label(&self, subject: &Subject) -> String {
+        if self.several {
+            subject.label()
+        } else {
+            subject.name.clone()
+        }
     }
 }
 
@@ -194,6 +233,8 @@ impl<'a> Obj<'a> {
 pub struct Context {
     /// The gateway pods' SPIFFE principal.
     pub gateway: String,
+    /// Its Deployment's name (`""` when its pods are not in the tree).
+    pub name: String,
     /// The header the gateway sets from a verified user's `email`.
     pub user_header: String,
     /// The issuer of users' tokens (dex), and whether the gateway forwards them.
@@ -225,11 +266,12 @@ fn labels_select(selector: &Value, labels: &Value) -> bool {
             .all(|(k, v)| labels[k] == *v)
 }
 
-/// The gateway: the RequestAuthentication that selects pods of a
-/// Deployment and writes a header from a claim.
-pub fn context(tree: &Tree) -> Context {
+/// The gateways: each Deployment a RequestAuthentication that writes a
+/// header from a claim selects, in the tree's order (Kubeflow's
+/// default gateway when there is none).
+pub fn contexts(tree: &Tree) -> Vec<Context> {
     let objs: Vec<Obj> = tree.values().flatten().map(Obj::new).collect();
-    context_of(&objs)
+    contexts_of(&objs)
 }
 
 /// Whether policy `o` attaches to pods labelled `labels` in `ns`: by
@@ -258,14 +300,19 @@ fn pod_labels<'a>(d: &Obj<'a>) -> &'a Value {
     &d.spec()["template"]["metadata"]["labels"]
 }
 
-fn context_of(objs: &[Obj]) -> Context {
-    let mut ctx = Context {
+fn default_context() -> Context {
+    Context {
         gateway: "cluster.local/ns/deploykf-istio-gateway/sa/deploykf-gateway".into(),
+        name: String::new(),
         user_header: "kubeflow-userid".into(),
         user_issuer: None,
         m2m: Vec::new(),
         by: Vec::new(),
-    };
+    }
+}
+
+fn contexts_of(objs: &[Obj]) -> Vec<Context> {
+    let mut out: Vec<Context> = Vec::new();
     for ra in objs.iter().filter(|o| o.kind() == "RequestAuthentication") {
         let writes_headers = ra.spec()["jwtRules"]
             .as_array()
@@ -288,7 +335,19 @@ fn context_of(objs: &[Obj]) -> Context {
         let sa = pods.spec()["template"]["spec"]["serviceAccountName"]
             .as_str()
             .unwrap_or("default");
-        ctx.gateway = format!("cluster.local/ns/{}/sa/{sa}", pods.ns());
+        let principal = format!("cluster.local/ns/{}/sa/{sa}", pods.ns());
+        let i = match out.iter().position(|c| c.gateway == principal) {
+            Some(i) => i,
+            None => {
+                out.push(Context {
+                    gateway: principal,
+                    name: pods.name().to_string(),
+                    ..default_context()
+                });
+                out.len() - 1
+            }
+        };
+        let ctx = &mut out[i];
         ctx.by.push(ra.id());
         for rule in ra.spec()["jwtRules"].as_array().into_iter().flatten() {
             let iss = rule["issuer"].as_str().unwrap_or_default().to_string();
@@ -320,7 +379,15 @@ fn context_of(objs: &[Obj]) -> Context {
             }
         }
     }
-    ctx
+    if out.is_empty() {
+        out.push(default_context());
+    }
+    out
+}
+
+/// The principals of every gateway.
+fn gateway_principals(ctxs: &[Context]) -> Vec<&str> {
+    ctxs.iter().map(|c| c.gateway.as_str()).collect()
 }
 
 /// A request at a profile's enforcement point.
@@ -850,12 +917,9 @@ fn limited(ns: &Namespace, subject: &Subject, ctx: &Context) -> Option<(String, 
 }
 
 /// The subjects profile `ns`'s objects name.
-fn subjects(ns: &Namespace, ctx: &Context) -> BTreeSet<Subject> {
+fn subjects(ns: &Namespace, ctx: &Context, gateways: &[&str]) -> BTreeSet<Subject> {
     let mut out = BTreeSet::new();
-    let s = |kind: &'static str, name: &str| Subject {
-        kind,
-        name: name.to_string(),
-    };
+    let s = Subject::new;
     let user_key = format!("request.headers[{}]", ctx.user_header);
     let user = |v: &str| {
         if let Some(sa) = v.strip_prefix(K8S_SA) {
@@ -879,7 +943,7 @@ fn subjects(ns: &Namespace, ctx: &Context) -> BTreeSet<Subject> {
             }
             for f in rule["from"].as_array().into_iter().flatten() {
                 for p in strs(&f["source"]["principals"]) {
-                    if p != ctx.gateway && !p.contains('*') {
+                    if !gateways.contains(&p) && !p.contains('*') {
                         out.insert(s("workload", p));
                     }
                 }
@@ -931,17 +995,11 @@ fn rbac_group(name: &str, idp_groups: &[String]) -> Subject {
     for g in idp_groups {
         if let Some(prefix) = name.strip_suffix(g.as_str()) {
             if prefix.is_empty() || prefix.ends_with(':') {
-                return Subject {
-                    kind: "idp-group",
-                    name: g.clone(),
-                };
+                return Subject::new("idp-group", g);
             }
         }
     }
-    Subject {
-        kind: "group",
-        name: name.to_string(),
-    }
+    Subject::new("group", name)
 }
 
 /// The role `subject` holds in the namespace, by its RoleBindings (the
@@ -973,7 +1031,9 @@ fn role(ns: &Namespace, subject: &Subject, idp_groups: &[String]) -> Option<Gran
                             == Some(subject.name.clone())
                     }
                     (Some("Group"), "idp-group" | "group") => {
-                        rbac_group(name, idp_groups) == *subject
+                        // Whichever gateway the subject comes through.
+                        let g = rbac_group(name, idp_groups);
+                        g.kind == subject.kind && g.name == subject.name
                     }
                     (Some("ServiceAccount"), "service-account") => {
                         format!("{}/{name}", subj["namespace"].as_str().unwrap_or(ns.name))
@@ -1000,7 +1060,7 @@ fn role(ns: &Namespace, subject: &Subject, idp_groups: &[String]) -> Option<Gran
 /// The rows of profile `ns`.
 fn profile_cells(
     ns: &Namespace,
-    ctx: &Context,
+    ctxs: &[Context],
     ambient_ns: &dyn Fn(&str) -> bool,
     out: &mut BTreeMap<(Target, Subject, Capability), Grant>,
 ) {
@@ -1008,21 +1068,26 @@ fn profile_cells(
         kind: "profile",
         name: ns.name.to_string(),
     };
-    let subjects = subjects(ns, ctx);
+    let ctx = &ctxs[0];
+    let subjects = subjects(ns, ctx, &gateway_principals(ctxs));
     let idp_groups: Vec<String> = subjects
         .iter()
         .filter(|s| s.kind == "idp-group")
         .map(|s| s.name.clone())
         .collect();
     let owner_policy = ns.objs.iter().find(|o| o.kind() == "Profile");
-    for subject in subjects {
+    for (subject, ctx, way) in subjects.iter().flat_map(|s| ways(ctxs, s)) {
         for (cap, path) in [
             ("api", "/".to_string()),
             ("notebooks", format!("/notebook/{}/nb/", ns.name)),
         ] {
             let mut grant = None;
             let mut denied_by = Vec::new();
-            for (req, gw, captured) in requests(ctx, &subject, &path, ambient_ns) {
+            let reqs = requests(ctx, &subject, &path, ambient_ns);
+            for (req, gw, captured) in reqs
+                .into_iter()
+                .filter(|(_, gw, _)| way.is_none_or(|w| w == *gw))
+            {
                 let (ok, by) = ns.reaches(&req, gw, captured);
                 if ok {
                     grant = Some(Grant::yes(by));
@@ -1057,6 +1122,39 @@ fn profile_cells(
         if let Some(r) = role(ns, &subject, &idp_groups) {
             out.insert((target.clone(), subject.clone(), "role"), r);
         }
+    }
+}
+
+/// The ways `subject` is judged: (the subject as its row names it, the
+/// gateway its requests come through, `Some(true)` only through the
+/// gateway, `Some(false)` only from its pods, `None` both). One gateway:
+/// the subject as it is, both ways. Several: a subject that comes through
+/// a gateway gets a row per gateway (`via`), a ServiceAccount one per
+/// gateway that accepts its cluster token and one for its pods.
+fn ways<'c>(ctxs: &'c [Context], subject: &Subject) -> Vec<(Subject, &'c Context, Option<bool>)> {
+    let via = |c: &'c Context| {
+        (
+            Subject {
+                via: c.name.clone(),
+                ..subject.clone()
+            },
+            c,
+            Some(true),
+        )
+    };
+    if let [one] = ctxs {
+        let mut s = subject.clone();
+        if matches!(subject.kind, "user" | "any-user" | "idp-group") {
+            s.via = one.name.clone();
+        }
+        return vec![(s, one, None)];
+    }
+    match subject.kind {
+        "user" | "any-user" | "idp-group" => ctxs.iter().map(via).collect(),
+        "service-account" => std::iter::once((subject.clone(), &ctxs[0], Some(false)))
+            .chain(ctxs.iter().filter(|c| !c.m2m.is_empty()).map(via))
+            .collect(),
+        _ => vec![(subject.clone(), &ctxs[0], None)],
     }
 }
 
@@ -1097,12 +1195,12 @@ fn profile_names<'a>(objs: &[Obj<'a>]) -> BTreeSet<&'a str> {
 
 /// Objects of kinds (or actions) the matrix does not model, one note per
 /// kind with how many and the first few.
-fn unmodelled(objs: &[Obj], profiles: &BTreeSet<&str>, gateway_ns: &str) -> Vec<String> {
+fn unmodelled(objs: &[Obj], profiles: &BTreeSet<&str>, gateway_ns: &[String]) -> Vec<String> {
     let mut by_kind: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for o in objs {
         let kind = if o.kind() == "AuthorizationPolicy"
             && o.spec()["action"] == "CUSTOM"
-            && o.ns() != gateway_ns
+            && !gateway_ns.iter().any(|g| g == o.ns())
         {
             "AuthorizationPolicy/CUSTOM".to_string()
         } else {
@@ -1189,10 +1287,9 @@ pub fn local_profiles<'a>(
         .into_iter()
         .chain(profile_names(&new))
         .collect();
-    let gateways = [context_of(&old).gateway, context_of(&new).gateway];
-    let gateway_ns: Vec<String> = gateways
-        .iter()
-        .filter_map(|g| source_namespace(g))
+    let gateway_ns: Vec<String> = (contexts_of(&old).into_iter())
+        .chain(contexts_of(&new))
+        .filter_map(|c| source_namespace(&c.gateway))
         .collect();
     let mut out = BTreeSet::new();
     for doc in touched_old
@@ -1214,9 +1311,11 @@ pub fn local_profiles<'a>(
     if out.iter().any(|ns| mode(&old, ns) != mode(&new, ns)) {
         return None;
     }
-    for (objs, gw) in [(&old, &gateway_ns[0]), (&new, &gateway_ns[1])] {
-        if apps(objs, gw).iter().any(|a| out.contains(&a.3)) {
-            return None;
+    for objs in [&old, &new] {
+        for gw in &gateway_ns {
+            if apps(objs, gw, None).iter().any(|a| out.contains(&a.3)) {
+                return None;
+            }
         }
     }
     Some(out)
@@ -1224,7 +1323,7 @@ pub fn local_profiles<'a>(
 
 fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
     use rayon::prelude::*;
-    let ctx = context_of(objs);
+    let ctxs = contexts_of(objs);
     let mut by_ns: BTreeMap<&str, Vec<Obj>> = BTreeMap::new();
     for o in objs {
         let ns = if o.kind() == "Namespace" || o.kind() == "Profile" {
@@ -1258,7 +1357,7 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
                 None,
             );
             let mut out = BTreeMap::new();
-            profile_cells(&ns, &ctx, &ambient_ns, &mut out);
+            profile_cells(&ns, &ctxs, &ambient_ns, &mut out);
             out
         })
         .collect();
@@ -1275,19 +1374,30 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
             })
             .collect(),
         notes: Vec::new(),
+        several: ctxs.len() > 1,
     };
     if only.is_none() {
-        app_cells(objs, &by_ns, &root, &ctx, &ambient_ns, &mut m);
-        let gw_ns = source_namespace(&ctx.gateway).unwrap_or_default();
-        m.notes = unmodelled(objs, &names.iter().copied().collect(), &gw_ns);
-        if !objs
+        // With several gateways, each judges the apps it routes, and
+        // their rows name it.
+        let several = ctxs.len() > 1;
+        for ctx in &ctxs {
+            app_cells(objs, &by_ns, &root, ctx, several, &ambient_ns, &mut m);
+        }
+        let gw_ns: Vec<String> = ctxs
             .iter()
-            .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
-        {
-            m.notes.push(format!(
-                "the gateway's pods are not in the tree: its principal is taken to be {}",
-                ctx.gateway
-            ));
+            .map(|c| source_namespace(&c.gateway).unwrap_or_default())
+            .collect();
+        m.notes = unmodelled(objs, &names.iter().copied().collect(), &gw_ns);
+        for ctx in &ctxs {
+            if !objs
+                .iter()
+                .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
+            {
+                m.notes.push(format!(
+                    "the gateway's pods are not in the tree: its principal is taken to be {}",
+                    ctx.gateway
+                ));
+            }
         }
     }
     m
@@ -1335,10 +1445,11 @@ fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
 /// The HTTPS pod port of the gateway: its Istio Gateway's HTTPS server,
 /// or its Gateway API HTTPS listener's Service port translated to the
 /// pods' `targetPort`.
-fn https_port(objs: &[Obj], gw_ns: &str) -> String {
+fn https_port(objs: &[Obj], gw_ns: &str, own: Option<&[(String, String)]>) -> String {
     for g in objs
         .iter()
         .filter(|o| o.kind() == "Gateway" && o.ns() == gw_ns)
+        .filter(|o| own.is_none_or(|own| is_own(own, o.ns(), o.name())))
     {
         for s in g.spec()["servers"].as_array().into_iter().flatten() {
             if s["port"]["protocol"] == "HTTPS" {
@@ -1364,7 +1475,37 @@ fn https_port(objs: &[Obj], gw_ns: &str) -> String {
 /// HTTPRoute rule) to a Service: (name, host, path, destination namespace).
 type App = (String, String, String, String, String, u64);
 
-fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
+/// Whether `ns/name` is one of `own` (a gateway's Gateway objects).
+fn is_own(own: &[(String, String)], ns: &str, name: &str) -> bool {
+    own.iter().any(|(n, m)| n == ns && m == name)
+}
+
+/// The Gateway objects (namespace, name) serving pods labelled `labels`
+/// in `ns`: an Istio Gateway whose `selector` they match (in any
+/// namespace), a Gateway API Gateway of their namespace named by their
+/// `gateway.networking.k8s.io/gateway-name` label.
+fn gateways_of(objs: &[Obj], labels: &Value, ns: &str) -> Vec<(String, String)> {
+    objs.iter()
+        .filter(|o| o.kind() == "Gateway")
+        .filter(|o| {
+            if o.doc["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("gateway.networking.k8s.io/"))
+            {
+                o.ns() == ns && labels["gateway.networking.k8s.io/gateway-name"] == o.name()
+            } else {
+                o.spec()["selector"]
+                    .as_object()
+                    .is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| labels[k] == *v))
+            }
+        })
+        .map(|o| (o.ns().to_string(), o.name().to_string()))
+        .collect()
+}
+
+/// The apps routed by the gateways in `gw_ns`, or, given `own`, by those
+/// Gateway objects only.
+fn apps(objs: &[Obj], gw_ns: &str, own: Option<&[(String, String)]>) -> Vec<App> {
     let mut out = Vec::new();
     let dest_ns = |host: &str, own: &str| -> String {
         let mut parts = host.split('.');
@@ -1372,9 +1513,13 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
         parts.next().map_or(own.to_string(), String::from)
     };
     for vs in objs.iter().filter(|o| o.kind() == "VirtualService") {
-        let bound = strs(&vs.spec()["gateways"])
-            .iter()
-            .any(|g| g.starts_with(&format!("{gw_ns}/")) || (!g.contains('/') && vs.ns() == gw_ns));
+        let bound = strs(&vs.spec()["gateways"]).iter().any(|g| match own {
+            Some(own) => {
+                let (ns, name) = g.split_once('/').unwrap_or((vs.ns(), g));
+                is_own(own, ns, name)
+            }
+            None => g.starts_with(&format!("{gw_ns}/")) || (!g.contains('/') && vs.ns() == gw_ns),
+        });
         if !bound {
             continue;
         }
@@ -1415,7 +1560,13 @@ fn apps(objs: &[Obj], gw_ns: &str) -> Vec<App> {
             .as_array()
             .into_iter()
             .flatten()
-            .any(|p| p["namespace"].as_str().unwrap_or(hr.ns()) == gw_ns);
+            .any(|p| {
+                let ns = p["namespace"].as_str().unwrap_or(hr.ns());
+                match own {
+                    Some(own) => is_own(own, ns, p["name"].as_str().unwrap_or_default()),
+                    None => ns == gw_ns,
+                }
+            });
         if !bound {
             continue;
         }
@@ -1468,11 +1619,14 @@ type Class = (Subject, Option<(String, Value)>, bool, bool);
 /// The apps' cells: who the gateway lets through to each (its CUSTOM
 /// login, JWT verification, DENY then ALLOW policies on the pods' HTTPS
 /// port), and then the app namespace's policies for the gateway.
+/// Each row names the gateway (`via`); with `several` gateways, only the
+/// apps `ctx`'s Gateway objects route.
 fn app_cells(
     objs: &[Obj],
     by_ns: &BTreeMap<&str, Vec<Obj>>,
     root: &[Obj],
     ctx: &Context,
+    several: bool,
     ambient_ns: &dyn Fn(&str) -> bool,
     m: &mut Matrix,
 ) {
@@ -1499,23 +1653,20 @@ fn app_cells(
         .filter(|o| o.kind() == "RequestAuthentication" && ctx.by.contains(&o.id()))
         .flat_map(|o| o.spec()["jwtRules"].as_array().into_iter().flatten())
         .collect();
-    let port = https_port(objs, &gw_ns);
+    let own = several.then(|| gateways_of(objs, labels, &gw_ns));
+    let own = own.as_deref();
+    let via = ctx.name.clone();
+    let subject = |kind: &'static str, name: String| Subject {
+        kind,
+        name,
+        via: via.clone(),
+    };
+    let port = https_port(objs, &gw_ns, own);
     // (subject, token claims, sends Authorization, logs in)
     let mut classes: Vec<Class> = vec![
+        (subject("anonymous", "*".into()), None, false, false),
         (
-            Subject {
-                kind: "anonymous",
-                name: "*".into(),
-            },
-            None,
-            false,
-            false,
-        ),
-        (
-            Subject {
-                kind: "any-user",
-                name: "*".into(),
-            },
+            subject("any-user", "*".into()),
             ctx.user_issuer.as_ref().map(|(iss, _)| {
                 (
                     iss.clone(),
@@ -1535,10 +1686,7 @@ fn app_cells(
                 serde_json::json!({"sub": NOBODY, "email": NOBODY, "aud": aud})
             };
             classes.push((
-                Subject {
-                    kind: "token",
-                    name: format!("{iss} aud={aud}"),
-                },
+                subject("token", format!("{iss} aud={aud}")),
                 Some((iss.to_string(), claims)),
                 true,
                 false,
@@ -1546,7 +1694,7 @@ fn app_cells(
         }
     }
     let action = |p: &Obj| p.spec()["action"].as_str().unwrap_or("ALLOW").to_string();
-    for (name, host, path, dest, svc, svc_port) in apps(objs, &gw_ns) {
+    for (name, host, path, dest, svc, svc_port) in apps(objs, &gw_ns, own) {
         let target = Target {
             kind: "app",
             name: name.clone(),
@@ -1577,8 +1725,15 @@ fn app_cells(
                     continue;
                 }
             }
-            // After the login, the session's token (oauth2-proxy's ID token).
-            let req = GwReq { verified, ..req };
+            // After the login, the session's token (oauth2-proxy's ID
+            // token, which ext-authz puts in `authorization`): only where
+            // the gateway asks for the login. At a gateway that does not (a
+            // `token` gateway), a browser's session is a cookie only.
+            let req = if login.is_some() || !logs_in {
+                GwReq { verified, ..req }
+            } else {
+                req
+            };
             if let Some(p) = policies.iter().filter(|p| action(p) == "DENY").find(|p| {
                 p.spec()["rules"]
                     .as_array()
@@ -1706,7 +1861,12 @@ impl Matrix {
             .rows()
             .iter()
             .map(|r| {
-                let mut o = serde_json::json!({"target": r.target, "subject": r.subject});
+                let mut subject =
+                    serde_json::json!({"kind": r.subject.kind, "name": r.subject.name});
+                if self.several && !r.subject.via.is_empty() {
+                    subject["via"] = r.subject.via.clone().into();
+                }
+                let mut o = serde_json::json!({"target": r.target, "subject": subject});
                 for (cap, cell) in CAPABILITIES.iter().zip(r.cells) {
                     o[*cap] = serde_json::to_value(cell).unwrap_or(Value::Null);
                 }
@@ -1741,7 +1901,7 @@ impl Matrix {
                 r.target.kind.to_string(),
                 r.target.name.clone(),
                 r.subject.kind.to_string(),
-                r.subject.name.clone(),
+                self.label(r.subject),
                 level(r.cells[0]),
                 level(r.cells[1]),
                 r.cells[2].map_or(String::new(), |g| g.level.clone()),
@@ -1772,7 +1932,11 @@ impl Matrix {
             };
             lines.push([
                 format!("{} {}", r.target.kind, escape_controls(&r.target.name)),
-                format!("{} {}", r.subject.kind, escape_controls(&r.subject.name)),
+                format!(
+                    "{} {}",
+                    r.subject.kind,
+                    escape_controls(&self.label(r.subject))
+                ),
                 r.cells[2].map_or("-".to_string(), |g| escape_controls(&g.level).into_owned()),
                 if r.target.kind == "app" {
                     "-".into()

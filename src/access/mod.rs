@@ -71,17 +71,22 @@ pub fn at_gateway(t: &tree::Tree, dir: &str) -> tree::Tree {
     if dir == GATEWAY_DIR {
         return t.clone();
     }
-    let (primary, other) = (format!("{GATEWAY_DIR}/"), format!("{dir}/"));
     t.iter()
-        .map(|(p, docs)| {
-            let path = if let Some(rest) = p.strip_prefix(&primary) {
-                format!("{other}{rest}")
-            } else if let Some(rest) = p.strip_prefix(&other) {
-                format!("{primary}{rest}")
-            } else {
-                p.clone()
-            };
-            (path, docs.clone())
-        })
+        .map(|(p, docs)| (swap_gateway_path(p, dir), docs.clone()))
         .collect()
+}
+
+/// The path `p` of a tree has in the view [`at_gateway`] makes at the
+/// gateway of `dir`, and back (the swap is its own inverse): a file of
+/// the primary's directory moves under `dir`, one of `dir` under the
+/// primary's.
+pub fn swap_gateway_path(p: &str, dir: &str) -> String {
+    let (primary, other) = (format!("{GATEWAY_DIR}/"), format!("{dir}/"));
+    if let Some(rest) = p.strip_prefix(&primary) {
+        format!("{other}{rest}")
+    } else if let Some(rest) = p.strip_prefix(&other) {
+        format!("{primary}{rest}")
+    } else {
+        p.to_string()
+    }
 }

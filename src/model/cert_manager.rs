@@ -41,8 +41,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     fan_out: &[],
     enabled: |c| c.deploykf_dependencies.cert_manager.enabled,
     namespace: |c| Some(c.deploykf_dependencies.cert_manager.namespace.clone()),
-    // Created with the release; when cert-manager is yours, it runs there.
-    assumed_namespaces: |c| vec![c.deploykf_dependencies.cert_manager.namespace.clone()],
     extra_manifests: no_extra_manifests,
     values_overrides: |c| Some(&c.deploykf_dependencies.cert_manager.values_overrides),
     patches: crate::component::no_patches,
@@ -50,6 +48,12 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    // Its namespace: created with the release; when cert-manager is yours,
+    // it runs there.
+    contribute: |c, _| crate::component::Contributions {
+        namespaces: vec![c.deploykf_dependencies.cert_manager.namespace.clone()],
+        ..Default::default()
+    },
 };
 
 pub static ISSUER: Descriptor = Descriptor {
@@ -70,7 +74,6 @@ pub static ISSUER: Descriptor = Descriptor {
         issuer_rendered(c) || (cm.enabled && !cm.extra_manifests.is_empty())
     },
     namespace: |c| Some(c.deploykf_dependencies.cert_manager.namespace.clone()),
-    assumed_namespaces: crate::component::no_namespaces,
     extra_manifests: |c| &c.deploykf_dependencies.cert_manager.extra_manifests,
     values_overrides: crate::component::no_overrides,
     patches: crate::component::no_patches,
@@ -78,6 +81,7 @@ pub static ISSUER: Descriptor = Descriptor {
     derive: derive_issuer,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 /// meshgen renders the self-signed issuer chain

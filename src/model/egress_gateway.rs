@@ -59,8 +59,7 @@
 
 use super::netpol::{self, NetworkPolicyModel};
 use crate::component::{
-    no_extra_manifests, no_namespaces, no_overrides, Delivery, Descriptor, Input, Overrides,
-    Packaging, Part,
+    no_extra_manifests, no_overrides, Delivery, Descriptor, Input, Overrides, Packaging, Part,
 };
 use crate::config::{Config, EgressMode, StringMap};
 use crate::facts::string_map;
@@ -84,13 +83,13 @@ pub static COMPONENT: Descriptor = Descriptor {
     fan_out: &[],
     enabled: |c| c.deploykf_dependencies.istio.egress.gateway.enabled,
     namespace: |c| Some(c.deploykf_dependencies.istio.egress.gateway.namespace.clone()),
-    assumed_namespaces: no_namespaces,
     extra_manifests: no_extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
     rules: crate::rules::egress_gateway::check,
     derive,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 /// The name of the gateway's Deployment, Service and ServiceAccount, as

@@ -4,7 +4,10 @@
 //! main host and of every app, built as values (never as text). Templates
 //! only write the objects around them.
 
-use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
+use crate::component::{
+    Contributions, Delivery, Descriptor, FanOut, GatewayContribution, Input, Overrides, Packaging,
+    Part,
+};
 use crate::config::{Config, PodSecurityLevel, ServiceType, StringMap};
 use crate::facts::{
     gateway_api_duration, service_host, string_map, GatewayFacts, DEX_PORT, GATEWAY_NAME_LABEL,
@@ -30,17 +33,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     }],
     enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),
-    // The apps' namespaces are the user's, and so is the namespace of a
-    // Gateway resource set apart (`gateway.namespace`: Kubeflow's); Istio's
-    // namespace is Istio's, when the gateway shares it (`namespace_rendered`).
-    assumed_namespaces: |c| {
-        let gw = &c.deploykf_core.deploykf_istio_gateway;
-        let istio = &c.deploykf_dependencies.istio.namespace;
-        (gw.apps.iter().map(|a| a.namespace.clone()))
-            .chain(gw.gateway.namespace.clone())
-            .chain((gw.namespace == *istio).then(|| istio.clone()))
-            .collect()
-    },
     extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
     patches: |c| &c.deploykf_core.deploykf_istio_gateway.patches,
@@ -54,7 +46,42 @@ pub static COMPONENT: Descriptor = Descriptor {
             .collect()
     },
     shards: crate::component::no_shards,
+    contribute,
 };
+
+/// What a gateway instance adds to the others, from its own section (the
+/// primary's, or its `additionalGateways` item as `facts::gateways` makes
+/// it): who its users are, its principal and its pods, for the policies
+/// that admit it (auth's, the profiles'); and the namespaces it assumes:
+/// its apps' are the user's, and so is the namespace of a Gateway
+/// resource set apart (`gateway.namespace`: Kubeflow's); Istio's
+/// namespace is Istio's, when the gateway shares it
+/// (`namespace_rendered`).
+fn contribute(config: &Config, index: Option<usize>) -> Contributions {
+    let views = crate::facts::gateways(config);
+    let Some(view) = views.get(index.map_or(0, |i| i + 1)) else {
+        return Contributions::default();
+    };
+    let gw = &view.component;
+    let istio = &config.deploykf_dependencies.istio.namespace;
+    Contributions {
+        gateways: vec![GatewayContribution {
+            id: match index {
+                None => COMPONENT.id.to_string(),
+                Some(_) => format!("{}-{}", COMPONENT.id, gw.gateway.name),
+            },
+            primary: index.is_none(),
+            auth: view.auth,
+            principal: crate::facts::gateway_principal(gw),
+            pods: super::netpol::pods_in(&gw.namespace, &gw.gateway.selector_labels),
+        }],
+        namespaces: (gw.apps.iter().map(|a| a.namespace.clone()))
+            .chain(gw.gateway.namespace.clone())
+            .chain((gw.namespace == *istio).then(|| istio.clone()))
+            .collect(),
+        ..Default::default()
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayModel {
@@ -280,6 +307,7 @@ fn derive(input: &Input) -> Part {
             facts: &facts,
             extra_manifests: &[],
             index: input.index,
+            contributions: input.contributions,
         },
         input.facts,
     )

@@ -23,8 +23,8 @@
 //! these kinds.
 
 use crate::component::{
-    no_extra_manifests, no_namespaces, no_overrides, Delivery, Descriptor, Input, Overrides,
-    Packaging, Part, Verbatim,
+    no_extra_manifests, no_overrides, Delivery, Descriptor, Input, Overrides, Packaging, Part,
+    Verbatim,
 };
 use crate::config::{gateway_api_bundle, istio_minor, Config, GatewayApi};
 use serde::Serialize;
@@ -140,7 +140,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     enabled: |c| c.deploykf_dependencies.istio.enabled && needed(c),
     // Cluster-scoped objects only.
     namespace: |_| Some(String::new()),
-    assumed_namespaces: no_namespaces,
     extra_manifests: no_extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
@@ -148,6 +147,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 #[derive(Debug, Clone, Serialize)]

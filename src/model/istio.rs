@@ -45,15 +45,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     fan_out: &[],
     enabled: |c| c.deploykf_dependencies.istio.enabled,
     namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
-    // Created by Helm/Argo CD/Flux with the release.
-    assumed_namespaces: |c| {
-        let i = &c.deploykf_dependencies.istio;
-        if i.enabled {
-            vec![i.namespace.clone()]
-        } else {
-            Vec::new()
-        }
-    },
     // Not in the chart, where Helm would evaluate them: see `istio_extra`.
     extra_manifests: crate::component::no_extra_manifests,
     values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
@@ -62,6 +53,14 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    // Its namespace, created by Helm/Argo CD/Flux with the release.
+    contribute: |c, _| {
+        let i = &c.deploykf_dependencies.istio;
+        crate::component::Contributions {
+            namespaces: i.enabled.then(|| i.namespace.clone()).into_iter().collect(),
+            ..Default::default()
+        }
+    },
 };
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,13 +117,15 @@ fn derive(input: &Input) -> Part {
     let facts = input.facts;
     let istio = &config.deploykf_dependencies.istio;
     let mut extra_mesh = Map::new();
-    if !facts.mesh.extension_providers.is_empty() {
+    // What the other components add to the mesh config and istiod.
+    let mesh = input.contributions;
+    if !mesh.extension_providers.is_empty() {
         extra_mesh.insert(
             "extensionProviders".into(),
-            Value::Array(facts.mesh.extension_providers.clone()),
+            Value::Array(mesh.extension_providers.clone()),
         );
     }
-    let chart = chart(istio, &extra_mesh, &facts.mesh.istiod_env);
+    let chart = chart(istio, &extra_mesh, &mesh.istiod_env);
     let required = required_helm_values();
     let model = IstioModel {
         managed: facts.istio.managed,

@@ -17,9 +17,7 @@
 //! which installs the upstream charts rather than the wrapper, this is also
 //! what makes them reach the cluster at all.
 
-use crate::component::{
-    no_namespaces, no_overrides, Delivery, Descriptor, Input, Overrides, Packaging, Part,
-};
+use crate::component::{no_overrides, Delivery, Descriptor, Input, Overrides, Packaging, Part};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -43,7 +41,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     },
     namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
     // The Istio namespace is the chart's (`istio::COMPONENT` assumes it).
-    assumed_namespaces: no_namespaces,
     extra_manifests: |c| &c.deploykf_dependencies.istio.extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
@@ -51,6 +48,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute: crate::component::contributes_nothing,
 };
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,7 +1,7 @@
 //! Stage 3: the derived model, computed once from the checked config and
 //! the facts, and handed to every template.
 //!
-//! Each registered component ([`crate::component::ALL`]) derives its own
+//! Each registered component ([`crate::registry::ALL`]) derives its own
 //! part (`model.<key>` in templates) in its module here; this module only
 //! runs them and adds what spans components: the component list, labels
 //! on every object, the delivery objects (`gitops`), the directories that
@@ -115,14 +115,20 @@ impl Model {
 pub fn derive(checked: &Checked) -> Model {
     let config = &checked.config;
     let facts = &checked.facts;
-    let components = crate::component::instances(config);
+    let components = crate::registry::instances(config);
     let mut parts = BTreeMap::new();
     let mut instance_parts = BTreeMap::new();
     let mut charts = BTreeMap::new();
     let mut verbatim = BTreeMap::new();
+    // What each instance adds to the others, before any model is made.
+    let mut contributions = crate::component::Contributions::default();
+    for c in &components {
+        contributions.extend((c.descriptor.contribute)(config, c.index));
+    }
     for c in &components {
         let d = c.descriptor;
         let part = (d.derive)(&Input {
+            contributions: &contributions,
             config,
             facts,
             extra_manifests: match c.index {
@@ -166,9 +172,7 @@ pub fn derive(checked: &Checked) -> Model {
         .map(|c| c.dir.clone())
         .collect();
     let mut existing_namespaces = gitops::assumed_namespaces(config);
-    for c in &components {
-        existing_namespaces.extend((c.descriptor.assumed_namespaces)(config));
-    }
+    existing_namespaces.extend(contributions.namespaces.iter().cloned());
     existing_namespaces.sort();
     existing_namespaces.dedup();
     let patches = components
@@ -205,7 +209,7 @@ pub fn derive(checked: &Checked) -> Model {
             })
             .into_iter()
             .collect(),
-        extension_providers: facts.mesh.provider_names(),
+        extension_providers: contributions.provider_names(),
         ambient: facts.istio.ambient,
         user_objects: checked.user_objects.clone(),
         patches,

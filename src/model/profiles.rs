@@ -4,6 +4,7 @@
 
 use crate::component::{
     no_overrides, Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part,
+    IDENTITY_GATEWAYS,
 };
 use crate::config::{Access, Config, ObjectStoreAuth, Plugin, ProfilesOutput, StringMap};
 use rayon::prelude::*;
@@ -41,7 +42,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     enabled: |c| c.deploykf_core.deploykf_profiles_generator.enabled,
     // Each profile has its own namespace.
     namespace: |_| None,
-    assumed_namespaces: profile_controller_namespaces,
     extra_manifests: |c| &c.deploykf_core.deploykf_profiles_generator.extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
@@ -69,6 +69,12 @@ pub static COMPONENT: Descriptor = Descriptor {
             .zip(used)
             .filter_map(|(n, u)| u.then_some(n))
             .collect()
+    },
+    // The profiles' namespaces, which Kubeflow's profile controller
+    // creates from the Profiles.
+    contribute: |c, _| crate::component::Contributions {
+        namespaces: profile_controller_namespaces(c),
+        ..Default::default()
     },
 };
 
@@ -804,8 +810,11 @@ fn derive(input: &Input) -> ProfilesModel {
             .identity
             .user_header
             .clone(),
-        gateway_principal: input.facts.gateway.principal.clone(),
-        more_gateway_principals: input.facts.identity_gateway_principals()[1..].to_vec(),
+        gateway_principal: input.contributions.primary_gateway_principal(),
+        more_gateway_principals: (input.contributions)
+            .additional_gateways_with(IDENTITY_GATEWAYS)
+            .map(|g| g.principal.clone())
+            .collect(),
         kubeflow_gateway_principal:
             "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
         pipelines_ui_principal: "cluster.local/ns/kubeflow/sa/ml-pipeline-ui",
@@ -862,9 +871,8 @@ fn network_policies(input: &Input) -> Vec<super::netpol::NetworkPolicyModel> {
     }
     let mut rules = vec![
         serde_json::json!({"from": [netpol::same_namespace()]}),
-        serde_json::json!({"from": (input.facts.all_gateways())
-            .filter(|g| g.auth != crate::config::GatewayAuth::None)
-            .map(|g| netpol::pods_in(&g.namespace, &g.selector_labels))
+        serde_json::json!({"from": (input.contributions.gateways_with(IDENTITY_GATEWAYS))
+            .map(|g| g.pods.clone())
             .collect::<Vec<_>>()}),
     ];
     rules.push(serde_json::json!({"from": (KUBEFLOW_CONTROLLERS.iter())

@@ -52,16 +52,6 @@ pub static COMPONENT: Descriptor = Descriptor {
         t.metrics.prometheus_operator || t.dashboards.enabled
     },
     namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
-    // Created with meshgen's Istio (the chart's namespace), or your
-    // Istio's.
-    assumed_namespaces: |c| {
-        let i = &c.deploykf_dependencies.istio;
-        if i.enabled {
-            Vec::new()
-        } else {
-            vec![i.namespace.clone()]
-        }
-    },
     extra_manifests: no_extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
@@ -69,7 +59,24 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute,
 };
+
+/// What telemetry adds to others: its providers to the mesh config
+/// (`facts::telemetry::extension_providers`); Istio's namespace as
+/// existing when the Istio is yours (with meshgen's, the chart's
+/// namespace is created with it).
+fn contribute(config: &Config, _: Option<usize>) -> crate::component::Contributions {
+    let i = &config.deploykf_dependencies.istio;
+    crate::component::Contributions {
+        extension_providers: crate::facts::telemetry::extension_providers(config),
+        namespaces: (!i.enabled)
+            .then(|| i.namespace.clone())
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    }
+}
 
 /// A set of Istio's dashboards, as one Istio release ships them.
 pub struct DashboardSet {
@@ -192,12 +199,9 @@ fn derive(input: &Input) -> Part {
 
 fn model(config: &Config, facts: &Facts) -> TelemetryModel {
     let t = &config.deploykf_dependencies.istio.telemetry;
-    let tracing = t.tracing.enabled
-        && facts
-            .mesh
-            .provider_names()
-            .iter()
-            .any(|n| n == TRACING_PROVIDER);
+    // Its own providers (what it contributes to the mesh config).
+    let own_providers = crate::facts::telemetry::extension_providers(config);
+    let tracing = t.tracing.enabled && own_providers.iter().any(|p| p["name"] == TRACING_PROVIDER);
     let mut spec = serde_json::Map::new();
     if t.access_logs.enabled {
         spec.insert(
@@ -246,7 +250,7 @@ fn model(config: &Config, facts: &Facts) -> TelemetryModel {
         out.push(DashboardModel {
             name: "grafana-meshgen-edge-dashboard".into(),
             file: "meshgen-edge-dashboard.json".into(),
-            text: edge_dashboard(config, facts),
+            text: edge_dashboard(config),
         });
         out
     } else {
@@ -261,12 +265,9 @@ fn model(config: &Config, facts: &Facts) -> TelemetryModel {
         dashboards,
         dashboard_labels: crate::facts::string_map(&[DASHBOARD_LABEL]),
         dashboards_tag: set.tag,
-        providers: facts
-            .mesh
-            .extension_providers
-            .iter()
+        providers: own_providers
+            .into_iter()
             .filter(|p| p["name"] == ACCESS_LOG_PROVIDER || p["name"] == TRACING_PROVIDER)
-            .cloned()
             .collect(),
         gateway_namespace: facts.gateway.namespace.clone(),
         gateway_deployment: config
@@ -341,6 +342,39 @@ fn monitors() -> (Value, Value) {
     )
 }
 
+/// The label matchers of the requests every gateway's pods report as
+/// their source: `source_workload` (each gateway's Deployment, named as
+/// its Service) and `source_workload_namespace`. One gateway: equality,
+/// as always; several: PromQL's fully anchored regex matchers (`=~`) of
+/// their names and namespaces.
+fn gateway_workloads(config: &Config) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut namespaces: Vec<String> = Vec::new();
+    for view in crate::facts::gateways(config) {
+        for (list, value) in [
+            (&mut names, &view.component.gateway_service.name),
+            (&mut namespaces, &view.component.namespace),
+        ] {
+            if !list.contains(value) {
+                list.push(value.clone());
+            }
+        }
+    }
+    let matcher = |label: &str, values: &[String]| match values {
+        [one] => format!("{label}=\"{one}\""),
+        _ => {
+            let alternatives: Vec<String> =
+                values.iter().map(|v| v.replace('.', "\\\\.")).collect();
+            format!("{label}=~\"{}\"", alternatives.join("|"))
+        }
+    };
+    format!(
+        "reporter=\"source\", {}, {}",
+        matcher("source_workload", &names),
+        matcher("source_workload_namespace", &namespaces)
+    )
+}
+
 /// meshgen's edge dashboard, from Istio's standard metrics only:
 /// `istio_requests_total` and `istio_request_duration_milliseconds_bucket`
 /// with the labels `reporter` (`source` at the gateway, `destination` at a
@@ -349,13 +383,11 @@ fn monitors() -> (Value, Value) {
 /// `destination_service_namespace` and `response_code` (istio/istio 1.30.3
 /// `tests/integration/telemetry/api/stats_test.go:390-424`,
 /// `tests/integration/ambient/baseline_test.go:3092-3104,3192-3241`). The
-/// gateway's pods report as `source_workload` its Deployment.
-pub fn edge_dashboard(config: &Config, facts: &Facts) -> String {
-    let gw = &config.deploykf_core.deploykf_istio_gateway;
-    let at_gateway = format!(
-        "reporter=\"source\", source_workload=\"{}\", source_workload_namespace=\"{}\"",
-        gw.gateway_service.name, facts.gateway.namespace
-    );
+/// gateway's pods report as `source_workload` its Deployment; with
+/// several gateways (`additionalGateways`) the panels cover every one's
+/// pods (see [`gateway_workloads`]).
+pub fn edge_dashboard(config: &Config) -> String {
+    let at_gateway = gateway_workloads(config);
     let auth_ns = &config.deploykf_core.deploykf_auth.namespace;
     let panel =
         |id: u32, y: u32, title: &str, description: &str, unit: &str, targets: Vec<Value>| {

@@ -91,7 +91,7 @@ pub fn guard(config: &Config, gw: &GatewayFacts) -> Option<TenantRouteGuard> {
     // meshgen's namespaces, and the one holding the Gateway object: the
     // platform's (with the Kubeflow preset, `kubeflow`, where Kubeflow's
     // own apps bind it for `/`, `/jupyter/`, ...).
-    let mut exempt: Vec<String> = crate::component::ALL
+    let mut exempt: Vec<String> = crate::registry::ALL
         .iter()
         .filter(|d| (d.enabled)(config))
         .filter_map(|d| (d.namespace)(config))

@@ -293,7 +293,7 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
             continue;
         }
         let path = name.strip_suffix(".j2").unwrap_or(name);
-        let owner = crate::component::ALL.iter().find_map(|d| {
+        let owner = crate::registry::ALL.iter().find_map(|d| {
             path.strip_prefix(d.templates)
                 .and_then(|r| r.strip_prefix('/'))
                 .map(|rel| (d, rel))
@@ -339,7 +339,7 @@ pub fn render(mut model: Model) -> Result<RenderedTree, Diagnostics> {
                     continue;
                 }
             };
-            let declared = crate::component::DECLARED
+            let declared = crate::registry::DECLARED
                 .iter()
                 .find(|d| d.template == *name);
             let render_one = |item: &minijinja::Value| {

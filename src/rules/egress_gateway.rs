@@ -27,7 +27,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         return;
     }
     let own = &crate::model::egress_gateway::COMPONENT;
-    for d in crate::component::ALL {
+    for d in crate::registry::ALL {
         if d.id == own.id || !(d.enabled)(ctx.config) {
             continue;
         }

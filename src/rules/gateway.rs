@@ -37,7 +37,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     for v in crate::facts::gateways(config) {
         let own = match v.index {
             None => facts.gateway.clone(),
-            Some(i) => facts.additional_gateways[i].clone(),
+            Some(_) => v.facts(config).gateway,
         };
         check_one(ctx, f, &v, &own);
     }

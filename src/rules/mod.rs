@@ -24,10 +24,11 @@ pub mod size;
 pub mod telemetry;
 
 use crate::code::Code;
-use crate::component::{Overrides, ALL};
+use crate::component::Overrides;
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::facts::Facts;
+use crate::registry::ALL;
 use crate::source::SourceMap;
 use crate::values::path::ValuePath;
 use crate::values::Values;

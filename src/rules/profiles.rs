@@ -22,7 +22,7 @@ pub fn reserved_namespaces(config: &Config) -> Vec<(String, String)> {
             .iter()
             .map(|n| (n.to_string(), "Kubernetes".to_string()))
             .collect();
-    for d in crate::component::ALL {
+    for d in crate::registry::ALL {
         // `Some("")`: cluster-scoped objects only.
         if let Some(ns) = (d.namespace)(config).filter(|ns| !ns.is_empty()) {
             out.push((ns, format!("`{}`", d.key_path("namespace"))));

@@ -9,8 +9,8 @@
 //! profiles) may be larger: its items go into objects of their own.
 
 use crate::check::limits::MAX_OBJECT_BYTES;
-use crate::component::ALL;
 use crate::diagnostic::Diagnostics;
+use crate::registry::ALL;
 use crate::source::{SourceKind, SourceMap};
 use crate::values::path::{Segment, ValuePath};
 use crate::values::Values;

@@ -264,3 +264,29 @@ pub(crate) fn the_two_gateway_replay_notices_a_missing_safeguard() {
         );
     }
 }
+
+/// An additional gateway's apps may live in a namespace only they use:
+/// each gateway instance contributes its own apps' namespaces as assumed
+/// to exist (`component::Contributions::namespaces`), as the primary's
+/// are. Before, only the primary's apps were (the descriptor's
+/// `assumed_namespaces` read the primary's section), and the tree check
+/// refused the internal gateway's app policy in `pipelines`.
+#[test]
+pub(crate) fn an_additional_gateways_app_namespace_is_assumed_to_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("pipelines.yaml");
+    std::fs::write(
+        &extra,
+        "deploykf_core:\n  deploykf_istio_gateway:\n    additionalGateways:\n      - auth: token\n        gateway: {name: internal-gateway, hostname: ml.internal.example.com}\n        apps:\n          - {name: pipelines-api, namespace: pipelines, service: ml-pipeline-ui, port: 80, path: /pipeline, selector: {app: ml-pipeline-ui}}\n",
+    )
+    .unwrap();
+    let mut inputs = common::case_inputs("two-gateways");
+    inputs.files.push(extra);
+    assert_eq!(errors_of(&inputs), Vec::<String>::new());
+    let t = render_inputs(&inputs);
+    assert!(
+        all_docs(&t).any(|(_, d)| d["kind"] == "AuthorizationPolicy"
+            && d["metadata"]["namespace"] == "pipelines"),
+        "no policy of the internal gateway's app in `pipelines`"
+    );
+}

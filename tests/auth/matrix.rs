@@ -10,9 +10,12 @@ use meshgen::access::matrix::{self, Matrix, Subject, Target, NOBODY};
 const DEX: &str = "https://deploykf.example.com/dex";
 
 /// The gateway's RequestAuthentication rules: (issuer, forwards the token,
-/// claim → header).
+/// claim → header). The primary's directory only: another gateway's are
+/// read in its view (`at_gateway`).
 fn gateway_jwt_rules(t: &Tree) -> Vec<(String, bool, BTreeMap<String, String>)> {
+    let dir = format!("{}/", meshgen::access::GATEWAY_DIR);
     all_docs(t)
+        .filter(|(p, _)| p.starts_with(&dir))
         .map(|(_, d)| d)
         .filter(|d| {
             d["kind"] == "RequestAuthentication"
@@ -43,7 +46,25 @@ fn gateway_jwt_rules(t: &Tree) -> Vec<(String, bool, BTreeMap<String, String>)> 
 /// A request of `subject` to `path` of profile `ns`, at its workload:
 /// through the gateway (the headers it writes from the verified token,
 /// the token forwarded when its rule says so) or from the subject's pods.
-fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str) -> bool {
+/// With several gateways (`several`), a subject's row `via` a gateway is
+/// replayed through that gateway only (in its view, `at_gateway`), a row
+/// without `via` from the subject's pods only.
+fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str, several: bool) -> bool {
+    let view;
+    let t = if !several || subject.via.is_empty() {
+        t
+    } else {
+        let dir = meshgen::access::gateway_dirs(t)
+            .into_iter()
+            .find(|d| {
+                t.get(&format!("{d}/Deployment.yaml"))
+                    .is_some_and(|docs| docs[0]["metadata"]["name"] == subject.via.as_str())
+            })
+            .unwrap_or_else(|| panic!("no gateway {}", subject.via));
+        view = meshgen::access::at_gateway(t, &dir);
+        &view
+    };
+    let (gateway_ways, mesh_ways) = (!several || !subject.via.is_empty(), subject.via.is_empty());
     let gateway = gateway_principal(t);
     let rules = gateway_jwt_rules(t);
     let through_gateway = |iss: &str, claims: Value| -> bool {
@@ -99,11 +120,12 @@ fn replay(t: &Tree, ns: &str, subject: &Subject, path: &str) -> bool {
         "service-account" => {
             let (sns, sa) = subject.name.split_once('/').unwrap();
             let sub = format!("system:serviceaccount:{sns}:{sa}");
-            rules
-                .iter()
-                .filter(|(_, _, m)| m.contains_key("sub"))
-                .any(|(iss, _, _)| through_gateway(iss, json!({"sub": sub})))
-                || in_mesh(format!("cluster.local/ns/{sns}/sa/{sa}"))
+            (gateway_ways
+                && rules
+                    .iter()
+                    .filter(|(_, _, m)| m.contains_key("sub"))
+                    .any(|(iss, _, _)| through_gateway(iss, json!({"sub": sub}))))
+                || (mesh_ways && in_mesh(format!("cluster.local/ns/{sns}/sa/{sa}")))
         }
         "namespace" => in_mesh(format!("cluster.local/ns/{}/sa/default", subject.name)),
         "workload" => in_mesh(subject.name.clone()),
@@ -127,6 +149,7 @@ fn disagreements(t: &Tree, m: &Matrix, skip: &dyn Fn(&Target, &[String]) -> bool
         .filter(|(t, _, _)| t.kind == "profile")
         .map(|(t, s, _)| (t, s))
         .collect();
+    let several = m.several;
     let mut out = Vec::new();
     let mut checked = 0;
     for (target, subject) in subjects {
@@ -139,13 +162,13 @@ fn disagreements(t: &Tree, m: &Matrix, skip: &dyn Fn(&Target, &[String]) -> bool
                 continue;
             }
             let says = cell.is_some_and(|g| g.level == "yes");
-            let replayed = replay(t, &target.name, subject, &path);
+            let replayed = replay(t, &target.name, subject, &path, several);
             checked += 1;
             if says != replayed {
                 out.push(format!(
                     "{} {}: {cap} of {}: matrix {}, replay {}",
                     subject.kind,
-                    subject.name,
+                    m.label(subject),
                     target.name,
                     cell.map_or("no", |g| g.level.as_str()),
                     if replayed { "allowed" } else { "denied" }
@@ -173,6 +196,7 @@ fn every_cell_of_the_golden_matrices_agrees_with_the_request_model() {
         "auth-m2m",
         "multi-team",
         "gateway-api-ambient",
+        "two-gateways",
     ] {
         let t = case(name);
         let m = matrix::compute(&tree_of(&t));
@@ -201,10 +225,14 @@ fn the_kubeflow_matrix_agrees_with_the_request_model_on_the_union() {
     let mu = matrix::compute(&tree_of(&union));
     failures.extend(disagreements(&union, &mu, &|t, _| t.name != "team-1"));
     assert!(failures.is_empty(), "{failures:#?}");
-    let owner = Subject {
-        kind: "user",
-        name: "admin@example.com".into(),
-    };
+    // Its row names the gateway users come through (the only one).
+    let owner = m
+        .cells
+        .keys()
+        .map(|(_, s, _)| s)
+        .find(|s| s.kind == "user" && s.name == "admin@example.com")
+        .expect("admin@example.com in the matrix")
+        .clone();
     let team1 = Target {
         kind: "profile",
         name: "team-1".into(),

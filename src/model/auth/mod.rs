@@ -10,9 +10,14 @@ pub mod dex;
 pub mod oauth2_proxy;
 pub mod policies;
 
-use crate::component::{Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part};
-use crate::config::{PulledImage, SecretRef};
-use crate::facts::{DEX_PORT, GATEWAY_NAME_LABEL, OAUTH2_PROXY_PORT};
+use crate::component::{
+    Delivery, Descriptor, FanOut, Input, Overrides, Packaging, Part, IDENTITY_GATEWAYS,
+    LOGIN_GATEWAYS,
+};
+use crate::config::{Config, PulledImage, SecretRef};
+use crate::facts::{
+    DEX_PORT, GATEWAY_NAME_LABEL, OAUTH2_PROXY_PORT, REMOTE_JWKS_ENV, REMOTE_JWKS_MODE,
+};
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -39,7 +44,6 @@ pub static COMPONENT: Descriptor = Descriptor {
     }],
     enabled: |c| c.deploykf_core.deploykf_auth.enabled,
     namespace: |c| Some(c.deploykf_core.deploykf_auth.namespace.clone()),
-    assumed_namespaces: crate::component::no_namespaces,
     extra_manifests: |c| &c.deploykf_core.deploykf_auth.extra_manifests,
     values_overrides: |c| Some(&c.deploykf_core.deploykf_auth.values_overrides),
     patches: |c| &c.deploykf_core.deploykf_auth.patches,
@@ -50,7 +54,64 @@ pub static COMPONENT: Descriptor = Descriptor {
     derive,
     more: crate::component::single,
     shards: crate::component::no_shards,
+    contribute,
 };
+
+/// What auth adds to others: its ext-authz provider to the mesh config
+/// (the login flow's, `extensionProvider.name`), and istiod's JWKS mode
+/// for dex's keys.
+fn contribute(config: &Config, _: Option<usize>) -> crate::component::Contributions {
+    let mut out = crate::component::Contributions {
+        extension_providers: ext_authz_provider(config).into_iter().collect(),
+        ..Default::default()
+    };
+    let a = &config.deploykf_core.deploykf_auth;
+    if a.enabled && a.dex.enabled {
+        // dex's keys are fetched by the gateway's proxy through the mesh
+        // (mTLS), not by istiod: istiod is outside the mesh and dex's
+        // STRICT mTLS would refuse it. External issuers are still fetched
+        // by istiod.
+        out.istiod_env
+            .insert(REMOTE_JWKS_ENV.into(), serde_json::json!(REMOTE_JWKS_MODE));
+    }
+    out
+}
+
+/// The mesh config's `extensionProviders` entry of the login flow
+/// (oauth2-proxy as Envoy's ext-authz service); `None` with auth off.
+fn ext_authz_provider(config: &Config) -> Option<Value> {
+    let a = &config.deploykf_core.deploykf_auth;
+    if !a.enabled {
+        return None;
+    }
+    let scheme = if config
+        .deploykf_core
+        .deploykf_istio_gateway
+        .gateway
+        .tls
+        .clients_use_https
+    {
+        "https"
+    } else {
+        "http"
+    };
+    Some(serde_json::json!({
+        "name": a.extension_provider.name,
+        "envoyExtAuthzHttp": {
+            "service": crate::facts::service_host("oauth2-proxy", &a.namespace),
+            "port": OAUTH2_PROXY_PORT,
+            // `accept`: oauth2-proxy answers 401 to `application/json`
+            // (API) requests instead of a login redirect.
+            "includeRequestHeadersInCheck": ["accept", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"],
+            "includeAdditionalHeadersInCheck": {
+                "X-Auth-Request-Redirect": format!("{scheme}://%REQ(:authority)%%REQ(:path)%"),
+            },
+            "headersToUpstreamOnAllow": ["authorization"],
+            "headersToDownstreamOnAllow": ["set-cookie"],
+            "headersToDownstreamOnDeny": ["content-type", "set-cookie"],
+        },
+    }))
+}
 
 /// An environment variable read from a Secret.
 #[derive(Debug, Clone, Serialize)]
@@ -390,13 +451,7 @@ fn derive(input: &Input) -> Part {
         dex,
         oauth2_proxy,
         provider_name: a.extension_provider.name.clone(),
-        provider: facts
-            .mesh
-            .extension_providers
-            .iter()
-            .find(|p| p["name"] == a.extension_provider.name.as_str())
-            .cloned()
-            .unwrap_or(Value::Null),
+        provider: ext_authz_provider(config).unwrap_or(Value::Null),
         jwt_rules: policies.jwt_rules,
         login_rules: policies.login_rules,
         deny_rules: policies.deny_rules,
@@ -416,13 +471,15 @@ fn derive(input: &Input) -> Part {
         } else {
             Vec::new()
         },
-        gateway_principal: facts.gateway.principal.clone(),
-        more_login_principals: (facts.additional_gateways.iter())
-            .filter(|g| g.auth == crate::config::GatewayAuth::Login)
+        gateway_principal: input.contributions.primary_gateway_principal(),
+        more_login_principals: input
+            .contributions
+            .additional_gateways_with(LOGIN_GATEWAYS)
             .map(|g| g.principal.clone())
             .collect(),
-        more_token_principals: (facts.additional_gateways.iter())
-            .filter(|g| g.auth != crate::config::GatewayAuth::None)
+        more_token_principals: input
+            .contributions
+            .additional_gateways_with(IDENTITY_GATEWAYS)
             .map(|g| g.principal.clone())
             .collect(),
         oauth2_proxy_principal: format!("cluster.local/ns/{ns}/sa/oauth2-proxy"),
@@ -484,13 +541,14 @@ fn network_policies(
     // The additional gateways' pods: `login` ones reach oauth2-proxy, and
     // `login` and `token` ones fetch the keys they verify tokens with.
     let more = |login_only: bool| -> Vec<Value> {
-        (facts.additional_gateways.iter())
-            .filter(|g| match g.auth {
-                crate::config::GatewayAuth::Login => true,
-                crate::config::GatewayAuth::Token => !login_only,
-                crate::config::GatewayAuth::None => false,
+        input
+            .contributions
+            .additional_gateways_with(if login_only {
+                LOGIN_GATEWAYS
+            } else {
+                IDENTITY_GATEWAYS
             })
-            .map(|g| netpol::pods_in(&g.namespace, &g.selector_labels))
+            .map(|g| g.pods.clone())
             .collect()
     };
     // Who verifies tokens itself in a profile: every pod's sidecar, or the
