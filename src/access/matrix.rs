@@ -467,19 +467,20 @@ fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &
 
 /// Whether `rule` matches `req` at a profile's workload (method `GET`).
 fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
-    let from_ok = from_matches(rule, Some(&req.principal), verified);
-    let to_ok = to_matches(rule, None, &req.path, req.port.as_deref());
-    let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
-        let v = attribute(
-            req,
-            verified.map(|(_, c)| c),
-            w["key"].as_str().unwrap_or_default(),
-        )
-        .unwrap_or_default();
-        w.get("values").is_none_or(|l| any_match(l, &v))
-            && w.get("notValues").is_none_or(|l| !any_match(l, &v))
-    });
-    from_ok && to_ok && when_ok
+    // Each part only when the ones before hold: a profile's users are
+    // asked of every rule, and most fail at `from` (issue 31).
+    from_matches(rule, Some(&req.principal), verified)
+        && to_matches(rule, None, &req.path, req.port.as_deref())
+        && rule["when"].as_array().into_iter().flatten().all(|w| {
+            let v = attribute(
+                req,
+                verified.map(|(_, c)| c),
+                w["key"].as_str().unwrap_or_default(),
+            )
+            .unwrap_or_default();
+            w.get("values").is_none_or(|l| any_match(l, &v))
+                && w.get("notValues").is_none_or(|l| !any_match(l, &v))
+        })
 }
 
 /// Policies of one kind found for one enforcement point.
@@ -783,6 +784,11 @@ fn requests(
 /// `any-workload`, that name no source), when no request of the matrix
 /// matched them: what the subject may still do.
 fn limited(ns: &Namespace, subject: &Subject, ctx: &Context) -> Option<(String, Vec<String>)> {
+    // No rule names the other kinds: none of a profile's many users
+    // walks its policies again (issue 31).
+    if !matches!(subject.kind, "any-workload" | "workload" | "namespace") {
+        return None;
+    }
     let names = |rule: &Value| -> bool {
         let from = rule.get("from");
         match subject.kind {
@@ -1725,33 +1731,47 @@ impl Matrix {
     /// As CSV (RFC 4180), one row per target and subject; `by` lists
     /// the deciding objects of every cell, space-separated.
     pub fn to_csv(&self) -> String {
-        let mut out =
-            String::from("target_kind,target,subject_kind,subject,api,notebooks,role,by\n");
+        let mut out = Vec::new();
+        // Writing to memory does not fail, and every field is UTF-8.
+        let _ = self.write_csv(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// [`Self::to_csv`], row by row into `out`: at 10,000 profiles the
+    /// text is 43 MB, not held whole beside the matrix (issue 31).
+    pub fn write_csv(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(b"target_kind,target,subject_kind,subject,api,notebooks,role,by\n")?;
+        let mut by: Vec<&str> = Vec::new();
         for r in self.rows() {
-            let level = |c: Option<&Grant>| c.map_or("no".to_string(), |g| g.level.clone());
-            let mut by: Vec<&str> = r
-                .cells
-                .iter()
-                .flatten()
-                .flat_map(|g| g.by.iter().map(String::as_str))
-                .collect();
-            by.sort();
+            fn level(c: Option<&Grant>) -> &str {
+                c.map_or("no", |g| g.level.as_str())
+            }
+            by.clear();
+            by.extend(
+                r.cells
+                    .iter()
+                    .flatten()
+                    .flat_map(|g| g.by.iter().map(String::as_str)),
+            );
+            by.sort_unstable();
             by.dedup();
             let fields = [
-                r.target.kind.to_string(),
-                r.target.name.clone(),
-                r.subject.kind.to_string(),
-                r.subject.name.clone(),
+                r.target.kind,
+                r.target.name.as_str(),
+                r.subject.kind,
+                r.subject.name.as_str(),
                 level(r.cells[0]),
                 level(r.cells[1]),
-                r.cells[2].map_or(String::new(), |g| g.level.clone()),
-                by.join(" "),
+                r.cells[2].map_or("", |g| g.level.as_str()),
             ];
-            let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            out.push_str(&quoted.join(","));
-            out.push('\n');
+            for f in fields {
+                write_csv_field(out, f)?;
+                out.write_all(b",")?;
+            }
+            write_csv_field(out, &by.join(" "))?;
+            out.write_all(b"\n")?;
         }
-        out
+        Ok(())
     }
 
     /// For a terminal: aligned columns, every control character of a
@@ -1811,10 +1831,10 @@ impl Matrix {
     }
 }
 
-fn csv_field(f: &str) -> String {
+fn write_csv_field(out: &mut impl std::io::Write, f: &str) -> std::io::Result<()> {
     if f.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
+        write!(out, "\"{}\"", f.replace('"', "\"\""))
     } else {
-        f.to_string()
+        out.write_all(f.as_bytes())
     }
 }
