@@ -1299,6 +1299,271 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
     m
 }
 
+/// Kinds a file may hold and be read with its profile alone (see
+/// [`compute_in_parts`]): what only the cells of its own namespace read.
+const LOCAL_KINDS: &[&str] = &[
+    "Namespace",
+    "Profile",
+    "AuthorizationPolicy",
+    "RoleBinding",
+    "ServiceAccount",
+    "NetworkPolicy",
+    "PeerAuthentication",
+];
+
+/// Profiles computed at once by [`compute_in_parts`], on all cores.
+const PART: usize = 256;
+
+/// What [`compute_in_parts`] hands out: the notes, once and first, then
+/// the cells, part by part.
+pub enum Part<'m> {
+    Notes(&'m [String]),
+    Cells(&'m Matrix),
+}
+
+/// Why [`compute_in_parts`] stopped: the tree could not be read, or a
+/// part could not be written.
+#[derive(Debug)]
+pub enum PartsError {
+    Tree(String),
+    Write(std::io::Error),
+}
+
+impl From<std::io::Error> for PartsError {
+    fn from(e: std::io::Error) -> Self {
+        PartsError::Write(e)
+    }
+}
+
+/// Whether a light object of a profile's file is read before the cells:
+/// what the profiles, the ambient namespaces and the notes of
+/// unmodelled objects ([`unmodelled`]) are made of.
+fn light_kept(o: &Obj) -> bool {
+    matches!(o.kind(), "Namespace" | "Profile")
+        || NOT_MODELLED.contains(&o.kind())
+        || (o.kind() == "AuthorizationPolicy"
+            && (o.spec()["action"] == "CUSTOM" || o.spec().get("selector").is_some()))
+}
+
+/// The objects of two trees with different files, in the order of one
+/// tree of both (by file, then as in the file), each with its file.
+fn in_file_order<'a>(a: &'a Tree, b: &'a Tree) -> Vec<(&'a str, Obj<'a>)> {
+    let mut files: Vec<(&String, &Vec<Value>)> = a.iter().chain(b.iter()).collect();
+    files.sort_by(|x, y| x.0.cmp(y.0));
+    files
+        .into_iter()
+        .flat_map(|(p, docs)| docs.iter().map(move |d| (p.as_str(), Obj::new(d))))
+        .collect()
+}
+
+/// [`compute`] of the tree `lazy` with the files `with`, handed out in
+/// parts, each sorted and after the one before: the notes first
+/// then the apps, then the profiles a few hundred at a time; the cells are the same (issue 31: at 10,000 profiles,
+/// 800,000 cells and every profile's objects were 1.2 GiB).
+///
+/// Each file is read twice. First light ([`super::tree::LIGHT`]): a file
+/// whose objects are all of one namespace and of [`LOCAL_KINDS`] is a
+/// profile's own, and only what the notes and the profile list read of
+/// it is kept; any other file is read in full ([`super::tree::SELECT`])
+/// and kept. A namespace whose own files are read again in full before
+/// any cell: one that is no profile, the gateway's, the root namespace,
+/// or one an app routes to (what the apps' cells read). Then, a part of
+/// profiles at a time, each profile's own files are read in full, its
+/// cells computed from them and the kept files' objects of its namespace
+/// (in the tree's order), and dropped.
+pub fn compute_in_parts(
+    lazy: &super::tree::Lazy,
+    with: Tree,
+    each: &mut dyn FnMut(Part) -> std::io::Result<()>,
+) -> Result<(), PartsError> {
+    use super::tree::{LIGHT, SELECT};
+    use rayon::prelude::*;
+    enum Read {
+        Whole(Vec<Value>),
+        Own(String, Vec<Value>),
+    }
+    let read = lazy
+        .keys()
+        .par_iter()
+        .map(|key| {
+            let Some(docs) = lazy.objects(key, Some(LIGHT))? else {
+                return Ok(None);
+            };
+            let objs: Vec<Obj> = docs.iter().map(Obj::new).collect();
+            let homes: BTreeSet<Option<&str>> = objs.iter().map(home).collect();
+            let own = match homes.iter().collect::<Vec<_>>().as_slice() {
+                [Some(ns)]
+                    if *ns != ROOT_NS && objs.iter().all(|o| LOCAL_KINDS.contains(&o.kind())) =>
+                {
+                    Some(ns.to_string())
+                }
+                _ => None,
+            };
+            Ok(Some(match own {
+                Some(ns) => {
+                    let keep = objs.iter().map(light_kept).collect::<Vec<_>>();
+                    let kept = docs
+                        .into_iter()
+                        .zip(keep)
+                        .filter_map(|(d, k)| k.then_some(d))
+                        .collect();
+                    (key.clone(), Read::Own(ns, kept))
+                }
+                None => (
+                    key.clone(),
+                    Read::Whole(lazy.objects(key, Some(SELECT))?.unwrap_or_default()),
+                ),
+            }))
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(PartsError::Tree)?;
+    let mut whole: Tree = BTreeMap::new();
+    let mut light: Tree = BTreeMap::new();
+    let mut own: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, r) in read.into_iter().flatten() {
+        match r {
+            Read::Whole(docs) => {
+                whole.insert(key, docs);
+            }
+            Read::Own(ns, docs) => {
+                light.insert(key.clone(), docs);
+                own.entry(ns).or_default().push(key);
+            }
+        }
+    }
+    // The `--with` files, over any of the tree's of the same name.
+    for (key, docs) in with {
+        if light.remove(&key).is_some() {
+            for keys in own.values_mut() {
+                keys.retain(|k| *k != key);
+            }
+        }
+        whole.insert(key, docs);
+    }
+    let again: Vec<String> = {
+        let objs: Vec<Obj> = in_file_order(&whole, &light)
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect();
+        let profiles = profile_names(&objs);
+        let gw_ns = source_namespace(&context_of(&objs).gateway).unwrap_or_default();
+        let dests: BTreeSet<String> = apps(&objs, &gw_ns).into_iter().map(|a| a.3).collect();
+        own.keys()
+            .filter(|n| !profiles.contains(n.as_str()) || **n == gw_ns || dests.contains(*n))
+            .cloned()
+            .collect()
+    };
+    for ns in again {
+        for key in own.remove(&ns).unwrap_or_default() {
+            light.remove(&key);
+            if let Some(docs) = lazy.objects(&key, Some(SELECT)).map_err(PartsError::Tree)? {
+                whole.insert(key, docs);
+            }
+        }
+    }
+    // As `compute_of`, over the kept objects.
+    let objs: Vec<Obj> = in_file_order(&whole, &light)
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    let ctx = context_of(&objs);
+    let mut by_ns: BTreeMap<&str, Vec<(&str, Obj)>> = BTreeMap::new();
+    for (p, docs) in &whole {
+        for o in docs.iter().map(Obj::new) {
+            by_ns
+                .entry(home_or_ns(&o))
+                .or_default()
+                .push((p.as_str(), o));
+        }
+    }
+    let whole_by_ns: BTreeMap<&str, Vec<Obj>> = by_ns
+        .iter()
+        .map(|(n, v)| (*n, v.iter().map(|(_, o)| *o).collect()))
+        .collect();
+    let root: Vec<Obj> = whole_by_ns.get(ROOT_NS).cloned().unwrap_or_default();
+    let ambient: BTreeSet<&str> = objs
+        .iter()
+        .filter(|o| {
+            o.kind() == "Namespace"
+                && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
+        })
+        .map(|o| o.name())
+        .collect();
+    let ambient_ns = |n: &str| ambient.contains(n);
+    let names: Vec<&str> = profile_names(&objs).into_iter().collect();
+    let gw_ns = source_namespace(&ctx.gateway).unwrap_or_default();
+    let mut first = Matrix {
+        notes: unmodelled(&objs, &names.iter().copied().collect(), &gw_ns),
+        ..Matrix::default()
+    };
+    if !objs
+        .iter()
+        .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
+    {
+        first.notes.push(format!(
+            "the gateway's pods are not in the tree: its principal is taken to be {}",
+            ctx.gateway
+        ));
+    }
+    each(Part::Notes(&first.notes))?;
+    app_cells(&objs, &whole_by_ns, &root, &ctx, &ambient_ns, &mut first);
+    each(Part::Cells(&first))?;
+    drop(first);
+    for chunk in names.chunks(PART) {
+        let cells = chunk
+            .par_iter()
+            .map(|name| {
+                let mut docs: Vec<(&str, Vec<Value>)> = Vec::new();
+                for key in own.get(*name).into_iter().flatten() {
+                    if let Some(d) = lazy.objects(key, Some(SELECT))? {
+                        docs.push((key.as_str(), d));
+                    }
+                }
+                let mut mine: Vec<(&str, Obj)> = by_ns.get(name).cloned().unwrap_or_default();
+                mine.extend(
+                    docs.iter()
+                        .flat_map(|(p, d)| d.iter().map(move |d| (*p, Obj::new(d)))),
+                );
+                // The tree's order: by file, then as in the file.
+                mine.sort_by(|a, b| a.0.cmp(b.0));
+                let ns = Namespace::new(
+                    name,
+                    mine.into_iter().map(|(_, o)| o).collect(),
+                    &root,
+                    None,
+                );
+                let mut out = BTreeMap::new();
+                profile_cells(&ns, &ctx, &ambient_ns, &mut out);
+                Ok(out)
+            })
+            .collect::<Result<Vec<BTreeMap<_, _>>, String>>()
+            .map_err(PartsError::Tree)?;
+        let m = Matrix {
+            cells: cells.into_iter().flatten().collect(),
+            targets: chunk
+                .iter()
+                .map(|n| Target {
+                    kind: "profile",
+                    name: n.to_string(),
+                })
+                .collect(),
+            notes: Vec::new(),
+        };
+        each(Part::Cells(&m))?;
+    }
+    Ok(())
+}
+
+/// The namespace whose objects `o` is among, as `compute_of` groups
+/// them: a Namespace's or a Profile's own name, else its namespace.
+fn home_or_ns<'a>(o: &Obj<'a>) -> &'a str {
+    if o.kind() == "Namespace" || o.kind() == "Profile" {
+        o.name()
+    } else {
+        o.ns()
+    }
+}
+
 /// A request at the gateway, for the apps.
 struct GwReq<'a> {
     host: &'a str,
@@ -1708,17 +1973,7 @@ impl Matrix {
     /// As JSON: `{"rows": [{target, subject, api, notebooks, role}],
     /// "notes": [...]}`, a cell `{level, by}` or null (`no`).
     pub fn to_json(&self) -> String {
-        let rows: Vec<Value> = self
-            .rows()
-            .iter()
-            .map(|r| {
-                let mut o = serde_json::json!({"target": r.target, "subject": r.subject});
-                for (cap, cell) in CAPABILITIES.iter().zip(r.cells) {
-                    o[*cap] = serde_json::to_value(cell).unwrap_or(Value::Null);
-                }
-                o
-            })
-            .collect();
+        let rows: Vec<Value> = self.rows().iter().map(row_json).collect();
         let mut text = serde_json::to_string_pretty(&serde_json::json!({
             "rows": rows,
             "notes": self.notes,
@@ -1740,7 +1995,12 @@ impl Matrix {
     /// [`Self::to_csv`], row by row into `out`: at 10,000 profiles the
     /// text is 43 MB, not held whole beside the matrix (issue 31).
     pub fn write_csv(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        out.write_all(b"target_kind,target,subject_kind,subject,api,notebooks,role,by\n")?;
+        out.write_all(CSV_HEADER.as_bytes())?;
+        self.write_csv_rows(out)
+    }
+
+    /// [`Self::write_csv`] without its header line.
+    pub fn write_csv_rows(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
         let mut by: Vec<&str> = Vec::new();
         for r in self.rows() {
             fn level(c: Option<&Grant>) -> &str {
@@ -1829,6 +2089,71 @@ impl Matrix {
         }
         out
     }
+}
+
+/// The first line of [`Matrix::to_csv`].
+pub const CSV_HEADER: &str = "target_kind,target,subject_kind,subject,api,notebooks,role,by\n";
+
+/// One row of [`Matrix::to_json`].
+fn row_json(r: &Row) -> Value {
+    let mut o = serde_json::json!({"target": r.target, "subject": r.subject});
+    for (cap, cell) in CAPABILITIES.iter().zip(r.cells) {
+        o[*cap] = serde_json::to_value(cell).unwrap_or(Value::Null);
+    }
+    o
+}
+
+/// [`Matrix::to_json`] written part by part, for [`compute_in_parts`]:
+/// the same text.
+pub struct JsonRows {
+    rows: usize,
+}
+
+impl JsonRows {
+    /// Before the first part.
+    pub fn start(out: &mut impl std::io::Write) -> std::io::Result<JsonRows> {
+        out.write_all(b"{\n  \"rows\": [")?;
+        Ok(JsonRows { rows: 0 })
+    }
+
+    /// The rows of `part`, after those written.
+    pub fn part(&mut self, part: &Matrix, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for r in part.rows() {
+            out.write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
+            self.rows += 1;
+            let text = serde_json::to_string_pretty(&row_json(&r)).unwrap_or_default();
+            indented(out, &text, "    ", true)?;
+        }
+        Ok(())
+    }
+
+    /// After the last part: the notes.
+    pub fn finish(self, notes: &[String], out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(if self.rows == 0 { b"],\n" } else { b"\n  ],\n" })?;
+        out.write_all(b"  \"notes\": ")?;
+        let text = serde_json::to_string_pretty(notes).unwrap_or_default();
+        indented(out, &text, "  ", false)?;
+        out.write_all(b"\n}\n")
+    }
+}
+
+/// `text`, each line after `prefix` (the first too when `first`).
+fn indented(
+    out: &mut impl std::io::Write,
+    text: &str,
+    prefix: &str,
+    first: bool,
+) -> std::io::Result<()> {
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.write_all(b"\n")?;
+        }
+        if i > 0 || first {
+            out.write_all(prefix.as_bytes())?;
+        }
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn write_csv_field(out: &mut impl std::io::Write, f: &str) -> std::io::Result<()> {
