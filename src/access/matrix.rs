@@ -950,54 +950,63 @@ fn rbac_group(name: &str, idp_groups: &[String]) -> Subject {
     }
 }
 
-/// The role `subject` holds in the namespace, by its RoleBindings (the
-/// most permissive), and a Kubeflow Profile's owner `admin` (the profile
-/// controller's `namespaceAdmin` binding, kubeflow/dashboard
+/// The role each subject holds in the namespace, by its RoleBindings
+/// (the most permissive; among equals the first), and a Kubeflow
+/// Profile's owner `admin` (the profile controller's `namespaceAdmin`
+/// binding, kubeflow/dashboard
 /// `components/profile-controller/controllers/profile_controller.go`).
-fn role(ns: &Namespace, subject: &Subject, idp_groups: &[String]) -> Option<Grant> {
-    let mut best: Option<Grant> = None;
-    let mut offer = |level: String, by: String| {
-        let better = best.as_ref().is_none_or(|b| rank(&level) > rank(&b.level));
-        if better {
-            best = Some(Grant {
-                level,
-                by: vec![by],
-            });
+/// Each binding's subjects are read once, not once for every subject of
+/// the profile (issue 31).
+fn roles(ns: &Namespace, idp_groups: &[String]) -> BTreeMap<Subject, Grant> {
+    let mut best: BTreeMap<Subject, Grant> = BTreeMap::new();
+    let mut offer = |subject: Subject, level: &str, by: &str| {
+        if best
+            .get(&subject)
+            .is_none_or(|b| rank(level) > rank(&b.level))
+        {
+            best.insert(
+                subject,
+                Grant {
+                    level: level.to_string(),
+                    by: vec![by.to_string()],
+                },
+            );
         }
     };
+    let s = |kind: &'static str, name: String| Subject { kind, name };
     for rb in ns.objs.iter().filter(|o| o.kind() == "RoleBinding") {
-        let hit = rb.doc["subjects"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|subj| {
-                let name = subj["name"].as_str().unwrap_or_default();
-                match (subj["kind"].as_str(), subject.kind) {
-                    (Some("User"), "user") => name == subject.name,
-                    (Some("User"), "service-account") => {
-                        name.strip_prefix(K8S_SA).map(|s| s.replacen(':', "/", 1))
-                            == Some(subject.name.clone())
+        let mut hit: BTreeSet<Subject> = BTreeSet::new();
+        for subj in rb.doc["subjects"].as_array().into_iter().flatten() {
+            let name = subj["name"].as_str().unwrap_or_default();
+            match subj["kind"].as_str() {
+                Some("User") => {
+                    hit.insert(s("user", name.to_string()));
+                    if let Some(sa) = name.strip_prefix(K8S_SA) {
+                        hit.insert(s("service-account", sa.replacen(':', "/", 1)));
                     }
-                    (Some("Group"), "idp-group" | "group") => {
-                        rbac_group(name, idp_groups) == *subject
-                    }
-                    (Some("ServiceAccount"), "service-account") => {
-                        format!("{}/{name}", subj["namespace"].as_str().unwrap_or(ns.name))
-                            == subject.name
-                    }
-                    _ => false,
                 }
-            });
-        if hit {
-            offer(
-                role_of(rb.doc["roleRef"]["name"].as_str().unwrap_or_default()),
-                rb.id(),
-            );
+                Some("Group") => {
+                    hit.insert(rbac_group(name, idp_groups));
+                }
+                Some("ServiceAccount") => {
+                    let sns = subj["namespace"].as_str().unwrap_or(ns.name);
+                    hit.insert(s("service-account", format!("{sns}/{name}")));
+                }
+                _ => {}
+            }
+        }
+        if hit.is_empty() {
+            continue;
+        }
+        let level = role_of(rb.doc["roleRef"]["name"].as_str().unwrap_or_default());
+        let id = rb.id();
+        for subject in hit {
+            offer(subject, &level, &id);
         }
     }
     for p in ns.objs.iter().filter(|o| o.kind() == "Profile") {
-        if subject.kind == "user" && p.spec()["owner"]["name"] == subject.name.as_str() {
-            offer("admin".into(), p.id());
+        if let Some(owner) = p.spec()["owner"]["name"].as_str() {
+            offer(s("user", owner.to_string()), "admin", &p.id());
         }
     }
     best
@@ -1021,6 +1030,7 @@ fn profile_cells(
         .map(|s| s.name.clone())
         .collect();
     let owner_policy = ns.objs.iter().find(|o| o.kind() == "Profile");
+    let roles = roles(ns, &idp_groups);
     for subject in subjects {
         for (cap, path) in [
             ("api", "/".to_string()),
@@ -1060,8 +1070,8 @@ fn profile_cells(
                 out.insert((target.clone(), subject.clone(), cap), grant);
             }
         }
-        if let Some(r) = role(ns, &subject, &idp_groups) {
-            out.insert((target.clone(), subject.clone(), "role"), r);
+        if let Some(r) = roles.get(&subject) {
+            out.insert((target.clone(), subject.clone(), "role"), r.clone());
         }
     }
 }
