@@ -426,15 +426,23 @@ fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) 
         (host.as_slice(), &[path], port.as_slice(), &["GET"]);
     rule.get("to").is_none_or(|to| {
         to.as_array().into_iter().flatten().any(|t| {
-            let o = &t["operation"];
-            o.get("hosts").is_none_or(|l| any_match(l, host))
-                && o.get("notHosts").is_none_or(|l| !any_match(l, host))
-                && o.get("paths").is_none_or(|l| any_match(l, path))
-                && o.get("notPaths").is_none_or(|l| !any_match(l, path))
-                && o.get("methods").is_none_or(|l| any_match(l, get))
-                && o.get("notMethods").is_none_or(|l| !any_match(l, get))
-                && (port.is_empty() || o.get("ports").is_none_or(|l| any_match(l, port)))
-                && (port.is_empty() || o.get("notPorts").is_none_or(|l| !any_match(l, port)))
+            // Each field the operation has, not a lookup of every field
+            // it may have (issue 31: asked for every subject).
+            t["operation"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .all(|(k, l)| match k.as_str() {
+                    "hosts" => any_match(l, host),
+                    "notHosts" => !any_match(l, host),
+                    "paths" => any_match(l, path),
+                    "notPaths" => !any_match(l, path),
+                    "methods" => any_match(l, get),
+                    "notMethods" => !any_match(l, get),
+                    "ports" => port.is_empty() || any_match(l, port),
+                    "notPorts" => port.is_empty() || !any_match(l, port),
+                    _ => true,
+                })
         })
     })
 }
@@ -443,24 +451,26 @@ fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) 
 /// (`None`: outside the mesh, as a client of the gateway) with the token
 /// `verified` (issuer, claims), if any.
 fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &Value)>) -> bool {
-    let ns = principal.and_then(source_namespace);
-    let ns = ns.as_slice();
-    let principal = principal.as_slice();
+    let principals = principal.as_slice();
+    // Made only when a rule asks (issue 31: asked for every subject).
+    let ns = || principal.and_then(source_namespace);
     let request_principal =
-        verified.map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()));
-    let request_principal = request_principal.as_slice();
+        || verified.map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()));
     rule.get("from").is_none_or(|from| {
         from.as_array().into_iter().flatten().any(|f| {
-            let s = &f["source"];
-            s.get("principals").is_none_or(|l| any_match(l, principal))
-                && s.get("notPrincipals")
-                    .is_none_or(|l| !any_match(l, principal))
-                && s.get("namespaces").is_none_or(|l| any_match(l, ns))
-                && s.get("notNamespaces").is_none_or(|l| !any_match(l, ns))
-                && s.get("requestPrincipals")
-                    .is_none_or(|l| any_match(l, request_principal))
-                && s.get("notRequestPrincipals")
-                    .is_none_or(|l| !any_match(l, request_principal))
+            f["source"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .all(|(k, l)| match k.as_str() {
+                    "principals" => any_match(l, principals),
+                    "notPrincipals" => !any_match(l, principals),
+                    "namespaces" => any_match(l, ns().as_slice()),
+                    "notNamespaces" => !any_match(l, ns().as_slice()),
+                    "requestPrincipals" => any_match(l, request_principal().as_slice()),
+                    "notRequestPrincipals" => !any_match(l, request_principal().as_slice()),
+                    _ => true,
+                })
         })
     })
 }
