@@ -271,3 +271,179 @@ fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
         "only {accepted} of {rounds} mutants read fast"
     );
 }
+
+/// `matrix::compute_in_parts` (issue 31: what `access matrix --format
+/// csv|json` runs) against `matrix::compute` of the whole tree: the same
+/// CSV, JSON and notes.
+fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>) {
+    use matrix::{JsonRows, Part};
+    let mut csv = matrix::CSV_HEADER.as_bytes().to_vec();
+    let mut json = Vec::new();
+    let mut rows = None;
+    let mut notes = Vec::new();
+    let mut parts = 0;
+    matrix::compute_in_parts(lazy, with, &mut |p| {
+        match p {
+            Part::Notes(n) => {
+                assert!(rows.is_none(), "the notes come once, first");
+                notes = n.to_vec();
+                rows = Some(JsonRows::start(&mut json)?);
+            }
+            Part::Cells(m) => {
+                parts += 1;
+                m.write_csv_rows(&mut csv)?;
+                rows.as_mut().expect("notes first").part(m, &mut json)?;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert!(parts >= 1);
+    rows.unwrap().finish(&notes, &mut json).unwrap();
+    (
+        String::from_utf8(csv).unwrap(),
+        String::from_utf8(json).unwrap(),
+        notes,
+    )
+}
+
+fn whole(m: &matrix::Matrix) -> (String, String, Vec<String>) {
+    (m.to_csv(), m.to_json(), m.notes.clone())
+}
+
+#[test]
+fn the_matrix_in_parts_is_the_whole_matrix() {
+    for case in common::cases() {
+        let dir = rendered(&case);
+        let t = tree::load_as(dir.path(), &[], Some(tree::SELECT)).unwrap();
+        let expected = whole(&matrix::compute(&t));
+        let lazy = tree::Lazy::dir(dir.path()).unwrap();
+        assert_eq!(
+            in_parts(&lazy, tree::Tree::new()),
+            expected,
+            "{case}: a tree on disk"
+        );
+        let generated = common::generate(&case_inputs(&case));
+        let lazy = tree::Lazy::files(&generated.files);
+        assert_eq!(
+            in_parts(&lazy, tree::Tree::new()),
+            expected,
+            "{case}: a render"
+        );
+    }
+}
+
+/// With other manifests (`--with`), and where a profile's files must be
+/// read before the cells: an app routed into a profile's namespace, a
+/// profile's objects split over files with another's file between them,
+/// a `--with` file of a profile's file's name.
+#[test]
+fn the_matrix_in_parts_reads_what_the_cells_read_of_other_files() {
+    let dir = rendered("multi-team");
+    let kubeflow =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/kubeflow-26.03/built");
+    let with: Vec<std::path::PathBuf> = [kubeflow].into_iter().filter(|p| p.exists()).collect();
+    let profiles = dir
+        .path()
+        .join("manifests/deploykf-core/deploykf-profiles-generator");
+    let team = std::fs::read_dir(&profiles)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            text.contains("kind: AuthorizationPolicy") && text.contains("kind: Namespace")
+        })
+        .min()
+        .expect("a profile's file");
+    let text = std::fs::read_to_string(&team).unwrap();
+    let ns = text
+        .lines()
+        .find_map(|l| l.strip_prefix("  namespace: "))
+        .unwrap()
+        .to_string();
+    // Its last object moved to a file of its own, after another file.
+    let (head, last) = text.rsplit_once("\n---\n").unwrap();
+    std::fs::write(&team, format!("{head}\n")).unwrap();
+    std::fs::write(profiles.join("zz-last.yaml"), last).unwrap();
+    std::fs::write(
+        profiles.join("m-global.yaml"),
+        format!(
+            "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: from-elsewhere\n  namespace: {ns}\nspec:\n  action: DENY\n  rules:\n    - to:\n        - operation:\n            paths:\n              - /notebook/{ns}/*\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: {ns}\n"
+        ),
+    )
+    .unwrap();
+    let check = |with: &[std::path::PathBuf], what: &str| {
+        let t = tree::load_as(dir.path(), with, Some(tree::SELECT)).unwrap();
+        let expected = whole(&matrix::compute(&t));
+        let lazy = tree::Lazy::dir(dir.path()).unwrap();
+        let mut w = tree::Tree::new();
+        tree::merge_with_as(&mut w, with, Some(tree::SELECT)).unwrap();
+        assert_eq!(in_parts(&lazy, w), expected, "{what}");
+        expected
+    };
+    let split = check(&with, "split, with other manifests");
+    assert!(split.0.contains("AuthorizationPolicy/") && split.0.contains(&ns));
+    // An app of the gateway routed into the profile's namespace.
+    let gateway = walk(dir.path())
+        .into_iter()
+        .find_map(|p| {
+            let text = std::fs::read_to_string(&p).ok()?;
+            let i = text.find("kind: VirtualService")?;
+            let rest = &text[i..];
+            let gw = rest
+                .lines()
+                .skip_while(|l| l.trim() != "gateways:")
+                .nth(1)?;
+            let ns = rest.lines().find_map(|l| l.strip_prefix("  namespace: "))?;
+            Some((
+                gw.trim().trim_start_matches("- ").to_string(),
+                ns.to_string(),
+            ))
+        })
+        .expect("a VirtualService");
+    std::fs::write(
+        profiles.join("n-app.yaml"),
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: into-profile\n  namespace: {}\nspec:\n  gateways:\n    - {}\n  hosts:\n    - \"*\"\n  http:\n    - name: into-profile\n      match:\n        - uri:\n            prefix: /into-profile/\n      route:\n        - destination:\n            host: svc.{ns}.svc.cluster.local\n            port:\n              number: 80\n",
+            gateway.1, gateway.0
+        ),
+    )
+    .unwrap();
+    // Its namespace's policies refuse the gateway's users: read without
+    // the profile's own files, the app would be open to all.
+    let routed = check(&[], "an app into a profile");
+    assert!(!routed.0.contains("app,into-profile,"), "{}", routed.0);
+    // A `--with` file named as the profile's own file.
+    let own = team
+        .strip_prefix(dir.path())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let t = tree::load_as(dir.path(), &[], Some(tree::SELECT)).unwrap();
+    let mut w = tree::Tree::new();
+    w.insert(own.clone(), Vec::new());
+    let mut expected_tree = t.clone();
+    expected_tree.insert(own, Vec::new());
+    let expected = whole(&matrix::compute(&expected_tree));
+    let lazy = tree::Lazy::dir(dir.path()).unwrap();
+    assert_eq!(
+        in_parts(&lazy, w),
+        expected,
+        "a --with file over a profile's"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

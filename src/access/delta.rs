@@ -102,19 +102,46 @@ pub fn changes(old: &Matrix, new: &Matrix) -> Vec<Change> {
 /// in full and both matrices computed whole.
 pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<Change>, String> {
     use super::matrix::{compute_docs, home_of, local_profiles, profiles_of};
-    use super::tree::{is_manifest, parse_selected, read_dir, Tree, IDENTITY, SELECT};
+    use super::tree::{is_manifest, parse_one, read_dir_with, reread_as, Tree, IDENTITY, SELECT};
     use serde_json::Value;
     use std::collections::{BTreeMap, BTreeSet};
     let located = |e: String| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1);
-    let on_disk = read_dir(dir, None)?;
-    let changed: BTreeSet<String> = on_disk
+    // Each file of the tree on disk, as it is read: whether the render
+    // differs, what its objects are, and where (`None`: an object outside
+    // any namespace). Its text is not kept (issue 31: at 10,000 profiles
+    // 121 MB beside the render's); the few files parsed in full below are
+    // read again.
+    type Homes = Option<BTreeSet<String>>;
+    let homes = |docs: &Vec<Value>| -> Homes {
+        docs.iter()
+            .filter(|d| d.is_object())
+            .map(|d| home_of(d).map(String::from))
+            .collect()
+    };
+    let seen: BTreeMap<String, (bool, Homes, Vec<Value>)> =
+        read_dir_with(dir, None, |key, text| {
+            let changed = files.get(key) != Some(&text);
+            let docs = parse_one(key, &text, Some(IDENTITY))?;
+            let h = homes(&docs);
+            // What the other profiles' files are read for: which namespaces
+            // are profiles, and their data-plane modes (`local_profiles`,
+            // `compute_docs` of the profiles changed, which read every file
+            // of those profiles in full).
+            let kept = docs
+                .into_iter()
+                .filter(|d| matches!(d["kind"].as_str(), Some("Namespace" | "Profile")))
+                .collect();
+            Ok((changed, h, kept))
+        })
+        .map_err(located)?;
+    let changed: BTreeSet<String> = seen
         .iter()
-        .filter(|(p, text)| files.get(*p) != Some(*text))
+        .filter(|(_, (c, _, _))| *c)
         .map(|(p, _)| p.clone())
         .chain(
             files
                 .keys()
-                .filter(|p| is_manifest(p) && !on_disk.contains_key(*p))
+                .filter(|p| is_manifest(p) && !seen.contains_key(*p))
                 .cloned(),
         )
         .collect();
@@ -127,29 +154,32 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
     ) -> Vec<(&'t String, &'t String)> {
         tree.iter().filter(|(p, _)| which(p)).collect()
     }
-    // What every object is, and which files hold only profiles' objects.
-    let light = parse_selected(&on_disk, IDENTITY).map_err(located)?;
+    let on_disk = |which: &dyn Fn(&String) -> bool| -> Vec<String> {
+        seen.keys().filter(|p| which(p)).cloned().collect()
+    };
+    let light: Tree = seen
+        .iter()
+        .map(|(p, (_, _, docs))| (p.clone(), docs.clone()))
+        .collect();
     let profiles: BTreeSet<String> = profiles_of(light.values().flatten())
         .into_iter()
         .map(String::from)
         .collect();
-    let homes = |docs: &Vec<Value>| -> Option<BTreeSet<String>> {
-        docs.iter()
-            .filter(|d| d.is_object())
-            .map(|d| home_of(d).map(String::from))
-            .collect()
-    };
-    let global: BTreeSet<&String> = light
+    let global: BTreeSet<&String> = seen
         .iter()
-        .filter(|(_, docs)| homes(docs).is_none_or(|h| h.iter().any(|n| !profiles.contains(n))))
+        .filter(|(_, (_, h, _))| {
+            h.as_ref()
+                .is_none_or(|h| h.iter().any(|n| !profiles.contains(n)))
+        })
         .map(|(p, _)| p)
         .collect();
-    let full_old = parse_selected(
-        of(&on_disk, &|p| global.contains(p) || changed.contains(p)),
-        SELECT,
+    let full_old = reread_as(
+        dir,
+        on_disk(&|p| global.contains(p) || changed.contains(p)),
+        Some(SELECT),
     )
     .map_err(located)?;
-    let new_changed = parse_selected(of(files, &|p| changed.contains(p)), SELECT)?;
+    let new_changed = super::tree::parse_selected(of(files, &|p| changed.contains(p)), SELECT)?;
     let touched_old: Vec<&Value> = changed
         .iter()
         .filter_map(|p| full_old.get(p))
@@ -185,16 +215,17 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
     let (before, after) = match &only {
         Some(only) => {
             // The other files of those profiles, in full.
-            let theirs = parse_selected(
-                of(&on_disk, &|p| {
+            let theirs = reread_as(
+                dir,
+                on_disk(&|p| {
                     !changed.contains(p)
                         && !global.contains(p)
-                        && light
+                        && seen
                             .get(p)
-                            .and_then(homes)
+                            .and_then(|(_, h, _)| h.as_ref())
                             .is_some_and(|h| h.iter().any(|n| only.contains(n)))
                 }),
-                SELECT,
+                Some(SELECT),
             )
             .map_err(located)?;
             (
@@ -209,8 +240,8 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
             )
         }
         None => {
-            let old = parse_selected(&on_disk, SELECT).map_err(located)?;
-            let new = parse_selected(files, SELECT)?;
+            let old = reread_as(dir, on_disk(&|_| true), Some(SELECT)).map_err(located)?;
+            let new = super::tree::parse_selected(files, SELECT)?;
             (
                 compute_docs(old.values().flatten(), None),
                 compute_docs(new.values().flatten(), None),

@@ -60,6 +60,96 @@ pub const IDENTITY: Selection = &[
     &["metadata", "labels"],
 ];
 
+/// What the matrix reads of a file before it knows the profiles (issue
+/// 31): what an object is and where, and what its notes of unmodelled
+/// objects read (`spec.action`, `spec.selector`).
+pub const LIGHT: Selection = &[
+    &["apiVersion"],
+    &["kind"],
+    &["metadata", "name"],
+    &["metadata", "namespace"],
+    &["metadata", "labels"],
+    &["spec", "action"],
+    &["spec", "selector"],
+];
+
+/// The manifests of a tree, read file by file when asked, not held:
+/// the access matrix reads each profile's files when it computes that
+/// profile's cells, and drops them (issue 31: at 10,000 profiles the
+/// objects of a whole tree took 690 MiB).
+pub struct Lazy<'a> {
+    keys: Vec<String>,
+    from: LazyFrom<'a>,
+}
+
+enum LazyFrom<'a> {
+    /// A directory on disk, as [`load_as`] reads it.
+    Dir(&'a Path),
+    /// A render's files, as [`from_files_as`] reads them (a file that is
+    /// not YAML is left out).
+    Files(&'a crate::write::Files),
+}
+
+impl<'a> Lazy<'a> {
+    /// The manifests under directory `dir`, Helm charts left out.
+    pub fn dir(dir: &'a Path) -> Result<Lazy<'a>, String> {
+        // A file is no tree: nothing in it is read (as `load_as`).
+        let names = if dir.is_file() {
+            Vec::new()
+        } else {
+            crate::write::list_files(dir).map_err(|d| d.message)?
+        };
+        let charts = chart_dirs(names.iter().map(String::as_str));
+        let keys = names
+            .into_iter()
+            .filter(|n| is_manifest(n) && !in_chart(n, &charts))
+            .collect();
+        Ok(Lazy {
+            keys,
+            from: LazyFrom::Dir(dir),
+        })
+    }
+
+    /// The manifests of a render's `files`.
+    pub fn files(files: &'a crate::write::Files) -> Lazy<'a> {
+        let charts = chart_dirs(files.keys().map(String::as_str));
+        let keys = files
+            .keys()
+            .filter(|p| is_manifest(p) && !in_chart(p, &charts))
+            .cloned()
+            .collect();
+        Lazy {
+            keys,
+            from: LazyFrom::Files(files),
+        }
+    }
+
+    /// The files, sorted.
+    pub fn keys(&self) -> &[String] {
+        &self.keys
+    }
+
+    /// The objects of file `key`, built in full or only the parts of
+    /// `select`; `None`: left out (a render's file that is not YAML).
+    pub fn objects(
+        &self,
+        key: &str,
+        select: Option<Selection>,
+    ) -> Result<Option<Vec<Value>>, String> {
+        match self.from {
+            LazyFrom::Dir(dir) => {
+                let (_, text) = read_one(dir, None, key.to_string())?;
+                objects(&text, select).map(Some).map_err(|e| {
+                    not_yaml(&e, key).replacen(" --> ", &format!(" --> {}/", dir.display()), 1)
+                })
+            }
+            LazyFrom::Files(files) => {
+                Ok(files.get(key).and_then(|text| objects(text, select).ok()))
+            }
+        }
+    }
+}
+
 /// The object documents of one file's text (empty documents and
 /// non-objects dropped), built in full or only the parts `select` names.
 /// Plain block YAML (meshgen's own files) is read by the fast reader of
@@ -126,12 +216,7 @@ fn parse_as<'a>(
         .map(|(p, text)| {
             objects(text, select)
                 .map(|docs| (p.clone(), docs))
-                .map_err(|e| {
-                    format!(
-                        "not YAML: {} --> {p}:{}:{}",
-                        e.message, e.origin.pos.line, e.origin.pos.col
-                    )
-                })
+                .map_err(|e| not_yaml(&e, p))
         })
         .collect()
 }
@@ -145,6 +230,18 @@ pub fn from_generated_as(generated: &crate::Generated, select: Option<Selection>
         .collect::<Vec<_>>()
         .into_par_iter()
         .filter_map(|(p, text)| objects(text, select).ok().map(|d| (p.clone(), d)))
+        .collect()
+}
+
+/// [`from_generated_as`], taking the render's files: each file's text is
+/// dropped once its objects are read (issue 31: at 10,000 profiles the
+/// texts are 121 MB that need not be held beside the objects).
+pub fn from_files_as(files: crate::write::Files, select: Option<Selection>) -> Tree {
+    let charts = chart_dirs(files.keys().map(String::as_str));
+    files
+        .into_par_iter()
+        .filter(|(p, _)| is_manifest(p) && !in_chart(p, &charts))
+        .filter_map(|(p, text)| objects(&text, select).ok().map(|d| (p, d)))
         .collect()
 }
 
@@ -163,8 +260,7 @@ pub fn load(dir: &Path, with: &[PathBuf]) -> Result<Tree, String> {
 /// [`load`], building in full or only the parts `select` names.
 pub fn load_as(dir: &Path, with: &[PathBuf], select: Option<Selection>) -> Result<Tree, String> {
     // Located from the working directory, as the user named the tree.
-    let files = read_dir(dir, None)?;
-    let mut tree = parse_as(object_files(&files).collect::<Vec<_>>(), select)
+    let mut tree = read_objects(dir, None, select)
         .map_err(|e| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1))?;
     merge_with_as(&mut tree, with, select)?;
     Ok(tree)
@@ -182,50 +278,126 @@ pub fn merge_with_as(
     select: Option<Selection>,
 ) -> Result<(), String> {
     for w in with {
-        let files = read_dir(w, Some(w))?;
-        tree.extend(parse_as(object_files(&files).collect::<Vec<_>>(), select)?);
+        tree.extend(read_objects(w, Some(w), select)?);
     }
     Ok(())
+}
+
+/// The objects of the manifests under `root` (as [`read_dir`] names
+/// them, Helm charts left out), each file read and parsed at once on all
+/// cores and its text dropped: at 10,000 profiles the texts are 121 MB
+/// that need not be held beside the objects (issue 31).
+fn read_objects(
+    root: &Path,
+    shown: Option<&Path>,
+    select: Option<Selection>,
+) -> Result<Tree, String> {
+    let names = file_names(root)?;
+    let charts = chart_dirs(names.iter().map(String::as_str));
+    names
+        .into_par_iter()
+        .filter(|n| n.is_empty() || (is_manifest(n) && !in_chart(n, &charts)))
+        .filter_map(|n| {
+            let (key, text) = match read_one(root, shown, n) {
+                Ok(file) => file,
+                Err(e) => return Some(Err(e)),
+            };
+            // A file named on the command line: a manifest by its name.
+            is_manifest(&key).then(|| {
+                objects(&text, select)
+                    .map(|docs| (key.clone(), docs))
+                    .map_err(|e| not_yaml(&e, &key))
+            })
+        })
+        .collect()
+}
+
+/// The message of a file that is not YAML.
+fn not_yaml(e: &LoadError, path: &str) -> String {
+    format!(
+        "not YAML: {} --> {path}:{}:{}",
+        e.message, e.origin.pos.line, e.origin.pos.col
+    )
+}
+
+/// The files under `root`, relative to it (`""`: `root` is a file).
+fn file_names(root: &Path) -> Result<Vec<String>, String> {
+    if root.is_file() {
+        Ok(vec![String::new()])
+    } else {
+        crate::write::list_files(root).map_err(|d| d.message)
+    }
 }
 
 /// Every manifest under `root` (or `root` itself when it is a file), by
 /// path relative to it, or prefixed with `shown` (a `--with` path). Files
 /// over 64 MiB are refused, as `diff` refuses them.
 pub fn read_dir(root: &Path, shown: Option<&Path>) -> Result<BTreeMap<String, String>, String> {
-    let names: Vec<String> = if root.is_file() {
-        vec![String::new()]
-    } else {
-        crate::write::list_files(root).map_err(|d| d.message)?
-    };
-    names
+    read_dir_with(root, shown, |_, text| Ok(text))
+}
+
+/// [`read_dir`], each file handed to `f` (its key and its text) as it is
+/// read, on all cores, and its text dropped after: what `f` makes of it
+/// is kept instead (issue 31: at 10,000 profiles the texts are 121 MB).
+pub fn read_dir_with<T: Send>(
+    root: &Path,
+    shown: Option<&Path>,
+    f: impl Fn(&str, String) -> Result<T, String> + Sync,
+) -> Result<BTreeMap<String, T>, String> {
+    file_names(root)?
         .into_par_iter()
         .filter(|n| n.is_empty() || is_manifest(n) || n.ends_with("Chart.yaml"))
         .map(|n| {
-            let path = if n.is_empty() {
-                root.to_path_buf()
-            } else {
-                root.join(&n)
-            };
-            let key = match (shown, n.is_empty()) {
-                (Some(s), true) => s.display().to_string(),
-                (Some(s), false) => {
-                    format!("{}/{n}", s.display().to_string().trim_end_matches('/'))
-                }
-                (None, _) => n,
-            };
-            let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            if meta.len() > MAX_COMPARED_BYTES {
-                return Err(format!(
-                    "{}: {} bytes, more than any manifest meshgen reads (64 MiB)",
-                    path.display(),
-                    meta.len()
-                ));
-            }
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok((key, text))
+            let (key, text) = read_one(root, shown, n)?;
+            let kept = f(&key, text)?;
+            Ok((key, kept))
         })
         .collect()
+}
+
+/// The files `keys` under `root` (as [`read_dir`] names them), read
+/// again and parsed as [`parse_as`] parses them.
+pub fn reread_as(
+    root: &Path,
+    keys: Vec<String>,
+    select: Option<Selection>,
+) -> Result<Tree, String> {
+    keys.into_par_iter()
+        .map(|key| {
+            let (key, text) = read_one(root, None, key)?;
+            let docs = parse_one(&key, &text, select)?;
+            Ok((key, docs))
+        })
+        .collect()
+}
+
+/// The objects of one file's text, as [`parse_as`] parses them.
+pub fn parse_one(key: &str, text: &str, select: Option<Selection>) -> Result<Vec<Value>, String> {
+    objects(text, select).map_err(|e| not_yaml(&e, key))
+}
+
+/// The file `n` under `root` (see [`read_dir`]): its key and its text.
+fn read_one(root: &Path, shown: Option<&Path>, n: String) -> Result<(String, String), String> {
+    let path = if n.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(&n)
+    };
+    let key = match (shown, n.is_empty()) {
+        (Some(s), true) => s.display().to_string(),
+        (Some(s), false) => format!("{}/{n}", s.display().to_string().trim_end_matches('/')),
+        (None, _) => n,
+    };
+    let meta = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_COMPARED_BYTES {
+        return Err(format!(
+            "{}: {} bytes, more than any manifest meshgen reads (64 MiB)",
+            path.display(),
+            meta.len()
+        ));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((key, text))
 }
 
 /// Every object of the tree with the file it is in.

@@ -156,6 +156,9 @@ pub(super) fn run(
                 ExitCode::from(1)
             })
         }
+        AccessCommand::Matrix { tree, format } if !matches!(format, MatrixFormat::Table) => {
+            Ok(matrix_in_parts(tree, format, sub, session, out)?)
+        }
         AccessCommand::Matrix { tree, format } => {
             let mut clock = meshgen::timing::StageClock::new();
             // Only the parts of each object the matrix reads are built.
@@ -173,17 +176,98 @@ pub(super) fn run(
                     .map(|n| Diagnostic::notice(Code::NotModelled, n.clone())),
             );
             print_diagnostics(session, None);
-            let text = match format {
-                MatrixFormat::Table => matrix.to_table(),
-                MatrixFormat::Json => matrix.to_json(),
-                MatrixFormat::Csv => matrix.to_csv(),
-            };
-            out.write_all(text.as_bytes())?;
+            match format {
+                MatrixFormat::Table => out.write_all(matrix.to_table().as_bytes())?,
+                MatrixFormat::Json => out.write_all(matrix.to_json().as_bytes())?,
+                // Row by row: not one more copy of 10,000 profiles' rows.
+                MatrixFormat::Csv => {
+                    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+                    matrix.write_csv(&mut buffered)?;
+                    buffered.flush()?;
+                }
+            }
             // The process ends here; the OS takes the memory back.
             std::mem::forget(t);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `access matrix` as CSV or JSON, written a part at a time
+/// (`matrix::compute_in_parts`): at 10,000 profiles neither the tree's
+/// objects nor the cells are held whole (issue 31). The same text as
+/// `Matrix::to_csv` and `Matrix::to_json`.
+fn matrix_in_parts(
+    args: TreeArgs,
+    format: MatrixFormat,
+    sub: Option<&clap::ArgMatches>,
+    session: &mut Session,
+    out: &mut impl Write,
+) -> std::io::Result<ExitCode> {
+    use meshgen::access::matrix::{compute_in_parts, JsonRows, Part, PartsError, CSV_HEADER};
+    let mut clock = meshgen::timing::StageClock::new();
+    let generated;
+    let lazy = match &args.tree {
+        Some(dir) => tree::Lazy::dir(dir),
+        None => {
+            let inputs = args.values.resolve_in(sub);
+            generated = match meshgen::generate(&inputs, session) {
+                Ok(g) => g,
+                Err(errors) => return Ok(fail(session, &errors, NOTHING_READ)),
+            };
+            Ok(tree::Lazy::files(&generated.files))
+        }
+    };
+    let mut with = Tree::new();
+    let lazy = match lazy
+        .and_then(|l| tree::merge_with_as(&mut with, &args.with, Some(tree::SELECT)).map(|()| l))
+    {
+        Ok(l) => l,
+        Err(e) => {
+            let errors: Diagnostics = Diagnostic::error(Code::Access, e).into();
+            return Ok(fail(session, &errors, NOTHING_READ));
+        }
+    };
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
+    let mut json = None;
+    let mut notes_of = Vec::new();
+    let done = compute_in_parts(&lazy, with, &mut |p| match p {
+        Part::Notes(notes) => {
+            clock.lap("access: tree, notes");
+            notes_of = notes.to_vec();
+            session.warnings.0.extend(
+                notes
+                    .iter()
+                    .map(|n| Diagnostic::notice(Code::NotModelled, n.clone())),
+            );
+            print_diagnostics(session, None);
+            match format {
+                MatrixFormat::Json => json = Some(JsonRows::start(&mut buffered)?),
+                _ => buffered.write_all(CSV_HEADER.as_bytes())?,
+            }
+            Ok(())
+        }
+        Part::Cells(part) => match json.as_mut() {
+            Some(j) => j.part(part, &mut buffered),
+            None => part.write_csv_rows(&mut buffered),
+        },
+    });
+    match done {
+        Ok(()) => {}
+        Err(PartsError::Write(e)) => return Err(e),
+        Err(PartsError::Tree(e)) => {
+            let errors: Diagnostics = Diagnostic::error(Code::Access, e).into();
+            return Ok(fail(session, &errors, NOTHING_READ));
+        }
+    }
+    if let Some(j) = json {
+        j.finish(&notes_of, &mut buffered)?;
+    }
+    buffered.flush()?;
+    clock.lap("access: matrix");
+    // The process ends here; the OS takes the memory back.
+    std::mem::forget(lazy);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A usage error: one line, exit code 2.
@@ -214,8 +298,8 @@ fn load_as(
         Some(dir) => tree::load_as(dir, &args.with, select),
         None => {
             let inputs = args.values.resolve_in(sub);
-            let generated = meshgen::generate(&inputs, session)?;
-            let mut t = tree::from_generated_as(&generated, select);
+            let mut generated = meshgen::generate(&inputs, session)?;
+            let mut t = tree::from_files_as(std::mem::take(&mut generated.files), select);
             // 10,000 profiles are many allocations; the OS takes them back.
             std::mem::forget(generated);
             tree::merge_with_as(&mut t, &args.with, select).map(|()| t)
