@@ -225,6 +225,7 @@ impl Ctx<'_> {
 
     /// [`Ctx::warning`] at a path that may hold list indices.
     pub fn warning_at(&self, code: Code, path: ValuePath, message: String) -> Diagnostic {
+        debug_assert_names_a_key(&path);
         let at = self
             .values
             .user_origin(&path, self.sources)
@@ -254,8 +255,23 @@ pub struct Findings {
     pub warnings: Diagnostics,
 }
 
+/// In debug builds (the tests'), that a rule's diagnostic names a key
+/// the values schema has: a misspelt path (`format!("{GW}.gatway.x")`)
+/// would otherwise lose its location silently (issue 33.1).
+fn debug_assert_names_a_key(path: &ValuePath) {
+    if cfg!(debug_assertions) {
+        if let Ok(schema) = crate::schema::Schema::shared() {
+            assert!(
+                schema.names(path),
+                "a rule names `{path}`, which is no key of the values schema"
+            );
+        }
+    }
+}
+
 /// An error about the value at `path`, located where that value was set.
 pub(crate) fn error_at(values: &Values, path: ValuePath, message: String) -> Diagnostic {
+    debug_assert_names_a_key(&path);
     Diagnostic::error(Code::Rule, message)
         .at(values.origin_of(&path))
         .at_path(path)

@@ -424,6 +424,48 @@ impl Schema {
         Some(node)
     }
 
+    /// Whether `path` can name a value under this schema: each key a
+    /// property (or an `additionalProperties` schema) of its node, each
+    /// index an item, through `anyOf`/`oneOf` branches; a free-form
+    /// object (no `properties`, `additionalProperties` not false) holds
+    /// any path. The rules' diagnostics are checked against it in debug
+    /// builds (`rules::error_at`): a misspelt key path would otherwise
+    /// lose its location silently.
+    pub fn names(&self, path: &ValuePath) -> bool {
+        self.names_from(&self.json, &path.0)
+    }
+
+    fn names_from(&self, node: &Value, path: &[Segment]) -> bool {
+        let node = self.deref(node);
+        let Some((seg, rest)) = path.split_first() else {
+            return true;
+        };
+        let branched = ["anyOf", "oneOf", "allOf"]
+            .iter()
+            .filter_map(|k| node.get(*k).and_then(Value::as_array))
+            .flatten()
+            .any(|b| self.names_from(b, path));
+        if branched {
+            return true;
+        }
+        match seg {
+            Segment::Key(k) => {
+                if let Some(n) = node.get("properties").and_then(|p| p.get(k)) {
+                    return self.names_from(n, rest);
+                }
+                match node.get("additionalProperties") {
+                    Some(a) if a.is_object() => self.names_from(a, rest),
+                    Some(Value::Bool(false)) => false,
+                    _ => node.get("properties").is_none() && node.get("items").is_none(),
+                }
+            }
+            Segment::Index(_) => match node.get("items") {
+                Some(items) => self.names_from(items, rest),
+                None => node.get("properties").is_none(),
+            },
+        }
+    }
+
     fn deref<'a>(&'a self, node: &'a Value) -> &'a Value {
         match node.get("$ref").and_then(Value::as_str) {
             Some(r) if r.starts_with('#') => self.json.pointer(&r[1..]).unwrap_or(node),
@@ -601,6 +643,32 @@ pub fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_knows_keys_items_and_free_form_maps() {
+        let schema = super::Schema::shared().unwrap();
+        let p = |s: &str| crate::values::path::ValuePath::keys(s);
+        assert!(schema.names(&p(
+            "deploykf_core.deploykf_istio_gateway.gateway.ports.https"
+        )));
+        assert!(!schema.names(&p(
+            "deploykf_core.deploykf_istio_gateway.gatway.ports.https"
+        )));
+        assert!(schema.names(
+            &p("deploykf_core.deploykf_profiles_generator.profiles")
+                .index(3)
+                .key("name")
+        ));
+        assert!(!schema.names(
+            &p("deploykf_core.deploykf_profiles_generator.profiles")
+                .index(3)
+                .key("nmae")
+        ));
+        // valuesOverrides is free-form: any path under it.
+        assert!(schema.names(&p(
+            "deploykf_dependencies.istio.valuesOverrides.istio-daemon.meshConfig"
+        )));
+    }
+
     use super::*;
     use serde_json::json;
 
