@@ -272,16 +272,17 @@ fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
     );
 }
 
-/// `matrix::compute_in_parts` (issue 31: what `access matrix --format
-/// csv|json` runs) against `matrix::compute` of the whole tree: the same
-/// CSV, JSON and notes.
-fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>) {
+/// `matrix::compute_in_parts` (issue 31: what `access matrix` runs in
+/// every format) against `matrix::compute` of the whole tree: the same
+/// CSV, JSON, notes and table.
+fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>, String) {
     use matrix::{JsonRows, Part};
     let mut csv = matrix::CSV_HEADER.as_bytes().to_vec();
     let mut json = Vec::new();
     let mut rows = None;
     let mut notes = Vec::new();
     let mut parts = 0;
+    let (mut table, mut nobody) = (Vec::new(), Vec::new());
     matrix::compute_in_parts(lazy, with, &mut |p| {
         match p {
             Part::Notes(n) => {
@@ -293,6 +294,9 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
                 parts += 1;
                 m.write_csv_rows(&mut csv)?;
                 rows.as_mut().expect("notes first").part(m, &mut json)?;
+                let (r, n) = m.table_lines();
+                table.extend(r);
+                nobody.extend(n);
             }
         }
         Ok(())
@@ -304,11 +308,12 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
         String::from_utf8(csv).unwrap(),
         String::from_utf8(json).unwrap(),
         notes,
+        matrix::format_table(table, &nobody),
     )
 }
 
-fn whole(m: &matrix::Matrix) -> (String, String, Vec<String>) {
-    (m.to_csv(), m.to_json(), m.notes.clone())
+fn whole(m: &matrix::Matrix) -> (String, String, Vec<String>, String) {
+    (m.to_csv(), m.to_json(), m.notes.clone(), m.to_table())
 }
 
 #[test]

@@ -2237,15 +2237,19 @@ impl Matrix {
     /// For a terminal: aligned columns, every control character of a
     /// name escaped (`escape_controls`).
     pub fn to_table(&self) -> String {
+        let (rows, nobody) = self.table_lines();
+        format_table(rows, &nobody)
+    }
+
+    /// The rows of [`Self::to_table`] before their columns are aligned,
+    /// and its lines of targets nobody reaches: a matrix computed in parts
+    /// ([`compute_in_parts`]) gives its parts' in turn, and
+    /// [`format_table`] aligns them all (issue 31: the text of the rows,
+    /// not the matrix, is held).
+    pub fn table_lines(&self) -> (Vec<[String; 5]>, Vec<String>) {
         use crate::diagnostic::escape_controls;
         let rows = self.rows();
-        let mut lines: Vec<[String; 5]> = vec![[
-            "TARGET".into(),
-            "SUBJECT".into(),
-            "ROLE".into(),
-            "NOTEBOOKS".into(),
-            "API".into(),
-        ]];
+        let mut lines: Vec<[String; 5]> = Vec::with_capacity(rows.len());
         for r in &rows {
             let level = |c: Option<&Grant>| {
                 c.map_or("no".to_string(), |g| escape_controls(&g.level).into_owned())
@@ -2266,33 +2270,42 @@ impl Matrix {
                 level(r.cells[0]),
             ]);
         }
-        let width = |i: usize| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        };
-        let widths = [width(0), width(1), width(2), width(3)];
-        let mut out = String::new();
-        for l in &lines {
-            for (i, w) in widths.iter().enumerate() {
-                out.push_str(&l[i]);
-                out.extend(std::iter::repeat_n(' ', w - l[i].chars().count() + 2));
-            }
-            out.push_str(&l[4]);
-            out.push('\n');
-        }
         let reached: BTreeSet<&Target> = rows.iter().map(|r| r.target).collect();
-        for t in self.targets.iter().filter(|t| !reached.contains(t)) {
-            out.push_str(&format!(
-                "{} {}: nobody\n",
-                t.kind,
-                escape_controls(&t.name)
-            ));
-        }
-        out
+        let nobody = (self.targets.iter())
+            .filter(|t| !reached.contains(t))
+            .map(|t| format!("{} {}: nobody\n", t.kind, escape_controls(&t.name)))
+            .collect();
+        (lines, nobody)
     }
+}
+
+/// [`Matrix::to_table`] of the rows and unreached targets
+/// [`Matrix::table_lines`] gives: a header, aligned columns, then the
+/// targets nobody reaches.
+pub fn format_table(rows: Vec<[String; 5]>, nobody: &[String]) -> String {
+    let header: [String; 5] = ["TARGET", "SUBJECT", "ROLE", "NOTEBOOKS", "API"].map(String::from);
+    let lines: Vec<[String; 5]> = std::iter::once(header).chain(rows).collect();
+    let width = |i: usize| {
+        lines
+            .iter()
+            .map(|l| l[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths = [width(0), width(1), width(2), width(3)];
+    let mut out = String::new();
+    for l in &lines {
+        for (i, w) in widths.iter().enumerate() {
+            out.push_str(&l[i]);
+            out.extend(std::iter::repeat_n(' ', w - l[i].chars().count() + 2));
+        }
+        out.push_str(&l[4]);
+        out.push('\n');
+    }
+    for line in nobody {
+        out.push_str(line);
+    }
+    out
 }
 
 /// The first line of [`Matrix::to_csv`].

@@ -156,47 +156,17 @@ pub(super) fn run(
                 ExitCode::from(1)
             })
         }
-        AccessCommand::Matrix { tree, format } if !matches!(format, MatrixFormat::Table) => {
-            Ok(matrix_in_parts(tree, format, sub, session, out)?)
-        }
         AccessCommand::Matrix { tree, format } => {
-            let mut clock = meshgen::timing::StageClock::new();
-            // Only the parts of each object the matrix reads are built.
-            let t = match load_as(tree, sub, session, Some(tree::SELECT)) {
-                Ok(t) => t,
-                Err(errors) => return Ok(fail(session, &errors, NOTHING_READ)),
-            };
-            clock.lap("access: tree");
-            let matrix = meshgen::access::matrix::compute(&t);
-            clock.lap("access: matrix");
-            session.warnings.0.extend(
-                matrix
-                    .notes
-                    .iter()
-                    .map(|n| Diagnostic::notice(Code::NotModelled, n.clone())),
-            );
-            print_diagnostics(session, None);
-            match format {
-                MatrixFormat::Table => out.write_all(matrix.to_table().as_bytes())?,
-                MatrixFormat::Json => out.write_all(matrix.to_json().as_bytes())?,
-                // Row by row: not one more copy of 10,000 profiles' rows.
-                MatrixFormat::Csv => {
-                    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
-                    matrix.write_csv(&mut buffered)?;
-                    buffered.flush()?;
-                }
-            }
-            // The process ends here; the OS takes the memory back.
-            std::mem::forget(t);
-            Ok(ExitCode::SUCCESS)
+            Ok(matrix_in_parts(tree, format, sub, session, out)?)
         }
     }
 }
 
-/// `access matrix` as CSV or JSON, written a part at a time
-/// (`matrix::compute_in_parts`): at 10,000 profiles neither the tree's
-/// objects nor the cells are held whole (issue 31). The same text as
-/// `Matrix::to_csv` and `Matrix::to_json`.
+/// `access matrix`, computed a part at a time (`matrix::compute_in_parts`):
+/// at 10,000 profiles neither the tree's objects nor the cells are held
+/// whole (issue 31). CSV and JSON are written part by part; the table
+/// keeps only its rows' text until its columns are aligned. The same text
+/// as `Matrix::to_csv`, `Matrix::to_json` and `Matrix::to_table`.
 fn matrix_in_parts(
     args: TreeArgs,
     format: MatrixFormat,
@@ -204,7 +174,9 @@ fn matrix_in_parts(
     session: &mut Session,
     out: &mut impl Write,
 ) -> std::io::Result<ExitCode> {
-    use meshgen::access::matrix::{compute_in_parts, JsonRows, Part, PartsError, CSV_HEADER};
+    use meshgen::access::matrix::{
+        compute_in_parts, format_table, JsonRows, Part, PartsError, CSV_HEADER,
+    };
     let mut clock = meshgen::timing::StageClock::new();
     let generated;
     let lazy = match &args.tree {
@@ -231,6 +203,7 @@ fn matrix_in_parts(
     let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
     let mut json = None;
     let mut notes_of = Vec::new();
+    let mut table: (Vec<[String; 5]>, Vec<String>) = Default::default();
     let done = compute_in_parts(&lazy, with, &mut |p| match p {
         Part::Notes(notes) => {
             clock.lap("access: tree, notes");
@@ -243,13 +216,20 @@ fn matrix_in_parts(
             print_diagnostics(session, None);
             match format {
                 MatrixFormat::Json => json = Some(JsonRows::start(&mut buffered)?),
-                _ => buffered.write_all(CSV_HEADER.as_bytes())?,
+                MatrixFormat::Csv => buffered.write_all(CSV_HEADER.as_bytes())?,
+                MatrixFormat::Table => {}
             }
             Ok(())
         }
-        Part::Cells(part) => match json.as_mut() {
-            Some(j) => j.part(part, &mut buffered),
-            None => part.write_csv_rows(&mut buffered),
+        Part::Cells(part) => match (json.as_mut(), format) {
+            (Some(j), _) => j.part(part, &mut buffered),
+            (None, MatrixFormat::Table) => {
+                let (rows, nobody) = part.table_lines();
+                table.0.extend(rows);
+                table.1.extend(nobody);
+                Ok(())
+            }
+            (None, _) => part.write_csv_rows(&mut buffered),
         },
     });
     match done {
@@ -262,6 +242,9 @@ fn matrix_in_parts(
     }
     if let Some(j) = json {
         j.finish(&notes_of, &mut buffered)?;
+    }
+    if matches!(format, MatrixFormat::Table) {
+        buffered.write_all(format_table(table.0, &table.1).as_bytes())?;
     }
     buffered.flush()?;
     clock.lap("access: matrix");
