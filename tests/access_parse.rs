@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{case_inputs, cases};
+use common::{case_inputs, cases, Rng};
 use meshgen::access::{matrix, tree};
 use meshgen::yaml::block;
 use meshgen::yaml::load::{load_json_documents, load_selected_documents};
@@ -100,24 +100,6 @@ fn the_matrix_is_the_same_read_fast_or_in_full() {
         let (fast, slow) = (matrix::compute(&fast), matrix::compute(&slow));
         assert!(!fast.cells.is_empty(), "{case}: an empty matrix");
         assert_eq!(fast.to_json(), slow.to_json(), "{case}");
-    }
-}
-
-/// A seeded generator (splitmix64), as `tests/fuzz.rs` has: the same
-/// seed, the same mutants.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
     }
 }
 

@@ -32,6 +32,7 @@
 //! lines removed) and printed with its seed, case number and minimal input.
 
 mod common;
+use common::Rng;
 
 use meshgen::source::SourceId;
 use meshgen::values::{SetArg, ValueInputs};
@@ -44,34 +45,6 @@ const DEFAULT_CASES: u64 = 80;
 const DEFAULT_SEED: u64 = 0x6d65_7368_6765_6e16;
 /// One case in this many also runs the real binary.
 const BINARY_EVERY: u64 = 30;
-
-// ---------------------------------------------------------------------
-// A seeded generator (splitmix64): the same seed, the same cases.
-
-#[derive(Clone)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.next() % den < num
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-    fn pick_ref<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 // ---------------------------------------------------------------------
 // Hostile material

@@ -266,13 +266,7 @@ fn dashboards_are_istio_s_files_of_the_installed_minor() {
 #[test]
 fn the_edge_dashboard_uses_only_istio_s_standard_metrics() {
     let (o, _) = objects("telemetry-sidecar", &[]);
-    let map = &o[&(
-        "ConfigMap".to_string(),
-        "istio-system".to_string(),
-        "grafana-meshgen-edge-dashboard".to_string(),
-    )];
-    let d: Value =
-        serde_json::from_str(map["data"]["meshgen-edge-dashboard.json"].as_str().unwrap()).unwrap();
+    let d = edge_dashboard(&o);
     let titles: Vec<&str> = d["panels"]
         .as_array()
         .unwrap()
@@ -347,13 +341,7 @@ fn the_edge_dashboard_covers_every_gateway() {
         &[],
     ));
     let o = common::objects(&g);
-    let map = &o[&(
-        "ConfigMap".to_string(),
-        "istio-system".to_string(),
-        "grafana-meshgen-edge-dashboard".to_string(),
-    )];
-    let d: Value =
-        serde_json::from_str(map["data"]["meshgen-edge-dashboard.json"].as_str().unwrap()).unwrap();
+    let d = edge_dashboard(&o);
     let at_gateway = "reporter=\"source\", source_workload=~\"deploykf-gateway|internal-gateway\", source_workload_namespace=\"deploykf-istio-gateway\"";
     for (panel, target) in [(0, 0), (1, 0), (2, 0)] {
         let expr = d["panels"][panel]["targets"][target]["expr"]
@@ -364,4 +352,14 @@ fn the_edge_dashboard_covers_every_gateway() {
     let monitors = of_kind(&o, "PodMonitor");
     assert_eq!(monitors.len(), 1);
     assert_eq!(monitors[0]["spec"]["namespaceSelector"]["any"], true);
+}
+
+/// meshgen's edge dashboard (its ConfigMap's JSON) among `o`'s objects.
+fn edge_dashboard(o: &Objects) -> Value {
+    let map = &o[&(
+        "ConfigMap".to_string(),
+        "istio-system".to_string(),
+        "grafana-meshgen-edge-dashboard".to_string(),
+    )];
+    serde_json::from_str(map["data"]["meshgen-edge-dashboard.json"].as_str().unwrap()).unwrap()
 }

@@ -126,7 +126,7 @@ fn direct(t: &Tree, req: &Outbound) -> Result<(), String> {
 /// `ambient.dnsCapture` nor istiod's `PILOT_ENABLE_IP_AUTOALLOCATE` is
 /// turned off in the wrapper chart's values (both default on).
 fn ztunnel_resolves_service_entries(t: &Tree) -> bool {
-    let values = (t.values().flatten()).find(|d| d.get("istio-daemon").is_some());
+    let values = wrapper_values(t);
     let off = |v: Option<&Value>| {
         v.is_some_and(|v| v == &Value::Bool(false) || v.as_str() == Some("false"))
     };
@@ -505,10 +505,15 @@ pub fn subsets_modelled(dr: &Value) -> bool {
     })
 }
 
+/// The values of the Istio wrapper chart the tree installs, if any.
+fn wrapper_values(t: &Tree) -> Option<&Value> {
+    (t.values().flatten()).find(|d| d.get("istio-daemon").is_some())
+}
+
 /// The mesh config of the Istio the tree installs (the wrapper chart's
 /// values), if any.
 fn mesh_config(t: &Tree) -> Option<&Value> {
-    (t.values().flatten()).find_map(|d| d.get("istio-daemon").and_then(|v| v.get("meshConfig")))
+    wrapper_values(t)?.get("istio-daemon")?.get("meshConfig")
 }
 
 /// The root namespace: the Istio namespace of the wrapper chart's values.

@@ -1352,22 +1352,10 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
     let ctxs = contexts_of(objs);
     let mut by_ns: BTreeMap<&str, Vec<Obj>> = BTreeMap::new();
     for o in objs {
-        let ns = if o.kind() == "Namespace" || o.kind() == "Profile" {
-            o.name()
-        } else {
-            o.ns()
-        };
-        by_ns.entry(ns).or_default().push(*o);
+        by_ns.entry(home_or_ns(o)).or_default().push(*o);
     }
     let root: Vec<Obj> = by_ns.get(ROOT_NS).cloned().unwrap_or_default();
-    let ambient: BTreeSet<&str> = objs
-        .iter()
-        .filter(|o| {
-            o.kind() == "Namespace"
-                && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
-        })
-        .map(|o| o.name())
-        .collect();
+    let ambient = ambient_namespaces(objs);
     let ambient_ns = |n: &str| ambient.contains(n);
     let names: Vec<&str> = profile_names(objs)
         .into_iter()
@@ -1409,24 +1397,42 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
         for ctx in &ctxs {
             app_cells(objs, &by_ns, &root, ctx, several, &ambient_ns, &mut m);
         }
-        let gw_ns: Vec<String> = ctxs
-            .iter()
-            .map(|c| source_namespace(&c.gateway).unwrap_or_default())
-            .collect();
-        m.notes = unmodelled(objs, &names.iter().copied().collect(), &gw_ns);
-        for ctx in &ctxs {
-            if !objs
-                .iter()
-                .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
-            {
-                m.notes.push(format!(
-                    "the gateway's pods are not in the tree: its principal is taken to be {}",
-                    ctx.gateway
-                ));
-            }
-        }
+        m.notes = matrix_notes(objs, &names, &ctxs);
     }
     m
+}
+
+/// The namespaces in ambient capture (`istio.io/dataplane-mode: ambient`).
+fn ambient_namespaces<'a>(objs: &[Obj<'a>]) -> BTreeSet<&'a str> {
+    objs.iter()
+        .filter(|o| {
+            o.kind() == "Namespace"
+                && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
+        })
+        .map(|o| o.name())
+        .collect()
+}
+
+/// The matrix's notes: what the tree holds that it does not model, and
+/// each gateway whose pods are not in the tree.
+fn matrix_notes(objs: &[Obj], profiles: &[&str], ctxs: &[Context]) -> Vec<String> {
+    let gw_ns: Vec<String> = ctxs
+        .iter()
+        .map(|c| source_namespace(&c.gateway).unwrap_or_default())
+        .collect();
+    let mut notes = unmodelled(objs, &profiles.iter().copied().collect(), &gw_ns);
+    for ctx in ctxs {
+        if !objs
+            .iter()
+            .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
+        {
+            notes.push(format!(
+                "the gateway's pods are not in the tree: its principal is taken to be {}",
+                ctx.gateway
+            ));
+        }
+    }
+    notes
 }
 
 /// Kinds a file may hold and be read with its profile alone (see
@@ -1617,36 +1623,14 @@ pub fn compute_in_parts(
         .map(|(n, v)| (*n, v.iter().map(|(_, o)| *o).collect()))
         .collect();
     let root: Vec<Obj> = whole_by_ns.get(ROOT_NS).cloned().unwrap_or_default();
-    let ambient: BTreeSet<&str> = objs
-        .iter()
-        .filter(|o| {
-            o.kind() == "Namespace"
-                && o.doc["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
-        })
-        .map(|o| o.name())
-        .collect();
+    let ambient = ambient_namespaces(&objs);
     let ambient_ns = |n: &str| ambient.contains(n);
     let names: Vec<&str> = profile_names(&objs).into_iter().collect();
-    let gw_ns: Vec<String> = ctxs
-        .iter()
-        .map(|c| source_namespace(&c.gateway).unwrap_or_default())
-        .collect();
     let mut first = Matrix {
-        notes: unmodelled(&objs, &names.iter().copied().collect(), &gw_ns),
+        notes: matrix_notes(&objs, &names, &ctxs),
         several,
         ..Matrix::default()
     };
-    for ctx in &ctxs {
-        if !objs
-            .iter()
-            .any(|o| o.kind() == "Deployment" && ctx.by.iter().any(|b| b.contains(o.ns())))
-        {
-            first.notes.push(format!(
-                "the gateway's pods are not in the tree: its principal is taken to be {}",
-                ctx.gateway
-            ));
-        }
-    }
     each(Part::Notes(&first.notes))?;
     for ctx in &ctxs {
         app_cells(
