@@ -261,7 +261,7 @@ pub fn app_prefix(app: &App) -> &str {
 pub fn login_paths(config: &Config) -> Vec<&'static str> {
     let a = &config.deploykf_core.deploykf_auth;
     let mut out = Vec::new();
-    if a.enabled {
+    if a.common.enabled {
         if a.dex.enabled {
             out.push("/dex");
         }
@@ -442,7 +442,7 @@ impl Facts {
             })
             .collect();
         let login = LoginFacts {
-            enabled: config.deploykf_core.deploykf_auth.enabled,
+            enabled: config.deploykf_core.deploykf_auth.common.enabled,
             paths: login_paths(config),
         };
         let istio = &config.deploykf_dependencies.istio;
@@ -453,8 +453,8 @@ impl Facts {
         };
         let ambient = istio.dataplane_mode == DataplaneMode::Ambient;
         let istio = IstioFacts {
-            managed: istio.enabled,
-            namespace: istio.namespace.clone(),
+            managed: istio.common.enabled,
+            namespace: istio.common.namespace.clone(),
             revision: istio.revision.clone(),
             mesh_labels: if ambient {
                 string_map(&[("istio.io/dataplane-mode", "ambient")])
@@ -501,13 +501,16 @@ fn gateway(config: &Config) -> GatewayFacts {
         .iter()
         .map(|h| format!("./{}", h.strip_prefix("*/").unwrap_or(h)))
         .collect();
-    let object_namespace = g.namespace.clone().unwrap_or_else(|| gw.namespace.clone());
+    let object_namespace = g
+        .namespace
+        .clone()
+        .unwrap_or_else(|| gw.common.namespace.clone());
     GatewayFacts {
         gateway_api: gw.api == GatewayApi::GatewayApi,
-        namespace: gw.namespace.clone(),
+        namespace: gw.common.namespace.clone(),
         name: g.name.clone(),
         reference: format!("{object_namespace}/{}", g.name),
-        redirect_reference: format!("{}/{}-https-redirect", gw.namespace, g.name),
+        redirect_reference: format!("{}/{}-https-redirect", gw.common.namespace, g.name),
         object_namespace,
         redirect_name: format!("{}-https-redirect", g.name),
         names: GatewayNames::new(&g.name),
@@ -542,7 +545,7 @@ fn gateway(config: &Config) -> GatewayFacts {
 pub fn gateway_principal(gw: &GatewayComponent) -> String {
     format!(
         "cluster.local/ns/{}/sa/{}",
-        gw.namespace, gw.gateway_deployment.service_account.name
+        gw.common.namespace, gw.gateway_deployment.service_account.name
     )
 }
 
@@ -581,9 +584,9 @@ pub fn gateways(config: &Config) -> Vec<GatewayView> {
         component.apps = a.apps.clone();
         // The primary's own: its extraManifests, patches, chart
         // overrides and namespace-wide policies (rendered once).
-        component.extra_manifests = Vec::new();
+        component.common.extra_manifests = Vec::new();
         component.patches = Vec::new();
-        component.values_overrides = Map::new();
+        component.common.values_overrides = Map::new();
         component.namespace_zero_trust = Some(false);
         out.push(GatewayView {
             index: Some(i),

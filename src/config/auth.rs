@@ -12,21 +12,12 @@ use serde_json::{Map, Value};
 /// `m2m`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = super::section::describe::<Self>)]
 pub struct Auth {
-    /// Render the auth component and the gateway's login and JWT policies.
-    pub enabled: bool,
-    /// Namespace of oauth2-proxy, dex and the secret generator Jobs.
-    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
-    pub namespace: String,
-    /// deployKF key, accepted; has no effect (meshgen renders plain
-    /// manifests).
-    /// (`null` in a values file means empty, as in deployKF.)
-    #[serde(default)]
-    pub values_overrides: Map<String, Value>,
-    /// Extra Kubernetes manifests rendered with the auth component (YAML
-    /// strings or maps).
-    #[schemars(extend("items" = {"type": ["string", "object"]}))]
-    pub extra_manifests: Vec<Value>,
+    /// `enabled`, `namespace`, `valuesOverrides`, `extraManifests`
+    /// (described by `SectionDocs` below).
+    #[serde(flatten)]
+    pub common: super::Common,
     /// meshgen: kustomize patches of this component's objects (a
     /// strategic-merge or JSON 6902 patch and its target's kind and name),
     /// written into its `kustomization.yaml`: for what meshgen has no key
@@ -49,6 +40,16 @@ pub struct Auth {
     pub extension_provider: ExtensionProvider,
     /// meshgen: Kubernetes ServiceAccount tokens accepted at the gateway.
     pub m2m: M2m,
+}
+
+impl super::SectionDocs for Auth {
+    const ENABLED: &str = "Render the auth component and the gateway's login and JWT \
+        policies.";
+    const NAMESPACE: &str = "Namespace of oauth2-proxy, dex and the secret generator Jobs.";
+    const VALUES_OVERRIDES: &str = "deployKF key, accepted; has no effect (meshgen renders plain \
+        manifests).";
+    const EXTRA_MANIFESTS: &str = "Extra Kubernetes manifests rendered with the auth component \
+        (YAML strings or maps).";
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -12,26 +12,12 @@ use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = super::section::describe::<Self>)]
 pub struct CertManager {
-    /// Whether meshgen installs cert-manager (the upstream chart, CRDs
-    /// included); false when the cluster already runs cert-manager. Like
-    /// deployKF, false also renders no ClusterIssuer: the gateway
-    /// certificate then names `clusterIssuer.issuerName`, which you provide.
-    pub enabled: bool,
-    /// Namespace cert-manager runs in (created with its release); the CA
-    /// Secret of the self-signed issuer chain is created there.
-    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
-    pub namespace: String,
-    /// Free-form map merged over the values meshgen generates for the
-    /// wrapper chart (the upstream chart's values go under `cert-manager:`).
-    /// (`null` in a values file means empty, as in deployKF.)
-    #[serde(default)]
-    pub values_overrides: Map<String, Value>,
-    /// Additional Kubernetes manifests (each a YAML string or a map),
-    /// applied with the ClusterIssuer after cert-manager and its CRDs
-    /// (e.g. an ACME ClusterIssuer of your own).
-    #[schemars(extend("items" = {"type": ["string", "object"]}))]
-    pub extra_manifests: Vec<Value>,
+    /// `enabled`, `namespace`, `valuesOverrides`, `extraManifests`
+    /// (described by `SectionDocs` below).
+    #[serde(flatten)]
+    pub common: super::Common,
     /// Helm charts used to install cert-manager.
     pub charts: CertManagerCharts,
     /// Container images of cert-manager.
@@ -42,13 +28,30 @@ pub struct CertManager {
     pub cluster_issuer: ClusterIssuer,
 }
 
+impl super::SectionDocs for CertManager {
+    const ENABLED: &str = "Whether meshgen installs cert-manager (the upstream chart, \
+        CRDs included); false when the cluster already runs \
+        cert-manager. Like deployKF, false also renders no \
+        ClusterIssuer: the gateway certificate then names \
+        `clusterIssuer.issuerName`, which you provide.";
+    const NAMESPACE: &str = "Namespace cert-manager runs in (created with its release); the \
+        CA Secret of the self-signed issuer chain is created there.";
+    const VALUES_OVERRIDES: &str =
+        "Free-form map merged over the values meshgen generates for the \
+        wrapper chart (the upstream chart's values go under \
+        `cert-manager:`).";
+    const EXTRA_MANIFESTS: &str = "Additional Kubernetes manifests (each a YAML string or a map), \
+        applied with the ClusterIssuer after cert-manager and its CRDs \
+        (e.g. an ACME ClusterIssuer of your own).";
+}
+
 impl CertManager {
     /// meshgen renders the self-signed issuer chain: it installs
     /// cert-manager and `clusterIssuer.enabled` (deployKF ignores
     /// `clusterIssuer` when cert-manager is the user's). A fact of the
     /// configuration, which the rules and the model both ask.
     pub fn issuer_rendered(&self) -> bool {
-        self.enabled
+        self.common.enabled
             && self.cluster_issuer.enabled
             && self.cluster_issuer.issuer_type == "SELF_SIGNED"
     }

@@ -5,29 +5,15 @@ use super::text::*;
 use super::StringMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = super::section::describe::<Self>)]
 pub struct GatewayComponent {
-    /// Whether meshgen renders the gateway resources.
-    pub enabled: bool,
-    /// Namespace that holds the gateway Deployment and its Gateway
-    /// resource.
-    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
-    pub namespace: String,
-    /// deployKF's values of Istio's `gateway` chart (`gateway.<key>`):
-    /// meshgen renders the gateway's Deployment and Service itself and
-    /// applies each key with an equivalent there as a kustomize patch of
-    /// them (`service.externalIPs`, `resources`, `tolerations`, ...); a key
-    /// without one, or one meshgen has its own key for, is an error.
-    /// (`null` in a values file means empty, as in deployKF.)
-    #[serde(default)]
-    pub values_overrides: Map<String, Value>,
-    /// Additional Kubernetes manifests emitted with the gateway, each a
-    /// YAML string or a map.
-    #[schemars(extend("items" = {"type": ["string", "object"]}))]
-    pub extra_manifests: Vec<Value>,
+    /// `enabled`, `namespace`, `valuesOverrides`, `extraManifests`
+    /// (described by `SectionDocs` below).
+    #[serde(flatten)]
+    pub common: super::Common,
     /// meshgen: kustomize patches of this component's objects (a
     /// strategic-merge or JSON 6902 patch and its target's kind and name),
     /// written into its `kustomization.yaml`: for what meshgen has no key
@@ -80,6 +66,20 @@ pub struct GatewayComponent {
     #[serde(default)]
     #[schemars(transform = super::text::inherited_items)]
     pub additional_gateways: Vec<AdditionalGateway>,
+}
+
+impl super::SectionDocs for GatewayComponent {
+    const ENABLED: &str = "Whether meshgen renders the gateway resources.";
+    const NAMESPACE: &str = "Namespace that holds the gateway Deployment and its Gateway \
+        resource.";
+    const VALUES_OVERRIDES: &str = "deployKF's values of Istio's `gateway` chart \
+        (`gateway.<key>`): meshgen renders the gateway's Deployment \
+        and Service itself and applies each key with an equivalent \
+        there as a kustomize patch of them (`service.externalIPs`, \
+        `resources`, `tolerations`, ...); a key without one, or one \
+        meshgen has its own key for, is an error.";
+    const EXTRA_MANIFESTS: &str = "Additional Kubernetes manifests emitted with the gateway, each \
+        a YAML string or a map.";
 }
 
 /// One of `additionalGateways`: the primary's keys, each optional, plus

@@ -8,22 +8,12 @@ use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = super::section::describe::<Self>)]
 pub struct Istio {
-    /// Whether meshgen installs Istio; false when the cluster already runs
-    /// Istio.
-    pub enabled: bool,
-    /// Namespace that holds the Istio control plane.
-    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
-    pub namespace: String,
-    /// Free-form map merged over the chart values meshgen generates for
-    /// Istio.
-    /// (`null` in a values file means empty, as in deployKF.)
-    #[serde(default)]
-    pub values_overrides: Map<String, Value>,
-    /// Additional Kubernetes manifests emitted with Istio, each a YAML
-    /// string or a map.
-    #[schemars(extend("items" = {"type": ["string", "object"]}))]
-    pub extra_manifests: Vec<Value>,
+    /// `enabled`, `namespace`, `valuesOverrides`, `extraManifests`
+    /// (described by `SectionDocs` below).
+    #[serde(flatten)]
+    pub common: super::Common,
     /// Helm charts used to install Istio.
     pub charts: IstioCharts,
     /// Container images used by Istio.
@@ -65,6 +55,16 @@ pub struct Istio {
     pub network_policy: super::NetworkPolicy,
     /// meshgen: what the mesh's pods may reach outside the cluster.
     pub egress: super::Egress,
+}
+
+impl super::SectionDocs for Istio {
+    const ENABLED: &str = "Whether meshgen installs Istio; false when the cluster already \
+        runs Istio.";
+    const NAMESPACE: &str = "Namespace that holds the Istio control plane.";
+    const VALUES_OVERRIDES: &str = "Free-form map merged over the chart values meshgen generates \
+        for Istio.";
+    const EXTRA_MANIFESTS: &str = "Additional Kubernetes manifests emitted with Istio, each a \
+        YAML string or a map.";
 }
 
 /// A Pod Security Standards level, as the namespace label

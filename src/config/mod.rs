@@ -26,6 +26,7 @@ mod istio;
 mod network;
 mod patch;
 mod profiles;
+mod section;
 pub mod telemetry;
 pub mod text;
 
@@ -36,6 +37,7 @@ pub use istio::*;
 pub use network::*;
 pub use patch::*;
 pub use profiles::*;
+pub use section::{Common, SectionDocs};
 pub use telemetry::*;
 
 use indexmap::IndexMap;

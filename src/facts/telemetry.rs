@@ -63,7 +63,7 @@ pub fn log_format(config: &Config) -> Value {
     let logs = &config.deploykf_dependencies.istio.telemetry.access_logs;
     // Only a header the gateway verified (the login flow's) is an identity;
     // without it, a client could write any name there.
-    let verified = config.deploykf_core.deploykf_auth.enabled;
+    let verified = config.deploykf_core.deploykf_auth.common.enabled;
     let user = (logs.include_user_identity && verified).then(|| user_operator(config));
     match logs.format {
         AccessLogFormat::Json => {

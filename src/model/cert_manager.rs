@@ -39,10 +39,18 @@ pub static COMPONENT: Descriptor = Descriptor {
     delivery: Delivery::WEBHOOK_CHART,
     overrides: Overrides::Chart,
     fan_out: &[],
-    enabled: |c| c.deploykf_dependencies.cert_manager.enabled,
-    namespace: |c| Some(c.deploykf_dependencies.cert_manager.namespace.clone()),
+    enabled: |c| c.deploykf_dependencies.cert_manager.common.enabled,
+    namespace: |c| {
+        Some(
+            c.deploykf_dependencies
+                .cert_manager
+                .common
+                .namespace
+                .clone(),
+        )
+    },
     extra_manifests: no_extra_manifests,
-    values_overrides: |c| Some(&c.deploykf_dependencies.cert_manager.values_overrides),
+    values_overrides: |c| Some(&c.deploykf_dependencies.cert_manager.common.values_overrides),
     patches: crate::component::no_patches,
     rules: crate::rules::cert_manager::check,
     derive,
@@ -51,7 +59,12 @@ pub static COMPONENT: Descriptor = Descriptor {
     // Its namespace: created with the release; when cert-manager is yours,
     // it runs there.
     contribute: |c, _| crate::component::Contributions {
-        namespaces: vec![c.deploykf_dependencies.cert_manager.namespace.clone()],
+        namespaces: vec![c
+            .deploykf_dependencies
+            .cert_manager
+            .common
+            .namespace
+            .clone()],
         ..Default::default()
     },
 };
@@ -71,10 +84,10 @@ pub static ISSUER: Descriptor = Descriptor {
     fan_out: &[],
     enabled: |c| {
         let cm = &c.deploykf_dependencies.cert_manager;
-        issuer_rendered(c) || (cm.enabled && !cm.extra_manifests.is_empty())
+        issuer_rendered(c) || (cm.common.enabled && !cm.common.extra_manifests.is_empty())
     },
-    namespace: |c| Some(c.deploykf_dependencies.cert_manager.namespace.clone()),
-    extra_manifests: |c| &c.deploykf_dependencies.cert_manager.extra_manifests,
+    namespace: |c| Some(c.deploykf_dependencies.cert_manager.common.namespace.clone()),
+    extra_manifests: |c| &c.deploykf_dependencies.cert_manager.common.extra_manifests,
     values_overrides: crate::component::no_overrides,
     patches: crate::component::no_patches,
     rules: crate::rules::none,
@@ -130,8 +143,8 @@ fn derive(input: &Input) -> Part {
     let cm = &input.config.deploykf_dependencies.cert_manager;
     let chart = chart(cm);
     let model = CertManagerModel {
-        managed: cm.enabled,
-        namespace: cm.namespace.clone(),
+        managed: cm.common.enabled,
+        namespace: cm.common.namespace.clone(),
         issuer_managed: issuer_rendered(input.config),
         issuer_name: cm.cluster_issuer.issuer_name.clone(),
         ca_secret_name: cm.cluster_issuer.self_signed.ca_secret_name.clone(),
@@ -150,7 +163,7 @@ fn derive_issuer(input: &Input) -> Part {
     let cm = &input.config.deploykf_dependencies.cert_manager;
     let s = &cm.cluster_issuer.self_signed;
     Part::of(&IssuerModel {
-        namespace: cm.namespace.clone(),
+        namespace: cm.common.namespace.clone(),
         self_signed: issuer_rendered(input.config),
         issuer_name: cm.cluster_issuer.issuer_name.clone(),
         ca_issuer_name: s.ca_issuer_name.clone(),
@@ -202,7 +215,10 @@ pub fn chart(cm: &CertManager) -> CertManagerChart {
         "startupapicheck": { "enabled": true, "image": image(&img.cert_manager_ctl) },
     });
     let mut values = json!({ CHART_ALIAS: upstream });
-    deep_merge(&mut values, &Value::Object(cm.values_overrides.clone()));
+    deep_merge(
+        &mut values,
+        &Value::Object(cm.common.values_overrides.clone()),
+    );
     let c = &cm.charts.cert_manager;
     CertManagerChart {
         version: c.version.clone(),

@@ -31,10 +31,10 @@ pub static COMPONENT: Descriptor = Descriptor {
         collection: &["apps"],
         within: None,
     }],
-    enabled: |c| c.deploykf_core.deploykf_istio_gateway.enabled,
-    namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.namespace.clone()),
-    extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.extra_manifests,
-    values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.values_overrides),
+    enabled: |c| c.deploykf_core.deploykf_istio_gateway.common.enabled,
+    namespace: |c| Some(c.deploykf_core.deploykf_istio_gateway.common.namespace.clone()),
+    extra_manifests: |c| &c.deploykf_core.deploykf_istio_gateway.common.extra_manifests,
+    values_overrides: |c| Some(&c.deploykf_core.deploykf_istio_gateway.common.values_overrides),
     patches: |c| &c.deploykf_core.deploykf_istio_gateway.patches,
     rules: crate::rules::gateway::check,
     derive,
@@ -63,7 +63,7 @@ fn contribute(config: &Config, index: Option<usize>) -> Contributions {
         return Contributions::default();
     };
     let gw = &view.component;
-    let istio = &config.deploykf_dependencies.istio.namespace;
+    let istio = &config.deploykf_dependencies.istio.common.namespace;
     Contributions {
         gateways: vec![GatewayContribution {
             id: match index {
@@ -73,11 +73,11 @@ fn contribute(config: &Config, index: Option<usize>) -> Contributions {
             primary: index.is_none(),
             auth: view.auth,
             principal: crate::facts::gateway_principal(gw),
-            pods: super::netpol::pods_in(&gw.namespace, &gw.gateway.selector_labels),
+            pods: super::netpol::pods_in(&gw.common.namespace, &gw.gateway.selector_labels),
         }],
         namespaces: (gw.apps.iter().map(|a| a.namespace.clone()))
             .chain(gw.gateway.namespace.clone())
-            .chain((gw.namespace == *istio).then(|| istio.clone()))
+            .chain((gw.common.namespace == *istio).then(|| istio.clone()))
             .collect(),
         ..Default::default()
     }
@@ -321,12 +321,12 @@ fn derive_one(input: &Input, install: &crate::facts::Facts) -> Part {
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let facts = &input.facts.gateway;
     let additional = input.index.is_some();
-    let auth_on = config.deploykf_core.deploykf_auth.enabled;
+    let auth_on = config.deploykf_core.deploykf_auth.common.enabled;
     let policies =
         super::auth::policies::derive(config, input.facts, &super::auth::issuer(config, install));
     let (main_routes, mut apps) = routes(input);
     let gateway_api = facts.gateway_api.then(|| gateway_api(input, &mut apps));
-    let in_istio_namespace = gw.namespace == input.facts.istio.namespace;
+    let in_istio_namespace = gw.common.namespace == input.facts.istio.namespace;
     // In Istio's root namespace, namespace-wide policies are mesh-wide
     // (`rules::gateway::check_root_namespace`): off unless asked for.
     let namespace_zero_trust = gw
@@ -356,7 +356,11 @@ fn derive_one(input: &Input, install: &crate::facts::Facts) -> Part {
         network_policies: network_policies(input, namespace_zero_trust),
         deployment: deployment(config),
         extra_manifests: input.extra_manifests.to_vec(),
-        identity_header_guard: identity_header_guard(config, &gw.gateway.name, &gw.namespace),
+        identity_header_guard: identity_header_guard(
+            config,
+            &gw.gateway.name,
+            &gw.common.namespace,
+        ),
         tenant_routes: super::tenant_routes::guard(config, facts),
         ambient: input.facts.istio.ambient,
         gateway_api,
@@ -452,7 +456,7 @@ fn routes(input: &Input) -> (Vec<Value>, Vec<AppModel>) {
             "/dex" => ("dex", DEX_PORT),
             _ => ("oauth2-proxy", OAUTH2_PROXY_PORT),
         };
-        let mut r = route(name, path, &service_host(name, &a.namespace), port);
+        let mut r = route(name, path, &service_host(name, &a.common.namespace), port);
         route_headers(&mut r, Some(&remove), hsts);
         main_routes.push((usize::MAX, path.to_string(), Value::Object(r)));
     }
@@ -532,7 +536,7 @@ fn deployment(config: &Config) -> GatewayDeploymentModel {
     // 86c9f01 manifests/charts/istio-control/istio-discovery/templates/
     // mutatingwebhook.yaml:88-106 `rev.object.`, :130-144 `object.`).
     let istio = &config.deploykf_dependencies.istio;
-    if gw.namespace == istio.namespace && !istio.revision.is_empty() {
+    if gw.common.namespace == istio.common.namespace && !istio.revision.is_empty() {
         pod_labels.insert("istio.io/rev".into(), istio.revision.clone());
     }
     pod_labels.extend(gw.gateway.selector_labels.clone());
@@ -697,15 +701,24 @@ fn gateway_api(input: &Input, apps: &mut [AppModel]) -> GatewayApiModel {
             "/dex" => ("dex", DEX_PORT),
             _ => ("oauth2-proxy", OAUTH2_PROXY_PORT),
         };
-        let rule = http_rule(name, path, name, &a.namespace, port, Some(&remove), hsts);
+        let rule = http_rule(
+            name,
+            path,
+            name,
+            &a.common.namespace,
+            port,
+            Some(&remove),
+            hsts,
+        );
         main_rules.push((usize::MAX, path.to_string(), rule));
         login_services.push(name);
     }
-    if gw.enabled && !login_services.is_empty() && a.namespace != gw.namespace {
+    if gw.common.enabled && !login_services.is_empty() && a.common.namespace != gw.common.namespace
+    {
         grants.push(reference_grant(
             "meshgen-gateway-login".into(),
-            &a.namespace,
-            &gw.namespace,
+            &a.common.namespace,
+            &gw.common.namespace,
             &login_services,
         ));
     }
@@ -734,11 +747,11 @@ fn gateway_api(input: &Input, apps: &mut [AppModel]) -> GatewayApiModel {
                 rule["timeouts"] = json!({"request": t});
             }
         }
-        if app.namespace != gw.namespace {
+        if app.namespace != gw.common.namespace {
             model.reference_grant = Some(reference_grant(
                 format!("meshgen-gateway-{}", app.name),
                 &app.namespace,
-                &gw.namespace,
+                &gw.common.namespace,
                 &[app.service.as_str()],
             ));
         }
@@ -771,7 +784,7 @@ fn gateway_api(input: &Input, apps: &mut [AppModel]) -> GatewayApiModel {
     GatewayApiModel {
         addresses: vec![json!({
             "type": "Hostname",
-            "value": service_host(&gw.gateway_service.name, &gw.namespace),
+            "value": service_host(&gw.gateway_service.name, &gw.common.namespace),
         })],
         listeners,
         redirect_route: Value::Object(redirect_route),

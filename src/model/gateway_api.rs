@@ -96,7 +96,7 @@ pub fn bundle(version: &str) -> Option<&'static Bundle> {
 /// see `rules::istio`).
 pub fn istio_minor_of(config: &Config) -> Option<(u64, u64)> {
     let istio = &config.deploykf_dependencies.istio;
-    if istio.enabled {
+    if istio.common.enabled {
         istio_minor(&istio.charts.istio_daemon.version)
     } else {
         istio_minor(
@@ -137,7 +137,7 @@ pub static COMPONENT: Descriptor = Descriptor {
     overrides: Overrides::Absent,
     fan_out: &[],
     // With the Istio meshgen installs; with yours, a prerequisite.
-    enabled: |c| c.deploykf_dependencies.istio.enabled && needed(c),
+    enabled: |c| c.deploykf_dependencies.istio.common.enabled && needed(c),
     // Cluster-scoped objects only.
     namespace: |_| Some(String::new()),
     extra_manifests: no_extra_manifests,

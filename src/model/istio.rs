@@ -43,11 +43,11 @@ pub static COMPONENT: Descriptor = Descriptor {
     delivery: Delivery::WEBHOOK_CHART,
     overrides: Overrides::Chart,
     fan_out: &[],
-    enabled: |c| c.deploykf_dependencies.istio.enabled,
-    namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
+    enabled: |c| c.deploykf_dependencies.istio.common.enabled,
+    namespace: |c| Some(c.deploykf_dependencies.istio.common.namespace.clone()),
     // Not in the chart, where Helm would evaluate them: see `istio_extra`.
     extra_manifests: crate::component::no_extra_manifests,
-    values_overrides: |c| Some(&c.deploykf_dependencies.istio.values_overrides),
+    values_overrides: |c| Some(&c.deploykf_dependencies.istio.common.values_overrides),
     patches: crate::component::no_patches,
     rules: crate::rules::istio::check,
     derive,
@@ -57,7 +57,12 @@ pub static COMPONENT: Descriptor = Descriptor {
     contribute: |c, _| {
         let i = &c.deploykf_dependencies.istio;
         crate::component::Contributions {
-            namespaces: i.enabled.then(|| i.namespace.clone()).into_iter().collect(),
+            namespaces: i
+                .common
+                .enabled
+                .then(|| i.common.namespace.clone())
+                .into_iter()
+                .collect(),
             ..Default::default()
         }
     },
@@ -310,7 +315,7 @@ pub fn chart(
     }
     let mut values = json!({
         "global": {
-            "istioNamespace": istio.namespace,
+            "istioNamespace": istio.common.namespace,
             "proxy": { "image": proxy_image, "clusterDomain": "cluster.local" },
             "proxy_init": { "image": proxy_image },
         },
@@ -341,7 +346,7 @@ pub fn chart(
         // `charts/ztunnel/values.yaml:58-63`).
         values[ZTUNNEL_ALIAS] = json!({
             "image": image,
-            "istioNamespace": istio.namespace,
+            "istioNamespace": istio.common.namespace,
             "revision": "",
         });
         // ztunnel takes no Telemetry: what istiod sends it (the workload
@@ -358,7 +363,10 @@ pub fn chart(
             values[ZTUNNEL_ALIAS]["logAsJson"] = json!(true);
         }
     }
-    deep_merge(&mut values, &Value::Object(istio.values_overrides.clone()));
+    deep_merge(
+        &mut values,
+        &Value::Object(istio.common.values_overrides.clone()),
+    );
 
     // What deployKF requires wins over meshConfig and valuesOverrides (the
     // rules stage has already warned about each conflict).

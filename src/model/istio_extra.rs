@@ -37,11 +37,11 @@ pub static COMPONENT: Descriptor = Descriptor {
     // is not rendered.
     enabled: |c| {
         let istio = &c.deploykf_dependencies.istio;
-        istio.enabled && !istio.extra_manifests.is_empty()
+        istio.common.enabled && !istio.common.extra_manifests.is_empty()
     },
-    namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
+    namespace: |c| Some(c.deploykf_dependencies.istio.common.namespace.clone()),
     // The Istio namespace is the chart's (`istio::COMPONENT` assumes it).
-    extra_manifests: |c| &c.deploykf_dependencies.istio.extra_manifests,
+    extra_manifests: |c| &c.deploykf_dependencies.istio.common.extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
     rules: crate::rules::none,

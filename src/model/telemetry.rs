@@ -51,7 +51,7 @@ pub static COMPONENT: Descriptor = Descriptor {
         let t = &c.deploykf_dependencies.istio.telemetry;
         t.metrics.prometheus_operator || t.dashboards.enabled
     },
-    namespace: |c| Some(c.deploykf_dependencies.istio.namespace.clone()),
+    namespace: |c| Some(c.deploykf_dependencies.istio.common.namespace.clone()),
     extra_manifests: no_extra_manifests,
     values_overrides: no_overrides,
     patches: crate::component::no_patches,
@@ -70,8 +70,8 @@ fn contribute(config: &Config, _: Option<usize>) -> crate::component::Contributi
     let i = &config.deploykf_dependencies.istio;
     crate::component::Contributions {
         extension_providers: crate::facts::telemetry::extension_providers(config),
-        namespaces: (!i.enabled)
-            .then(|| i.namespace.clone())
+        namespaces: (!i.common.enabled)
+            .then(|| i.common.namespace.clone())
             .into_iter()
             .collect(),
         ..Default::default()
@@ -285,7 +285,7 @@ fn model(config: &Config, facts: &Facts) -> TelemetryModel {
         },
         include_user_identity: t.access_logs.enabled
             && t.access_logs.include_user_identity
-            && config.deploykf_core.deploykf_auth.enabled,
+            && config.deploykf_core.deploykf_auth.common.enabled,
         tracing,
         prometheus_operator: t.metrics.prometheus_operator,
         ambient: facts.istio.ambient,
@@ -353,7 +353,7 @@ fn gateway_workloads(config: &Config) -> String {
     for view in crate::facts::gateways(config) {
         for (list, value) in [
             (&mut names, &view.component.gateway_service.name),
-            (&mut namespaces, &view.component.namespace),
+            (&mut namespaces, &view.component.common.namespace),
         ] {
             if !list.contains(value) {
                 list.push(value.clone());
@@ -388,7 +388,7 @@ fn gateway_workloads(config: &Config) -> String {
 /// pods (see [`gateway_workloads`]).
 pub fn edge_dashboard(config: &Config) -> String {
     let at_gateway = gateway_workloads(config);
-    let auth_ns = &config.deploykf_core.deploykf_auth.namespace;
+    let auth_ns = &config.deploykf_core.deploykf_auth.common.namespace;
     let panel =
         |id: u32, y: u32, title: &str, description: &str, unit: &str, targets: Vec<Value>| {
             json!({

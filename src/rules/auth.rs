@@ -178,7 +178,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
                 path.key("value"),
                 format!(
                     "a secret value would be written into the output: create a Secret in namespace `{}` and set `{}` (and `existingSecretKey`){}",
-                    a.namespace,
+                    a.common.namespace,
                     path.key("existingSecret"),
                     if path.to_string().ends_with("oidc.clientSecret") {
                         ""
@@ -195,7 +195,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
             );
         }
     }
-    if !a.enabled {
+    if !a.common.enabled {
         return;
     }
     // Missing, and not already reported (a `value`, or `generateSecret`
@@ -428,7 +428,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
 /// is a warning here. A `$VAR` reference is the user's to get right.
 pub fn check_redirect_uris(ctx: &super::Ctx, f: &mut super::Findings) {
     let a = &ctx.config.deploykf_core.deploykf_auth;
-    if !a.enabled || !a.dex.enabled {
+    if !a.common.enabled || !a.dex.enabled {
         return;
     }
     // dex's issuer is `{base}/dex` (model/auth), its callback `{issuer}/callback`.

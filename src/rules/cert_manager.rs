@@ -12,7 +12,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let cm = &config.deploykf_dependencies.cert_manager;
 
-    let signs_gateway = config.deploykf_core.deploykf_istio_gateway.enabled
+    let signs_gateway = config.deploykf_core.deploykf_istio_gateway.common.enabled
         && ctx.facts.gateway.certificate_managed;
     if signs_gateway && config.deploykf_dependencies.cert_manager.issuer_rendered() {
         f.warnings.push(ctx.warning(Code::SelfSignedCa,
@@ -27,7 +27,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // deployKF renders nothing of the cert-manager directory, issuer
     // included, when cert-manager is the user's.
     let key = format!("{CM}.clusterIssuer.enabled");
-    if !cm.enabled && cm.cluster_issuer.enabled && ctx.set_by_user(&key) {
+    if !cm.common.enabled && cm.cluster_issuer.enabled && ctx.set_by_user(&key) {
         f.warnings.push(ctx.warning(Code::NoEffect,
             &key,
             format!(

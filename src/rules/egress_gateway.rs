@@ -26,9 +26,9 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         ));
         return;
     }
-    let own = &crate::model::egress_gateway::COMPONENT;
+    let own = ctx.own.map(|d| d.id);
     for d in crate::registry::ALL {
-        if d.id == own.id || !(d.enabled)(ctx.config) {
+        if Some(d.id) == own || !(d.enabled)(ctx.config) {
             continue;
         }
         if (d.namespace)(ctx.config).as_deref() == Some(eg.namespace.as_str()) {

@@ -56,7 +56,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             &format!("{GW}.namespaceZeroTrust"),
             format!(
                 "your own gateway's namespace `{ns}` gets no namespace-wide deny-by-default or STRICT mTLS from meshgen (other workloads there keep the policies you give them); meshgen renders only policies that select the gateway pods: AuthorizationPolicy `{gw}`, `{login}` and `{deny}`, PeerAuthentication `{gw}` (PERMISSIVE); for zero trust there, add a deny-by-default AuthorizationPolicy and a STRICT PeerAuthentication yourself, or set `{GW}.namespaceZeroTrust` to true",
-                ns = gw.namespace,
+                ns = gw.common.namespace,
                 gw = facts.gateway.name,
                 login = n.login,
                 deny = n.require_jwt,
@@ -206,23 +206,23 @@ fn check_one(ctx: &Ctx, f: &mut Findings, v: &crate::facts::GatewayView, facts: 
 /// The login's namespace always gets both, so it may not be the root.
 fn check_root_namespace(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
-    let root = &config.deploykf_dependencies.istio.namespace;
+    let root = &config.deploykf_dependencies.istio.common.namespace;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let opt_in = "deploykf_dependencies.istio.meshWideStrictMtls";
-    if gw.namespace == *root && gw.namespace_zero_trust == Some(true) {
+    if gw.common.namespace == *root && gw.namespace_zero_trust == Some(true) {
         f.errors.push(ctx.error(
             &format!("{GW}.namespaceZeroTrust"),
             format!("the gateway namespace `{root}` is Istio's root namespace, where a namespace-wide `allow-nothing` AuthorizationPolicy and a STRICT PeerAuthentication apply to every workload of the mesh; set it to null or false (meshgen then renders only the policies that select the gateway pods); for STRICT mTLS across the mesh, opt in with `{opt_in}: true`"),
         ));
     }
-    if gw.namespace == *root && gw.namespace_pod_security.is_some() {
+    if gw.common.namespace == *root && gw.namespace_pod_security.is_some() {
         f.errors.push(ctx.error(
             &format!("{GW}.namespacePodSecurity"),
             format!("the gateway namespace `{root}` is Istio's namespace, whose Namespace object meshgen does not render (Istio's release or your Istio install creates it), so there is nothing to label; set it to null, and label `{root}` where it is created (with istio-cni or ambient its DaemonSets need the level \"privileged\" there)"),
         ));
     }
     let auth = &config.deploykf_core.deploykf_auth;
-    if auth.enabled && auth.namespace == *root {
+    if auth.common.enabled && auth.common.namespace == *root {
         f.errors.push(ctx.error(
             "deploykf_core.deploykf_auth.namespace",
             format!("`{root}` is Istio's root namespace: the login's namespace-wide `allow-nothing` AuthorizationPolicy and STRICT PeerAuthentication would apply to every workload of the mesh; choose a namespace of its own (the default is `deploykf-auth`)"),
@@ -350,7 +350,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
         .gateway
         .namespace
         .as_ref()
-        .filter(|ns| **ns != gw.namespace)
+        .filter(|ns| **ns != gw.common.namespace)
     {
         // A Gateway API Gateway's policies attach by `targetRefs` only in
         // the Gateway's own namespace (istio 1.30.3
@@ -358,7 +358,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
         // deployed beside it.
         f.errors.push(ctx.error(
             &format!("{GW}.gateway.namespace"),
-            format!("{api}: the Gateway must be in the gateway namespace `{}` (its policies attach by `targetRefs` in its own namespace only), got `{ns}`; set it to null, or set `{GW}.api` to istio", gw.namespace),
+            format!("{api}: the Gateway must be in the gateway namespace `{}` (its policies attach by `targetRefs` in its own namespace only), got `{ns}`; set it to null, or set `{GW}.api` to istio", gw.common.namespace),
         ));
     }
     let labels = &gw.gateway.selector_labels;
@@ -444,9 +444,9 @@ fn warn_namespace_wide_app_policies(ctx: &Ctx, f: &mut Findings) {
 /// profiles'.
 fn owned_namespaces(config: &crate::config::Config) -> Vec<String> {
     let core = &config.deploykf_core;
-    let mut owned = vec![core.deploykf_istio_gateway.namespace.clone()];
-    if core.deploykf_auth.enabled {
-        owned.push(core.deploykf_auth.namespace.clone());
+    let mut owned = vec![core.deploykf_istio_gateway.common.namespace.clone()];
+    if core.deploykf_auth.common.enabled {
+        owned.push(core.deploykf_auth.common.namespace.clone());
     }
     let pg = &core.deploykf_profiles_generator;
     if pg.enabled {
@@ -590,7 +590,7 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
                 }
             }
         }
-        if v.auth != GatewayAuth::None && !ctx.config.deploykf_core.deploykf_auth.enabled {
+        if v.auth != GatewayAuth::None && !ctx.config.deploykf_core.deploykf_auth.common.enabled {
             err(
                 f,
                 at(v, "auth"),

@@ -69,7 +69,7 @@ pub fn map(config: &Config, key: &str) -> Vec<Mapped> {
     }
     };
     let mut out = Vec::new();
-    for (top, chart) in &gw.values_overrides {
+    for (top, chart) in &gw.common.values_overrides {
         let at = base.key(top);
         let Some(chart) = chart.as_object().filter(|_| top == "gateway") else {
             if !is_empty(chart) {

@@ -27,7 +27,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let istio = &config.deploykf_dependencies.istio;
     {
         let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
-        if istio.enabled {
+        if istio.common.enabled {
             check_window(istio, &mut fail);
             let base = &istio.charts.istio_base.version;
             let daemon = &istio.charts.istio_daemon.version;
@@ -38,7 +38,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             );
             }
             let gateway = &gw.charts.istio_gateway;
-            if gw.enabled && gateway.enabled && &gateway.version != daemon {
+            if gw.common.enabled && gateway.enabled && &gateway.version != daemon {
                 fail(
                 format!("{GW}.charts.istioGateway.version"),
                 format!(
@@ -57,8 +57,9 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     check_init_container(ctx, f);
     // The Istio you run is known only as the version of the gateway meshgen
     // deploys, which your istiod must match.
-    let own_version = (!istio.enabled && gw.enabled && gw.charts.istio_gateway.enabled)
-        .then_some(gw.charts.istio_gateway.version.as_str());
+    let own_version =
+        (!istio.common.enabled && gw.common.enabled && gw.charts.istio_gateway.enabled)
+            .then_some(gw.charts.istio_gateway.version.as_str());
     if let Some(version) = own_version {
         f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
             &format!("{ISTIO}.enabled"),
@@ -68,7 +69,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         ));
         warn_old_own_istio(ctx, version, &mut f.warnings);
     }
-    if !istio.enabled {
+    if !istio.common.enabled {
         let refused = refuse_old_own_istio(ctx, own_version, &mut f.errors);
         if ctx.facts.istio.ambient && !refused {
             warn_own_istio_ambient(ctx, &mut f.warnings);
@@ -82,7 +83,7 @@ fn check_ambient(ctx: &Ctx, f: &mut Findings) {
     let istio = &ctx.config.deploykf_dependencies.istio;
     let mode = ctx.located(&format!("{ISTIO}.dataplaneMode"));
     let cni = format!("{ISTIO}.cni.enabled");
-    if istio.enabled && !istio.cni.enabled && ctx.set_by_user(&cni) {
+    if istio.common.enabled && !istio.cni.enabled && ctx.set_by_user(&cni) {
         f.errors.push(ctx.error(
             &cni,
             format!(
@@ -313,7 +314,7 @@ fn check_egress(ctx: &Ctx, f: &mut Findings) {
                 format!("is false, but {} is \"registry-only\" in ambient: ztunnel passes a connection to any address through, so each profile's NetworkPolicy is what keeps its pods from reaching hosts past the egress waypoint", ctx.located(&format!("{ISTIO}.egress.mode"))),
             ));
         }
-    } else if !istio.enabled {
+    } else if !istio.common.enabled {
         f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
             &format!("{ISTIO}.egress.mode"),
             "\"registry-only\" with your own Istio: meshgen renders each profile's ServiceEntries, and your mesh config must set `outboundTrafficPolicy: {mode: REGISTRY_ONLY}`, which meshgen can not see".to_string(),

@@ -24,7 +24,7 @@ pub mod size;
 pub mod telemetry;
 
 use crate::code::Code;
-use crate::component::Overrides;
+use crate::component::{Descriptor, Overrides};
 use crate::config::Config;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::facts::Facts;
@@ -58,11 +58,16 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
         facts: &facts,
         values,
         sources,
+        own: None,
     };
     let mut found = Findings::default();
     gitops::check(&ctx, &mut found);
     size::check(values, sources, &mut found.errors);
     for d in ALL {
+        let ctx = Ctx {
+            own: Some(d),
+            ..ctx
+        };
         (d.rules)(&ctx, &mut found);
         if let Overrides::Unused(why) = d.overrides {
             if (d.values_overrides)(&config).is_some_and(|o| !o.is_empty()) {
@@ -207,6 +212,11 @@ pub struct Ctx<'a> {
     pub facts: &'a Facts,
     pub values: &'a Values,
     pub sources: &'a SourceMap,
+    /// The component whose rules these are (`None` for the rules of the
+    /// whole install, `gitops`): a rule that compares its component with
+    /// the others' reads it here, not in the model stage, which runs
+    /// later.
+    pub own: Option<&'static Descriptor>,
 }
 
 impl Ctx<'_> {
@@ -282,5 +292,34 @@ pub(crate) fn located(values: &Values, sources: &SourceMap, path: &ValuePath) ->
     match values.origin_of(path) {
         Some(o) => format!("`{path}` at {}", sources.display(o)),
         None => format!("`{path}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The rules stage reads the config, the facts and the descriptors
+    /// (through `registry`), never the model stage, which runs after it:
+    /// no file of `src/rules/` names a model module (one-way pipeline).
+    #[test]
+    fn the_rules_import_no_model_module() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/rules");
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .collect();
+        files.sort();
+        assert!(files.len() > 10, "read {dir}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Spelt in parts, so that this file does not name them.
+            for stage in [["crate", "model"], ["super::super", "model"]].map(|s| s.join("::")) {
+                assert!(
+                    !text.contains(&stage),
+                    "{} names {stage}: the rules run before the model",
+                    file.display()
+                );
+            }
+        }
     }
 }

@@ -374,7 +374,7 @@ fn idp_groups_never_delivered(config: &Config) -> Option<String> {
         .deploykf_profiles_generator
         .idp_groups
         .claim;
-    if !a.enabled {
+    if !a.common.enabled {
         return Some("`deploykf_core.deploykf_auth.enabled` is false, so no request carries a verified token".into());
     }
     if !a.dex.enabled {

@@ -38,7 +38,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     }
     refuse_own_istio_without_telemetry_v1(ctx, f);
     let auth = &ctx.config.deploykf_core.deploykf_auth;
-    if t.access_logs.enabled && t.access_logs.include_user_identity && !auth.enabled {
+    if t.access_logs.enabled && t.access_logs.include_user_identity && !auth.common.enabled {
         f.warnings.push(ctx.warning(Code::NoEffect,
             &format!("{TELEMETRY}.accessLogs.includeUserIdentity"),
             format!(
@@ -62,7 +62,7 @@ fn refuse_own_istio_without_telemetry_v1(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let istio = &config.deploykf_dependencies.istio;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
-    if istio.enabled || !gw.enabled {
+    if istio.common.enabled || !gw.common.enabled {
         return;
     }
     let version = &gw.charts.istio_gateway.version;

@@ -42,10 +42,10 @@ pub static COMPONENT: Descriptor = Descriptor {
         collection: &["generated_secrets"],
         within: None,
     }],
-    enabled: |c| c.deploykf_core.deploykf_auth.enabled,
-    namespace: |c| Some(c.deploykf_core.deploykf_auth.namespace.clone()),
-    extra_manifests: |c| &c.deploykf_core.deploykf_auth.extra_manifests,
-    values_overrides: |c| Some(&c.deploykf_core.deploykf_auth.values_overrides),
+    enabled: |c| c.deploykf_core.deploykf_auth.common.enabled,
+    namespace: |c| Some(c.deploykf_core.deploykf_auth.common.namespace.clone()),
+    extra_manifests: |c| &c.deploykf_core.deploykf_auth.common.extra_manifests,
+    values_overrides: |c| Some(&c.deploykf_core.deploykf_auth.common.values_overrides),
     patches: |c| &c.deploykf_core.deploykf_auth.patches,
     rules: |ctx, f| {
         crate::rules::auth::check(ctx.config, ctx.values, ctx.sources, &mut f.errors);
@@ -66,7 +66,7 @@ fn contribute(config: &Config, _: Option<usize>) -> crate::component::Contributi
         ..Default::default()
     };
     let a = &config.deploykf_core.deploykf_auth;
-    if a.enabled && a.dex.enabled {
+    if a.common.enabled && a.dex.enabled {
         // dex's keys are fetched by the gateway's proxy through the mesh
         // (mTLS), not by istiod: istiod is outside the mesh and dex's
         // STRICT mTLS would refuse it. External issuers are still fetched
@@ -81,7 +81,7 @@ fn contribute(config: &Config, _: Option<usize>) -> crate::component::Contributi
 /// (oauth2-proxy as Envoy's ext-authz service); `None` with auth off.
 fn ext_authz_provider(config: &Config) -> Option<Value> {
     let a = &config.deploykf_core.deploykf_auth;
-    if !a.enabled {
+    if !a.common.enabled {
         return None;
     }
     let scheme = if config
@@ -98,7 +98,7 @@ fn ext_authz_provider(config: &Config) -> Option<Value> {
     Some(serde_json::json!({
         "name": a.extension_provider.name,
         "envoyExtAuthzHttp": {
-            "service": crate::facts::service_host("oauth2-proxy", &a.namespace),
+            "service": crate::facts::service_host("oauth2-proxy", &a.common.namespace),
             "port": OAUTH2_PROXY_PORT,
             // `accept`: oauth2-proxy answers 401 to `application/json`
             // (API) requests instead of a login redirect.
@@ -423,7 +423,7 @@ fn derive(input: &Input) -> Part {
     let config = input.config;
     let facts = input.facts;
     let a = &config.deploykf_core.deploykf_auth;
-    let ns = &a.namespace;
+    let ns = &a.common.namespace;
     let issuer = issuer(config, facts);
     let mut generated = Generated::default();
     let dex = a
@@ -445,7 +445,7 @@ fn derive(input: &Input) -> Part {
         .map(|p| format!("{}{}", pg.profile_defaults.profile_name_prefix, p.name))
         .collect();
     Part::of(&AuthModel {
-        enabled: a.enabled,
+        enabled: a.common.enabled,
         namespace: ns.clone(),
         issuer,
         dex,

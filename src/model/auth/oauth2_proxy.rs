@@ -20,7 +20,7 @@ pub(super) fn derive(
 ) -> ServerModel {
     let a = &config.deploykf_core.deploykf_auth;
     let o = &a.oauth2_proxy;
-    let dex_internal = super::dex_internal_url(&a.namespace);
+    let dex_internal = super::dex_internal_url(&a.common.namespace);
     let mut cfg: Vec<(&str, Value)> = vec![
         ("provider", json!("oidc")),
         ("oidc_issuer_url", json!(issuer)),

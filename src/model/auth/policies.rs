@@ -93,7 +93,7 @@ pub fn derive(config: &Config, facts: &Facts, issuer: &str) -> Policies {
     if a.dex.enabled {
         user_rule["jwksUri"] = json!(format!(
             "{}{}",
-            super::dex_internal_url(&a.namespace).trim_end_matches("/dex"),
+            super::dex_internal_url(&a.common.namespace).trim_end_matches("/dex"),
             super::DEX_KEYS_PATH
         ));
         let mut aud = vec![a.dex.clients.oauth2_proxy.client_id.clone()];
@@ -118,7 +118,7 @@ pub fn derive(config: &Config, facts: &Facts, issuer: &str) -> Policies {
     ));
     if a.m2m.enabled {
         let jwks_uri = if a.m2m.jwks_uri.is_empty() {
-            super::jwks_relay_url(&a.namespace)
+            super::jwks_relay_url(&a.common.namespace)
         } else {
             a.m2m.jwks_uri.clone()
         };
