@@ -40,6 +40,7 @@
 //! `tests/auth/matrix.rs` checks every cell of the golden cases against
 //! a concrete request replayed through the request model.
 
+use super::rule::Rule;
 use super::tree::Tree;
 use serde::Serialize;
 use serde_json::Value;
@@ -412,27 +413,6 @@ enum At<'a> {
     Ztunnel,
 }
 
-fn istio_match(pattern: &str, value: &str) -> bool {
-    if pattern == "*" {
-        return !value.is_empty();
-    }
-    if let Some(p) = pattern.strip_suffix('*') {
-        return value.starts_with(p);
-    }
-    if let Some(s) = pattern.strip_prefix('*') {
-        return value.ends_with(s);
-    }
-    value == pattern
-}
-
-fn any_match<S: AsRef<str>>(list: &Value, values: &[S]) -> bool {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|p| values.iter().any(|v| istio_match(p, v.as_ref())))
-}
-
 // ztunnel's lowering of rules (`authorization.go:481-489,599-603`), as
 // the request model applies it.
 use super::ambient::{has_l7, ztunnel_rule};
@@ -477,87 +457,31 @@ fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<Strin
     None
 }
 
-fn source_namespace(principal: &str) -> Option<String> {
+pub(super) fn source_namespace(principal: &str) -> Option<String> {
     principal
         .strip_prefix("cluster.local/ns/")
         .and_then(|p| p.split('/').next())
         .map(String::from)
 }
 
-/// Whether a rule's `to` admits a GET of `path` on pod port `port` to
-/// `host` (`None`: at a workload, where no `hosts` condition holds).
-/// An unknown port (a profile's pods, an app whose Service is not in the
-/// tree) is taken to be the one a rule names.
-fn to_matches(rule: &Value, host: Option<&str>, path: &str, port: Option<&str>) -> bool {
-    let (host, path, port, get): (&[&str], &[&str], &[&str], &[&str]) =
-        (host.as_slice(), &[path], port.as_slice(), &["GET"]);
-    rule.get("to").is_none_or(|to| {
-        to.as_array().into_iter().flatten().any(|t| {
-            // Each field the operation has, not a lookup of every field
-            // it may have (issue 31: asked for every subject).
-            t["operation"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .all(|(k, l)| match k.as_str() {
-                    "hosts" => any_match(l, host),
-                    "notHosts" => !any_match(l, host),
-                    "paths" => any_match(l, path),
-                    "notPaths" => !any_match(l, path),
-                    "methods" => any_match(l, get),
-                    "notMethods" => !any_match(l, get),
-                    "ports" => port.is_empty() || any_match(l, port),
-                    "notPorts" => port.is_empty() || !any_match(l, port),
-                    _ => true,
-                })
-        })
-    })
-}
-
-/// Whether a rule's `from` admits a caller of mTLS identity `principal`
-/// (`None`: outside the mesh, as a client of the gateway) with the token
-/// `verified` (issuer, claims), if any.
-fn from_matches(rule: &Value, principal: Option<&str>, verified: Option<(&str, &Value)>) -> bool {
-    let principals = principal.as_slice();
-    // Made only when a rule asks (issue 31: asked for every subject).
-    let ns = || principal.and_then(source_namespace);
-    let request_principal =
-        || verified.map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()));
-    rule.get("from").is_none_or(|from| {
-        from.as_array().into_iter().flatten().any(|f| {
-            f["source"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .all(|(k, l)| match k.as_str() {
-                    "principals" => any_match(l, principals),
-                    "notPrincipals" => !any_match(l, principals),
-                    "namespaces" => any_match(l, ns().as_slice()),
-                    "notNamespaces" => !any_match(l, ns().as_slice()),
-                    "requestPrincipals" => any_match(l, request_principal().as_slice()),
-                    "notRequestPrincipals" => !any_match(l, request_principal().as_slice()),
-                    _ => true,
-                })
-        })
-    })
-}
-
 /// Whether `rule` matches `req` at a profile's workload (method `GET`).
-fn rule_matches(rule: &Value, req: &Req, verified: Option<(&str, &Value)>) -> bool {
+fn rule_matches(rule: &Rule, req: &Req, verified: Option<(&str, &Value)>) -> bool {
     // Each part only when the ones before hold: a profile's users are
     // asked of every rule, and most fail at `from` (issue 31).
-    from_matches(rule, Some(&req.principal), verified)
-        && to_matches(rule, None, &req.path, req.port.as_deref())
-        && rule["when"].as_array().into_iter().flatten().all(|w| {
-            let v = attribute(
-                req,
-                verified.map(|(_, c)| c),
-                w["key"].as_str().unwrap_or_default(),
-            )
-            .unwrap_or_default();
-            w.get("values").is_none_or(|l| any_match(l, &v))
-                && w.get("notValues").is_none_or(|l| !any_match(l, &v))
-        })
+    rule.from_ok(Some(&req.principal), verified)
+        && rule.to_ok(None, &req.path, req.port.as_deref())
+        && rule
+            .when
+            .iter()
+            .all(|w| w.holds(&attribute(req, verified.map(|(_, c)| c), &w.key).unwrap_or_default()))
+}
+
+/// An ALLOW or DENY AuthorizationPolicy as enforced at one point: its
+/// rules read once (`None`: a rule ztunnel never matches).
+struct Policy<'a> {
+    obj: Obj<'a>,
+    action: &'a str,
+    rules: Vec<Option<Rule>>,
 }
 
 /// Policies of one kind found for one enforcement point.
@@ -576,6 +500,8 @@ struct Namespace<'a> {
     /// [`Self::policies`] by kind and where enforced, each found once:
     /// every subject's requests ask for them again.
     found: RefCell<Vec<Found<'a>>>,
+    /// [`Self::enforced`] by where enforced, each read once.
+    read: RefCell<Vec<(At<'a>, Rc<[Policy<'a>]>)>>,
 }
 
 impl<'a> Namespace<'a> {
@@ -596,6 +522,7 @@ impl<'a> Namespace<'a> {
             pods,
             labels,
             found: RefCell::new(Vec::new()),
+            read: RefCell::new(Vec::new()),
         }
     }
 
@@ -634,6 +561,36 @@ impl<'a> Namespace<'a> {
         let p: Rc<[Obj<'a>]> = self.find_policies(kind, at).into();
         self.found.borrow_mut().push((kind, at, p.clone()));
         p
+    }
+
+    /// The ALLOW and DENY AuthorizationPolicies enforced at `at`, their
+    /// rules as enforced there: at ztunnel, a rule with HTTP attributes
+    /// lowered (`ambient::ztunnel_rule`).
+    fn enforced(&self, at: At<'a>) -> Rc<[Policy<'a>]> {
+        if let Some((_, p)) = self.read.borrow().iter().find(|(a, _)| *a == at) {
+            return p.clone();
+        }
+        let read: Rc<[Policy<'a>]> = (self.policies("AuthorizationPolicy", at).iter())
+            .map(|o| {
+                let action = o.spec()["action"].as_str().unwrap_or("ALLOW");
+                let rules = (o.spec()["rules"].as_array().into_iter().flatten())
+                    .map(|r| {
+                        if at == At::Ztunnel && has_l7(r) {
+                            ztunnel_rule(r, action).map(|r| Rule::new(&r))
+                        } else {
+                            Some(Rule::new(r))
+                        }
+                    })
+                    .collect();
+                Policy {
+                    obj: *o,
+                    action,
+                    rules,
+                }
+            })
+            .collect();
+        self.read.borrow_mut().push((at, read.clone()));
+        read
     }
 
     fn find_policies(&self, kind: &str, at: At) -> Vec<Obj<'a>> {
@@ -683,33 +640,28 @@ impl<'a> Namespace<'a> {
                 }
             }
         }
-        let aps = self.policies("AuthorizationPolicy", at);
-        // Whether a rule of `p` matches, as enforced at `at`.
-        let hit = |p: &Obj<'a>, action: &str| -> bool {
-            p.spec()["rules"].as_array().into_iter().flatten().any(|r| {
-                if at == At::Ztunnel && has_l7(r) {
-                    ztunnel_rule(r, action).is_some_and(|r| rule_matches(&r, req, verified))
-                } else {
-                    rule_matches(r, req, verified)
-                }
-            })
+        let aps = self.enforced(at);
+        let hit = |p: &Policy| {
+            p.rules
+                .iter()
+                .flatten()
+                .any(|r| rule_matches(r, req, verified))
         };
-        let action = |p: &Obj<'a>| p.spec()["action"].as_str().unwrap_or("ALLOW");
-        for p in aps.iter().filter(|p| action(p) == "DENY") {
-            if hit(p, "DENY") {
-                return (false, vec![p.id()]);
+        for p in aps.iter().filter(|p| p.action == "DENY") {
+            if hit(p) {
+                return (false, vec![p.obj.id()]);
             }
         }
-        let allow: Vec<&Obj> = aps.iter().filter(|p| action(p) == "ALLOW").collect();
+        let allow: Vec<&Policy> = aps.iter().filter(|p| p.action == "ALLOW").collect();
         if allow.is_empty() {
             return (true, Vec::new());
         }
         for p in &allow {
-            if hit(p, "ALLOW") {
-                return (true, vec![p.id()]);
+            if hit(p) {
+                return (true, vec![p.obj.id()]);
             }
         }
-        (false, allow.iter().map(|p| p.id()).collect())
+        (false, allow.iter().map(|p| p.obj.id()).collect())
     }
 
     /// Whether `req` reaches a workload of the namespace, on the way that
@@ -1497,16 +1449,21 @@ fn in_file_order<'a>(a: &'a Tree, b: &'a Tree) -> Vec<(&'a str, Obj<'a>)> {
 /// then the apps, then the profiles a few hundred at a time; the cells are the same (issue 31: at 10,000 profiles,
 /// 800,000 cells and every profile's objects were 1.2 GiB).
 ///
-/// Each file is read twice. First light ([`super::tree::LIGHT`]): a file
-/// whose objects are all of one namespace and of [`LOCAL_KINDS`] is a
-/// profile's own, and only what the notes and the profile list read of
-/// it is kept; any other file is read in full ([`super::tree::SELECT`])
-/// and kept. A namespace whose own files are read again in full before
-/// any cell: one that is no profile, the gateway's, the root namespace,
-/// or one an app routes to (what the apps' cells read). Then, a part of
-/// profiles at a time, each profile's own files are read in full, its
-/// cells computed from them and the kept files' objects of its namespace
-/// (in the tree's order), and dropped.
+/// A tree on disk is read once (issue 31). Each file is parsed for what
+/// the matrix reads ([`super::tree::SELECT`]); a file whose objects are
+/// all of one namespace and of [`LOCAL_KINDS`] is a profile's own: only
+/// what the notes and the profile list read of it is kept as objects,
+/// and all of it as compact JSON, read back for its profile's cells (the
+/// objects themselves of 10,000 profiles were 700 MiB; their JSON is
+/// 80 MB). Any other file is kept. A render's files are in memory: each
+/// is read light first ([`super::tree::LIGHT`]) and a profile's own
+/// again in full for its cells, since their JSON beside the render's
+/// text was more than 300 MiB. A namespace whose own files are read in
+/// full before any cell: one that is no profile, the gateway's, the root
+/// namespace, or one an app routes to (what the apps' cells read). Then,
+/// a part of profiles at a time, each profile's own objects are read,
+/// its cells computed from them and the kept files' objects of its
+/// namespace (in the tree's order), and dropped.
 pub fn compute_in_parts(
     lazy: &super::tree::Lazy,
     with: Tree,
@@ -1516,13 +1473,20 @@ pub fn compute_in_parts(
     use rayon::prelude::*;
     enum Read {
         Whole(Vec<Value>),
-        Own(String, Vec<Value>),
+        /// A profile's own file: what is read before the cells, and, when
+        /// read in full, all of its objects as compact JSON.
+        Own(String, Vec<Value>, Option<Vec<u8>>),
     }
+    // A file on disk is read once, in full; a render's, in memory, is
+    // read light first and again in full for its profile's cells (their
+    // JSON beside the render's text is more than 300 MiB).
+    let once = lazy.on_disk();
+    let first = if once { SELECT } else { LIGHT };
     let read = lazy
         .keys()
         .par_iter()
         .map(|key| {
-            let Some(docs) = lazy.objects(key, Some(LIGHT))? else {
+            let Some(docs) = lazy.objects(key, Some(first))? else {
                 return Ok(None);
             };
             let objs: Vec<Obj> = docs.iter().map(Obj::new).collect();
@@ -1538,13 +1502,18 @@ pub fn compute_in_parts(
             Ok(Some(match own {
                 Some(ns) => {
                     let keep = objs.iter().map(light_kept).collect::<Vec<_>>();
+                    let json = once
+                        .then(|| serde_json::to_vec(&docs))
+                        .transpose()
+                        .map_err(|e| format!("{key}: {e}"))?;
                     let kept = docs
                         .into_iter()
                         .zip(keep)
                         .filter_map(|(d, k)| k.then_some(d))
                         .collect();
-                    (key.clone(), Read::Own(ns, kept))
+                    (key.clone(), Read::Own(ns, kept, json))
                 }
+                None if once => (key.clone(), Read::Whole(docs)),
                 None => (
                     key.clone(),
                     Read::Whole(lazy.objects(key, Some(SELECT))?.unwrap_or_default()),
@@ -1556,17 +1525,28 @@ pub fn compute_in_parts(
     let mut whole: Tree = BTreeMap::new();
     let mut light: Tree = BTreeMap::new();
     let mut own: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut packed: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for (key, r) in read.into_iter().flatten() {
         match r {
             Read::Whole(docs) => {
                 whole.insert(key, docs);
             }
-            Read::Own(ns, docs) => {
+            Read::Own(ns, docs, json) => {
                 light.insert(key.clone(), docs);
+                if let Some(json) = json {
+                    packed.insert(key.clone(), json);
+                }
                 own.entry(ns).or_default().push(key);
             }
         }
     }
+    // A profile's own file in full: its JSON, or the file read again.
+    let unpack = |key: &str| -> Result<Vec<Value>, String> {
+        match packed.get(key) {
+            Some(json) => serde_json::from_slice(json).map_err(|e| format!("{key}: {e}")),
+            None => Ok(lazy.objects(key, Some(SELECT))?.unwrap_or_default()),
+        }
+    };
     // The `--with` files, over any of the tree's of the same name.
     for (key, docs) in with {
         if light.remove(&key).is_some() {
@@ -1597,9 +1577,7 @@ pub fn compute_in_parts(
     for ns in again {
         for key in own.remove(&ns).unwrap_or_default() {
             light.remove(&key);
-            if let Some(docs) = lazy.objects(&key, Some(SELECT)).map_err(PartsError::Tree)? {
-                whole.insert(key, docs);
-            }
+            whole.insert(key.clone(), unpack(&key).map_err(PartsError::Tree)?);
         }
     }
     // As `compute_of`, over the kept objects.
@@ -1651,9 +1629,7 @@ pub fn compute_in_parts(
             .map(|name| {
                 let mut docs: Vec<(&str, Vec<Value>)> = Vec::new();
                 for key in own.get(*name).into_iter().flatten() {
-                    if let Some(d) = lazy.objects(key, Some(SELECT))? {
-                        docs.push((key.as_str(), d));
-                    }
+                    docs.push((key.as_str(), unpack(key)?));
                 }
                 let mut mine: Vec<(&str, Obj)> = by_ns.get(name).cloned().unwrap_or_default();
                 mine.extend(
@@ -1713,11 +1689,11 @@ struct GwReq<'a> {
 }
 
 fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
-    let from_ok = from_matches(rule, None, req.verified);
-    let to_ok = to_matches(rule, Some(req.host), req.path, Some(&req.port));
-    let when_ok = rule["when"].as_array().into_iter().flatten().all(|w| {
-        let key = w["key"].as_str().unwrap_or_default();
-        let v: Vec<String> = if key == "request.headers[authorization]" {
+    let rule = Rule::new(rule);
+    let from_ok = rule.from_ok(None, req.verified);
+    let to_ok = rule.to_ok(Some(req.host), req.path, Some(&req.port));
+    let when_ok = rule.when.iter().all(|w| {
+        let v: Vec<String> = if &*w.key == "request.headers[authorization]" {
             if req.authorization {
                 vec!["Bearer x".into()]
             } else {
@@ -1732,10 +1708,9 @@ fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
                 port: None,
             };
             // The identity headers are the gateway's to set, after.
-            attribute(&none, req.verified.map(|(_, c)| c), key).unwrap_or_default()
+            attribute(&none, req.verified.map(|(_, c)| c), &w.key).unwrap_or_default()
         };
-        w.get("values").is_none_or(|l| any_match(l, &v))
-            && w.get("notValues").is_none_or(|l| !any_match(l, &v))
+        w.holds(&v)
     });
     from_ok && to_ok && when_ok
 }

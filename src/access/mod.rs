@@ -33,6 +33,7 @@ pub mod matrix;
 pub mod netpol;
 pub mod network;
 pub mod routing;
+pub mod rule;
 pub mod sidecar;
 pub mod tree;
 

@@ -129,6 +129,12 @@ impl<'a> Lazy<'a> {
         &self.keys
     }
 
+    /// Whether the files are on disk: each read of one reads it again
+    /// (a render's are in memory).
+    pub fn on_disk(&self) -> bool {
+        matches!(self.from, LazyFrom::Dir(_))
+    }
+
     /// The objects of file `key`, built in full or only the parts of
     /// `select`; `None`: left out (a render's file that is not YAML).
     pub fn objects(
