@@ -1623,7 +1623,7 @@ pub fn compute_in_parts(
     }
     each(Part::Cells(&first))?;
     drop(first);
-    for chunk in names.chunks(PART) {
+    let part = |chunk: &[&str]| -> Result<Matrix, String> {
         let cells = chunk
             .par_iter()
             .map(|name| {
@@ -1648,9 +1648,8 @@ pub fn compute_in_parts(
                 profile_cells(&ns, &ctxs, &ambient_ns, &mut out);
                 Ok(out)
             })
-            .collect::<Result<Vec<BTreeMap<_, _>>, String>>()
-            .map_err(PartsError::Tree)?;
-        let m = Matrix {
+            .collect::<Result<Vec<BTreeMap<_, _>>, String>>()?;
+        Ok(Matrix {
             cells: cells.into_iter().flatten().collect(),
             targets: chunk
                 .iter()
@@ -1661,10 +1660,26 @@ pub fn compute_in_parts(
                 .collect(),
             notes: Vec::new(),
             several,
+        })
+    };
+    // Each part is handed out while the next is computed.
+    std::thread::scope(|s| {
+        let mut ready: Option<std::thread::ScopedJoinHandle<Result<Matrix, String>>> = None;
+        let mut give = |h: std::thread::ScopedJoinHandle<Result<Matrix, String>>| {
+            let m = h
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                .map_err(PartsError::Tree)?;
+            each(Part::Cells(&m)).map_err(PartsError::Write)
         };
-        each(Part::Cells(&m))?;
-    }
-    Ok(())
+        for chunk in names.chunks(PART) {
+            let next = s.spawn(|| part(chunk));
+            if let Some(h) = ready.replace(next) {
+                give(h)?;
+            }
+        }
+        ready.map_or(Ok(()), give)
+    })
 }
 
 /// The namespace whose objects `o` is among, as `compute_of` groups
