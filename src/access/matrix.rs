@@ -44,6 +44,7 @@ use super::rule::Rule;
 use super::tree::Tree;
 use serde::Serialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -391,18 +392,42 @@ fn gateway_principals(ctxs: &[Context]) -> Vec<&str> {
     ctxs.iter().map(|c| c.gateway.as_str()).collect()
 }
 
-/// A request at a profile's enforcement point.
+/// A request at a profile's enforcement point, borrowing from its
+/// [`Caller`] (issue 31: a profile's every subject asks twice).
 #[derive(Debug, Clone)]
-struct Req {
+struct Req<'r> {
     /// The caller's SPIFFE principal (mTLS).
-    principal: String,
-    headers: BTreeMap<String, String>,
+    principal: Cow<'r, str>,
+    /// The header the gateway set: (lowercase name, value).
+    header: Option<(&'r str, &'r str)>,
     /// A token: (issuer, claims).
-    token: Option<(String, Value)>,
-    path: String,
+    token: Option<(&'r str, &'r Value)>,
+    path: &'r str,
     /// The pod port, when known (an app's `targetPort`); unknown, a rule's
     /// `ports` or `notPorts` is taken to hold.
-    port: Option<String>,
+    port: Option<&'r str>,
+}
+
+/// How a subject comes to a profile: through a gateway, with the header
+/// and the token it forwards, or from a pod (`captured`: by ambient).
+struct Caller {
+    principal: String,
+    header: Option<(String, String)>,
+    token: Option<(String, Value)>,
+    from_gateway: bool,
+    captured: bool,
+}
+
+impl Caller {
+    fn to<'r>(&'r self, path: &'r str) -> Req<'r> {
+        Req {
+            principal: Cow::Borrowed(&self.principal),
+            header: self.header.as_ref().map(|(n, v)| (n.as_str(), v.as_str())),
+            token: self.token.as_ref().map(|(i, c)| (i.as_str(), c)),
+            path,
+            port: None,
+        }
+    }
 }
 
 /// Where a profile's policies are enforced.
@@ -419,22 +444,31 @@ use super::ambient::{has_l7, ztunnel_rule};
 
 /// The values of a `when` key for `req` (`verified`: the token's claims
 /// when a RequestAuthentication verified it). `None`: not modelled.
-fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<String>> {
+fn attribute<'a>(
+    req: &'a Req,
+    verified: Option<&'a Value>,
+    key: &str,
+) -> Option<Vec<Cow<'a, str>>> {
     if key == "source.namespace" {
-        return Some(source_namespace(&req.principal).into_iter().collect());
+        return Some(
+            source_ns(&req.principal)
+                .map(Cow::Borrowed)
+                .into_iter()
+                .collect(),
+        );
     }
     if key == "source.principal" {
-        return Some(vec![req.principal.clone()]);
+        return Some(vec![Cow::Borrowed(&req.principal)]);
     }
     if let Some(h) = key
         .strip_prefix("request.headers[")
         .and_then(|k| k.strip_suffix(']'))
     {
+        // Header names are case-insensitive; the gateway's is lowercase.
         return Some(
-            req.headers
-                .get(&h.to_ascii_lowercase())
-                .into_iter()
-                .cloned()
+            (req.header.into_iter())
+                .filter(|(n, _)| h.eq_ignore_ascii_case(n))
+                .map(|(_, v)| Cow::Borrowed(v))
                 .collect(),
         );
     }
@@ -442,14 +476,15 @@ fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<Strin
         .strip_prefix("request.auth.claims[")
         .and_then(|k| k.strip_suffix(']'))
     {
-        return Some(super::sidecar::claim_values(verified, c));
+        let values = super::sidecar::claim_values(verified, c);
+        return Some(values.into_iter().map(Cow::Owned).collect());
     }
     if key == "request.auth.audiences" {
         return Some(match verified.map(|c| &c["aud"]) {
-            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::String(s)) => vec![Cow::Borrowed(s.as_str())],
             Some(Value::Array(a)) => a
                 .iter()
-                .filter_map(|v| v.as_str().map(String::from))
+                .filter_map(|v| v.as_str().map(Cow::Borrowed))
                 .collect(),
             _ => Vec::new(),
         });
@@ -457,11 +492,15 @@ fn attribute(req: &Req, verified: Option<&Value>, key: &str) -> Option<Vec<Strin
     None
 }
 
-pub(super) fn source_namespace(principal: &str) -> Option<String> {
+/// The namespace of a SPIFFE principal.
+pub(super) fn source_ns(principal: &str) -> Option<&str> {
     principal
         .strip_prefix("cluster.local/ns/")
         .and_then(|p| p.split('/').next())
-        .map(String::from)
+}
+
+fn source_namespace(principal: &str) -> Option<String> {
+    source_ns(principal).map(String::from)
 }
 
 /// Whether `rule` matches `req` at a profile's workload (method `GET`).
@@ -469,7 +508,7 @@ fn rule_matches(rule: &Rule, req: &Req, verified: Option<(&str, &Value)>) -> boo
     // Each part only when the ones before hold: a profile's users are
     // asked of every rule, and most fail at `from` (issue 31).
     rule.from_ok(Some(&req.principal), verified)
-        && rule.to_ok(None, &req.path, req.port.as_deref())
+        && rule.to_ok(None, req.path, req.port)
         && rule
             .when
             .iter()
@@ -624,17 +663,17 @@ impl<'a> Namespace<'a> {
         let mut verified = None;
         if at != At::Ztunnel {
             let ras = self.policies("RequestAuthentication", at);
-            if let Some((iss, claims)) = &req.token {
+            if let Some((iss, claims)) = req.token {
                 if !ras.is_empty() {
                     let listed = ras.iter().find(|ra| {
                         ra.spec()["jwtRules"]
                             .as_array()
                             .into_iter()
                             .flatten()
-                            .any(|r| r["issuer"] == iss.as_str())
+                            .any(|r| r["issuer"] == iss)
                     });
                     match listed {
-                        Some(_) => verified = Some((iss.as_str(), claims)),
+                        Some(_) => verified = Some((iss, claims)),
                         None => return (false, ras.iter().map(|r| r.id()).collect()),
                     }
                 }
@@ -682,7 +721,7 @@ impl<'a> Namespace<'a> {
             let (ok, b) = self.authorize(req, At::Waypoint(w));
             if ok {
                 let mut hop = req.clone();
-                hop.principal = format!("cluster.local/ns/{}/sa/{w}", self.name);
+                hop.principal = Cow::Owned(format!("cluster.local/ns/{}/sa/{w}", self.name));
                 let (ok, b2) = self.authorize(&hop, At::Ztunnel);
                 if ok {
                     return (true, [b, b2].concat());
@@ -733,18 +772,13 @@ pub const NOBODY: &str = "any-user@meshgen.invalid";
 /// The request a subject makes to `path` of profile `ns`, the way it
 /// comes (through the gateway or from its pods): (request, from the
 /// gateway, captured by ambient). `None`: it has no such way.
-fn requests(
-    ctx: &Context,
-    subject: &Subject,
-    path: &str,
-    ambient_ns: &dyn Fn(&str) -> bool,
-) -> Vec<(Req, bool, bool)> {
-    let via_gateway = |user: &str, token: Option<(String, Value)>| Req {
+fn callers(ctx: &Context, subject: &Subject, ambient_ns: &dyn Fn(&str) -> bool) -> Vec<Caller> {
+    let via_gateway = |user: &str, token: Option<(String, Value)>| Caller {
         principal: ctx.gateway.clone(),
-        headers: BTreeMap::from([(ctx.user_header.clone(), user.to_string())]),
+        header: Some((ctx.user_header.clone(), user.to_string())),
         token,
-        path: path.into(),
-        port: None,
+        from_gateway: true,
+        captured: false,
     };
     let dex = |email: &str, groups: &[&str]| {
         ctx.user_issuer
@@ -757,41 +791,26 @@ fn requests(
                 )
             })
     };
-    let in_mesh = |principal: String| {
-        let captured = source_namespace(&principal).is_some_and(|n| ambient_ns(&n));
-        (
-            Req {
-                principal,
-                headers: BTreeMap::new(),
-                token: None,
-                path: path.into(),
-                port: None,
-            },
-            false,
-            captured,
-        )
+    let in_mesh = |principal: String| Caller {
+        captured: source_ns(&principal).is_some_and(ambient_ns),
+        principal,
+        header: None,
+        token: None,
+        from_gateway: false,
     };
     match subject.kind {
-        "user" => vec![(
-            via_gateway(&subject.name, dex(&subject.name, &[])),
-            true,
-            false,
-        )],
-        "any-user" => vec![(via_gateway(NOBODY, dex(NOBODY, &[])), true, false)],
-        "idp-group" => vec![(
-            via_gateway(NOBODY, dex(NOBODY, &[subject.name.as_str()])),
-            true,
-            false,
-        )],
+        "user" => vec![via_gateway(&subject.name, dex(&subject.name, &[]))],
+        "any-user" => vec![via_gateway(NOBODY, dex(NOBODY, &[]))],
+        "idp-group" => vec![via_gateway(NOBODY, dex(NOBODY, &[subject.name.as_str()]))],
         "service-account" => {
             let (ns, sa) = subject.name.split_once('/').unwrap_or_default();
             let sub = format!("{K8S_SA}{ns}:{sa}");
-            let mut out: Vec<(Req, bool, bool)> = ctx
+            let mut out: Vec<Caller> = ctx
                 .m2m
                 .iter()
                 .map(|(iss, fwd, _)| {
                     let token = fwd.then(|| (iss.clone(), serde_json::json!({"sub": sub})));
-                    (via_gateway(&sub, token), true, false)
+                    via_gateway(&sub, token)
                 })
                 .collect();
             out.push(in_mesh(format!("cluster.local/ns/{ns}/sa/{sa}")));
@@ -1053,19 +1072,14 @@ fn profile_cells(
         .collect();
     let owner_policy = ns.objs.iter().find(|o| o.kind() == "Profile");
     let roles = roles(ns, &idp_groups);
+    let notebooks = format!("/notebook/{}/nb/", ns.name);
     for (subject, ctx, way) in subjects.iter().flat_map(|s| ways(ctxs, s)) {
-        for (cap, path) in [
-            ("api", "/".to_string()),
-            ("notebooks", format!("/notebook/{}/nb/", ns.name)),
-        ] {
+        let callers = callers(ctx, &subject, ambient_ns);
+        for (cap, path) in [("api", "/"), ("notebooks", notebooks.as_str())] {
             let mut grant = None;
             let mut denied_by = Vec::new();
-            let reqs = requests(ctx, &subject, &path, ambient_ns);
-            for (req, gw, captured) in reqs
-                .into_iter()
-                .filter(|(_, gw, _)| way.is_none_or(|w| w == *gw))
-            {
-                let (ok, by) = ns.reaches(&req, gw, captured);
+            for c in (callers.iter()).filter(|c| way.is_none_or(|w| w == c.from_gateway)) {
+                let (ok, by) = ns.reaches(&c.to(path), c.from_gateway, c.captured);
                 if ok {
                     grant = Some(Grant::yes(by));
                     break;
@@ -1716,14 +1730,18 @@ fn gateway_rule_matches(rule: &Value, req: &GwReq) -> bool {
             }
         } else {
             let none = Req {
-                principal: String::new(),
-                headers: BTreeMap::new(),
+                principal: Cow::Borrowed(""),
+                header: None,
                 token: None,
-                path: String::new(),
+                path: "",
                 port: None,
             };
             // The identity headers are the gateway's to set, after.
-            attribute(&none, req.verified.map(|(_, c)| c), &w.key).unwrap_or_default()
+            (attribute(&none, req.verified.map(|(_, c)| c), &w.key)
+                .into_iter()
+                .flatten())
+            .map(Cow::into_owned)
+            .collect()
         };
         w.holds(&v)
     });
@@ -2090,11 +2108,11 @@ fn app_cells(
                     })
             });
             let dreq = Req {
-                principal: ctx.gateway.clone(),
-                headers: BTreeMap::from([(ctx.user_header.clone(), user)]),
+                principal: Cow::Borrowed(&ctx.gateway),
+                header: Some((&ctx.user_header, &user)),
                 token: None,
-                path: path.clone(),
-                port: target_port,
+                path: &path,
+                port: target_port.as_deref(),
             };
             let ns = Namespace::new(
                 &dest,

@@ -188,7 +188,7 @@ impl Rule {
     pub fn from_ok(&self, principal: Option<&str>, verified: Option<(&str, &Value)>) -> bool {
         let principals = principal.as_slice();
         // Made only when a rule asks.
-        let ns = || principal.and_then(super::matrix::source_namespace);
+        let ns = || principal.and_then(super::matrix::source_ns);
         let request_principal =
             || verified.map(|(iss, c)| format!("{iss}/{}", c["sub"].as_str().unwrap_or_default()));
         self.from.as_ref().is_none_or(|from| {
