@@ -277,6 +277,10 @@ pub struct Verbatim {
 
 /// The upstream charts a Helm-chart component wraps, and their values,
 /// for delivery objects that install them one by one (Flux HelmReleases).
+/// Each wrapper chart's model (`model::istio::IstioChart`,
+/// `model::cert_manager::CertManagerChart`) holds it flattened, so its
+/// templates read `chart.dependencies` and `chart.values`
+/// (`templates/_helm-chart.yaml.j2`).
 #[derive(Debug, Clone, Serialize)]
 pub struct HelmChart {
     pub repository_url: String,
