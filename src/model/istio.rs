@@ -156,6 +156,7 @@ fn derive(input: &Input) -> Part {
             .deploykf_istio_gateway
             .charts
             .istio_gateway
+            .chart
             .version
             .clone(),
         supported_window: crate::config::supported_istio_window(),

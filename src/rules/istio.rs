@@ -47,12 +47,12 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
             );
             }
             let gateway = &gw.charts.istio_gateway;
-            if gw.common.enabled && gateway.enabled && &gateway.version != daemon {
+            if gw.common.enabled && gateway.enabled && &gateway.chart.version != daemon {
                 fail(
                 gateway_version(),
                 format!(
                     "must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio and the gateway ({} vs {daemon}); a gateway must run the same Istio version as istiod",
-                    gateway.version
+                    gateway.chart.version
                 ),
             );
             }
@@ -68,7 +68,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // deploys, which your istiod must match.
     let own_version =
         (!istio.common.enabled && gw.common.enabled && gw.charts.istio_gateway.enabled)
-            .then_some(gw.charts.istio_gateway.version.as_str());
+            .then_some(gw.charts.istio_gateway.chart.version.as_str());
     if let Some(version) = own_version {
         f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
             ValuePath::keys(ISTIO).key("enabled"),

@@ -67,7 +67,7 @@ fn refuse_own_istio_without_telemetry_v1(ctx: &Ctx, f: &mut Findings) {
     if istio.common.enabled || !gw.common.enabled {
         return;
     }
-    let version = &gw.charts.istio_gateway.version;
+    let version = &gw.charts.istio_gateway.chart.version;
     let Some(minor) = crate::config::istio_minor(version) else {
         return;
     };
