@@ -17,6 +17,7 @@
 
 use crate::config::{Config, GatewayAuth};
 use crate::facts::Facts;
+use crate::values::path::ValuePath;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -41,9 +42,9 @@ pub enum Overrides {
     /// with this reason.
     Unused(&'static str),
     /// The component renders plain manifests in place of a chart users
-    /// tune through `valuesOverrides`: each key (at the dotted key given)
+    /// tune through `valuesOverrides`: each key (under the path given)
     /// becomes a patch of those manifests, or an error naming it.
-    Patches(fn(&Config, &str) -> Vec<crate::rules::patch::Mapped>),
+    Patches(fn(&Config, &ValuePath) -> Vec<crate::rules::patch::Mapped>),
 }
 
 /// A template path placeholder `{placeholder}`: the template renders once
@@ -276,6 +277,10 @@ pub struct Verbatim {
 
 /// The upstream charts a Helm-chart component wraps, and their values,
 /// for delivery objects that install them one by one (Flux HelmReleases).
+/// Each wrapper chart's model (`model::istio::IstioChart`,
+/// `model::cert_manager::CertManagerChart`) holds it flattened, so its
+/// templates read `chart.dependencies` and `chart.values`
+/// (`templates/_helm-chart.yaml.j2`).
 #[derive(Debug, Clone, Serialize)]
 pub struct HelmChart {
     pub repository_url: String,
@@ -346,9 +351,9 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    /// The dotted path of a key in its section.
-    pub fn key_path(&self, key: &str) -> String {
-        format!("{}.{key}", self.section)
+    /// The path of a key in its section.
+    pub fn key_path(&self, key: &str) -> ValuePath {
+        ValuePath::keys(self.section).key(key)
     }
 }
 

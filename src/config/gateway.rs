@@ -249,21 +249,18 @@ pub struct GatewayCharts {
     pub istio_gateway: GatewayChart,
 }
 
+/// Istio's `gateway` chart: a [`super::Chart`] that may be left to the
+/// user.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayChart {
     /// Whether the gateway Deployment and Service are installed; when false
     /// the user provides them.
     pub enabled: bool,
-    /// Name of the Helm chart in its repository.
-    #[schemars(pattern(DNS_LABEL), length(max = 63), extend("x-meshgen-expected" = DNS_LABEL_IS))]
-    pub name: String,
-    /// Version of the Helm chart (semantic version).
-    #[schemars(pattern(CHART_VERSION), extend("x-meshgen-expected" = CHART_VERSION_IS))]
-    pub version: String,
-    /// URL of the Helm chart repository (http, https or oci).
-    #[schemars(pattern(CHART_REPO), extend("x-meshgen-expected" = CHART_REPO_IS))]
-    pub repository: String,
+    /// `name`, `version`, `repository`: the chart, as Istio's charts are
+    /// pinned.
+    #[serde(flatten)]
+    pub chart: super::Chart,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

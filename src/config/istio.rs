@@ -127,6 +127,9 @@ pub struct IstioCharts {
     pub istio_daemon: Chart,
 }
 
+/// A pinned Helm chart: Istio's `base` and `istiod` charts, and
+/// (flattened beside its `enabled`) the gateway's `gateway` chart
+/// ([`super::GatewayChart`]).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Chart {
@@ -330,6 +333,35 @@ pub fn istio_minor(version: &str) -> Option<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gateway chart takes `enabled` and the flattened `Chart` keys,
+    /// still refuses any other key, and its schema is the one the four
+    /// keys had when it spelt them out (no description from `Chart`).
+    #[test]
+    fn the_gateway_chart_is_a_chart_with_enabled() {
+        use crate::config::GatewayChart;
+        let json = serde_json::json!({
+            "enabled": true, "name": "gateway", "version": "1.30.3",
+            "repository": "https://istio-release.storage.googleapis.com/charts",
+        });
+        let c: GatewayChart = serde_json::from_value(json.clone()).unwrap();
+        assert!(c.enabled);
+        assert_eq!(c.chart.version, "1.30.3");
+        let mut typo = json;
+        typo["verison"] = "1.30.3".into();
+        let err = serde_json::from_value::<GatewayChart>(typo)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `verison`"), "{err}");
+        let schema = serde_json::to_value(schemars::schema_for!(GatewayChart)).unwrap();
+        let keys: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["enabled", "name", "version", "repository"]);
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["enabled", "name", "version", "repository"])
+        );
+        assert_eq!(schema["additionalProperties"], false);
+    }
 
     #[test]
     fn minors_parse_from_versions_and_tags() {

@@ -118,12 +118,14 @@ pub struct CertManagerModel {
     pub chart: CertManagerChart,
 }
 
+/// The wrapper chart: its version, and its dependencies and values
+/// (`HelmChart`, whose keys templates read as `chart.dependencies`,
+/// `chart.values`).
 #[derive(Debug, Clone, Serialize)]
 pub struct CertManagerChart {
     pub version: String,
-    pub dependencies: Vec<ChartDependency>,
-    /// The whole `values.yaml` of the wrapper chart.
-    pub values: Value,
+    #[serde(flatten)]
+    pub helm: HelmChart,
 }
 
 /// What the issuer component's templates read.
@@ -151,11 +153,7 @@ fn derive(input: &Input) -> Part {
         chart,
     };
     let mut part = Part::of(&model);
-    part.chart = Some(HelmChart {
-        repository_url: cm.charts.cert_manager.repository.clone(),
-        dependencies: model.chart.dependencies,
-        values: model.chart.values,
-    });
+    part.chart = Some(model.chart.helm);
     part
 }
 
@@ -222,13 +220,16 @@ pub fn chart(cm: &CertManager) -> CertManagerChart {
     let c = &cm.charts.cert_manager;
     CertManagerChart {
         version: c.version.clone(),
-        dependencies: vec![ChartDependency {
-            name: c.name.clone(),
-            alias: CHART_ALIAS,
-            release: "cert-manager",
-            version: c.version.clone(),
-            repository: c.repository.clone(),
-        }],
-        values,
+        helm: HelmChart {
+            repository_url: c.repository.clone(),
+            dependencies: vec![ChartDependency {
+                name: c.name.clone(),
+                alias: CHART_ALIAS,
+                release: "cert-manager",
+                version: c.version.clone(),
+                repository: c.repository.clone(),
+            }],
+            values,
+        },
     }
 }

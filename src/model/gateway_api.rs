@@ -105,6 +105,7 @@ pub fn istio_minor_of(config: &Config) -> Option<(u64, u64)> {
                 .deploykf_istio_gateway
                 .charts
                 .istio_gateway
+                .chart
                 .version,
         )
     }

@@ -104,11 +104,13 @@ pub struct IstioFeature {
     pub since: String,
 }
 
+/// The wrapper chart: its dependencies and values (`HelmChart`, whose
+/// keys templates read as `chart.dependencies`, `chart.values`), and what
+/// its `values.yaml` header names.
 #[derive(Debug, Clone, Serialize)]
 pub struct IstioChart {
-    pub dependencies: Vec<ChartDependency>,
-    /// The whole `values.yaml` of the wrapper chart.
-    pub values: Value,
+    #[serde(flatten)]
+    pub helm: HelmChart,
     pub pilot_image: String,
     pub proxy_image: String,
     /// The ztunnel image, with `dataplaneMode: ambient`.
@@ -154,6 +156,7 @@ fn derive(input: &Input) -> Part {
             .deploykf_istio_gateway
             .charts
             .istio_gateway
+            .chart
             .version
             .clone(),
         supported_window: crate::config::supported_istio_window(),
@@ -171,11 +174,7 @@ fn derive(input: &Input) -> Part {
         chart,
     };
     let mut part = Part::of(&model);
-    part.chart = Some(HelmChart {
-        repository_url: istio.charts.istio_daemon.repository.clone(),
-        dependencies: model.chart.dependencies,
-        values: model.chart.values,
-    });
+    part.chart = Some(model.chart.helm);
     part
 }
 
@@ -411,8 +410,11 @@ pub fn chart(
         });
     }
     IstioChart {
-        dependencies,
-        values,
+        helm: HelmChart {
+            repository_url: istio.charts.istio_daemon.repository.clone(),
+            dependencies,
+            values,
+        },
         pilot_image,
         proxy_image,
         ztunnel_image,

@@ -454,7 +454,7 @@ pub fn check_redirect_uris(ctx: &super::Ctx, f: &mut super::Findings) {
             format!("is not under the gateway's public URL `{base}`: the identity provider will send users back to another host, and their login fails; set `{want}` (and register it with the provider)")
         };
         f.warnings
-            .push(ctx.warning_at(Code::RedirectElsewhere, path, message));
+            .push(ctx.warning(Code::RedirectElsewhere, path, message));
     }
 }
 

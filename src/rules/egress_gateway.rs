@@ -7,6 +7,7 @@
 use super::{Ctx, Findings};
 use crate::code::Code;
 use crate::config::EgressMode;
+use crate::values::path::ValuePath;
 
 const GATEWAY: &str = "deploykf_dependencies.istio.egress.gateway";
 
@@ -16,12 +17,13 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     if !eg.enabled {
         return;
     }
+    let base = ValuePath::keys(GATEWAY);
     if istio.egress.mode != EgressMode::RegistryOnly {
         f.errors.push(ctx.error(
-            &format!("{GATEWAY}.enabled"),
+            base.key("enabled"),
             format!(
                 "needs {} to be \"registry-only\": in \"open\" mode every pod reaches any host directly, so nothing would go through the egress gateway",
-                ctx.located("deploykf_dependencies.istio.egress.mode")
+                ctx.located(&ValuePath::keys("deploykf_dependencies.istio").key("egress").key("mode"))
             ),
         ));
         return;
@@ -33,7 +35,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         }
         if (d.namespace)(ctx.config).as_deref() == Some(eg.namespace.as_str()) {
             f.errors.push(ctx.error(
-                &format!("{GATEWAY}.namespace"),
+                base.key("namespace"),
                 format!(
                     "{:?} is the namespace of `{}`: the egress gateway needs a namespace of its own (its Pod Security level and NetworkPolicies are its own)",
                     eg.namespace, d.id
@@ -42,17 +44,17 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         }
     }
     let pg = &ctx.config.deploykf_core.deploykf_profiles_generator;
-    let cidrs = format!("{GATEWAY}.apiServerCIDRs");
+    let cidrs = base.key("apiServerCIDRs");
     if pg.network_policy.enabled && eg.api_server_cidrs.is_empty() {
         // At the user's line: `enabled` unless they emptied the list.
         let at = if ctx.set_by_user(&cidrs) {
             cidrs.clone()
         } else {
-            format!("{GATEWAY}.enabled")
+            base.key("enabled")
         };
         f.warnings.push(ctx.warning(
             Code::ApiServerUnset,
-            &at,
+            at,
             format!("`{cidrs}` is empty: each profile's NetworkPolicy lets its pods reach only pods of the cluster, so a pod calling the Kubernetes API is refused (Kubeflow's pipeline steps do: Argo's executor, the `kfp-launcher` ConfigMap); set the API server's addresses (`kubectl get endpoints kubernetes -n default`)"),
         ));
     }

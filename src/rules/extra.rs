@@ -67,19 +67,19 @@ pub struct Parsed {
     pub objects: Vec<UserObject>,
 }
 
-/// Parse the `extraManifests` at `key` (dotted) of a component whose
+/// Parse the `extraManifests` at `key` of a component whose
 /// namespace is `namespace` (`None`: its objects live in namespaces of
 /// their own, so each must name one).
 pub fn parse(
     values: &Values,
-    key: &str,
+    key: &ValuePath,
     namespace: Option<&str>,
     items: &[Value],
     diags: &mut Diagnostics,
 ) -> Parsed {
     let mut out = Parsed::default();
     for (i, item) in items.iter().enumerate() {
-        let path = ValuePath::keys(key).index(i);
+        let path = key.index(i);
         let origin = values.origin_of(&path);
         let at_item = |message: String| {
             Diagnostic::error(Code::Rule, message)
@@ -164,7 +164,7 @@ pub fn parse(
                     None => {
                         diags.push(object(String::new()).error(Code::Rule, format!(
                             "a namespaced object without metadata.namespace, and `{}` has no namespace of its own to put it in; set metadata.namespace",
-                            key.trim_end_matches(".extraManifests")
+                            key.parent().as_ref().unwrap_or(key)
                         )));
                         continue;
                     }

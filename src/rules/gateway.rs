@@ -32,6 +32,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let facts = ctx.facts;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
+    let base = ValuePath::keys(GW);
     // Each gateway's own settings, at its own keys (the primary's section
     // or its `additionalGateways` item).
     for v in crate::facts::gateways(config) {
@@ -43,7 +44,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     }
     if !gw.gateway.tls.redirect && !facts.gateway.certificate_managed {
         f.warnings.push(ctx.warning(Code::RelayNeedsCa,
-            &format!("{GW}.gateway.tls.credentialName"),
+            base.key("gateway").key("tls").key("credentialName"),
             format!(
                 "with `{GW}.gateway.tls.redirect` false the gateway relays HTTP to its own HTTPS listener and verifies its certificate there: Secret `{c}` must hold the issuing CA under `ca.crt` (or a Secret `{c}-cacert` must, under `ca.crt` or `cacert`), or every http:// request fails",
                 c = facts.gateway.tls_credential_name
@@ -53,7 +54,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     if gw.namespace_zero_trust.is_none() && !gw.charts.istio_gateway.enabled {
         let n = &facts.gateway.names;
         f.warnings.push(ctx.warning(Code::NoNamespaceZeroTrust,
-            &format!("{GW}.namespaceZeroTrust"),
+            base.key("namespaceZeroTrust"),
             format!(
                 "your own gateway's namespace `{ns}` gets no namespace-wide deny-by-default or STRICT mTLS from meshgen (other workloads there keep the policies you give them); meshgen renders only policies that select the gateway pods: AuthorizationPolicy `{gw}`, `{login}` and `{deny}`, PeerAuthentication `{gw}` (PERMISSIVE); for zero trust there, add a deny-by-default AuthorizationPolicy and a STRICT PeerAuthentication yourself, or set `{GW}.namespaceZeroTrust` to true",
                 ns = gw.common.namespace,
@@ -71,7 +72,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         // a virtual host of their own, which Envoy prefers to the `*` one of
         // Kubeflow's VirtualServices (`hosts: ["*"]`) for that host.
         f.warnings.push(ctx.warning(Code::MatchSniOff,
-            &format!("{GW}.gateway.tls.matchSNI"),
+            base.key("gateway").key("tls").key("matchSNI"),
             format!("with the Gateway in a namespace of its own (`{GW}.gateway.namespace`) for apps you do not render, keep it true: with false the server's hosts are `*`, and meshgen's own routes on `{}` shadow every VirtualService of those apps written for `hosts: [\"*\"]` (Kubeflow's), which then answer 404", facts.gateway.hostname),
         ));
     }
@@ -93,9 +94,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
 fn check_one(ctx: &Ctx, f: &mut Findings, v: &crate::facts::GatewayView, facts: &GatewayFacts) {
     let gw = &v.component;
     let at = |key: &str| v.at(key);
-    let mut fail = |path: ValuePath, message: String| {
-        f.errors.push(super::error_at(ctx.values, path, message))
-    };
+    let mut fail = |path: ValuePath, message: String| f.errors.push(ctx.error(path, message));
     if !gw.gateway.tls.enabled {
         fail(
             at("gateway.tls.enabled"),
@@ -211,20 +210,20 @@ fn check_root_namespace(ctx: &Ctx, f: &mut Findings) {
     let opt_in = "deploykf_dependencies.istio.meshWideStrictMtls";
     if gw.common.namespace == *root && gw.namespace_zero_trust == Some(true) {
         f.errors.push(ctx.error(
-            &format!("{GW}.namespaceZeroTrust"),
+            ValuePath::keys(GW).key("namespaceZeroTrust"),
             format!("the gateway namespace `{root}` is Istio's root namespace, where a namespace-wide `allow-nothing` AuthorizationPolicy and a STRICT PeerAuthentication apply to every workload of the mesh; set it to null or false (meshgen then renders only the policies that select the gateway pods); for STRICT mTLS across the mesh, opt in with `{opt_in}: true`"),
         ));
     }
     if gw.common.namespace == *root && gw.namespace_pod_security.is_some() {
         f.errors.push(ctx.error(
-            &format!("{GW}.namespacePodSecurity"),
+            ValuePath::keys(GW).key("namespacePodSecurity"),
             format!("the gateway namespace `{root}` is Istio's namespace, whose Namespace object meshgen does not render (Istio's release or your Istio install creates it), so there is nothing to label; set it to null, and label `{root}` where it is created (with istio-cni or ambient its DaemonSets need the level \"privileged\" there)"),
         ));
     }
     let auth = &config.deploykf_core.deploykf_auth;
     if auth.common.enabled && auth.common.namespace == *root {
         f.errors.push(ctx.error(
-            "deploykf_core.deploykf_auth.namespace",
+            ValuePath::keys("deploykf_core.deploykf_auth").key("namespace"),
             format!("`{root}` is Istio's root namespace: the login's namespace-wide `allow-nothing` AuthorizationPolicy and STRICT PeerAuthentication would apply to every workload of the mesh; choose a namespace of its own (the default is `deploykf-auth`)"),
         ));
     }
@@ -235,16 +234,15 @@ fn check_root_namespace(ctx: &Ctx, f: &mut Findings) {
 /// `<their name>-<their namespace>.<hostname>`
 /// (`model::tenant_routes`).
 fn check_wildcard_host(ctx: &Ctx, f: &mut Findings) {
-    use crate::values::path::ValuePath;
     let config = ctx.config;
     let facts = ctx.facts;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
-    let key = format!("{GW}.gateway.wildcardHost");
+    let key = ValuePath::keys(GW).key("gateway").key("wildcardHost");
     let host = &facts.gateway.hostname;
     if facts.gateway.gateway_api {
         f.errors.push(ctx.error(
-            &key,
-            format!("must be false with {} set to \"gateway-api\": its listeners admit routes of the gateway namespace only, so KServe's VirtualServices (in each inference service's namespace) could not bind it; use \"istio\"", ctx.located(&format!("{GW}.api"))),
+            key.clone(),
+            format!("must be false with {} set to \"gateway-api\": its listeners admit routes of the gateway namespace only, so KServe's VirtualServices (in each inference service's namespace) could not bind it; use \"istio\"", ctx.located(&ValuePath::keys(GW).key("api"))),
         ));
     }
     if let Some((i, app)) = gw
@@ -254,7 +252,7 @@ fn check_wildcard_host(ctx: &Ctx, f: &mut Findings) {
         .find(|(_, a)| a.subdomain.is_some())
     {
         f.errors.push(ctx.error(
-            &key,
+            key.clone(),
             format!(
                 "must be false while an app is served on a subdomain (`{GW}.apps[{i}].subdomain`, app `{}`): the login cookie is then scoped to `{host}` and sent to every name under it (RFC 6265 5.1.3), so a tenant's inference service at `<name>-<namespace>.{host}` would receive every user's session; serve KServe on a gateway of its own, or the app under a path",
                 app.name
@@ -263,12 +261,12 @@ fn check_wildcard_host(ctx: &Ctx, f: &mut Findings) {
     }
     if !facts.gateway.certificate_managed {
         f.warnings.push(ctx.warning(Code::KserveWildcard,
-            &key,
+            key.clone(),
             format!("your certificate Secret `{}` (`{GW}.gateway.tls.credentialName`) must name `*.{host}` too, or clients refuse KServe's host-based URLs", facts.gateway.tls_credential_name),
         ));
     }
     f.warnings.push(ctx.warning(Code::KserveWildcard,
-        &key,
+        key.clone(),
         format!(
             "KServe builds host-based URLs from its own settings, which meshgen does not render: set `ingressDomain` to \"{host}\" and `ingressGateway` to \"{}\" in the `ingress` key of ConfigMap `inferenceservice-config` (KServe's namespace; Kubeflow 26.03 ships `ingressDomain: example.com`), or its inference services get hosts this Gateway does not serve",
             facts.gateway.reference
@@ -295,8 +293,7 @@ fn check_wildcard_host(ctx: &Ctx, f: &mut Findings) {
             .map(|(at, _)| &ns[at + 1..])
             .find(|rest| namespaces.contains(*rest));
         if let Some(other) = shorter {
-            f.errors.push(super::error_at(
-                ctx.values,
+            f.errors.push(ctx.error(
                 ValuePath::keys("deploykf_core.deploykf_profiles_generator")
                     .key("profiles")
                     .index(i)
@@ -319,7 +316,6 @@ const MAX_LISTENERS: usize = 64;
 /// express, and what Istio needs to attach policies to the gateway pods.
 fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
     use crate::facts::GATEWAY_NAME_LABEL;
-    use crate::values::path::ValuePath;
     let gw = &ctx.config.deploykf_core.deploykf_istio_gateway;
     let api = format!("`{GW}.api` is gateway-api");
     for (i, app) in gw.apps.iter().enumerate() {
@@ -330,16 +326,14 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
             // gateway-api v1.5.1 `apis/v1/httproute_types.go:313-314`,
             // `<gateway:experimental>`), so a cluster with the standard
             // CRDs refuses it.
-            f.errors.push(super::error_at(
-                ctx.values,
+            f.errors.push(ctx.error(
                 at("retries"),
                 format!("{api}, and the Gateway API has retries only in its experimental channel (HTTPRoute `retry`), which meshgen does not install; remove `retries` (Istio's default retry policy applies), or set `{GW}.api` to istio"),
             ));
         }
         if let Some(t) = &app.timeout {
             if let Err(why) = crate::facts::gateway_api_duration(t) {
-                f.errors.push(super::error_at(
-                    ctx.values,
+                f.errors.push(ctx.error(
                     at("timeout"),
                     format!("{api}, and this timeout has no Gateway API form: {why}; write it in whole milliseconds, e.g. 1s500ms or 1500ms"),
                 ));
@@ -357,7 +351,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
         // `pilot/pkg/model/policyattachment.go:185-197`), and its pods are
         // deployed beside it.
         f.errors.push(ctx.error(
-            &format!("{GW}.gateway.namespace"),
+            ValuePath::keys(GW).key("gateway").key("namespace"),
             format!("{api}: the Gateway must be in the gateway namespace `{}` (its policies attach by `targetRefs` in its own namespace only), got `{ns}`; set it to null, or set `{GW}.api` to istio", gw.common.namespace),
         ));
     }
@@ -365,7 +359,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
     let name = &gw.gateway.name;
     match labels.get(GATEWAY_NAME_LABEL) {
         Some(v) if v != name => f.errors.push(ctx.error(
-            &format!("{GW}.gateway.selectorLabels"),
+            ValuePath::keys(GW).key("gateway").key("selectorLabels"),
             format!("{api}: label `{GATEWAY_NAME_LABEL}` must be the Gateway's name `{name}` (Istio attaches the gateway's policies to pods whose label names their Gateway), got `{v}`"),
         )),
         None if !gw.charts.istio_gateway.enabled => f.errors.push(
@@ -383,7 +377,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
     let subdomain_apps = gw.apps.iter().filter(|a| a.subdomain.is_some()).count();
     if gw.gateway.tls.match_sni && subdomain_apps + 2 > MAX_LISTENERS {
         f.errors.push(ctx.error(
-            &format!("{GW}.apps"),
+            ValuePath::keys(GW).key("apps"),
             format!("{api}: the Gateway gets one HTTPS listener per subdomain app, and {subdomain_apps} subdomain apps need {} listeners (with the main host and HTTP), more than the Gateway API's {MAX_LISTENERS}; serve some apps on a path, or set `{GW}.gateway.tls.matchSNI` to false", subdomain_apps + 2),
         ));
     }
@@ -395,8 +389,7 @@ fn check_gateway_api(ctx: &Ctx, f: &mut Findings) {
             .pod_annotations
             .contains_key("proxy.istio.io/config")
     {
-        f.errors.push(super::error_at(
-            ctx.values,
+        f.errors.push(ctx.error(
             ValuePath::keys(GW)
                 .key("gatewayDeployment")
                 .key("podAnnotations")
@@ -424,9 +417,7 @@ fn warn_namespace_wide_app_policies(ctx: &Ctx, f: &mut Findings) {
         .enumerate()
     {
         if app.selector.is_none() && !owned.contains(&app.namespace) {
-            let path = crate::values::path::ValuePath::keys(GW)
-                .key("apps")
-                .index(i);
+            let path = ValuePath::keys(GW).key("apps").index(i);
             f.warnings.push(
                 crate::diagnostic::Diagnostic::warning(Code::AppWithoutSelector, format!(
                     "app `{}` has no `selector`: its AuthorizationPolicy applies to every workload in namespace `{}`, which then refuses all traffic no ALLOW policy there names (other workloads in it lose their callers); set `selector` to the labels of the app's pods",
@@ -567,7 +558,6 @@ fn overlay(base: &mut Value, top: Value) {
 /// Each error names both keys.
 pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
     use crate::config::{AppAuth, GatewayAuth};
-    use crate::values::path::ValuePath;
     let gw = &ctx.config.deploykf_core.deploykf_istio_gateway;
     if gw.additional_gateways.is_empty() {
         return;
@@ -575,7 +565,7 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
     let views = crate::facts::gateways(ctx.config);
     let at = |v: &crate::facts::GatewayView, key: &str| v.at(key);
     let err = |f: &mut Findings, path: ValuePath, message: String| {
-        f.errors.push(super::error_at(ctx.values, path, message));
+        f.errors.push(ctx.error(path, message));
     };
     for v in views.iter().filter(|v| v.index.is_some()) {
         let c = &v.component;
@@ -653,7 +643,7 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
                     path,
                     format!(
                         "{what} `{value}` is also {}: two gateways may not share it",
-                        super::located(ctx.values, ctx.sources, first)
+                        ctx.located(first)
                     ),
                 );
                 continue;
@@ -679,7 +669,7 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
                     at(b, "gateway.selectorLabels"),
                     format!(
                         "select the pods of {} too (one set of labels holds the other): each gateway's policies and Service would apply to both; give each gateway labels of its own",
-                        super::located(ctx.values, ctx.sources, &at(a, "gateway.selectorLabels"))
+                        ctx.located(&at(a, "gateway.selectorLabels"))
                     ),
                 );
             }
@@ -690,12 +680,9 @@ pub fn check_additional(ctx: &Ctx, f: &mut Findings) {
 /// Whether `path` is a key of the gateway at `gateway` (the primary's
 /// keys are a prefix of every additional one's, so that one is told by
 /// `additionalGateways`).
-fn same_gateway(
-    path: &crate::values::path::ValuePath,
-    gateway: &crate::values::path::ValuePath,
-) -> bool {
+fn same_gateway(path: &ValuePath, gateway: &ValuePath) -> bool {
     use crate::values::path::Segment;
-    let additional = |p: &crate::values::path::ValuePath| {
+    let additional = |p: &ValuePath| {
         p.0.iter()
             .position(|s| *s == Segment::Key("additionalGateways".into()))
             .and_then(|i| match p.0.get(i + 1) {

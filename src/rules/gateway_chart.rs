@@ -51,11 +51,10 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-/// Every key of `valuesOverrides` (at `key`, dotted), mapped.
-pub fn map(config: &Config, key: &str) -> Vec<Mapped> {
+/// Every key of `valuesOverrides` (at `base`), mapped.
+pub fn map(config: &Config, base: &ValuePath) -> Vec<Mapped> {
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let name = gw.gateway_service.name.clone();
-    let base = ValuePath::keys(key);
     let native = |path: ValuePath, ours: &str| Mapped::Refused {
         path,
         message: format!(

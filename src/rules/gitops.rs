@@ -5,33 +5,35 @@ use super::{Ctx, Findings};
 use crate::code::Code;
 use crate::config::GitopsEngine;
 use crate::diagnostic::Diagnostic;
+use crate::values::path::ValuePath;
 
 const IN_CLUSTER: &str = "https://kubernetes.default.svc";
 
 pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let argo = &config.argocd;
-    let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
+    let mut fail = |path: ValuePath, message: String| f.errors.push(ctx.error(path, message));
+    let at = ValuePath::keys("argocd");
     // deployKF: one cluster holds one platform, so a name prefix (for
     // several clusters in one Argo CD) needs a remote destination.
     if !argo.app_name_prefix.is_empty() {
         if !argo.destination.name.is_empty() {
             if argo.destination.name == "in-cluster" {
                 fail(
-                    "argocd.destination.name".into(),
+                    at.key("destination").key("name"),
                     "can not be 'in-cluster' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF".into(),
                 );
             }
         } else if argo.destination.server == IN_CLUSTER {
             fail(
-                "argocd.destination.server".into(),
+                at.key("destination").key("server"),
                 format!("can not be '{IN_CLUSTER}' if `argocd.appNamePrefix` is set, a single cluster can only have one instance of deployKF (TIP: set `argocd.destination.name` or a remote server)"),
             );
         }
     }
     if (argo.sync_policy.prune || argo.sync_policy.self_heal) && !argo.sync_policy.automated {
         fail(
-            "argocd.syncPolicy.automated".into(),
+            at.key("syncPolicy").key("automated"),
             "must be true when `argocd.syncPolicy.prune` or `selfHeal` is set (they apply to automated sync)".into(),
         );
     }
@@ -52,7 +54,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
                 .map(|k| format!("`argocd.source.repo.{k}`"))
                 .collect();
             fail(
-                "argocd.source.repo.url".into(),
+                at.key("source").key("repo").key("url"),
                 format!(
                     "is set, but {} {} empty: set the branch, tag or commit Argo CD follows (e.g. main) and the tree's folder in the repository (e.g. ./GENERATOR_OUTPUT/, or ./ for its root)",
                     keys.join(" and "),

@@ -21,29 +21,38 @@ use crate::values::Values;
 const GW: &str = "deploykf_core.deploykf_istio_gateway";
 const ISTIO: &str = "deploykf_dependencies.istio";
 
+/// `{GW}.charts.istioGateway.version`: the gateway's Istio version, which
+/// your own istiod must match.
+fn gateway_version() -> ValuePath {
+    ValuePath::keys(GW)
+        .key("charts")
+        .key("istioGateway")
+        .key("version")
+}
+
 pub fn check(ctx: &Ctx, f: &mut Findings) {
     let config = ctx.config;
     let gw = &config.deploykf_core.deploykf_istio_gateway;
     let istio = &config.deploykf_dependencies.istio;
     {
-        let mut fail = |path: String, message: String| f.errors.push(ctx.error(&path, message));
+        let mut fail = |path: ValuePath, message: String| f.errors.push(ctx.error(path, message));
         if istio.common.enabled {
             check_window(istio, &mut fail);
             let base = &istio.charts.istio_base.version;
             let daemon = &istio.charts.istio_daemon.version;
             if base != daemon {
                 fail(
-                format!("{ISTIO}.charts.istioBase.version"),
+                ValuePath::keys(ISTIO).key("charts").key("istioBase").key("version"),
                 format!("must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio ({base} vs {daemon})"),
             );
             }
             let gateway = &gw.charts.istio_gateway;
-            if gw.common.enabled && gateway.enabled && &gateway.version != daemon {
+            if gw.common.enabled && gateway.enabled && &gateway.chart.version != daemon {
                 fail(
-                format!("{GW}.charts.istioGateway.version"),
+                gateway_version(),
                 format!(
                     "must equal `{ISTIO}.charts.istioDaemon.version` when meshgen installs Istio and the gateway ({} vs {daemon}); a gateway must run the same Istio version as istiod",
-                    gateway.version
+                    gateway.chart.version
                 ),
             );
             }
@@ -59,10 +68,10 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     // deploys, which your istiod must match.
     let own_version =
         (!istio.common.enabled && gw.common.enabled && gw.charts.istio_gateway.enabled)
-            .then_some(gw.charts.istio_gateway.version.as_str());
+            .then_some(gw.charts.istio_gateway.chart.version.as_str());
     if let Some(version) = own_version {
         f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
-            &format!("{ISTIO}.enabled"),
+            ValuePath::keys(ISTIO).key("enabled"),
             format!(
                 "meshgen does not install Istio: your istiod must run Istio {version}, the version of the gateway meshgen deploys (`{GW}.charts.istioGateway.version`); see REQUIRED-MESH-CONFIG.md in the output"
             ),
@@ -81,11 +90,11 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
 /// explicit `false` contradicts it) and the default revision.
 fn check_ambient(ctx: &Ctx, f: &mut Findings) {
     let istio = &ctx.config.deploykf_dependencies.istio;
-    let mode = ctx.located(&format!("{ISTIO}.dataplaneMode"));
-    let cni = format!("{ISTIO}.cni.enabled");
+    let mode = ctx.located(&ValuePath::keys(ISTIO).key("dataplaneMode"));
+    let cni = ValuePath::keys(ISTIO).key("cni").key("enabled");
     if istio.common.enabled && !istio.cni.enabled && ctx.set_by_user(&cni) {
         f.errors.push(ctx.error(
-            &cni,
+            cni,
             format!(
                 "must not be false with {mode} set to \"ambient\": ambient needs the istio-cni node agent, which redirects pod traffic to ztunnel; remove the key (ambient installs istio-cni) or use \"sidecar\""
             ),
@@ -93,7 +102,7 @@ fn check_ambient(ctx: &Ctx, f: &mut Findings) {
     }
     if !istio.revision.is_empty() {
         f.errors.push(ctx.error(
-            &format!("{ISTIO}.revision"),
+            ValuePath::keys(ISTIO).key("revision"),
             format!(
                 "must be \"\" with {mode} set to \"ambient\", got {:?}: ztunnel is a DaemonSet, one per node, serving one control plane, so a revisioned (canary) install is not the per-namespace switch it is with sidecars, and meshgen does not render one; set `{ISTIO}.revision: \"\"`",
                 istio.revision
@@ -114,10 +123,12 @@ fn check_init_container(ctx: &Ctx, f: &mut Findings) {
     let (Some(level), true, true) = (level, profiles.enabled, ctx.facts.istio.istio_init) else {
         return;
     };
-    let key = ctx.located("deploykf_core.deploykf_profiles_generator.namespacePodSecurity");
-    let mode = ctx.located(&format!("{ISTIO}.dataplaneMode"));
+    let key = ctx.located(
+        &ValuePath::keys("deploykf_core.deploykf_profiles_generator").key("namespacePodSecurity"),
+    );
+    let mode = ctx.located(&ValuePath::keys(ISTIO).key("dataplaneMode"));
     f.errors.push(ctx.error(
-        &format!("{ISTIO}.cni.enabled"),
+        ValuePath::keys(ISTIO).key("cni").key("enabled"),
         format!(
             "must be true with {key} set to \"{}\" and {mode} \"sidecar\": without istio-cni Istio injects istio-init into every pod, which runs as root with NET_ADMIN and NET_RAW, and Pod Security \"{}\" refuses it, so no pod with a sidecar could start in a profile namespace; remove the key (istio-cni is on by default; with your own Istio, install it there), or set the profiles' level to \"privileged\" or null",
             level.as_str(),
@@ -142,20 +153,24 @@ fn refuse_old_own_istio(ctx: &Ctx, version: Option<&str>, errors: &mut Diagnosti
     for (what, since, needed) in istio_features(ambient, gateway_api) {
         let (key, chosen, instead) = match needed {
             Needed::Always => continue,
-            Needed::Ambient => (format!("{ISTIO}.dataplaneMode"), "ambient", "sidecar"),
-            Needed::GatewayApi => (format!("{GW}.api"), "gateway-api", "istio"),
+            Needed::Ambient => (
+                ValuePath::keys(ISTIO).key("dataplaneMode"),
+                "ambient",
+                "sidecar",
+            ),
+            Needed::GatewayApi => (ValuePath::keys(GW).key("api"), "gateway-api", "istio"),
         };
         if minor >= *since {
             continue;
         }
         refused = true;
         errors.push(ctx.error(
-            &key,
+            key,
             format!(
                 "\"{chosen}\" needs Istio {}.{} or later when meshgen does not install Istio, and your Istio runs {version} ({}, which your istiod must match): it lacks {what}; upgrade your Istio or use \"{instead}\"",
                 since.0,
                 since.1,
-                ctx.located(&format!("{GW}.charts.istioGateway.version")),
+                ctx.located(&gateway_version()),
             ),
         ));
     }
@@ -165,7 +180,7 @@ fn refuse_old_own_istio(ctx: &Ctx, version: Option<&str>, errors: &mut Diagnosti
 /// Ambient with your own Istio: what meshgen relies on and cannot see.
 fn warn_own_istio_ambient(ctx: &Ctx, warnings: &mut Diagnostics) {
     warnings.push(ctx.warning(Code::OwnIstioUnverified,
-        &format!("{ISTIO}.dataplaneMode"),
+        ValuePath::keys(ISTIO).key("dataplaneMode"),
         format!(
             "\"ambient\" with your own Istio (`{ISTIO}.enabled: false`): meshgen cannot verify that it runs the ztunnel DaemonSet on every node, istio-cni with ambient enabled, istiod with `PILOT_ENABLE_AMBIENT=true` and `ISTIO_META_ENABLE_HBONE: \"true\"` in the mesh's proxyMetadata (the upstream `ambient` profile sets these), and the Gateway API CRDs, standard channel v1.4 or later (waypoints are Gateway API Gateways); see REQUIRED-MESH-CONFIG.md in the output"
         ),
@@ -174,7 +189,7 @@ fn warn_own_istio_ambient(ctx: &Ctx, warnings: &mut Diagnostics) {
 
 /// A managed install pins Istio inside the window meshgen installs: the
 /// chart versions, and image tags that name a version.
-fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, String)) {
+fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(ValuePath, String)) {
     // ztunnel's image only with ambient, the only mode that installs it.
     let ztunnel_tag = istio
         .images
@@ -182,24 +197,18 @@ fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, Stri
         .tag
         .as_ref()
         .filter(|_| istio.dataplane_mode == crate::config::DataplaneMode::Ambient);
+    let base = ValuePath::keys(ISTIO);
+    let chart = |name: &str| base.key("charts").key(name).key("version");
+    let image = |name: &str| base.key("images").key(name).key("tag");
     let pins = [
+        (chart("istioBase"), Some(&istio.charts.istio_base.version)),
         (
-            "charts.istioBase.version",
-            Some(&istio.charts.istio_base.version),
-        ),
-        (
-            "charts.istioDaemon.version",
+            chart("istioDaemon"),
             Some(&istio.charts.istio_daemon.version),
         ),
-        (
-            "images.istioPilot.tag",
-            istio.images.istio_pilot.tag.as_ref(),
-        ),
-        (
-            "images.istioProxy.tag",
-            istio.images.istio_proxy.tag.as_ref(),
-        ),
-        ("images.ztunnel.tag", ztunnel_tag),
+        (image("istioPilot"), istio.images.istio_pilot.tag.as_ref()),
+        (image("istioProxy"), istio.images.istio_proxy.tag.as_ref()),
+        (image("ztunnel"), ztunnel_tag),
     ];
     for (key, value) in pins {
         let Some(value) = value else { continue };
@@ -207,7 +216,7 @@ fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, Stri
             continue;
         };
         if !SUPPORTED_ISTIO_MINORS.contains(&minor) {
-            let what = if key.ends_with(".tag") {
+            let what = if key.last_key() == Some("tag") {
                 format!(
                     "the image tag {value} is Istio {}.{}, which",
                     minor.0, minor.1
@@ -216,7 +225,7 @@ fn check_window(istio: &crate::config::Istio, fail: &mut impl FnMut(String, Stri
                 format!("Istio {value}")
             };
             fail(
-                format!("{ISTIO}.{key}"),
+                key,
                 format!(
                     "{what} is outside the versions meshgen installs ({}); pin one of them, or set `{ISTIO}.enabled: false` to bring your own Istio",
                     supported_istio_window()
@@ -243,7 +252,7 @@ fn warn_old_own_istio(ctx: &Ctx, version: &str, warnings: &mut Diagnostics) {
     }
     let min = minimum_own_istio(ambient, gateway_api);
     warnings.push(ctx.warning(Code::OwnIstioTooOld,
-        &format!("{GW}.charts.istioGateway.version"),
+        gateway_version(),
         format!(
             "Istio {version} is older than meshgen needs in an Istio it does not install (Istio {}.{} or later): it lacks {}",
             min.0,
@@ -260,13 +269,12 @@ fn warn_required_overrides(values: &Values, warnings: &mut Diagnostics) {
     for (path, required) in required_istio_settings() {
         let mut places = Vec::new();
         if path[0] == "meshConfig" {
-            places.push(ValuePath::keys(&format!("{ISTIO}.{}", path.join("."))));
+            places.push(path.iter().fold(ValuePath::keys(ISTIO), |p, k| p.key(k)));
         }
-        let mut over = ValuePath::keys(&format!("{ISTIO}.valuesOverrides")).key(DAEMON_ALIAS);
-        for p in &path {
-            over = over.key(p);
-        }
-        places.push(over);
+        let over = ValuePath::keys(ISTIO)
+            .key("valuesOverrides")
+            .key(DAEMON_ALIAS);
+        places.push(path.iter().fold(over, |p, k| p.key(k)));
         for place in places {
             let Some(node) = values.get(&place) else {
                 continue;
@@ -296,6 +304,7 @@ fn check_egress(ctx: &Ctx, f: &mut Findings) {
     if egress.mode != crate::config::EgressMode::RegistryOnly {
         return;
     }
+    let egress_mode = ValuePath::keys(ISTIO).key("egress").key("mode");
     if ctx.facts.istio.ambient {
         // ztunnel ignores `outboundTrafficPolicy` (istio/istio#54281) and a
         // ServiceEntry's `exportTo` (#55163): in ambient the bound is the
@@ -305,18 +314,20 @@ fn check_egress(ctx: &Ctx, f: &mut Findings) {
         let pg = &ctx.config.deploykf_core.deploykf_profiles_generator;
         if !egress.gateway.enabled {
             f.errors.push(ctx.error(
-                &format!("{ISTIO}.egress.mode"),
+                egress_mode.clone(),
                 format!("\"registry-only\" in ambient needs `{ISTIO}.egress.gateway.enabled: true`: ztunnel enforces neither the mesh's REGISTRY_ONLY nor a ServiceEntry's `exportTo` (istio/istio#54281, #55163), so only the egress waypoint with each profile's NetworkPolicy bounds what a profile reaches"),
             ));
         } else if pg.enabled && !pg.network_policy.enabled {
             f.errors.push(ctx.error(
-                "deploykf_core.deploykf_profiles_generator.networkPolicy.enabled",
-                format!("is false, but {} is \"registry-only\" in ambient: ztunnel passes a connection to any address through, so each profile's NetworkPolicy is what keeps its pods from reaching hosts past the egress waypoint", ctx.located(&format!("{ISTIO}.egress.mode"))),
+                ValuePath::keys("deploykf_core.deploykf_profiles_generator")
+                    .key("networkPolicy")
+                    .key("enabled"),
+                format!("is false, but {} is \"registry-only\" in ambient: ztunnel passes a connection to any address through, so each profile's NetworkPolicy is what keeps its pods from reaching hosts past the egress waypoint", ctx.located(&egress_mode)),
             ));
         }
     } else if !istio.common.enabled {
         f.warnings.push(ctx.warning(Code::OwnIstioUnverified,
-            &format!("{ISTIO}.egress.mode"),
+            egress_mode,
             "\"registry-only\" with your own Istio: meshgen renders each profile's ServiceEntries, and your mesh config must set `outboundTrafficPolicy: {mode: REGISTRY_ONLY}`, which meshgen can not see".to_string(),
         ));
     }

@@ -73,7 +73,7 @@ pub fn check(values: &Values, json: &Value, sources: &SourceMap) -> Result<Check
             if (d.values_overrides)(&config).is_some_and(|o| !o.is_empty()) {
                 found.warnings.push(ctx.warning(
                     Code::UnusedOverride,
-                    &d.key_path("valuesOverrides"),
+                    d.key_path("valuesOverrides"),
                     format!("has no effect: {why}"),
                 ));
             }
@@ -220,21 +220,16 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// An error at the dotted `path`, located where its value was set.
-    pub fn error(&self, path: &str, message: String) -> Diagnostic {
-        error_at(self.values, ValuePath::keys(path), message)
+    /// An error at `path`, located where its value was set.
+    pub fn error(&self, path: ValuePath, message: String) -> Diagnostic {
+        error_at(self.values, path, message)
     }
 
-    /// A warning at the dotted `path`, located where the user set it (in
-    /// a values file or `--set`, at or under `path`), else where the
-    /// defaults did: a warning about your key names your line, never
+    /// A warning at `path`, located where the user set it (in a values
+    /// file or `--set`, at or under `path`), else where the defaults did:
+    /// a warning about your key names your line, never
     /// `default_values.yaml`, which an installed binary does not ship.
-    pub fn warning(&self, code: Code, path: &str, message: String) -> Diagnostic {
-        self.warning_at(code, ValuePath::keys(path), message)
-    }
-
-    /// [`Ctx::warning`] at a path that may hold list indices.
-    pub fn warning_at(&self, code: Code, path: ValuePath, message: String) -> Diagnostic {
+    pub fn warning(&self, code: Code, path: ValuePath, message: String) -> Diagnostic {
         debug_assert_names_a_key(&path);
         let at = self
             .values
@@ -243,18 +238,17 @@ impl Ctx<'_> {
         Diagnostic::warning(code, message).at(at).at_path(path)
     }
 
-    /// Whether the user set the dotted `path` (in a values file or
-    /// `--set`), rather than leaving it to `default_values.yaml`.
-    pub fn set_by_user(&self, path: &str) -> bool {
+    /// Whether the user set `path` (in a values file or `--set`), rather
+    /// than leaving it to `default_values.yaml`.
+    pub fn set_by_user(&self, path: &ValuePath) -> bool {
         self.values
-            .origin_of(&ValuePath::keys(path))
+            .origin_of(path)
             .is_some_and(|o| self.sources.get(o.source).kind != crate::source::SourceKind::Defaults)
     }
 
-    /// The dotted `path` and where it was set, to name a second key in a
-    /// message.
-    pub fn located(&self, path: &str) -> String {
-        located(self.values, self.sources, &ValuePath::keys(path))
+    /// `path` and where it was set, to name a second key in a message.
+    pub fn located(&self, path: &ValuePath) -> String {
+        located(self.values, self.sources, path)
     }
 }
 
@@ -297,6 +291,22 @@ pub(crate) fn located(values: &Values, sources: &SourceMap, path: &ValuePath) ->
 
 #[cfg(test)]
 mod tests {
+    use crate::values::path::ValuePath;
+
+    /// The debug-build check of a rule's key path walks typed paths,
+    /// list indices included, and refuses a misspelt key.
+    #[test]
+    fn the_key_check_takes_indexed_paths_and_refuses_misspelt_keys() {
+        let pg = ValuePath::keys("deploykf_core.deploykf_profiles_generator");
+        super::debug_assert_names_a_key(&pg.key("profiles").index(3).key("name"));
+        super::debug_assert_names_a_key(
+            &ValuePath::keys("argocd").key("syncPolicy").key("automated"),
+        );
+        let misspelt = pg.key("profile").index(3).key("name");
+        let refused = std::panic::catch_unwind(|| super::debug_assert_names_a_key(&misspelt));
+        assert_eq!(refused.is_err(), cfg!(debug_assertions));
+    }
+
     /// The rules stage reads the config, the facts and the descriptors
     /// (through `registry`), never the model stage, which runs after it:
     /// no file of `src/rules/` names a model module (one-way pipeline).

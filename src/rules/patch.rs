@@ -94,16 +94,16 @@ pub fn strategic(
 
 const OPS: &[&str] = &["add", "remove", "replace", "move", "copy", "test"];
 
-/// Read the `patches` at `key` (dotted).
+/// Read the `patches` at `key`.
 pub fn parse(
     values: &Values,
-    key: &str,
+    key: &ValuePath,
     patches: &[crate::config::Patch],
     diags: &mut Diagnostics,
 ) -> Vec<UserPatch> {
     let mut out = Vec::new();
     for (i, p) in patches.iter().enumerate() {
-        let path = ValuePath::keys(key).index(i);
+        let path = key.index(i);
         let at = path.key("patch");
         let origin = values.origin_of(&at);
         let fail = |message: String| {

@@ -60,7 +60,7 @@ pub fn check(config: &Config, values: &Values, sources: &SourceMap, diags: &mut 
             base.key("output"),
             format!(
                 "`profiles` cannot be used with `deploykf_dependencies.istio.dataplaneMode: ambient` ({}): the Kubeflow Profiles controller labels its namespaces for sidecar injection and renders header policies only a sidecar or waypoint enforces; use `namespaces`",
-                place(&ValuePath::keys("deploykf_dependencies.istio.dataplaneMode"))
+                place(&ValuePath::keys("deploykf_dependencies.istio").key("dataplaneMode"))
             ),
         );
     }
@@ -204,8 +204,7 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
     let base = ValuePath::keys(PG);
     let prefix = &pg.idp_groups.prefix;
     if prefix.starts_with(RESERVED_GROUP_PREFIX) {
-        found.errors.push(error_at(
-            ctx.values,
+        found.errors.push(ctx.error(
             base.key("idpGroups").key("prefix"),
             format!("`{prefix}` starts with `{RESERVED_GROUP_PREFIX}`, which Kubernetes reserves for its own groups; use the API server's --oidc-groups-prefix, e.g. `oidc:`"),
         ));
@@ -232,8 +231,7 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
                     if subject.starts_with(RESERVED_GROUP_PREFIX)
                         && !prefix.starts_with(RESERVED_GROUP_PREFIX)
                     {
-                        found.errors.push(error_at(
-                            ctx.values,
+                        found.errors.push(ctx.error(
                             ppath.key("members").index(j).key("idpGroup"),
                             format!("the Kubernetes group `{subject}` (idpGroups.prefix + idpGroup) starts with `{RESERVED_GROUP_PREFIX}`, which Kubernetes reserves for its own groups; set `{PG}.idpGroups.prefix` as the API server's --oidc-groups-prefix"),
                         ));
@@ -267,7 +265,7 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
     if let (true, Some(why)) = (any_idp, &why_never) {
         found.warnings.push(ctx.warning(
             Code::MembersNeverAdmitted,
-            &format!("{PG}.idpGroups.claim"),
+            base.key("idpGroups").key("claim"),
             format!("`idpGroup` members can never be admitted: {why}"),
         ));
     }
@@ -287,15 +285,13 @@ pub fn check_idp_groups(ctx: &Ctx, found: &mut Findings) {
     for (path, id) in keys {
         let Some(id) = id else { continue };
         if !dex.enabled {
-            found.errors.push(error_at(
-                ctx.values,
+            found.errors.push(ctx.error(
                 path,
                 format!("names a dex connector, but `{DEX}.enabled` is false: only dex's tokens carry federated_claims.connector_id; set it to null"),
             ));
         } else if !dex.connectors.iter().any(|c| c.id == id) {
             let ids: Vec<&str> = dex.connectors.iter().map(|c| c.id.as_str()).collect();
-            found.errors.push(error_at(
-                ctx.values,
+            found.errors.push(ctx.error(
                 path,
                 format!("`{id}` is not the id of one of dex's connectors ({}); set it to the connector whose groups the profiles trust", ids.join(", ")),
             ));
@@ -350,8 +346,7 @@ fn check_group_connectors(
             && !set("orgs")
             && !set("org")
         {
-            found.errors.push(error_at(
-                ctx.values,
+            found.errors.push(ctx.error(
                 base.index(i).key("config").key("loadAllGroups"),
                 format!("with `idpGroup` members in `{PG}.profiles`, a {} connector may not load all of a user's groups without `orgs`: it returns every organisation the user belongs to, and anyone can create one named like an `idpGroup`; list the organisations to trust in `config.orgs`", c.kind),
             ));
@@ -360,7 +355,7 @@ fn check_group_connectors(
     if connectors.len() > 1 && bound.is_none() {
         let ids: Vec<&str> = connectors.iter().map(|c| c.id.as_str()).collect();
         found.warnings.push(ctx.warning(Code::GroupsFromAnyConnector,
-            &format!("{DEX}.connectors"),
+            base,
             format!("`idpGroup` members are admitted by group name whichever of dex's connectors ({}) issued the group: a group of the same name from another identity provider counts too; keep to one connector that returns groups, or set `{PG}.idpGroups.connector` to the one whose groups the profiles trust", ids.join(", ")),
         ));
     }

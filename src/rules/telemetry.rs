@@ -8,14 +8,16 @@
 
 use super::{Ctx, Findings};
 use crate::code::Code;
+use crate::values::path::ValuePath;
 
 const TELEMETRY: &str = "deploykf_dependencies.istio.telemetry";
 
 pub fn check(ctx: &Ctx, f: &mut Findings) {
     let t = &ctx.config.deploykf_dependencies.istio.telemetry;
     let endpoint = &t.tracing.otlp_endpoint;
-    let endpoint_key = format!("{TELEMETRY}.tracing.otlpEndpoint");
-    let enabled_key = format!("{TELEMETRY}.tracing.enabled");
+    let base = ValuePath::keys(TELEMETRY);
+    let endpoint_key = base.key("tracing").key("otlpEndpoint");
+    let enabled_key = base.key("tracing").key("enabled");
     if t.tracing.enabled && crate::facts::telemetry::split_endpoint(endpoint).is_none() {
         const EXPECTED: &str = "the OpenTelemetry collector's OTLP/gRPC endpoint as `host:port` (a DNS name of a service in the mesh, no scheme or path, and a port 1-65535, e.g. \"otel-collector.observability.svc.cluster.local:4317\")";
         // Unset, the error is where tracing was turned on (never at the
@@ -23,12 +25,12 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
         f.errors
             .push(if endpoint.is_empty() && !ctx.set_by_user(&endpoint_key) {
                 ctx.error(
-                    &enabled_key,
+                    enabled_key,
                     format!("is true, so `{endpoint_key}` must be set to {EXPECTED}"),
                 )
             } else {
                 ctx.error(
-                    &endpoint_key,
+                    endpoint_key,
                     format!(
                         "must be {EXPECTED} while {} is true, got {endpoint:?}",
                         ctx.located(&enabled_key)
@@ -40,7 +42,7 @@ pub fn check(ctx: &Ctx, f: &mut Findings) {
     let auth = &ctx.config.deploykf_core.deploykf_auth;
     if t.access_logs.enabled && t.access_logs.include_user_identity && !auth.common.enabled {
         f.warnings.push(ctx.warning(Code::NoEffect,
-            &format!("{TELEMETRY}.accessLogs.includeUserIdentity"),
+            base.key("accessLogs").key("includeUserIdentity"),
             format!(
                 "has no effect while `deploykf_core.deploykf_auth.enabled` is false: no login verifies the `{}` header, and meshgen does not log an unverified one",
                 auth.identity.user_header
@@ -65,7 +67,7 @@ fn refuse_own_istio_without_telemetry_v1(ctx: &Ctx, f: &mut Findings) {
     if istio.common.enabled || !gw.common.enabled {
         return;
     }
-    let version = &gw.charts.istio_gateway.version;
+    let version = &gw.charts.istio_gateway.chart.version;
     let Some(minor) = crate::config::istio_minor(version) else {
         return;
     };
@@ -74,13 +76,13 @@ fn refuse_own_istio_without_telemetry_v1(ctx: &Ctx, f: &mut Findings) {
     }
     let t = &istio.telemetry;
     for (on, key) in [
-        (t.access_logs.enabled, "accessLogs.enabled"),
-        (t.tracing.enabled, "tracing.enabled"),
+        (t.access_logs.enabled, "accessLogs"),
+        (t.tracing.enabled, "tracing"),
     ] {
         if on {
             let (major, since) = TELEMETRY_V1_SINCE;
             f.errors.push(ctx.error(
-                &format!("{TELEMETRY}.{key}"),
+                ValuePath::keys(TELEMETRY).key(key).key("enabled"),
                 format!(
                     "needs Istio {major}.{since} or later (its Telemetry objects are `telemetry.istio.io/v1`), but your Istio runs {version} (`deploykf_core.deploykf_istio_gateway.charts.istioGateway.version`); upgrade Istio or set it to false"
                 ),
