@@ -772,7 +772,14 @@ pub const NOBODY: &str = "any-user@meshgen.invalid";
 /// The request a subject makes to `path` of profile `ns`, the way it
 /// comes (through the gateway or from its pods): (request, from the
 /// gateway, captured by ambient). `None`: it has no such way.
-fn callers(ctx: &Context, subject: &Subject, ambient_ns: &dyn Fn(&str) -> bool) -> Vec<Caller> {
+/// (`tokens`: whether a token can be verified where they go; without a
+/// RequestAuthentication none is made.)
+fn callers(
+    ctx: &Context,
+    subject: &Subject,
+    ambient_ns: &dyn Fn(&str) -> bool,
+    tokens: bool,
+) -> Vec<Caller> {
     let via_gateway = |user: &str, token: Option<(String, Value)>| Caller {
         principal: ctx.gateway.clone(),
         header: Some((ctx.user_header.clone(), user.to_string())),
@@ -783,7 +790,7 @@ fn callers(ctx: &Context, subject: &Subject, ambient_ns: &dyn Fn(&str) -> bool) 
     let dex = |email: &str, groups: &[&str]| {
         ctx.user_issuer
             .as_ref()
-            .filter(|(_, fwd)| *fwd)
+            .filter(|(_, fwd)| *fwd && tokens)
             .map(|(iss, _)| {
                 (
                     iss.clone(),
@@ -809,7 +816,8 @@ fn callers(ctx: &Context, subject: &Subject, ambient_ns: &dyn Fn(&str) -> bool) 
                 .m2m
                 .iter()
                 .map(|(iss, fwd, _)| {
-                    let token = fwd.then(|| (iss.clone(), serde_json::json!({"sub": sub})));
+                    let token =
+                        (*fwd && tokens).then(|| (iss.clone(), serde_json::json!({"sub": sub})));
                     via_gateway(&sub, token)
                 })
                 .collect();
@@ -1052,13 +1060,15 @@ fn roles(ns: &Namespace, idp_groups: &[String]) -> BTreeMap<(&'static str, Strin
     best
 }
 
-/// The rows of profile `ns`.
+/// The cells of profile `ns`, sorted (issue 31: pushed and sorted by
+/// subject, not inserted into a map whose every key starts with the
+/// same profile).
 fn profile_cells(
     ns: &Namespace,
     ctxs: &[Context],
     ambient_ns: &dyn Fn(&str) -> bool,
-    out: &mut BTreeMap<(Target, Subject, Capability), Grant>,
-) {
+) -> Vec<((Target, Subject, Capability), Grant)> {
+    let mut out = Vec::new();
     let target = Target {
         kind: "profile",
         name: ns.name.to_string(),
@@ -1071,10 +1081,16 @@ fn profile_cells(
         .map(|s| s.name.clone())
         .collect();
     let owner_policy = ns.objs.iter().find(|o| o.kind() == "Profile");
-    let roles = roles(ns, &idp_groups);
+    // By kind, then name: found without a key made for each subject.
+    let mut roles_of: BTreeMap<&str, BTreeMap<String, Grant>> = BTreeMap::new();
+    for ((kind, name), g) in roles(ns, &idp_groups) {
+        roles_of.entry(kind).or_default().insert(name, g);
+    }
     let notebooks = format!("/notebook/{}/nb/", ns.name);
+    // A token is read only by a RequestAuthentication (`authorize`).
+    let tokens = (ns.objs.iter().chain(ns.root)).any(|o| o.kind() == "RequestAuthentication");
     for (subject, ctx, way) in subjects.iter().flat_map(|s| ways(ctxs, s)) {
-        let callers = callers(ctx, &subject, ambient_ns);
+        let callers = callers(ctx, &subject, ambient_ns, tokens);
         for (cap, path) in [("api", "/"), ("notebooks", notebooks.as_str())] {
             let mut grant = None;
             let mut denied_by = Vec::new();
@@ -1107,14 +1123,20 @@ fn profile_cells(
                 },
             };
             if grant.granted() {
-                out.insert((target.clone(), subject.clone(), cap), grant);
+                out.push(((target.clone(), subject.clone(), cap), grant));
             }
         }
         // A subject's role is its own, whichever gateway it comes through.
-        if let Some(r) = roles.get(&(subject.kind, subject.name.clone())) {
-            out.insert((target.clone(), subject.clone(), "role"), r.clone());
+        let role = roles_of
+            .get(subject.kind)
+            .and_then(|r| r.get(&subject.name));
+        if let Some(r) = role {
+            out.push(((target.clone(), subject.clone(), "role"), r.clone()));
         }
     }
+    // Stable: of two cells of one key the later holds, as in a map.
+    out.sort_by(|a, b| (&a.0 .1, a.0 .2).cmp(&(&b.0 .1, b.0 .2)));
+    out
 }
 
 /// The ways `subject` is judged: (the subject as its row names it, the
@@ -1327,7 +1349,7 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
         .into_iter()
         .filter(|n| only.is_none_or(|o| o.contains(*n)))
         .collect();
-    let per_profile: Vec<BTreeMap<_, _>> = names
+    let per_profile: Vec<Vec<_>> = names
         .par_iter()
         .map(|name| {
             let ns = Namespace::new(
@@ -1336,9 +1358,7 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
                 &root,
                 None,
             );
-            let mut out = BTreeMap::new();
-            profile_cells(&ns, &ctxs, &ambient_ns, &mut out);
-            out
+            profile_cells(&ns, &ctxs, &ambient_ns)
         })
         .collect();
     // In the profiles' order, which is the cells' (target first): built
@@ -1670,11 +1690,9 @@ pub fn compute_in_parts(
                     &root,
                     None,
                 );
-                let mut out = BTreeMap::new();
-                profile_cells(&ns, &ctxs, &ambient_ns, &mut out);
-                Ok(out)
+                Ok(profile_cells(&ns, &ctxs, &ambient_ns))
             })
-            .collect::<Result<Vec<BTreeMap<_, _>>, String>>()?;
+            .collect::<Result<Vec<Vec<_>>, String>>()?;
         Ok(Matrix {
             cells: cells.into_iter().flatten().collect(),
             targets: chunk
