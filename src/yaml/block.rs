@@ -410,16 +410,21 @@ fn quoted(text: &str) -> Option<(Option<Cow<'_, str>>, &str)> {
 /// A plain scalar this reader takes: nothing a YAML reader could take
 /// for an indicator, a comment, a key or (`flow`) a flow separator.
 fn plain(s: &str, flow: bool) -> bool {
-    let Some(first) = s.bytes().next() else {
+    let b = s.as_bytes();
+    let Some(first) = b.first() else {
         return false;
     };
-    let syntax = b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
-        || s.ends_with(':')
-        || s.contains(": ")
-        || s.contains(" #")
-        || s.bytes().any(|b| b"{}[],".contains(&b))
-        || (flow && s.contains(':'));
-    !syntax
+    if b"-?:,[]{}#&*!|>'\"%@`".contains(first) || s.ends_with(':') {
+        return false;
+    }
+    // One pass (issue 31): `: ` or (`flow`) any `:`, ` #`, or a flow
+    // indicator anywhere.
+    !b.iter().enumerate().any(|(i, c)| match c {
+        b'{' | b'}' | b'[' | b']' | b',' => true,
+        b':' => flow || b.get(i + 1) == Some(&b' '),
+        b' ' => b.get(i + 1) == Some(&b'#'),
+        _ => false,
+    })
 }
 
 /// A plain key this reader takes.
@@ -444,7 +449,11 @@ fn split_key(text: &str) -> Option<Option<(Cow<'_, str>, &str)>> {
             _ => None,
         });
     }
-    let (key, rest) = match text.find(": ") {
+    let colon = text
+        .match_indices(':')
+        .map(|(i, _)| i)
+        .find(|i| text.as_bytes().get(i + 1) == Some(&b' '));
+    let (key, rest) = match colon {
         Some(i) => (&text[..i], text[i + 2..].trim_start_matches(' ')),
         None => match text.strip_suffix(':') {
             Some(k) => (k, ""),
@@ -560,6 +569,48 @@ mod tests {
             }
             let skipped = format!("kind: K\nskipped:\n{}", indent(text));
             assert_eq!(load(&skipped, Some(SEL)), None, "{skipped}");
+        }
+    }
+
+    /// `plain` and `split_key` in one pass each (issue 31) decide as the
+    /// plain reading of their rules: every string of up to 5 characters
+    /// over the characters that matter.
+    #[test]
+    fn one_pass_checks_decide_as_the_rules_say() {
+        let reference = |s: &str, flow: bool| {
+            let Some(first) = s.bytes().next() else {
+                return false;
+            };
+            !(b"-?:,[]{}#&*!|>'\"%@`".contains(&first)
+                || s.ends_with(':')
+                || s.contains(": ")
+                || s.contains(" #")
+                || s.bytes().any(|b| b"{}[],".contains(&b))
+                || (flow && s.contains(':')))
+        };
+        let chars = ['a', ':', ' ', '#', '{', ',', ']', '-', '\''];
+        let mut strings = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = (strings.iter())
+                .flat_map(|s| chars.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(longer);
+            strings.sort();
+            strings.dedup();
+        }
+        for s in &strings {
+            for flow in [false, true] {
+                assert_eq!(plain(s, flow), reference(s, flow), "{s:?} {flow}");
+            }
+            let key = match s.find(": ") {
+                Some(i) => Some(&s[..i]),
+                None => s.strip_suffix(':'),
+            };
+            if let (Some(Some((k, _))), false) =
+                (split_key(s), s.starts_with(['"', '\'', '{', '[']))
+            {
+                assert_eq!(Some(&*k), key, "{s:?}");
+            }
         }
     }
 
