@@ -47,8 +47,12 @@ pub const SELECT: Selection = &[
     &["spec", "parentRefs"],
     &["spec", "hostnames"],
     &["spec", "mtls"],
-    &["subjects"],
-    &["roleRef"],
+    // Of a RoleBinding, who and which role: not each subject's
+    // `apiGroup` (issue 31: a profile's members are most of its objects).
+    &["subjects", "*", "kind"],
+    &["subjects", "*", "name"],
+    &["subjects", "*", "namespace"],
+    &["roleRef", "name"],
 ];
 
 /// Only what an object is and where: for a first look at a large tree.
