@@ -1433,6 +1433,10 @@ const LOCAL_KINDS: &[&str] = &[
     "PeerAuthentication",
 ];
 
+/// Of [`LOCAL_KINDS`], those no cell reads (the notes read a
+/// NetworkPolicy light: [`light_form`]).
+const UNREAD_BY_CELLS: &[&str] = &["ServiceAccount", "NetworkPolicy", "PeerAuthentication"];
+
 /// Profiles computed at once by [`compute_in_parts`], on all cores.
 const PART: usize = 256;
 
@@ -1548,8 +1552,14 @@ pub fn compute_in_parts(
             Ok(Some(match own {
                 Some(ns) => {
                     let keep = objs.iter().map(light_kept).collect::<Vec<_>>();
+                    // What the cells read: not the kinds only a namespace's
+                    // own files may also hold.
+                    let read: Vec<&Value> = (docs.iter().zip(&objs))
+                        .filter(|(_, o)| !UNREAD_BY_CELLS.contains(&o.kind()))
+                        .map(|(d, _)| d)
+                        .collect();
                     let json = once
-                        .then(|| serde_json::to_vec(&docs))
+                        .then(|| serde_json::to_vec(&read))
                         .transpose()
                         .map_err(|e| format!("{key}: {e}"))?;
                     let kept = docs
@@ -1623,7 +1633,9 @@ pub fn compute_in_parts(
     for ns in again {
         for key in own.remove(&ns).unwrap_or_default() {
             light.remove(&key);
-            whole.insert(key.clone(), unpack(&key).map_err(PartsError::Tree)?);
+            // Read again in full: its JSON has only what the cells read.
+            let docs = lazy.objects(&key, Some(SELECT)).map_err(PartsError::Tree)?;
+            whole.insert(key.clone(), docs.unwrap_or_default());
         }
     }
     // As `compute_of`, over the kept objects.
