@@ -1438,7 +1438,7 @@ const LOCAL_KINDS: &[&str] = &[
 const UNREAD_BY_CELLS: &[&str] = &["ServiceAccount", "NetworkPolicy", "PeerAuthentication"];
 
 /// Profiles computed at once by [`compute_in_parts`], on all cores.
-const PART: usize = 256;
+const PART: usize = 128;
 
 /// What [`compute_in_parts`] hands out: the notes, once and first, then
 /// the cells, part by part.
