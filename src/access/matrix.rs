@@ -1494,6 +1494,65 @@ fn in_file_order<'a>(a: &'a Tree, b: &'a Tree) -> Vec<(&'a str, Obj<'a>)> {
         .collect()
 }
 
+/// A file as [`compute_in_parts`] reads it first: a profile's own, or
+/// any other (kept whole).
+enum Read {
+    Whole(Vec<Value>),
+    /// A profile's own file (its namespace): what is read before the
+    /// cells, and, read from disk, what its cells read as compact JSON.
+    Own(String, Vec<Value>, Option<Vec<u8>>),
+}
+
+/// The first read of file `key` of `lazy` (`None`: left out). A file on
+/// disk is read once, in full; a render's, in memory, is read light and
+/// a profile's own again in full for its cells (their JSON beside the
+/// render's text was more than 300 MiB).
+fn first_read(
+    lazy: &super::tree::Lazy,
+    key: &String,
+    once: bool,
+) -> Result<Option<(String, Read)>, String> {
+    use super::tree::{LIGHT, SELECT};
+    let first = if once { SELECT } else { LIGHT };
+    let Some(docs) = lazy.objects(key, Some(first))? else {
+        return Ok(None);
+    };
+    let objs: Vec<Obj> = docs.iter().map(Obj::new).collect();
+    let homes: BTreeSet<Option<&str>> = objs.iter().map(home).collect();
+    let own = match homes.iter().collect::<Vec<_>>().as_slice() {
+        [Some(ns)] if *ns != ROOT_NS && objs.iter().all(|o| LOCAL_KINDS.contains(&o.kind())) => {
+            Some(ns.to_string())
+        }
+        _ => None,
+    };
+    Ok(Some(match own {
+        Some(ns) => {
+            let keep = objs.iter().map(light_kept).collect::<Vec<_>>();
+            // What the cells read: not the kinds only a namespace's own
+            // files may also hold.
+            let read: Vec<&Value> = (docs.iter().zip(&objs))
+                .filter(|(_, o)| !UNREAD_BY_CELLS.contains(&o.kind()))
+                .map(|(d, _)| d)
+                .collect();
+            let json = once
+                .then(|| serde_json::to_vec(&read))
+                .transpose()
+                .map_err(|e| format!("{key}: {e}"))?;
+            let kept = docs
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(d, k)| k.then(|| light_form(d)))
+                .collect();
+            (key.clone(), Read::Own(ns, kept, json))
+        }
+        None if once => (key.clone(), Read::Whole(docs)),
+        None => (
+            key.clone(),
+            Read::Whole(lazy.objects(key, Some(SELECT))?.unwrap_or_default()),
+        ),
+    }))
+}
+
 /// [`compute`] of the tree `lazy` with the files `with`, handed out in
 /// parts, each sorted and after the one before: the notes first
 /// then the apps, then the profiles a few hundred at a time; the cells are the same (issue 31: at 10,000 profiles,
@@ -1519,63 +1578,13 @@ pub fn compute_in_parts(
     with: Tree,
     each: &mut dyn FnMut(Part) -> std::io::Result<()>,
 ) -> Result<(), PartsError> {
-    use super::tree::{LIGHT, SELECT};
+    use super::tree::SELECT;
     use rayon::prelude::*;
-    enum Read {
-        Whole(Vec<Value>),
-        /// A profile's own file: what is read before the cells, and, when
-        /// read in full, all of its objects as compact JSON.
-        Own(String, Vec<Value>, Option<Vec<u8>>),
-    }
-    // A file on disk is read once, in full; a render's, in memory, is
-    // read light first and again in full for its profile's cells (their
-    // JSON beside the render's text is more than 300 MiB).
     let once = lazy.on_disk();
-    let first = if once { SELECT } else { LIGHT };
     let read = lazy
         .keys()
         .par_iter()
-        .map(|key| {
-            let Some(docs) = lazy.objects(key, Some(first))? else {
-                return Ok(None);
-            };
-            let objs: Vec<Obj> = docs.iter().map(Obj::new).collect();
-            let homes: BTreeSet<Option<&str>> = objs.iter().map(home).collect();
-            let own = match homes.iter().collect::<Vec<_>>().as_slice() {
-                [Some(ns)]
-                    if *ns != ROOT_NS && objs.iter().all(|o| LOCAL_KINDS.contains(&o.kind())) =>
-                {
-                    Some(ns.to_string())
-                }
-                _ => None,
-            };
-            Ok(Some(match own {
-                Some(ns) => {
-                    let keep = objs.iter().map(light_kept).collect::<Vec<_>>();
-                    // What the cells read: not the kinds only a namespace's
-                    // own files may also hold.
-                    let read: Vec<&Value> = (docs.iter().zip(&objs))
-                        .filter(|(_, o)| !UNREAD_BY_CELLS.contains(&o.kind()))
-                        .map(|(d, _)| d)
-                        .collect();
-                    let json = once
-                        .then(|| serde_json::to_vec(&read))
-                        .transpose()
-                        .map_err(|e| format!("{key}: {e}"))?;
-                    let kept = docs
-                        .into_iter()
-                        .zip(keep)
-                        .filter_map(|(d, k)| k.then(|| light_form(d)))
-                        .collect();
-                    (key.clone(), Read::Own(ns, kept, json))
-                }
-                None if once => (key.clone(), Read::Whole(docs)),
-                None => (
-                    key.clone(),
-                    Read::Whole(lazy.objects(key, Some(SELECT))?.unwrap_or_default()),
-                ),
-            }))
-        })
+        .map(|key| first_read(lazy, key, once))
         .collect::<Result<Vec<_>, String>>()
         .map_err(PartsError::Tree)?;
     let mut whole: Tree = BTreeMap::new();
