@@ -102,7 +102,9 @@ pub fn changes(old: &Matrix, new: &Matrix) -> Vec<Change> {
 /// in full and both matrices computed whole.
 pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<Change>, String> {
     use super::matrix::{compute_docs, home_of, local_profiles, profiles_of};
-    use super::tree::{is_manifest, parse_one, read_dir_with, reread_as, Tree, IDENTITY, SELECT};
+    use super::tree::{
+        is_manifest, parse_one, parse_rendered, read_dir_with, reread_as, Tree, IDENTITY, SELECT,
+    };
     use serde_json::Value;
     use std::collections::{BTreeMap, BTreeSet};
     let located = |e: String| e.replacen(" --> ", &format!(" --> {}/", dir.display()), 1);
@@ -121,7 +123,11 @@ pub fn of_dir(dir: &std::path::Path, files: &crate::write::Files) -> Result<Vec<
     let seen: BTreeMap<String, (bool, Homes, Vec<Value>)> =
         read_dir_with(dir, None, |key, text| {
             let changed = files.get(key) != Some(&text);
-            let docs = parse_one(key, &text, Some(IDENTITY))?;
+            let docs = if changed {
+                parse_one(key, &text, Some(IDENTITY))?
+            } else {
+                parse_rendered(key, &text, IDENTITY)?
+            };
             let h = homes(&docs);
             // What the other profiles' files are read for: which namespaces
             // are profiles, and their data-plane modes (`local_profiles`,

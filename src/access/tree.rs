@@ -386,6 +386,16 @@ pub fn parse_one(key: &str, text: &str, select: Option<Selection>) -> Result<Vec
     objects(text, select).map_err(|e| not_yaml(&e, key))
 }
 
+/// [`parse_one`] of a text that is byte for byte a file of a render
+/// (parsed back by its check stage): what `select` skips is passed over
+/// unread (`yaml::block::load_read`).
+pub fn parse_rendered(key: &str, text: &str, select: Selection) -> Result<Vec<Value>, String> {
+    match crate::yaml::block::load_read(text, Some(select)) {
+        Some(docs) => Ok(docs.into_iter().filter(Value::is_object).collect()),
+        None => parse_one(key, text, Some(select)),
+    }
+}
+
 /// The file `n` under `root` (see [`read_dir`]): its key and its text.
 fn read_one(root: &Path, shown: Option<&Path>, n: String) -> Result<(String, String), String> {
     let path = if n.is_empty() {

@@ -25,6 +25,19 @@ use std::borrow::Cow;
 /// The documents of `text` that hold something, each in full or only the
 /// parts `select` names; `None` when the text is outside the subset.
 pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
+    read(text, select, false)
+}
+
+/// [`load`] of a text already read in full, by this reader or the
+/// loader (a file of the tree on disk that is byte for byte the render's,
+/// which the check stage parsed back): a block the selection skips is
+/// passed over by its indentation, unread (issue 31: `diff --access`
+/// reads every file of a tree for what its objects are).
+pub fn load_read(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
+    read(text, select, true)
+}
+
+fn read(text: &str, select: Option<Selection>, lax: bool) -> Option<Vec<Value>> {
     if !text
         .bytes()
         .all(|b| b == b'\n' || (0x20..0x7f).contains(&b))
@@ -36,6 +49,7 @@ pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
         pos: 0,
         budget: NODE_BUDGET,
         select,
+        lax,
     };
     let mut docs = Vec::new();
     let mut lines = text.split('\n').peekable();
@@ -175,6 +189,8 @@ struct Reader<'a> {
     pos: usize,
     budget: usize,
     select: Option<Selection>,
+    /// Skipped blocks are passed over, not read ([`load_read`]).
+    lax: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -241,6 +257,12 @@ impl<'a> Reader<'a> {
                     return None;
                 }
                 match self.lines.get(self.pos) {
+                    Some(next) if next.indent > indent && self.lax && child == Sel::Skip => {
+                        while self.lines.get(self.pos).is_some_and(|l| l.indent > indent) {
+                            self.pos += 1;
+                        }
+                        Value::Null
+                    }
                     Some(next) if next.indent > indent => self.node(depth + 1, child)?,
                     Some(next) if next.indent == indent && dash(next.text).is_some() => {
                         return None
@@ -516,6 +538,9 @@ mod tests {
             load_selected_documents(text, SEL).unwrap(),
             "{text}"
         );
+        // A text read before: what the selection skips is passed over,
+        // and the rest is the same.
+        assert_eq!(load_read(text, Some(SEL)), Some(selected), "{text}");
         true
     }
 
@@ -612,6 +637,21 @@ mod tests {
                 assert_eq!(Some(&*k), key, "{s:?}");
             }
         }
+    }
+
+    /// Passed over by its indentation, a skipped block of a text read
+    /// before is not read: what is selected is the loader's.
+    #[test]
+    fn a_text_read_before_is_passed_over_where_skipped() {
+        let text =
+            "kind: K\nskipped:\n  c: >\n    folded\n  d: 1 # a comment\n  e: \"tab\\there\"\nspec:\n  list: [1, b]\n";
+        assert_eq!(load(text, Some(SEL)), None, "outside the subset, read");
+        let read = load_read(text, Some(SEL)).unwrap();
+        assert_eq!(read, load_selected_documents(text, SEL).unwrap());
+        assert_eq!(
+            read,
+            vec![serde_json::json!({"kind": "K", "spec": {"list": [1, "b"]}})]
+        );
     }
 
     fn indent(text: &str) -> String {
