@@ -153,9 +153,14 @@ impl<'a> Lazy<'a> {
                     not_yaml(&e, key).replacen(" --> ", &format!(" --> {}/", dir.display()), 1)
                 })
             }
-            LazyFrom::Files(files) => {
-                Ok(files.get(key).and_then(|text| objects(text, select).ok()))
-            }
+            // A render's own text, parsed back by its check stage.
+            LazyFrom::Files(files) => Ok(files.get(key).and_then(|text| {
+                let read = select.and_then(|s| crate::yaml::block::load_read(text, Some(s)));
+                match read {
+                    Some(docs) => Some(docs.into_iter().filter(Value::is_object).collect()),
+                    None => objects(text, select).ok(),
+                }
+            })),
         }
     }
 }
