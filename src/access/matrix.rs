@@ -1063,11 +1063,7 @@ fn roles(ns: &Namespace, idp_groups: &[String]) -> BTreeMap<(&'static str, Strin
 /// The cells of profile `ns`, sorted (issue 31: pushed and sorted by
 /// subject, not inserted into a map whose every key starts with the
 /// same profile).
-fn profile_cells(
-    ns: &Namespace,
-    ctxs: &[Context],
-    ambient_ns: &dyn Fn(&str) -> bool,
-) -> Vec<((Target, Subject, Capability), Grant)> {
+fn profile_cells(ns: &Namespace, ctxs: &[Context], ambient_ns: &dyn Fn(&str) -> bool) -> Vec<Cell> {
     let mut out = Vec::new();
     let target = Target {
         kind: "profile",
@@ -1335,6 +1331,26 @@ pub fn local_profiles<'a>(
     Some(out)
 }
 
+/// One cell of the matrix: its key and grant.
+type Cell = ((Target, Subject, Capability), Grant);
+
+/// The matrix of profiles `names` from their cells ([`profile_cells`],
+/// in the profiles' order).
+fn profiles_matrix(names: &[&str], cells: Vec<Vec<Cell>>, several: bool) -> Matrix {
+    Matrix {
+        cells: cells.into_iter().flatten().collect(),
+        targets: names
+            .iter()
+            .map(|n| Target {
+                kind: "profile",
+                name: n.to_string(),
+            })
+            .collect(),
+        notes: Vec::new(),
+        several,
+    }
+}
+
 fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
     use rayon::prelude::*;
     let ctxs = contexts_of(objs);
@@ -1363,19 +1379,7 @@ fn compute_of(objs: &[Obj], only: Option<&BTreeSet<String>>) -> Matrix {
         .collect();
     // In the profiles' order, which is the cells' (target first): built
     // from sorted entries at once, not merged map into map.
-    let cells: BTreeMap<_, _> = per_profile.into_iter().flatten().collect();
-    let mut m = Matrix {
-        cells,
-        targets: names
-            .iter()
-            .map(|n| Target {
-                kind: "profile",
-                name: n.to_string(),
-            })
-            .collect(),
-        notes: Vec::new(),
-        several: ctxs.len() > 1,
-    };
+    let mut m = profiles_matrix(&names, per_profile, ctxs.len() > 1);
     if only.is_none() {
         // With several gateways, each judges the apps it routes, and
         // their rows name it.
@@ -1714,18 +1718,7 @@ pub fn compute_in_parts(
                 Ok(profile_cells(&ns, &ctxs, &ambient_ns))
             })
             .collect::<Result<Vec<Vec<_>>, String>>()?;
-        Ok(Matrix {
-            cells: cells.into_iter().flatten().collect(),
-            targets: chunk
-                .iter()
-                .map(|n| Target {
-                    kind: "profile",
-                    name: n.to_string(),
-                })
-                .collect(),
-            notes: Vec::new(),
-            several,
-        })
+        Ok(profiles_matrix(chunk, cells, several))
     };
     // Each part is handed out while the next is computed, by one thread
     // (one allocator heap) ahead of at most one part.

@@ -11,21 +11,8 @@
 //! trailing `*` a suffix or prefix, anything else itself), and a field
 //! the model does not know holds (as before: `coverage.rs` reports it).
 
+use super::istio::istio_match;
 use serde_json::Value;
-
-/// Whether Istio's pattern `pattern` matches `value`.
-pub fn istio_match(pattern: &str, value: &str) -> bool {
-    if pattern == "*" {
-        return !value.is_empty();
-    }
-    if let Some(p) = pattern.strip_suffix('*') {
-        return value.starts_with(p);
-    }
-    if let Some(s) = pattern.strip_prefix('*') {
-        return value.ends_with(s);
-    }
-    value == pattern
-}
 
 /// A list of values or patterns (a rule field's, or a condition's).
 /// Anything but a list of strings holds no string: it matches nothing.
@@ -61,7 +48,7 @@ impl Pats {
         values.iter().any(|v| {
             let v = v.as_ref();
             self.exact.binary_search_by(|e| (**e).cmp(v)).is_ok()
-                || self.wild.iter().any(|p| istio_match(p, v))
+                || self.wild.iter().any(|p| istio_match(p, Some(v)))
         })
     }
 }

@@ -154,13 +154,9 @@ impl<'a> Lazy<'a> {
                 })
             }
             // A render's own text, parsed back by its check stage.
-            LazyFrom::Files(files) => Ok(files.get(key).and_then(|text| {
-                let read = select.and_then(|s| crate::yaml::block::load_read(text, Some(s)));
-                match read {
-                    Some(docs) => Some(docs.into_iter().filter(Value::is_object).collect()),
-                    None => objects(text, select).ok(),
-                }
-            })),
+            LazyFrom::Files(files) => Ok(files
+                .get(key)
+                .and_then(|text| rendered_objects(text, select).ok())),
         }
     }
 }
@@ -395,9 +391,15 @@ pub fn parse_one(key: &str, text: &str, select: Option<Selection>) -> Result<Vec
 /// (parsed back by its check stage): what `select` skips is passed over
 /// unread (`yaml::block::load_read`).
 pub fn parse_rendered(key: &str, text: &str, select: Selection) -> Result<Vec<Value>, String> {
-    match crate::yaml::block::load_read(text, Some(select)) {
+    rendered_objects(text, Some(select)).map_err(|e| not_yaml(&e, key))
+}
+
+/// [`objects`] of a render's own text: with a selection, what it skips
+/// is passed over unread (`yaml::block::load_read`).
+fn rendered_objects(text: &str, select: Option<Selection>) -> Result<Vec<Value>, LoadError> {
+    match select.and_then(|s| crate::yaml::block::load_read(text, Some(s))) {
         Some(docs) => Ok(docs.into_iter().filter(Value::is_object).collect()),
-        None => parse_one(key, text, Some(select)),
+        None => objects(text, select),
     }
 }
 
