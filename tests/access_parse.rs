@@ -56,6 +56,18 @@ fn the_fast_reader_builds_what_the_loader_builds() {
                 load_selected_documents(text, tree::IDENTITY).unwrap(),
                 "{case}/{path} (identity)"
             );
+            // In one pass, light and written (the matrix's first read of
+            // a tree on disk): the light objects, and the selected ones
+            // as JSON.
+            let split = block::load_split(text, tree::LIGHT, tree::SELECT).expect("as in full");
+            let light = load_selected_documents(text, tree::LIGHT).unwrap();
+            assert_eq!(split.docs.len(), light.len(), "{case}/{path} (split)");
+            for (((doc, range), light), selected) in split.docs.iter().zip(&light).zip(&selected) {
+                assert_eq!(doc, light, "{case}/{path} (split, light)");
+                let written: serde_json::Value =
+                    serde_json::from_slice(&split.json[range.clone()]).unwrap();
+                assert_eq!(&written, selected, "{case}/{path} (split, written)");
+            }
         }
     }
     // Most of meshgen's own files are the fast reader's: else this test
@@ -245,6 +257,19 @@ fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
                 ),
             }
         }
+        // Read light and written in one pass: what it takes, as above.
+        let split = block::load_split(&mutant, tree::LIGHT, tree::SELECT);
+        let selected = block::load(&mutant, Some(tree::SELECT));
+        assert_eq!(split.is_some(), selected.is_some(), "mutant {i} of {name}");
+        if let (Some(split), Some(selected)) = (split, selected) {
+            let light = block::load(&mutant, Some(tree::LIGHT)).unwrap();
+            for (((doc, range), light), selected) in split.docs.iter().zip(&light).zip(&selected) {
+                assert_eq!(doc, light, "mutant {i} of {name}");
+                let written: serde_json::Value =
+                    serde_json::from_slice(&split.json[range.clone()]).unwrap();
+                assert_eq!(&written, selected, "mutant {i} of {name}");
+            }
+        }
     }
     // Most mutants stay inside the subset (a token in a comment, a
     // repeated list item): else this would test only refusals.
@@ -309,6 +334,23 @@ fn the_matrix_in_parts_is_the_whole_matrix() {
             in_parts(&lazy, tree::Tree::new()),
             expected,
             "{case}: a tree on disk"
+        );
+        // The same, when no profile's file is the fast reader's (a YAML
+        // directive before it): each is read by the loader and written.
+        for path in walk(dir.path()) {
+            if path
+                .to_string_lossy()
+                .contains("/deploykf-profiles-generator/")
+            {
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, format!("%YAML 1.2\n---\n{text}")).unwrap();
+                assert!(block::load(&std::fs::read_to_string(&path).unwrap(), None).is_none());
+            }
+        }
+        assert_eq!(
+            in_parts(&lazy, tree::Tree::new()),
+            expected,
+            "{case}: a tree on disk, read by the loader"
         );
         let generated = common::generate(&case_inputs(&case));
         let lazy = tree::Lazy::files(&generated.files);

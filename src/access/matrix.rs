@@ -1508,20 +1508,33 @@ enum Read {
 }
 
 /// The first read of file `key` of `lazy` (`None`: left out). A file on
-/// disk is read once, in full; a render's, in memory, is read light and
-/// a profile's own again in full for its cells (their JSON beside the
-/// render's text was more than 300 MiB).
+/// disk is read once: each object built light ([`super::tree::LIGHT`])
+/// and written as compact JSON of what the matrix reads
+/// ([`super::tree::SELECT`]), in one pass; a render's, in memory, is
+/// read light, and a profile's own again in full for its cells (their
+/// JSON beside the render's text was more than 300 MiB).
 fn first_read(
     lazy: &super::tree::Lazy,
     key: &String,
     once: bool,
 ) -> Result<Option<(String, Read)>, String> {
     use super::tree::{LIGHT, SELECT};
-    let first = if once { SELECT } else { LIGHT };
-    let Some(docs) = lazy.objects(key, Some(first))? else {
-        return Ok(None);
+    // Each object, light, with its JSON when read once.
+    let super::tree::Split { docs, json } = if once {
+        match lazy.split(key, LIGHT, SELECT)? {
+            Some(split) => split,
+            None => return Ok(None),
+        }
+    } else {
+        let Some(docs) = lazy.objects(key, Some(LIGHT))? else {
+            return Ok(None);
+        };
+        super::tree::Split {
+            docs: docs.into_iter().map(|d| (d, 0..0)).collect(),
+            json: Vec::new(),
+        }
     };
-    let objs: Vec<Obj> = docs.iter().map(Obj::new).collect();
+    let objs: Vec<Obj> = docs.iter().map(|(d, _)| Obj::new(d)).collect();
     let homes: BTreeSet<Option<&str>> = objs.iter().map(home).collect();
     let own = match homes.iter().collect::<Vec<_>>().as_slice() {
         [Some(ns)] if *ns != ROOT_NS && objs.iter().all(|o| LOCAL_KINDS.contains(&o.kind())) => {
@@ -1529,27 +1542,41 @@ fn first_read(
         }
         _ => None,
     };
+    let keep: Vec<(bool, bool)> = objs
+        .iter()
+        .map(|o| (light_kept(o), !UNREAD_BY_CELLS.contains(&o.kind())))
+        .collect();
+    drop(objs);
     Ok(Some(match own {
         Some(ns) => {
-            let keep = objs.iter().map(light_kept).collect::<Vec<_>>();
-            // What the cells read: not the kinds only a namespace's own
-            // files may also hold.
-            let read: Vec<&Value> = (docs.iter().zip(&objs))
-                .filter(|(_, o)| !UNREAD_BY_CELLS.contains(&o.kind()))
-                .map(|(d, _)| d)
-                .collect();
-            let json = once
-                .then(|| serde_json::to_vec(&read))
-                .transpose()
-                .map_err(|e| format!("{key}: {e}"))?;
+            // What the cells read, as one JSON list: not the kinds only a
+            // namespace's own files may also hold.
+            let read = once.then(|| {
+                let mut out = b"[".to_vec();
+                for ((_, range), _) in docs.iter().zip(&keep).filter(|(_, k)| k.1) {
+                    if out.len() > 1 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&json[range.clone()]);
+                }
+                out.push(b']');
+                out
+            });
             let kept = docs
                 .into_iter()
                 .zip(keep)
-                .filter_map(|(d, k)| k.then(|| light_form(d)))
+                .filter_map(|((d, _), k)| k.0.then(|| light_form(d)))
                 .collect();
-            (key.clone(), Read::Own(ns, kept, json))
+            (key.clone(), Read::Own(ns, kept, read))
         }
-        None if once => (key.clone(), Read::Whole(docs)),
+        None if once => {
+            // In full: each object's JSON read back.
+            let docs = (docs.iter())
+                .map(|(_, r)| serde_json::from_slice(&json[r.clone()]))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(|e| format!("{key}: {e}"))?;
+            (key.clone(), Read::Whole(docs))
+        }
         None => (
             key.clone(),
             Read::Whole(lazy.objects(key, Some(SELECT))?.unwrap_or_default()),

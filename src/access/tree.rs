@@ -4,6 +4,7 @@
 //! manifests merged in (`--with`). It only reads; it never renders.
 
 use crate::write::diff::MAX_COMPARED_BYTES;
+pub use crate::yaml::block::Split;
 use crate::yaml::load::{LoadError, Selection};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -147,18 +148,59 @@ impl<'a> Lazy<'a> {
         select: Option<Selection>,
     ) -> Result<Option<Vec<Value>>, String> {
         match self.from {
-            LazyFrom::Dir(dir) => {
-                let (_, text) = read_one(dir, None, key.to_string())?;
-                objects(&text, select).map(Some).map_err(|e| {
-                    not_yaml(&e, key).replacen(" --> ", &format!(" --> {}/", dir.display()), 1)
-                })
-            }
+            LazyFrom::Dir(dir) => from_dir(dir, key, |text| objects(text, select)).map(Some),
             // A render's own text, parsed back by its check stage.
             LazyFrom::Files(files) => Ok(files
                 .get(key)
                 .and_then(|text| rendered_objects(text, select).ok())),
         }
     }
+
+    /// The objects of file `key` as [`Lazy::objects`] reads them with
+    /// `select`, in one pass: each built only in the parts `light` names
+    /// (a part of `select`) and written in full as compact JSON. Outside
+    /// the fast reader's subset (`yaml::block::load_split`), each object
+    /// is built of `select` and written.
+    pub fn split(
+        &self,
+        key: &str,
+        light: Selection,
+        select: Selection,
+    ) -> Result<Option<Split>, String> {
+        match self.from {
+            LazyFrom::Dir(dir) => from_dir(dir, key, |text| split(text, light, select)).map(Some),
+            LazyFrom::Files(files) => Ok(files
+                .get(key)
+                .and_then(|text| split(text, light, select).ok())),
+        }
+    }
+}
+
+/// What of file `key` of `dir` `read` reads from its text, its errors
+/// located in the tree as the user named it.
+fn from_dir<T>(
+    dir: &Path,
+    key: &str,
+    read: impl FnOnce(&str) -> Result<T, LoadError>,
+) -> Result<T, String> {
+    let (_, text) = read_one(dir, None, key.to_string())?;
+    read(&text)
+        .map_err(|e| not_yaml(&e, key).replacen(" --> ", &format!(" --> {}/", dir.display()), 1))
+}
+
+/// [`Lazy::split`] of one file's text.
+fn split(text: &str, light: Selection, select: Selection) -> Result<Split, LoadError> {
+    if let Some(split) = crate::yaml::block::load_split(text, light, select) {
+        return Ok(split);
+    }
+    let mut json = Vec::new();
+    let mut docs = Vec::new();
+    for doc in objects(text, Some(select))? {
+        let start = json.len();
+        serde_json::to_writer(&mut json, &doc).expect("a JSON value is written");
+        docs.push((doc, start..json.len()));
+    }
+    Ok(Split { docs, json })
 }
 
 /// The object documents of one file's text (empty documents and

@@ -18,14 +18,15 @@
 //! same node budget and depth bound apply, empty documents are dropped.
 //! `tests/access_parse.rs` checks that on every file of every golden tree.
 
-use super::load::{json_scalar, resolve_plain, Selection, MAX_DEPTH, NODE_BUDGET};
+use super::load::{json_scalar, resolve_non_string, Selection, MAX_DEPTH, NODE_BUDGET};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// The documents of `text` that hold something, each in full or only the
 /// parts `select` names; `None` when the text is outside the subset.
 pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
-    read(text, select, false)
+    read(text, select, None, false).map(|r| r.0)
 }
 
 /// [`load`] of a text already read in full, by this reader or the
@@ -34,10 +35,33 @@ pub fn load(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
 /// passed over by its indentation, unread (issue 31: `diff --access`
 /// reads every file of a tree for what its objects are).
 pub fn load_read(text: &str, select: Option<Selection>) -> Option<Vec<Value>> {
-    read(text, select, true)
+    read(text, select, None, true).map(|r| r.0)
 }
 
-fn read(text: &str, select: Option<Selection>, lax: bool) -> Option<Vec<Value>> {
+/// The documents of `text` as [`load`] reads them with `select`, in one
+/// pass: each built only in the parts `light` names (a part of
+/// `select`), and written as compact JSON, the bytes `json[range]`, as
+/// `serde_json` writes what [`load`] builds (issue 31: at 10,000
+/// profiles, building every profile's objects in full to write them was
+/// a third of the matrix's CPU).
+pub fn load_split(text: &str, light: Selection, select: Selection) -> Option<Split> {
+    let (docs, json, ranges) = read(text, Some(light), Some(select), false)?;
+    Some(Split {
+        docs: docs.into_iter().zip(ranges).collect(),
+        json,
+    })
+}
+
+/// What [`load_split`] reads: each document, built light, with the
+/// range of its JSON in `json`.
+pub struct Split {
+    pub docs: Vec<(Value, Range<usize>)>,
+    pub json: Vec<u8>,
+}
+
+type Read = (Vec<Value>, Vec<u8>, Vec<Range<usize>>);
+
+fn read(text: &str, select: Option<Selection>, json: Option<Selection>, lax: bool) -> Option<Read> {
     if !text
         .bytes()
         .all(|b| b == b'\n' || (0x20..0x7f).contains(&b))
@@ -49,9 +73,12 @@ fn read(text: &str, select: Option<Selection>, lax: bool) -> Option<Vec<Value>> 
         pos: 0,
         budget: NODE_BUDGET,
         select,
+        json_select: json.unwrap_or_default(),
+        json: Vec::new(),
         lax,
     };
     let mut docs = Vec::new();
+    let mut ranges = Vec::new();
     let mut lines = text.split('\n').peekable();
     loop {
         reader.lines.clear();
@@ -100,17 +127,23 @@ fn read(text: &str, select: Option<Selection>, lax: bool) -> Option<Vec<Value>> 
                 None => Sel::All,
                 Some(paths) => Sel::Paths((1u64 << paths.len().min(63)) - 1),
             };
+            let jsel = match json {
+                None => Sel::Skip,
+                Some(paths) => Sel::Paths((1u64 << paths.len().min(63)) - 1),
+            };
             if reader.lines[0].text.starts_with('-') {
                 return None;
             }
-            let doc = reader.map(reader.lines[0].indent, 0, sel)?;
+            let start = reader.json.len();
+            let doc = reader.map(reader.lines[0].indent, 0, sel, jsel)?;
             if reader.pos != reader.lines.len() {
                 return None;
             }
             docs.push(doc);
+            ranges.push(start..reader.json.len());
         }
         if !more {
-            return Some(docs);
+            return Some((docs, reader.json, ranges));
         }
     }
 }
@@ -189,8 +222,33 @@ struct Reader<'a> {
     pos: usize,
     budget: usize,
     select: Option<Selection>,
+    /// What is written as JSON ([`load_split`]; nothing when empty).
+    json_select: Selection,
+    json: Vec<u8>,
     /// Skipped blocks are passed over, not read ([`load_read`]).
     lax: bool,
+}
+
+/// As the loader's `child_sel`: what of the child `key` (at `depth`) of
+/// a node of `sel` is built of the paths `paths`.
+fn child_of(paths: Option<Selection>, sel: Sel, depth: usize, key: &str) -> Sel {
+    let (Sel::Paths(mask), Some(paths)) = (sel, paths) else {
+        return sel;
+    };
+    let mut out = 0u64;
+    for (i, path) in paths.iter().enumerate().take(63) {
+        if mask & (1 << i) != 0 && path.get(depth) == Some(&key) {
+            if path.len() == depth + 1 {
+                return Sel::All;
+            }
+            out |= 1 << i;
+        }
+    }
+    if out == 0 {
+        Sel::Skip
+    } else {
+        Sel::Paths(out)
+    }
 }
 
 impl<'a> Reader<'a> {
@@ -199,38 +257,41 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    /// As the loader's `child_sel`.
-    fn child(&self, sel: Sel, depth: usize, key: &str) -> Sel {
-        let (Sel::Paths(mask), Some(paths)) = (sel, self.select) else {
-            return sel;
-        };
-        let mut out = 0u64;
-        for (i, path) in paths.iter().enumerate().take(63) {
-            if mask & (1 << i) != 0 && path.get(depth) == Some(&key) {
-                if path.len() == depth + 1 {
-                    return Sel::All;
-                }
-                out |= 1 << i;
-            }
+    /// The child `key` of a node built `sel` and written `jsel`: how it
+    /// is built, and written.
+    fn child(&self, (sel, jsel): (Sel, Sel), depth: usize, key: &str) -> (Sel, Sel) {
+        (
+            child_of(self.select, sel, depth, key),
+            child_of(Some(self.json_select), jsel, depth, key),
+        )
+    }
+
+    /// Before an item written of a collection: a comma after the first.
+    fn comma(&mut self, first: &mut bool) {
+        if !std::mem::take(first) {
+            self.json.push(b',');
         }
-        if out == 0 {
-            Sel::Skip
-        } else {
-            Sel::Paths(out)
-        }
+    }
+
+    /// The key of an entry written, and its colon.
+    fn json_key(&mut self, first: &mut bool, key: &str) -> Option<()> {
+        self.comma(first);
+        serde_json::to_writer(&mut self.json, key).ok()?;
+        self.json.push(b':');
+        Some(())
     }
 
     /// The block node starting at the current line, indented `indent`.
-    fn node(&mut self, depth: usize, sel: Sel) -> Option<Value> {
+    fn node(&mut self, depth: usize, sel: Sel, jsel: Sel) -> Option<Value> {
         let line = self.lines.get(self.pos)?;
         if dash(line.text).is_some() {
-            self.seq(line.indent, depth, sel)
+            self.seq(line.indent, depth, sel, jsel)
         } else {
-            self.map(line.indent, depth, sel)
+            self.map(line.indent, depth, sel, jsel)
         }
     }
 
-    fn map(&mut self, indent: usize, depth: usize, sel: Sel) -> Option<Value> {
+    fn map(&mut self, indent: usize, depth: usize, sel: Sel, jsel: Sel) -> Option<Value> {
         // Short of the loader's bound, so that no scalar below is past it.
         if depth + 1 >= MAX_DEPTH {
             return None;
@@ -238,6 +299,10 @@ impl<'a> Reader<'a> {
         self.spend()?;
         let mut out = Map::new();
         let mut keys: Vec<Cow<'a, str>> = Vec::new();
+        let mut first = true;
+        if jsel != Sel::Skip {
+            self.json.push(b'{');
+        }
         while let Some(line) = self.lines.get_mut(self.pos) {
             if line.indent < indent {
                 break;
@@ -251,46 +316,64 @@ impl<'a> Reader<'a> {
                 return None;
             }
             self.pos += 1;
-            let child = self.child(sel, depth, &key);
+            let (child, jchild) = self.child((sel, jsel), depth, &key);
+            if jchild != Sel::Skip {
+                self.json_key(&mut first, &key)?;
+            }
             let value = if rest.is_empty() {
                 if block.is_some() {
                     return None;
                 }
                 match self.lines.get(self.pos) {
-                    Some(next) if next.indent > indent && self.lax && child == Sel::Skip => {
+                    Some(next)
+                        if next.indent > indent
+                            && self.lax
+                            && child == Sel::Skip
+                            && jchild == Sel::Skip =>
+                    {
                         while self.lines.get(self.pos).is_some_and(|l| l.indent > indent) {
                             self.pos += 1;
                         }
                         Value::Null
                     }
-                    Some(next) if next.indent > indent => self.node(depth + 1, child)?,
+                    Some(next) if next.indent > indent => self.node(depth + 1, child, jchild)?,
                     Some(next) if next.indent == indent && dash(next.text).is_some() => {
                         return None
                     }
                     _ => {
                         self.spend()?;
+                        if jchild != Sel::Skip {
+                            self.json.extend_from_slice(b"null");
+                        }
                         Value::Null
                     }
                 }
             } else {
-                self.inline(rest, depth + 1, child, block)?
+                self.inline(rest, depth + 1, (child, jchild), block)?
             };
             if child != Sel::Skip && sel != Sel::Skip {
                 out.insert(key.to_string(), value);
             }
             keys.push(key);
         }
+        if jsel != Sel::Skip {
+            self.json.push(b'}');
+        }
         Some(Value::Object(out))
     }
 
-    fn seq(&mut self, indent: usize, depth: usize, sel: Sel) -> Option<Value> {
+    fn seq(&mut self, indent: usize, depth: usize, sel: Sel, jsel: Sel) -> Option<Value> {
         // Short of the loader's bound, so that no scalar below is past it.
         if depth + 1 >= MAX_DEPTH {
             return None;
         }
         self.spend()?;
-        let item = self.child(sel, depth, "*");
+        let (item, jitem) = self.child((sel, jsel), depth, "*");
         let mut out = Vec::new();
+        let mut first = true;
+        if jsel != Sel::Skip {
+            self.json.push(b'[');
+        }
         while let Some(line) = self.lines.get_mut(self.pos) {
             if line.indent < indent {
                 break;
@@ -303,20 +386,27 @@ impl<'a> Reader<'a> {
             if rest.is_empty() || dash(rest).is_some() {
                 return None;
             }
+            if jitem != Sel::Skip {
+                self.comma(&mut first);
+            }
+            let line = &mut self.lines[self.pos];
             let value = if split_key(rest)?.is_some() {
                 // `- key: value`: a map indented as its first key.
                 line.indent = indent + (text.len() - rest.len());
                 line.text = rest;
                 let indent = line.indent;
-                self.map(indent, depth + 1, item)?
+                self.map(indent, depth + 1, item, jitem)?
             } else {
                 let block = line.block.take();
                 self.pos += 1;
-                self.inline(rest, depth + 1, item, block)?
+                self.inline(rest, depth + 1, (item, jitem), block)?
             };
             if item != Sel::Skip && sel != Sel::Skip {
                 out.push(value);
             }
+        }
+        if jsel != Sel::Skip {
+            self.json.push(b']');
         }
         Some(Value::Array(out))
     }
@@ -327,7 +417,7 @@ impl<'a> Reader<'a> {
         &mut self,
         text: &str,
         depth: usize,
-        sel: Sel,
+        (sel, jsel): (Sel, Sel),
         block: Option<String>,
     ) -> Option<Value> {
         // Short of the loader's bound, so that no scalar below is past it.
@@ -336,57 +426,98 @@ impl<'a> Reader<'a> {
         }
         self.spend()?;
         match (text, block) {
-            ("|" | "|-", Some(block)) => return Some(Value::String(block)),
+            ("|" | "|-", Some(block)) => {
+                if jsel != Sel::Skip {
+                    serde_json::to_writer(&mut self.json, &block).ok()?;
+                }
+                return Some(Value::String(block));
+            }
             (_, Some(_)) | ("|" | "|-", None) => return None,
             _ => {}
         }
+        let mut first = true;
         if let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
             let mut out = Map::new();
             let mut keys: Vec<Cow<str>> = Vec::new();
+            if jsel != Sel::Skip {
+                self.json.push(b'{');
+            }
             for item in flow_items(inner)? {
                 let (key, value) = split_key(item)??;
                 if keys.contains(&key) || value.is_empty() {
                     return None;
                 }
-                let child = self.child(sel, depth, &key);
-                let value = self.scalar(value, true, child)?;
+                let (child, jchild) = self.child((sel, jsel), depth, &key);
+                if jchild != Sel::Skip {
+                    self.json_key(&mut first, &key)?;
+                }
+                let value = self.scalar(value, true, (child, jchild))?;
                 if child != Sel::Skip && sel != Sel::Skip {
                     out.insert(key.to_string(), value);
                 }
                 keys.push(key);
             }
+            if jsel != Sel::Skip {
+                self.json.push(b'}');
+            }
             return Some(Value::Object(out));
         }
         if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
-            let item = self.child(sel, depth, "*");
+            let (item, jitem) = self.child((sel, jsel), depth, "*");
             let mut out = Vec::new();
+            if jsel != Sel::Skip {
+                self.json.push(b'[');
+            }
             for i in flow_items(inner)? {
-                let value = self.scalar(i, true, item)?;
+                if jitem != Sel::Skip {
+                    self.comma(&mut first);
+                }
+                let value = self.scalar(i, true, (item, jitem))?;
                 if item != Sel::Skip && sel != Sel::Skip {
                     out.push(value);
                 }
+            }
+            if jsel != Sel::Skip {
+                self.json.push(b']');
             }
             return Some(Value::Array(out));
         }
         // The node was spent above; a scalar spends nothing more.
         self.budget += 1;
-        self.scalar(text, false, sel)
+        self.scalar(text, false, (sel, jsel))
     }
 
     /// One scalar that is the whole of `text` (inside a flow collection
     /// when `flow`). Skipped (`sel`), it is checked the same, and not
     /// built: a selection skips most of a tree (issue 31).
-    fn scalar(&mut self, text: &str, flow: bool, sel: Sel) -> Option<Value> {
+    fn scalar(&mut self, text: &str, flow: bool, (sel, jsel): (Sel, Sel)) -> Option<Value> {
         self.spend()?;
         let (s, rest) = quoted(text)?;
-        match s {
-            Some(_) if !rest.is_empty() => None,
-            Some(_) if sel == Sel::Skip => Some(Value::Null),
-            Some(s) => Some(Value::String(s.into_owned())),
-            None if !plain(text, flow) => None,
-            None if sel == Sel::Skip => Some(Value::Null),
-            None => Some(json_scalar(resolve_plain(text))),
+        // The string it is, or `None` for a plain scalar's other meanings.
+        let string = match s {
+            Some(_) if !rest.is_empty() => return None,
+            Some(s) => Some(s),
+            None if !plain(text, flow) => return None,
+            None if sel == Sel::Skip && jsel == Sel::Skip => return Some(Value::Null),
+            None => match resolve_non_string(text) {
+                None => Some(Cow::Borrowed(text)),
+                Some(kind) => {
+                    let value = json_scalar(kind);
+                    if jsel != Sel::Skip {
+                        serde_json::to_writer(&mut self.json, &value).ok()?;
+                    }
+                    return Some(value);
+                }
+            },
+        };
+        let string = string?;
+        if jsel != Sel::Skip {
+            serde_json::to_writer(&mut self.json, &*string).ok()?;
         }
+        Some(match sel {
+            Sel::Skip => Value::Null,
+            _ => Value::String(string.into_owned()),
+        })
     }
 }
 
@@ -540,9 +671,52 @@ mod tests {
         );
         // A text read before: what the selection skips is passed over,
         // and the rest is the same.
-        assert_eq!(load_read(text, Some(SEL)), Some(selected), "{text}");
+        assert_eq!(load_read(text, Some(SEL)), Some(selected.clone()), "{text}");
+        // Read in one pass light and written: the light documents are
+        // those of the light selection, the JSON that of the selection's.
+        for (light, select) in [(LIGHT, SEL), (SEL, SEL), (LIGHT, ALL)] {
+            let split = load_split(text, light, select).expect("split too");
+            let built: Vec<&Value> = split.docs.iter().map(|(d, _)| d).collect();
+            let want = load(text, Some(light)).unwrap();
+            assert_eq!(built, want.iter().collect::<Vec<_>>(), "{text}");
+            let written: Vec<&[u8]> = (split.docs.iter())
+                .map(|(_, r)| &split.json[r.clone()])
+                .collect();
+            let want: Vec<Vec<u8>> = (load(text, Some(select)).unwrap().iter())
+                .map(|d| serde_json::to_vec(d).unwrap())
+                .collect();
+            assert_eq!(
+                written,
+                want.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                "{text}"
+            );
+        }
         true
     }
+
+    /// A part of [`SEL`], and a selection of every key of the texts.
+    const LIGHT: Selection = &[&["kind"], &["spec", "list"]];
+    const ALL: Selection = &[
+        &["kind"],
+        &["other"],
+        &["spec"],
+        &["a"],
+        &["b"],
+        &["c"],
+        &["d"],
+        &["e"],
+        &["f"],
+        &["g"],
+        &["h"],
+        &["i"],
+        &["j"],
+        &["k"],
+        &["l"],
+        &["metadata"],
+        &["rules"],
+        &["data"],
+        &["list"],
+    ];
 
     #[test]
     fn reads_what_meshgen_writes_as_the_loader_does() {

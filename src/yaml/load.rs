@@ -785,7 +785,7 @@ pub fn resolve_plain(s: &str) -> NodeKind {
 }
 
 /// The non-string meaning of a plain scalar, if it has one.
-fn resolve_non_string(s: &str) -> Option<NodeKind> {
+pub(crate) fn resolve_non_string(s: &str) -> Option<NodeKind> {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return Some(NodeKind::Null),
         "true" | "True" | "TRUE" => return Some(NodeKind::Bool(true)),
