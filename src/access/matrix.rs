@@ -518,7 +518,8 @@ fn rule_matches(rule: &Rule, req: &Req, verified: Option<(&str, &Value)>) -> boo
 /// An ALLOW or DENY AuthorizationPolicy as enforced at one point: its
 /// rules read once (`None`: a rule ztunnel never matches).
 struct Policy<'a> {
-    obj: Obj<'a>,
+    /// Its `Kind/namespace/name`, made once: every request's verdict names it.
+    id: String,
     action: &'a str,
     rules: Vec<Option<Rule>>,
 }
@@ -622,7 +623,7 @@ impl<'a> Namespace<'a> {
                     })
                     .collect();
                 Policy {
-                    obj: *o,
+                    id: o.id(),
                     action,
                     rules,
                 }
@@ -688,7 +689,7 @@ impl<'a> Namespace<'a> {
         };
         for p in aps.iter().filter(|p| p.action == "DENY") {
             if hit(p) {
-                return (false, vec![p.obj.id()]);
+                return (false, vec![p.id.clone()]);
             }
         }
         let allow: Vec<&Policy> = aps.iter().filter(|p| p.action == "ALLOW").collect();
@@ -697,10 +698,10 @@ impl<'a> Namespace<'a> {
         }
         for p in &allow {
             if hit(p) {
-                return (true, vec![p.obj.id()]);
+                return (true, vec![p.id.clone()]);
             }
         }
-        (false, allow.iter().map(|p| p.obj.id()).collect())
+        (false, allow.iter().map(|p| p.id.clone()).collect())
     }
 
     /// Whether `req` reaches a workload of the namespace, on the way that

@@ -62,10 +62,7 @@ pub struct Split {
 type Read = (Vec<Value>, Vec<u8>, Vec<Range<usize>>);
 
 fn read(text: &str, select: Option<Selection>, json: Option<Selection>, lax: bool) -> Option<Read> {
-    if !text
-        .bytes()
-        .all(|b| b == b'\n' || (0x20..0x7f).contains(&b))
-    {
+    if !printable_ascii(text.as_bytes()) {
         return None;
     }
     let mut reader = Reader {
@@ -146,6 +143,17 @@ fn read(text: &str, select: Option<Selection>, json: Option<Selection>, lax: boo
             return Some((docs, reader.json, ranges));
         }
     }
+}
+
+/// Only printable ASCII and line feeds. In blocks, each checked whole
+/// (no early exit), which the compiler makes a vector loop (issue 31:
+/// byte by byte, this check was a sixth of the reader's time).
+fn printable_ascii(text: &[u8]) -> bool {
+    text.chunks(64).all(|block| {
+        block.iter().fold(true, |ok, &b| {
+            ok & ((b == b'\n') | (b.wrapping_sub(0x20) < 0x5f))
+        })
+    })
 }
 
 struct Line<'a> {
@@ -692,6 +700,19 @@ mod tests {
             );
         }
         true
+    }
+
+    #[test]
+    fn printable_ascii_is_the_bytes_from_space_to_tilde_and_line_feeds() {
+        for b in 0..=255u8 {
+            let ok = b == b'\n' || (b' '..=b'~').contains(&b);
+            for at in [0, 63, 64, 100] {
+                let mut text = vec![b'a'; 130];
+                text[at] = b;
+                assert_eq!(printable_ascii(&text), ok, "{b:#x} at {at}");
+            }
+        }
+        assert!(printable_ascii(b""));
     }
 
     /// A part of [`SEL`], and a selection of every key of the texts.
