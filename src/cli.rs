@@ -166,7 +166,7 @@ enum AccessCommand {
         /// No session and no token
         #[arg(long)]
         anonymous: bool,
-        /// A pod of the mesh calling a Service (`http://svc.ns/...`)
+        /// A pod of the mesh calling a Service (`http://svc.ns/...`) or connecting to a host outside the cluster (`https://pypi.org/`)
         #[arg(long = "from-pod", value_name = "NS/SA")]
         from_pod: Option<String>,
         /// The request's method, as GET

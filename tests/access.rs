@@ -425,6 +425,18 @@ fn the_readme_examples_are_what_the_binary_prints() {
         );
         assert!(readme.contains(&shown), "README.md should show:\n{shown}");
     }
+    let case = "egress-registry-only";
+    let url = "https://pypi.org/simple/";
+    let out = explain(
+        dir.path(),
+        case,
+        &["--from-pod", "team-c/default-editor"],
+        &["GET", url],
+    );
+    let shown = format!(
+        "$ meshgen access explain -f tests/cases/{case}/values.yaml --from-pod team-c/default-editor GET {url}\n{out}"
+    );
+    assert!(readme.contains(&shown), "README.md should show:\n{shown}");
 }
 
 /// Several gateways (issue 33): `explain` and `check` pick the gateway by
@@ -512,6 +524,130 @@ fn explain_and_check_pick_the_gateway_by_host() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(
         stdout(&o).ends_with("5 expectations: 5 hold, 0 failed\n"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// A pod connecting to a host outside the cluster (`--from-pod` with a
+/// host that is no Service of the cluster): judged by the egress model
+/// (`meshgen::access::egress`, issue 32 point 5) over what the CLI reads
+/// of the tree, which includes the mesh config of the Istio wrapper
+/// chart's values (before, its REGISTRY_ONLY was not read and every host
+/// was reached). The cases' own statements: team-a may reach PyPI,
+/// team-c nothing, the auth namespace keeps open egress.
+#[test]
+fn explain_and_check_judge_a_pod_connecting_outside_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = "egress-registry-only";
+    let pod = |ns: &str, url: &str| {
+        let from = format!("{ns}/default-editor");
+        explain(dir.path(), case, &["--from-pod", &from], &["GET", url])
+    };
+    let out = pod("team-a", "https://pypi.org/simple/");
+    assert_eq!(verdict(&out), "allowed (pypi.org:443 is reached)", "{out}");
+    assert!(
+        out.contains("istio-injection: enabled: the pod has a sidecar\n     by Namespace/team-a (manifests/deploykf-core/deploykf-profiles-generator/team-a.yaml)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("taken to resolve to the public address 198.51.100.10"),
+        "{out}"
+    );
+    for (ns, url, host) in [
+        (
+            "team-a",
+            "https://exfil.example.net/x",
+            "exfil.example.net:443",
+        ),
+        ("team-a", "http://pypi.org/", "pypi.org:80"),
+        ("team-c", "https://pypi.org/", "pypi.org:443"),
+        ("team-a", "https://203.0.113.7/", "203.0.113.7:443"),
+    ] {
+        let out = pod(ns, url);
+        assert_eq!(
+            verdict(&out),
+            format!("403 denied (REGISTRY_ONLY: no ServiceEntry seen from `{ns}` declares {host})"),
+            "{out}"
+        );
+    }
+    let out = pod("team-c", "https://pypi.org/");
+    assert!(
+        out.contains("the sidecar's outbound traffic policy is REGISTRY_ONLY, from the mesh config (istio-daemon.meshConfig in manifests/deploykf-dependencies/istio/values.yaml)"),
+        "{out}"
+    );
+    // Its own Sidecar keeps the auth namespace's egress open.
+    let out = pod("deploykf-auth", "https://exfil.example.net/");
+    assert!(verdict(&out).starts_with("allowed"), "{out}");
+    assert!(
+        out.contains("the sidecar's outbound traffic policy is ALLOW_ANY\n     by Sidecar/deploykf-auth/default (manifests/deploykf-core/deploykf-auth/Sidecar.yaml)"),
+        "{out}"
+    );
+    assert!(!out.contains("not modelled"), "{out}");
+    // A name of the cluster's DNS is still a Service: `.svc`, or a
+    // namespace the tree holds.
+    let out = pod("team-a", "http://nb.team-c.svc/");
+    assert!(!out.contains("outside the cluster"), "{out}");
+    // The same in ambient, through the egress waypoint.
+    let ambient = |ns: &str, url: &str| {
+        let mut args: Vec<String> = ["access", "explain", "-f"].map(String::from).to_vec();
+        for f in ["istio-sidecar", "egress-ambient"] {
+            args.push(
+                root()
+                    .join("tests/cases")
+                    .join(f)
+                    .join("values.yaml")
+                    .display()
+                    .to_string(),
+            );
+            args.push("-f".into());
+        }
+        args.pop();
+        for s in [
+            "deploykf_core.deploykf_istio_gateway.api=gateway-api",
+            "deploykf_dependencies.istio.dataplaneMode=ambient",
+        ] {
+            args.extend(["--set".to_string(), s.to_string()]);
+        }
+        args.extend([
+            "--from-pod".into(),
+            format!("{ns}/default-editor"),
+            "GET".into(),
+            url.into(),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run_meshgen(dir.path(), &args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let out = ambient("team-a", "https://pypi.org/");
+    assert_eq!(verdict(&out), "allowed (pypi.org:443 is reached)", "{out}");
+    assert!(
+        out.contains("the namespace is ambient: ztunnel takes the pod's traffic"),
+        "{out}"
+    );
+    let out = ambient("team-c", "https://pypi.org/");
+    assert!(
+        verdict(&out).starts_with("403 denied (ServiceEntry/deploykf-istio-egress/")
+            && verdict(&out).contains("a NetworkPolicy refuses `team-c`"),
+        "{out}"
+    );
+    // `check` takes the same requests.
+    let expect = "\
+- as: {fromPod: team-a/default-editor}
+  request: GET https://pypi.org/simple/
+  expect: allow
+- as: {fromPod: team-c/default-editor}
+  request: GET https://pypi.org/simple/
+  expect: deny
+";
+    let o = check(dir.path(), "egress.yaml", expect, case);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let wrong = expect.replacen("expect: deny", "expect: allow", 1);
+    let o = check(dir.path(), "egress.yaml", &wrong, case);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("REGISTRY_ONLY: no ServiceEntry seen from `team-c`"),
         "{}",
         stdout(&o)
     );

@@ -108,7 +108,15 @@ fn the_matrix_is_the_same_read_fast_or_in_full() {
         let dir = rendered(case);
         let fast = tree::load_as(dir.path(), &[], Some(tree::SELECT)).unwrap();
         let slow = loaded_slowly(dir.path());
-        assert_eq!(fast, slow, "{case}: trees");
+        // Besides the manifests, the model reads the Helm charts' values
+        // (the mesh config); they are no objects, and change no cell.
+        let mut manifests = fast.clone();
+        manifests.retain(|p, _| tree::is_manifest(p));
+        assert!(
+            fast.keys().any(|p| p.ends_with("/istio/values.yaml")),
+            "{case}"
+        );
+        assert_eq!(manifests, slow, "{case}: trees");
         let (fast, slow) = (matrix::compute(&fast), matrix::compute(&slow));
         assert!(!fast.cells.is_empty(), "{case}: an empty matrix");
         assert_eq!(fast.to_json(), slow.to_json(), "{case}");

@@ -19,10 +19,6 @@ pub struct Unmodelled {
 
 /// Kinds that change traffic and that the model never reads.
 const UNREAD_KINDS: &[(&str, &str)] = &[
-    (
-        "Sidecar",
-        "a Sidecar changes what its proxies send and accept",
-    ),
     ("WasmPlugin", "a WasmPlugin runs code in the proxies"),
     ("WorkloadEntry", "a WorkloadEntry adds endpoints"),
     ("WorkloadGroup", "a WorkloadGroup adds endpoints"),
@@ -83,7 +79,16 @@ pub fn unmodelled(t: &Tree) -> Vec<Unmodelled> {
             "AuthorizationPolicy" => policy(d, gateway_ns, &mut note),
             "DestinationRule" => destination_rule(d, t, &mut note),
             "ServiceEntry" if !file.starts_with(GATEWAY_DIR) => {
-                note("a ServiceEntry adds hosts to the mesh".into())
+                let unread = service_entry_unread(d);
+                if !unread.is_empty() {
+                    note(format!(
+                        "a ServiceEntry adds hosts to the mesh: only the hosts, ports and exportTo of a MESH_EXTERNAL one (DNS or NONE) are modelled, not its {}",
+                        unread.join(", ")
+                    ))
+                }
+            }
+            "Sidecar" if !sidecar_modelled(d) => {
+                note("a Sidecar changes what its proxies send and accept: only its workloadSelector and outboundTrafficPolicy mode are modelled".into())
             }
             "VirtualService" => virtual_service(d, &mut note),
             "Gateway"
@@ -147,6 +152,39 @@ pub fn unmodelled(t: &Tree) -> Vec<Unmodelled> {
         }
     }
     out
+}
+
+/// What the egress model reads of a ServiceEntry (`super::egress`:
+/// `declares`, `exported_to`, the waypoint labels): a MESH_EXTERNAL entry
+/// (the default location) resolved by DNS or not at all, its hosts, ports
+/// and exportTo. Anything else (`endpoints`, `addresses`, a
+/// `workloadSelector`, a MESH_INTERNAL location) changes where a host's
+/// connections go, which the model does not follow.
+const SERVICE_ENTRY: &[&str] = &["hosts", "ports", "exportTo", "location", "resolution"];
+
+/// What of a ServiceEntry the model does not read (nothing: it is
+/// modelled).
+fn service_entry_unread(d: &Value) -> Vec<String> {
+    let spec = &d["spec"];
+    let mut unread = unknown_keys(spec, SERVICE_ENTRY);
+    if !matches!(spec["location"].as_str(), None | Some("MESH_EXTERNAL")) {
+        unread.push(format!("location {}", text(&spec["location"])));
+    }
+    if !matches!(spec["resolution"].as_str(), None | Some("DNS" | "NONE")) {
+        unread.push(format!("resolution {}", text(&spec["resolution"])));
+    }
+    unread
+}
+
+/// A Sidecar the model reads in full: one that sets only its
+/// `outboundTrafficPolicy` mode (`super::egress::outbound_policy`), for
+/// its namespace or the pods of its `workloadSelector`. Its `ingress` and
+/// `egress` listeners (what its proxies accept, and which services they
+/// see) and an `egressProxy` are not modelled.
+fn sidecar_modelled(d: &Value) -> bool {
+    let spec = &d["spec"];
+    unknown_keys(spec, &["workloadSelector", "outboundTrafficPolicy"]).is_empty()
+        && unknown_keys(&spec["outboundTrafficPolicy"], &["mode"]).is_empty()
 }
 
 fn unknown_keys(v: &Value, known: &[&str]) -> Vec<String> {

@@ -525,6 +525,13 @@ fn root_namespace(t: &Tree) -> &str {
 
 /// The outbound policy mode of `pod`'s sidecar.
 pub fn outbound_policy<'t>(t: &'t Tree, pod: &PodRef) -> &'t str {
+    outbound_policy_of(t, pod).0
+}
+
+/// [`outbound_policy`], with the document that sets it: the Sidecar, or
+/// the Istio wrapper chart's values (the mesh config); `None`: Istio's
+/// default.
+pub fn outbound_policy_of<'t>(t: &'t Tree, pod: &PodRef) -> (&'t str, Option<&'t Value>) {
     let sidecars: Vec<&Value> = (t.values().flatten())
         .filter(|d| {
             d["kind"] == "Sidecar"
@@ -552,11 +559,10 @@ pub fn outbound_policy<'t>(t: &'t Tree, pod: &PodRef) -> &'t str {
         .or_else(|| own.iter().copied().find(unselective))
         .or_else(|| in_ns(root_namespace(t)).into_iter().find(unselective));
     let mode = |v: Option<&'t Value>| v?.get("outboundTrafficPolicy")?.get("mode")?.as_str();
-    match selected {
-        Some(s) => mode(s.get("spec")).or_else(|| mode(mesh_config(t))),
-        None => mode(mesh_config(t)),
-    }
-    .unwrap_or("ALLOW_ANY")
+    let from_sidecar = selected.and_then(|s| Some((mode(s.get("spec"))?, Some(s))));
+    from_sidecar
+        .or_else(|| Some((mode(mesh_config(t))?, wrapper_values(t))))
+        .unwrap_or(("ALLOW_ANY", None))
 }
 
 fn service_entries(t: &Tree) -> impl Iterator<Item = &Value> {

@@ -5,9 +5,11 @@
 //! this; `meshgen access check` compares the verdict with an expectation.
 
 use super::ambient::at_destination_traced;
+use super::egress::{egress, outbound_policy_of, Outbound};
 use super::gateway::{at_listener_traced, gateway_jwt_rules, Edge, Session, Status};
 use super::istio::Request;
 use super::m2m::gateway_principal;
+use super::netpol::{namespace_labels, PodRef};
 use super::network::{gateway_pod, network_decision};
 use super::routing::gateway_port;
 use super::sidecar::{pod_behind, Inbound, Pod};
@@ -15,6 +17,7 @@ use super::tree::{all_docs, items, one, port_of, text, ObjectRef, Trace, Tree};
 use super::{at_gateway, gateway_dirs, swap_gateway_path, GATEWAY_DIR};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 
 /// Who sends the request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -565,11 +568,7 @@ fn destination_pod(t: &Tree, host: &str, port: u16, steps: &mut Trace) -> Option
         }
         Err(why) => {
             let ns = host.split('.').nth(1).unwrap_or_default();
-            let known = all_docs(t).any(|(_, d)| {
-                d["metadata"]["namespace"] == ns
-                    || (d["kind"] == "Namespace" && d["metadata"]["name"] == ns)
-            });
-            if !known {
+            if !namespace_in_tree(t, ns) {
                 steps.note(
                     format!("{host}:{port}: {why}, and the tree holds nothing of namespace {ns}"),
                     None,
@@ -637,16 +636,31 @@ fn from_pod(
         parts.next().unwrap_or_default(),
     );
     let rest: Vec<&str> = parts.collect();
-    if ns.is_empty() || !(rest.is_empty() || rest == ["svc"] || rest == ["svc", "cluster", "local"])
-    {
+    let port = url.port.unwrap_or(if url.https { 443 } else { 80 });
+    let principal = format!("cluster.local/ns/{namespace}/sa/{account}");
+    // A name of the cluster's DNS: `<service>.<namespace>`, with
+    // `.svc[.cluster.local]` or without when the tree holds that namespace
+    // (a pod's resolver tries `<name>.svc.cluster.local` first, its
+    // search domains). Any other host is outside the cluster.
+    let service_name = rest == ["svc"] || rest == ["svc", "cluster", "local"];
+    let outside = url.host.parse::<Ipv4Addr>().is_ok()
+        || (!ns.is_empty()
+            && (!(service_name || rest.is_empty())
+                || (rest.is_empty() && !namespace_in_tree(t, ns))));
+    if outside {
+        steps.note(
+            format!("a pod of {namespace} with the mTLS identity {principal}"),
+            None,
+        );
+        return Ok(to_outside(t, namespace, &url.host, port, steps));
+    }
+    if ns.is_empty() {
         return Err(format!(
-            "--from-pod calls a Service: the URL's host must be <service>.<namespace>[.svc[.cluster.local]], not `{}`",
+            "--from-pod calls a Service (<service>.<namespace>[.svc[.cluster.local]]) or a host outside the cluster, not `{}`",
             url.host
         ));
     }
     let host = format!("{name}.{ns}.svc.cluster.local");
-    let port = url.port.unwrap_or(if url.https { 443 } else { 80 });
-    let principal = format!("cluster.local/ns/{namespace}/sa/{account}");
     steps.note(
         format!("a pod of {namespace} with the mTLS identity {principal}"),
         None,
@@ -678,6 +692,127 @@ fn from_pod(
         sni: None,
     };
     Ok(at_destination(t, &inbound, &host, assumed, steps))
+}
+
+/// Whether the tree holds namespace `ns` or anything of it.
+fn namespace_in_tree(t: &Tree, ns: &str) -> bool {
+    all_docs(t).any(|(_, d)| {
+        d["metadata"]["namespace"] == ns
+            || (d["kind"] == "Namespace" && d["metadata"]["name"] == ns)
+    })
+}
+
+/// The address a host outside the cluster is taken to resolve to when
+/// the URL names it by name: a public address (RFC 5737 TEST-NET-2),
+/// outside every private range a NetworkPolicy's `ipBlock` may except.
+const OUTSIDE_ADDRESS: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+
+/// A pod of `namespace` (without labels) connecting to `host`:`port`
+/// outside the cluster, judged by the egress model (`super::egress`,
+/// Istio's semantics cited there): allowed when the connection leaves
+/// the cluster, denied with what refused it.
+fn to_outside(
+    t: &Tree,
+    namespace: &str,
+    host: &str,
+    port: u16,
+    steps: &mut Trace,
+) -> (Verdict, String) {
+    let (address, resolved) = match host.parse::<Ipv4Addr>() {
+        Ok(a) => (a, String::new()),
+        Err(_) => (
+            OUTSIDE_ADDRESS,
+            format!(", taken to resolve to the public address {OUTSIDE_ADDRESS}"),
+        ),
+    };
+    steps.note(
+        format!("{host} is outside the cluster: a connection to port {port}{resolved}"),
+        None,
+    );
+    let from = PodRef {
+        namespace: namespace.to_string(),
+        labels: BTreeMap::new(),
+    };
+    let proxied = captured(t, namespace, steps);
+    let ambient = namespace_labels(t, namespace)
+        .get("istio.io/dataplane-mode")
+        .is_some_and(|m| m == "ambient");
+    if proxied && !ambient {
+        // What the sidecar does with a host it does not know.
+        let (mode, source) = outbound_policy_of(t, &from);
+        let what = format!("the sidecar's outbound traffic policy is {mode}");
+        match source {
+            Some(d) if d["kind"] == "Sidecar" => steps.about(t, d, what),
+            Some(d) => {
+                let file = all_docs(t)
+                    .find(|(_, x)| std::ptr::eq(*x, d))
+                    .map_or("", |(f, _)| f);
+                steps.note(
+                    format!("{what}, from the mesh config (istio-daemon.meshConfig in {file})"),
+                    None,
+                )
+            }
+            None => steps.note(format!("{what}, Istio's default"), None),
+        }
+    }
+    let out = Outbound {
+        from: &from,
+        proxied,
+        host,
+        address,
+        port,
+    };
+    match egress(t, &out) {
+        Ok(()) => {
+            steps.note(
+                format!("the connection to {host}:{port} leaves the cluster"),
+                None,
+            );
+            (Verdict::Allow, format!("{host}:{port} is reached"))
+        }
+        Err(why) => {
+            steps.note(format!("refused: {why}"), None);
+            (Verdict::Deny, why)
+        }
+    }
+}
+
+/// Whether a pod without labels of `namespace` has its traffic taken by
+/// the mesh: its namespace is ambient (ztunnel), or istiod's webhook
+/// injects a sidecar there (istio/istio 1.30.3
+/// `manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml`:
+/// the namespace labelled `istio-injection: enabled`, or `istio.io/rev`
+/// without `istio-injection`; a pod may opt out, which one without
+/// labels does not).
+fn captured(t: &Tree, namespace: &str, steps: &mut Trace) -> bool {
+    let labels = namespace_labels(t, namespace);
+    let label = |k: &str| labels.get(k).map(String::as_str);
+    let (proxied, how) = if label("istio.io/dataplane-mode") == Some("ambient") {
+        (
+            true,
+            "the namespace is ambient: ztunnel takes the pod's traffic",
+        )
+    } else if label("istio-injection") == Some("enabled") {
+        (true, "istio-injection: enabled: the pod has a sidecar")
+    } else if label("istio-injection").is_none() && label("istio.io/rev").is_some() {
+        (true, "istio.io/rev names a revision: the pod has a sidecar")
+    } else {
+        (
+            false,
+            "no sidecar is injected and the namespace is not ambient: the pod connects on its own",
+        )
+    };
+    let ns_object = all_docs(t)
+        .find(|(_, d)| d["kind"] == "Namespace" && d["metadata"]["name"] == namespace)
+        .map(|(_, d)| d);
+    match ns_object {
+        Some(d) => steps.about(t, d, how),
+        None => steps.note(
+            format!("{how} (the tree holds no Namespace {namespace})"),
+            None,
+        ),
+    }
+    proxied
 }
 
 #[cfg(test)]

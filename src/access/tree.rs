@@ -236,12 +236,22 @@ fn in_chart(path: &str, charts: &[String]) -> bool {
     charts.iter().any(|c| path.starts_with(c.as_str()))
 }
 
+/// A file the model reads of a tree: a manifest outside Helm charts, or
+/// a chart's `values.yaml` (the Istio wrapper chart's holds the mesh
+/// config: the outbound traffic policy the egress model reads,
+/// `super::egress::mesh_config`). A values document has no `kind`: no
+/// step of the model takes it for an object.
+fn is_read(path: &str, charts: &[String]) -> bool {
+    (is_manifest(path) && !in_chart(path, charts))
+        || path
+            .strip_suffix("values.yaml")
+            .is_some_and(|dir| charts.iter().any(|c| c == dir))
+}
+
 /// The files of `files` that hold objects: manifests outside Helm charts.
 fn object_files(files: &BTreeMap<String, String>) -> impl Iterator<Item = (&String, &String)> {
     let charts = chart_dirs(files.keys().map(String::as_str));
-    files
-        .iter()
-        .filter(move |(p, _)| is_manifest(p) && !in_chart(p, &charts))
+    files.iter().filter(move |(p, _)| is_read(p, &charts))
 }
 
 /// Parse `files` (path, text) in full, on all cores.
@@ -293,7 +303,7 @@ pub fn from_files_as(files: crate::write::Files, select: Option<Selection>) -> T
     let charts = chart_dirs(files.keys().map(String::as_str));
     files
         .into_par_iter()
-        .filter(|(p, _)| is_manifest(p) && !in_chart(p, &charts))
+        .filter(|(p, _)| is_read(p, &charts))
         .filter_map(|(p, text)| objects(&text, select).ok().map(|d| (p, d)))
         .collect()
 }
@@ -349,14 +359,15 @@ fn read_objects(
     let charts = chart_dirs(names.iter().map(String::as_str));
     names
         .into_par_iter()
-        .filter(|n| n.is_empty() || (is_manifest(n) && !in_chart(n, &charts)))
+        .filter(|n| n.is_empty() || is_read(n, &charts))
         .filter_map(|n| {
+            let named = n.is_empty();
             let (key, text) = match read_one(root, shown, n) {
                 Ok(file) => file,
                 Err(e) => return Some(Err(e)),
             };
             // A file named on the command line: a manifest by its name.
-            is_manifest(&key).then(|| {
+            (!named || is_manifest(&key)).then(|| {
                 objects(&text, select)
                     .map(|docs| (key.clone(), docs))
                     .map_err(|e| not_yaml(&e, &key))
