@@ -289,8 +289,38 @@ fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
 
 /// `matrix::compute_in_parts` (issue 31: what `access matrix` runs in
 /// every format) against `matrix::compute` of the whole tree: the same
-/// CSV, JSON, notes and table.
+/// CSV, JSON, notes and table. The CSV also as `access matrix --format
+/// csv` asks for it: the profiles' lines made with their cells.
 fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>, String) {
+    use matrix::Part;
+    let mut lines = matrix::CSV_HEADER.as_bytes().to_vec();
+    let mut made = 0;
+    matrix::compute_in_parts(lazy, with.clone(), true, &mut |p| {
+        match p {
+            Part::Notes(_) => {}
+            Part::Cells(m) => m.write_csv_rows(&mut lines)?,
+            Part::Csv(text) => {
+                made += 1;
+                lines.extend_from_slice(text);
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    let all = in_parts_as_matrices(lazy, with);
+    assert_eq!(
+        String::from_utf8(lines).unwrap(),
+        all.0,
+        "the CSV made with the cells"
+    );
+    assert!(made >= 1);
+    all
+}
+
+fn in_parts_as_matrices(
+    lazy: &tree::Lazy,
+    with: tree::Tree,
+) -> (String, String, Vec<String>, String) {
     use matrix::{JsonRows, Part};
     let mut csv = matrix::CSV_HEADER.as_bytes().to_vec();
     let mut json = Vec::new();
@@ -298,7 +328,7 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
     let mut notes = Vec::new();
     let mut parts = 0;
     let (mut table, mut nobody) = (Vec::new(), Vec::new());
-    matrix::compute_in_parts(lazy, with, &mut |p| {
+    matrix::compute_in_parts(lazy, with, false, &mut |p| {
         match p {
             Part::Notes(n) => {
                 assert!(rows.is_none(), "the notes come once, first");
@@ -313,6 +343,7 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
                 table.extend(r);
                 nobody.extend(n);
             }
+            Part::Csv(_) => panic!("CSV lines were not asked for"),
         }
         Ok(())
     })

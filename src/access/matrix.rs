@@ -162,11 +162,16 @@ impl Matrix {
     /// A subject's name as printed: with [`Matrix::several`] gateways
     /// `name via <gateway>` ([`Subject::label`]), else its name.
     pub fn label(&self, subject: &Subject) -> String {
-        if self.several {
-            subject.label()
-        } else {
-            subject.name.clone()
-        }
+        label_of(subject, self.several).into_owned()
+    }
+}
+
+/// [`Matrix::label`] of a matrix with `several` gateways or not.
+fn label_of(subject: &Subject, several: bool) -> Cow<'_, str> {
+    if several {
+        Cow::Owned(subject.label())
+    } else {
+        Cow::Borrowed(&subject.name)
     }
 }
 
@@ -1450,6 +1455,12 @@ const PART: usize = 128;
 pub enum Part<'m> {
     Notes(&'m [String]),
     Cells(&'m Matrix),
+    /// The CSV lines of a part of the profiles ([`Matrix::write_csv_rows`]
+    /// of its cells), made where its cells are, on all cores: asked for
+    /// by `csv` (issue 31: building each part's matrix to write it, then
+    /// writing it on one thread, was a tenth of the CPU at 10,000
+    /// profiles).
+    Csv(&'m [u8]),
 }
 
 /// Why [`compute_in_parts`] stopped: the tree could not be read, or a
@@ -1608,6 +1619,7 @@ fn first_read(
 pub fn compute_in_parts(
     lazy: &super::tree::Lazy,
     with: Tree,
+    csv: bool,
     each: &mut dyn FnMut(Part) -> std::io::Result<()>,
 ) -> Result<(), PartsError> {
     use super::tree::SELECT;
@@ -1722,8 +1734,8 @@ pub fn compute_in_parts(
     }
     each(Part::Cells(&first))?;
     drop(first);
-    let part = |chunk: &[&str]| -> Result<Matrix, String> {
-        let cells = chunk
+    let part = |chunk: &[&str]| -> Result<Made, String> {
+        let made = chunk
             .par_iter()
             .map(|name| {
                 let mut docs: Vec<(&str, Vec<Value>)> = Vec::new();
@@ -1743,10 +1755,19 @@ pub fn compute_in_parts(
                     &root,
                     None,
                 );
-                Ok(profile_cells(&ns, &ctxs, &ambient_ns))
+                let cells = profile_cells(&ns, &ctxs, &ambient_ns);
+                // With `csv`, its lines, the cells dropped here.
+                Ok(match csv {
+                    true => (Vec::new(), profile_csv(&cells, several)),
+                    false => (cells, Vec::new()),
+                })
             })
-            .collect::<Result<Vec<Vec<_>>, String>>()?;
-        Ok(profiles_matrix(chunk, cells, several))
+            .collect::<Result<Vec<(Vec<Cell>, Vec<u8>)>, String>>()?;
+        let (cells, text): (Vec<Vec<Cell>>, Vec<Vec<u8>>) = made.into_iter().unzip();
+        Ok(match csv {
+            true => Made::Csv(text.concat()),
+            false => Made::Matrix(profiles_matrix(chunk, cells, several)),
+        })
     };
     // Each part is handed out while the next is computed, by one thread
     // (one allocator heap) ahead of at most one part.
@@ -1760,10 +1781,34 @@ pub fn compute_in_parts(
             }
         });
         for m in rx {
-            each(Part::Cells(&m.map_err(PartsError::Tree)?))?;
+            match m.map_err(PartsError::Tree)? {
+                Made::Matrix(m) => each(Part::Cells(&m))?,
+                Made::Csv(text) => each(Part::Csv(&text))?,
+            }
         }
         Ok(())
     })
+}
+
+/// What [`compute_in_parts`] makes of a part: its matrix, or its CSV
+/// lines.
+enum Made {
+    Matrix(Matrix),
+    Csv(Vec<u8>),
+}
+
+/// The CSV lines of one profile's `cells` (sorted by subject and
+/// capability; of two of one key the later holds, as in a matrix's map:
+/// `rows_of` puts the later in the row).
+fn profile_csv(cells: &[Cell], several: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to memory does not fail.
+    let _ = write_csv_rows_of(
+        &rows_of(cells.iter().map(|(k, g)| (k, g))),
+        several,
+        &mut out,
+    );
+    out
 }
 
 /// The namespace whose objects `o` is among, as `compute_of` groups
@@ -2201,6 +2246,70 @@ fn app_cells(
     }
 }
 
+/// The rows of `cells` (sorted by target, subject and capability): a row
+/// per target and subject, with its three cells.
+fn rows_of<'a>(
+    cells: impl Iterator<Item = (&'a (Target, Subject, Capability), &'a Grant)>,
+) -> Vec<Row<'a>> {
+    let mut rows: Vec<Row> = Vec::new();
+    for ((t, s, cap), g) in cells {
+        let i = CAPABILITIES.iter().position(|c| c == cap).unwrap_or(0);
+        match rows.last_mut() {
+            Some(r) if r.target == t && r.subject == s => r.cells[i] = Some(g),
+            _ => {
+                let mut cells = [None; 3];
+                cells[i] = Some(g);
+                rows.push(Row {
+                    target: t,
+                    subject: s,
+                    cells,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The CSV lines of `rows` (see [`Matrix::write_csv`]); `several`: a
+/// subject's gateway is printed.
+fn write_csv_rows_of(
+    rows: &[Row],
+    several: bool,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let mut by: Vec<&str> = Vec::new();
+    for r in rows {
+        fn level(c: Option<&Grant>) -> &str {
+            c.map_or("no", |g| g.level.as_str())
+        }
+        by.clear();
+        by.extend(
+            r.cells
+                .iter()
+                .flatten()
+                .flat_map(|g| g.by.iter().map(String::as_str)),
+        );
+        by.sort_unstable();
+        by.dedup();
+        let fields = [
+            r.target.kind,
+            r.target.name.as_str(),
+            r.subject.kind,
+            &label_of(r.subject, several),
+            level(r.cells[0]),
+            level(r.cells[1]),
+            r.cells[2].map_or("", |g| g.level.as_str()),
+        ];
+        for f in fields {
+            write_csv_field(out, f)?;
+            out.write_all(b",")?;
+        }
+        write_csv_field(out, &by.join(" "))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// One row: a target and a subject, with their three cells.
 pub struct Row<'a> {
     pub target: &'a Target,
@@ -2211,23 +2320,7 @@ pub struct Row<'a> {
 impl Matrix {
     /// The rows, sorted by target then subject.
     pub fn rows(&self) -> Vec<Row<'_>> {
-        let mut rows: Vec<Row> = Vec::new();
-        for ((t, s, cap), g) in &self.cells {
-            let i = CAPABILITIES.iter().position(|c| c == cap).unwrap_or(0);
-            match rows.last_mut() {
-                Some(r) if r.target == t && r.subject == s => r.cells[i] = Some(g),
-                _ => {
-                    let mut cells = [None; 3];
-                    cells[i] = Some(g);
-                    rows.push(Row {
-                        target: t,
-                        subject: s,
-                        cells,
-                    });
-                }
-            }
-        }
-        rows
+        rows_of(self.cells.iter())
     }
 
     /// As JSON: `{"rows": [{target, subject, api, notebooks, role}],
@@ -2263,37 +2356,7 @@ impl Matrix {
 
     /// [`Self::write_csv`] without its header line.
     pub fn write_csv_rows(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut by: Vec<&str> = Vec::new();
-        for r in self.rows() {
-            fn level(c: Option<&Grant>) -> &str {
-                c.map_or("no", |g| g.level.as_str())
-            }
-            by.clear();
-            by.extend(
-                r.cells
-                    .iter()
-                    .flatten()
-                    .flat_map(|g| g.by.iter().map(String::as_str)),
-            );
-            by.sort_unstable();
-            by.dedup();
-            let fields = [
-                r.target.kind,
-                r.target.name.as_str(),
-                r.subject.kind,
-                &self.label(r.subject),
-                level(r.cells[0]),
-                level(r.cells[1]),
-                r.cells[2].map_or("", |g| g.level.as_str()),
-            ];
-            for f in fields {
-                write_csv_field(out, f)?;
-                out.write_all(b",")?;
-            }
-            write_csv_field(out, &by.join(" "))?;
-            out.write_all(b"\n")?;
-        }
-        Ok(())
+        write_csv_rows_of(&self.rows(), self.several, out)
     }
 
     /// For a terminal: aligned columns, every control character of a
@@ -2446,5 +2509,56 @@ fn write_csv_field(out: &mut impl std::io::Write, f: &str) -> std::io::Result<()
         write!(out, "\"{}\"", f.replace('"', "\"\""))
     } else {
         out.write_all(f.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A profile's CSV lines made from its cells are its matrix's: of two
+    /// cells of one key the later holds, as in the matrix's map.
+    #[test]
+    fn a_profiles_lines_are_its_matrixs() {
+        let t = Target {
+            kind: "profile",
+            name: "team-a".into(),
+        };
+        let cell = |s: &str, cap: Capability, level: &str, by: &str| {
+            let grant = Grant {
+                level: level.into(),
+                by: vec![by.into()],
+            };
+            let subject = Subject {
+                via: "deploykf-gateway".into(),
+                ..Subject::new("user", s)
+            };
+            ((t.clone(), subject, cap), grant)
+        };
+        let cells = vec![
+            cell("a@x", "api", "yes", "AuthorizationPolicy/team-a/p"),
+            cell("a@x", "api", "only GET", "AuthorizationPolicy/team-a/q"),
+            cell("a@x", "role", "edit", "RoleBinding/team-a/r"),
+            cell(
+                "b,\"c\"",
+                "notebooks",
+                "yes",
+                "AuthorizationPolicy/team-a/n",
+            ),
+        ];
+        for several in [false, true] {
+            let m = Matrix {
+                cells: cells.iter().cloned().collect(),
+                several,
+                ..Matrix::default()
+            };
+            let mut want = Vec::new();
+            m.write_csv_rows(&mut want).unwrap();
+            let made = profile_csv(&cells, several);
+            assert_eq!(
+                String::from_utf8(made).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 }

@@ -204,7 +204,8 @@ fn matrix_in_parts(
     let mut json = None;
     let mut notes_of = Vec::new();
     let mut table: (Vec<[String; 5]>, Vec<String>) = Default::default();
-    let done = compute_in_parts(&lazy, with, &mut |p| match p {
+    let csv = matches!(format, MatrixFormat::Csv);
+    let done = compute_in_parts(&lazy, with, csv, &mut |p| match p {
         Part::Notes(notes) => {
             clock.lap("access: tree, notes");
             notes_of = notes.to_vec();
@@ -231,6 +232,7 @@ fn matrix_in_parts(
             }
             (None, _) => part.write_csv_rows(&mut buffered),
         },
+        Part::Csv(text) => buffered.write_all(text),
     });
     match done {
         Ok(()) => {}
