@@ -1069,12 +1069,12 @@ fn roles(ns: &Namespace, idp_groups: &[String]) -> BTreeMap<(&'static str, Strin
 /// The cells of profile `ns`, sorted (issue 31: pushed and sorted by
 /// subject, not inserted into a map whose every key starts with the
 /// same profile).
-fn profile_cells(ns: &Namespace, ctxs: &[Context], ambient_ns: &dyn Fn(&str) -> bool) -> Vec<Cell> {
+fn profile_cells(
+    ns: &Namespace,
+    ctxs: &[Context],
+    ambient_ns: &dyn Fn(&str) -> bool,
+) -> Vec<ProfileCell> {
     let mut out = Vec::new();
-    let target = Target {
-        kind: "profile",
-        name: ns.name.to_string(),
-    };
     let ctx = &ctxs[0];
     let subjects = subjects(ns, ctx, &gateway_principals(ctxs));
     let idp_groups: Vec<String> = subjects
@@ -1125,7 +1125,7 @@ fn profile_cells(ns: &Namespace, ctxs: &[Context], ambient_ns: &dyn Fn(&str) -> 
                 },
             };
             if grant.granted() {
-                out.push(((target.clone(), subject.clone(), cap), grant));
+                out.push((subject.clone(), cap, grant));
             }
         }
         // A subject's role is its own, whichever gateway it comes through.
@@ -1133,11 +1133,11 @@ fn profile_cells(ns: &Namespace, ctxs: &[Context], ambient_ns: &dyn Fn(&str) -> 
             .get(subject.kind)
             .and_then(|r| r.get(&subject.name));
         if let Some(r) = role {
-            out.push(((target.clone(), subject.clone(), "role"), r.clone()));
+            out.push((subject.clone(), "role", r.clone()));
         }
     }
     // Stable: of two cells of one key the later holds, as in a map.
-    out.sort_by(|a, b| (&a.0 .1, a.0 .2).cmp(&(&b.0 .1, b.0 .2)));
+    out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
     out
 }
 
@@ -1337,21 +1337,29 @@ pub fn local_profiles<'a>(
     Some(out)
 }
 
-/// One cell of the matrix: its key and grant.
-type Cell = ((Target, Subject, Capability), Grant);
+/// One cell of a profile: who, what, and the grant (the profile is the
+/// target).
+type ProfileCell = (Subject, Capability, Grant);
+
+/// A profile's matrix target.
+fn profile_target(name: &str) -> Target {
+    Target {
+        kind: "profile",
+        name: name.to_string(),
+    }
+}
 
 /// The matrix of profiles `names` from their cells ([`profile_cells`],
 /// in the profiles' order).
-fn profiles_matrix(names: &[&str], cells: Vec<Vec<Cell>>, several: bool) -> Matrix {
+fn profiles_matrix(names: &[&str], cells: Vec<Vec<ProfileCell>>, several: bool) -> Matrix {
+    let targets: Vec<Target> = names.iter().map(|n| profile_target(n)).collect();
     Matrix {
-        cells: cells.into_iter().flatten().collect(),
-        targets: names
-            .iter()
-            .map(|n| Target {
-                kind: "profile",
-                name: n.to_string(),
+        cells: (targets.iter().zip(cells))
+            .flat_map(|(t, cells)| {
+                (cells.into_iter()).map(move |(s, cap, g)| ((t.clone(), s, cap), g))
             })
             .collect(),
+        targets: targets.into_iter().collect(),
         notes: Vec::new(),
         several,
     }
@@ -1758,12 +1766,12 @@ pub fn compute_in_parts(
                 let cells = profile_cells(&ns, &ctxs, &ambient_ns);
                 // With `csv`, its lines, the cells dropped here.
                 Ok(match csv {
-                    true => (Vec::new(), profile_csv(&cells, several)),
+                    true => (Vec::new(), profile_csv(name, &cells, several)),
                     false => (cells, Vec::new()),
                 })
             })
-            .collect::<Result<Vec<(Vec<Cell>, Vec<u8>)>, String>>()?;
-        let (cells, text): (Vec<Vec<Cell>>, Vec<Vec<u8>>) = made.into_iter().unzip();
+            .collect::<Result<Vec<(Vec<ProfileCell>, Vec<u8>)>, String>>()?;
+        let (cells, text): (Vec<Vec<ProfileCell>>, Vec<Vec<u8>>) = made.into_iter().unzip();
         Ok(match csv {
             true => Made::Csv(text.concat()),
             false => Made::Matrix(profiles_matrix(chunk, cells, several)),
@@ -1800,14 +1808,12 @@ enum Made {
 /// The CSV lines of one profile's `cells` (sorted by subject and
 /// capability; of two of one key the later holds, as in a matrix's map:
 /// `rows_of` puts the later in the row).
-fn profile_csv(cells: &[Cell], several: bool) -> Vec<u8> {
+fn profile_csv(name: &str, cells: &[ProfileCell], several: bool) -> Vec<u8> {
+    let target = profile_target(name);
+    let rows = rows_of(cells.iter().map(|(s, cap, g)| (&target, s, *cap, g)));
     let mut out = Vec::new();
     // Writing to memory does not fail.
-    let _ = write_csv_rows_of(
-        &rows_of(cells.iter().map(|(k, g)| (k, g))),
-        several,
-        &mut out,
-    );
+    let _ = write_csv_rows_of(&rows, several, &mut out);
     out
 }
 
@@ -2249,11 +2255,11 @@ fn app_cells(
 /// The rows of `cells` (sorted by target, subject and capability): a row
 /// per target and subject, with its three cells.
 fn rows_of<'a>(
-    cells: impl Iterator<Item = (&'a (Target, Subject, Capability), &'a Grant)>,
+    cells: impl Iterator<Item = (&'a Target, &'a Subject, Capability, &'a Grant)>,
 ) -> Vec<Row<'a>> {
     let mut rows: Vec<Row> = Vec::new();
-    for ((t, s, cap), g) in cells {
-        let i = CAPABILITIES.iter().position(|c| c == cap).unwrap_or(0);
+    for (t, s, cap, g) in cells {
+        let i = CAPABILITIES.iter().position(|c| *c == cap).unwrap_or(0);
         match rows.last_mut() {
             Some(r) if r.target == t && r.subject == s => r.cells[i] = Some(g),
             _ => {
@@ -2320,7 +2326,7 @@ pub struct Row<'a> {
 impl Matrix {
     /// The rows, sorted by target then subject.
     pub fn rows(&self) -> Vec<Row<'_>> {
-        rows_of(self.cells.iter())
+        rows_of(self.cells.iter().map(|((t, s, c), g)| (t, s, *c, g)))
     }
 
     /// As JSON: `{"rows": [{target, subject, api, notebooks, role}],
@@ -2520,10 +2526,6 @@ mod tests {
     /// cells of one key the later holds, as in the matrix's map.
     #[test]
     fn a_profiles_lines_are_its_matrixs() {
-        let t = Target {
-            kind: "profile",
-            name: "team-a".into(),
-        };
         let cell = |s: &str, cap: Capability, level: &str, by: &str| {
             let grant = Grant {
                 level: level.into(),
@@ -2533,7 +2535,7 @@ mod tests {
                 via: "deploykf-gateway".into(),
                 ..Subject::new("user", s)
             };
-            ((t.clone(), subject, cap), grant)
+            (subject, cap, grant)
         };
         let cells = vec![
             cell("a@x", "api", "yes", "AuthorizationPolicy/team-a/p"),
@@ -2547,14 +2549,10 @@ mod tests {
             ),
         ];
         for several in [false, true] {
-            let m = Matrix {
-                cells: cells.iter().cloned().collect(),
-                several,
-                ..Matrix::default()
-            };
+            let m = profiles_matrix(&["team-a"], vec![cells.clone()], several);
             let mut want = Vec::new();
             m.write_csv_rows(&mut want).unwrap();
-            let made = profile_csv(&cells, several);
+            let made = profile_csv("team-a", &cells, several);
             assert_eq!(
                 String::from_utf8(made).unwrap(),
                 String::from_utf8(want).unwrap()
