@@ -292,28 +292,53 @@ fn on_mutated_text_the_fast_reader_accepts_only_what_the_loader_builds_alike() {
 /// CSV, JSON, notes and table. The CSV also as `access matrix --format
 /// csv` asks for it: the profiles' lines made with their cells.
 fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>, String) {
-    use matrix::Part;
-    let mut lines = matrix::CSV_HEADER.as_bytes().to_vec();
+    use matrix::{JsonRows, Part, Text};
+    let all = in_parts_as_matrices(lazy, with.clone());
+    // The CSV and the JSON as `access matrix` asks for them: the
+    // profiles' text made with their cells.
+    let mut csv = matrix::CSV_HEADER.as_bytes().to_vec();
     let mut made = 0;
-    matrix::compute_in_parts(lazy, with.clone(), true, &mut |p| {
+    matrix::compute_in_parts(lazy, with.clone(), Some(Text::Csv), &mut |p| {
         match p {
             Part::Notes(_) => {}
-            Part::Cells(m) => m.write_csv_rows(&mut lines)?,
+            Part::Cells(m) => m.write_csv_rows(&mut csv)?,
             Part::Csv(text) => {
                 made += 1;
-                lines.extend_from_slice(text);
+                csv.extend_from_slice(text);
             }
+            Part::Json(_) => panic!("JSON was not asked for"),
         }
         Ok(())
     })
     .unwrap();
-    let all = in_parts_as_matrices(lazy, with);
     assert_eq!(
-        String::from_utf8(lines).unwrap(),
+        String::from_utf8(csv).unwrap(),
         all.0,
         "the CSV made with the cells"
     );
     assert!(made >= 1);
+    let mut json = Vec::new();
+    let mut rows = None;
+    let mut notes = Vec::new();
+    matrix::compute_in_parts(lazy, with, Some(Text::Json), &mut |p| {
+        match p {
+            Part::Notes(n) => {
+                notes = n.to_vec();
+                rows = Some(JsonRows::start(&mut json)?);
+            }
+            Part::Cells(m) => rows.as_mut().expect("notes first").part(m, &mut json)?,
+            Part::Json(text) => rows.as_mut().expect("notes first").text(text, &mut json)?,
+            Part::Csv(_) => panic!("CSV was not asked for"),
+        }
+        Ok(())
+    })
+    .unwrap();
+    rows.unwrap().finish(&notes, &mut json).unwrap();
+    assert_eq!(
+        String::from_utf8(json).unwrap(),
+        all.1,
+        "the JSON made with the cells"
+    );
     all
 }
 
@@ -328,7 +353,7 @@ fn in_parts_as_matrices(
     let mut notes = Vec::new();
     let mut parts = 0;
     let (mut table, mut nobody) = (Vec::new(), Vec::new());
-    matrix::compute_in_parts(lazy, with, false, &mut |p| {
+    matrix::compute_in_parts(lazy, with, None, &mut |p| {
         match p {
             Part::Notes(n) => {
                 assert!(rows.is_none(), "the notes come once, first");
@@ -343,7 +368,7 @@ fn in_parts_as_matrices(
                 table.extend(r);
                 nobody.extend(n);
             }
-            Part::Csv(_) => panic!("CSV lines were not asked for"),
+            Part::Csv(_) | Part::Json(_) => panic!("no text was asked for"),
         }
         Ok(())
     })

@@ -1465,10 +1465,21 @@ pub enum Part<'m> {
     Cells(&'m Matrix),
     /// The CSV lines of a part of the profiles ([`Matrix::write_csv_rows`]
     /// of its cells), made where its cells are, on all cores: asked for
-    /// by `csv` (issue 31: building each part's matrix to write it, then
-    /// writing it on one thread, was a tenth of the CPU at 10,000
+    /// with [`Text::Csv`] (issue 31: building each part's matrix to write
+    /// it, then writing it on one thread, was a tenth of the CPU at 10,000
     /// profiles).
     Csv(&'m [u8]),
+    /// The JSON rows of a part of the profiles, each after `,\n`
+    /// ([`JsonRows::text`] writes them), asked for with [`Text::Json`].
+    Json(&'m [u8]),
+}
+
+/// The text [`compute_in_parts`] makes of the profiles' cells where they
+/// are computed, instead of handing out each part's matrix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    Csv,
+    Json,
 }
 
 /// Why [`compute_in_parts`] stopped: the tree could not be read, or a
@@ -1627,7 +1638,7 @@ fn first_read(
 pub fn compute_in_parts(
     lazy: &super::tree::Lazy,
     with: Tree,
-    csv: bool,
+    text: Option<Text>,
     each: &mut dyn FnMut(Part) -> std::io::Result<()>,
 ) -> Result<(), PartsError> {
     use super::tree::SELECT;
@@ -1764,17 +1775,18 @@ pub fn compute_in_parts(
                     None,
                 );
                 let cells = profile_cells(&ns, &ctxs, &ambient_ns);
-                // With `csv`, its lines, the cells dropped here.
-                Ok(match csv {
-                    true => (Vec::new(), profile_csv(name, &cells, several)),
-                    false => (cells, Vec::new()),
+                // Asked for, its text, the cells dropped here.
+                Ok(match text {
+                    Some(t) => (Vec::new(), profile_text(t, name, &cells, several)),
+                    None => (cells, Vec::new()),
                 })
             })
             .collect::<Result<Vec<(Vec<ProfileCell>, Vec<u8>)>, String>>()?;
-        let (cells, text): (Vec<Vec<ProfileCell>>, Vec<Vec<u8>>) = made.into_iter().unzip();
-        Ok(match csv {
-            true => Made::Csv(text.concat()),
-            false => Made::Matrix(profiles_matrix(chunk, cells, several)),
+        let (cells, made_text): (Vec<Vec<ProfileCell>>, Vec<Vec<u8>>) = made.into_iter().unzip();
+        Ok(match text {
+            Some(Text::Csv) => Made::Csv(made_text.concat()),
+            Some(Text::Json) => Made::Json(made_text.concat()),
+            None => Made::Matrix(profiles_matrix(chunk, cells, several)),
         })
     };
     // Each part is handed out while the next is computed, by one thread
@@ -1792,6 +1804,7 @@ pub fn compute_in_parts(
             match m.map_err(PartsError::Tree)? {
                 Made::Matrix(m) => each(Part::Cells(&m))?,
                 Made::Csv(text) => each(Part::Csv(&text))?,
+                Made::Json(text) => each(Part::Json(&text))?,
             }
         }
         Ok(())
@@ -1803,17 +1816,24 @@ pub fn compute_in_parts(
 enum Made {
     Matrix(Matrix),
     Csv(Vec<u8>),
+    Json(Vec<u8>),
 }
 
 /// The CSV lines of one profile's `cells` (sorted by subject and
 /// capability; of two of one key the later holds, as in a matrix's map:
 /// `rows_of` puts the later in the row).
-fn profile_csv(name: &str, cells: &[ProfileCell], several: bool) -> Vec<u8> {
+fn profile_text(text: Text, name: &str, cells: &[ProfileCell], several: bool) -> Vec<u8> {
     let target = profile_target(name);
     let rows = rows_of(cells.iter().map(|(s, cap, g)| (&target, s, *cap, g)));
     let mut out = Vec::new();
     // Writing to memory does not fail.
-    let _ = write_csv_rows_of(&rows, several, &mut out);
+    let _ = match text {
+        Text::Csv => write_csv_rows_of(&rows, several, &mut out),
+        Text::Json => (rows.iter()).try_for_each(|r| {
+            out.extend_from_slice(b",\n");
+            write_json_row(r, several, &mut out)
+        }),
+    };
     out
 }
 
@@ -2456,6 +2476,55 @@ fn row_json(r: &Row, several: bool) -> Value {
     o
 }
 
+/// One row as [`Matrix::to_json`] writes it in its list (`serde_json`'s
+/// pretty form of [`row_json`], indented by four), written directly
+/// (issue 31: at 10,000 profiles the JSON is 144 MB; building each row's
+/// value to print it took a third of the time). `tests/access_parse.rs`
+/// compares the two on every case.
+fn write_json_row(r: &Row, several: bool, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    fn string(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)
+    }
+    out.write_all(b"    {\n      \"target\": {\n        \"kind\": ")?;
+    string(out, r.target.kind)?;
+    out.write_all(b",\n        \"name\": ")?;
+    string(out, &r.target.name)?;
+    out.write_all(b"\n      },\n      \"subject\": {\n        \"kind\": ")?;
+    string(out, r.subject.kind)?;
+    out.write_all(b",\n        \"name\": ")?;
+    string(out, &r.subject.name)?;
+    if several && !r.subject.via.is_empty() {
+        out.write_all(b",\n        \"via\": ")?;
+        string(out, &r.subject.via)?;
+    }
+    out.write_all(b"\n      }")?;
+    for (cap, cell) in CAPABILITIES.iter().zip(r.cells) {
+        out.write_all(b",\n      ")?;
+        string(out, cap)?;
+        match cell {
+            None => out.write_all(b": null")?,
+            Some(g) => {
+                out.write_all(b": {\n        \"level\": ")?;
+                string(out, &g.level)?;
+                out.write_all(b",\n        \"by\": [")?;
+                for (i, by) in g.by.iter().enumerate() {
+                    out.write_all(if i == 0 {
+                        b"\n          "
+                    } else {
+                        b",\n          "
+                    })?;
+                    string(out, by)?;
+                }
+                if !g.by.is_empty() {
+                    out.write_all(b"\n        ")?;
+                }
+                out.write_all(b"]\n      }")?;
+            }
+        }
+    }
+    out.write_all(b"\n    }")
+}
+
 /// [`Matrix::to_json`] written part by part, for [`compute_in_parts`]:
 /// the same text.
 pub struct JsonRows {
@@ -2474,10 +2543,19 @@ impl JsonRows {
         for r in part.rows() {
             out.write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;
             self.rows += 1;
-            let text =
-                serde_json::to_string_pretty(&row_json(&r, part.several)).unwrap_or_default();
-            indented(out, &text, "    ", true)?;
+            write_json_row(&r, part.several, out)?;
         }
+        Ok(())
+    }
+
+    /// Rows made as text ([`Part::Json`]: each after `,\n`), after those
+    /// written.
+    pub fn text(&mut self, text: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match text.strip_prefix(b",") {
+            Some(first) if self.rows == 0 => out.write_all(first)?,
+            _ => out.write_all(text)?,
+        }
+        self.rows += usize::from(!text.is_empty());
         Ok(())
     }
 
@@ -2552,7 +2630,7 @@ mod tests {
             let m = profiles_matrix(&["team-a"], vec![cells.clone()], several);
             let mut want = Vec::new();
             m.write_csv_rows(&mut want).unwrap();
-            let made = profile_csv("team-a", &cells, several);
+            let made = profile_text(Text::Csv, "team-a", &cells, several);
             assert_eq!(
                 String::from_utf8(made).unwrap(),
                 String::from_utf8(want).unwrap()

@@ -204,8 +204,12 @@ fn matrix_in_parts(
     let mut json = None;
     let mut notes_of = Vec::new();
     let mut table: (Vec<[String; 5]>, Vec<String>) = Default::default();
-    let csv = matches!(format, MatrixFormat::Csv);
-    let done = compute_in_parts(&lazy, with, csv, &mut |p| match p {
+    let text = match format {
+        MatrixFormat::Csv => Some(meshgen::access::matrix::Text::Csv),
+        MatrixFormat::Json => Some(meshgen::access::matrix::Text::Json),
+        MatrixFormat::Table => None,
+    };
+    let done = compute_in_parts(&lazy, with, text, &mut |p| match p {
         Part::Notes(notes) => {
             clock.lap("access: tree, notes");
             notes_of = notes.to_vec();
@@ -233,6 +237,10 @@ fn matrix_in_parts(
             (None, _) => part.write_csv_rows(&mut buffered),
         },
         Part::Csv(text) => buffered.write_all(text),
+        Part::Json(text) => match json.as_mut() {
+            Some(j) => j.text(text, &mut buffered),
+            None => Ok(()),
+        },
     });
     match done {
         Ok(()) => {}
