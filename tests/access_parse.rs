@@ -306,7 +306,7 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
                 made += 1;
                 csv.extend_from_slice(text);
             }
-            Part::Json(_) => panic!("JSON was not asked for"),
+            Part::Json(_) | Part::Table(_) => panic!("CSV was asked for"),
         }
         Ok(())
     })
@@ -320,7 +320,7 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
     let mut json = Vec::new();
     let mut rows = None;
     let mut notes = Vec::new();
-    matrix::compute_in_parts(lazy, with, Some(Text::Json), &mut |p| {
+    matrix::compute_in_parts(lazy, with.clone(), Some(Text::Json), &mut |p| {
         match p {
             Part::Notes(n) => {
                 notes = n.to_vec();
@@ -328,7 +328,7 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
             }
             Part::Cells(m) => rows.as_mut().expect("notes first").part(m, &mut json)?,
             Part::Json(text) => rows.as_mut().expect("notes first").text(text, &mut json)?,
-            Part::Csv(_) => panic!("CSV was not asked for"),
+            Part::Csv(_) | Part::Table(_) => panic!("JSON was asked for"),
         }
         Ok(())
     })
@@ -338,6 +338,29 @@ fn in_parts(lazy: &tree::Lazy, with: tree::Tree) -> (String, String, Vec<String>
         String::from_utf8(json).unwrap(),
         all.1,
         "the JSON made with the cells"
+    );
+    let (mut table, mut nobody) = (Vec::new(), Vec::new());
+    matrix::compute_in_parts(lazy, with, Some(Text::Table), &mut |p| {
+        match p {
+            Part::Notes(_) => {}
+            Part::Cells(m) => {
+                let (r, n) = m.table_lines();
+                table.extend(r);
+                nobody.extend(n);
+            }
+            Part::Table((r, n)) => {
+                table.extend(r);
+                nobody.extend(n);
+            }
+            Part::Csv(_) | Part::Json(_) => panic!("a table was asked for"),
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        matrix::format_table(table, &nobody),
+        all.3,
+        "the table made with the cells"
     );
     all
 }
@@ -368,7 +391,7 @@ fn in_parts_as_matrices(
                 table.extend(r);
                 nobody.extend(n);
             }
-            Part::Csv(_) | Part::Json(_) => panic!("no text was asked for"),
+            Part::Csv(_) | Part::Json(_) | Part::Table(_) => panic!("no text was asked for"),
         }
         Ok(())
     })

@@ -1472,6 +1472,33 @@ pub enum Part<'m> {
     /// The JSON rows of a part of the profiles, each after `,\n`
     /// ([`JsonRows::text`] writes them), asked for with [`Text::Json`].
     Json(&'m [u8]),
+    /// The table lines of a part of the profiles ([`Matrix::table_lines`]:
+    /// its rows, and its profiles nobody reaches), asked for with
+    /// [`Text::Table`].
+    Table(TableLines),
+}
+
+/// A table's rows (target, subject, role, notebooks, API) and its lines
+/// of targets nobody reaches, before its columns are aligned
+/// ([`format_table`]).
+pub type TableLines = (Vec<TableRow>, Vec<String>);
+
+/// A table row's five fields (target, subject, role, notebooks, API),
+/// held as one string (issue 31: at 10,000 profiles, five strings a row
+/// took the table past 300 MiB). Each field is escaped
+/// (`escape_controls`), so it holds no NUL, which separates them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRow(String);
+
+impl TableRow {
+    pub fn new(fields: [&str; 5]) -> TableRow {
+        TableRow(fields.join("\0"))
+    }
+
+    /// Its five fields.
+    pub fn fields(&self) -> impl Iterator<Item = &str> {
+        self.0.split('\0')
+    }
 }
 
 /// The text [`compute_in_parts`] makes of the profiles' cells where they
@@ -1480,6 +1507,7 @@ pub enum Part<'m> {
 pub enum Text {
     Csv,
     Json,
+    Table,
 }
 
 /// Why [`compute_in_parts`] stopped: the tree could not be read, or a
@@ -1777,16 +1805,43 @@ pub fn compute_in_parts(
                 let cells = profile_cells(&ns, &ctxs, &ambient_ns);
                 // Asked for, its text, the cells dropped here.
                 Ok(match text {
-                    Some(t) => (Vec::new(), profile_text(t, name, &cells, several)),
-                    None => (cells, Vec::new()),
+                    Some(Text::Table) => {
+                        let m = profiles_matrix(&[name], vec![cells], several);
+                        Made::Table(m.table_lines())
+                    }
+                    Some(t) => Made::Text(profile_text(t, name, &cells, several)),
+                    None => Made::Cells(cells),
                 })
             })
-            .collect::<Result<Vec<(Vec<ProfileCell>, Vec<u8>)>, String>>()?;
-        let (cells, made_text): (Vec<Vec<ProfileCell>>, Vec<Vec<u8>>) = made.into_iter().unzip();
+            .collect::<Result<Vec<Made>, String>>()?;
         Ok(match text {
-            Some(Text::Csv) => Made::Csv(made_text.concat()),
-            Some(Text::Json) => Made::Json(made_text.concat()),
-            None => Made::Matrix(profiles_matrix(chunk, cells, several)),
+            Some(Text::Csv | Text::Json) => Made::Text(
+                (made.into_iter())
+                    .flat_map(|m| match m {
+                        Made::Text(t) => t,
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+            ),
+            Some(Text::Table) => {
+                let mut lines: TableLines = Default::default();
+                for m in made {
+                    if let Made::Table((rows, nobody)) = m {
+                        lines.0.extend(rows);
+                        lines.1.extend(nobody);
+                    }
+                }
+                Made::Table(lines)
+            }
+            None => {
+                let cells = (made.into_iter())
+                    .map(|m| match m {
+                        Made::Cells(c) => c,
+                        _ => Vec::new(),
+                    })
+                    .collect();
+                Made::Matrix(profiles_matrix(chunk, cells, several))
+            }
         })
     };
     // Each part is handed out while the next is computed, by one thread
@@ -1803,8 +1858,10 @@ pub fn compute_in_parts(
         for m in rx {
             match m.map_err(PartsError::Tree)? {
                 Made::Matrix(m) => each(Part::Cells(&m))?,
-                Made::Csv(text) => each(Part::Csv(&text))?,
-                Made::Json(text) => each(Part::Json(&text))?,
+                Made::Text(t) if text == Some(Text::Json) => each(Part::Json(&t))?,
+                Made::Text(t) => each(Part::Csv(&t))?,
+                Made::Table(lines) => each(Part::Table(lines))?,
+                Made::Cells(_) => {}
             }
         }
         Ok(())
@@ -1814,15 +1871,17 @@ pub fn compute_in_parts(
 /// What [`compute_in_parts`] makes of a part: its matrix, or its CSV
 /// lines.
 enum Made {
+    Cells(Vec<ProfileCell>),
     Matrix(Matrix),
-    Csv(Vec<u8>),
-    Json(Vec<u8>),
+    Text(Vec<u8>),
+    Table(TableLines),
 }
 
 /// The CSV lines of one profile's `cells` (sorted by subject and
 /// capability; of two of one key the later holds, as in a matrix's map:
 /// `rows_of` puts the later in the row).
 fn profile_text(text: Text, name: &str, cells: &[ProfileCell], several: bool) -> Vec<u8> {
+    debug_assert!(text != Text::Table, "a table's lines are aligned whole");
     let target = profile_target(name);
     let rows = rows_of(cells.iter().map(|(s, cap, g)| (&target, s, *cap, g)));
     let mut out = Vec::new();
@@ -1833,6 +1892,7 @@ fn profile_text(text: Text, name: &str, cells: &[ProfileCell], several: bool) ->
             out.extend_from_slice(b",\n");
             write_json_row(r, several, &mut out)
         }),
+        Text::Table => Ok(()),
     };
     out
 }
@@ -2397,29 +2457,31 @@ impl Matrix {
     /// ([`compute_in_parts`]) gives its parts' in turn, and
     /// [`format_table`] aligns them all (issue 31: the text of the rows,
     /// not the matrix, is held).
-    pub fn table_lines(&self) -> (Vec<[String; 5]>, Vec<String>) {
+    pub fn table_lines(&self) -> TableLines {
         use crate::diagnostic::escape_controls;
         let rows = self.rows();
-        let mut lines: Vec<[String; 5]> = Vec::with_capacity(rows.len());
+        let mut lines: Vec<TableRow> = Vec::with_capacity(rows.len());
         for r in &rows {
-            let level = |c: Option<&Grant>| {
-                c.map_or("no".to_string(), |g| escape_controls(&g.level).into_owned())
-            };
-            lines.push([
-                format!("{} {}", r.target.kind, escape_controls(&r.target.name)),
-                format!(
+            fn level(c: Option<&Grant>) -> Cow<'_, str> {
+                c.map_or("no".into(), |g| {
+                    crate::diagnostic::escape_controls(&g.level)
+                })
+            }
+            lines.push(TableRow::new([
+                &format!("{} {}", r.target.kind, escape_controls(&r.target.name)),
+                &format!(
                     "{} {}",
                     r.subject.kind,
                     escape_controls(&self.label(r.subject))
                 ),
-                r.cells[2].map_or("-".to_string(), |g| escape_controls(&g.level).into_owned()),
-                if r.target.kind == "app" {
+                &r.cells[2].map_or("-".into(), |g| escape_controls(&g.level)),
+                &if r.target.kind == "app" {
                     "-".into()
                 } else {
                     level(r.cells[1])
                 },
-                level(r.cells[0]),
-            ]);
+                &level(r.cells[0]),
+            ]));
         }
         let reached: BTreeSet<&Target> = rows.iter().map(|r| r.target).collect();
         let nobody = (self.targets.iter())
@@ -2433,30 +2495,44 @@ impl Matrix {
 /// [`Matrix::to_table`] of the rows and unreached targets
 /// [`Matrix::table_lines`] gives: a header, aligned columns, then the
 /// targets nobody reaches.
-pub fn format_table(rows: Vec<[String; 5]>, nobody: &[String]) -> String {
-    let header: [String; 5] = ["TARGET", "SUBJECT", "ROLE", "NOTEBOOKS", "API"].map(String::from);
-    let lines: Vec<[String; 5]> = std::iter::once(header).chain(rows).collect();
-    let width = |i: usize| {
-        lines
-            .iter()
-            .map(|l| l[i].chars().count())
-            .max()
-            .unwrap_or(0)
-    };
-    let widths = [width(0), width(1), width(2), width(3)];
-    let mut out = String::new();
+pub fn format_table(rows: Vec<TableRow>, nobody: &[String]) -> String {
+    let mut out = Vec::new();
+    // Writing to memory does not fail, and every line is UTF-8.
+    let _ = write_table(rows, nobody, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`format_table`], line by line into `out` (issue 31: at 10,000
+/// profiles the table is 36 MB, not held whole beside its rows).
+pub fn write_table(
+    rows: Vec<TableRow>,
+    nobody: &[String],
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
+    let header = TableRow::new(["TARGET", "SUBJECT", "ROLE", "NOTEBOOKS", "API"]);
+    let lines: Vec<TableRow> = std::iter::once(header).chain(rows).collect();
+    let mut widths = [0usize; 4];
     for l in &lines {
-        for (i, w) in widths.iter().enumerate() {
-            out.push_str(&l[i]);
-            out.extend(std::iter::repeat_n(' ', w - l[i].chars().count() + 2));
+        for (w, f) in widths.iter_mut().zip(l.fields()) {
+            *w = (*w).max(f.chars().count());
         }
-        out.push_str(&l[4]);
-        out.push('\n');
+    }
+    let mut line = String::new();
+    for l in &lines {
+        line.clear();
+        for (i, f) in l.fields().enumerate() {
+            line.push_str(f);
+            if let Some(w) = widths.get(i) {
+                line.extend(std::iter::repeat_n(' ', w - f.chars().count() + 2));
+            }
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes())?;
     }
     for line in nobody {
-        out.push_str(line);
+        out.write_all(line.as_bytes())?;
     }
-    out
+    Ok(())
 }
 
 /// The first line of [`Matrix::to_csv`].
@@ -2599,6 +2675,29 @@ fn write_csv_field(out: &mut impl std::io::Write, f: &str) -> std::io::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A table row keeps each field apart, however its text was typed: a
+    /// control character (a NUL, which separates the fields held) is
+    /// escaped before it is held.
+    #[test]
+    fn a_table_row_holds_five_fields_whatever_was_typed() {
+        let grant = Grant {
+            level: "yes".into(),
+            by: vec![],
+        };
+        let cells = vec![(Subject::new("user", "a\0b\tc"), "api", grant)];
+        let m = profiles_matrix(&["team\0x"], vec![cells], false);
+        let (rows, nobody) = m.table_lines();
+        assert!(nobody.is_empty());
+        let fields: Vec<&str> = rows[0].fields().collect();
+        assert_eq!(
+            fields,
+            ["profile team\\0x", "user a\\0b\\tc", "-", "no", "yes"]
+        );
+        let table = format_table(rows, &nobody);
+        assert_eq!(table.lines().count(), 2, "{table}");
+        assert!(table.lines().nth(1).unwrap().ends_with("  yes"), "{table}");
+    }
 
     /// A profile's CSV lines made from its cells are its matrix's: of two
     /// cells of one key the later holds, as in the matrix's map.

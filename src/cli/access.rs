@@ -175,7 +175,7 @@ fn matrix_in_parts(
     out: &mut impl Write,
 ) -> std::io::Result<ExitCode> {
     use meshgen::access::matrix::{
-        compute_in_parts, format_table, JsonRows, Part, PartsError, CSV_HEADER,
+        compute_in_parts, write_table, JsonRows, Part, PartsError, CSV_HEADER,
     };
     let mut clock = meshgen::timing::StageClock::new();
     let generated;
@@ -203,11 +203,11 @@ fn matrix_in_parts(
     let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut *out);
     let mut json = None;
     let mut notes_of = Vec::new();
-    let mut table: (Vec<[String; 5]>, Vec<String>) = Default::default();
+    let mut table: meshgen::access::matrix::TableLines = Default::default();
     let text = match format {
         MatrixFormat::Csv => Some(meshgen::access::matrix::Text::Csv),
         MatrixFormat::Json => Some(meshgen::access::matrix::Text::Json),
-        MatrixFormat::Table => None,
+        MatrixFormat::Table => Some(meshgen::access::matrix::Text::Table),
     };
     let done = compute_in_parts(&lazy, with, text, &mut |p| match p {
         Part::Notes(notes) => {
@@ -241,6 +241,11 @@ fn matrix_in_parts(
             Some(j) => j.text(text, &mut buffered),
             None => Ok(()),
         },
+        Part::Table((rows, nobody)) => {
+            table.0.extend(rows);
+            table.1.extend(nobody);
+            Ok(())
+        }
     });
     match done {
         Ok(()) => {}
@@ -254,7 +259,7 @@ fn matrix_in_parts(
         j.finish(&notes_of, &mut buffered)?;
     }
     if matches!(format, MatrixFormat::Table) {
-        buffered.write_all(format_table(table.0, &table.1).as_bytes())?;
+        write_table(table.0, &table.1, &mut buffered)?;
     }
     buffered.flush()?;
     clock.lap("access: matrix");
