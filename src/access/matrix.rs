@@ -1817,11 +1817,12 @@ pub fn compute_in_parts(
         Ok(match text {
             Some(Text::Csv | Text::Json) => Made::Text(
                 (made.into_iter())
-                    .flat_map(|m| match m {
+                    .map(|m| match m {
                         Made::Text(t) => t,
                         _ => Vec::new(),
                     })
-                    .collect(),
+                    .collect::<Vec<Vec<u8>>>()
+                    .concat(),
             ),
             Some(Text::Table) => {
                 let mut lines: TableLines = Default::default();
