@@ -1662,7 +1662,10 @@ fn first_read(
 /// namespace, or one an app routes to (what the apps' cells read). Then,
 /// a part of profiles at a time, each profile's own objects are read,
 /// its cells computed from them and the kept files' objects of its
-/// namespace (in the tree's order), and dropped.
+/// namespace (in the tree's order), and dropped. With `text`, a part of
+/// profiles is handed out as that text ([`Part::Csv`], [`Part::Json`],
+/// [`Part::Table`]), made with each profile's cells on all cores, not as
+/// a matrix; the notes and the apps' part are as without.
 pub fn compute_in_parts(
     lazy: &super::tree::Lazy,
     with: Tree,
