@@ -647,24 +647,20 @@ fn from_pod(
         || (!ns.is_empty()
             && (!(service_name || rest.is_empty())
                 || (rest.is_empty() && !namespace_in_tree(t, ns))));
-    if outside {
-        steps.note(
-            format!("a pod of {namespace} with the mTLS identity {principal}"),
-            None,
-        );
-        return Ok(to_outside(t, namespace, &url.host, port, steps));
-    }
-    if ns.is_empty() {
+    if !outside && ns.is_empty() {
         return Err(format!(
             "--from-pod calls a Service (<service>.<namespace>[.svc[.cluster.local]]) or a host outside the cluster, not `{}`",
             url.host
         ));
     }
-    let host = format!("{name}.{ns}.svc.cluster.local");
     steps.note(
         format!("a pod of {namespace} with the mTLS identity {principal}"),
         None,
     );
+    if outside {
+        return Ok(to_outside(t, namespace, &url.host, port, steps));
+    }
+    let host = format!("{name}.{ns}.svc.cluster.local");
     let Some((pod, assumed)) = destination_pod(t, &host, port, steps) else {
         return Ok((
             Verdict::NotRouted,
@@ -733,20 +729,15 @@ fn to_outside(
         namespace: namespace.to_string(),
         labels: BTreeMap::new(),
     };
-    let proxied = captured(t, namespace, steps);
-    let ambient = namespace_labels(t, namespace)
-        .get("istio.io/dataplane-mode")
-        .is_some_and(|m| m == "ambient");
-    if proxied && !ambient {
+    let capture = captured(t, namespace, steps);
+    if capture == Capture::Sidecar {
         // What the sidecar does with a host it does not know.
         let (mode, source) = outbound_policy_of(t, &from);
         let what = format!("the sidecar's outbound traffic policy is {mode}");
         match source {
             Some(d) if d["kind"] == "Sidecar" => steps.about(t, d, what),
             Some(d) => {
-                let file = all_docs(t)
-                    .find(|(_, x)| std::ptr::eq(*x, d))
-                    .map_or("", |(f, _)| f);
+                let file = ObjectRef::find(t, d).map(|o| o.file).unwrap_or_default();
                 steps.note(
                     format!("{what}, from the mesh config (istio-daemon.meshConfig in {file})"),
                     None,
@@ -757,7 +748,7 @@ fn to_outside(
     }
     let out = Outbound {
         from: &from,
-        proxied,
+        proxied: capture != Capture::None,
         host,
         address,
         port,
@@ -777,28 +768,44 @@ fn to_outside(
     }
 }
 
-/// Whether a pod without labels of `namespace` has its traffic taken by
-/// the mesh: its namespace is ambient (ztunnel), or istiod's webhook
+/// What takes the traffic of a pod of a namespace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Capture {
+    /// ztunnel: the namespace is ambient.
+    Ztunnel,
+    Sidecar,
+    /// Nothing: the pod connects on its own.
+    None,
+}
+
+/// What takes the traffic of a pod without labels of `namespace`: its
+/// namespace is ambient (ztunnel), or istiod's webhook
 /// injects a sidecar there (istio/istio 1.30.3
 /// `manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml`:
 /// the namespace labelled `istio-injection: enabled`, or `istio.io/rev`
 /// without `istio-injection`; a pod may opt out, which one without
 /// labels does not).
-fn captured(t: &Tree, namespace: &str, steps: &mut Trace) -> bool {
+fn captured(t: &Tree, namespace: &str, steps: &mut Trace) -> Capture {
     let labels = namespace_labels(t, namespace);
     let label = |k: &str| labels.get(k).map(String::as_str);
-    let (proxied, how) = if label("istio.io/dataplane-mode") == Some("ambient") {
+    let (capture, how) = if label("istio.io/dataplane-mode") == Some("ambient") {
         (
-            true,
+            Capture::Ztunnel,
             "the namespace is ambient: ztunnel takes the pod's traffic",
         )
     } else if label("istio-injection") == Some("enabled") {
-        (true, "istio-injection: enabled: the pod has a sidecar")
+        (
+            Capture::Sidecar,
+            "istio-injection: enabled: the pod has a sidecar",
+        )
     } else if label("istio-injection").is_none() && label("istio.io/rev").is_some() {
-        (true, "istio.io/rev names a revision: the pod has a sidecar")
+        (
+            Capture::Sidecar,
+            "istio.io/rev names a revision: the pod has a sidecar",
+        )
     } else {
         (
-            false,
+            Capture::None,
             "no sidecar is injected and the namespace is not ambient: the pod connects on its own",
         )
     };
@@ -812,7 +819,7 @@ fn captured(t: &Tree, namespace: &str, steps: &mut Trace) -> bool {
             None,
         ),
     }
-    proxied
+    capture
 }
 
 #[cfg(test)]

@@ -508,14 +508,14 @@ impl<'a> Reader<'a> {
     fn scalar(&mut self, text: &str, flow: bool, (sel, jsel): (Sel, Sel)) -> Option<Value> {
         self.spend()?;
         let (s, rest) = quoted(text)?;
-        // The string it is, or `None` for a plain scalar's other meanings.
+        // The string it is; a plain scalar's other meanings are returned.
         let string = match s {
             Some(_) if !rest.is_empty() => return None,
-            Some(s) => Some(s),
+            Some(s) => s,
             None if !plain(text, flow) => return None,
             None if sel == Sel::Skip && jsel == Sel::Skip => return Some(Value::Null),
             None => match resolve_non_string(text) {
-                None => Some(Cow::Borrowed(text)),
+                None => Cow::Borrowed(text),
                 Some(kind) => {
                     let value = json_scalar(kind);
                     if jsel != Sel::Skip {
@@ -525,7 +525,6 @@ impl<'a> Reader<'a> {
                 }
             },
         };
-        let string = string?;
         if jsel != Sel::Skip {
             serde_json::to_writer(&mut self.json, &*string).ok()?;
         }
